@@ -1,0 +1,60 @@
+# weave - a thin wrapper around CMake.  Every target configures as needed.
+#
+#   make                release build in build/
+#   make test           build + the whole suite (CTest)
+#   make asan           ASan+UBSan build in build-asan/ + the suite
+#   make tsan           TSan build in build-tsan/ + the suite
+#   make bench          benchmarks, weave and peers, into bench/RESULTS.md
+#   make demo           build and run every example
+#   make install PREFIX=/some/where
+#   make format         clang-format every source file
+#
+# WERROR=ON turns warnings into errors (CI does).  JOBS=N sets parallelism.
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+WERROR  ?= OFF
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE   ?= cmake
+CTEST   ?= ctest
+CMAKE_FLAGS ?=
+
+configure = $(CMAKE) -S . -B $(1) -DWEAVE_WERROR=$(WERROR) $(2) $(CMAKE_FLAGS) >/dev/null
+build     = $(CMAKE) --build $(1) -j $(JOBS)
+suite     = cd $(1) && $(CTEST) -j $(JOBS) --output-on-failure $(CTEST_FLAGS)
+
+.PHONY: all build test asan tsan bench demo install format clean
+
+all: build
+
+build:
+	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=Release)
+	$(call build,$(BUILD))
+
+test: build
+	$(call suite,$(BUILD))
+
+asan:
+	$(call configure,build-asan,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEAVE_SANITIZE=address -DWEAVE_BUILD_BENCH=OFF)
+	$(call build,build-asan)
+	$(call suite,build-asan)
+
+tsan:
+	$(call configure,build-tsan,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEAVE_SANITIZE=thread -DWEAVE_BUILD_BENCH=OFF)
+	$(call build,build-tsan)
+	$(call suite,build-tsan)
+
+bench: build
+	bench/run $(BENCH_ARGS)
+
+demo: build
+	@examples/run-all $(BUILD)/examples
+
+install: build
+	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,29 @@
+# Run at build time (POST_BUILD) by wv_add_test_program: asks a test program
+# for its cases (`prog --list`: "name timeout_s" per line) and writes one
+# add_test per case, so that `ctest -R lock_` runs exactly the lock cases.
+# Inputs: EXE, OUT, LABEL, ENV (a ;-list of VAR=value, may be empty).
+execute_process(COMMAND "${EXE}" --list
+  OUTPUT_VARIABLE listing RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${EXE} --list failed: ${rc}")
+endif()
+string(REPLACE "\n" ";" lines "${listing}")
+set(content "")
+foreach(line IN LISTS lines)
+  if(line STREQUAL "")
+    continue()
+  endif()
+  separate_arguments(parts UNIX_COMMAND "${line}")
+  list(GET parts 0 name)
+  list(GET parts 1 timeout)
+  # The runner kills a case at its own timeout; CTest's is a backstop.
+  math(EXPR ctest_timeout "${timeout} + 30")
+  string(APPEND content
+    "add_test([=[${name}]=] [=[${EXE}]=] [=[${name}]=])\n"
+    "set_tests_properties([=[${name}]=] PROPERTIES TIMEOUT ${ctest_timeout} LABELS ${LABEL}")
+  if(ENV)
+    string(APPEND content " ENVIRONMENT [=[${ENV}]=]")
+  endif()
+  string(APPEND content ")\n")
+endforeach()
+file(WRITE "${OUT}" "${content}")

@@ -1,0 +1,14 @@
+/*
+ * weave.h - Python's concurrency toolbox in C.  Includes every layer.
+ *
+ *   weave/core.h   errors, deadlines and time, allocator hook, CPU count
+ *   weave/sync.h   threading: Thread, Lock, RLock, Condition, Semaphore,
+ *                  Event, Barrier, once, local, Timer
+ *   weave/queue.h  queue.Queue / LifoQueue / PriorityQueue, futures
+ */
+#ifndef WEAVE_H
+#define WEAVE_H
+
+#include "weave/core.h"
+
+#endif /* WEAVE_H */

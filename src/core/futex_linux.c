@@ -1,0 +1,65 @@
+/*
+ * core/futex_linux.c - the futex system call, the one place where weave
+ * sleeps a thread in the kernel.
+ *
+ * Waits use FUTEX_WAIT_BITSET, whose timeout is an absolute CLOCK_MONOTONIC
+ * time: a deadline converts once and survives any number of EINTR returns
+ * without drift.  EINTR is reported as a (spurious) wake-up: every caller
+ * loops on its own condition, which is the one retry the rules ask for.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint32_t fault_eintr; /* wv__fault_futex_eintr budget */
+
+void wv__fault_futex_eintr(uint32_t n)
+{
+    __atomic_store_n(&fault_eintr, n, __ATOMIC_RELAXED);
+}
+
+static bool take_fault(void)
+{
+    uint32_t n = __atomic_load_n(&fault_eintr, __ATOMIC_RELAXED);
+
+    while (n > 0) {
+        if (__atomic_compare_exchange_n(&fault_eintr, &n, n - 1, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return true;
+    }
+    return false;
+}
+
+int wv__futex_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
+                   bool shared)
+{
+    struct timespec ts, *tsp = NULL;
+    int op = FUTEX_WAIT_BITSET | (shared ? 0 : FUTEX_PRIVATE_FLAG);
+
+    if (WV__UNLIKELY(take_fault()))
+        return 0;
+    if (deadline >= 0) {
+        ts.tv_sec = deadline / 1000;
+        ts.tv_nsec = (deadline % 1000) * 1000000;
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, addr, op, expected, tsp, NULL,
+                     FUTEX_BITSET_MATCH_ANY);
+    if (r == -1 && errno == ETIMEDOUT)
+        return WV_ETIMEDOUT;
+    /* 0, EAGAIN (value changed) and EINTR all mean: look again. */
+    WV__ASSERT(r == 0 || errno == EAGAIN || errno == EINTR);
+    return 0;
+}
+
+int wv__futex_wake(uint32_t *addr, int n, bool shared)
+{
+    int op = FUTEX_WAKE | (shared ? 0 : FUTEX_PRIVATE_FLAG);
+    long r = syscall(SYS_futex, addr, op, n, NULL, NULL, 0);
+
+    return r < 0 ? 0 : (int)r;
+}

@@ -1,0 +1,206 @@
+/*
+ * core/internal.h - what weave's own layers share and users never see.
+ *
+ * The centre of this file is the waiter abstraction (DESIGN.md principle 3):
+ * every blocking primitive of every layer waits through wv__park() and is
+ * woken through wv__unpark().  How the caller actually sleeps is decided by
+ * its *waiter kind*: plain threads sleep on a futex (the built-in kind); the
+ * coroutine scheduler installs a second kind for the coroutines it runs,
+ * which parks only the coroutine.  Primitives never know which kind they
+ * serve.  docs/waiting.md explains the design and the options rejected.
+ */
+#ifndef WV_CORE_INTERNAL_H
+#define WV_CORE_INTERNAL_H
+
+#include "weave/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WV__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define WV__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WV__CACHELINE   64
+
+/* A broken invariant: print file:line and abort, in release builds too. */
+#define WV__ASSERT(cond)                                                       \
+    do {                                                                       \
+        if (WV__UNLIKELY(!(cond)))                                             \
+            wv__panic(__FILE__, __LINE__, #cond);                              \
+    } while (0)
+
+__attribute__((noreturn, cold)) void wv__panic(const char *file, int line,
+                                               const char *what);
+
+static inline void wv__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* ------------------------------------------------------------- allocator */
+
+void *wv__malloc(size_t size);
+void *wv__calloc(size_t count, size_t size);
+void *wv__realloc(void *ptr, size_t size);
+void wv__free(void *ptr);
+
+/* ------------------------------------------------------------- deadlines */
+
+/* true for the deadlines the API accepts: WV_FOREVER, 0 and positives. */
+static inline bool wv__deadline_ok(int64_t deadline)
+{
+    return deadline >= -1;
+}
+
+/* ----------------------------------------------------------------- futex */
+
+/*
+ * Raw futex operations (core/futex_linux.c).  `shared` selects a futex that
+ * other processes may wait on (the word lies in shared memory); otherwise
+ * the private, cheaper kind.
+ *
+ * wv__futex_wait sleeps while *addr == expected, until woken or `deadline`
+ * (absolute, wv_now() milliseconds; -1 forever).  Returns 0 when woken, when
+ * *addr != expected, or on a signal (EINTR): callers re-check their
+ * condition in a loop, so every return is allowed to be spurious.  Returns
+ * WV_ETIMEDOUT when the deadline passed.
+ */
+int wv__futex_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
+                   bool shared);
+/* Wakes up to n waiters on addr.  Returns how many were woken. */
+int wv__futex_wake(uint32_t *addr, int n, bool shared);
+
+/*
+ * Test hook: the next `n` calls to wv__futex_wait return 0 at once, as if a
+ * signal had interrupted them, so that every caller's retry path runs.
+ */
+void wv__fault_futex_eintr(uint32_t n);
+
+/* ------------------------------------------------------------ the waiter */
+
+typedef struct wv__waiter wv__waiter_t;
+
+/*
+ * A kind of waiter: how the parties of one sort (threads, coroutines) sleep
+ * and are woken.  Both functions are called by core/park.c only.
+ *
+ * sleep(w, deadline, flags)
+ *     Blocks the current caller until wake(w) has been called for it or
+ *     `deadline` passed.  Returns 0 when woken, WV_ETIMEDOUT when the
+ *     deadline passed first, WV_ECANCELED when the party was cancelled (a
+ *     coroutine; only if flags lacks WV__PARK_NOCANCEL).  Spurious returns
+ *     are not allowed: 0 means wake(w) was called.
+ * wake(w)
+ *     Makes the party sleeping (or about to sleep) on w runnable.  Called at
+ *     most once per park, possibly from another thread, never with a lock
+ *     held.  After wake() publishes the wake-up, w may be gone: it must read
+ *     everything it needs from w first.
+ */
+typedef struct wv__waiter_kind {
+    const char *name;
+    int (*sleep)(wv__waiter_t *w, int64_t deadline, unsigned flags);
+    void (*wake)(wv__waiter_t *w);
+} wv__waiter_kind_t;
+
+/* wv__park flags */
+#define WV__PARK_NOCANCEL 1u /* cancellation may not interrupt this wait */
+
+/*
+ * One party waiting in the parking lot.  Lives on the waiting party's stack
+ * for the duration of wv__park().  Fields marked [bucket] are protected by
+ * the lock of the bucket that `key` hashes to.
+ */
+struct wv__waiter {
+    wv__waiter_t *next;            /* [bucket] queue links */
+    wv__waiter_t *prev;            /* [bucket] */
+    const void *key;               /* [bucket] parked on; NULL once dequeued */
+    uintptr_t token;               /* [bucket] set by the unparker */
+    int64_t since;                 /* when the party began waiting (ms) */
+    const wv__waiter_kind_t *kind; /* how this party sleeps */
+    void *ctx;                     /* the kind's data (its coroutine) */
+    uint32_t state;                /* the kind's private wake-up word */
+};
+
+/*
+ * The kind of the calling party and its context pointer.  Threads start
+ * with the thread kind and ctx NULL; a scheduler sets its own kind and the
+ * running coroutine around every switch into a coroutine.
+ */
+void wv__waiter_set_kind(const wv__waiter_kind_t *kind, void *ctx);
+const wv__waiter_kind_t *wv__waiter_kind(void);
+void *wv__waiter_ctx(void);
+
+/* The built-in kind: the calling thread sleeps on a futex. */
+extern const wv__waiter_kind_t wv__thread_waiter;
+
+/*
+ * A value that identifies the calling party (thread or coroutine), never 0,
+ * stable for its lifetime.  Owner of an RLock, for instance.
+ */
+uintptr_t wv__self(void);
+
+/* ------------------------------------------------------- the parking lot */
+
+/*
+ * A request to park on `key`.  The callbacks run with the key's bucket lock
+ * held (except before_sleep) and so must be short and must not park, unpark
+ * or take locks that are held while calling wv__unpark().
+ */
+typedef struct wv__park_req {
+    const void *key;
+    /* Under the bucket lock: false = do not park (wv__park gives WV_EAGAIN).
+     * This is where a primitive re-checks its state word so that no wake-up
+     * slips between the check and the sleep.  NULL = always park. */
+    bool (*validate)(void *arg);
+    /* After the waiter is queued and the bucket lock dropped, before it
+     * sleeps: Condition releases the user's lock here.  May be NULL. */
+    void (*before_sleep)(void *arg);
+    /* Under the bucket lock, after a timed-out or cancelled waiter was
+     * removed; was_last = no other waiter remains on key.  May be NULL. */
+    void (*timed_out)(void *arg, bool was_last);
+    void *arg;
+    int64_t deadline; /* as everywhere; 0 times out at once after queuing */
+    int64_t since;    /* when the wait began, for fairness; 0 = now */
+    unsigned flags;   /* WV__PARK_* */
+} wv__park_req_t;
+
+/*
+ * Parks the caller on req->key.  Returns
+ *   0             unparked; *token holds what the unparker passed;
+ *   WV_EAGAIN     validate() returned false: not parked;
+ *   WV_ETIMEDOUT  the deadline passed (timed_out() was called);
+ *   WV_ECANCELED  the calling coroutine was cancelled (timed_out() called).
+ * A wake-up that races with a time-out or cancellation wins: the caller
+ * then gets 0 and the token, so that a resource handed to it is not lost.
+ */
+int wv__park(const wv__park_req_t *req, uintptr_t *token);
+
+/* What an unpark did, passed to its callback. */
+typedef struct wv__unpark_result {
+    unsigned unparked; /* waiters dequeued by this call */
+    bool have_more;    /* waiters still parked on the key */
+    int64_t since;     /* `since` of the first dequeued waiter, or 0 */
+} wv__unpark_result_t;
+
+/* Under the bucket lock, after dequeuing: returns the token handed to every
+ * dequeued waiter.  Primitives update their state word here. */
+typedef uintptr_t (*wv__unpark_cb)(void *arg, wv__unpark_result_t r);
+
+/*
+ * Unparks up to `max` waiters parked on key, oldest first.  `cb` (may be
+ * NULL: token 0) runs once under the bucket lock even when nobody was
+ * parked.  The dequeued waiters are woken after the bucket lock is
+ * released.  Returns the number unparked.
+ */
+unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg);
+
+/* Number of waiters parked on key (test and debug aid; takes the lock). */
+unsigned wv__parked_count(const void *key);
+
+#endif /* WV_CORE_INTERNAL_H */

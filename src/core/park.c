@@ -1,0 +1,217 @@
+/*
+ * core/park.c - the parking lot: one table of wait queues keyed by address,
+ * through which every blocking primitive in weave waits.
+ *
+ * Design.  A primitive is only a state word (a lock is 4 bytes); when a
+ * party must wait, it queues a wv__waiter (on its own stack) in the bucket
+ * its key hashes to and sleeps the way its waiter kind sleeps.  The
+ * primitive's state is re-validated under the bucket lock before queuing
+ * and updated under the same lock by the unparker's callback, so a wake-up
+ * can never fall between "I must wait" and "I am queued".  This is the
+ * design of WebKit's WTF::ParkingLot and Rust's parking_lot; see
+ * docs/waiting.md for the alternatives and why they lost.
+ *
+ * Invariants.
+ *  - A waiter is in exactly one bucket queue from its enqueue until a
+ *    dequeue; w->key != NULL exactly while it is queued.  Both enqueue and
+ *    dequeue happen under the bucket lock.
+ *  - Whoever dequeues a waiter owns its wake-up: an unparker calls
+ *    kind->wake() after dropping the bucket lock; a timed-out or cancelled
+ *    waiter dequeues itself and returns without one.  A waiter whose sleep
+ *    timed out but which finds itself already dequeued must wait for the
+ *    wake-up in flight (it may carry a token such as a lock hand-off).
+ *  - Waiters of one key are queued in arrival order; unpark takes the
+ *    oldest first.
+ *
+ * Lock order: a bucket lock is a leaf.  Callbacks run under it and must not
+ * park, unpark or take any lock that is held around wv__unpark.
+ *
+ * Size: 512 buckets of one cache line each; a bucket's queue holds waiters
+ * of every key hashing to it, scanned linearly.  Growing the table with the
+ * number of waiters (as parking_lot does) is left for when coroutines make
+ * very long queues common; docs/waiting.md records the trade-off.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define BUCKETS_LOG2 9
+#define BUCKETS      (1u << BUCKETS_LOG2)
+#define LOCK_SPINS   64
+
+struct bucket {
+    uint32_t lock;      /* 0 free, 1 held, 2 held with sleepers */
+    wv__waiter_t *head; /* [lock] oldest waiter */
+    wv__waiter_t *tail; /* [lock] newest waiter */
+} __attribute__((aligned(WV__CACHELINE)));
+
+static struct bucket table[BUCKETS];
+
+static struct bucket *bucket_for(const void *key)
+{
+    uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull;
+    return &table[h >> (64 - BUCKETS_LOG2)];
+}
+
+/* A three-state futex lock (Drepper, "Futexes are tricky", mutex 2): held
+ * only for a few list operations, so it spins briefly before sleeping. */
+static void bucket_lock(struct bucket *b)
+{
+    uint32_t c = 0;
+
+    if (WV__LIKELY(__atomic_compare_exchange_n(
+            &b->lock, &c, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+        return;
+    for (int i = 0; i < LOCK_SPINS; i++) {
+        wv__cpu_relax();
+        c = 0;
+        if (__atomic_load_n(&b->lock, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&b->lock, &c, 1, false,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return;
+    }
+    while (__atomic_exchange_n(&b->lock, 2, __ATOMIC_ACQUIRE) != 0)
+        wv__futex_wait(&b->lock, 2, WV_FOREVER, false);
+}
+
+static void bucket_unlock(struct bucket *b)
+{
+    if (__atomic_exchange_n(&b->lock, 0, __ATOMIC_RELEASE) == 2)
+        wv__futex_wake(&b->lock, 1, false);
+}
+
+static void enqueue(struct bucket *b, wv__waiter_t *w)
+{
+    w->next = NULL;
+    w->prev = b->tail;
+    if (b->tail)
+        b->tail->next = w;
+    else
+        b->head = w;
+    b->tail = w;
+}
+
+static void dequeue(struct bucket *b, wv__waiter_t *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        b->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        b->tail = w->prev;
+    w->key = NULL;
+}
+
+static bool has_key(const wv__waiter_t *w, const void *key)
+{
+    for (; w; w = w->next)
+        if (w->key == key)
+            return true;
+    return false;
+}
+
+int wv__park(const wv__park_req_t *req, uintptr_t *token)
+{
+    struct bucket *b = bucket_for(req->key);
+    wv__waiter_t w = {
+        .key = req->key,
+        .since = req->since,
+        .kind = wv__waiter_kind(),
+        .ctx = wv__waiter_ctx(),
+    };
+
+    bucket_lock(b);
+    if (req->validate && !req->validate(req->arg)) {
+        bucket_unlock(b);
+        return WV_EAGAIN;
+    }
+    enqueue(b, &w);
+    bucket_unlock(b);
+
+    if (req->before_sleep)
+        req->before_sleep(req->arg);
+
+    int err = w.kind->sleep(&w, req->deadline, req->flags);
+    if (err == 0) {
+        *token = w.token;
+        return 0;
+    }
+
+    bucket_lock(b);
+    if (w.key) {
+        dequeue(b, &w);
+        if (req->timed_out)
+            req->timed_out(req->arg, !has_key(b->head, req->key));
+        bucket_unlock(b);
+        return err;
+    }
+    bucket_unlock(b);
+
+    /* An unparker dequeued us before we could: its wake-up is in flight. */
+    err = w.kind->sleep(&w, WV_FOREVER, WV__PARK_NOCANCEL);
+    WV__ASSERT(err == 0);
+    *token = w.token;
+    return 0;
+}
+
+unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg)
+{
+    struct bucket *b = bucket_for(key);
+    wv__waiter_t *woken = NULL, **link = &woken;
+    wv__unpark_result_t res = {0, false, 0};
+
+    bucket_lock(b);
+    wv__waiter_t *w = b->head;
+    while (w && res.unparked < max) {
+        wv__waiter_t *next = w->next;
+        if (w->key == key) {
+            if (res.unparked++ == 0)
+                res.since = w->since;
+            dequeue(b, w);
+            w->next = NULL; /* now links the private `woken` list */
+            *link = w;
+            link = &w->next;
+        }
+        w = next;
+    }
+    res.have_more = has_key(w, key);
+    uintptr_t token = cb ? cb(arg, res) : 0;
+    for (w = woken; w; w = w->next)
+        w->token = token;
+    bucket_unlock(b);
+
+    while (woken) {
+        w = woken;
+        woken = w->next; /* read before wake: w may vanish after it */
+        w->kind->wake(w);
+    }
+    return res.unparked;
+}
+
+unsigned wv__parked_count(const void *key)
+{
+    struct bucket *b = bucket_for(key);
+    unsigned n = 0;
+
+    bucket_lock(b);
+    for (wv__waiter_t *w = b->head; w; w = w->next)
+        n += w->key == key;
+    bucket_unlock(b);
+    return n;
+}
+
+/* In a forked child only the forking thread exists: every other waiter is
+ * gone, and a bucket lock may have been held by a thread that no longer
+ * exists.  Start the child with an empty table. */
+static void reset_after_fork(void)
+{
+    memset(table, 0, sizeof table);
+}
+
+__attribute__((constructor)) static void park_init(void)
+{
+    pthread_atfork(NULL, NULL, reset_after_fork);
+}

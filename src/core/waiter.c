@@ -1,0 +1,74 @@
+/*
+ * core/waiter.c - the built-in waiter kind (threads sleep on a futex) and
+ * the per-thread record of which kind the running party uses.
+ *
+ * State of a thread waiter's word (wv__waiter.state):
+ *   PARKED   -> SLEEPING  the sleeper, before it enters futex_wait;
+ *   any      -> WOKEN     the waker, with one exchange; only if the old
+ *                         value was SLEEPING does it pay for FUTEX_WAKE.
+ * A waker that wins the race before the sleeper reaches the kernel thus
+ * costs no system call at all.
+ */
+#include "internal.h"
+
+enum { W_PARKED = 0, W_SLEEPING = 1, W_WOKEN = 2 };
+
+static __thread const wv__waiter_kind_t *tls_kind;
+static __thread void *tls_ctx;
+static __thread char tls_self; /* its address names the thread */
+
+static int thread_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags)
+{
+    (void)flags; /* threads are never cancelled */
+    for (;;) {
+        uint32_t s = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+        if (s == W_WOKEN)
+            return 0;
+        if (s == W_PARKED &&
+            !__atomic_compare_exchange_n(&w->state, &s, W_SLEEPING, false,
+                                         __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+            continue; /* woken meanwhile */
+        if (wv__futex_wait(&w->state, W_SLEEPING, deadline, false) ==
+            WV_ETIMEDOUT) {
+            s = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+            return s == W_WOKEN ? 0 : WV_ETIMEDOUT;
+        }
+    }
+}
+
+static void thread_wake(wv__waiter_t *w)
+{
+    /* After this exchange the sleeper may return and its stack frame (and
+     * so *w) be reused; FUTEX_WAKE on a stale address is harmless: at worst
+     * a spurious wake-up of whoever sleeps there now, which re-checks. */
+    uint32_t *word = &w->state;
+    if (__atomic_exchange_n(word, W_WOKEN, __ATOMIC_RELEASE) == W_SLEEPING)
+        wv__futex_wake(word, 1, false);
+}
+
+const wv__waiter_kind_t wv__thread_waiter = {
+    .name = "thread",
+    .sleep = thread_sleep,
+    .wake = thread_wake,
+};
+
+void wv__waiter_set_kind(const wv__waiter_kind_t *kind, void *ctx)
+{
+    tls_kind = kind == &wv__thread_waiter ? NULL : kind;
+    tls_ctx = ctx;
+}
+
+const wv__waiter_kind_t *wv__waiter_kind(void)
+{
+    return tls_kind ? tls_kind : &wv__thread_waiter;
+}
+
+void *wv__waiter_ctx(void)
+{
+    return tls_ctx;
+}
+
+uintptr_t wv__self(void)
+{
+    return tls_ctx ? (uintptr_t)tls_ctx : (uintptr_t)&tls_self;
+}

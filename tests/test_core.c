@@ -1,0 +1,125 @@
+/*
+ * tests/test_core.c - errors, time and deadlines, allocator hook, CPU count.
+ */
+#include "core/internal.h"
+#include "runner.h"
+
+#include <sched.h>
+#include <string.h>
+
+WVT_TEST(err_table)
+{
+    static const struct {
+        int code;
+        const char *name;
+    } all[] = {
+#define X(name, value, msg) {WV_##name, "WV_" #name},
+        WV_ERRNO_MAP(X)
+#undef X
+    };
+    size_t n = sizeof all / sizeof all[0];
+
+    for (size_t i = 0; i < n; i++) {
+        WVT_LT(all[i].code, 0);
+        WVT_ASSERT(strcmp(wv_err_name(all[i].code), all[i].name) == 0);
+        WVT_ASSERT(strcmp(wv_strerror(all[i].code), "unknown error") != 0);
+        for (size_t j = i + 1; j < n; j++)
+            WVT_NE(all[i].code, all[j].code);
+    }
+    /* Codes with an errno are -errno, so system errors pass through. */
+    WVT_EQ(WV_EPERM, -EPERM);
+    WVT_EQ(WV_EAGAIN, -EAGAIN);
+    WVT_EQ(WV_ETIMEDOUT, -ETIMEDOUT);
+    WVT_EQ(WV_ECANCELED, -ECANCELED);
+    WVT_EQ(WV_EOWNERDEAD, -EOWNERDEAD);
+    /* weave's own codes stay clear of errno values. */
+    WVT_LT(WV_EOF, -4000);
+    WVT_LT(WV_EBROKEN, -4000);
+    WVT_LT(WV_EWORKERLOST, -4000);
+    WVT_ASSERT(strcmp(wv_strerror(0), "success") == 0);
+    WVT_ASSERT(strcmp(wv_err_name(0), "WV_OK") == 0);
+    WVT_ASSERT(strcmp(wv_strerror(-123456), "unknown error") == 0);
+    WVT_ASSERT(strcmp(wv_err_name(-123456), "WV_UNKNOWN") == 0);
+    WVT_ASSERT(strcmp(wv_err_name(5), "WV_UNKNOWN") == 0);
+    WVT_ASSERT(strcmp(wv_strerror(WV_ETIMEDOUT), "deadline expired") == 0);
+}
+
+WVT_TEST(version_string)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", WV_VERSION_MAJOR, WV_VERSION_MINOR,
+             WV_VERSION_PATCH);
+    WVT_ASSERT(strcmp(wv_version(), want) == 0);
+}
+
+WVT_TEST(time_now_monotonic)
+{
+    int64_t prev = wv_now();
+    WVT_GT(prev, 0);
+    for (int i = 0; i < 100000; i++) {
+        int64_t t = wv_now();
+        WVT_GE(t, prev);
+        prev = t;
+    }
+}
+
+WVT_TEST(time_deadline_in)
+{
+    WVT_EQ(wv_deadline_in(-1), WV_FOREVER);
+    WVT_EQ(wv_deadline_in(-1000), WV_FOREVER);
+    int64_t now = wv_now();
+    int64_t d = wv_deadline_in(1000);
+    WVT_GE(d, now + 1000);
+    WVT_LE(d, wv_now() + 1000);
+    WVT_EQ(wv_deadline_in(INT64_MAX), INT64_MAX);
+    WVT_EQ(wv_deadline_in(INT64_MAX - 1), INT64_MAX);
+}
+
+WVT_TEST(time_sleep)
+{
+    int64_t t0 = wv_now();
+    WVT_OK(wv_sleep_ms(20));
+    /* A sleep never ends before its deadline (an upper bound would be a
+     * timing claim, which belongs in benchmarks). */
+    WVT_GE(wv_now(), t0 + 20);
+
+    int64_t deadline = wv_now() + 15;
+    WVT_OK(wv_sleep_until(deadline));
+    WVT_GE(wv_now(), deadline);
+
+    WVT_OK(wv_sleep_until(0)); /* already passed: at once */
+    WVT_OK(wv_sleep_until(1));
+    WVT_OK(wv_sleep_ms(0));
+    WVT_ERR(wv_sleep_ms(-1), WV_EINVAL);
+    WVT_ERR(wv_sleep_until(WV_FOREVER), WV_EINVAL);
+    WVT_ERR(wv_sleep_until(-7), WV_EINVAL);
+}
+
+WVT_TEST(time_sleep_eintr)
+{
+    /* Interrupted futex waits are retried up to the same deadline. */
+    wv__fault_futex_eintr(50);
+    int64_t deadline = wv_now() + 10;
+    WVT_OK(wv_sleep_until(deadline));
+    WVT_GE(wv_now(), deadline);
+    wv__fault_futex_eintr(0);
+}
+
+WVT_TEST(cpu_count)
+{
+    cpu_set_t set;
+    WVT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    WVT_EQ(wv_cpu_count(), CPU_COUNT(&set));
+    WVT_GE(wv_cpu_count(), 1);
+
+    /* Affinity is respected (taskset): restrict to the first CPU we have. */
+    int first = 0;
+    while (!CPU_ISSET(first, &set))
+        first++;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    WVT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    WVT_EQ(wv_cpu_count(), 1);
+    WVT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+}
