@@ -10,5 +10,6 @@
 #define WEAVE_H
 
 #include "weave/core.h"
+#include "weave/sync.h"
 
 #endif /* WEAVE_H */

@@ -1,0 +1,97 @@
+/*
+ * sync/event.c - threading.Event.
+ *
+ * State word: bit 0 SET, bit 1 WAITERS (somebody may be parked).  A waiter
+ * parks only while the word is exactly WAITERS (validated under the bucket
+ * lock); set() turns SET on and, if WAITERS was on, unparks everyone and
+ * clears WAITERS in the same bucket-locked callback.  A woken waiter
+ * returns 0 even if the flag was cleared again before it ran, as Python's
+ * wait() returns True for a flag set during the wait.
+ */
+#include "internal.h"
+
+#define SET     1u
+#define WAITERS 2u
+
+void wv_event_init(wv_event_t *e)
+{
+    __atomic_store_n(&e->_state, 0, __ATOMIC_RELAXED);
+}
+
+void wv_event_destroy(wv_event_t *e)
+{
+    (void)e;
+}
+
+bool wv_event_is_set(const wv_event_t *e)
+{
+    return __atomic_load_n(&e->_state, __ATOMIC_ACQUIRE) & SET;
+}
+
+static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
+{
+    wv_event_t *e = arg;
+    (void)r; /* everyone was unparked: nobody is left */
+    __atomic_fetch_and(&e->_state, ~WAITERS, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int wv_event_set(wv_event_t *e)
+{
+    uint32_t old = __atomic_fetch_or(&e->_state, SET, __ATOMIC_RELEASE);
+    if (!(old & WAITERS))
+        return 0;
+    return (int)wv__unpark(e, INT32_MAX, unpark_cb, e);
+}
+
+void wv_event_clear(wv_event_t *e)
+{
+    __atomic_fetch_and(&e->_state, ~SET, __ATOMIC_RELAXED);
+}
+
+static bool park_validate(void *arg)
+{
+    wv_event_t *e = arg;
+    return __atomic_load_n(&e->_state, __ATOMIC_RELAXED) == WAITERS;
+}
+
+static void park_timed_out(void *arg, bool was_last)
+{
+    wv_event_t *e = arg;
+    if (was_last)
+        __atomic_fetch_and(&e->_state, ~WAITERS, __ATOMIC_RELAXED);
+}
+
+int wv_event_wait(wv_event_t *e, int64_t deadline)
+{
+    uint32_t s = __atomic_load_n(&e->_state, __ATOMIC_ACQUIRE);
+
+    if (s & SET)
+        return 0;
+    if (deadline == 0)
+        return WV_EAGAIN;
+    if (!wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    for (;;) {
+        if (s & SET)
+            return 0;
+        if (!(s & WAITERS) &&
+            !__atomic_compare_exchange_n(&e->_state, &s, s | WAITERS, false,
+                                         __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+            continue;
+        wv__park_req_t req = {
+            .key = e,
+            .validate = park_validate,
+            .timed_out = park_timed_out,
+            .arg = e,
+            .deadline = deadline,
+        };
+        uintptr_t token;
+        int err = wv__park(&req, &token);
+        if (err == 0)
+            return 0; /* set() woke us */
+        if (err != WV_EAGAIN)
+            return wv_event_is_set(e) ? 0 : err;
+        s = __atomic_load_n(&e->_state, __ATOMIC_ACQUIRE);
+    }
+}

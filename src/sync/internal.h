@@ -1,0 +1,32 @@
+/*
+ * sync/internal.h - what the sync layer shares with the layers above it.
+ */
+#ifndef WV_SYNC_INTERNAL_H
+#define WV_SYNC_INTERNAL_H
+
+#include "../core/internal.h"
+#include "weave/sync.h"
+
+/*
+ * wv_lock_acquire without a deadline that a coroutine's cancellation cannot
+ * interrupt: re-taking the user's lock after a condition wait must always
+ * succeed, or the caller would return without the lock it must hold.
+ */
+void wv__lock_acquire_nocancel(wv_lock_t *l);
+
+/*
+ * The per-party storage of wv_local values (sync/local.c).  A thread gets
+ * one lazily; a coroutine scheduler gives each coroutine its own and makes
+ * it current around every switch, which makes wv_local coroutine-local.
+ */
+typedef struct wv__locals wv__locals_t;
+
+wv__locals_t *wv__locals_current(void);
+void wv__locals_set_current(wv__locals_t *locals);
+/* Runs the destructors of every value in `locals` and frees it. */
+void wv__locals_release(wv__locals_t *locals);
+/* Releases the calling thread's locals now (a weave thread, before it
+ * reports itself done) instead of at its exit. */
+void wv__locals_thread_exit(void);
+
+#endif /* WV_SYNC_INTERNAL_H */

@@ -1,0 +1,76 @@
+/*
+ * sync/once.c - run an initializer exactly once, with failure handling.
+ *
+ * State word: INIT 0, RUNNING 1, DONE 2, plus WAITERS (4) while parties
+ * may be parked on the address.  The runner publishes DONE with a release
+ * exchange; every later caller needs only the acquire load of the fast
+ * path.  A failed run puts INIT back and wakes the waiters, one of which
+ * will run the initializer next.
+ */
+#include "internal.h"
+
+enum { INIT = 0, RUNNING = 1, DONE = 2, WAITERS = 4 };
+
+bool wv_once_done(const wv_once_t *once)
+{
+    return __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE) == DONE;
+}
+
+static bool park_validate(void *arg)
+{
+    wv_once_t *once = arg;
+    return __atomic_load_n(&once->_state, __ATOMIC_RELAXED) ==
+           (RUNNING | WAITERS);
+}
+
+static int run(wv_once_t *once, int (*fn)(void *), void *arg)
+{
+    int err = fn(arg);
+    uint32_t end = err < 0 ? INIT : DONE;
+    uint32_t old = __atomic_exchange_n(&once->_state, end, __ATOMIC_ACQ_REL);
+
+    /* The parked waiters go back to competing; WAITERS was dropped with
+     * the exchange, and any who are still on their way re-validate. */
+    if (old & WAITERS)
+        wv__unpark(once, INT32_MAX, NULL, NULL);
+    return err < 0 ? err : 0;
+}
+
+int wv_once(wv_once_t *once, int (*fn)(void *arg), void *arg, int64_t deadline)
+{
+    uint32_t s = __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE);
+
+    if (WV__LIKELY(s == DONE))
+        return 0;
+    if (!fn)
+        return WV_EINVAL;
+    for (;;) {
+        if (s == DONE)
+            return 0;
+        if (s == INIT) {
+            if (__atomic_compare_exchange_n(&once->_state, &s, RUNNING, false,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+                return run(once, fn, arg);
+            continue;
+        }
+        if (deadline == 0)
+            return WV_EAGAIN;
+        if (!wv__deadline_ok(deadline))
+            return WV_EINVAL;
+        if (!(s & WAITERS) &&
+            !__atomic_compare_exchange_n(&once->_state, &s, s | WAITERS, false,
+                                         __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+            continue;
+        wv__park_req_t req = {
+            .key = once,
+            .validate = park_validate,
+            .arg = once,
+            .deadline = deadline,
+        };
+        uintptr_t token;
+        int err = wv__park(&req, &token);
+        if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
+            return err;
+        s = __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE);
+    }
+}

@@ -1,0 +1,121 @@
+/*
+ * sync/sem.c - threading.Semaphore and BoundedSemaphore.
+ *
+ * State word: value << 1 | WAITERS.  One word, so that "value is 0 and
+ * somebody is parked" is a single state that the parking lot validates: a
+ * release that raises the value either happens before a waiter's validation
+ * (which then fails and the waiter retries) or sees WAITERS and unparks.
+ * _max (0 = unbounded) is fixed at init.
+ */
+#include "internal.h"
+
+#define WAITERS 1u
+#define ONE     2u
+
+int wv_sem_init(wv_sem_t *s, unsigned value)
+{
+    if (value > WV_SEM_VALUE_MAX)
+        return WV_EINVAL;
+    __atomic_store_n(&s->_state, (uint32_t)value << 1, __ATOMIC_RELAXED);
+    s->_max = 0;
+    return 0;
+}
+
+int wv_sem_init_bounded(wv_sem_t *s, unsigned value)
+{
+    if (value == 0 || value > WV_SEM_VALUE_MAX)
+        return WV_EINVAL;
+    __atomic_store_n(&s->_state, (uint32_t)value << 1, __ATOMIC_RELAXED);
+    s->_max = value;
+    return 0;
+}
+
+void wv_sem_destroy(wv_sem_t *s)
+{
+    (void)s;
+}
+
+unsigned wv_sem_value(const wv_sem_t *s)
+{
+    return __atomic_load_n(&s->_state, __ATOMIC_RELAXED) >> 1;
+}
+
+static bool try_take(wv_sem_t *s, uint32_t *v)
+{
+    while (*v >= ONE) {
+        if (__atomic_compare_exchange_n(&s->_state, v, *v - ONE, true,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return true;
+    }
+    return false;
+}
+
+static bool park_validate(void *arg)
+{
+    wv_sem_t *s = arg;
+    return __atomic_load_n(&s->_state, __ATOMIC_RELAXED) == WAITERS;
+}
+
+static void park_timed_out(void *arg, bool was_last)
+{
+    wv_sem_t *s = arg;
+    if (was_last)
+        __atomic_fetch_and(&s->_state, ~WAITERS, __ATOMIC_RELAXED);
+}
+
+int wv_sem_acquire(wv_sem_t *s, int64_t deadline)
+{
+    uint32_t v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
+
+    if (WV__LIKELY(try_take(s, &v)))
+        return 0;
+    if (deadline == 0)
+        return WV_EAGAIN;
+    if (!wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    for (;;) {
+        if (try_take(s, &v))
+            return 0;
+        if (!(v & WAITERS) &&
+            !__atomic_compare_exchange_n(&s->_state, &v, v | WAITERS, false,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            continue;
+        wv__park_req_t req = {
+            .key = s,
+            .validate = park_validate,
+            .timed_out = park_timed_out,
+            .arg = s,
+            .deadline = deadline,
+        };
+        uintptr_t token;
+        int err = wv__park(&req, &token);
+        if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
+            return err;
+        v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
+    }
+}
+
+static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
+{
+    wv_sem_t *s = arg;
+    if (!r.have_more)
+        __atomic_fetch_and(&s->_state, ~WAITERS, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int wv_sem_release(wv_sem_t *s, unsigned n)
+{
+    uint32_t limit = s->_max ? s->_max : WV_SEM_VALUE_MAX;
+    uint32_t v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
+
+    if (n == 0)
+        return WV_EINVAL;
+    do {
+        if (n > limit || (v >> 1) > limit - n)
+            return WV_EOVERFLOW;
+    } while (!__atomic_compare_exchange_n(&s->_state, &v, v + n * ONE, true,
+                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (v & WAITERS)
+        wv__unpark(s, n, unpark_cb, s);
+    return 0;
+}

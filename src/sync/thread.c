@@ -1,0 +1,193 @@
+/*
+ * sync/thread.c - threading.Thread over pthreads.
+ *
+ * A weave thread's struct is shared by its handle and the running thread,
+ * reference-counted (refs: 2 at start), so that freeing the handle of a
+ * running thread simply detaches it.  `done` is an Event, which is what
+ * makes join take a deadline and work from coroutines; once it is set the
+ * joiner still calls pthread_join (exactly once, guarded by `joined`) so
+ * that the thread is fully gone when join returns: leak checks count
+ * threads.  The body's thread-local values are destroyed before `done` is
+ * set, so join also waits for their destructors.
+ *
+ * The main thread and threads weave did not start have handles too (for
+ * wv_thread_current); they cannot be joined or freed.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum kind { KIND_WEAVE, KIND_MAIN, KIND_FOREIGN };
+
+struct wv_thread {
+    uint32_t refs;      /* handle + running thread */
+    uint32_t joined;    /* pthread_join or pthread_detach was called */
+    wv_event_t started; /* set once tid is known */
+    wv_event_t done;    /* set once fn has returned; result is valid */
+    pthread_t pthread;
+    wv_thread_fn fn;
+    void *arg;
+    int result;
+    int tid;
+    enum kind kind;
+    char name[WV_THREAD_NAME_MAX + 1];
+};
+
+static wv_thread_t main_thread = {
+    .kind = KIND_MAIN,
+    .name = "MainThread",
+};
+static __thread wv_thread_t *self;   /* weave threads */
+static __thread wv_thread_t foreign; /* anyone else but main */
+static uint32_t thread_counter;      /* for "Thread-N" */
+
+static void drop_ref(wv_thread_t *t)
+{
+    if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        wv__free(t);
+}
+
+static void set_os_name(const char *name)
+{
+    char os_name[16]; /* the kernel's limit, with the NUL */
+    size_t n = strnlen(name, sizeof os_name - 1);
+
+    memcpy(os_name, name, n);
+    os_name[n] = '\0';
+    pthread_setname_np(pthread_self(), os_name);
+}
+
+static void *trampoline(void *arg)
+{
+    wv_thread_t *t = arg;
+
+    self = t;
+    __atomic_store_n(&t->tid, (int)gettid(), __ATOMIC_RELAXED);
+    wv_event_set(&t->started);
+    set_os_name(t->name);
+
+    t->result = t->fn(t->arg);
+
+    wv__locals_thread_exit();
+    wv_event_set(&t->done);
+    drop_ref(t);
+    return NULL;
+}
+
+int wv_thread_start(wv_thread_t **out, const wv_thread_opts_t *opts,
+                    wv_thread_fn fn, void *arg)
+{
+    pthread_attr_t attr;
+    int err;
+
+    if (!out || !fn)
+        return WV_EINVAL;
+    wv_thread_t *t = wv__calloc(1, sizeof *t);
+    if (!t)
+        return WV_ENOMEM;
+    t->refs = 2;
+    t->fn = fn;
+    t->arg = arg;
+    t->kind = KIND_WEAVE;
+    if (opts && opts->name)
+        snprintf(t->name, sizeof t->name, "%s", opts->name);
+    else
+        snprintf(t->name, sizeof t->name, "Thread-%u",
+                 __atomic_add_fetch(&thread_counter, 1, __ATOMIC_RELAXED));
+
+    if ((err = pthread_attr_init(&attr)) != 0)
+        goto out_free;
+    if (opts && opts->stack_size &&
+        (err = pthread_attr_setstacksize(&attr, opts->stack_size)) != 0)
+        goto out_attr;
+    err = pthread_create(&t->pthread, &attr, trampoline, t);
+out_attr:
+    pthread_attr_destroy(&attr);
+    if (err == 0) {
+        *out = t;
+        return 0;
+    }
+out_free:
+    wv__free(t);
+    return -err;
+}
+
+int wv_thread_join(wv_thread_t *t, int64_t deadline, int *result)
+{
+    if (!t || t->kind != KIND_WEAVE)
+        return WV_EINVAL;
+    if (t == self)
+        return WV_EDEADLK;
+    int err = wv_event_wait(&t->done, deadline);
+    if (err)
+        return err;
+    uint32_t zero = 0;
+    if (__atomic_compare_exchange_n(&t->joined, &zero, 1, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        pthread_join(t->pthread, NULL);
+    if (result)
+        *result = t->result;
+    return 0;
+}
+
+void wv_thread_free(wv_thread_t *t)
+{
+    if (!t || t->kind != KIND_WEAVE)
+        return;
+    uint32_t zero = 0;
+    if (__atomic_compare_exchange_n(&t->joined, &zero, 1, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        pthread_detach(t->pthread);
+    drop_ref(t);
+}
+
+bool wv_thread_is_alive(const wv_thread_t *t)
+{
+    return t->kind != KIND_WEAVE || !wv_event_is_set(&t->done);
+}
+
+const char *wv_thread_name(const wv_thread_t *t)
+{
+    return t->name;
+}
+
+int wv_thread_native_id(wv_thread_t *t)
+{
+    switch (t->kind) {
+    case KIND_MAIN:
+        return (int)getpid();
+    case KIND_FOREIGN:
+        return t->tid;
+    case KIND_WEAVE:
+        break;
+    }
+    /* The thread sets `started` first thing; waiting is bounded by the
+     * scheduler starting it. */
+    wv_event_wait(&t->started, WV_FOREVER);
+    return __atomic_load_n(&t->tid, __ATOMIC_RELAXED);
+}
+
+wv_thread_t *wv_thread_main(void)
+{
+    return &main_thread;
+}
+
+wv_thread_t *wv_thread_current(void)
+{
+    if (self)
+        return self;
+    if (gettid() == getpid())
+        return &main_thread;
+    if (!foreign.tid) {
+        char os_name[16] = "";
+        foreign.kind = KIND_FOREIGN;
+        foreign.tid = (int)gettid();
+        pthread_getname_np(pthread_self(), os_name, sizeof os_name);
+        snprintf(foreign.name, sizeof foreign.name, "%s",
+                 os_name[0] ? os_name : "Dummy");
+    }
+    return &foreign;
+}

@@ -1,0 +1,227 @@
+/*
+ * tests/test_lock.c - threading.Lock.
+ */
+#include "core/internal.h"
+#include "runner.h"
+
+#include <signal.h>
+
+static wv_lock_t static_lock = WV_LOCK_INIT;
+
+WVT_TEST(lock_basic)
+{
+    wv_lock_t l;
+    wv_lock_init(&l);
+    WVT_ASSERT(!wv_lock_locked(&l));
+    WVT_OK(wv_lock_acquire(&l, WV_FOREVER));
+    WVT_ASSERT(wv_lock_locked(&l));
+    WVT_ERR(wv_lock_acquire(&l, WV_NOWAIT), WV_EAGAIN);
+    WVT_OK(wv_lock_release(&l));
+    WVT_ASSERT(!wv_lock_locked(&l));
+    WVT_ERR(wv_lock_release(&l), WV_EPERM); /* Python's RuntimeError */
+    WVT_OK(wv_lock_acquire(&l, WV_NOWAIT));
+    WVT_OK(wv_lock_release(&l));
+    wv_lock_destroy(&l);
+
+    WVT_ASSERT(!wv_lock_locked(&static_lock));
+    WVT_OK(wv_lock_acquire(&static_lock, 0));
+    WVT_OK(wv_lock_release(&static_lock));
+}
+
+WVT_TEST(lock_deadline)
+{
+    wv_lock_t l = WV_LOCK_INIT;
+    WVT_OK(wv_lock_acquire(&l, WV_FOREVER));
+
+    int64_t deadline = wv_now() + 30;
+    WVT_ERR(wv_lock_acquire(&l, deadline), WV_ETIMEDOUT);
+    WVT_GE(wv_now(), deadline);
+    /* a deadline in the past: times out without waiting... */
+    WVT_ERR(wv_lock_acquire(&l, 1), WV_ETIMEDOUT);
+    WVT_ERR(wv_lock_acquire(&l, -2), WV_EINVAL);
+    WVT_ERR(wv_lock_acquire(&l, INT64_MIN), WV_EINVAL);
+    WVT_OK(wv_lock_release(&l));
+    /* ...but succeeds while the lock is free */
+    WVT_OK(wv_lock_acquire(&l, 1));
+    WVT_OK(wv_lock_release(&l));
+    WVT_EQ(wv__parked_count(&l), 0);
+    WVT_EQ(l._state, 0); /* no stale PARKED bit left by the time-outs */
+}
+
+struct shared {
+    wv_lock_t lock;
+    long counter; /* [lock], deliberately not atomic: TSan checks it */
+    int inside;
+    long iterations;
+};
+
+static void hammer(int i, void *p)
+{
+    struct shared *s = p;
+    for (long n = 0; n < s->iterations; n++) {
+        WVT_OK(wv_lock_acquire(&s->lock, WV_FOREVER));
+        WVT_EQ(__atomic_add_fetch(&s->inside, 1, __ATOMIC_RELAXED), 1);
+        s->counter++;
+        __atomic_sub_fetch(&s->inside, 1, __ATOMIC_RELAXED);
+        WVT_OK(wv_lock_release(&s->lock));
+    }
+}
+
+WVT_TEST(lock_stress_mutual_exclusion)
+{
+    struct shared s = {.lock = WV_LOCK_INIT, .iterations = wvt_scale(200000)};
+    wvt_run_threads(8, hammer, &s);
+    WVT_EQ(s.counter, 8 * s.iterations);
+    WVT_ASSERT(!wv_lock_locked(&s.lock));
+    WVT_EQ(wv__parked_count(&s.lock), 0);
+}
+
+static void hammer_with_deadlines(int i, void *p)
+{
+    struct shared *s = p;
+    long got = 0;
+    for (long n = 0; n < s->iterations; n++) {
+        int64_t deadline = (n % 3 == 0) ? 0 : wv_now() + (n % 2);
+        int err = wv_lock_acquire(&s->lock, deadline);
+        if (err) {
+            WVT_ASSERT(err == WV_ETIMEDOUT || err == WV_EAGAIN);
+            continue;
+        }
+        WVT_EQ(__atomic_add_fetch(&s->inside, 1, __ATOMIC_RELAXED), 1);
+        s->counter++;
+        got++;
+        __atomic_sub_fetch(&s->inside, 1, __ATOMIC_RELAXED);
+        WVT_OK(wv_lock_release(&s->lock));
+    }
+    WVT_GE(got, 0);
+}
+
+WVT_TEST(lock_stress_deadlines)
+{
+    /* Time-outs and try-locks mixed with hand-offs must never leave two
+     * holders, a lost waiter or a stale state. */
+    struct shared s = {.lock = WV_LOCK_INIT, .iterations = wvt_scale(50000)};
+    wvt_run_threads(6, hammer_with_deadlines, &s);
+    WVT_ASSERT(!wv_lock_locked(&s.lock));
+    WVT_EQ(wv__parked_count(&s.lock), 0);
+    WVT_OK(wv_lock_acquire(&s.lock, 0));
+    WVT_OK(wv_lock_release(&s.lock));
+}
+
+struct cross {
+    wv_lock_t lock;
+    wv_event_t acquired;
+};
+
+static void acquire_and_leave(void *p)
+{
+    struct cross *c = p;
+    WVT_OK(wv_lock_acquire(&c->lock, WV_FOREVER));
+    wv_event_set(&c->acquired);
+}
+
+WVT_TEST(lock_release_by_other_thread)
+{
+    /* A Lock is not owned: any thread may release it (Python allows it,
+     * and it is how a Lock serves as a binary semaphore). */
+    struct cross c = {WV_LOCK_INIT, WV_EVENT_INIT};
+    wvt_thread_t *t = wvt_spawn(acquire_and_leave, &c);
+    WVT_OK(wv_event_wait(&c.acquired, wv_deadline_in(5000)));
+    wvt_join(t);
+    WVT_ASSERT(wv_lock_locked(&c.lock));
+    WVT_OK(wv_lock_release(&c.lock));
+    WVT_ASSERT(!wv_lock_locked(&c.lock));
+}
+
+struct starve {
+    wv_lock_t lock;
+    int stop;
+    int waiter_result;
+};
+
+static void barger(void *p)
+{
+    struct starve *s = p;
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+        wv_lock_acquire(&s->lock, WV_FOREVER);
+        for (volatile int i = 0; i < 50; i++)
+            ;
+        wv_lock_release(&s->lock);
+    }
+}
+
+WVT_TEST(lock_no_starvation)
+{
+    /* Two threads re-acquire the lock back to back; a third that parks
+     * must still get it: after 1 ms of waiting the lock is handed to it. */
+    struct starve s = {.lock = WV_LOCK_INIT};
+    wvt_thread_t *a = wvt_spawn(barger, &s);
+    wvt_thread_t *b = wvt_spawn(barger, &s);
+    for (int i = 0; i < 20; i++) {
+        WVT_OK(wv_lock_acquire(&s.lock, wv_deadline_in(10000)));
+        WVT_OK(wv_lock_release(&s.lock));
+    }
+    __atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
+    wvt_join(a);
+    wvt_join(b);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+}
+
+struct eintr {
+    wv_lock_t lock;
+    int got;
+};
+
+static void wait_for_lock(void *p)
+{
+    struct eintr *e = p;
+    WVT_OK(wv_lock_acquire(&e->lock, WV_FOREVER));
+    __atomic_store_n(&e->got, 1, __ATOMIC_RELEASE);
+    WVT_OK(wv_lock_release(&e->lock));
+}
+
+WVT_TEST(lock_eintr)
+{
+    /* Signals (no SA_RESTART) and injected EINTRs hit a parked waiter:
+     * it must neither fail nor get the lock before it is released. */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    WVT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+    struct eintr e = {WV_LOCK_INIT, 0};
+    WVT_OK(wv_lock_acquire(&e.lock, WV_FOREVER));
+    wv__fault_futex_eintr(100);
+    wvt_thread_t *t = wvt_spawn(wait_for_lock, &e);
+    WVT_POLL(wv__parked_count(&e.lock) == 1, 5000);
+    for (int i = 0; i < 100; i++)
+        pthread_kill(wvt_pthread(t), SIGUSR1);
+    WVT_EQ(__atomic_load_n(&e.got, __ATOMIC_ACQUIRE), 0);
+    WVT_OK(wv_lock_release(&e.lock));
+    wvt_join(t);
+    WVT_EQ(e.got, 1);
+    wv__fault_futex_eintr(0);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+static void timed_waiter(void *p)
+{
+    wv_lock_t *l = p;
+    WVT_ERR(wv_lock_acquire(l, wv_now() + 20), WV_ETIMEDOUT);
+}
+
+WVT_TEST(lock_parked_bit_cleared_by_last_timeout)
+{
+    wv_lock_t l = WV_LOCK_INIT;
+    WVT_OK(wv_lock_acquire(&l, WV_FOREVER));
+    wvt_thread_t *t1 = wvt_spawn(timed_waiter, &l);
+    wvt_thread_t *t2 = wvt_spawn(timed_waiter, &l);
+    wvt_join(t1);
+    wvt_join(t2);
+    WVT_EQ(wv__parked_count(&l), 0);
+    WVT_EQ(l._state, 1); /* LOCKED only: release takes the fast path */
+    WVT_OK(wv_lock_release(&l));
+    WVT_EQ(l._state, 0);
+}
