@@ -105,6 +105,51 @@ WVT_TEST(time_sleep_eintr)
     wv__fault_futex_eintr(0);
 }
 
+static int counted_malloc_calls;
+static void *my_malloc(size_t n)
+{
+    __atomic_add_fetch(&counted_malloc_calls, 1, __ATOMIC_RELAXED);
+    return malloc(n);
+}
+static void *my_calloc(size_t c, size_t n)
+{
+    __atomic_add_fetch(&counted_malloc_calls, 1, __ATOMIC_RELAXED);
+    return calloc(c, n);
+}
+
+WVT_TEST(alloc_hook)
+{
+    WVT_ERR(wv_set_allocator(malloc, NULL, NULL, NULL), WV_EINVAL);
+    WVT_ERR(wv_set_allocator(NULL, realloc, calloc, free), WV_EINVAL);
+    WVT_OK(wv_set_allocator(my_malloc, realloc, my_calloc, free));
+
+    wv_queue_t *q;
+    WVT_OK(wv_queue_new(&q, NULL));
+    WVT_GT(counted_malloc_calls, 0);
+    wv_queue_free(q);
+    WVT_OK(wv_set_allocator(NULL, NULL, NULL, NULL));
+
+    int before = counted_malloc_calls;
+    WVT_OK(wv_queue_new(&q, NULL));
+    wv_queue_free(q);
+    WVT_EQ(counted_malloc_calls, before); /* libc's again */
+}
+
+WVT_TEST(alloc_counting_allocator)
+{
+    /* The harness's own allocator: live counts balance, failures land. */
+    wvt_alloc_install();
+    wv_queue_t *q;
+    WVT_OK(wv_queue_new(&q, NULL));
+    WVT_GT(wvt_alloc_live(), 0);
+    wv_queue_free(q);
+    WVT_EQ(wvt_alloc_live(), 0);
+    wvt_alloc_fail_at(1);
+    WVT_ERR(wv_queue_new(&q, NULL), WV_ENOMEM);
+    WVT_EQ(wvt_alloc_live(), 0);
+    wvt_alloc_uninstall();
+}
+
 WVT_TEST(cpu_count)
 {
     cpu_set_t set;
