@@ -221,7 +221,57 @@ WVT_TEST(lock_parked_bit_cleared_by_last_timeout)
     wvt_join(t1);
     wvt_join(t2);
     WVT_EQ(wv__parked_count(&l), 0);
-    WVT_EQ(l._state, 1); /* LOCKED only: release takes the fast path */
+    WVT_EQ(l._state, WV__LOCK_HELD); /* no stale PARKED bit */
     WVT_OK(wv_lock_release(&l));
     WVT_EQ(l._state, 0);
+}
+
+struct spurious {
+    wv_lock_t lock;
+    int stop;
+    long eperm;
+};
+
+static void wrong_releaser(void *p)
+{
+    struct spurious *s = p;
+    /* Releases whatever it finds: WV_EPERM when the lock is free (the
+     * inline XADD then sets HELD for an instant and the slow path clears
+     * it), a legal release of somebody else's hold otherwise, as Python
+     * allows any thread to release a Lock. */
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
+        if (wv_lock_release(&s->lock) == WV_EPERM)
+            __atomic_add_fetch(&s->eperm, 1, __ATOMIC_RELAXED);
+}
+
+static void honest_worker(int i, void *p)
+{
+    struct spurious *s = p;
+    for (long n = 0; n < wvt_scale(100000); n++) {
+        int err = wv_lock_acquire(&s->lock, wv_now() + 2);
+        if (err) {
+            WVT_ERR(err, WV_ETIMEDOUT);
+            continue;
+        }
+        err = wv_lock_release(&s->lock); /* the releaser may have been first */
+        WVT_ASSERT(err == 0 || err == WV_EPERM);
+    }
+}
+
+WVT_TEST(lock_stress_wrong_releases)
+{
+    /* Releases of a free lock race acquires, timed waits and parking: the
+     * word must never stay corrupted and no waiter may be stranded (a
+     * stranded waiter would run into its deadline, not hang, so the end
+     * state is what is checked). */
+    struct spurious s = {.lock = WV_LOCK_INIT};
+    wvt_thread_t *releaser = wvt_spawn(wrong_releaser, &s);
+    wvt_run_threads(3, honest_worker, &s);
+    __atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
+    wvt_join(releaser);
+    WVT_GT(s.eperm, 0);
+    WVT_EQ(wv__parked_count(&s.lock), 0);
+    WVT_OK(wv_lock_acquire(&s.lock, WV_NOWAIT)); /* nobody holds it */
+    WVT_OK(wv_lock_release(&s.lock));
+    WVT_EQ(s.lock._state, 0); /* and a stale PARKED is gone with it */
 }

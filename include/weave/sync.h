@@ -128,11 +128,50 @@ WV_EXTERN void wv_lock_destroy(wv_lock_t *l);
  * the lock and acquires it again deadlocks until its deadline, as in Python.
  * Errors: WV_EAGAIN (deadline 0 and held), WV_ETIMEDOUT, WV_EINVAL (bad
  * deadline), WV_ECANCELED (calling coroutine cancelled).
+ *
+ * The uncontended case is one compare-and-swap inlined into the caller;
+ * everything else happens in wv__lock_acquire, which is also the complete
+ * operation for bindings that cannot use inline functions.
  */
-WV_EXTERN int wv_lock_acquire(wv_lock_t *l, int64_t deadline);
+static inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline);
 
-/* Releases the lock.  Errors: WV_EPERM (the lock was not held). */
-WV_EXTERN int wv_lock_release(wv_lock_t *l);
+/* Releases the lock.  Errors: WV_EPERM (the lock was not held).  Inline
+ * fast path, as wv_lock_acquire; complete out-of-line: wv__lock_release. */
+static inline int wv_lock_release(wv_lock_t *l);
+
+WV_EXTERN int wv__lock_acquire(wv_lock_t *l, int64_t deadline);
+WV_EXTERN int wv__lock_release(wv_lock_t *l);
+/* The slow half of an inline release that found `old` in the word. */
+WV_EXTERN int wv__lock_release_slow(wv_lock_t *l, uint32_t old);
+
+/*
+ * The state word's encoding is part of the ABI from here: bit 31 is set
+ * while the lock is held, bit 0 while waiters may be parked.  Acquire is a
+ * compare-and-swap from 0; release adds bit 31 (one `lock xadd`), which
+ * clears it when the lock was held and leaves the other bits alone.
+ */
+#define WV__LOCK_HELD 0x80000000u
+
+static inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline)
+{
+    uint32_t unlocked = 0;
+    if (__builtin_expect(__atomic_compare_exchange_n(&l->_state, &unlocked,
+                                                     WV__LOCK_HELD, 1,
+                                                     __ATOMIC_ACQUIRE,
+                                                     __ATOMIC_RELAXED),
+                         1))
+        return 0;
+    return wv__lock_acquire(l, deadline);
+}
+
+static inline int wv_lock_release(wv_lock_t *l)
+{
+    uint32_t old =
+        __atomic_fetch_add(&l->_state, WV__LOCK_HELD, __ATOMIC_RELEASE);
+    if (__builtin_expect(old == WV__LOCK_HELD, 1))
+        return 0;
+    return wv__lock_release_slow(l, old);
+}
 
 /* true while the lock is held (a snapshot). */
 WV_EXTERN bool wv_lock_locked(const wv_lock_t *l);
