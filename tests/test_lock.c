@@ -1,8 +1,8 @@
 /*
  * tests/test_lock.c - threading.Lock.
  */
-#include "core/internal.h"
 #include "runner.h"
+#include "sync/internal.h"
 
 #include <signal.h>
 
@@ -144,17 +144,20 @@ static void barger(void *p)
     struct starve *s = p;
     while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
         wv_lock_acquire(&s->lock, WV_FOREVER);
-        for (volatile int i = 0; i < 50; i++)
-            ;
-        wv_lock_release(&s->lock);
+        for (int i = 0; i < 800; i++) /* hold it ~20 us */
+            wv__cpu_relax();
+        wv_lock_release(&s->lock); /* and take it again at once */
     }
 }
 
 WVT_TEST(lock_no_starvation)
 {
-    /* Two threads re-acquire the lock back to back; a third that parks
-     * must still get it: after 1 ms of waiting the lock is handed to it. */
+    /* Two threads hold the lock almost all the time and re-take it the
+     * moment they release it, so a third, parked, thread loses every race
+     * (it needs tens of microseconds to wake up).  It must still get the
+     * lock, through the hand-off to waiters older than 1 ms. */
     struct starve s = {.lock = WV_LOCK_INIT};
+    uint64_t handoffs = __atomic_load_n(&wv__lock_handoffs, __ATOMIC_RELAXED);
     wvt_thread_t *a = wvt_spawn(barger, &s);
     wvt_thread_t *b = wvt_spawn(barger, &s);
     for (int i = 0; i < 20; i++) {
@@ -164,6 +167,7 @@ WVT_TEST(lock_no_starvation)
     __atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
     wvt_join(a);
     wvt_join(b);
+    (void)handoffs; /* whether it took hand-offs depends on the machine */
 }
 
 static void on_signal(int sig)
@@ -274,4 +278,37 @@ WVT_TEST(lock_stress_wrong_releases)
     WVT_OK(wv_lock_acquire(&s.lock, WV_NOWAIT)); /* nobody holds it */
     WVT_OK(wv_lock_release(&s.lock));
     WVT_EQ(s.lock._state, 0); /* and a stale PARKED is gone with it */
+}
+
+struct handoff {
+    wv_lock_t lock;
+    int got;
+};
+
+static void old_waiter(void *p)
+{
+    struct handoff *h = p;
+    WVT_OK(wv_lock_acquire(&h->lock, wv_deadline_in(10000)));
+    __atomic_store_n(&h->got, 1, __ATOMIC_RELEASE);
+    WVT_OK(wv_lock_release(&h->lock));
+}
+
+WVT_TEST(lock_handoff_to_old_waiter)
+{
+    /* A waiter parked for more than 1 ms is handed the lock: the release
+     * leaves it held (for the waiter), so the releaser's own immediate
+     * try-acquire fails, long before the waiter has even woken up. */
+    struct handoff h = {WV_LOCK_INIT, 0};
+    uint64_t before = __atomic_load_n(&wv__lock_handoffs, __ATOMIC_RELAXED);
+    WVT_OK(wv_lock_acquire(&h.lock, WV_FOREVER));
+    wvt_thread_t *t = wvt_spawn(old_waiter, &h);
+    WVT_POLL(wv__parked_count(&h.lock) == 1, 5000);
+    int64_t parked_at = wv_now();
+    WVT_POLL(wv_now() - parked_at >= 3, 5000); /* older than 1 ms */
+    WVT_OK(wv_lock_release(&h.lock));
+    WVT_ERR(wv_lock_acquire(&h.lock, WV_NOWAIT), WV_EAGAIN);
+    WVT_EQ(__atomic_load_n(&wv__lock_handoffs, __ATOMIC_RELAXED), before + 1);
+    wvt_join(t);
+    WVT_EQ(h.got, 1);
+    WVT_ASSERT(!wv_lock_locked(&h.lock));
 }

@@ -109,6 +109,12 @@ WV_EXTERN wv_thread_t *wv_thread_main(void);
  * general (a running thread may barge ahead of a parked one, which is what
  * makes it fast), but a waiter parked for more than 1 ms is handed the lock
  * directly on the next release, so nobody starves.
+ *
+ * A Lock may be freed by whoever holds it last, as soon as nobody else can
+ * use it, even while the thread that released it to them is still inside
+ * wv_lock_release: a release touches the lock for the last time in the
+ * atomic step that makes it free (true of every weave primitive's release,
+ * set and notify, see docs/waiting.md).
  */
 typedef struct wv_lock {
     uint32_t _state;
@@ -141,36 +147,37 @@ static inline int wv_lock_release(wv_lock_t *l);
 
 WV_EXTERN int wv__lock_acquire(wv_lock_t *l, int64_t deadline);
 WV_EXTERN int wv__lock_release(wv_lock_t *l);
-/* The slow half of an inline release that found `old` in the word. */
-WV_EXTERN int wv__lock_release_slow(wv_lock_t *l, uint32_t old);
+/* The slow halves of the inline calls (`old`: what the exchange found). */
+WV_EXTERN int wv__lock_acquire_slow(wv_lock_t *l, int64_t deadline,
+                                    uint32_t old);
+WV_EXTERN int wv__lock_release_slow(wv_lock_t *l);
 
 /*
- * The state word's encoding is part of the ABI from here: bit 31 is set
- * while the lock is held, bit 0 while waiters may be parked.  Acquire is a
- * compare-and-swap from 0; release adds bit 31 (one `lock xadd`), which
- * clears it when the lock was held and leaves the other bits alone.
+ * The state word's encoding is part of the ABI from here: bit 0 is set
+ * while the lock is held, bit 1 while waiters may be parked.  Acquire is
+ * one exchange (it found 0: acquired), release one compare-and-swap from
+ * "held, nobody parked" to 0.
  */
-#define WV__LOCK_HELD 0x80000000u
+#define WV__LOCK_HELD 1u
 
 static inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline)
 {
-    uint32_t unlocked = 0;
-    if (__builtin_expect(__atomic_compare_exchange_n(&l->_state, &unlocked,
-                                                     WV__LOCK_HELD, 1,
-                                                     __ATOMIC_ACQUIRE,
-                                                     __ATOMIC_RELAXED),
-                         1))
+    uint32_t old =
+        __atomic_exchange_n(&l->_state, WV__LOCK_HELD, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(old == 0, 1))
         return 0;
-    return wv__lock_acquire(l, deadline);
+    return wv__lock_acquire_slow(l, deadline, old);
 }
 
 static inline int wv_lock_release(wv_lock_t *l)
 {
-    uint32_t old =
-        __atomic_fetch_add(&l->_state, WV__LOCK_HELD, __ATOMIC_RELEASE);
-    if (__builtin_expect(old == WV__LOCK_HELD, 1))
+    uint32_t held = WV__LOCK_HELD;
+    if (__builtin_expect(__atomic_compare_exchange_n(&l->_state, &held, 0, 1,
+                                                     __ATOMIC_RELEASE,
+                                                     __ATOMIC_RELAXED),
+                         1))
         return 0;
-    return wv__lock_release_slow(l, old);
+    return wv__lock_release_slow(l);
 }
 
 /* true while the lock is held (a snapshot). */
@@ -257,7 +264,12 @@ WV_EXTERN int wv_cond_wait_for_rlock(wv_cond_t *c, wv_rlock_t *r,
                                      wv_pred_fn pred, void *arg,
                                      int64_t deadline);
 
-/* Wakes up to n waiters (oldest first).  Returns how many were woken. */
+/*
+ * Wakes up to n waiters (oldest first).  Returns how many were woken.
+ * Notifying after releasing the lock is allowed, but then the waiters may
+ * already have returned: the caller must know the condition still exists
+ * (as with pthread_cond_signal).
+ */
 WV_EXTERN int wv_cond_notify(wv_cond_t *c, unsigned n);
 
 /* Wakes every waiter.  Returns how many were woken. */
@@ -370,6 +382,13 @@ typedef struct wv_barrier {
  */
 WV_EXTERN int wv_barrier_init(wv_barrier_t *b, unsigned parties,
                               wv_barrier_action_fn action, void *arg);
+
+/*
+ * Waits until the parties of the last released (or reset) generation have
+ * all left wait(): they still touch the barrier for a moment after the one
+ * that calls destroy has returned.  Nobody may be waiting at the barrier.
+ * After it returns the memory may be freed.
+ */
 WV_EXTERN void wv_barrier_destroy(wv_barrier_t *b);
 
 /*

@@ -166,7 +166,8 @@ typedef struct wv__park_req {
     void (*timed_out)(void *arg, bool was_last);
     void *arg;
     int64_t deadline; /* as everywhere; 0 times out at once after queuing */
-    int64_t since;    /* when the wait began, for fairness; 0 = now */
+    int64_t since;    /* when the wait began (wv_now()), for fairness, or
+                         0 when the primitive does not care */
     unsigned flags;   /* WV__PARK_* */
 } wv__park_req_t;
 
@@ -202,5 +203,14 @@ unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg);
 
 /* Number of waiters parked on key (test and debug aid; takes the lock). */
 unsigned wv__parked_count(const void *key);
+
+/*
+ * Test hook, for the calling thread only: each of its wv__park calls
+ * (before taking the bucket lock) and wv__unpark calls sleeps that many
+ * microseconds, as if the thread had been preempted there: widens the
+ * windows that tests of the last touch rule need to hit.  0, 0 turns it
+ * off.
+ */
+void wv__fault_delay(unsigned park_us, unsigned unpark_us);
 
 #endif /* WV_CORE_INTERNAL_H */

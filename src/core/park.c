@@ -35,6 +35,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #define BUCKETS_LOG2 9
 #define BUCKETS      (1u << BUCKETS_LOG2)
@@ -47,6 +48,23 @@ struct bucket {
 } __attribute__((aligned(WV__CACHELINE)));
 
 static struct bucket table[BUCKETS];
+
+static __thread unsigned fault_park_us, fault_unpark_us; /* wv__fault_delay */
+
+void wv__fault_delay(unsigned park_us, unsigned unpark_us)
+{
+    fault_park_us = park_us;
+    fault_unpark_us = unpark_us;
+}
+
+static void fault_pause(const unsigned *us)
+{
+    unsigned n = *us;
+    if (WV__UNLIKELY(n)) {
+        struct timespec ts = {n / 1000000, (long)(n % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
 
 static struct bucket *bucket_for(const void *key)
 {
@@ -123,6 +141,7 @@ int wv__park(const wv__park_req_t *req, uintptr_t *token)
         .ctx = wv__waiter_ctx(),
     };
 
+    fault_pause(&fault_park_us);
     bucket_lock(b);
     if (req->validate && !req->validate(req->arg)) {
         bucket_unlock(b);
@@ -163,6 +182,7 @@ unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg)
     wv__waiter_t *woken = NULL, **link = &woken;
     wv__unpark_result_t res = {0, false, 0};
 
+    fault_pause(&fault_unpark_us);
     bucket_lock(b);
     wv__waiter_t *w = b->head;
     while (w && res.unparked < max) {

@@ -3,10 +3,14 @@
  *
  * State word: bit 0 SET, bit 1 WAITERS (somebody may be parked).  A waiter
  * parks only while the word is exactly WAITERS (validated under the bucket
- * lock); set() turns SET on and, if WAITERS was on, unparks everyone and
- * clears WAITERS in the same bucket-locked callback.  A woken waiter
- * returns 0 even if the flag was cleared again before it ran, as Python's
- * wait() returns True for a flag set during the wait.
+ * lock).  set() with nobody waiting is one CAS.  With WAITERS on, SET is
+ * turned on *inside* the unpark callback, under the bucket lock, together
+ * with dequeuing every waiter: so set() is atomic with the wake-up (a
+ * waiter parked during set() is always woken, one that parks after it is
+ * not), and the callback is set()'s last touch of the event, which may be
+ * freed by a woken waiter at once (a one-shot completion on the stack).
+ * A woken waiter returns 0 even if the flag was cleared again before it
+ * ran, as Python's wait() returns True for a flag set during the wait.
  */
 #include "internal.h"
 
@@ -28,19 +32,27 @@ bool wv_event_is_set(const wv_event_t *e)
     return __atomic_load_n(&e->_state, __ATOMIC_ACQUIRE) & SET;
 }
 
+#define TOKEN_SET 1
+
 static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
 {
     wv_event_t *e = arg;
     (void)r; /* everyone was unparked: nobody is left */
-    __atomic_fetch_and(&e->_state, ~WAITERS, __ATOMIC_RELAXED);
-    return 0;
+    __atomic_store_n(&e->_state, SET, __ATOMIC_RELEASE);
+    return TOKEN_SET;
 }
 
 int wv_event_set(wv_event_t *e)
 {
-    uint32_t old = __atomic_fetch_or(&e->_state, SET, __ATOMIC_RELEASE);
-    if (!(old & WAITERS))
-        return 0;
+    uint32_t s = __atomic_load_n(&e->_state, __ATOMIC_RELAXED);
+
+    while (!(s & WAITERS)) {
+        if (s & SET)
+            return 0;
+        if (__atomic_compare_exchange_n(&e->_state, &s, s | SET, true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+            return 0;
+    }
     return (int)wv__unpark(e, INT32_MAX, unpark_cb, e);
 }
 
@@ -88,9 +100,9 @@ int wv_event_wait(wv_event_t *e, int64_t deadline)
         };
         uintptr_t token;
         int err = wv__park(&req, &token);
-        if (err == 0)
-            return 0; /* set() woke us */
-        if (err != WV_EAGAIN)
+        if (err == 0 && token == TOKEN_SET)
+            return 0; /* set() woke us, even if cleared since */
+        if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
             return wv_event_is_set(e) ? 0 : err;
         s = __atomic_load_n(&e->_state, __ATOMIC_ACQUIRE);
     }

@@ -14,6 +14,10 @@
  */
 void wv__lock_acquire_nocancel(wv_lock_t *l);
 
+/* Lock hand-offs to starving waiters so far, process-wide (test aid:
+ * shows that the starvation bound engaged). */
+extern uint64_t wv__lock_handoffs;
+
 /*
  * The per-party storage of wv_local values (sync/local.c).  A thread gets
  * one lazily; a coroutine scheduler gives each coroutine its own and makes

@@ -2,10 +2,12 @@
  * sync/once.c - run an initializer exactly once, with failure handling.
  *
  * State word: INIT 0, RUNNING 1, DONE 2, plus WAITERS (4) while parties
- * may be parked on the address.  The runner publishes DONE with a release
- * exchange; every later caller needs only the acquire load of the fast
- * path.  A failed run puts INIT back and wakes the waiters, one of which
- * will run the initializer next.
+ * may be parked on the address.  The runner publishes DONE (or INIT back,
+ * after a failure) with one CAS when nobody waits; otherwise inside the
+ * unpark callback, under the bucket lock, so that no caller can see the
+ * outcome, return and free the once before the runner is done with it.
+ * Every later caller needs only the acquire load of the fast path.  After
+ * a failure the waiters wake and one of them runs the initializer next.
  */
 #include "internal.h"
 
@@ -23,16 +25,28 @@ static bool park_validate(void *arg)
            (RUNNING | WAITERS);
 }
 
+struct outcome {
+    wv_once_t *once;
+    uint32_t end;
+};
+
+static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
+{
+    struct outcome *o = arg;
+    (void)r; /* everyone was unparked; late arrivals re-validate */
+    __atomic_store_n(&o->once->_state, o->end, __ATOMIC_RELEASE);
+    return 0;
+}
+
 static int run(wv_once_t *once, int (*fn)(void *), void *arg)
 {
     int err = fn(arg);
-    uint32_t end = err < 0 ? INIT : DONE;
-    uint32_t old = __atomic_exchange_n(&once->_state, end, __ATOMIC_ACQ_REL);
+    struct outcome o = {once, err < 0 ? INIT : DONE};
+    uint32_t running = RUNNING;
 
-    /* The parked waiters go back to competing; WAITERS was dropped with
-     * the exchange, and any who are still on their way re-validate. */
-    if (old & WAITERS)
-        wv__unpark(once, INT32_MAX, NULL, NULL);
+    if (!__atomic_compare_exchange_n(&once->_state, &running, o.end, false,
+                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        wv__unpark(once, INT32_MAX, unpark_cb, &o); /* WAITERS was set */
     return err < 0 ? err : 0;
 }
 

@@ -5,7 +5,10 @@
  * somebody is parked" is a single state that the parking lot validates: a
  * release that raises the value either happens before a waiter's validation
  * (which then fails and the waiter retries) or sees WAITERS and unparks.
- * _max (0 = unbounded) is fixed at init.
+ * With WAITERS on, the value is raised inside the unpark callback, under
+ * the bucket lock: the release is then atomic with the wake-ups, and the
+ * callback is its last touch of the semaphore, which a woken waiter may
+ * free at once.  _max (0 = unbounded) is fixed at init.
  */
 #include "internal.h"
 
@@ -89,18 +92,42 @@ int wv_sem_acquire(wv_sem_t *s, int64_t deadline)
         };
         uintptr_t token;
         int err = wv__park(&req, &token);
-        if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
-            return err;
         v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
+        if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
+            return try_take(s, &v) ? 0 : err; /* the state wins */
     }
 }
 
+struct release {
+    wv_sem_t *sem;
+    uint32_t n, limit;
+    int err;
+};
+
+static bool fits(uint32_t v, uint32_t n, uint32_t limit)
+{
+    return n <= limit && (v >> 1) <= limit - n;
+}
+
+/* Under the bucket lock: raise the value and settle WAITERS in one step.
+ * Waiters are woken even if the release overflows (they re-check). */
 static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
 {
-    wv_sem_t *s = arg;
-    if (!r.have_more)
-        __atomic_fetch_and(&s->_state, ~WAITERS, __ATOMIC_RELAXED);
-    return 0;
+    struct release *rel = arg;
+    uint32_t v = __atomic_load_n(&rel->sem->_state, __ATOMIC_RELAXED);
+
+    for (;;) {
+        uint32_t nv = v;
+        if (fits(v, rel->n, rel->limit))
+            nv += rel->n * ONE;
+        else
+            rel->err = WV_EOVERFLOW;
+        if (!r.have_more)
+            nv &= ~WAITERS;
+        if (__atomic_compare_exchange_n(&rel->sem->_state, &v, nv, true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+            return 0;
+    }
 }
 
 int wv_sem_release(wv_sem_t *s, unsigned n)
@@ -110,12 +137,14 @@ int wv_sem_release(wv_sem_t *s, unsigned n)
 
     if (n == 0)
         return WV_EINVAL;
-    do {
-        if (n > limit || (v >> 1) > limit - n)
+    while (!(v & WAITERS)) {
+        if (!fits(v, n, limit))
             return WV_EOVERFLOW;
-    } while (!__atomic_compare_exchange_n(&s->_state, &v, v + n * ONE, true,
-                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-    if (v & WAITERS)
-        wv__unpark(s, n, unpark_cb, s);
-    return 0;
+        if (__atomic_compare_exchange_n(&s->_state, &v, v + n * ONE, true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+            return 0;
+    }
+    struct release rel = {s, n, limit, 0};
+    wv__unpark(s, n, unpark_cb, &rel);
+    return rel.err;
 }
