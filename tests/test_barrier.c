@@ -208,3 +208,48 @@ WVT_TEST(barrier_stress_deadlines)
     WVT_EQ(r.ok + r.broken + r.timed_out, 3 * r.rounds);
     WVT_EQ(wv__parked_count(&r.b._cond), 0);
 }
+
+WVT_TEST(barrier_bad_deadline_only_when_waiting)
+{
+    /* WV_EINVAL is reported only when the call has to wait, and a bad
+     * deadline never breaks the barrier. */
+    wv_barrier_t one = WV_BARRIER_INIT(1, NULL, NULL);
+    WVT_EQ(wv_barrier_wait(&one, -5), 0);
+    wv_barrier_t two = WV_BARRIER_INIT(2, NULL, NULL);
+    WVT_ERR(wv_barrier_wait(&two, -5), WV_EINVAL);
+    WVT_ASSERT(!wv_barrier_broken(&two));
+    WVT_EQ(wv_barrier_n_waiting(&two), 0);
+}
+
+static void meet(void *p)
+{
+    wv_barrier_t *b = p;
+    WVT_GE(wv_barrier_wait(b, wv_deadline_in(10000)), 0);
+}
+
+WVT_TEST(barrier_destroy_waits_for_leavers)
+{
+    /* The first to return destroys the barrier while the other party may
+     * still be on its way out of wait(): destroy must wait for it.  The
+     * memory is then poisoned; a late touch by the other party would
+     * damage the poison (or hang on a poisoned lock word). */
+    for (int i = 0; i < wvt_scale(300); i++) {
+        union {
+            wv_barrier_t b;
+            unsigned char bytes[sizeof(wv_barrier_t)];
+        } *mem = malloc(sizeof *mem);
+        WVT_ASSERT(mem);
+        WVT_OK(wv_barrier_init(&mem->b, 2, NULL, NULL));
+        wvt_thread_t *t = wvt_spawn(meet, &mem->b);
+        /* arrive last: the other party is parked and must still wake up,
+         * re-take the barrier's lock and leave after we return */
+        WVT_POLL(wv_barrier_n_waiting(&mem->b) == 1, 5000);
+        WVT_EQ(wv_barrier_wait(&mem->b, wv_deadline_in(10000)), 1);
+        wv_barrier_destroy(&mem->b);
+        memset(mem, 0xA5, sizeof *mem);
+        wvt_join(t);
+        for (size_t k = 0; k < sizeof *mem; k++)
+            WVT_EQ(mem->bytes[k], 0xA5);
+        free(mem);
+    }
+}

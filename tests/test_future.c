@@ -5,6 +5,7 @@
 #include "runner.h"
 
 #include <string.h>
+#include <time.h>
 
 WVT_TEST(future_result)
 {
@@ -272,4 +273,80 @@ WVT_TEST(future_refcount)
     WVT_OK(wv_future_get(f, WV_NOWAIT, &data, NULL));
     WVT_EQ(memcmp(data, "abc", 3), 0);
     wv_future_free(f); /* the last one */
+}
+
+/* An allocator that is slow for big blocks, and counts what is live. */
+static long slow_live;
+
+static void *slow_malloc(size_t n)
+{
+    if (n > 1000) {
+        struct timespec ts = {0, 200 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    void *p = malloc(n);
+    if (p)
+        __atomic_add_fetch(&slow_live, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static void *slow_calloc(size_t c, size_t n)
+{
+    void *p = calloc(c, n);
+    if (p)
+        __atomic_add_fetch(&slow_live, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static void *slow_realloc(void *old, size_t n)
+{
+    void *p = realloc(old, n);
+    if (p && !old)
+        __atomic_add_fetch(&slow_live, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static void slow_free(void *p)
+{
+    if (p)
+        __atomic_sub_fetch(&slow_live, 1, __ATOMIC_RELAXED);
+    free(p);
+}
+
+struct setter_race {
+    wv_future_t *f;
+    int arrived; /* a spinning start gate: both go at the same instant */
+    int won;
+};
+
+static void race_set(int i, void *p)
+{
+    struct setter_race *r = p;
+    char big[4000];
+    memset(big, 'a' + i, sizeof big);
+    __atomic_add_fetch(&r->arrived, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(&r->arrived, __ATOMIC_ACQUIRE) < 2)
+        wv__cpu_relax();
+    int err = wv_future_set_result(r->f, big, sizeof big);
+    if (err == 0)
+        __atomic_add_fetch(&r->won, 1, __ATOMIC_RELAXED);
+    else
+        WVT_ERR(err, WV_EALREADY);
+}
+
+WVT_TEST(future_set_result_race)
+{
+    /* Two completers with heap-sized values race; the allocation of the
+     * copy (made before the claim) is slow, so both are past the early
+     * "already done?" check: one wins, and the loser's copy is freed. */
+    WVT_OK(wv_set_allocator(slow_malloc, slow_realloc, slow_calloc, slow_free));
+    for (int round = 0; round < wvt_scale(200); round++) {
+        struct setter_race r = {0};
+        WVT_OK(wv_future_new(&r.f));
+        wvt_run_threads(2, race_set, &r);
+        WVT_EQ(r.won, 1);
+        wv_future_free(r.f);
+        WVT_EQ(__atomic_load_n(&slow_live, __ATOMIC_RELAXED), 0);
+    }
+    WVT_OK(wv_set_allocator(NULL, NULL, NULL, NULL));
 }

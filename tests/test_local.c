@@ -204,3 +204,60 @@ WVT_TEST(local_weave_thread_join_waits_for_dtors)
     wv_thread_free(t);
     wv_local_destroy(&l);
 }
+
+static wv_event_t dtor_may_finish = WV_EVENT_INIT;
+
+static void slow_dtor(void *value)
+{
+    WVT_OK(wv_event_wait(&dtor_may_finish, wv_deadline_in(20000)));
+}
+
+WVT_TEST(local_join_deadline_covers_dtors)
+{
+    /* A weave thread's local destructors run before it counts as done, so
+     * a join deadline bounds them too. */
+    static wv_local_t l = WV_LOCAL_INIT(slow_dtor);
+    wv_thread_t *t;
+    WVT_OK(wv_thread_start(&t, NULL, thread_sets_local, &l));
+    WVT_ERR(wv_thread_join(t, wv_now() + 30, NULL), WV_ETIMEDOUT);
+    WVT_ASSERT(wv_thread_is_alive(t));
+    wv_event_set(&dtor_may_finish);
+    WVT_OK(wv_thread_join(t, wv_deadline_in(10000), NULL));
+    wv_thread_free(t);
+    wv_local_destroy(&l);
+}
+
+static wv_local_t first_local, second_local;
+static char seen_in_dtor[64];
+static intptr_t second_seen_in_dtor;
+
+static void dtor_reads_others(void *value)
+{
+    /* pthreads let a destructor read the dying thread's other values;
+     * so does weave, and the thread's own identity is still valid */
+    second_seen_in_dtor = (intptr_t)wv_local_get(&second_local);
+    snprintf(seen_in_dtor, sizeof seen_in_dtor, "%s",
+             wv_thread_name(wv_thread_current()));
+}
+
+static int set_both(void *p)
+{
+    WVT_OK(wv_local_set(&first_local, (void *)(intptr_t)1));
+    WVT_OK(wv_local_set(&second_local, (void *)(intptr_t)22));
+    return 0;
+}
+
+WVT_TEST(local_dtor_sees_thread_state)
+{
+    WVT_OK(wv_local_init(&first_local, dtor_reads_others)); /* lower index */
+    WVT_OK(wv_local_init(&second_local, NULL));
+    wv_thread_t *t;
+    wv_thread_opts_t opts = {.name = "dying"};
+    WVT_OK(wv_thread_start(&t, &opts, set_both, NULL));
+    WVT_OK(wv_thread_join(t, wv_deadline_in(10000), NULL));
+    wv_thread_free(t);
+    WVT_EQ(second_seen_in_dtor, 22);
+    WVT_ASSERT(strcmp(seen_in_dtor, "dying") == 0);
+    wv_local_destroy(&first_local);
+    wv_local_destroy(&second_local);
+}

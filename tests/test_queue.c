@@ -283,6 +283,35 @@ WVT_TEST(queue_shutdown_immediate)
     wv_queue_free(q);
 }
 
+static void do_long_join(void *p)
+{
+    struct blocked *b = p;
+    int err = wv_queue_join(b->q, wv_deadline_in(60000));
+    __atomic_store_n(&b->result, err, __ATOMIC_RELEASE);
+}
+
+WVT_TEST(queue_shutdown_immediate_releases_join)
+{
+    /* Every item discarded: the unfinished count drops to 0 and a join
+     * that was waiting returns. */
+    wv_queue_opts_t opts = {.free_item = free_item};
+    wv_queue_t *q;
+    freed_items = 0;
+    WVT_OK(wv_queue_new(&q, &opts));
+    for (int i = 0; i < 3; i++)
+        WVT_OK(wv_queue_put(q, strdup("z"), WV_NOWAIT));
+    struct blocked joiner = {q, 1, NULL};
+    wvt_thread_t *j = wvt_spawn(do_long_join, &joiner);
+    WVT_POLL(wv__queue_parked(q) == 1, 5000);
+    wv_queue_shutdown(q, true);
+    /* woken by the shutdown, not by its own (distant) deadline */
+    WVT_POLL(__atomic_load_n(&joiner.result, __ATOMIC_ACQUIRE) != 1, 5000);
+    wvt_join(j);
+    WVT_OK(joiner.result);
+    WVT_EQ(freed_items, 3);
+    wv_queue_free(q);
+}
+
 WVT_TEST(queue_free_discards_items)
 {
     wv_queue_opts_t opts = {.kind = WV_QUEUE_LIFO, .free_item = free_item};

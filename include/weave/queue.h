@@ -129,7 +129,10 @@ WV_EXTERN bool wv_queue_is_shutdown(wv_queue_t *q);
  *
  * A future is reference-counted: wv_future_new returns one reference; each
  * party that keeps the future beyond a call takes one with wv_future_ref,
- * and each reference is given back with wv_future_free.
+ * and each reference is given back with wv_future_free.  The completer
+ * must hold a reference while it completes (set_result, set_error,
+ * cancel): waking the waiters and running the callbacks use the future
+ * after a waiter may have dropped its own.
  */
 typedef struct wv_future wv_future_t;
 

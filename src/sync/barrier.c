@@ -26,9 +26,15 @@ int wv_barrier_init(wv_barrier_t *b, unsigned parties,
     return 0;
 }
 
+/* Waits for the parties of a released (or reset) generation that are
+ * still on their way out: they touch the barrier until they have re-taken
+ * and released its lock.  Nobody may be *waiting* at the barrier. */
 void wv_barrier_destroy(wv_barrier_t *b)
 {
-    (void)b;
+    wv__lock_acquire_nocancel(&b->_lock);
+    while (b->_count > 0 && (b->_state == DRAINING || b->_state == RESETTING))
+        wv_cond_wait(&b->_cond, &b->_lock, WV_FOREVER);
+    wv_lock_release(&b->_lock);
 }
 
 static bool not_in_transition(void *arg)
@@ -76,8 +82,8 @@ static int release_locked(wv_barrier_t *b)
 static int wait_released(wv_barrier_t *b, int64_t deadline)
 {
     int err = wv_cond_wait_for(&b->_cond, &b->_lock, not_filling, b, deadline);
-    if (err == WV_EAGAIN)
-        return err; /* deadline 0: the caller withdraws */
+    if (err == WV_EAGAIN || err == WV_EINVAL)
+        return err; /* deadline 0 or bad: the caller withdraws */
     if (err) {
         break_locked(b);
         return err;
@@ -87,8 +93,6 @@ static int wait_released(wv_barrier_t *b, int64_t deadline)
 
 int wv_barrier_wait(wv_barrier_t *b, int64_t deadline)
 {
-    if (!wv__deadline_ok(deadline))
-        return WV_EINVAL;
     wv__lock_acquire_nocancel(&b->_lock);
 
     int err =

@@ -166,8 +166,6 @@ void *wv_local_get(wv_local_t *l)
 
 static void release_at_exit(void *arg)
 {
-    if (current == arg)
-        current = NULL;
     wv__locals_release(arg);
 }
 
@@ -252,7 +250,6 @@ void wv__locals_thread_exit(void)
 
     if (!c)
         return;
-    current = NULL;
     pthread_setspecific(exit_key, NULL); /* or pthreads would release c */
     wv__locals_release(c);
 }
@@ -283,11 +280,16 @@ static bool take_own(wv__locals_t *c, void (**dtor)(void *), void **value)
 
 void wv__locals_release(wv__locals_t *c)
 {
+    wv__locals_t *prev = current;
     void (*dtor)(void *);
     void *value;
 
-    /* Destructors may set values again (in c, if c is current): bounded
-     * rounds, as pthreads bound them. */
+    /* The destructors run with c current, as pthreads run them with the
+     * dying thread's other values still readable: they may read other
+     * locals, and may set values again, into c, which the next round
+     * destroys.  Rounds are bounded, as pthreads bound them; what is left
+     * after the last is dropped without its destructor. */
+    current = c;
     for (int round = 0; round < DTOR_ROUNDS; round++) {
         bool any = false;
         for (;;) {
@@ -303,6 +305,7 @@ void wv__locals_release(wv__locals_t *c)
         if (!any)
             break;
     }
+    current = prev == c ? NULL : prev;
     lock_reg();
     if (c->prev)
         c->prev->next = c->next;

@@ -72,6 +72,7 @@ static void *trampoline(void *arg)
     t->result = t->fn(t->arg);
 
     wv__locals_thread_exit();
+    self = NULL; /* pthread key destructors may still ask, after the drop */
     wv_event_set(&t->done);
     drop_ref(t);
     return NULL;
