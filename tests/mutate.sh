@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Mutation check: breaks the library on purpose, one mutation at a time, in
+# a scratch copy of the tree, and requires the named test cases to catch
+# each one.  A mutation that survives means a test that cannot fail.
+#   tests/mutate.sh            all mutations
+#   tests/mutate.sh 3          only the third
+set -uo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+work=$(mktemp -d /tmp/weave-mutate.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# file ^ text to replace ^ replacement ^ cases that must fail
+mutations=(
+"src/sync/event.c^    return (int)wv__unpark(e, INT32_MAX, unpark_cb, e);^    return 0;^event_wakes_all"
+"src/sync/sem.c^        if (!fits(v, n, limit))
+            return WV_EOVERFLOW;^^sem_bounded"
+"src/sync/lock.c^    wv__unpark(l, 1, unpark_cb, l);
+    return 0;^    return 0;^lock_eintr"
+"src/sync/lock.c^    if (r.unparked && wv_now() - r.since >= FAIR_MS) {^    if (0) {^lock_handoff_to_old_waiter"
+"src/sync/cond.c^    if (!r.have_more)
+        __atomic_store_n(&c->_waiters, 0^    if (1)
+        __atomic_store_n(&c->_waiters, 0^cond_notify_n"
+"src/sync/once.c^struct outcome o = {once, err < 0 ? INIT : DONE};^struct outcome o = {once, DONE};^once_failure_retries"
+"src/sync/barrier.c^return b->_state == DRAINING ? 0 : WV_EBROKEN;^return 0;^barrier_abort barrier_timeout_breaks"
+"src/sync/local.c^            if (dtor)
+                dtor(value);^            (void)dtor;^local_dtor_at_thread_exit"
+"src/sync/rlock.c^    if (__atomic_load_n(&r->_owner, __ATOMIC_RELAXED) != wv__self())
+        return WV_EPERM;^    (void)0;^rlock_owner_only"
+"src/sync/timer.c^return s == CANCELLED ? 0 : WV_EALREADY;^return 0;^timer_fires_after_delay"
+"src/sync/thread.c^    wv__locals_thread_exit();
+    self = NULL;^    self = NULL;^local_join_deadline_covers_dtors"
+"src/core/park.c^if (req->validate && !req->validate(req->arg)) {^if (0) {^park_validate_refuses"
+"src/core/park.c^res.have_more = has_key(w, key);^res.have_more = false;^park_fifo_and_tokens"
+"src/core/park.c^    bucket_unlock(b);
+
+    /* An unparker dequeued us before we could: its wake-up is in flight. */
+    err = w.kind->sleep(&w, WV_FOREVER, WV__PARK_NOCANCEL);
+    WV__ASSERT(err == 0);
+    *token = w.token;
+    return 0;^    bucket_unlock(b);
+    return err;^park_timeout_unpark_race"
+"src/core/waiter.c^    if (__atomic_exchange_n(word, W_WOKEN, __ATOMIC_RELEASE) == W_SLEEPING)
+        wv__futex_wake(word, 1, false);^    __atomic_exchange_n(word, W_WOKEN, __ATOMIC_RELEASE);^park_fifo_and_tokens"
+"src/queue/queue.c^        item = q->slots[q->head].item;^        item = q->slots[(q->head + q->len - 1) % q->cap].item;^queue_fifo_lifo_order"
+"src/queue/queue.c^c == 0 && a->seq < b->seq^c == 0 && a->seq > b->seq^queue_priority_order_stable"
+"src/queue/queue.c^    q->unfinished++;
+^^queue_task_done_join"
+"src/queue/queue.c^    if (immediate)
+        wv_cond_notify_all(&q->all_done);^^queue_shutdown_immediate_releases_join"
+"src/queue/future.c^        if ((s & OUTCOME) > RUNNING)
+            return WV_EALREADY;^^future_result"
+"src/queue/future.c^    if (claim(f) != 0) {
+        if (copy != f->inline_buf)
+            wv__free(copy);
+        return WV_EALREADY;
+    }^    if (claim(f) != 0)
+        return WV_EALREADY;^future_set_result_race"
+"src/core/futex_linux.c^ts.tv_sec = deadline / 1000;^ts.tv_sec = deadline / 1000 - 1;^time_sleep lock_deadline"
+"src/sync/event.c^    while (!(s & WAITERS)) {
+        if (s & SET)
+            return 0;
+        if (__atomic_compare_exchange_n(&e->_state, &s, s | SET, true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+            return 0;
+    }^    s = __atomic_fetch_or(&e->_state, SET, __ATOMIC_RELEASE);
+    if (!(s & WAITERS))
+        return 0;^lasttouch_event_set"
+"src/sync/sem.c^    struct release rel = {s, n, limit, 0};^    __atomic_fetch_add(&s->_state, n * ONE, __ATOMIC_RELEASE);
+    struct release rel = {s, 0, limit, 0};^lasttouch_sem_release"
+"src/sync/once.c^        wv__unpark(once, INT32_MAX, unpark_cb, &o); /* WAITERS was set */^    {
+        __atomic_store_n(&once->_state, o.end, __ATOMIC_RELEASE);
+        wv__unpark(once, INT32_MAX, NULL, NULL);
+    }^lasttouch_once_done"
+"src/sync/lock.c^    wv__unpark(l, 1, unpark_cb, l);
+    return 0;
+}^    __atomic_fetch_and(&l->_state, ~HELD, __ATOMIC_RELEASE);
+    wv__unpark(l, 1, NULL, NULL);
+    return 0;
+}^lasttouch_lock_release"
+"src/sync/barrier.c^    while (b->_count > 0 &&
+           (b->_state == DRAINING || b->_state == RESETTING))
+        wv_cond_wait(&b->_cond, &b->_lock, WV_FOREVER);^^barrier_destroy_waits_for_leavers"
+"src/sync/local.c^    current = c;
+    for (int round = 0;^    current = NULL;
+    for (int round = 0;^local_dtor_sees_thread_state"
+)
+
+only=${1:-}
+survived=0
+for i in "${!mutations[@]}"; do
+    n=$((i + 1))
+    [ -z "$only" ] || [ "$only" = "$n" ] || continue
+    IFS='^' read -r -d '' file old new cases <<<"${mutations[$i]}"
+    cases=${cases%$'\n'}
+    rm -rf "$work/tree" && mkdir -p "$work/tree"
+    cp -r "$src"/{CMakeLists.txt,cmake,include,src,tests,examples,bench} "$work/tree/"
+    OLD=$old NEW=$new perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' \
+        "$work/tree/$file"
+    if cmp -s "$src/$file" "$work/tree/$file"; then
+        echo "mutation $n: the expression did not apply to $file"
+        survived=$((survived + 1))
+        continue
+    fi
+    cmake -S "$work/tree" -B "$work/build" -DWEAVE_BUILD_BENCH=OFF \
+        -DWEAVE_BUILD_EXAMPLES=OFF >/dev/null &&
+        cmake --build "$work/build" -j "$(nproc)" >/dev/null 2>&1 || {
+        echo "mutation $n: does not build (fine, but prove it with a test)"
+        survived=$((survived + 1))
+        continue
+    }
+    caught=0
+    for c in $cases; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue; do
+            ./$p --list | grep -q "^$c " && echo $p; done)
+        if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
+            caught=1
+        fi
+    done
+    if [ $caught = 1 ]; then
+        echo "mutation $n ($file): caught by $cases"
+    else
+        echo "mutation $n ($file): SURVIVED ($cases all passed)"
+        survived=$((survived + 1))
+    fi
+done
+echo "$survived mutation(s) survived"
+[ $survived = 0 ]
