@@ -99,7 +99,8 @@ wvt_fail(const char *file, int line, const char *fmt, ...);
 /* A short pause for poll loops (yields, then naps 100 us). */
 void wvt_pause(void);
 
-/* n, divided by 8 (at least 1) in sanitizer builds, for stress loops. */
+/* Iterations for stress loops: 4n in release builds, n/2 (at least 1) in
+ * the sanitizer builds, which are 5-15x slower. */
 long wvt_scale(long n);
 
 /* true in ASan/UBSan or TSan builds. */

@@ -282,6 +282,7 @@ WVT_TEST(lock_stress_wrong_releases)
 
 struct handoff {
     wv_lock_t lock;
+    wv_event_t checked; /* main has looked at the lock after releasing */
     int got;
 };
 
@@ -290,15 +291,16 @@ static void old_waiter(void *p)
     struct handoff *h = p;
     WVT_OK(wv_lock_acquire(&h->lock, wv_deadline_in(10000)));
     __atomic_store_n(&h->got, 1, __ATOMIC_RELEASE);
+    WVT_OK(wv_event_wait(&h->checked, wv_deadline_in(10000)));
     WVT_OK(wv_lock_release(&h->lock));
 }
 
 WVT_TEST(lock_handoff_to_old_waiter)
 {
     /* A waiter parked for more than 1 ms is handed the lock: the release
-     * leaves it held (for the waiter), so the releaser's own immediate
-     * try-acquire fails, long before the waiter has even woken up. */
-    struct handoff h = {WV_LOCK_INIT, 0};
+     * leaves it held (for the waiter, who keeps it until we have looked),
+     * so the releaser's own try-acquire right after fails. */
+    struct handoff h = {WV_LOCK_INIT, WV_EVENT_INIT, 0};
     uint64_t before = __atomic_load_n(&wv__lock_handoffs, __ATOMIC_RELAXED);
     WVT_OK(wv_lock_acquire(&h.lock, WV_FOREVER));
     wvt_thread_t *t = wvt_spawn(old_waiter, &h);
@@ -306,8 +308,9 @@ WVT_TEST(lock_handoff_to_old_waiter)
     int64_t parked_at = wv_now();
     WVT_POLL(wv_now() - parked_at >= 3, 5000); /* older than 1 ms */
     WVT_OK(wv_lock_release(&h.lock));
-    WVT_ERR(wv_lock_acquire(&h.lock, WV_NOWAIT), WV_EAGAIN);
     WVT_EQ(__atomic_load_n(&wv__lock_handoffs, __ATOMIC_RELAXED), before + 1);
+    WVT_ERR(wv_lock_acquire(&h.lock, WV_NOWAIT), WV_EAGAIN);
+    wv_event_set(&h.checked);
     wvt_join(t);
     WVT_EQ(h.got, 1);
     WVT_ASSERT(!wv_lock_locked(&h.lock));

@@ -1,0 +1,70 @@
+/*
+ * bench/weave_bench.c - `weave-bench [W1 W2 ...]`: weave's side of the
+ * workloads of BENCH.md, one line per metric on stdout, spreads on stderr.
+ * With no argument, every workload weave implements so far.  The peers'
+ * programs live in bench/peers/; bench/run runs everything side by side.
+ */
+#include "common.h"
+#include "weave_bench.h"
+
+#include <signal.h>
+#include <string.h>
+
+struct workload {
+    const char *name;
+    void (*run)(void); /* NULL: its layer does not exist yet */
+    const char *layer;
+};
+
+static const struct workload workloads[] = {
+    {"W1", NULL, "coroutines"},     {"W2", NULL, "coroutines"},
+    {"W3", NULL, "channels"},       {"W4", NULL, "thread pool"},
+    {"W5", bench_w5, "sync"},       {"W6", NULL, "process queues"},
+    {"W7", NULL, "process pool"},   {"W8", NULL, "subprocess"},
+    {"W9", NULL, "network"},        {"W10", NULL, "manager"},
+    {"W11", NULL, "rpc"},
+};
+#define NWORKLOADS (sizeof workloads / sizeof workloads[0])
+
+static int run_named(const char *name)
+{
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        if (strcmp(workloads[i].name, name) != 0)
+            continue;
+        if (!workloads[i].run) {
+            fprintf(stderr, "%s: needs the %s layer, not built yet\n", name,
+                    workloads[i].layer);
+            return 2;
+        }
+        workloads[i].run();
+        return 0;
+    }
+    fprintf(stderr, "unknown workload %s\n", name);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int status = 0;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (argc >= 2 && strcmp(argv[1], "--echo-server") == 0) {
+        fprintf(stderr, "--echo-server: needs the network layer (W9), "
+                        "not built yet\n");
+        return 2;
+    }
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
+                      strcmp(argv[1], "--help") == 0)) {
+        printf("usage: weave-bench [W1 W2 ...] | --echo-server PORT\n");
+        return 0;
+    }
+    if (argc == 1) {
+        for (size_t i = 0; i < NWORKLOADS; i++)
+            if (workloads[i].run)
+                workloads[i].run();
+        return 0;
+    }
+    for (int i = 1; i < argc; i++)
+        status |= run_named(argv[i]);
+    return status;
+}

@@ -1,0 +1,7 @@
+/* bench/weave_bench.h - weave's side of each workload (BENCH.md). */
+#ifndef WEAVE_BENCH_H
+#define WEAVE_BENCH_H
+
+void bench_w5(void);
+
+#endif
