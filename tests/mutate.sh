@@ -78,8 +78,7 @@ mutations=(
     wv__unpark(l, 1, NULL, NULL);
     return 0;
 }^lasttouch_lock_release"
-"src/sync/barrier.c^    while (b->_count > 0 &&
-           (b->_state == DRAINING || b->_state == RESETTING))
+"src/sync/barrier.c^    while (b->_count > 0 && (b->_state == DRAINING || b->_state == RESETTING))
         wv_cond_wait(&b->_cond, &b->_lock, WV_FOREVER);^^barrier_destroy_waits_for_leavers"
 "src/sync/local.c^    current = c;
     for (int round = 0;^    current = NULL;

@@ -41,7 +41,7 @@ static void releaser(void *p)
 {
     struct scene *s = p;
     uint32_t *word = (uint32_t *)s->obj;
-    wv__fault_delay(0, 2 * DELAY_US); /* a late touch lands mid-probe */
+    wv__fault_delay(0, 2 * DELAY_US, 0); /* a late touch lands mid-probe */
     WVT_POLL(__atomic_load_n(word, __ATOMIC_ACQUIRE) & s->announced_mask, 5000);
     WVT_GE(s->release(s->obj), 0);
 }
@@ -49,7 +49,7 @@ static void releaser(void *p)
 /* The waiter's side after its wait returned: the object is dead. */
 static void kill_and_probe(union arena *obj)
 {
-    wv__fault_delay(0, 0);
+    wv__fault_delay(0, 0, 0);
     memset(obj, POISON, sizeof *obj);
     wv__park_req_t probe = {.key = obj,
                             .deadline = wv_now() + 4 * DELAY_US / 1000};
@@ -64,7 +64,7 @@ static void run_scene(union arena *obj, int (*release)(union arena *),
 {
     struct scene s = {obj, release, announced};
     wvt_thread_t *r = wvt_spawn(releaser, &s);
-    wv__fault_delay(DELAY_US, 0);
+    wv__fault_delay(DELAY_US, 0, 0);
     WVT_OK(wait(obj));
     kill_and_probe(obj); /* the releaser may still be inside its call */
     wvt_join(r);
@@ -161,7 +161,7 @@ static void trigger(void *p)
 
 static void run_initializer(void *p)
 {
-    wv__fault_delay(0, 2 * DELAY_US); /* its publication of DONE is slow */
+    wv__fault_delay(0, 2 * DELAY_US, 0); /* its publication of DONE is slow */
     WVT_OK(once_run(p));
 }
 
@@ -183,7 +183,7 @@ WVT_TEST(lasttouch_once_done)
                      __atomic_load_n(&a.once._state, __ATOMIC_ACQUIRE) == 1,
                  5000);
         wvt_thread_t *r = wvt_spawn(trigger, &a);
-        wv__fault_delay(DELAY_US, 0);
+        wv__fault_delay(DELAY_US, 0, 0);
         WVT_OK(once_wait(&a));
         kill_and_probe(&a); /* the runner may still be inside wv_once */
         wvt_join(runner);

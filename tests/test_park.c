@@ -159,6 +159,14 @@ WVT_TEST(park_timeout_unpark_race)
     int64_t end = wv_now() + (wvt_sanitized() ? 1500 : 800);
     while (wv_now() < end)
         unparked += wv__unpark(&key_a, 1, seven, NULL);
+    /* Then the hard case, on purpose: each wake-up held 2 ms after its
+     * dequeue, so the 1 ms deadlines expire in between and the waiters
+     * must wait for their in-flight wake-up (and its token). */
+    wv__fault_delay(0, 0, 2000);
+    end = wv_now() + 300;
+    while (wv_now() < end)
+        unparked += wv__unpark(&key_a, 1, seven, NULL);
+    wv__fault_delay(0, 0, 0);
     __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < 3; i++)
         wvt_join(ts[i]);

@@ -100,3 +100,26 @@ WVT_TEST(timer_cancel_races_fire)
         wv_timer_free(t);
     }
 }
+
+static void never_fires(void *p)
+{
+    WVT_FAIL("a timer whose start failed must never fire");
+}
+
+static int start_and_cancel(void *p)
+{
+    wv_timer_t *t;
+    int err = wv_timer_start(&t, 60000, p ? never_fires : on_fire, NULL);
+    if (err)
+        return err;
+    WVT_OK(wv_timer_cancel(t));
+    wv_timer_free(t);
+    return 0;
+}
+
+WVT_TEST(timer_faultsim)
+{
+    /* The timer and its thread are two allocations: each may fail, and
+     * then nothing is left running or allocated. */
+    WVT_GE(wvt_faultsim(start_and_cancel, (void *)1), 2);
+}

@@ -182,6 +182,28 @@ typedef struct wv__park_req {
  */
 int wv__park(const wv__park_req_t *req, uintptr_t *token);
 
+/*
+ * The common shape of a state-word primitive's wait, as one call: set
+ * `bit` ("somebody may be parked") in *word, then park on `key` while
+ * (*word & mask) == expect; a waiter that times out or is cancelled and was
+ * the last clears `bit` again.  Returns what wv__park returns, and
+ * WV_EAGAIN without parking when *word changed under it: the caller
+ * re-reads its state and decides again.  Lock, Semaphore, Event, once and
+ * Future all wait through it.
+ */
+typedef struct wv__word_wait {
+    const void *key; /* where to park: the primitive */
+    uint32_t *word;  /* its state word */
+    uint32_t bit;    /* its "somebody may be parked" bit */
+    uint32_t mask;   /* park only while (*word & mask) == expect */
+    uint32_t expect;
+    int64_t deadline;
+    int64_t since; /* as in wv__park_req_t */
+    unsigned flags;
+} wv__word_wait_t;
+
+int wv__park_word(const wv__word_wait_t *w, uintptr_t *token);
+
 /* What an unpark did, passed to its callback. */
 typedef struct wv__unpark_result {
     unsigned unparked; /* waiters dequeued by this call */
@@ -205,12 +227,13 @@ unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg);
 unsigned wv__parked_count(const void *key);
 
 /*
- * Test hook, for the calling thread only: each of its wv__park calls
- * (before taking the bucket lock) and wv__unpark calls sleeps that many
- * microseconds, as if the thread had been preempted there: widens the
- * windows that tests of the last touch rule need to hit.  0, 0 turns it
- * off.
+ * Test hook, for the calling thread only: sleeps that many microseconds
+ * in each of its wv__park calls (before taking the bucket lock), its
+ * wv__unpark calls (before taking the bucket lock), and between an
+ * unpark's dequeuing and its waking, as if the thread had been preempted
+ * there.  Widens the windows that races need to be hit in tests.  All 0
+ * turns it off.
  */
-void wv__fault_delay(unsigned park_us, unsigned unpark_us);
+void wv__fault_delay(unsigned park_us, unsigned unpark_us, unsigned wake_us);
 
 #endif /* WV_CORE_INTERNAL_H */

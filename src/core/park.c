@@ -49,12 +49,14 @@ struct bucket {
 
 static struct bucket table[BUCKETS];
 
-static __thread unsigned fault_park_us, fault_unpark_us; /* wv__fault_delay */
+/* wv__fault_delay, per thread */
+static __thread unsigned fault_park_us, fault_unpark_us, fault_wake_us;
 
-void wv__fault_delay(unsigned park_us, unsigned unpark_us)
+void wv__fault_delay(unsigned park_us, unsigned unpark_us, unsigned wake_us)
 {
     fault_park_us = park_us;
     fault_unpark_us = unpark_us;
+    fault_wake_us = wake_us;
 }
 
 static void fault_pause(const unsigned *us)
@@ -176,6 +178,39 @@ int wv__park(const wv__park_req_t *req, uintptr_t *token)
     return 0;
 }
 
+static bool word_validate(void *arg)
+{
+    const wv__word_wait_t *w = arg;
+    return (__atomic_load_n(w->word, __ATOMIC_RELAXED) & w->mask) == w->expect;
+}
+
+static void word_timed_out(void *arg, bool was_last)
+{
+    const wv__word_wait_t *w = arg;
+    if (was_last)
+        __atomic_fetch_and(w->word, ~w->bit, __ATOMIC_RELAXED);
+}
+
+int wv__park_word(const wv__word_wait_t *w, uintptr_t *token)
+{
+    uint32_t s = __atomic_load_n(w->word, __ATOMIC_RELAXED);
+
+    if (!(s & w->bit) &&
+        !__atomic_compare_exchange_n(w->word, &s, s | w->bit, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return WV_EAGAIN;
+    wv__park_req_t req = {
+        .key = w->key,
+        .validate = word_validate,
+        .timed_out = word_timed_out,
+        .arg = (void *)w,
+        .deadline = w->deadline,
+        .since = w->since,
+        .flags = w->flags,
+    };
+    return wv__park(&req, token);
+}
+
 unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg)
 {
     struct bucket *b = bucket_for(key);
@@ -203,6 +238,8 @@ unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg)
         w->token = token;
     bucket_unlock(b);
 
+    if (woken)
+        fault_pause(&fault_wake_us);
     while (woken) {
         w = woken;
         woken = w->next; /* read before wake: w may vanish after it */

@@ -1,8 +1,8 @@
 /*
  * queue/future.c - futures: AsyncResult / concurrent.futures.Future.
  *
- * State word: the outcome in the low bits, WAITERS (8) while parties may be
- * parked on the future's address.
+ * State word: the outcome in the low bits (the final ones have FINAL, 4),
+ * WAITERS (8) while parties may be parked on the future's address.
  *
  *   PENDING --set_running--> RUNNING --+--> COMPLETING --> DONE | FAILED
  *      |                               |
@@ -27,9 +27,10 @@ enum {
     PENDING = 0,
     RUNNING = 1,
     COMPLETING = 2,
-    DONE = 3,
-    FAILED = 4,
-    CANCELLED = 5,
+    FINAL = 4,
+    DONE = FINAL | 0,
+    FAILED = FINAL | 1,
+    CANCELLED = FINAL | 2,
     OUTCOME = 7,
     WAITERS = 8,
 };
@@ -63,7 +64,7 @@ static uint32_t outcome(const wv_future_t *f)
 
 static bool is_final(uint32_t s)
 {
-    return (s & OUTCOME) >= DONE;
+    return s & FINAL;
 }
 
 int wv_future_new(wv_future_t **out)
@@ -249,20 +250,6 @@ int wv_future_error(const wv_future_t *f)
     }
 }
 
-static bool park_validate(void *arg)
-{
-    wv_future_t *f = arg;
-    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
-    return !is_final(s) && (s & WAITERS);
-}
-
-static void park_timed_out(void *arg, bool was_last)
-{
-    wv_future_t *f = arg;
-    if (was_last)
-        __atomic_fetch_and(&f->state, ~(uint32_t)WAITERS, __ATOMIC_RELAXED);
-}
-
 int wv_future_wait(wv_future_t *f, int64_t deadline)
 {
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
@@ -273,22 +260,19 @@ int wv_future_wait(wv_future_t *f, int64_t deadline)
         return WV_EAGAIN;
     if (!wv__deadline_ok(deadline))
         return WV_EINVAL;
+    wv__word_wait_t wait = {
+        .key = f,
+        .word = &f->state,
+        .bit = WAITERS,
+        .mask = FINAL | WAITERS,
+        .expect = WAITERS, /* not final, somebody parked */
+        .deadline = deadline,
+    };
     for (;;) {
         if (is_final(s))
             return 0;
-        if (!(s & WAITERS) &&
-            !__atomic_compare_exchange_n(&f->state, &s, s | WAITERS, false,
-                                         __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
-            continue;
-        wv__park_req_t req = {
-            .key = f,
-            .validate = park_validate,
-            .timed_out = park_timed_out,
-            .arg = f,
-            .deadline = deadline,
-        };
         uintptr_t token;
-        int err = wv__park(&req, &token);
+        int err = wv__park_word(&wait, &token);
         s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
             return is_final(s) ? 0 : err;

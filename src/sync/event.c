@@ -61,19 +61,6 @@ void wv_event_clear(wv_event_t *e)
     __atomic_fetch_and(&e->_state, ~SET, __ATOMIC_RELAXED);
 }
 
-static bool park_validate(void *arg)
-{
-    wv_event_t *e = arg;
-    return __atomic_load_n(&e->_state, __ATOMIC_RELAXED) == WAITERS;
-}
-
-static void park_timed_out(void *arg, bool was_last)
-{
-    wv_event_t *e = arg;
-    if (was_last)
-        __atomic_fetch_and(&e->_state, ~WAITERS, __ATOMIC_RELAXED);
-}
-
 int wv_event_wait(wv_event_t *e, int64_t deadline)
 {
     uint32_t s = __atomic_load_n(&e->_state, __ATOMIC_ACQUIRE);
@@ -84,22 +71,19 @@ int wv_event_wait(wv_event_t *e, int64_t deadline)
         return WV_EAGAIN;
     if (!wv__deadline_ok(deadline))
         return WV_EINVAL;
+    wv__word_wait_t wait = {
+        .key = e,
+        .word = &e->_state,
+        .bit = WAITERS,
+        .mask = ~0u,
+        .expect = WAITERS, /* not set, somebody parked */
+        .deadline = deadline,
+    };
     for (;;) {
         if (s & SET)
             return 0;
-        if (!(s & WAITERS) &&
-            !__atomic_compare_exchange_n(&e->_state, &s, s | WAITERS, false,
-                                         __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
-            continue;
-        wv__park_req_t req = {
-            .key = e,
-            .validate = park_validate,
-            .timed_out = park_timed_out,
-            .arg = e,
-            .deadline = deadline,
-        };
         uintptr_t token;
-        int err = wv__park(&req, &token);
+        int err = wv__park_word(&wait, &token);
         if (err == 0 && token == TOKEN_SET)
             return 0; /* set() woke us, even if cleared since */
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)

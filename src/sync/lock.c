@@ -82,19 +82,6 @@ bool wv_lock_locked(const wv_lock_t *l)
     return __atomic_load_n(&l->_state, __ATOMIC_RELAXED) & HELD;
 }
 
-static bool park_validate(void *arg)
-{
-    wv_lock_t *l = arg;
-    return __atomic_load_n(&l->_state, __ATOMIC_RELAXED) == (HELD | PARKED);
-}
-
-static void park_timed_out(void *arg, bool was_last)
-{
-    wv_lock_t *l = arg;
-    if (was_last)
-        __atomic_fetch_and(&l->_state, ~PARKED, __ATOMIC_RELAXED);
-}
-
 /* One attempt at a free lock: 0, or WV_EAGAIN if it is held. */
 static int try_take(wv_lock_t *l)
 {
@@ -109,7 +96,15 @@ static int try_take(wv_lock_t *l)
 
 static int lock_slow(wv_lock_t *l, int64_t deadline, unsigned flags)
 {
-    int64_t since = 0;
+    wv__word_wait_t wait = {
+        .key = l,
+        .word = &l->_state,
+        .bit = PARKED,
+        .mask = ~0u,
+        .expect = HELD | PARKED,
+        .deadline = deadline,
+        .flags = flags,
+    };
     unsigned spins = 0;
 
     for (;;) {
@@ -130,24 +125,10 @@ static int lock_slow(wv_lock_t *l, int64_t deadline, unsigned flags)
         }
         if (!wv__deadline_ok(deadline))
             return WV_EINVAL;
-        if (!(s & PARKED) &&
-            !__atomic_compare_exchange_n(&l->_state, &s, s | PARKED, false,
-                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-            continue;
-        if (!since)
-            since = wv_now();
-
-        wv__park_req_t req = {
-            .key = l,
-            .validate = park_validate,
-            .timed_out = park_timed_out,
-            .arg = l,
-            .deadline = deadline,
-            .since = since,
-            .flags = flags,
-        };
+        if (!wait.since)
+            wait.since = wv_now(); /* kept across re-parks, for fairness */
         uintptr_t token;
-        int err = wv__park(&req, &token);
+        int err = wv__park_word(&wait, &token);
         if (err == 0 && token == TOKEN_HANDOFF)
             return 0; /* the releaser left HELD set for us */
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)

@@ -18,13 +18,6 @@ bool wv_once_done(const wv_once_t *once)
     return __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE) == DONE;
 }
 
-static bool park_validate(void *arg)
-{
-    wv_once_t *once = arg;
-    return __atomic_load_n(&once->_state, __ATOMIC_RELAXED) ==
-           (RUNNING | WAITERS);
-}
-
 struct outcome {
     wv_once_t *once;
     uint32_t end;
@@ -71,18 +64,16 @@ int wv_once(wv_once_t *once, int (*fn)(void *arg), void *arg, int64_t deadline)
             return WV_EAGAIN;
         if (!wv__deadline_ok(deadline))
             return WV_EINVAL;
-        if (!(s & WAITERS) &&
-            !__atomic_compare_exchange_n(&once->_state, &s, s | WAITERS, false,
-                                         __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
-            continue;
-        wv__park_req_t req = {
+        wv__word_wait_t wait = {
             .key = once,
-            .validate = park_validate,
-            .arg = once,
+            .word = &once->_state,
+            .bit = WAITERS,
+            .mask = ~0u,
+            .expect = RUNNING | WAITERS,
             .deadline = deadline,
         };
         uintptr_t token;
-        int err = wv__park(&req, &token);
+        int err = wv__park_word(&wait, &token);
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
             return err;
         s = __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE);

@@ -53,19 +53,6 @@ static bool try_take(wv_sem_t *s, uint32_t *v)
     return false;
 }
 
-static bool park_validate(void *arg)
-{
-    wv_sem_t *s = arg;
-    return __atomic_load_n(&s->_state, __ATOMIC_RELAXED) == WAITERS;
-}
-
-static void park_timed_out(void *arg, bool was_last)
-{
-    wv_sem_t *s = arg;
-    if (was_last)
-        __atomic_fetch_and(&s->_state, ~WAITERS, __ATOMIC_RELAXED);
-}
-
 int wv_sem_acquire(wv_sem_t *s, int64_t deadline)
 {
     uint32_t v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
@@ -76,22 +63,19 @@ int wv_sem_acquire(wv_sem_t *s, int64_t deadline)
         return WV_EAGAIN;
     if (!wv__deadline_ok(deadline))
         return WV_EINVAL;
+    wv__word_wait_t wait = {
+        .key = s,
+        .word = &s->_state,
+        .bit = WAITERS,
+        .mask = ~0u,
+        .expect = WAITERS, /* value 0, somebody parked */
+        .deadline = deadline,
+    };
     for (;;) {
         if (try_take(s, &v))
             return 0;
-        if (!(v & WAITERS) &&
-            !__atomic_compare_exchange_n(&s->_state, &v, v | WAITERS, false,
-                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-            continue;
-        wv__park_req_t req = {
-            .key = s,
-            .validate = park_validate,
-            .timed_out = park_timed_out,
-            .arg = s,
-            .deadline = deadline,
-        };
         uintptr_t token;
-        int err = wv__park(&req, &token);
+        int err = wv__park_word(&wait, &token);
         v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
             return try_take(s, &v) ? 0 : err; /* the state wins */
