@@ -47,8 +47,8 @@ static inline void bench_report(const char *workload, const char *peer,
         lo = runs[i] < lo ? runs[i] : lo;
         hi = runs[i] > hi ? runs[i] : hi;
     }
-    printf("%s %s %s %.4g %s\n", workload, peer, metric,
-           bench_median(runs, n), unit);
+    printf("%s %s %s %.4g %s\n", workload, peer, metric, bench_median(runs, n),
+           unit);
     fflush(stdout);
     fprintf(stderr, "spread %s %s %s min=%.4g max=%.4g n=%d runs=", workload,
             peer, metric, lo, hi, n);
@@ -61,7 +61,7 @@ static inline void bench_report(const char *workload, const char *peer,
 #define BENCH_CHECK(cond)                                                      \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__,    \
+            fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__,     \
                     __LINE__);                                                 \
             exit(3);                                                           \
         }                                                                      \

@@ -8,8 +8,8 @@
 
 #include <weave.h>
 
-#define N 10000000L /* uncontended lock+unlock pairs */
-#define P 5000000L  /* increments per thread, contended */
+#define N    10000000L /* uncontended lock+unlock pairs */
+#define P    5000000L  /* increments per thread, contended */
 #define RUNS 5
 
 static double uncontended_once(void)

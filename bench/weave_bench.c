@@ -4,8 +4,8 @@
  * With no argument, every workload weave implements so far.  The peers'
  * programs live in bench/peers/; bench/run runs everything side by side.
  */
-#include "common.h"
 #include "weave_bench.h"
+#include "common.h"
 
 #include <signal.h>
 #include <string.h>
@@ -17,11 +17,11 @@ struct workload {
 };
 
 static const struct workload workloads[] = {
-    {"W1", NULL, "coroutines"},     {"W2", NULL, "coroutines"},
-    {"W3", NULL, "channels"},       {"W4", NULL, "thread pool"},
-    {"W5", bench_w5, "sync"},       {"W6", NULL, "process queues"},
-    {"W7", NULL, "process pool"},   {"W8", NULL, "subprocess"},
-    {"W9", NULL, "network"},        {"W10", NULL, "manager"},
+    {"W1", NULL, "coroutines"},   {"W2", NULL, "coroutines"},
+    {"W3", NULL, "channels"},     {"W4", NULL, "thread pool"},
+    {"W5", bench_w5, "sync"},     {"W6", NULL, "process queues"},
+    {"W7", NULL, "process pool"}, {"W8", NULL, "subprocess"},
+    {"W9", NULL, "network"},      {"W10", NULL, "manager"},
     {"W11", NULL, "rpc"},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
@@ -53,8 +53,8 @@ int main(int argc, char **argv)
                         "not built yet\n");
         return 2;
     }
-    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
-                      strcmp(argv[1], "--help") == 0)) {
+    if (argc >= 2 &&
+        (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         printf("usage: weave-bench [W1 W2 ...] | --echo-server PORT\n");
         return 0;
     }

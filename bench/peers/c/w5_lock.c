@@ -7,8 +7,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define N 10000000L
-#define P 5000000L
+#define N    10000000L
+#define P    5000000L
 #define RUNS 5
 
 /* ------------------------------------------------------- pthread mutex */
