@@ -21,7 +21,12 @@ CMAKE_FLAGS ?=
 
 configure = $(CMAKE) -S . -B $(1) -DWEAVE_WERROR=$(WERROR) $(2) $(CMAKE_FLAGS) >/dev/null
 build     = $(CMAKE) --build $(1) -j $(JOBS)
-suite     = cd $(1) && $(CTEST) -j $(JOBS) --output-on-failure $(CTEST_FLAGS)
+suite     = cd $(1) && $(2) $(CTEST) -j $(JOBS) --output-on-failure $(CTEST_FLAGS)
+
+# The sanitizers of gcc 12 and clang 14 cannot map their shadow memory on
+# kernels with 32 bits of mmap randomisation (vm.mmap_rnd_bits=32, the
+# default of newer distributions): run their suites without ASLR.
+NOASLR := $(shell setarch $$(uname -m) -R true >/dev/null 2>&1 && echo "setarch $$(uname -m) -R")
 
 .PHONY: all build test asan tsan bench demo install format clean
 
@@ -37,12 +42,12 @@ test: build
 asan:
 	$(call configure,build-asan,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEAVE_SANITIZE=address -DWEAVE_BUILD_BENCH=OFF)
 	$(call build,build-asan)
-	$(call suite,build-asan)
+	$(call suite,build-asan,$(NOASLR))
 
 tsan:
 	$(call configure,build-tsan,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEAVE_SANITIZE=thread -DWEAVE_BUILD_BENCH=OFF)
 	$(call build,build-tsan)
-	$(call suite,build-tsan)
+	$(call suite,build-tsan,$(NOASLR))
 
 bench: build
 	bench/run $(BENCH_ARGS)
