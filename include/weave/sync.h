@@ -120,10 +120,9 @@ typedef struct wv_lock {
     uint32_t _state;
 } wv_lock_t;
 
-#define WV_LOCK_INIT                                                           \
-    {                                                                          \
-        0                                                                      \
-    }
+/* clang-format off */
+#define WV_LOCK_INIT {0}
+/* clang-format on */
 
 WV_EXTERN void wv_lock_init(wv_lock_t *l);
 /* No-op: a Lock holds no resources.  It must not be held or waited on. */
@@ -135,9 +134,9 @@ WV_EXTERN void wv_lock_destroy(wv_lock_t *l);
  * Errors: WV_EAGAIN (deadline 0 and held), WV_ETIMEDOUT, WV_EINVAL (bad
  * deadline), WV_ECANCELED (calling coroutine cancelled).
  *
- * The uncontended case is one compare-and-swap inlined into the caller;
- * everything else happens in wv__lock_acquire, which is also the complete
- * operation for bindings that cannot use inline functions.
+ * The uncontended case is one atomic exchange inlined into the caller;
+ * everything else happens out of line; wv__lock_acquire is the complete
+ * operation, for bindings that cannot use inline functions.
  */
 static inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline);
 
@@ -196,10 +195,9 @@ typedef struct wv_rlock {
     uintptr_t _owner;
 } wv_rlock_t;
 
-#define WV_RLOCK_INIT                                                          \
-    {                                                                          \
-        WV_LOCK_INIT, 0, 0                                                     \
-    }
+/* clang-format off */
+#define WV_RLOCK_INIT {WV_LOCK_INIT, 0, 0}
+/* clang-format on */
 
 WV_EXTERN void wv_rlock_init(wv_rlock_t *r);
 WV_EXTERN void wv_rlock_destroy(wv_rlock_t *r);
@@ -227,10 +225,9 @@ typedef struct wv_cond {
     uint32_t _waiters;
 } wv_cond_t;
 
-#define WV_COND_INIT                                                           \
-    {                                                                          \
-        0                                                                      \
-    }
+/* clang-format off */
+#define WV_COND_INIT {0}
+/* clang-format on */
 
 WV_EXTERN void wv_cond_init(wv_cond_t *c);
 WV_EXTERN void wv_cond_destroy(wv_cond_t *c);
@@ -289,14 +286,13 @@ typedef struct wv_sem {
 } wv_sem_t;
 
 #define WV_SEM_VALUE_MAX 0x7fffffffu
-#define WV_SEM_INIT(value)                                                     \
-    {                                                                          \
-        (uint32_t)(value) << 1, 0                                              \
-    }
-#define WV_BOUNDED_SEM_INIT(value)                                             \
-    {                                                                          \
-        (uint32_t)(value) << 1, (uint32_t)(value)                              \
-    }
+/* clang-format off */
+#define WV_SEM_INIT(value) {(uint32_t)(value) << 1, 0}
+/* clang-format on */
+/* clang-format off */
+#define WV_BOUNDED_SEM_INIT(value) \
+    {(uint32_t)(value) << 1, (uint32_t)(value)}
+/* clang-format on */
 
 /* Errors: WV_EINVAL (value > WV_SEM_VALUE_MAX). */
 WV_EXTERN int wv_sem_init(wv_sem_t *s, unsigned value);
@@ -325,10 +321,9 @@ typedef struct wv_event {
     uint32_t _state;
 } wv_event_t;
 
-#define WV_EVENT_INIT                                                          \
-    {                                                                          \
-        0                                                                      \
-    }
+/* clang-format off */
+#define WV_EVENT_INIT {0}
+/* clang-format on */
 
 WV_EXTERN void wv_event_init(wv_event_t *e);
 WV_EXTERN void wv_event_destroy(wv_event_t *e);
@@ -370,10 +365,10 @@ typedef struct wv_barrier {
     void *_arg;
 } wv_barrier_t;
 
-#define WV_BARRIER_INIT(parties, action, arg)                                  \
-    {                                                                          \
-        WV_LOCK_INIT, WV_COND_INIT, (parties), 0, 0, (action), (arg)           \
-    }
+/* clang-format off */
+#define WV_BARRIER_INIT(parties, action, arg) \
+    {WV_LOCK_INIT, WV_COND_INIT, (parties), 0, 0, (action), (arg)}
+/* clang-format on */
 
 /*
  * action may be NULL.  If it returns a negative code the barrier breaks:
@@ -428,10 +423,9 @@ typedef struct wv_once {
     uint32_t _state;
 } wv_once_t;
 
-#define WV_ONCE_INIT                                                           \
-    {                                                                          \
-        0                                                                      \
-    }
+/* clang-format off */
+#define WV_ONCE_INIT {0}
+/* clang-format on */
 
 /*
  * Returns 0 once fn has succeeded (at once, with one atomic load, after
@@ -462,10 +456,9 @@ typedef struct wv_local {
     void (*_dtor)(void *value);
 } wv_local_t;
 
-#define WV_LOCAL_INIT(dtor)                                                    \
-    {                                                                          \
-        0, (dtor)                                                              \
-    }
+/* clang-format off */
+#define WV_LOCAL_INIT(dtor) {0, (dtor)}
+/* clang-format on */
 
 /* Errors: WV_ENOMEM. */
 WV_EXTERN int wv_local_init(wv_local_t *l, void (*dtor)(void *value));
