@@ -51,6 +51,23 @@ WORKLOADS = {
         "Tight spinning measured 11-20 ns here and no spinning 35-50 ns "
         "(see src/sync/lock.c).",
     ),
+    "Q1": (
+        "queue.Queue (weave's own workload, not in BENCH.md): one producer "
+        "thread puts 2M integers into a queue bounded at 1024, one consumer "
+        "thread gets them; items/s",
+        [
+            ("weave", None, ["{build}/bench/weave-bench", "Q1"]),
+            ("c", None, ["{build}/bench/peers/peer-c-q1"]),
+            ("go", ("go", "bench/peers/go/q1_queue.go", "q1_queue"),
+             ["{work}/go/q1_queue"]),
+            ("py", None, ["{py}", "bench/peers/py/q1_queue.py"]),
+        ],
+        [],
+        "weave's queue is CPython's design (one lock, three conditions) "
+        "on weave's Lock and Condition: put and get each take the lock "
+        "once and notify only when somebody is parked. Python is scaled "
+        "to 200k items.",
+    ),
 }
 
 

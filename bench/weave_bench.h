@@ -3,5 +3,6 @@
 #define WEAVE_BENCH_H
 
 void bench_w5(void);
+void bench_q1(void); /* weave's own: queue.Queue, not in BENCH.md */
 
 #endif
