@@ -168,3 +168,28 @@ WVT_TEST(cpu_count)
     WVT_EQ(wv_cpu_count(), 1);
     WVT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
 }
+
+static int take_with_huge_deadline(void *p)
+{
+    int err = wv_lock_acquire(p, INT64_MAX);
+    return err ? err : wv_lock_release(p);
+}
+
+WVT_TEST(time_huge_deadlines)
+{
+    /* Deadlines at the far end of int64 are waits like any other. */
+    wv_lock_t l = WV_LOCK_INIT;
+    wv_thread_t *t;
+    int result = -1;
+    WVT_OK(wv_lock_acquire(&l, WV_FOREVER));
+    WVT_OK(wv_thread_start(&t, NULL, take_with_huge_deadline, &l));
+    WVT_POLL(wv__parked_count(&l) == 1, 5000);
+    WVT_OK(wv_lock_release(&l));
+    WVT_OK(wv_thread_join(t, INT64_MAX, &result));
+    WVT_OK(result);
+    wv_thread_free(t);
+    wv_event_t e = WV_EVENT_INIT;
+    WVT_ERR(wv_event_wait(&e, wv_now() + 5), WV_ETIMEDOUT);
+    wv_event_set(&e);
+    WVT_OK(wv_event_wait(&e, INT64_MAX - 1));
+}

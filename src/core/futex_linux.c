@@ -42,7 +42,9 @@ int wv__futex_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
 
     if (WV__UNLIKELY(take_fault()))
         return 0;
-    if (deadline >= 0) {
+    /* A deadline ~35,000 years away is forever: never hand the kernel a
+     * timespec near the limits of what it accepts. */
+    if (deadline >= 0 && deadline < ((int64_t)1 << 50)) {
         ts.tv_sec = deadline / 1000;
         ts.tv_nsec = (deadline % 1000) * 1000000;
         tsp = &ts;
