@@ -15,8 +15,8 @@ mutations=(
 "src/sync/event.c^    return (int)wv__unpark(e, INT32_MAX, unpark_cb, e);^    return 0;^event_wakes_all"
 "src/sync/sem.c^        if (!fits(v, n, limit))
             return WV_EOVERFLOW;^^sem_bounded"
-"src/sync/lock.c^    wv__unpark(l, 1, unpark_cb, l);
-    return 0;^    return 0;^lock_eintr"
+"src/sync/lock.c^    wv__unpark(l, 1, unpark_cb, &rel);
+    return rel.err;^    return 0;^lock_eintr"
 "src/sync/lock.c^    if (r.unparked && wv_now() - r.since >= FAIR_MS) {^    if (0) {^lock_handoff_to_old_waiter"
 "src/sync/cond.c^    if (!r.have_more)
         __atomic_store_n(&c->_waiters, 0^    if (1)
@@ -56,7 +56,7 @@ mutations=(
         return WV_EALREADY;
     }^    if (claim(f) != 0)
         return WV_EALREADY;^future_set_result_race"
-"src/core/futex_linux.c^ts.tv_sec = deadline / 1000;^ts.tv_sec = deadline / 1000 - 1;^time_sleep lock_deadline"
+"src/core/time.c^ts->tv_sec = deadline / 1000;^ts->tv_sec = deadline / 1000 - 1;^time_sleep lock_deadline"
 "src/sync/event.c^    while (!(s & WAITERS)) {
         if (s & SET)
             return 0;
@@ -72,17 +72,26 @@ mutations=(
         __atomic_store_n(&once->_state, o.end, __ATOMIC_RELEASE);
         wv__unpark(once, INT32_MAX, NULL, NULL);
     }^lasttouch_once_done"
-"src/sync/lock.c^    wv__unpark(l, 1, unpark_cb, l);
-    return 0;
+"src/sync/lock.c^    wv__unpark(l, 1, unpark_cb, &rel);
+    return rel.err;
 }^    __atomic_fetch_and(&l->_state, ~HELD, __ATOMIC_RELEASE);
     wv__unpark(l, 1, NULL, NULL);
     return 0;
 }^lasttouch_lock_release"
-"src/sync/barrier.c^    while (b->_count > 0 && (b->_state == DRAINING || b->_state == RESETTING))
+"src/sync/barrier.c^    while (b->_count > 0 && b->_state != FILLING)
         wv_cond_wait(&b->_cond, &b->_lock, WV_FOREVER);^^barrier_destroy_waits_for_leavers"
 "src/sync/local.c^    current = c;
     for (int round = 0;^    current = NULL;
     for (int round = 0;^local_dtor_sees_thread_state"
+"src/core/park.c^        if (((s | w->bit) & w->mask) != w->expect)
+            return WV_EAGAIN;
+^^park_word_only_on_a_word_worth_waiting"
+"src/sync/local.c^        uint32_t cursor = 1;
+        for (;;) {
+            lock_reg();^        for (;;) {
+            uint32_t cursor = 1;
+            lock_reg();^local_dtor_rounds_are_bounded"
+"src/sync/barrier.c^    while (b->_count > 0 && b->_state != FILLING)^    while (b->_count > 0 && (b->_state == DRAINING || b->_state == RESETTING))^barrier_destroy_after_break"
 )
 
 only=${1:-}

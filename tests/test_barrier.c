@@ -253,3 +253,36 @@ WVT_TEST(barrier_destroy_waits_for_leavers)
         free(mem);
     }
 }
+
+static void meet_and_break(void *p)
+{
+    wv_barrier_t *b = p;
+    WVT_ERR(wv_barrier_wait(b, wv_deadline_in(10000)), WV_EBROKEN);
+}
+
+WVT_TEST(barrier_destroy_after_break)
+{
+    /* Broken (by a deadline or by abort): the parties woken by the break
+     * are still on their way out when the breaker returns; destroy waits
+     * for them too. */
+    for (int i = 0; i < wvt_scale(100); i++) {
+        union {
+            wv_barrier_t b;
+            unsigned char bytes[sizeof(wv_barrier_t)];
+        } *mem = malloc(sizeof *mem);
+        WVT_ASSERT(mem);
+        WVT_OK(wv_barrier_init(&mem->b, 3, NULL, NULL));
+        wvt_thread_t *t = wvt_spawn(meet_and_break, &mem->b);
+        WVT_POLL(wv_barrier_n_waiting(&mem->b) == 1, 5000);
+        if (i % 2)
+            wv_barrier_abort(&mem->b);
+        else
+            WVT_ERR(wv_barrier_wait(&mem->b, wv_now() + 1), WV_ETIMEDOUT);
+        wv_barrier_destroy(&mem->b);
+        memset(mem, 0xA5, sizeof *mem);
+        wvt_join(t);
+        for (size_t k = 0; k < sizeof *mem; k++)
+            WVT_EQ(mem->bytes[k], 0xA5);
+        free(mem);
+    }
+}

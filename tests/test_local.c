@@ -261,3 +261,39 @@ WVT_TEST(local_dtor_sees_thread_state)
     wv_local_destroy(&first_local);
     wv_local_destroy(&second_local);
 }
+
+static int stubborn_calls;
+static wv_local_t stubborn;
+
+static void stubborn_dtor(void *value)
+{
+    /* sets its value again every time (a logger re-creating its buffer) */
+    __atomic_add_fetch(&stubborn_calls, 1, __ATOMIC_RELAXED);
+    wv_local_set(&stubborn, value);
+}
+
+static void set_stubborn(int i, void *p)
+{
+    WVT_OK(wv_local_set(&stubborn, (void *)(intptr_t)9));
+}
+
+WVT_TEST(local_dtor_rounds_are_bounded)
+{
+    /* At thread exit the destructors run at most 4 rounds, as pthreads
+     * bound them; then what is left is dropped. */
+    WVT_OK(wv_local_init(&stubborn, stubborn_dtor));
+    stubborn_calls = 0;
+    wvt_run_threads(1, set_stubborn, NULL);
+    WVT_EQ(stubborn_calls, 4);
+
+    /* destroy: a value set again by the destructor starts the local anew,
+     * so destroy ends; the new value is then cleared and destroyed. */
+    stubborn_calls = 0;
+    WVT_OK(wv_local_set(&stubborn, (void *)(intptr_t)9));
+    wv_local_destroy(&stubborn);
+    WVT_EQ(stubborn_calls, 1);
+    WVT_ASSERT(wv_local_get(&stubborn) == (void *)(intptr_t)9);
+    WVT_OK(wv_local_set(&stubborn, NULL));
+    wv_local_destroy(&stubborn);
+    WVT_EQ(stubborn_calls, 1);
+}

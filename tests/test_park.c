@@ -492,3 +492,23 @@ WVT_TEST(waiter_cancellation)
     pthread_cond_destroy(&g.party.cv);
     pthread_mutex_destroy(&g.party.mu);
 }
+
+WVT_TEST(park_word_only_on_a_word_worth_waiting)
+{
+    /* wv__park_word must not set its bit on a word it would not wait on:
+     * the bit would stick (a once that is DONE would look busy forever). */
+    uint32_t word = 2; /* say, DONE */
+    wv__word_wait_t w = {.key = &word,
+                         .word = &word,
+                         .bit = 4,
+                         .mask = ~0u,
+                         .expect = 1 | 4,
+                         .deadline = WV_FOREVER};
+    uintptr_t token;
+    WVT_ERR(wv__park_word(&w, &token), WV_EAGAIN);
+    WVT_EQ(word, 2); /* untouched */
+    word = 1;        /* RUNNING: worth waiting on, with a deadline */
+    w.deadline = wv_now() + 5;
+    WVT_ERR(wv__park_word(&w, &token), WV_ETIMEDOUT);
+    WVT_EQ(word, 1); /* the last waiter to give up cleared the bit */
+}

@@ -266,3 +266,17 @@ WVT_TEST(thread_several_joiners)
         WVT_EQ(j.results[i], 9);
     wv_thread_free(j.target);
 }
+
+WVT_TEST(thread_join_deadline_zero_never_blocks)
+{
+    /* After the body is done, deadline 0 still does not wait for the
+     * thread's exit: it reaps it or says WV_EAGAIN. */
+    wv_thread_t *t;
+    WVT_OK(wv_thread_start(&t, NULL, return_42, NULL));
+    int result = 0, err;
+    while ((err = wv_thread_join(t, WV_NOWAIT, &result)) == WV_EAGAIN)
+        wvt_pause();
+    WVT_OK(err);
+    WVT_EQ(result, 42);
+    wv_thread_free(t);
+}

@@ -211,9 +211,12 @@ WV_EXTERN int wv_future_error(const wv_future_t *f);
 
 /*
  * Registers fn(f, arg) to run once the future is ready: at once, in the
- * calling thread, if it already is; otherwise in the thread that completes
- * it.  The first registration needs no memory.  Errors: WV_EINVAL (fn
- * NULL), WV_ENOMEM (fn will then never be called).
+ * calling thread, if the future's callbacks have already been run;
+ * otherwise in the thread that completes it, after the ones registered
+ * before (so a callback registered in the instant between the completion
+ * and the running of the callbacks runs in the completer, with them).  The
+ * first registration needs no memory.  Errors: WV_EINVAL (fn NULL),
+ * WV_ENOMEM (fn will then never be called).
  */
 WV_EXTERN int wv_future_add_done_callback(wv_future_t *f, wv_future_cb fn,
                                           void *arg);

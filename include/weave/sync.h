@@ -52,7 +52,8 @@ typedef struct wv_thread_opts {
 /*
  * Starts a thread running fn(arg).  opts may be NULL.  On success *out is a
  * handle the caller must pass to wv_thread_free exactly once.
- * Errors: WV_EINVAL (out or fn NULL), WV_ENOMEM, WV_EAGAIN (the system
+ * Errors: WV_EINVAL (out or fn NULL, or a stack_size the system refuses,
+ * such as one below PTHREAD_STACK_MIN), WV_ENOMEM, WV_EAGAIN (the system
  * refused another thread).  On error fn is never called and *out is
  * untouched.
  */
@@ -60,9 +61,10 @@ WV_EXTERN int wv_thread_start(wv_thread_t **out, const wv_thread_opts_t *opts,
                               wv_thread_fn fn, void *arg);
 
 /*
- * Waits until the thread's function has returned, then stores its return
- * value in *result (if result is not NULL).  Several threads may join the
- * same thread; joining a finished thread again returns at once.
+ * Waits until the thread's function has returned and the thread is gone
+ * (its wv_local destructors included), then stores its return value in
+ * *result (if result is not NULL).  Several threads may join the same
+ * thread, at once or in turn; each returns only once the thread is gone.
  * Errors: WV_ETIMEDOUT, WV_EAGAIN (deadline 0, still running), WV_EINVAL (t
  * NULL, bad deadline, or t is a thread weave did not start: the main thread
  * or a foreign one), WV_EDEADLK (t is the calling thread), WV_ECANCELED
@@ -379,10 +381,10 @@ WV_EXTERN int wv_barrier_init(wv_barrier_t *b, unsigned parties,
                               wv_barrier_action_fn action, void *arg);
 
 /*
- * Waits until the parties of the last released (or reset) generation have
- * all left wait(): they still touch the barrier for a moment after the one
- * that calls destroy has returned.  Nobody may be waiting at the barrier.
- * After it returns the memory may be freed.
+ * Waits until the parties of the last released, reset or broken generation
+ * have all left wait(): they still touch the barrier for a moment after the
+ * one that calls destroy has returned.  Nobody may be waiting at the
+ * barrier.  After it returns the memory may be freed.
  */
 WV_EXTERN void wv_barrier_destroy(wv_barrier_t *b);
 
@@ -416,8 +418,9 @@ WV_EXTERN bool wv_barrier_broken(wv_barrier_t *b);
 /*
  * Runs an initializer exactly once (pthread_once, with failure handling):
  * the first caller runs fn(arg); the others wait for it.  If fn returns a
- * negative code, nothing is recorded: that caller gets the code and the
- * next caller (a waiting one first) runs fn again.
+ * negative code, nothing is recorded: that caller gets the code, the
+ * waiting callers wake up, and the next caller to get there (waiting or
+ * new) runs fn again.
  */
 typedef struct wv_once {
     uint32_t _state;
@@ -466,8 +469,9 @@ WV_EXTERN int wv_local_init(wv_local_t *l, void (*dtor)(void *value));
 /*
  * Releases the slot.  The destructor runs (in the calling thread) on the
  * value of every thread that still has one, so nothing leaks: call it only
- * when no thread uses the local any more.  A WV_LOCAL_INIT local that was
- * never used needs no destroy.
+ * when no thread uses the local any more.  A value that a destructor sets
+ * on this same local meanwhile starts the local anew (destroy it again).
+ * A WV_LOCAL_INIT local that was never used needs no destroy.
  */
 WV_EXTERN void wv_local_destroy(wv_local_t *l);
 
@@ -477,7 +481,9 @@ WV_EXTERN void *wv_local_get(wv_local_t *l);
 /*
  * Sets the calling thread's value (NULL clears it, without calling the
  * destructor: the caller keeps the old value).  Errors: WV_ENOMEM (the
- * first value of a thread, or of a new local, may need memory).
+ * first value of a thread, or of a new local, may need memory), WV_EAGAIN
+ * (the system has no pthread key left for weave's own exit hook: only
+ * possible if the process already used all of them).
  */
 WV_EXTERN int wv_local_set(wv_local_t *l, void *value);
 

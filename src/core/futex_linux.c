@@ -42,13 +42,8 @@ int wv__futex_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
 
     if (WV__UNLIKELY(take_fault()))
         return 0;
-    /* A deadline ~35,000 years away is forever: never hand the kernel a
-     * timespec near the limits of what it accepts. */
-    if (deadline >= 0 && deadline < ((int64_t)1 << 50)) {
-        ts.tv_sec = deadline / 1000;
-        ts.tv_nsec = (deadline % 1000) * 1000000;
+    if (wv__deadline_timespec(deadline, &ts))
         tsp = &ts;
-    }
     long r = syscall(SYS_futex, addr, op, expected, tsp, NULL,
                      FUTEX_BITSET_MATCH_ANY);
     if (r == -1 && errno == ETIMEDOUT)

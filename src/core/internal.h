@@ -52,6 +52,15 @@ void wv__free(void *ptr);
 
 /* ------------------------------------------------------------- deadlines */
 
+struct timespec;
+
+/*
+ * The absolute CLOCK_MONOTONIC time of a deadline, for system calls that
+ * take one.  Returns false when there is no time to give: WV_FOREVER, or a
+ * deadline so far away (past 2^50 ms, ~35,000 years) that it is forever.
+ */
+bool wv__deadline_timespec(int64_t deadline, struct timespec *ts);
+
 /* true for the deadlines the API accepts: WV_FOREVER, 0 and positives. */
 static inline bool wv__deadline_ok(int64_t deadline)
 {
@@ -184,11 +193,13 @@ int wv__park(const wv__park_req_t *req, uintptr_t *token);
 
 /*
  * The common shape of a state-word primitive's wait, as one call: set
- * `bit` ("somebody may be parked") in *word, then park on `key` while
- * (*word & mask) == expect; a waiter that times out or is cancelled and was
- * the last clears `bit` again.  Returns what wv__park returns, and
- * WV_EAGAIN without parking when *word changed under it: the caller
- * re-reads its state and decides again.  Lock, Semaphore, Event, once and
+ * `bit` ("somebody may be parked") in *word, if the word with the bit is
+ * worth waiting on ((word | bit) & mask == expect), then park on `key`
+ * while (*word & mask) == expect; a waiter that times out or is cancelled
+ * and was the last clears `bit` again.  Returns what wv__park returns, and
+ * WV_EAGAIN, without parking and without touching the word, when the word
+ * is not (or no longer) one to wait on: the caller re-reads its state and
+ * decides again.  Lock, Semaphore, Event, once and
  * Future all wait through it.
  */
 typedef struct wv__word_wait {

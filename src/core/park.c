@@ -195,10 +195,15 @@ int wv__park_word(const wv__word_wait_t *w, uintptr_t *token)
 {
     uint32_t s = __atomic_load_n(w->word, __ATOMIC_RELAXED);
 
-    if (!(s & w->bit) &&
-        !__atomic_compare_exchange_n(w->word, &s, s | w->bit, false,
-                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        return WV_EAGAIN;
+    /* Set the bit only on a word that is worth waiting on: set on any other
+     * value (a once already DONE), it could never be cleared again. */
+    do {
+        if (((s | w->bit) & w->mask) != w->expect)
+            return WV_EAGAIN;
+        if (s & w->bit)
+            break;
+    } while (!__atomic_compare_exchange_n(w->word, &s, s | w->bit, true,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED));
     wv__park_req_t req = {
         .key = w->key,
         .validate = word_validate,

@@ -18,6 +18,15 @@ int64_t wv_now(void)
     return ms > 0 ? ms : 1; /* 0 means "do not wait": never hand it out */
 }
 
+bool wv__deadline_timespec(int64_t deadline, struct timespec *ts)
+{
+    if (deadline < 0 || deadline >= ((int64_t)1 << 50))
+        return false;
+    ts->tv_sec = deadline / 1000;
+    ts->tv_nsec = (deadline % 1000) * 1000000;
+    return true;
+}
+
 int64_t wv_deadline_in(int64_t ms)
 {
     if (ms < 0)

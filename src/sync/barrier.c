@@ -26,13 +26,14 @@ int wv_barrier_init(wv_barrier_t *b, unsigned parties,
     return 0;
 }
 
-/* Waits for the parties of a released (or reset) generation that are
- * still on their way out: they touch the barrier until they have re-taken
- * and released its lock.  Nobody may be *waiting* at the barrier. */
+/* Waits for the parties of a released, reset or broken generation that
+ * are still on their way out: they touch the barrier until they have
+ * re-taken and released its lock.  Nobody may be *waiting* at the barrier
+ * (counted in a FILLING one): that is the caller's bug. */
 void wv_barrier_destroy(wv_barrier_t *b)
 {
     wv__lock_acquire_nocancel(&b->_lock);
-    while (b->_count > 0 && (b->_state == DRAINING || b->_state == RESETTING))
+    while (b->_count > 0 && b->_state != FILLING)
         wv_cond_wait(&b->_cond, &b->_lock, WV_FOREVER);
     wv_lock_release(&b->_lock);
 }
@@ -57,10 +58,12 @@ static void break_locked(wv_barrier_t *b)
 
 static void leave_locked(wv_barrier_t *b)
 {
-    if (--b->_count == 0 && (b->_state == DRAINING || b->_state == RESETTING)) {
+    if (--b->_count != 0)
+        return;
+    if (b->_state == DRAINING || b->_state == RESETTING)
         b->_state = FILLING;
-        wv_cond_notify_all(&b->_cond);
-    }
+    /* The last one out: arrivals wait for FILLING, a destroy for 0. */
+    wv_cond_notify_all(&b->_cond);
 }
 
 /* The last arrival: run the action, then release everyone. */

@@ -133,9 +133,15 @@ static bool take_value(uint32_t idx, void **value)
 
 void wv_local_destroy(wv_local_t *l)
 {
-    uint32_t idx = __atomic_load_n(&l->_index, __ATOMIC_ACQUIRE);
     void *value;
 
+    /* Detach the index first: a destructor that sets the local again then
+     * gives it a fresh index (the local lives on, to be destroyed again)
+     * instead of refilling the one being emptied, forever. */
+    lock_reg();
+    uint32_t idx = __atomic_load_n(&l->_index, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&l->_index, 0, __ATOMIC_RELAXED);
+    unlock_reg();
     if (!idx)
         return;
     for (;;) {
@@ -150,7 +156,6 @@ void wv_local_destroy(wv_local_t *l)
     lock_reg();
     slots[idx] = (struct slot){NULL, false};
     free_idx[nfree++] = idx; /* cannot overflow: capacity == nslots */
-    __atomic_store_n(&l->_index, 0, __ATOMIC_RELAXED);
     unlock_reg();
 }
 
@@ -264,14 +269,17 @@ void wv__locals_set_current(wv__locals_t *locals)
     current = locals;
 }
 
-/* [reg] The first value in c with its destructor, taken out of c. */
-static bool take_own(wv__locals_t *c, void (**dtor)(void *), void **value)
+/* [reg] The next value in c at or after index *i, with its destructor,
+ * taken out of c; *i moves past it.  A round scans forward only, so a
+ * value a destructor sets behind the cursor waits for the next round. */
+static bool take_own(wv__locals_t *c, uint32_t *i, void (**dtor)(void *),
+                     void **value)
 {
-    for (uint32_t i = 1; i < c->cap; i++) {
-        if (c->values[i]) {
-            *value = c->values[i];
-            *dtor = slots[i].dtor;
-            c->values[i] = NULL;
+    for (; *i < c->cap; (*i)++) {
+        if (c->values[*i]) {
+            *value = c->values[*i];
+            *dtor = slots[*i].dtor;
+            c->values[(*i)++] = NULL;
             return true;
         }
     }
@@ -292,9 +300,10 @@ void wv__locals_release(wv__locals_t *c)
     current = c;
     for (int round = 0; round < DTOR_ROUNDS; round++) {
         bool any = false;
+        uint32_t cursor = 1;
         for (;;) {
             lock_reg();
-            bool found = take_own(c, &dtor, &value);
+            bool found = take_own(c, &cursor, &dtor, &value);
             unlock_reg();
             if (!found)
                 break;

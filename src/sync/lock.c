@@ -169,14 +169,26 @@ void wv__lock_acquire_nocancel(wv_lock_t *l)
     WV__ASSERT(err == 0);
 }
 
+struct release {
+    wv_lock_t *lock;
+    int err;
+};
+
 /* Under the bucket lock, with HELD set by the releaser: the word can only
  * change meanwhile by gaining PARKED or by an acquirer's exchange wiping
- * it (that acquirer restores it afterwards), so a plain store is safe. */
+ * it (that acquirer restores it afterwards), so a plain store is safe.
+ * Unless two releases of one acquisition raced here (a misuse): the second
+ * finds the lock already free, changes nothing and reports WV_EPERM. */
 static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
 {
-    wv_lock_t *l = arg;
+    struct release *rel = arg;
+    wv_lock_t *l = rel->lock;
     uint32_t rest = r.have_more ? PARKED : 0;
 
+    if (!(__atomic_load_n(&l->_state, __ATOMIC_RELAXED) & HELD)) {
+        rel->err = WV_EPERM; /* any waiter woken here just competes */
+        return TOKEN_NORMAL;
+    }
     if (r.unparked && wv_now() - r.since >= FAIR_MS) {
         __atomic_store_n(&l->_state, HELD | rest, __ATOMIC_RELAXED);
         __atomic_add_fetch(&wv__lock_handoffs, 1, __ATOMIC_RELAXED);
@@ -198,8 +210,9 @@ int wv__lock_release_slow(wv_lock_t *l)
                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED))
             return 0;
     }
-    wv__unpark(l, 1, unpark_cb, l);
-    return 0;
+    struct release rel = {l, 0};
+    wv__unpark(l, 1, unpark_cb, &rel);
+    return rel.err;
 }
 
 int wv__lock_release(wv_lock_t *l)

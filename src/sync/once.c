@@ -74,8 +74,8 @@ int wv_once(wv_once_t *once, int (*fn)(void *arg), void *arg, int64_t deadline)
         };
         uintptr_t token;
         int err = wv__park_word(&wait, &token);
-        if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
-            return err;
         s = __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE);
+        if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
+            return s == DONE ? 0 : err; /* the state wins */
     }
 }

@@ -101,16 +101,17 @@ static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
     uint32_t v = __atomic_load_n(&rel->sem->_state, __ATOMIC_RELAXED);
 
     for (;;) {
-        uint32_t nv = v;
-        if (fits(v, rel->n, rel->limit))
-            nv += rel->n * ONE;
-        else
-            rel->err = WV_EOVERFLOW;
+        /* Acquirers may lower the value meanwhile (they take no bucket
+         * lock): the outcome is that of the attempt that lands. */
+        bool ok = fits(v, rel->n, rel->limit);
+        uint32_t nv = ok ? v + rel->n * ONE : v;
         if (!r.have_more)
             nv &= ~WAITERS;
         if (__atomic_compare_exchange_n(&rel->sem->_state, &v, nv, true,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+            rel->err = ok ? 0 : WV_EOVERFLOW;
             return 0;
+        }
     }
 }
 

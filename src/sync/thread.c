@@ -4,11 +4,14 @@
  * A weave thread's struct is shared by its handle and the running thread,
  * reference-counted (refs: 2 at start), so that freeing the handle of a
  * running thread simply detaches it.  `done` is an Event, which is what
- * makes join take a deadline and work from coroutines; once it is set the
- * joiner still calls pthread_join (exactly once, guarded by `joined`) so
- * that the thread is fully gone when join returns: leak checks count
- * threads.  The body's thread-local values are destroyed before `done` is
- * set, so join also waits for their destructors.
+ * makes join take a deadline and work from coroutines.  After `done`, a
+ * joiner reaps the thread (pthread_join, exactly once, under `reap_lock`)
+ * so that it is fully gone when any join returns: leak checks count
+ * threads.  The reaping honours the deadline too (pthread_tryjoin_np,
+ * pthread_timedjoin_np): after `done`, only pthreads' own exit work and
+ * other libraries' key destructors remain, which are normally instant but
+ * not ours to bound.  The body's wv_local values are
+ * destroyed before `done` is set, so join waits for their destructors.
  *
  * The main thread and threads weave did not start have handles too (for
  * wv_thread_current); they cannot be joined or freed.
@@ -18,13 +21,15 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum kind { KIND_WEAVE, KIND_MAIN, KIND_FOREIGN };
 
 struct wv_thread {
-    uint32_t refs;      /* handle + running thread */
-    uint32_t joined;    /* pthread_join or pthread_detach was called */
+    uint32_t refs; /* handle + running thread */
+    wv_lock_t reap_lock;
+    bool reaped;        /* [reap_lock] pthread_join or _detach was called */
     wv_event_t started; /* set once tid is known */
     wv_event_t done;    /* set once fn has returned; result is valid */
     pthread_t pthread;
@@ -116,6 +121,41 @@ out_free:
     return -err;
 }
 
+/*
+ * pthread_join with a deadline: 0, WV_EAGAIN or WV_ETIMEDOUT.  The timed
+ * join takes a CLOCK_REALTIME time (pthread_clockjoin_np would take our
+ * clock, but ThreadSanitizer does not know it and then reports every
+ * thread as leaked): the remaining time is converted at the call, so a
+ * wall-clock jump can only stretch or shorten this last, short wait.
+ */
+static int reap(pthread_t pt, int64_t deadline)
+{
+    struct timespec ts;
+    int64_t left = deadline - wv_now();
+    int r;
+
+    if (deadline == 0 || (deadline > 0 && left <= 0)) {
+        r = pthread_tryjoin_np(pt, NULL);
+    } else if (wv__deadline_timespec(deadline, &ts)) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        r = pthread_timedjoin_np(pt, NULL, &ts);
+    } else {
+        r = pthread_join(pt, NULL);
+    }
+    if (r == EBUSY)
+        return deadline == 0 ? WV_EAGAIN : WV_ETIMEDOUT;
+    if (r == ETIMEDOUT)
+        return WV_ETIMEDOUT;
+    WV__ASSERT(r == 0);
+    return 0;
+}
+
 int wv_thread_join(wv_thread_t *t, int64_t deadline, int *result)
 {
     if (!t || t->kind != KIND_WEAVE)
@@ -125,23 +165,26 @@ int wv_thread_join(wv_thread_t *t, int64_t deadline, int *result)
     int err = wv_event_wait(&t->done, deadline);
     if (err)
         return err;
-    uint32_t zero = 0;
-    if (__atomic_compare_exchange_n(&t->joined, &zero, 1, false,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-        pthread_join(t->pthread, NULL);
-    if (result)
+    if ((err = wv_lock_acquire(&t->reap_lock, deadline)) != 0)
+        return err;
+    if (!t->reaped && (err = reap(t->pthread, deadline)) == 0)
+        t->reaped = true;
+    wv_lock_release(&t->reap_lock);
+    if (!err && result)
         *result = t->result;
-    return 0;
+    return err;
 }
 
 void wv_thread_free(wv_thread_t *t)
 {
     if (!t || t->kind != KIND_WEAVE)
         return;
-    uint32_t zero = 0;
-    if (__atomic_compare_exchange_n(&t->joined, &zero, 1, false,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    wv__lock_acquire_nocancel(&t->reap_lock);
+    if (!t->reaped) {
+        t->reaped = true;
         pthread_detach(t->pthread);
+    }
+    wv_lock_release(&t->reap_lock);
     drop_ref(t);
 }
 
