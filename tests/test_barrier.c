@@ -227,37 +227,60 @@ static void meet(void *p)
     WVT_GE(wv_barrier_wait(b, wv_deadline_in(10000)), 0);
 }
 
-WVT_TEST(barrier_destroy_waits_for_leavers)
-{
-    /* The first to return destroys the barrier while the other party may
-     * still be on its way out of wait(): destroy must wait for it.  The
-     * memory is then poisoned; a late touch by the other party would
-     * damage the poison (or hang on a poisoned lock word). */
-    for (int i = 0; i < wvt_scale(300); i++) {
-        union {
-            wv_barrier_t b;
-            unsigned char bytes[sizeof(wv_barrier_t)];
-        } *mem = malloc(sizeof *mem);
-        WVT_ASSERT(mem);
-        WVT_OK(wv_barrier_init(&mem->b, 2, NULL, NULL));
-        wvt_thread_t *t = wvt_spawn(meet, &mem->b);
-        /* arrive last: the other party is parked and must still wake up,
-         * re-take the barrier's lock and leave after we return */
-        WVT_POLL(wv_barrier_n_waiting(&mem->b) == 1, 5000);
-        WVT_EQ(wv_barrier_wait(&mem->b, wv_deadline_in(10000)), 1);
-        wv_barrier_destroy(&mem->b);
-        memset(mem, 0xA5, sizeof *mem);
-        wvt_join(t);
-        for (size_t k = 0; k < sizeof *mem; k++)
-            WVT_EQ(mem->bytes[k], 0xA5);
-        free(mem);
-    }
-}
-
 static void meet_and_break(void *p)
 {
     wv_barrier_t *b = p;
     WVT_ERR(wv_barrier_wait(b, wv_deadline_in(10000)), WV_EBROKEN);
+}
+
+/*
+ * One round of "destroy while the other party may still be on its way
+ * out": `party` waits at a fresh heap barrier of `parties`, `finish` ends
+ * the round from this thread (round `i`), then this thread destroys the
+ * barrier and poisons its memory.  A late touch by the other party would
+ * damage the poison (or hang on a poisoned lock word).
+ */
+static void destroy_round(unsigned parties, void (*party)(void *),
+                          void (*finish)(wv_barrier_t *, int), int i)
+{
+    union {
+        wv_barrier_t b;
+        unsigned char bytes[sizeof(wv_barrier_t)];
+    } *mem = malloc(sizeof *mem);
+    WVT_ASSERT(mem);
+    WVT_OK(wv_barrier_init(&mem->b, parties, NULL, NULL));
+    wvt_thread_t *t = wvt_spawn(party, &mem->b);
+    WVT_POLL(wv_barrier_n_waiting(&mem->b) == 1, 5000);
+    finish(&mem->b, i);
+    wv_barrier_destroy(&mem->b);
+    memset(mem, 0xA5, sizeof *mem);
+    wvt_join(t);
+    for (size_t k = 0; k < sizeof *mem; k++)
+        WVT_EQ(mem->bytes[k], 0xA5);
+    free(mem);
+}
+
+static void arrive_last(wv_barrier_t *b, int i)
+{
+    /* the other party is parked and must still wake up, re-take the
+     * barrier's lock and leave after we return */
+    WVT_EQ(wv_barrier_wait(b, wv_deadline_in(10000)), 1);
+}
+
+static void break_it(wv_barrier_t *b, int i)
+{
+    if (i % 2)
+        wv_barrier_abort(b);
+    else
+        WVT_ERR(wv_barrier_wait(b, wv_now() + 1), WV_ETIMEDOUT);
+}
+
+WVT_TEST(barrier_destroy_waits_for_leavers)
+{
+    /* Released: the first to return destroys the barrier while the other
+     * party is still on its way out of wait(); destroy waits for it. */
+    for (int i = 0; i < wvt_scale(300); i++)
+        destroy_round(2, meet, arrive_last, i);
 }
 
 WVT_TEST(barrier_destroy_after_break)
@@ -265,24 +288,6 @@ WVT_TEST(barrier_destroy_after_break)
     /* Broken (by a deadline or by abort): the parties woken by the break
      * are still on their way out when the breaker returns; destroy waits
      * for them too. */
-    for (int i = 0; i < wvt_scale(100); i++) {
-        union {
-            wv_barrier_t b;
-            unsigned char bytes[sizeof(wv_barrier_t)];
-        } *mem = malloc(sizeof *mem);
-        WVT_ASSERT(mem);
-        WVT_OK(wv_barrier_init(&mem->b, 3, NULL, NULL));
-        wvt_thread_t *t = wvt_spawn(meet_and_break, &mem->b);
-        WVT_POLL(wv_barrier_n_waiting(&mem->b) == 1, 5000);
-        if (i % 2)
-            wv_barrier_abort(&mem->b);
-        else
-            WVT_ERR(wv_barrier_wait(&mem->b, wv_now() + 1), WV_ETIMEDOUT);
-        wv_barrier_destroy(&mem->b);
-        memset(mem, 0xA5, sizeof *mem);
-        wvt_join(t);
-        for (size_t k = 0; k < sizeof *mem; k++)
-            WVT_EQ(mem->bytes[k], 0xA5);
-        free(mem);
-    }
+    for (int i = 0; i < wvt_scale(100); i++)
+        destroy_round(3, meet_and_break, break_it, i);
 }
