@@ -137,7 +137,9 @@ static int lock_slow(wv_lock_t *l, int64_t deadline, unsigned flags)
     }
 }
 
-int wv__lock_acquire_slow(wv_lock_t *l, int64_t deadline, uint32_t old)
+/* After an exchange to HELD found `old` (not 0) in the word. */
+static int after_exchange(wv_lock_t *l, int64_t deadline, uint32_t old,
+                          unsigned flags)
 {
     if (old & PARKED) {
         /* Our exchange wiped PARKED: put it back before anything else. */
@@ -145,7 +147,12 @@ int wv__lock_acquire_slow(wv_lock_t *l, int64_t deadline, uint32_t old)
     }
     if (!(old & HELD))
         return 0; /* the lock was free: the exchange took it */
-    return lock_slow(l, deadline, 0);
+    return lock_slow(l, deadline, flags);
+}
+
+int wv__lock_acquire_slow(wv_lock_t *l, int64_t deadline, uint32_t old)
+{
+    return after_exchange(l, deadline, old, 0);
 }
 
 int wv__lock_acquire(wv_lock_t *l, int64_t deadline)
@@ -161,11 +168,7 @@ void wv__lock_acquire_nocancel(wv_lock_t *l)
 
     if (old == 0)
         return;
-    if (old & PARKED)
-        __atomic_fetch_or(&l->_state, PARKED, __ATOMIC_RELAXED);
-    if (!(old & HELD))
-        return;
-    int err = lock_slow(l, WV_FOREVER, WV__PARK_NOCANCEL);
+    int err = after_exchange(l, WV_FOREVER, old, WV__PARK_NOCANCEL);
     WV__ASSERT(err == 0);
 }
 

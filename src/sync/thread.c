@@ -137,6 +137,7 @@ static int reap(pthread_t pt, int64_t deadline)
     if (deadline == 0 || (deadline > 0 && left <= 0)) {
         r = pthread_tryjoin_np(pt, NULL);
     } else if (wv__deadline_timespec(deadline, &ts)) {
+        /* finite: the same time left, on the clock timedjoin takes */
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += left / 1000;
         ts.tv_nsec += (left % 1000) * 1000000;
