@@ -91,6 +91,26 @@ int wv__futex_wake(uint32_t *addr, int n, bool shared);
  */
 void wv__fault_futex_eintr(uint32_t n);
 
+/* --------------------------------------------------- asymmetric barriers */
+
+/*
+ * A store-load barrier split in two (core/membarrier_linux.c): the hot side
+ * calls wv__barrier_light() between its store and its load, the cold side
+ * wv__barrier_heavy(); between them, they order like two full fences.
+ * wv__barrier_init() must have run (once per process, any thread) before
+ * either side's first use.
+ */
+extern bool wv__barrier_cheap;
+void wv__barrier_init(void);
+void wv__barrier_heavy(void);
+static inline void wv__barrier_light(void)
+{
+    if (__atomic_load_n(&wv__barrier_cheap, __ATOMIC_RELAXED))
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    else
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 /* ------------------------------------------------------------ the waiter */
 
 typedef struct wv__waiter wv__waiter_t;
