@@ -218,6 +218,21 @@ int wv_future_cancel(wv_future_t *f)
     return 0;
 }
 
+int wv__future_fail_pending(wv_future_t *f, int err)
+{
+    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+
+    do {
+        if ((s & OUTCOME) != PENDING)
+            return WV_EALREADY;
+    } while (!__atomic_compare_exchange_n(&f->state, &s,
+                                          COMPLETING | (s & WAITERS), false,
+                                          __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+    f->err = err;
+    publish(f, FAILED);
+    return 0;
+}
+
 bool wv_future_ready(const wv_future_t *f)
 {
     return is_final(outcome(f));
