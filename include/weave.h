@@ -10,6 +10,7 @@
 #define WEAVE_H
 
 #include "weave/core.h"
+#include "weave/pool.h"
 #include "weave/queue.h"
 #include "weave/sync.h"
 

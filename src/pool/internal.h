@@ -1,0 +1,278 @@
+/*
+ * pool/internal.h - the pool layer's shared structures.
+ *
+ * Files: runq.c (the shared FIFO and the workers' stealable rings),
+ * pool.c (workers, life cycle, apply), handler.c (callbacks and
+ * deadlines, on the handler thread), map.c (map, map_async, imap).
+ * docs/pool.md tells the design and the options rejected.
+ *
+ * Lock order: pool->mu, then gq.lock; hlock is never held while taking
+ * another pool lock, and no pool lock is held while a task, a callback or
+ * a future completion runs.
+ */
+#ifndef WV_POOL_INTERNAL_H
+#define WV_POOL_INTERNAL_H
+
+#include "../queue/internal.h"
+#include "weave/pool.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------ a task */
+
+enum { T_INLINE, T_HEAP, T_CHUNK };
+#define TASK_INLINE 32
+
+/*
+ * A queued task, stored by value: 64 bytes, one cache line.  `ref` is the
+ * task's future (a reference, or NULL: fire and forget) for T_INLINE and
+ * T_HEAP, its job for T_CHUNK (a reference).
+ */
+struct ptask {
+    wv_pool_fn fn;
+    void *ref;
+    int64_t deadline; /* 0 = none */
+    uint32_t kind;
+    uint32_t len; /* argument bytes */
+    union {
+        unsigned char arg[TASK_INLINE]; /* T_INLINE */
+        void *heap;                     /* T_HEAP: owned copy */
+        struct {
+            size_t lo, hi; /* items [lo, hi) */
+            size_t slot;   /* imap: the iterator's slot for them */
+        } chunk;           /* T_CHUNK */
+    } u;
+};
+
+_Static_assert(sizeof(struct ptask) == 64, "a task is one cache line");
+
+/* Sets kind and len in one 8-byte store: the task is copied word by word
+ * right after, and two 4-byte stores would stall that load. */
+static inline void wv__task_meta(struct ptask *t, uint32_t kind, uint32_t len)
+{
+    struct {
+        uint32_t kind, len;
+    } m = {kind, len};
+    uint64_t word;
+    memcpy(&word, &m, sizeof word);
+    memcpy(&t->kind, &word, sizeof word);
+}
+
+/* What a running task's wv_task_t holds. */
+struct wv_task {
+    void *out;   /* map/imap: the item's record; NULL for apply */
+    size_t cap;  /* map/imap: out_size */
+    size_t len;  /* bytes returned */
+    void *heap;  /* apply: a result longer than buf */
+    size_t index;
+    bool record;  /* map/imap: results go to out (cap bytes) */
+    bool returned;
+    _Alignas(max_align_t) unsigned char buf[TASK_INLINE];
+};
+
+/* ------------------------------------------------------- the queues */
+
+#define SEG_TASKS 127 /* tasks per segment of the shared FIFO */
+
+struct seg {
+    struct seg *next;
+    struct ptask t[SEG_TASKS];
+};
+
+/* The shared FIFO: unbounded, segmented, one lock. */
+struct gq {
+    wv_lock_t lock;
+    struct seg *head, *tail; /* [lock] */
+    uint32_t hpos, tpos;     /* [lock] next to take / to fill */
+    struct seg *spare;       /* [lock] one freed segment, kept */
+    size_t len;              /* written under lock, read by anyone */
+};
+
+#define LQ 256 /* a worker's ring */
+
+/*
+ * A single-producer ring (Go's runq), used twice: as a worker's own queue
+ * (the worker adds) and as a submitting thread's inbox (that thread adds).
+ * Only the producer writes tail; consumers (the owner, thieves, workers
+ * emptying an inbox) take from head with a CAS.  Slots are read with
+ * relaxed atomic word loads because a consumer may read a slot the
+ * producer is rewriting; its CAS then fails and it drops what it read.
+ */
+struct lq {
+    _Alignas(WV__CACHELINE) uint32_t head;
+    _Alignas(WV__CACHELINE) uint32_t tail;
+    /* Inboxes only, on a line of their own: consumers poll tail. */
+    _Alignas(WV__CACHELINE) uint32_t busy; /* producer inside a submission */
+    uint32_t head_cache; /* the producer's last look at head */
+    _Alignas(WV__CACHELINE) struct ptask buf[LQ];
+};
+
+void wv__gq_init(struct gq *q);
+void wv__gq_destroy(struct gq *q);
+/* Appends, unless *flags (read under the lock) has a bit of `refuse`:
+ * then returns WV_ESHUTDOWN.  WV_ENOMEM when no segment can be had. */
+int wv__gq_push(struct gq *q, const struct ptask *t, const uint32_t *flags,
+                uint32_t refuse);
+/* Moves up to max tasks into ring `to` (its owner calling); returns how
+ * many. */
+unsigned wv__gq_take(struct gq *q, struct lq *to, unsigned max);
+/* Takes one task, or returns false (termination drains with it). */
+bool wv__gq_pop(struct gq *q, struct ptask *t);
+static inline size_t wv__gq_len(struct gq *q)
+{
+    return __atomic_load_n(&q->len, __ATOMIC_SEQ_CST);
+}
+
+bool wv__lq_pop(struct lq *q, struct ptask *t);
+/* The owner takes a quarter of its tasks (at least one, at most max) at
+ * once, with one CAS. */
+unsigned wv__lq_pop_many(struct lq *q, struct ptask *t, unsigned max);
+/* Moves tasks from `from` into `to` (whose owner calls, `to` empty): half
+ * of them (stealing) or all (emptying an inbox), at most max.  Returns how
+ * many. */
+unsigned wv__lq_steal(struct lq *from, struct lq *to, unsigned max,
+                      bool half);
+/* The producer adds to its inbox; false if it is full. */
+bool wv__ib_push(struct lq *q, const struct ptask *t);
+static inline bool wv__lq_empty(struct lq *q)
+{
+    return __atomic_load_n(&q->head, __ATOMIC_ACQUIRE) ==
+           __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
+}
+
+/* ------------------------------------------------------------ a pool */
+
+enum {
+    P_CLOSED = 1,
+    P_TERMINATED = 2,
+    P_BROKEN = 4,
+    P_QUIET = 8, /* after one of the above: no submission is in flight */
+};
+
+#define MAX_INBOX 16
+
+enum { W_FREE, W_LIVE, W_EXITED };
+
+struct worker {
+    struct lq q;
+    wv_pool_t *pool;
+    wv_thread_t *thread;      /* [pool->mu] */
+    wv_thread_t *predecessor; /* joined by this worker when it starts */
+    uint32_t state;           /* [pool->mu] W_* */
+    unsigned index;
+    unsigned done;         /* tasks run (maxtasksperchild) */
+    unsigned last;         /* size of the last batch taken */
+    bool initial;          /* started by wv_pool_new */
+};
+
+/* A deadline to enforce: a task's future, or a map/imap job. */
+struct dl {
+    int64_t at;
+    void *obj; /* a reference */
+    bool is_job;
+};
+
+/* A pending callback: queued on the handler when its future is done. */
+struct cbrec {
+    struct cbrec *next;
+    wv_pool_t *pool;
+    wv_pool_callback cb;
+    wv_pool_error_callback ecb;
+    void *arg;
+    wv_future_t *fut; /* a reference */
+};
+
+struct wv_pool {
+    struct gq gq;
+    struct lq *ib[MAX_INBOX]; /* submitters' inboxes, [0, nib) published */
+    uint32_t nib;             /* written under mu, read by anyone */
+    uint64_t id;              /* unique per pool, for the inbox caches */
+    _Alignas(WV__CACHELINE) uint32_t nsleep; /* workers parked (key) */
+    uint32_t nspin;                          /* workers looking for work */
+    uint32_t flags;                          /* P_*, only ever set */
+    int broken_err;                          /* set before P_BROKEN */
+    uint32_t live;                           /* workers W_LIVE */
+    uint32_t lazy;        /* imaps that will still submit chunks */
+    uint32_t threads;     /* pool threads not finished */
+    bool orphan;          /* freed from inside: last thread frees */
+
+    wv_lock_t mu;             /* workers' slots and states */
+    struct worker *workers;   /* [max] */
+    void *workers_mem;        /* what workers was carved from */
+    void *ib_mem[MAX_INBOX];  /* what each inbox was carved from */
+    unsigned min, max;        /* workers kept, workers at most */
+    int64_t idle_ms;
+    unsigned maxtasks;
+    int (*init)(void *);
+    void *initarg;
+    size_t stack_size;
+    char name[32];
+    uint32_t spawned;         /* [mu] for worker names */
+
+    /* wv_pool_new waits for the initial workers' initializers. */
+    uint32_t init_left;
+    int init_err;
+    wv_event_t init_done;
+
+    /* The handler thread (handler.c). */
+    wv_thread_t *handler;
+    wv_lock_t hlock;
+    wv_cond_t hcond;
+    struct cbrec *cbq, **cbq_end; /* [hlock] */
+    size_t cb_pending;            /* callbacks not yet run (atomic) */
+    struct dl *heap;              /* [hlock] min-heap on `at` */
+    size_t heap_len, heap_cap;    /* [hlock] */
+    size_t heap_pruned;           /* [hlock] heap_len after last prune */
+};
+
+/* The pool the calling thread works for (worker or handler), or NULL. */
+wv_pool_t *wv__pool_self(void);
+/* Makes the calling thread one of p's (handler.c). */
+void wv__pool_enter(wv_pool_t *p);
+
+static inline uint32_t wv__pool_flags(wv_pool_t *p)
+{
+    return __atomic_load_n(&p->flags, __ATOMIC_ACQUIRE);
+}
+
+/* Queues a task (the submission path of every call).  `internal` lets an
+ * imap's later chunks in after close.  WV_ESHUTDOWN, WV_EBROKEN,
+ * WV_ENOMEM. */
+int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal);
+
+/* Fails a task that will never run: its future with err, its job's chunk
+ * skipped.  Releases what it holds. */
+void wv__task_discard(struct ptask *t, int err);
+
+/* Runs one map/imap chunk (map.c). */
+void wv__chunk_run(wv_pool_t *p, struct ptask *t);
+/* A job that will never run this chunk (map.c). */
+void wv__chunk_discard(struct ptask *t, int err);
+/* Stops a job: items not started are not run (map.c; deadline expiry). */
+void wv__job_cancel(void *job, int err);
+void wv__job_ref(void *job);
+void wv__job_unref(void *job);
+
+/* handler.c */
+int wv__handler_start(wv_pool_t *p);
+void wv__handler_wake(wv_pool_t *p);
+/*
+ * Callbacks of a task, in three steps so that a failed submission runs
+ * none: cbrec_new before submitting (counts the callback as pending: the
+ * handler cannot finish before it ran; NULL = WV_ENOMEM), then cbrec_arm
+ * once submitted (the callback runs when f is done), or cbrec_drop if the
+ * submission failed (NULL is a no-op).
+ */
+struct cbrec *wv__cbrec_new(wv_pool_t *p, const wv_task_opts_t *opts);
+void wv__cbrec_arm(struct cbrec *rec, wv_future_t *f);
+void wv__cbrec_drop(struct cbrec *rec);
+/* Enforces a deadline on a future (is_job false) or job; takes its own
+ * reference.  0 or WV_ENOMEM. */
+int wv__handler_deadline(wv_pool_t *p, void *obj, bool is_job, int64_t at);
+/* Called when the last worker has gone: the handler may finish. */
+void wv__handler_release(wv_pool_t *p);
+
+/* Thread bookkeeping: a pool thread ends (may free an orphaned pool). */
+void wv__pool_thread_end(wv_pool_t *p, wv_thread_t *self);
+
+#endif /* WV_POOL_INTERNAL_H */
