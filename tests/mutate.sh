@@ -12,6 +12,22 @@ trap 'rm -rf "$work"' EXIT
 
 # file ^ text to replace ^ replacement ^ cases that must fail
 mutations=(
+"src/pool/pool.c^    drain_queues(pool, WV_ECANCELED);^    (void)0;^pool_terminate_cancels_queued_tasks"
+"src/pool/pool.c^    if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */^    if (0) {^pool_cancel_queued_task"
+"src/pool/pool.c^    return p->maxtasks && w->done >= p->maxtasks;^    return false;^pool_maxtasksperchild_replaces_workers"
+"src/pool/pool.c^            pool_break(p, err);^            (void)0;^pool_broken_by_failing_replacement"
+"src/pool/pool.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
+"src/pool/pool.c^            sched_yield(); /* a submitter preempted mid-push */^            break;^pool_close_races_submitters"
+"src/pool/handler.c^wv__future_fail_pending(due[i].obj, WV_ETIMEDOUT);^(void)0;^pool_task_deadline_fires_while_workers_busy"
+"src/pool/handler.c^        rec->ecb(err, rec->arg);^        (void)0;^pool_terminate_cancels_queued_tasks pool_cancel_queued_task"
+"src/pool/map.c^        if (a & CANCEL)
+            return false;^        if (0)
+            return false;^pool_map_deadline pool_map_first_failure_stops_it"
+"src/pool/map.c^for (size_t s = 0; s < window && it->submitted < nchunks^for (size_t s = 0; s < nchunks && it->submitted < nchunks^pool_imap_window_bounds_work_ahead"
+"src/pool/map.c^        it->stopped = true;^        (void)0;^pool_imap_terminated"
+"src/pool/runq.c^        if (half)
+            n -= n / 2;^        if (half)
+            n = 0;^pool_close_runs_queued_tasks"
 "src/sync/event.c^    return (int)wv__unpark(e, INT32_MAX, unpark_cb, e);^    return 0;^event_wakes_all"
 "src/sync/sem.c^        if (!fits(v, n, limit))
             return WV_EOVERFLOW;^^sem_bounded"
@@ -119,7 +135,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

@@ -1225,3 +1225,70 @@ WVT_TEST_TIMEOUT(pool_failed_allocations, 120)
     }
     wvt_alloc_uninstall();
 }
+
+/* ------------------------------------------------ nested, EINTR */
+
+static wv_pool_t *tree_pool;
+
+static int tree(wv_task_t *t, const void *arg, size_t len)
+{
+    int depth = *(const int *)arg;
+    __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    if (depth == 0)
+        return 0;
+    depth--;
+    for (int i = 0; i < 2; i++) {
+        int err = wv_pool_apply_async(tree_pool, tree, &depth, sizeof depth,
+                                      NULL, NULL);
+        if (err)
+            WVT_FAIL("nested submission: %s", wv_err_name(err));
+    }
+    return 0;
+}
+
+/* Tasks submitting tasks (from worker threads, through their inboxes). */
+WVT_TEST(pool_tasks_submit_tasks)
+{
+    int depth = 12;
+    tree_pool = make(3);
+    __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
+    WVT_OK(wv_pool_apply_async(tree_pool, tree, &depth, sizeof depth, NULL,
+                               NULL));
+    WVT_POLL(__atomic_load_n(&counter, __ATOMIC_RELAXED) == (1 << 13) - 1,
+             10000);
+    wv_pool_close(tree_pool);
+    WVT_OK(wv_pool_join(tree_pool, WV_FOREVER));
+    WVT_EQ(counter, (1 << 13) - 1);
+    wv_pool_free(tree_pool);
+}
+
+/* Every futex wait returning early (as on a signal) changes nothing. */
+WVT_TEST(pool_spurious_wakeups)
+{
+    wv_pool_t *p = make(2);
+    static int in[20000], out[20000];
+    wv_imap_t *it;
+    int err;
+
+    for (int round = 0; round < 20; round++) {
+        wv__fault_futex_eintr(1000);
+        for (int i = 0; i < 20000; i++)
+            in[i] = i % 1000;
+        WVT_OK(wv_pool_map(p, square, in, 20000, sizeof *in, out,
+                           sizeof *out, NULL, NULL));
+        for (int i = 0; i < 20000; i++)
+            WVT_EQ(out[i], in[i] * in[i]);
+        WVT_OK(wv_pool_imap(p, square, in, 2000, sizeof *in, sizeof *out,
+                            NULL, &it));
+        long got = 0;
+        while ((err = wv_imap_next(it, WV_FOREVER, NULL, NULL)) == 0)
+            got++;
+        WVT_ERR(err, WV_EOF);
+        WVT_EQ(got, 2000);
+        wv_imap_free(it);
+        /* let both workers fall asleep, to be woken, EINTR and all */
+        WVT_POLL(__atomic_load_n(&p->nsleep, __ATOMIC_SEQ_CST) == 2, 5000);
+    }
+    wv__fault_futex_eintr(0);
+    wv_pool_free(p);
+}

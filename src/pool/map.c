@@ -52,6 +52,7 @@ struct job {
     int64_t deadline;  /* 0 = none */
     wv_future_t *fut;  /* map: done when all chunks are */
     wv_event_t stopped;
+    bool stop_seen;     /* stop_done ran: it must run once */
     struct wv_imap *it; /* imap */
 };
 
@@ -96,6 +97,9 @@ static void stop_done(struct job *j)
 {
     int err = __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE);
 
+    /* A second stop would mean a chunk entered a stopped job, and may be
+     * touching the caller's memory or a freed iterator. */
+    WV__ASSERT(!__atomic_exchange_n(&j->stop_seen, true, __ATOMIC_ACQ_REL));
     if (j->fut)
         wv_future_set_error(j->fut, err);
     if (j->it) {
