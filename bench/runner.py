@@ -26,8 +26,48 @@ LOWER_IS_BETTER = {"ns", "us", "B", "us/rt"}
 
 # workload -> (title, programs, goals, notes).  A program is (label, how to
 # build it or None, command); {build}, {work} and {py} are substituted.  A
-# goal is (metric, peer, minimum ratio weave/peer, text from BENCH.md).
+# goal is (metric, peer, minimum ratio weave/peer, text from BENCH.md[,
+# the peer's metric when it is another]); the peer "best" is the best peer
+# measured for that metric in the same run.
 WORKLOADS = {
+    "W4": (
+        "thread pool: 2 workers, N empty tasks submitted then all waited "
+        "for; tasks/s",
+        [
+            ("weave", None, ["{build}/bench/weave-bench", "W4"]),
+            ("glib", None, ["{build}/bench/peers/peer-c-w4-glib"]),
+            ("libuv", None, ["{build}/bench/peers/peer-c-w4-libuv"]),
+            ("go", ("go", "bench/peers/go/w4_pool.go", "w4_pool"),
+             ["{work}/go/w4_pool"]),
+            ("py", None, ["{py}", "bench/peers/py/w4_pool.py"]),
+        ],
+        [
+            ("throughput", "best", 1.5, ">= 1.5x the best peer in the same "
+             "run"),
+            ("map_items", "best", 1.5, "a map of 1M trivial items faster "
+             "still (items/s vs the best peer's tasks/s)", "throughput"),
+        ],
+        "weave: a pool of 2 worker threads made before timing. "
+        "`throughput`: N x wv_pool_apply_async with no future (fire and "
+        "forget, like GLib's push, libuv's queue_work and Go's go/chan), "
+        "then close + join (like g_thread_pool_free(wait)); the pool is "
+        "made afresh per run. `throughput_futures`: each task with a "
+        "future, all waited for (like Python's submit + wait). "
+        "`map_items`: one wv_pool_map over 1M ints (chunked: one queued "
+        "task per chunk). Submissions go to the submitting thread's own "
+        "inbox with no locked instruction; the matching barrier is paid by "
+        "workers going to sleep (membarrier). See docs/pool.md. "
+        "GLib: a fresh GThreadPool of 2 threads per run, N pushes then "
+        "g_thread_pool_free(pool, FALSE, TRUE); shared (its threads come "
+        "from GLib's global set, started by the pushes) and exclusive (2 "
+        "threads started by g_thread_pool_new). libuv: UV_THREADPOOL_SIZE=2, "
+        "N preallocated uv_work_t queued from the loop's thread, then "
+        "uv_run until every after_work callback ran there. Go: a goroutine "
+        "per task, or 2 worker goroutines reading a chan func() of capacity "
+        "1024, each submission a new func literal; a WaitGroup waits. "
+        "Python: ThreadPoolExecutor(2), submit(noop) then wait(), scaled to "
+        "100k tasks.",
+    ),
     "W5": (
         "lock: uncontended lock+unlock, and 2 threads incrementing a "
         "shared counter under the lock",
@@ -107,6 +147,17 @@ def run_program(cmd):
         tail = r.stderr.strip().splitlines()[-1:] or ["?"]
         return results, spreads, f"exit {r.returncode}: {tail[0]}"
     return results, spreads, None
+
+
+def best_peer(med, units, w, m):
+    """The peer (not weave) with the best median of metric m in workload w,
+    or None when no peer was measured."""
+    peers = [(v, p) for (ww, p, mm), v in med.items()
+             if ww == w and mm == m and p != "weave"]
+    if not peers:
+        return None
+    lower = units.get((w, peers[0][1], m)) in LOWER_IS_BETTER
+    return (min if lower else max)(peers)[1]
 
 
 def ratio(weave, peer, unit):
@@ -211,19 +262,28 @@ def render(args, values, units, spreads, errors):
             unit = units.get((w, "weave", m), "")
             peers = sorted(p for (ww, p, mm) in med
                            if ww == w and mm == m and p != "weave")
+            if not peers and wv:
+                md.append(f"| {m} | {wv:.4g} {unit} | (weave only) | | |")
             for p in peers:
-                pv = med[(w, p, m)]
+                pv, pu = med[(w, p, m)], units[(w, p, m)]
                 r = ratio(wv, pv, unit) if wv else None
                 rs = f"{r:.2f}x" if r else "NA"
                 ws = f"{wv:.4g} {unit}" if wv else "NA"
-                md.append(f"| {m} | {ws} | {p} | {pv:.4g} {unit} | {rs} |")
-                summary.append(f"{w} {m}: weave {ws} vs {p} {pv:.4g} {unit}"
+                md.append(f"| {m} | {ws} | {p} | {pv:.4g} {pu} | {rs} |")
+                summary.append(f"{w} {m}: weave {ws} vs {p} {pv:.4g} {pu}"
                                f" -> {rs}")
         md.append("")
         if goals:
             md += ["Goals (BENCH.md):", ""]
-            for m, peer, minimum, text in goals:
-                wv, pv = med.get((w, "weave", m)), med.get((w, peer, m))
+            for m, peer, minimum, text, *pm in goals:
+                pm = pm[0] if pm else m  # the peer's metric, if another
+                if peer == "best":
+                    best = best_peer(med, units, w, pm)
+                    peer = f"best: {best or 'no peer measured'}"
+                    pv = med.get((w, best, pm))
+                else:
+                    pv = med.get((w, peer, pm))
+                wv = med.get((w, "weave", m))
                 unit = units.get((w, "weave", m), "")
                 r = ratio(wv, pv, unit) if wv and pv else None
                 state = ("met" if r >= minimum else "missed") if r else "NA"

@@ -20,7 +20,7 @@ static const struct workload workloads[] = {
     {"W1", NULL, "coroutines"},
     {"W2", NULL, "coroutines"},
     {"W3", NULL, "channels"},
-    {"W4", NULL, "thread pool"},
+    {"W4", bench_w4, "thread pool"},
     {"W5", bench_w5, "sync"},
     {"W6", NULL, "process queues"},
     {"W7", NULL, "process pool"},

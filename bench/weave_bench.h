@@ -2,6 +2,7 @@
 #ifndef WEAVE_BENCH_H
 #define WEAVE_BENCH_H
 
+void bench_w4(void);
 void bench_w5(void);
 void bench_q1(void); /* weave's own: queue.Queue, not in BENCH.md */
 

@@ -1,0 +1,124 @@
+/*
+ * bench/w4_pool.c - W4 (BENCH.md): a pool of 2 worker threads, created
+ * before timing; timed: submit N empty tasks, then wait until all N have
+ * finished.  Three ways, three metrics:
+ *
+ *   throughput          apply_async with no future (fire and forget, as
+ *                       GLib's push, Go's `go` and libuv's queue_work), then
+ *                       close + join (as GLib's g_thread_pool_free(wait));
+ *   throughput_futures  apply_async with a future each, then every future
+ *                       waited for (as Python's submit + wait);
+ *   map_items           one wv_pool_map over N ints (results checked).
+ *
+ * Each task bumps a per-worker counter; the total is checked.
+ */
+#include "common.h"
+#include "weave_bench.h"
+
+#include <weave.h>
+
+#define N    1000000L
+#define RUNS 5
+
+static long counts[2][16]; /* per worker thread, padded */
+static __thread int slot = -1;
+static int next_slot;
+
+static int bump(wv_task_t *t, const void *arg, size_t len)
+{
+    if (slot < 0)
+        slot = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED) & 1;
+    counts[slot][0]++;
+    return 0;
+}
+
+static int square(wv_task_t *t, const void *arg, size_t len)
+{
+    int x = *(const int *)arg, r = x * x;
+    return wv_task_return(t, &r, sizeof r);
+}
+
+static wv_pool_t *pool_of_two(void)
+{
+    wv_pool_opts_t opts = {.workers = 2};
+    wv_pool_t *p;
+    BENCH_CHECK(wv_pool_new(&p, &opts) == 0);
+    return p;
+}
+
+static long counted(void)
+{
+    long c = counts[0][0] + counts[1][0];
+    counts[0][0] = counts[1][0] = 0;
+    return c;
+}
+
+static double fire_and_forget(void)
+{
+    wv_pool_t *p = pool_of_two();
+    double t0 = bench_now();
+    for (long i = 0; i < N; i++)
+        BENCH_CHECK(wv_pool_apply_async(p, bump, NULL, 0, NULL, NULL) == 0);
+    wv_pool_close(p);
+    BENCH_CHECK(wv_pool_join(p, WV_FOREVER) == 0);
+    double t1 = bench_now();
+    wv_pool_free(p);
+    BENCH_CHECK(counted() == N);
+    return (double)N / (t1 - t0);
+}
+
+static double with_futures(wv_pool_t *p, wv_future_t **f)
+{
+    double t0 = bench_now();
+    for (long i = 0; i < N; i++)
+        BENCH_CHECK(wv_pool_apply_async(p, bump, NULL, 0, NULL, &f[i]) == 0);
+    for (long i = 0; i < N; i++)
+        BENCH_CHECK(wv_future_wait(f[i], WV_FOREVER) == 0);
+    double t1 = bench_now();
+    for (long i = 0; i < N; i++)
+        wv_future_free(f[i]);
+    BENCH_CHECK(counted() == N);
+    return (double)N / (t1 - t0);
+}
+
+static double mapped(wv_pool_t *p, int *in, int *out)
+{
+    double t0 = bench_now();
+    BENCH_CHECK(wv_pool_map(p, square, in, N, sizeof *in, out, sizeof *out,
+                            NULL, NULL) == 0);
+    double t1 = bench_now();
+    for (long i = 0; i < N; i++)
+        BENCH_CHECK(out[i] == in[i] * in[i]);
+    return (double)N / (t1 - t0);
+}
+
+void bench_w4(void)
+{
+    double runs[RUNS];
+
+    fire_and_forget();
+    for (int i = 0; i < RUNS; i++)
+        runs[i] = fire_and_forget();
+    bench_report("W4", "weave", "throughput", runs, RUNS, "tasks/s");
+
+    wv_pool_t *p = pool_of_two();
+    wv_future_t **f = malloc(N * sizeof *f);
+    BENCH_CHECK(f);
+    with_futures(p, f);
+    for (int i = 0; i < RUNS; i++)
+        runs[i] = with_futures(p, f);
+    free(f);
+    bench_report("W4", "weave", "throughput_futures", runs, RUNS, "tasks/s");
+
+    int *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+    BENCH_CHECK(in && out);
+    for (long i = 0; i < N; i++)
+        in[i] = (int)(i % 30000);
+    mapped(p, in, out);
+    for (int i = 0; i < RUNS; i++)
+        runs[i] = mapped(p, in, out);
+    free(in);
+    free(out);
+    wv_pool_free(p);
+    bench_report("W4", "weave", "map_items", runs, RUNS, "items/s");
+}
