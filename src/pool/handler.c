@@ -169,15 +169,16 @@ int wv__handler_deadline(wv_pool_t *p, void *obj, bool is_job, int64_t at)
     return 0;
 }
 
-/* Drops the entries of futures already done (hlock held). */
+/* Drops the entries of futures and jobs already over (hlock held; a
+ * last reference only frees memory). */
 static void prune(wv_pool_t *p)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < p->heap_len; i++) {
         struct dl *d = &p->heap[i];
-        if (!d->is_job && wv_future_ready(d->obj))
-            wv_future_free(d->obj); /* at most frees memory */
+        if (d->is_job ? wv__job_over(d->obj) : wv_future_ready(d->obj))
+            dl_drop(d);
         else
             p->heap[n++] = *d;
     }
@@ -254,6 +255,17 @@ static int handler_main(void *arg)
         dl_drop(&p->heap[i]);
     wv__pool_thread_end(p, me);
     return 0;
+}
+
+void wv__handler_destroy(wv_pool_t *p)
+{
+    /* Entries added after the handler finished (a submission that lost a
+     * race with close, then was refused) are still here. */
+    for (size_t i = 0; i < p->heap_len; i++)
+        dl_drop(&p->heap[i]);
+    wv__free(p->heap);
+    p->heap = NULL;
+    p->heap_len = 0;
 }
 
 int wv__handler_start(wv_pool_t *p)

@@ -251,11 +251,15 @@ void wv__chunk_discard(struct ptask *t, int err);
 /* Stops a job: items not started are not run (map.c; deadline expiry). */
 void wv__job_cancel(void *job, int err);
 void wv__job_ref(void *job);
+/* The job has stopped or finished: its deadline is moot. */
+bool wv__job_over(void *job);
 void wv__job_unref(void *job);
 
 /* handler.c */
 int wv__handler_start(wv_pool_t *p);
 void wv__handler_wake(wv_pool_t *p);
+/* Frees the deadline heap and what it still holds (pool destruction). */
+void wv__handler_destroy(wv_pool_t *p);
 /*
  * Callbacks of a task, in three steps so that a failed submission runs
  * none: cbrec_new before submitting (counts the callback as pending: the

@@ -41,7 +41,8 @@ struct job {
     uint32_t refs;
     uint32_t active;     /* CANCEL | chunks running */
     int cancel_err;      /* the first stop's code; set before CANCEL */
-    size_t failed;       /* the failing item, when an item stopped it */
+    size_t failed;       /* the failing item, when item_failed */
+    bool item_failed;    /* an item's failure stopped the job */
     size_t chunks_left;  /* chunks not finished (map) */
     wv_pool_fn fn;
     const char *in;
@@ -70,6 +71,7 @@ struct wv_imap {
     struct slot *cur;   /* being returned */
     size_t pos;         /* next item in cur */
     bool release;       /* cur is used up: reuse it at the next call */
+    int refused;        /* the pool refused a chunk: the code to return */
     wv_lock_t mu;
     wv_cond_t cv;
     bool stopped;  /* [mu] the job stopped: no slot will fill any more */
@@ -130,8 +132,10 @@ static void job_fail(struct job *j, int err, size_t index)
     int zero = 0;
 
     if (__atomic_compare_exchange_n(&j->cancel_err, &zero, err, false,
-                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
         j->failed = index;
+        j->item_failed = true;
+    }
     wv__job_cancel(j, err);
 }
 
@@ -151,6 +155,13 @@ static void job_leave(struct job *j)
 {
     if (__atomic_sub_fetch(&j->active, 1, __ATOMIC_ACQ_REL) == CANCEL)
         stop_done(j);
+}
+
+bool wv__job_over(void *job)
+{
+    struct job *j = job;
+    return __atomic_load_n(&j->stop_seen, __ATOMIC_ACQUIRE) ||
+           (j->fut && wv_future_ready(j->fut));
 }
 
 static bool job_cancelled(struct job *j)
@@ -256,6 +267,20 @@ static size_t workers_of(wv_pool_t *p)
     return p->max;
 }
 
+static size_t ceil_div(size_t a, size_t b)
+{
+    return a / b + (a % b != 0);
+}
+
+/* The chunk size asked for, or `automatic`; at least 1, at most n. */
+static size_t chunk_size(size_t asked, size_t n, size_t automatic)
+{
+    size_t c = asked ? asked : automatic;
+    if (c > n)
+        c = n;
+    return c ? c : 1;
+}
+
 static int check_map(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
                      size_t in_size, const void *out, size_t out_size)
 {
@@ -289,7 +314,7 @@ static struct ptask chunk_task(struct job *j, size_t c, size_t slot)
     struct ptask t = {.fn = j->fn, .ref = j, .kind = T_CHUNK};
 
     t.u.chunk.lo = c * j->chunk;
-    t.u.chunk.hi = t.u.chunk.lo + j->chunk < j->n ? t.u.chunk.lo + j->chunk
+    t.u.chunk.hi = j->n - t.u.chunk.lo > j->chunk ? t.u.chunk.lo + j->chunk
                                                   : j->n;
     t.u.chunk.slot = slot;
     return t;
@@ -333,10 +358,8 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
         return WV_EBROKEN;
     if (f & (P_CLOSED | P_TERMINATED))
         return WV_ESHUTDOWN;
-    size_t w4 = 4 * workers_of(p);
-    size_t chunk = opts->chunksize ? opts->chunksize
-                                   : (n + w4 - 1) / w4 ? (n + w4 - 1) / w4 : 1;
-    size_t nchunks = (n + chunk - 1) / chunk;
+    size_t chunk = chunk_size(opts->chunksize, n, ceil_div(n, 4 * workers_of(p)));
+    size_t nchunks = ceil_div(n, chunk);
     struct job *j = job_new(p, fn, in, n, in_size, out, out_size, chunk,
                             opts->deadline);
     if (!j)
@@ -407,8 +430,8 @@ int wv_pool_map(wv_pool_t *pool, wv_pool_fn fn, const void *in, size_t n,
             ;
     }
     err = wv_future_error(j->fut);
-    if (err && failed && __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE) ==
-                             err)
+    if (err && failed && j->item_failed &&
+        __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE) == err)
         *failed = j->failed;
     wv__job_unref(j);
     return err;
@@ -491,11 +514,11 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     if (wv__pool_flags(p) & P_BROKEN)
         return WV_EBROKEN;
     if (wv__pool_flags(p) & (P_CLOSED | P_TERMINATED))
-        return WV_ESHUTDOWN;
-    size_t w16 = 16 * workers_of(p);
-    size_t chunk = opts->chunksize ? opts->chunksize : n / w16;
-    chunk = chunk < 1 ? 1 : !opts->chunksize && chunk > 1024 ? 1024 : chunk;
-    size_t nchunks = (n + chunk - 1) / chunk;
+        return WV_ESHUTDOWN; /* checked again once counted in lazy */
+    size_t automatic = n / (16 * workers_of(p));
+    size_t chunk = chunk_size(opts->chunksize, n,
+                              automatic > 1024 ? 1024 : automatic);
+    size_t nchunks = ceil_div(n, chunk);
     size_t window = opts->window ? opts->window : 4 * workers_of(p);
     if (window > nchunks)
         window = nchunks ? nchunks : 1;
@@ -518,8 +541,15 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
         (err = wv__handler_deadline(p, it->job, true, it->job->deadline)))
         goto out_free;
     if (nchunks) {
+        /* Counted before the flags are read again: a close that this
+         * check misses comes after, and its workers then wait for us. */
         it->lazy = true;
         __atomic_add_fetch(&p->lazy, 1, __ATOMIC_SEQ_CST);
+        uint32_t f = wv__pool_flags(p);
+        if (f & (P_CLOSED | P_TERMINATED | P_BROKEN)) {
+            wv_imap_free(it);
+            return f & P_BROKEN ? WV_EBROKEN : WV_ESHUTDOWN;
+        }
     }
     wv__lock_acquire_nocancel(&it->mu);
     for (size_t s = 0; s < window && it->submitted < nchunks && !err; s++)
@@ -562,8 +592,14 @@ static int imap_refill(struct wv_imap *it)
         size_t si = (size_t)(it->cur - it->slots);
         if (it->submitted < it->nchunks) {
             int err = submit_next(it, si);
-            if (err)
+            if (err == WV_ESHUTDOWN || err == WV_EBROKEN) {
+                /* Terminated or broken: no chunk will come any more. */
+                it->refused = err == WV_EBROKEN ? WV_EBROKEN : WV_ECANCELED;
+                it->nchunks = it->submitted;
+                imap_release_lazy(it);
+            } else if (err) {
                 return err;
+            }
         }
         it->release = false;
         it->cur = NULL;
@@ -589,7 +625,7 @@ static int imap_wait(struct wv_imap *it, int64_t deadline)
         }
         if (it->stopped || it->consumed == it->submitted) {
             int err = __atomic_load_n(&it->job->cancel_err, __ATOMIC_ACQUIRE);
-            return err ? err : WV_ECANCELED;
+            return err ? err : it->refused ? it->refused : WV_ECANCELED;
         }
         int err = wv_cond_wait(&it->cv, &it->mu, deadline);
         if (err == WV_ETIMEDOUT || err == WV_EAGAIN || err == WV_ECANCELED ||

@@ -198,8 +198,9 @@ static bool should_exit(wv_pool_t *p)
 
     if (f & (P_TERMINATED | P_BROKEN))
         return true;
-    return (f & P_QUIET) && !queued_work(p) &&
-           __atomic_load_n(&p->lazy, __ATOMIC_SEQ_CST) == 0;
+    /* lazy first: an imap submits its last chunk, then drops lazy. */
+    return (f & P_QUIET) && __atomic_load_n(&p->lazy, __ATOMIC_SEQ_CST) == 0 &&
+           !queued_work(p);
 }
 
 /* Most tasks worker w may take now. */
@@ -275,8 +276,11 @@ static enum idle find_work(wv_pool_t *p, struct worker *w)
                 sched_yield();
             unsigned n = w->last = refill(p, w);
             if (n) {
-                if (__atomic_sub_fetch(&p->nspin, 1, __ATOMIC_SEQ_CST) == 0 &&
-                    (n > 1 || queued_work(p)))
+                /* The last one looking wakes another (Go's rule), even if
+                 * it sees no more work: a submitter that saw it spinning
+                 * did not wake anyone, and its task may not be visible
+                 * here yet (no barrier on the submit path). */
+                if (__atomic_sub_fetch(&p->nspin, 1, __ATOMIC_SEQ_CST) == 0)
                     maybe_wake(p);
                 return FOUND;
             }
@@ -335,8 +339,6 @@ static int spawn(wv_pool_t *p, struct worker *w, wv_thread_t *pred)
     w->state = W_LIVE;
     return 0;
 }
-
-static bool any_work(wv_pool_t *p);
 
 static bool nobody_idle(wv_pool_t *p)
 {
@@ -401,8 +403,10 @@ static void init_report(wv_pool_t *p, struct worker *w, int err)
         wv_event_set(&p->init_done);
 }
 
-/* Worker w leaves (its ring drained by now).  `retire`: replaced. */
-static void worker_leave(wv_pool_t *p, struct worker *w, bool replace)
+/* Worker w leaves (its ring drained by now), replaced by a new thread if
+ * `replace` and the pool goes on.  Returns true when w must carry on
+ * instead (no thread could be had for its replacement). */
+static bool worker_leave(wv_pool_t *p, struct worker *w, bool replace)
 {
     wv__lock_acquire_nocancel(&p->mu);
     __atomic_sub_fetch(&p->live, 1, __ATOMIC_SEQ_CST);
@@ -416,13 +420,38 @@ static void worker_leave(wv_pool_t *p, struct worker *w, bool replace)
             w->state = W_LIVE;
             w->done = 0;
             wv_lock_release(&p->mu);
-            return;
+            return true;
         }
     }
     bool last = __atomic_load_n(&p->live, __ATOMIC_SEQ_CST) == 0;
     wv_lock_release(&p->mu);
     if (last)
         wv__handler_release(p);
+    return false;
+}
+
+/*
+ * An extra worker idle for idle_ms leaves, if the pool keeps its minimum:
+ * decided and counted in one critical section, so that two leaving at once
+ * cannot both count on the other staying.  Work that came meanwhile (its
+ * submitter saw this worker parked, or counted it live) is handed on.
+ * Returns false when the worker must stay.
+ */
+static bool retire(wv_pool_t *p, struct worker *w)
+{
+    wv__lock_acquire_nocancel(&p->mu);
+    bool go = __atomic_load_n(&p->live, __ATOMIC_RELAXED) > p->min &&
+              wv__lq_empty(&w->q);
+    if (go) {
+        __atomic_sub_fetch(&p->live, 1, __ATOMIC_SEQ_CST);
+        w->state = W_EXITED;
+    }
+    wv_lock_release(&p->mu);
+    if (go && any_work(p)) {
+        maybe_wake(p);
+        maybe_grow(p);
+    }
+    return go;
 }
 
 static void drain_own(struct worker *w, int err)
@@ -441,7 +470,7 @@ static bool run_hand(wv_pool_t *p, struct worker *w, struct ptask *hand,
                      unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        if (i && (wv__pool_flags(p) & (P_TERMINATED | P_BROKEN))) {
+        if (wv__pool_flags(p) & (P_TERMINATED | P_BROKEN)) {
             int err = wv__pool_flags(p) & P_BROKEN ? WV_EBROKEN : WV_ECANCELED;
             for (; i < n; i++)
                 wv__task_discard(&hand[i], err);
@@ -478,22 +507,17 @@ static int worker_main(void *arg)
         struct ptask hand[IN_HAND];
         unsigned n = wv__lq_pop_many(&w->q, hand, IN_HAND);
         if (n) {
-            if (run_hand(p, w, hand, n)) {
-                worker_leave(p, w, true);
-                if (w->thread != me)
-                    break; /* replaced */
-            }
+            if (run_hand(p, w, hand, n) && !worker_leave(p, w, true))
+                break; /* replaced, or gone with the pool */
             continue;
         }
         enum idle r = find_work(p, w);
         if (r == FOUND)
             continue;
         if (r == RETIRE) {
-            wv__lock_acquire_nocancel(&p->mu);
-            bool go = __atomic_load_n(&p->live, __ATOMIC_RELAXED) > p->min;
-            wv_lock_release(&p->mu);
-            if (!go)
+            if (!retire(p, w))
                 continue;
+            break;
         }
         uint32_t f = wv__pool_flags(p);
         drain_own(w, f & P_BROKEN ? WV_EBROKEN : WV_ECANCELED);
@@ -629,14 +653,17 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
                         size_t len, const wv_task_opts_t *opts,
                         wv_future_t **fut)
 {
+    int err;
+
     if (!pool || !fn || (len && !arg) || len > UINT32_MAX)
         return WV_EINVAL;
+    if ((err = refused(wv__pool_flags(pool), P_CLOSED | P_TERMINATED)))
+        return err;
     bool watch = opts && (opts->callback || opts->error_callback);
     int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : 0;
     struct ptask t = {.fn = fn, .deadline = deadline};
     struct cbrec *rec = NULL;
     wv_future_t *f = NULL;
-    int err = WV_ENOMEM;
 
     if (len <= TASK_INLINE) {
         wv__task_meta(&t, T_INLINE, (uint32_t)len);
@@ -730,7 +757,7 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
 static void pool_destroy(wv_pool_t *p)
 {
     wv__gq_destroy(&p->gq);
-    wv__free(p->heap);
+    wv__handler_destroy(p);
     for (unsigned i = 0; i < p->nib; i++)
         wv__free(p->ib_mem[i]);
     wv__free(p->workers_mem);
@@ -739,12 +766,13 @@ static void pool_destroy(wv_pool_t *p)
 
 static int check_opts(const wv_pool_opts_t *o)
 {
+    unsigned min = o->workers ? o->workers : (unsigned)wv_cpu_count();
+
     if ((unsigned)o->kind > WV_POOL_PROCESSES)
         return WV_EINVAL;
     if (o->kind == WV_POOL_PROCESSES)
         return WV_ENOSYS;
-    if ((o->max_workers && o->max_workers < o->workers) ||
-        o->idle_timeout_ms < 0)
+    if ((o->max_workers && o->max_workers < min) || o->idle_timeout_ms < 0)
         return WV_EINVAL;
     return 0;
 }
@@ -869,10 +897,9 @@ int wv_pool_join(wv_pool_t *pool, int64_t deadline)
     int err = join_thread(pool->handler, deadline);
     if (err)
         return err;
-    wv__lock_acquire_nocancel(&pool->mu);
+    /* Every worker is gone once the handler is: no slot changes now. */
     for (unsigned i = 0; i < pool->max && !err; i++)
         err = join_thread(pool->workers[i].thread, deadline);
-    wv_lock_release(&pool->mu);
     return err;
 }
 
