@@ -210,7 +210,9 @@ typedef struct wv_imap wv_imap_t;
  * size: automatic = enough for 16 chunks per worker, at most 1024 items.
  * `in` must stay valid until wv_imap_free returns.  Each item has its own
  * outcome: a failed item does not stop the others.  Unlike the other calls,
- * an imap made before wv_pool_close keeps running after it.
+ * an imap made before wv_pool_close keeps running after it, so
+ * wv_pool_join waits until it has been consumed to its end or freed.  An
+ * iterator must be freed before its pool.
  * Errors: those of map.  On success *it must be freed with wv_imap_free.
  */
 WV_EXTERN int wv_pool_imap(wv_pool_t *pool, wv_pool_fn fn, const void *in,

@@ -13,10 +13,16 @@
  *    of submissions costs at most one futex wake;
  *  - a worker that finds work while it was the last one spinning wakes
  *    another if work remains, so the pool ramps up to all its workers.
- * Missed wake-ups are ruled out by sequentially consistent operations on
- * both sides: a submitter increments gq.len, then reads nspin and nsleep;
- * a worker decrements nspin, increments nsleep, then reads gq.len (and the
- * rings) and re-checks gq.len under the parking lot's bucket lock.
+ * Missed wake-ups: a submitter publishes its task, then reads nspin and
+ * nsleep; a worker going to sleep increments nsleep, then reads every
+ * queue, and re-reads them under the parking lot's bucket lock.  Each side
+ * needs a store-load barrier between the two; the submitter's is only a
+ * compiler barrier and the sleeper's a membarrier (wv__barrier_light and
+ * _heavy, core/membarrier_linux.c), so that submitting costs no locked
+ * instruction.  That pairing does not cover a submitter that saw a worker
+ * spinning and so woke nobody, while that worker, the last one looking,
+ * found other work and stopped looking without seeing the new task yet:
+ * hence the last one looking always wakes another (Go's resetspinning).
  *
  * Life cycle: flags only ever gain bits (P_CLOSED, P_TERMINATED,
  * P_BROKEN).  A worker exits when the pool is terminated or broken, or
