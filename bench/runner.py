@@ -197,9 +197,12 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--no-write", action="store_true",
-                    help="do not rewrite bench/RESULTS.md")
+                    help="do not rewrite bench/RESULTS.md (implied when "
+                    "only some workloads are run: the file holds them all)")
     ap.add_argument("workloads", nargs="*", default=sorted(WORKLOADS))
     args = ap.parse_args()
+    if set(args.workloads) != set(WORKLOADS):
+        args.no_write = True
     subst = {"build": os.path.join(ROOT, args.build), "work": WORK, "py": PY}
 
     errors = {}
