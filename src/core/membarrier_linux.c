@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 bool wv__barrier_cheap;
+uint32_t wv__fence_word;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void registration(void)
@@ -37,7 +38,7 @@ void wv__barrier_init(void)
 
 void wv__barrier_heavy(void)
 {
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    wv__fence();
     if (__atomic_load_n(&wv__barrier_cheap, __ATOMIC_RELAXED) &&
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
         WV__ASSERT(!"membarrier failed after registering");
