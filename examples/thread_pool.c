@@ -17,7 +17,7 @@
  *     print('All subprocesses done.')
  *
  * Threads share one pid, so each task prints its worker's name instead.
- * Sleeps are scaled down to at most 0.3 s.  With 5 tasks on 4 workers, the
+ * Sleeps are scaled down to 0.05-0.3 s.  With 5 tasks on 4 workers, the
  * fifth starts when the first worker is free.  The callback (Python's
  * `callback=`) runs on the pool's handler thread, never on a worker, and
  * prints the value the task returned.
@@ -32,7 +32,7 @@ static int long_time_task(wv_task_t *task, const void *arg, size_t len)
     int name = *(const int *)arg;
     printf("Run task %d (%s)...\n", name, wv_thread_name(wv_thread_current()));
     int64_t start = wv_now();
-    wv_sleep_ms(rand() % 300);
+    wv_sleep_ms(50 + rand() % 250);
     double secs = (double)(wv_now() - start) / 1000;
     printf("Task %d runs %0.2f seconds.\n", name, secs);
     return wv_task_return(task, &secs, sizeof secs);
