@@ -118,7 +118,7 @@ for i in "${!mutations[@]}"; do
     IFS='^' read -r -d '' file old new cases <<<"${mutations[$i]}"
     cases=${cases%$'\n'}
     rm -rf "$work/tree" && mkdir -p "$work/tree"
-    cp -r "$src"/{CMakeLists.txt,cmake,include,src,tests,examples,bench} "$work/tree/"
+    cp -r "$src"/{CMakeLists.txt,cmake,include,src,tests,examples,bench,fuzz} "$work/tree/"
     OLD=$old NEW=$new perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' \
         "$work/tree/$file"
     if cmp -s "$src/$file" "$work/tree/$file"; then

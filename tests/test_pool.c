@@ -1081,7 +1081,11 @@ WVT_TEST(pool_close_races_submitters)
         struct race r = {.pool = make(2), .terminate = round % 2};
         WVT_OK(wv_barrier_init(&r.start, 5, NULL, NULL));
         __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
+        /* Half the rounds, submitters dawdle inside their submission,
+         * so that the close lands in the middle of some. */
+        wv__fault_push_delay_us = round % 4 < 2 ? 100 : 0;
         wvt_run_threads(5, race_party, &r);
+        wv__fault_push_delay_us = 0;
         WVT_OK(wv_pool_join(r.pool, WV_FOREVER));
         long accepted = 0;
         for (int i = 0; i < 4; i++)

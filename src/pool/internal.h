@@ -225,6 +225,10 @@ struct wv_pool {
     size_t heap_pruned;           /* [hlock] heap_len after last prune */
 };
 
+/* Test hook: a submission into an inbox sleeps this long between reading
+ * the flags and adding its task (the window close must wait out). */
+extern unsigned wv__fault_push_delay_us;
+
 /* The pool the calling thread works for (worker or handler), or NULL. */
 wv_pool_t *wv__pool_self(void);
 /* Makes the calling thread one of p's (handler.c). */

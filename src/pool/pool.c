@@ -41,6 +41,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SPIN_ROUNDS 64
 #define IN_HAND     8 /* tasks taken from the ring at once */
@@ -49,6 +50,7 @@
 #define DEFAULT_IDLE_MS 10000
 
 static __thread wv_pool_t *self_pool;
+unsigned wv__fault_push_delay_us;
 
 wv_pool_t *wv__pool_self(void)
 {
@@ -609,6 +611,8 @@ int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal)
         __atomic_store_n(&ib->busy, 1, __ATOMIC_RELAXED);
         wv__barrier_light();
         err = refused(__atomic_load_n(&p->flags, __ATOMIC_RELAXED), refuse);
+        if (WV__UNLIKELY(wv__fault_push_delay_us))
+            usleep(wv__fault_push_delay_us); /* tests: widen the window */
         bool done = !err && wv__ib_push(ib, t);
         __atomic_store_n(&ib->busy, 0, __ATOMIC_RELEASE);
         if (err)
