@@ -11,6 +11,7 @@
 
 #include "weave/core.h"
 #include "weave/pool.h"
+#include "weave/proc.h"
 #include "weave/queue.h"
 #include "weave/sync.h"
 

@@ -122,6 +122,17 @@ static inline void wv__barrier_light(void)
         wv__fence();
 }
 
+/* ------------------------------------------------------ file descriptors */
+
+/*
+ * Waits until fd has one of `events` (POLLIN, POLLOUT...) or the deadline
+ * passes.  Returns 0 with *revents (may be NULL) set, WV_EAGAIN (deadline
+ * 0, not ready), WV_ETIMEDOUT, WV_EINVAL (bad deadline), WV_EBADF, or
+ * another -errno from poll.  The one fd wait of every layer: the loop
+ * layer will route a coroutine's wait through its event loop.
+ */
+int wv__fd_wait(int fd, short events, int64_t deadline, short *revents);
+
 /* ------------------------------------------------------------ the waiter */
 
 typedef struct wv__waiter wv__waiter_t;

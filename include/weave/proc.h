@@ -1,0 +1,203 @@
+/*
+ * weave/proc.h - processes and what connects them: multiprocessing's
+ * Process and Pipe, and os.fork.
+ *
+ * (This release has Process, Pipe and wv_fork.  The cross-process Queue,
+ * shared memory, process-shared primitives and the fork server come next:
+ * see docs/proc.md.)
+ *
+ * Processes are forked from the calling program, so a child runs `fn`
+ * with the parent's memory as it was at the fork: pointers in `arg` stay
+ * meaningful, copies of them.  stdio buffers are flushed before the fork
+ * (so the child does not print the parent's pending output again) and
+ * when `fn` returns (the child then ends with _exit: no atexit handler of
+ * the parent runs twice).
+ *
+ * Forking from a program that runs other threads copies only the calling
+ * thread: locks other threads held stay locked in the child.  weave's own
+ * state and glibc's allocator and stdio are made safe across fork; other
+ * libraries' may not be.  Until the fork server arrives, start processes
+ * before starting threads when the child uses such libraries.
+ *
+ * Every blocking call takes a deadline (weave/core.h) and waits through
+ * weave's fd waiter, which the event loop layer routes through its loop
+ * for coroutines.  Descriptors are close-on-exec; SIGPIPE never kills the
+ * program: writing to a closed peer is WV_EPIPE.
+ */
+#ifndef WEAVE_PROC_H
+#define WEAVE_PROC_H
+
+#include "weave/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* -------------------------------------------------------------- Process */
+
+typedef struct wv_process wv_process_t;
+
+/*
+ * A child's body.  Its return value is the child's exit status: 0-255
+ * pass as they are, a negative value (a WV_E* code) exits with 1 (as an
+ * exception does in Python), above 255 only the low 8 bits remain.
+ */
+typedef int (*wv_process_fn)(void *arg);
+
+#define WV_PROCESS_NAME_MAX 63
+
+typedef struct wv_process_opts {
+    /* Name (copied; NULL: "Process-N").  Its first 15 bytes also name the
+     * child for the OS (ps, top). */
+    const char *name;
+    /* Python's daemon: the child is killed (SIGKILL) when its parent dies,
+     * however it dies.  Linux ties this to the thread that called
+     * wv_process_start: a daemon started from a thread that then exits is
+     * killed with it. */
+    bool daemon;
+} wv_process_opts_t;
+
+/*
+ * Forks a child that runs fn(arg), then exits with its return value.
+ * opts may be NULL.  On success *out is the caller's handle (free it with
+ * wv_process_free).  Errors: WV_EINVAL (out or fn NULL), WV_ENOMEM,
+ * WV_EAGAIN (no more processes), WV_ENOSYS (kernel without pidfds, before
+ * 5.3).  In the child, fn runs with *out not set.
+ */
+WV_EXTERN int wv_process_start(wv_process_t **out, const wv_process_opts_t *opts,
+                               wv_process_fn fn, void *arg);
+
+/*
+ * Waits until the child has ended and reaps it; stores its exit code in
+ * *exitcode (may be NULL): its exit status, or minus the signal that
+ * killed it (Python's exitcode).  Several threads may join at once; all
+ * get the code.  Errors: WV_ETIMEDOUT, WV_EAGAIN (deadline 0, still
+ * running), WV_EINVAL (p NULL, bad deadline), WV_ECHILD (somebody else
+ * reaped it: SIGCHLD set to SIG_IGN, or a waitpid(-1) elsewhere),
+ * WV_ECANCELED (the calling coroutine was cancelled).
+ */
+WV_EXTERN int wv_process_join(wv_process_t *p, int64_t deadline,
+                              int *exitcode);
+
+/* true until the child has ended (reaps it if it has). */
+WV_EXTERN bool wv_process_is_alive(wv_process_t *p);
+
+/* Python's exitcode: 0 and *code once the child has ended (reaping it),
+ * WV_EAGAIN while it runs. */
+WV_EXTERN int wv_process_exitcode(wv_process_t *p, int *code);
+
+WV_EXTERN int wv_process_pid(const wv_process_t *p);
+/* The name: owned by p. */
+WV_EXTERN const char *wv_process_name(const wv_process_t *p);
+
+/*
+ * Sends a signal (through the pidfd: never to a recycled pid).  A child
+ * that has already ended is not an error.  terminate is SIGTERM, kill is
+ * SIGKILL.  Errors: WV_EINVAL (p NULL, bad signal), WV_EPERM.
+ */
+WV_EXTERN int wv_process_signal(wv_process_t *p, int sig);
+WV_EXTERN int wv_process_terminate(wv_process_t *p);
+WV_EXTERN int wv_process_kill(wv_process_t *p);
+
+/*
+ * Frees the handle.  A child still running is killed (SIGKILL) and
+ * reaped first: no zombie, no orphan left behind.  Join it first to let
+ * it finish.  NULL is a no-op.
+ */
+WV_EXTERN void wv_process_free(wv_process_t *p);
+
+/*
+ * os.fork: flushes stdio, forks, and returns the child's pid in the
+ * parent, 0 in the child, or a negative WV_E* code (WV_EAGAIN,
+ * WV_ENOMEM).  The caller reaps the child (waitpid).
+ */
+WV_EXTERN int wv_fork(void);
+
+/* ----------------------------------------------------------------- Pipe */
+
+/*
+ * A Connection: one end of a Pipe, carrying messages (framed byte
+ * strings of any size, delivered whole and in order) and, on duplex
+ * pipes, file descriptors.
+ */
+typedef struct wv_conn wv_conn_t;
+
+/*
+ * multiprocessing.Pipe(duplex): a connected pair.  Duplex (a Unix
+ * socketpair): both ends send and receive.  One-way (a pipe): *a only
+ * receives and *b only sends, as in Python.  Create the pair, then fork;
+ * each side closes the end it does not use.  Errors: WV_EINVAL, WV_ENOMEM,
+ * WV_EMFILE, WV_ENFILE.
+ */
+WV_EXTERN int wv_pipe(wv_conn_t **a, wv_conn_t **b, bool duplex);
+
+/*
+ * Sends one message, data[0..len) (data may be NULL when len is 0).
+ * Returns 0 once the message is committed: written whole, or (when the
+ * deadline passed part way) with its rest copied aside, to be written
+ * before any later message by the next send, flush or poll.  So a message
+ * is either sent whole or not at all.  Errors: WV_ETIMEDOUT or WV_EAGAIN
+ * (nothing was sent), WV_EPIPE (the other end is closed), WV_EBADF (a
+ * receive-only end), WV_EMSGSIZE (len over WV_CONN_MAX_MSG), WV_ENOMEM,
+ * WV_EINVAL.
+ */
+WV_EXTERN int wv_conn_send(wv_conn_t *c, const void *data, size_t len,
+                           int64_t deadline);
+
+/* The largest message: 1 GiB. */
+#define WV_CONN_MAX_MSG ((size_t)1 << 30)
+
+/*
+ * Receives the next message into buf[0..cap) and stores its length in
+ * *len.  A message longer than cap is left in place: WV_EMSGSIZE, with
+ * *len set to its length, so that the caller can retry with room enough.
+ * A message that has partly arrived by the deadline stays buffered.
+ * Errors: WV_ETIMEDOUT, WV_EAGAIN, WV_EOF (the other end is closed and
+ * every message has been read), WV_EPROTO (the bytes are not weave's
+ * framing: the connection is no use any more), WV_EBADF (a send-only
+ * end), WV_ENOMEM, WV_EINVAL.  Descriptors sent with the message (by
+ * wv_conn_send_fds) are closed: use wv_conn_recv_fds to get them.
+ */
+WV_EXTERN int wv_conn_recv(wv_conn_t *c, void *buf, size_t cap, size_t *len,
+                           int64_t deadline);
+
+/*
+ * Python's poll(timeout): 0 when a message (or the end) can be received
+ * without waiting, else WV_ETIMEDOUT / WV_EAGAIN.  Also WV_EPROTO, WV_EBADF.
+ */
+WV_EXTERN int wv_conn_poll(wv_conn_t *c, int64_t deadline);
+
+/* Writes out the rest of a message committed by a send that timed out.
+ * Errors: those of send. */
+WV_EXTERN int wv_conn_flush(wv_conn_t *c, int64_t deadline);
+
+/*
+ * A message with file descriptors (duplex pipes only; at most
+ * WV_CONN_MAX_FDS).  The receiver gets new descriptors for the same open
+ * files, close-on-exec; the sender keeps its own.  recv_fds: *nfds is the
+ * room in fds on entry and the count received on return; a message with
+ * more descriptors than that room is WV_EMSGSIZE (left in place, *nfds set
+ * to the count).  Errors: those of send/recv, WV_ENOTSUP (a one-way
+ * pipe).
+ */
+#define WV_CONN_MAX_FDS 64
+WV_EXTERN int wv_conn_send_fds(wv_conn_t *c, const void *data, size_t len,
+                               const int *fds, size_t nfds, int64_t deadline);
+WV_EXTERN int wv_conn_recv_fds(wv_conn_t *c, void *buf, size_t cap,
+                               size_t *len, int *fds, size_t *nfds,
+                               int64_t deadline);
+
+/* The underlying descriptor (to poll it with others). */
+WV_EXTERN int wv_conn_fileno(const wv_conn_t *c);
+
+/*
+ * Closes the end and frees it.  A message committed but not yet written
+ * out is written if that can be done without waiting, else dropped.
+ * Descriptors received and not returned are closed.  NULL is a no-op.
+ */
+WV_EXTERN void wv_conn_close(wv_conn_t *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEAVE_PROC_H */

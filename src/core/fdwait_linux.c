@@ -1,0 +1,39 @@
+/*
+ * core/fdwait_linux.c - waiting for a file descriptor, with a deadline.
+ *
+ * Every wait on a descriptor (a pidfd, a pipe, a socket) goes through
+ * wv__fd_wait, so that the loop layer can make a coroutine's wait park the
+ * coroutine instead of the thread, the same seam as wv__park for state
+ * words.  Plain threads poll(2).  EINTR is retried here, the one place,
+ * with the time left recomputed from the absolute deadline.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <poll.h>
+
+int wv__fd_wait(int fd, short events, int64_t deadline, short *revents)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+
+    if (!wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    for (;;) {
+        int timeout = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - wv_now();
+            timeout = left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+        }
+        int n = poll(&p, 1, timeout);
+        if (n > 0) {
+            if (revents)
+                *revents = p.revents;
+            return p.revents & POLLNVAL ? WV_EBADF : 0;
+        }
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n == 0 && timeout == 0)
+            return deadline == 0 ? WV_EAGAIN : WV_ETIMEDOUT;
+        /* EINTR, or poll's millisecond rounded short: look again. */
+    }
+}

@@ -1,0 +1,516 @@
+/*
+ * proc/conn.c - multiprocessing.Pipe: Connections carrying framed messages.
+ *
+ * Wire format: every message is a 16-byte header, then its bytes:
+ *     u64 length | u32 number of descriptors | u32 magic "WVMG"
+ * (host byte order: both ends are on one machine).  Descriptors travel as
+ * SCM_RIGHTS attached to the header's first byte.  The magic catches
+ * bytes that are not ours: the connection then answers WV_EPROTO and
+ * never reads again (wv__frame_parse is what the fuzz target feeds).
+ *
+ * Descriptors are non-blocking; every wait goes through wv__fd_wait with
+ * the caller's deadline.  Receiving assembles whole messages in rbuf (one
+ * copy, but a message never half-lands in the caller's buffer, and a
+ * message that arrives past a deadline stays for the next call).
+ * Sending writes header and data with one writev/sendmsg; if the deadline
+ * passes after part of a message went out, the rest is copied to `pend`
+ * and written before anything else, so the stream stays framed and a
+ * message is sent whole or not at all.
+ *
+ * SIGPIPE: sockets use MSG_NOSIGNAL; pipes block SIGPIPE around the write
+ * and take back the one the write raised.
+ *
+ * Threads: one thread sending and one receiving at a time (the two sides
+ * share nothing but the descriptor).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define MAGIC     0x474d5657u /* "WVMG" */
+#define RBUF_MIN  (64 * 1024)
+#define PIPE_SIZE (1024 * 1024)
+
+enum { CAN_SEND = 1, CAN_RECV = 2, IS_SOCKET = 4 };
+
+struct frame {
+    uint64_t len;
+    uint32_t nfds;
+    uint32_t magic;
+};
+
+struct wv_conn {
+    int fd;
+    unsigned mode;
+    /* receiving */
+    char *rbuf;           /* bytes read, not yet consumed: [rpos, rlen) */
+    size_t rcap, rpos, rlen;
+    int *rfds;            /* descriptors received, not yet handed out */
+    size_t nrfds, rfdcap;
+    bool eof;             /* the other end closed */
+    bool broken;          /* bytes that are not frames: WV_EPROTO */
+    /* sending */
+    char *pend;           /* rest of a committed message */
+    size_t pend_len, pend_off;
+    bool send_broken;     /* a frame could not be completed: WV_EPIPE */
+};
+
+int wv__frame_parse(const void *buf, size_t n, uint64_t *len, uint32_t *nfds)
+{
+    struct frame f;
+
+    if (n < sizeof f)
+        return WV_EAGAIN;
+    memcpy(&f, buf, sizeof f);
+    if (f.magic != MAGIC || f.len > WV_CONN_MAX_MSG ||
+        f.nfds > WV_CONN_MAX_FDS)
+        return WV_EPROTO;
+    *len = f.len;
+    *nfds = f.nfds;
+    return 0;
+}
+
+/* ------------------------------------------------------------- set up */
+
+static wv_conn_t *conn_new(int fd, unsigned mode)
+{
+    wv_conn_t *c = wv__calloc(1, sizeof *c);
+    if (c) {
+        c->fd = fd;
+        c->mode = mode;
+    }
+    return c;
+}
+
+int wv_pipe(wv_conn_t **a, wv_conn_t **b, bool duplex)
+{
+    int fds[2];
+
+    if (!a || !b)
+        return WV_EINVAL;
+    if (duplex) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                       fds) < 0)
+            return -errno;
+    } else {
+        if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+            return -errno;
+        fcntl(fds[1], F_SETPIPE_SZ, PIPE_SIZE); /* best effort */
+    }
+    unsigned both = CAN_SEND | CAN_RECV | IS_SOCKET;
+    *a = conn_new(fds[0], duplex ? both : CAN_RECV);
+    *b = conn_new(fds[1], duplex ? both : CAN_SEND);
+    if (!*a || !*b) {
+        wv__free(*a);
+        wv__free(*b);
+        *a = *b = NULL;
+        close(fds[0]);
+        close(fds[1]);
+        return WV_ENOMEM;
+    }
+    return 0;
+}
+
+int wv_conn_fileno(const wv_conn_t *c)
+{
+    return c ? c->fd : WV_EINVAL;
+}
+
+/* -------------------------------------------------------------- send */
+
+/* One write of iov (with descriptors, if any).  Returns bytes or -errno. */
+static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
+                          const int *fds, size_t nfds)
+{
+    if (c->mode & IS_SOCKET) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * WV_CONN_MAX_FDS)];
+            struct cmsghdr align;
+        } cm;
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+        if (nfds) {
+            m.msg_control = cm.buf;
+            m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+            struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+            h->cmsg_level = SOL_SOCKET;
+            h->cmsg_type = SCM_RIGHTS;
+            h->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+            memcpy(CMSG_DATA(h), fds, sizeof(int) * nfds);
+        }
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        return n < 0 ? -errno : n;
+    }
+    /* A pipe: keep the SIGPIPE a closed reader would raise. */
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t n = writev(c->fd, iov, niov);
+    int err = n < 0 ? -errno : 0;
+    if (err == WV_EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err ? err : n;
+}
+
+/* Advances iov past n written bytes; returns the iovs left. */
+static int iov_advance(struct iovec **iov, int niov, size_t n)
+{
+    while (niov && n >= (*iov)->iov_len) {
+        n -= (*iov)->iov_len;
+        (*iov)++;
+        niov--;
+    }
+    if (niov) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + n;
+        (*iov)->iov_len -= n;
+    }
+    return niov;
+}
+
+/* The deadline passed with part of a message written: keep the rest. */
+static int commit_rest(wv_conn_t *c, struct iovec *iov, int niov)
+{
+    size_t rest = 0;
+    for (int i = 0; i < niov; i++)
+        rest += iov[i].iov_len;
+    char *p = wv__malloc(rest);
+    if (!p) {
+        /* Half a frame is on the wire and the rest is lost: the stream
+         * can never be framed again. */
+        c->send_broken = true;
+        return WV_ENOMEM;
+    }
+    for (size_t off = 0; niov; iov++, niov--) {
+        memcpy(p + off, iov->iov_base, iov->iov_len);
+        off += iov->iov_len;
+    }
+    c->pend = p;
+    c->pend_len = rest;
+    c->pend_off = 0;
+    return 0;
+}
+
+static int map_write_err(int err)
+{
+    return err == WV_ECONNRESET || err == WV_ENOTCONN ? WV_EPIPE : err;
+}
+
+/* Writes iov whole, waiting up to deadline; `fds` go with the first
+ * byte.  Once something is written, a time-out commits the rest. */
+static int write_all(wv_conn_t *c, struct iovec *iov, int niov, const int *fds,
+                     size_t nfds, int64_t deadline)
+{
+    bool started = false;
+
+    while (niov) {
+        ssize_t n = write_some(c, iov, niov, started ? NULL : fds,
+                               started ? 0 : nfds);
+        if (n > 0) {
+            started = true;
+            niov = iov_advance(&iov, niov, (size_t)n);
+            continue;
+        }
+        if (n == WV_EINTR)
+            continue;
+        if (n != WV_EAGAIN)
+            return map_write_err((int)n);
+        int err = wv__fd_wait(c->fd, POLLOUT, deadline, NULL);
+        if (err)
+            return started ? commit_rest(c, iov, niov) : err;
+    }
+    return 0;
+}
+
+int wv_conn_flush(wv_conn_t *c, int64_t deadline)
+{
+    if (!c || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (c->send_broken)
+        return WV_EPIPE;
+    if (!c->pend)
+        return 0;
+    while (c->pend_off < c->pend_len) {
+        struct iovec iov = {c->pend + c->pend_off, c->pend_len - c->pend_off};
+        ssize_t n = write_some(c, &iov, 1, NULL, 0);
+        if (n > 0) {
+            c->pend_off += (size_t)n;
+            continue;
+        }
+        if (n == WV_EINTR)
+            continue;
+        if (n != WV_EAGAIN)
+            return map_write_err((int)n);
+        int err = wv__fd_wait(c->fd, POLLOUT, deadline, NULL);
+        if (err)
+            return err;
+    }
+    wv__free(c->pend);
+    c->pend = NULL;
+    c->pend_len = c->pend_off = 0;
+    return 0;
+}
+
+int wv_conn_send_fds(wv_conn_t *c, const void *data, size_t len,
+                     const int *fds, size_t nfds, int64_t deadline)
+{
+    if (!c || (len && !data) || (nfds && !fds) || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (!(c->mode & CAN_SEND))
+        return WV_EBADF;
+    if (nfds && !(c->mode & IS_SOCKET))
+        return WV_ENOTSUP;
+    if (len > WV_CONN_MAX_MSG || nfds > WV_CONN_MAX_FDS)
+        return WV_EMSGSIZE;
+    int err = wv_conn_flush(c, deadline);
+    if (err)
+        return err;
+    struct frame f = {len, (uint32_t)nfds, MAGIC};
+    struct iovec iov[2] = {{&f, sizeof f}, {(void *)data, len}};
+    return write_all(c, iov, len ? 2 : 1, fds, nfds, deadline);
+}
+
+int wv_conn_send(wv_conn_t *c, const void *data, size_t len, int64_t deadline)
+{
+    return wv_conn_send_fds(c, data, len, NULL, 0, deadline);
+}
+
+/* ----------------------------------------------------------- receive */
+
+/* Keeps the descriptors of a received control message. */
+static int keep_fds(wv_conn_t *c, struct msghdr *m)
+{
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int got[WV_CONN_MAX_FDS];
+        memcpy(got, CMSG_DATA(h), n * sizeof(int));
+        if (c->nrfds + n > c->rfdcap) {
+            size_t cap = c->nrfds + n + WV_CONN_MAX_FDS;
+            int *r = wv__realloc(c->rfds, cap * sizeof *r);
+            if (!r) {
+                for (size_t i = 0; i < n; i++)
+                    close(got[i]);
+                return WV_ENOMEM;
+            }
+            c->rfds = r;
+            c->rfdcap = cap;
+        }
+        memcpy(c->rfds + c->nrfds, got, n * sizeof(int));
+        c->nrfds += n;
+    }
+    return 0;
+}
+
+/* Room for `need` unconsumed bytes in rbuf (and some to read into). */
+static int reserve(wv_conn_t *c, size_t need)
+{
+    if (c->rpos && c->rpos == c->rlen)
+        c->rpos = c->rlen = 0;
+    if (c->rcap - c->rpos >= need && c->rcap - c->rlen >= 4096)
+        return 0;
+    if (c->rpos) { /* slide the unconsumed bytes down first */
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+        if (c->rcap >= need && c->rcap - c->rlen >= 4096)
+            return 0;
+    }
+    size_t cap = c->rcap ? c->rcap : RBUF_MIN;
+    while (cap < need || cap - c->rlen < 4096)
+        cap *= 2;
+    char *b = wv__realloc(c->rbuf, cap);
+    if (!b)
+        return WV_ENOMEM;
+    c->rbuf = b;
+    c->rcap = cap;
+    return 0;
+}
+
+/* Reads what is there into rbuf.  0 (something read or EOF noted),
+ * WV_EAGAIN (nothing there), or an error. */
+static int read_some(wv_conn_t *c)
+{
+    ssize_t n;
+    struct iovec iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
+
+    if (c->mode & IS_SOCKET) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * WV_CONN_MAX_FDS)];
+            struct cmsghdr align;
+        } cm;
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1,
+                           .msg_control = cm.buf,
+                           .msg_controllen = sizeof cm.buf};
+        n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
+        if (n >= 0 && m.msg_controllen) {
+            int err = keep_fds(c, &m);
+            if (err)
+                return err;
+        }
+    } else {
+        n = read(c->fd, iov.iov_base, iov.iov_len);
+    }
+    if (n > 0) {
+        c->rlen += (size_t)n;
+        return 0;
+    }
+    if (n == 0 || errno == ECONNRESET) {
+        c->eof = true;
+        return 0;
+    }
+    return errno == EINTR ? 0 : -errno;
+}
+
+/* A whole frame is buffered: 0 with its length and descriptor count;
+ * WV_EAGAIN if more must be read first (after reserving room for it). */
+static int buffered_frame(wv_conn_t *c, uint64_t *len, uint32_t *nfds)
+{
+    size_t have = c->rlen - c->rpos;
+    int err;
+
+    if (have < sizeof(struct frame)) /* rbuf may not exist yet */
+        return (err = reserve(c, sizeof(struct frame))) ? err : WV_EAGAIN;
+    if ((err = wv__frame_parse(c->rbuf + c->rpos, have, len, nfds))) {
+        c->broken = true;
+        return err;
+    }
+    if (have - sizeof(struct frame) >= *len)
+        return 0;
+    err = reserve(c, sizeof(struct frame) + *len);
+    return err ? err : WV_EAGAIN;
+}
+
+/*
+ * Makes a whole frame available, waiting up to deadline.  Returns 0 with
+ * its length and descriptor count, or WV_EOF, WV_EPROTO, WV_ETIMEDOUT...
+ * `cap`: a frame longer than this is reported (WV_EMSGSIZE, *len set) as
+ * soon as its header is in, without waiting for its bytes.
+ */
+static int next_frame(wv_conn_t *c, size_t cap, uint64_t *len, uint32_t *nfds,
+                      int64_t deadline)
+{
+    for (;;) {
+        if (c->broken)
+            return WV_EPROTO;
+        if (c->rlen - c->rpos >= sizeof(struct frame)) {
+            int perr = wv__frame_parse(c->rbuf + c->rpos, c->rlen - c->rpos,
+                                       len, nfds);
+            if (perr) {
+                c->broken = true;
+                return WV_EPROTO;
+            }
+            if (*len > cap)
+                return WV_EMSGSIZE;
+        }
+        int err = buffered_frame(c, len, nfds);
+        if (err != WV_EAGAIN)
+            return err;
+        if (c->eof)
+            return c->rlen == c->rpos ? WV_EOF : WV_EPROTO; /* cut short */
+        err = read_some(c);
+        if (err == WV_EAGAIN)
+            err = wv__fd_wait(c->fd, POLLIN, deadline, NULL);
+        if (err)
+            return err;
+    }
+}
+
+/* nfds NULL: descriptors that came with the message are closed. */
+int wv_conn_recv_fds(wv_conn_t *c, void *buf, size_t cap, size_t *len,
+                     int *fds, size_t *nfds, int64_t deadline)
+{
+    uint64_t flen;
+    uint32_t fn;
+    size_t room = nfds ? *nfds : WV_CONN_MAX_FDS;
+
+    if (!c || (cap && !buf) || (nfds && room && !fds) ||
+        !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (!(c->mode & CAN_RECV))
+        return WV_EBADF;
+    int err = next_frame(c, cap, &flen, &fn, deadline);
+    if (err == WV_EMSGSIZE && len)
+        *len = (size_t)flen;
+    if (err)
+        return err;
+    if (fn > room) {
+        if (nfds)
+            *nfds = fn;
+        return WV_EMSGSIZE;
+    }
+    if (fn > c->nrfds) { /* a count with no descriptors behind it */
+        c->broken = true;
+        return WV_EPROTO;
+    }
+    if (flen)
+        memcpy(buf, c->rbuf + c->rpos + sizeof(struct frame), (size_t)flen);
+    c->rpos += sizeof(struct frame) + (size_t)flen;
+    for (uint32_t i = 0; i < fn; i++) {
+        if (nfds)
+            fds[i] = c->rfds[i];
+        else
+            close(c->rfds[i]);
+    }
+    if (fn)
+        memmove(c->rfds, c->rfds + fn, (c->nrfds - fn) * sizeof(int));
+    c->nrfds -= fn;
+    if (len)
+        *len = (size_t)flen;
+    if (nfds)
+        *nfds = fn;
+    return 0;
+}
+
+int wv_conn_recv(wv_conn_t *c, void *buf, size_t cap, size_t *len,
+                 int64_t deadline)
+{
+    return wv_conn_recv_fds(c, buf, cap, len, NULL, NULL, deadline);
+}
+
+int wv_conn_poll(wv_conn_t *c, int64_t deadline)
+{
+    uint64_t len;
+    uint32_t nfds;
+
+    if (!c || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (!(c->mode & CAN_RECV))
+        return WV_EBADF;
+    int err = next_frame(c, SIZE_MAX, &len, &nfds, deadline);
+    return err == WV_EOF ? 0 : err;
+}
+
+void wv_conn_close(wv_conn_t *c)
+{
+    if (!c)
+        return;
+    if (c->pend)
+        wv_conn_flush(c, 0); /* what goes without waiting */
+    close(c->fd);
+    for (size_t i = 0; i < c->nrfds; i++)
+        close(c->rfds[i]);
+    wv__free(c->rfds);
+    wv__free(c->rbuf);
+    wv__free(c->pend);
+    wv__free(c);
+}
+
+size_t wv__conn_pending(const wv_conn_t *c)
+{
+    return c->pend ? c->pend_len - c->pend_off : 0;
+}
