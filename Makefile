@@ -4,6 +4,7 @@
 #   make test           build + the whole suite (CTest)
 #   make asan           ASan+UBSan build in build-asan/ + the suite
 #   make tsan           TSan build in build-tsan/ + the suite
+#   make fuzz           libFuzzer targets (clang), FUZZ_SECONDS each
 #   make bench          benchmarks, weave and peers, into bench/RESULTS.md
 #   make demo           build and run every example
 #   make install PREFIX=/some/where
@@ -28,7 +29,7 @@ suite     = cd $(1) && $(2) $(CTEST) -j $(JOBS) --output-on-failure $(CTEST_FLAG
 # default of newer distributions): run their suites without ASLR.
 NOASLR := $(shell setarch $$(uname -m) -R true >/dev/null 2>&1 && echo "setarch $$(uname -m) -R")
 
-.PHONY: all build test asan tsan bench demo install format clean
+.PHONY: all build test asan tsan fuzz bench demo install format clean
 
 all: build
 
@@ -49,6 +50,15 @@ tsan:
 	$(call build,build-tsan)
 	$(call suite,build-tsan,$(NOASLR))
 
+# libFuzzer targets (clang), each run for FUZZ_SECONDS on its corpus:
+# new inputs it finds land in fuzz/corpus/<target>/, replayed by `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	CC=clang $(call configure,build-fuzz,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEAVE_SANITIZE=address -DWEAVE_FUZZ=ON -DWEAVE_BUILD_BENCH=OFF -DWEAVE_BUILD_EXAMPLES=OFF)
+	$(call build,build-fuzz)
+	for t in build-fuzz/fuzz/fuzz_*; do case $$t in *_replay) continue;; esac; \
+	  $(NOASLR) $$t -max_total_time=$(FUZZ_SECONDS) fuzz/corpus/$${t##*/fuzz_} || exit 1; done
+
 bench: build
 	bench/run $(BENCH_ARGS)
 
@@ -62,4 +72,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-tsan build-clang
+	rm -rf build build-asan build-tsan build-clang build-fuzz

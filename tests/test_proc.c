@@ -1,0 +1,634 @@
+/*
+ * tests/test_proc.c - Process, wv_fork and Pipe.
+ *
+ * Children that must stay alive block on a pipe read; the test ends them
+ * by closing its end or by a signal, never by a sleep.
+ */
+#include "proc/internal.h"
+#include "runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* ----------------------------------------------------------- Process */
+
+static int return_arg(void *arg)
+{
+    return (int)(intptr_t)arg;
+}
+
+WVT_TEST(proc_exit_codes)
+{
+    struct {
+        int ret, code;
+    } cases[] = {{0, 0}, {7, 7}, {255, 255}, {300, 44}, {WV_EIO, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        wv_process_t *p;
+        int code = -1;
+        WVT_OK(wv_process_start(&p, NULL, return_arg,
+                                (void *)(intptr_t)cases[i].ret));
+        WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+        WVT_EQ(code, cases[i].code);
+        WVT_OK(wv_process_exitcode(p, &code)); /* again, cached */
+        WVT_EQ(code, cases[i].code);
+        WVT_ASSERT(!wv_process_is_alive(p));
+        wv_process_free(p);
+    }
+}
+
+/* Blocks until its pipe's write end is closed or a byte arrives.  The
+ * child has both ends (a fork copies them all): it closes the write end
+ * first, or it would wait for itself. */
+static int wait_on_fd(void *arg)
+{
+    const int *fds = arg;
+    char c;
+    close(fds[1]);
+    ssize_t n = read(fds[0], &c, 1);
+    return n == 1 ? c : 0;
+}
+
+static wv_process_t *start_waiting(int *wfd)
+{
+    int fds[2];
+    wv_process_t *p;
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    WVT_OK(wv_process_start(&p, NULL, wait_on_fd, fds));
+    close(fds[0]);
+    *wfd = fds[1];
+    return p;
+}
+
+WVT_TEST(proc_join_deadline)
+{
+    int wfd, code;
+    wv_process_t *p = start_waiting(&wfd);
+
+    WVT_ASSERT(wv_process_is_alive(p));
+    WVT_ERR(wv_process_join(p, WV_NOWAIT, &code), WV_EAGAIN);
+    WVT_ERR(wv_process_exitcode(p, &code), WV_EAGAIN);
+    WVT_ERR(wv_process_join(p, wv_deadline_in(20), &code), WV_ETIMEDOUT);
+    WVT_EQ(write(wfd, "\x05", 1), 1);
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 5);
+    close(wfd);
+    wv_process_free(p);
+}
+
+WVT_TEST(proc_signals_give_negative_codes)
+{
+    int wfd, code;
+    wv_process_t *p = start_waiting(&wfd);
+    WVT_OK(wv_process_terminate(p));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, -SIGTERM);
+    WVT_OK(wv_process_terminate(p)); /* ended: not an error */
+    WVT_OK(wv_process_kill(p));
+    close(wfd);
+    wv_process_free(p);
+
+    p = start_waiting(&wfd);
+    WVT_OK(wv_process_kill(p));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, -SIGKILL);
+    WVT_ERR(wv_process_signal(p, 0), WV_EINVAL);
+    WVT_ERR(wv_process_signal(p, 9999), WV_EINVAL);
+    close(wfd);
+    wv_process_free(p);
+}
+
+static int check_own_name(void *arg)
+{
+    char comm[32] = {0};
+    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    ssize_t n = read(fd, comm, sizeof comm - 1);
+    close(fd);
+    if (n > 0 && comm[n - 1] == '\n')
+        comm[n - 1] = '\0';
+    return strcmp(comm, arg) == 0 ? 0 : 1;
+}
+
+WVT_TEST(proc_names_and_pids)
+{
+    wv_process_t *p, *q;
+    wv_process_opts_t opts = {.name = "cruncher"};
+    int code;
+
+    WVT_OK(wv_process_start(&p, &opts, check_own_name, "cruncher"));
+    WVT_ASSERT(strcmp(wv_process_name(p), "cruncher") == 0);
+    WVT_GT(wv_process_pid(p), 0);
+    WVT_NE(wv_process_pid(p), getpid());
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0); /* the child's OS name is its name */
+    WVT_OK(wv_process_start(&q, NULL, return_arg, NULL));
+    WVT_ASSERT(strncmp(wv_process_name(q), "Process-", 8) == 0);
+    WVT_OK(wv_process_join(q, WV_FOREVER, NULL));
+    wv_process_free(p);
+    wv_process_free(q);
+    WVT_ERR(wv_process_start(NULL, NULL, return_arg, NULL), WV_EINVAL);
+    WVT_ERR(wv_process_start(&p, NULL, NULL, NULL), WV_EINVAL);
+    WVT_ERR(wv_process_join(NULL, WV_FOREVER, NULL), WV_EINVAL);
+    wv_process_free(NULL);
+}
+
+/* Freeing a running child kills and reaps it: nothing is left behind
+ * (the runner fails the case if a process of its group outlives it). */
+WVT_TEST(proc_free_kills_running_child)
+{
+    int wfd;
+    wv_process_t *p = start_waiting(&wfd);
+    int pid = wv_process_pid(p);
+    wv_process_free(p);
+    WVT_ERR(kill(pid, 0) == 0 ? 0 : -errno, WV_ESRCH);
+    close(wfd);
+}
+
+struct joiners {
+    wv_process_t *p;
+    int codes[4];
+};
+
+static void join_it(int i, void *arg)
+{
+    struct joiners *j = arg;
+    WVT_OK(wv_process_join(j->p, WV_FOREVER, &j->codes[i]));
+}
+
+WVT_TEST(proc_join_from_several_threads)
+{
+    int wfd;
+    struct joiners j = {.p = start_waiting(&wfd)};
+    close(wfd); /* the child returns 0... */
+    wvt_run_threads(4, join_it, &j);
+    for (int i = 0; i < 4; i++)
+        WVT_EQ(j.codes[i], 0);
+    wv_process_free(j.p);
+}
+
+WVT_TEST(proc_many_children)
+{
+    enum { N = 64 };
+    wv_process_t *p[N];
+    for (int round = 0; round < wvt_scale(4); round++) {
+        for (int i = 0; i < N; i++)
+            WVT_OK(wv_process_start(&p[i], NULL, return_arg,
+                                    (void *)(intptr_t)(i % 200)));
+        for (int i = N - 1; i >= 0; i--) {
+            int code;
+            WVT_OK(wv_process_join(p[i], WV_FOREVER, &code));
+            WVT_EQ(code, i % 200);
+            wv_process_free(p[i]);
+        }
+    }
+}
+
+/* A daemon child dies with its parent, however the parent dies. */
+static int daemon_body(void *arg)
+{
+    /* fn runs once the death signal is armed: say so, then wait. */
+    if (wv_conn_send(arg, "r", 1, WV_FOREVER))
+        return 1;
+    for (;;)
+        pause();
+    return 0;
+}
+
+static int start_daemon_then_die(void *arg)
+{
+    wv_conn_t *tell = arg, *r, *w;
+    wv_process_t *d;
+    wv_process_opts_t opts = {.daemon = true};
+    char c;
+    size_t len;
+
+    if (wv_pipe(&r, &w, false) ||
+        wv_process_start(&d, &opts, daemon_body, w) ||
+        wv_conn_recv(r, &c, 1, &len, WV_FOREVER))
+        return 1;
+    int pid = wv_process_pid(d);
+    if (wv_conn_send(tell, &pid, sizeof pid, WV_FOREVER))
+        return 2;
+    _exit(0); /* no free, no join: the daemon must not outlive us */
+}
+
+WVT_TEST(proc_daemon_dies_with_parent)
+{
+    wv_conn_t *a, *b;
+    wv_process_t *parent;
+    int pid, code;
+    size_t len;
+
+    /* The orphaned daemon comes to us, to be reaped here. */
+    WVT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_OK(wv_process_start(&parent, NULL, start_daemon_then_die, b));
+    WVT_OK(wv_conn_recv(a, &pid, sizeof pid, &len, WV_FOREVER));
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    WVT_GE(pidfd, 0); /* alive or a zombie: it is not reaped yet */
+    WVT_OK(wv_process_join(parent, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    siginfo_t si = {0};
+    WVT_EQ(waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED), 0); /* it ends */
+    WVT_EQ(si.si_code, CLD_KILLED);
+    WVT_EQ(si.si_status, SIGKILL);
+    close(pidfd);
+    wv_process_free(parent);
+    wv_conn_close(a);
+    wv_conn_close(b);
+}
+
+WVT_TEST(proc_raw_fork)
+{
+    int status;
+    int pid = wv_fork();
+    WVT_GE(pid, 0);
+    if (pid == 0)
+        _exit(3);
+    WVT_EQ(waitpid(pid, &status, 0), pid);
+    WVT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+}
+
+/* --------------------------------------------------------------- Pipe */
+
+static size_t sizes[] = {0, 1, 15, 16, 17, 100, 65535, 65536, 200000,
+                         (1 << 20) + 3};
+#define NSIZES (sizeof sizes / sizeof *sizes)
+
+static void fill(char *buf, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (char)(seed * 31 + i * 7);
+}
+
+static bool filled(const char *buf, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != (char)(seed * 31 + i * 7))
+            return false;
+    return true;
+}
+
+/* The child echoes every message back, then ends at EOF.  It has both
+ * ends (a fork copies them): it closes the parent's, as with Python. */
+static wv_conn_t *ends[2];
+
+static int echo_child(void *arg)
+{
+    wv_conn_t *c = ends[1];
+    wv_conn_close(ends[0]);
+    size_t cap = 2 << 20, len;
+    char *buf = malloc(cap);
+    int err;
+    while ((err = wv_conn_recv(c, buf, cap, &len, WV_FOREVER)) == 0)
+        if (wv_conn_send(c, buf, len, WV_FOREVER))
+            return 2;
+    free(buf);
+    return err == WV_EOF ? 0 : 1;
+}
+
+WVT_TEST(pipe_duplex_roundtrip_with_a_child)
+{
+    wv_conn_t *a, *b;
+    wv_process_t *p;
+    char *out = malloc(2 << 20), *in = malloc(2 << 20);
+    size_t len;
+    int code;
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    ends[0] = a;
+    ends[1] = b;
+    WVT_OK(wv_process_start(&p, NULL, echo_child, NULL));
+    wv_conn_close(b);
+    for (unsigned round = 0; round < 3; round++) {
+        for (size_t i = 0; i < NSIZES; i++) {
+            fill(out, sizes[i], round + (unsigned)i);
+            WVT_OK(wv_conn_send(a, out, sizes[i], WV_FOREVER));
+            WVT_OK(wv_conn_recv(a, in, 2 << 20, &len, WV_FOREVER));
+            WVT_EQ(len, sizes[i]);
+            WVT_ASSERT(filled(in, len, round + (unsigned)i));
+        }
+    }
+    wv_conn_close(a); /* the child sees EOF */
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_process_free(p);
+    free(out);
+    free(in);
+}
+
+WVT_TEST(pipe_one_way)
+{
+    wv_conn_t *r, *w;
+    char buf[8];
+    size_t len;
+
+    WVT_OK(wv_pipe(&r, &w, false));
+    WVT_ERR(wv_conn_send(r, "x", 1, WV_FOREVER), WV_EBADF);
+    WVT_ERR(wv_conn_recv(w, buf, sizeof buf, &len, WV_FOREVER), WV_EBADF);
+    int some_fd = wv_conn_fileno(r);
+    WVT_ERR(wv_conn_send_fds(w, "x", 1, &some_fd, 1, WV_FOREVER), WV_ENOTSUP);
+    WVT_OK(wv_conn_send(w, "hello", 5, WV_FOREVER));
+    WVT_OK(wv_conn_poll(r, WV_FOREVER));
+    WVT_OK(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER));
+    WVT_ASSERT(len == 5 && memcmp(buf, "hello", 5) == 0);
+    wv_conn_close(r);
+    /* A closed reader: WV_EPIPE, and SIGPIPE does not kill us. */
+    WVT_ERR(wv_conn_send(w, "x", 1, WV_FOREVER), WV_EPIPE);
+    wv_conn_close(w);
+}
+
+WVT_TEST(pipe_message_too_long_stays)
+{
+    wv_conn_t *a, *b;
+    char small[4], big[64];
+    size_t len = 0;
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_OK(wv_conn_send(a, "0123456789", 10, WV_FOREVER));
+    WVT_ERR(wv_conn_recv(b, small, sizeof small, &len, WV_FOREVER),
+            WV_EMSGSIZE);
+    WVT_EQ(len, 10);
+    WVT_OK(wv_conn_recv(b, big, sizeof big, &len, WV_FOREVER));
+    WVT_ASSERT(len == 10 && memcmp(big, "0123456789", 10) == 0);
+    WVT_ERR(wv_conn_send(a, big, WV_CONN_MAX_MSG + 1, WV_FOREVER),
+            WV_EMSGSIZE);
+    wv_conn_close(a);
+    wv_conn_close(b);
+}
+
+WVT_TEST(pipe_eof_after_the_last_message)
+{
+    for (int duplex = 0; duplex < 2; duplex++) {
+        wv_conn_t *r, *w;
+        char buf[8];
+        size_t len;
+        WVT_OK(wv_pipe(&r, &w, duplex));
+        WVT_OK(wv_conn_send(w, "a", 1, WV_FOREVER));
+        WVT_OK(wv_conn_send(w, "bc", 2, WV_FOREVER));
+        wv_conn_close(w);
+        WVT_OK(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER));
+        WVT_EQ(len, 1);
+        WVT_OK(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER));
+        WVT_EQ(len, 2);
+        WVT_ERR(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER), WV_EOF);
+        WVT_OK(wv_conn_poll(r, 0)); /* the end is "ready" */
+        WVT_ERR(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER), WV_EOF);
+        wv_conn_close(r);
+    }
+    /* A duplex peer gone: sending is WV_EPIPE. */
+    wv_conn_t *a, *b;
+    WVT_OK(wv_pipe(&a, &b, true));
+    wv_conn_close(b);
+    WVT_ERR(wv_conn_send(a, "x", 1, WV_FOREVER), WV_EPIPE);
+    wv_conn_close(a);
+}
+
+/* A message that has partly arrived at the deadline stays buffered. */
+WVT_TEST(pipe_recv_deadline_keeps_partial_message)
+{
+    wv_conn_t *a, *b;
+    char buf[64];
+    size_t len;
+    struct {
+        uint64_t len;
+        uint32_t nfds, magic;
+    } hdr = {5, 0, 0x474d5657u};
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_NOWAIT), WV_EAGAIN);
+    WVT_ERR(wv_conn_poll(b, wv_deadline_in(10)), WV_ETIMEDOUT);
+    WVT_EQ(write(wv_conn_fileno(a), &hdr, sizeof hdr), sizeof hdr);
+    WVT_EQ(write(wv_conn_fileno(a), "he", 2), 2);
+    WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, wv_deadline_in(10)),
+            WV_ETIMEDOUT);
+    WVT_EQ(write(wv_conn_fileno(a), "llo", 3), 3);
+    WVT_OK(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER));
+    WVT_ASSERT(len == 5 && memcmp(buf, "hello", 5) == 0);
+    wv_conn_close(a);
+    wv_conn_close(b);
+}
+
+/* A send whose deadline passes half way commits the message: it arrives
+ * whole, before the next one. */
+struct reader {
+    wv_conn_t *c;
+    wv_event_t go;
+    size_t big;
+};
+
+static void read_later(void *arg)
+{
+    struct reader *r = arg;
+    char *buf = malloc(r->big);
+    size_t len;
+    wv_event_wait(&r->go, WV_FOREVER);
+    WVT_OK(wv_conn_recv(r->c, buf, r->big, &len, WV_FOREVER));
+    WVT_EQ(len, r->big);
+    WVT_ASSERT(filled(buf, len, 9));
+    WVT_OK(wv_conn_recv(r->c, buf, r->big, &len, WV_FOREVER));
+    WVT_ASSERT(len == 4 && memcmp(buf, "next", 4) == 0);
+    free(buf);
+}
+
+WVT_TEST(pipe_send_deadline_commits_the_message)
+{
+    struct reader r = {.big = 16 << 20};
+    wv_conn_t *a;
+    char *big = malloc(r.big);
+
+    fill(big, r.big, 9);
+    wv_event_init(&r.go);
+    WVT_OK(wv_pipe(&a, &r.c, true));
+    wvt_thread_t *t = wvt_spawn(read_later, &r);
+    /* Nobody reads yet: this fills the socket, then times out. */
+    WVT_OK(wv_conn_send(a, big, r.big, wv_deadline_in(20)));
+    WVT_GT(wv__conn_pending(a), 0);
+    memset(big, 0, r.big); /* the rest was copied */
+    /* Still full: the next send cannot even start. */
+    WVT_ERR(wv_conn_send(a, "next", 4, WV_NOWAIT), WV_EAGAIN);
+    wv_event_set(&r.go);
+    WVT_OK(wv_conn_send(a, "next", 4, WV_FOREVER));
+    wvt_join(t);
+    wv_conn_close(a);
+    wv_conn_close(r.c);
+    free(big);
+}
+
+WVT_TEST(pipe_passes_descriptors)
+{
+    wv_conn_t *a, *b;
+    int p[2], got[4], tmp[2];
+    size_t len, nfds;
+    char buf[16];
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_EQ(pipe2(p, O_CLOEXEC), 0);
+    int send[2] = {p[0], p[1]};
+    WVT_OK(wv_conn_send_fds(a, "fds", 3, send, 2, WV_FOREVER));
+    nfds = 1; /* too little room: left in place */
+    WVT_ERR(wv_conn_recv_fds(b, buf, sizeof buf, &len, got, &nfds, WV_FOREVER),
+            WV_EMSGSIZE);
+    WVT_EQ(nfds, 2);
+    nfds = 4;
+    WVT_OK(wv_conn_recv_fds(b, buf, sizeof buf, &len, got, &nfds, WV_FOREVER));
+    WVT_ASSERT(len == 3 && memcmp(buf, "fds", 3) == 0 && nfds == 2);
+    WVT_NE(got[0], p[0]);
+    WVT_ASSERT(fcntl(got[0], F_GETFD) & FD_CLOEXEC);
+    /* They are the same pipe. */
+    WVT_EQ(write(got[1], "z", 1), 1);
+    WVT_EQ(read(p[0], buf, 1), 1);
+    WVT_EQ(buf[0], 'z');
+    close(got[0]);
+    close(got[1]);
+    /* Plain recv of a message with descriptors closes them. */
+    WVT_EQ(pipe2(tmp, O_CLOEXEC), 0);
+    WVT_OK(wv_conn_send_fds(a, "x", 1, tmp, 2, WV_FOREVER));
+    WVT_OK(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER));
+    /* Unreceived descriptors are closed with the connection. */
+    WVT_OK(wv_conn_send_fds(a, "y", 1, tmp, 2, WV_FOREVER));
+    close(tmp[0]);
+    close(tmp[1]);
+    close(p[0]);
+    close(p[1]);
+    WVT_OK(wv_conn_poll(b, WV_FOREVER)); /* read them in */
+    wv_conn_close(a);
+    wv_conn_close(b); /* the runner checks no descriptor leaked */
+}
+
+WVT_TEST(pipe_garbage_is_eproto)
+{
+    wv_conn_t *a, *b;
+    char buf[64];
+    size_t len;
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_EQ(write(wv_conn_fileno(a), "GET / HTTP/1.0\r\n\r\n", 18), 18);
+    WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
+    WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
+    WVT_ERR(wv_conn_poll(b, WV_FOREVER), WV_EPROTO);
+    wv_conn_close(a);
+    wv_conn_close(b);
+
+    /* A header claiming descriptors that never came. */
+    struct {
+        uint64_t len;
+        uint32_t nfds, magic;
+    } hdr = {0, 2, 0x474d5657u};
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_EQ(write(wv_conn_fileno(a), &hdr, sizeof hdr), sizeof hdr);
+    int fds[4];
+    size_t nfds = 4;
+    WVT_ERR(wv_conn_recv_fds(b, buf, sizeof buf, &len, fds, &nfds,
+                             WV_FOREVER),
+            WV_EPROTO);
+    wv_conn_close(a);
+    wv_conn_close(b);
+
+    /* The end in the middle of a frame. */
+    WVT_OK(wv_pipe(&a, &b, false));
+    hdr.nfds = 0;
+    hdr.len = 10;
+    WVT_EQ(write(wv_conn_fileno(b), &hdr, sizeof hdr), sizeof hdr);
+    wv_conn_close(b);
+    WVT_ERR(wv_conn_recv(a, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
+    wv_conn_close(a);
+}
+
+/* Two threads, thousands of messages of random sizes, both ways. */
+struct stress {
+    wv_conn_t *c;
+    long n;
+    unsigned seed;
+};
+
+static void stress_send(void *arg)
+{
+    struct stress *s = arg;
+    char *buf = malloc(70000);
+    for (long i = 0; i < s->n; i++) {
+        size_t len = (size_t)((i * 2654435761u) % 70000);
+        fill(buf, len, (unsigned)i);
+        WVT_OK(wv_conn_send(s->c, buf, len, WV_FOREVER));
+    }
+    free(buf);
+}
+
+WVT_TEST(pipe_stress_two_threads)
+{
+    struct stress s;
+    wv_conn_t *r;
+    char *buf = malloc(70000);
+    size_t len;
+
+    for (int duplex = 0; duplex < 2; duplex++) {
+        WVT_OK(wv_pipe(&r, &s.c, duplex));
+        s.n = wvt_scale(2000);
+        wvt_thread_t *t = wvt_spawn(stress_send, &s);
+        for (long i = 0; i < s.n; i++) {
+            WVT_OK(wv_conn_recv(r, buf, 70000, &len, WV_FOREVER));
+            WVT_EQ(len, (size_t)((i * 2654435761u) % 70000));
+            WVT_ASSERT(filled(buf, len, (unsigned)i));
+        }
+        wvt_join(t);
+        wv_conn_close(s.c);
+        WVT_ERR(wv_conn_recv(r, buf, 70000, &len, WV_FOREVER), WV_EOF);
+        wv_conn_close(r);
+    }
+    free(buf);
+}
+
+static int pipe_and_close(void *arg)
+{
+    wv_conn_t *a, *b;
+    int err = wv_pipe(&a, &b, *(bool *)arg);
+    if (err)
+        return err;
+    wv_conn_close(a);
+    wv_conn_close(b);
+    return 0;
+}
+
+WVT_TEST(pipe_failed_allocations)
+{
+    bool duplex = true;
+    WVT_GT(wvt_faultsim(pipe_and_close, &duplex), 0);
+    duplex = false;
+    WVT_GT(wvt_faultsim(pipe_and_close, &duplex), 0);
+}
+
+/* A receive whose buffer cannot grow fails with WV_ENOMEM and loses
+ * nothing. */
+WVT_TEST(pipe_recv_enomem_keeps_the_message)
+{
+    wv_conn_t *a, *b;
+    static char out[200000], in[200000];
+    size_t len;
+
+    fill(out, sizeof out, 3);
+    WVT_OK(wv_pipe(&a, &b, true));
+    wvt_alloc_install();
+    WVT_OK(wv_conn_send(a, out, 100, WV_FOREVER)); /* small: 64 KiB buffer */
+    WVT_OK(wv_conn_recv(b, in, sizeof in, &len, WV_FOREVER));
+    /* A message larger than the buffer: its growth fails once. */
+    WVT_OK(wv_conn_send(a, out, 70000, WV_FOREVER));
+    wvt_alloc_fail_at(1);
+    int err = wv_conn_recv(b, in, sizeof in, &len, WV_FOREVER);
+    wvt_alloc_fail_at(0);
+    WVT_ERR(err, WV_ENOMEM);
+    WVT_OK(wv_conn_recv(b, in, sizeof in, &len, WV_FOREVER));
+    WVT_ASSERT(len == 70000 && filled(in, len, 3));
+    wv_conn_close(a);
+    wv_conn_close(b);
+    wvt_alloc_uninstall();
+}
