@@ -12,6 +12,14 @@ trap 'rm -rf "$work"' EXIT
 
 # file ^ text to replace ^ replacement ^ cases that must fail
 mutations=(
+"src/proc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
+"src/proc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
+"src/proc/process.c^        prctl(PR_SET_PDEATHSIG, SIGKILL);^        (void)0;^proc_daemon_dies_with_parent"
+"src/proc/process.c^: -si.si_status;^: si.si_status;^proc_signals_give_negative_codes"
+"src/proc/conn.c^            return started ? commit_rest(c, iov, niov) : err;^            return err;^pipe_send_deadline_commits_the_message"
+"src/proc/conn.c^            if (*len > cap)
+                return WV_EMSGSIZE;^            (void)0;^pipe_message_too_long_stays"
+"src/proc/conn.c^    if (f.magic != MAGIC || f.len > WV_CONN_MAX_MSG ||^    if (f.len > WV_CONN_MAX_MSG ||^pipe_garbage_is_eproto"
 "src/pool/pool.c^    drain_queues(pool, WV_ECANCELED);^    (void)0;^pool_terminate_cancels_queued_tasks"
 "src/pool/pool.c^    if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */^    if (0) {^pool_cancel_queued_task"
 "src/pool/pool.c^    return p->maxtasks && w->done >= p->maxtasks;^    return false;^pool_maxtasksperchild_replaces_workers"
@@ -135,7 +143,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_proc; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

@@ -520,6 +520,18 @@ WVT_TEST(pipe_garbage_is_eproto)
     wv_conn_close(a);
     wv_conn_close(b);
 
+    /* A plausible length, the wrong magic. */
+    struct {
+        uint64_t len;
+        uint32_t nfds, magic;
+    } bad = {5, 0, 0xdeadbeefu};
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_EQ(write(wv_conn_fileno(a), &bad, sizeof bad), sizeof bad);
+    WVT_EQ(write(wv_conn_fileno(a), "hello", 5), 5);
+    WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
+    wv_conn_close(a);
+    wv_conn_close(b);
+
     /* A header claiming descriptors that never came. */
     struct {
         uint64_t len;

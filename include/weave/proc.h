@@ -2,8 +2,9 @@
  * weave/proc.h - processes and what connects them: multiprocessing's
  * Process and Pipe, and os.fork.
  *
- * (This release has Process, Pipe and wv_fork.  The cross-process Queue,
- * shared memory, process-shared primitives and the fork server come next:
+ * (This release has Process, Pipe, wv_fork, shared memory, Value and
+ * Array, and process-shared Lock, RLock, Semaphore and Event.  The
+ * cross-process Queue, Condition, Barrier and the fork server come next:
  * see docs/proc.md.)
  *
  * Processes are forked from the calling program, so a child runs `fn`
@@ -196,6 +197,142 @@ WV_EXTERN int wv_conn_fileno(const wv_conn_t *c);
  * Descriptors received and not returned are closed.  NULL is a no-op.
  */
 WV_EXTERN void wv_conn_close(wv_conn_t *c);
+
+/* ------------------------------------------------------- shared memory */
+
+/*
+ * multiprocessing.shared_memory.SharedMemory, and anonymous blocks.  A
+ * block is mapped read-write at some address of each process that opens
+ * it; children forked afterwards inherit the mapping (same address).
+ */
+typedef struct wv_shm wv_shm_t;
+
+/*
+ * Opens a named block (POSIX shm, /dev/shm).  create: makes a new one of
+ * `size` bytes (zeroed), failing with WV_EEXIST if the name is taken; a
+ * NULL name then gets a fresh unique one.  Otherwise attaches to an
+ * existing one (size 0: its whole size; else at most its size).  The
+ * block lives until wv_shm_unlink, like Python's.  Errors: WV_EINVAL (out
+ * NULL, size 0 with create, name NULL without create, name longer than
+ * 250 bytes), WV_ENOENT, WV_EEXIST, WV_EACCES, WV_ENOMEM, WV_EMFILE.
+ */
+WV_EXTERN int wv_shm_open(wv_shm_t **out, const char *name, bool create,
+                          size_t size);
+
+/*
+ * An anonymous block of `size` zeroed bytes: shared with the children
+ * forked after it, gone with the last process that maps it.  Errors:
+ * WV_EINVAL (size 0), WV_ENOMEM.
+ */
+WV_EXTERN int wv_shm_anon(wv_shm_t **out, size_t size);
+
+WV_EXTERN void *wv_shm_addr(const wv_shm_t *s);
+WV_EXTERN size_t wv_shm_size(const wv_shm_t *s);
+/* The name given or generated ("/..."), NULL for an anonymous block. */
+WV_EXTERN const char *wv_shm_name(const wv_shm_t *s);
+
+/* Removes the name (the memory goes once no process maps it).  Errors:
+ * WV_ENOENT, WV_EACCES, WV_EINVAL. */
+WV_EXTERN int wv_shm_unlink(const char *name);
+
+/* Unmaps the block from this process and frees the handle (does not
+ * unlink).  NULL is a no-op. */
+WV_EXTERN void wv_shm_close(wv_shm_t *s);
+
+/* ------------------------------------------- process-shared primitives */
+
+/*
+ * The threading primitives for processes: each lives in shared memory
+ * (a wv_shm block, or a struct placed in one) and is initialised once,
+ * by one process, before others use it.  Threads of any process sharing
+ * it may use it.  They block the calling thread (also when called from a
+ * coroutine, until the loop layer routes them).
+ *
+ * Lock and RLock are robust: if the process (or thread) holding one dies,
+ * the next acquire gets the lock with WV_EOWNERDEAD, meaning "you hold it,
+ * but the data it protects may be half-updated".  Repair the data, then
+ * call wv_plock_consistent; releasing it without doing so makes the lock
+ * unusable for everyone (WV_ENOTRECOVERABLE), as POSIX does.  Python's
+ * multiprocessing.Lock cannot do this.  Unlike Python's, these locks are
+ * owned: only the holder may release (WV_EPERM), since ownership is what
+ * lets a dead owner be noticed.
+ *
+ * The types are opaque buffers; their size is part of the ABI.
+ */
+typedef struct wv_plock {
+    _Alignas(8) unsigned char _opaque[64];
+} wv_plock_t;
+
+/* Initialises a Lock (recursive: an RLock) in shared memory.  Errors:
+ * WV_EINVAL, WV_ENOMEM. */
+WV_EXTERN int wv_plock_init(wv_plock_t *l, bool recursive);
+
+/*
+ * Acquires.  Returns 0, or WV_EOWNERDEAD (acquired: see above), or
+ * WV_ENOTRECOVERABLE (never acquired: the lock is dead), WV_EAGAIN
+ * (deadline 0), WV_ETIMEDOUT, WV_EDEADLK (already held by the caller, not
+ * recursive), WV_EINVAL.
+ */
+WV_EXTERN int wv_plock_acquire(wv_plock_t *l, int64_t deadline);
+
+/* Releases.  Errors: WV_EPERM (not the holder). */
+WV_EXTERN int wv_plock_release(wv_plock_t *l);
+
+/* After WV_EOWNERDEAD and repair: marks the lock consistent again (still
+ * held).  Errors: WV_EINVAL (not in that state, or not the holder). */
+WV_EXTERN int wv_plock_consistent(wv_plock_t *l);
+
+/* Frees what the system keeps for the lock; no process may use it any
+ * more.  Optional. */
+WV_EXTERN void wv_plock_destroy(wv_plock_t *l);
+
+/* Semaphore (bounded if `limit` > 0: releasing past it is WV_EOVERFLOW). */
+typedef struct wv_psem {
+    _Alignas(8) unsigned char _opaque[16];
+} wv_psem_t;
+
+WV_EXTERN int wv_psem_init(wv_psem_t *s, uint32_t value, uint32_t limit);
+/* 0, WV_EAGAIN (deadline 0), WV_ETIMEDOUT, WV_EINVAL. */
+WV_EXTERN int wv_psem_acquire(wv_psem_t *s, int64_t deadline);
+/* Adds n.  Errors: WV_EOVERFLOW (past the limit, or 2^31: nothing
+ * added), WV_EINVAL. */
+WV_EXTERN int wv_psem_release(wv_psem_t *s, uint32_t n);
+WV_EXTERN uint32_t wv_psem_value(const wv_psem_t *s);
+
+/* Event. */
+typedef struct wv_pevent {
+    _Alignas(8) unsigned char _opaque[8];
+} wv_pevent_t;
+
+WV_EXTERN void wv_pevent_init(wv_pevent_t *e);
+WV_EXTERN void wv_pevent_set(wv_pevent_t *e);
+WV_EXTERN void wv_pevent_clear(wv_pevent_t *e);
+WV_EXTERN bool wv_pevent_is_set(const wv_pevent_t *e);
+/* 0 once set, WV_EAGAIN (deadline 0), WV_ETIMEDOUT, WV_EINVAL. */
+WV_EXTERN int wv_pevent_wait(wv_pevent_t *e, int64_t deadline);
+
+/* ------------------------------------------------------- Value, Array */
+
+/*
+ * multiprocessing.Value and Array: `size` bytes of anonymous shared
+ * memory (zeroed), with an RLock of their own if `lock` (Python's
+ * default).  A Value of type T is wv_value_new(&v, sizeof(T), true); an
+ * Array of n T is wv_array_new(&a, sizeof(T), n, true).  Shared with the
+ * children forked afterwards.  Errors: WV_EINVAL (size 0, n * elem
+ * overflowing), WV_ENOMEM.
+ */
+typedef struct wv_shared wv_shared_t;
+
+WV_EXTERN int wv_value_new(wv_shared_t **out, size_t size, bool lock);
+WV_EXTERN int wv_array_new(wv_shared_t **out, size_t elem_size, size_t n,
+                           bool lock);
+/* The bytes (Python's .value / the array's memory). */
+WV_EXTERN void *wv_shared_ptr(const wv_shared_t *v);
+WV_EXTERN size_t wv_shared_size(const wv_shared_t *v);
+/* The lock (get_lock()), or NULL when made without. */
+WV_EXTERN wv_plock_t *wv_shared_lock(const wv_shared_t *v);
+/* Unmaps it from this process (children keep theirs).  NULL: no-op. */
+WV_EXTERN void wv_shared_free(wv_shared_t *v);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,228 @@
+/*
+ * proc/shm.c - shared memory blocks (named and anonymous), Value, Array.
+ *
+ * Named blocks are POSIX shm objects (shm_open, /dev/shm): created
+ * exclusively, sized with ftruncate (so they read as zeros), mapped
+ * MAP_SHARED; the descriptor is closed once mapped.  A generated name is
+ * "/wv-<pid>-<counter>-<random>", never reused by a live process.
+ * Anonymous blocks are MAP_SHARED | MAP_ANONYMOUS: inherited by children
+ * forked after, gone with the last mapping.  Value and Array are an
+ * anonymous block holding a robust RLock and the bytes.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NAME_MAX_LEN 250
+
+struct wv_shm {
+    void *addr;
+    size_t size;
+    char *name; /* NULL: anonymous */
+};
+
+static uint32_t shm_counter;
+
+static int make_name(char *out, size_t cap, const char *name)
+{
+    if (name) {
+        size_t n = strlen(name);
+        if (n == 0 || n > NAME_MAX_LEN || strchr(name + 1, '/'))
+            return WV_EINVAL;
+        snprintf(out, cap, "%s%s", name[0] == '/' ? "" : "/", name);
+        return 0;
+    }
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (uint32_t)wv_now();
+    snprintf(out, cap, "/wv-%d-%u-%08x", getpid(),
+             __atomic_add_fetch(&shm_counter, 1, __ATOMIC_RELAXED), r);
+    return 0;
+}
+
+int wv_shm_open(wv_shm_t **out, const char *name, bool create, size_t size)
+{
+    char path[NAME_MAX_LEN + 2];
+    struct stat st;
+    int err;
+
+    if (!out || (create && size == 0) || (!create && !name))
+        return WV_EINVAL;
+    if ((err = make_name(path, sizeof path, name)))
+        return err;
+    wv_shm_t *s = wv__calloc(1, sizeof *s);
+    if (!s || !(s->name = wv__malloc(strlen(path) + 1))) {
+        wv__free(s);
+        return WV_ENOMEM;
+    }
+    strcpy(s->name, path);
+    int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
+    int fd = shm_open(path, flags, 0600);
+    if (fd < 0) {
+        err = -errno;
+        goto out_free;
+    }
+    if (create) {
+        if (ftruncate(fd, (off_t)size) < 0) {
+            err = -errno;
+            goto out_unlink;
+        }
+    } else {
+        if (fstat(fd, &st) < 0) {
+            err = -errno;
+            goto out_close;
+        }
+        if (size == 0 || size > (size_t)st.st_size)
+            size = (size_t)st.st_size;
+        if (size == 0) {
+            err = WV_EINVAL;
+            goto out_close;
+        }
+    }
+    s->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (s->addr == MAP_FAILED) {
+        err = -errno;
+        goto out_unlink;
+    }
+    close(fd);
+    s->size = size;
+    *out = s;
+    return 0;
+
+out_unlink:
+    if (create)
+        shm_unlink(path);
+out_close:
+    close(fd);
+out_free:
+    wv__free(s->name);
+    wv__free(s);
+    return err;
+}
+
+int wv_shm_anon(wv_shm_t **out, size_t size)
+{
+    if (!out || size == 0)
+        return WV_EINVAL;
+    wv_shm_t *s = wv__calloc(1, sizeof *s);
+    if (!s)
+        return WV_ENOMEM;
+    s->addr = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s->addr == MAP_FAILED) {
+        wv__free(s);
+        return WV_ENOMEM;
+    }
+    s->size = size;
+    *out = s;
+    return 0;
+}
+
+void *wv_shm_addr(const wv_shm_t *s)
+{
+    return s ? s->addr : NULL;
+}
+
+size_t wv_shm_size(const wv_shm_t *s)
+{
+    return s ? s->size : 0;
+}
+
+const char *wv_shm_name(const wv_shm_t *s)
+{
+    return s ? s->name : NULL;
+}
+
+int wv_shm_unlink(const char *name)
+{
+    char path[NAME_MAX_LEN + 2];
+    int err;
+
+    if (!name)
+        return WV_EINVAL;
+    if ((err = make_name(path, sizeof path, name)))
+        return err;
+    return shm_unlink(path) < 0 ? -errno : 0;
+}
+
+void wv_shm_close(wv_shm_t *s)
+{
+    if (!s)
+        return;
+    munmap(s->addr, s->size);
+    wv__free(s->name);
+    wv__free(s);
+}
+
+/* --------------------------------------------------------- Value, Array */
+
+struct wv_shared {
+    wv_shm_t *shm;
+    void *data;
+    size_t size;
+    wv_plock_t *lock; /* NULL: made without */
+};
+
+int wv_value_new(wv_shared_t **out, size_t size, bool lock)
+{
+    size_t head = lock ? sizeof(wv_plock_t) : 0;
+    int err;
+
+    if (!out || size == 0 || size > SIZE_MAX - head)
+        return WV_EINVAL;
+    wv_shared_t *v = wv__calloc(1, sizeof *v);
+    if (!v)
+        return WV_ENOMEM;
+    if ((err = wv_shm_anon(&v->shm, head + size))) {
+        wv__free(v);
+        return err;
+    }
+    char *base = wv_shm_addr(v->shm);
+    if (lock && (err = wv_plock_init((wv_plock_t *)base, true))) {
+        wv_shm_close(v->shm);
+        wv__free(v);
+        return err;
+    }
+    v->lock = lock ? (wv_plock_t *)base : NULL;
+    v->data = base + head;
+    v->size = size;
+    *out = v;
+    return 0;
+}
+
+int wv_array_new(wv_shared_t **out, size_t elem_size, size_t n, bool lock)
+{
+    if (elem_size == 0 || n == 0 || n > SIZE_MAX / elem_size)
+        return WV_EINVAL;
+    return wv_value_new(out, elem_size * n, lock);
+}
+
+void *wv_shared_ptr(const wv_shared_t *v)
+{
+    return v ? v->data : NULL;
+}
+
+size_t wv_shared_size(const wv_shared_t *v)
+{
+    return v ? v->size : 0;
+}
+
+wv_plock_t *wv_shared_lock(const wv_shared_t *v)
+{
+    return v ? v->lock : NULL;
+}
+
+void wv_shared_free(wv_shared_t *v)
+{
+    if (!v)
+        return;
+    wv_shm_close(v->shm);
+    wv__free(v);
+}
