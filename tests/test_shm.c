@@ -154,7 +154,9 @@ WVT_TEST(plock_owner_death_is_reported)
     WVT_OK(wv_psem_acquire(&g->ready, WV_FOREVER));
     WVT_ERR(wv_plock_acquire(&g->lock, WV_NOWAIT), WV_EAGAIN);
     WVT_ERR(wv_plock_acquire(&g->lock, wv_deadline_in(20)), WV_ETIMEDOUT);
+#if WEAVE_SANITIZER != 2 /* TSan reports the misuse itself */
     WVT_ERR(wv_plock_release(&g->lock), WV_EPERM); /* not ours */
+#endif
     WVT_OK(wv_process_kill(p));
     WVT_EQ(join_code(p), -SIGKILL);
     /* The next acquirer holds it, and is told. */
@@ -187,7 +189,9 @@ WVT_TEST(plock_recursive)
     WVT_OK(wv_plock_acquire(&l, WV_NOWAIT));
     WVT_OK(wv_plock_release(&l));
     WVT_OK(wv_plock_release(&l));
+#if WEAVE_SANITIZER != 2 /* TSan reports the misuse itself */
     WVT_ERR(wv_plock_release(&l), WV_EPERM);
+#endif
     wv_plock_destroy(&l);
     WVT_ERR(wv_plock_acquire(NULL, WV_FOREVER), WV_EINVAL);
 }
