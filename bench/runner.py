@@ -91,6 +91,55 @@ WORKLOADS = {
         "Tight spinning measured 11-20 ns here and no spinning 35-50 ns "
         "(see src/sync/lock.c).",
     ),
+    "W6": (
+        "IPC queue: one producer process -> one consumer process, M "
+        "messages of 64 B (msgs/s) and K of 1 MiB (GB/s)",
+        [
+            ("weave", None, ["{build}/bench/weave-bench", "W6"]),
+            ("c-pipe", None, ["{build}/bench/peers/peer-c-w6", "c-pipe"]),
+            ("c-pipe-8KiB-writes", None,
+             ["{build}/bench/peers/peer-c-w6", "c-pipe-8KiB-writes"]),
+            ("c-socketpair", None,
+             ["{build}/bench/peers/peer-c-w6", "c-socketpair"]),
+            ("c-shm-spsc-memcpy", None,
+             ["{build}/bench/peers/peer-c-w6", "c-shm-spsc-memcpy"]),
+            ("py-mp.Queue", None,
+             ["{py}", "bench/peers/py/w6_ipc.py", "py-mp.Queue"]),
+            ("py-mp.Pipe", None,
+             ["{py}", "bench/peers/py/w6_ipc.py", "py-mp.Pipe"]),
+        ],
+        [
+            ("msgs_64B", "c-shm-spsc-memcpy", 0.5, ">= 0.5x the SPSC ring"),
+            ("bw_1MiB", "c-shm-spsc-memcpy", 0.5, ">= 0.5x shared-memory "
+             "memcpy"),
+        ],
+        "weave has no cross-process Queue yet (the subject of W6, still "
+        "to come), so its goals are NA; its rows weave-Pipe (duplex, a "
+        "socketpair) and weave-Pipe-oneway (a pipe) measure weave's Pipe "
+        "(framed messages, 16-byte header) for comparison with the raw "
+        "peers; the one-way one pays three system calls per message to "
+        "keep SIGPIPE from killing (docs/proc.md). "
+        "Every run, the consumer (parent) creates the channel and forks "
+        "the producer, which waits for a go-signal; timed from just before "
+        "the go-signal until the last message was copied out, each "
+        "message's length (and in C its sequence byte) checked. M = 1M and "
+        "K = 2000 in C. c-pipe: pipe(2) with its default 64 KiB buffer, "
+        "one writev of a 4-byte length and the payload per message, the "
+        "consumer reading through a 256 KiB buffer and 1 MiB payloads "
+        "straight into the destination. c-pipe-8KiB-writes: the same pipe "
+        "with each 1 MiB payload written in 128 write()s of 8 KiB. "
+        "c-socketpair: the same framing and reader over "
+        "socketpair(AF_UNIX, SOCK_STREAM) with its default buffers. "
+        "c-shm-spsc-memcpy: a ring in MAP_SHARED memory (4096 slots of "
+        "64 B or 8 of 1 MiB, the lengths beside them) with acquire/release "
+        "head and tail indices, waiting by polling every 16 `pause`s then "
+        "sched_yield, one memcpy in and one out per message: the lower "
+        "bound. py-mp.Queue: multiprocessing.Queue(), put(bytes) / get(), "
+        "pickled and written to a pipe by the producer's feeder thread, "
+        "scaled to M = 200k and K = 500. py-mp.Pipe: the default (duplex: "
+        "a socketpair) multiprocessing.Pipe(), send_bytes / recv_bytes, "
+        "scaled to M = 200k and K = 1000.",
+    ),
     "Q1": (
         "queue.Queue (weave's own workload, not in BENCH.md): one producer "
         "thread puts 2M integers into a queue bounded at 1024, one consumer "

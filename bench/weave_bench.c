@@ -22,7 +22,7 @@ static const struct workload workloads[] = {
     {"W3", NULL, "channels"},
     {"W4", bench_w4, "thread pool"},
     {"W5", bench_w5, "sync"},
-    {"W6", NULL, "process queues"},
+    {"W6", bench_w6, "process queues"},
     {"W7", NULL, "process pool"},
     {"W8", NULL, "subprocess"},
     {"W9", NULL, "network"},
