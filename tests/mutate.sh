@@ -12,6 +12,8 @@ trap 'rm -rf "$work"' EXIT
 
 # file ^ text to replace ^ replacement ^ cases that must fail
 mutations=(
+"src/proc/psync.c^    p->reset_bits = reset ? p->reset_bits | bit : p->reset_bits & ~bit;^    p->reset_bits = p->reset_bits & ~bit;^pbarrier_timeout_abort_reset"
+"src/proc/psync.c^                p->broken = 1; /* Python breaks it */^                (void)0;^pbarrier_timeout_abort_reset"
 "src/proc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
 "src/proc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
 "src/proc/process.c^        prctl(PR_SET_PDEATHSIG, SIGKILL);^        (void)0;^proc_daemon_dies_with_parent"

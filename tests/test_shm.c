@@ -332,3 +332,156 @@ WVT_TEST(psem_pevent_bounded_buffer_between_processes)
     wv_plock_destroy(&s->lock);
     wv_shm_close(shm);
 }
+
+/* ------------------------------------------------ Condition, Barrier */
+
+struct cv {
+    wv_plock_t lock;
+    wv_pcond_t cond;
+    int flag;
+    wv_pbarrier_t bar;
+    int idx[20][4];
+};
+
+static int set_flag(void *arg)
+{
+    struct cv *s = arg;
+    if (wv_plock_acquire(&s->lock, WV_FOREVER))
+        return 1;
+    s->flag = 1;
+    wv_pcond_notify_all(&s->cond);
+    wv_plock_release(&s->lock);
+    return 0;
+}
+
+static int notify_and_die(void *arg)
+{
+    struct cv *s = arg;
+    if (wv_plock_acquire(&s->lock, WV_FOREVER))
+        return 1;
+    s->flag = 2;
+    wv_pcond_notify(&s->cond, 1);
+    _exit(0); /* holding the lock the waiter needs back */
+}
+
+WVT_TEST(pcond_between_processes)
+{
+    WVT_OK(wv_shm_anon(&shm, sizeof(struct cv)));
+    struct cv *s = wv_shm_addr(shm);
+    wv_process_t *p;
+
+    WVT_OK(wv_plock_init(&s->lock, false));
+    WVT_OK(wv_pcond_init(&s->cond));
+    WVT_OK(wv_plock_acquire(&s->lock, WV_FOREVER));
+    WVT_ERR(wv_pcond_wait(&s->cond, &s->lock, WV_NOWAIT), WV_EAGAIN);
+    WVT_ERR(wv_pcond_wait(&s->cond, &s->lock, wv_deadline_in(10)),
+            WV_ETIMEDOUT);
+    /* The lock is ours again after a time-out: the child cannot run
+     * until we wait. */
+    WVT_OK(wv_process_start(&p, NULL, set_flag, s));
+    while (!s->flag)
+        WVT_OK(wv_pcond_wait(&s->cond, &s->lock, WV_FOREVER));
+    WVT_OK(wv_plock_release(&s->lock));
+    WVT_EQ(join_code(p), 0);
+
+    /* The notifier dies holding the lock: the waiter is told. */
+    WVT_OK(wv_plock_acquire(&s->lock, WV_FOREVER));
+    s->flag = 0;
+    WVT_OK(wv_process_start(&p, NULL, notify_and_die, s));
+    int err = 0;
+    while (s->flag != 2 && err == 0)
+        err = wv_pcond_wait(&s->cond, &s->lock, WV_FOREVER);
+    if (err == 0) { /* woken before the death: the next acquire tells */
+        WVT_OK(wv_plock_release(&s->lock));
+        err = wv_plock_acquire(&s->lock, WV_FOREVER);
+    }
+    WVT_ERR(err, WV_EOWNERDEAD);
+    WVT_EQ(s->flag, 2);
+    WVT_OK(wv_plock_consistent(&s->lock));
+    WVT_OK(wv_plock_release(&s->lock));
+    WVT_EQ(join_code(p), 0);
+    wv_pcond_destroy(&s->cond);
+    wv_plock_destroy(&s->lock);
+    wv_shm_close(shm);
+}
+
+static int meet_rounds(void *arg)
+{
+    struct cv *s = arg;
+    for (int r = 0; r < 20; r++) {
+        int i = wv_pbarrier_wait(&s->bar, WV_FOREVER);
+        if (i < 0)
+            return 1;
+        s->idx[r][i] += 1;
+    }
+    return 0;
+}
+
+WVT_TEST(pbarrier_between_processes)
+{
+    WVT_OK(wv_shm_anon(&shm, sizeof(struct cv)));
+    struct cv *s = wv_shm_addr(shm);
+    wv_process_t *p[3];
+
+    WVT_OK(wv_pbarrier_init(&s->bar, 4));
+    for (int i = 0; i < 3; i++)
+        WVT_OK(wv_process_start(&p[i], NULL, meet_rounds, s));
+    WVT_EQ(meet_rounds(s), 0);
+    for (int i = 0; i < 3; i++)
+        WVT_EQ(join_code(p[i]), 0);
+    /* Every round handed out each index exactly once. */
+    for (int r = 0; r < 20; r++)
+        for (int i = 0; i < 4; i++)
+            WVT_EQ(s->idx[r][i], 1);
+    WVT_ERR(wv_pbarrier_wait(&s->bar, WV_NOWAIT), WV_EAGAIN);
+    WVT_ASSERT(!wv_pbarrier_broken(&s->bar)); /* EAGAIN changed nothing */
+    wv_pbarrier_destroy(&s->bar);
+    wv_shm_close(shm);
+}
+
+static int meet_once(void *arg)
+{
+    struct cv *s = arg;
+    int i = wv_pbarrier_wait(&s->bar, WV_FOREVER);
+    return i == 0 || i == 1 ? 0 : 1;
+}
+
+static int wait_broken(void *arg)
+{
+    struct cv *s = arg;
+    return wv_pbarrier_wait(&s->bar, WV_FOREVER) == WV_EBROKEN ? 0 : 1;
+}
+
+WVT_TEST(pbarrier_timeout_abort_reset)
+{
+    WVT_OK(wv_shm_anon(&shm, sizeof(struct cv)));
+    struct cv *s = wv_shm_addr(shm);
+    wv_process_t *p;
+
+    WVT_OK(wv_pbarrier_init(&s->bar, 2));
+    WVT_ERR(wv_pbarrier_wait(&s->bar, wv_deadline_in(10)), WV_ETIMEDOUT);
+    WVT_ASSERT(wv_pbarrier_broken(&s->bar));
+    WVT_ERR(wv_pbarrier_wait(&s->bar, WV_FOREVER), WV_EBROKEN);
+    wv_pbarrier_reset(&s->bar);
+    WVT_ASSERT(!wv_pbarrier_broken(&s->bar));
+
+    /* A waiter in another process, broken by abort... */
+    WVT_OK(wv_process_start(&p, NULL, wait_broken, s));
+    WVT_POLL(wv__pbarrier_waiting(&s->bar) == 1, 5000);
+    wv_pbarrier_abort(&s->bar);
+    WVT_EQ(join_code(p), 0);
+    wv_pbarrier_reset(&s->bar);
+    /* ...and one broken by reset, which leaves the barrier usable. */
+    WVT_OK(wv_process_start(&p, NULL, wait_broken, s));
+    WVT_POLL(wv__pbarrier_waiting(&s->bar) == 1, 5000);
+    wv_pbarrier_reset(&s->bar);
+    WVT_EQ(join_code(p), 0);
+    WVT_ASSERT(!wv_pbarrier_broken(&s->bar));
+    WVT_OK(wv_process_start(&p, NULL, meet_once, s));
+    int i = wv_pbarrier_wait(&s->bar, WV_FOREVER);
+    WVT_ASSERT(i == 0 || i == 1);
+    WVT_EQ(join_code(p), 0);
+    wv_pbarrier_destroy(&s->bar);
+    WVT_ERR(wv_pbarrier_init(&s->bar, 0), WV_EINVAL);
+    wv_shm_close(shm);
+}

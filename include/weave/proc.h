@@ -3,9 +3,9 @@
  * Process and Pipe, and os.fork.
  *
  * (This release has Process, Pipe, wv_fork, shared memory, Value and
- * Array, and process-shared Lock, RLock, Semaphore and Event.  The
- * cross-process Queue, Condition, Barrier and the fork server come next:
- * see docs/proc.md.)
+ * Array, and process-shared Lock, RLock, Semaphore, Event, Condition and
+ * Barrier.  The cross-process Queue and the fork server come next: see
+ * docs/proc.md.)
  *
  * Processes are forked from the calling program, so a child runs `fn`
  * with the parent's memory as it was at the fork: pointers in `arg` stay
@@ -310,6 +310,48 @@ WV_EXTERN void wv_pevent_clear(wv_pevent_t *e);
 WV_EXTERN bool wv_pevent_is_set(const wv_pevent_t *e);
 /* 0 once set, WV_EAGAIN (deadline 0), WV_ETIMEDOUT, WV_EINVAL. */
 WV_EXTERN int wv_pevent_wait(wv_pevent_t *e, int64_t deadline);
+
+/*
+ * Condition, for a wv_plock_t (taken once: a recursive lock held several
+ * times must not wait).  wait releases the lock, sleeps until notified or
+ * the deadline, and holds the lock again on return, in every case.
+ * Returns 0 (notified, or spuriously: check your predicate in a loop),
+ * WV_ETIMEDOUT, WV_EAGAIN (deadline 0), WV_EOWNERDEAD (the lock's holder
+ * died meanwhile: held now, see wv_plock_t), WV_ENOTRECOVERABLE,
+ * WV_EPERM (lock not held), WV_EINVAL.
+ */
+typedef struct wv_pcond {
+    _Alignas(8) unsigned char _opaque[64];
+} wv_pcond_t;
+
+WV_EXTERN int wv_pcond_init(wv_pcond_t *c);
+WV_EXTERN int wv_pcond_wait(wv_pcond_t *c, wv_plock_t *l, int64_t deadline);
+/* Wakes up to n waiters (all: wv_pcond_notify_all). */
+WV_EXTERN int wv_pcond_notify(wv_pcond_t *c, unsigned n);
+WV_EXTERN int wv_pcond_notify_all(wv_pcond_t *c);
+WV_EXTERN void wv_pcond_destroy(wv_pcond_t *c);
+
+/*
+ * Barrier for `parties` processes or threads, as threading.Barrier: wait
+ * returns a distinct index in [0, parties) to each party of a generation
+ * (parties - 1 to the last to arrive).  A wait that times out breaks the
+ * barrier (as in Python), as does abort, or a party dying while it holds
+ * the barrier's lock: every wait then fails with WV_EBROKEN until reset.
+ * Returns the index, or WV_EBROKEN, WV_ETIMEDOUT (this wait timed out and
+ * broke it), WV_EAGAIN (deadline 0, generation not full: nothing
+ * changed), WV_EINVAL.
+ */
+typedef struct wv_pbarrier {
+    _Alignas(8) unsigned char _opaque[160];
+} wv_pbarrier_t;
+
+WV_EXTERN int wv_pbarrier_init(wv_pbarrier_t *b, unsigned parties);
+WV_EXTERN int wv_pbarrier_wait(wv_pbarrier_t *b, int64_t deadline);
+WV_EXTERN void wv_pbarrier_abort(wv_pbarrier_t *b);
+/* Back to empty and not broken; waiters of the generation are broken. */
+WV_EXTERN void wv_pbarrier_reset(wv_pbarrier_t *b);
+WV_EXTERN bool wv_pbarrier_broken(wv_pbarrier_t *b);
+WV_EXTERN void wv_pbarrier_destroy(wv_pbarrier_t *b);
 
 /* ------------------------------------------------------- Value, Array */
 

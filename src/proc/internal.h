@@ -17,4 +17,7 @@ int wv__frame_parse(const void *buf, size_t n, uint64_t *len, uint32_t *nfds);
 /* Bytes of a committed message not yet written out (test aid). */
 size_t wv__conn_pending(const wv_conn_t *c);
 
+/* Parties waiting in a process-shared barrier (test aid). */
+unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
+
 #endif /* WV_PROC_INTERNAL_H */

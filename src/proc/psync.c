@@ -204,3 +204,210 @@ int wv_pevent_wait(wv_pevent_t *e, int64_t deadline)
     __atomic_sub_fetch(&p->waiters, 1, __ATOMIC_RELAXED);
     return __atomic_load_n(&p->state, __ATOMIC_ACQUIRE) ? 0 : err;
 }
+
+/* ------------------------------------------------------------ Condition */
+
+_Static_assert(sizeof(pthread_cond_t) <= sizeof(wv_pcond_t), "cond fits");
+
+static pthread_cond_t *cond(wv_pcond_t *c)
+{
+    return (pthread_cond_t *)(void *)c->_opaque;
+}
+
+int wv_pcond_init(wv_pcond_t *c)
+{
+    pthread_condattr_t a;
+    int r;
+
+    if (!c)
+        return WV_EINVAL;
+    if ((r = pthread_condattr_init(&a)))
+        return -r;
+    pthread_condattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC); /* wv_now's clock */
+    r = pthread_cond_init(cond(c), &a);
+    pthread_condattr_destroy(&a);
+    return -r;
+}
+
+int wv_pcond_wait(wv_pcond_t *c, wv_plock_t *l, int64_t deadline)
+{
+    struct timespec ts;
+
+    if (!c || !l || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (deadline == 0)
+        return WV_EAGAIN;
+    if (!wv__deadline_timespec(deadline, &ts))
+        return -pthread_cond_wait(cond(c), mutex(l));
+    return -pthread_cond_timedwait(cond(c), mutex(l), &ts);
+}
+
+int wv_pcond_notify(wv_pcond_t *c, unsigned n)
+{
+    if (!c)
+        return WV_EINVAL;
+    for (unsigned i = 0; i < n; i++)
+        pthread_cond_signal(cond(c));
+    return 0;
+}
+
+int wv_pcond_notify_all(wv_pcond_t *c)
+{
+    return c ? -pthread_cond_broadcast(cond(c)) : WV_EINVAL;
+}
+
+void wv_pcond_destroy(wv_pcond_t *c)
+{
+    if (c)
+        pthread_cond_destroy(cond(c));
+}
+
+/* -------------------------------------------------------------- Barrier */
+
+/*
+ * A generation ends either complete (its waiters return their index) or
+ * reset (they return WV_EBROKEN).  A waiter woken late learns which from
+ * reset_bits, one bit per generation modulo 64: a waiter is never 64
+ * generations late, since a generation cannot complete without it.
+ */
+struct pbarrier {
+    wv_plock_t lock;
+    wv_pcond_t cond;
+    uint32_t parties;
+    uint32_t count;      /* [lock] arrived in this generation */
+    uint32_t generation; /* [lock] */
+    uint32_t broken;     /* [lock] */
+    uint64_t reset_bits; /* [lock] */
+};
+
+_Static_assert(sizeof(struct pbarrier) <= sizeof(wv_pbarrier_t), "fits");
+
+#define BAR(b) ((struct pbarrier *)(void *)(b)->_opaque)
+
+int wv_pbarrier_init(wv_pbarrier_t *b, unsigned parties)
+{
+    int err;
+
+    if (!b || parties == 0 || parties > INT32_MAX)
+        return WV_EINVAL;
+    struct pbarrier *p = BAR(b);
+    *p = (struct pbarrier){.parties = parties};
+    if ((err = wv_plock_init(&p->lock, false)))
+        return err;
+    if ((err = wv_pcond_init(&p->cond))) {
+        wv_plock_destroy(&p->lock);
+        return err;
+    }
+    return 0;
+}
+
+/* Takes the barrier's lock; a holder that died broke the barrier. */
+static void bar_lock(struct pbarrier *p)
+{
+    int err = wv_plock_acquire(&p->lock, WV_FOREVER);
+    if (err == WV_EOWNERDEAD) {
+        p->broken = 1;
+        wv_plock_consistent(&p->lock);
+        wv_pcond_notify_all(&p->cond);
+    }
+}
+
+static void next_generation(struct pbarrier *p, bool reset)
+{
+    uint64_t bit = 1ull << (p->generation % 64);
+    p->reset_bits = reset ? p->reset_bits | bit : p->reset_bits & ~bit;
+    p->generation++;
+    p->reset_bits &= ~(1ull << (p->generation % 64));
+    p->count = 0;
+    wv_pcond_notify_all(&p->cond);
+}
+
+int wv_pbarrier_wait(wv_pbarrier_t *b, int64_t deadline)
+{
+    if (!b || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    struct pbarrier *p = BAR(b);
+    int ret;
+
+    bar_lock(p);
+    uint32_t gen = p->generation;
+    if (p->broken) {
+        ret = WV_EBROKEN;
+    } else if (p->count + 1 == p->parties) {
+        ret = (int)p->parties - 1;
+        next_generation(p, false);
+    } else if (deadline == 0) {
+        ret = WV_EAGAIN;
+    } else {
+        int index = (int)p->count++;
+        for (;;) {
+            if (p->generation != gen) {
+                ret = p->reset_bits >> (gen % 64) & 1 ? WV_EBROKEN : index;
+                break;
+            }
+            if (p->broken) {
+                ret = WV_EBROKEN;
+                break;
+            }
+            int err = wv_pcond_wait(&p->cond, &p->lock, deadline);
+            if (err == WV_EOWNERDEAD) {
+                p->broken = 1;
+                wv_plock_consistent(&p->lock);
+                wv_pcond_notify_all(&p->cond);
+            } else if (err == WV_ETIMEDOUT && p->generation == gen &&
+                       !p->broken) {
+                p->broken = 1; /* Python breaks it */
+                wv_pcond_notify_all(&p->cond);
+                ret = WV_ETIMEDOUT;
+                break;
+            }
+        }
+    }
+    wv_plock_release(&p->lock);
+    return ret;
+}
+
+void wv_pbarrier_abort(wv_pbarrier_t *b)
+{
+    struct pbarrier *p = BAR(b);
+    bar_lock(p);
+    p->broken = 1;
+    wv_pcond_notify_all(&p->cond);
+    wv_plock_release(&p->lock);
+}
+
+void wv_pbarrier_reset(wv_pbarrier_t *b)
+{
+    struct pbarrier *p = BAR(b);
+    bar_lock(p);
+    next_generation(p, true);
+    p->broken = 0;
+    wv_plock_release(&p->lock);
+}
+
+bool wv_pbarrier_broken(wv_pbarrier_t *b)
+{
+    struct pbarrier *p = BAR(b);
+    bar_lock(p);
+    bool broken = p->broken;
+    wv_plock_release(&p->lock);
+    return broken;
+}
+
+void wv_pbarrier_destroy(wv_pbarrier_t *b)
+{
+    if (!b)
+        return;
+    wv_pcond_destroy(&BAR(b)->cond);
+    wv_plock_destroy(&BAR(b)->lock);
+}
+
+unsigned wv__pbarrier_waiting(wv_pbarrier_t *b)
+{
+    struct pbarrier *p = BAR(b);
+    bar_lock(p);
+    unsigned n = p->count;
+    wv_plock_release(&p->lock);
+    return n;
+}
