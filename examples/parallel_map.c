@@ -37,8 +37,8 @@ int main(void)
         in[i] = i;
 
     int64_t t0 = wv_now();
-    err = wv_pool_map(p, square, in, N, sizeof *in, out, sizeof *out, NULL,
-                      NULL);
+    err =
+        wv_pool_map(p, square, in, N, sizeof *in, out, sizeof *out, NULL, NULL);
     if (err) {
         fprintf(stderr, "map: %s\n", wv_strerror(err));
         return 1;

@@ -76,8 +76,8 @@ WVT_TEST(pool_apply_result_and_errors)
     int x = 12, r = 0, err = WV_EIO;
     size_t len = 0;
 
-    WVT_OK(wv_pool_apply(p, square, &x, sizeof x, WV_FOREVER, &r, sizeof r,
-                         &len));
+    WVT_OK(
+        wv_pool_apply(p, square, &x, sizeof x, WV_FOREVER, &r, sizeof r, &len));
     WVT_EQ(r, 144);
     WVT_EQ(len, sizeof r);
     WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, WV_FOREVER, NULL, 0,
@@ -109,14 +109,13 @@ WVT_TEST(pool_apply_large_argument_and_result)
         in[i] = (char)i;
         expect[199 - i] = (char)i;
     }
-    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, WV_FOREVER, out,
-                         sizeof out, &len));
+    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, WV_FOREVER, out, sizeof out,
+                         &len));
     WVT_EQ(len, 200);
     WVT_ASSERT(memcmp(out, expect, sizeof out) == 0);
     /* A short buffer gets the beginning and the full length. */
     memset(out, 0, sizeof out);
-    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, WV_FOREVER, out, 10,
-                         &len));
+    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, WV_FOREVER, out, 10, &len));
     WVT_EQ(len, 200);
     WVT_ASSERT(memcmp(out, expect, 10) == 0 && out[10] == 0);
     wv_pool_free(p);
@@ -141,17 +140,14 @@ WVT_TEST(pool_invalid_arguments)
     WVT_ERR(wv_pool_apply_async(NULL, bump, NULL, 0, NULL, NULL), WV_EINVAL);
     WVT_ERR(wv_pool_apply_async(p, NULL, NULL, 0, NULL, NULL), WV_EINVAL);
     WVT_ERR(wv_pool_apply_async(p, bump, NULL, 4, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_pool_apply(p, bump, &x, sizeof x, -7, NULL, 0, NULL),
-            WV_EINVAL);
+    WVT_ERR(wv_pool_apply(p, bump, &x, sizeof x, -7, NULL, 0, NULL), WV_EINVAL);
     WVT_ERR(wv_pool_map(p, square, NULL, 3, sizeof x, NULL, 0, NULL, NULL),
             WV_EINVAL);
-    WVT_ERR(wv_pool_map(p, square, &x, 1, sizeof x, NULL, sizeof x, NULL,
-                        NULL),
+    WVT_ERR(wv_pool_map(p, square, &x, 1, sizeof x, NULL, sizeof x, NULL, NULL),
             WV_EINVAL);
     WVT_ERR(wv_pool_map_async(p, square, &x, 1, sizeof x, NULL, 0, NULL, NULL),
             WV_EINVAL);
-    WVT_ERR(wv_pool_imap(p, square, &x, 1, sizeof x, 4, NULL, NULL),
-            WV_EINVAL);
+    WVT_ERR(wv_pool_imap(p, square, &x, 1, sizeof x, 4, NULL, NULL), WV_EINVAL);
     WVT_ERR(wv_imap_next(NULL, 0, NULL, NULL), WV_EINVAL);
     WVT_ERR(wv_task_return(NULL, NULL, 0), WV_EINVAL);
     WVT_ERR(wv_pool_join(p, WV_FOREVER), WV_EINVAL); /* not closed */
@@ -213,8 +209,8 @@ WVT_TEST(pool_apply_async_callbacks_run_on_handler)
 {
     wv_pool_t *p = make(2);
     struct cbs c = {.off_worker = true};
-    wv_task_opts_t o = {.callback = on_result, .error_callback = on_error,
-                        .cb_arg = &c};
+    wv_task_opts_t o = {
+        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
     wv_future_t *f;
     const void *data;
     size_t len;
@@ -287,8 +283,8 @@ static void submit_many(int i, void *arg)
                             .error_callback = mark_error,
                             .cb_arg = &m->seen[i * m->per + k]};
         wv_future_t *f = NULL;
-        WVT_OK(wv_pool_apply_async(m->pool, bump, NULL, 0, &o,
-                                   k % 3 ? NULL : &f));
+        WVT_OK(
+            wv_pool_apply_async(m->pool, bump, NULL, 0, &o, k % 3 ? NULL : &f));
         wv_future_free(f);
         if (k % 7 == 0) /* and some without callbacks */
             WVT_OK(wv_pool_apply_async(m->pool, bump, NULL, 0, NULL, NULL));
@@ -334,7 +330,7 @@ WVT_TEST(pool_submit_after_close_or_terminate)
     wv_pool_terminate(p);
     WVT_OK(wv_pool_join(p, WV_FOREVER));
     WVT_OK(wv_pool_join(p, 0)); /* and again */
-    WVT_EQ(c.failed, 0); /* refused: no callback */
+    WVT_EQ(c.failed, 0);        /* refused: no callback */
     wv_pool_free(p);
 }
 
@@ -416,8 +412,8 @@ WVT_TEST(pool_cancel_queued_task)
     wv_pool_t *p = make(1);
     wv_event_t go = WV_EVENT_INIT;
     struct cbs c = {0};
-    wv_task_opts_t o = {.callback = on_result, .error_callback = on_error,
-                        .cb_arg = &c};
+    wv_task_opts_t o = {
+        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
     wv_future_t *f;
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
@@ -443,7 +439,8 @@ WVT_TEST(pool_task_deadline_fires_while_workers_busy)
     wv_pool_t *p = make(1);
     wv_event_t go = WV_EVENT_INIT;
     struct cbs c = {0};
-    wv_task_opts_t o = {.error_callback = on_error, .cb_arg = &c,
+    wv_task_opts_t o = {.error_callback = on_error,
+                        .cb_arg = &c,
                         .deadline = wv_deadline_in(30)};
     wv_future_t *f, *g;
 
@@ -625,7 +622,7 @@ static int short_record(wv_task_t *t, const void *arg, size_t len)
 {
     if (wv_task_return(t, "abcdefghij", 10) != WV_EMSGSIZE)
         return WV_EPROTO;
-    if (wv_task_index(t) != (size_t)*(const int *)arg)
+    if (wv_task_index(t) != (size_t) * (const int *)arg)
         return WV_EPROTO;
     return wv_task_return(t, "ab", 2);
 }
@@ -639,8 +636,8 @@ WVT_TEST(pool_map_records)
     for (int i = 0; i < 64; i++)
         in[i] = i;
     memset(out, 'x', sizeof out);
-    WVT_OK(wv_pool_map(p, short_record, in, 64, sizeof *in, out, 8, NULL,
-                       NULL));
+    WVT_OK(
+        wv_pool_map(p, short_record, in, 64, sizeof *in, out, 8, NULL, NULL));
     for (int i = 0; i < 64; i++)
         WVT_ASSERT(memcmp(out[i], "ab\0\0\0\0\0\0", 8) == 0);
     wv_pool_free(p);
@@ -651,8 +648,8 @@ WVT_TEST(pool_map_async_and_callback)
     wv_pool_t *p = make(2);
     static int in[5000], out[5000];
     struct cbs c = {.off_worker = true};
-    wv_task_opts_t o = {.callback = on_result, .error_callback = on_error,
-                        .cb_arg = &c};
+    wv_task_opts_t o = {
+        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
     wv_future_t *f;
     int zero = 0;
 
@@ -660,8 +657,8 @@ WVT_TEST(pool_map_async_and_callback)
         in[i] = i;
     /* on_result reads an int: give it one by mapping nothing first */
     o.callback = NULL;
-    WVT_OK(wv_pool_map_async(p, square, in, 5000, sizeof *in, out,
-                             sizeof *out, &o, &f));
+    WVT_OK(wv_pool_map_async(p, square, in, 5000, sizeof *in, out, sizeof *out,
+                             &o, &f));
     WVT_ERR(wv_future_cancel(f), WV_EBUSY);
     WVT_OK(wv_future_get(f, WV_FOREVER, NULL, NULL));
     for (int i = 0; i < 5000; i++)
@@ -672,8 +669,8 @@ WVT_TEST(pool_map_async_and_callback)
                              sizeof *out, &o, &f));
     WVT_ERR(wv_future_get(f, WV_FOREVER, NULL, NULL), WV_ERANGE);
     wv_future_free(f);
-    WVT_OK(wv_pool_map_async(p, square, &zero, 0, sizeof zero, NULL, 0, &o,
-                             &f));
+    WVT_OK(
+        wv_pool_map_async(p, square, &zero, 0, sizeof zero, NULL, 0, &o, &f));
     WVT_OK(wv_future_wait(f, 0)); /* nothing to do: done at once */
     wv_future_free(f);
     wv_pool_close(p);
@@ -821,8 +818,8 @@ WVT_TEST(pool_imap_free_early_and_close)
     size_t index;
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
-    WVT_OK(wv_pool_imap(p, square, in, 10000, sizeof *in, sizeof(int), NULL,
-                        &it));
+    WVT_OK(
+        wv_pool_imap(p, square, in, 10000, sizeof *in, sizeof(int), NULL, &it));
     WVT_OK(wv_imap_next(it, WV_FOREVER, &index, NULL));
     WVT_EQ(index, 0);
     wv_imap_free(it); /* stops it half way */
@@ -848,8 +845,8 @@ WVT_TEST(pool_imap_terminated)
     wv_imap_t *it;
 
     occupy(p, 1, &go);
-    WVT_OK(wv_pool_imap(p, square, in, 100, sizeof *in, sizeof(int), NULL,
-                        &it));
+    WVT_OK(
+        wv_pool_imap(p, square, in, 100, sizeof *in, sizeof(int), NULL, &it));
     wv_pool_terminate(p);
     WVT_ERR(wv_imap_next(it, WV_FOREVER, NULL, NULL), WV_ECANCELED);
     WVT_ERR(wv_imap_next(it, 0, NULL, NULL), WV_ECANCELED);
@@ -868,8 +865,7 @@ WVT_TEST(pool_imap_next_deadline)
     size_t index;
 
     occupy(p, 1, &go);
-    WVT_OK(wv_pool_imap(p, square, in, 10, sizeof *in, sizeof(int), NULL,
-                        &it));
+    WVT_OK(wv_pool_imap(p, square, in, 10, sizeof *in, sizeof(int), NULL, &it));
     WVT_ERR(wv_imap_next(it, 0, &index, NULL), WV_EAGAIN);
     WVT_ERR(wv_imap_next(it, wv_deadline_in(10), &index, NULL), WV_ETIMEDOUT);
     wv_event_set(&go);
@@ -940,8 +936,8 @@ static int record_tid(wv_task_t *t, const void *arg, size_t len)
 
 WVT_TEST(pool_maxtasksperchild_replaces_workers)
 {
-    wv_pool_opts_t opts = {.workers = 2, .maxtasksperchild = 3,
-                           .initializer = init_worker};
+    wv_pool_opts_t opts = {
+        .workers = 2, .maxtasksperchild = 3, .initializer = init_worker};
     wv_pool_t *p;
     static char in[60];
     int tids[60];
@@ -952,8 +948,7 @@ WVT_TEST(pool_maxtasksperchild_replaces_workers)
     WVT_OK(wv_local_init(&tid_local, tid_destroy));
     WVT_OK(wv_pool_new(&p, &opts));
     wv_task_opts_t o = {.chunksize = 1};
-    WVT_OK(wv_pool_map(p, record_tid, in, 60, 1, tids, sizeof *tids, &o,
-                       NULL));
+    WVT_OK(wv_pool_map(p, record_tid, in, 60, 1, tids, sizeof *tids, &o, NULL));
     /* No thread ran more than 3 tasks; each ran its initializer. */
     int distinct = 0;
     for (int i = 0; i < 60; i++) {
@@ -981,8 +976,8 @@ WVT_TEST(pool_maxtasksperchild_replaces_workers)
  * concurrent.futures' BrokenThreadPool), instead of respawning forever. */
 WVT_TEST(pool_broken_by_failing_replacement)
 {
-    wv_pool_opts_t opts = {.workers = 1, .maxtasksperchild = 2,
-                           .initializer = init_worker};
+    wv_pool_opts_t opts = {
+        .workers = 1, .maxtasksperchild = 2, .initializer = init_worker};
     wv_pool_t *p;
     wv_future_t *f[6];
 
@@ -1014,8 +1009,8 @@ static int meet(wv_task_t *t, const void *arg, size_t len)
 
 WVT_TEST(pool_elastic_grows_and_shrinks)
 {
-    wv_pool_opts_t opts = {.workers = 1, .max_workers = 4,
-                           .idle_timeout_ms = 20};
+    wv_pool_opts_t opts = {
+        .workers = 1, .max_workers = 4, .idle_timeout_ms = 20};
     wv_pool_t *p;
     wv_future_t *f[4];
 
@@ -1146,8 +1141,8 @@ static void stress_submit(int i, void *arg)
     static int in[1000];
     for (long k = 0; k < n; k++)
         WVT_OK(wv_pool_apply_async(r->pool, bump, NULL, 0, NULL, NULL));
-    WVT_OK(wv_pool_map(r->pool, bump, in, 1000, sizeof *in, NULL, 0, NULL,
-                       NULL));
+    WVT_OK(
+        wv_pool_map(r->pool, bump, in, 1000, sizeof *in, NULL, 0, NULL, NULL));
 }
 
 WVT_TEST(pool_stress_many_submitters)
@@ -1182,7 +1177,8 @@ static void fault_pass(long n)
     wv_pool_t *p;
     wv_future_t *f = NULL;
     wv_imap_t *it;
-    wv_task_opts_t o = {.callback = noop_result, .error_callback = count_error,
+    wv_task_opts_t o = {.callback = noop_result,
+                        .error_callback = count_error,
                         .deadline = wv_deadline_in(60000)};
     int err;
 
@@ -1256,8 +1252,8 @@ WVT_TEST(pool_tasks_submit_tasks)
     int depth = 12;
     tree_pool = make(3);
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
-    WVT_OK(wv_pool_apply_async(tree_pool, tree, &depth, sizeof depth, NULL,
-                               NULL));
+    WVT_OK(
+        wv_pool_apply_async(tree_pool, tree, &depth, sizeof depth, NULL, NULL));
     WVT_POLL(__atomic_load_n(&counter, __ATOMIC_RELAXED) == (1 << 13) - 1,
              10000);
     wv_pool_close(tree_pool);
@@ -1278,12 +1274,12 @@ WVT_TEST(pool_spurious_wakeups)
         wv__fault_futex_eintr(1000);
         for (int i = 0; i < 20000; i++)
             in[i] = i % 1000;
-        WVT_OK(wv_pool_map(p, square, in, 20000, sizeof *in, out,
-                           sizeof *out, NULL, NULL));
+        WVT_OK(wv_pool_map(p, square, in, 20000, sizeof *in, out, sizeof *out,
+                           NULL, NULL));
         for (int i = 0; i < 20000; i++)
             WVT_EQ(out[i], in[i] * in[i]);
-        WVT_OK(wv_pool_imap(p, square, in, 2000, sizeof *in, sizeof *out,
-                            NULL, &it));
+        WVT_OK(wv_pool_imap(p, square, in, 2000, sizeof *in, sizeof *out, NULL,
+                            &it));
         long got = 0;
         while ((err = wv_imap_next(it, WV_FOREVER, NULL, NULL)) == 0)
             got++;

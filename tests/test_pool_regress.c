@@ -56,8 +56,8 @@ static int hold(wv_task_t *t, const void *arg, size_t len)
 WVT_TEST(pool_regress_elastic_keeps_minimum)
 {
     for (int iter = 0; iter < wvt_scale(25); iter++) {
-        wv_pool_opts_t o = {.workers = 1, .max_workers = 2,
-                            .idle_timeout_ms = 5};
+        wv_pool_opts_t o = {
+            .workers = 1, .max_workers = 2, .idle_timeout_ms = 5};
         wv_pool_t *p;
         wv_event_t e;
         wv_event_t *ep = &e;
@@ -94,8 +94,7 @@ static int set_y(wv_task_t *t, const void *arg, size_t len)
 
 WVT_TEST_TIMEOUT(pool_regress_elastic_retire_vs_submit, 120)
 {
-    wv_pool_opts_t o = {.workers = 1, .max_workers = 2,
-                        .idle_timeout_ms = 2};
+    wv_pool_opts_t o = {.workers = 1, .max_workers = 2, .idle_timeout_ms = 2};
     wv_pool_t *p;
     WVT_OK(wv_pool_new(&p, &o));
     for (int iter = 0; iter < wvt_scale(100); iter++) {
@@ -178,14 +177,13 @@ WVT_TEST(pool_regress_job_deadlines_pruned)
     WVT_OK(wv_pool_new(&p, &o));
     for (int i = 0; i < 5000; i++) {
         wv_future_t *f;
-        WVT_OK(wv_pool_map_async(p, bump, in, 1, sizeof *in, NULL, 0, &to,
-                                 &f));
+        WVT_OK(wv_pool_map_async(p, bump, in, 1, sizeof *in, NULL, 0, &to, &f));
         WVT_OK(wv_future_wait(f, WV_FOREVER));
         wv_future_free(f);
     }
     /* The handler prunes when it wakes: wake it with one more entry. */
-    WVT_OK(wv_pool_apply(p, bump, NULL, 0, wv_deadline_in(60000), NULL, 0,
-                         NULL));
+    WVT_OK(
+        wv_pool_apply(p, bump, NULL, 0, wv_deadline_in(60000), NULL, 0, NULL));
     WVT_POLL(heap_len(p) < 1000, 5000);
     wv_pool_free(p);
 }
@@ -236,8 +234,10 @@ static int task_free_pool(wv_task_t *t, const void *arg, size_t len)
 WVT_TEST_TIMEOUT(pool_regress_orphan_stress, 120)
 {
     for (int iter = 0; iter < wvt_scale(25); iter++) {
-        wv_pool_opts_t o = {.workers = 2, .max_workers = 3,
-                            .maxtasksperchild = 3, .idle_timeout_ms = 1};
+        wv_pool_opts_t o = {.workers = 2,
+                            .max_workers = 3,
+                            .maxtasksperchild = 3,
+                            .idle_timeout_ms = 1};
         wv_pool_t *p;
         unsigned n = 0;
         WVT_OK(wv_pool_new(&p, &o));

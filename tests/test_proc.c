@@ -212,8 +212,7 @@ static int start_daemon_then_die(void *arg)
     char c;
     size_t len;
 
-    if (wv_pipe(&r, &w, false) ||
-        wv_process_start(&d, &opts, daemon_body, w) ||
+    if (wv_pipe(&r, &w, false) || wv_process_start(&d, &opts, daemon_body, w) ||
         wv_conn_recv(r, &c, 1, &len, WV_FOREVER))
         return 1;
     int pid = wv_process_pid(d);
@@ -261,8 +260,8 @@ WVT_TEST(proc_raw_fork)
 
 /* --------------------------------------------------------------- Pipe */
 
-static size_t sizes[] = {0, 1, 15, 16, 17, 100, 65535, 65536, 200000,
-                         (1 << 20) + 3};
+static size_t sizes[] = {0,   1,     15,    16,     17,
+                         100, 65535, 65536, 200000, (1 << 20) + 3};
 #define NSIZES (sizeof sizes / sizeof *sizes)
 
 static void fill(char *buf, size_t len, unsigned seed)
@@ -361,8 +360,7 @@ WVT_TEST(pipe_message_too_long_stays)
     WVT_EQ(len, 10);
     WVT_OK(wv_conn_recv(b, big, sizeof big, &len, WV_FOREVER));
     WVT_ASSERT(len == 10 && memcmp(big, "0123456789", 10) == 0);
-    WVT_ERR(wv_conn_send(a, big, WV_CONN_MAX_MSG + 1, WV_FOREVER),
-            WV_EMSGSIZE);
+    WVT_ERR(wv_conn_send(a, big, WV_CONN_MAX_MSG + 1, WV_FOREVER), WV_EMSGSIZE);
     wv_conn_close(a);
     wv_conn_close(b);
 }
@@ -541,8 +539,7 @@ WVT_TEST(pipe_garbage_is_eproto)
     WVT_EQ(write(wv_conn_fileno(a), &hdr, sizeof hdr), sizeof hdr);
     int fds[4];
     size_t nfds = 4;
-    WVT_ERR(wv_conn_recv_fds(b, buf, sizeof buf, &len, fds, &nfds,
-                             WV_FOREVER),
+    WVT_ERR(wv_conn_recv_fds(b, buf, sizeof buf, &len, fds, &nfds, WV_FOREVER),
             WV_EPROTO);
     wv_conn_close(a);
     wv_conn_close(b);

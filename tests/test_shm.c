@@ -124,8 +124,8 @@ WVT_TEST(shm_value_and_array)
 
 struct guarded {
     wv_plock_t lock;
-    long a, b;      /* equal outside the critical section */
-    long repairs;   /* EOWNERDEAD seen */
+    long a, b;    /* equal outside the critical section */
+    long repairs; /* EOWNERDEAD seen */
     wv_psem_t ready;
 };
 

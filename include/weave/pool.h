@@ -182,9 +182,8 @@ WV_EXTERN int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
  * run; map returns once those running have finished).
  */
 WV_EXTERN int wv_pool_map(wv_pool_t *pool, wv_pool_fn fn, const void *in,
-                          size_t n, size_t in_size, void *out,
-                          size_t out_size, const wv_task_opts_t *opts,
-                          size_t *failed);
+                          size_t n, size_t in_size, void *out, size_t out_size,
+                          const wv_task_opts_t *opts, size_t *failed);
 
 /*
  * map_async: as map, returning at once a future (*fut, owned by the
@@ -195,10 +194,10 @@ WV_EXTERN int wv_pool_map(wv_pool_t *pool, wv_pool_fn fn, const void *in,
  * Callbacks get (NULL, 0) on success.  Errors: those of map, returned at
  * once.
  */
-WV_EXTERN int wv_pool_map_async(wv_pool_t *pool, wv_pool_fn fn,
-                                const void *in, size_t n, size_t in_size,
-                                void *out, size_t out_size,
-                                const wv_task_opts_t *opts, wv_future_t **fut);
+WV_EXTERN int wv_pool_map_async(wv_pool_t *pool, wv_pool_fn fn, const void *in,
+                                size_t n, size_t in_size, void *out,
+                                size_t out_size, const wv_task_opts_t *opts,
+                                wv_future_t **fut);
 
 /* An imap iterator. */
 typedef struct wv_imap wv_imap_t;

@@ -65,8 +65,9 @@ typedef struct wv_process_opts {
  * WV_EAGAIN (no more processes), WV_ENOSYS (kernel without pidfds, before
  * 5.3).  In the child, fn runs with *out not set.
  */
-WV_EXTERN int wv_process_start(wv_process_t **out, const wv_process_opts_t *opts,
-                               wv_process_fn fn, void *arg);
+WV_EXTERN int wv_process_start(wv_process_t **out,
+                               const wv_process_opts_t *opts, wv_process_fn fn,
+                               void *arg);
 
 /*
  * Waits until the child has ended and reaps it; stores its exit code in
@@ -77,8 +78,7 @@ WV_EXTERN int wv_process_start(wv_process_t **out, const wv_process_opts_t *opts
  * reaped it: SIGCHLD set to SIG_IGN, or a waitpid(-1) elsewhere),
  * WV_ECANCELED (the calling coroutine was cancelled).
  */
-WV_EXTERN int wv_process_join(wv_process_t *p, int64_t deadline,
-                              int *exitcode);
+WV_EXTERN int wv_process_join(wv_process_t *p, int64_t deadline, int *exitcode);
 
 /* true until the child has ended (reaps it if it has). */
 WV_EXTERN bool wv_process_is_alive(wv_process_t *p);
@@ -184,9 +184,8 @@ WV_EXTERN int wv_conn_flush(wv_conn_t *c, int64_t deadline);
 #define WV_CONN_MAX_FDS 64
 WV_EXTERN int wv_conn_send_fds(wv_conn_t *c, const void *data, size_t len,
                                const int *fds, size_t nfds, int64_t deadline);
-WV_EXTERN int wv_conn_recv_fds(wv_conn_t *c, void *buf, size_t cap,
-                               size_t *len, int *fds, size_t *nfds,
-                               int64_t deadline);
+WV_EXTERN int wv_conn_recv_fds(wv_conn_t *c, void *buf, size_t cap, size_t *len,
+                               int *fds, size_t *nfds, int64_t deadline);
 
 /* The underlying descriptor (to poll it with others). */
 WV_EXTERN int wv_conn_fileno(const wv_conn_t *c);

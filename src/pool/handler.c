@@ -245,8 +245,7 @@ static int handler_main(void *arg)
             prune(p);
         if (finished(p))
             break;
-        wv_cond_wait(&p->hcond, &p->hlock,
-                     p->heap_len ? p->heap[0].at : -1);
+        wv_cond_wait(&p->hcond, &p->hlock, p->heap_len ? p->heap[0].at : -1);
     }
     size_t left = p->heap_len;
     p->heap_len = 0;

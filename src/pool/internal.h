@@ -60,12 +60,12 @@ static inline void wv__task_meta(struct ptask *t, uint32_t kind, uint32_t len)
 
 /* What a running task's wv_task_t holds. */
 struct wv_task {
-    void *out;   /* map/imap: the item's record; NULL for apply */
-    size_t cap;  /* map/imap: out_size */
-    size_t len;  /* bytes returned */
-    void *heap;  /* apply: a result longer than buf */
+    void *out;  /* map/imap: the item's record; NULL for apply */
+    size_t cap; /* map/imap: out_size */
+    size_t len; /* bytes returned */
+    void *heap; /* apply: a result longer than buf */
     size_t index;
-    bool record;  /* map/imap: results go to out (cap bytes) */
+    bool record; /* map/imap: results go to out (cap bytes) */
     bool returned;
     _Alignas(max_align_t) unsigned char buf[TASK_INLINE];
 };
@@ -130,8 +130,7 @@ unsigned wv__lq_pop_many(struct lq *q, struct ptask *t, unsigned max);
 /* Moves tasks from `from` into `to` (whose owner calls, `to` empty): half
  * of them (stealing) or all (emptying an inbox), at most max.  Returns how
  * many. */
-unsigned wv__lq_steal(struct lq *from, struct lq *to, unsigned max,
-                      bool half);
+unsigned wv__lq_steal(struct lq *from, struct lq *to, unsigned max, bool half);
 /* The producer adds to its inbox; false if it is full. */
 bool wv__ib_push(struct lq *q, const struct ptask *t);
 static inline bool wv__lq_empty(struct lq *q)
@@ -160,9 +159,9 @@ struct worker {
     wv_thread_t *predecessor; /* joined by this worker when it starts */
     uint32_t state;           /* [pool->mu] W_* */
     unsigned index;
-    unsigned done;         /* tasks run (maxtasksperchild) */
-    unsigned last;         /* size of the last batch taken */
-    bool initial;          /* started by wv_pool_new */
+    unsigned done; /* tasks run (maxtasksperchild) */
+    unsigned last; /* size of the last batch taken */
+    bool initial;  /* started by wv_pool_new */
 };
 
 /* A deadline to enforce: a task's future, or a map/imap job. */
@@ -192,22 +191,22 @@ struct wv_pool {
     uint32_t flags;                          /* P_*, only ever set */
     int broken_err;                          /* set before P_BROKEN */
     uint32_t live;                           /* workers W_LIVE */
-    uint32_t lazy;        /* imaps that will still submit chunks */
-    uint32_t threads;     /* pool threads not finished */
-    bool orphan;          /* freed from inside: last thread frees */
+    uint32_t lazy;    /* imaps that will still submit chunks */
+    uint32_t threads; /* pool threads not finished */
+    bool orphan;      /* freed from inside: last thread frees */
 
-    wv_lock_t mu;             /* workers' slots and states */
-    struct worker *workers;   /* [max] */
-    void *workers_mem;        /* what workers was carved from */
-    void *ib_mem[MAX_INBOX];  /* what each inbox was carved from */
-    unsigned min, max;        /* workers kept, workers at most */
+    wv_lock_t mu;            /* workers' slots and states */
+    struct worker *workers;  /* [max] */
+    void *workers_mem;       /* what workers was carved from */
+    void *ib_mem[MAX_INBOX]; /* what each inbox was carved from */
+    unsigned min, max;       /* workers kept, workers at most */
     int64_t idle_ms;
     unsigned maxtasks;
     int (*init)(void *);
     void *initarg;
     size_t stack_size;
     char name[32];
-    uint32_t spawned;         /* [mu] for worker names */
+    uint32_t spawned; /* [mu] for worker names */
 
     /* wv_pool_new waits for the initial workers' initializers. */
     uint32_t init_left;

@@ -39,19 +39,19 @@ struct slot {
 
 struct job {
     uint32_t refs;
-    uint32_t active;     /* CANCEL | chunks running */
-    int cancel_err;      /* the first stop's code; set before CANCEL */
-    size_t failed;       /* the failing item, when item_failed */
-    bool item_failed;    /* an item's failure stopped the job */
-    size_t chunks_left;  /* chunks not finished (map) */
+    uint32_t active;    /* CANCEL | chunks running */
+    int cancel_err;     /* the first stop's code; set before CANCEL */
+    size_t failed;      /* the failing item, when item_failed */
+    bool item_failed;   /* an item's failure stopped the job */
+    size_t chunks_left; /* chunks not finished (map) */
     wv_pool_fn fn;
     const char *in;
     size_t in_size;
     char *out; /* map: the caller's array */
     size_t out_size;
     size_t n, chunk;
-    int64_t deadline;  /* 0 = none */
-    wv_future_t *fut;  /* map: done when all chunks are */
+    int64_t deadline; /* 0 = none */
+    wv_future_t *fut; /* map: done when all chunks are */
     wv_event_t stopped;
     bool stop_seen;     /* stop_done ran: it must run once */
     struct wv_imap *it; /* imap */
@@ -61,11 +61,11 @@ struct wv_imap {
     wv_pool_t *pool;
     struct job *job;
     bool unordered;
-    bool lazy;          /* counted in pool->lazy */
+    bool lazy; /* counted in pool->lazy */
     size_t nchunks;
-    size_t submitted;   /* chunks submitted */
-    size_t consumed;    /* chunks whose results were all returned */
-    size_t yielded;     /* items returned */
+    size_t submitted; /* chunks submitted */
+    size_t consumed;  /* chunks whose results were all returned */
+    size_t yielded;   /* items returned */
     size_t window;
     struct slot *slots; /* [window] */
     struct slot *cur;   /* being returned */
@@ -290,8 +290,8 @@ static int check_map(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
 }
 
 static struct job *job_new(wv_pool_t *p, wv_pool_fn fn, const void *in,
-                           size_t n, size_t in_size, void *out,
-                           size_t out_size, size_t chunk, int64_t deadline)
+                           size_t n, size_t in_size, void *out, size_t out_size,
+                           size_t chunk, int64_t deadline)
 {
     struct job *j = wv__calloc(1, sizeof *j);
 
@@ -314,8 +314,8 @@ static struct ptask chunk_task(struct job *j, size_t c, size_t slot)
     struct ptask t = {.fn = j->fn, .ref = j, .kind = T_CHUNK};
 
     t.u.chunk.lo = c * j->chunk;
-    t.u.chunk.hi = j->n - t.u.chunk.lo > j->chunk ? t.u.chunk.lo + j->chunk
-                                                  : j->n;
+    t.u.chunk.hi =
+        j->n - t.u.chunk.lo > j->chunk ? t.u.chunk.lo + j->chunk : j->n;
     t.u.chunk.slot = slot;
     return t;
 }
@@ -358,10 +358,11 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
         return WV_EBROKEN;
     if (f & (P_CLOSED | P_TERMINATED))
         return WV_ESHUTDOWN;
-    size_t chunk = chunk_size(opts->chunksize, n, ceil_div(n, 4 * workers_of(p)));
+    size_t chunk =
+        chunk_size(opts->chunksize, n, ceil_div(n, 4 * workers_of(p)));
     size_t nchunks = ceil_div(n, chunk);
-    struct job *j = job_new(p, fn, in, n, in_size, out, out_size, chunk,
-                            opts->deadline);
+    struct job *j =
+        job_new(p, fn, in, n, in_size, out, out_size, chunk, opts->deadline);
     if (!j)
         return WV_ENOMEM;
     j->chunks_left = nchunks;
@@ -401,8 +402,8 @@ int wv_pool_map_async(wv_pool_t *pool, wv_pool_fn fn, const void *in, size_t n,
 
     if (!fut)
         return WV_EINVAL;
-    int err = map_start(pool, fn, in, n, in_size, out, out_size, opts, true,
-                        &j);
+    int err =
+        map_start(pool, fn, in, n, in_size, out, out_size, opts, true, &j);
     if (err)
         return err;
     *fut = wv_future_ref(j->fut);
@@ -416,8 +417,8 @@ int wv_pool_map(wv_pool_t *pool, wv_pool_fn fn, const void *in, size_t n,
 {
     struct job *j;
     int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : -1;
-    int err = map_start(pool, fn, in, n, in_size, out, out_size, opts, false,
-                        &j);
+    int err =
+        map_start(pool, fn, in, n, in_size, out, out_size, opts, false, &j);
 
     if (err)
         return err;
@@ -516,8 +517,8 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     if (wv__pool_flags(p) & (P_CLOSED | P_TERMINATED))
         return WV_ESHUTDOWN; /* checked again once counted in lazy */
     size_t automatic = n / (16 * workers_of(p));
-    size_t chunk = chunk_size(opts->chunksize, n,
-                              automatic > 1024 ? 1024 : automatic);
+    size_t chunk =
+        chunk_size(opts->chunksize, n, automatic > 1024 ? 1024 : automatic);
     size_t nchunks = ceil_div(n, chunk);
     size_t window = opts->window ? opts->window : 4 * workers_of(p);
     if (window > nchunks)

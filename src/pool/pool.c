@@ -43,10 +43,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SPIN_ROUNDS 64
-#define IN_HAND     8 /* tasks taken from the ring at once */
-#define GRAB_MAX    64
-#define GRAB_SMALL  16 /* a batch this small: pause before the next */
+#define SPIN_ROUNDS     64
+#define IN_HAND         8 /* tasks taken from the ring at once */
+#define GRAB_MAX        64
+#define GRAB_SMALL      16 /* a batch this small: pause before the next */
 #define DEFAULT_IDLE_MS 10000
 
 static __thread wv_pool_t *self_pool;
@@ -801,9 +801,8 @@ static int start_workers(wv_pool_t *p)
     }
     wv_lock_release(&p->mu);
     /* Workers that never started report for themselves. */
-    if (started < p->min &&
-        __atomic_sub_fetch(&p->init_left, p->min - started,
-                           __ATOMIC_ACQ_REL) == 0)
+    if (started < p->min && __atomic_sub_fetch(&p->init_left, p->min - started,
+                                               __ATOMIC_ACQ_REL) == 0)
         wv_event_set(&p->init_done);
     wv_event_wait(&p->init_done, -1);
     if (!err)
@@ -827,8 +826,8 @@ int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts)
         return WV_ENOMEM;
     p->min = opts->workers ? opts->workers : (unsigned)wv_cpu_count();
     p->max = opts->max_workers ? opts->max_workers : p->min;
-    p->idle_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms
-                                       : DEFAULT_IDLE_MS;
+    p->idle_ms =
+        opts->idle_timeout_ms ? opts->idle_timeout_ms : DEFAULT_IDLE_MS;
     p->maxtasks = opts->maxtasksperchild;
     p->init = opts->initializer;
     p->initarg = opts->initarg;

@@ -19,7 +19,7 @@
 
 #include <string.h>
 
-#define WORDS    (sizeof(struct ptask) / sizeof(uint64_t))
+#define WORDS (sizeof(struct ptask) / sizeof(uint64_t))
 
 static void load_task(struct ptask *dst, const struct ptask *src)
 {
@@ -184,8 +184,7 @@ unsigned wv__lq_pop_many(struct lq *q, struct ptask *t, unsigned max)
     }
 }
 
-unsigned wv__lq_steal(struct lq *from, struct lq *to, unsigned max,
-                      bool half)
+unsigned wv__lq_steal(struct lq *from, struct lq *to, unsigned max, bool half)
 {
     uint32_t tail = to->tail;
 

@@ -51,16 +51,16 @@ struct wv_conn {
     int fd;
     unsigned mode;
     /* receiving */
-    char *rbuf;           /* bytes read, not yet consumed: [rpos, rlen) */
+    char *rbuf; /* bytes read, not yet consumed: [rpos, rlen) */
     size_t rcap, rpos, rlen;
-    int *rfds;            /* descriptors received, not yet handed out */
+    int *rfds; /* descriptors received, not yet handed out */
     size_t nrfds, rfdcap;
-    bool eof;             /* the other end closed */
-    bool broken;          /* bytes that are not frames: WV_EPROTO */
+    bool eof;    /* the other end closed */
+    bool broken; /* bytes that are not frames: WV_EPROTO */
     /* sending */
-    char *pend;           /* rest of a committed message */
+    char *pend; /* rest of a committed message */
     size_t pend_len, pend_off;
-    bool send_broken;     /* a frame could not be completed: WV_EPIPE */
+    bool send_broken; /* a frame could not be completed: WV_EPIPE */
 };
 
 int wv__frame_parse(const void *buf, size_t n, uint64_t *len, uint32_t *nfds)
@@ -70,8 +70,7 @@ int wv__frame_parse(const void *buf, size_t n, uint64_t *len, uint32_t *nfds)
     if (n < sizeof f)
         return WV_EAGAIN;
     memcpy(&f, buf, sizeof f);
-    if (f.magic != MAGIC || f.len > WV_CONN_MAX_MSG ||
-        f.nfds > WV_CONN_MAX_FDS)
+    if (f.magic != MAGIC || f.len > WV_CONN_MAX_MSG || f.nfds > WV_CONN_MAX_FDS)
         return WV_EPROTO;
     *len = f.len;
     *nfds = f.nfds;
@@ -217,8 +216,8 @@ static int write_all(wv_conn_t *c, struct iovec *iov, int niov, const int *fds,
     bool started = false;
 
     while (niov) {
-        ssize_t n = write_some(c, iov, niov, started ? NULL : fds,
-                               started ? 0 : nfds);
+        ssize_t n =
+            write_some(c, iov, niov, started ? NULL : fds, started ? 0 : nfds);
         if (n > 0) {
             started = true;
             niov = iov_advance(&iov, niov, (size_t)n);
@@ -264,8 +263,8 @@ int wv_conn_flush(wv_conn_t *c, int64_t deadline)
     return 0;
 }
 
-int wv_conn_send_fds(wv_conn_t *c, const void *data, size_t len,
-                     const int *fds, size_t nfds, int64_t deadline)
+int wv_conn_send_fds(wv_conn_t *c, const void *data, size_t len, const int *fds,
+                     size_t nfds, int64_t deadline)
 {
     if (!c || (len && !data) || (nfds && !fds) || !wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -353,7 +352,8 @@ static int read_some(wv_conn_t *c)
             char buf[CMSG_SPACE(sizeof(int) * WV_CONN_MAX_FDS)];
             struct cmsghdr align;
         } cm;
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1,
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
                            .msg_control = cm.buf,
                            .msg_controllen = sizeof cm.buf};
         n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
@@ -431,8 +431,8 @@ static int next_frame(wv_conn_t *c, size_t cap, uint64_t *len, uint32_t *nfds,
 }
 
 /* nfds NULL: descriptors that came with the message are closed. */
-int wv_conn_recv_fds(wv_conn_t *c, void *buf, size_t cap, size_t *len,
-                     int *fds, size_t *nfds, int64_t deadline)
+int wv_conn_recv_fds(wv_conn_t *c, void *buf, size_t cap, size_t *len, int *fds,
+                     size_t *nfds, int64_t deadline)
 {
     uint64_t flen;
     uint32_t fn;

@@ -119,8 +119,8 @@ static void reap(wv_process_t *p)
         if (r < 0)
             p->reap_err = -errno; /* ECHILD: reaped behind our back */
         else
-            p->exitcode = si.si_code == CLD_EXITED ? si.si_status
-                                                   : -si.si_status;
+            p->exitcode =
+                si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
         __atomic_store_n(&p->reaped, true, __ATOMIC_RELEASE);
     }
     wv_lock_release(&p->reap_lock);
