@@ -147,13 +147,18 @@ static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         return n < 0 ? -errno : n;
     }
-    /* A pipe: keep the SIGPIPE a closed reader would raise. */
+    /* A pipe: keep the SIGPIPE a closed reader would raise.  Only if the
+     * caller had it blocked already can one be pending from before, not
+     * ours to take: look then, and only then (a system call saved). */
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    sigpending(&pending);
-    bool was_pending = sigismember(&pending, SIGPIPE);
+    bool was_pending = false;
+    if (sigismember(&old, SIGPIPE)) {
+        sigpending(&pending);
+        was_pending = sigismember(&pending, SIGPIPE);
+    }
     ssize_t n = writev(c->fd, iov, niov);
     int err = n < 0 ? -errno : 0;
     if (err == WV_EPIPE && !was_pending) {
@@ -208,45 +213,23 @@ static int map_write_err(int err)
     return err == WV_ECONNRESET || err == WV_ENOTCONN ? WV_EPIPE : err;
 }
 
-/* Writes iov whole, waiting up to deadline; `fds` go with the first
- * byte.  Once something is written, a time-out commits the rest. */
-static int write_all(wv_conn_t *c, struct iovec *iov, int niov, const int *fds,
-                     size_t nfds, int64_t deadline)
+/*
+ * Writes *iov (*niov entries) waiting up to deadline, advancing them past
+ * what went out and adding its size to *written; `fds` go with the first
+ * byte.  0 once all is written; else the write error or the deadline's,
+ * with *iov and *niov saying what is left.
+ */
+static int write_iov(wv_conn_t *c, struct iovec **iov, int *niov,
+                     const int *fds, size_t nfds, int64_t deadline,
+                     size_t *written)
 {
-    bool started = false;
-
-    while (niov) {
+    while (*niov) {
+        bool first = *written == 0;
         ssize_t n =
-            write_some(c, iov, niov, started ? NULL : fds, started ? 0 : nfds);
+            write_some(c, *iov, *niov, first ? fds : NULL, first ? nfds : 0);
         if (n > 0) {
-            started = true;
-            niov = iov_advance(&iov, niov, (size_t)n);
-            continue;
-        }
-        if (n == WV_EINTR)
-            continue;
-        if (n != WV_EAGAIN)
-            return map_write_err((int)n);
-        int err = wv__fd_wait(c->fd, POLLOUT, deadline, NULL);
-        if (err)
-            return started ? commit_rest(c, iov, niov) : err;
-    }
-    return 0;
-}
-
-int wv_conn_flush(wv_conn_t *c, int64_t deadline)
-{
-    if (!c || !wv__deadline_ok(deadline))
-        return WV_EINVAL;
-    if (c->send_broken)
-        return WV_EPIPE;
-    if (!c->pend)
-        return 0;
-    while (c->pend_off < c->pend_len) {
-        struct iovec iov = {c->pend + c->pend_off, c->pend_len - c->pend_off};
-        ssize_t n = write_some(c, &iov, 1, NULL, 0);
-        if (n > 0) {
-            c->pend_off += (size_t)n;
+            *written += (size_t)n;
+            *niov = iov_advance(iov, *niov, (size_t)n);
             continue;
         }
         if (n == WV_EINTR)
@@ -257,6 +240,36 @@ int wv_conn_flush(wv_conn_t *c, int64_t deadline)
         if (err)
             return err;
     }
+    return 0;
+}
+
+/* Writes a message whole: once something of it went out, a deadline
+ * commits the rest (a write error does not: the peer is gone). */
+static int write_all(wv_conn_t *c, struct iovec *iov, int niov, const int *fds,
+                     size_t nfds, int64_t deadline)
+{
+    size_t written = 0;
+    int err = write_iov(c, &iov, &niov, fds, nfds, deadline, &written);
+
+    if ((err == WV_ETIMEDOUT || err == WV_EAGAIN) && written)
+        return commit_rest(c, iov, niov);
+    return err;
+}
+
+int wv_conn_flush(wv_conn_t *c, int64_t deadline)
+{
+    if (!c || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (c->send_broken)
+        return WV_EPIPE;
+    if (!c->pend)
+        return 0;
+    struct iovec rest = {c->pend + c->pend_off, c->pend_len - c->pend_off};
+    struct iovec *iov = &rest;
+    int niov = 1;
+    int err = write_iov(c, &iov, &niov, NULL, 0, deadline, &c->pend_off);
+    if (err)
+        return err;
     wv__free(c->pend);
     c->pend = NULL;
     c->pend_len = c->pend_off = 0;
