@@ -32,11 +32,6 @@ void wv__handler_wake(wv_pool_t *p)
     wv_lock_release(&p->hlock);
 }
 
-void wv__handler_release(wv_pool_t *p)
-{
-    wv__handler_wake(p);
-}
-
 /* ------------------------------------------------------------ callbacks */
 
 struct cbrec *wv__cbrec_new(wv_pool_t *p, const wv_task_opts_t *opts)

@@ -66,9 +66,15 @@ struct wv_task {
     void *heap; /* apply: a result longer than buf */
     size_t index;
     bool record; /* map/imap: results go to out (cap bytes) */
-    bool returned;
     _Alignas(max_align_t) unsigned char buf[TASK_INLINE];
 };
+
+/* A task function's return value as the task's outcome: positive values
+ * are no error codes (WV_EINVAL). */
+static inline int wv__task_rc(int rc)
+{
+    return rc > 0 ? WV_EINVAL : rc;
+}
 
 /* ------------------------------------------------------- the queues */
 
@@ -228,9 +234,7 @@ struct wv_pool {
  * the flags and adding its task (the window close must wait out). */
 extern unsigned wv__fault_push_delay_us;
 
-/* The pool the calling thread works for (worker or handler), or NULL. */
-wv_pool_t *wv__pool_self(void);
-/* Makes the calling thread one of p's (handler.c). */
+/* Makes the calling thread one of p's (the handler's; workers are). */
 void wv__pool_enter(wv_pool_t *p);
 
 static inline uint32_t wv__pool_flags(wv_pool_t *p)
@@ -276,8 +280,6 @@ void wv__cbrec_drop(struct cbrec *rec);
 /* Enforces a deadline on a future (is_job false) or job; takes its own
  * reference.  0 or WV_ENOMEM. */
 int wv__handler_deadline(wv_pool_t *p, void *obj, bool is_job, int64_t at);
-/* Called when the last worker has gone: the handler may finish. */
-void wv__handler_release(wv_pool_t *p);
 
 /* Thread bookkeeping: a pool thread ends (may free an orphaned pool). */
 void wv__pool_thread_end(wv_pool_t *p, wv_thread_t *self);

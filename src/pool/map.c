@@ -188,20 +188,35 @@ static int item_deadline(struct job *j)
     return 0;
 }
 
+/* A chunk's task handle: results are records of out_size bytes. */
+static void chunk_task_handle(const struct job *j, wv_task_t *task)
+{
+    task->cap = j->out_size;
+    task->heap = NULL;
+    task->record = true;
+}
+
+/* Calls fn on item i, its result record at out. */
+static int call_item(struct job *j, wv_task_t *task, size_t i, char *out)
+{
+    task->out = out;
+    task->index = i;
+    task->len = 0;
+    return wv__task_rc(j->fn(task, j->in + i * j->in_size, j->in_size));
+}
+
 static void run_map(struct job *j, size_t lo, size_t hi)
 {
+    wv_task_t task;
+
+    chunk_task_handle(j, &task);
     for (size_t i = lo; i < hi; i++) {
         if (job_cancelled(j) || item_deadline(j))
             return;
-        wv_task_t task = {
-            .out = j->out ? j->out + i * j->out_size : NULL,
-            .cap = j->out_size,
-            .index = i,
-            .record = true,
-        };
-        int rc = j->fn(&task, j->in + i * j->in_size, j->in_size);
+        int rc =
+            call_item(j, &task, i, j->out ? j->out + i * j->out_size : NULL);
         if (rc) {
-            job_fail(j, rc > 0 ? WV_EINVAL : rc, i);
+            job_fail(j, rc, i);
             return;
         }
     }
@@ -211,21 +226,16 @@ static void run_imap(struct job *j, size_t lo, size_t hi, size_t si)
 {
     struct wv_imap *it = j->it;
     struct slot *s = &it->slots[si];
+    wv_task_t task;
 
+    chunk_task_handle(j, &task);
     for (size_t i = lo; i < hi; i++) {
         int rc;
-        if (job_cancelled(j) || (rc = item_deadline(j))) {
+        if (job_cancelled(j) || item_deadline(j))
             rc = __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE);
-        } else {
-            wv_task_t task = {
-                .out = s->buf + (i - lo) * j->out_size,
-                .cap = j->out_size,
-                .index = i,
-                .record = true,
-            };
-            rc = j->fn(&task, j->in + i * j->in_size, j->in_size);
-            rc = rc > 0 ? WV_EINVAL : rc;
-        }
+        else
+            rc = call_item(j, &task, i,
+                           s->buf ? s->buf + (i - lo) * j->out_size : NULL);
         s->errs[i - lo] = rc;
     }
     wv__lock_acquire_nocancel(&it->mu);
@@ -261,11 +271,6 @@ void wv__chunk_discard(struct ptask *t, int err)
 }
 
 /* ------------------------------------------------------------- map */
-
-static size_t workers_of(wv_pool_t *p)
-{
-    return p->max;
-}
 
 static size_t ceil_div(size_t a, size_t b)
 {
@@ -358,8 +363,7 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
         return WV_EBROKEN;
     if (f & (P_CLOSED | P_TERMINATED))
         return WV_ESHUTDOWN;
-    size_t chunk =
-        chunk_size(opts->chunksize, n, ceil_div(n, 4 * workers_of(p)));
+    size_t chunk = chunk_size(opts->chunksize, n, ceil_div(n, 4 * p->max));
     size_t nchunks = ceil_div(n, chunk);
     struct job *j =
         job_new(p, fn, in, n, in_size, out, out_size, chunk, opts->deadline);
@@ -516,11 +520,11 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
         return WV_EBROKEN;
     if (wv__pool_flags(p) & (P_CLOSED | P_TERMINATED))
         return WV_ESHUTDOWN; /* checked again once counted in lazy */
-    size_t automatic = n / (16 * workers_of(p));
+    size_t automatic = n / (16 * p->max);
     size_t chunk =
         chunk_size(opts->chunksize, n, automatic > 1024 ? 1024 : automatic);
     size_t nchunks = ceil_div(n, chunk);
-    size_t window = opts->window ? opts->window : 4 * workers_of(p);
+    size_t window = opts->window ? opts->window : 4 * p->max;
     if (window > nchunks)
         window = nchunks ? nchunks : 1;
 

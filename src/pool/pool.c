@@ -52,11 +52,6 @@
 static __thread wv_pool_t *self_pool;
 unsigned wv__fault_push_delay_us;
 
-wv_pool_t *wv__pool_self(void)
-{
-    return self_pool;
-}
-
 void wv__pool_enter(wv_pool_t *p)
 {
     self_pool = p;
@@ -111,7 +106,6 @@ int wv_task_return(wv_task_t *task, const void *data, size_t len)
         task->heap = copy;
     }
     task->len = len;
-    task->returned = true;
     return 0;
 }
 
@@ -120,9 +114,21 @@ size_t wv_task_index(const wv_task_t *task)
     return task ? task->index : 0;
 }
 
-static int fn_result(int rc)
+/* Calls an apply task's function; its result is then task_result's. */
+static int call_apply(wv_task_t *task, wv_pool_fn fn, const void *arg,
+                      size_t len)
 {
-    return rc > 0 ? WV_EINVAL : rc;
+    task->out = NULL;
+    task->heap = NULL;
+    task->len = 0;
+    task->index = 0;
+    task->record = false;
+    return wv__task_rc(fn(task, arg, len));
+}
+
+static const void *task_result(const wv_task_t *task)
+{
+    return task->heap ? task->heap : task->buf;
 }
 
 /* Runs an apply task: the future (if any) gets the outcome. */
@@ -140,18 +146,18 @@ static void run_apply(struct ptask *t)
         wv_future_free(f);
         return;
     }
-    wv_task_t task = {.out = NULL};
-    int rc = fn_result(t->fn(&task, arg, t->len));
+    wv_task_t task;
+    int rc = call_apply(&task, t->fn, arg, t->len);
     task_free_arg(t);
     if (f) {
         if (rc == 0)
-            rc = wv_future_set_result(f, task.heap ? task.heap : task.buf,
-                                      task.len);
+            rc = wv_future_set_result(f, task_result(&task), task.len);
         if (rc != 0)
             wv_future_set_error(f, rc);
         wv_future_free(f);
     }
-    wv__free(task.heap);
+    if (task.heap)
+        wv__free(task.heap);
 }
 
 static void run_task(wv_pool_t *p, struct ptask *t)
@@ -304,9 +310,10 @@ static enum idle find_work(wv_pool_t *p, struct worker *w)
             __atomic_sub_fetch(&p->nsleep, 1, __ATOMIC_SEQ_CST);
             continue;
         }
-        bool extra = !w->initial || p->max > p->min;
+        /* Only elastic pools count more than min workers: those above
+         * it may leave once idle. */
         int64_t deadline = -1;
-        if (extra && __atomic_load_n(&p->live, __ATOMIC_RELAXED) > p->min)
+        if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) > p->min)
             deadline = wv_deadline_in(p->idle_ms);
         wv__park_req_t req = {
             .key = &p->nsleep,
@@ -434,7 +441,7 @@ static bool worker_leave(wv_pool_t *p, struct worker *w, bool replace)
     bool last = __atomic_load_n(&p->live, __ATOMIC_SEQ_CST) == 0;
     wv_lock_release(&p->mu);
     if (last)
-        wv__handler_release(p);
+        wv__handler_wake(p);
     return false;
 }
 
@@ -504,7 +511,7 @@ static int worker_main(void *arg)
         wv_thread_free(w->predecessor);
         w->predecessor = NULL;
     }
-    int err = p->init ? fn_result(p->init(p->initarg)) : 0;
+    int err = p->init ? wv__task_rc(p->init(p->initarg)) : 0;
     init_report(p, w, err);
     if (err) {
         worker_leave(p, w, false);
@@ -730,12 +737,12 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
     if (!pool || !fn || (len && !arg) || !wv__deadline_ok(deadline))
         return WV_EINVAL;
     if (self_pool == pool) {
-        wv_task_t task = {.out = NULL};
-        int rc = fn_result(fn(&task, arg, len));
+        wv_task_t task;
+        int rc = call_apply(&task, fn, arg, len);
         if (rc == 0) {
-            const void *r = task.heap ? task.heap : task.buf;
             if (out && task.len)
-                memcpy(out, r, task.len < cap ? task.len : cap);
+                memcpy(out, task_result(&task),
+                       task.len < cap ? task.len : cap);
             if (out_len)
                 *out_len = task.len;
         }
@@ -867,7 +874,7 @@ void wv_pool_close(wv_pool_t *pool)
     quiesce(pool, P_CLOSED);
     wv__unpark(&pool->nsleep, INT32_MAX, NULL, NULL);
     if (__atomic_load_n(&pool->live, __ATOMIC_SEQ_CST) == 0)
-        wv__handler_release(pool);
+        wv__handler_wake(pool);
 }
 
 void wv_pool_terminate(wv_pool_t *pool)
@@ -886,7 +893,7 @@ void wv_pool_terminate(wv_pool_t *pool)
     }
     wv__unpark(&pool->nsleep, INT32_MAX, NULL, NULL);
     if (__atomic_load_n(&pool->live, __ATOMIC_SEQ_CST) == 0)
-        wv__handler_release(pool);
+        wv__handler_wake(pool);
 }
 
 static int join_thread(wv_thread_t *t, int64_t deadline)
