@@ -558,7 +558,6 @@ WVT_TEST(pipe_garbage_is_eproto)
 struct stress {
     wv_conn_t *c;
     long n;
-    unsigned seed;
 };
 
 static void stress_send(void *arg)
