@@ -2,17 +2,18 @@
  * pool/pool.c - the pool: workers, life cycle, submission, apply.
  *
  * Workers run tasks from their own ring (runq.c), refilled in batches from
- * the shared FIFO or by stealing.  A worker without work spins
- * (`nspin`), looking every ~1 us for SPIN_ROUNDS rounds, then parks on
- * `nsleep` (the parking lot's key).  The slow looks are the point: tasks
- * pile up between two looks and move in one batch, and the submitter's
- * cache lines are left alone.
+ * the submitters' inboxes, the shared FIFO, or by stealing.  A worker
+ * without work spins (`nspin`): it looks SPIN_ROUNDS times, yielding the
+ * CPU between looks, then parks on `nsleep` (the parking lot's key).  The
+ * slow looks are the point: tasks pile up between two looks and move in
+ * one batch, the submitters' cache lines are left alone, and on a small
+ * machine the spinner gives its CPU to the submitter.
  *
  * Waking (Go's scheduler rules, simplified):
  *  - a submitter wakes a parked worker only if nobody spins, so a burst
  *    of submissions costs at most one futex wake;
- *  - a worker that finds work while it was the last one spinning wakes
- *    another if work remains, so the pool ramps up to all its workers.
+ *  - the last worker spinning wakes another when it stops (see below), so
+ *    the pool ramps up to all its workers.
  * Missed wake-ups: a submitter publishes its task, then reads nspin and
  * nsleep; a worker going to sleep increments nsleep, then reads every
  * queue, and re-reads them under the parking lot's bucket lock.  Each side
@@ -284,8 +285,8 @@ static enum idle find_work(wv_pool_t *p, struct worker *w)
         __atomic_add_fetch(&p->nspin, 1, __ATOMIC_SEQ_CST);
         for (int round = 0; round < SPIN_ROUNDS; round++) {
             /* After a small batch, let tasks pile up before looking: one
-             * lock round trip then moves many, and the submitters' cache
-             * lines stay theirs in between. */
+             * take then moves many, and the submitters' cache lines stay
+             * theirs in between. */
             if (round > 0 || w->last < GRAB_SMALL)
                 sched_yield();
             unsigned n = w->last = refill(p, w);
