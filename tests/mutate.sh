@@ -25,7 +25,7 @@ mutations=(
 "src/pool/pool.c^    drain_queues(pool, WV_ECANCELED);^    (void)0;^pool_terminate_cancels_queued_tasks"
 "src/pool/pool.c^    if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */^    if (0) {^pool_cancel_queued_task"
 "src/pool/pool.c^    return p->maxtasks && w->done >= p->maxtasks;^    return false;^pool_maxtasksperchild_replaces_workers"
-"src/pool/pool.c^            pool_break(p, err);^            (void)0;^pool_broken_by_failing_replacement"
+"src/pool/pool.c^            pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
 "src/pool/pool.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
 "src/pool/pool.c^            sched_yield(); /* a submitter preempted mid-push */^            break;^pool_close_races_submitters"
 "src/pool/handler.c^wv__future_fail_pending(due[i].obj, WV_ETIMEDOUT);^(void)0;^pool_task_deadline_fires_while_workers_busy"

@@ -195,7 +195,6 @@ struct wv_pool {
     _Alignas(WV__CACHELINE) uint32_t nsleep; /* workers parked (key) */
     uint32_t nspin;                          /* workers looking for work */
     uint32_t flags;                          /* P_*, only ever set */
-    int broken_err;                          /* set before P_BROKEN */
     uint32_t live;                           /* workers W_LIVE */
     uint32_t lazy;    /* imaps that will still submit chunks */
     uint32_t threads; /* pool threads not finished */

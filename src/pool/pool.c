@@ -199,7 +199,7 @@ static bool inboxes_empty(wv_pool_t *p)
     return true;
 }
 
-static void quiesce(wv_pool_t *p, uint32_t bits);
+static uint32_t quiesce(wv_pool_t *p, uint32_t bits);
 static void drain_queues(wv_pool_t *p, int err);
 
 static bool queued_work(wv_pool_t *p)
@@ -391,17 +391,12 @@ static void maybe_grow(wv_pool_t *p)
     wv_lock_release(&p->mu);
 }
 
-/* The pool breaks: a replacement's initializer failed. */
-static void pool_break(wv_pool_t *p, int err)
+/* The pool breaks: a replacement's initializer failed.  (Its own error is
+ * the initializer's to report; tasks fail with WV_EBROKEN.) */
+static void pool_break(wv_pool_t *p)
 {
-    wv__lock_acquire_nocancel(&p->mu);
-    bool first = !(wv__pool_flags(p) & P_BROKEN);
-    if (first)
-        p->broken_err = err;
-    wv_lock_release(&p->mu);
-    if (!first)
-        return;
-    quiesce(p, P_BROKEN);
+    if (quiesce(p, P_BROKEN) & P_BROKEN)
+        return; /* broken already */
     drain_queues(p, WV_EBROKEN);
     wv__unpark(&p->nsleep, INT32_MAX, NULL, NULL);
 }
@@ -410,7 +405,7 @@ static void init_report(wv_pool_t *p, struct worker *w, int err)
 {
     if (!w->initial) {
         if (err)
-            pool_break(p, err);
+            pool_break(p);
         return;
     }
     if (err)
@@ -643,9 +638,9 @@ pushed:
 
 /* Sets flag bit(s), then waits until no submission is in flight: after
  * this, every task ever accepted is visible in a queue. */
-static void quiesce(wv_pool_t *p, uint32_t bits)
+static uint32_t quiesce(wv_pool_t *p, uint32_t bits)
 {
-    __atomic_or_fetch(&p->flags, bits, __ATOMIC_SEQ_CST);
+    uint32_t old = __atomic_fetch_or(&p->flags, bits, __ATOMIC_SEQ_CST);
     wv__barrier_heavy();
     wv__lock_acquire_nocancel(&p->gq.lock); /* pushers inside have left */
     wv_lock_release(&p->gq.lock);
@@ -653,6 +648,7 @@ static void quiesce(wv_pool_t *p, uint32_t bits)
         while (__atomic_load_n(&p->ib[i]->busy, __ATOMIC_ACQUIRE))
             sched_yield(); /* a submitter preempted mid-push */
     __atomic_or_fetch(&p->flags, P_QUIET, __ATOMIC_SEQ_CST);
+    return old;
 }
 
 /* Drops every task queued and not taken by a worker. */
