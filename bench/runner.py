@@ -117,7 +117,7 @@ WORKLOADS = {
         "to come), so its goals are NA; its rows weave-Pipe (duplex, a "
         "socketpair) and weave-Pipe-oneway (a pipe) measure weave's Pipe "
         "(framed messages, 16-byte header) for comparison with the raw "
-        "peers; the one-way one pays three system calls per message to "
+        "peers; the one-way one pays two system calls per message to "
         "keep SIGPIPE from killing (docs/proc.md). "
         "Every run, the consumer (parent) creates the channel and forks "
         "the producer, which waits for a go-signal; timed from just before "
