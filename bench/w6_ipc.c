@@ -90,8 +90,77 @@ static void measure(const char *peer, bool duplex)
     bench_report("W6", peer, "bw_1MiB", runs, RUNS, "GB/s");
 }
 
+/* ---------------------------------------------------- the Queue (weave) */
+
+struct qjob {
+    wv_pqueue_t *q;
+    wv_pevent_t *go;
+    long n;
+    size_t size;
+};
+
+static int qproducer(void *arg)
+{
+    struct qjob *j = arg;
+    char *msg = malloc(j->size);
+
+    if (!msg || wv_pevent_wait(j->go, WV_FOREVER))
+        return 1;
+    memset(msg, 'x', j->size);
+    for (long i = 0; i < j->n; i++) {
+        msg[0] = (char)i;
+        if (wv_pqueue_put(j->q, msg, j->size, WV_FOREVER))
+            return 2;
+    }
+    free(msg);
+    return 0;
+}
+
+static double qonce(long n, size_t size)
+{
+    struct qjob j = {.n = n, .size = size};
+    wv_shared_t *go;
+    wv_process_t *p;
+    char *buf = malloc(size);
+    size_t len;
+    int code;
+
+    BENCH_CHECK(buf && wv_pqueue_new(&j.q, NULL) == 0);
+    BENCH_CHECK(wv_value_new(&go, sizeof(wv_pevent_t), false) == 0);
+    j.go = wv_shared_ptr(go);
+    wv_pevent_init(j.go);
+    BENCH_CHECK(wv_process_start(&p, NULL, qproducer, &j) == 0);
+    double t0 = bench_now();
+    wv_pevent_set(j.go);
+    for (long i = 0; i < n; i++) {
+        BENCH_CHECK(wv_pqueue_get(j.q, buf, size, &len, WV_FOREVER) == 0);
+        BENCH_CHECK(len == size && buf[0] == (char)i);
+    }
+    double t1 = bench_now();
+    BENCH_CHECK(wv_process_join(p, WV_FOREVER, &code) == 0 && code == 0);
+    wv_process_free(p);
+    wv_pqueue_free(j.q);
+    wv_shared_free(go);
+    free(buf);
+    return t1 - t0;
+}
+
+static void measure_queue(void)
+{
+    double runs[RUNS];
+
+    qonce(M / 10, 64);
+    for (int i = 0; i < RUNS; i++)
+        runs[i] = (double)M / qonce(M, 64);
+    bench_report("W6", "weave", "msgs_64B", runs, RUNS, "msgs/s");
+    for (int i = 0; i < RUNS; i++)
+        runs[i] = (double)K * BIG / qonce(K, BIG) / 1e9;
+    bench_report("W6", "weave", "bw_1MiB", runs, RUNS, "GB/s");
+}
+
 void bench_w6(void)
 {
+    measure_queue();
     measure("weave-Pipe", true);
     measure("weave-Pipe-oneway", false);
 }

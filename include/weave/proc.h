@@ -375,6 +375,152 @@ WV_EXTERN wv_plock_t *wv_shared_lock(const wv_shared_t *v);
 /* Unmaps it from this process (children keep theirs).  NULL: no-op. */
 WV_EXTERN void wv_shared_free(wv_shared_t *v);
 
+/* ---------------------------------------------------------------- Queue */
+
+/*
+ * multiprocessing.Queue, SimpleQueue and JoinableQueue: a multi-producer,
+ * multi-consumer queue of messages (byte strings of any size) between
+ * processes, in shared memory, with no feeder thread: a put has copied
+ * the message into the queue when it returns.
+ *
+ * Messages come out in the order their puts claimed their places (one
+ * producer's messages in its order).  Each message lives in a cell of a
+ * ring of `maxsize` cells; a message longer than a cell's inline room
+ * goes into a shared heap of `max_bytes` bytes (4 KiB pages); a message
+ * longer than the whole heap travels through a POSIX shm object of its
+ * own ("/wvq-<queue id>-<position>"), removed by its consumer.
+ *
+ * Crashes: any process using the queue may die at any point (SIGKILL
+ * included), even in the middle of a put or a get.  The others carry on:
+ *   - a put that had not returned either delivers its whole message or
+ *     nothing;
+ *   - every message whose put returned 0 is delivered exactly once, to a
+ *     get that returns it whole: a message taken by a get that died
+ *     before returning is delivered again (out of order) to another get;
+ *   - heap pages and cells held by the dead are given back.
+ * The dead are noticed by the survivors that wait (each waiter looks
+ * again at least every 160 ms, and checks the processes holding the cell
+ * it waits for) through /proc, by pid and start time, so a recycled pid
+ * is never mistaken for the dead process.  A process that dies between
+ * the moment a get took a message and the moment the get returned loses
+ * that message with it, as it would with any queue.
+ *
+ * A queue is shared with the children forked after wv_pqueue_new
+ * (anonymous), or opened by name from any process of the same user
+ * (opts.name, wv_pqueue_open).  Every process of a queue counts as one of
+ * at most WV_PQUEUE_MAX_PROCS participants at a time.  Each handle
+ * belongs to one process: a forked child uses the copy it inherits.
+ */
+typedef struct wv_pqueue wv_pqueue_t;
+
+#define WV_PQUEUE_MAX_PROCS 255
+/* The largest message: 1 GiB. */
+#define WV_PQUEUE_MAX_MSG ((size_t)1 << 30)
+
+typedef struct wv_pqueue_opts {
+    /* Python's maxsize: the most messages the queue holds; 0: 1024.  At
+     * most 2^24. */
+    size_t maxsize;
+    /* Bytes of heap for messages longer than inline_max (rounded up to
+     * 4 KiB pages); 0: 8 MiB.  A message longer than the heap goes
+     * through a shm object of its own.  Together with maxsize, this
+     * bounds what the queue holds. */
+    size_t max_bytes;
+    /* The longest message kept in its cell; 0: 112 (128-byte cells).  At
+     * most 64 KiB. */
+    size_t inline_max;
+    /* JoinableQueue: task_done and join work (gets count the messages
+     * they take, which costs one atomic operation per get). */
+    bool joinable;
+    /* A named queue (POSIX shm) that other processes open with
+     * wv_pqueue_open; NULL: anonymous, shared with forked children. */
+    const char *name;
+} wv_pqueue_opts_t;
+
+/*
+ * Creates a queue (opts may be NULL: defaults).  Errors: WV_EINVAL (out
+ * NULL, an option out of range, a bad name), WV_EEXIST (the name is
+ * taken), WV_ENOMEM, WV_EMFILE, WV_EACCES.
+ */
+WV_EXTERN int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts);
+
+/*
+ * Opens the named queue another process created.  Errors: WV_EINVAL,
+ * WV_ENOENT, WV_EACCES, WV_EPROTO (the object is no weave queue, or of
+ * another version), WV_ENOMEM, WV_EMFILE.
+ */
+WV_EXTERN int wv_pqueue_open(wv_pqueue_t **out, const char *name);
+
+/* Removes a named queue's name (processes that have it open keep it). */
+WV_EXTERN int wv_pqueue_unlink(const char *name);
+
+/*
+ * Puts a message, data[0..len) (data may be NULL when len is 0), waiting
+ * for room until the deadline.  Returns 0 once the message is in the
+ * queue.  Errors: WV_EAGAIN (deadline 0, full) and WV_ETIMEDOUT (nothing
+ * was put), WV_ESHUTDOWN (the queue was shut down), WV_EMSGSIZE (len over
+ * WV_PQUEUE_MAX_MSG), WV_EBUSY (this process would be one participant
+ * too many), WV_ENOMEM, WV_EMFILE, WV_ENOSPC (no room for a shm object of
+ * its own: /dev/shm full), WV_EINVAL.
+ */
+WV_EXTERN int wv_pqueue_put(wv_pqueue_t *q, const void *data, size_t len,
+                            int64_t deadline);
+
+/*
+ * Takes the next message into buf[0..cap) and stores its length in *len.
+ * A message longer than cap is left in the queue: WV_EMSGSIZE, with *len
+ * set to its length (wv_pqueue_peek_len tells it beforehand).  Errors:
+ * WV_EAGAIN (deadline 0, empty), WV_ETIMEDOUT, WV_ESHUTDOWN (shut down
+ * and empty), WV_EBUSY, WV_EIO (the shm object of a large message had
+ * been removed by someone else: that message is lost), WV_EINVAL.
+ */
+WV_EXTERN int wv_pqueue_get(wv_pqueue_t *q, void *buf, size_t cap, size_t *len,
+                            int64_t deadline);
+
+/*
+ * The length of the message a get would take now: 0 and *len, or
+ * WV_EAGAIN (empty).  Another consumer may take it first.
+ */
+WV_EXTERN int wv_pqueue_peek_len(wv_pqueue_t *q, size_t *len);
+
+/* JoinableQueue: one task taken by a get is finished.  Errors: WV_EINVAL
+ * (not joinable), WV_EOVERFLOW (more task_done calls than gets, as far
+ * as this call can tell). */
+WV_EXTERN int wv_pqueue_task_done(wv_pqueue_t *q);
+
+/*
+ * JoinableQueue: waits until every message put has been taken and
+ * task_done has been called for it.  Messages taken by processes that
+ * died count as taken.  Errors: WV_ETIMEDOUT, WV_EAGAIN (deadline 0, not
+ * finished), WV_EINVAL (not joinable, bad deadline).
+ */
+WV_EXTERN int wv_pqueue_join(wv_pqueue_t *q, int64_t deadline);
+
+/*
+ * Python 3.13's shutdown, for every process: puts fail with WV_ESHUTDOWN
+ * from now on; gets take what is left, then fail with WV_ESHUTDOWN.
+ * Waiting puts and gets wake up.
+ */
+WV_EXTERN void wv_pqueue_shutdown(wv_pqueue_t *q);
+
+/* Approximate, as in Python: messages in the queue, and whether it is
+ * empty or full, at some moment during the call. */
+WV_EXTERN size_t wv_pqueue_qsize(wv_pqueue_t *q);
+WV_EXTERN bool wv_pqueue_empty(wv_pqueue_t *q);
+WV_EXTERN bool wv_pqueue_full(wv_pqueue_t *q);
+
+/* The queue's name ("/..."), or NULL when anonymous. */
+WV_EXTERN const char *wv_pqueue_name(const wv_pqueue_t *q);
+
+/*
+ * Frees this process's handle: unmaps the queue (other processes keep
+ * theirs) and gives back this process's place among the participants.
+ * No thread of this process may be using it.  The process that created
+ * the queue also removes the shm objects of large messages that crashed
+ * processes left behind.  NULL is a no-op.
+ */
+WV_EXTERN void wv_pqueue_free(wv_pqueue_t *q);
+
 #ifdef __cplusplus
 }
 #endif
