@@ -12,6 +12,17 @@ trap 'rm -rf "$work"' EXIT
 
 # file ^ text to replace ^ replacement ^ cases that must fail
 mutations=(
+"src/proc/pqueue.c^            cas(&c->state, w, ST(pos + h->ncells, EMPTY, 0));^            (void)0;^pqueue_producer_killed_at_each_point"
+"src/proc/pqueue.c^            if (cas(&c->state, w, ST(pos, FULL, R_MARK)))^            if (0)^pqueue_consumer_killed_at_each_point"
+"src/proc/pqueue.c^        __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^        (void)0;^pqueue_consumer_killed_at_each_point"
+"src/proc/pqueue.c^        if (IS_RES(own_get(own, pg)) && (own_get(own, pg) & 1023u) == p)^        if (0)^pqueue_producer_killed_at_each_point"
+"src/proc/pqueue.c^            free_orphans(h);^            (void)0;^pqueue_consumer_killed_at_each_point"
+"src/proc/pqueue.c^    return r == 1 && s == start && st != 'Z' && st != 'X' && st != 'x';^    return r == 1 && s == start;^pqueue_consumer_killed_at_each_point"
+"src/proc/pqueue.c^    if (n > cap) {^    if (0) {^pqueue_order_sizes_and_deadlines"
+"src/proc/pqueue.c^    if (done >= got)
+        return WV_EOVERFLOW;^^pqueue_joinable_task_done_and_join"
+"src/proc/pqueue.c^        if (npg > h->npages) {^        if (0) {^pqueue_order_sizes_and_deadlines"
+"src/proc/pqueue.c^        if (n <= 0 && !busy) {^        if (n <= 0 || !busy) {^pqueue_joinable_task_done_and_join"
 "src/proc/psync.c^    p->reset_bits = reset ? p->reset_bits | bit : p->reset_bits & ~bit;^    p->reset_bits = p->reset_bits & ~bit;^pbarrier_timeout_abort_reset"
 "src/proc/psync.c^                p->broken = 1; /* Python breaks it */^                (void)0;^pbarrier_timeout_abort_reset"
 "src/proc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
@@ -145,7 +156,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_proc; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_proc test_pqueue; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

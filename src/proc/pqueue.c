@@ -491,8 +491,12 @@ static int wait_on(struct pq_hdr *h, uint32_t *ev, uint32_t seen,
                    uint32_t holder, uint32_t self, int64_t deadline,
                    struct waitst *ws)
 {
-    if (deadline == 0)
+    if (deadline == 0) {
+        /* Pollers must notice the dead too, or a dead producer's cell
+         * would stop them for good: now and then, look. */
+        sweep(h, self, false);
         return WV_EAGAIN;
+    }
     /* Spin, then yield, then sleep.  Several pauses between two looks let
      * the other side get a few messages ahead, rather than pay a round
      * trip of the cell's cache line for each (as bench/peers' SPSC ring
@@ -503,6 +507,8 @@ static int wait_on(struct pq_hdr *h, uint32_t *ev, uint32_t seen,
                 wv__cpu_relax();
         else
             sched_yield();
+        if (deadline > 0 && ws->spins % 64 == 0 && wv_now() >= deadline)
+            return WV_ETIMEDOUT;
         return 0;
     }
     if (deadline > 0 && wv_now() >= deadline)
