@@ -12,15 +12,25 @@ trap 'rm -rf "$work"' EXIT
 
 # file ^ text to replace ^ replacement ^ cases that must fail
 mutations=(
+"src/proc/pqueue.c^            __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);
+            cas(&c->state, w, ST(pos, FULL, R_MARK));
+            CRASH_POINT(WV__PQ_CRASH_IN_REPAIR);^            cas(&c->state, w, ST(pos, FULL, R_MARK));
+            CRASH_POINT(WV__PQ_CRASH_IN_REPAIR);
+            __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^pqueue_repairer_killed_in_its_repair"
+"src/proc/pqueue.c^    int n = task_count(pid);
+    return n < 0 || n > 1;^    return false;^pqueue_main_thread_exit_is_not_death"
 "src/proc/pqueue.c^            cas(&c->state, w, ST(pos + h->ncells, EMPTY, 0));^            (void)0;^pqueue_producer_killed_at_each_point"
-"src/proc/pqueue.c^            if (cas(&c->state, w, ST(pos, FULL, R_MARK)))^            if (0)^pqueue_consumer_killed_at_each_point"
+"src/proc/pqueue.c^            cas(&c->state, w, ST(pos, FULL, R_MARK));^            (void)0;^pqueue_consumer_killed_at_each_point"
 "src/proc/pqueue.c^        __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^        (void)0;^pqueue_consumer_killed_at_each_point"
 "src/proc/pqueue.c^        if (IS_RES(own_get(own, pg)) && (own_get(own, pg) & 1023u) == p)^        if (0)^pqueue_producer_killed_at_each_point"
 "src/proc/pqueue.c^            free_orphans(h);^            (void)0;^pqueue_consumer_killed_at_each_point"
-"src/proc/pqueue.c^    return r == 1 && s == start && st != 'Z' && st != 'X' && st != 'x';^    return r == 1 && s == start;^pqueue_consumer_killed_at_each_point"
+"src/proc/pqueue.c^    if (st != 'Z' && st != 'X' && st != 'x')
+        return true;^    if (1)
+        return true;^pqueue_consumer_killed_at_each_point"
 "src/proc/pqueue.c^    if (n > cap) {^    if (0) {^pqueue_order_sizes_and_deadlines"
-"src/proc/pqueue.c^    if (done >= got)
-        return WV_EOVERFLOW;^^pqueue_joinable_task_done_and_join"
+"src/proc/pqueue.c^    if (done < got)
+        __atomic_add_fetch^    if (1)
+        __atomic_add_fetch^pqueue_joinable_task_done_and_join"
 "src/proc/pqueue.c^        if (npg > h->npages) {^        if (0) {^pqueue_order_sizes_and_deadlines"
 "src/proc/pqueue.c^        if (n <= 0 && !busy) {^        if (n <= 0 || !busy) {^pqueue_joinable_task_done_and_join"
 "src/proc/psync.c^    p->reset_bits = reset ? p->reset_bits | bit : p->reset_bits & ~bit;^    p->reset_bits = p->reset_bits & ~bit;^pbarrier_timeout_abort_reset"
@@ -28,7 +38,8 @@ mutations=(
 "src/proc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
 "src/proc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
 "src/proc/process.c^        prctl(PR_SET_PDEATHSIG, SIGKILL);^        (void)0;^proc_daemon_dies_with_parent"
-"src/proc/process.c^: -si.si_status;^: si.si_status;^proc_signals_give_negative_codes"
+"src/proc/process.c^set_reaped(p, si.si_code == CLD_EXITED ? si.si_status : -si.si_status,^set_reaped(p, si.si_code == CLD_EXITED ? si.si_status : si.si_status,^proc_signals_give_negative_codes"
+"src/proc/forkserver.c^CLD_EXITED ? si.si_status : -si.si_status;^CLD_EXITED ? si.si_status : si.si_status;^proc_forkserver_runs_the_process_cases"
 "src/proc/conn.c^    if ((err == WV_ETIMEDOUT || err == WV_EAGAIN) && written)^    if (0)^pipe_send_deadline_commits_the_message"
 "src/proc/conn.c^            if (*len > cap)
                 return WV_EMSGSIZE;^            (void)0;^pipe_message_too_long_stays"

@@ -8,7 +8,9 @@
 #include "proc/internal.h"
 #include "runner.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -462,6 +464,111 @@ static void consumer_dies(int point, size_t len, bool redelivered)
     WVT_OK(wv_pqueue_get(c.q, big, sizeof big, &n, WV_NOWAIT));
     WVT_EQ(wv__pqueue_pages_used(c.q), 0);
     wv_pqueue_free(c.q); /* sweeps a shm object left behind */
+}
+
+static int get_until_death(void *arg)
+{
+    struct crash *c = arg;
+    long v;
+    size_t len;
+    wv__pqueue_crash_at = c->point;
+    for (;;)
+        if (wv_pqueue_get(c->q, &v, sizeof v, &len, WV_FOREVER))
+            return 1;
+}
+
+/* A consumer dies taking a message; the process that repairs that dies
+ * in the middle of its repair, holding the admin lock: the next one
+ * finishes the job and the message is still delivered. */
+WVT_TEST(pqueue_repairer_killed_in_its_repair)
+{
+    wv_pqueue_opts_t o = {.maxsize = 4};
+    struct crash c = {.point = WV__PQ_CRASH_COPIED_OUT};
+    wv_process_t *p;
+    long v;
+    size_t n;
+
+    WVT_OK(wv_pqueue_new(&c.q, &o));
+    for (v = 1; v <= 2; v++)
+        WVT_OK(wv_pqueue_put(c.q, &v, sizeof v, WV_NOWAIT));
+    WVT_OK(wv_process_start(&p, NULL, get_and_die, &c));
+    WVT_EQ(join_code(p), -SIGKILL); /* holds message 1 */
+    c.point = WV__PQ_CRASH_IN_REPAIR;
+    WVT_OK(wv_process_start(&p, NULL, get_until_death, &c));
+    /* It takes message 2, then (waiting for more) repairs, and dies. */
+    WVT_EQ(join_code(p), -SIGKILL);
+    WVT_OK(wv_pqueue_get(c.q, &v, sizeof v, &n, wv_deadline_in(10000)));
+    WVT_EQ(v, 1);
+    /* Every cell is usable again: the ring takes a full lap. */
+    for (v = 0; v < 8; v++) {
+        WVT_OK(wv_pqueue_put(c.q, &v, sizeof v, wv_deadline_in(10000)));
+        long got;
+        WVT_OK(wv_pqueue_get(c.q, &got, sizeof got, &n, WV_NOWAIT));
+        WVT_EQ(got, v);
+    }
+    wv_pqueue_free(c.q);
+}
+
+/* A process whose main thread called pthread_exit shows as a zombie in
+ * /proc while its other threads run: it must not be taken for dead. */
+static wv_pqueue_t *zq;
+
+static void *late_put(void *arg)
+{
+    static unsigned char msg[20000];
+    fill(msg, sizeof msg, 77);
+    /* The queue is full: this holds heap pages while it waits. */
+    if (wv_pqueue_put(zq, msg, sizeof msg, wv_deadline_in(30000)))
+        _exit(2);
+    _exit(0);
+}
+
+static int leader_exits(void *arg)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_put, NULL))
+        return 1;
+    pthread_exit(NULL);
+}
+
+static char proc_state(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] ? p[2] : 0;
+}
+
+WVT_TEST(pqueue_main_thread_exit_is_not_death)
+{
+    wv_pqueue_opts_t o = {.maxsize = 1, .max_bytes = 65536};
+    wv_process_t *p;
+    static unsigned char buf[20000];
+    long v = 1;
+    size_t n;
+    uint64_t id;
+
+    WVT_OK(wv_pqueue_new(&zq, &o));
+    WVT_OK(wv_pqueue_put(zq, &v, sizeof v, WV_NOWAIT)); /* full */
+    WVT_OK(wv_process_start(&p, NULL, leader_exits, NULL));
+    WVT_POLL(proc_state(wv_process_pid(p)) == 'Z' &&
+                 wv__pqueue_pages_used(zq) == 5,
+             10000);
+    /* This put waits long enough for sweeps to look at everybody. */
+    WVT_ERR(wv_pqueue_put(zq, &v, sizeof v, wv_deadline_in(300)), WV_ETIMEDOUT);
+    WVT_EQ(wv__pqueue_pages_used(zq), 5); /* still the living thread's */
+    WVT_OK(wv_pqueue_get(zq, &v, sizeof v, &n, WV_NOWAIT));
+    WVT_OK(wv_pqueue_get(zq, buf, sizeof buf, &n, wv_deadline_in(10000)));
+    WVT_ASSERT(intact(buf, n, &id));
+    WVT_EQ(id, 77);
+    WVT_EQ(join_code(p), 0);
+    wv_pqueue_free(zq);
 }
 
 WVT_TEST(pqueue_consumer_killed_at_each_point)

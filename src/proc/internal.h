@@ -20,6 +20,42 @@ size_t wv__conn_pending(const wv_conn_t *c);
 /* Parties waiting in a process-shared barrier (test aid). */
 unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
 
+/* pidfd_open(pid): the descriptor, or a WV_E* code (WV_ENOSYS before
+ * Linux 5.3). */
+int wv__pidfd_open(int pid);
+
+/*
+ * The child's side of a start, whoever forked it: arms a daemon's death
+ * signal (checking that `parent` is still its parent), names the process,
+ * runs fn(arg), flushes stdio and leaves with _exit and fn's exit code.
+ */
+_Noreturn void wv__process_run(const char *name, bool daemon, int parent,
+                               wv_process_fn fn, void *arg);
+
+/* How p was started: WV_START_FORK or WV_START_FORKSERVER (test aid). */
+int wv__process_method(const wv_process_t *p);
+
+/* true when this process has started a fork server that is not stopped
+ * (it may have died).  A hint: wv__forkserver_spawn decides under its
+ * lock. */
+bool wv__forkserver_running(void);
+
+/*
+ * Has the fork server fork a child running fn(arg) as opts says (opts is
+ * not NULL and was checked).  On success *pid, *pidfd and *statusfd: the
+ * pipe on which the server writes the child's exit code (an int32_t) once
+ * it has reaped it, then closes; an end without a code means the server
+ * died.  Errors: WV_ENOTCONN (no server in this process), WV_EPIPE (it
+ * died, or the stream to it broke), WV_EBADF (a descriptor of opts->fds
+ * is not open), WV_ENOMEM, WV_EAGAIN (no more processes), WV_EMFILE.
+ */
+int wv__forkserver_spawn(const wv_process_opts_t *opts, const char *name,
+                         wv_process_fn fn, void *arg, int *pid, int *pidfd,
+                         int *statusfd);
+
+/* The fork server's pid, 0 without one (test aid). */
+int wv__forkserver_pid(void);
+
 /*
  * Queue test hooks.  A process that sets wv__pqueue_crash_at to one of
  * these points SIGKILLs itself when a put or get reaches it.
@@ -32,6 +68,8 @@ enum {
                                 * holding the admin lock */
     WV__PQ_CRASH_COPIED_OUT,   /* get: message copied out, cell not freed */
     WV__PQ_CRASH_FREED_CELL,   /* get: cell freed, heap pages not yet */
+    WV__PQ_CRASH_IN_REPAIR,    /* a repair, holding the admin lock, has
+                                * marked a dead get's message */
 };
 extern int wv__pqueue_crash_at;
 

@@ -80,9 +80,9 @@
 #define SLICE_MIN_MS 10
 #define SLICE_MAX_MS 160
 #define SWEEP_MS     20
-#define SPINS        1000 /* looks before yielding */
-#define PAUSES       64   /* pauses between two looks */
-#define YIELDS       64   /* yields before sleeping */
+#define SPINS        200 /* looks before yielding */
+#define PAUSES       64  /* pauses between two looks */
+#define YIELDS       64  /* yields before sleeping */
 
 struct pq_part {
     _Alignas(64) int32_t pid; /* 0: free; written last on registration */
@@ -138,9 +138,7 @@ struct wv_pqueue {
     struct pq_hdr *h;
     size_t map_size;
     char *name;
-    uint32_t part; /* our participant, valid while gen == fork_gen */
-    uint32_t gen;
-    wv_lock_t reg_lock;
+    uint64_t reg; /* fork generation << 32 | our participant index */
 };
 
 int wv__pqueue_crash_at;
@@ -181,12 +179,12 @@ static inline uint64_t *owners(const struct pq_hdr *h)
 
 static inline uint64_t own_get(const uint64_t *own, uint32_t pg)
 {
-    return __atomic_load_n(&own[pg], __ATOMIC_RELAXED);
+    return __atomic_load_n(&own[pg], __ATOMIC_ACQUIRE);
 }
 
 static inline void own_set(uint64_t *own, uint32_t pg, uint64_t tag)
 {
-    __atomic_store_n(&own[pg], tag, __ATOMIC_RELAXED);
+    __atomic_store_n(&own[pg], tag, __ATOMIC_RELEASE);
 }
 
 static inline unsigned char *page_addr(const struct pq_hdr *h, uint32_t pg)
@@ -244,17 +242,41 @@ static int proc_stat(int pid, char *state, uint64_t *start)
     return 1;
 }
 
-static uint64_t my_start(void)
+/* This process's start time: 0 and *out, or an error (no /proc, no
+ * descriptor left).  A failure is not remembered. */
+static int my_start(uint64_t *out)
 {
     uint32_t gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
     if (__atomic_load_n(&self_start_gen, __ATOMIC_ACQUIRE) != gen) {
         char st;
         uint64_t start = 0;
-        proc_stat(getpid(), &st, &start);
+        int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return errno == EMFILE || errno == ENFILE ? -errno : WV_ENOSYS;
+        close(fd);
+        if (proc_stat(getpid(), &st, &start) != 1 || start == 0)
+            return WV_ENOSYS;
         __atomic_store_n(&self_start, start, __ATOMIC_RELAXED);
         __atomic_store_n(&self_start_gen, gen, __ATOMIC_RELEASE);
     }
-    return __atomic_load_n(&self_start, __ATOMIC_RELAXED);
+    *out = __atomic_load_n(&self_start, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Threads listed in /proc/<pid>/task (-1: cannot tell). */
+static int task_count(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 /* false only when the process `pid` started at `start` is surely gone. */
@@ -264,8 +286,16 @@ static bool alive(int pid, uint64_t start)
     uint64_t s;
     int r = proc_stat(pid, &st, &s);
     if (r < 0)
+        return true; /* cannot tell: never repair the living */
+    if (r == 0 || s != start)
+        return false; /* gone, or its pid reused */
+    if (st != 'Z' && st != 'X' && st != 'x')
         return true;
-    return r == 1 && s == start && st != 'Z' && st != 'X' && st != 'x';
+    /* A zombie leader whose other threads still run is a live process
+     * whose main thread called pthread_exit; a dead one lists only the
+     * leader. */
+    int n = task_count(pid);
+    return n < 0 || n > 1;
 }
 
 /* ------------------------------------------------------------- wake-ups */
@@ -345,7 +375,6 @@ static void free_pages(struct pq_hdr *h, uint32_t pg, uint64_t tag)
 static void repair(struct pq_hdr *h, uint32_t p)
 {
     uint64_t *own = owners(h);
-    bool redeliver = false;
 
     for (uint64_t i = 0; i < h->ncells; i++) {
         struct pq_cell *c =
@@ -366,16 +395,17 @@ static void repair(struct pq_hdr *h, uint32_t p)
             }
             cas(&c->state, w, ST(pos + h->ncells, EMPTY, 0));
         } else {
-            /* The get never returned: deliver it again. */
-            if (cas(&c->state, w, ST(pos, FULL, R_MARK)))
-                redeliver = true;
+            /* The get never returned: deliver it again.  The hint goes
+             * first: a repairer killed after the CAS must not leave a
+             * message that no get looks for. */
+            __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);
+            cas(&c->state, w, ST(pos, FULL, R_MARK));
+            CRASH_POINT(WV__PQ_CRASH_IN_REPAIR);
         }
     }
     for (uint32_t pg = 0; pg < h->npages; pg++)
         if (IS_RES(own_get(own, pg)) && (own_get(own, pg) & 1023u) == p)
             own_set(own, pg, 0);
-    if (redeliver)
-        __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);
     retire(h, p);
 }
 
@@ -421,11 +451,14 @@ static void sweep(struct pq_hdr *h, uint32_t self, bool force)
 
 /* ------------------------------------------------------- participants */
 
-static int do_register(wv_pqueue_t *q)
+static int do_register(wv_pqueue_t *q, uint32_t *out)
 {
     struct pq_hdr *h = q->h;
-    uint64_t start = my_start();
+    uint64_t start;
     int pid = getpid();
+    int err = my_start(&start);
+    if (err)
+        return err;
 
     for (int round = 0; round < 2; round++) {
         admin_lock(h);
@@ -435,11 +468,12 @@ static int do_register(wv_pqueue_t *q)
             __atomic_store_n(&h->parts[p].start, start, __ATOMIC_RELAXED);
             __atomic_store_n(&h->parts[p].gword, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&h->parts[p].done, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&h->parts[p].pid, pid, __ATOMIC_RELEASE);
+            /* The high-water mark first: sweeps must see the entry. */
             if (p >= h->parts_hw)
                 __atomic_store_n(&h->parts_hw, p + 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&h->parts[p].pid, pid, __ATOMIC_RELEASE);
             admin_unlock(h);
-            q->part = p;
+            *out = p;
             return 0;
         }
         admin_unlock(h);
@@ -448,26 +482,44 @@ static int do_register(wv_pqueue_t *q)
     return WV_EBUSY;
 }
 
-/* Our participant index (registering on first use in this process). */
-static inline int participant(wv_pqueue_t *q, uint32_t *out)
+static void retire_own(struct pq_hdr *h, uint32_t p)
+{
+    admin_lock(h);
+    if (h->parts[p].pid == getpid())
+        retire(h, p);
+    admin_unlock(h);
+}
+
+/*
+ * Our participant index (registering on first use in this process).
+ * q->reg holds fork generation << 32 | index: a forked child starts with
+ * its parent's handle, whose index is the parent's.  No lock here: a fork
+ * while another thread registers must not leave the child a lock held by
+ * nobody.  Two threads registering at once both get a place; the loser
+ * gives its own back.
+ */
+static int participant(wv_pqueue_t *q, uint32_t *out)
 {
     uint32_t gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
-    if (__builtin_expect(__atomic_load_n(&q->gen, __ATOMIC_ACQUIRE) == gen,
-                         1)) {
-        *out = q->part;
+    uint64_t reg = __atomic_load_n(&q->reg, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(reg >> 32 == gen, 1)) {
+        *out = (uint32_t)reg;
         return 0;
     }
-    wv_lock_acquire(&q->reg_lock, WV_FOREVER);
-    int err = 0;
-    if (q->gen != gen) {
-        /* A forked child starts with its parent's handle: the place it
-         * names is the parent's. */
-        if (!(err = do_register(q)))
-            __atomic_store_n(&q->gen, gen, __ATOMIC_RELEASE);
+    uint32_t p;
+    int err = do_register(q, &p);
+    if (err)
+        return err;
+    uint64_t mine = (uint64_t)gen << 32 | p;
+    if (!__atomic_compare_exchange_n(&q->reg, &reg, mine, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        retire_own(q->h, p);
+        if (reg >> 32 != gen) /* stale or changed again: look again */
+            return participant(q, out);
+        p = (uint32_t)reg;
     }
-    wv_lock_release(&q->reg_lock);
-    *out = q->part;
-    return err;
+    *out = p;
+    return 0;
 }
 
 /* --------------------------------------------------------------- waits */
@@ -641,10 +693,14 @@ static int spill_write(const struct pq_hdr *h, uint64_t pos, const void *data,
         return -errno;
     int err = 0;
     void *m = MAP_FAILED;
-    if (ftruncate(fd, (off_t)len) < 0 ||
-        (m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
-            MAP_FAILED)
-        err = errno == EFBIG || errno == EINVAL ? WV_ENOSPC : -errno;
+    /* Allocated now: a full /dev/shm is WV_ENOSPC here, not SIGBUS in
+     * the memcpy. */
+    int e = posix_fallocate(fd, 0, (off_t)len);
+    if (e)
+        err = e == EFBIG || e == EINVAL ? WV_ENOSPC : -e;
+    else if ((m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+             MAP_FAILED)
+        err = -errno;
     if (!err) {
         memcpy(m, data, len);
         munmap(m, len);
@@ -879,10 +935,10 @@ int wv_pqueue_get(wv_pqueue_t *q, void *buf, size_t cap, size_t *len,
     struct waitst ws = {0, SLICE_MIN_MS};
     for (;;) {
         int r;
+        uint32_t seen = __atomic_load_n(&h->put_ev, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&h->redeliver, __ATOMIC_RELAXED) &&
             (r = take_redelivered(q, self, buf, cap, len, &err)) != 1)
             return r ? r : err;
-        uint32_t seen = __atomic_load_n(&h->put_ev, __ATOMIC_SEQ_CST);
         uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
         struct pq_cell *c = cell(h, pos);
         uint64_t w = load(&c->state);
@@ -938,30 +994,39 @@ int wv_pqueue_peek_len(wv_pqueue_t *q, size_t *len)
 
 /* -------------------------------------------------------- JoinableQueue */
 
+/* Messages taken and task_done calls, over all participants, live and
+ * retired (admin held: a retirement moves counts from one to the other).
+ * *busy: a get is between its claim and its count. */
+static void sums(struct pq_hdr *h, uint64_t *got, uint64_t *done, bool *busy)
+{
+    *got = __atomic_load_n(&h->retired_got, __ATOMIC_RELAXED);
+    *done = __atomic_load_n(&h->retired_done, __ATOMIC_RELAXED);
+    *busy = false;
+    uint32_t hw = __atomic_load_n(&h->parts_hw, __ATOMIC_ACQUIRE);
+    for (uint32_t p = 1; p < hw; p++) {
+        uint64_t g = __atomic_load_n(&h->parts[p].gword, __ATOMIC_SEQ_CST);
+        *busy |= (g & 0xffff) != 0;
+        *got += g >> 16;
+        *done += __atomic_load_n(&h->parts[p].done, __ATOMIC_SEQ_CST);
+    }
+}
+
 /* Tasks not yet finished: messages in the queue, plus messages taken
  * and not task_done.  *busy: a get is between its claim and its count,
  * so the figure cannot be trusted to be 0. */
 static int64_t unfinished(struct pq_hdr *h, bool *busy)
 {
     int64_t n = 0;
-    uint64_t got = 0, done = 0;
-    *busy = false;
+    uint64_t got, done;
     for (uint64_t i = 0; i < h->ncells; i++) {
         struct pq_cell *c =
             (struct pq_cell *)((char *)h + h->cells_off + i * h->cell_size);
         unsigned k = ST_KIND(load(&c->state));
         n += k == FULL || k == READING;
     }
-    uint32_t hw = __atomic_load_n(&h->parts_hw, __ATOMIC_ACQUIRE);
-    for (uint32_t p = 1; p < hw; p++) {
-        uint64_t g = __atomic_load_n(&h->parts[p].gword, __ATOMIC_SEQ_CST);
-        if (g & 0xffff)
-            *busy = true;
-        got += g >> 16;
-        done += __atomic_load_n(&h->parts[p].done, __ATOMIC_SEQ_CST);
-    }
-    got += __atomic_load_n(&h->retired_got, __ATOMIC_RELAXED);
-    done += __atomic_load_n(&h->retired_done, __ATOMIC_RELAXED);
+    admin_lock(h);
+    sums(h, &got, &done, busy);
+    admin_unlock(h);
     return n + (int64_t)(got - done);
 }
 
@@ -974,17 +1039,15 @@ int wv_pqueue_task_done(wv_pqueue_t *q)
     int err = participant(q, &self);
     if (err)
         return err;
-    uint64_t got = 0, done = 0;
-    uint32_t hw = __atomic_load_n(&h->parts_hw, __ATOMIC_ACQUIRE);
-    for (uint32_t p = 1; p < hw; p++) {
-        got += __atomic_load_n(&h->parts[p].gword, __ATOMIC_RELAXED) >> 16;
-        done += __atomic_load_n(&h->parts[p].done, __ATOMIC_RELAXED);
-    }
-    got += __atomic_load_n(&h->retired_got, __ATOMIC_RELAXED);
-    done += __atomic_load_n(&h->retired_done, __ATOMIC_RELAXED);
+    uint64_t got, done;
+    bool busy;
+    admin_lock(h); /* one check-and-count at a time */
+    sums(h, &got, &done, &busy);
+    if (done < got)
+        __atomic_add_fetch(&h->parts[self].done, 1, __ATOMIC_SEQ_CST);
+    admin_unlock(h);
     if (done >= got)
         return WV_EOVERFLOW;
-    __atomic_add_fetch(&h->parts[self].done, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&h->jwait, __ATOMIC_SEQ_CST))
         bump(&h->done_ev);
     return 0;
@@ -1099,7 +1162,6 @@ static int handle_new(wv_pqueue_t **out, struct pq_hdr *h, size_t size,
         strcpy(q->name, name);
     q->h = h;
     q->map_size = size;
-    wv_lock_init(&q->reg_lock);
     *out = q;
     return 0;
 }
@@ -1133,11 +1195,13 @@ int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts)
         int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0)
             return -errno;
-        if (ftruncate(fd, (off_t)total) < 0) {
-            err = -errno;
+        /* Allocated now, so that a full /dev/shm is an error here and
+         * not SIGBUS later. */
+        int e = posix_fallocate(fd, 0, (off_t)total);
+        if (e) {
             shm_unlink(path);
             close(fd);
-            return err == WV_EINVAL ? WV_ENOMEM : err;
+            return e == EFBIG || e == EINVAL ? WV_ENOSPC : -e;
         }
         h = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         close(fd);
@@ -1164,7 +1228,7 @@ int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts)
     h->total = total;
     h->joinable = opts->joinable;
     h->creator_pid = getpid();
-    h->creator_start = my_start();
+    my_start(&h->creator_start);
     h->parts_hw = 1;
     for (uint64_t i = 0; i < ncells; i++)
         cell(h, i)->state = ST(i, EMPTY, 0);
@@ -1254,12 +1318,9 @@ void wv_pqueue_free(wv_pqueue_t *q)
     if (!q)
         return;
     struct pq_hdr *h = q->h;
-    if (q->gen == __atomic_load_n(&fork_gen, __ATOMIC_RELAXED) && q->part) {
-        admin_lock(h);
-        if (h->parts[q->part].pid == getpid())
-            retire(h, q->part);
-        admin_unlock(h);
-    }
+    uint64_t reg = __atomic_load_n(&q->reg, __ATOMIC_ACQUIRE);
+    if (reg >> 32 == __atomic_load_n(&fork_gen, __ATOMIC_RELAXED))
+        retire_own(h, (uint32_t)reg);
     sweep_spills(h);
     munmap(h, q->map_size);
     wv__free(q->name);
