@@ -28,7 +28,7 @@ static int return_arg(void *arg)
     return (int)(intptr_t)arg;
 }
 
-WVT_TEST(proc_exit_codes)
+static void exit_codes(void)
 {
     struct {
         int ret, code;
@@ -47,6 +47,11 @@ WVT_TEST(proc_exit_codes)
     }
 }
 
+WVT_TEST(proc_exit_codes)
+{
+    exit_codes();
+}
+
 /* Blocks until its pipe's write end is closed or a byte arrives.  The
  * child has both ends (a fork copies them all): it closes the write end
  * first, or it would wait for itself. */
@@ -59,18 +64,32 @@ static int wait_on_fd(void *arg)
     return n == 1 ? c : 0;
 }
 
-static wv_process_t *start_waiting(int *wfd)
+/* Starts wait_on_fd as opts says (NULL: defaults).  The pipe goes to the
+ * child as its descriptors and their numbers as the argument bytes: what
+ * the fork server needs, and what a fork does anyway. */
+static wv_process_t *start_waiting_with(const wv_process_opts_t *opts, int *wfd)
 {
     int fds[2];
     wv_process_t *p;
+    wv_process_opts_t o = opts ? *opts : (wv_process_opts_t){0};
     WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
-    WVT_OK(wv_process_start(&p, NULL, wait_on_fd, fds));
+    o.arg_size = sizeof fds;
+    o.fds = fds;
+    o.nfds = 2;
+    WVT_OK(wv_process_start(&p, &o, wait_on_fd, fds));
     close(fds[0]);
     *wfd = fds[1];
     return p;
 }
 
-WVT_TEST(proc_join_deadline)
+static wv_process_t *start_waiting(int *wfd)
+{
+    return start_waiting_with(NULL, wfd);
+}
+
+/* The bodies below run twice: as they are (forks), and with a fork
+ * server running (its test cases at the end of the Process section). */
+static void join_deadline(void)
 {
     int wfd, code;
     wv_process_t *p = start_waiting(&wfd);
@@ -86,7 +105,12 @@ WVT_TEST(proc_join_deadline)
     wv_process_free(p);
 }
 
-WVT_TEST(proc_signals_give_negative_codes)
+WVT_TEST(proc_join_deadline)
+{
+    join_deadline();
+}
+
+static void signals_give_negative_codes(void)
 {
     int wfd, code;
     wv_process_t *p = start_waiting(&wfd);
@@ -106,6 +130,11 @@ WVT_TEST(proc_signals_give_negative_codes)
     WVT_ERR(wv_process_signal(p, 9999), WV_EINVAL);
     close(wfd);
     wv_process_free(p);
+}
+
+WVT_TEST(proc_signals_give_negative_codes)
+{
+    signals_give_negative_codes();
 }
 
 static int check_own_name(void *arg)
@@ -144,7 +173,7 @@ WVT_TEST(proc_names_and_pids)
 
 /* Freeing a running child kills and reaps it: nothing is left behind
  * (the runner fails the case if a process of its group outlives it). */
-WVT_TEST(proc_free_kills_running_child)
+static void free_kills_running_child(void)
 {
     int wfd;
     wv_process_t *p = start_waiting(&wfd);
@@ -152,6 +181,11 @@ WVT_TEST(proc_free_kills_running_child)
     wv_process_free(p);
     WVT_ERR(kill(pid, 0) == 0 ? 0 : -errno, WV_ESRCH);
     close(wfd);
+}
+
+WVT_TEST(proc_free_kills_running_child)
+{
+    free_kills_running_child();
 }
 
 struct joiners {
@@ -256,6 +290,501 @@ WVT_TEST(proc_raw_fork)
         _exit(3);
     WVT_EQ(waitpid(pid, &status, 0), pid);
     WVT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+}
+
+/* -------------------------------------------------------- fork server */
+
+/* Each case that starts the server stops it: the runner fails a case
+ * that leaves a child process or a descriptor behind. */
+
+static const wv_process_opts_t via_server = {.start = WV_START_FORKSERVER};
+
+WVT_TEST(proc_forkserver_runs_the_process_cases)
+{
+    WVT_OK(wv_forkserver_start());
+    exit_codes(); /* WV_START_AUTO: through the server now */
+    join_deadline();
+    signals_give_negative_codes();
+    free_kills_running_child();
+    wv_forkserver_stop();
+}
+
+WVT_TEST(proc_forkserver_names_and_exit_codes)
+{
+    wv_process_opts_t opts = {.name = "cruncher", .start = WV_START_FORKSERVER};
+    wv_process_t *p;
+    int code;
+
+    WVT_OK(wv_forkserver_start());
+    /* A string literal is static data: the server has it too. */
+    WVT_OK(wv_process_start(&p, &opts, check_own_name, "cruncher"));
+    WVT_EQ(wv__process_method(p), WV_START_FORKSERVER);
+    WVT_ASSERT(strcmp(wv_process_name(p), "cruncher") == 0);
+    WVT_GT(wv_process_pid(p), 0);
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_process_free(p);
+    for (int ret = 0; ret < 300; ret += 37) {
+        WVT_OK(wv_process_start(&p, &via_server, return_arg,
+                                (void *)(intptr_t)ret));
+        WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+        WVT_EQ(code, ret & 0xff);
+        wv_process_free(p);
+    }
+    wv_forkserver_stop();
+}
+
+/* In a fork's child: the parent's server is not ours. */
+static int server_in_child(void *arg)
+{
+    wv_process_t *p;
+    if (wv__forkserver_pid() != 0)
+        return 1;
+    if (wv_process_start(&p, &via_server, return_arg, NULL) != WV_ENOTCONN)
+        return 2;
+    return 0;
+}
+
+static void wait_for_event(void *arg)
+{
+    wv_event_wait(arg, WV_FOREVER);
+}
+
+static int started_by(const wv_process_opts_t *opts, int *code)
+{
+    wv_process_t *p;
+    WVT_OK(wv_process_start(&p, opts, return_arg, (void *)(intptr_t)9));
+    int method = wv__process_method(p);
+    WVT_OK(wv_process_join(p, WV_FOREVER, code));
+    wv_process_free(p);
+    return method;
+}
+
+WVT_TEST(proc_forkserver_start_methods)
+{
+    wv_process_opts_t opts = {.start = WV_START_FORKSERVER};
+    wv_process_t *p;
+    wv_event_t go;
+    int code, fd = -1;
+    char byte;
+
+    /* No server: AUTO forks, FORKSERVER is refused. */
+    WVT_EQ(wv__forkserver_pid(), 0);
+    WVT_ERR(wv_process_start(&p, &opts, return_arg, NULL), WV_ENOTCONN);
+    WVT_EQ(started_by(NULL, &code), WV_START_FORK);
+    WVT_EQ(code, 9);
+
+    /* Options checked before anything starts. */
+    opts.start = 7;
+    WVT_ERR(wv_process_start(&p, &opts, return_arg, NULL), WV_EINVAL);
+    opts = (wv_process_opts_t){.arg_size = 1};
+    WVT_ERR(wv_process_start(&p, &opts, return_arg, NULL), WV_EINVAL);
+    opts.arg_size = WV_PROCESS_ARG_MAX + 1;
+    WVT_ERR(wv_process_start(&p, &opts, return_arg, &byte), WV_EMSGSIZE);
+    opts = (wv_process_opts_t){.nfds = 1};
+    WVT_ERR(wv_process_start(&p, &opts, return_arg, NULL), WV_EINVAL);
+    opts = (wv_process_opts_t){.fds = &fd, .nfds = WV_PROCESS_MAX_FDS + 1};
+    WVT_ERR(wv_process_start(&p, &opts, return_arg, NULL), WV_EINVAL);
+    opts.nfds = 1;
+    WVT_ERR(wv_process_start(&p, &opts, return_arg, NULL), WV_EBADF);
+
+    /* Too late once another thread runs. */
+    wv_event_init(&go);
+    wvt_thread_t *t = wvt_spawn(wait_for_event, &go);
+    WVT_ERR(wv_forkserver_start(), WV_EBUSY);
+    wv_event_set(&go);
+    wvt_join(t);
+
+    /* Started (again: a no-op): AUTO goes through it, FORK does not. */
+    WVT_OK(wv_forkserver_start());
+    int server = wv__forkserver_pid();
+    WVT_GT(server, 0);
+    WVT_OK(wv_forkserver_start());
+    WVT_EQ(wv__forkserver_pid(), server);
+    WVT_EQ(started_by(NULL, &code), WV_START_FORKSERVER);
+    WVT_EQ(code, 9);
+    opts = (wv_process_opts_t){.start = WV_START_FORK};
+    WVT_EQ(started_by(&opts, &code), WV_START_FORK);
+    WVT_EQ(code, 9);
+    /* And AUTO picks it when other threads run, the case it is for. */
+    wv_event_clear(&go);
+    t = wvt_spawn(wait_for_event, &go);
+    WVT_EQ(started_by(NULL, &code), WV_START_FORKSERVER);
+    wv_event_set(&go);
+    wvt_join(t);
+
+    /* A fork's child does not inherit it. */
+    WVT_OK(wv_process_start(&p, &opts, server_in_child, NULL));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_process_free(p);
+
+    /* A descriptor that is not open: refused, and the server goes on. */
+    fd = 1000;
+    opts = (wv_process_opts_t){
+        .start = WV_START_FORKSERVER, .fds = &fd, .nfds = 1};
+    WVT_ERR(wv_process_start(&p, &opts, return_arg, NULL), WV_EBADF);
+    WVT_EQ(started_by(&via_server, &code), WV_START_FORKSERVER);
+
+    wv_forkserver_stop();
+    WVT_EQ(wv__forkserver_pid(), 0);
+    wv_forkserver_stop(); /* no-op */
+    WVT_EQ(started_by(NULL, &code), WV_START_FORK);
+}
+
+/*
+ * The case the server is for: another thread holds a lock the child needs
+ * (a pthread mutex, and stdout's FILE lock) when the child starts.  A
+ * fork would copy both locked, and the child would hang for good (so
+ * that case is not run).  The server's child has them free.
+ */
+static pthread_mutex_t shared_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+struct holder {
+    wv_event_t held, done;
+};
+
+static void hold_locks(void *arg)
+{
+    struct holder *h = arg;
+    pthread_mutex_lock(&shared_mutex);
+    flockfile(stdout);
+    wv_event_set(&h->held);
+    wv_event_wait(&h->done, WV_FOREVER);
+    funlockfile(stdout);
+    pthread_mutex_unlock(&shared_mutex);
+}
+
+static int take_locks(void *arg)
+{
+    pthread_mutex_lock(&shared_mutex);
+    flockfile(stdout);
+    funlockfile(stdout);
+    pthread_mutex_unlock(&shared_mutex);
+    void *mem = malloc(100);
+    free(mem);
+    return 42;
+}
+
+WVT_TEST(proc_forkserver_child_of_threads_holding_locks)
+{
+    struct holder h;
+    wv_process_t *p;
+    int code;
+
+    wv_event_init(&h.held);
+    wv_event_init(&h.done);
+    WVT_OK(wv_forkserver_start());
+    wvt_thread_t *t = wvt_spawn(hold_locks, &h);
+    WVT_OK(wv_event_wait(&h.held, WV_FOREVER));
+    WVT_OK(wv_process_start(&p, NULL, take_locks, NULL));
+    WVT_EQ(wv__process_method(p), WV_START_FORKSERVER); /* AUTO chose */
+    WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+    WVT_EQ(code, 42);
+    wv_process_free(p);
+    wv_event_set(&h.done);
+    wvt_join(t);
+    wv_forkserver_stop();
+}
+
+/* Many threads start and join children through the server at once. */
+static int return_copied(void *arg)
+{
+    return *(const int *)arg;
+}
+
+static void start_and_join_many(int i, void *arg)
+{
+    enum { N = 20 };
+    wv_process_t *p[N];
+    int code;
+
+    for (long round = 0; round < wvt_scale(1); round++) {
+        for (int j = 0; j < N; j++) {
+            int value = (i * N + j) % 256; /* copied: may change at once */
+            wv_process_opts_t opts = {.start = WV_START_FORKSERVER,
+                                      .arg_size = sizeof value};
+            WVT_OK(wv_process_start(&p[j], &opts, return_copied, &value));
+        }
+        for (int j = 0; j < N; j++) {
+            WVT_OK(wv_process_join(p[j], WV_FOREVER, &code));
+            WVT_EQ(code, (i * N + j) % 256);
+            wv_process_free(p[j]);
+        }
+    }
+}
+
+WVT_TEST(proc_forkserver_concurrent_starts)
+{
+    WVT_OK(wv_forkserver_start());
+    wvt_run_threads(8, start_and_join_many, NULL);
+    wv_forkserver_stop();
+}
+
+/* Argument bytes: copied at the start (here, after the server started),
+ * whole, and page-aligned for the server's children. */
+static const char greeting[] = "static data, there when the server started";
+
+static int check_greeting(void *arg)
+{
+    return arg == greeting && strcmp(arg, greeting) == 0 ? 0 : 1;
+}
+
+static int check_bytes(void *arg)
+{
+    const unsigned char *b = arg;
+    size_t len;
+    memcpy(&len, b, sizeof len);
+    for (size_t i = 0; i < len; i++)
+        if (b[sizeof len + i] != (unsigned char)(i * 7 + 3))
+            return 1;
+    return 0;
+}
+
+static int check_aligned_bytes(void *arg)
+{
+    return (uintptr_t)arg % 4096 != 0 ? 2 : check_bytes(arg);
+}
+
+WVT_TEST(proc_forkserver_copies_argument_bytes)
+{
+    size_t len = (1 << 20) + 3, size = sizeof len + len;
+    unsigned char *buf = malloc(size);
+    wv_process_opts_t opts = {.start = WV_START_FORKSERVER, .arg_size = size};
+    wv_process_t *p, *q;
+    int code;
+
+    WVT_OK(wv_forkserver_start());
+    memcpy(buf, &len, sizeof len);
+    for (size_t i = 0; i < len; i++)
+        buf[sizeof len + i] = (unsigned char)(i * 7 + 3);
+    WVT_OK(wv_process_start(&p, &opts, check_aligned_bytes, buf));
+    opts.start = WV_START_FORK; /* a fork: the same bytes, as they are */
+    WVT_OK(wv_process_start(&q, &opts, check_bytes, buf));
+    memset(buf, 0, size); /* both copies were made */
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    WVT_OK(wv_process_join(q, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_process_free(p);
+    wv_process_free(q);
+    /* arg_size 0: the pointer as it is, fine for static data. */
+    WVT_OK(wv_process_start(&p, &via_server, check_greeting, (void *)greeting));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_process_free(p);
+    free(buf);
+    wv_forkserver_stop();
+}
+
+/* Descriptors: the child has those passed, at their numbers, with their
+ * close-on-exec flag, and none of the server's or the caller's other
+ * ones. */
+static int check_fds(void *arg)
+{
+    const int *fds = arg; /* read end (cloexec), write end, not passed */
+    char path[64], target[64];
+
+    if (fcntl(fds[0], F_GETFD) != FD_CLOEXEC || fcntl(fds[1], F_GETFD) != 0)
+        return 1;
+    if (fcntl(fds[2], F_GETFD) != -1 || errno != EBADF)
+        return 2;
+    for (int fd = 3; fd < 1024; fd++) {
+        if (fd == fds[0] || fd == fds[1] || fcntl(fd, F_GETFD) < 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        fprintf(stderr, "child of the server has fd %d: %s\n", fd, target);
+        return 3;
+    }
+    return write(fds[1], "x", 1) == 1 ? 0 : 4;
+}
+
+WVT_TEST(proc_forkserver_passes_descriptors)
+{
+    int cloexec[2], plain[2], fds[3];
+    char byte;
+    wv_process_t *p;
+    int code;
+
+    WVT_OK(wv_forkserver_start());
+    WVT_EQ(pipe2(cloexec, O_CLOEXEC), 0);
+    WVT_EQ(pipe2(plain, 0), 0);
+    fds[0] = cloexec[0];
+    fds[1] = plain[1];
+    fds[2] = plain[0];
+    wv_process_opts_t opts = {.start = WV_START_FORKSERVER,
+                              .arg_size = sizeof fds,
+                              .fds = fds,
+                              .nfds = 2};
+    WVT_OK(wv_process_start(&p, &opts, check_fds, fds));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    WVT_EQ(read(plain[0], &byte, 1), 1);
+    WVT_EQ(byte, 'x');
+    wv_process_free(p);
+    for (int i = 0; i < 2; i++) {
+        close(cloexec[i]);
+        close(plain[i]);
+    }
+    wv_forkserver_stop();
+}
+
+static int pidfd_of(int pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Waits until the process of pidfd has ended (or was reaped: -1). */
+static void await_end(int pidfd)
+{
+    struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+    if (pidfd >= 0)
+        WVT_EQ(poll(&pfd, 1, 10000), 1);
+}
+
+/* A daemon's fn runs once its death signal is armed: it says so on the
+ * descriptor its argument names, then waits. */
+static int daemon_signals_ready(void *arg)
+{
+    if (write(*(const int *)arg, "r", 1) != 1)
+        return 1;
+    for (;;)
+        pause();
+    return 0;
+}
+
+/* The server killed: starts fail with WV_EPIPE, handles stay usable, and
+ * nothing hangs. */
+WVT_TEST(proc_forkserver_death_is_a_clear_error)
+{
+    wv_process_t *ended, *running, *doomed, *p;
+    int wfd, ready[2], code, status;
+    char byte;
+
+    /* The server's orphans come to us, to be reaped here. */
+    WVT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    WVT_OK(wv_forkserver_start());
+    WVT_OK(wv_process_start(&ended, &via_server, return_arg, (void *)7));
+    int pidfd = pidfd_of(wv_process_pid(ended)); /* -1: reaped already */
+    await_end(pidfd);
+    if (pidfd >= 0)
+        close(pidfd);
+    /* Exits are reported before a later request is served: by now the
+     * server has written ended's code. */
+    running = start_waiting(&wfd);
+    WVT_EQ(pipe2(ready, O_CLOEXEC), 0);
+    wv_process_opts_t daemon = {.daemon = true,
+                                .arg_size = sizeof ready[1],
+                                .fds = &ready[1],
+                                .nfds = 1};
+    WVT_OK(wv_process_start(&doomed, &daemon, daemon_signals_ready, &ready[1]));
+    WVT_EQ(read(ready[0], &byte, 1), 1); /* armed */
+
+    int old_server = wv__forkserver_pid();
+    int server = pidfd_of(old_server);
+    WVT_GE(server, 0);
+    WVT_EQ(syscall(SYS_pidfd_send_signal, server, SIGKILL, NULL, 0), 0);
+    await_end(server);
+    close(server);
+
+    WVT_ERR(wv_process_start(&p, &via_server, return_arg, NULL), WV_EPIPE);
+    WVT_ERR(wv_process_start(&p, NULL, return_arg, NULL), WV_EPIPE);
+    WVT_ERR(wv_process_start(&p, NULL, return_arg, NULL), WV_EPIPE);
+    /* A code written before the death is still read. */
+    WVT_OK(wv_process_join(ended, WV_FOREVER, &code));
+    WVT_EQ(code, 7);
+    /* The daemon died with the server; its code went with the server. */
+    WVT_ERR(wv_process_join(doomed, wv_deadline_in(10000), &code), WV_ECHILD);
+    /* The other lives on, joins time out, and it ends when told. */
+    WVT_ASSERT(wv_process_is_alive(running));
+    WVT_ERR(wv_process_join(running, wv_deadline_in(10), &code), WV_ETIMEDOUT);
+    close(wfd);
+    WVT_ERR(wv_process_join(running, wv_deadline_in(10000), &code), WV_ECHILD);
+    WVT_OK(wv_process_terminate(running)); /* ended: not an error */
+
+    /* A new start replaces (and reaps) the dead server.  Its orphans are
+     * ours (the subreaper). */
+    WVT_OK(wv_forkserver_start());
+    WVT_GT(wv__forkserver_pid(), 0);
+    WVT_NE(wv__forkserver_pid(), old_server);
+    WVT_EQ(waitpid(wv_process_pid(doomed), &status, 0), wv_process_pid(doomed));
+    WVT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    WVT_EQ(waitpid(wv_process_pid(running), &status, 0),
+           wv_process_pid(running));
+    WVT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]);
+    close(ready[1]);
+    wv_process_free(ended);
+    wv_process_free(running);
+    wv_process_free(doomed);
+
+    /* The new server works. */
+    WVT_EQ(started_by(NULL, &code), WV_START_FORKSERVER);
+    WVT_EQ(code, 9);
+    wv_forkserver_stop();
+}
+
+/* A daemon started through the server dies when the process that started
+ * the server dies (the server dies with it, and the daemon with that). */
+static int start_server_daemon_then_die(void *arg)
+{
+    wv_conn_t *tell = arg;
+    wv_process_t *d;
+    int fds[2], pids[2];
+    char c;
+
+    if (wv_forkserver_start() || pipe2(fds, O_CLOEXEC))
+        return 1;
+    wv_process_opts_t opts = {.daemon = true,
+                              .start = WV_START_FORKSERVER,
+                              .arg_size = sizeof fds[1],
+                              .fds = &fds[1],
+                              .nfds = 1};
+    if (wv_process_start(&d, &opts, daemon_signals_ready, &fds[1]) ||
+        read(fds[0], &c, 1) != 1)
+        return 2;
+    pids[0] = wv_process_pid(d);
+    pids[1] = wv__forkserver_pid();
+    if (wv_conn_send(tell, pids, sizeof pids, WV_FOREVER))
+        return 3;
+    _exit(0); /* no stop, no free: neither may outlive us */
+}
+
+WVT_TEST(proc_forkserver_daemon_dies_with_client)
+{
+    wv_process_opts_t opts = {.start = WV_START_FORK};
+    wv_conn_t *a, *b;
+    wv_process_t *client;
+    int pids[2], code;
+    size_t len;
+
+    /* The orphans come to us, to be reaped here. */
+    WVT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_OK(wv_process_start(&client, &opts, start_server_daemon_then_die, b));
+    WVT_OK(wv_conn_recv(a, pids, sizeof pids, &len, WV_FOREVER));
+    int daemon = pidfd_of(pids[0]), server = pidfd_of(pids[1]);
+    WVT_GE(daemon, 0); /* alive or zombies: not reaped yet */
+    WVT_GE(server, 0);
+    WVT_OK(wv_process_join(client, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    /* The server ends: killed by its death signal, or leaving at the end
+     * of its socket, whichever comes first.  Then its orphan is ours, and
+     * it was killed. */
+    siginfo_t si = {0};
+    WVT_EQ(waitid(P_PIDFD, (id_t)server, &si, WEXITED), 0);
+    WVT_ASSERT((si.si_code == CLD_KILLED && si.si_status == SIGKILL) ||
+               (si.si_code == CLD_EXITED && si.si_status == 0));
+    memset(&si, 0, sizeof si);
+    WVT_EQ(waitid(P_PIDFD, (id_t)daemon, &si, WEXITED), 0);
+    WVT_ASSERT(si.si_code == CLD_KILLED && si.si_status == SIGKILL);
+    close(daemon);
+    close(server);
+    wv_process_free(client);
+    wv_conn_close(a);
+    wv_conn_close(b);
 }
 
 /* --------------------------------------------------------------- Pipe */

@@ -1,17 +1,27 @@
 /*
  * proc/process.c - multiprocessing.Process and os.fork.
  *
- * A child is forked, then held by a pidfd (pidfd_open, Linux 5.3): waiting
- * for it is waiting for the pidfd to become readable, with a deadline and
- * through weave's fd waiter, and needs no SIGCHLD handler; signals go
- * through pidfd_send_signal, so they can never reach another process that
- * got a recycled pid.  The pidfd stays open until the handle is freed.
+ * A child is made one of two ways (wv_process_opts_t.start):
  *
- * Reaping (waitid P_PIDFD) happens once, under reap_lock; every joiner
- * then reads the cached exit code.
+ *  - fork: forked here, then held by a pidfd (pidfd_open, Linux 5.3).
+ *    Waiting for it is waiting for the pidfd to become readable, with a
+ *    deadline and through weave's fd waiter; it needs no SIGCHLD handler.
+ *    Reaping (waitid P_PIDFD) happens once, under reap_lock.
+ *  - the fork server (forkserver.c): forked by the server, which sends
+ *    back the child's pidfd and the read end of a pipe on which it writes
+ *    the child's exit code once it has reaped it.  Waiting is waiting for
+ *    that pipe.  A pipe that ends without a code means the server died:
+ *    the code is lost, and the handle waits for the pidfd instead, then
+ *    answers WV_ECHILD, as when somebody else reaped a child of ours.
+ *
+ * Either way the pidfd carries the signals (pidfd_send_signal, which
+ * works on any process we may signal), so they never reach a process
+ * that got a recycled pid, and every joiner reads the cached exit code
+ * once it is collected.  The descriptors stay open until the handle is
+ * freed.
  *
  * We fork with fork(), not clone3(CLONE_PIDFD): the atfork handlers of
- * glibc (allocator, stdio) and weave (parking lot) must run.
+ * glibc (allocator, stdio) and weave (parking lot, fork server) must run.
  */
 #include "internal.h"
 
@@ -32,26 +42,28 @@
 struct wv_process {
     int pid;
     int pidfd;
+    int statusfd; /* the server's status pipe; -1: forked here */
     wv_lock_t reap_lock;
     bool reaped;  /* [reap_lock] written once; read with acquire */
+    bool lost;    /* [reap_lock] the status pipe ended without a code (the
+                     server died); read with acquire */
     int exitcode; /* valid once reaped */
-    int reap_err; /* WV_ECHILD: someone else reaped it (SIGCHLD ignored) */
+    int reap_err; /* WV_ECHILD: reaped by someone else, or code lost */
     char name[WV_PROCESS_NAME_MAX + 1];
 };
 
 static uint32_t process_counter; /* for "Process-N" */
 
-static int pidfd_open(int pid)
+int wv__pidfd_open(int pid)
 {
     long fd = syscall(SYS_pidfd_open, pid, 0);
     return fd < 0 ? -errno : (int)fd;
 }
 
-/* In the child: never returns. */
-static void child_main(const wv_process_opts_t *opts, const char *name,
-                       int parent, wv_process_fn fn, void *arg)
+void wv__process_run(const char *name, bool daemon, int parent,
+                     wv_process_fn fn, void *arg)
 {
-    if (opts && opts->daemon) {
+    if (daemon) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) /* the parent died before prctl */
             _exit(1);
@@ -62,41 +74,87 @@ static void child_main(const wv_process_opts_t *opts, const char *name,
     _exit(rc < 0 ? 1 : rc & 0xff);
 }
 
+static int check_opts(const wv_process_opts_t *o, const void *arg)
+{
+    if (o->start < WV_START_AUTO || o->start > WV_START_FORKSERVER)
+        return WV_EINVAL;
+    if (o->arg_size > 0 && !arg)
+        return WV_EINVAL;
+    if (o->arg_size > WV_PROCESS_ARG_MAX)
+        return WV_EMSGSIZE;
+    if (o->nfds > WV_PROCESS_MAX_FDS || (o->nfds > 0 && !o->fds))
+        return WV_EINVAL;
+    for (size_t i = 0; i < o->nfds; i++)
+        if (o->fds[i] < 0)
+            return WV_EBADF;
+    return 0;
+}
+
+/* Forks the child here. */
+static int fork_child(wv_process_t *p, const wv_process_opts_t *opts,
+                      wv_process_fn fn, void *arg)
+{
+    int parent = getpid();
+    fflush(NULL);
+    int pid = fork();
+    if (pid < 0)
+        return errno == ENOMEM ? WV_ENOMEM : WV_EAGAIN;
+    if (pid == 0)
+        wv__process_run(p->name, opts->daemon, parent, fn, arg);
+    p->pid = pid;
+    p->pidfd = wv__pidfd_open(pid);
+    if (p->pidfd < 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return p->pidfd;
+    }
+    return 0;
+}
+
 int wv_process_start(wv_process_t **out, const wv_process_opts_t *opts,
                      wv_process_fn fn, void *arg)
 {
+    static const wv_process_opts_t defaults;
+    int err;
+
     if (!out || !fn)
         return WV_EINVAL;
+    if (!opts)
+        opts = &defaults;
+    if ((err = check_opts(opts, arg)) != 0)
+        return err;
     wv_process_t *p = wv__calloc(1, sizeof *p);
     if (!p)
         return WV_ENOMEM;
-    if (opts && opts->name)
+    p->statusfd = -1;
+    if (opts->name)
         snprintf(p->name, sizeof p->name, "%s", opts->name);
     else
         snprintf(p->name, sizeof p->name, "Process-%u",
                  __atomic_add_fetch(&process_counter, 1, __ATOMIC_RELAXED));
-    int parent = getpid();
-    fflush(NULL);
-    int pid = fork();
-    if (pid < 0) {
-        int err = -errno;
-        wv__free(p);
-        return err == WV_ENOMEM ? WV_ENOMEM : WV_EAGAIN;
+    int start = opts->start;
+    if (start == WV_START_AUTO)
+        start = wv__forkserver_running() ? WV_START_FORKSERVER : WV_START_FORK;
+    if (start == WV_START_FORKSERVER) {
+        err = wv__forkserver_spawn(opts, p->name, fn, arg, &p->pid, &p->pidfd,
+                                   &p->statusfd);
+        if (err == WV_ENOTCONN && opts->start == WV_START_AUTO)
+            start = WV_START_FORK; /* stopped since we looked */
     }
-    if (pid == 0)
-        child_main(opts, p->name, parent, fn, arg);
-    p->pid = pid;
-    p->pidfd = pidfd_open(pid);
-    if (p->pidfd < 0) {
-        int err = p->pidfd;
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+    if (start == WV_START_FORK)
+        err = fork_child(p, opts, fn, arg);
+    if (err) {
         wv__free(p);
-        return err == WV_ENOSYS ? WV_ENOSYS : err;
+        return err;
     }
     *out = p;
     return 0;
+}
+
+int wv__process_method(const wv_process_t *p)
+{
+    return p->statusfd >= 0 ? WV_START_FORKSERVER : WV_START_FORK;
 }
 
 static bool is_reaped(const wv_process_t *p)
@@ -104,24 +162,75 @@ static bool is_reaped(const wv_process_t *p)
     return __atomic_load_n(&p->reaped, __ATOMIC_ACQUIRE);
 }
 
-/* The child has ended (its pidfd is readable): reap it, once. */
+/* What tells that the child has ended (or, for the server's children,
+ * that its code has come). */
+static int end_fd(const wv_process_t *p)
+{
+    if (p->statusfd < 0 || __atomic_load_n(&p->lost, __ATOMIC_ACQUIRE))
+        return p->pidfd;
+    return p->statusfd;
+}
+
+static void set_reaped(wv_process_t *p, int exitcode, int err)
+{
+    p->exitcode = exitcode;
+    p->reap_err = err;
+    __atomic_store_n(&p->reaped, true, __ATOMIC_RELEASE);
+}
+
+/* A child forked here has ended (its pidfd is readable): reap it. */
 static void reap(wv_process_t *p)
 {
     siginfo_t si;
+    int r;
 
+    memset(&si, 0, sizeof si);
+    while ((r = waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED)) < 0 &&
+           errno == EINTR)
+        ;
+    if (r < 0) /* ECHILD: reaped behind our back */
+        set_reaped(p, 0, -errno);
+    else
+        set_reaped(p, si.si_code == CLD_EXITED ? si.si_status : -si.si_status,
+                   0);
+}
+
+/* The status pipe of a child of the server is readable: its code, or its
+ * end without one (the server died). */
+static void read_status(wv_process_t *p)
+{
+    int32_t code;
+    ssize_t n;
+
+    while ((n = read(p->statusfd, &code, sizeof code)) < 0 && errno == EINTR)
+        ;
+    if (n == (ssize_t)sizeof code)
+        set_reaped(p, code, 0);
+    else if (n >= 0) /* the end (4 bytes are never split) */
+        __atomic_store_n(&p->lost, true, __ATOMIC_RELEASE);
+    /* EAGAIN: nothing yet after all; wait again. */
+}
+
+/* The pidfd is readable: the child has ended.  (Checked here, since a
+ * joiner that waited on the status pipe may find the pipe lost by
+ * another meanwhile.) */
+static bool has_ended(const wv_process_t *p)
+{
+    struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1;
+}
+
+/* end_fd(p) turned readable: collect what it tells, once. */
+static void collect(wv_process_t *p)
+{
     wv__lock_acquire_nocancel(&p->reap_lock);
     if (!p->reaped) {
-        memset(&si, 0, sizeof si);
-        int r;
-        while ((r = waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED)) < 0 &&
-               errno == EINTR)
-            ;
-        if (r < 0)
-            p->reap_err = -errno; /* ECHILD: reaped behind our back */
-        else
-            p->exitcode =
-                si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
-        __atomic_store_n(&p->reaped, true, __ATOMIC_RELEASE);
+        if (p->statusfd < 0)
+            reap(p);
+        else if (!p->lost)
+            read_status(p);
+        else if (has_ended(p)) /* and its code died with the server */
+            set_reaped(p, 0, WV_ECHILD);
     }
     wv_lock_release(&p->reap_lock);
 }
@@ -130,11 +239,11 @@ int wv_process_join(wv_process_t *p, int64_t deadline, int *exitcode)
 {
     if (!p || !wv__deadline_ok(deadline))
         return WV_EINVAL;
-    if (!is_reaped(p)) {
-        int err = wv__fd_wait(p->pidfd, POLLIN, deadline, NULL);
+    while (!is_reaped(p)) {
+        int err = wv__fd_wait(end_fd(p), POLLIN, deadline, NULL);
         if (err)
             return err;
-        reap(p);
+        collect(p);
     }
     if (p->reap_err)
         return p->reap_err;
@@ -187,11 +296,19 @@ void wv_process_free(wv_process_t *p)
 {
     if (!p)
         return;
-    if (!is_reaped(p)) {
+    if (!is_reaped(p))
         wv_process_kill(p);
-        reap(p);
+    /* Not cancellable, and bounded: the child is dying, and the server (if
+     * it is the server's) reports it at once or is gone. */
+    while (!is_reaped(p)) {
+        struct pollfd pfd = {.fd = end_fd(p), .events = POLLIN};
+        if (p->statusfd >= 0 && poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            break;
+        collect(p);
     }
     close(p->pidfd);
+    if (p->statusfd >= 0)
+        close(p->statusfd);
     wv__free(p);
 }
 
