@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -653,6 +654,35 @@ static int daemon_signals_ready(void *arg)
     for (;;)
         pause();
     return 0;
+}
+
+/* Out of descriptors: a start is WV_EMFILE and the server lives on (a
+ * lost reply descriptor used to make the server dead to us for good). */
+WVT_TEST(proc_forkserver_out_of_descriptors_is_emfile)
+{
+    struct rlimit old, low;
+    wv_process_t *p;
+    int code, fds[64], n = 0;
+
+    WVT_OK(wv_forkserver_start());
+    WVT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 64;
+    WVT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    while (n < 64 && (fds[n] = dup(0)) >= 0) /* fill every hole */
+        n++;
+    WVT_GT(n, 1);
+    close(fds[--n]); /* one left: the reply needs two */
+    WVT_ERR(wv_process_start(&p, NULL, return_arg, (void *)(intptr_t)5),
+            WV_EMFILE);
+    while (n > 0)
+        close(fds[--n]);
+    WVT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    WVT_OK(wv_process_start(&p, NULL, return_arg, (void *)(intptr_t)5));
+    WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+    WVT_EQ(code, 5);
+    wv_process_free(p);
+    wv_forkserver_stop();
 }
 
 /* The server killed: starts fail with WV_EPIPE, handles stay usable, and

@@ -185,12 +185,16 @@ static bool read_full(int fd, char *buf, uint64_t len)
 }
 
 /* Reads a request's header and the descriptors riding on it.  false at
- * the end of the socket, or on a request that is none of ours. */
-static bool recv_header(int sock, struct request *req, int *fds, size_t *nfds)
+ * the end of the socket, or on a request that is none of ours.  *trunc:
+ * the descriptors did not all fit (this process has too many open); the
+ * header was read whole all the same, so the stream is still in step. */
+static bool recv_header(int sock, struct request *req, int *fds, size_t *nfds,
+                        bool *trunc)
 {
     union fd_control ctl;
     size_t got = 0;
 
+    *trunc = false;
     *nfds = 0;
     while (got < sizeof *req) {
         struct iovec iov = {(char *)req + got, sizeof *req - got};
@@ -206,10 +210,10 @@ static bool recv_header(int sock, struct request *req, int *fds, size_t *nfds)
         got += (size_t)n;
         take_fds(&m, fds, nfds, WV_PROCESS_MAX_FDS);
         if (m.msg_flags & MSG_CTRUNC)
-            goto fail;
+            *trunc = true;
     }
-    if (req->magic != MAGIC || req->nfds != *nfds ||
-        req->arg_size > WV_PROCESS_ARG_MAX)
+    if (req->magic != MAGIC || req->arg_size > WV_PROCESS_ARG_MAX ||
+        (!*trunc && req->nfds != *nfds))
         goto fail;
     for (size_t i = 0; i < *nfds; i++)
         if (req->targets[i] < 0)
@@ -371,16 +375,22 @@ static bool serve(int sock, int ep)
     size_t nfds;
     bool ok = true;
 
-    if (!recv_header(sock, &req, fds, &nfds))
+    bool trunc;
+
+    if (!recv_header(sock, &req, fds, &nfds, &trunc))
         return false;
+    if (trunc) /* refused, but the stream goes on */
+        rep.err = WV_EMFILE;
     void *arg = req.arg, *copy = NULL;
     if (req.arg_size > 0) {
         /* The child keeps this mapping; the server unmaps its own. */
-        copy = mmap(NULL, req.arg_size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        copy = rep.err ? MAP_FAILED
+                       : mmap(NULL, req.arg_size, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (copy == MAP_FAILED) {
             copy = NULL;
-            rep.err = WV_ENOMEM;
+            if (!rep.err)
+                rep.err = WV_ENOMEM;
         }
         ok = read_full(sock, copy, req.arg_size);
         arg = copy;
@@ -561,19 +571,22 @@ static bool has_ended(int pidfd)
  * does at once), and reaps it.  Not cancellable: nothing is left behind. */
 static void teardown(void)
 {
-    struct pollfd p = {.fd = fs.pidfd, .events = POLLIN};
+    int sock = fs.sock, pidfd = fs.pidfd;
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
     siginfo_t si;
 
-    shutdown(fs.sock, SHUT_RDWR); /* EOF for the server even if a copy of
-                                     our end survives somewhere */
-    close(fs.sock);
+    /* Forgotten first: a fork meanwhile must not close these numbers in
+     * its child, where they may name something else by then. */
+    fs.sock = fs.pidfd = -1;
+    shutdown(sock, SHUT_RDWR); /* EOF for the server even if a copy of
+                                  our end survives somewhere */
+    close(sock);
     while (poll(&p, 1, -1) < 0 && errno == EINTR)
         ;
-    while (waitid(P_PIDFD, (id_t)fs.pidfd, &si, WEXITED | WNOHANG) < 0 &&
+    while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0 &&
            errno == EINTR)
         ;
-    close(fs.pidfd);
-    fs.sock = fs.pidfd = -1;
+    close(pidfd);
     fs.pid = 0;
     fs.dead = false;
     __atomic_store_n(&fs.owner, 0, __ATOMIC_RELAXED);
@@ -586,6 +599,20 @@ static int launch(void)
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
+    /* A program that closed its stdio gets numbers below 3 here, which
+     * the server and its children keep as stdio: move both ends up. */
+    for (int i = 0; i < 2; i++)
+        if (sv[i] < 3) {
+            int fd = fcntl(sv[i], F_DUPFD_CLOEXEC, 3);
+            if (fd < 0) {
+                int err = -errno;
+                close(sv[0]);
+                close(sv[1]);
+                return err;
+            }
+            close(sv[i]);
+            sv[i] = fd;
+        }
     int client = getpid();
     fflush(NULL); /* else each child would print what is pending now */
     int pid = fork();
@@ -697,13 +724,15 @@ static int send_request(const struct request *req, const void *arg,
     return 0;
 }
 
-/* [lock] Receives a reply and the descriptors on it (got[0..*ngot)). */
-static int recv_reply(struct reply *rep, int got[2], size_t *ngot)
+/* [lock] Receives a reply and the descriptors on it (got[0..*ngot)).
+ * *trunc: some did not fit (too many descriptors open here). */
+static int recv_reply(struct reply *rep, int got[2], size_t *ngot, bool *trunc)
 {
     union fd_control ctl;
     size_t have = 0;
 
     *ngot = 0;
+    *trunc = false;
     while (have < sizeof *rep) {
         struct iovec iov = {(char *)rep + have, sizeof *rep - have};
         struct msghdr m = {.msg_iov = &iov,
@@ -714,6 +743,7 @@ static int recv_reply(struct reply *rep, int got[2], size_t *ngot)
         if (n > 0) {
             have += (size_t)n;
             take_fds(&m, got, ngot, 2);
+            *trunc |= (m.msg_flags & MSG_CTRUNC) != 0;
         } else if (n == 0) {
             return WV_EPIPE;
         } else if (errno == EAGAIN) {
@@ -735,13 +765,34 @@ static int ask(const struct request *req, const void *arg, const int *fds,
     struct reply rep;
     int got[2];
     size_t ngot = 0;
-    bool sent_some = false;
+    bool sent_some = false, trunc = false;
 
+    /* Room for the reply's two descriptors, or the child would be made
+     * and its handle lost on the way. */
+    int spare[2] = {fcntl(fs.sock, F_DUPFD_CLOEXEC, 0),
+                    fcntl(fs.sock, F_DUPFD_CLOEXEC, 0)};
+    if (spare[0] >= 0)
+        close(spare[0]);
+    if (spare[1] >= 0)
+        close(spare[1]);
+    if (spare[0] < 0 || spare[1] < 0)
+        return errno == ENFILE ? WV_ENFILE : WV_EMFILE;
     int err = send_request(req, arg, fds, req->nfds, &sent_some);
     if (err && !sent_some && err != WV_EPIPE)
         return err; /* nothing went out (a bad descriptor, say) */
     if (!err)
-        err = recv_reply(&rep, got, &ngot);
+        err = recv_reply(&rep, got, &ngot, &trunc);
+    if (!err && rep.err == 0 && ngot != 2 && trunc) {
+        /* Another thread took the room meanwhile.  The reply was read
+         * whole, so the stream is in step: end the child we cannot
+         * hold (through its pidfd, which comes first, if it came). */
+        if (ngot >= 1)
+            syscall(SYS_pidfd_send_signal, got[0], SIGKILL, NULL, 0);
+        else
+            kill(rep.pid, SIGKILL);
+        close_all(got, ngot);
+        return WV_EMFILE;
+    }
     if (!err && rep.err == 0 && ngot != 2)
         err = WV_EPIPE; /* not our server's reply */
     if (err) {
