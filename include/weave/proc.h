@@ -597,9 +597,9 @@ WV_EXTERN const char *wv_pqueue_name(const wv_pqueue_t *q);
 /*
  * Frees this process's handle: unmaps the queue (other processes keep
  * theirs) and gives back this process's place among the participants.
- * No thread of this process may be using it.  The process that created
- * the queue also removes the shm objects of large messages that crashed
- * processes left behind.  NULL is a no-op.
+ * No thread of this process may be using it.  Also removes the shm
+ * objects of large messages that crashed processes left behind.  NULL is
+ * a no-op.
  */
 WV_EXTERN void wv_pqueue_free(wv_pqueue_t *q);
 

@@ -31,7 +31,7 @@
  * another death is finished by the next holder from the intent record.
  *
  * Messages longer than inline_max live in the heap: pages tagged with
- * their owner, RES(thread, part) while a producer holds them before it
+ * their owner, RES(nonce, part) while a producer holds them before it
  * has a cell, then pos + 1.  Pages whose owner holds no cell any more are
  * orphans, taken back when an allocation finds no room.  Messages longer
  * than the heap go through a shm object named after the queue and the
@@ -73,8 +73,8 @@
 
 #define PAGE_INLINE 0u
 #define PAGE_SPILL  UINT32_MAX
-#define RES(tid, part)                                                         \
-    ((uint64_t)1 << 63 | (uint64_t)(uint32_t)(tid) << 10 | (part))
+#define RES(nonce, part)                                                       \
+    ((uint64_t)1 << 63 | (uint64_t)(uint32_t)(nonce) << 10 | (part))
 #define IS_RES(t) ((t) >> 63)
 
 #define SLICE_MIN_MS 10
@@ -106,8 +106,6 @@ struct pq_hdr {
     uint64_t mask; /* ncells - 1 when a power of two, else 0 */
     uint64_t cells_off, owner_off, heap_off, total;
     uint32_t joinable;
-    int32_t creator_pid;
-    uint64_t creator_start;
     uint32_t closed;    /* shutdown */
     uint32_t redeliver; /* > 0: a FULL(R_MARK) cell may exist */
 
@@ -151,6 +149,7 @@ int wv__pqueue_crash_at;
     } while (0)
 
 static uint32_t fork_gen = 1;
+static uint32_t res_nonce;  /* tags heap reservations */
 static uint64_t self_start; /* valid while self_start_gen == fork_gen */
 static uint32_t self_start_gen;
 
@@ -166,10 +165,16 @@ __attribute__((constructor)) static void pqueue_init(void)
 
 /* --------------------------------------------------------------- layout */
 
+/* The i-th cell of the ring. */
+static inline struct pq_cell *cell_at(const struct pq_hdr *h, uint64_t i)
+{
+    return (struct pq_cell *)((char *)h + h->cells_off + i * h->cell_size);
+}
+
+/* The cell of position pos. */
 static inline struct pq_cell *cell(const struct pq_hdr *h, uint64_t pos)
 {
-    uint64_t i = h->mask ? pos & h->mask : pos % h->ncells;
-    return (struct pq_cell *)((char *)h + h->cells_off + i * h->cell_size);
+    return cell_at(h, h->mask ? pos & h->mask : pos % h->ncells);
 }
 
 static inline uint64_t *owners(const struct pq_hdr *h)
@@ -207,6 +212,14 @@ static void spill_name(const struct pq_hdr *h, uint64_t pos, char *out,
                        size_t cap)
 {
     snprintf(out, cap, "/wvq-%016" PRIx64 "-%" PRIu64, h->id, pos);
+}
+
+/* Removes the shm object of the message at pos (gone already: fine). */
+static void spill_unlink(const struct pq_hdr *h, uint64_t pos)
+{
+    char name[64];
+    spill_name(h, pos, name, sizeof name);
+    shm_unlink(name);
 }
 
 /* ---------------------------------------------------------- liveness */
@@ -334,7 +347,12 @@ static void apply_intent(struct pq_hdr *h)
     h->intent.part = 0;
 }
 
-/* Takes the admin lock; finishes the work of a holder that died. */
+/*
+ * Takes the admin lock; finishes the work of a holder that died.  No
+ * deadline: every critical section under it is a few stores or one scan
+ * of the ring and never waits, and a holder that dies lets go.  Only a
+ * holder stopped by SIGSTOP holds it for long.
+ */
 static void admin_lock(struct pq_hdr *h)
 {
     int err = wv_plock_acquire(&h->admin, WV_FOREVER);
@@ -377,8 +395,7 @@ static void repair(struct pq_hdr *h, uint32_t p)
     uint64_t *own = owners(h);
 
     for (uint64_t i = 0; i < h->ncells; i++) {
-        struct pq_cell *c =
-            (struct pq_cell *)((char *)h + h->cells_off + i * h->cell_size);
+        struct pq_cell *c = cell_at(h, i);
         uint64_t w = load(&c->state);
         if (ST_PART(w) != p || (ST_KIND(w) != WRITING && ST_KIND(w) != READING))
             continue;
@@ -386,13 +403,10 @@ static void repair(struct pq_hdr *h, uint32_t p)
         if (ST_KIND(w) == WRITING) {
             /* The put never returned: drop the message whole. */
             uint32_t page = __atomic_load_n(&c->page, __ATOMIC_RELAXED);
-            if (page == PAGE_SPILL) {
-                char name[64];
-                spill_name(h, pos, name, sizeof name);
-                shm_unlink(name);
-            } else if (page != PAGE_INLINE) {
+            if (page == PAGE_SPILL)
+                spill_unlink(h, pos);
+            else if (page != PAGE_INLINE)
                 free_pages(h, page - 1, pos + 1);
-            }
             cas(&c->state, w, ST(pos + h->ncells, EMPTY, 0));
         } else {
             /* The get never returned: deliver it again.  The hint goes
@@ -765,7 +779,10 @@ int wv_pqueue_put(wv_pqueue_t *q, const void *data, size_t len,
             spill = true;
             npg = 0;
         } else {
-            tag = RES(gettid(), self);
+            /* Unique among this process's reservations, so that two
+             * side by side never read as one run. */
+            tag =
+                RES(__atomic_add_fetch(&res_nonce, 1, __ATOMIC_RELAXED), self);
             if ((err = heap_reserve(q, npg, tag, self, deadline, &pg)))
                 return err;
             CRASH_POINT(WV__PQ_CRASH_RESERVED);
@@ -855,9 +872,7 @@ static int take(struct pq_hdr *h, struct pq_cell *c, uint64_t pos, void *buf,
                      __ATOMIC_SEQ_CST);
     wake_producers(h);
     if (page == PAGE_SPILL) {
-        char name[64];
-        spill_name(h, pos, name, sizeof name);
-        shm_unlink(name);
+        spill_unlink(h, pos);
     } else if (page != PAGE_INLINE) {
         CRASH_POINT(WV__PQ_CRASH_FREED_CELL);
         heap_release(h, page - 1, pos + 1);
@@ -906,8 +921,7 @@ static int take_redelivered(wv_pqueue_t *q, uint32_t self, void *buf,
     struct pq_hdr *h = q->h;
     uint32_t hint = __atomic_load_n(&h->redeliver, __ATOMIC_SEQ_CST);
     for (uint64_t i = 0; i < h->ncells; i++) {
-        struct pq_cell *c =
-            (struct pq_cell *)((char *)h + h->cells_off + i * h->cell_size);
+        struct pq_cell *c = cell_at(h, i);
         uint64_t w = load(&c->state);
         if (ST_KIND(w) != FULL || ST_PART(w) != R_MARK)
             continue;
@@ -919,6 +933,24 @@ static int take_redelivered(wv_pqueue_t *q, uint32_t self, void *buf,
     __atomic_compare_exchange_n(&h->redeliver, &hint, 0, false,
                                 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
     return 1;
+}
+
+/*
+ * The cell at head and its state, moving head past cells already taken
+ * or skipped: on return the state is FULL(pos) (a message), WRITING(pos)
+ * (one coming), or older than pos (empty).
+ */
+static struct pq_cell *look_head(struct pq_hdr *h, uint64_t *pos, uint64_t *w)
+{
+    for (;;) {
+        *pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+        struct pq_cell *c = cell(h, *pos);
+        *w = load(&c->state);
+        uint64_t wpos = ST_POS(*w);
+        if (wpos < *pos || (wpos == *pos && ST_KIND(*w) != READING))
+            return c;
+        cas(&h->head, *pos, *pos + 1); /* taken or skipped: move on */
+    }
 }
 
 int wv_pqueue_get(wv_pqueue_t *q, void *buf, size_t cap, size_t *len,
@@ -939,19 +971,14 @@ int wv_pqueue_get(wv_pqueue_t *q, void *buf, size_t cap, size_t *len,
         if (__atomic_load_n(&h->redeliver, __ATOMIC_RELAXED) &&
             (r = take_redelivered(q, self, buf, cap, len, &err)) != 1)
             return r ? r : err;
-        uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
-        struct pq_cell *c = cell(h, pos);
-        uint64_t w = load(&c->state);
+        uint64_t pos, w;
+        struct pq_cell *c = look_head(h, &pos, &w);
         uint64_t wpos = ST_POS(w);
         unsigned kind = ST_KIND(w);
         if (wpos == pos && kind == FULL) {
             r = try_take(q, c, w, self, buf, cap, len, &err);
             if (r != 1)
                 return r ? r : err;
-            continue;
-        }
-        if (wpos > pos || (wpos == pos && kind == READING)) {
-            cas(&h->head, pos, pos + 1); /* taken or skipped: move on */
             continue;
         }
         /* Empty at pos, or a producer still writing it. */
@@ -974,21 +1001,15 @@ int wv_pqueue_peek_len(wv_pqueue_t *q, size_t *len)
         return WV_EINVAL;
     struct pq_hdr *h = q->h;
     for (;;) {
-        uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
-        struct pq_cell *c = cell(h, pos);
-        uint64_t w = load(&c->state);
-        if (ST_POS(w) == pos && ST_KIND(w) == FULL) {
-            size_t n = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
-            if (load(&c->state) != w)
-                continue;
+        uint64_t pos, w;
+        struct pq_cell *c = look_head(h, &pos, &w);
+        if (ST_POS(w) != pos || ST_KIND(w) != FULL)
+            return WV_EAGAIN;
+        size_t n = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
+        if (load(&c->state) == w) { /* else taken meanwhile: look again */
             *len = n;
             return 0;
         }
-        if (ST_POS(w) > pos || (ST_POS(w) == pos && ST_KIND(w) == READING)) {
-            cas(&h->head, pos, pos + 1);
-            continue;
-        }
-        return WV_EAGAIN;
     }
 }
 
@@ -1019,8 +1040,7 @@ static int64_t unfinished(struct pq_hdr *h, bool *busy)
     int64_t n = 0;
     uint64_t got, done;
     for (uint64_t i = 0; i < h->ncells; i++) {
-        struct pq_cell *c =
-            (struct pq_cell *)((char *)h + h->cells_off + i * h->cell_size);
+        struct pq_cell *c = cell_at(h, i);
         unsigned k = ST_KIND(load(&c->state));
         n += k == FULL || k == READING;
     }
@@ -1227,8 +1247,6 @@ int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts)
     h->heap_off = heap_off;
     h->total = total;
     h->joinable = opts->joinable;
-    h->creator_pid = getpid();
-    my_start(&h->creator_start);
     h->parts_hw = 1;
     for (uint64_t i = 0; i < ncells; i++)
         cell(h, i)->state = ST(i, EMPTY, 0);
