@@ -125,25 +125,28 @@ int wv_conn_fileno(const wv_conn_t *c)
 
 /* -------------------------------------------------------------- send */
 
+void wv__fds_attach(struct msghdr *m, wv__fd_control_t *ctl, const int *fds,
+                    size_t n)
+{
+    memset(ctl, 0, sizeof *ctl);
+    m->msg_control = ctl->buf;
+    m->msg_controllen = CMSG_SPACE(sizeof(int) * n);
+    struct cmsghdr *h = CMSG_FIRSTHDR(m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(h), fds, sizeof(int) * n);
+}
+
 /* One write of iov (with descriptors, if any).  Returns bytes or -errno. */
 static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
                           const int *fds, size_t nfds)
 {
     if (c->mode & IS_SOCKET) {
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * WV_CONN_MAX_FDS)];
-            struct cmsghdr align;
-        } cm;
+        wv__fd_control_t cm;
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
-        if (nfds) {
-            m.msg_control = cm.buf;
-            m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-            struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-            h->cmsg_level = SOL_SOCKET;
-            h->cmsg_type = SCM_RIGHTS;
-            h->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-            memcpy(CMSG_DATA(h), fds, sizeof(int) * nfds);
-        }
+        if (nfds)
+            wv__fds_attach(&m, &cm, fds, nfds);
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         return n < 0 ? -errno : n;
     }

@@ -91,12 +91,6 @@ struct reply {
     int32_t pid; /* the child, on success */
 };
 
-/* Control buffer for up to WV_PROCESS_MAX_FDS descriptors. */
-union fd_control {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * WV_PROCESS_MAX_FDS)];
-};
-
 /* The client's view of its server.  Every field but the lock is [lock]:
  * written and read under it; owner is also read without it, atomically,
  * as a hint. */
@@ -191,7 +185,7 @@ static bool read_full(int fd, char *buf, uint64_t len)
 static bool recv_header(int sock, struct request *req, int *fds, size_t *nfds,
                         bool *trunc)
 {
-    union fd_control ctl;
+    wv__fd_control_t ctl;
     size_t got = 0;
 
     *trunc = false;
@@ -345,21 +339,13 @@ static int spawn(const struct request *req, void *arg, const int *fds,
  * fits: the client reads each reply before its next request. */
 static bool send_reply(int sock, const struct reply *rep, const int out[2])
 {
-    union fd_control ctl;
+    wv__fd_control_t ctl;
     struct iovec iov = {(void *)rep, sizeof *rep};
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
     ssize_t n;
 
-    if (rep->err == 0) {
-        memset(&ctl, 0, sizeof ctl);
-        m.msg_control = ctl.buf;
-        m.msg_controllen = CMSG_SPACE(2 * sizeof(int));
-        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-        h->cmsg_level = SOL_SOCKET;
-        h->cmsg_type = SCM_RIGHTS;
-        h->cmsg_len = CMSG_LEN(2 * sizeof(int));
-        memcpy(CMSG_DATA(h), out, 2 * sizeof(int));
-    }
+    if (rep->err == 0)
+        wv__fds_attach(&m, &ctl, out, 2);
     do
         n = sendmsg(sock, &m, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
@@ -687,7 +673,7 @@ static int send_request(const struct request *req, const void *arg,
                         const int *fds, size_t nfds, bool *sent_some)
 {
     size_t total = sizeof *req + req->arg_size, off = 0;
-    union fd_control ctl;
+    wv__fd_control_t ctl;
 
     while (off < total) {
         struct iovec iov[2];
@@ -699,16 +685,8 @@ static int send_request(const struct request *req, const void *arg,
         if (req->arg_size > arg_off)
             iov[m.msg_iovlen++] = (struct iovec){
                 (char *)arg + arg_off, (size_t)req->arg_size - arg_off};
-        if (off == 0 && nfds > 0) {
-            memset(&ctl, 0, sizeof ctl);
-            m.msg_control = ctl.buf;
-            m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-            struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-            h->cmsg_level = SOL_SOCKET;
-            h->cmsg_type = SCM_RIGHTS;
-            h->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-            memcpy(CMSG_DATA(h), fds, sizeof(int) * nfds);
-        }
+        if (off == 0 && nfds > 0)
+            wv__fds_attach(&m, &ctl, fds, nfds);
         ssize_t n = sendmsg(fs.sock, &m, MSG_NOSIGNAL);
         if (n > 0) {
             off += (size_t)n;
@@ -728,7 +706,7 @@ static int send_request(const struct request *req, const void *arg,
  * *trunc: some did not fit (too many descriptors open here). */
 static int recv_reply(struct reply *rep, int got[2], size_t *ngot, bool *trunc)
 {
-    union fd_control ctl;
+    wv__fd_control_t ctl;
     size_t have = 0;
 
     *ngot = 0;

@@ -7,6 +7,25 @@
 #include "../sync/internal.h"
 #include "weave/proc.h"
 
+#include <sys/socket.h>
+
+/* Most descriptors one message carries (Pipe and fork server alike). */
+#define WV__MAX_FDS 64
+_Static_assert(WV_CONN_MAX_FDS <= WV__MAX_FDS &&
+                   WV_PROCESS_MAX_FDS <= WV__MAX_FDS,
+               "a control buffer holds every descriptor of a message");
+
+/* Control buffer for up to WV__MAX_FDS descriptors. */
+typedef union wv__fd_control {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * WV__MAX_FDS)];
+} wv__fd_control_t;
+
+/* Attaches fds[0..n) to m as one SCM_RIGHTS message in ctl (0 < n <=
+ * WV__MAX_FDS). */
+void wv__fds_attach(struct msghdr *m, wv__fd_control_t *ctl, const int *fds,
+                    size_t n);
+
 /*
  * Parses a Pipe frame header from buf[0..n): 0 with the message's length
  * and descriptor count, WV_EAGAIN if n is too short, WV_EPROTO if the
