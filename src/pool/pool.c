@@ -458,11 +458,17 @@ static bool retire(wv_pool_t *p, struct worker *w)
         w->state = W_EXITED;
     }
     wv_lock_release(&p->mu);
-    if (go && any_work(p)) {
+    if (!go)
+        return false;
+    /* A submitter that counted this worker live (and so did not grow the
+     * pool) pushed with only the light barrier: the heavy one makes its
+     * task visible to the look below, as for a worker going to sleep. */
+    wv__barrier_heavy();
+    if (any_work(p)) {
         maybe_wake(p);
         maybe_grow(p);
     }
-    return go;
+    return true;
 }
 
 static void drain_own(struct worker *w, int err)
