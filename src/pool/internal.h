@@ -158,9 +158,12 @@ enum {
 
 enum { W_FREE, W_LIVE, W_EXITED };
 
+struct pw; /* a process worker's channel and child (pworker.c) */
+
 struct worker {
     struct lq q;
     wv_pool_t *pool;
+    struct pw *pw;            /* [pool->mu] process pools: the child */
     wv_thread_t *thread;      /* [pool->mu] */
     wv_thread_t *predecessor; /* joined by this worker when it starts */
     uint32_t state;           /* [pool->mu] W_* */
@@ -199,6 +202,9 @@ struct wv_pool {
     uint32_t lazy;    /* imaps that will still submit chunks */
     uint32_t threads; /* pool threads not finished */
     bool orphan;      /* freed from inside: last thread frees */
+    bool procs;       /* a pool of processes (pworker.c) */
+    int pid;          /* the process that created it */
+    void *zygote;     /* process pools: the private fork server, or NULL */
 
     wv_lock_t mu;            /* workers' slots and states */
     struct worker *workers;  /* [max] */
@@ -250,8 +256,8 @@ int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal);
  * skipped.  Releases what it holds. */
 void wv__task_discard(struct ptask *t, int err);
 
-/* Runs one map/imap chunk (map.c). */
-void wv__chunk_run(wv_pool_t *p, struct ptask *t);
+/* Runs one map/imap chunk (map.c), on worker w. */
+void wv__chunk_run(wv_pool_t *p, struct worker *w, struct ptask *t);
 /* A job that will never run this chunk (map.c). */
 void wv__chunk_discard(struct ptask *t, int err);
 /* Stops a job: items not started are not run (map.c; deadline expiry). */
@@ -279,6 +285,66 @@ void wv__cbrec_drop(struct cbrec *rec);
 /* Enforces a deadline on a future (is_job false) or job; takes its own
  * reference.  0 or WV_ENOMEM. */
 int wv__handler_deadline(wv_pool_t *p, void *obj, bool is_job, int64_t at);
+
+/* The pool breaks (a replacement worker could not be had): tasks fail
+ * with WV_EBROKEN. */
+void wv__pool_break(wv_pool_t *p);
+
+/* ------------------------------------------- process workers (pworker.c) */
+
+/* One map or imap chunk for a child. */
+struct pw_chunk {
+    wv_pool_fn fn;
+    const char *in; /* n records of in_size bytes */
+    size_t n, in_size;
+    char *out; /* n records of out_size bytes, or NULL */
+    size_t out_size;
+    int *errs;   /* imap: every item's code; NULL: map, first failure stops */
+    size_t base; /* the first item's index */
+    int64_t deadline; /* 0: none */
+};
+
+/* In a worker process, a pool it inherited (whose calls are refused with
+ * WV_EPERM: its threads are not there). */
+bool wv__pw_foreign(const wv_pool_t *p);
+/* The handler thread, first thing: the private fork server, unless the
+ * program runs the global one.  0 or its start error. */
+int wv__pw_zygote_start(wv_pool_t *p);
+void wv__pw_zygote_stop(wv_pool_t *p);
+/* A dispatcher's channel and child: started (with the initializer run in
+ * the child) when the worker thread starts, closed when it leaves.  open
+ * returns the initializer's code or a start error (wk->pw is set, closed
+ * by pw_close, either way). */
+int wv__pw_open(wv_pool_t *p, struct worker *wk);
+void wv__pw_close(wv_pool_t *p, struct worker *wk);
+/* maxtasksperchild: a fresh child for the same dispatcher. */
+int wv__pw_recycle(wv_pool_t *p, struct worker *wk);
+/* Runs fn(arg) in the child; the result lands in *task as call_apply's
+ * does.  The task's code, or WV_EWORKERLOST (the child died: replaced),
+ * WV_ETIMEDOUT (past the deadline: killed and replaced), WV_ECANCELED
+ * (terminated), WV_EBROKEN (no child could be had), WV_ENOMEM. */
+int wv__pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
+                 const void *arg, size_t len, int64_t deadline,
+                 wv_task_t *task);
+/* Runs a chunk in the child.  *done: items that ran (map: those before
+ * the failing one).  Returns 0, the failing item's code (map), or as
+ * wv__pw_apply for the chunk as a whole. */
+int wv__pw_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
+                 size_t *done);
+/* terminate: every child is killed now. */
+void wv__pw_kill_all(wv_pool_t *p);
+
+/* Test hooks: a worker process SIGKILLs itself at point wv__pw_crash_at
+ * after passing it wv__pw_crash_after times (set before wv_pool_new: the
+ * children inherit them). */
+enum {
+    WV__PW_CRASH_TAKEN = 1, /* a request picked up, nothing run */
+    WV__PW_CRASH_RETURNING, /* the result copied out, not yet answered */
+};
+extern int wv__pw_crash_at;
+extern unsigned wv__pw_crash_after;
+/* Test aid: the pids of up to cap worker processes; returns how many. */
+int wv__pw_pids(wv_pool_t *p, int *pids, int cap);
 
 /* Thread bookkeeping: a pool thread ends (may free an orphaned pool). */
 void wv__pool_thread_end(wv_pool_t *p, wv_thread_t *self);

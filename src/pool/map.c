@@ -246,15 +246,80 @@ static void run_imap(struct job *j, size_t lo, size_t hi, size_t si)
     wv_lock_release(&it->mu);
 }
 
-void wv__chunk_run(wv_pool_t *p, struct ptask *t)
+/* A chunk in worker w's child: its items cross in one copy each way. */
+static void proc_map(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
+                     size_t hi)
+{
+    struct pw_chunk k = {
+        .fn = j->fn,
+        .in = j->in + lo * j->in_size,
+        .n = hi - lo,
+        .in_size = j->in_size,
+        .out = j->out ? j->out + lo * j->out_size : NULL,
+        .out_size = j->out_size,
+        .base = lo,
+        .deadline = j->deadline,
+    };
+    size_t done;
+
+    if (job_cancelled(j) || item_deadline(j))
+        return;
+    int rc = wv__pw_chunk(p, w, &k, &done);
+    if (rc == 0)
+        return;
+    if (rc == WV_ETIMEDOUT && j->deadline && wv_now() >= j->deadline)
+        wv__job_cancel(j, rc); /* the job's deadline, as run_map's */
+    else
+        job_fail(j, rc, lo + done);
+}
+
+static void proc_imap(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
+                      size_t hi, size_t si)
+{
+    struct wv_imap *it = j->it;
+    struct slot *s = &it->slots[si];
+    struct pw_chunk k = {
+        .fn = j->fn,
+        .in = j->in + lo * j->in_size,
+        .n = hi - lo,
+        .in_size = j->in_size,
+        .out = s->buf,
+        .out_size = j->out_size,
+        .errs = s->errs,
+        .base = lo,
+        .deadline = j->deadline,
+    };
+    size_t done = 0;
+    int rc;
+
+    if (job_cancelled(j) || item_deadline(j))
+        rc = __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE);
+    else
+        rc = wv__pw_chunk(p, w, &k, &done);
+    for (size_t i = done; i < k.n; i++) /* the items it did not finish */
+        s->errs[i] = rc;
+    wv__lock_acquire_nocancel(&it->mu);
+    s->done = true;
+    if (it->unordered)
+        it->doneq[(it->dq_head + it->dq_len++) % it->window] = si;
+    wv_cond_notify_all(&it->cv);
+    wv_lock_release(&it->mu);
+}
+
+void wv__chunk_run(wv_pool_t *p, struct worker *w, struct ptask *t)
 {
     struct job *j = t->ref;
+    size_t lo = t->u.chunk.lo, hi = t->u.chunk.hi;
 
     if (job_enter(j)) {
-        if (j->it)
-            run_imap(j, t->u.chunk.lo, t->u.chunk.hi, t->u.chunk.slot);
+        if (p->procs && j->it)
+            proc_imap(p, w, j, lo, hi, t->u.chunk.slot);
+        else if (p->procs)
+            proc_map(p, w, j, lo, hi);
+        else if (j->it)
+            run_imap(j, lo, hi, t->u.chunk.slot);
         else
-            run_map(j, t->u.chunk.lo, t->u.chunk.hi);
+            run_map(j, lo, hi);
         job_leave(j);
     }
     chunk_finish(j);
@@ -291,7 +356,7 @@ static int check_map(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
 {
     if (!p || !fn || (n && in_size && !in) || (n && out_size && !out))
         return WV_EINVAL;
-    return 0;
+    return wv__pw_foreign(p) ? WV_EPERM : 0;
 }
 
 static struct job *job_new(wv_pool_t *p, wv_pool_fn fn, const void *in,

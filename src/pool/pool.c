@@ -132,8 +132,9 @@ static const void *task_result(const wv_task_t *task)
     return task->heap ? task->heap : task->buf;
 }
 
-/* Runs an apply task: the future (if any) gets the outcome. */
-static void run_apply(struct ptask *t)
+/* Runs an apply task (in w's child, for a pool of processes): the future
+ * (if any) gets the outcome. */
+static void run_apply(wv_pool_t *p, struct worker *w, struct ptask *t)
 {
     wv_future_t *f = t->ref;
     const void *arg = t->kind == T_HEAP ? t->u.heap : t->u.arg;
@@ -148,7 +149,9 @@ static void run_apply(struct ptask *t)
         return;
     }
     wv_task_t task;
-    int rc = call_apply(&task, t->fn, arg, t->len);
+    int rc = p->procs
+                 ? wv__pw_apply(p, w, t->fn, arg, t->len, t->deadline, &task)
+                 : call_apply(&task, t->fn, arg, t->len);
     task_free_arg(t);
     if (f) {
         if (rc == 0)
@@ -161,12 +164,12 @@ static void run_apply(struct ptask *t)
         wv__free(task.heap);
 }
 
-static void run_task(wv_pool_t *p, struct ptask *t)
+static void run_task(wv_pool_t *p, struct worker *w, struct ptask *t)
 {
     if (t->kind == T_CHUNK)
-        wv__chunk_run(p, t);
+        wv__chunk_run(p, w, t);
     else
-        run_apply(t);
+        run_apply(p, w, t);
 }
 
 /* ----------------------------------------------------------- workers */
@@ -393,7 +396,7 @@ static void maybe_grow(wv_pool_t *p)
 
 /* The pool breaks: a replacement's initializer failed.  (Its own error is
  * the initializer's to report; tasks fail with WV_EBROKEN.) */
-static void pool_break(wv_pool_t *p)
+void wv__pool_break(wv_pool_t *p)
 {
     if (quiesce(p, P_BROKEN) & P_BROKEN)
         return; /* broken already */
@@ -405,7 +408,7 @@ static void init_report(wv_pool_t *p, struct worker *w, int err)
 {
     if (!w->initial) {
         if (err)
-            pool_break(p);
+            wv__pool_break(p);
         return;
     }
     if (err)
@@ -495,7 +498,7 @@ static bool run_hand(wv_pool_t *p, struct worker *w, struct ptask *hand,
         }
         if (p->max > p->min)
             maybe_grow(p); /* before a task that may take long */
-        run_task(p, &hand[i]);
+        run_task(p, w, &hand[i]);
         w->done++;
     }
     return p->maxtasks && w->done >= p->maxtasks;
@@ -513,9 +516,13 @@ static int worker_main(void *arg)
         wv_thread_free(w->predecessor);
         w->predecessor = NULL;
     }
-    int err = p->init ? wv__task_rc(p->init(p->initarg)) : 0;
+    /* A process pool's initializer runs in the worker's child. */
+    int err = p->procs  ? wv__pw_open(p, w)
+              : p->init ? wv__task_rc(p->init(p->initarg))
+                        : 0;
     init_report(p, w, err);
     if (err) {
+        wv__pw_close(p, w);
         worker_leave(p, w, false);
         wv__pool_thread_end(p, me);
         return 0;
@@ -524,7 +531,14 @@ static int worker_main(void *arg)
         struct ptask hand[IN_HAND];
         unsigned n = wv__lq_pop_many(&w->q, hand, IN_HAND);
         if (n) {
-            if (run_hand(p, w, hand, n) && !worker_leave(p, w, true))
+            if (!run_hand(p, w, hand, n))
+                continue;
+            if (p->procs) { /* a fresh child; the dispatcher stays */
+                wv__pw_recycle(p, w);
+                w->done = 0;
+                continue;
+            }
+            if (!worker_leave(p, w, true))
                 break; /* replaced, or gone with the pool */
             continue;
         }
@@ -541,6 +555,7 @@ static int worker_main(void *arg)
         worker_leave(p, w, false);
         break;
     }
+    wv__pw_close(p, w);
     wv__pool_thread_end(p, me);
     return 0;
 }
@@ -677,6 +692,8 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
 
     if (!pool || !fn || (len && !arg) || len > UINT32_MAX)
         return WV_EINVAL;
+    if (wv__pw_foreign(pool))
+        return WV_EPERM;
     if ((err = refused(wv__pool_flags(pool), P_CLOSED | P_TERMINATED)))
         return err;
     bool watch = opts && (opts->callback || opts->error_callback);
@@ -739,6 +756,8 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
 {
     if (!pool || !fn || (len && !arg) || !wv__deadline_ok(deadline))
         return WV_EINVAL;
+    if (wv__pw_foreign(pool))
+        return WV_EPERM;
     if (self_pool == pool) {
         wv_task_t task;
         int rc = call_apply(&task, fn, arg, len);
@@ -790,8 +809,6 @@ static int check_opts(const wv_pool_opts_t *o)
 
     if ((unsigned)o->kind > WV_POOL_PROCESSES)
         return WV_EINVAL;
-    if (o->kind == WV_POOL_PROCESSES)
-        return WV_ENOSYS;
     if ((o->max_workers && o->max_workers < min) || o->idle_timeout_ms < 0)
         return WV_EINVAL;
     return 0;
@@ -842,6 +859,8 @@ int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts)
     p->init = opts->initializer;
     p->initarg = opts->initarg;
     p->stack_size = opts->stack_size;
+    p->procs = opts->kind == WV_POOL_PROCESSES;
+    p->pid = getpid();
     snprintf(p->name, sizeof p->name, "%s", opts->name ? opts->name : "pool");
     wv__gq_init(&p->gq);
     p->cbq_end = &p->cbq;
@@ -872,7 +891,7 @@ int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts)
 
 void wv_pool_close(wv_pool_t *pool)
 {
-    if (!pool)
+    if (!pool || wv__pw_foreign(pool))
         return;
     quiesce(pool, P_CLOSED);
     wv__unpark(&pool->nsleep, INT32_MAX, NULL, NULL);
@@ -882,9 +901,11 @@ void wv_pool_close(wv_pool_t *pool)
 
 void wv_pool_terminate(wv_pool_t *pool)
 {
-    if (!pool)
+    if (!pool || wv__pw_foreign(pool))
         return;
     quiesce(pool, P_TERMINATED);
+    if (pool->procs) /* running tasks fail with WV_ECANCELED */
+        wv__pw_kill_all(pool);
     drain_queues(pool, WV_ECANCELED);
     /* What the workers hold but have not started: theirs to drop too, but
      * one may be stuck in a long task, so take it now. */
@@ -908,6 +929,8 @@ int wv_pool_join(wv_pool_t *pool, int64_t deadline)
 {
     if (!pool || !wv__deadline_ok(deadline))
         return WV_EINVAL;
+    if (wv__pw_foreign(pool))
+        return WV_EPERM;
     if (self_pool == pool)
         return WV_EDEADLK;
     if (!(wv__pool_flags(pool) & (P_CLOSED | P_TERMINATED | P_BROKEN)))
@@ -951,7 +974,7 @@ void wv__pool_thread_end(wv_pool_t *p, wv_thread_t *self)
 
 void wv_pool_free(wv_pool_t *pool)
 {
-    if (!pool)
+    if (!pool || wv__pw_foreign(pool))
         return;
     if (!(wv__pool_flags(pool) & P_CLOSED))
         wv_pool_terminate(pool);

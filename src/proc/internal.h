@@ -51,6 +51,9 @@ int wv__pidfd_open(int pid);
 _Noreturn void wv__process_run(const char *name, bool daemon, int parent,
                                wv_process_fn fn, void *arg);
 
+/* p's pidfd (owned by p): readable once the child has ended. */
+int wv__process_pidfd(const wv_process_t *p);
+
 /* How p was started: WV_START_FORK or WV_START_FORKSERVER (test aid). */
 int wv__process_method(const wv_process_t *p);
 

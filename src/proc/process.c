@@ -318,3 +318,8 @@ int wv_fork(void)
     int pid = fork();
     return pid < 0 ? -errno : pid;
 }
+
+int wv__process_pidfd(const wv_process_t *p)
+{
+    return p->pidfd;
+}
