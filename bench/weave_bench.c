@@ -23,7 +23,7 @@ static const struct workload workloads[] = {
     {"W4", bench_w4, "thread pool"},
     {"W5", bench_w5, "sync"},
     {"W6", bench_w6, "process queues"},
-    {"W7", NULL, "process pool"},
+    {"W7", bench_w7, "process pool"},
     {"W8", NULL, "subprocess"},
     {"W9", NULL, "network"},
     {"W10", NULL, "manager"},

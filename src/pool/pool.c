@@ -90,9 +90,16 @@ int wv_task_return(wv_task_t *task, const void *data, size_t len)
     if (task->record) {
         if (len > task->cap)
             return WV_EMSGSIZE;
-        if (len)
+        /* map's per-item path: the common record sizes copy inline, not
+         * through two library calls. */
+        if (len == 8)
+            memcpy(task->out, data, 8);
+        else if (len == 4)
+            memcpy(task->out, data, 4);
+        else if (len)
             memcpy(task->out, data, len);
-        memset((char *)task->out + len, 0, task->cap - len);
+        if (len < task->cap)
+            memset((char *)task->out + len, 0, task->cap - len);
     } else if (len <= TASK_INLINE) {
         if (len)
             memcpy(task->buf, data, len);

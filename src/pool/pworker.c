@@ -179,22 +179,30 @@ bool wv__pw_foreign(const wv_pool_t *p)
     return child_pid && p->pid != child_pid;
 }
 
-static void child_answer(struct chan *c, uint32_t seq, int efd, int rc)
+/* Answers request seq; returns true when the dispatcher slept and was
+ * woken. */
+static bool child_answer(struct chan *c, uint32_t seq, int efd, int rc)
 {
     c->rc = rc;
     __atomic_store_n(&c->rsp, seq, __ATOMIC_SEQ_CST);
     wv__fence();
-    if (__atomic_load_n(&c->parent_sleeps, __ATOMIC_SEQ_CST)) {
-        uint64_t one = 1;
-        while (write(efd, &one, sizeof one) < 0 && errno == EINTR)
-            ;
-    }
+    if (!__atomic_load_n(&c->parent_sleeps, __ATOMIC_SEQ_CST))
+        return false;
+    uint64_t one = 1;
+    while (write(efd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+    return true;
 }
 
-/* Waits for request `seen + 1`; exits when the parent is gone. */
-static uint32_t child_wait(struct chan *c, uint32_t seen, int parent)
+/*
+ * Waits for the request after `seen`; exits when the parent is gone.  It
+ * spins first only when the dispatcher was awake at the answer: one that
+ * had to be woken needs a CPU to run on, and on a machine whose other
+ * CPUs are busy with workers, the best one is this child's.
+ */
+static uint32_t child_wait(struct chan *c, uint32_t seen, int parent, int spin)
 {
-    for (int i = 0; i < SPIN_CHILD; i++) {
+    for (int i = 0; i < spin; i++) {
         uint32_t r = __atomic_load_n(&c->req, __ATOMIC_ACQUIRE);
         if (r != seen)
             return r;
@@ -294,9 +302,10 @@ static int child_main(void *arg)
     if (c == MAP_FAILED)
         return 1;
     uint32_t seen = 1;
-    child_answer(c, seen, a.efd, a.init ? wv__task_rc(a.init(a.initarg)) : 0);
+    bool woke = child_answer(c, seen, a.efd,
+                             a.init ? wv__task_rc(a.init(a.initarg)) : 0);
     for (;;) {
-        seen = child_wait(c, seen, parent);
+        seen = child_wait(c, seen, parent, woke ? 0 : SPIN_CHILD);
         __atomic_store_n(&c->taken, seen, __ATOMIC_RELAXED);
         crash_point(WV__PW_CRASH_TAKEN);
         int rc = remap(&c, &map);
@@ -314,7 +323,7 @@ static int child_main(void *arg)
                 rc = WV_EINVAL;
             }
         }
-        child_answer(c, seen, a.efd, rc);
+        woke = child_answer(c, seen, a.efd, rc);
     }
 }
 
