@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static wv_pool_t *make(unsigned workers, unsigned maxtasks)
@@ -80,10 +81,11 @@ static int act(wv_task_t *t, const void *arg, size_t len)
     case DO_KILL:
         raise(SIGKILL);
         break;
-    case DO_SEGV: {
-        volatile int *null = NULL;
-        signal(SIGSEGV, SIG_DFL); /* no sanitizer report, just the death */
-        *null = 1;
+    case DO_SEGV: { /* a real fault: a store to a page with no access */
+        volatile int *page = mmap(NULL, 4096, PROT_NONE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        signal(SIGSEGV, SIG_DFL);
+        *page = 1;
         break;
     }
     case DO_EXIT:

@@ -1,7 +1,7 @@
 /*
  * weave/pool.h - multiprocessing.Pool and ThreadPool: one pool API, two
- * kinds of workers (threads now; processes, with the very same calls, in
- * the proc layer).
+ * kinds of workers, threads (WV_POOL_THREADS) or processes
+ * (WV_POOL_PROCESSES), with the very same calls.
  *
  * A task is a function and argument bytes:
  *
@@ -19,6 +19,41 @@
  * so function addresses stay valid).  Pointers inside the argument bytes
  * mean something only to thread workers; a thread pool is the place to
  * pass `&ptr, sizeof ptr`.
+ *
+ * Pools of processes.  Each worker is a thread of the pool (its
+ * dispatcher) that owns one child process and hands it the tasks it takes,
+ * one at a time, through a shared-memory channel: an apply's argument and
+ * result bytes, a map chunk's input and result records, each in one copy
+ * each way, with no serialisation and no pipe.  Callbacks, futures,
+ * deadlines and the queues are the thread pool's own, in the parent.
+ * Children are forked from a private fork server that the pool starts
+ * when it is created (or from the program's fork server, if it started
+ * one: wv_forkserver_start), so every child, a replacement forked much
+ * later included, is a copy of the program as it was then: memory
+ * changed in the parent later is not seen by the workers, and locks that
+ * the program's other threads take later are not inherited held.  A pool
+ * created while other threads hold locks that tasks need must be created
+ * from a program that started the fork server at its beginning.
+ * What processes change, beyond threads:
+ *  - A worker that dies (killed, a crash in the task, _exit in the task,
+ *    out of memory) fails the one task it held with WV_EWORKERLOST (a map
+ *    or imap chunk: the item it was running and, for imap, the items after
+ *    it in the chunk) and is replaced; the tasks it had not picked up run
+ *    on the replacement.  Python's Pool hangs there.
+ *  - A task still running at its deadline is killed with its worker and
+ *    fails with WV_ETIMEDOUT; the worker is replaced.
+ *  - terminate kills every worker at once: running tasks fail with
+ *    WV_ECANCELED too.
+ *  - The initializer runs in each child (and each replacement), never in
+ *    the parent; maxtasksperchild replaces the child, not the thread.
+ *  - A task can use no pool its worker inherited: every call on one
+ *    returns WV_EPERM (its threads are in the parent).  A pool created in
+ *    the task is its own.
+ *  - The channel of each worker grows to the largest argument, result or
+ *    chunk it has carried and keeps that size until the worker is
+ *    replaced; map's chunks are therefore best kept moderate.
+ *  - A map chunk runs to its end in the child, even if another chunk's
+ *    failure stops the map meanwhile (its results are then dropped).
  *
  * Callbacks (Python's callback and error_callback) never run on a worker:
  * each pool has a result-handler thread, as Python's, that runs them one at
@@ -75,7 +110,7 @@ typedef void (*wv_pool_error_callback)(int err, void *arg);
 
 typedef enum wv_pool_kind {
     WV_POOL_THREADS = 0, /* ThreadPool */
-    WV_POOL_PROCESSES,   /* Pool: not yet available (WV_ENOSYS) */
+    WV_POOL_PROCESSES,   /* Pool: worker processes (see the top) */
 } wv_pool_kind_t;
 
 typedef struct wv_pool_opts {
@@ -89,14 +124,20 @@ typedef struct wv_pool_opts {
     /* 0 = 10 s. */
     int64_t idle_timeout_ms;
     /* Run once in each worker before its first task (every replacement
-     * worker too).  A failure at wv_pool_new fails wv_pool_new with that
-     * code; a later one breaks the pool (see WV_EBROKEN below). */
+     * worker too; for processes, in the child).  A failure at wv_pool_new
+     * fails wv_pool_new with that code (WV_EWORKERLOST: a child died in
+     * it); a later one breaks the pool (see WV_EBROKEN below).  For
+     * processes, initarg must point to memory the child has: anything
+     * that existed when the pool (or the program's fork server) was
+     * created. */
     int (*initializer)(void *arg);
     void *initarg;
-    /* A worker is replaced by a fresh thread after this many tasks (its
-     * wv_local values are destroyed); 0 = never. */
+    /* A worker is replaced by a fresh thread (its wv_local values are
+     * destroyed) or, for processes, a fresh child after this many tasks
+     * (a map chunk counts as one); 0 = never. */
     unsigned maxtasksperchild;
-    /* Worker names are "<name>-<n>"; NULL = "pool".  Copied. */
+    /* Worker names are "<name>-<n>" (threads; processes: the name the OS
+     * shows, "<name>-<slot>"); NULL = "pool".  Copied. */
     const char *name;
     /* Worker stack size in bytes; 0 = the system default. */
     size_t stack_size;
@@ -110,7 +151,9 @@ typedef struct wv_pool_opts {
  * whatever becomes of the task (done, failed, cancelled, timed out,
  * terminated).  Either may be NULL.
  * deadline: absolute wv_now() ms; 0 or WV_FOREVER = none.  Not started by
- * then = not run, fails with WV_ETIMEDOUT.
+ * then = not run, fails with WV_ETIMEDOUT.  Processes: still running then
+ * = killed with its worker, fails with WV_ETIMEDOUT (map: the job fails;
+ * imap: the items not finished).
  * chunksize: map and imap: items per task; 0 = automatic.
  * window: imap: chunks in flight at once (bounded memory, as Python's
  * imap lacks); 0 = 4 per worker.
@@ -128,9 +171,10 @@ typedef struct wv_task_opts {
  * Creates a pool and starts its workers, then waits until each has run the
  * initializer.  opts may be NULL (a fixed pool of wv_cpu_count() threads).
  * Errors: WV_EINVAL (out NULL, max_workers < workers, idle_timeout_ms < 0,
- * unknown kind), WV_ENOSYS (WV_POOL_PROCESSES), WV_ENOMEM, WV_EAGAIN (no
- * more threads), or the first error an initializer returned.  On error
- * nothing is left running.
+ * unknown kind), WV_ENOMEM, WV_EAGAIN (no more threads or processes),
+ * WV_EMFILE (processes: no descriptor for a channel), the first error an
+ * initializer returned, or WV_EWORKERLOST (processes: a child died before
+ * it was ready).  On error nothing is left running.
  */
 WV_EXTERN int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts);
 
@@ -143,8 +187,11 @@ WV_EXTERN int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts);
  * dropped.
  * Errors: WV_EINVAL (pool or fn NULL, arg NULL with len > 0, len >
  * UINT32_MAX), WV_ESHUTDOWN (closed or terminated), WV_EBROKEN (a
- * replacement worker's initializer failed), WV_ENOMEM.  On error nothing
- * was submitted and no callback will run.
+ * replacement worker's initializer failed, or no replacement process could
+ * be started), WV_ENOMEM, WV_EPERM (called in a worker process on a pool
+ * it inherited).  On error nothing was submitted and no callback will run.
+ * The task itself may then fail with its own code, WV_ETIMEDOUT,
+ * WV_ECANCELED, WV_EBROKEN or (processes) WV_EWORKERLOST.
  */
 WV_EXTERN int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn,
                                   const void *arg, size_t len,
@@ -156,7 +203,7 @@ WV_EXTERN int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn,
  * is copied to out[0..min(len, cap)) and its full length stored in *out_len
  * (out and out_len may be NULL).  The deadline covers the wait: a task not
  * started by then is not run; one still running is left to finish, and its
- * result is dropped.  Called from one of the pool's own tasks, apply runs
+ * result is dropped (processes: it is killed with its worker).  Called from one of the pool's own tasks, apply runs
  * fn at once in the calling worker (waiting for another worker could
  * deadlock a busy pool).  Errors: those of apply_async, the task's own,
  * WV_ETIMEDOUT, WV_ECANCELED (terminated, or the calling coroutine was
@@ -253,7 +300,9 @@ WV_EXTERN void wv_pool_close(wv_pool_t *pool);
 /*
  * Python's terminate(): no more submissions; queued tasks are dropped (their
  * futures fail with WV_ECANCELED, their error callbacks run); running tasks
- * finish (threads cannot be stopped); workers exit after them.
+ * finish (threads cannot be stopped); workers exit after them.  In a pool
+ * of processes every child is killed at once (SIGKILL) and running tasks
+ * fail with WV_ECANCELED too.
  */
 WV_EXTERN void wv_pool_terminate(wv_pool_t *pool);
 
