@@ -82,8 +82,8 @@ void bench_w7(void)
             p = pool_of_two(in, out);
             wv_task_opts_t o = {.chunksize = chunk};
             t0 = bench_now();
-            BENCH_CHECK(wv_pool_map(p, burn, idx, BURNS, sizeof idx[0], NULL,
-                                    0, &o, NULL) == 0);
+            BENCH_CHECK(wv_pool_map(p, burn, idx, BURNS, sizeof idx[0], NULL, 0,
+                                    &o, NULL) == 0);
             t1 = bench_now();
             (chunk ? eff1 : eff)[r] = (BURNS * 0.005 / 2) / (t1 - t0);
             wv_pool_free(p);

@@ -82,8 +82,8 @@ static int act(wv_task_t *t, const void *arg, size_t len)
         raise(SIGKILL);
         break;
     case DO_SEGV: { /* a real fault: a store to a page with no access */
-        volatile int *page = mmap(NULL, 4096, PROT_NONE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        volatile int *page =
+            mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         signal(SIGSEGV, SIG_DFL);
         *page = 1;
         break;
