@@ -203,11 +203,12 @@ WV_EXTERN int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn,
  * is copied to out[0..min(len, cap)) and its full length stored in *out_len
  * (out and out_len may be NULL).  The deadline covers the wait: a task not
  * started by then is not run; one still running is left to finish, and its
- * result is dropped (processes: it is killed with its worker).  Called from one
- * of the pool's own tasks, apply runs fn at once in the calling worker (waiting
- * for another worker could deadlock a busy pool).  Errors: those of
- * apply_async, the task's own, WV_ETIMEDOUT, WV_ECANCELED (terminated, or the
- * calling coroutine was cancelled).
+ * result is dropped (processes: it is killed with its worker).  Called
+ * from one of a thread pool's own tasks, apply runs fn at once in the
+ * calling worker (waiting for another worker could deadlock a busy pool);
+ * from a process pool's task, it is WV_EPERM.  Errors: those of
+ * apply_async, the task's own, WV_ETIMEDOUT, WV_ECANCELED (terminated, or
+ * the calling coroutine was cancelled).
  */
 WV_EXTERN int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
                             size_t len, int64_t deadline, void *out, size_t cap,
