@@ -702,3 +702,50 @@ WVT_TEST_TIMEOUT(ppool_stress_workers_dying_at_random, 120)
     WVT_EQ(tally.sum, want_sum);
     wv_pool_free(p);
 }
+
+/* ----------------------------------------------------- injected faults */
+
+/* Creating a process pool with the nth allocation failing: every path
+ * returns WV_ENOMEM and leaves nothing behind (the runner checks processes
+ * and descriptors; faultsim checks allocations).  (Submissions are not
+ * faulted here: a submitter's inbox that cannot be allocated falls back to
+ * the shared FIFO, by design.) */
+static int pool_life(void *arg)
+{
+    (void)arg;
+    wv_pool_t *p;
+    wv_pool_opts_t o = {.kind = WV_POOL_PROCESSES, .workers = 2};
+    int err = wv_pool_new(&p, &o);
+    if (err)
+        return err;
+    wv_pool_close(p);
+    err = wv_pool_join(p, -1);
+    wv_pool_free(p);
+    return err;
+}
+
+WVT_TEST_TIMEOUT(ppool_failed_allocations, 120)
+{
+    WVT_GT(wvt_faultsim(pool_life, NULL), 5);
+}
+
+/* Every futex wait of the children and the parent returns early, as if a
+ * signal had interrupted it: the retry paths run, nothing is lost. */
+WVT_TEST(ppool_interrupted_waits)
+{
+    wv__fault_futex_eintr(100000); /* inherited by the children */
+    wv_pool_t *p = make(2, 0);
+    wv_task_opts_t o = {.callback = on_result, .error_callback = on_error};
+    memset(&cbs, 0, sizeof cbs);
+    long want = 0;
+    for (long x = 0; x < 300; x++) {
+        WVT_OK(wv_pool_apply_async(p, square, &x, sizeof x, &o, NULL));
+        want += x * x;
+    }
+    wv_pool_close(p);
+    WVT_OK(wv_pool_join(p, -1));
+    WVT_EQ(cbs.results, 300);
+    WVT_EQ(cbs.sum, want);
+    wv_pool_free(p);
+    wv__fault_futex_eintr(0);
+}
