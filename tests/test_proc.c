@@ -7,6 +7,8 @@
 #include "proc/internal.h"
 #include "runner.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -815,6 +817,422 @@ WVT_TEST(proc_forkserver_daemon_dies_with_client)
     wv_process_free(client);
     wv_conn_close(a);
     wv_conn_close(b);
+}
+
+/* ---------------------------------------------- private fork servers */
+
+/* What the process pool builds on: servers of its own, forked from one
+ * of its threads, next to the global one. */
+
+/* The argument bytes of a child that checks who forked it. */
+struct parented {
+    int parent; /* the server that must have forked it */
+    int value;  /* returned when it did */
+};
+
+static int check_parent(void *arg)
+{
+    const struct parented *a = arg;
+    return getppid() == a->parent ? a->value : 255;
+}
+
+/* Starts check_parent through s (NULL: the global server) and returns
+ * the handle. */
+static wv_process_t *start_parented(wv__fserver_t *s, int value)
+{
+    struct parented a = {wv__fserver_pid(s), value};
+    wv_process_opts_t opts = {.start = WV_START_FORKSERVER,
+                              .arg_size = sizeof a};
+    wv_process_t *p;
+
+    WVT_GT(a.parent, 0);
+    if (s)
+        WVT_OK(wv__process_start_via(s, &p, &opts, check_parent, &a));
+    else
+        WVT_OK(wv_process_start(&p, &opts, check_parent, &a));
+    return p;
+}
+
+/* wait_on_fd through s (see start_waiting_with). */
+static wv_process_t *start_waiting_via(wv__fserver_t *s, int *wfd)
+{
+    int fds[2];
+    wv_process_t *p;
+    wv_process_opts_t o = {.arg_size = sizeof fds, .fds = fds, .nfds = 2};
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    WVT_OK(wv__process_start_via(s, &p, &o, wait_on_fd, fds));
+    close(fds[0]);
+    *wfd = fds[1];
+    return p;
+}
+
+/* The process has been reaped (a zombie still has its /proc entry). */
+static bool is_reaped(int pid)
+{
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    return access(path, F_OK) < 0 && errno == ENOENT;
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    WVT_ASSERT(d != NULL);
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+WVT_TEST(proc_fserver_exit_codes)
+{
+    wv_process_opts_t opts = {.start = 7}; /* not used */
+    wv__fserver_t *s;
+    wv_process_t *p;
+    int code, wfd;
+
+    WVT_ERR(wv__fserver_new(NULL), WV_EINVAL);
+    WVT_OK(wv__fserver_new(&s));
+    WVT_GT(wv__fserver_pid(s), 0);
+    WVT_EQ(wv__forkserver_pid(), 0); /* the global one is another */
+    int rets[] = {0, 7};
+    for (int i = 0; i < 2; i++) {
+        p = start_parented(s, rets[i]);
+        WVT_EQ(wv__process_method(p), WV_START_FORKSERVER);
+        WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+        WVT_EQ(code, rets[i]);
+        WVT_ASSERT(!wv_process_is_alive(p));
+        wv_process_free(p);
+    }
+    WVT_OK(wv__process_start_via(s, &p, &opts, return_arg, (void *)3));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 3);
+    wv_process_free(p);
+    WVT_ERR(wv__process_start_via(NULL, &p, NULL, return_arg, NULL), WV_EINVAL);
+    WVT_ERR(wv__process_start_via(s, NULL, NULL, return_arg, NULL), WV_EINVAL);
+
+    /* Killed: minus the signal; deadlines as with any child. */
+    p = start_waiting_via(s, &wfd);
+    WVT_ASSERT(wv_process_is_alive(p));
+    WVT_ERR(wv_process_join(p, wv_deadline_in(20), &code), WV_ETIMEDOUT);
+    WVT_OK(wv_process_kill(p));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, -SIGKILL);
+    close(wfd);
+    wv_process_free(p);
+    /* And one freed while it runs: killed and reaped by the server. */
+    p = start_waiting_via(s, &wfd);
+    int pid = wv_process_pid(p);
+    wv_process_free(p);
+    WVT_ASSERT(is_reaped(pid));
+    close(wfd);
+
+    /* A private server changes nothing for WV_START_AUTO. */
+    WVT_EQ(started_by(NULL, &code), WV_START_FORK);
+    wv__fserver_free(s);
+    wv__fserver_free(NULL);
+}
+
+/* Two private servers and the global one, four threads spawning through
+ * all three at once; every child must come from the server asked. */
+static wv__fserver_t *servers[3]; /* [2]: NULL, the global one */
+
+static void spawn_through_all(int i, void *arg)
+{
+    enum { ROUNDS = 5, BATCH = 10 };
+    wv_process_t *p[BATCH];
+    int code;
+
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int j = 0; j < BATCH; j++)
+            p[j] = start_parented(servers[(i + j) % 3], (i * 50 + j) % 200);
+        for (int j = 0; j < BATCH; j++) {
+            WVT_OK(wv_process_join(p[j], wv_deadline_in(10000), &code));
+            WVT_EQ(code, (i * 50 + j) % 200);
+            wv_process_free(p[j]);
+        }
+    }
+}
+
+WVT_TEST(proc_fserver_servers_side_by_side)
+{
+    WVT_OK(wv_forkserver_start()); /* while single-threaded */
+    WVT_OK(wv__fserver_new(&servers[0]));
+    WVT_OK(wv__fserver_new(&servers[1]));
+    servers[2] = NULL;
+    WVT_NE(wv__fserver_pid(servers[0]), wv__fserver_pid(servers[1]));
+    WVT_NE(wv__fserver_pid(servers[0]), wv__forkserver_pid());
+    wvt_run_threads(4, spawn_through_all, NULL);
+    /* One freed: the others go on. */
+    wv__fserver_free(servers[0]);
+    wv_process_t *p = start_parented(servers[1], 11);
+    int code;
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 11);
+    wv_process_free(p);
+    wv__fserver_free(servers[1]);
+    WVT_EQ(started_by(NULL, &code), WV_START_FORKSERVER);
+    wv_forkserver_stop();
+}
+
+/*
+ * The property the pool relies on: a server created while other threads
+ * run copies memory as it is at that instant, and its children are
+ * copies of that image, whatever the threads hold later.  A thread takes
+ * shared_mutex and stdout's lock after the server was made; children
+ * through it take both.  A second server, made while they are held, has
+ * them held for good: its child finds them taken (trylock, so that the
+ * test cannot hang).
+ */
+struct late_holder {
+    wv_event_t go, held, done;
+};
+
+static void hold_locks_when_told(void *arg)
+{
+    struct late_holder *h = arg;
+    wv_event_wait(&h->go, WV_FOREVER);
+    pthread_mutex_lock(&shared_mutex);
+    flockfile(stdout);
+    wv_event_set(&h->held);
+    wv_event_wait(&h->done, WV_FOREVER);
+    funlockfile(stdout);
+    pthread_mutex_unlock(&shared_mutex);
+}
+
+static int try_locks(void *arg)
+{
+    if (pthread_mutex_trylock(&shared_mutex) != 0)
+        return 1;
+    pthread_mutex_unlock(&shared_mutex);
+    if (ftrylockfile(stdout) != 0)
+        return 2;
+    funlockfile(stdout);
+    return 0;
+}
+
+WVT_TEST(proc_fserver_children_of_the_image_at_creation)
+{
+    struct late_holder h;
+    wv__fserver_t *before, *during;
+    wv_process_t *p;
+    int code;
+
+    wv_event_init(&h.go);
+    wv_event_init(&h.held);
+    wv_event_init(&h.done);
+    wvt_thread_t *t = wvt_spawn(hold_locks_when_told, &h);
+    WVT_OK(wv__fserver_new(&before)); /* another thread runs */
+    wv_event_set(&h.go);
+    WVT_OK(wv_event_wait(&h.held, WV_FOREVER));
+    for (int i = 0; i < 5; i++) {
+        WVT_OK(wv__process_start_via(before, &p, NULL, take_locks, NULL));
+        WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+        WVT_EQ(code, 42);
+        wv_process_free(p);
+    }
+    WVT_OK(wv__process_start_via(before, &p, NULL, try_locks, NULL));
+    WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+    WVT_EQ(code, 0);
+    wv_process_free(p);
+    /* The negative: a server made while the mutex is held.  (Made while
+     * another thread holds stdout's lock, it would wait for it in
+     * fflush(NULL): this time the mutex is ours, and stdout free.) */
+    WVT_EQ(pthread_mutex_trylock(&shared_mutex), EBUSY);
+    wv_event_set(&h.done);
+    wvt_join(t);
+    pthread_mutex_lock(&shared_mutex);
+    WVT_OK(wv__fserver_new(&during));
+    WVT_OK(wv__process_start_via(during, &p, NULL, try_locks, NULL));
+    WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+    WVT_EQ(code, 1); /* copied held */
+    wv_process_free(p);
+    pthread_mutex_unlock(&shared_mutex);
+    wv__fserver_free(during);
+    wv__fserver_free(before);
+}
+
+/* Freeing the server kills its daemons; the others live on, as at
+ * wv_forkserver_stop. */
+WVT_TEST(proc_fserver_daemon_dies_at_free)
+{
+    wv__fserver_t *s;
+    wv_process_t *doomed, *running;
+    int ready[2], wfd, code, status;
+    char byte;
+
+    /* The server's orphans come to us, to be reaped here. */
+    WVT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    WVT_OK(wv__fserver_new(&s));
+    WVT_EQ(pipe2(ready, O_CLOEXEC), 0);
+    wv_process_opts_t daemon = {.daemon = true,
+                                .arg_size = sizeof ready[1],
+                                .fds = &ready[1],
+                                .nfds = 1};
+    WVT_OK(wv__process_start_via(s, &doomed, &daemon, daemon_signals_ready,
+                                 &ready[1]));
+    WVT_EQ(read(ready[0], &byte, 1), 1); /* armed */
+    running = start_waiting_via(s, &wfd);
+    int dpid = wv_process_pid(doomed), rpid = wv_process_pid(running);
+    int dfd = pidfd_of(dpid);
+    WVT_GE(dfd, 0);
+
+    wv__fserver_free(s);
+    await_end(dfd);
+    close(dfd);
+    WVT_EQ(waitpid(dpid, &status, 0), dpid);
+    WVT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    WVT_ERR(wv_process_join(doomed, wv_deadline_in(10000), &code), WV_ECHILD);
+    WVT_ASSERT(wv_process_is_alive(running));
+    close(wfd);
+    WVT_EQ(waitpid(rpid, &status, 0), rpid);
+    WVT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    WVT_ERR(wv_process_join(running, wv_deadline_in(10000), &code), WV_ECHILD);
+    wv_process_free(doomed);
+    wv_process_free(running);
+    close(ready[0]);
+    close(ready[1]);
+}
+
+/* The server is reaped at free, with children or without, dead or
+ * alive. */
+WVT_TEST(proc_fserver_free_reaps_the_server)
+{
+    wv__fserver_t *s;
+    wv_process_t *p;
+
+    WVT_OK(wv__fserver_new(&s));
+    int pid = wv__fserver_pid(s);
+    WVT_ASSERT(!is_reaped(pid));
+    wv__fserver_free(s);
+    WVT_ASSERT(is_reaped(pid));
+
+    /* Killed: spawns are WV_EPIPE, and free still reaps it. */
+    WVT_OK(wv__fserver_new(&s));
+    pid = wv__fserver_pid(s);
+    int server = pidfd_of(pid);
+    WVT_EQ(syscall(SYS_pidfd_send_signal, server, SIGKILL, NULL, 0), 0);
+    await_end(server);
+    close(server);
+    WVT_ERR(wv__process_start_via(s, &p, NULL, return_arg, NULL), WV_EPIPE);
+    WVT_ERR(wv__process_start_via(s, &p, NULL, return_arg, NULL), WV_EPIPE);
+    WVT_ASSERT(!is_reaped(pid)); /* a zombie until free */
+    wv__fserver_free(s);
+    WVT_ASSERT(is_reaped(pid));
+}
+
+/* In a fork of the owner (plain, or a child of another server: a pool's
+ * worker) the server is not usable, its descriptors are not there, and
+ * freeing it there harms nothing. */
+static int use_parents_server(void *arg)
+{
+    wv__fserver_t *s = arg;
+    wv_process_t *p;
+    char path[64], target[64];
+
+    if (wv__process_start_via(s, &p, NULL, return_arg, NULL) != WV_ENOTCONN)
+        return 1;
+    if (wv__fserver_pid(s) != 0)
+        return 2;
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        if (strncmp(target, "socket:", 7) == 0 ||
+            strcmp(target, "anon_inode:[pidfd]") == 0) {
+            fprintf(stderr, "fork of the owner has fd %d: %s\n", fd, target);
+            return 3;
+        }
+    }
+    wv__fserver_free(s);
+    return 0;
+}
+
+WVT_TEST(proc_fserver_forks_of_the_owner_cannot_use_it)
+{
+    wv_process_opts_t fork = {.start = WV_START_FORK};
+    wv__fserver_t *s, *other;
+    wv_process_t *p;
+    int code;
+
+    WVT_OK(wv__fserver_new(&s));
+    WVT_OK(wv_process_start(&p, &fork, use_parents_server, s));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_process_free(p);
+    int pid = wv_fork();
+    WVT_GE(pid, 0);
+    if (pid == 0)
+        _exit(use_parents_server(s));
+    int status;
+    WVT_EQ(waitpid(pid, &status, 0), pid);
+    WVT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* A child of another server: its image holds s, as the owner's. */
+    WVT_OK(wv__fserver_new(&other));
+    WVT_OK(wv__process_start_via(other, &p, NULL, use_parents_server, s));
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_process_free(p);
+    wv__fserver_free(other);
+    /* The owner's server is unharmed. */
+    p = start_parented(s, 5);
+    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_EQ(code, 5);
+    wv_process_free(p);
+    wv__fserver_free(s);
+}
+
+/* A fork that ran no atfork handler keeps copies of the server's
+ * descriptors: they must not keep the server alive past free (which
+ * would then wait for it for good). */
+WVT_TEST(proc_fserver_copies_do_not_keep_it_alive)
+{
+    wv__fserver_t *s;
+    int hold[2], status;
+
+    WVT_EQ(pipe2(hold, O_CLOEXEC), 0);
+    WVT_OK(wv__fserver_new(&s));
+    int server = wv__fserver_pid(s);
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); /* no handlers */
+    if (pid == 0) {
+        char c;
+        syscall(SYS_close, hold[1]);
+        syscall(SYS_read, hold[0], &c, 1);
+        syscall(SYS_exit_group, 0);
+    }
+    WVT_GT(pid, 0);
+    wv__fserver_free(s);
+    WVT_ASSERT(is_reaped(server));
+    close(hold[1]);
+    WVT_EQ(waitpid((int)pid, &status, 0), pid);
+    WVT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(hold[0]);
+}
+
+/* 200 spawns and a free leave no descriptor and no zombie behind: the
+ * server reaps each child before it reports its code. */
+WVT_TEST(proc_fserver_no_leaks)
+{
+    wv__fserver_t *s;
+    wv_process_t *p;
+    int code, before = count_fds();
+
+    WVT_OK(wv__fserver_new(&s));
+    int server = wv__fserver_pid(s);
+    for (int i = 0; i < 200; i++) {
+        WVT_OK(wv__process_start_via(s, &p, NULL, return_arg,
+                                     (void *)(intptr_t)i));
+        WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+        WVT_EQ(code, i);
+        WVT_ASSERT(is_reaped(wv_process_pid(p)));
+        wv_process_free(p);
+    }
+    wv__fserver_free(s);
+    WVT_ASSERT(is_reaped(server));
+    WVT_EQ(count_fds(), before);
 }
 
 /* --------------------------------------------------------------- Pipe */

@@ -57,25 +57,85 @@ int wv__process_pidfd(const wv_process_t *p);
 /* How p was started: WV_START_FORK or WV_START_FORKSERVER (test aid). */
 int wv__process_method(const wv_process_t *p);
 
-/* true when this process has started a fork server that is not stopped
- * (it may have died).  A hint: wv__forkserver_spawn decides under its
- * lock. */
+/* true when this process has started the global fork server
+ * (wv_forkserver_start) and not stopped it (it may have died).  A hint:
+ * wv__fserver_spawn decides under its lock. */
 bool wv__forkserver_running(void);
 
 /*
- * Has the fork server fork a child running fn(arg) as opts says (opts is
- * not NULL and was checked).  On success *pid, *pidfd and *statusfd: the
- * pipe on which the server writes the child's exit code (an int32_t) once
- * it has reaped it, then closes; an end without a code means the server
- * died.  Errors: WV_ENOTCONN (no server in this process), WV_EPIPE (it
- * died, or the stream to it broke), WV_EBADF (a descriptor of opts->fds
- * is not open), WV_ENOMEM, WV_EAGAIN (no more processes), WV_EMFILE.
+ * Fork server instances (forkserver.c).  The global server is one; a
+ * private server is another, owned by the process that made it (the
+ * process pool's "zygote": every worker, however late it starts and
+ * whatever threads then run, is a fork of a process in which no thread
+ * but the creating one ever ran).
  */
-int wv__forkserver_spawn(const wv_process_opts_t *opts, const char *name,
-                         wv_process_fn fn, void *arg, int *pid, int *pidfd,
-                         int *statusfd);
+typedef struct wv__fserver wv__fserver_t;
 
-/* The fork server's pid, 0 without one (test aid). */
+/*
+ * Forks a private fork server from the calling thread, now, and waits
+ * until it has armed its death signal.  No single-thread check: the
+ * server copies this instant's memory, including any lock another thread
+ * holds now (create it before such locks are taken), and stdio is
+ * flushed first (waiting for a FILE lock another thread holds).  The
+ * server keeps stdin, stdout and stderr and closes every other
+ * descriptor it inherited.  Its own descriptors here (its socket and
+ * pidfd) are close-on-exec and above 2; a fork of this process closes
+ * its copies (an atfork handler) and cannot use the server (owner pid
+ * check).  The server dies with the calling thread (PR_SET_PDEATHSIG: a
+ * thread that exits kills it; it stays a zombie until wv__fserver_free)
+ * or at wv__fserver_free; its daemon children die with it, the others
+ * live on.  Errors: WV_EINVAL (out NULL), WV_ENOMEM, WV_EAGAIN (no more
+ * processes), WV_EMFILE, WV_ENFILE, WV_ENOSYS (no pidfds), WV_EPIPE (the
+ * server died before it was ready: killed by someone).
+ */
+int wv__fserver_new(wv__fserver_t **out);
+
+/*
+ * Stops the server (the end of its socket: shutdown(), so a copy of our
+ * end in some fork keeps nothing alive), waits for the server itself to
+ * leave (it does at once) and reaps it; does not wait for its children
+ * (as wv_forkserver_stop).  Frees s.  NULL is a no-op.  Callable from any
+ * thread of the owning process; the caller ensures that no other thread
+ * spawns through s or frees it meanwhile (a spawn in flight would hold
+ * s's lock and the memory freed under it).  In a fork of the owner it
+ * only frees the memory (the server is the owner's).
+ */
+void wv__fserver_free(wv__fserver_t *s);
+
+/* The server's pid, 0 when this process has none there (s NULL: the
+ * global server) (test aid). */
+int wv__fserver_pid(wv__fserver_t *s);
+
+/*
+ * Has server s (NULL: the global one) fork a child running fn(arg) as
+ * opts says (opts is not NULL and was checked; opts->start is not used).
+ * On success *pid, *pidfd and *statusfd: the pipe on which the server
+ * writes the child's exit code (an int32_t) once it has reaped it, then
+ * closes; an end without a code means the server died.  Errors:
+ * WV_ENOTCONN (s is not this process's: not started, stopped, or the
+ * parent's, in a fork), WV_EPIPE (it died, or the stream to it broke),
+ * WV_EBADF (a descriptor of opts->fds is not open), WV_ENOMEM, WV_EAGAIN
+ * (no more processes), WV_EMFILE, WV_ENFILE.  Thread-safe: one request is
+ * in flight per server (s's lock); others wait their turn.
+ */
+int wv__fserver_spawn(wv__fserver_t *s, const wv_process_opts_t *opts,
+                      const char *name, wv_process_fn fn, void *arg, int *pid,
+                      int *pidfd, int *statusfd);
+
+/*
+ * wv_process_start through server s (opts->start is not used; opts may
+ * be NULL): the child is s's, and the handle works as one started by the
+ * global server (join with a deadline through the status pipe, exit
+ * codes, is_alive, signals through the pidfd, free).  Errors: those of
+ * wv_process_start with the fork server, WV_EINVAL also for s NULL,
+ * WV_ENOTCONN (s belongs to another process: this one is a fork of its
+ * owner), WV_EPIPE (the server died).  Thread-safe, as above.
+ */
+int wv__process_start_via(wv__fserver_t *s, wv_process_t **out,
+                          const wv_process_opts_t *opts, wv_process_fn fn,
+                          void *arg);
+
+/* The global fork server's pid, 0 without one (test aid). */
 int wv__forkserver_pid(void);
 
 /*

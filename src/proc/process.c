@@ -74,9 +74,10 @@ void wv__process_run(const char *name, bool daemon, int parent,
     _exit(rc < 0 ? 1 : rc & 0xff);
 }
 
-static int check_opts(const wv_process_opts_t *o, const void *arg)
+/* Checks opts; the start method too unless `via` (it is not used then). */
+static int check_opts(const wv_process_opts_t *o, const void *arg, bool via)
 {
-    if (o->start < WV_START_AUTO || o->start > WV_START_FORKSERVER)
+    if (!via && (o->start < WV_START_AUTO || o->start > WV_START_FORKSERVER))
         return WV_EINVAL;
     if (o->arg_size > 0 && !arg)
         return WV_EINVAL;
@@ -112,8 +113,25 @@ static int fork_child(wv_process_t *p, const wv_process_opts_t *opts,
     return 0;
 }
 
-int wv_process_start(wv_process_t **out, const wv_process_opts_t *opts,
-                     wv_process_fn fn, void *arg)
+/* A new handle named as opts says, or NULL. */
+static wv_process_t *new_handle(const wv_process_opts_t *opts)
+{
+    wv_process_t *p = wv__calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->statusfd = -1;
+    if (opts->name)
+        snprintf(p->name, sizeof p->name, "%s", opts->name);
+    else
+        snprintf(p->name, sizeof p->name, "Process-%u",
+                 __atomic_add_fetch(&process_counter, 1, __ATOMIC_RELAXED));
+    return p;
+}
+
+/* Makes the child: through server `via` if not NULL, else as opts->start
+ * says (NULL server: the global one). */
+static int start(wv__fserver_t *via, wv_process_t **out,
+                 const wv_process_opts_t *opts, wv_process_fn fn, void *arg)
 {
     static const wv_process_opts_t defaults;
     int err;
@@ -122,27 +140,21 @@ int wv_process_start(wv_process_t **out, const wv_process_opts_t *opts,
         return WV_EINVAL;
     if (!opts)
         opts = &defaults;
-    if ((err = check_opts(opts, arg)) != 0)
+    if ((err = check_opts(opts, arg, via != NULL)) != 0)
         return err;
-    wv_process_t *p = wv__calloc(1, sizeof *p);
+    wv_process_t *p = new_handle(opts);
     if (!p)
         return WV_ENOMEM;
-    p->statusfd = -1;
-    if (opts->name)
-        snprintf(p->name, sizeof p->name, "%s", opts->name);
-    else
-        snprintf(p->name, sizeof p->name, "Process-%u",
-                 __atomic_add_fetch(&process_counter, 1, __ATOMIC_RELAXED));
-    int start = opts->start;
-    if (start == WV_START_AUTO)
-        start = wv__forkserver_running() ? WV_START_FORKSERVER : WV_START_FORK;
-    if (start == WV_START_FORKSERVER) {
-        err = wv__forkserver_spawn(opts, p->name, fn, arg, &p->pid, &p->pidfd,
-                                   &p->statusfd);
-        if (err == WV_ENOTCONN && opts->start == WV_START_AUTO)
-            start = WV_START_FORK; /* stopped since we looked */
+    int method = via ? WV_START_FORKSERVER : opts->start;
+    if (method == WV_START_AUTO)
+        method = wv__forkserver_running() ? WV_START_FORKSERVER : WV_START_FORK;
+    if (method == WV_START_FORKSERVER) {
+        err = wv__fserver_spawn(via, opts, p->name, fn, arg, &p->pid, &p->pidfd,
+                                &p->statusfd);
+        if (err == WV_ENOTCONN && !via && opts->start == WV_START_AUTO)
+            method = WV_START_FORK; /* stopped since we looked */
     }
-    if (start == WV_START_FORK)
+    if (method == WV_START_FORK)
         err = fork_child(p, opts, fn, arg);
     if (err) {
         wv__free(p);
@@ -150,6 +162,19 @@ int wv_process_start(wv_process_t **out, const wv_process_opts_t *opts,
     }
     *out = p;
     return 0;
+}
+
+int wv_process_start(wv_process_t **out, const wv_process_opts_t *opts,
+                     wv_process_fn fn, void *arg)
+{
+    return start(NULL, out, opts, fn, arg);
+}
+
+int wv__process_start_via(wv__fserver_t *s, wv_process_t **out,
+                          const wv_process_opts_t *opts, wv_process_fn fn,
+                          void *arg)
+{
+    return s ? start(s, out, opts, fn, arg) : WV_EINVAL;
 }
 
 int wv__process_method(const wv_process_t *p)
