@@ -73,6 +73,19 @@ static int square_or_fail(wv_task_t *t, const void *arg, size_t len)
 /* What a task does, by its argument. */
 enum { DO_OK, DO_KILL, DO_SEGV, DO_EXIT, DO_HANG };
 
+/* Shared with the workers (mapped before the pool forks them): a hanging
+ * task counts itself in before it hangs. */
+static uint32_t *hanging;
+
+static void share_hanging(void)
+{
+    if (!hanging)
+        hanging = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    WVT_ASSERT(hanging != MAP_FAILED);
+    __atomic_store_n(hanging, 0, __ATOMIC_SEQ_CST);
+}
+
 static int act(wv_task_t *t, const void *arg, size_t len)
 {
     (void)len;
@@ -91,6 +104,8 @@ static int act(wv_task_t *t, const void *arg, size_t len)
     case DO_EXIT:
         _exit(3);
     case DO_HANG:
+        if (hanging)
+            __atomic_add_fetch(hanging, 1, __ATOMIC_SEQ_CST);
         for (;;)
             pause();
     default:
@@ -382,6 +397,7 @@ WVT_TEST(ppool_worker_killed_idle_fails_nothing)
  * queued behind it run on the replacement. */
 WVT_TEST(ppool_worker_killed_mid_task)
 {
+    share_hanging();
     wv_pool_t *p = make(1, 0);
     wv_future_t *f, *g[10];
     int hang = DO_HANG, pid = 0, victim = 0;
@@ -389,7 +405,7 @@ WVT_TEST(ppool_worker_killed_mid_task)
     WVT_OK(wv_pool_apply_async(p, act, &hang, sizeof hang, NULL, &f));
     for (long i = 0; i < 10; i++)
         WVT_OK(wv_pool_apply_async(p, square, &i, sizeof i, NULL, &g[i]));
-    WVT_POLL(wv_future_running(f), 10000);
+    WVT_POLL(__atomic_load_n(hanging, __ATOMIC_SEQ_CST) == 1, 10000);
     WVT_EQ(wv__pw_pids(p, &victim, 1), 1);
     WVT_OK(kill(victim, SIGKILL));
     WVT_OK(wv_future_wait(f, wv_now() + 30000));
@@ -588,15 +604,14 @@ WVT_TEST(ppool_initializer_runs_in_each_child)
 
 WVT_TEST(ppool_terminate_cancels_running_tasks)
 {
+    share_hanging();
     wv_pool_t *p = make(2, 0);
     wv_future_t *f[6];
     int hang = DO_HANG;
     for (int i = 0; i < 6; i++)
         WVT_OK(wv_pool_apply_async(p, act, &hang, sizeof hang, NULL, &f[i]));
     /* Two run (hanging), four wait: all fail with WV_ECANCELED. */
-    WVT_POLL(wv_future_running(f[0]) || wv_future_running(f[1]) ||
-                 wv_future_running(f[2]),
-             10000);
+    WVT_POLL(__atomic_load_n(hanging, __ATOMIC_SEQ_CST) == 2, 10000);
     wv_pool_terminate(p);
     WVT_OK(wv_pool_join(p, wv_now() + 30000));
     for (int i = 0; i < 6; i++) {
@@ -748,4 +763,62 @@ WVT_TEST(ppool_interrupted_waits)
     WVT_EQ(cbs.sum, want);
     wv_pool_free(p);
     wv__fault_futex_eintr(0);
+}
+
+/* ----------------------------------------------------- threaded parents */
+
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+
+/* Returns whether the worker could take the mutex and stdout's lock (as
+ * trylocks: a worker that inherited them held must not hang the test). */
+static int take_locks(wv_task_t *t, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    int got = 0;
+    if (pthread_mutex_trylock(&held) == 0) {
+        got |= 1;
+        pthread_mutex_unlock(&held);
+    }
+    if (ftrylockfile(stdout) == 0) {
+        got |= 2;
+        funlockfile(stdout);
+    }
+    return wv_task_return(t, &got, sizeof got);
+}
+
+struct holder {
+    wv_event_t taken, release;
+};
+
+static void hold_locks(void *arg)
+{
+    struct holder *h = arg;
+    pthread_mutex_lock(&held);
+    flockfile(stdout);
+    wv_event_set(&h->taken);
+    wv_event_wait(&h->release, -1);
+    funlockfile(stdout);
+    pthread_mutex_unlock(&held);
+}
+
+/* Workers, replacements included, are forked from the pool's fork server,
+ * a copy of the program when the pool was made: locks that another thread
+ * takes later are free in every worker (a plain fork would copy them
+ * held). */
+WVT_TEST(ppool_workers_do_not_inherit_locks_held_later)
+{
+    struct holder h = {WV_EVENT_INIT, WV_EVENT_INIT};
+    wv_pool_t *p = make(2, 1); /* a fresh child for every task */
+    wvt_thread_t *t = wvt_spawn(hold_locks, &h);
+    WVT_OK(wv_event_wait(&h.taken, -1));
+    for (int i = 0; i < 6; i++) {
+        int got = 0;
+        WVT_OK(
+            wv_pool_apply(p, take_locks, NULL, 0, -1, &got, sizeof got, NULL));
+        WVT_EQ(got, 3);
+    }
+    wv_event_set(&h.release);
+    wvt_join(t);
+    wv_pool_free(p);
 }

@@ -189,7 +189,9 @@ static bool finished(wv_pool_t *p)
 {
     return (wv__pool_flags(p) & (P_CLOSED | P_TERMINATED | P_BROKEN)) &&
            __atomic_load_n(&p->live, __ATOMIC_SEQ_CST) == 0 &&
-           __atomic_load_n(&p->cb_pending, __ATOMIC_SEQ_CST) == 0;
+           __atomic_load_n(&p->cb_pending, __ATOMIC_SEQ_CST) == 0 &&
+           /* process pools: the fork server outlives every child */
+           __atomic_load_n(&p->pw_open, __ATOMIC_SEQ_CST) == 0;
 }
 
 /* Takes the due deadlines (up to BATCH), or the callback queue. */
@@ -216,6 +218,12 @@ static int handler_main(void *arg)
     struct dl due[BATCH];
 
     wv__pool_enter(p);
+    if (p->procs) {
+        /* Forked from this thread, the pool's longest-lived: a private
+         * fork server dies with the thread that made it. */
+        p->zygote_err = wv__pw_zygote_start(p);
+        wv_event_set(&p->zygote_ready);
+    }
     wv__lock_acquire_nocancel(&p->hlock);
     for (;;) {
         struct cbrec *cbs;
@@ -247,6 +255,7 @@ static int handler_main(void *arg)
     wv_lock_release(&p->hlock);
     for (size_t i = 0; i < left; i++)
         dl_drop(&p->heap[i]);
+    wv__pw_zygote_stop(p); /* every worker and its child is gone */
     wv__pool_thread_end(p, me);
     return 0;
 }

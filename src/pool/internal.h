@@ -205,6 +205,9 @@ struct wv_pool {
     bool procs;       /* a pool of processes (pworker.c) */
     int pid;          /* the process that created it */
     void *zygote;     /* process pools: the private fork server, or NULL */
+    int zygote_err;   /* its start's outcome, set before zygote_ready */
+    uint32_t pw_open; /* workers' channels not closed (their children) */
+    wv_event_t zygote_ready;
 
     wv_lock_t mu;            /* workers' slots and states */
     struct worker *workers;  /* [max] */

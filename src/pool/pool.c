@@ -886,7 +886,11 @@ int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts)
         pool_destroy(p);
         return err;
     }
-    if ((err = start_workers(p))) {
+    if (p->procs) { /* the workers need their fork server */
+        wv_event_wait(&p->zygote_ready, -1);
+        err = p->zygote_err;
+    }
+    if (err || (err = start_workers(p))) {
         wv_pool_terminate(p);
         wv_pool_join(p, -1);
         wv_pool_free(p);

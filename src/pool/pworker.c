@@ -331,19 +331,26 @@ static int child_main(void *arg)
 
 int wv__pw_zygote_start(wv_pool_t *p)
 {
-    (void)p;
-    return 0;
+    if (wv__forkserver_running())
+        return 0; /* the program's own: its image is the one it chose */
+    wv__fserver_t *z;
+    int err = wv__fserver_new(&z);
+    if (err == 0)
+        p->zygote = z;
+    return err;
 }
 
 void wv__pw_zygote_stop(wv_pool_t *p)
 {
-    (void)p;
+    wv__fserver_free(p->zygote);
+    p->zygote = NULL;
 }
 
 static int spawn(wv_pool_t *p, wv_process_t **out, const wv_process_opts_t *o,
                  void *arg)
 {
-    (void)p;
+    if (p->zygote)
+        return wv__process_start_via(p->zygote, out, o, child_main, arg);
     return wv_process_start(out, o, child_main, arg);
 }
 
@@ -527,6 +534,10 @@ int wv__pw_open(wv_pool_t *p, struct worker *wk)
     }
     w->map = CHAN_MIN;
     w->c->size = CHAN_MIN;
+    /* Counted until closed (this worker is live: the handler cannot be
+     * finished now): the handler stops the fork server only once every
+     * child is reaped, however the dispatchers leave. */
+    __atomic_add_fetch(&p->pw_open, 1, __ATOMIC_SEQ_CST);
     wv__lock_acquire_nocancel(&p->mu);
     wk->pw = w;
     wv_lock_release(&p->mu);
@@ -553,6 +564,8 @@ void wv__pw_close(wv_pool_t *p, struct worker *wk)
     wk->pw = NULL;
     wv_lock_release(&p->mu);
     pw_free(w);
+    if (__atomic_sub_fetch(&p->pw_open, 1, __ATOMIC_SEQ_CST) == 0)
+        wv__handler_wake(p);
 }
 
 /* A child failed its task (err): kill and reap it, and start another
