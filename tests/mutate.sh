@@ -47,9 +47,19 @@ mutations=(
 "src/pool/pool.c^    drain_queues(pool, WV_ECANCELED);^    (void)0;^pool_terminate_cancels_queued_tasks"
 "src/pool/pool.c^    if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */^    if (0) {^pool_cancel_queued_task"
 "src/pool/pool.c^    return p->maxtasks && w->done >= p->maxtasks;^    return false;^pool_maxtasksperchild_replaces_workers"
-"src/pool/pool.c^            pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
+"src/pool/pool.c^            wv__pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
 "src/pool/pool.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
 "src/pool/pool.c^            sched_yield(); /* a submitter preempted mid-push */^            break;^pool_close_races_submitters"
+"src/pool/pworker.c^        bool held = __atomic_load_n(&w->c->taken, __ATOMIC_RELAXED) == seq;^        bool held = true;^ppool_worker_killed_idle_fails_nothing"
+"src/pool/pool.c^        wv__pw_kill_all(pool);^        (void)0;^ppool_terminate_cancels_running_tasks"
+"src/pool/pworker.c^        if (child_ended(w))^        if (0)^ppool_task_killed_fails_with_workerlost"
+"src/pool/pworker.c^        int err = await(w, seq, deadline ? deadline : -1);^        int err = await(w, seq, -1);^ppool_task_past_deadline_is_killed"
+"src/pool/pworker.c^    if (!__atomic_load_n(&c->parent_sleeps, __ATOMIC_SEQ_CST))^    if (1)^ppool_task_past_deadline_is_killed"
+"src/pool/handler.c^           __atomic_load_n(&p->pw_open, __ATOMIC_SEQ_CST) == 0;^           1;^ppool_apply_runs_in_other_processes ppool_large_arguments_and_results ppool_stress_workers_dying_at_random"
+"src/pool/pworker.c^            __atomic_store_n(&c->progress, i, __ATOMIC_RELAXED);^            __atomic_store_n(&c->progress, i + 1, __ATOMIC_RELAXED);^ppool_map_and_failing_item"
+"src/pool/pool.c^                wv__pw_recycle(p, w);^                (void)0;^ppool_maxtasksperchild_recycles"
+"src/pool/pworker.c^    return child_pid && p->pid != child_pid;^    return false;^ppool_inherited_pool_is_refused_in_a_worker"
+"src/pool/pworker.c^    if (p->zygote)^    if (0)^ppool_workers_do_not_inherit_locks_held_later"
 "src/pool/handler.c^wv__future_fail_pending(due[i].obj, WV_ETIMEDOUT);^(void)0;^pool_task_deadline_fires_while_workers_busy"
 "src/pool/handler.c^        rec->ecb(err, rec->arg);^        (void)0;^pool_terminate_cancels_queued_tasks pool_cancel_queued_task"
 "src/pool/map.c^        if (a & CANCEL)
@@ -167,7 +177,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_proc test_pqueue; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1
