@@ -7,6 +7,7 @@
 #include "runner.h"
 
 #include "pool/internal.h"
+#include "proc/internal.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -821,4 +822,175 @@ WVT_TEST(ppool_workers_do_not_inherit_locks_held_later)
     wv_event_set(&h.release);
     wvt_join(t);
     wv_pool_free(p);
+}
+
+/* ------------------------------------------------ found by the review */
+
+/* Shared with the workers: [0] children started, [1] starts of the task. */
+static uint32_t *counts;
+
+static int count_child(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&counts[0], 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static int count_start(wv_task_t *t, const void *arg, size_t len)
+{
+    (void)t;
+    (void)arg;
+    (void)len;
+    __atomic_add_fetch(&counts[1], 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+/* A request nobody picked up by its deadline (the child is stopped) fails
+ * with WV_ETIMEDOUT: one child is replaced and the task never starts (it
+ * was once sent again and again, to child after child). */
+WVT_TEST(ppool_deadline_before_pickup_runs_nothing)
+{
+    counts = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    WVT_ASSERT(counts != MAP_FAILED);
+    wv_pool_opts_t o = {
+        .kind = WV_POOL_PROCESSES, .workers = 1, .initializer = count_child};
+    wv_pool_t *p;
+    WVT_OK(wv_pool_new(&p, &o));
+    for (int round = 0; round < 5; round++) {
+        int victim, pid;
+        WVT_EQ(wv__pw_pids(p, &victim, 1), 1);
+        WVT_OK(kill(victim, SIGSTOP));
+        uint32_t c0 = counts[0], t0 = counts[1];
+        WVT_ERR(
+            wv_pool_apply(p, count_start, "x", 1, wv_now() + 50, NULL, 0, NULL),
+            WV_ETIMEDOUT);
+        /* One worker: this returns once the dispatcher is done with it. */
+        WVT_OK(wv_pool_apply(p, get_pid, NULL, 0, -1, &pid, sizeof pid, NULL));
+        WVT_EQ(counts[1] - t0, 0); /* never started */
+        WVT_EQ(counts[0] - c0, 1); /* exactly one replacement */
+    }
+    wv_pool_free(p);
+    munmap(counts, 4096);
+}
+
+static int ret_bytes(wv_task_t *t, const void *arg, size_t len)
+{
+    size_t n;
+    (void)len;
+    memcpy(&n, arg, sizeof n);
+    char *b = malloc(n);
+    if (!b)
+        return WV_ENOMEM;
+    memset(b, 7, n);
+    int rc = wv_task_return(t, b, n);
+    free(b);
+    return rc;
+}
+
+/* An argument of argsz bytes that asks for a result of res bytes. */
+static int ret_call(wv_pool_t *p, size_t argsz, size_t res)
+{
+    char *arg = calloc(1, argsz);
+    WVT_ASSERT(arg);
+    memcpy(arg, &res, sizeof res);
+    int rc = wv_pool_apply(p, ret_bytes, arg, argsz, -1, NULL, 0, NULL);
+    free(arg);
+    return rc;
+}
+
+/* A child that grew the window and died before telling: the parent once
+ * grew from its stale size, cutting the file under the next child
+ * (SIGBUS). */
+WVT_TEST(ppool_window_after_a_child_died_growing_it)
+{
+    wv__pw_crash_at = WV__PW_CRASH_RETURNING;
+    wv__pw_crash_after = 2; /* each child dies at its third result */
+    wv_pool_t *p = make(1, 0);
+    WVT_OK(ret_call(p, 8, 8));
+    WVT_OK(ret_call(p, 8, 8));
+    WVT_ERR(ret_call(p, 8, 8 << 20), WV_EWORKERLOST); /* grew it, died */
+    WVT_OK(ret_call(p, 2 << 20, 8));                  /* the parent grows it */
+    WVT_OK(ret_call(p, 8, 8 << 20));
+    wv__pw_crash_at = 0;
+    wv_pool_free(p);
+}
+
+static wv_pool_t *cb_pool;
+static int cb_pid, cb_rc = 1;
+static uint32_t cb_done;
+
+static void apply_from_callback(const void *res, size_t len, void *arg)
+{
+    (void)res;
+    (void)len;
+    (void)arg;
+    cb_rc = wv_pool_apply(cb_pool, get_pid, NULL, 0, -1, &cb_pid, sizeof cb_pid,
+                          NULL);
+    __atomic_store_n(&cb_done, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A process pool's task never runs in the parent, even when a callback
+ * applies it (a thread pool runs it inline there). */
+WVT_TEST(ppool_apply_from_a_callback_runs_in_a_worker)
+{
+    cb_pool = make(1, 0);
+    wv_task_opts_t o = {.callback = apply_from_callback};
+    WVT_OK(wv_pool_apply_async(cb_pool, get_pid, NULL, 0, &o, NULL));
+    WVT_POLL(__atomic_load_n(&cb_done, __ATOMIC_SEQ_CST), 10000);
+    WVT_OK(cb_rc);
+    WVT_NE(cb_pid, getpid());
+    wv_pool_free(cb_pool);
+}
+
+/* Terminate racing the replacement of dying workers: every task fails
+ * with WV_ECANCELED or its own WV_EWORKERLOST, never WV_EBROKEN. */
+WVT_TEST_TIMEOUT(ppool_terminate_while_workers_are_replaced, 120)
+{
+    int rounds = (int)wvt_scale(10);
+    for (int r = 0; r < rounds; r++) {
+        wv_pool_t *p = make(2, 0);
+        wv_future_t *f[20];
+        int die = DO_KILL;
+        for (int i = 0; i < 20; i++)
+            WVT_OK(wv_pool_apply_async(p, act, &die, sizeof die, NULL, &f[i]));
+        /* Terminate at a different moment each round. */
+        WVT_POLL(wv_future_ready(f[r % 10]), 10000);
+        wv_pool_terminate(p);
+        WVT_OK(wv_pool_join(p, wv_now() + 30000));
+        for (int i = 0; i < 20; i++) {
+            int rc = wv_future_get(f[i], 0, NULL, NULL);
+            WVT_ASSERT(rc == WV_ECANCELED || rc == WV_EWORKERLOST);
+            wv_future_free(f[i]);
+        }
+        wv_pool_free(p);
+    }
+}
+
+/* With the program's fork server, the workers are its children; once it
+ * is stopped the pool breaks, and never forks the threaded parent. */
+WVT_TEST(ppool_program_fork_server_stopped_breaks_the_pool)
+{
+    WVT_OK(wv_forkserver_start());
+    int server = wv__forkserver_pid();
+    wv_pool_t *p = make(1, 0);
+    int pid = 0;
+    WVT_OK(apply_act(p, DO_OK, -1, &pid));
+    WVT_EQ(wv__pw_pids(p, &pid, 1), 1);
+    int worker = pid;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    WVT_ASSERT(f && fgets(buf, sizeof buf, f));
+    fclose(f);
+    int ppid = 0;
+    WVT_EQ(sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid), 1);
+    WVT_EQ(ppid, server);
+    wv_forkserver_stop(); /* its daemon children die with it */
+    int rc = apply_act(p, DO_OK, -1, &pid);
+    WVT_ASSERT(rc == WV_EWORKERLOST || rc == WV_EBROKEN);
+    WVT_ERR(apply_act(p, DO_OK, -1, &pid), WV_EBROKEN);
+    wv_pool_free(p);
+    /* The server leaves its children to init, which reaps them. */
+    WVT_POLL(kill(worker, 0) != 0, 10000);
 }

@@ -16,8 +16,9 @@
  *
  * What may cross a process boundary (for pools of processes): the argument
  * and result bytes, and `fn` itself (workers are forked from the program,
- * so function addresses stay valid).  Pointers inside the argument bytes
- * mean something only to thread workers; a thread pool is the place to
+ * so function addresses stay valid, for code loaded before the pool was
+ * created: not for a library dlopen'ed later).  Pointers inside the argument
+ * bytes mean something only to thread workers; a thread pool is the place to
  * pass `&ptr, sizeof ptr`.
  *
  * Pools of processes.  Each worker is a thread of the pool (its
@@ -33,7 +34,9 @@
  * changed in the parent later is not seen by the workers, and locks that
  * the program's other threads take later are not inherited held.  A pool
  * created while other threads hold locks that tasks need must be created
- * from a program that started the fork server at its beginning.
+ * from a program that started the fork server at its beginning.  Stopping
+ * that server (wv_forkserver_stop, or the program's exit) kills the
+ * workers it forked and breaks the pools that use it (WV_EBROKEN).
  * What processes change, beyond threads:
  *  - A worker that dies (killed, a crash in the task, _exit in the task,
  *    out of memory) fails the one task it held with WV_EWORKERLOST (a map
@@ -46,12 +49,20 @@
  *    WV_ECANCELED too.
  *  - The initializer runs in each child (and each replacement), never in
  *    the parent; maxtasksperchild replaces the child, not the thread.
- *  - A task can use no pool its worker inherited: every call on one
- *    returns WV_EPERM (its threads are in the parent).  A pool created in
- *    the task is its own.
+ *  - A task can use no pool its worker inherited (its threads are in the
+ *    parent): submissions, map, imap and join return WV_EPERM; close,
+ *    terminate and free do nothing.  Futures and imap iterators of the
+ *    parent must not be used there either.  A pool created in the task is
+ *    its own.
+ *  - A task that forks must end the forked child with _exit: one that
+ *    returns into the worker's loop would serve the channel too.
  *  - The channel of each worker grows to the largest argument, result or
- *    chunk it has carried and keeps that size until the worker is
- *    replaced; map's chunks are therefore best kept moderate.
+ *    chunk it has carried and keeps that size while its worker thread
+ *    lives (a replacement child inherits it); map's chunks are therefore
+ *    best kept moderate.
+ *  - A child that cannot be started (no memory, no processes, no
+ *    descriptors, its server gone) when one is needed, an elastic pool's
+ *    extra worker included, breaks the pool (WV_EBROKEN).
  *  - A map chunk runs to its end in the child, even if another chunk's
  *    failure stops the map meanwhile (its results are then dropped).
  *
@@ -320,7 +331,8 @@ WV_EXTERN int wv_pool_join(wv_pool_t *pool, int64_t deadline);
  * Terminates the pool unless it was closed, joins it and frees it.  Called
  * from one of the pool's own tasks or callbacks, it terminates (unless
  * closed) and returns at once; the pool's last thread frees it on its way
- * out.  NULL is a no-op.
+ * out (a process pool's task cannot: there it does nothing).  NULL is a
+ * no-op.
  */
 WV_EXTERN void wv_pool_free(wv_pool_t *pool);
 

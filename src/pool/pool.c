@@ -765,7 +765,7 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
         return WV_EINVAL;
     if (wv__pw_foreign(pool))
         return WV_EPERM;
-    if (self_pool == pool) {
+    if (self_pool == pool && !pool->procs) { /* a thread pool's own task */
         wv_task_t task;
         int rc = call_apply(&task, fn, arg, len);
         if (rc == 0) {

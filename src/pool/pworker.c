@@ -131,24 +131,36 @@ static int remap(struct chan **c, size_t *map)
 }
 
 /* Makes the data window at least `need` bytes (either side may call). */
+/*
+ * Makes the data window at least `need` bytes (either side may call).  The
+ * file only ever grows, from its real size: the other side may have grown
+ * it and died before it told (c->size), and a file cut below what a live
+ * child maps would be SIGBUS in that child.
+ */
 static int reserve(int memfd, struct chan **c, size_t *map, size_t need)
 {
     if (need > SIZE_MAX - CHAN_HDR - 4095)
         return WV_ENOMEM;
     size_t want = CHAN_HDR + need;
-    if (want <= *map)
-        return 0;
-    size_t size = *map;
+    int err = remap(c, map); /* what the other side published */
+    if (err || want <= *map)
+        return err;
+    struct stat st;
+    if (fstat(memfd, &st) < 0)
+        return WV_ENOMEM;
+    size_t file = (size_t)st.st_size, size = *map > file ? *map : file;
     while (size < want)
         size = size > SIZE_MAX / 2 ? want : size * 2;
     size = round_up(size, 4096);
-    if (ftruncate(memfd, (off_t)size) < 0)
-        return WV_ENOMEM;
-    int e = posix_fallocate(memfd, 0, (off_t)size);
-    if (e != 0 && e != EOPNOTSUPP && e != EINVAL) {
-        if (ftruncate(memfd, (off_t)*map) < 0) { /* keep the old size */
-        }
-        return WV_ENOMEM;
+    if (size > file) {
+        if (ftruncate(memfd, (off_t)size) < 0)
+            return WV_ENOMEM;
+        /* Pages now, so that a full memory is WV_ENOMEM here and not
+         * SIGBUS at first touch; a failure leaves the file longer, which
+         * is harmless. */
+        int e = posix_fallocate(memfd, 0, (off_t)size);
+        if (e != 0 && e != EOPNOTSUPP && e != EINVAL)
+            return WV_ENOMEM;
     }
     void *m = mremap(*c, *map, size, MREMAP_MAYMOVE);
     if (m == MAP_FAILED)
@@ -351,7 +363,11 @@ static int spawn(wv_pool_t *p, wv_process_t **out, const wv_process_opts_t *o,
 {
     if (p->zygote)
         return wv__process_start_via(p->zygote, out, o, child_main, arg);
-    return wv_process_start(out, o, child_main, arg);
+    /* The program's fork server, and only it: once it is stopped, the
+     * pool breaks rather than fork a threaded parent. */
+    wv_process_opts_t via = *o;
+    via.start = WV_START_FORKSERVER;
+    return wv_process_start(out, &via, child_main, arg);
 }
 
 /* ------------------------------------------------------ the dispatcher */
@@ -412,7 +428,8 @@ static uint32_t send_req(struct pw *w)
  * request goes to its replacement.  0 (the answer's code is c->rc) or as
  * child_lost: the task's code once the child is replaced.
  */
-static int child_lost(wv_pool_t *p, struct worker *wk, int err);
+static void child_drop(wv_pool_t *p, struct pw *w, bool kill);
+static int replace(wv_pool_t *p, struct worker *wk);
 
 static int deliver(wv_pool_t *p, struct worker *wk, int64_t deadline)
 {
@@ -423,10 +440,18 @@ static int deliver(wv_pool_t *p, struct worker *wk, int64_t deadline)
         int err = await(w, seq, deadline ? deadline : -1);
         if (err == 0)
             return 0;
-        bool held = __atomic_load_n(&w->c->taken, __ATOMIC_RELAXED) == seq;
-        err = child_lost(p, wk, err);
-        if (held || err == WV_ECANCELED || !w->proc)
+        /* Reaped first: only then is `taken` final.  Past the deadline the
+         * task fails whether it started or not: it is never sent again. */
+        child_drop(p, w, true);
+        bool held = err == WV_ETIMEDOUT ||
+                    __atomic_load_n(&w->c->taken, __ATOMIC_RELAXED) == seq;
+        int rerr = replace(p, wk);
+        if (rerr == WV_ECANCELED)
+            return rerr;
+        if (held)
             return err;
+        if (rerr)
+            return rerr; /* it never ran, and no child can run it */
     }
 }
 
@@ -570,16 +595,31 @@ void wv__pw_close(wv_pool_t *p, struct worker *wk)
 
 /* A child failed its task (err): kill and reap it, and start another
  * unless the pool is terminated.  Returns the task's code. */
-static int child_lost(wv_pool_t *p, struct worker *wk, int err)
+/*
+ * A fresh child for the dispatcher, the old one reaped: 0, WV_ECANCELED
+ * (terminated: none is started, or the one started was killed by the
+ * terminate), or WV_EBROKEN (none could be had: the pool breaks).
+ */
+static int replace(wv_pool_t *p, struct worker *wk)
 {
-    struct pw *w = wk->pw;
-
-    child_drop(p, w, true);
+    wk->done = 0; /* maxtasksperchild counts per child */
     if (wv__pool_flags(p) & P_TERMINATED)
         return WV_ECANCELED;
-    if (child_start(p, w, wk->index) != 0)
-        wv__pool_break(p);
-    return err;
+    if (child_start(p, wk->pw, wk->index) == 0)
+        return 0;
+    if (wv__pool_flags(p) & P_TERMINATED)
+        return WV_ECANCELED;
+    wv__pool_break(p);
+    return WV_EBROKEN;
+}
+
+/* A child failed its request (err) in a way `deliver` did not see: kill
+ * and reap it, start another.  Returns the request's code. */
+static int child_lost(wv_pool_t *p, struct worker *wk, int err)
+{
+    child_drop(p, wk->pw, true);
+    int rerr = replace(p, wk);
+    return rerr == WV_ECANCELED ? rerr : err;
 }
 
 /* The outcome of a task the child could not finish. */
@@ -591,7 +631,6 @@ static int no_child(wv_pool_t *p)
 int wv__pw_recycle(wv_pool_t *p, struct worker *wk)
 {
     struct pw *w = wk->pw;
-    int err;
 
     if (!w->proc)
         return no_child(p);
@@ -599,11 +638,7 @@ int wv__pw_recycle(wv_pool_t *p, struct worker *wk)
     send_req(w);
     bool gone = wv_process_join(w->proc, wv_now() + EXIT_GRACE, NULL) == 0;
     child_drop(p, w, !gone);
-    if (wv__pool_flags(p) & P_TERMINATED)
-        return WV_ECANCELED;
-    if ((err = child_start(p, w, wk->index)) != 0)
-        wv__pool_break(p);
-    return err;
+    return replace(p, wk);
 }
 
 int wv__pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
