@@ -38,7 +38,7 @@ mutations=(
 "src/proc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
 "src/proc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
 "src/proc/process.c^        prctl(PR_SET_PDEATHSIG, SIGKILL);^        (void)0;^proc_daemon_dies_with_parent"
-"src/proc/process.c^set_reaped(p, si.si_code == CLD_EXITED ? si.si_status : -si.si_status,^set_reaped(p, si.si_code == CLD_EXITED ? si.si_status : si.si_status,^proc_signals_give_negative_codes"
+"src/proc/process.c^    *code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;^    *code = si.si_code == CLD_EXITED ? si.si_status : si.si_status;^proc_signals_give_negative_codes"
 "src/proc/forkserver.c^CLD_EXITED ? si.si_status : -si.si_status;^CLD_EXITED ? si.si_status : si.si_status;^proc_forkserver_runs_the_process_cases"
 "src/proc/conn.c^    if ((err == WV_ETIMEDOUT || err == WV_EAGAIN) && written)^    if (0)^pipe_send_deadline_commits_the_message"
 "src/proc/conn.c^            if (*len > cap)

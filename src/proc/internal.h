@@ -44,6 +44,29 @@ unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
 int wv__pidfd_open(int pid);
 
 /*
+ * Reaps the ended child that pidfd holds (waitid P_PIDFD, EINTR retried;
+ * blocks if it has not ended): 0 and *code, its exit status or minus the
+ * signal that killed it (Python's returncode), or WV_ECHILD when somebody
+ * else reaped it.
+ */
+int wv__pidfd_reap(int pidfd, int *code);
+
+/* pidfd_send_signal: 0 (also when the child has already ended), or a
+ * WV_E* code (WV_EPERM, WV_EINVAL). */
+int wv__pidfd_signal(int pidfd, int sig);
+
+struct iovec;
+
+/*
+ * writev to a pipe without dying of SIGPIPE: the signal a closed reader
+ * raises is blocked around the write and taken back, so the caller sees
+ * WV_EPIPE.  Returns the bytes written or a WV_E* code (WV_EAGAIN for a
+ * full non-blocking pipe).  One system call more than a plain writev
+ * each side: pthread_sigmask.
+ */
+ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov);
+
+/*
  * The child's side of a start, whoever forked it: arms a daemon's death
  * signal (checking that `parent` is still its parent), names the process,
  * runs fn(arg), flushes stdio and leaves with _exit and fn's exit code.
