@@ -6,6 +6,7 @@
 
 #include "../sync/internal.h"
 #include "weave/proc.h"
+#include "weave/subprocess.h"
 
 #include <sys/socket.h>
 
@@ -73,6 +74,38 @@ ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov);
  */
 _Noreturn void wv__process_run(const char *name, bool daemon, int parent,
                                wv_process_fn fn, void *arg);
+
+/*
+ * What a child does between its vfork and its exec (spawn_linux.c), all
+ * prepared by the parent: the child only makes system calls on it.
+ */
+typedef struct wv__spawn_plan {
+    char *const *paths; /* candidates for the program, tried in order */
+    size_t npaths;
+    char *const *argv; /* the child's argv and environment */
+    char *const *envp;
+    const char *cwd;   /* NULL: the caller's */
+    int stdio[3];      /* the descriptor to put at 0, 1, 2; -1: leave */
+    bool err_to_out;   /* then stderr = the new stdout */
+    const int *keep;   /* sorted descriptors >= 3 the child keeps, */
+    size_t nkeep;      /* cleared of close-on-exec (pass_fds) */
+    bool close_others; /* close every other descriptor >= 3 */
+    bool new_session;  /* setsid() */
+    int pgid;          /* -1: leave; else setpgid(0, pgid) */
+    unsigned fd_limit; /* close up to here without close_range */
+} wv__spawn_plan_t;
+
+/*
+ * Starts a child as pl says and returns once it runs the new program:
+ * 0 with *pid and *pidfd, or the error of the step that failed in the
+ * child (the child then reaped), or WV_EAGAIN / WV_ENOMEM (no process),
+ * WV_EMFILE, WV_ENFILE, WV_ENOSYS (no pidfd_open).  Safe from a threaded
+ * caller.
+ */
+int wv__spawn(const wv__spawn_plan_t *pl, int *pid, int *pidfd);
+
+/* The RLIMIT_NOFILE soft limit, at most 2^20 (for wv__spawn_plan_t). */
+unsigned wv__fd_limit(void);
 
 /* How p was started: WV_START_FORK or WV_START_FORKSERVER (test aid). */
 int wv__process_method(const wv_process_t *p);
