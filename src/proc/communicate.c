@@ -61,6 +61,7 @@ static int make_room(wv__obuf_t *b)
     if (!data)
         return WV_ENOMEM;
     b->data = data;
+    b->data[b->len] = '\0';
     b->cap = cap;
     return 0;
 }
