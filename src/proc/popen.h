@@ -12,6 +12,7 @@
 typedef struct wv__obuf {
     char *data;
     size_t len, cap;
+    size_t ready; /* data[0..ready) is faulted in (communicate.c) */
 } wv__obuf_t;
 
 struct wv_popen {
