@@ -92,7 +92,6 @@ typedef struct wv__spawn_plan {
     bool close_others; /* close every other descriptor >= 3 */
     bool new_session;  /* setsid() */
     int pgid;          /* -1: leave; else setpgid(0, pgid) */
-    unsigned fd_limit; /* close up to here without close_range */
 } wv__spawn_plan_t;
 
 /*
@@ -103,9 +102,6 @@ typedef struct wv__spawn_plan {
  * caller.
  */
 int wv__spawn(const wv__spawn_plan_t *pl, int *pid, int *pidfd);
-
-/* The RLIMIT_NOFILE soft limit, at most 2^20 (for wv__spawn_plan_t). */
-unsigned wv__fd_limit(void);
 
 /* How p was started: WV_START_FORK or WV_START_FORKSERVER (test aid). */
 int wv__process_method(const wv_process_t *p);

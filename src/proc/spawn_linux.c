@@ -15,13 +15,15 @@
  * across exec), then restores the caller's mask just before execve.
  *
  * Errors.  A step that fails in the child (chdir, dup2, setsid, every
- * execve candidate) writes its errno to a close-on-exec pipe and _exits
- * with 127; the parent reads the pipe after vfork returns: an empty read
- * (the write end closed by the exec) means the program runs; 4 bytes are
- * the real error, returned by the start after reaping the child.  The pipe
- * rather than the shared memory alone because sanitizers (TSan) turn
- * vfork into fork, where memory is not shared; it costs four cheap
- * system calls next to an exec.
+ * execve candidate) stores its errno in the parent's memory (struct
+ * child_ctx, on the parent's stack) and _exits with 127; vfork returns
+ * in the parent only after the child's execve succeeded or it exited, so
+ * the word is final by then: 0 means the program runs, else it is the
+ * real error, returned by the start after reaping the child (glibc's
+ * posix_spawn does the same).  ThreadSanitizer and valgrind turn vfork
+ * into fork, where no memory is shared: a probe (one child that sets a
+ * word, once per process) finds that out, and the error then comes
+ * through a close-on-exec pipe instead (four more system calls a start).
  *
  * The pidfd is opened after vfork returns: the child cannot have been
  * reaped by then (it is ours and unreaped), so its pid is still its own.
@@ -47,13 +49,25 @@
 #define SYS_close_range 436
 #endif
 
-/* Closes [lo, hi]: close_range (Linux 5.9), else one by one up to limit. */
-static void close_span(unsigned lo, unsigned hi, unsigned limit)
+/* The RLIMIT_NOFILE soft limit, at most 2^20 (a system call). */
+static unsigned fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > (1u << 20))
+        return 1u << 20;
+    return (unsigned)rl.rlim_cur;
+}
+
+/* Closes [lo, hi]: close_range (Linux 5.9), else one by one up to the
+ * descriptor limit. */
+static void close_span(unsigned lo, unsigned hi)
 {
     if (lo > hi)
         return;
     if (syscall(SYS_close_range, lo, hi, 0) == 0)
         return;
+    unsigned limit = fd_limit();
     for (unsigned fd = lo; fd <= hi && fd < limit; fd++)
         close((int)fd);
 }
@@ -64,7 +78,7 @@ static void close_others(const wv__spawn_plan_t *pl, int errfd)
 {
     unsigned lo = 3;
     size_t i = 0;
-    bool err_kept = false;
+    bool err_kept = errfd < 0;
 
     for (;;) {
         int next = i < pl->nkeep ? pl->keep[i] : -1;
@@ -74,11 +88,11 @@ static void close_others(const wv__spawn_plan_t *pl, int errfd)
         } else if (next >= 0) {
             i++;
         } else {
-            close_span(lo, ~0u, pl->fd_limit);
+            close_span(lo, ~0u);
             return;
         }
         if ((unsigned)next >= lo) {
-            close_span(lo, (unsigned)next - 1, pl->fd_limit);
+            close_span(lo, (unsigned)next - 1);
             lo = (unsigned)next + 1;
         }
     }
@@ -139,10 +153,18 @@ static int exec_program(const wv__spawn_plan_t *pl)
     return err ? err : ENOENT;
 }
 
+/* What the child gets from the parent, on the parent's stack. */
+struct child_ctx {
+    const wv__spawn_plan_t *pl;
+    const sigset_t *mask; /* the caller's signal mask, for the program */
+    int errfd;            /* the error pipe's write end, or -1 */
+    volatile int err;     /* the child's error, when vfork shares memory */
+};
+
 /* The child, from vfork to execve.  Only system calls. */
-static _Noreturn void child(const wv__spawn_plan_t *pl, int errfd,
-                            const sigset_t *mask)
+static _Noreturn void child(struct child_ctx *c)
 {
+    const wv__spawn_plan_t *pl = c->pl;
     int err = 0;
 
     reset_signals();
@@ -156,26 +178,57 @@ static _Noreturn void child(const wv__spawn_plan_t *pl, int errfd,
         if (fcntl(pl->keep[i], F_SETFD, 0) < 0)
             err = errno;
     if (!err && pl->close_others)
-        close_others(pl, errfd);
+        close_others(pl, c->errfd);
     if (!err && pl->cwd && chdir(pl->cwd) < 0)
         err = errno;
     if (!err) {
-        pthread_sigmask(SIG_SETMASK, mask, NULL);
+        pthread_sigmask(SIG_SETMASK, c->mask, NULL);
         err = exec_program(pl);
     }
-    while (write(errfd, &err, sizeof err) < 0 && errno == EINTR)
+    c->err = err;
+    while (c->errfd >= 0 && write(c->errfd, &err, sizeof err) < 0 &&
+           errno == EINTR)
         ;
     _exit(127);
 }
 
 /* vfork in a frame of its own: the child never returns from it. */
-static __attribute__((noinline)) int start(const wv__spawn_plan_t *pl,
-                                           int errfd, const sigset_t *mask)
+static __attribute__((noinline)) int start(struct child_ctx *c)
 {
     int pid = vfork();
     if (pid == 0)
-        child(pl, errfd, mask);
+        child(c);
     return pid;
+}
+
+/*
+ * Does vfork share our memory (the kernel's vfork), or is it a fork in
+ * disguise (ThreadSanitizer's and valgrind's)?  Asked once per process,
+ * of a child that only sets a word and exits.  Only with shared memory
+ * can the child's error come back without the pipe.
+ */
+static bool vfork_shares_memory(void)
+{
+    static int answer; /* 0: not asked yet, 1: shares, 2: does not */
+    int a = __atomic_load_n(&answer, __ATOMIC_RELAXED);
+    if (a)
+        return a == 1;
+    volatile int flag = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pid = vfork();
+    if (pid == 0) {
+        flag = 1;
+        _exit(0);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return false; /* the pipe this time; ask again next time */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    __atomic_store_n(&answer, flag ? 1 : 2, __ATOMIC_RELAXED);
+    return flag;
 }
 
 static void reap_pid(int pid)
@@ -201,31 +254,45 @@ static int error_pipe(int fds[2])
     return err;
 }
 
-int wv__spawn(const wv__spawn_plan_t *pl, int *pid_out, int *pidfd_out)
+/* After vfork: the child's error (0: it runs the program). */
+static int child_error(struct child_ctx *c, int errfd)
 {
-    int errpipe[2], err, child_err = 0;
-    sigset_t all, old;
+    int err = 0;
     ssize_t n;
 
-    if ((err = error_pipe(errpipe)) != 0)
+    if (errfd < 0)
+        return c->err;
+    while ((n = read(errfd, &err, sizeof err)) < 0 && errno == EINTR)
+        ;
+    close(errfd);
+    return n == (ssize_t)sizeof err ? err : 0;
+}
+
+int wv__spawn(const wv__spawn_plan_t *pl, int *pid_out, int *pidfd_out)
+{
+    struct child_ctx c = {pl, NULL, -1, 0};
+    int errpipe[2] = {-1, -1}, err;
+    sigset_t all, old;
+
+    if (!vfork_shares_memory() && (err = error_pipe(errpipe)) != 0)
         return err;
+    c.errfd = errpipe[1];
+    c.mask = &old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int pid = start(pl, errpipe[1], &old);
+    int pid = start(&c);
     int fork_err = pid < 0 ? errno : 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(errpipe[1]);
+    if (errpipe[1] >= 0)
+        close(errpipe[1]);
     if (pid < 0) {
-        close(errpipe[0]);
+        if (errpipe[0] >= 0)
+            close(errpipe[0]);
         return fork_err == ENOMEM ? WV_ENOMEM : WV_EAGAIN;
     }
-    while ((n = read(errpipe[0], &child_err, sizeof child_err)) < 0 &&
-           errno == EINTR)
-        ;
-    close(errpipe[0]);
-    if (n == (ssize_t)sizeof child_err) {
+    if ((err = child_error(&c, errpipe[0])) != 0) {
         reap_pid(pid);
-        return -child_err;
+        return -err;
     }
     int pidfd = wv__pidfd_open(pid);
     if (pidfd < 0) {
@@ -236,13 +303,4 @@ int wv__spawn(const wv__spawn_plan_t *pl, int *pid_out, int *pidfd_out)
     *pid_out = pid;
     *pidfd_out = pidfd;
     return 0;
-}
-
-unsigned wv__fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
-        rl.rlim_cur > (1u << 20))
-        return 1u << 20;
-    return (unsigned)rl.rlim_cur;
 }

@@ -223,7 +223,6 @@ static int make_plan(const wv_popen_opts_t *o, wv__spawn_plan_t *pl,
     pl->pgid = o->new_process_group ? 0
                : o->process_group   ? o->process_group
                                     : -1;
-    pl->fd_limit = pl->close_others ? wv__fd_limit() : 0;
     int err = find_paths(program, env_path(pl->envp), &m->paths, &pl->npaths);
     pl->paths = m->paths;
     return err;
