@@ -140,6 +140,15 @@ mutations=(
             uint32_t cursor = 1;
             lock_reg();^local_dtor_rounds_are_bounded"
 "src/sync/barrier.c^    while (b->_count > 0 && b->_state != FILLING)^    while (b->_count > 0 && (b->_state == DRAINING || b->_state == RESETTING))^barrier_destroy_after_break"
+"src/proc/spawn_linux.c^    if (pl->err_to_out && dup2(1, 2) < 0)^    if (0 && dup2(1, 2) < 0)^sub_devnull_fd_and_merged_stderr"
+"src/proc/spawn_linux.c^        if (src[i] >= 0 && src[i] < 3 && src[i] != i &&^        if (0 && src[i] < 3 && src[i] != i &&^sub_devnull_fd_and_merged_stderr"
+"src/proc/spawn_linux.c^        if (err == 0 && errno != ENOENT && errno != ENOTDIR)^        if (0)^sub_bad_programs_fail_the_start"
+"src/proc/subprocess.c^    pl->close_others = !o->inherit_fds;^    pl->close_others = false;^sub_pass_fds_and_closing_the_rest"
+"src/proc/subprocess.c^        p->returncode = code;^        p->returncode = code < 0 ? -code : code;^sub_signals_give_negative_returncodes"
+"src/proc/communicate.c^        f->off = f->len; /* the child stopped reading: drop the rest */^        return (int)n;^sub_child_closes_stdin_early"
+"src/proc/communicate.c^    else if (p->rest)
+        f = (struct feed){p->rest, p->rest_len, p->rest_off};^^sub_deadline_then_resume_loses_nothing"
+"src/proc/communicate.c^        stop(p);^        (void)0;^sub_run_timeout_kills_and_reaps"
 )
 
 only=${1:-}
@@ -167,7 +176,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_proc test_pqueue; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_proc test_pqueue test_subprocess; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1
