@@ -572,6 +572,25 @@ WVT_TEST(sub_devnull_fd_and_merged_stderr)
     WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
     WVT_ASSERT(strcmp(out.data, "via2\n") == 0);
     wv_popen_free(p);
+
+    /* The child's stdout from our fd 0, while its stdin (a new pipe) is
+     * put at 0 first: fd 0 must have been moved out of the way. */
+    int saved0 = dup(0);
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    WVT_EQ(dup2(fds[1], 0), 0); /* our fd 0 is now the pipe's write end */
+    close(fds[1]);
+    o = (wv_popen_opts_t){.argv = cat};
+    o.in.how = WV_STDIO_PIPE;
+    o.out = (wv_stdio_t){WV_STDIO_FD, 0};
+    WVT_OK(wv_popen_new(&p, &o));
+    dup2(saved0, 0);
+    close(saved0);
+    WVT_OK(wv_popen_communicate(p, "via0\n", 5, WV_FOREVER, NULL, NULL));
+    char buf0[16] = {0};
+    WVT_EQ(read(fds[0], buf0, sizeof buf0 - 1), 5);
+    WVT_ASSERT(strcmp(buf0, "via0\n") == 0);
+    close(fds[0]);
+    wv_popen_free(p);
 }
 
 /* Field `n` (1-based) of /proc/pid/stat, after the command. */
