@@ -181,6 +181,41 @@ WORKLOADS = {
         "with chunksize 1 (N = 10k) or 10000 (N = 1M). A fresh pool per "
         "run, started before timing by a map of 100 items.",
     ),
+    "W8": (
+        "subprocess: spawn /bin/true 2000 times, waiting for each "
+        "(spawns/s); 256 MiB through cat, fed and read at once (GB/s)",
+        [
+            ("weave", None, ["{build}/bench/weave-bench", "W8"]),
+            ("c-posix_spawn", None,
+             ["{build}/bench/peers/peer-c-w8", "c-posix_spawn"]),
+            ("c-fork+exec", None,
+             ["{build}/bench/peers/peer-c-w8", "c-fork+exec"]),
+            ("libuv", None, ["{build}/bench/peers/peer-c-w8-libuv"]),
+            ("glib", None, ["{build}/bench/peers/peer-c-w8-glib"]),
+            ("py", None, ["{py}", "bench/peers/py/w8_subproc.py"]),
+        ],
+        [
+            ("spawn_true", "c-posix_spawn", 1.0, ">= 1.0x posix_spawn"),
+            ("pipe_cat_256MiB", "libuv-uv_spawn", 1.5, ">= 1.5x libuv"),
+        ],
+        "weave: wv_popen_new + wv_popen_wait (stdio inherited) for "
+        "spawn_true; wv_popen_new with stdin and stdout pipes + "
+        "wv_popen_communicate of 256 MiB (which also waits) for "
+        "pipe_cat, output compared. weave starts children with vfork "
+        "(no page-table copy, like posix_spawn's clone(CLONE_VM|"
+        "CLONE_VFORK)), holds them by a pidfd, closes other descriptors "
+        "with close_range; communicate enlarges the pipes to 1 MiB, "
+        "writes and reads up to 1 MiB at a time and faults in its output "
+        "buffer ahead of each read, outside the pipe's lock "
+        "(docs/subprocess.md). c-posix_spawn / c-fork+exec: glibc "
+        "posix_spawnp / fork+execvp + waitpid, and one poll loop with 64 "
+        "KiB non-blocking writes and reads into a preallocated buffer. "
+        "libuv: uv_spawn, uv_run until the exit callback; one uv_write of "
+        "the input + uv_shutdown, uv_read_start into the output buffer. "
+        "GLib: g_spawn_sync for spawn_true, GSubprocess + "
+        "g_subprocess_communicate for pipe_cat. Python: subprocess.run "
+        "(check=True; input=, stdout=PIPE).",
+    ),
     "Q1": (
         "queue.Queue (weave's own workload, not in BENCH.md): one producer "
         "thread puts 2M integers into a queue bounded at 1024, one consumer "

@@ -24,7 +24,7 @@ static const struct workload workloads[] = {
     {"W5", bench_w5, "sync"},
     {"W6", bench_w6, "process queues"},
     {"W7", bench_w7, "process pool"},
-    {"W8", NULL, "subprocess"},
+    {"W8", bench_w8, "subprocess"},
     {"W9", NULL, "network"},
     {"W10", NULL, "manager"},
     {"W11", NULL, "rpc"},

@@ -5,6 +5,7 @@
  *   weave/sync.h   threading: Thread, Lock, RLock, Condition, Semaphore,
  *                  Event, Barrier, once, local, Timer
  *   weave/queue.h  queue.Queue / LifoQueue / PriorityQueue, futures
+ *   weave/subprocess.h  subprocess: Popen, communicate, run, check_output
  */
 #ifndef WEAVE_H
 #define WEAVE_H
@@ -13,6 +14,7 @@
 #include "weave/pool.h"
 #include "weave/proc.h"
 #include "weave/queue.h"
+#include "weave/subprocess.h"
 #include "weave/sync.h"
 
 #endif /* WEAVE_H */

@@ -38,8 +38,8 @@ mutations=(
 "src/proc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
 "src/proc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
 "src/proc/process.c^        prctl(PR_SET_PDEATHSIG, SIGKILL);^        (void)0;^proc_daemon_dies_with_parent"
-"src/proc/process.c^set_reaped(p, si.si_code == CLD_EXITED ? si.si_status : -si.si_status,^set_reaped(p, si.si_code == CLD_EXITED ? si.si_status : si.si_status,^proc_signals_give_negative_codes"
-"src/proc/forkserver.c^CLD_EXITED ? si.si_status : -si.si_status;^CLD_EXITED ? si.si_status : si.si_status;^proc_forkserver_runs_the_process_cases"
+"src/proc/process.c^    *code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;^    *code = si.si_code == CLD_EXITED ? si.si_status : si.si_status;^proc_signals_give_negative_codes"
+"src/proc/forkserver_main.c^CLD_EXITED ? si.si_status : -si.si_status;^CLD_EXITED ? si.si_status : si.si_status;^proc_forkserver_runs_the_process_cases"
 "src/proc/conn.c^    if ((err == WV_ETIMEDOUT || err == WV_EAGAIN) && written)^    if (0)^pipe_send_deadline_commits_the_message"
 "src/proc/conn.c^            if (*len > cap)
                 return WV_EMSGSIZE;^            (void)0;^pipe_message_too_long_stays"
@@ -50,7 +50,7 @@ mutations=(
 "src/pool/pool.c^            wv__pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
 "src/pool/pool.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
 "src/pool/pool.c^            sched_yield(); /* a submitter preempted mid-push */^            break;^pool_close_races_submitters"
-"src/pool/pworker.c^        bool held = __atomic_load_n(&w->c->taken, __ATOMIC_RELAXED) == seq;^        bool held = true;^ppool_worker_killed_idle_fails_nothing"
+"src/pool/pworker.c^                    __atomic_load_n(&w->c->taken, __ATOMIC_RELAXED) == seq;^                    true;^ppool_worker_killed_idle_fails_nothing"
 "src/pool/pool.c^        wv__pw_kill_all(pool);^        (void)0;^ppool_terminate_cancels_running_tasks"
 "src/pool/pworker.c^        if (child_ended(w))^        if (0)^ppool_task_killed_fails_with_workerlost"
 "src/pool/pworker.c^        int err = await(w, seq, deadline ? deadline : -1);^        int err = await(w, seq, -1);^ppool_task_past_deadline_is_killed"
@@ -150,6 +150,15 @@ mutations=(
             uint32_t cursor = 1;
             lock_reg();^local_dtor_rounds_are_bounded"
 "src/sync/barrier.c^    while (b->_count > 0 && b->_state != FILLING)^    while (b->_count > 0 && (b->_state == DRAINING || b->_state == RESETTING))^barrier_destroy_after_break"
+"src/proc/spawn_linux.c^    if (pl->err_to_out && dup2(1, 2) < 0)^    if (0 && dup2(1, 2) < 0)^sub_devnull_fd_and_merged_stderr"
+"src/proc/spawn_linux.c^        if (src[i] >= 0 && src[i] < 3 && src[i] != i &&^        if (0 && src[i] < 3 && src[i] != i &&^sub_devnull_fd_and_merged_stderr"
+"src/proc/spawn_linux.c^        if (err == 0 && errno != ENOENT && errno != ENOTDIR)^        if (0)^sub_bad_programs_fail_the_start"
+"src/proc/subprocess.c^    pl->close_others = !o->inherit_fds;^    pl->close_others = false;^sub_pass_fds_and_closing_the_rest"
+"src/proc/subprocess.c^        p->returncode = code;^        p->returncode = code < 0 ? -code : code;^sub_signals_give_negative_returncodes"
+"src/proc/communicate.c^        f->off = f->len; /* the child stopped reading: drop the rest */^        return (int)n;^sub_child_closes_stdin_early"
+"src/proc/communicate.c^    else if (p->rest)
+        f = (struct feed){p->rest, p->rest_len, p->rest_off};^^sub_deadline_then_resume_loses_nothing"
+"src/proc/communicate.c^        stop(p);^        (void)0;^sub_run_timeout_kills_and_reaps"
 )
 
 only=${1:-}
@@ -177,7 +186,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

@@ -106,7 +106,8 @@ WV_EXTERN const char *wv_version(void);
     XX(ENOTRECOVERABLE, -ENOTRECOVERABLE, "state not recoverable")             \
     XX(EOF, -4095, "end of file")                                              \
     XX(EBROKEN, -4094, "barrier is broken")                                    \
-    XX(EWORKERLOST, -4093, "worker died while holding the task")
+    XX(EWORKERLOST, -4093, "worker died while holding the task")               \
+    XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")
 
 enum {
 #define WV__ERR_ENUM(name, value, msg) WV_##name = (value),

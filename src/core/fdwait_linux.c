@@ -1,10 +1,11 @@
 /*
- * core/fdwait_linux.c - waiting for a file descriptor, with a deadline.
+ * core/fdwait_linux.c - waiting for file descriptors, with a deadline.
  *
- * Every wait on a descriptor (a pidfd, a pipe, a socket) goes through
- * wv__fd_wait, so that the loop layer can make a coroutine's wait park the
- * coroutine instead of the thread, the same seam as wv__park for state
- * words.  Plain threads poll(2).  EINTR is retried here, the one place,
+ * Every wait on descriptors (a pidfd, a pipe, a socket, the three pipes
+ * of a subprocess) goes through wv__fds_wait, so that the loop layer can
+ * make a coroutine's wait park the coroutine instead of the thread, the
+ * same seam as wv__park for state words.  wv__fd_wait is its one-fd
+ * form.  Plain threads poll(2).  EINTR is retried here, the one place,
  * with the time left recomputed from the absolute deadline.
  */
 #include "internal.h"
@@ -12,10 +13,8 @@
 #include <errno.h>
 #include <poll.h>
 
-int wv__fd_wait(int fd, short events, int64_t deadline, short *revents)
+int wv__fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
 {
-    struct pollfd p = {.fd = fd, .events = events};
-
     if (!wv__deadline_ok(deadline))
         return WV_EINVAL;
     for (;;) {
@@ -24,16 +23,25 @@ int wv__fd_wait(int fd, short events, int64_t deadline, short *revents)
             int64_t left = deadline - wv_now();
             timeout = left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
         }
-        int n = poll(&p, 1, timeout);
-        if (n > 0) {
-            if (revents)
-                *revents = p.revents;
-            return p.revents & POLLNVAL ? WV_EBADF : 0;
-        }
-        if (n < 0 && errno != EINTR)
+        int ready = poll(fds, (nfds_t)n, timeout);
+        if (ready > 0)
+            return 0;
+        if (ready < 0 && errno != EINTR)
             return -errno;
-        if (n == 0 && timeout == 0)
+        if (ready == 0 && timeout == 0)
             return deadline == 0 ? WV_EAGAIN : WV_ETIMEDOUT;
         /* EINTR, or poll's millisecond rounded short: look again. */
     }
+}
+
+int wv__fd_wait(int fd, short events, int64_t deadline, short *revents)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int err = wv__fds_wait(&p, 1, deadline);
+
+    if (err)
+        return err;
+    if (revents)
+        *revents = p.revents;
+    return p.revents & POLLNVAL ? WV_EBADF : 0;
 }

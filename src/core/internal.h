@@ -133,6 +133,18 @@ static inline void wv__barrier_light(void)
  */
 int wv__fd_wait(int fd, short events, int64_t deadline, short *revents);
 
+struct pollfd;
+
+/*
+ * Waits until one of fds[0..n) has one of its events (or an error or
+ * hang-up), or the deadline passes: poll(2)'s contract with a deadline.
+ * Returns 0 with every revents set, WV_EAGAIN (deadline 0, none ready),
+ * WV_ETIMEDOUT, WV_EINVAL (bad deadline), or another -errno from poll.
+ * Entries with a negative fd are ignored, as poll does.  wv__fd_wait is
+ * its one-descriptor form: together they are the one fd seam.
+ */
+int wv__fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
+
 /* ------------------------------------------------------------ the waiter */
 
 typedef struct wv__waiter wv__waiter_t;

@@ -150,9 +150,14 @@ static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         return n < 0 ? -errno : n;
     }
-    /* A pipe: keep the SIGPIPE a closed reader would raise.  Only if the
-     * caller had it blocked already can one be pending from before, not
-     * ours to take: look then, and only then (a system call saved). */
+    return wv__pipe_writev(c->fd, iov, niov);
+}
+
+ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov)
+{
+    /* Keep the SIGPIPE a closed reader would raise.  Only if the caller
+     * had it blocked already can one be pending from before, not ours to
+     * take: look then, and only then (a system call saved). */
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -162,7 +167,7 @@ static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
         sigpending(&pending);
         was_pending = sigismember(&pending, SIGPIPE);
     }
-    ssize_t n = writev(c->fd, iov, niov);
+    ssize_t n = writev(fd, iov, niov);
     int err = n < 0 ? -errno : 0;
     if (err == WV_EPIPE && !was_pending) {
         struct timespec zero = {0, 0};

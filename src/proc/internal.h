@@ -6,6 +6,7 @@
 
 #include "../sync/internal.h"
 #include "weave/proc.h"
+#include "weave/subprocess.h"
 
 #include <sys/socket.h>
 
@@ -44,6 +45,29 @@ unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
 int wv__pidfd_open(int pid);
 
 /*
+ * Reaps the ended child that pidfd holds (waitid P_PIDFD, EINTR retried;
+ * blocks if it has not ended): 0 and *code, its exit status or minus the
+ * signal that killed it (Python's returncode), or WV_ECHILD when somebody
+ * else reaped it.
+ */
+int wv__pidfd_reap(int pidfd, int *code);
+
+/* pidfd_send_signal: 0 (also when the child has already ended), or a
+ * WV_E* code (WV_EPERM, WV_EINVAL). */
+int wv__pidfd_signal(int pidfd, int sig);
+
+struct iovec;
+
+/*
+ * writev to a pipe without dying of SIGPIPE: the signal a closed reader
+ * raises is blocked around the write and taken back, so the caller sees
+ * WV_EPIPE.  Returns the bytes written or a WV_E* code (WV_EAGAIN for a
+ * full non-blocking pipe).  One system call more than a plain writev
+ * each side: pthread_sigmask.
+ */
+ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov);
+
+/*
  * The child's side of a start, whoever forked it: arms a daemon's death
  * signal (checking that `parent` is still its parent), names the process,
  * runs fn(arg), flushes stdio and leaves with _exit and fn's exit code.
@@ -53,6 +77,33 @@ _Noreturn void wv__process_run(const char *name, bool daemon, int parent,
 
 /* p's pidfd (owned by p): readable once the child has ended. */
 int wv__process_pidfd(const wv_process_t *p);
+/*
+ * What a child does between its vfork and its exec (spawn_linux.c), all
+ * prepared by the parent: the child only makes system calls on it.
+ */
+typedef struct wv__spawn_plan {
+    char *const *paths; /* candidates for the program, tried in order */
+    size_t npaths;
+    char *const *argv; /* the child's argv and environment */
+    char *const *envp;
+    const char *cwd;   /* NULL: the caller's */
+    int stdio[3];      /* the descriptor to put at 0, 1, 2; -1: leave */
+    bool err_to_out;   /* then stderr = the new stdout */
+    const int *keep;   /* sorted descriptors >= 3 the child keeps, */
+    size_t nkeep;      /* cleared of close-on-exec (pass_fds) */
+    bool close_others; /* close every other descriptor >= 3 */
+    bool new_session;  /* setsid() */
+    int pgid;          /* -1: leave; else setpgid(0, pgid) */
+} wv__spawn_plan_t;
+
+/*
+ * Starts a child as pl says and returns once it runs the new program:
+ * 0 with *pid and *pidfd, or the error of the step that failed in the
+ * child (the child then reaped), or WV_EAGAIN / WV_ENOMEM (no process),
+ * WV_EMFILE, WV_ENFILE, WV_ENOSYS (no pidfd_open).  Safe from a threaded
+ * caller.
+ */
+int wv__spawn(const wv__spawn_plan_t *pl, int *pid, int *pidfd);
 
 /* How p was started: WV_START_FORK or WV_START_FORKSERVER (test aid). */
 int wv__process_method(const wv_process_t *p);

@@ -60,6 +60,29 @@ int wv__pidfd_open(int pid)
     return fd < 0 ? -errno : (int)fd;
 }
 
+int wv__pidfd_reap(int pidfd, int *code)
+{
+    siginfo_t si;
+    int r;
+
+    memset(&si, 0, sizeof si);
+    while ((r = waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED)) < 0 &&
+           errno == EINTR)
+        ;
+    if (r < 0) /* ECHILD: reaped behind our back */
+        return -errno;
+    *code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+    return 0;
+}
+
+int wv__pidfd_signal(int pidfd, int sig)
+{
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0)
+        return 0;
+    /* ESRCH: it has ended (reaped or not): nothing to do, as Python. */
+    return errno == ESRCH ? 0 : -errno;
+}
+
 void wv__process_run(const char *name, bool daemon, int parent,
                      wv_process_fn fn, void *arg)
 {
@@ -206,18 +229,9 @@ static void set_reaped(wv_process_t *p, int exitcode, int err)
 /* A child forked here has ended (its pidfd is readable): reap it. */
 static void reap(wv_process_t *p)
 {
-    siginfo_t si;
-    int r;
-
-    memset(&si, 0, sizeof si);
-    while ((r = waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED)) < 0 &&
-           errno == EINTR)
-        ;
-    if (r < 0) /* ECHILD: reaped behind our back */
-        set_reaped(p, 0, -errno);
-    else
-        set_reaped(p, si.si_code == CLD_EXITED ? si.si_status : -si.si_status,
-                   0);
+    int code = 0;
+    int err = wv__pidfd_reap(p->pidfd, &code);
+    set_reaped(p, code, err);
 }
 
 /* The status pipe of a child of the server is readable: its code, or its
@@ -301,10 +315,7 @@ int wv_process_signal(wv_process_t *p, int sig)
 {
     if (!p || sig <= 0 || sig >= NSIG)
         return WV_EINVAL;
-    if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0)
-        return 0;
-    /* ESRCH: it has ended (reaped or not): nothing to do, as Python. */
-    return errno == ESRCH ? 0 : -errno;
+    return wv__pidfd_signal(p->pidfd, sig);
 }
 
 int wv_process_terminate(wv_process_t *p)

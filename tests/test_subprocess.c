@@ -1,0 +1,977 @@
+/*
+ * tests/test_subprocess.c - Popen, communicate, wait, signals, run.
+ *
+ * Children are programs every Debian machine has (sh, cat, true, sleep).
+ * A child that must stay put until the test says so blocks reading a pipe
+ * the test holds (passed with pass_fds as fd 3 of a "read x <&3"), never
+ * on a timer.  The runner fails a case that leaks a descriptor or leaves
+ * a child (running or a zombie) behind, so every case checks that too.
+ */
+#include "proc/internal.h"
+#include "runner.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *sh_argv[] = {"sh", NULL};
+
+/* Options running `sh -c script`. */
+static wv_popen_opts_t sh_c(const char *script)
+{
+    return (wv_popen_opts_t){.shell = script};
+}
+
+static void pipe_all(wv_popen_opts_t *o)
+{
+    o->in.how = o->out.how = o->err.how = WV_STDIO_PIPE;
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    char path[64];
+    for (int fd = 0; fd < 4096; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        n += access(path, F_OK) == 0;
+    }
+    return n;
+}
+
+/* No child of ours has ended without being reaped. */
+static bool no_zombies(void)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return errno == ECHILD;
+    return si.si_pid == 0;
+}
+
+/* A pipe whose read end goes to the child as fd 3 ("gate"): the child's
+ * `read x <&3` blocks until the test writes a line or closes gate[1]. */
+struct gate {
+    int fds[2];
+    int pass[1];
+};
+
+static void gate_open(struct gate *g, wv_popen_opts_t *o)
+{
+    WVT_EQ(pipe2(g->fds, O_CLOEXEC), 0);
+    g->pass[0] = g->fds[0];
+    o->pass_fds = g->pass;
+    o->npass_fds = 1;
+}
+
+/* "read x <&N; " for the gate's descriptor, then script. */
+static const char *gated(struct gate *g, const char *script)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "read x <&%d; %s", g->fds[0], script);
+    return buf;
+}
+
+static void gate_release(struct gate *g)
+{
+    WVT_EQ(write(g->fds[1], "go\n", 3), 3);
+}
+
+static void gate_close(struct gate *g)
+{
+    close(g->fds[0]);
+    close(g->fds[1]);
+}
+
+/* ------------------------------------------------------ communicate */
+
+WVT_TEST(sub_communicate_sh_commands)
+{
+    wv_popen_opts_t o = {.argv = sh_argv};
+    wv_popen_t *p;
+    wv_bytes_t out, err;
+    int code = -1;
+    const char *in = "echo hello\nexpr 6 \\* 7\necho oops >&2\nexit 3\n";
+
+    pipe_all(&o);
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_GT(wv_popen_pid(p), 0);
+    WVT_GE(wv_popen_fd(p, WV_STDIN), 0);
+    WVT_OK(wv_popen_communicate(p, in, strlen(in), WV_FOREVER, &out, &err));
+    WVT_ASSERT(strcmp(out.data, "hello\n42\n") == 0);
+    WVT_EQ(out.len, 9);
+    WVT_ASSERT(strcmp(err.data, "oops\n") == 0);
+    WVT_OK(wv_popen_returncode(p, &code));
+    WVT_EQ(code, 3);
+    code = -1;
+    WVT_OK(wv_popen_wait(p, WV_FOREVER, &code)); /* again: cached */
+    WVT_EQ(code, 3);
+    WVT_EQ(wv_popen_fd(p, WV_STDOUT), -1); /* closed at their end */
+    /* A second communicate returns the same output. */
+    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
+    WVT_EQ(out.len, 9);
+    wv_popen_free(p);
+}
+
+/* Fills buf with a pattern that a shifted or dropped chunk breaks. */
+static void fill(char *buf, size_t len)
+{
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i + 8 <= len; i += 8) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        memcpy(buf + i, &x, 8);
+    }
+}
+
+static void cat_through(size_t len)
+{
+    const char *argv[] = {"cat", NULL};
+    wv_popen_opts_t o = {.argv = argv};
+    wv_popen_t *p;
+    wv_bytes_t out, err;
+    int code = -1;
+    char *in = malloc(len);
+
+    WVT_ASSERT(in);
+    fill(in, len);
+    pipe_all(&o);
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, &err));
+    WVT_EQ(out.len, len);
+    WVT_EQ(err.len, 0);
+    WVT_ASSERT(memcmp(out.data, in, len) == 0);
+    WVT_OK(wv_popen_wait(p, 0, &code));
+    WVT_EQ(code, 0);
+    wv_popen_free(p);
+    free(in);
+}
+
+WVT_TEST_TIMEOUT(sub_cat_1GiB_both_ways, 240)
+{
+    cat_through((size_t)1 << 30);
+}
+
+WVT_TEST(sub_cat_small_and_empty)
+{
+    cat_through(0);
+    cat_through(1);
+    cat_through(65537);
+}
+
+WVT_TEST(sub_child_closes_stdin_early)
+{
+    /* The child reads nothing and closes its stdin; 64 MiB are offered.
+     * No SIGPIPE kills us (SIGPIPE left at its default here), the rest of
+     * the input is dropped, the output is complete. */
+    size_t len = (size_t)64 << 20;
+    char *in = calloc(1, len);
+    wv_popen_opts_t o = sh_c("exec 0<&-; echo closed; echo err >&2");
+    wv_popen_t *p;
+    wv_bytes_t out, err;
+    int code = -1;
+
+    WVT_ASSERT(in);
+    WVT_ASSERT(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    pipe_all(&o);
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, &err));
+    WVT_ASSERT(strcmp(out.data, "closed\n") == 0);
+    WVT_ASSERT(strcmp(err.data, "err\n") == 0);
+    WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_popen_free(p);
+
+    /* The same with a child that reads a little, then exits. */
+    const char *head[] = {"head", "-c", "10", NULL};
+    o = (wv_popen_opts_t){.argv = head};
+    pipe_all(&o);
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_EQ(out.len, 10);
+    wv_popen_free(p);
+    free(in);
+}
+
+WVT_TEST(sub_deadline_then_resume_loses_nothing)
+{
+    /* The child reads nothing until released, so 8 MiB of input cannot
+     * all go in before the deadline (a pipe holds 1 MiB at most): the
+     * call times out with the child running, the rest of the input kept
+     * aside.  Released, the child cats; a later call returns it all. */
+    size_t len = (size_t)8 << 20;
+    char *in = malloc(len);
+    struct gate g;
+    wv_popen_opts_t o = {0};
+    wv_popen_t *p;
+    wv_bytes_t out, err;
+    int code = -1;
+
+    WVT_ASSERT(in);
+    fill(in, len);
+    gate_open(&g, &o);
+    o.shell = gated(&g, "echo started >&2; exec cat");
+    pipe_all(&o);
+    WVT_OK(wv_popen_new(&p, &o));
+    int64_t deadline = wv_now() + 50;
+    WVT_ERR(wv_popen_communicate(p, in, len, deadline, &out, &err),
+            WV_ETIMEDOUT);
+    WVT_GE(wv_now(), deadline);
+    WVT_ERR(wv_popen_poll(p, NULL), WV_EAGAIN);
+    WVT_ERR(wv_popen_communicate(p, NULL, 0, WV_NOWAIT, &out, &err), WV_EAGAIN);
+    /* Input may be given once only. */
+    WVT_ERR(wv_popen_communicate(p, in, 1, WV_NOWAIT, &out, &err), WV_EINVAL);
+    memset(in + len / 2, 0, 4096); /* the copy aside must not see this */
+    gate_release(&g);
+    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, &err));
+    fill(in, len);
+    WVT_EQ(out.len, len);
+    WVT_ASSERT(memcmp(out.data, in, len) == 0);
+    WVT_ASSERT(strcmp(err.data, "started\n") == 0);
+    WVT_OK(wv_popen_wait(p, 0, &code));
+    WVT_EQ(code, 0);
+    wv_popen_free(p);
+    gate_close(&g);
+    free(in);
+}
+
+WVT_TEST(sub_never_exiting_child_killed_keeps_output)
+{
+    wv_popen_opts_t o = sh_c("echo partial; exec sleep 100000");
+    wv_popen_t *p;
+    wv_bytes_t out;
+    int code = 0;
+
+    o.out.how = WV_STDIO_PIPE;
+    WVT_OK(wv_popen_new(&p, &o));
+    /* The line may come before or after the deadline: wait for it. */
+    int err;
+    do {
+        err = wv_popen_communicate(p, NULL, 0, wv_now() + 10, &out, NULL);
+        WVT_EQ(err, WV_ETIMEDOUT);
+    } while (out.len == 0);
+    WVT_ASSERT(strcmp(out.data, "partial\n") == 0);
+    WVT_ERR(wv_popen_wait(p, wv_now() + 10, NULL), WV_ETIMEDOUT);
+    WVT_OK(wv_popen_kill(p));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
+    WVT_ASSERT(strcmp(out.data, "partial\n") == 0);
+    WVT_OK(wv_popen_returncode(p, &code));
+    WVT_EQ(code, -SIGKILL);
+    wv_popen_free(p);
+}
+
+/* ---------------------------------------------------------- start */
+
+WVT_TEST(sub_bad_programs_fail_the_start)
+{
+    const char *nf[] = {"weave-no-such-program", NULL};
+    const char *nf_path[] = {"/nonexistent/prog", NULL};
+    const char *noexec[] = {"/etc/passwd", NULL};
+    const char *dir[] = {"/tmp", NULL};
+    wv_popen_opts_t o = {.argv = nf};
+    wv_popen_t *p = NULL;
+    int fds = count_fds();
+
+    WVT_ERR(wv_popen_new(&p, &o), WV_ENOENT);
+    o.argv = nf_path;
+    WVT_ERR(wv_popen_new(&p, &o), WV_ENOENT);
+    o.argv = noexec;
+    WVT_ERR(wv_popen_new(&p, &o), WV_EACCES);
+    o.argv = dir;
+    WVT_ERR(wv_popen_new(&p, &o), WV_EACCES);
+
+    /* Executable, but no format the kernel knows. */
+    char junk[] = "/tmp/weave-junk-XXXXXX";
+    int fd = mkstemp(junk);
+    WVT_GE(fd, 0);
+    WVT_EQ(write(fd, "\x01\x02\x03\x04junk", 8), 8);
+    close(fd);
+    WVT_EQ(chmod(junk, 0755), 0);
+    const char *jargv[] = {junk, NULL};
+    o.argv = jargv;
+    WVT_ERR(wv_popen_new(&p, &o), WV_ENOEXEC);
+    unlink(junk);
+
+    /* A bad working directory. */
+    o = (wv_popen_opts_t){.argv = sh_argv, .cwd = "/nonexistent-dir"};
+    WVT_ERR(wv_popen_new(&p, &o), WV_ENOENT);
+    o.cwd = "/etc/passwd";
+    WVT_ERR(wv_popen_new(&p, &o), WV_ENOTDIR);
+
+    /* Pipes made for the start are closed again; nothing left. */
+    o = (wv_popen_opts_t){.argv = nf};
+    pipe_all(&o);
+    WVT_ERR(wv_popen_new(&p, &o), WV_ENOENT);
+    WVT_ASSERT(p == NULL);
+    WVT_EQ(count_fds(), fds);
+    WVT_ASSERT(no_zombies());
+}
+
+WVT_TEST(sub_bad_options)
+{
+    wv_popen_t *p;
+    const char *empty[] = {NULL};
+    wv_popen_opts_t o = {0};
+    int low[] = {2}, neg[] = {-1};
+
+    WVT_ERR(wv_popen_new(&p, NULL), WV_EINVAL);
+    WVT_ERR(wv_popen_new(NULL, &o), WV_EINVAL);
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL); /* neither argv nor shell */
+    o = (wv_popen_opts_t){.argv = sh_argv, .shell = "true"};
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+    o = (wv_popen_opts_t){.argv = empty};
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+    o = (wv_popen_opts_t){.argv = sh_argv};
+    o.out.how = WV_STDIO_STDOUT;
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+    o = (wv_popen_opts_t){.argv = sh_argv};
+    o.err.how = 99;
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+    o = (wv_popen_opts_t){.argv = sh_argv};
+    o.in = (wv_stdio_t){WV_STDIO_FD, -1};
+    WVT_ERR(wv_popen_new(&p, &o), WV_EBADF);
+    o.in = (wv_stdio_t){WV_STDIO_FD, 999}; /* not open */
+    WVT_ERR(wv_popen_new(&p, &o), WV_EBADF);
+    o = (wv_popen_opts_t){.argv = sh_argv, .pass_fds = low, .npass_fds = 1};
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+    o.pass_fds = neg;
+    WVT_ERR(wv_popen_new(&p, &o), WV_EBADF);
+    o = (wv_popen_opts_t){.argv = sh_argv, .env_mode = 7};
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+    const char *noeq[] = {"NOEQUALS", NULL};
+    o = (wv_popen_opts_t){.argv = sh_argv, .env_mode = WV_ENV_ADD, .env = noeq};
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+    o = (wv_popen_opts_t){.argv = sh_argv, .process_group = -2};
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+    o = (wv_popen_opts_t){
+        .argv = sh_argv, .new_process_group = true, .process_group = 1};
+    WVT_ERR(wv_popen_new(&p, &o), WV_EINVAL);
+
+    /* Calls on a running child with bad arguments. */
+    o = sh_c("exec cat");
+    o.in.how = WV_STDIO_PIPE;
+    WVT_OK(wv_popen_new(&p, &o));
+    char buf[4];
+    size_t n;
+    WVT_ERR(wv_popen_communicate(p, NULL, 5, 0, NULL, NULL), WV_EINVAL);
+    WVT_ERR(wv_popen_wait(p, -5, NULL), WV_EINVAL);
+    WVT_ERR(wv_popen_send_signal(p, 0), WV_EINVAL);
+    WVT_ERR(wv_popen_send_signal(p, 4096), WV_EINVAL);
+    WVT_ERR(wv_popen_read(p, WV_STDIN, buf, sizeof buf, 0, &n), WV_EINVAL);
+    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, 0, &n), WV_EBADF);
+    WVT_EQ(wv_popen_fd(p, 7), -1);
+    WVT_ERR(wv_popen_returncode(p, NULL), WV_EAGAIN);
+    wv_popen_close_stdin(p);
+    WVT_ERR(wv_popen_write(p, "x", 1, 0, NULL), WV_EBADF);
+    WVT_OK(wv_popen_wait(p, WV_FOREVER, NULL));
+    wv_popen_free(p);
+    wv_popen_free(NULL);
+    WVT_ERR(wv_popen_wait(NULL, 0, NULL), WV_EINVAL);
+
+    /* input to a child whose stdin is no pipe */
+    o = sh_c("true");
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_ERR(wv_popen_communicate(p, "x", 1, WV_FOREVER, NULL, NULL), WV_EINVAL);
+    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, NULL, NULL));
+    wv_popen_free(p);
+}
+
+/* Starts n children one after another, half with pipes. */
+static void spawn_many(long n)
+{
+    const char *t[] = {"true", NULL};
+    for (long i = 0; i < n; i++) {
+        wv_popen_opts_t o = {.argv = t};
+        wv_popen_t *p;
+        int code = -1;
+        if (i & 1)
+            pipe_all(&o);
+        WVT_OK(wv_popen_new(&p, &o));
+        if (i & 1)
+            WVT_OK(wv_popen_communicate(p, "x", 1, WV_FOREVER, NULL, NULL));
+        WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+        WVT_EQ(code, 0);
+        wv_popen_free(p);
+    }
+}
+
+WVT_TEST_TIMEOUT(sub_thousands_of_spawns_leak_nothing, 120)
+{
+    int fds = count_fds();
+    spawn_many(wvt_sanitized() ? 2000 : 2500);
+    WVT_EQ(count_fds(), fds);
+    WVT_ASSERT(no_zombies());
+}
+
+struct echoer {
+    int rounds;
+};
+
+/* Each thread starts children that echo the thread's number and a round
+ * on stdout and stderr: a pipe crossed between concurrent starts (or
+ * leaked into another child, holding its end open) shows as wrong text
+ * or a hang. */
+static void echo_rounds(int i, void *arg)
+{
+    const struct echoer *e = arg;
+    for (int r = 0; r < e->rounds; r++) {
+        char script[64], want[32];
+        snprintf(script, sizeof script, "echo %d.%d; echo e%d >&2; exec cat", i,
+                 r, i);
+        snprintf(want, sizeof want, "%d.%d\nin%d", i, r, i);
+        wv_popen_opts_t o = sh_c(script);
+        wv_popen_t *p;
+        wv_bytes_t out, err;
+        char in[16];
+        snprintf(in, sizeof in, "in%d", i);
+        pipe_all(&o);
+        WVT_OK(wv_popen_new(&p, &o));
+        WVT_OK(wv_popen_communicate(p, in, strlen(in), WV_FOREVER, &out, &err));
+        WVT_ASSERT(strcmp(out.data, want) == 0);
+        snprintf(want, sizeof want, "e%d\n", i);
+        WVT_ASSERT(strcmp(err.data, want) == 0);
+        wv_popen_free(p);
+    }
+}
+
+WVT_TEST_TIMEOUT(sub_threads_spawn_at_once, 120)
+{
+    struct echoer e = {(int)wvt_scale(25)};
+    int fds = count_fds();
+    wvt_run_threads(4, echo_rounds, &e);
+    WVT_EQ(count_fds(), fds);
+    WVT_ASSERT(no_zombies());
+}
+
+/* ------------------------------------------------------ environment */
+
+static char *output_of(const wv_popen_opts_t *opts)
+{
+    wv_completed_t r;
+    WVT_OK(wv_subprocess_check_output(opts, NULL, 0, WV_FOREVER, &r));
+    char *s = strdup(r.out);
+    wv_completed_free(&r);
+    return s;
+}
+
+WVT_TEST(sub_env_replace_and_add)
+{
+    const char *env[] = {"WV_A=1", "WV_T=new", NULL};
+    wv_popen_opts_t o = sh_c("echo \"$WV_A:$WV_T:${HOME-unset}\"; env | "
+                             "grep -c '^WV_T='");
+    char *s;
+
+    WVT_EQ(setenv("WV_T", "old", 1), 0);
+    s = output_of(&o);
+    WVT_ASSERT(strncmp(s, ":old:", 5) == 0);
+    WVT_ASSERT(strcmp(strchr(s, '\n'), "\n1\n") == 0);
+    free(s);
+    o.env_mode = WV_ENV_ADD;
+    o.env = env;
+    s = output_of(&o);
+    WVT_ASSERT(strncmp(s, "1:new:", 6) == 0);
+    WVT_ASSERT(strstr(s, "unset") == NULL); /* HOME still inherited... */
+    WVT_ASSERT(strcmp(strchr(s, '\n'), "\n1\n") == 0); /* one WV_T */
+    free(s);
+    /* Replaced: no PATH either, so sh and env are found in the default
+     * /bin:/usr/bin. */
+    o.env_mode = WV_ENV_REPLACE;
+    s = output_of(&o);
+    WVT_ASSERT(strcmp(s, "1:new:unset\n1\n") == 0);
+    free(s);
+    o.env = NULL; /* an empty environment */
+    const char *count[] = {"/bin/sh", "-c", "env | wc -l", NULL};
+    wv_popen_opts_t c = {.argv = count, .env_mode = WV_ENV_REPLACE};
+    s = output_of(&c);
+    /* sh may add PWD (and SHLVL, _) of its own, never the caller's */
+    WVT_LE(atoi(s), 3);
+    free(s);
+    unsetenv("WV_T");
+}
+
+WVT_TEST(sub_cwd_and_relative_program)
+{
+    char tmp[] = "/tmp/weave-cwd-XXXXXX";
+    WVT_ASSERT(mkdtemp(tmp) != NULL);
+    char prog[64];
+    snprintf(prog, sizeof prog, "%s/hello.sh", tmp);
+    FILE *f = fopen(prog, "w");
+    WVT_ASSERT(f);
+    fputs("#!/bin/sh\npwd\n", f);
+    fclose(f);
+    WVT_EQ(chmod(prog, 0755), 0);
+
+    const char *rel[] = {"./hello.sh", NULL};
+    wv_popen_opts_t o = {.argv = rel, .cwd = tmp};
+    char *s = output_of(&o);
+    char want[80];
+    snprintf(want, sizeof want, "%s\n", tmp);
+    WVT_ASSERT(strcmp(s, want) == 0);
+    free(s);
+    unlink(prog);
+    rmdir(tmp);
+}
+
+/* ---------------------------------------------------------- stdio */
+
+WVT_TEST(sub_devnull_fd_and_merged_stderr)
+{
+    wv_popen_opts_t o = sh_c("cat; echo out; echo err >&2");
+    wv_popen_t *p;
+    wv_bytes_t out, err;
+
+    /* stdin from /dev/null: cat ends at once; stderr into stdout. */
+    o.in.how = WV_STDIO_DEVNULL;
+    o.out.how = WV_STDIO_PIPE;
+    o.err.how = WV_STDIO_STDOUT;
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, &err));
+    WVT_ASSERT(strcmp(out.data, "out\nerr\n") == 0);
+    WVT_ASSERT(err.data == NULL && err.len == 0);
+    WVT_EQ(wv_popen_fd(p, WV_STDERR), -1);
+    wv_popen_free(p);
+
+    /* stdout to a descriptor of ours (a pipe), stderr to /dev/null. */
+    int fds[2];
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    o.out = (wv_stdio_t){WV_STDIO_FD, fds[1]};
+    o.err.how = WV_STDIO_DEVNULL;
+    WVT_OK(wv_popen_new(&p, &o));
+    close(fds[1]);
+    char buf[64];
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    buf[got] = '\0';
+    WVT_ASSERT(strcmp(buf, "out\n") == 0);
+    close(fds[0]);
+    WVT_OK(wv_popen_wait(p, WV_FOREVER, NULL));
+    wv_popen_free(p);
+
+    /* Our descriptors 0-2 shuffled: the child's stdin from our stderr's
+     * number works (a source below 3 is moved out of the way first). */
+    int saved = dup(2);
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    WVT_EQ(dup2(fds[0], 2), 2); /* our fd 2 is now the pipe's read end */
+    close(fds[0]);
+    WVT_EQ(write(fds[1], "via2\n", 5), 5);
+    close(fds[1]);
+    const char *cat[] = {"cat", NULL};
+    o = (wv_popen_opts_t){.argv = cat};
+    o.in = (wv_stdio_t){WV_STDIO_FD, 2};
+    o.out.how = WV_STDIO_PIPE;
+    o.err = (wv_stdio_t){WV_STDIO_FD, saved};
+    WVT_OK(wv_popen_new(&p, &o));
+    dup2(saved, 2);
+    close(saved);
+    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
+    WVT_ASSERT(strcmp(out.data, "via2\n") == 0);
+    wv_popen_free(p);
+
+    /* The child's stdout from our fd 0, while its stdin (a new pipe) is
+     * put at 0 first: fd 0 must have been moved out of the way. */
+    int saved0 = dup(0);
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    WVT_EQ(dup2(fds[1], 0), 0); /* our fd 0 is now the pipe's write end */
+    close(fds[1]);
+    o = (wv_popen_opts_t){.argv = cat};
+    o.in.how = WV_STDIO_PIPE;
+    o.out = (wv_stdio_t){WV_STDIO_FD, 0};
+    WVT_OK(wv_popen_new(&p, &o));
+    dup2(saved0, 0);
+    close(saved0);
+    WVT_OK(wv_popen_communicate(p, "via0\n", 5, WV_FOREVER, NULL, NULL));
+    char buf0[16] = {0};
+    WVT_EQ(read(fds[0], buf0, sizeof buf0 - 1), 5);
+    WVT_ASSERT(strcmp(buf0, "via0\n") == 0);
+    close(fds[0]);
+    wv_popen_free(p);
+}
+
+/* Field `n` (1-based) of /proc/pid/stat, after the command. */
+static long stat_field(int pid, int n)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    WVT_ASSERT(f);
+    WVT_ASSERT(fgets(buf, sizeof buf, f));
+    fclose(f);
+    char *s = strrchr(buf, ')') + 2; /* field 3 */
+    for (int i = 3; i < n; i++)
+        s = strchr(s, ' ') + 1;
+    return atol(s);
+}
+
+/* A child that waits for its stdin to close. */
+static wv_popen_t *waiting_child(wv_popen_opts_t o)
+{
+    const char *cat[] = {"cat", NULL};
+    wv_popen_t *p;
+    o.argv = cat;
+    o.in.how = WV_STDIO_PIPE;
+    WVT_OK(wv_popen_new(&p, &o));
+    return p;
+}
+
+static void end_waiting(wv_popen_t *p)
+{
+    int code = -1;
+    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, NULL, NULL));
+    WVT_OK(wv_popen_returncode(p, &code));
+    WVT_EQ(code, 0);
+    wv_popen_free(p);
+}
+
+WVT_TEST(sub_new_session_and_process_groups)
+{
+    wv_popen_t *a = waiting_child((wv_popen_opts_t){.new_session = true});
+    int pa = wv_popen_pid(a);
+    WVT_EQ(stat_field(pa, 5), pa); /* pgrp */
+    WVT_EQ(stat_field(pa, 6), pa); /* session */
+    end_waiting(a);
+
+    wv_popen_t *b = waiting_child((wv_popen_opts_t){.new_process_group = true});
+    int pb = wv_popen_pid(b);
+    WVT_EQ(stat_field(pb, 5), pb);
+    WVT_EQ(stat_field(pb, 6), getsid(0));
+    wv_popen_t *c = waiting_child((wv_popen_opts_t){.process_group = pb});
+    WVT_EQ(stat_field(wv_popen_pid(c), 5), pb);
+    /* A signal to the group reaches both. */
+    WVT_EQ(kill(-pb, SIGTERM), 0);
+    int code = 0;
+    WVT_OK(wv_popen_wait(b, WV_FOREVER, &code));
+    WVT_EQ(code, -SIGTERM);
+    WVT_OK(wv_popen_wait(c, WV_FOREVER, &code));
+    WVT_EQ(code, -SIGTERM);
+    wv_popen_free(b);
+    wv_popen_free(c);
+
+    wv_popen_t *d = waiting_child((wv_popen_opts_t){0});
+    WVT_EQ(stat_field(wv_popen_pid(d), 5), getpgrp());
+    end_waiting(d);
+}
+
+WVT_TEST(sub_pass_fds_and_closing_the_rest)
+{
+    int keep[2], other[2];
+    char script[256];
+    WVT_EQ(pipe2(keep, O_CLOEXEC), 0); /* close-on-exec, yet passed */
+    WVT_EQ(pipe(other), 0);            /* inheritable, yet closed */
+    snprintf(script, sizeof script,
+             "echo passed >&%d; for f in %d %d; do "
+             "if [ -e /proc/$$/fd/$f ]; then echo $f open; "
+             "else echo $f closed; fi; done",
+             keep[1], keep[1], other[1]);
+    wv_popen_opts_t o = sh_c(script);
+    int pass[] = {keep[1]};
+    o.pass_fds = pass;
+    o.npass_fds = 1;
+    char *s = output_of(&o);
+    char want[64];
+    snprintf(want, sizeof want, "%d open\n%d closed\n", keep[1], other[1]);
+    WVT_ASSERT(strcmp(s, want) == 0);
+    free(s);
+    char buf[16] = {0};
+    WVT_EQ(read(keep[0], buf, sizeof buf - 1), 7);
+    WVT_ASSERT(strcmp(buf, "passed\n") == 0);
+
+    /* inherit_fds: the inheritable one stays open too. */
+    o.inherit_fds = true;
+    s = output_of(&o);
+    snprintf(want, sizeof want, "%d open\n%d open\n", keep[1], other[1]);
+    WVT_ASSERT(strcmp(s, want) == 0);
+    free(s);
+    close(keep[0]);
+    close(keep[1]);
+    close(other[0]);
+    close(other[1]);
+}
+
+/* ------------------------------------------------- wait and signals */
+
+WVT_TEST(sub_signals_give_negative_returncodes)
+{
+    int sigs[] = {SIGTERM, SIGKILL, SIGUSR1};
+    for (int i = 0; i < 3; i++) {
+        wv_popen_t *p = waiting_child((wv_popen_opts_t){0});
+        int code = 0;
+        WVT_ERR(wv_popen_poll(p, &code), WV_EAGAIN);
+        WVT_ERR(wv_popen_returncode(p, &code), WV_EAGAIN);
+        if (sigs[i] == SIGTERM)
+            WVT_OK(wv_popen_terminate(p));
+        else if (sigs[i] == SIGKILL)
+            WVT_OK(wv_popen_kill(p));
+        else
+            WVT_OK(wv_popen_send_signal(p, sigs[i]));
+        WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+        WVT_EQ(code, -sigs[i]);
+        WVT_OK(wv_popen_poll(p, &code));
+        WVT_EQ(code, -sigs[i]);
+        WVT_OK(wv_popen_kill(p)); /* ended: not an error */
+        wv_popen_free(p);
+    }
+}
+
+WVT_TEST(sub_wait_deadline_and_waiters_on_threads)
+{
+    wv_popen_t *p = waiting_child((wv_popen_opts_t){0});
+    int64_t deadline = wv_now() + 30;
+    WVT_ERR(wv_popen_wait(p, deadline, NULL), WV_ETIMEDOUT);
+    WVT_GE(wv_now(), deadline);
+    WVT_ERR(wv_popen_wait(p, WV_NOWAIT, NULL), WV_EAGAIN);
+    wv_popen_close_stdin(p);
+    int code = -1;
+    WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+    wv_popen_free(p);
+}
+
+static void wait_it(int i, void *arg)
+{
+    int code = -1;
+    WVT_OK(wv_popen_wait(arg, WV_FOREVER, &code));
+    WVT_EQ(code, 0);
+}
+
+static void close_it(void *arg)
+{
+    wv_popen_close_stdin(arg);
+}
+
+WVT_TEST(sub_several_threads_wait_for_one_child)
+{
+    wv_popen_t *p = waiting_child((wv_popen_opts_t){0});
+    wvt_thread_t *t = wvt_spawn(close_it, p);
+    wvt_run_threads(4, wait_it, p);
+    wvt_join(t);
+    wv_popen_free(p);
+}
+
+WVT_TEST(sub_free_kills_and_reaps_a_running_child)
+{
+    const char *argv[] = {"sleep", "100000", NULL};
+    wv_popen_opts_t o = {.argv = argv};
+    wv_popen_t *p;
+    WVT_OK(wv_popen_new(&p, &o));
+    int pid = wv_popen_pid(p);
+    wv_popen_free(p);
+    WVT_ASSERT(no_zombies());
+    WVT_EQ(kill(pid, 0), -1); /* gone (its pid not yet reused) */
+}
+
+/* -------------------------------------------------- read and write */
+
+WVT_TEST(sub_write_read_conversation)
+{
+    wv_popen_opts_t o = {.argv = sh_argv};
+    wv_popen_t *p;
+    char buf[64];
+    size_t n, done = 0;
+
+    pipe_all(&o);
+    WVT_OK(wv_popen_new(&p, &o));
+    for (int i = 0; i < 3; i++) {
+        char cmd[32], want[16];
+        snprintf(cmd, sizeof cmd, "expr %d + 1\n", i);
+        snprintf(want, sizeof want, "%d\n", i + 1);
+        WVT_OK(wv_popen_write(p, cmd, strlen(cmd), WV_FOREVER, &done));
+        WVT_EQ(done, strlen(cmd));
+        size_t got = 0;
+        while (got < strlen(want)) {
+            WVT_OK(wv_popen_read(p, WV_STDOUT, buf + got, sizeof buf - got,
+                                 wv_now() + 10000, &n));
+            got += n;
+        }
+        buf[got] = '\0';
+        WVT_ASSERT(strcmp(buf, want) == 0);
+    }
+    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, WV_NOWAIT, &n),
+            WV_EAGAIN);
+    WVT_OK(wv_popen_write(p, "exit 5\n", 7, WV_FOREVER, NULL));
+    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, WV_FOREVER, &n),
+            WV_EOF);
+    WVT_ERR(wv_popen_read(p, WV_STDERR, buf, sizeof buf, WV_FOREVER, &n),
+            WV_EOF);
+    int code = -1;
+    WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+    WVT_EQ(code, 5);
+    /* Writing to a child that is gone: WV_EPIPE, and we live on. */
+    WVT_ASSERT(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    WVT_ERR(wv_popen_write(p, "x", 1, WV_FOREVER, &done), WV_EPIPE);
+    WVT_EQ(done, 0);
+    wv_popen_free(p);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+}
+
+struct comm_arg {
+    wv_popen_t *p;
+    char *in;
+    size_t len;
+};
+
+static void communicate_it(void *arg)
+{
+    struct comm_arg *a = arg;
+    wv_bytes_t out;
+    WVT_OK(wv_popen_communicate(a->p, a->in, a->len, WV_FOREVER, &out, NULL));
+    WVT_EQ(out.len, a->len);
+    WVT_ASSERT(memcmp(out.data, a->in, a->len) == 0);
+}
+
+WVT_TEST(sub_communicate_survives_signals)
+{
+    /* Signals without SA_RESTART hit the thread in communicate while the
+     * child holds still, then while data flows: poll, read and write see
+     * EINTR and must carry on. */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    WVT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+    struct gate g;
+    wv_popen_opts_t o = {0};
+    gate_open(&g, &o);
+    o.shell = gated(&g, "exec cat");
+    pipe_all(&o);
+    struct comm_arg a = {NULL, malloc((size_t)16 << 20), (size_t)16 << 20};
+    WVT_ASSERT(a.in);
+    fill(a.in, a.len);
+    WVT_OK(wv_popen_new(&a.p, &o));
+    wvt_thread_t *t = wvt_spawn(communicate_it, &a);
+    for (int i = 0; i < 200; i++) {
+        if (i == 100)
+            gate_release(&g);
+        pthread_kill(wvt_pthread(t), SIGUSR1);
+        wvt_pause();
+    }
+    wvt_join(t);
+    wv_popen_free(a.p);
+    gate_close(&g);
+    free(a.in);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+/* ---------------------------------------------------- run, check_output */
+
+WVT_TEST(sub_run_check_and_returncodes)
+{
+    wv_popen_opts_t o = sh_c("echo out; echo err >&2; exit 3");
+    wv_completed_t r;
+
+    o.out.how = o.err.how = WV_STDIO_PIPE;
+    WVT_OK(wv_subprocess_run(&o, NULL, 0, WV_FOREVER, false, &r));
+    WVT_EQ(r.returncode, 3);
+    WVT_ASSERT(strcmp(r.out, "out\n") == 0 && r.out_len == 4);
+    WVT_ASSERT(strcmp(r.err, "err\n") == 0);
+    wv_completed_free(&r);
+    WVT_ASSERT(r.out == NULL);
+
+    WVT_ERR(wv_subprocess_run(&o, NULL, 0, WV_FOREVER, true, &r),
+            WV_ECALLEDPROCESS);
+    WVT_EQ(r.returncode, 3);
+    WVT_ASSERT(strcmp(r.out, "out\n") == 0);
+    wv_completed_free(&r);
+
+    /* Input makes stdin a pipe; output not piped is NULL. */
+    const char *cat[] = {"cat", NULL};
+    wv_popen_opts_t c = {.argv = cat};
+    c.out.how = WV_STDIO_DEVNULL;
+    WVT_OK(wv_subprocess_run(&c, "abc", 3, WV_FOREVER, true, &r));
+    WVT_ASSERT(r.out == NULL && r.err == NULL && r.returncode == 0);
+    wv_completed_free(&r);
+
+    /* Empty output is "", not NULL. */
+    wv_popen_opts_t t = sh_c("true");
+    WVT_OK(wv_subprocess_check_output(&t, NULL, 0, WV_FOREVER, &r));
+    WVT_ASSERT(r.out && r.out[0] == '\0' && r.out_len == 0);
+    wv_completed_free(&r);
+
+    /* A program that cannot start: nothing to free. */
+    const char *nf[] = {"weave-no-such-program", NULL};
+    wv_popen_opts_t bad = {.argv = nf};
+    WVT_ERR(wv_subprocess_run(&bad, NULL, 0, WV_FOREVER, false, &r), WV_ENOENT);
+    WVT_ASSERT(r.out == NULL && r.returncode == 0);
+    WVT_ERR(wv_subprocess_run(&c, "x", 1, WV_FOREVER, false, NULL), WV_EINVAL);
+    c.in.how = WV_STDIO_DEVNULL;
+    WVT_ERR(wv_subprocess_run(&c, "x", 1, WV_FOREVER, false, &r), WV_EINVAL);
+    wv_completed_free(NULL);
+}
+
+WVT_TEST(sub_run_timeout_kills_and_reaps)
+{
+    wv_popen_opts_t o = sh_c("echo before; exec sleep 100000");
+    wv_completed_t r;
+
+    o.out.how = WV_STDIO_PIPE;
+    int64_t deadline = wv_now() + 100;
+    WVT_ERR(wv_subprocess_run(&o, NULL, 0, deadline, true, &r), WV_ETIMEDOUT);
+    WVT_GE(wv_now(), deadline);
+    WVT_EQ(r.returncode, -SIGKILL);
+    /* "before" was written at once; it may still have been in the pipe at
+     * the deadline: run collects what the child left there. */
+    WVT_ASSERT(strcmp(r.out, "before\n") == 0);
+    wv_completed_free(&r);
+    WVT_ASSERT(no_zombies());
+}
+
+WVT_TEST(sub_check_output_and_shell_options)
+{
+    /* executable runs sh, which sees argv[0] as its name. */
+    const char *argv[] = {"my-name", "-c", "head -c 10 /proc/$$/cmdline", NULL};
+    wv_popen_opts_t o = {.argv = argv, .executable = "sh"};
+    wv_completed_t r;
+    WVT_OK(wv_subprocess_check_output(&o, NULL, 0, WV_FOREVER, &r));
+    WVT_EQ(r.out_len, 10);
+    WVT_ASSERT(memcmp(r.out, "my-name\0-c", 10) == 0);
+    wv_completed_free(&r);
+    char *s;
+    wv_popen_opts_t sh = sh_c("printf '%s|' a 'b c'");
+    s = output_of(&sh);
+    WVT_ASSERT(strcmp(s, "a|b c|") == 0);
+    free(s);
+    sh.executable = "/bin/sh";
+    s = output_of(&sh);
+    WVT_ASSERT(strcmp(s, "a|b c|") == 0);
+    free(s);
+}
+
+/* ------------------------------------------------- failed allocations */
+
+static int run_cat(void *arg)
+{
+    const char *cat[] = {"cat", NULL};
+    wv_popen_opts_t o = {.argv = cat, .env_mode = WV_ENV_ADD};
+    const char *env[] = {"WV_X=1", NULL};
+    int pass[] = {*(int *)arg};
+    wv_completed_t r;
+    o.env = env;
+    o.pass_fds = pass;
+    o.npass_fds = 1;
+    o.out.how = o.err.how = WV_STDIO_PIPE;
+    int err = wv_subprocess_run(&o, "hello", 5, WV_FOREVER, true, &r);
+    if (!err &&
+        (r.out_len != 5 || strcmp(r.out, "hello") != 0 || r.err_len != 0))
+        err = WV_EIO;
+    wv_completed_free(&r);
+    return err;
+}
+
+WVT_TEST(sub_failed_allocations_leak_nothing)
+{
+    int fds[2];
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    int before = count_fds();
+    WVT_GE(wvt_faultsim(run_cat, &fds[1]), 5);
+    WVT_EQ(count_fds(), before);
+    WVT_ASSERT(no_zombies());
+    close(fds[0]);
+    close(fds[1]);
+}
