@@ -342,6 +342,10 @@ static size_t ceil_div(size_t a, size_t b)
     return a / b + (a % b != 0);
 }
 
+/* Process pools: the automatic chunk of map holds at most this many
+ * bytes of records. */
+#define PROC_CHUNK_BYTES (1u << 20)
+
 /* The chunk size asked for, or `automatic`; at least 1, at most n. */
 static size_t chunk_size(size_t asked, size_t n, size_t automatic)
 {
@@ -428,7 +432,17 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
         return WV_EBROKEN;
     if (f & (P_CLOSED | P_TERMINATED))
         return WV_ESHUTDOWN;
-    size_t chunk = chunk_size(opts->chunksize, n, ceil_div(n, 4 * p->max));
+    size_t automatic = ceil_div(n, 4 * p->max); /* Python's */
+    if (p->procs && in_size + out_size) {
+        /* A chunk's records cross in one copy each way: chunks that stay
+         * in the cache and in the channel's first window cost less than
+         * a few big ones (which grow the windows, page by page), and
+         * their round trips are few next to the items. */
+        size_t cap = PROC_CHUNK_BYTES / (in_size + out_size);
+        if (automatic > cap)
+            automatic = cap ? cap : 1;
+    }
+    size_t chunk = chunk_size(opts->chunksize, n, automatic);
     size_t nchunks = ceil_div(n, chunk);
     struct job *j =
         job_new(p, fn, in, n, in_size, out, out_size, chunk, opts->deadline);

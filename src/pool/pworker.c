@@ -60,12 +60,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHAN_HDR    4096u      /* the header's page; data follows */
-#define CHAN_MIN    (1u << 20) /* first window (pages touched as used) */
-#define SPIN_PARENT 256        /* looks before the dispatcher sleeps */
-#define SPIN_CHILD  4096       /* looks before the child sleeps */
-#define CHILD_SLICE 1000       /* ms: the child looks at its parent */
-#define EXIT_GRACE  2000       /* ms a closing child gets to leave */
+#define CHAN_HDR 4096u /* the header's page; data follows */
+#define CHAN_MIN                                                               \
+    ((2u << 20) + CHAN_HDR) /* first window: map's automatic                   \
+                             * chunk (1 MiB of records)                        \
+                             * and its codes */
+#define SPIN_PARENT 256     /* looks before the dispatcher sleeps */
+#define SPIN_CHILD  4096    /* looks before the child sleeps */
+#define CHILD_SLICE 1000    /* ms: the child looks at its parent */
+#define EXIT_GRACE  2000    /* ms a closing child gets to leave */
 
 enum { OP_APPLY = 1, OP_CHUNK, OP_EXIT };
 
@@ -309,8 +312,8 @@ static int child_main(void *arg)
     if (fstat(a.memfd, &st) < 0)
         return 1;
     size_t map = (size_t)st.st_size;
-    struct chan *c =
-        mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_SHARED, a.memfd, 0);
+    struct chan *c = mmap(NULL, map, PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_POPULATE, a.memfd, 0);
     if (c == MAP_FAILED)
         return 1;
     uint32_t seen = 1;
@@ -544,9 +547,14 @@ int wv__pw_open(wv_pool_t *p, struct worker *wk)
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->memfd < 0 || w->efd < 0 || w->ep < 0)
         err = -errno;
-    if (!err && (ftruncate(w->memfd, CHAN_MIN) < 0 ||
-                 (w->c = mmap(NULL, CHAN_MIN, PROT_READ | PROT_WRITE,
-                              MAP_SHARED, w->memfd, 0)) == MAP_FAILED)) {
+    /* The first window's pages are had and mapped now, at the pool's
+     * creation (the child maps them populated too), not faulted in one
+     * by one during the first map. */
+    if (!err &&
+        (ftruncate(w->memfd, CHAN_MIN) < 0 ||
+         posix_fallocate(w->memfd, 0, CHAN_MIN) != 0 ||
+         (w->c = mmap(NULL, CHAN_MIN, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_POPULATE, w->memfd, 0)) == MAP_FAILED)) {
         w->c = NULL;
         err = WV_ENOMEM;
     }
