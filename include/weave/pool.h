@@ -229,7 +229,8 @@ WV_EXTERN int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
  * map (and starmap: an item is any fixed-size record, a struct of
  * several arguments included).  Calls fn(in + i*in_size, in_size) for i in
  * [0, n), in chunks of opts->chunksize items (automatic: n / (4 x
- * workers), as Python), and stores item i's result record in out + i *
+ * workers), as Python; for processes, at most 1 MiB of input and result
+ * records per chunk), and stores item i's result record in out + i *
  * out_size (out may be NULL when out_size is 0).  `in` and `out` are used
  * in place and must stay valid until the call returns.
  * The first item to fail stops the items not yet started; map returns its
