@@ -222,6 +222,17 @@ static void run_map(struct job *j, size_t lo, size_t hi)
     }
 }
 
+/* Slot si's results are in: the consumer may take them. */
+static void slot_done(struct wv_imap *it, struct slot *s, size_t si)
+{
+    wv__lock_acquire_nocancel(&it->mu);
+    s->done = true;
+    if (it->unordered)
+        it->doneq[(it->dq_head + it->dq_len++) % it->window] = si;
+    wv_cond_notify_all(&it->cv);
+    wv_lock_release(&it->mu);
+}
+
 static void run_imap(struct job *j, size_t lo, size_t hi, size_t si)
 {
     struct wv_imap *it = j->it;
@@ -238,12 +249,7 @@ static void run_imap(struct job *j, size_t lo, size_t hi, size_t si)
                            s->buf ? s->buf + (i - lo) * j->out_size : NULL);
         s->errs[i - lo] = rc;
     }
-    wv__lock_acquire_nocancel(&it->mu);
-    s->done = true;
-    if (it->unordered)
-        it->doneq[(it->dq_head + it->dq_len++) % it->window] = si;
-    wv_cond_notify_all(&it->cv);
-    wv_lock_release(&it->mu);
+    slot_done(it, s, si);
 }
 
 /* A chunk in worker w's child: its items cross in one copy each way. */
@@ -298,12 +304,7 @@ static void proc_imap(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
         rc = wv__pw_chunk(p, w, &k, &done);
     for (size_t i = done; i < k.n; i++) /* the items it did not finish */
         s->errs[i] = rc;
-    wv__lock_acquire_nocancel(&it->mu);
-    s->done = true;
-    if (it->unordered)
-        it->doneq[(it->dq_head + it->dq_len++) % it->window] = si;
-    wv_cond_notify_all(&it->cv);
-    wv_lock_release(&it->mu);
+    slot_done(it, s, si);
 }
 
 void wv__chunk_run(wv_pool_t *p, struct worker *w, struct ptask *t)
