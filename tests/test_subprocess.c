@@ -10,6 +10,7 @@
 #include "proc/internal.h"
 #include "runner.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -359,7 +360,8 @@ WVT_TEST(sub_bad_options)
     size_t n;
     WVT_ERR(wv_popen_communicate(p, NULL, 5, 0, NULL, NULL), WV_EINVAL);
     WVT_ERR(wv_popen_wait(p, -5, NULL), WV_EINVAL);
-    WVT_ERR(wv_popen_send_signal(p, 0), WV_EINVAL);
+    WVT_OK(wv_popen_send_signal(p, 0)); /* Python's signal 0: a check */
+    WVT_ERR(wv_popen_send_signal(p, -1), WV_EINVAL);
     WVT_ERR(wv_popen_send_signal(p, 4096), WV_EINVAL);
     WVT_ERR(wv_popen_read(p, WV_STDIN, buf, sizeof buf, 0, &n), WV_EINVAL);
     WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, 0, &n), WV_EBADF);
@@ -477,6 +479,14 @@ WVT_TEST(sub_env_replace_and_add)
     WVT_ASSERT(strstr(s, "unset") == NULL); /* HOME still inherited... */
     WVT_ASSERT(strcmp(strchr(s, '\n'), "\n1\n") == 0); /* one WV_T */
     free(s);
+    /* A name added twice: its last entry, once (Python's dict). */
+    const char *twice[] = {"WV_T=first", "WV_A=2", "WV_T=second", NULL};
+    o.env = twice;
+    s = output_of(&o);
+    WVT_ASSERT(strncmp(s, "2:second:", 9) == 0);
+    WVT_ASSERT(strcmp(strchr(s, '\n'), "\n1\n") == 0);
+    free(s);
+    o.env = env;
     /* Replaced: no PATH either, so sh and env are found in the default
      * /bin:/usr/bin. */
     o.env_mode = WV_ENV_REPLACE;
@@ -974,4 +984,70 @@ WVT_TEST(sub_failed_allocations_leak_nothing)
     WVT_ASSERT(no_zombies());
     close(fds[0]);
     close(fds[1]);
+}
+
+/* ------------------------------------------------ found by the review */
+
+static void reap_all(int s)
+{
+    int e = errno;
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+    errno = e;
+    (void)s;
+}
+
+/* A program whose SIGCHLD handler reaps every child: the pidfd is had
+ * before the handler can run, so no start fails and no raw pid is
+ * signalled (starts once failed with WV_ESRCH, ~1 in 200). */
+WVT_TEST_TIMEOUT(sub_start_survives_a_reaping_sigchld_handler, 120)
+{
+    struct sigaction sa = {.sa_handler = reap_all, .sa_flags = SA_RESTART};
+    struct sigaction old;
+    WVT_OK(sigaction(SIGCHLD, &sa, &old));
+    const char *av[] = {"true", NULL};
+    wv_popen_opts_t o = {.argv = av};
+    long n = wvt_scale(1000);
+    for (long i = 0; i < n; i++) {
+        wv_popen_t *p;
+        WVT_OK(wv_popen_new(&p, &o));
+        int rc = wv_popen_wait(p, WV_FOREVER, NULL);
+        WVT_ASSERT(rc == 0 || rc == WV_ECHILD); /* the handler may win */
+        wv_popen_free(p);
+    }
+    WVT_OK(sigaction(SIGCHLD, &old, NULL));
+}
+
+/* A program with stdin, stdout and stderr closed: the caller's pipe ends
+ * stay above 2, so stderr = stdout (stdout inherited: closed) never hands
+ * the child the write end of its own stdin (the child never saw the end
+ * of its input, and communicate hung). */
+WVT_TEST(sub_closed_stdio_and_stderr_to_stdout)
+{
+    int saved[3];
+    for (int i = 0; i < 3; i++) {
+        saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 10);
+        WVT_GE(saved[i], 10);
+    }
+    close(0);
+    close(1);
+    close(2);
+    const char *av[] = {"sh", "-c", "cat >/dev/null", NULL};
+    wv_popen_opts_t o = {.argv = av,
+                         .in = {.how = WV_STDIO_PIPE},
+                         .err = {.how = WV_STDIO_STDOUT}};
+    wv_popen_t *p;
+    int rc = wv_popen_new(&p, &o);
+    int crc =
+        rc ? rc : wv_popen_communicate(p, "x", 1, wv_now() + 5000, NULL, NULL);
+    if (rc == 0)
+        wv_popen_free(p);
+    for (int i = 0; i < 3; i++) {
+        dup2(saved[i], i);
+        close(saved[i]);
+    }
+    /* stdout inherited but closed: merging stderr into it is WV_EBADF, a
+     * clean refusal; a start that succeeds must not hang. */
+    WVT_ASSERT(rc == WV_EBADF || rc == 0);
+    WVT_OK(crc == WV_EBADF ? 0 : crc);
 }

@@ -104,9 +104,11 @@ typedef struct wv_process_opts {
  * NULL, nfds over WV_PROCESS_MAX_FDS or fds NULL), WV_EMSGSIZE (arg_size
  * over WV_PROCESS_ARG_MAX), WV_ENOMEM, WV_EAGAIN (no more processes),
  * WV_ENOSYS (kernel without pidfds, before 5.3), WV_EBADF (a negative
- * descriptor in fds).  With the fork server also WV_EBADF (a descriptor
- * of fds is not open), WV_EMFILE, WV_ENOTCONN (WV_START_FORKSERVER and
- * no server runs in this process), WV_EPIPE (the server has died: this
+ * descriptor in fds), WV_ECHILD (a forked child that ended at once was
+ * reaped by somebody else before it could be held: SIGCHLD ignored, or a
+ * waitpid(-1) on another thread).  With the fork server also WV_EBADF (a
+ * descriptor of fds is not open), WV_EMFILE, WV_ENOTCONN (WV_START_FORKSERVER
+ * and no server runs in this process), WV_EPIPE (the server has died: this
  * start and every later one through it fail, until wv_forkserver_stop or
  * a new wv_forkserver_start).
  */

@@ -65,7 +65,8 @@ enum {
     WV_ENV_INHERIT = 0, /* the caller's environ, as it is at the start */
     WV_ENV_REPLACE,     /* exactly env (NULL: an empty environment) */
     WV_ENV_ADD,         /* the caller's environ, with env's entries added
-                         * or replacing those of the same name */
+                         * or replacing those of the same name (a name
+                         * given twice in env: its last entry) */
 };
 
 /* Options of a start.  All zeros is a sane default: stdio inherited, the
@@ -73,7 +74,9 @@ enum {
 typedef struct wv_popen_opts {
     /* The program and its arguments, NULL-terminated (argv[0] is the
      * program).  A program without a '/' is looked for in the PATH of
-     * the child's environment (default "/bin:/usr/bin"), like execvp. */
+     * the child's environment (default "/bin:/usr/bin"), as execvp does;
+     * unlike execvp, a file that is no executable format (no #!) is
+     * WV_ENOEXEC, as in Python, not run by /bin/sh. */
     const char *const *argv;
     /* Instead of argv: a command line run by "/bin/sh -c" (Python's
      * shell=True).  Exactly one of argv and shell. */
@@ -122,7 +125,10 @@ typedef struct wv_popen_opts {
  * new_process_group with process_group, process_group < 0), WV_EBADF
  * (WV_STDIO_FD or pass_fds with a negative descriptor).
  * From the start: WV_ENOMEM, WV_EMFILE, WV_ENFILE, WV_EAGAIN (no more
- * processes), WV_ENOSYS (no pidfds: Linux before 5.3).
+ * processes), WV_ENOSYS (no pidfds: Linux before 5.3), WV_ECHILD (the
+ * program started, but was reaped by somebody else before it could be
+ * held: SIGCHLD set to SIG_IGN, or a waitpid(-1) on another thread; a
+ * SIGCHLD handler cannot cause it, signals being blocked meanwhile).
  * From the child, before it ran the program (the child is reaped, nothing
  * is left): WV_ENOENT (program not found in any directory, or cwd does
  * not exist), WV_EACCES (not executable, or cwd not searchable),
@@ -231,9 +237,9 @@ WV_EXTERN void wv_popen_close_stdin(wv_popen_t *p);
 
 /*
  * Sends a signal through the pidfd: never to a recycled pid.  A child
- * that has already ended is not an error (as Python).  terminate is
- * SIGTERM, kill is SIGKILL.  Errors: WV_EINVAL (p NULL, bad signal),
- * WV_EPERM.
+ * that has already ended is not an error (as Python).  Signal 0 only
+ * checks that it could be sent.  terminate is SIGTERM, kill is SIGKILL.
+ * Errors: WV_EINVAL (p NULL, bad signal), WV_EPERM.
  */
 WV_EXTERN int wv_popen_send_signal(wv_popen_t *p, int sig);
 WV_EXTERN int wv_popen_terminate(wv_popen_t *p);

@@ -45,6 +45,15 @@ unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
 int wv__pidfd_open(int pid);
 
 /*
+ * A pidfd for the child `pid` just started (SIGCHLD blocked by the
+ * caller since): the descriptor; WV_ECHILD when somebody else reaped it
+ * first (SIGCHLD ignored, another thread's waitpid(-1)), or its pid names
+ * a process that is not our child any more; or pidfd_open's error, the
+ * child then killed and reaped.  Never signals a pid that may be reused.
+ */
+int wv__pidfd_hold(int pid);
+
+/*
  * Reaps the ended child that pidfd holds (waitid P_PIDFD, EINTR retried;
  * blocks if it has not ended): 0 and *code, its exit status or minus the
  * signal that killed it (Python's returncode), or WV_ECHILD when somebody

@@ -60,6 +60,28 @@ int wv__pidfd_open(int pid)
     return fd < 0 ? -errno : (int)fd;
 }
 
+int wv__pidfd_hold(int pid)
+{
+    int fd = wv__pidfd_open(pid);
+    if (fd == WV_ESRCH)
+        return WV_ECHILD; /* reaped already, by somebody else */
+    if (fd < 0) {
+        /* Still ours and unreaped (nobody else waits for it, or it would
+         * be gone): safe to kill by pid, and to reap. */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return fd;
+    }
+    siginfo_t si;
+    if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0 &&
+        errno == ECHILD) {
+        close(fd); /* its pid was reused: not our child */
+        return WV_ECHILD;
+    }
+    return fd;
+}
+
 int wv__pidfd_reap(int pidfd, int *code)
 {
     siginfo_t si;
@@ -119,21 +141,26 @@ static int fork_child(wv_process_t *p, const wv_process_opts_t *opts,
                       wv_process_fn fn, void *arg)
 {
     int parent = getpid();
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
     fflush(NULL);
+    /* No SIGCHLD handler of the program may reap the child before its
+     * pidfd is had (see wv__pidfd_hold). */
+    pthread_sigmask(SIG_BLOCK, &chld, &old);
     int pid = fork();
-    if (pid < 0)
-        return errno == ENOMEM ? WV_ENOMEM : WV_EAGAIN;
-    if (pid == 0)
+    if (pid == 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         wv__process_run(p->name, opts->daemon, parent, fn, arg);
-    p->pid = pid;
-    p->pidfd = wv__pidfd_open(pid);
-    if (p->pidfd < 0) {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        return p->pidfd;
     }
-    return 0;
+    int err = pid < 0 ? (errno == ENOMEM ? WV_ENOMEM : WV_EAGAIN) : 0;
+    if (!err) {
+        p->pid = pid;
+        p->pidfd = wv__pidfd_hold(pid);
+        err = p->pidfd < 0 ? p->pidfd : 0;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
 }
 
 /* A new handle named as opts says, or NULL. */

@@ -9,8 +9,10 @@
  * prepared (wv__spawn_plan_t): no malloc, no lock, no stdio, so a parent
  * with other threads is safe, whatever those threads hold.
  *
- * Signals.  The parent blocks every signal around vfork: a handler must
- * not run in the child, which shares the parent's memory.  The child sets
+ * Signals.  The parent blocks every signal it can around vfork (all but
+ * glibc's two internal ones, which target the parent's thread id, not
+ * the child's): a handler must not run in the child, which shares the
+ * parent's memory.  The child sets
  * every caught signal back to SIG_DFL (ignored ones stay ignored, as
  * across exec), then restores the caller's mask just before execve.
  *
@@ -25,8 +27,12 @@
  * word, once per process) finds that out, and the error then comes
  * through a close-on-exec pipe instead (four more system calls a start).
  *
- * The pidfd is opened after vfork returns: the child cannot have been
- * reaped by then (it is ours and unreaped), so its pid is still its own.
+ * The pidfd is opened after vfork returns, with every signal still
+ * blocked, so that no SIGCHLD handler of the program (a waitpid(-1)
+ * loop) can reap the child first.  A child reaped all the same (SIGCHLD
+ * ignored: the kernel reaps it; another thread's waitpid(-1)) is
+ * WV_ECHILD: no raw pid is ever signalled, and a pidfd that turns out to
+ * name a process that is not our child (its pid reused) is dropped.
  *
  * Rejected: clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) on a stack of our
  * own saves the pidfd_open call, but the sanitizers intercept clone (TSan
@@ -282,24 +288,23 @@ int wv__spawn(const wv__spawn_plan_t *pl, int *pid_out, int *pidfd_out)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int pid = start(&c);
     int fork_err = pid < 0 ? errno : 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (errpipe[1] >= 0)
         close(errpipe[1]);
     if (pid < 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (errpipe[0] >= 0)
             close(errpipe[0]);
         return fork_err == ENOMEM ? WV_ENOMEM : WV_EAGAIN;
     }
-    if ((err = child_error(&c, errpipe[0])) != 0) {
+    err = child_error(&c, errpipe[0]);
+    int pidfd = err ? -1 : wv__pidfd_hold(pid);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
         reap_pid(pid);
         return -err;
     }
-    int pidfd = wv__pidfd_open(pid);
-    if (pidfd < 0) {
-        kill(pid, SIGKILL);
-        reap_pid(pid);
+    if (pidfd < 0)
         return pidfd;
-    }
     *pid_out = pid;
     *pidfd_out = pidfd;
     return 0;

@@ -111,7 +111,8 @@ static bool same_name(const char *a, const char *e)
     return strncmp(a, e, n) == 0 && e[n] == '=';
 }
 
-/* WV_ENV_ADD: environ without the names env sets, then env. */
+/* WV_ENV_ADD: environ without the names env sets, then env (each name
+ * once: its last entry). */
 static char **merge_env(const char *const *add)
 {
     size_t n = 0, nadd = 0, k = 0;
@@ -130,8 +131,14 @@ static char **merge_env(const char *const *add)
         if (!replaced)
             out[k++] = environ[i];
     }
-    for (size_t j = 0; j < nadd; j++)
-        out[k++] = (char *)add[j];
+    for (size_t j = 0; j < nadd; j++) {
+        bool later = false; /* a name given twice: the last wins (Python's
+                               dict) */
+        for (size_t l = j + 1; l < nadd && !later; l++)
+            later = same_name(add[j], add[l]);
+        if (!later)
+            out[k++] = (char *)add[j];
+    }
     out[k] = NULL;
     return out;
 }
@@ -260,6 +267,20 @@ static int make_pipe(wv_popen_t *p, int i, struct stdio_set *s)
 
     if (pipe2(fds, O_CLOEXEC) < 0)
         return -errno;
+    /* The caller's end above stdio: in a program with 0-2 closed it
+     * could land there, and the child's stdio rebuild (a dup2 of 1 to 2
+     * for stderr = stdout) would hand it to the child. */
+    int k = i == 0 ? 1 : 0;
+    if (fds[k] < 3) {
+        int high = fcntl(fds[k], F_DUPFD_CLOEXEC, 3);
+        int err = high < 0 ? -errno : 0;
+        close(fds[k]);
+        fds[k] = high;
+        if (err) {
+            close(fds[1 - k]);
+            return err;
+        }
+    }
     int mine = i == 0 ? fds[1] : fds[0];
     s->child[i] = i == 0 ? fds[0] : fds[1];
     s->is_pipe[i] = true;
@@ -414,7 +435,7 @@ int wv_popen_fd(const wv_popen_t *p, int stream)
 
 int wv_popen_send_signal(wv_popen_t *p, int sig)
 {
-    if (!p || sig <= 0 || sig >= NSIG)
+    if (!p || sig < 0 || sig >= NSIG)
         return WV_EINVAL;
     if (is_reaped(p)) /* a system call saved: it would say ESRCH */
         return 0;
