@@ -994,3 +994,26 @@ WVT_TEST(ppool_program_fork_server_stopped_breaks_the_pool)
     /* The server leaves its children to init, which reaps them. */
     WVT_POLL(kill(worker, 0) != 0, 10000);
 }
+
+/* The issue's case: a pool created while another thread holds locks that
+ * tasks need.  With the program's fork server started first (as
+ * pool.h asks of such programs), every worker is a fork of the server's
+ * clean image: the tasks take the locks. */
+WVT_TEST(ppool_created_while_a_thread_holds_locks)
+{
+    WVT_OK(wv_forkserver_start()); /* first, while single-threaded */
+    struct holder h = {WV_EVENT_INIT, WV_EVENT_INIT};
+    wvt_thread_t *t = wvt_spawn(hold_locks, &h);
+    WVT_OK(wv_event_wait(&h.taken, -1));
+    wv_pool_t *p = make(2, 1); /* made now, a fresh child per task */
+    for (int i = 0; i < 6; i++) {
+        int got = 0;
+        WVT_OK(
+            wv_pool_apply(p, take_locks, NULL, 0, -1, &got, sizeof got, NULL));
+        WVT_EQ(got, 3);
+    }
+    wv_pool_free(p);
+    wv_event_set(&h.release);
+    wvt_join(t);
+    wv_forkserver_stop();
+}
