@@ -32,7 +32,8 @@ static void trampoline(unsigned hi, unsigned lo)
 void wv__ctx_make_raw(wv__ctx_t *c, void *stack_lo, size_t size,
                       void (*entry)(void *), void *arg)
 {
-    uintptr_t top = ((uintptr_t)stack_lo + size - sizeof(start_t)) & ~63u;
+    uintptr_t top =
+        ((uintptr_t)stack_lo + size - sizeof(start_t)) & ~(uintptr_t)63;
     start_t *s = (start_t *)top;
     int r = getcontext(&s->uc);
 
