@@ -1,0 +1,208 @@
+/*
+ * coro/stack.c - coroutine stacks: mmap'd, a guard page below, pooled.
+ *
+ * One mapping per stack: [guard page, PROT_NONE][usable, read/write].  The
+ * usable part is reserved address space; the kernel gives it pages only as
+ * they are touched, so a coroutine blocked after shallow calls holds one or
+ * two pages whatever the size (W2 counts resident memory: 4 KiB of stack
+ * plus its control block).  256 KiB by default: deep enough for ordinary C
+ * (printf, getaddrinfo and TLS libraries want tens of KiB), small enough
+ * that 100k coroutines reserve 26 GiB of the 128 TiB address space.
+ *
+ * The pool: each thread keeps up to WV__STACK_POOL default-size stacks it
+ * freed, for its next allocations (no system call on reuse; the pages it
+ * touched stay resident, which bounds retained memory to what its busiest
+ * coroutines used).  A thread's pool is unmapped when the thread exits
+ * (a pthread key destructor) or by wv__stack_pool_drain.  Invariant: a
+ * pooled stack is still registered (its guard still names a coroutine,
+ * "?" after reuse until renamed).
+ *
+ * Rejected: MAP_GROWSDOWN (the kernel's guard gap rules make overflow
+ * detection unreliable and it is deprecated); a stack per malloc (no guard
+ * page); arenas of many stacks in one mapping (still one mapping per
+ * protection change, so no fewer VMAs, and partial unmapping gets harder).
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HAVE_VALGRIND 1
+#endif
+#endif
+
+#define STACK_MAX ((size_t)1 << 30)
+
+static long stat_mapped, stat_maps, stat_reused;
+
+static __thread struct {
+    wv__stack_t *items[WV__STACK_POOL];
+    int n;
+    bool keyed; /* the exit destructor is armed for this thread */
+} pool;
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static size_t page_size(void)
+{
+    static size_t page;
+
+    if (!page)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+static void on_thread_exit(void *unused)
+{
+    wv__stack_pool_drain();
+    wv__guard_thread_exit();
+}
+
+static void make_key(void)
+{
+    int r = pthread_key_create(&exit_key, on_thread_exit);
+
+    WV__ASSERT(r == 0);
+}
+
+/* Arms the destructor that unmaps this thread's pool at its exit. */
+static void arm_thread_exit(void)
+{
+    if (pool.keyed)
+        return;
+    pthread_once(&exit_once, make_key);
+    pthread_setspecific(exit_key, &pool);
+    pool.keyed = true;
+}
+
+static void valgrind_register(wv__stack_t *st)
+{
+#ifdef HAVE_VALGRIND
+    st->valgrind_id =
+        VALGRIND_STACK_REGISTER(st->lo, (char *)st->lo + st->size);
+#endif
+    (void)st;
+}
+
+static void valgrind_deregister(wv__stack_t *st)
+{
+#ifdef HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(st->valgrind_id);
+#endif
+    (void)st;
+}
+
+static int map_stack(wv__stack_t *st, size_t size)
+{
+    size_t page = page_size();
+    char *base = mmap(NULL, size + page, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (base == MAP_FAILED)
+        return WV_ENOMEM;
+    if (mprotect(base + page, size, PROT_READ | PROT_WRITE) != 0) {
+        munmap(base, size + page);
+        return WV_ENOMEM;
+    }
+    st->guard = (uintptr_t)base;
+    st->lo = base + page;
+    st->size = size;
+    __atomic_add_fetch(&stat_mapped, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&stat_maps, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void unmap_stack(wv__stack_t *st)
+{
+    void *base = (void *)st->guard;
+
+    valgrind_deregister(st);
+    wv__guard_unregister(st);
+    wv__san_stack_reset(st->lo, st->size);
+    munmap(base, st->size + page_size());
+    __atomic_sub_fetch(&stat_mapped, 1, __ATOMIC_RELAXED);
+    wv__guard_desc_free(st);
+}
+
+int wv__stack_new(wv__stack_t **out, size_t size)
+{
+    size_t page = page_size();
+    wv__stack_t *st;
+    int err;
+
+    if (size == 0)
+        size = WV__STACK_DEFAULT;
+    if (size > STACK_MAX)
+        return WV_EINVAL;
+    size = (size + page - 1) & ~(page - 1);
+    if (size == WV__STACK_DEFAULT && pool.n > 0) {
+        st = pool.items[--pool.n];
+        __atomic_add_fetch(&stat_reused, 1, __ATOMIC_RELAXED);
+        wv__stack_set_name(st, "?");
+        wv__san_stack_reset(st->lo, st->size);
+        *out = st;
+        return 0;
+    }
+    st = wv__guard_desc_new();
+    if (!st)
+        return WV_ENOMEM;
+    err = map_stack(st, size);
+    if (err)
+        goto out_desc;
+    wv__stack_set_name(st, "?");
+    err = wv__guard_register(st);
+    if (err)
+        goto out_unmap;
+    valgrind_register(st);
+    arm_thread_exit(); /* also frees the alternate signal stack */
+    *out = st;
+    return 0;
+
+out_unmap:
+    munmap((void *)st->guard, size + page);
+    __atomic_sub_fetch(&stat_mapped, 1, __ATOMIC_RELAXED);
+out_desc:
+    wv__guard_desc_free(st);
+    return err;
+}
+
+void wv__stack_free(wv__stack_t *st)
+{
+    if (!st)
+        return;
+    if (st->size == WV__STACK_DEFAULT && pool.n < WV__STACK_POOL) {
+        arm_thread_exit();
+        pool.items[pool.n++] = st;
+        return;
+    }
+    unmap_stack(st);
+}
+
+void wv__stack_set_name(wv__stack_t *st, const char *name)
+{
+    size_t n = strnlen(name, WV__STACK_NAME - 1);
+
+    /* The SIGSEGV handler may read this at any time: a torn name is the
+     * worst it can see, and only while the coroutine is being renamed. */
+    memcpy(st->name, name, n);
+    st->name[n] = '\0';
+}
+
+void wv__stack_pool_drain(void)
+{
+    while (pool.n > 0)
+        unmap_stack(pool.items[--pool.n]);
+}
+
+void wv__stack_stats(wv__stack_stats_t *out)
+{
+    out->mapped = __atomic_load_n(&stat_mapped, __ATOMIC_RELAXED);
+    out->maps = __atomic_load_n(&stat_maps, __ATOMIC_RELAXED);
+    out->reused = __atomic_load_n(&stat_reused, __ATOMIC_RELAXED);
+}
