@@ -550,33 +550,7 @@ static int send_request(int sock, const struct wv__fserver_request *req,
 static int recv_reply(int sock, struct wv__fserver_reply *rep, int got[2],
                       size_t *ngot, bool *trunc)
 {
-    wv__fd_control_t ctl;
-    size_t have = 0;
-
-    *ngot = 0;
-    *trunc = false;
-    while (have < sizeof *rep) {
-        struct iovec iov = {(char *)rep + have, sizeof *rep - have};
-        struct msghdr m = {.msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = ctl.buf,
-                           .msg_controllen = sizeof ctl.buf};
-        ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-        if (n > 0) {
-            have += (size_t)n;
-            wv__fserver_take_fds(&m, got, ngot, 2);
-            *trunc |= (m.msg_flags & MSG_CTRUNC) != 0;
-        } else if (n == 0) {
-            return WV_EPIPE;
-        } else if (errno == EAGAIN) {
-            int err = wv__fd_wait(sock, POLLIN, WV_FOREVER, NULL);
-            if (err)
-                return err;
-        } else if (errno != EINTR) {
-            return errno == ECONNRESET ? WV_EPIPE : -errno;
-        }
-    }
-    return 0;
+    return wv__fserver_recv(sock, rep, sizeof *rep, got, ngot, 2, trunc);
 }
 
 /* [lock] One request and its reply.  A stream left half-way is no use

@@ -28,9 +28,16 @@ struct wv__fserver_reply {
     int32_t pid; /* the child, on success */
 };
 
-/* Takes the descriptors of every SCM_RIGHTS message in m into fds[*n..cap);
- * closes those past cap. */
-void wv__fserver_take_fds(struct msghdr *m, int *fds, size_t *n, size_t cap);
+/*
+ * Reads exactly len bytes of a message from sock, with the descriptors
+ * riding on it (SCM_RIGHTS) into fds[0..*nfds) (at most cap; those past
+ * cap are closed), waiting for more when the socket is non-blocking.
+ * *trunc: some did not fit in the control buffer (this process has too
+ * many open).  0, WV_EPIPE (the end of the stream, or a reset), or
+ * another WV_E* code; fds taken so far stay the caller's either way.
+ */
+int wv__fserver_recv(int sock, void *buf, size_t len, int *fds, size_t *nfds,
+                     size_t cap, bool *trunc);
 
 /* Closes fds[0..n). */
 void wv__fserver_close_all(const int *fds, size_t n);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,7 +42,7 @@ static void close_fds(unsigned lo, unsigned hi)
 
 /* Takes the descriptors of every SCM_RIGHTS message in m into fds[*n..cap);
  * closes those past cap. */
-void wv__fserver_take_fds(struct msghdr *m, int *fds, size_t *n, size_t cap)
+static void take_fds(struct msghdr *m, int *fds, size_t *n, size_t cap)
 {
     for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
         if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
@@ -104,30 +105,44 @@ static bool read_full(int fd, char *buf, uint64_t len)
  * the end of the socket, or on a request that is none of ours.  *trunc:
  * the descriptors did not all fit (this process has too many open); the
  * header was read whole all the same, so the stream is still in step. */
-static bool recv_header(int sock, struct wv__fserver_request *req, int *fds,
-                        size_t *nfds, bool *trunc)
+int wv__fserver_recv(int sock, void *buf, size_t len, int *fds, size_t *nfds,
+                     size_t cap, bool *trunc)
 {
     wv__fd_control_t ctl;
-    size_t got = 0;
+    size_t have = 0;
 
-    *trunc = false;
     *nfds = 0;
-    while (got < sizeof *req) {
-        struct iovec iov = {(char *)req + got, sizeof *req - got};
+    *trunc = false;
+    while (have < len) {
+        struct iovec iov = {(char *)buf + have, len - have};
         struct msghdr m = {.msg_iov = &iov,
                            .msg_iovlen = 1,
                            .msg_control = ctl.buf,
                            .msg_controllen = sizeof ctl.buf};
         ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto fail;
-        got += (size_t)n;
-        wv__fserver_take_fds(&m, fds, nfds, WV_PROCESS_MAX_FDS);
-        if (m.msg_flags & MSG_CTRUNC)
-            *trunc = true;
+        if (n > 0) {
+            have += (size_t)n;
+            take_fds(&m, fds, nfds, cap);
+            *trunc |= (m.msg_flags & MSG_CTRUNC) != 0;
+        } else if (n == 0) {
+            return WV_EPIPE;
+        } else if (errno == EAGAIN) {
+            int err = wv__fd_wait(sock, POLLIN, WV_FOREVER, NULL);
+            if (err)
+                return err;
+        } else if (errno != EINTR) {
+            return errno == ECONNRESET ? WV_EPIPE : -errno;
+        }
     }
+    return 0;
+}
+
+static bool recv_header(int sock, struct wv__fserver_request *req, int *fds,
+                        size_t *nfds, bool *trunc)
+{
+    if (wv__fserver_recv(sock, req, sizeof *req, fds, nfds, WV_PROCESS_MAX_FDS,
+                         trunc) != 0)
+        goto fail;
     if (req->magic != WV__FSERVER_MAGIC || req->arg_size > WV_PROCESS_ARG_MAX ||
         (!*trunc && req->nfds != *nfds))
         goto fail;
