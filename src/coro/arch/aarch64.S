@@ -1,4 +1,6 @@
+/* clang-format off */
 /*
+ * (clang-format off above: clang-format reads this as C and mangles it.)
  * coro/arch/aarch64.S - the context switch for aarch64, AAPCS64.
  *
  * wv__ctx_swap_raw(from = x0, to = x1) stores what the ABI calls

@@ -1,4 +1,6 @@
+/* clang-format off */
 /*
+ * (clang-format off above: clang-format reads this as C and mangles it.)
  * coro/arch/x86_64.S - the context switch for x86_64, System V ABI.
  *
  * wv__ctx_swap_raw(from = rdi, to = rsi) pushes what the ABI calls
