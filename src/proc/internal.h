@@ -84,6 +84,20 @@ ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov);
 _Noreturn void wv__process_run(const char *name, bool daemon, int parent,
                                wv_process_fn fn, void *arg);
 
+/*
+ * A Process handle for a child started elsewhere (subprocess's vfork),
+ * so that waiting, reaping, signals and free are the Process's own.
+ * hold makes the handle before the start (WV_ENOMEM; nothing to undo
+ * after a start then), adopt gives it the child, unhold frees a handle
+ * that never got one.
+ */
+int wv__process_hold(wv_process_t **out, const char *name);
+void wv__process_adopt(wv_process_t *p, int pid, int pidfd);
+void wv__process_unhold(wv_process_t *p);
+/* The exit code if an earlier join reaped the child (0 and *code), its
+ * reap error (WV_ECHILD), or WV_EAGAIN; never waits nor reaps. */
+int wv__process_reaped(const wv_process_t *p, int *code);
+
 /* p's pidfd (owned by p): readable once the child has ended. */
 int wv__process_pidfd(const wv_process_t *p);
 /*

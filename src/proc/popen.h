@@ -16,17 +16,14 @@ typedef struct wv__obuf {
 } wv__obuf_t;
 
 struct wv_popen {
-    int pid;
-    int pidfd;
+    /* The child, held as a Process is (waiting, reaping, signals, free
+     * are process.c's); NULL only while it is being started. */
+    wv_process_t *child;
     /* The caller's pipe ends, non-blocking (stdin: the write end); -1 when
      * the stream is no pipe or was closed.  [the I/O thread] */
     int fds[3];
     bool piped[3]; /* the stream was made a pipe */
     bool eof[3];   /* stdout/stderr: closed after reading their end */
-    wv_lock_t reap_lock;
-    bool reaped;    /* [reap_lock] written once; read with acquire */
-    int returncode; /* valid once reaped */
-    int reap_err;   /* WV_ECHILD: reaped by somebody else */
     /* communicate's state [the I/O thread] */
     bool fed;      /* an earlier communicate took the input */
     bool enlarged; /* the pipes were given F_SETPIPE_SZ */

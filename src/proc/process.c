@@ -301,6 +301,39 @@ static void collect(wv_process_t *p)
     wv_lock_release(&p->reap_lock);
 }
 
+int wv__process_hold(wv_process_t **out, const char *name)
+{
+    wv_process_opts_t o = {.name = name};
+    wv_process_t *p = new_handle(&o);
+    if (!p)
+        return WV_ENOMEM;
+    p->pidfd = -1;
+    *out = p;
+    return 0;
+}
+
+void wv__process_adopt(wv_process_t *p, int pid, int pidfd)
+{
+    p->pid = pid;
+    p->pidfd = pidfd;
+}
+
+void wv__process_unhold(wv_process_t *p)
+{
+    wv__free(p);
+}
+
+int wv__process_reaped(const wv_process_t *p, int *code)
+{
+    if (!is_reaped(p))
+        return WV_EAGAIN;
+    if (p->reap_err)
+        return p->reap_err;
+    if (code)
+        *code = p->exitcode;
+    return 0;
+}
+
 int wv_process_join(wv_process_t *p, int64_t deadline, int *exitcode)
 {
     if (!p || !wv__deadline_ok(deadline))

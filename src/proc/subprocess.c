@@ -9,10 +9,10 @@
  * spawn_linux.c forks and execs (the child makes system calls only).
  * Then the plan is freed and the child's ends of the pipes closed.
  *
- * The child is held by a pidfd, as a Process is (process.c, whose reap
- * and signal helpers this shares): waiting is waiting for the pidfd to be
- * readable through wv__fd_wait, reaping happens once under reap_lock, and
- * every waiter then reads the cached returncode.
+ * The child is held by a Process handle (wv__process_hold / adopt):
+ * waiting, reaping once under its lock, returncodes, signals through the
+ * pidfd and the kill-and-reap of free are process.c's, not written again
+ * here.
  */
 #include "popen.h"
 
@@ -348,17 +348,22 @@ int wv_popen_new(wv_popen_t **out, const wv_popen_opts_t *opts)
     wv_popen_t *p = wv__calloc(1, sizeof *p);
     if (!p)
         return WV_ENOMEM;
-    p->fds[0] = p->fds[1] = p->fds[2] = p->pidfd = -1;
-    if ((err = make_plan(opts, &pl, &mem)) == 0 &&
+    p->fds[0] = p->fds[1] = p->fds[2] = -1;
+    int pid, pidfd;
+    if ((err = wv__process_hold(&p->child, "popen")) == 0 &&
+        (err = make_plan(opts, &pl, &mem)) == 0 &&
         (err = make_stdio(p, opts, &s, &pl.err_to_out)) == 0) {
         memcpy(pl.stdio, s.child, sizeof pl.stdio);
-        err = wv__spawn(&pl, &p->pid, &p->pidfd);
+        if ((err = wv__spawn(&pl, &pid, &pidfd)) == 0)
+            wv__process_adopt(p->child, pid, pidfd);
     }
     close_stdio(&s);
     free_plan(&mem);
     if (err) {
         for (int i = 0; i < 3; i++)
             close_fd(&p->fds[i]);
+        if (p->child)
+            wv__process_unhold(p->child);
         wv__free(p);
         return err;
     }
@@ -368,39 +373,11 @@ int wv_popen_new(wv_popen_t **out, const wv_popen_opts_t *opts)
 
 /* ----------------------------------------------------- wait and signals */
 
-static bool is_reaped(const wv_popen_t *p)
-{
-    return __atomic_load_n(&p->reaped, __ATOMIC_ACQUIRE);
-}
-
-/* The pidfd is readable (or we are freeing): reap the child, once. */
-static void collect(wv_popen_t *p)
-{
-    wv__lock_acquire_nocancel(&p->reap_lock);
-    if (!p->reaped) {
-        int code = 0;
-        p->reap_err = wv__pidfd_reap(p->pidfd, &code);
-        p->returncode = code;
-        __atomic_store_n(&p->reaped, true, __ATOMIC_RELEASE);
-    }
-    wv_lock_release(&p->reap_lock);
-}
-
 int wv_popen_wait(wv_popen_t *p, int64_t deadline, int *code)
 {
-    if (!p || !wv__deadline_ok(deadline))
+    if (!p)
         return WV_EINVAL;
-    while (!is_reaped(p)) {
-        int err = wv__fd_wait(p->pidfd, POLLIN, deadline, NULL);
-        if (err)
-            return err;
-        collect(p);
-    }
-    if (p->reap_err)
-        return p->reap_err;
-    if (code)
-        *code = p->returncode;
-    return 0;
+    return wv_process_join(p->child, deadline, code);
 }
 
 int wv_popen_poll(wv_popen_t *p, int *code)
@@ -410,20 +387,12 @@ int wv_popen_poll(wv_popen_t *p, int *code)
 
 int wv_popen_returncode(const wv_popen_t *p, int *code)
 {
-    if (!p)
-        return WV_EINVAL;
-    if (!is_reaped(p))
-        return WV_EAGAIN;
-    if (p->reap_err)
-        return p->reap_err;
-    if (code)
-        *code = p->returncode;
-    return 0;
+    return p ? wv__process_reaped(p->child, code) : WV_EINVAL;
 }
 
 int wv_popen_pid(const wv_popen_t *p)
 {
-    return p ? p->pid : 0;
+    return p ? wv_process_pid(p->child) : 0;
 }
 
 int wv_popen_fd(const wv_popen_t *p, int stream)
@@ -437,9 +406,9 @@ int wv_popen_send_signal(wv_popen_t *p, int sig)
 {
     if (!p || sig < 0 || sig >= NSIG)
         return WV_EINVAL;
-    if (is_reaped(p)) /* a system call saved: it would say ESRCH */
-        return 0;
-    return wv__pidfd_signal(p->pidfd, sig);
+    if (sig == 0) /* Python's check; Process refuses 0 */
+        return wv__pidfd_signal(wv__process_pidfd(p->child), 0);
+    return wv_process_signal(p->child, sig);
 }
 
 int wv_popen_terminate(wv_popen_t *p)
@@ -469,12 +438,7 @@ void wv_popen_free(wv_popen_t *p)
         return;
     for (int i = 0; i < 3; i++)
         close_fd(&p->fds[i]);
-    if (!is_reaped(p)) {
-        /* Not cancellable, and bounded: the child is dying. */
-        wv__pidfd_signal(p->pidfd, SIGKILL);
-        collect(p);
-    }
-    close(p->pidfd);
+    wv_process_free(p->child); /* kills and reaps a child still running */
     wv__free(p->rest);
     wv__free(p->obuf[0].data);
     wv__free(p->obuf[1].data);
