@@ -51,6 +51,10 @@
 #define DEFAULT_IDLE_MS 10000
 
 static __thread wv_pool_t *self_pool;
+/* The thread pool whose tasks this thread runs (its workers only: a
+ * process pool's tasks run in its children, its callbacks on the
+ * handler). */
+static __thread wv_pool_t *task_pool;
 unsigned wv__fault_push_delay_us;
 
 void wv__pool_enter(wv_pool_t *p)
@@ -518,6 +522,7 @@ static int worker_main(void *arg)
     wv_thread_t *me = wv_thread_current();
 
     self_pool = p;
+    task_pool = p->procs ? NULL : p;
     if (w->predecessor) {
         wv_thread_join(w->predecessor, -1, NULL);
         wv_thread_free(w->predecessor);
@@ -765,7 +770,7 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
         return WV_EINVAL;
     if (wv__pw_foreign(pool))
         return WV_EPERM;
-    if (self_pool == pool && !pool->procs) { /* a thread pool's own task */
+    if (task_pool == pool) { /* from one of its own tasks */
         wv_task_t task;
         int rc = call_apply(&task, fn, arg, len);
         if (rc == 0) {
