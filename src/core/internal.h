@@ -67,6 +67,21 @@ static inline bool wv__deadline_ok(int64_t deadline)
     return deadline >= -1;
 }
 
+/* ------------------------------------------------------------ arithmetic */
+
+/* a / b rounded up (b > 0); never overflows. */
+static inline size_t wv__ceil_div(size_t a, size_t b)
+{
+    return a / b + (a % b != 0);
+}
+
+/* n rounded up to a multiple of `to` (> 0); the caller keeps n at least
+ * `to` below SIZE_MAX. */
+static inline size_t wv__round_up(size_t n, size_t to)
+{
+    return wv__ceil_div(n, to) * to;
+}
+
 /* ----------------------------------------------------------------- futex */
 
 /*

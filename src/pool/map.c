@@ -338,11 +338,6 @@ void wv__chunk_discard(struct ptask *t, int err)
 
 /* ------------------------------------------------------------- map */
 
-static size_t ceil_div(size_t a, size_t b)
-{
-    return a / b + (a % b != 0);
-}
-
 /* Process pools: the automatic chunk of map holds at most this many
  * bytes of records. */
 #define PROC_CHUNK_BYTES (1u << 20)
@@ -433,7 +428,7 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
         return WV_EBROKEN;
     if (f & (P_CLOSED | P_TERMINATED))
         return WV_ESHUTDOWN;
-    size_t automatic = ceil_div(n, 4 * p->max); /* Python's */
+    size_t automatic = wv__ceil_div(n, 4 * p->max); /* Python's */
     if (p->procs && in_size + out_size) {
         /* A chunk's records cross in one copy each way: chunks that stay
          * in the cache and in the channel's first window cost less than
@@ -444,7 +439,7 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
             automatic = cap ? cap : 1;
     }
     size_t chunk = chunk_size(opts->chunksize, n, automatic);
-    size_t nchunks = ceil_div(n, chunk);
+    size_t nchunks = wv__ceil_div(n, chunk);
     struct job *j =
         job_new(p, fn, in, n, in_size, out, out_size, chunk, opts->deadline);
     if (!j)
@@ -603,7 +598,7 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     size_t automatic = n / (16 * p->max);
     size_t chunk =
         chunk_size(opts->chunksize, n, automatic > 1024 ? 1024 : automatic);
-    size_t nchunks = ceil_div(n, chunk);
+    size_t nchunks = wv__ceil_div(n, chunk);
     size_t window = opts->window ? opts->window : 4 * p->max;
     if (window > nchunks)
         window = nchunks ? nchunks : 1;

@@ -95,7 +95,7 @@ struct pw {
     wv_process_t *proc; /* [pool->mu] NULL: no child */
     struct chan *c;     /* the mapping, map bytes */
     size_t map;
-    int memfd, efd, ep, pidfd;
+    int memfd, efd, ep;
     uint32_t seq;
 };
 
@@ -113,11 +113,6 @@ static inline char *chan_data(struct chan *c)
 }
 
 /* ------------------------------------------------------------ the window */
-
-static size_t round_up(size_t v, size_t to)
-{
-    return (v + to - 1) / to * to;
-}
 
 /* Maps the memfd anew when it grew (c->size) beyond what is mapped. */
 static int remap(struct chan **c, size_t *map)
@@ -154,7 +149,7 @@ static int reserve(int memfd, struct chan **c, size_t *map, size_t need)
     size_t file = (size_t)st.st_size, size = *map > file ? *map : file;
     while (size < want)
         size = size > SIZE_MAX / 2 ? want : size * 2;
-    size = round_up(size, 4096);
+    size = wv__round_up(size, 4096);
     if (size > file) {
         if (ftruncate(memfd, (off_t)size) < 0)
             return WV_ENOMEM;
@@ -258,12 +253,12 @@ static int child_apply(int memfd, struct chan **c, size_t *map)
 
 static size_t chunk_out_at(const struct chan *c)
 {
-    return round_up((size_t)(c->n * c->in_size), 64);
+    return wv__round_up((size_t)(c->n * c->in_size), 64);
 }
 
 static size_t chunk_errs_at(const struct chan *c)
 {
-    return chunk_out_at(c) + round_up((size_t)(c->n * c->out_size), 64);
+    return chunk_out_at(c) + wv__round_up((size_t)(c->n * c->out_size), 64);
 }
 
 static int child_chunk(struct chan *c)
@@ -377,7 +372,7 @@ static int spawn(wv_pool_t *p, wv_process_t **out, const wv_process_opts_t *o,
 
 static bool child_ended(struct pw *w)
 {
-    struct pollfd pfd = {.fd = w->pidfd, .events = POLLIN};
+    struct pollfd pfd = {.fd = wv__process_pidfd(w->proc), .events = POLLIN};
     return poll(&pfd, 1, 0) > 0;
 }
 
@@ -470,8 +465,7 @@ static void child_drop(wv_pool_t *p, struct pw *w, bool kill)
     if (kill)
         wv_process_kill(proc);
     wv_process_join(proc, -1, NULL);
-    epoll_ctl(w->ep, EPOLL_CTL_DEL, w->pidfd, NULL);
-    w->pidfd = -1;
+    epoll_ctl(w->ep, EPOLL_CTL_DEL, wv__process_pidfd(proc), NULL);
     wv_process_free(proc);
 }
 
@@ -499,9 +493,8 @@ static int child_start(wv_pool_t *p, struct pw *w, unsigned index)
     int err = spawn(p, &proc, &o, &a);
     if (err)
         return err;
-    w->pidfd = wv__process_pidfd(proc);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 1};
-    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->pidfd, &ev) < 0) {
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, wv__process_pidfd(proc), &ev) < 0) {
         err = -errno;
         wv_process_kill(proc);
         wv_process_join(proc, -1, NULL);
@@ -540,7 +533,7 @@ int wv__pw_open(wv_pool_t *p, struct worker *wk)
     struct pw *w = wv__calloc(1, sizeof *w);
     if (!w)
         return WV_ENOMEM;
-    w->memfd = w->efd = w->ep = w->pidfd = -1;
+    w->memfd = w->efd = w->ep = -1;
     int err = 0;
     w->memfd = memfd_create("weave-pool", MFD_CLOEXEC);
     w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

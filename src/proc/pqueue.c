@@ -1155,11 +1155,6 @@ const char *wv_pqueue_name(const wv_pqueue_t *q)
 
 /* ---------------------------------------------------- create, open, free */
 
-static size_t round_up(size_t n, size_t to)
-{
-    return (n + to - 1) / to * to;
-}
-
 static int check_name(const char *name, char *out, size_t cap)
 {
     size_t n = strlen(name);
@@ -1203,11 +1198,11 @@ int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts)
     if (opts->name && (err = check_name(opts->name, path, sizeof path)))
         return err;
 
-    size_t cell_size = round_up(sizeof(struct pq_cell) + inl, 64);
-    size_t npages = round_up(heap, PAGE) / PAGE;
-    size_t cells_off = round_up(sizeof(struct pq_hdr), 64);
-    size_t owner_off = round_up(cells_off + ncells * cell_size, 64);
-    size_t heap_off = round_up(owner_off + npages * 8, PAGE);
+    size_t cell_size = wv__round_up(sizeof(struct pq_cell) + inl, 64);
+    size_t npages = wv__round_up(heap, PAGE) / PAGE;
+    size_t cells_off = wv__round_up(sizeof(struct pq_hdr), 64);
+    size_t owner_off = wv__round_up(cells_off + ncells * cell_size, 64);
+    size_t heap_off = wv__round_up(owner_off + npages * 8, PAGE);
     size_t total = heap_off + npages * PAGE;
 
     struct pq_hdr *h;
