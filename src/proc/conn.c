@@ -535,3 +535,15 @@ size_t wv__conn_pending(const wv_conn_t *c)
 {
     return c->pend ? c->pend_len - c->pend_off : 0;
 }
+
+int wv__fd_above_stdio(int *fd)
+{
+    if (*fd >= 3)
+        return 0;
+    int moved = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (moved < 0)
+        return -errno;
+    close(*fd);
+    *fd = moved;
+    return 0;
+}

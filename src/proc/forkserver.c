@@ -352,19 +352,6 @@ static void teardown(wv__fserver_t *s)
     __atomic_store_n(&s->owner, 0, __ATOMIC_RELAXED);
 }
 
-/* Moves *fd to a number above stdio (close-on-exec), if it is below. */
-static int above_stdio(int *fd)
-{
-    if (*fd >= 3)
-        return 0;
-    int moved = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
-    if (moved < 0)
-        return -errno;
-    close(*fd);
-    *fd = moved;
-    return 0;
-}
-
 /* The server's first byte: it has armed its death signal (or it died:
  * WV_EPIPE).  It comes at once. */
 static int await_ready(int sock)
@@ -390,7 +377,8 @@ static int launch(wv__fserver_t *s)
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
-    if ((err = above_stdio(&sv[0])) != 0 || (err = above_stdio(&sv[1])) != 0) {
+    if ((err = wv__fd_above_stdio(&sv[0])) != 0 ||
+        (err = wv__fd_above_stdio(&sv[1])) != 0) {
         close(sv[0]);
         close(sv[1]);
         return err;
@@ -406,7 +394,7 @@ static int launch(wv__fserver_t *s)
     if (!err && pidfd < 0)
         err = pidfd;
     if (!err)
-        err = above_stdio(&pidfd);
+        err = wv__fd_above_stdio(&pidfd);
     if (!err)
         err = await_ready(sv[0]);
     if (!err && fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)

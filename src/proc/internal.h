@@ -44,6 +44,12 @@ unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
  * Linux 5.3). */
 int wv__pidfd_open(int pid);
 
+/* Moves *fd to a number above stdio (close-on-exec) if it is below 3: a
+ * program that closed its stdio gets its next descriptors there, where a
+ * child's stdio rebuild or the fork server's children would take them.
+ * 0, or -errno with *fd left as it was (still the caller's to close). */
+int wv__fd_above_stdio(int *fd);
+
 /*
  * A pidfd for the child `pid` just started (SIGCHLD blocked by the
  * caller since): the descriptor; WV_ECHILD when somebody else reaped it

@@ -249,14 +249,11 @@ static int error_pipe(int fds[2])
 {
     if (pipe2(fds, O_CLOEXEC) < 0)
         return -errno;
-    if (fds[1] >= 3)
-        return 0;
-    int high = fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
-    int err = high < 0 ? -errno : 0;
-    close(fds[1]);
-    fds[1] = high;
-    if (err)
+    int err = wv__fd_above_stdio(&fds[1]);
+    if (err) {
         close(fds[0]);
+        close(fds[1]);
+    }
     return err;
 }
 

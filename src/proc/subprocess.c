@@ -270,16 +270,11 @@ static int make_pipe(wv_popen_t *p, int i, struct stdio_set *s)
     /* The caller's end above stdio: in a program with 0-2 closed it
      * could land there, and the child's stdio rebuild (a dup2 of 1 to 2
      * for stderr = stdout) would hand it to the child. */
-    int k = i == 0 ? 1 : 0;
-    if (fds[k] < 3) {
-        int high = fcntl(fds[k], F_DUPFD_CLOEXEC, 3);
-        int err = high < 0 ? -errno : 0;
-        close(fds[k]);
-        fds[k] = high;
-        if (err) {
-            close(fds[1 - k]);
-            return err;
-        }
+    int err = wv__fd_above_stdio(&fds[i == 0 ? 1 : 0]);
+    if (err) {
+        close(fds[0]);
+        close(fds[1]);
+        return err;
     }
     int mine = i == 0 ? fds[1] : fds[0];
     s->child[i] = i == 0 ? fds[0] : fds[1];
