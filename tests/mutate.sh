@@ -38,7 +38,7 @@ mutations=(
 "src/proc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
 "src/proc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
 "src/proc/process.c^        prctl(PR_SET_PDEATHSIG, SIGKILL);^        (void)0;^proc_daemon_dies_with_parent"
-"src/proc/process.c^    *code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;^    *code = si.si_code == CLD_EXITED ? si.si_status : si.si_status;^proc_signals_give_negative_codes"
+"src/proc/process.c^    *code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;^    *code = si.si_code == CLD_EXITED ? si.si_status : si.si_status;^proc_signals_give_negative_codes sub_signals_give_negative_returncodes"
 "src/proc/forkserver_main.c^CLD_EXITED ? si.si_status : -si.si_status;^CLD_EXITED ? si.si_status : si.si_status;^proc_forkserver_runs_the_process_cases"
 "src/proc/conn.c^    if ((err == WV_ETIMEDOUT || err == WV_EAGAIN) && written)^    if (0)^pipe_send_deadline_commits_the_message"
 "src/proc/conn.c^            if (*len > cap)
@@ -154,7 +154,7 @@ mutations=(
 "src/proc/spawn_linux.c^        if (src[i] >= 0 && src[i] < 3 && src[i] != i &&^        if (0 && src[i] < 3 && src[i] != i &&^sub_devnull_fd_and_merged_stderr"
 "src/proc/spawn_linux.c^        if (err == 0 && errno != ENOENT && errno != ENOTDIR)^        if (0)^sub_bad_programs_fail_the_start"
 "src/proc/subprocess.c^    pl->close_others = !o->inherit_fds;^    pl->close_others = false;^sub_pass_fds_and_closing_the_rest"
-"src/proc/subprocess.c^        p->returncode = code;^        p->returncode = code < 0 ? -code : code;^sub_signals_give_negative_returncodes"
+"src/proc/subprocess.c^    wv_process_free(p->child); /* kills and reaps a child still running */^    (void)0;^sub_free_kills_and_reaps_a_running_child"
 "src/proc/communicate.c^        f->off = f->len; /* the child stopped reading: drop the rest */^        return (int)n;^sub_child_closes_stdin_early"
 "src/proc/communicate.c^    else if (p->rest)
         f = (struct feed){p->rest, p->rest_len, p->rest_off};^^sub_deadline_then_resume_loses_nothing"
