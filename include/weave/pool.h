@@ -135,9 +135,10 @@ typedef struct wv_pool_opts {
     /* 0 = 10 s. */
     int64_t idle_timeout_ms;
     /* Run once in each worker before its first task (every replacement
-     * worker too; for processes, in the child).  A failure at wv_pool_new
-     * fails wv_pool_new with that code (WV_EWORKERLOST: a child died in
-     * it); a later one breaks the pool (see WV_EBROKEN below).  For
+     * worker too; for processes, in the child, where one that never
+     * returns holds its worker until terminate kills it).  A failure at
+     * wv_pool_new fails wv_pool_new with that code (WV_EWORKERLOST: a child
+     * died in it); a later one breaks the pool (see WV_EBROKEN below).  For
      * processes, initarg must point to memory the child has: anything
      * that existed when the pool (or the program's fork server) was
      * created. */

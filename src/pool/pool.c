@@ -545,9 +545,8 @@ static int worker_main(void *arg)
         if (n) {
             if (!run_hand(p, w, hand, n))
                 continue;
-            if (p->procs) { /* a fresh child; the dispatcher stays */
-                wv__pw_recycle(p, w);
-                w->done = 0;
+            if (p->procs) {           /* a fresh child; the dispatcher stays */
+                wv__pw_recycle(p, w); /* counts anew from 0 */
                 continue;
             }
             if (!worker_leave(p, w, true))
