@@ -17,6 +17,9 @@ int wv__fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
 {
     if (!wv__deadline_ok(deadline))
         return WV_EINVAL;
+    const wv__waiter_kind_t *kind = wv__waiter_kind();
+    if (kind->fds_wait)
+        return kind->fds_wait(fds, n, deadline);
     for (;;) {
         int timeout = -1;
         if (deadline >= 0) {

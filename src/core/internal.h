@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct pollfd;
+
 #define WV__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define WV__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define WV__CACHELINE   64
@@ -148,8 +150,6 @@ static inline void wv__barrier_light(void)
  */
 int wv__fd_wait(int fd, short events, int64_t deadline, short *revents);
 
-struct pollfd;
-
 /*
  * Waits until one of fds[0..n) has one of its events (or an error or
  * hang-up), or the deadline passes: poll(2)'s contract with a deadline.
@@ -184,6 +184,9 @@ typedef struct wv__waiter_kind {
     const char *name;
     int (*sleep)(wv__waiter_t *w, int64_t deadline, unsigned flags);
     void (*wake)(wv__waiter_t *w);
+    /* wv__fds_wait for this kind's parties (a coroutine waits through its
+     * thread's event loop); NULL = poll(2) blocks the thread. */
+    int (*fds_wait)(struct pollfd *fds, size_t n, int64_t deadline);
 } wv__waiter_kind_t;
 
 /* wv__park flags */
@@ -207,12 +210,44 @@ struct wv__waiter {
 
 /*
  * The kind of the calling party and its context pointer.  Threads start
- * with the thread kind and ctx NULL; a scheduler sets its own kind and the
- * running coroutine around every switch into a coroutine.
+ * with the thread kind and ctx NULL.  A thread's scheduler sets its kind
+ * once, and wv__party (the running coroutine, NULL in the thread's own
+ * code) around every switch: a plain thread-local store, inlined.
  */
+extern __thread void *wv__party __attribute__((tls_model("initial-exec")));
 void wv__waiter_set_kind(const wv__waiter_kind_t *kind, void *ctx);
 const wv__waiter_kind_t *wv__waiter_kind(void);
-void *wv__waiter_ctx(void);
+static inline void *wv__waiter_ctx(void)
+{
+    return wv__party;
+}
+
+/*
+ * For primitives that keep their own queues of waiters instead of the
+ * parking lot (channels, whose select waits on several queues at once).
+ * The protocol is the parking lot's: init the waiter (on the waiting
+ * party's stack) with the caller's kind, queue it under the primitive's
+ * lock, drop the lock, sleep.  Whoever dequeues a waiter owns its wake-up
+ * and calls wv__waiter_wake exactly once, without the lock, after which
+ * the waiter may vanish.  A sleep that times out or is cancelled retakes
+ * the lock: still queued, it dequeues itself and returns the error;
+ * already dequeued, a wake-up is in flight and it must sleep again with
+ * WV_FOREVER and WV__PARK_NOCANCEL (which then returns 0) and take what
+ * it was handed.
+ */
+static inline void wv__waiter_init(wv__waiter_t *w)
+{
+    *w = (wv__waiter_t){.kind = wv__waiter_kind(), .ctx = wv__waiter_ctx()};
+}
+static inline int wv__waiter_sleep(wv__waiter_t *w, int64_t deadline,
+                                   unsigned flags)
+{
+    return w->kind->sleep(w, deadline, flags);
+}
+static inline void wv__waiter_wake(wv__waiter_t *w)
+{
+    w->kind->wake(w);
+}
 
 /* The built-in kind: the calling thread sleeps on a futex. */
 extern const wv__waiter_kind_t wv__thread_waiter;

@@ -14,7 +14,7 @@
 enum { W_PARKED = 0, W_SLEEPING = 1, W_WOKEN = 2 };
 
 static __thread const wv__waiter_kind_t *tls_kind;
-static __thread void *tls_ctx;
+__thread void *wv__party;
 static __thread char tls_self; /* its address names the thread */
 
 static int thread_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags)
@@ -55,7 +55,7 @@ const wv__waiter_kind_t wv__thread_waiter = {
 void wv__waiter_set_kind(const wv__waiter_kind_t *kind, void *ctx)
 {
     tls_kind = kind == &wv__thread_waiter ? NULL : kind;
-    tls_ctx = ctx;
+    wv__party = ctx;
 }
 
 const wv__waiter_kind_t *wv__waiter_kind(void)
@@ -63,12 +63,7 @@ const wv__waiter_kind_t *wv__waiter_kind(void)
     return tls_kind ? tls_kind : &wv__thread_waiter;
 }
 
-void *wv__waiter_ctx(void)
-{
-    return tls_ctx;
-}
-
 uintptr_t wv__self(void)
 {
-    return tls_ctx ? (uintptr_t)tls_ctx : (uintptr_t)&tls_self;
+    return wv__party ? (uintptr_t)wv__party : (uintptr_t)&tls_self;
 }
