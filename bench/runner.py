@@ -25,12 +25,133 @@ TIMEOUT = 30
 LOWER_IS_BETTER = {"ns", "us", "B", "us/rt"}
 
 # workload -> (title, programs, goals, notes).  A program is (label, how to
-# build it or None, command); {build}, {work} and {py} are substituted.  A
-# goal is (metric, peer, minimum ratio weave/peer, text from BENCH.md[,
+# build it or None, command[, processes]); {build}, {work} and {py} are
+# substituted.  With processes > 1 the program is run that many times per
+# pass and each of its metrics is the median over the processes: for a
+# value measured once per process (W2's memory per coroutine, BENCH.md).
+# A goal is (metric, peer, minimum ratio weave/peer, text from BENCH.md[,
 # the peer's metric when it is another]); the peer "best" is the best peer
 # measured for that metric in the same run, and the peer None makes the
-# minimum a bound on weave's own value.
+# minimum a bound on weave's own value (a maximum for units in
+# LOWER_IS_BETTER).
 WORKLOADS = {
+    "W1": (
+        "coroutine switch: two coroutines on one thread hand control to "
+        "each other; ns/switch",
+        [
+            ("weave", None, ["{build}/bench/weave-bench", "W1"]),
+            ("c-asm", None, ["{build}/bench/peers/peer-c-w1", "c-asm"]),
+            ("c-ucontext", None,
+             ["{build}/bench/peers/peer-c-w1", "c-ucontext"]),
+            ("go", ("go", "bench/peers/go/w1_switch.go", "w1_switch"),
+             ["{work}/go/w1_switch"]),
+            ("py-asyncio", None,
+             ["{py}", "bench/peers/py/w1_switch.py", "py-asyncio"]),
+            ("py-asyncio-uvloop", None,
+             ["{py}", "bench/peers/py/w1_switch.py", "py-asyncio-uvloop"]),
+            ("py-gevent", None,
+             ["{py}", "bench/peers/py/w1_switch.py", "py-gevent"]),
+            ("py-greenlet-raw", None,
+             ["{py}", "bench/peers/py/w1_switch.py", "py-greenlet-raw"]),
+        ],
+        [
+            ("switch", None, 15, "<= 15 ns through the scheduler"),
+            ("switch", "go-gosched-gmp1", 3.4, ">= 3.4x Go's Gosched (the "
+             "same goal in the same run: 15 ns against Go's 52 in "
+             "BENCH.md's table)"),
+        ],
+        "weave: two coroutines (wv_coro_spawn) on the main thread, each "
+        "calling wv_coro_yield S/2 times, S = 10M, run by wv_coro_run; "
+        "each checks after every yield that the other ran in between. "
+        "c-asm: the thread's context and one coroutine swapping with a "
+        "hand-written x86_64 switch (push rbp, rbx, r12-r15; save rsp; "
+        "load the other's; pop; ret), no FPU control word and no signal "
+        "mask: the floor; S = 10M. c-ucontext: the same ping-pong with "
+        "glibc swapcontext (FP environment and an rt_sigprocmask system "
+        "call every swap), S = 2M. Go: GOMAXPROCS=1, two goroutines each "
+        "calling runtime.Gosched() S/2 times, S = 10M (in some runs about "
+        "1 call in 31 returns without the other having run; every call "
+        "counts). Python, one interpreter: two asyncio tasks (gather) "
+        "each awaiting asyncio.sleep(0), on asyncio's loop and on "
+        "uvloop's, and two greenlets each calling gevent.sleep(0) "
+        "(through the hub), S = 200k; raw greenlet.switch() ping-pong "
+        "without a hub, S = 1M.",
+    ),
+    "W2": (
+        "coroutine spawn: N created back to back, each bumping a counter, "
+        "then all joined (ns/coroutine); memory per coroutine blocked on "
+        "one shared object (B/coroutine)",
+        [
+            ("weave", None, ["{build}/bench/weave-bench", "W2"]),
+            ("go", ("go", "bench/peers/go/w2_spawn.go", "w2_spawn"),
+             ["{work}/go/w2_spawn", "spawn"]),
+            ("go-mem", ("go", "bench/peers/go/w2_spawn.go", "w2_spawn"),
+             ["{work}/go/w2_spawn", "mem"], 3),
+            ("py-asyncio", None,
+             ["{py}", "bench/peers/py/w2_spawn.py", "spawn", "py-asyncio"]),
+            ("py-asyncio-uvloop", None,
+             ["{py}", "bench/peers/py/w2_spawn.py", "spawn",
+              "py-asyncio-uvloop"]),
+            ("py-gevent", None,
+             ["{py}", "bench/peers/py/w2_spawn.py", "spawn", "py-gevent"]),
+            ("py-asyncio-mem", None,
+             ["{py}", "bench/peers/py/w2_spawn.py", "mem", "py-asyncio"], 3),
+            ("py-gevent-mem", None,
+             ["{py}", "bench/peers/py/w2_spawn.py", "mem", "py-gevent"], 3),
+        ],
+        [
+            ("spawn", None, 60, "<= 60 ns"),
+            ("mem", None, 4500, "<= 4500 B with guard pages"),
+        ],
+        "spawn, timed from the first creation until the join returns, "
+        "counter checked. weave: N = 1M wv_group_spawn into one group, "
+        "then wv_group_join; the extra row spawn_go is wv_go (detached) + "
+        "wv_coro_run. Go: N = 1M `go func(){atomic.Add; wg.Done()}()` + "
+        "WaitGroup, GOMAXPROCS=1 and 2. Python: asyncio.create_task x N "
+        "then gather, on asyncio's loop and on uvloop's, N = 100k; "
+        "gevent.spawn x N then joinall, N = 50k. "
+        "mem: N = 100k coroutines blocked at once, B/coroutine = (RSS once "
+        "all are blocked - RSS just before the first creation) / N, from "
+        "/proc/self/statm; then all are woken and joined (checked); one "
+        "measurement per fresh process, median of 3 processes. weave: "
+        "each coroutine (default options: a 256 KiB stack reserved, a "
+        "guard page below, pages touched lazily) waits on one wv_event_t "
+        "after all have reached it; weave-bench starts itself afresh "
+        "(/proc/self/exe) for each of the 3 measurements. Go: GOMAXPROCS=1, "
+        "a receive from one unbuffered chan struct{} (closed at the end), "
+        "after runtime.GC(); the runner runs it 3 times. Python: "
+        "asyncio.Event().wait() and gevent.event.Event().wait(), reached "
+        "after two sleep(0)s, after gc.collect(); the runner runs each 3 "
+        "times.",
+    ),
+    "W3": (
+        "channel ping-pong: two coroutines, two unbuffered channels; "
+        "ns/roundtrip",
+        [
+            ("weave", None, ["{build}/bench/weave-bench", "W3"]),
+            ("go", ("go", "bench/peers/go/w3_chan.go", "w3_chan"),
+             ["{work}/go/w3_chan"]),
+            ("py-asyncio-Queue1", None,
+             ["{py}", "bench/peers/py/w3_chan.py", "py-asyncio-Queue1"]),
+            ("py-asyncio-Queue1-uvloop", None,
+             ["{py}", "bench/peers/py/w3_chan.py",
+              "py-asyncio-Queue1-uvloop"]),
+            ("py-gevent-Channel", None,
+             ["{py}", "bench/peers/py/w3_chan.py", "py-gevent-Channel"]),
+        ],
+        [
+            ("roundtrip", None, 50, "<= 50 ns"),
+        ],
+        "One round trip: A sends i on ping, B receives it and sends it "
+        "back on pong, A receives and checks it; timed from A's first "
+        "send to its last receive, B started and waiting before. weave: "
+        "two coroutines of the main thread, two unbuffered channels "
+        "(wv_chan_new(&ch, sizeof(long), 0)), wv_chan_send / "
+        "wv_chan_recv, T = 1M. Go: unbuffered chan int, GOMAXPROCS=1 and "
+        "2, T = 1M. Python: two asyncio.Queue(maxsize=1), put / get, on "
+        "asyncio's loop and on uvloop's; two gevent.queue.Channel() "
+        "(truly unbuffered); T = 100k.",
+    ),
     "W4": (
         "thread pool: 2 workers, N empty tasks submitted then all waited "
         "for; tasks/s",
@@ -251,6 +372,31 @@ def build_go(src, name):
     return None if r.returncode == 0 else r.stderr.strip()
 
 
+def run_repeated(cmd, processes):
+    """run_program for a value measured once per process: runs cmd
+    `processes` times; each metric is the median over the processes, with
+    one spread line listing every process's value."""
+    values, units, heads = {}, {}, {}
+    for _ in range(processes):
+        res, spr, err = run_program(cmd)
+        if err:
+            return {}, [], err
+        for key, (v, unit) in res.items():
+            values.setdefault(key, []).append(v)
+            units[key] = unit
+        for line in spr:  # "spread W2 go-gmp1 mem min=..."
+            head = line.split(" min=")[0]
+            heads[tuple(head.split()[2:4])] = head
+    results, spreads = {}, []
+    for key, v in values.items():
+        results[key] = (statistics.median(v), units[key])
+        head = heads.get(key, f"spread ? {key[0]} {key[1]}")
+        spreads.append(f"{head} min={min(v):.4g} max={max(v):.4g} "
+                       f"n={len(v)} runs={','.join(f'{x:.4g}' for x in v)} "
+                       f"({processes} processes)")
+    return results, spreads, None
+
+
 def run_program(cmd):
     """Returns (results, spreads, error): results maps (peer, metric) to
     (value, unit)."""
@@ -315,7 +461,7 @@ def machine():
         f"CPU: {cpu}, {os.cpu_count()} CPUs; kernel {platform.release()}",
         f"C: {version(['cc', '--version'])}",
         f"Go: {version(['go', 'version'])}",
-        f"Python: {version([PY, '--version'])}",
+        f"Python: {version([PY, '--version'])} ({PY})",
     ]
 
 
@@ -330,13 +476,15 @@ def main():
     args = ap.parse_args()
     if set(args.workloads) != set(WORKLOADS):
         args.no_write = True
+    global PY
+    PY = pick_python()
     subst = {"build": os.path.join(ROOT, args.build), "work": WORK, "py": PY}
 
     errors = {}
     for w in args.workloads:
         if w not in WORKLOADS:
             sys.exit(f"unknown workload {w}")
-        for label, how, _ in WORKLOADS[w][1]:
+        for label, how, *_ in WORKLOADS[w][1]:
             if how and how[0] == "go":
                 err = build_go(how[1], how[2])
                 if err:
@@ -347,11 +495,12 @@ def main():
     spreads = []
     for p in range(args.passes):
         for w in args.workloads:
-            for label, _, cmd in WORKLOADS[w][1]:
+            for label, _, cmd, *processes in WORKLOADS[w][1]:
                 if (w, label) in errors:
                     continue
                 cmd = [c.format(**subst) for c in cmd]
-                res, spr, err = run_program(cmd)
+                res, spr, err = run_repeated(cmd, processes[0]) \
+                    if processes else run_program(cmd)
                 spreads += [f"pass {p + 1}: {s[7:]}" for s in spr]
                 if err:
                     errors[(w, label)] = err
@@ -409,8 +558,10 @@ def render(args, values, units, spreads, errors):
                 pm = pm[0] if pm else m  # the peer's metric, if another
                 if peer is None:  # an absolute goal on weave's value
                     wv = med.get((w, "weave", m))
-                    state = ("NA" if wv is None else
-                             "met" if wv >= minimum else "missed")
+                    lower = units.get((w, "weave", m)) in LOWER_IS_BETTER
+                    state = ("NA" if wv is None else "met"
+                             if (wv <= minimum if lower else wv >= minimum)
+                             else "missed")
                     md.append(f"- {m}: {text}: weave "
                               + (f"{wv:.4g}" if wv is not None else "NA")
                               + f" -> **{state}**")
@@ -444,7 +595,38 @@ def render(args, values, units, spreads, errors):
     return {"markdown": "\n".join(md), "summary": "\n".join(summary)}
 
 
-PY = os.environ.get("PY", shutil.which("python3") or "python3")
+# The modules the Python peers import beyond the standard library (W10
+# will add redis).
+PY_MODULES = ("gevent", "uvloop", "greenlet")
+
+
+def pick_python():
+    """The Python of every Python peer (BENCH.md): $PY, else the first
+    python3 on PATH that can import PY_MODULES, else the first python3 on
+    PATH (the peers needing a missing module are then NA)."""
+    if os.environ.get("PY"):
+        return os.environ["PY"]
+    first, seen = None, set()
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        exe = os.path.join(d or ".", "python3")
+        if not os.path.isfile(exe) or not os.access(exe, os.X_OK):
+            continue
+        if os.path.realpath(exe) in seen:
+            continue
+        seen.add(os.path.realpath(exe))
+        first = first or exe
+        try:
+            ok = subprocess.run(
+                [exe, "-c", "import " + ", ".join(PY_MODULES)],
+                capture_output=True, timeout=TIMEOUT).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return exe
+    return first or "python3"
+
+
+PY = None  # set by main: pick_python()
 
 if __name__ == "__main__":
     main()
