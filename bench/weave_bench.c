@@ -17,9 +17,9 @@ struct workload {
 };
 
 static const struct workload workloads[] = {
-    {"W1", NULL, "coroutines"},
-    {"W2", NULL, "coroutines"},
-    {"W3", NULL, "channels"},
+    {"W1", bench_w1, "coroutines"},
+    {"W2", bench_w2, "coroutines"},
+    {"W3", bench_w3, "channels"},
     {"W4", bench_w4, "thread pool"},
     {"W5", bench_w5, "sync"},
     {"W6", bench_w6, "process queues"},
@@ -54,6 +54,11 @@ int main(int argc, char **argv)
     int status = 0;
 
     signal(SIGPIPE, SIG_IGN);
+#ifdef WEAVE_BENCH_CORO
+    /* W2's memory, measured in a fresh process (w2_coro.c) */
+    if (argc == 2 && strcmp(argv[1], "--w2-mem") == 0)
+        return bench_w2_mem_child();
+#endif
     if (argc >= 2 && strcmp(argv[1], "--echo-server") == 0) {
         fprintf(stderr, "--echo-server: needs the network layer (W9), "
                         "not built yet\n");

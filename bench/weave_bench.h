@@ -2,6 +2,21 @@
 #ifndef WEAVE_BENCH_H
 #define WEAVE_BENCH_H
 
+/* The coroutine workloads are built once their layer exists (CMakeLists:
+ * the scheduler for W1 and W2, the channels for W3); until then NULL. */
+#ifdef WEAVE_BENCH_CORO
+void bench_w1(void);
+void bench_w2(void);
+int bench_w2_mem_child(void); /* weave-bench --w2-mem: one measurement */
+#else
+#define bench_w1 NULL
+#define bench_w2 NULL
+#endif
+#ifdef WEAVE_BENCH_CHAN
+void bench_w3(void);
+#else
+#define bench_w3 NULL
+#endif
 void bench_w4(void);
 void bench_w5(void);
 void bench_w6(void); /* Pipe only, until the Queue exists */
