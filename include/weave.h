@@ -6,11 +6,13 @@
  *                  Event, Barrier, once, local, Timer
  *   weave/queue.h  queue.Queue / LifoQueue / PriorityQueue, futures
  *   weave/subprocess.h  subprocess: Popen, communicate, run, check_output
+ *   weave/coro.h   coroutines, groups, the scheduler, wv_fdwait
  */
 #ifndef WEAVE_H
 #define WEAVE_H
 
 #include "weave/core.h"
+#include "weave/coro.h"
 #include "weave/pool.h"
 #include "weave/proc.h"
 #include "weave/queue.h"
