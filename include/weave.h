@@ -6,10 +6,12 @@
  *                  Event, Barrier, once, local, Timer
  *   weave/queue.h  queue.Queue / LifoQueue / PriorityQueue, futures
  *   weave/subprocess.h  subprocess: Popen, communicate, run, check_output
+ *   weave/chan.h   Go's channels: send, receive, close, select
  */
 #ifndef WEAVE_H
 #define WEAVE_H
 
+#include "weave/chan.h"
 #include "weave/core.h"
 #include "weave/pool.h"
 #include "weave/proc.h"

@@ -159,4 +159,13 @@ void wv__guard_desc_free(wv__stack_t *st);
 /* Frees the calling thread's alternate signal stack if weave made it. */
 void wv__guard_thread_exit(void);
 
+/* -------------------------------------------------------------- channels */
+
+struct wv_chan;
+
+/* Parties waiting in ch's queue of senders (op WV_CHAN_SEND) or receivers
+ * (WV_CHAN_RECV), stale select entries not counted: a test aid, takes the
+ * channel's lock. */
+unsigned wv__chan_waiting(struct wv_chan *ch, int op);
+
 #endif /* WV_CORO_INTERNAL_H */
