@@ -6,6 +6,7 @@
  *                  Event, Barrier, once, local, Timer
  *   weave/queue.h  queue.Queue / LifoQueue / PriorityQueue, futures
  *   weave/subprocess.h  subprocess: Popen, communicate, run, check_output
+ *   weave/coro.h   coroutines, groups, the scheduler, wv_fdwait
  *   weave/chan.h   Go's channels: send, receive, close, select
  */
 #ifndef WEAVE_H
@@ -13,6 +14,7 @@
 
 #include "weave/chan.h"
 #include "weave/core.h"
+#include "weave/coro.h"
 #include "weave/pool.h"
 #include "weave/proc.h"
 #include "weave/queue.h"

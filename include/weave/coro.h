@@ -206,8 +206,7 @@ WV_EXTERN void wv_group_free(wv_group_t *g);
  * for the same direction); WV_EINVAL (bad deadline, no event asked);
  * WV_ENOMEM.
  */
-WV_EXTERN int wv_fdwait(int fd, short events, int64_t deadline,
-                        short *revents);
+WV_EXTERN int wv_fdwait(int fd, short events, int64_t deadline, short *revents);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,989 @@
+/*
+ * coro/sched.c - coroutines and the per-thread scheduler: spawn, yield,
+ * park and wake through weave's waiter abstraction, sleep, join, cancel,
+ * groups, and descriptor waits through the thread's loop.
+ *
+ * Design (docs/coro.md, "The scheduler").
+ *  - One scheduler per thread, made on the thread's first spawn.  The
+ *    thread's own code is a party too (`main`, no stack of its own to
+ *    manage): when it blocks in weave, the coroutines run.
+ *  - There is no scheduler context.  A party that blocks picks the next
+ *    runnable party itself and switches straight to it (one switch, not
+ *    two); when none is runnable it polls the loop on its own stack, and
+ *    if it was the one woken it simply returns.  A finished coroutine
+ *    cannot free the stack it runs on: it leaves itself in s->dead and
+ *    the next party to run releases it (reap).
+ *  - The waiter kind.  Each scheduler embeds its own wv__waiter_kind_t,
+ *    so a waiter's kind names its scheduler (container_of).  A waiter's
+ *    state word is only ever touched by its own thread: a wake-up from
+ *    another thread pushes the waiter on the scheduler's inbox (a lock-free
+ *    LIFO) and kicks the loop; the owner applies it as a local wake-up.
+ *    So sleep, wake, time-out and cancel are plain stores, never atomics.
+ *  - Stacks are taken when a coroutine first runs, not at spawn, so a
+ *    burst of spawns holds small records only; records are recycled per
+ *    thread (Go keeps its dead goroutines the same way).
+ *  - Timers: each coroutine has one (it parks on one thing at a time) in
+ *    the loop's heap; room is reserved at spawn, so parking never fails.
+ *
+ * Threads: a scheduler and everything in it belongs to its thread, except
+ * the fields marked [atomic] (inbox, cancels, the coroutine's `cancelled`
+ * and `done`, `refs`), which other threads touch.  Schedulers are never
+ * freed, only recycled for later threads: a late kick from another thread
+ * lands on a live object.
+ */
+#include "internal.h"
+
+#include "../loop/internal.h"
+#include "weave/coro.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A waiter's state word (wv__waiter.state), for coroutine parties. */
+enum { W_PARKED = 0, W_SLEEPING, W_WOKEN, W_TIMEDOUT, W_CANCELED };
+
+/* The join word (wv_coro.done). */
+#define DONE_BIT 1u
+#define JOIN_BIT 2u
+
+/* Polls the loop between runs at least every POLL_EVERY switches. */
+#define POLL_EVERY 64
+
+struct sched;
+
+struct wv_coro {
+    wv__ctx_t ctx;
+    struct sched *sched;
+    struct wv_coro *next;          /* run queue, record cache */
+    struct wv_coro *lprev, *lnext; /* the scheduler's live coroutines */
+    wv__waiter_t *wait;            /* what it sleeps on; NULL otherwise */
+    unsigned wait_flags;
+    wv__timer_t timer;
+    wv__stack_t *stack; /* from its first run to its reaping */
+    size_t stack_size;
+    wv_coro_fn fn;
+    void *arg;
+    void *result;
+    char *name; /* owned copy, or NULL: "coro" */
+    wv_group_t *group;
+    struct wv_coro *gprev, *gnext; /* [group lock] */
+    uint32_t done;                 /* [atomic] DONE_BIT | JOIN_BIT */
+    uint32_t refs;                 /* [atomic] joinable: handle + life */
+    bool cancelled;                /* [atomic] */
+    bool joinable;
+    bool started;
+    bool dead;
+    bool native; /* the thread's own code */
+};
+
+struct sched {
+    wv__waiter_kind_t kind; /* this scheduler's waiter kind */
+    struct wv_coro *current;
+    struct wv_coro main; /* the thread's own code */
+    struct wv_coro *rq_head, *rq_tail;
+    struct wv_coro *dead;      /* finished, to be reaped by the next party */
+    struct wv_coro *live_head; /* every coroutine not finished */
+    size_t live;
+    wv__waiter_t *inbox;      /* [atomic] woken by other threads */
+    uint32_t cancels;         /* [atomic] a remote cancel is pending */
+    wv__waiter_t *run_waiter; /* wv_coro_run's, while it waits */
+    struct wv_coro *cache;    /* finished records, for reuse */
+    unsigned ticks;
+    wv__loop_t loop;
+    struct sched *next_free; /* [free_lock] recycled schedulers */
+};
+
+struct wv_group {
+    uint32_t lock;  /* a spin lock over `members` */
+    uint32_t word;  /* [atomic] members not finished */
+    bool cancelled; /* [lock] */
+    struct wv_coro *members;
+};
+
+static __thread struct sched *tls_sched
+    __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sched *free_scheds;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static int coro_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags);
+static void coro_wake(wv__waiter_t *w);
+static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
+static void fd_ready(wv__fdw_t *f);
+static void sched_thread_exit(void *arg);
+
+static inline struct sched *kind_sched(const wv__waiter_kind_t *k)
+{
+    return (struct sched *)(void *)((char *)k - offsetof(struct sched, kind));
+}
+
+static inline bool is_cancelled(const struct wv_coro *co)
+{
+    return __atomic_load_n(&co->cancelled, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------ run queue */
+
+static inline void rq_push(struct sched *s, struct wv_coro *co)
+{
+    co->next = NULL;
+    if (s->rq_tail)
+        s->rq_tail->next = co;
+    else
+        s->rq_head = co;
+    s->rq_tail = co;
+}
+
+static inline struct wv_coro *rq_pop(struct sched *s)
+{
+    struct wv_coro *co = s->rq_head;
+
+    if (co) {
+        s->rq_head = co->next;
+        if (!s->rq_head)
+            s->rq_tail = NULL;
+    }
+    return co;
+}
+
+/* ------------------------------------------------- making the scheduler */
+
+static void make_key(void)
+{
+    int r = pthread_key_create(&exit_key, sched_thread_exit);
+
+    WV__ASSERT(r == 0);
+}
+
+static struct sched *sched_make(void)
+{
+    struct sched *s;
+
+    pthread_once(&exit_once, make_key);
+    pthread_mutex_lock(&free_lock);
+    s = free_scheds;
+    if (s)
+        free_scheds = s->next_free;
+    pthread_mutex_unlock(&free_lock);
+    if (!s) {
+        s = wv__calloc(1, sizeof *s);
+        if (!s)
+            return NULL;
+    } else {
+        /* Recycled: only the kick word may be touched by a late kicker. */
+        uint32_t idle = __atomic_load_n(&s->loop.idle, __ATOMIC_RELAXED);
+        memset(s, 0, sizeof *s);
+        __atomic_store_n(&s->loop.idle, idle, __ATOMIC_RELAXED);
+    }
+    s->kind.name = "coroutine";
+    s->kind.sleep = coro_sleep;
+    s->kind.wake = coro_wake;
+    s->kind.fds_wait = coro_fds_wait;
+    s->main.native = true;
+    s->main.started = true;
+    s->main.sched = s;
+    s->current = &s->main;
+    wv__loop_init(&s->loop, fd_ready);
+    __atomic_store_n(&s->loop.idle, 0, __ATOMIC_SEQ_CST);
+    if (wv__timer_reserve(&s->loop, 64) != 0 ||
+        pthread_setspecific(exit_key, s) != 0) {
+        wv__loop_destroy(&s->loop);
+        pthread_mutex_lock(&free_lock);
+        s->next_free = free_scheds;
+        free_scheds = s;
+        pthread_mutex_unlock(&free_lock);
+        return NULL;
+    }
+    tls_sched = s;
+    wv__waiter_set_kind(&s->kind, NULL);
+    return s;
+}
+
+static inline struct sched *sched_get(void)
+{
+    struct sched *s = tls_sched;
+
+    return WV__LIKELY(s) ? s : sched_make();
+}
+
+/* -------------------------------------------------------------- records */
+
+static void rec_release(struct wv_coro *co)
+{
+    struct sched *s = tls_sched;
+
+    wv__free(co->name);
+    co->name = NULL;
+    if (s && co->sched == s) {
+        co->next = s->cache;
+        s->cache = co;
+    } else {
+        wv__free(co);
+    }
+}
+
+/* Drops one reference of a joinable record (handle or life). */
+static void rec_unref(struct wv_coro *co)
+{
+    if (__atomic_sub_fetch(&co->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        rec_release(co);
+}
+
+/* ------------------------------------------------------------ switching */
+
+/* Releases the coroutine that finished just before this party ran. */
+static void reap(struct sched *s)
+{
+    struct wv_coro *co = s->dead;
+
+    s->dead = NULL;
+    wv__ctx_destroy(&co->ctx);
+    wv__stack_free(co->stack);
+    co->stack = NULL;
+    if (co->joinable)
+        rec_unref(co);
+    else
+        rec_release(co);
+}
+
+static void co_entry(void *arg);
+
+static void start(struct wv_coro *co)
+{
+    int err = wv__stack_new(&co->stack, co->stack_size);
+
+    if (err) {
+        char msg[160];
+        int n = snprintf(msg, sizeof msg,
+                         "weave: no stack for coroutine \"%s\": %s\n",
+                         co->name ? co->name : "coro", wv_strerror(err));
+        ssize_t r = write(2, msg, (size_t)n);
+        (void)r;
+        abort();
+    }
+    if (co->name)
+        wv__stack_set_name(co->stack, co->name);
+    wv__ctx_make(&co->ctx, co->stack->lo, co->stack->size, co_entry, co);
+    co->started = true;
+}
+
+/* Runs `next` instead of the current party, which is parked, finished or
+ * queued.  Returns when the current party is resumed. */
+static inline void switch_to(struct sched *s, struct wv_coro *next)
+{
+    struct wv_coro *prev = s->current;
+
+    if (next == prev)
+        return; /* woken while it polled on its own stack */
+    s->current = next;
+    wv__party = next->native ? NULL : next;
+    if (WV__UNLIKELY(!next->started))
+        start(next);
+    if (WV__UNLIKELY(prev->dead))
+        wv__ctx_exit(&prev->ctx, &next->ctx); /* never returns */
+    wv__ctx_swap(&prev->ctx, &next->ctx);
+    if (WV__UNLIKELY(s->dead != NULL))
+        reap(s);
+}
+
+static void wake_local(struct sched *s, wv__waiter_t *w)
+{
+    struct wv_coro *co = w->ctx ? (struct wv_coro *)w->ctx : &s->main;
+    uint32_t st = w->state;
+
+    w->state = W_WOKEN;
+    if (st == W_SLEEPING)
+        rq_push(s, co);
+}
+
+static void cancel_local(struct sched *s, struct wv_coro *co)
+{
+    wv__waiter_t *w = co->wait;
+
+    if (w && w->state == W_SLEEPING && !(co->wait_flags & WV__PARK_NOCANCEL)) {
+        w->state = W_CANCELED;
+        rq_push(s, co);
+    }
+}
+
+static bool has_remote(void *arg)
+{
+    struct sched *s = arg;
+
+    return __atomic_load_n(&s->inbox, __ATOMIC_SEQ_CST) != NULL ||
+           __atomic_load_n(&s->cancels, __ATOMIC_SEQ_CST) != 0;
+}
+
+/* Applies what other threads sent: wake-ups (oldest first) and cancels. */
+static void take_remote(struct sched *s)
+{
+    if (__atomic_load_n(&s->inbox, __ATOMIC_RELAXED)) {
+        wv__waiter_t *w =
+            __atomic_exchange_n(&s->inbox, NULL, __ATOMIC_ACQUIRE);
+        wv__waiter_t *fifo = NULL;
+        while (w) {
+            wv__waiter_t *next = w->next;
+            w->next = fifo;
+            fifo = w;
+            w = next;
+        }
+        while (fifo) {
+            wv__waiter_t *next = fifo->next;
+            wake_local(s, fifo);
+            fifo = next;
+        }
+    }
+    if (__atomic_load_n(&s->cancels, __ATOMIC_RELAXED) &&
+        __atomic_exchange_n(&s->cancels, 0, __ATOMIC_ACQUIRE)) {
+        for (struct wv_coro *co = s->live_head; co; co = co->lnext)
+            if (is_cancelled(co))
+                cancel_local(s, co);
+    }
+}
+
+static void expire_timers(struct sched *s)
+{
+    if (!s->loop.nheap)
+        return;
+    int64_t now = wv_now();
+    wv__timer_t *t;
+    while ((t = wv__timer_pop_due(&s->loop, now)) != NULL) {
+        struct wv_coro *co =
+            (struct wv_coro *)(void *)((char *)t -
+                                       offsetof(struct wv_coro, timer));
+        wv__waiter_t *w = co->wait;
+        if (w && w->state == W_SLEEPING) {
+            w->state = W_TIMEDOUT;
+            rq_push(s, co);
+        }
+    }
+}
+
+/* Collects everything that may have made parties runnable; with `block`
+ * and nothing runnable, waits for it. */
+static void poll_all(struct sched *s, bool block)
+{
+    take_remote(s);
+    expire_timers(s);
+    if (s->rq_head)
+        block = false;
+    wv__loop_poll(&s->loop, block, wv__timer_next(&s->loop), has_remote, s);
+    if (block) {
+        take_remote(s);
+        expire_timers(s);
+    }
+}
+
+/* The current party stopped being runnable (parked, finished): runs the
+ * next one.  Returns when the current party runs again. */
+static void schedule(struct sched *s)
+{
+    struct wv_coro *next;
+
+    if (WV__UNLIKELY((++s->ticks % POLL_EVERY) == 0))
+        poll_all(s, false);
+    while ((next = rq_pop(s)) == NULL)
+        poll_all(s, true);
+    switch_to(s, next);
+}
+
+/* --------------------------------------------------------- waiter kind */
+
+static int coro_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags)
+{
+    struct sched *s = kind_sched(w->kind);
+    struct wv_coro *co = s->current;
+
+    if (w->state == W_WOKEN)
+        return 0;
+    if (!(flags & WV__PARK_NOCANCEL) && is_cancelled(co))
+        return WV_ECANCELED;
+    if (deadline == 0)
+        return WV_ETIMEDOUT;
+    w->state = W_SLEEPING;
+    co->wait = w;
+    co->wait_flags = flags;
+    if (deadline > 0)
+        wv__timer_add(&s->loop, &co->timer, deadline);
+    schedule(s);
+    co->wait = NULL;
+    wv__timer_del(&s->loop, &co->timer);
+    switch (w->state) {
+    case W_WOKEN:
+        return 0;
+    case W_TIMEDOUT:
+        return WV_ETIMEDOUT;
+    default:
+        WV__ASSERT(w->state == W_CANCELED);
+        return WV_ECANCELED;
+    }
+}
+
+static void coro_wake(wv__waiter_t *w)
+{
+    struct sched *s = kind_sched(w->kind);
+
+    if (s == tls_sched) {
+        wake_local(s, w);
+        return;
+    }
+    /* Another thread's party: hand the waiter to its owner.  After the
+     * exchange publishes it, w may vanish; s never does. */
+    wv__waiter_t *head = __atomic_load_n(&s->inbox, __ATOMIC_RELAXED);
+    do {
+        w->next = head;
+    } while (!__atomic_compare_exchange_n(&s->inbox, &head, w, true,
+                                          __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+    wv__loop_kick(&s->loop);
+}
+
+/* ------------------------------------------------------------- coroutines */
+
+static void leave_group(struct wv_coro *co);
+
+static void co_finish(struct sched *s, struct wv_coro *co)
+{
+    co->dead = true;
+    if (co->lprev)
+        co->lprev->lnext = co->lnext;
+    else
+        s->live_head = co->lnext;
+    if (co->lnext)
+        co->lnext->lprev = co->lprev;
+    s->live--;
+    if (co->group)
+        leave_group(co);
+    if (co->joinable &&
+        __atomic_exchange_n(&co->done, DONE_BIT, __ATOMIC_ACQ_REL) & JOIN_BIT)
+        wv__unpark(co, UINT32_MAX, NULL, NULL);
+    if (s->live == 0 && s->run_waiter) {
+        wake_local(s, s->run_waiter);
+        s->run_waiter = NULL;
+    }
+    s->dead = co;
+    schedule(s); /* never returns: switch_to exits a dead party */
+    WV__ASSERT(!"a finished coroutine was resumed");
+}
+
+static void co_entry(void *arg)
+{
+    struct wv_coro *co = arg;
+    struct sched *s = co->sched;
+
+    if (s->dead)
+        reap(s);
+    /* Cancelled before it ever ran: its body never starts. */
+    if (!is_cancelled(co))
+        co->result = co->fn(co->arg);
+    co_finish(s, co);
+}
+
+static int spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
+                 const wv_coro_opts_t *opts, bool joinable)
+{
+    if (!fn)
+        return WV_EINVAL;
+    size_t stack_size = opts ? opts->stack_size : 0;
+    if (stack_size > ((size_t)1 << 30))
+        return WV_EINVAL;
+    struct sched *s = sched_get();
+    if (!s)
+        return WV_ENOMEM;
+    if (s->live + 2 > s->loop.capheap &&
+        wv__timer_reserve(&s->loop, (uint32_t)(s->live + 2)) != 0)
+        return WV_ENOMEM;
+
+    char *name = NULL;
+    if (opts && opts->name) {
+        size_t n = strnlen(opts->name, WV_CORO_NAME_MAX);
+        name = wv__malloc(n + 1);
+        if (!name)
+            return WV_ENOMEM;
+        memcpy(name, opts->name, n);
+        name[n] = '\0';
+    }
+    struct wv_coro *co = s->cache;
+    if (co) {
+        s->cache = co->next;
+    } else {
+        co = wv__malloc(sizeof *co);
+        if (!co) {
+            wv__free(name);
+            return WV_ENOMEM;
+        }
+    }
+    co->ctx = (wv__ctx_t)WV__CTX_INIT;
+    co->sched = s;
+    co->wait = NULL;
+    co->timer.idx = 0;
+    co->stack = NULL;
+    co->stack_size = stack_size;
+    co->fn = fn;
+    co->arg = arg;
+    co->result = NULL;
+    co->name = name;
+    co->group = NULL;
+    co->done = 0;
+    co->refs = joinable ? 2 : 1;
+    co->cancelled = false;
+    co->joinable = joinable;
+    co->started = false;
+    co->dead = false;
+    co->native = false;
+
+    co->lprev = NULL;
+    co->lnext = s->live_head;
+    if (s->live_head)
+        s->live_head->lprev = co;
+    s->live_head = co;
+    s->live++;
+    rq_push(s, co);
+    *out = co;
+    return 0;
+}
+
+int wv_coro_spawn(wv_coro_t **out, wv_coro_fn fn, void *arg,
+                  const wv_coro_opts_t *opts)
+{
+    struct wv_coro *co;
+    int err = spawn(&co, fn, arg, opts, out != NULL);
+
+    if (!err && out)
+        *out = co;
+    return err;
+}
+
+int wv_go(wv_coro_fn fn, void *arg)
+{
+    struct wv_coro *co;
+
+    return spawn(&co, fn, arg, NULL, false);
+}
+
+int wv_coro_yield(void)
+{
+    struct sched *s = tls_sched;
+
+    if (!s)
+        return 0;
+    struct wv_coro *cur = s->current;
+    if (WV__UNLIKELY((++s->ticks % POLL_EVERY) == 0))
+        poll_all(s, false);
+    if (s->rq_head) {
+        rq_push(s, cur);
+        switch_to(s, rq_pop(s));
+    }
+    return is_cancelled(cur) ? WV_ECANCELED : 0;
+}
+
+int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result)
+{
+    if (!co || !co->joinable || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (co == wv__party)
+        return WV_EDEADLK;
+    for (;;) {
+        if (__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT) {
+            if (result)
+                *result = co->result;
+            return 0;
+        }
+        if (deadline == 0)
+            return WV_EAGAIN;
+        wv__word_wait_t ww = {
+            .key = co,
+            .word = &co->done,
+            .bit = JOIN_BIT,
+            .mask = DONE_BIT,
+            .expect = 0,
+            .deadline = deadline,
+        };
+        uintptr_t token;
+        int err = wv__park_word(&ww, &token);
+        if (err && err != WV_EAGAIN)
+            return err;
+    }
+}
+
+void wv_coro_cancel(wv_coro_t *co)
+{
+    if (!co || co->native)
+        return;
+    __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
+    struct sched *s = co->sched;
+    if (s == tls_sched) {
+        if (!co->dead)
+            cancel_local(s, co);
+        return;
+    }
+    __atomic_store_n(&s->cancels, 1, __ATOMIC_SEQ_CST);
+    wv__loop_kick(&s->loop);
+}
+
+bool wv_coro_was_cancelled(const wv_coro_t *co)
+{
+    return co && is_cancelled(co);
+}
+
+void wv_coro_free(wv_coro_t *co)
+{
+    if (!co)
+        return;
+    WV__ASSERT(co->joinable && co != wv__party);
+    if (!(__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT)) {
+        wv_coro_cancel(co);
+        for (;;) {
+            wv__word_wait_t ww = {
+                .key = co,
+                .word = &co->done,
+                .bit = JOIN_BIT,
+                .mask = DONE_BIT,
+                .expect = 0,
+                .deadline = WV_FOREVER,
+                .flags = WV__PARK_NOCANCEL,
+            };
+            uintptr_t token;
+            if (__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT)
+                break;
+            wv__park_word(&ww, &token);
+        }
+    }
+    rec_unref(co);
+}
+
+/* Parks the thread's own code until every coroutine finished. */
+static int run_until_empty(struct sched *s, int64_t deadline)
+{
+    while (s->live > 0) {
+        wv__waiter_t w;
+        wv__waiter_init(&w);
+        s->run_waiter = &w;
+        int err = coro_sleep(&w, deadline, WV__PARK_NOCANCEL);
+        s->run_waiter = NULL;
+        if (err)
+            return s->live > 0 ? err : 0;
+    }
+    return 0;
+}
+
+int wv_coro_run(int64_t deadline)
+{
+    struct sched *s = tls_sched;
+
+    if (!wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (!s)
+        return 0;
+    if (s->current != &s->main)
+        return WV_EDEADLK;
+    if (deadline == 0) {
+        poll_all(s, false);
+        if (s->rq_head) {
+            rq_push(s, &s->main);
+            switch_to(s, rq_pop(s));
+        }
+        return s->live > 0 ? WV_EAGAIN : 0;
+    }
+    int err = run_until_empty(s, deadline);
+    if (!err) /* nothing left: give the loop's descriptors back */
+        wv__loop_release_fds(&s->loop);
+    return err;
+}
+
+wv_coro_t *wv_coro_self(void)
+{
+    return wv__party;
+}
+
+const char *wv_coro_name(const wv_coro_t *co)
+{
+    if (!co) {
+        co = wv__party;
+        if (!co)
+            return "main";
+    }
+    return co->name ? co->name : "coro";
+}
+
+bool wv_coro_cancelled(void)
+{
+    struct wv_coro *co = wv__party;
+
+    return co && is_cancelled(co);
+}
+
+/* A thread that exits with coroutines left cancels them and runs them to
+ * their end; then its scheduler is recycled. */
+static void sched_thread_exit(void *arg)
+{
+    struct sched *s = arg;
+
+    WV__ASSERT(s == tls_sched && s->current == &s->main);
+    for (struct wv_coro *co = s->live_head; co; co = co->lnext) {
+        __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
+        cancel_local(s, co);
+    }
+    run_until_empty(s, WV_FOREVER);
+    take_remote(s);
+    while (s->cache) {
+        struct wv_coro *co = s->cache;
+        s->cache = co->next;
+        wv__free(co);
+    }
+    wv__loop_destroy(&s->loop);
+    wv__waiter_set_kind(&wv__thread_waiter, NULL);
+    tls_sched = NULL;
+    pthread_mutex_lock(&free_lock);
+    s->next_free = free_scheds;
+    free_scheds = s;
+    pthread_mutex_unlock(&free_lock);
+    wv__stack_pool_drain();
+}
+
+/* --------------------------------------------------------------- groups */
+
+static void glock(wv_group_t *g)
+{
+    while (__atomic_exchange_n(&g->lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&g->lock, __ATOMIC_RELAXED))
+            wv__cpu_relax();
+}
+
+static void gunlock(wv_group_t *g)
+{
+    __atomic_store_n(&g->lock, 0, __ATOMIC_RELEASE);
+}
+
+int wv_group_new(wv_group_t **out)
+{
+    if (!out)
+        return WV_EINVAL;
+    wv_group_t *g = wv__calloc(1, sizeof *g);
+    if (!g)
+        return WV_ENOMEM;
+    *out = g;
+    return 0;
+}
+
+int wv_group_spawn(wv_group_t *g, wv_coro_fn fn, void *arg,
+                   const wv_coro_opts_t *opts)
+{
+    if (!g)
+        return WV_EINVAL;
+    glock(g);
+    if (g->cancelled) {
+        gunlock(g);
+        return WV_ECANCELED;
+    }
+    struct wv_coro *co;
+    int err = spawn(&co, fn, arg, opts, false);
+    if (!err) {
+        co->group = g;
+        co->gprev = NULL;
+        co->gnext = g->members;
+        if (g->members)
+            g->members->gprev = co;
+        g->members = co;
+        __atomic_add_fetch(&g->word, 1, __ATOMIC_RELAXED);
+    }
+    gunlock(g);
+    return err;
+}
+
+static uintptr_t group_last(void *arg, wv__unpark_result_t r)
+{
+    wv_group_t *g = arg;
+
+    (void)r;
+    __atomic_fetch_sub(&g->word, 1, __ATOMIC_ACQ_REL);
+    return 0;
+}
+
+static void leave_group(struct wv_coro *co)
+{
+    wv_group_t *g = co->group;
+
+    glock(g);
+    if (co->gprev)
+        co->gprev->gnext = co->gnext;
+    else
+        g->members = co->gnext;
+    if (co->gnext)
+        co->gnext->gprev = co->gprev;
+    gunlock(g);
+    /* Not the last: a plain decrement, and g is not touched again. */
+    uint32_t n = __atomic_load_n(&g->word, __ATOMIC_RELAXED);
+    while (n > 1)
+        if (__atomic_compare_exchange_n(&g->word, &n, n - 1, true,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return;
+    /* Maybe the last: the decrement happens under the bucket lock of g's
+     * key, inside the unpark that wakes the joiners, so that a joiner
+     * that sees 0 (and may free g) finds this member done with g. */
+    wv__unpark(g, UINT32_MAX, group_last, g);
+}
+
+static bool group_validate(void *arg)
+{
+    wv_group_t *g = arg;
+
+    return __atomic_load_n(&g->word, __ATOMIC_ACQUIRE) != 0;
+}
+
+static int group_wait(wv_group_t *g, int64_t deadline, unsigned flags)
+{
+    for (;;) {
+        if (__atomic_load_n(&g->word, __ATOMIC_ACQUIRE) == 0)
+            return 0;
+        if (deadline == 0)
+            return WV_EAGAIN;
+        wv__park_req_t req = {
+            .key = g,
+            .validate = group_validate,
+            .arg = g,
+            .deadline = deadline,
+            .flags = flags,
+        };
+        uintptr_t token;
+        int err = wv__park(&req, &token);
+        if (err && err != WV_EAGAIN)
+            return err;
+    }
+}
+
+int wv_group_join(wv_group_t *g, int64_t deadline)
+{
+    struct wv_coro *self = wv__party;
+
+    if (!g || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (self && self->group == g)
+        return WV_EDEADLK;
+    return group_wait(g, deadline, 0);
+}
+
+void wv_group_cancel(wv_group_t *g)
+{
+    struct sched *me = tls_sched;
+
+    if (!g)
+        return;
+    glock(g);
+    g->cancelled = true;
+    for (struct wv_coro *co = g->members; co; co = co->gnext) {
+        __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
+        if (co->sched == me) {
+            cancel_local(me, co);
+        } else {
+            __atomic_store_n(&co->sched->cancels, 1, __ATOMIC_SEQ_CST);
+            wv__loop_kick(&co->sched->loop);
+        }
+    }
+    gunlock(g);
+}
+
+size_t wv_group_count(const wv_group_t *g)
+{
+    return g ? __atomic_load_n(&g->word, __ATOMIC_ACQUIRE) : 0;
+}
+
+void wv_group_free(wv_group_t *g)
+{
+    if (!g)
+        return;
+    wv_group_cancel(g);
+    group_wait(g, WV_FOREVER, WV__PARK_NOCANCEL);
+    wv__free(g);
+}
+
+/* ---------------------------------------------------- descriptor waits */
+
+static void fd_ready(wv__fdw_t *f)
+{
+    wake_local(tls_sched, f->party);
+}
+
+static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
+{
+    struct sched *s = tls_sched;
+    struct wv_coro *co = s->current;
+
+    if (is_cancelled(co))
+        return WV_ECANCELED;
+    if (deadline == 0 || n == 0) {
+        /* Nothing to wait for: one look, as poll(2) would. */
+        int ready = poll(fds, (nfds_t)n, 0);
+        if (ready < 0)
+            return -errno;
+        return ready > 0 ? 0 : deadline == 0 ? WV_EAGAIN : WV_ETIMEDOUT;
+    }
+
+    wv__fdw_t small[4], *ws = small;
+    if (n > 4) {
+        ws = wv__malloc(n * sizeof *ws);
+        if (!ws)
+            return WV_ENOMEM;
+    }
+    wv__waiter_t w;
+    wv__waiter_init(&w);
+    size_t added = 0;
+    bool ready = false;
+    int err = 0;
+    for (size_t i = 0; i < n; i++) {
+        fds[i].revents = 0;
+        ws[i] = (wv__fdw_t){.fd = -1};
+        if (fds[i].fd < 0)
+            continue;
+        ws[i] = (wv__fdw_t){
+            .fd = fds[i].fd,
+            .events = (short)(fds[i].events & (POLLIN | POLLOUT | POLLPRI)),
+            .party = &w,
+        };
+        err = wv__loop_fd_add(&s->loop, &ws[i]);
+        if (err == WV_EPERM) {
+            /* A regular file or the like: always ready, as poll says. */
+            fds[i].revents = (short)(fds[i].events & (POLLIN | POLLOUT));
+            ready = true;
+        } else if (err == WV_EBADF) {
+            fds[i].revents = POLLNVAL;
+            ready = true;
+        } else if (err) {
+            break;
+        } else {
+            added++;
+            continue;
+        }
+        ws[i].fd = -1;
+        err = 0;
+    }
+    if (!err && !ready)
+        err = coro_sleep(&w, deadline, 0);
+    for (size_t i = 0; i < n && added > 0; i++) {
+        if (ws[i].fd < 0)
+            continue;
+        wv__loop_fd_del(&s->loop, &ws[i]);
+        added--;
+        fds[i].revents = ws[i].revents;
+        if (ws[i].revents)
+            ready = true;
+    }
+    if (ws != small)
+        wv__free(ws);
+    if (ready)
+        return 0;
+    return err;
+}
+
+int wv_fdwait(int fd, short events, int64_t deadline, short *revents)
+{
+    if (!(events & (POLLIN | POLLOUT | POLLPRI)))
+        return WV_EINVAL;
+    return wv__fd_wait(fd, events, deadline, revents);
+}

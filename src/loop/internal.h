@@ -1,0 +1,106 @@
+/*
+ * loop/internal.h - the per-thread event loop core under the coroutine
+ * scheduler: a timer heap, descriptor readiness (epoll), and the idle
+ * wait that a thread's scheduler blocks in when nothing is runnable, which
+ * other threads interrupt (wv__loop_kick).
+ *
+ * The loop knows nothing of coroutines: it hands expired timers and ready
+ * descriptor waits back to its owner (coro/sched.c) through callbacks.
+ * Every function except wv__loop_kick runs on the loop's own thread.
+ * docs/coro.md ("The scheduler and its loop") explains the design.
+ */
+#ifndef WV_LOOP_INTERNAL_H
+#define WV_LOOP_INTERNAL_H
+
+#include "../core/internal.h"
+
+/* ---------------------------------------------------------------- timers */
+
+/* A timer, embedded in its owner (a coroutine). */
+typedef struct wv__timer {
+    int64_t when; /* deadline, wv_now() milliseconds */
+    uint32_t idx; /* position in the heap + 1; 0 = not armed */
+} wv__timer_t;
+
+/* ------------------------------------------------------ descriptor waits */
+
+/*
+ * One descriptor of a wait, on the waiting party's stack.  The loop sets
+ * revents and calls the loop's `ready` callback when one of `events` (or
+ * an error or hang-up) is reported.
+ */
+typedef struct wv__fdw {
+    int fd;
+    short events;  /* POLLIN, POLLOUT, POLLPRI */
+    short revents; /* [loop] what was reported */
+    void *party;   /* the owner's: who waits */
+} wv__fdw_t;
+
+/* What the loop keeps per descriptor number. */
+struct wv__fdrec {
+    wv__fdw_t *rd;   /* waiting for POLLIN/POLLPRI, or NULL */
+    wv__fdw_t *wr;   /* waiting for POLLOUT, or NULL */
+    bool registered; /* believed to be in the epoll set */
+};
+
+typedef struct wv__loop {
+    /* timers: a binary min-heap of armed timers */
+    wv__timer_t **heap;
+    uint32_t nheap, capheap;
+    /* descriptors */
+    int epfd;  /* -1 until the first descriptor wait */
+    int evfd;  /* eventfd for kicks while in epoll_wait; -1 */
+    int nwait; /* descriptor waits in progress */
+    struct wv__fdrec *fds;
+    size_t nfds;
+    /* the idle wait: IDLE_* below; written by the owner, cleared by kicks */
+    uint32_t idle;
+    void (*ready)(wv__fdw_t *w); /* set by the owner */
+} wv__loop_t;
+
+int wv__loop_init(wv__loop_t *l, void (*ready)(wv__fdw_t *));
+void wv__loop_destroy(wv__loop_t *l);
+/* Closes the epoll set and its eventfd when no descriptor wait is in
+ * progress (the next wait makes them again). */
+void wv__loop_release_fds(wv__loop_t *l);
+
+/* Makes room for n armed timers, so that wv__timer_add cannot fail.
+ * Returns 0 or WV_ENOMEM. */
+int wv__timer_reserve(wv__loop_t *l, uint32_t n);
+/* Arms t for `when` (re-arms an armed one); room was reserved. */
+void wv__timer_add(wv__loop_t *l, wv__timer_t *t, int64_t when);
+/* Disarms t if armed. */
+void wv__timer_del(wv__loop_t *l, wv__timer_t *t);
+/* The earliest armed deadline, or -1 when none is armed. */
+static inline int64_t wv__timer_next(const wv__loop_t *l)
+{
+    return l->nheap ? l->heap[0]->when : -1;
+}
+/* Disarms and returns the earliest timer due at `now`, or NULL. */
+wv__timer_t *wv__timer_pop_due(wv__loop_t *l, int64_t now);
+
+/*
+ * Starts waiting for w->events on w->fd.  Returns 0, WV_EBUSY (another
+ * wait of this loop on fd for the same direction), WV_EBADF, WV_EPERM (a
+ * descriptor epoll cannot watch: a regular file, always ready), WV_ENOMEM.
+ */
+int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w);
+/* Ends the wait w (whether it fired or not). */
+void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w);
+
+/*
+ * Collects descriptor readiness (calling `ready` for each wait that
+ * fired) and, when `block`, waits for it, for a kick or until `deadline`
+ * (-1: no deadline).  Without descriptor waits, blocking is a futex wait
+ * on l->idle.  `pending` is checked after announcing the idle state: when
+ * it returns true the wait is skipped (the owner's Dekker partner of the
+ * kick).
+ */
+void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
+                   bool (*pending)(void *), void *arg);
+
+/* From any thread: ends a blocking wv__loop_poll of l, now or at once
+ * when it next blocks after its `pending` check.  Async-safe. */
+void wv__loop_kick(wv__loop_t *l);
+
+#endif /* WV_LOOP_INTERNAL_H */
