@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -430,4 +431,503 @@ WVT_TEST(sched_coroutine_waits_on_pool_future)
     wv_pool_close(pool);
     WVT_OK(wv_pool_join(pool, WV_FOREVER));
     wv_pool_free(pool);
+}
+
+/* A thread's wake-ups and cancels reach a coroutine parked on another
+ * thread's scheduler; a thread joins a coroutine of another thread. */
+static wv_coro_t *remote_target;
+static int remote_phase;
+
+static void remote_canceller(void *arg)
+{
+    (void)arg;
+    WVT_POLL(__atomic_load_n(&remote_phase, __ATOMIC_ACQUIRE) == 1, 10000);
+    /* A join from this thread times out while the coroutine is parked. */
+    WVT_ERR(wv_coro_join(remote_target, wv_deadline_in(10), NULL),
+            WV_ETIMEDOUT);
+    wv_coro_cancel(remote_target);
+    void *res;
+    WVT_OK(wv_coro_join(remote_target, wv_deadline_in(10000), &res));
+    WVT_EQ((intptr_t)res, WV_ECANCELED);
+}
+
+static void *park_then_report(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&remote_phase, 1, __ATOMIC_RELEASE);
+    return forever(NULL);
+}
+
+WVT_TEST(sched_cancel_and_join_from_another_thread)
+{
+    WVT_OK(wv_coro_spawn(&remote_target, park_then_report, NULL, NULL));
+    remote_phase = 0;
+    wvt_thread_t *t = wvt_spawn(remote_canceller, NULL);
+    WVT_OK(wv_coro_run(wv_deadline_in(10000)));
+    wvt_join(t);
+    WVT_ASSERT(wv_coro_was_cancelled(remote_target));
+    wv_coro_free(remote_target);
+}
+
+/* Threads, each with its own coroutines, pass tokens around a ring of
+ * semaphores: every wake-up crosses a thread; none is lost. */
+#define RING_THREADS 4
+#define RING_COROS   16
+static wv_sem_t ring[RING_THREADS];
+static long ring_rounds;
+static long ring_done[RING_THREADS];
+
+struct ring_arg {
+    int i;
+};
+
+static void *ring_coro(void *arg)
+{
+    int i = ((struct ring_arg *)arg)->i;
+    for (long r = 0; r < ring_rounds; r++) {
+        WVT_OK(wv_sem_acquire(&ring[i], wv_deadline_in(30000)));
+        WVT_OK(wv_sem_release(&ring[(i + 1) % RING_THREADS], 1));
+        ring_done[i]++;
+    }
+    return NULL;
+}
+
+static void ring_thread(int i, void *arg)
+{
+    static struct ring_arg args[RING_THREADS];
+    (void)arg;
+    args[i].i = i;
+    for (int c = 0; c < RING_COROS; c++)
+        WVT_OK(wv_go(ring_coro, &args[i]));
+    WVT_OK(wv_coro_run(wv_deadline_in(60000)));
+}
+
+WVT_TEST_TIMEOUT(sched_cross_thread_wakeups_stress, 120)
+{
+    ring_rounds = wvt_scale(500);
+    for (int i = 0; i < RING_THREADS; i++) {
+        wv_sem_init(&ring[i], 0);
+        ring_done[i] = 0;
+    }
+    /* Tokens enough for every coroutine of one thread to hold one. */
+    WVT_OK(wv_sem_release(&ring[0], RING_COROS));
+    wvt_run_threads(RING_THREADS, ring_thread, NULL);
+    for (int i = 0; i < RING_THREADS; i++)
+        WVT_EQ(ring_done[i], ring_rounds * RING_COROS);
+}
+
+/* A thread that returns with coroutines parked cancels them and runs
+ * them to their end before it exits. */
+static long exit_cancelled;
+
+static void *count_cancel(void *arg)
+{
+    (void)arg;
+    wv_event_t never;
+    wv_event_init(&never);
+    if (wv_event_wait(&never, WV_FOREVER) == WV_ECANCELED)
+        __atomic_add_fetch(&exit_cancelled, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void leave_coroutines(int i, void *arg)
+{
+    (void)i;
+    (void)arg;
+    for (int c = 0; c < 10; c++)
+        WVT_OK(wv_go(count_cancel, NULL));
+    WVT_ERR(wv_coro_run(0), WV_EAGAIN); /* they all park */
+}
+
+WVT_TEST(sched_thread_exit_cancels_leftovers)
+{
+    wv__stack_stats_t before, after;
+
+    exit_cancelled = 0;
+    wv__stack_stats(&before);
+    wvt_run_threads(3, leave_coroutines, NULL);
+    WVT_EQ(exit_cancelled, 30);
+    wv__stack_stats(&after);
+    WVT_EQ(after.mapped, before.mapped); /* their stacks were unmapped */
+}
+
+/* Groups: cancelled from another thread while members are parked on two
+ * threads; joined from a third. */
+static wv_group_t *shared_group;
+static int group_members_parked;
+
+static void *grp_member(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&group_members_parked, 1, __ATOMIC_SEQ_CST);
+    wv_event_t never;
+    wv_event_init(&never);
+    WVT_ERR(wv_event_wait(&never, WV_FOREVER), WV_ECANCELED);
+    return NULL;
+}
+
+static void group_thread(int i, void *arg)
+{
+    (void)arg;
+    if (i < 2) {
+        for (int c = 0; c < 50; c++)
+            WVT_OK(wv_group_spawn(shared_group, grp_member, NULL, NULL));
+        WVT_OK(wv_coro_run(wv_deadline_in(20000)));
+    } else {
+        WVT_POLL(__atomic_load_n(&group_members_parked, __ATOMIC_SEQ_CST) ==
+                     100,
+                 10000);
+        WVT_ERR(wv_group_join(shared_group, 0), WV_EAGAIN);
+        wv_group_cancel(shared_group);
+        WVT_ERR(wv_group_spawn(shared_group, grp_member, NULL, NULL),
+                WV_ECANCELED);
+        WVT_OK(wv_group_join(shared_group, wv_deadline_in(20000)));
+    }
+}
+
+WVT_TEST(sched_group_cancel_across_threads)
+{
+    group_members_parked = 0;
+    WVT_OK(wv_group_new(&shared_group));
+    wvt_run_threads(3, group_thread, NULL);
+    WVT_EQ(wv_group_count(shared_group), 0);
+    wv_group_free(shared_group);
+    WVT_ERR(wv_group_new(NULL), WV_EINVAL);
+    WVT_ERR(wv_group_join(NULL, 0), WV_EINVAL);
+    wv_group_free(NULL);
+}
+
+static void *join_own_group(void *arg)
+{
+    return (void *)(intptr_t)wv_group_join(arg, 0);
+}
+
+WVT_TEST(sched_group_member_cannot_join_its_group)
+{
+    wv_group_t *g;
+    WVT_OK(wv_group_new(&g));
+    WVT_OK(wv_group_spawn(g, join_own_group, g, NULL));
+    WVT_OK(wv_group_join(g, WV_FOREVER));
+    wv_group_free(g);
+}
+
+/* ------------------------------------------------------ descriptor waits */
+
+static int echo_fds[2];
+
+static void *pipe_writer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 100; i++) {
+        char c = (char)i;
+        WVT_EQ(write(echo_fds[1], &c, 1), 1);
+        wv_coro_yield();
+    }
+    close(echo_fds[1]);
+    return NULL;
+}
+
+static void *pipe_reader(void *arg)
+{
+    (void)arg;
+    int got = 0;
+    for (;;) {
+        short rev;
+        WVT_OK(wv_fdwait(echo_fds[0], POLLIN, wv_deadline_in(10000), &rev));
+        char c;
+        ssize_t r = read(echo_fds[0], &c, 1);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            WVT_EQ(errno, EAGAIN);
+            continue;
+        }
+        WVT_EQ(c, (char)got);
+        got++;
+    }
+    return (void *)(intptr_t)got;
+}
+
+WVT_TEST(sched_fdwait_pipe_between_coroutines)
+{
+    wv_coro_t *rd;
+    void *got;
+
+    WVT_EQ(pipe2(echo_fds, O_CLOEXEC | O_NONBLOCK), 0);
+    WVT_OK(wv_coro_spawn(&rd, pipe_reader, NULL, NULL));
+    WVT_OK(wv_go(pipe_writer, NULL));
+    WVT_OK(wv_coro_join(rd, wv_deadline_in(10000), &got));
+    WVT_EQ((intptr_t)got, 100);
+    wv_coro_free(rd);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    close(echo_fds[0]);
+}
+
+static void *fdwait_errors(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    short rev = 0;
+    WVT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+    WVT_ERR(wv_fdwait(fds[0], POLLIN, 0, &rev), WV_EAGAIN);
+    WVT_ERR(wv_fdwait(fds[0], POLLIN, wv_deadline_in(20), &rev), WV_ETIMEDOUT);
+    WVT_ERR(wv_fdwait(fds[0], 0, WV_FOREVER, &rev), WV_EINVAL);
+    WVT_ERR(wv_fdwait(fds[0], POLLIN, -3, &rev), WV_EINVAL);
+    WVT_ERR(wv_fdwait(987, POLLIN, wv_deadline_in(1000), &rev), WV_EBADF);
+    /* a writable pipe is ready at once */
+    WVT_OK(wv_fdwait(fds[1], POLLOUT, wv_deadline_in(1000), &rev));
+    WVT_ASSERT(rev & POLLOUT);
+    /* a regular file is always ready (epoll refuses it; poll says so) */
+    int f = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    WVT_GE(f, 0);
+    WVT_OK(wv_fdwait(f, POLLIN, wv_deadline_in(1000), &rev));
+    WVT_ASSERT(rev & POLLIN);
+    close(f);
+    /* a hang-up is reported though not asked for */
+    close(fds[1]);
+    WVT_OK(wv_fdwait(fds[0], POLLIN, wv_deadline_in(1000), &rev));
+    WVT_ASSERT(rev & POLLHUP);
+    close(fds[0]);
+    return NULL;
+}
+
+WVT_TEST(sched_fdwait_errors_and_edges)
+{
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, fdwait_errors, NULL, NULL));
+    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    wv_coro_free(co);
+    fdwait_errors(NULL); /* the same from the thread's own code */
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}
+
+static void *wait_busy(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)wv_fdwait(echo_fds[0], POLLIN,
+                                       wv_deadline_in(10000), NULL);
+}
+
+WVT_TEST(sched_fdwait_same_direction_twice_is_busy)
+{
+    wv_coro_t *a, *b;
+    void *ra, *rb;
+
+    WVT_EQ(pipe2(echo_fds, O_CLOEXEC | O_NONBLOCK), 0);
+    WVT_OK(wv_coro_spawn(&a, wait_busy, NULL, NULL));
+    WVT_OK(wv_coro_spawn(&b, wait_busy, NULL, NULL));
+    WVT_OK(wv_coro_join(b, wv_deadline_in(10000), &rb));
+    WVT_EQ((intptr_t)rb, WV_EBUSY);
+    WVT_EQ(write(echo_fds[1], "x", 1), 1);
+    WVT_OK(wv_coro_join(a, wv_deadline_in(10000), &ra));
+    WVT_EQ((intptr_t)ra, 0);
+    wv_coro_free(a);
+    wv_coro_free(b);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    close(echo_fds[0]);
+    close(echo_fds[1]);
+}
+
+/* Other layers' descriptor waits park the coroutine too: communicate
+ * with a child process while another coroutine keeps running. */
+static void *run_cat(void *arg)
+{
+    (void)arg;
+    const char *argv[] = {"cat", NULL};
+    wv_popen_opts_t o = {.argv = argv};
+    wv_popen_t *p;
+    wv_bytes_t out;
+    static char in[1 << 20];
+    memset(in, 'w', sizeof in);
+    o.in.how = o.out.how = WV_STDIO_PIPE;
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_OK(wv_popen_communicate(p, in, sizeof in, wv_deadline_in(20000), &out,
+                                NULL));
+    WVT_EQ(out.len, sizeof in);
+    WVT_ASSERT(memcmp(out.data, in, sizeof in) == 0);
+    wv_popen_free(p);
+    wv_event_set(&ev);
+    return NULL;
+}
+
+WVT_TEST(sched_subprocess_communicate_parks_the_coroutine)
+{
+    wv_event_init(&ev);
+    ticks = 0;
+    WVT_OK(wv_go(run_cat, NULL));
+    WVT_OK(wv_go(ticker, NULL));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+    WVT_GT(ticks, 0);
+}
+
+/* -------------------------------------------------------------- faults */
+
+static int spawn_and_run(void *arg)
+{
+    (void)arg;
+    wv_coro_t *co;
+    wv_group_t *g;
+    wv_coro_opts_t o = {.name = "faulty"};
+    int err = wv_coro_spawn(&co, ret_arg_plus_one, NULL, &o);
+    if (err)
+        return err;
+    err = wv_group_new(&g);
+    if (!err) {
+        err = wv_group_spawn(g, bump, NULL, NULL);
+        WVT_OK(wv_group_join(g, WV_FOREVER));
+        wv_group_free(g);
+    }
+    WVT_OK(wv_coro_join(co, WV_FOREVER, NULL));
+    wv_coro_free(co);
+    wv__sched_trim(); /* recycled records count as live allocations */
+    return err;
+}
+
+WVT_TEST(sched_failed_allocations)
+{
+    /* The scheduler exists before faults start: its making is covered by
+     * the thread case below. */
+    WVT_OK(wv_go(bump, NULL));
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    wv__sched_trim();
+    wvt_alloc_install();
+    long points = wvt_faultsim(spawn_and_run, NULL);
+    wvt_alloc_uninstall();
+    WVT_GE(points, 3);
+}
+
+static void *sleep_5ms(void *arg)
+{
+    (void)arg;
+    WVT_OK(wv_sleep_ms(5));
+    counter++;
+    return NULL;
+}
+
+WVT_TEST(sched_idle_wait_survives_eintr)
+{
+    counter = 0;
+    for (int i = 0; i < 5; i++)
+        WVT_OK(wv_go(sleep_5ms, NULL));
+    wv__fault_futex_eintr(50);
+    WVT_OK(wv_coro_run(wv_deadline_in(10000)));
+    wv__fault_futex_eintr(0);
+    WVT_EQ(counter, 5);
+}
+
+/* The RLock's owner is the coroutine, not the thread. */
+static wv_rlock_t rl;
+
+static void *try_rlock(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)wv_rlock_acquire(&rl, 0);
+}
+
+WVT_TEST(sched_rlock_owner_is_the_coroutine)
+{
+    wv_coro_t *co;
+    void *res;
+
+    wv_rlock_init(&rl);
+    WVT_OK(wv_rlock_acquire(&rl, 0));
+    WVT_OK(wv_rlock_acquire(&rl, 0)); /* main again: recursive */
+    WVT_OK(wv_coro_spawn(&co, try_rlock, NULL, NULL));
+    WVT_OK(wv_coro_join(co, WV_FOREVER, &res));
+    WVT_EQ((intptr_t)res, WV_EAGAIN); /* another party */
+    wv_coro_free(co);
+    WVT_OK(wv_rlock_release(&rl));
+    WVT_OK(wv_rlock_release(&rl));
+}
+
+/* ----------------------------------------------------------- stacks */
+
+static int depth(int n)
+{
+    volatile char pad[512];
+    pad[0] = (char)n;
+    return n == 0 ? pad[0] : depth(n - 1) + pad[0];
+}
+
+static void *recurse_forever(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)depth(1 << 30);
+}
+
+static void overflow_child(void)
+{
+    wv_coro_opts_t o = {.name = "bottomless", .stack_size = 64 * 1024};
+    WVT_OK(wv_coro_spawn(NULL, recurse_forever, NULL, &o));
+    wv_coro_run(WV_FOREVER);
+}
+
+WVT_TEST(sched_stack_overflow_names_the_coroutine)
+{
+    int fds[2], status;
+    char buf[4096];
+    size_t len = 0;
+    ssize_t r;
+
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    WVT_GE(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        overflow_child();
+        _exit(0);
+    }
+    close(fds[1]);
+    while (len + 1 < sizeof buf &&
+           (r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(fds[0]);
+    WVT_EQ(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status))
+        WVT_FAIL("status %#x; stderr was: %s", status, buf);
+    WVT_EQ(WTERMSIG(status), SIGSEGV);
+#if WEAVE_SANITIZER != 2
+    if (!strstr(buf, "weave: stack overflow in coroutine \"bottomless\""))
+        WVT_FAIL("no overflow message; stderr was: %s", buf);
+#endif
+}
+
+/* 100k coroutines alive at once, each sleeping a random few ms. */
+static void *nap(void *arg)
+{
+    WVT_OK(wv_sleep_ms((intptr_t)arg));
+    counter++;
+    return NULL;
+}
+
+WVT_TEST_TIMEOUT(sched_100k_alive_at_once, 120)
+{
+    /* TSan counts each live coroutine as a thread (at most 8128). */
+#if WEAVE_SANITIZER == 2
+    long n = 5000;
+#else
+    long n = wvt_sanitized() ? 10000 : 100000;
+#endif
+    wv_group_t *g;
+    wv__stack_stats_t before, peak, after;
+    unsigned seed = 12345;
+
+    counter = 0;
+    wv__stack_stats(&before);
+    WVT_OK(wv_group_new(&g));
+    for (long i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        WVT_OK(wv_group_spawn(g, nap, (void *)(intptr_t)(1 + (seed >> 16) % 20),
+                              NULL));
+    }
+    WVT_ERR(wv_coro_run(0), WV_EAGAIN); /* every one started and parked */
+    wv__stack_stats(&peak);
+    WVT_GE(peak.mapped - before.mapped, n - 64); /* all alive at once */
+    WVT_OK(wv_group_join(g, wv_deadline_in(60000)));
+    WVT_EQ(counter, n);
+    wv_group_free(g);
+    wv__stack_pool_drain();
+    wv__stack_stats(&after);
+    WVT_LE(after.mapped, before.mapped);
 }

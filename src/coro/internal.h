@@ -159,6 +159,12 @@ void wv__guard_desc_free(wv__stack_t *st);
 /* Frees the calling thread's alternate signal stack if weave made it. */
 void wv__guard_thread_exit(void);
 
+/* ------------------------------------------------------------ scheduler */
+
+/* Frees the calling thread's cache of finished coroutine records (tests:
+ * the allocation counter then sees only what is in use). */
+void wv__sched_trim(void);
+
 /* -------------------------------------------------------------- channels */
 
 struct wv_chan;

@@ -719,6 +719,21 @@ bool wv_coro_cancelled(void)
     return co && is_cancelled(co);
 }
 
+static void free_cache(struct sched *s)
+{
+    while (s->cache) {
+        struct wv_coro *co = s->cache;
+        s->cache = co->next;
+        wv__free(co);
+    }
+}
+
+void wv__sched_trim(void)
+{
+    if (tls_sched)
+        free_cache(tls_sched);
+}
+
 /* A thread that exits with coroutines left cancels them and runs them to
  * their end; then its scheduler is recycled. */
 static void sched_thread_exit(void *arg)
@@ -732,11 +747,7 @@ static void sched_thread_exit(void *arg)
     }
     run_until_empty(s, WV_FOREVER);
     take_remote(s);
-    while (s->cache) {
-        struct wv_coro *co = s->cache;
-        s->cache = co->next;
-        wv__free(co);
-    }
+    free_cache(s);
     wv__loop_destroy(&s->loop);
     wv__waiter_set_kind(&wv__thread_waiter, NULL);
     tls_sched = NULL;

@@ -58,11 +58,14 @@ static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 static size_t page_size(void)
 {
-    static size_t page;
+    static size_t page; /* first callers may race: same value */
+    size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
 
-    if (!page)
-        page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    if (!p) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page, p, __ATOMIC_RELAXED);
+    }
+    return p;
 }
 
 static void on_thread_exit(void *unused)
