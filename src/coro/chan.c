@@ -231,7 +231,12 @@ static inline entry_t *q_take(struct queue *q)
 {
     entry_t *e;
     while ((e = q->head)) {
-        q_remove(q, e);
+        q->head = e->_next; /* q_remove of the head */
+        if (q->head)
+            q->head->_prev = NULL;
+        else
+            q->tail = NULL;
+        e->_queued = 0;
         if (claim(e))
             return e;
     }
@@ -302,8 +307,8 @@ static inline void wake(struct wv__chan_wait *w)
  * [lock, released on return] Queues the caller on q with its value buffer
  * and sleeps until a partner or a close dequeues it, or the deadline.
  */
-static int wait_single(wv_chan_t *ch, struct queue *q, void *val,
-                       int64_t deadline)
+static inline __attribute__((always_inline)) int
+wait_single(wv_chan_t *ch, struct queue *q, void *val, int64_t deadline)
 {
     struct wv__chan_wait wt = {.err = 0};
     entry_t e = {._wait = &wt, ._val = val};
