@@ -95,7 +95,10 @@ struct wv_chan {
 
 /* A three-state futex lock, as the parking lot's bucket lock (Drepper,
  * "Futexes are tricky", mutex 2): held for a few operations only, so it
- * spins briefly before sleeping. */
+ * spins briefly before sleeping.  The FUTEX_WAKE after a release may name
+ * a channel that the next holder has freed already: a system call on an
+ * address, no memory access; at worst a spurious wake-up of whoever sleeps
+ * there next, as for the parking lot's locks. */
 __attribute__((noinline)) static void lock_slow(wv_chan_t *ch)
 {
     for (int i = 0; i < LOCK_SPINS; i++) {
