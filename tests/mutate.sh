@@ -50,6 +50,22 @@ mutations=(
 "src/pool/pool.c^            wv__pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
 "src/pool/pool.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
 "src/pool/pool.c^            sched_yield(); /* a submitter preempted mid-push */^            break;^pool_close_races_submitters"
+"src/coro/sched.c^    w->state = W_WOKEN;
+    if (st == W_SLEEPING)
+        rq_push(s, co);^    w->state = W_WOKEN;
+    if (st == W_PARKED)
+        rq_push(s, co);^sched_main_blocking_runs_coroutines sched_join_deadline_then_result"
+"src/coro/sched.c^            wake_local(s, fifo);^            (void)0;^sched_coroutine_waits_on_pool_future"
+"src/coro/sched.c^        if (w && w->state == W_SLEEPING) {
+            w->state = W_TIMEDOUT;^        if (0) {
+            w->state = W_TIMEDOUT;^sched_sleeps_end_in_deadline_order"
+"src/coro/sched.c^    __atomic_store_n(&s->cancels, 1, __ATOMIC_SEQ_CST);
+    wv__loop_kick(&s->loop);^    wv__loop_kick(&s->loop);^sched_cancel_and_join_from_another_thread"
+"src/coro/sched.c^    while (n > 1)^    while (n > 0)^sched_group_cancel_across_threads"
+"src/coro/sched.c^    if (s->dead)
+        reap(s);
+    /* Cancelled^    /* Cancelled^sched_million_spawned_and_joined"
+"src/loop/loop_linux.c^    if (old == IDLE_FUTEX) {^    if (0) {^sched_coroutine_waits_on_pool_future"
 "src/pool/pworker.c^                    __atomic_load_n(&w->c->taken, __ATOMIC_RELAXED) == seq;^                    true;^ppool_worker_killed_idle_fails_nothing"
 "src/pool/pool.c^        wv__pw_kill_all(pool);^        (void)0;^ppool_terminate_cancels_running_tasks"
 "src/pool/pworker.c^        if (child_ended(w))^        if (0)^ppool_task_killed_fails_with_workerlost"
@@ -205,7 +221,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_chan; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

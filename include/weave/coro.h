@@ -79,7 +79,8 @@ typedef struct wv_coro_opts {
  *
  * out != NULL: *out is a joinable handle; the caller must pass it to
  * wv_coro_free exactly once.  out == NULL: detached, as wv_go.
- * opts may be NULL.
+ * opts may be NULL.  A coroutine cancelled before it first ran never runs
+ * fn (its result is NULL).
  * Errors: WV_EINVAL (fn NULL, stack_size over 1 GiB), WV_ENOMEM (no memory
  * for the record or the scheduler).  A stack that cannot be had when the
  * coroutine first runs (address space or vm.max_map_count exhausted)
@@ -136,7 +137,9 @@ WV_EXTERN int wv_coro_yield(void);
 /*
  * Runs the calling thread's coroutines until none is left (detached,
  * joinable and grouped alike), or the deadline: asyncio.run's loop.  Call
- * it from the thread's own code, not from a coroutine.
+ * it from the thread's own code, not from a coroutine.  When none is
+ * left it also closes the loop's epoll descriptors (made again by the
+ * next descriptor wait).
  * Returns 0 (none left; also when the thread never spawned any),
  * WV_ETIMEDOUT, WV_EAGAIN (deadline 0 and some left after one round),
  * WV_EDEADLK (called from a coroutine), WV_EINVAL (bad deadline).
