@@ -137,7 +137,10 @@ typedef struct wv_chan_case {
  * several are ready, each is chosen with equal probability.  The same
  * channel may appear in several cases.  With no case left (n == 0 or every
  * ch NULL), select only waits for its deadline (and for WV_FOREVER in a
- * thread, forever, as Go's empty select).
+ * thread, forever, as Go's empty select).  The cases (whose private
+ * fields hold the select's places in the channels' queues while it waits)
+ * and their val buffers are used during the call only; the same array may
+ * be passed again as it is.
  * Returns the index (>= 0) of the completed case, whose err is set to 0 or
  * WV_EPIPE; the other cases' err are left alone.  Errors (no case
  * completed): WV_EAGAIN (deadline 0 and none ready), WV_ETIMEDOUT,
