@@ -7,10 +7,12 @@
  *   weave/queue.h  queue.Queue / LifoQueue / PriorityQueue, futures
  *   weave/subprocess.h  subprocess: Popen, communicate, run, check_output
  *   weave/coro.h   coroutines, groups, the scheduler, wv_fdwait
+ *   weave/chan.h   Go's channels: send, receive, close, select
  */
 #ifndef WEAVE_H
 #define WEAVE_H
 
+#include "weave/chan.h"
 #include "weave/core.h"
 #include "weave/coro.h"
 #include "weave/pool.h"

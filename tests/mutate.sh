@@ -175,6 +175,25 @@ mutations=(
 "src/proc/communicate.c^    else if (p->rest)
         f = (struct feed){p->rest, p->rest_len, p->rest_off};^^sub_deadline_then_resume_loses_nothing"
 "src/proc/communicate.c^        stop(p);^        (void)0;^sub_run_timeout_kills_and_reaps"
+"src/coro/chan.c^    if (queued)
+        return err;^    return err;^chan_completion_wins_over_time_out chan_completion_wins_over_cancellation"
+"src/coro/chan.c^        if (__atomic_compare_exchange_n(&wt.claim, &open, GAVE_UP, false,^        if (1 || __atomic_compare_exchange_n(&wt.claim, &open, GAVE_UP, false,^chan_completion_wins_over_time_out chan_completion_wins_over_cancellation"
+"src/coro/chan.c^        if ((s = q_take(&ch->sendq)) != NULL) { /* it was full */
+            ring_put(ch, s->_val);
+            *wake = s->_wait;
+        }^^chan_full_buffer_takes_a_blocked_senders_value"
+"src/coro/chan.c^    if (!e->_select)
+        return true;^    if (1)
+        return true;^chan_stress_selects_exactly_once chan_close_wakes_blocked_selects"
+"src/coro/chan.c^        if (++ready == 1 || rand_below(ready) == 0)^        if (++ready == 1)^chan_select_is_fair"
+"src/coro/chan.c^    drain_waiters(&ch->sendq, &tail);^^chan_close_wakes_blocked_senders_and_receivers"
+"src/coro/chan.c^    int err = try_send(ch, val, &w);
+    if (WV__LIKELY(err != WV_EAGAIN)) {
+        chan_unlock(ch);
+        wake(w);^    int err = try_send(ch, val, &w);
+    if (WV__LIKELY(err != WV_EAGAIN)) {
+        wake(w);
+        chan_unlock(ch);^chan_waker_never_touches_the_channel_after_waking"
 )
 
 only=${1:-}
@@ -202,7 +221,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

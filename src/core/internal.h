@@ -215,8 +215,15 @@ struct wv__waiter {
  * code) around every switch: a plain thread-local store, inlined.
  */
 extern __thread void *wv__party __attribute__((tls_model("initial-exec")));
+extern __thread const wv__waiter_kind_t *wv__kind
+    __attribute__((tls_model("initial-exec"))); /* NULL: the thread kind */
+extern const wv__waiter_kind_t wv__thread_waiter;
 void wv__waiter_set_kind(const wv__waiter_kind_t *kind, void *ctx);
-const wv__waiter_kind_t *wv__waiter_kind(void);
+static inline const wv__waiter_kind_t *wv__waiter_kind(void)
+{
+    const wv__waiter_kind_t *k = wv__kind;
+    return k ? k : &wv__thread_waiter;
+}
 static inline void *wv__waiter_ctx(void)
 {
     return wv__party;
@@ -249,8 +256,8 @@ static inline void wv__waiter_wake(wv__waiter_t *w)
     w->kind->wake(w);
 }
 
-/* The built-in kind: the calling thread sleeps on a futex. */
-extern const wv__waiter_kind_t wv__thread_waiter;
+/* The built-in kind (wv__thread_waiter, declared above): the calling
+ * thread sleeps on a futex. */
 
 /*
  * A value that identifies the calling party (thread or coroutine), never 0,

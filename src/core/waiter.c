@@ -13,7 +13,7 @@
 
 enum { W_PARKED = 0, W_SLEEPING = 1, W_WOKEN = 2 };
 
-static __thread const wv__waiter_kind_t *tls_kind;
+__thread const wv__waiter_kind_t *wv__kind;
 __thread void *wv__party;
 static __thread char tls_self; /* its address names the thread */
 
@@ -54,13 +54,8 @@ const wv__waiter_kind_t wv__thread_waiter = {
 
 void wv__waiter_set_kind(const wv__waiter_kind_t *kind, void *ctx)
 {
-    tls_kind = kind == &wv__thread_waiter ? NULL : kind;
+    wv__kind = kind == &wv__thread_waiter ? NULL : kind;
     wv__party = ctx;
-}
-
-const wv__waiter_kind_t *wv__waiter_kind(void)
-{
-    return tls_kind ? tls_kind : &wv__thread_waiter;
 }
 
 uintptr_t wv__self(void)

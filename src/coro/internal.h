@@ -165,4 +165,13 @@ void wv__guard_thread_exit(void);
  * the allocation counter then sees only what is in use). */
 void wv__sched_trim(void);
 
+/* -------------------------------------------------------------- channels */
+
+struct wv_chan;
+
+/* Parties waiting in ch's queue of senders (op WV_CHAN_SEND) or receivers
+ * (WV_CHAN_RECV), stale select entries not counted: a test aid, takes the
+ * channel's lock. */
+unsigned wv__chan_waiting(struct wv_chan *ch, int op);
+
 #endif /* WV_CORO_INTERNAL_H */

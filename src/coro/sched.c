@@ -414,7 +414,8 @@ static int coro_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags)
         wv__timer_add(&s->loop, &co->timer, deadline);
     schedule(s);
     co->wait = NULL;
-    wv__timer_del(&s->loop, &co->timer);
+    if (co->timer.idx)
+        wv__timer_del(&s->loop, &co->timer);
     switch (w->state) {
     case W_WOKEN:
         return 0;

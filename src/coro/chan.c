@@ -1,0 +1,697 @@
+/*
+ * coro/chan.c - Go's channels and select.
+ *
+ * Design: Go's runtime/chan.go and select.go, waiting through weave's
+ * waiter (core/internal.h) instead of gopark.  A channel is a lock, a ring
+ * of `cap` values and two FIFO queues of waiting parties: senders blocked
+ * on a full (or unbuffered) channel, receivers blocked on an empty one.
+ * A queue holds *entries* (Go's sudog), each on its waiting party's stack
+ * (a select's inside the caller's cases): a pointer to the party's wait
+ * record (its waiter and result), its value buffer and its case index.
+ * Channels keep their own queues instead of using the parking lot because
+ * a select must wait in several queues at once (docs/chan.md).
+ *
+ * Under the channel's lock:
+ *  - send: a waiting receiver gets the value copied straight into its
+ *    buffer; else a free slot of the ring takes it; else the sender waits.
+ *  - recv: a buffered value comes out of the ring, and if a sender waits
+ *    (the ring was full) its value moves into the freed slot and it is
+ *    woken; else a waiting sender's value is copied straight out of its
+ *    buffer; else the receiver waits.
+ *  - close: marks the channel closed and dequeues every waiter with
+ *    WV_EPIPE.
+ *
+ * Claiming.  Whoever takes an entry out of a queue owns the party's one
+ * wake-up.  The entry of a plain send or recv is in one queue only, so
+ * dequeuing it under the lock is the claim: no atomic operation.  The
+ * entries of a select (one per case, in several queues) share one claim
+ * word: 0 open; idx + 1 once a waker won case idx (CAS 0 -> idx + 1);
+ * GAVE_UP once the select's own time-out or cancellation won (CAS
+ * 0 -> GAVE_UP).  An entry whose claim word is not 0 is stale: whoever
+ * meets it drops it from its queue and goes on with the next.
+ *
+ * Invariants.
+ *  - An entry is in at most one queue, and _queued says whether; both
+ *    change only under that channel's lock.  A party never returns while
+ *    an entry of its own is queued (the entry lives on its stack).
+ *  - A waker copies the value, sets the party's result and dequeues the
+ *    entry, all under the lock; after the unlock it calls wv__waiter_wake
+ *    once and touches neither the party nor the channel again (the woken
+ *    party may return and free either at once: the last touch rule of
+ *    docs/waiting.md).
+ *  - A party whose sleep ends by time-out or cancellation withdraws: a
+ *    plain one retakes the lock and, if still queued, dequeues itself; a
+ *    select claims itself (GAVE_UP).  If it lost (a waker dequeued or
+ *    claimed it first), the operation is already done and a wake-up is in
+ *    flight: it waits for it (WV_FOREVER, NOCANCEL) and reports success.
+ *    A completed operation always wins over a time-out.
+ *  - Senders wait only while the ring is full and no receiver waits;
+ *    receivers only while it is empty and no sender waits.
+ *
+ * Lock order.  A channel lock is a leaf, held for a few queue and copy
+ * operations, never across a sleep or a wake-up.  Only select holds more
+ * than one: those of all its channels, taken in address order, each once.
+ */
+#include "internal.h"
+
+#include "weave/chan.h"
+
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+
+#define LOCK_SPINS 64
+#define GAVE_UP    UINT32_MAX /* claim word: the select withdrew */
+
+typedef struct wv__chan_entry entry_t;
+
+/* A waiting party, on its stack for the duration of its wait. */
+struct wv__chan_wait {
+    wv__waiter_t w; /* how it sleeps and is woken */
+    uint32_t claim; /* select only: 0, idx + 1 or GAVE_UP (atomic) */
+    int err;        /* its result, set by the waker: 0 or WV_EPIPE */
+};
+
+struct queue {
+    entry_t *head; /* oldest */
+    entry_t *tail;
+};
+
+struct wv_chan {
+    uint32_t lock;      /* 0 free, 1 held, 2 held with sleepers */
+    bool closed;        /* [lock] */
+    size_t len;         /* [lock] values in the ring */
+    size_t head;        /* [lock] byte offset of the oldest value */
+    size_t tail;        /* [lock] byte offset of the next free slot */
+    struct queue sendq; /* [lock] blocked senders */
+    struct queue recvq; /* [lock] blocked receivers */
+    size_t elem_size;   /* bytes per value */
+    size_t cap;         /* values the ring holds */
+    size_t bytes;       /* cap * elem_size: the ring's size */
+    unsigned char ring[] __attribute__((aligned(16)));
+};
+
+/* ------------------------------------------------------------------ lock */
+
+/* A three-state futex lock, as the parking lot's bucket lock (Drepper,
+ * "Futexes are tricky", mutex 2): held for a few operations only, so it
+ * spins briefly before sleeping.  The FUTEX_WAKE after a release may name
+ * a channel that the next holder has freed already: a system call on an
+ * address, no memory access; at worst a spurious wake-up of whoever sleeps
+ * there next, as for the parking lot's locks. */
+__attribute__((noinline)) static void lock_slow(wv_chan_t *ch)
+{
+    for (int i = 0; i < LOCK_SPINS; i++) {
+        wv__cpu_relax();
+        uint32_t c = 0;
+        if (__atomic_load_n(&ch->lock, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&ch->lock, &c, 1, false,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return;
+    }
+    while (__atomic_exchange_n(&ch->lock, 2, __ATOMIC_ACQUIRE) != 0)
+        wv__futex_wait(&ch->lock, 2, WV_FOREVER, false);
+}
+
+static inline void chan_lock(wv_chan_t *ch)
+{
+    uint32_t c = 0;
+    if (WV__UNLIKELY(!__atomic_compare_exchange_n(
+            &ch->lock, &c, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+        lock_slow(ch);
+}
+
+static inline void chan_unlock(wv_chan_t *ch)
+{
+    uint32_t was = __atomic_exchange_n(&ch->lock, 0, __ATOMIC_RELEASE);
+    if (WV__UNLIKELY(was == 2))
+        wv__futex_wake(&ch->lock, 1, false);
+}
+
+/* ---------------------------------------------------------------- values */
+
+/* Copies one value; small sizes inline (no call).  dst NULL: dropped. */
+static inline void copy_value(void *dst, const void *src, size_t n)
+{
+    if (!dst)
+        return;
+    switch (n) {
+    case 0:
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    default:
+        memcpy(dst, src, n);
+    }
+}
+
+/* [lock] Ring offsets advance by one value, wrapping without division. */
+static inline size_t ring_next(const wv_chan_t *ch, size_t off)
+{
+    off += ch->elem_size;
+    return off == ch->bytes ? 0 : off;
+}
+
+static inline void ring_put(wv_chan_t *ch, const void *val)
+{
+    copy_value(ch->ring + ch->tail, val, ch->elem_size);
+    ch->tail = ring_next(ch, ch->tail);
+    ch->len++;
+}
+
+static inline void ring_get(wv_chan_t *ch, void *out)
+{
+    copy_value(out, ch->ring + ch->head, ch->elem_size);
+    ch->head = ring_next(ch, ch->head);
+    ch->len--;
+}
+
+/* ---------------------------------------------------------------- queues */
+
+static inline void q_push(struct queue *q, entry_t *e)
+{
+    e->_next = NULL;
+    e->_prev = q->tail;
+    if (q->tail)
+        q->tail->_next = e;
+    else
+        q->head = e;
+    q->tail = e;
+    e->_queued = 1;
+}
+
+static inline void q_remove(struct queue *q, entry_t *e)
+{
+    if (e->_prev)
+        e->_prev->_next = e->_next;
+    else
+        q->head = e->_next;
+    if (e->_next)
+        e->_next->_prev = e->_prev;
+    else
+        q->tail = e->_prev;
+    e->_queued = 0;
+}
+
+static inline bool is_stale(const entry_t *e)
+{
+    return e->_select &&
+           __atomic_load_n(&e->_wait->claim, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* [lock] The oldest entry of q that may still be claimed (stale ones
+ * before it are dropped), or NULL.  It may turn stale at any moment. */
+static entry_t *q_first(struct queue *q)
+{
+    entry_t *e;
+    while ((e = q->head) && is_stale(e))
+        q_remove(q, e);
+    return e;
+}
+
+/* [lock] Claims an entry just dequeued: a plain one is ours already; a
+ * select's only if no other case of it was claimed first. */
+static inline bool claim(entry_t *e)
+{
+    uint32_t open = 0;
+    if (!e->_select)
+        return true;
+    return __atomic_compare_exchange_n(&e->_wait->claim, &open, e->_idx + 1,
+                                       false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+/* [lock] Dequeues and claims the oldest entry of q that can be claimed,
+ * dropping stale ones; NULL if none.  The caller owns its wake-up. */
+static inline entry_t *q_take(struct queue *q)
+{
+    entry_t *e;
+    while ((e = q->head)) {
+        q->head = e->_next; /* q_remove of the head */
+        if (q->head)
+            q->head->_prev = NULL;
+        else
+            q->tail = NULL;
+        e->_queued = 0;
+        if (claim(e))
+            return e;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------- the two operations */
+
+/*
+ * [lock] Sends val if that needs no wait.  Returns 0 (sent; *wake is the
+ * party to wake after the unlock, or NULL), WV_EPIPE (closed) or WV_EAGAIN
+ * (it would wait).
+ */
+static inline int try_send(wv_chan_t *ch, const void *val,
+                           struct wv__chan_wait **wake)
+{
+    if (WV__UNLIKELY(ch->closed))
+        return WV_EPIPE;
+    entry_t *r = q_take(&ch->recvq);
+    if (r) {
+        copy_value(r->_val, val, ch->elem_size);
+        *wake = r->_wait;
+        return 0;
+    }
+    if (ch->len < ch->cap) {
+        ring_put(ch, val);
+        return 0;
+    }
+    return WV_EAGAIN;
+}
+
+/* [lock] Receives into out if that needs no wait; as try_send. */
+static inline int try_recv(wv_chan_t *ch, void *out,
+                           struct wv__chan_wait **wake)
+{
+    entry_t *s;
+    if (ch->len) {
+        ring_get(ch, out);
+        if ((s = q_take(&ch->sendq)) != NULL) { /* it was full */
+            ring_put(ch, s->_val);
+            *wake = s->_wait;
+        }
+        return 0;
+    }
+    if ((s = q_take(&ch->sendq)) != NULL) {
+        copy_value(out, s->_val, ch->elem_size);
+        *wake = s->_wait;
+        return 0;
+    }
+    return ch->closed ? WV_EPIPE : WV_EAGAIN;
+}
+
+/* [lock] Would the operation complete without waiting? */
+static bool is_ready(wv_chan_t *ch, int op)
+{
+    if (op == WV_CHAN_SEND)
+        return ch->closed || q_first(&ch->recvq) || ch->len < ch->cap;
+    return ch->len || q_first(&ch->sendq) || ch->closed;
+}
+
+static inline void wake(struct wv__chan_wait *w)
+{
+    if (w)
+        wv__waiter_wake(&w->w);
+}
+
+/*
+ * [lock, released on return] Queues the caller on q with its value buffer
+ * and sleeps until a partner or a close dequeues it, or the deadline.
+ */
+static inline __attribute__((always_inline)) int
+wait_single(wv_chan_t *ch, struct queue *q, void *val, int64_t deadline)
+{
+    struct wv__chan_wait wt = {.err = 0};
+    entry_t e = {._wait = &wt, ._val = val};
+
+    wv__waiter_init(&wt.w);
+    q_push(q, &e);
+    chan_unlock(ch);
+    int err = wv__waiter_sleep(&wt.w, deadline, 0);
+    if (WV__LIKELY(err == 0))
+        return wt.err;
+
+    chan_lock(ch);
+    bool queued = e._queued;
+    if (queued)
+        q_remove(q, &e);
+    chan_unlock(ch);
+    if (queued)
+        return err;
+    /* A partner dequeued us first: the operation is done, its wake-up in
+     * flight.  It wins over the time-out. */
+    err = wv__waiter_sleep(&wt.w, WV_FOREVER, WV__PARK_NOCANCEL);
+    WV__ASSERT(err == 0);
+    return wt.err;
+}
+
+int wv_chan_send(wv_chan_t *ch, const void *val, int64_t deadline)
+{
+    struct wv__chan_wait *w = NULL;
+
+    if (WV__UNLIKELY(!ch || (!val && ch->elem_size)))
+        return WV_EINVAL;
+    chan_lock(ch);
+    int err = try_send(ch, val, &w);
+    if (WV__LIKELY(err != WV_EAGAIN)) {
+        chan_unlock(ch);
+        wake(w);
+        return err;
+    }
+    if (deadline == 0 || !wv__deadline_ok(deadline)) {
+        chan_unlock(ch);
+        return deadline == 0 ? WV_EAGAIN : WV_EINVAL;
+    }
+    return wait_single(ch, &ch->sendq, (void *)(uintptr_t)val, deadline);
+}
+
+int wv_chan_recv(wv_chan_t *ch, void *out, int64_t deadline)
+{
+    struct wv__chan_wait *w = NULL;
+
+    if (WV__UNLIKELY(!ch))
+        return WV_EINVAL;
+    chan_lock(ch);
+    int err = try_recv(ch, out, &w);
+    if (WV__LIKELY(err != WV_EAGAIN)) {
+        chan_unlock(ch);
+        wake(w);
+        return err;
+    }
+    if (deadline == 0 || !wv__deadline_ok(deadline)) {
+        chan_unlock(ch);
+        return deadline == 0 ? WV_EAGAIN : WV_EINVAL;
+    }
+    return wait_single(ch, &ch->recvq, out, deadline);
+}
+
+/* ------------------------------------------------------ life and closing */
+
+int wv_chan_new(wv_chan_t **out, size_t elem_size, size_t capacity)
+{
+    size_t bytes;
+
+    if (!out || __builtin_mul_overflow(elem_size, capacity, &bytes) ||
+        bytes > SIZE_MAX - sizeof(wv_chan_t))
+        return WV_EINVAL;
+    wv_chan_t *ch = wv__malloc(sizeof *ch + bytes);
+    if (!ch)
+        return WV_ENOMEM;
+    memset(ch, 0, sizeof *ch);
+    ch->elem_size = elem_size;
+    ch->cap = capacity;
+    ch->bytes = bytes;
+    *out = ch;
+    return 0;
+}
+
+void wv_chan_free(wv_chan_t *ch)
+{
+    if (!ch)
+        return;
+    /* Somebody still waits: freeing would leave it a dangling channel. */
+    WV__ASSERT(!ch->sendq.head && !ch->recvq.head);
+    wv__free(ch);
+}
+
+/* [lock] Claims every entry of q, appending it to *list with WV_EPIPE. */
+static void drain_waiters(struct queue *q, entry_t ***tail)
+{
+    entry_t *e;
+    while ((e = q_take(q)) != NULL) {
+        e->_wait->err = WV_EPIPE;
+        e->_next = NULL;
+        **tail = e;
+        *tail = &e->_next;
+    }
+}
+
+int wv_chan_close(wv_chan_t *ch)
+{
+    entry_t *list = NULL, **tail = &list;
+
+    if (!ch)
+        return WV_EINVAL;
+    chan_lock(ch);
+    if (ch->closed) {
+        chan_unlock(ch);
+        return WV_EPIPE;
+    }
+    ch->closed = true;
+    drain_waiters(&ch->recvq, &tail);
+    drain_waiters(&ch->sendq, &tail);
+    chan_unlock(ch);
+    while (list) {
+        entry_t *next = list->_next; /* read before the wake-up frees it */
+        wv__waiter_wake(&list->_wait->w);
+        list = next;
+    }
+    return 0;
+}
+
+size_t wv_chan_len(const wv_chan_t *ch)
+{
+    if (!ch)
+        return 0;
+    wv_chan_t *c = (wv_chan_t *)(uintptr_t)ch; /* the lock is not the value */
+    chan_lock(c);
+    size_t n = c->len;
+    chan_unlock(c);
+    return n;
+}
+
+size_t wv_chan_cap(const wv_chan_t *ch)
+{
+    return ch ? ch->cap : 0;
+}
+
+static unsigned count_live(struct queue *q)
+{
+    unsigned n = 0;
+    for (entry_t *e = q->head; e; e = e->_next)
+        n += !is_stale(e);
+    return n;
+}
+
+unsigned wv__chan_waiting(wv_chan_t *ch, int op)
+{
+    chan_lock(ch);
+    unsigned n = count_live(op == WV_CHAN_SEND ? &ch->sendq : &ch->recvq);
+    chan_unlock(ch);
+    return n;
+}
+
+/* ---------------------------------------------------------------- select */
+
+/* A per-thread generator (wyrand): select's fair choice. */
+static __thread uint64_t rng_state __attribute__((tls_model("initial-exec")));
+
+static uint32_t rand_below(uint32_t n)
+{
+    uint64_t s = rng_state;
+    if (WV__UNLIKELY(s == 0)) { /* first use on this thread */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s = (uint64_t)(uintptr_t)&rng_state ^ (uint64_t)ts.tv_nsec << 20;
+    }
+    s += 0xa0761d6478bd642full;
+    rng_state = s;
+    __uint128_t t = (__uint128_t)s * (s ^ 0xe7037ed1a0b428dbull);
+    uint32_t r = (uint32_t)((t >> 64) ^ t);
+    return (uint32_t)(((uint64_t)r * n) >> 32); /* Lemire: no division */
+}
+
+#define ORDER(c, i) ((uintptr_t)(c)[i]._order)
+
+/* Heap sort, for the rare select with many cases. */
+static void sift_down(wv_chan_case_t *c, size_t i, size_t n)
+{
+    wv_chan_t *v = c[i]._order;
+    for (size_t k; (k = 2 * i + 1) < n; i = k) {
+        if (k + 1 < n && ORDER(c, k + 1) > ORDER(c, k))
+            k++;
+        if (ORDER(c, k) <= (uintptr_t)v)
+            break;
+        c[i]._order = c[k]._order;
+    }
+    c[i]._order = v;
+}
+
+static void heap_sort(wv_chan_case_t *c, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(c, i, n);
+    for (size_t end = n; end-- > 1;) {
+        wv_chan_t *top = c[0]._order;
+        c[0]._order = c[end]._order;
+        c[end]._order = top;
+        sift_down(c, 0, end);
+    }
+}
+
+/* The channels of the cases in address order (NULLs first), in their
+ * _order fields: the order select locks them in, skipping repeats. */
+static void sort_channels(wv_chan_case_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        c[i]._order = c[i].ch;
+    if (n > 16) {
+        heap_sort(c, n);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) { /* insertion sort: a handful */
+        wv_chan_t *v = c[i]._order;
+        size_t j = i;
+        for (; j > 0 && ORDER(c, j - 1) > (uintptr_t)v; j--)
+            c[j]._order = c[j - 1]._order;
+        c[j]._order = v;
+    }
+}
+
+static void lock_all(wv_chan_case_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i]._order && (i == 0 || c[i]._order != c[i - 1]._order))
+            chan_lock(c[i]._order);
+}
+
+static void unlock_all(wv_chan_case_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i]._order && (i == 0 || c[i]._order != c[i - 1]._order))
+            chan_unlock(c[i]._order);
+}
+
+/* [all locks] A ready case, each ready one equally likely (reservoir
+ * sampling over the cases in order), or -1. */
+static long pick_ready(wv_chan_case_t *c, size_t n)
+{
+    long pick = -1;
+    uint32_t ready = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].ch || !is_ready(c[i].ch, c[i].op))
+            continue;
+        if (++ready == 1 || rand_below(ready) == 0)
+            pick = (long)i;
+    }
+    return pick;
+}
+
+/* [all locks] Completes case c if it can; as try_send. */
+static int try_case(wv_chan_case_t *c, struct wv__chan_wait **wake)
+{
+    if (c->op == WV_CHAN_SEND)
+        return try_send(c->ch, c->val, wake);
+    return try_recv(c->ch, c->val, wake);
+}
+
+static struct queue *queue_of(wv_chan_case_t *c)
+{
+    return c->op == WV_CHAN_SEND ? &c->ch->sendq : &c->ch->recvq;
+}
+
+/* Takes the select's entries still queued out of their queues, one
+ * channel lock at a time: its claim word is settled, nobody can claim
+ * them any more, and stale entries may be dropped by anyone. */
+static void withdraw_all(wv_chan_case_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].ch)
+            continue;
+        chan_lock(c[i].ch);
+        if (c[i]._entry._queued)
+            q_remove(queue_of(&c[i]), &c[i]._entry);
+        chan_unlock(c[i].ch);
+    }
+}
+
+/* [all locks, released on return] Queues one entry per case, sleeps, and
+ * returns the index of the case a waker completed, or the error. */
+static int select_wait(wv_chan_case_t *c, size_t n, int64_t deadline)
+{
+    struct wv__chan_wait wt = {.claim = 0, .err = 0};
+
+    wv__waiter_init(&wt.w);
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].ch)
+            continue;
+        c[i]._entry = (entry_t){
+            ._wait = &wt, ._val = c[i].val, ._idx = (uint32_t)i, ._select = 1};
+        q_push(queue_of(&c[i]), &c[i]._entry);
+    }
+    unlock_all(c, n);
+
+    int err = wv__waiter_sleep(&wt.w, deadline, 0);
+    if (err) {
+        uint32_t open = 0;
+        if (__atomic_compare_exchange_n(&wt.claim, &open, GAVE_UP, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            withdraw_all(c, n);
+            return err;
+        }
+        /* A waker claimed a case first: its wake-up is in flight. */
+        err = wv__waiter_sleep(&wt.w, WV_FOREVER, WV__PARK_NOCANCEL);
+        WV__ASSERT(err == 0);
+    }
+    uint32_t claim = __atomic_load_n(&wt.claim, __ATOMIC_ACQUIRE);
+    WV__ASSERT(claim != 0 && claim != GAVE_UP);
+    withdraw_all(c, n);
+    c[claim - 1].err = wt.err;
+    return (int)(claim - 1);
+}
+
+/* A select with no case: nothing can wake it but its deadline (or a
+ * cancellation). */
+static int wait_for_nothing(int64_t deadline)
+{
+    wv__waiter_t w;
+
+    if (deadline == 0)
+        return WV_EAGAIN;
+    if (!wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    wv__waiter_init(&w);
+    int err = wv__waiter_sleep(&w, deadline, 0);
+    WV__ASSERT(err != 0); /* nobody knows w: no wake-up */
+    return err;
+}
+
+static int check_cases(const wv_chan_case_t *c, size_t n, size_t *live)
+{
+    *live = 0;
+    if ((!c && n) || n > INT32_MAX)
+        return WV_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].ch)
+            continue;
+        if ((c[i].op != WV_CHAN_SEND && c[i].op != WV_CHAN_RECV) ||
+            (c[i].op == WV_CHAN_SEND && !c[i].val && c[i].ch->elem_size))
+            return WV_EINVAL;
+        ++*live;
+    }
+    return 0;
+}
+
+int wv_chan_select(wv_chan_case_t *cases, size_t n, int64_t deadline)
+{
+    size_t live;
+    int err = check_cases(cases, n, &live);
+
+    if (err)
+        return err;
+    if (!live)
+        return wait_for_nothing(deadline);
+    sort_channels(cases, n);
+    lock_all(cases, n);
+    for (;;) {
+        long i = pick_ready(cases, n);
+        if (i < 0)
+            break;
+        struct wv__chan_wait *w = NULL;
+        err = try_case(&cases[i], &w);
+        if (err == WV_EAGAIN)
+            continue; /* its partner withdrew meanwhile: look again */
+        unlock_all(cases, n);
+        wake(w);
+        cases[i].err = err;
+        return (int)i;
+    }
+    if (deadline == 0 || !wv__deadline_ok(deadline)) {
+        unlock_all(cases, n);
+        return deadline == 0 ? WV_EAGAIN : WV_EINVAL;
+    }
+    return select_wait(cases, n, deadline);
+}
