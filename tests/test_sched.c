@@ -931,3 +931,29 @@ WVT_TEST_TIMEOUT(sched_100k_alive_at_once, 120)
     wv__stack_stats(&after);
     WVT_LE(after.mapped, before.mapped);
 }
+
+/* ------------------------------------------------------------- review */
+
+/* A negative descriptor is bad input, cheap to detect: WV_EBADF at once,
+ * not a sleep until the deadline (poll(2) ignores negative entries). */
+static void *fdwait_negative(void *arg)
+{
+    (void)arg;
+    short rev = 1;
+    int64_t t0 = wv_now();
+    WVT_ERR(wv_fdwait(-1, POLLIN, wv_deadline_in(2000), &rev), WV_EBADF);
+    WVT_ERR(wv_fdwait(-5, POLLOUT, 0, &rev), WV_EBADF);
+    WVT_LT(wv_now() - t0, 1000);
+    return NULL;
+}
+
+WVT_TEST(sched_fdwait_negative_fd_is_ebadf)
+{
+    wv_coro_t *co;
+    fdwait_negative(NULL); /* a thread without a scheduler */
+    WVT_OK(wv_coro_spawn(&co, fdwait_negative, NULL, NULL));
+    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    wv_coro_free(co);
+    fdwait_negative(NULL); /* the thread's own code, with a scheduler */
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}

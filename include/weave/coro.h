@@ -202,9 +202,9 @@ WV_EXTERN void wv_group_free(wv_group_t *g);
  * caller's bug, as with epoll.
  * Returns 0 with *revents (may be NULL) set; WV_ETIMEDOUT; WV_EAGAIN
  * (deadline 0, not ready); WV_ECANCELED (a cancelled coroutine);
- * WV_EBADF; WV_EBUSY (another coroutine of this thread already waits on fd
- * for the same direction); WV_EINVAL (bad deadline, no event asked);
- * WV_ENOMEM.
+ * WV_EBADF (fd negative or not open); WV_EBUSY (another coroutine of this
+ * thread already waits on fd for the same direction); WV_EINVAL (bad deadline,
+ * no event asked); WV_ENOMEM.
  */
 WV_EXTERN int wv_fdwait(int fd, short events, int64_t deadline, short *revents);
 

@@ -996,5 +996,7 @@ int wv_fdwait(int fd, short events, int64_t deadline, short *revents)
 {
     if (!(events & (POLLIN | POLLOUT | POLLPRI)))
         return WV_EINVAL;
+    if (fd < 0) /* poll(2) would ignore it and sleep to the deadline */
+        return WV_EBADF;
     return wv__fd_wait(fd, events, deadline, revents);
 }
