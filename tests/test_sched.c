@@ -957,3 +957,28 @@ WVT_TEST(sched_fdwait_negative_fd_is_ebadf)
     fdwait_negative(NULL); /* the thread's own code, with a scheduler */
     WVT_OK(wv_coro_run(WV_FOREVER));
 }
+
+/* "No effect on one that has returned": wv_coro_was_cancelled stays false
+ * when the cancel comes after the end, from this thread or another. */
+static void cancel_from_thread(void *arg)
+{
+    wv_coro_cancel(arg);
+}
+
+WVT_TEST(sched_cancel_after_return_has_no_effect)
+{
+    wv_coro_t *co;
+    char buf[2];
+
+    WVT_OK(wv_coro_spawn(&co, ret_arg_plus_one, buf, NULL));
+    WVT_OK(wv_coro_join(co, WV_FOREVER, NULL));
+    wv_coro_cancel(co);
+    WVT_ASSERT(!wv_coro_was_cancelled(co));
+    wvt_join(wvt_spawn(cancel_from_thread, co));
+    WVT_ASSERT(!wv_coro_was_cancelled(co));
+    void *res = NULL;
+    WVT_OK(wv_coro_join(co, 0, &res));
+    WVT_ASSERT(res == buf + 1);
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}

@@ -616,6 +616,10 @@ void wv_coro_cancel(wv_coro_t *co)
 {
     if (!co || co->native)
         return;
+    /* One that has returned is left as it was (wv_coro_was_cancelled).
+     * Only a handle can name a finished coroutine: its `done` is kept. */
+    if (__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT)
+        return;
     __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
     struct sched *s = co->sched;
     if (s == tls_sched) {
