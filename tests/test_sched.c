@@ -4,13 +4,16 @@
  * threads, descriptor waits, thread exit, stacks given back.
  */
 #include "coro/internal.h"
+#include "loop/internal.h"
 #include "runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -981,4 +984,93 @@ WVT_TEST(sched_cancel_after_return_has_no_effect)
     WVT_ASSERT(res == buf + 1);
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
+}
+
+/* A kick from another thread takes the owner's idle word, then writes
+ * the owner's eventfd.  If the owner wakes meanwhile for another reason,
+ * finishes and gives its descriptors back (wv_coro_run), the eventfd's
+ * number may belong to a new descriptor by the time the kicker writes:
+ * eight bytes into somebody else's pipe.  The hook holds the kicker
+ * between the two steps while the owner does exactly that. */
+static int kick_fds[2], victim[2];
+static int owner_tid, owner_reopened, kick_done, stray_bytes, kick_held;
+static wv_event_t kick_ev;
+
+static void *wait_kick_pipe(void *arg)
+{
+    (void)arg;
+    WVT_OK(wv_fdwait(kick_fds[0], POLLIN, wv_deadline_in(10000), NULL));
+    return NULL;
+}
+
+static void kick_owner(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&owner_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    WVT_OK(wv_go(wait_kick_pipe, NULL));
+    /* Parks: the thread sleeps in epoll_wait (a descriptor is watched). */
+    WVT_OK(wv_event_wait(&kick_ev, wv_deadline_in(10000)));
+    WVT_OK(wv_coro_run(wv_deadline_in(10000))); /* closes the loop's fds */
+    WVT_EQ(pipe2(victim, O_CLOEXEC | O_NONBLOCK), 0);
+    __atomic_store_n(&owner_reopened, 1, __ATOMIC_RELEASE);
+    WVT_POLL(__atomic_load_n(&kick_done, __ATOMIC_ACQUIRE), 10000);
+    struct pollfd p = {.fd = victim[0], .events = POLLIN};
+    __atomic_store_n(&stray_bytes, poll(&p, 1, 0), __ATOMIC_RELEASE);
+    close(victim[0]);
+    close(victim[1]);
+}
+
+static void held_kicker(void)
+{
+    wv__fault_kick(NULL);
+    kick_held++;
+    /* Wake the owner another way, then give it time to reopen. */
+    WVT_EQ(write(kick_fds[1], "x", 1), 1);
+    int64_t end = wv_now() + 300;
+    while (!__atomic_load_n(&owner_reopened, __ATOMIC_ACQUIRE) &&
+           wv_now() < end)
+        wvt_pause();
+}
+
+/* true when thread tid sleeps in epoll_wait or epoll_pwait with a
+ * timeout (/proc/.../syscall: number, then the arguments in hex). */
+static bool in_epoll_wait(int tid)
+{
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool got = fgets(buf, sizeof buf, f) != NULL;
+    fclose(f);
+    long nr = -1, timeout = 0;
+    unsigned long a0, a1, a2;
+    if (got && sscanf(buf, "%ld %lx %lx %lx %lx", &nr, &a0, &a1, &a2,
+                      (unsigned long *)&timeout) != 5)
+        return false;
+#ifdef SYS_epoll_wait
+    if (nr == SYS_epoll_wait)
+        return timeout != 0;
+#endif
+    return nr == SYS_epoll_pwait && timeout != 0;
+}
+
+WVT_TEST(sched_kick_never_writes_a_reused_descriptor)
+{
+    WVT_EQ(pipe2(kick_fds, O_CLOEXEC | O_NONBLOCK), 0);
+    wv_event_init(&kick_ev);
+    owner_tid = owner_reopened = kick_done = kick_held = 0;
+    stray_bytes = -1;
+    wvt_thread_t *t = wvt_spawn(kick_owner, NULL);
+    WVT_POLL(__atomic_load_n(&owner_tid, __ATOMIC_ACQUIRE) != 0, 10000);
+    WVT_POLL(in_epoll_wait(owner_tid), 10000);
+    wv__fault_kick(held_kicker);
+    wv_event_set(&kick_ev); /* a remote wake-up: inbox, then kick */
+    wv__fault_kick(NULL);
+    __atomic_store_n(&kick_done, 1, __ATOMIC_RELEASE);
+    wvt_join(t);
+    WVT_EQ(kick_held, 1); /* the owner was asleep in epoll_wait */
+    WVT_EQ(stray_bytes, 0);
+    close(kick_fds[0]);
+    close(kick_fds[1]);
 }

@@ -55,6 +55,10 @@ typedef struct wv__loop {
     size_t nfds;
     /* the idle wait: IDLE_* below; written by the owner, cleared by kicks */
     uint32_t idle;
+    /* eventfd writes that kickers owe (they took an IDLE_EPOLL word) and
+     * that were not read yet; may dip below 0 while one is read before
+     * its debt is counted.  evfd is not closed while this is above 0. */
+    int64_t kicks_owed;
     void (*ready)(wv__fdw_t *w); /* set by the owner */
 } wv__loop_t;
 
@@ -102,5 +106,10 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
 /* From any thread: ends a blocking wv__loop_poll of l, now or at once
  * when it next blocks after its `pending` check.  Async-safe. */
 void wv__loop_kick(wv__loop_t *l);
+
+/* Test hook: wv__loop_kick calls hook() after it took an epoll sleeper's
+ * idle word and read the eventfd's number, before it writes the eventfd,
+ * as if the kicker were preempted there.  NULL turns it off. */
+void wv__fault_kick(void (*hook)(void));
 
 #endif /* WV_LOOP_INTERNAL_H */

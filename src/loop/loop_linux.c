@@ -16,7 +16,11 @@
  * after publishing its work, exchanges the word to IDLE_AWAKE and pays for
  * a futex wake or an eventfd write only when the owner announced a sleep.
  * Both sides' accesses are sequentially consistent: one of them sees the
- * other (Dekker).
+ * other (Dekker).  A kicker that took IDLE_EPOLL writes the eventfd after
+ * the owner may have woken for another reason: the owner counts that
+ * write as owed when it finds its word already taken, and does not close
+ * the eventfd before it has read every owed write, or the kicker's write
+ * could land in a descriptor that reused the number.
  */
 #include "internal.h"
 
@@ -31,14 +35,30 @@ enum { IDLE_AWAKE = 0, IDLE_FUTEX = 1, IDLE_EPOLL = 2 };
 #define EV_KICK    UINT64_MAX /* epoll data of the eventfd */
 #define MAX_EVENTS 64
 
+static void (*fault_kick)(void); /* wv__fault_kick */
+
 int wv__loop_init(wv__loop_t *l, void (*ready)(wv__fdw_t *))
 {
     *l = (wv__loop_t){.epfd = -1, .evfd = -1, .ready = ready};
     return 0;
 }
 
+/* Reads every eventfd write a kicker still owes, waiting for those not
+ * made yet (the kicker is between its exchange and its write). */
+static void settle_kicks(wv__loop_t *l)
+{
+    while (l->kicks_owed > 0) {
+        struct pollfd p = {.fd = l->evfd, .events = POLLIN};
+        uint64_t v;
+        if (poll(&p, 1, -1) > 0 && read(l->evfd, &v, sizeof v) == sizeof v)
+            l->kicks_owed -= (int64_t)v;
+    }
+}
+
 void wv__loop_destroy(wv__loop_t *l)
 {
+    if (l->evfd >= 0)
+        settle_kicks(l);
     if (l->epfd >= 0)
         close(l->epfd);
     if (l->evfd >= 0)
@@ -54,6 +74,7 @@ void wv__loop_release_fds(wv__loop_t *l)
 {
     if (l->nwait > 0 || l->epfd < 0)
         return;
+    settle_kicks(l);
     close(l->epfd);
     close(l->evfd);
     l->epfd = l->evfd = -1;
@@ -282,8 +303,8 @@ static void dispatch(wv__loop_t *l, const struct epoll_event *e)
 {
     if (e->data.u64 == EV_KICK) {
         uint64_t v;
-        ssize_t r = read(l->evfd, &v, sizeof v);
-        (void)r;
+        if (read(l->evfd, &v, sizeof v) == sizeof v)
+            l->kicks_owed -= (int64_t)v;
         return;
     }
     int fd = (int)e->data.u64;
@@ -341,6 +362,16 @@ static int timeout_ms(int64_t deadline)
     return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
+/* Ends an idle announcement; a word a kicker took in epoll mode means
+ * its eventfd write is owed. */
+static void wake_up(wv__loop_t *l, uint32_t mode)
+{
+    if (__atomic_exchange_n(&l->idle, IDLE_AWAKE, __ATOMIC_ACQUIRE) ==
+            IDLE_AWAKE &&
+        mode == IDLE_EPOLL)
+        l->kicks_owed++;
+}
+
 void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
                    bool (*pending)(void *), void *arg)
 {
@@ -352,7 +383,7 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
     uint32_t mode = l->nwait > 0 ? IDLE_EPOLL : IDLE_FUTEX;
     __atomic_store_n(&l->idle, mode, __ATOMIC_SEQ_CST);
     if (pending(arg)) {
-        __atomic_store_n(&l->idle, IDLE_AWAKE, __ATOMIC_RELAXED);
+        wake_up(l, mode);
         if (mode == IDLE_EPOLL)
             epoll_once(l, 0);
         return;
@@ -361,7 +392,7 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
         epoll_once(l, timeout_ms(deadline));
     else
         wv__futex_wait(&l->idle, IDLE_FUTEX, deadline, false);
-    __atomic_store_n(&l->idle, IDLE_AWAKE, __ATOMIC_RELAXED);
+    wake_up(l, mode);
 }
 
 void wv__loop_kick(wv__loop_t *l)
@@ -372,8 +403,17 @@ void wv__loop_kick(wv__loop_t *l)
     if (old == IDLE_FUTEX) {
         wv__futex_wake(&l->idle, 1, false);
     } else if (old == IDLE_EPOLL) {
+        int fd = l->evfd;
         uint64_t one = 1;
-        ssize_t r = write(l->evfd, &one, sizeof one);
+        void (*hook)(void) = __atomic_load_n(&fault_kick, __ATOMIC_RELAXED);
+        if (WV__UNLIKELY(hook != NULL))
+            hook();
+        ssize_t r = write(fd, &one, sizeof one);
         (void)r;
     }
+}
+
+void wv__fault_kick(void (*hook)(void))
+{
+    __atomic_store_n(&fault_kick, hook, __ATOMIC_RELAXED);
 }
