@@ -1074,3 +1074,65 @@ WVT_TEST(sched_kick_never_writes_a_reused_descriptor)
     close(kick_fds[0]);
     close(kick_fds[1]);
 }
+
+/* A fork copies only the calling thread, and of its parties only the
+ * one that forked goes on in the child.  The child must not run copies of
+ * the thread's other coroutines, nor collect from the parent's epoll set
+ * (shared across fork): a readiness the child took was lost to the
+ * parent's coroutine.  Forked from the thread's own code, then from a
+ * coroutine (the child's coroutine then sleeps: only it runs). */
+static int fork_fds[2];
+static int reader_ran_in;
+
+static void *fork_reader(void *arg)
+{
+    (void)arg;
+    int err = wv_fdwait(fork_fds[0], POLLIN, wv_deadline_in(10000), NULL);
+    __atomic_store_n(&reader_ran_in, (int)getpid(), __ATOMIC_RELAXED);
+    return (void *)(intptr_t)err;
+}
+
+/* Forks; the child waits in weave a little and reports whether the
+ * reader's copy ran.  Returns the child's exit status. */
+static void *fork_and_wait(void *arg)
+{
+    int status;
+    int pid = wv_fork();
+    WVT_GE(pid, 0);
+    if (pid == 0) {
+        int err = arg ? wv_sleep_ms(50) : wv_coro_run(wv_deadline_in(2000));
+        _exit(err == 0 && reader_ran_in != (int)getpid() ? 0 : 1);
+    }
+    WVT_EQ(waitpid(pid, &status, 0), pid);
+    return (void *)(intptr_t)status;
+}
+
+WVT_TEST(sched_fork_child_has_only_the_forking_party)
+{
+    for (int from_coro = 0; from_coro < 2; from_coro++) {
+        wv_coro_t *rd, *fk;
+        void *res = (void *)1, *status = NULL;
+
+        reader_ran_in = 0;
+        WVT_EQ(pipe2(fork_fds, O_CLOEXEC | O_NONBLOCK), 0);
+        WVT_OK(wv_coro_spawn(&rd, fork_reader, NULL, NULL));
+        WVT_ERR(wv_coro_run(0), WV_EAGAIN);    /* it waits on the pipe */
+        WVT_EQ(write(fork_fds[1], "x", 1), 1); /* ready, not collected */
+        if (from_coro) {
+            WVT_OK(wv_coro_spawn(&fk, fork_and_wait, &fk, NULL));
+            WVT_OK(wv_coro_join(fk, wv_deadline_in(10000), &status));
+            wv_coro_free(fk);
+        } else {
+            status = fork_and_wait(NULL);
+        }
+        WVT_ASSERT(WIFEXITED((int)(intptr_t)status));
+        WVT_EQ(WEXITSTATUS((int)(intptr_t)status), 0);
+        WVT_OK(wv_coro_join(rd, wv_deadline_in(2000), &res));
+        WVT_EQ((intptr_t)res, 0);
+        WVT_EQ(reader_ran_in, (int)getpid());
+        wv_coro_free(rd);
+        WVT_OK(wv_coro_run(WV_FOREVER));
+        close(fork_fds[0]);
+        close(fork_fds[1]);
+    }
+}

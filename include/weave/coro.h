@@ -31,6 +31,12 @@
  *    parked in) returns WV_ECANCELED at once, so it can clean up and
  *    return; calls that cannot fail that way (re-taking a Condition's lock)
  *    still wait.  Nothing is interrupted between switch points.
+ *  - Fork (wv_fork, a Process started by forking): as only the calling
+ *    thread goes on in the child, only the calling party does.  The
+ *    thread's other coroutines (and its own code, if a coroutine forked)
+ *    never run there; their handles join at once (result NULL, cancelled)
+ *    and their groups stop counting them.  A coroutine that forked must
+ *    end the child (_exit, as a Process's child does) rather than return.
  *
  * Lifetimes (DESIGN.md principle 5): a coroutine is either joinable (the
  * caller of wv_coro_spawn got a handle and must wv_coro_free it), detached

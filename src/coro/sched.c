@@ -118,6 +118,7 @@ static void coro_wake(wv__waiter_t *w);
 static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
 static void fd_ready(wv__fdw_t *f);
 static void sched_thread_exit(void *arg);
+static void sched_after_fork(void);
 
 static inline struct sched *kind_sched(const wv__waiter_kind_t *k)
 {
@@ -155,10 +156,22 @@ static inline struct wv_coro *rq_pop(struct sched *s)
 
 /* ------------------------------------------------- making the scheduler */
 
+static void lock_free_list(void)
+{
+    pthread_mutex_lock(&free_lock);
+}
+
+static void unlock_free_list(void)
+{
+    pthread_mutex_unlock(&free_lock);
+}
+
 static void make_key(void)
 {
     int r = pthread_key_create(&exit_key, sched_thread_exit);
 
+    WV__ASSERT(r == 0);
+    r = pthread_atfork(lock_free_list, unlock_free_list, sched_after_fork);
     WV__ASSERT(r == 0);
 }
 
@@ -760,6 +773,60 @@ static void sched_thread_exit(void *arg)
     free_scheds = s;
     pthread_mutex_unlock(&free_lock);
     wv__stack_pool_drain();
+}
+
+/* A party that does not exist in a forked child: it stays as it was,
+ * never run nor woken again (its memory is not reclaimed, as other
+ * threads' is not).  A joinable one counts as returned (result NULL) and
+ * cancelled, a grouped one as gone from its group's count, so that the
+ * child can still free their handles and groups. */
+static void drop_party(struct wv_coro *co)
+{
+    if (co->wait) {
+        co->wait->state = W_WOKEN; /* a later wake-up does not queue it */
+        co->wait = NULL;
+    }
+    co->timer.idx = 0;
+    if (co->native)
+        return;
+    co->dead = true;
+    co->cancelled = true;
+    if (co->joinable)
+        co->done = DONE_BIT;
+    if (co->group)
+        __atomic_sub_fetch(&co->group->word, 1, __ATOMIC_RELAXED);
+}
+
+/* In a forked child only the forking thread exists, and of its parties
+ * only the one that forked goes on: the thread's other coroutines (and
+ * its own code, when a coroutine forked) are dropped, as other threads
+ * are, and the parking lot forgot their waits anyway.  The loop's epoll
+ * set and eventfd are shared with the parent: the child makes its own. */
+static void sched_after_fork(void)
+{
+    struct sched *s = tls_sched;
+
+    unlock_free_list();
+    if (!s)
+        return;
+    struct wv_coro *cur = s->current;
+    for (struct wv_coro *co = s->live_head; co; co = co->lnext)
+        if (co != cur)
+            drop_party(co);
+    if (cur != &s->main)
+        drop_party(&s->main);
+    s->rq_head = s->rq_tail = NULL;
+    s->live_head = NULL;
+    s->live = 0;
+    if (!cur->native) {
+        cur->lprev = cur->lnext = NULL;
+        s->live_head = cur;
+        s->live = 1;
+    }
+    s->inbox = NULL;
+    s->cancels = 0;
+    s->run_waiter = NULL;
+    wv__loop_after_fork(&s->loop);
 }
 
 /* --------------------------------------------------------------- groups */

@@ -67,6 +67,10 @@ void wv__loop_destroy(wv__loop_t *l);
 /* Closes the epoll set and its eventfd when no descriptor wait is in
  * progress (the next wait makes them again). */
 void wv__loop_release_fds(wv__loop_t *l);
+/* In a forked child: lets go of the epoll set and the eventfd, which the
+ * child shares with its parent, and forgets every descriptor wait and
+ * timer (their parties do not exist there). */
+void wv__loop_after_fork(wv__loop_t *l);
 
 /* Makes room for n armed timers, so that wv__timer_add cannot fail.
  * Returns 0 or WV_ENOMEM. */

@@ -82,6 +82,24 @@ void wv__loop_release_fds(wv__loop_t *l)
         l->fds[i].registered = false;
 }
 
+void wv__loop_after_fork(wv__loop_t *l)
+{
+    /* Closing only drops the child's references: the parent's set and
+     * registrations live on.  Collecting from them here would take
+     * readiness the parent's coroutines wait for. */
+    if (l->epfd >= 0)
+        close(l->epfd);
+    if (l->evfd >= 0)
+        close(l->evfd);
+    l->epfd = l->evfd = -1;
+    for (size_t i = 0; i < l->nfds; i++)
+        l->fds[i] = (struct wv__fdrec){0};
+    l->nwait = 0;
+    l->nheap = 0;
+    l->kicks_owed = 0;
+    l->idle = IDLE_AWAKE;
+}
+
 /* ---------------------------------------------------------------- timers */
 
 static void heap_set(wv__loop_t *l, uint32_t i, wv__timer_t *t)
