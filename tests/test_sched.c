@@ -1136,3 +1136,47 @@ WVT_TEST(sched_fork_child_has_only_the_forking_party)
         close(fork_fds[1]);
     }
 }
+
+/* wv_local is coroutine-local (weave/sync.h: "with coroutines, in every
+ * coroutine"); a coroutine's values are destroyed when it returns, and
+ * the thread's own value is its own. */
+static wv_local_t coro_local;
+static int local_dtors;
+
+static void count_dtor(void *value)
+{
+    (void)value;
+    local_dtors++;
+}
+
+static void *own_local(void *arg)
+{
+    WVT_ASSERT(wv_local_get(&coro_local) == NULL);
+    WVT_OK(wv_local_set(&coro_local, arg));
+    for (int i = 0; i < 3; i++) {
+        WVT_OK(wv_coro_yield());
+        WVT_ASSERT(wv_local_get(&coro_local) == arg);
+    }
+    return NULL;
+}
+
+WVT_TEST(sched_local_is_per_coroutine)
+{
+    static char a, b, m;
+    wv_coro_t *ca, *cb;
+
+    local_dtors = 0;
+    WVT_OK(wv_local_init(&coro_local, count_dtor));
+    WVT_OK(wv_local_set(&coro_local, &m));
+    WVT_OK(wv_coro_spawn(&ca, own_local, &a, NULL));
+    WVT_OK(wv_coro_spawn(&cb, own_local, &b, NULL));
+    WVT_OK(wv_coro_join(ca, WV_FOREVER, NULL));
+    WVT_OK(wv_coro_join(cb, WV_FOREVER, NULL));
+    WVT_ASSERT(wv_local_get(&coro_local) == &m);
+    WVT_EQ(local_dtors, 2); /* a's and b's, at their return */
+    wv_coro_free(ca);
+    wv_coro_free(cb);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    wv_local_destroy(&coro_local); /* the thread's value */
+    WVT_EQ(local_dtors, 3);
+}

@@ -24,6 +24,9 @@
  *    thread (Go keeps its dead goroutines the same way).
  *  - Timers: each coroutine has one (it parks on one thing at a time) in
  *    the loop's heap; room is reserved at spawn, so parking never fails.
+ *  - wv_local values are per party: a switch saves the running party's
+ *    array (sync/local.c) and restores the next one's; a coroutine's is
+ *    released, destructors run, when it returns.
  *
  * Threads: a scheduler and everything in it belongs to its thread, except
  * the fields marked [atomic] (inbox, cancels, the coroutine's `cancelled`
@@ -34,6 +37,7 @@
 #include "internal.h"
 
 #include "../loop/internal.h"
+#include "../sync/internal.h"
 #include "weave/coro.h"
 
 #include <errno.h>
@@ -69,7 +73,8 @@ struct wv_coro {
     wv_coro_fn fn;
     void *arg;
     void *result;
-    char *name; /* owned copy, or NULL: "coro" */
+    char *name;           /* owned copy, or NULL: "coro" */
+    wv__locals_t *locals; /* its wv_local values while switched out */
     wv_group_t *group;
     struct wv_coro *gprev, *gnext; /* [group lock] */
     uint32_t done;                 /* [atomic] DONE_BIT | JOIN_BIT */
@@ -297,6 +302,8 @@ static inline void switch_to(struct sched *s, struct wv_coro *next)
         return; /* woken while it polled on its own stack */
     s->current = next;
     wv__party = next->native ? NULL : next;
+    prev->locals = wv__locals_cur;
+    wv__locals_cur = next->locals;
     if (WV__UNLIKELY(!next->started))
         start(next);
     if (WV__UNLIKELY(prev->dead))
@@ -495,6 +502,8 @@ static void co_entry(void *arg)
     /* Cancelled before it ever ran: its body never starts. */
     if (!is_cancelled(co))
         co->result = co->fn(co->arg);
+    if (wv__locals_cur) /* its wv_local values, destructors first */
+        wv__locals_release(wv__locals_cur);
     co_finish(s, co);
 }
 
@@ -542,6 +551,7 @@ static int spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
     co->arg = arg;
     co->result = NULL;
     co->name = name;
+    co->locals = NULL;
     co->group = NULL;
     co->done = 0;
     co->refs = joinable ? 2 : 1;
