@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1179,4 +1180,26 @@ WVT_TEST(sched_local_is_per_coroutine)
     WVT_OK(wv_coro_run(WV_FOREVER));
     wv_local_destroy(&coro_local); /* the thread's value */
     WVT_EQ(local_dtors, 3);
+}
+
+/* A descriptor number that is not open is WV_EBADF whatever its size.  A
+ * coroutine's wait sized the loop's per-descriptor table by the number
+ * first: (INT_MAX - 1) asked for tens of GiB (WV_ENOMEM where that
+ * fails; where it does not, all of it was zeroed). */
+static void *fdwait_huge_number(void *arg)
+{
+    (void)arg;
+    WVT_ERR(wv_fdwait(INT_MAX - 1, POLLIN, wv_deadline_in(1000), NULL),
+            WV_EBADF);
+    return NULL;
+}
+
+WVT_TEST(sched_fdwait_closed_huge_fd_is_ebadf)
+{
+    wv_coro_t *co;
+    fdwait_huge_number(NULL);
+    WVT_OK(wv_coro_spawn(&co, fdwait_huge_number, NULL, NULL));
+    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
 }

@@ -25,6 +25,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -221,6 +222,10 @@ static int ensure_fdrec(wv__loop_t *l, int fd)
 {
     if ((size_t)fd < l->nfds)
         return 0;
+    /* The table grows with the number: make sure it names a descriptor
+     * before sizing it (INT_MAX - 1 would ask for tens of GiB). */
+    if (fcntl(fd, F_GETFD) < 0)
+        return WV_EBADF;
     size_t n = l->nfds ? l->nfds : 64;
     while (n <= (size_t)fd)
         n *= 2;
