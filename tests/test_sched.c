@@ -1203,3 +1203,43 @@ WVT_TEST(sched_fdwait_closed_huge_fd_is_ebadf)
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
 }
+
+/* A wait that ends without its descriptor firing (a time-out) leaves no
+ * registration armed behind it: if the descriptor's number is then
+ * closed and reused while its old description lives on elsewhere (a dup,
+ * a forked child's copy), the old one's hang-up must not be reported to
+ * whoever waits on the number next. */
+static void *fdwait_number_reused(void *arg)
+{
+    int p[2], n[2];
+    short rev = 0;
+    (void)arg;
+    WVT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    WVT_ERR(wv_fdwait(p[0], POLLIN, wv_deadline_in(10), NULL), WV_ETIMEDOUT);
+    int num = p[0], keep = fcntl(p[0], F_DUPFD_CLOEXEC, 100);
+    WVT_GE(keep, 0);
+    close(p[0]);
+    close(p[1]); /* the old description is hung up now */
+    WVT_EQ(pipe2(n, O_CLOEXEC | O_NONBLOCK), 0);
+    if (n[0] != num) { /* put the new pipe on the old number */
+        WVT_EQ(dup3(n[0], num, O_CLOEXEC), num);
+        close(n[0]);
+    }
+    WVT_ERR(wv_fdwait(num, POLLIN, wv_deadline_in(50), &rev), WV_ETIMEDOUT);
+    WVT_EQ(write(n[1], "x", 1), 1);
+    WVT_OK(wv_fdwait(num, POLLIN, wv_deadline_in(1000), &rev));
+    WVT_EQ(rev, POLLIN);
+    close(num);
+    close(n[1]);
+    close(keep);
+    return NULL;
+}
+
+WVT_TEST(sched_fdwait_reused_number_gets_no_stale_event)
+{
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, fdwait_number_reused, NULL, NULL));
+    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}

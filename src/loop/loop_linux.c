@@ -8,8 +8,11 @@
  * so it must survive one being closed and its number reused between two
  * waits.  A MOD that finds nothing (ENOENT: the old description was
  * closed, so epoll forgot it) becomes an ADD, and an ADD that finds an
- * entry (EEXIST) a MOD.  The costs one epoll_ctl per wait; the network
- * layer, owning its sockets, will keep registrations instead.
+ * entry (EEXIST) a MOD.  A wait that ends without firing deletes its
+ * still armed registration: a description kept open elsewhere would
+ * otherwise fire it under a number that names another descriptor now.
+ * The costs one epoll_ctl per wait (two for a wait that times out); the
+ * network layer, owning its sockets, will keep registrations instead.
  *
  * The idle word (l->idle): the owner stores IDLE_FUTEX or IDLE_EPOLL
  * before its last look at its inbox (`pending`), then sleeps; a kicker,
@@ -304,14 +307,22 @@ int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w)
 void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w)
 {
     struct wv__fdrec *r = &l->fds[w->fd];
+    bool armed = r->rd == w || r->wr == w; /* it did not fire */
 
     if (r->rd == w)
         r->rd = NULL;
     if (r->wr == w)
         r->wr = NULL;
     l->nwait--;
-    /* A one-shot registration still armed for this wait fires at most
-     * once more, finds nobody and disarms itself. */
+    /* A registration left armed for nobody must go: closed while a dup
+     * or a child keeps its description open, it stays in the set, and
+     * its next event would be reported, under the same number, to a
+     * later wait on another descriptor.  (One that fired is disarmed,
+     * and silent, until re-armed for its own descriptor.) */
+    if (armed && !r->rd && !r->wr && r->registered) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+        r->registered = false;
+    }
 }
 
 static short to_poll(uint32_t ev)
