@@ -1243,3 +1243,40 @@ WVT_TEST(sched_fdwait_reused_number_gets_no_stale_event)
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
 }
+
+/* A thread that exits cancels every coroutine left, those spawned while
+ * it runs them to their end included: a cancelled coroutine whose clean-up
+ * spawns a helper that waits must not keep the thread from ending. */
+static void *helper_waits(void *arg)
+{
+    (void)arg;
+    wv_event_t never;
+    wv_event_init(&never);
+    return (void *)(intptr_t)wv_event_wait(&never, WV_FOREVER);
+}
+
+static void *cleanup_spawns(void *arg)
+{
+    (void)arg;
+    wv_event_t never;
+    wv_event_init(&never);
+    WVT_ERR(wv_event_wait(&never, WV_FOREVER), WV_ECANCELED);
+    WVT_OK(wv_go(helper_waits, NULL)); /* spawned while the thread exits */
+    return NULL;
+}
+
+static int leave_cleanup_spawner(void *arg)
+{
+    (void)arg;
+    WVT_OK(wv_go(cleanup_spawns, NULL));
+    WVT_ERR(wv_coro_run(0), WV_EAGAIN);
+    return 0;
+}
+
+WVT_TEST(sched_thread_exit_cancels_coroutines_spawned_meanwhile)
+{
+    wv_thread_t *t;
+    WVT_OK(wv_thread_start(&t, NULL, leave_cleanup_spawner, NULL));
+    WVT_OK(wv_thread_join(t, wv_deadline_in(5000), NULL));
+    wv_thread_free(t);
+}

@@ -99,6 +99,7 @@ struct sched {
     wv__waiter_t *run_waiter; /* wv_coro_run's, while it waits */
     struct wv_coro *cache;    /* finished records, for reuse */
     unsigned ticks;
+    bool exiting; /* the thread exits: new coroutines start cancelled */
     wv__loop_t loop;
     struct sched *next_free; /* [free_lock] recycled schedulers */
 };
@@ -555,7 +556,7 @@ static int spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
     co->group = NULL;
     co->done = 0;
     co->refs = joinable ? 2 : 1;
-    co->cancelled = false;
+    co->cancelled = s->exiting;
     co->joinable = joinable;
     co->started = false;
     co->dead = false;
@@ -761,13 +762,15 @@ void wv__sched_trim(void)
         free_cache(tls_sched);
 }
 
-/* A thread that exits with coroutines left cancels them and runs them to
- * their end; then its scheduler is recycled. */
+/* A thread that exits with coroutines left cancels them (and those they
+ * spawn meanwhile) and runs them to their end; then its scheduler is
+ * recycled. */
 static void sched_thread_exit(void *arg)
 {
     struct sched *s = arg;
 
     WV__ASSERT(s == tls_sched && s->current == &s->main);
+    s->exiting = true;
     for (struct wv_coro *co = s->live_head; co; co = co->lnext) {
         __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
         cancel_local(s, co);
