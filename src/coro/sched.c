@@ -3,7 +3,7 @@
  * park and wake through weave's waiter abstraction, sleep, join, cancel,
  * groups, and descriptor waits through the thread's loop.
  *
- * Design (docs/coro.md, "The scheduler").
+ * Design (docs/coro.md covers the layer below: switches and stacks).
  *  - One scheduler per thread, made on the thread's first spawn.  The
  *    thread's own code is a party too (`main`, no stack of its own to
  *    manage): when it blocks in weave, the coroutines run.

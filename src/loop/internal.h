@@ -7,7 +7,7 @@
  * The loop knows nothing of coroutines: it hands expired timers and ready
  * descriptor waits back to its owner (coro/sched.c) through callbacks.
  * Every function except wv__loop_kick runs on the loop's own thread.
- * docs/coro.md ("The scheduler and its loop") explains the design.
+ * The head comments of loop_linux.c and coro/sched.c explain the design.
  */
 #ifndef WV_LOOP_INTERNAL_H
 #define WV_LOOP_INTERNAL_H
