@@ -4,13 +4,17 @@
  * threads, descriptor waits, thread exit, stacks given back.
  */
 #include "coro/internal.h"
+#include "loop/internal.h"
 #include "runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -930,4 +934,349 @@ WVT_TEST_TIMEOUT(sched_100k_alive_at_once, 120)
     wv__stack_pool_drain();
     wv__stack_stats(&after);
     WVT_LE(after.mapped, before.mapped);
+}
+
+/* ------------------------------------------------------------- review */
+
+/* A negative descriptor is bad input, cheap to detect: WV_EBADF at once,
+ * not a sleep until the deadline (poll(2) ignores negative entries). */
+static void *fdwait_negative(void *arg)
+{
+    (void)arg;
+    short rev = 1;
+    int64_t t0 = wv_now();
+    WVT_ERR(wv_fdwait(-1, POLLIN, wv_deadline_in(2000), &rev), WV_EBADF);
+    WVT_ERR(wv_fdwait(-5, POLLOUT, 0, &rev), WV_EBADF);
+    WVT_LT(wv_now() - t0, 1000);
+    return NULL;
+}
+
+WVT_TEST(sched_fdwait_negative_fd_is_ebadf)
+{
+    wv_coro_t *co;
+    fdwait_negative(NULL); /* a thread without a scheduler */
+    WVT_OK(wv_coro_spawn(&co, fdwait_negative, NULL, NULL));
+    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    wv_coro_free(co);
+    fdwait_negative(NULL); /* the thread's own code, with a scheduler */
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}
+
+/* "No effect on one that has returned": wv_coro_was_cancelled stays false
+ * when the cancel comes after the end, from this thread or another. */
+static void cancel_from_thread(void *arg)
+{
+    wv_coro_cancel(arg);
+}
+
+WVT_TEST(sched_cancel_after_return_has_no_effect)
+{
+    wv_coro_t *co;
+    char buf[2];
+
+    WVT_OK(wv_coro_spawn(&co, ret_arg_plus_one, buf, NULL));
+    WVT_OK(wv_coro_join(co, WV_FOREVER, NULL));
+    wv_coro_cancel(co);
+    WVT_ASSERT(!wv_coro_was_cancelled(co));
+    wvt_join(wvt_spawn(cancel_from_thread, co));
+    WVT_ASSERT(!wv_coro_was_cancelled(co));
+    void *res = NULL;
+    WVT_OK(wv_coro_join(co, 0, &res));
+    WVT_ASSERT(res == buf + 1);
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}
+
+/* A kick from another thread takes the owner's idle word, then writes
+ * the owner's eventfd.  If the owner wakes meanwhile for another reason,
+ * finishes and gives its descriptors back (wv_coro_run), the eventfd's
+ * number may belong to a new descriptor by the time the kicker writes:
+ * eight bytes into somebody else's pipe.  The hook holds the kicker
+ * between the two steps while the owner does exactly that. */
+static int kick_fds[2], victim[2];
+static int owner_tid, owner_reopened, kick_done, stray_bytes, kick_held;
+static wv_event_t kick_ev;
+
+static void *wait_kick_pipe(void *arg)
+{
+    (void)arg;
+    WVT_OK(wv_fdwait(kick_fds[0], POLLIN, wv_deadline_in(10000), NULL));
+    return NULL;
+}
+
+static void kick_owner(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&owner_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    WVT_OK(wv_go(wait_kick_pipe, NULL));
+    /* Parks: the thread sleeps in epoll_wait (a descriptor is watched). */
+    WVT_OK(wv_event_wait(&kick_ev, wv_deadline_in(10000)));
+    WVT_OK(wv_coro_run(wv_deadline_in(10000))); /* closes the loop's fds */
+    WVT_EQ(pipe2(victim, O_CLOEXEC | O_NONBLOCK), 0);
+    __atomic_store_n(&owner_reopened, 1, __ATOMIC_RELEASE);
+    WVT_POLL(__atomic_load_n(&kick_done, __ATOMIC_ACQUIRE), 10000);
+    struct pollfd p = {.fd = victim[0], .events = POLLIN};
+    __atomic_store_n(&stray_bytes, poll(&p, 1, 0), __ATOMIC_RELEASE);
+    close(victim[0]);
+    close(victim[1]);
+}
+
+static void held_kicker(void)
+{
+    wv__fault_kick(NULL);
+    kick_held++;
+    /* Wake the owner another way, then give it time to reopen. */
+    WVT_EQ(write(kick_fds[1], "x", 1), 1);
+    int64_t end = wv_now() + 300;
+    while (!__atomic_load_n(&owner_reopened, __ATOMIC_ACQUIRE) &&
+           wv_now() < end)
+        wvt_pause();
+}
+
+/* true when thread tid sleeps in epoll_wait or epoll_pwait with a
+ * timeout (/proc/.../syscall: number, then the arguments in hex). */
+static bool in_epoll_wait(int tid)
+{
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool got = fgets(buf, sizeof buf, f) != NULL;
+    fclose(f);
+    long nr = -1, timeout = 0;
+    unsigned long a0, a1, a2;
+    if (got && sscanf(buf, "%ld %lx %lx %lx %lx", &nr, &a0, &a1, &a2,
+                      (unsigned long *)&timeout) != 5)
+        return false;
+#ifdef SYS_epoll_wait
+    if (nr == SYS_epoll_wait)
+        return timeout != 0;
+#endif
+    return nr == SYS_epoll_pwait && timeout != 0;
+}
+
+WVT_TEST(sched_kick_never_writes_a_reused_descriptor)
+{
+    WVT_EQ(pipe2(kick_fds, O_CLOEXEC | O_NONBLOCK), 0);
+    wv_event_init(&kick_ev);
+    owner_tid = owner_reopened = kick_done = kick_held = 0;
+    stray_bytes = -1;
+    wvt_thread_t *t = wvt_spawn(kick_owner, NULL);
+    WVT_POLL(__atomic_load_n(&owner_tid, __ATOMIC_ACQUIRE) != 0, 10000);
+    WVT_POLL(in_epoll_wait(owner_tid), 10000);
+    wv__fault_kick(held_kicker);
+    wv_event_set(&kick_ev); /* a remote wake-up: inbox, then kick */
+    wv__fault_kick(NULL);
+    __atomic_store_n(&kick_done, 1, __ATOMIC_RELEASE);
+    wvt_join(t);
+    WVT_EQ(kick_held, 1); /* the owner was asleep in epoll_wait */
+    WVT_EQ(stray_bytes, 0);
+    close(kick_fds[0]);
+    close(kick_fds[1]);
+}
+
+/* A fork copies only the calling thread, and of its parties only the
+ * one that forked goes on in the child.  The child must not run copies of
+ * the thread's other coroutines, nor collect from the parent's epoll set
+ * (shared across fork): a readiness the child took was lost to the
+ * parent's coroutine.  Forked from the thread's own code, then from a
+ * coroutine (the child's coroutine then sleeps: only it runs). */
+static int fork_fds[2];
+static int reader_ran_in;
+
+static void *fork_reader(void *arg)
+{
+    (void)arg;
+    int err = wv_fdwait(fork_fds[0], POLLIN, wv_deadline_in(10000), NULL);
+    __atomic_store_n(&reader_ran_in, (int)getpid(), __ATOMIC_RELAXED);
+    return (void *)(intptr_t)err;
+}
+
+/* Forks; the child waits in weave a little and reports whether the
+ * reader's copy ran.  Returns the child's exit status. */
+static void *fork_and_wait(void *arg)
+{
+    int status;
+    int pid = wv_fork();
+    WVT_GE(pid, 0);
+    if (pid == 0) {
+        int err = arg ? wv_sleep_ms(50) : wv_coro_run(wv_deadline_in(2000));
+        _exit(err == 0 && reader_ran_in != (int)getpid() ? 0 : 1);
+    }
+    WVT_EQ(waitpid(pid, &status, 0), pid);
+    return (void *)(intptr_t)status;
+}
+
+WVT_TEST(sched_fork_child_has_only_the_forking_party)
+{
+    for (int from_coro = 0; from_coro < 2; from_coro++) {
+        wv_coro_t *rd, *fk;
+        void *res = (void *)1, *status = NULL;
+
+        reader_ran_in = 0;
+        WVT_EQ(pipe2(fork_fds, O_CLOEXEC | O_NONBLOCK), 0);
+        WVT_OK(wv_coro_spawn(&rd, fork_reader, NULL, NULL));
+        WVT_ERR(wv_coro_run(0), WV_EAGAIN);    /* it waits on the pipe */
+        WVT_EQ(write(fork_fds[1], "x", 1), 1); /* ready, not collected */
+        if (from_coro) {
+            WVT_OK(wv_coro_spawn(&fk, fork_and_wait, &fk, NULL));
+            WVT_OK(wv_coro_join(fk, wv_deadline_in(10000), &status));
+            wv_coro_free(fk);
+        } else {
+            status = fork_and_wait(NULL);
+        }
+        WVT_ASSERT(WIFEXITED((int)(intptr_t)status));
+        WVT_EQ(WEXITSTATUS((int)(intptr_t)status), 0);
+        WVT_OK(wv_coro_join(rd, wv_deadline_in(2000), &res));
+        WVT_EQ((intptr_t)res, 0);
+        WVT_EQ(reader_ran_in, (int)getpid());
+        wv_coro_free(rd);
+        WVT_OK(wv_coro_run(WV_FOREVER));
+        close(fork_fds[0]);
+        close(fork_fds[1]);
+    }
+}
+
+/* wv_local is coroutine-local (weave/sync.h: "with coroutines, in every
+ * coroutine"); a coroutine's values are destroyed when it returns, and
+ * the thread's own value is its own. */
+static wv_local_t coro_local;
+static int local_dtors;
+
+static void count_dtor(void *value)
+{
+    (void)value;
+    local_dtors++;
+}
+
+static void *own_local(void *arg)
+{
+    WVT_ASSERT(wv_local_get(&coro_local) == NULL);
+    WVT_OK(wv_local_set(&coro_local, arg));
+    for (int i = 0; i < 3; i++) {
+        WVT_OK(wv_coro_yield());
+        WVT_ASSERT(wv_local_get(&coro_local) == arg);
+    }
+    return NULL;
+}
+
+WVT_TEST(sched_local_is_per_coroutine)
+{
+    static char a, b, m;
+    wv_coro_t *ca, *cb;
+
+    local_dtors = 0;
+    WVT_OK(wv_local_init(&coro_local, count_dtor));
+    WVT_OK(wv_local_set(&coro_local, &m));
+    WVT_OK(wv_coro_spawn(&ca, own_local, &a, NULL));
+    WVT_OK(wv_coro_spawn(&cb, own_local, &b, NULL));
+    WVT_OK(wv_coro_join(ca, WV_FOREVER, NULL));
+    WVT_OK(wv_coro_join(cb, WV_FOREVER, NULL));
+    WVT_ASSERT(wv_local_get(&coro_local) == &m);
+    WVT_EQ(local_dtors, 2); /* a's and b's, at their return */
+    wv_coro_free(ca);
+    wv_coro_free(cb);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    wv_local_destroy(&coro_local); /* the thread's value */
+    WVT_EQ(local_dtors, 3);
+}
+
+/* A descriptor number that is not open is WV_EBADF whatever its size.  A
+ * coroutine's wait sized the loop's per-descriptor table by the number
+ * first: (INT_MAX - 1) asked for tens of GiB (WV_ENOMEM where that
+ * fails; where it does not, all of it was zeroed). */
+static void *fdwait_huge_number(void *arg)
+{
+    (void)arg;
+    WVT_ERR(wv_fdwait(INT_MAX - 1, POLLIN, wv_deadline_in(1000), NULL),
+            WV_EBADF);
+    return NULL;
+}
+
+WVT_TEST(sched_fdwait_closed_huge_fd_is_ebadf)
+{
+    wv_coro_t *co;
+    fdwait_huge_number(NULL);
+    WVT_OK(wv_coro_spawn(&co, fdwait_huge_number, NULL, NULL));
+    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}
+
+/* A wait that ends without its descriptor firing (a time-out) leaves no
+ * registration armed behind it: if the descriptor's number is then
+ * closed and reused while its old description lives on elsewhere (a dup,
+ * a forked child's copy), the old one's hang-up must not be reported to
+ * whoever waits on the number next. */
+static void *fdwait_number_reused(void *arg)
+{
+    int p[2], n[2];
+    short rev = 0;
+    (void)arg;
+    WVT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    WVT_ERR(wv_fdwait(p[0], POLLIN, wv_deadline_in(10), NULL), WV_ETIMEDOUT);
+    int num = p[0], keep = fcntl(p[0], F_DUPFD_CLOEXEC, 100);
+    WVT_GE(keep, 0);
+    close(p[0]);
+    close(p[1]); /* the old description is hung up now */
+    WVT_EQ(pipe2(n, O_CLOEXEC | O_NONBLOCK), 0);
+    if (n[0] != num) { /* put the new pipe on the old number */
+        WVT_EQ(dup3(n[0], num, O_CLOEXEC), num);
+        close(n[0]);
+    }
+    WVT_ERR(wv_fdwait(num, POLLIN, wv_deadline_in(50), &rev), WV_ETIMEDOUT);
+    WVT_EQ(write(n[1], "x", 1), 1);
+    WVT_OK(wv_fdwait(num, POLLIN, wv_deadline_in(1000), &rev));
+    WVT_EQ(rev, POLLIN);
+    close(num);
+    close(n[1]);
+    close(keep);
+    return NULL;
+}
+
+WVT_TEST(sched_fdwait_reused_number_gets_no_stale_event)
+{
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, fdwait_number_reused, NULL, NULL));
+    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}
+
+/* A thread that exits cancels every coroutine left, those spawned while
+ * it runs them to their end included: a cancelled coroutine whose clean-up
+ * spawns a helper that waits must not keep the thread from ending. */
+static void *helper_waits(void *arg)
+{
+    (void)arg;
+    wv_event_t never;
+    wv_event_init(&never);
+    return (void *)(intptr_t)wv_event_wait(&never, WV_FOREVER);
+}
+
+static void *cleanup_spawns(void *arg)
+{
+    (void)arg;
+    wv_event_t never;
+    wv_event_init(&never);
+    WVT_ERR(wv_event_wait(&never, WV_FOREVER), WV_ECANCELED);
+    WVT_OK(wv_go(helper_waits, NULL)); /* spawned while the thread exits */
+    return NULL;
+}
+
+static int leave_cleanup_spawner(void *arg)
+{
+    (void)arg;
+    WVT_OK(wv_go(cleanup_spawns, NULL));
+    WVT_ERR(wv_coro_run(0), WV_EAGAIN);
+    return 0;
+}
+
+WVT_TEST(sched_thread_exit_cancels_coroutines_spawned_meanwhile)
+{
+    wv_thread_t *t;
+    WVT_OK(wv_thread_start(&t, NULL, leave_cleanup_spawner, NULL));
+    WVT_OK(wv_thread_join(t, wv_deadline_in(5000), NULL));
+    wv_thread_free(t);
 }

@@ -27,17 +27,29 @@
  *  - Deadlines as everywhere (weave/core.h): absolute wv_now()
  *    milliseconds, -1 forever, 0 do not wait.
  *  - Cancellation: wv_coro_cancel marks a coroutine cancelled for good.
- *    From then on every blocking weave call it makes (and the one it is
- *    parked in) returns WV_ECANCELED at once, so it can clean up and
- *    return; calls that cannot fail that way (re-taking a Condition's lock)
- *    still wait.  Nothing is interrupted between switch points.
+ *    From then on every weave call it makes that would have to wait (and
+ *    the one it is parked in) returns WV_ECANCELED at once, so it can
+ *    clean up and return; calls that need not wait still succeed (a free
+ *    Lock, a set Event, a finished join), and calls that cannot fail that
+ *    way (re-taking a Condition's lock, wv_coro_free) still wait.  Nothing
+ *    is interrupted between switch points.  A coroutine cancelled before
+ *    it first ran never runs fn at all: its join gives the result NULL.
+ *  - Fork (wv_fork, a Process started by forking): as only the calling
+ *    thread goes on in the child, only the calling party does.  The
+ *    thread's other coroutines (and its own code, if a coroutine forked)
+ *    never run there; their handles join at once (result NULL, cancelled)
+ *    and their groups stop counting them.  A coroutine that forked must
+ *    end the child (_exit, as a Process's child does) rather than return.
  *
  * Lifetimes (DESIGN.md principle 5): a coroutine is either joinable (the
  * caller of wv_coro_spawn got a handle and must wv_coro_free it), detached
  * (wv_go: its record is recycled when it returns) or owned by a group
  * (wv_group_t: joined and cancelled as one, asyncio's TaskGroup and
  * libdill's bundles).  A thread that exits with coroutines left cancels
- * them and runs them to their end first.
+ * them (and those they spawn meanwhile) and runs them to their end first;
+ * wv_thread_join and pthread_join return after that.  The process's main
+ * thread is the exception: returning from main (exit) abandons its
+ * coroutines as they are, so call wv_coro_run before.
  */
 #ifndef WEAVE_CORO_H
 #define WEAVE_CORO_H
@@ -73,9 +85,10 @@ typedef struct wv_coro_opts {
 /*
  * Spawns a coroutine running fn(arg) on the calling thread's scheduler
  * (made now if the thread has none).  It first runs when the caller next
- * blocks, yields or returns to its scheduler, in spawn order; its stack is
- * taken only then, so spawning a million coroutines that run one after
- * another holds a million small records, not a million stacks.
+ * blocks, yields or returns to its scheduler, in spawn order (cancelled
+ * before then, it never runs); its stack is taken only then, so spawning
+ * a million coroutines that run one after another holds a million small
+ * records, not a million stacks.
  *
  * out != NULL: *out is a joinable handle; the caller must pass it to
  * wv_coro_free exactly once.  out == NULL: detached, as wv_go.
@@ -98,19 +111,23 @@ WV_EXTERN int wv_go(wv_coro_fn fn, void *arg);
  * Waits until co has returned, or the deadline.  From any thread or
  * coroutine (a coroutine of the same thread parks; the thread's own code
  * runs the scheduler meanwhile).  May be called again after a time-out.
- * Returns 0 with *result (may be NULL) set to fn's return value;
- * WV_ETIMEDOUT; WV_EAGAIN (deadline 0, still running); WV_ECANCELED (the
- * caller, a coroutine, was cancelled); WV_EDEADLK (co is the caller);
- * WV_EINVAL (co NULL, bad deadline).  Whether co itself was cancelled:
+ * Returns 0 with *result (may be NULL) set to fn's return value (NULL if
+ * co was cancelled before it ran); WV_ETIMEDOUT; WV_EAGAIN (deadline 0,
+ * still running); WV_ECANCELED (the caller, a coroutine, was cancelled and
+ * co has not returned); WV_EDEADLK (co is the caller); WV_EINVAL (co NULL
+ * or not a joinable handle, such as wv_coro_self() in a detached or
+ * grouped coroutine; bad deadline).  Whether co itself was cancelled:
  * wv_coro_was_cancelled.
  */
 WV_EXTERN int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result);
 
 /*
  * Cancels co (see the model above): the blocking call it is parked in, and
- * every one it makes afterwards, returns WV_ECANCELED.  From any thread or
- * coroutine; a coroutine may cancel itself.  Idempotent; no effect on one
- * that has returned.  Returns at once: wv_coro_join waits for the end.
+ * every one it makes afterwards, returns WV_ECANCELED; if it has not run
+ * yet, fn never runs.  From any thread or coroutine; a coroutine may
+ * cancel itself.  Idempotent; no effect on one that has returned (a cancel
+ * from another thread racing with the return may count either way).
+ * Returns at once: wv_coro_join waits for the end.
  */
 WV_EXTERN void wv_coro_cancel(wv_coro_t *co);
 
@@ -126,11 +143,12 @@ WV_EXTERN void wv_coro_free(wv_coro_t *co);
 
 /*
  * Lets the other runnable coroutines of this thread run, then returns
- * (at once if none is runnable).  Also takes in wake-ups from other
- * threads, expired timers and ready descriptors, so a coroutine that only
- * computes should yield now and then.  From the thread's own code it runs
- * the runnable coroutines once.  Returns 0, or WV_ECANCELED when the
- * calling coroutine is cancelled (after yielding).
+ * (at once if none is runnable).  Every 64th switch or so it also takes in
+ * wake-ups from other threads, expired timers and ready descriptors, so a
+ * coroutine that only computes should yield now and then (and one that
+ * yields in a loop waiting for those sees them within 64 yields).  From the
+ * thread's own code it runs the runnable coroutines once.  Returns 0, or
+ * WV_ECANCELED when the calling coroutine is cancelled (after yielding).
  */
 WV_EXTERN int wv_coro_yield(void);
 
@@ -198,16 +216,20 @@ WV_EXTERN void wv_group_free(wv_group_t *g);
 /*
  * Waits until fd is ready for one of `events` (POLLIN, POLLOUT, POLLPRI;
  * POLLERR and POLLHUP are always reported) or the deadline.  In a
- * coroutine only the coroutine waits, through its thread's event loop
- * (epoll); elsewhere the thread waits (poll).  Readiness may be stale by
- * the time the caller acts: use non-blocking descriptors and wait again on
- * EAGAIN.  A descriptor closed while a coroutine waits on it is the
- * caller's bug, as with epoll.
+ * coroutine, or in the own code of a thread that has a scheduler, only
+ * that party waits, through the thread's event loop (epoll), and the
+ * thread runs its other coroutines; in a thread without a scheduler the
+ * thread waits (poll).  A regular file is always ready, as poll says.
+ * Readiness may be stale by the time the caller acts: use non-blocking
+ * descriptors and wait again on EAGAIN.  A descriptor closed while a
+ * coroutine waits on it is the caller's bug, as with epoll.
  * Returns 0 with *revents (may be NULL) set; WV_ETIMEDOUT; WV_EAGAIN
  * (deadline 0, not ready); WV_ECANCELED (a cancelled coroutine);
- * WV_EBADF; WV_EBUSY (another coroutine of this thread already waits on fd
- * for the same direction); WV_EINVAL (bad deadline, no event asked);
- * WV_ENOMEM.
+ * WV_EBADF (fd negative or not open); WV_EBUSY (another party of this
+ * thread already waits on fd for the same direction); WV_EINVAL (bad
+ * deadline, no event asked); WV_ENOMEM; WV_EMFILE, WV_ENFILE (no
+ * descriptor left for the thread's epoll set); WV_ENOSPC (the epoll watch
+ * limit, fs.epoll.max_user_watches, is reached).
  */
 WV_EXTERN int wv_fdwait(int fd, short events, int64_t deadline, short *revents);
 

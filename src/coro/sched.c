@@ -3,7 +3,7 @@
  * park and wake through weave's waiter abstraction, sleep, join, cancel,
  * groups, and descriptor waits through the thread's loop.
  *
- * Design (docs/coro.md, "The scheduler").
+ * Design (docs/coro.md covers the layer below: switches and stacks).
  *  - One scheduler per thread, made on the thread's first spawn.  The
  *    thread's own code is a party too (`main`, no stack of its own to
  *    manage): when it blocks in weave, the coroutines run.
@@ -24,6 +24,9 @@
  *    thread (Go keeps its dead goroutines the same way).
  *  - Timers: each coroutine has one (it parks on one thing at a time) in
  *    the loop's heap; room is reserved at spawn, so parking never fails.
+ *  - wv_local values are per party: a switch saves the running party's
+ *    array (sync/local.c) and restores the next one's; a coroutine's is
+ *    released, destructors run, when it returns.
  *
  * Threads: a scheduler and everything in it belongs to its thread, except
  * the fields marked [atomic] (inbox, cancels, the coroutine's `cancelled`
@@ -34,6 +37,7 @@
 #include "internal.h"
 
 #include "../loop/internal.h"
+#include "../sync/internal.h"
 #include "weave/coro.h"
 
 #include <errno.h>
@@ -69,7 +73,8 @@ struct wv_coro {
     wv_coro_fn fn;
     void *arg;
     void *result;
-    char *name; /* owned copy, or NULL: "coro" */
+    char *name;           /* owned copy, or NULL: "coro" */
+    wv__locals_t *locals; /* its wv_local values while switched out */
     wv_group_t *group;
     struct wv_coro *gprev, *gnext; /* [group lock] */
     uint32_t done;                 /* [atomic] DONE_BIT | JOIN_BIT */
@@ -94,6 +99,7 @@ struct sched {
     wv__waiter_t *run_waiter; /* wv_coro_run's, while it waits */
     struct wv_coro *cache;    /* finished records, for reuse */
     unsigned ticks;
+    bool exiting; /* the thread exits: new coroutines start cancelled */
     wv__loop_t loop;
     struct sched *next_free; /* [free_lock] recycled schedulers */
 };
@@ -118,6 +124,7 @@ static void coro_wake(wv__waiter_t *w);
 static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
 static void fd_ready(wv__fdw_t *f);
 static void sched_thread_exit(void *arg);
+static void sched_after_fork(void);
 
 static inline struct sched *kind_sched(const wv__waiter_kind_t *k)
 {
@@ -155,10 +162,22 @@ static inline struct wv_coro *rq_pop(struct sched *s)
 
 /* ------------------------------------------------- making the scheduler */
 
+static void lock_free_list(void)
+{
+    pthread_mutex_lock(&free_lock);
+}
+
+static void unlock_free_list(void)
+{
+    pthread_mutex_unlock(&free_lock);
+}
+
 static void make_key(void)
 {
     int r = pthread_key_create(&exit_key, sched_thread_exit);
 
+    WV__ASSERT(r == 0);
+    r = pthread_atfork(lock_free_list, unlock_free_list, sched_after_fork);
     WV__ASSERT(r == 0);
 }
 
@@ -284,6 +303,8 @@ static inline void switch_to(struct sched *s, struct wv_coro *next)
         return; /* woken while it polled on its own stack */
     s->current = next;
     wv__party = next->native ? NULL : next;
+    prev->locals = wv__locals_cur;
+    wv__locals_cur = next->locals;
     if (WV__UNLIKELY(!next->started))
         start(next);
     if (WV__UNLIKELY(prev->dead))
@@ -483,6 +504,8 @@ static void co_entry(void *arg)
     /* Cancelled before it ever ran: its body never starts. */
     if (!is_cancelled(co))
         co->result = co->fn(co->arg);
+    if (wv__locals_cur) /* its wv_local values, destructors first */
+        wv__locals_release(wv__locals_cur);
     co_finish(s, co);
 }
 
@@ -530,10 +553,11 @@ static int spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
     co->arg = arg;
     co->result = NULL;
     co->name = name;
+    co->locals = NULL;
     co->group = NULL;
     co->done = 0;
     co->refs = joinable ? 2 : 1;
-    co->cancelled = false;
+    co->cancelled = s->exiting;
     co->joinable = joinable;
     co->started = false;
     co->dead = false;
@@ -616,6 +640,10 @@ int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result)
 void wv_coro_cancel(wv_coro_t *co)
 {
     if (!co || co->native)
+        return;
+    /* One that has returned is left as it was (wv_coro_was_cancelled).
+     * Only a handle can name a finished coroutine: its `done` is kept. */
+    if (__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT)
         return;
     __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
     struct sched *s = co->sched;
@@ -735,13 +763,15 @@ void wv__sched_trim(void)
         free_cache(tls_sched);
 }
 
-/* A thread that exits with coroutines left cancels them and runs them to
- * their end; then its scheduler is recycled. */
+/* A thread that exits with coroutines left cancels them (and those they
+ * spawn meanwhile) and runs them to their end; then its scheduler is
+ * recycled. */
 static void sched_thread_exit(void *arg)
 {
     struct sched *s = arg;
 
     WV__ASSERT(s == tls_sched && s->current == &s->main);
+    s->exiting = true;
     for (struct wv_coro *co = s->live_head; co; co = co->lnext) {
         __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
         cancel_local(s, co);
@@ -757,6 +787,60 @@ static void sched_thread_exit(void *arg)
     free_scheds = s;
     pthread_mutex_unlock(&free_lock);
     wv__stack_pool_drain();
+}
+
+/* A party that does not exist in a forked child: it stays as it was,
+ * never run nor woken again (its memory is not reclaimed, as other
+ * threads' is not).  A joinable one counts as returned (result NULL) and
+ * cancelled, a grouped one as gone from its group's count, so that the
+ * child can still free their handles and groups. */
+static void drop_party(struct wv_coro *co)
+{
+    if (co->wait) {
+        co->wait->state = W_WOKEN; /* a later wake-up does not queue it */
+        co->wait = NULL;
+    }
+    co->timer.idx = 0;
+    if (co->native)
+        return;
+    co->dead = true;
+    co->cancelled = true;
+    if (co->joinable)
+        co->done = DONE_BIT;
+    if (co->group)
+        __atomic_sub_fetch(&co->group->word, 1, __ATOMIC_RELAXED);
+}
+
+/* In a forked child only the forking thread exists, and of its parties
+ * only the one that forked goes on: the thread's other coroutines (and
+ * its own code, when a coroutine forked) are dropped, as other threads
+ * are, and the parking lot forgot their waits anyway.  The loop's epoll
+ * set and eventfd are shared with the parent: the child makes its own. */
+static void sched_after_fork(void)
+{
+    struct sched *s = tls_sched;
+
+    unlock_free_list();
+    if (!s)
+        return;
+    struct wv_coro *cur = s->current;
+    for (struct wv_coro *co = s->live_head; co; co = co->lnext)
+        if (co != cur)
+            drop_party(co);
+    if (cur != &s->main)
+        drop_party(&s->main);
+    s->rq_head = s->rq_tail = NULL;
+    s->live_head = NULL;
+    s->live = 0;
+    if (!cur->native) {
+        cur->lprev = cur->lnext = NULL;
+        s->live_head = cur;
+        s->live = 1;
+    }
+    s->inbox = NULL;
+    s->cancels = 0;
+    s->run_waiter = NULL;
+    wv__loop_after_fork(&s->loop);
 }
 
 /* --------------------------------------------------------------- groups */
@@ -997,5 +1081,7 @@ int wv_fdwait(int fd, short events, int64_t deadline, short *revents)
 {
     if (!(events & (POLLIN | POLLOUT | POLLPRI)))
         return WV_EINVAL;
+    if (fd < 0) /* poll(2) would ignore it and sleep to the deadline */
+        return WV_EBADF;
     return wv__fd_wait(fd, events, deadline, revents);
 }

@@ -7,7 +7,7 @@
  * The loop knows nothing of coroutines: it hands expired timers and ready
  * descriptor waits back to its owner (coro/sched.c) through callbacks.
  * Every function except wv__loop_kick runs on the loop's own thread.
- * docs/coro.md ("The scheduler and its loop") explains the design.
+ * The head comments of loop_linux.c and coro/sched.c explain the design.
  */
 #ifndef WV_LOOP_INTERNAL_H
 #define WV_LOOP_INTERNAL_H
@@ -55,6 +55,10 @@ typedef struct wv__loop {
     size_t nfds;
     /* the idle wait: IDLE_* below; written by the owner, cleared by kicks */
     uint32_t idle;
+    /* eventfd writes that kickers owe (they took an IDLE_EPOLL word) and
+     * that were not read yet; may dip below 0 while one is read before
+     * its debt is counted.  evfd is not closed while this is above 0. */
+    int64_t kicks_owed;
     void (*ready)(wv__fdw_t *w); /* set by the owner */
 } wv__loop_t;
 
@@ -63,6 +67,10 @@ void wv__loop_destroy(wv__loop_t *l);
 /* Closes the epoll set and its eventfd when no descriptor wait is in
  * progress (the next wait makes them again). */
 void wv__loop_release_fds(wv__loop_t *l);
+/* In a forked child: lets go of the epoll set and the eventfd, which the
+ * child shares with its parent, and forgets every descriptor wait and
+ * timer (their parties do not exist there). */
+void wv__loop_after_fork(wv__loop_t *l);
 
 /* Makes room for n armed timers, so that wv__timer_add cannot fail.
  * Returns 0 or WV_ENOMEM. */
@@ -102,5 +110,10 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
 /* From any thread: ends a blocking wv__loop_poll of l, now or at once
  * when it next blocks after its `pending` check.  Async-safe. */
 void wv__loop_kick(wv__loop_t *l);
+
+/* Test hook: wv__loop_kick calls hook() after it took an epoll sleeper's
+ * idle word and read the eventfd's number, before it writes the eventfd,
+ * as if the kicker were preempted there.  NULL turns it off. */
+void wv__fault_kick(void (*hook)(void));
 
 #endif /* WV_LOOP_INTERNAL_H */

@@ -8,19 +8,27 @@
  * so it must survive one being closed and its number reused between two
  * waits.  A MOD that finds nothing (ENOENT: the old description was
  * closed, so epoll forgot it) becomes an ADD, and an ADD that finds an
- * entry (EEXIST) a MOD.  The costs one epoll_ctl per wait; the network
- * layer, owning its sockets, will keep registrations instead.
+ * entry (EEXIST) a MOD.  A wait that ends without firing deletes its
+ * still armed registration: a description kept open elsewhere would
+ * otherwise fire it under a number that names another descriptor now.
+ * The costs one epoll_ctl per wait (two for a wait that times out); the
+ * network layer, owning its sockets, will keep registrations instead.
  *
  * The idle word (l->idle): the owner stores IDLE_FUTEX or IDLE_EPOLL
  * before its last look at its inbox (`pending`), then sleeps; a kicker,
  * after publishing its work, exchanges the word to IDLE_AWAKE and pays for
  * a futex wake or an eventfd write only when the owner announced a sleep.
  * Both sides' accesses are sequentially consistent: one of them sees the
- * other (Dekker).
+ * other (Dekker).  A kicker that took IDLE_EPOLL writes the eventfd after
+ * the owner may have woken for another reason: the owner counts that
+ * write as owed when it finds its word already taken, and does not close
+ * the eventfd before it has read every owed write, or the kicker's write
+ * could land in a descriptor that reused the number.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -31,14 +39,30 @@ enum { IDLE_AWAKE = 0, IDLE_FUTEX = 1, IDLE_EPOLL = 2 };
 #define EV_KICK    UINT64_MAX /* epoll data of the eventfd */
 #define MAX_EVENTS 64
 
+static void (*fault_kick)(void); /* wv__fault_kick */
+
 int wv__loop_init(wv__loop_t *l, void (*ready)(wv__fdw_t *))
 {
     *l = (wv__loop_t){.epfd = -1, .evfd = -1, .ready = ready};
     return 0;
 }
 
+/* Reads every eventfd write a kicker still owes, waiting for those not
+ * made yet (the kicker is between its exchange and its write). */
+static void settle_kicks(wv__loop_t *l)
+{
+    while (l->kicks_owed > 0) {
+        struct pollfd p = {.fd = l->evfd, .events = POLLIN};
+        uint64_t v;
+        if (poll(&p, 1, -1) > 0 && read(l->evfd, &v, sizeof v) == sizeof v)
+            l->kicks_owed -= (int64_t)v;
+    }
+}
+
 void wv__loop_destroy(wv__loop_t *l)
 {
+    if (l->evfd >= 0)
+        settle_kicks(l);
     if (l->epfd >= 0)
         close(l->epfd);
     if (l->evfd >= 0)
@@ -54,11 +78,30 @@ void wv__loop_release_fds(wv__loop_t *l)
 {
     if (l->nwait > 0 || l->epfd < 0)
         return;
+    settle_kicks(l);
     close(l->epfd);
     close(l->evfd);
     l->epfd = l->evfd = -1;
     for (size_t i = 0; i < l->nfds; i++)
         l->fds[i].registered = false;
+}
+
+void wv__loop_after_fork(wv__loop_t *l)
+{
+    /* Closing only drops the child's references: the parent's set and
+     * registrations live on.  Collecting from them here would take
+     * readiness the parent's coroutines wait for. */
+    if (l->epfd >= 0)
+        close(l->epfd);
+    if (l->evfd >= 0)
+        close(l->evfd);
+    l->epfd = l->evfd = -1;
+    for (size_t i = 0; i < l->nfds; i++)
+        l->fds[i] = (struct wv__fdrec){0};
+    l->nwait = 0;
+    l->nheap = 0;
+    l->kicks_owed = 0;
+    l->idle = IDLE_AWAKE;
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -182,6 +225,10 @@ static int ensure_fdrec(wv__loop_t *l, int fd)
 {
     if ((size_t)fd < l->nfds)
         return 0;
+    /* The table grows with the number: make sure it names a descriptor
+     * before sizing it (INT_MAX - 1 would ask for tens of GiB). */
+    if (fcntl(fd, F_GETFD) < 0)
+        return WV_EBADF;
     size_t n = l->nfds ? l->nfds : 64;
     while (n <= (size_t)fd)
         n *= 2;
@@ -260,14 +307,22 @@ int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w)
 void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w)
 {
     struct wv__fdrec *r = &l->fds[w->fd];
+    bool armed = r->rd == w || r->wr == w; /* it did not fire */
 
     if (r->rd == w)
         r->rd = NULL;
     if (r->wr == w)
         r->wr = NULL;
     l->nwait--;
-    /* A one-shot registration still armed for this wait fires at most
-     * once more, finds nobody and disarms itself. */
+    /* A registration left armed for nobody must go: closed while a dup
+     * or a child keeps its description open, it stays in the set, and
+     * its next event would be reported, under the same number, to a
+     * later wait on another descriptor.  (One that fired is disarmed,
+     * and silent, until re-armed for its own descriptor.) */
+    if (armed && !r->rd && !r->wr && r->registered) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+        r->registered = false;
+    }
 }
 
 static short to_poll(uint32_t ev)
@@ -282,8 +337,8 @@ static void dispatch(wv__loop_t *l, const struct epoll_event *e)
 {
     if (e->data.u64 == EV_KICK) {
         uint64_t v;
-        ssize_t r = read(l->evfd, &v, sizeof v);
-        (void)r;
+        if (read(l->evfd, &v, sizeof v) == sizeof v)
+            l->kicks_owed -= (int64_t)v;
         return;
     }
     int fd = (int)e->data.u64;
@@ -341,6 +396,16 @@ static int timeout_ms(int64_t deadline)
     return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
+/* Ends an idle announcement; a word a kicker took in epoll mode means
+ * its eventfd write is owed. */
+static void wake_up(wv__loop_t *l, uint32_t mode)
+{
+    if (__atomic_exchange_n(&l->idle, IDLE_AWAKE, __ATOMIC_ACQUIRE) ==
+            IDLE_AWAKE &&
+        mode == IDLE_EPOLL)
+        l->kicks_owed++;
+}
+
 void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
                    bool (*pending)(void *), void *arg)
 {
@@ -352,7 +417,7 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
     uint32_t mode = l->nwait > 0 ? IDLE_EPOLL : IDLE_FUTEX;
     __atomic_store_n(&l->idle, mode, __ATOMIC_SEQ_CST);
     if (pending(arg)) {
-        __atomic_store_n(&l->idle, IDLE_AWAKE, __ATOMIC_RELAXED);
+        wake_up(l, mode);
         if (mode == IDLE_EPOLL)
             epoll_once(l, 0);
         return;
@@ -361,7 +426,7 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
         epoll_once(l, timeout_ms(deadline));
     else
         wv__futex_wait(&l->idle, IDLE_FUTEX, deadline, false);
-    __atomic_store_n(&l->idle, IDLE_AWAKE, __ATOMIC_RELAXED);
+    wake_up(l, mode);
 }
 
 void wv__loop_kick(wv__loop_t *l)
@@ -372,8 +437,17 @@ void wv__loop_kick(wv__loop_t *l)
     if (old == IDLE_FUTEX) {
         wv__futex_wake(&l->idle, 1, false);
     } else if (old == IDLE_EPOLL) {
+        int fd = l->evfd;
         uint64_t one = 1;
-        ssize_t r = write(l->evfd, &one, sizeof one);
+        void (*hook)(void) = __atomic_load_n(&fault_kick, __ATOMIC_RELAXED);
+        if (WV__UNLIKELY(hook != NULL))
+            hook();
+        ssize_t r = write(fd, &one, sizeof one);
         (void)r;
     }
+}
+
+void wv__fault_kick(void (*hook)(void))
+{
+    __atomic_store_n(&fault_kick, hook, __ATOMIC_RELAXED);
 }

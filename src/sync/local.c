@@ -41,7 +41,7 @@ static uint32_t nfree;        /* [reg] */
 static uint32_t next_idx = 1; /* [reg] next never-used index */
 static wv__locals_t *all;     /* [reg] every live array */
 
-static __thread wv__locals_t *current;
+__thread wv__locals_t *wv__locals_cur;
 
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -162,7 +162,7 @@ void wv_local_destroy(wv_local_t *l)
 void *wv_local_get(wv_local_t *l)
 {
     uint32_t idx = __atomic_load_n(&l->_index, __ATOMIC_ACQUIRE);
-    wv__locals_t *c = current;
+    wv__locals_t *c = wv__locals_cur;
 
     if (!idx || !c || idx >= c->cap)
         return NULL;
@@ -179,11 +179,11 @@ static void make_exit_key(void)
     exit_key_ok = pthread_key_create(&exit_key, release_at_exit) == 0;
 }
 
-/* The calling thread's array, created on first use. */
+/* The calling party's array, created on first use. */
 static int ensure_current(wv__locals_t **out)
 {
-    if (WV__LIKELY(current != NULL)) {
-        *out = current;
+    if (WV__LIKELY(wv__locals_cur != NULL)) {
+        *out = wv__locals_cur;
         return 0;
     }
     pthread_once(&exit_key_once, make_exit_key);
@@ -192,7 +192,8 @@ static int ensure_current(wv__locals_t **out)
     wv__locals_t *c = wv__calloc(1, sizeof *c);
     if (!c)
         return WV_ENOMEM;
-    if (pthread_setspecific(exit_key, c) != 0) {
+    /* A coroutine's array is released by its scheduler when it returns. */
+    if (!wv__party && pthread_setspecific(exit_key, c) != 0) {
         wv__free(c);
         return WV_ENOMEM;
     }
@@ -202,7 +203,7 @@ static int ensure_current(wv__locals_t **out)
         all->prev = c;
     all = c;
     unlock_reg();
-    current = c;
+    wv__locals_cur = c;
     *out = c;
     return 0;
 }
@@ -238,7 +239,7 @@ int wv_local_set(wv_local_t *l, void *value)
 
     if (err)
         return err;
-    if (!value && (!current || idx >= current->cap))
+    if (!value && (!wv__locals_cur || idx >= wv__locals_cur->cap))
         return 0; /* clearing what was never set */
     err = ensure_current(&c);
     if (!err && idx >= c->cap)
@@ -251,22 +252,12 @@ int wv_local_set(wv_local_t *l, void *value)
 
 void wv__locals_thread_exit(void)
 {
-    wv__locals_t *c = current;
+    wv__locals_t *c = wv__locals_cur;
 
     if (!c)
         return;
     pthread_setspecific(exit_key, NULL); /* or pthreads would release c */
     wv__locals_release(c);
-}
-
-wv__locals_t *wv__locals_current(void)
-{
-    return current;
-}
-
-void wv__locals_set_current(wv__locals_t *locals)
-{
-    current = locals;
 }
 
 /* [reg] The next value in c at or after index *i, with its destructor,
@@ -288,7 +279,7 @@ static bool take_own(wv__locals_t *c, uint32_t *i, void (**dtor)(void *),
 
 void wv__locals_release(wv__locals_t *c)
 {
-    wv__locals_t *prev = current;
+    wv__locals_t *prev = wv__locals_cur;
     void (*dtor)(void *);
     void *value;
 
@@ -297,7 +288,7 @@ void wv__locals_release(wv__locals_t *c)
      * locals, and may set values again, into c, which the next round
      * destroys.  Rounds are bounded, as pthreads bound them; what is left
      * after the last is dropped without its destructor. */
-    current = c;
+    wv__locals_cur = c;
     for (int round = 0; round < DTOR_ROUNDS; round++) {
         bool any = false;
         uint32_t cursor = 1;
@@ -314,7 +305,7 @@ void wv__locals_release(wv__locals_t *c)
         if (!any)
             break;
     }
-    current = prev == c ? NULL : prev;
+    wv__locals_cur = prev == c ? NULL : prev;
     lock_reg();
     if (c->prev)
         c->prev->next = c->next;
