@@ -1006,6 +1006,17 @@ static void fd_ready(wv__fdw_t *f)
     wake_local(tls_sched, f->party);
 }
 
+/* One look at fds without waiting, as poll(2) with timeout 0: 0 when
+ * one is ready, `none` otherwise. */
+static int look(struct pollfd *fds, size_t n, int none)
+{
+    int ready = poll(fds, (nfds_t)n, 0);
+
+    if (ready < 0)
+        return -errno;
+    return ready > 0 ? 0 : none;
+}
+
 static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
 {
     struct sched *s = tls_sched;
@@ -1013,12 +1024,12 @@ static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
 
     if (is_cancelled(co))
         return WV_ECANCELED;
-    if (deadline == 0 || n == 0) {
-        /* Nothing to wait for: one look, as poll(2) would. */
-        int ready = poll(fds, (nfds_t)n, 0);
-        if (ready < 0)
-            return -errno;
-        return ready > 0 ? 0 : deadline == 0 ? WV_EAGAIN : WV_ETIMEDOUT;
+    if (deadline == 0)
+        return look(fds, n, WV_EAGAIN);
+    if (n == 0) { /* no descriptor: a sleep to the deadline, as poll */
+        wv__waiter_t w;
+        wv__waiter_init(&w);
+        return coro_sleep(&w, deadline, 0);
     }
 
     wv__fdw_t small[4], *ws = small;
@@ -1030,7 +1041,7 @@ static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
     wv__waiter_t w;
     wv__waiter_init(&w);
     size_t added = 0;
-    bool ready = false;
+    bool ready = false, fired = false;
     int err = 0;
     for (size_t i = 0; i < n; i++) {
         fds[i].revents = 0;
@@ -1068,10 +1079,12 @@ static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
         added--;
         fds[i].revents = ws[i].revents;
         if (ws[i].revents)
-            ready = true;
+            ready = fired = true;
     }
     if (ws != small)
         wv__free(ws);
+    if (ready && !fired)        /* a descriptor epoll refused is ready: the */
+        return look(fds, n, 0); /* others' states come from one look */
     if (ready)
         return 0;
     return err;

@@ -31,6 +31,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -133,7 +134,10 @@ static int map_stack(wv__stack_t *st, size_t size)
             __atomic_store_n(&guard_madvise, 1, __ATOMIC_RELAXED);
             goto mapped;
         }
-        __atomic_store_n(&guard_madvise, 0, __ATOMIC_RELAXED);
+        /* Only a kernel without it (EINVAL) turns it off for good; any
+         * other failure (ENOMEM) falls back for this stack only. */
+        if (errno == EINVAL)
+            __atomic_store_n(&guard_madvise, 0, __ATOMIC_RELAXED);
         if (mprotect(base, page, PROT_NONE) != 0) {
             munmap(base, size + page);
             return WV_ENOMEM;
