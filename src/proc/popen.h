@@ -12,7 +12,8 @@
 typedef struct wv__obuf {
     char *data;
     size_t len, cap;
-    size_t ready; /* data[0..ready) is faulted in (communicate.c) */
+    size_t ready;     /* data[0..ready) is faulted in (communicate.c) */
+    bool small_pages; /* no more huge pages for it (communicate.c) */
 } wv__obuf_t;
 
 struct wv_popen {
