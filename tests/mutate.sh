@@ -159,6 +159,12 @@ mutations=(
 "src/proc/communicate.c^    else if (p->rest)
         f = (struct feed){p->rest, p->rest_len, p->rest_off};^^sub_deadline_then_resume_loses_nothing"
 "src/proc/communicate.c^        stop(p);^        (void)0;^sub_run_timeout_kills_and_reaps"
+"src/proc/communicate.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
+"src/proc/communicate.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
+"src/proc/subprocess.c^    p->lend = opts->borrow_input;^    p->lend = opts->borrow_input;
+    p->no_vmsplice = true;^sub_borrowed_input_stays_lent_across_a_deadline"
+"src/proc/communicate.c^    if (f->data == p->rest || p->lend) {^    if (f->data == p->rest) {^sub_borrowed_input_stays_lent_across_a_deadline"
+"src/proc/conn.c^    return pipe_out(fd, iov, niov, true);^    return vmsplice(fd, iov, (size_t)niov, SPLICE_F_NONBLOCK);^sub_borrowed_input_to_a_child_that_stops_reading"
 )
 
 only=${1:-}

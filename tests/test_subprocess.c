@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -390,6 +391,125 @@ WVT_TEST(sub_deadline_then_resume_loses_nothing)
     WVT_ASSERT(strcmp(err.data, "started\n") == 0);
     WVT_OK(wv_popen_wait(p, 0, &code));
     WVT_EQ(code, 0);
+    wv_popen_free(p);
+    gate_close(&g);
+    free(in);
+}
+
+/* ------------------------------------------------------- lent input */
+
+WVT_TEST(sub_borrowed_input_through_cat_and_run)
+{
+    /* 64 MiB lent from an address that is not page-aligned (the first
+     * and last pages are lent in part), through cat and through run. */
+    size_t len = (size_t)64 << 20;
+    char *buf = malloc(len + 1), *in = buf + 1;
+    const char *argv[] = {"cat", NULL};
+    wv_popen_opts_t o = {.argv = argv, .borrow_input = true};
+    wv_popen_t *p;
+    wv_bytes_t out;
+    wv_completed_t r;
+    int code = -1;
+
+    WVT_ASSERT(buf);
+    fill(in, len);
+    o.in.how = o.out.how = WV_STDIO_PIPE;
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_EQ(out.len, len);
+    WVT_ASSERT(memcmp(out.data, in, len) == 0);
+    WVT_OK(wv_popen_wait(p, 0, &code));
+    WVT_EQ(code, 0);
+    wv_popen_free(p);
+
+    o.in.how = WV_STDIO_INHERIT;
+    WVT_OK(wv_subprocess_run(&o, in, len, WV_FOREVER, true, &r));
+    WVT_EQ(r.out_len, len);
+    WVT_ASSERT(memcmp(r.out, in, len) == 0);
+    wv_completed_free(&r);
+    free(buf);
+}
+
+WVT_TEST(sub_borrowed_input_to_a_child_that_stops_reading)
+{
+    /* vmsplice raises SIGPIPE as write does: a child closing its stdin
+     * (SIGPIPE at its default here) ends the feeding, nothing more. */
+    size_t len = (size_t)16 << 20;
+    char *in = calloc(1, len);
+    wv_popen_opts_t o = sh_c("exec 0<&-; echo closed");
+    wv_popen_t *p;
+    wv_bytes_t out;
+
+    WVT_ASSERT(in);
+    WVT_ASSERT(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    o.borrow_input = true;
+    o.in.how = o.out.how = WV_STDIO_PIPE;
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_ASSERT(strcmp(out.data, "closed\n") == 0);
+    wv_popen_free(p);
+
+    const char *head[] = {"head", "-c", "10", NULL};
+    o = (wv_popen_opts_t){.argv = head, .borrow_input = true};
+    o.in.how = o.out.how = WV_STDIO_PIPE;
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_EQ(out.len, 10);
+    wv_popen_free(p);
+    free(in);
+}
+
+/* Whether the kernel lets this process vmsplice at all. */
+static bool vmsplice_works(void)
+{
+    int fds[2];
+    static char byte = 'x';
+    struct iovec iov = {&byte, 1};
+    WVT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    bool ok = vmsplice(fds[1], &iov, 1, 0) == 1;
+    close(fds[0]);
+    close(fds[1]);
+    return ok;
+}
+
+WVT_TEST(sub_borrowed_input_stays_lent_across_a_deadline)
+{
+    /* As sub_deadline_then_resume_loses_nothing, with the input lent:
+     * what the child reads is the caller's memory as it is when read.
+     * Changed after the time-out, a byte not fed yet (nothing was copied
+     * aside) and a byte already in the pipe (which holds references to
+     * the caller's pages, not copies) both reach the child changed.  The
+     * contract forbids such changes; they are made here to see that the
+     * input was lent. */
+    size_t len = (size_t)8 << 20;
+    char *in = malloc(len);
+    struct gate g;
+    wv_popen_opts_t o = {.borrow_input = true};
+    wv_popen_t *p;
+    wv_bytes_t out;
+    bool spliced = vmsplice_works();
+
+    WVT_ASSERT(in);
+    fill(in, len);
+    gate_open(&g, &o);
+    o.shell = gated(&g, "exec cat");
+    pipe_all(&o);
+    WVT_OK(wv_popen_new(&p, &o));
+    WVT_ERR(wv_popen_communicate(p, in, len, wv_now() + 50, &out, NULL),
+            WV_ETIMEDOUT);
+    WVT_ERR(wv_popen_poll(p, NULL), WV_EAGAIN);
+    in[len / 2] ^= 1;
+    in[100] ^= 1;
+    gate_release(&g);
+    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
+    WVT_EQ(out.len, len);
+    WVT_EQ(out.data[len / 2], in[len / 2]);
+    if (spliced)
+        WVT_EQ(out.data[100], in[100]);
+    else
+        fprintf(stderr, "note: vmsplice refused here; copies checked only\n");
+    in[100] = out.data[100];
+    WVT_ASSERT(memcmp(out.data, in, len) == 0);
     wv_popen_free(p);
     gate_close(&g);
     free(in);

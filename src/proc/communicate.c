@@ -18,10 +18,13 @@
  *
  * Time-outs lose nothing: output stays in the Popen's buffers, and input
  * not yet written is copied aside (the caller's buffer is not kept after
- * the call returns), so the next communicate resumes.
+ * the call returns), so the next communicate resumes.  Input lent
+ * (opts.borrow_input) is vmspliced instead of written, and kept where it
+ * is at a time-out: the caller keeps it until a call returns 0.
  *
- * SIGPIPE: writes go through wv__pipe_writev (the signal is blocked and
- * taken back); a child that closed its stdin ends the feeding, as Python.
+ * SIGPIPE: writes go through wv__pipe_writev or wv__pipe_vmsplice (the
+ * signal is blocked and taken back); a child that closed its stdin ends
+ * the feeding, as Python.
  */
 #include "popen.h"
 
@@ -234,13 +237,23 @@ static int drain(wv_popen_t *p, int stream)
 }
 
 /* One write of input to stdin; the end of it, or a reader gone, closes
- * stdin. */
+ * stdin.  Lent input goes by vmsplice (the pipe references the caller's
+ * pages), unless the kernel refuses it for this memory or at all: then
+ * by copying writes, under the same contract. */
 static int feed(wv_popen_t *p, struct feed *f)
 {
     size_t left = f->len - f->off;
     struct iovec iov = {(void *)(f->data + f->off),
                         left < WRITE_CHUNK ? left : WRITE_CHUNK};
-    ssize_t n = wv__pipe_writev(p->fds[WV_STDIN], &iov, 1);
+    ssize_t n = WV_ENOSYS;
+
+    if (p->lend && !p->no_vmsplice) {
+        n = wv__pipe_vmsplice(p->fds[WV_STDIN], &iov, 1);
+        p->no_vmsplice =
+            n < 0 && n != WV_EAGAIN && n != WV_EINTR && n != WV_EPIPE;
+    }
+    if (!p->lend || p->no_vmsplice)
+        n = wv__pipe_writev(p->fds[WV_STDIN], &iov, 1);
 
     if (n > 0)
         f->off += (size_t)n;
@@ -293,15 +306,19 @@ static void view(const wv_popen_t *p, int stream, wv_bytes_t *v)
     v->len = b->len;
 }
 
-/* After the loop stopped early: keep the input not yet written. */
+/* After the loop stopped early: keep the input not yet written (lent
+ * input: where it is). */
 static int keep_rest(wv_popen_t *p, const struct feed *f)
 {
     if (p->fds[WV_STDIN] < 0 || f->off == f->len) {
-        wv__free(p->rest);
+        if (!p->lend)
+            wv__free((void *)p->rest);
         p->rest = NULL;
         return 0;
     }
-    if (f->data == p->rest) {
+    if (f->data == p->rest || p->lend) {
+        p->rest = f->data;
+        p->rest_len = f->len;
         p->rest_off = f->off;
         return 0;
     }
