@@ -320,6 +320,9 @@ WORKLOADS = {
         [
             ("spawn_true", "c-posix_spawn", 1.0, ">= 1.0x posix_spawn"),
             ("pipe_cat_256MiB", "libuv-uv_spawn", 1.5, ">= 1.5x libuv"),
+            ("pipe_cat_256MiB_lent", "libuv-uv_spawn", 1.5,
+             ">= 1.5x libuv, input lent (uv_write's contract)",
+             "pipe_cat_256MiB"),
         ],
         "weave: wv_popen_new + wv_popen_wait (stdio inherited) for "
         "spawn_true; wv_popen_new with stdin and stdout pipes + "
@@ -329,8 +332,13 @@ WORKLOADS = {
         "CLONE_VFORK)), holds them by a pidfd, closes other descriptors "
         "with close_range; communicate enlarges the pipes to 1 MiB, "
         "writes and reads up to 1 MiB at a time and faults in its output "
-        "buffer ahead of each read, outside the pipe's lock "
-        "(docs/subprocess.md). c-posix_spawn / c-fork+exec: glibc "
+        "buffer ahead of each read, outside the pipe's lock, in 2 MiB huge "
+        "pages from a 32 MiB buffer on unless the memory turns out cold "
+        "(docs/subprocess.md). pipe_cat_256MiB_lent: the same with "
+        "opts.borrow_input (the input vmspliced into the pipe, the caller "
+        "keeping it until communicate returns, as libuv's uv_write keeps "
+        "the caller's buffer until its callback), the two alternating in "
+        "one process. c-posix_spawn / c-fork+exec: glibc "
         "posix_spawnp / fork+execvp + waitpid, and one poll loop with 64 "
         "KiB non-blocking writes and reads into a preallocated buffer. "
         "libuv: uv_spawn, uv_run until the exit callback; one uv_write of "

@@ -194,6 +194,12 @@ mutations=(
     if (WV__LIKELY(err != WV_EAGAIN)) {
         wake(w);
         chan_unlock(ch);^chan_waker_never_touches_the_channel_after_waking"
+"src/proc/communicate.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
+"src/proc/communicate.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
+"src/proc/subprocess.c^    p->lend = opts->borrow_input;^    p->lend = opts->borrow_input;
+    p->no_vmsplice = true;^sub_borrowed_input_stays_lent_across_a_deadline"
+"src/proc/communicate.c^    if (f->data == p->rest || p->lend) {^    if (f->data == p->rest) {^sub_borrowed_input_stays_lent_across_a_deadline"
+"src/proc/conn.c^    return pipe_out(fd, iov, niov, true);^    return vmsplice(fd, iov, (size_t)niov, SPLICE_F_NONBLOCK);^sub_borrowed_input_to_a_child_that_stops_reading"
 )
 
 only=${1:-}

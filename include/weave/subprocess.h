@@ -109,6 +109,28 @@ typedef struct wv_popen_opts {
     /* > 0: setpgid(0, process_group): join that group (Python's
      * process_group=N).  0: no change. */
     int process_group;
+    /*
+     * communicate's input is lent, not copied (wv_subprocess_run's too):
+     * the child's stdin pipe is given references to the pages of input
+     * (vmsplice), so the child reads them where they are: one copy of
+     * the data less, and no pipe pages to allocate and free (W8, 256 MiB
+     * through cat: docs/subprocess.md).
+     *
+     * The contract: input[0..len) stays allocated and unchanged until a
+     * communicate on this Popen returns 0 (everything was fed, or the
+     * child stopped reading) or the Popen is freed.  After a time-out
+     * nothing is copied aside: the later communicate that resumes feeds
+     * the rest from the same memory.  Even after that point, bytes the
+     * child had not read are read from that memory as it is when they
+     * are read; there are such bytes only if something else still holds
+     * the child's stdin (a grandchild it was passed to, or a pipe the
+     * child spliced them into).  The kernel keeps the pages themselves
+     * alive (no use after free); not their contents.  Where the kernel
+     * refuses vmsplice (for that memory or at all), input is copied as
+     * without this flag, under the same contract.  wv_popen_write always
+     * copies.
+     */
+    bool borrow_input;
 } wv_popen_opts_t;
 
 #define WV_POPEN_MAX_PASS_FDS 1024
@@ -161,17 +183,20 @@ typedef struct wv_bytes {
  *
  * When the deadline passes first: WV_ETIMEDOUT (WV_EAGAIN for deadline
  * 0).  The child keeps running, nothing is lost: the output read so far
- * is in *out and *err, the input not yet written is copied aside, and a
- * later call (with input NULL) resumes where this one stopped.  Like
+ * is in *out and *err, the input not yet written is copied aside (kept
+ * where it is with opts.borrow_input, which has the caller keep it), and
+ * a later call (with input NULL) resumes where this one stopped.  Like
  * Python, kill the child and call again to collect the rest.
  *
  * Errors: WV_EINVAL (p NULL, input NULL with len > 0, bad deadline, input
  * given when stdin is not a pipe or when an earlier call already took
  * input), WV_ETIMEDOUT, WV_EAGAIN, WV_ENOMEM (the output could not grow;
  * or the unwritten input could not be copied aside at a time-out: that
- * input is then dropped and stdin closed), WV_ECHILD (the child was
- * reaped by somebody else), WV_EIO or another read/write error.  On every
- * error the output read so far stays in p and is in *out and *err.
+ * input is then dropped and stdin closed; never with borrow_input),
+ * WV_ECHILD (the child was reaped by somebody else), WV_EIO or another
+ * read/write error.  On every error the output read so far stays in p
+ * and is in *out and *err; with borrow_input, the caller's input is
+ * still lent (see there) until a call returns 0 or p is freed.
  */
 WV_EXTERN int wv_popen_communicate(wv_popen_t *p, const void *input, size_t len,
                                    int64_t deadline, wv_bytes_t *out,

@@ -153,7 +153,8 @@ static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
     return wv__pipe_writev(c->fd, iov, niov);
 }
 
-ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov)
+/* writev, or vmsplice when `lend`, without dying of SIGPIPE. */
+static ssize_t pipe_out(int fd, const struct iovec *iov, int niov, bool lend)
 {
     /* Keep the SIGPIPE a closed reader would raise.  Only if the caller
      * had it blocked already can one be pending from before, not ours to
@@ -167,7 +168,8 @@ ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov)
         sigpending(&pending);
         was_pending = sigismember(&pending, SIGPIPE);
     }
-    ssize_t n = writev(fd, iov, niov);
+    ssize_t n = lend ? vmsplice(fd, iov, (size_t)niov, SPLICE_F_NONBLOCK)
+                     : writev(fd, iov, niov);
     int err = n < 0 ? -errno : 0;
     if (err == WV_EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
@@ -176,6 +178,16 @@ ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return err ? err : n;
+}
+
+ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov)
+{
+    return pipe_out(fd, iov, niov, false);
+}
+
+ssize_t wv__pipe_vmsplice(int fd, const struct iovec *iov, int niov)
+{
+    return pipe_out(fd, iov, niov, true);
 }
 
 /* Advances iov past n written bytes; returns the iovs left. */

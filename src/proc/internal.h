@@ -82,6 +82,11 @@ struct iovec;
  */
 ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov);
 
+/* The same with vmsplice: the pipe takes references to the pages of
+ * iov instead of copying them (the caller keeps them unchanged until
+ * read).  Errors of vmsplice besides: WV_EFAULT, WV_EINVAL, WV_ENOSYS... */
+ssize_t wv__pipe_vmsplice(int fd, const struct iovec *iov, int niov);
+
 /*
  * The child's side of a start, whoever forked it: arms a daemon's death
  * signal (checking that `parent` is still its parent), names the process,

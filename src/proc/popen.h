@@ -12,7 +12,8 @@
 typedef struct wv__obuf {
     char *data;
     size_t len, cap;
-    size_t ready; /* data[0..ready) is faulted in (communicate.c) */
+    size_t ready;     /* data[0..ready) is faulted in (communicate.c) */
+    bool small_pages; /* no more huge pages for it (communicate.c) */
 } wv__obuf_t;
 
 struct wv_popen {
@@ -25,10 +26,13 @@ struct wv_popen {
     bool piped[3]; /* the stream was made a pipe */
     bool eof[3];   /* stdout/stderr: closed after reading their end */
     /* communicate's state [the I/O thread] */
-    bool fed;      /* an earlier communicate took the input */
-    bool enlarged; /* the pipes were given F_SETPIPE_SZ */
-    char *rest;    /* input not written when a communicate timed out */
+    bool fed;         /* an earlier communicate took the input */
+    bool enlarged;    /* the pipes were given F_SETPIPE_SZ */
+    const char *rest; /* input not written when a communicate timed out:
+                         a copy, or the caller's own when lent */
     size_t rest_len, rest_off;
+    bool lend;          /* opts.borrow_input: input goes by vmsplice */
+    bool no_vmsplice;   /* vmsplice refused it: copying writes instead */
     wv__obuf_t obuf[2]; /* stdout, stderr */
 };
 

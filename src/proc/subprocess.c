@@ -344,6 +344,7 @@ int wv_popen_new(wv_popen_t **out, const wv_popen_opts_t *opts)
     if (!p)
         return WV_ENOMEM;
     p->fds[0] = p->fds[1] = p->fds[2] = -1;
+    p->lend = opts->borrow_input;
     int pid, pidfd;
     if ((err = wv__process_hold(&p->child, "popen")) == 0 &&
         (err = make_plan(opts, &pl, &mem)) == 0 &&
@@ -434,7 +435,8 @@ void wv_popen_free(wv_popen_t *p)
     for (int i = 0; i < 3; i++)
         close_fd(&p->fds[i]);
     wv_process_free(p->child); /* kills and reaps a child still running */
-    wv__free(p->rest);
+    if (!p->lend)
+        wv__free((void *)p->rest);
     wv__free(p->obuf[0].data);
     wv__free(p->obuf[1].data);
     wv__free(p);
