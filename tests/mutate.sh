@@ -154,8 +154,8 @@ mutations=(
 }^lasttouch_lock_release"
 "src/sync/barrier.c^    while (b->_count > 0 && b->_state != FILLING)
         wv_cond_wait(&b->_cond, &b->_lock, WV_FOREVER);^^barrier_destroy_waits_for_leavers"
-"src/sync/local.c^    current = c;
-    for (int round = 0;^    current = NULL;
+"src/sync/local.c^    wv__locals_cur = c;
+    for (int round = 0;^    wv__locals_cur = NULL;
     for (int round = 0;^local_dtor_sees_thread_state"
 "src/core/park.c^        if (((s | w->bit) & w->mask) != w->expect)
             return WV_EAGAIN;
