@@ -459,6 +459,13 @@ WVT_TEST(sub_borrowed_input_to_a_child_that_stops_reading)
     free(in);
 }
 
+/* TSan builds start children with fork, not vfork (spawn_linux.c). */
+#if WEAVE_SANITIZER == 2
+#define FORKED_CHILDREN 1
+#else
+#define FORKED_CHILDREN 0
+#endif
+
 /* Whether the kernel lets this process vmsplice at all. */
 static bool vmsplice_works(void)
 {
@@ -504,10 +511,15 @@ WVT_TEST(sub_borrowed_input_stays_lent_across_a_deadline)
     WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
     WVT_EQ(out.len, len);
     WVT_EQ(out.data[len / 2], in[len / 2]);
-    if (spliced)
+    /* Under TSan children are forked, not vforked: the caller's pages are
+     * then copy-on-write, and writing one gives the caller a new page
+     * while the pipe keeps the old (allowed: the contract forbids the
+     * change this test makes). */
+    if (spliced && !FORKED_CHILDREN)
         WVT_EQ(out.data[100], in[100]);
     else
-        fprintf(stderr, "note: vmsplice refused here; copies checked only\n");
+        fprintf(stderr, "note: vmsplice refused or pages copy-on-write "
+                        "here; copies checked only\n");
     in[100] = out.data[100];
     WVT_ASSERT(memcmp(out.data, in, len) == 0);
     wv_popen_free(p);
