@@ -467,3 +467,46 @@ WVT_TEST(coro_fault_elsewhere_unchanged)
     }
     WVT_ASSERT(!strstr(handled, "weave:"));
 }
+
+/* A fork while another thread maps and unmaps stacks: the child can map
+ * stacks too (the registry's lock is not inherited held). */
+static int churn_stop;
+
+static void stack_churn(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&churn_stop, __ATOMIC_ACQUIRE)) {
+        wv__stack_t *st;
+        WVT_OK(wv__stack_new(&st, 128 * 1024)); /* not pooled: maps */
+        wv__stack_free(st);
+    }
+}
+
+WVT_TEST(coro_fork_while_stacks_are_mapped)
+{
+    wvt_thread_t *t = wvt_spawn(stack_churn, NULL);
+    for (int i = 0; i < 200; i++) {
+        pid_t pid = fork();
+        WVT_GE(pid, 0);
+        if (pid == 0) {
+            wv__stack_t *st;
+            int err = wv__stack_new(&st, 128 * 1024);
+            if (!err)
+                wv__stack_free(st);
+            _exit(err ? 1 : 0);
+        }
+        int status = 0;
+        int64_t end = wv_now() + 10000;
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+            if (wv_now() > end) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                WVT_FAIL("child %d hung mapping a stack after fork", i);
+            }
+            wvt_pause();
+        }
+        WVT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    __atomic_store_n(&churn_stop, 1, __ATOMIC_RELEASE);
+    wvt_join(t);
+}

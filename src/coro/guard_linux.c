@@ -48,6 +48,24 @@ static struct sigaction previous;   /* set once, before any lookup */
 static __thread void *own_altstack; /* mmap'd by us for this thread */
 static uintptr_t page_mask;         /* set once, before any lookup */
 
+/* A fork while another thread maps or unmaps a stack must not leave the
+ * child with reg_lock held by a thread it does not have: the lock is
+ * taken around fork, so the registry is consistent in both. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&reg_lock);
+}
+
+static void fork_release(void)
+{
+    pthread_mutex_unlock(&reg_lock);
+}
+
+__attribute__((constructor)) static void guard_init(void)
+{
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 static size_t bucket_of(uintptr_t guard)
 {
     uintptr_t x = guard >> 12;
