@@ -21,11 +21,7 @@ int wv__fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
     if (kind->fds_wait)
         return kind->fds_wait(fds, n, deadline);
     for (;;) {
-        int timeout = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - wv_now();
-            timeout = left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
-        }
+        int timeout = wv__deadline_timeout_ms(deadline);
         int ready = poll(fds, (nfds_t)n, timeout);
         if (ready > 0)
             return 0;

@@ -60,3 +60,19 @@ int wv__futex_wake(uint32_t *addr, int n, bool shared)
 
     return r < 0 ? 0 : (int)r;
 }
+
+#define LEAF_SPINS 64
+
+void wv__leaf_lock_slow(uint32_t *lock)
+{
+    for (int i = 0; i < LEAF_SPINS; i++) {
+        wv__cpu_relax();
+        uint32_t c = 0;
+        if (__atomic_load_n(lock, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(lock, &c, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return;
+    }
+    while (__atomic_exchange_n(lock, 2, __ATOMIC_ACQUIRE) != 0)
+        wv__futex_wait(lock, 2, WV_FOREVER, false);
+}

@@ -63,6 +63,10 @@ struct timespec;
  */
 bool wv__deadline_timespec(int64_t deadline, struct timespec *ts);
 
+/* The milliseconds left until `deadline` as poll(2) and epoll_wait take
+ * them: -1 for WV_FOREVER, 0 when passed, at most INT32_MAX. */
+int wv__deadline_timeout_ms(int64_t deadline);
+
 /* true for the deadlines the API accepts: WV_FOREVER, 0 and positives. */
 static inline bool wv__deadline_ok(int64_t deadline)
 {
@@ -107,6 +111,34 @@ int wv__futex_wake(uint32_t *addr, int n, bool shared);
  * signal had interrupted them, so that every caller's retry path runs.
  */
 void wv__fault_futex_eintr(uint32_t n);
+
+/* ------------------------------------------------------------ leaf locks */
+
+/*
+ * A small internal lock: a word, 0 free, 1 held, 2 held with sleepers
+ * (Drepper, "Futexes are tricky", mutex 2).  For sections of a few
+ * instructions that never park, wake or take another lock (the parking
+ * lot's buckets, a channel, a coroutine group): it spins briefly, then
+ * sleeps the thread on a futex.  The FUTEX_WAKE after a release may name
+ * a word whose owner the next holder has freed already: a system call on
+ * an address, no memory access; at worst a spurious wake-up of whoever
+ * sleeps there next, who looks again.
+ */
+void wv__leaf_lock_slow(uint32_t *lock);
+
+static inline void wv__leaf_lock(uint32_t *lock)
+{
+    uint32_t c = 0;
+    if (WV__UNLIKELY(!__atomic_compare_exchange_n(
+            lock, &c, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+        wv__leaf_lock_slow(lock);
+}
+
+static inline void wv__leaf_unlock(uint32_t *lock)
+{
+    if (WV__UNLIKELY(__atomic_exchange_n(lock, 0, __ATOMIC_RELEASE) == 2))
+        wv__futex_wake(lock, 1, false);
+}
 
 /* --------------------------------------------------- asymmetric barriers */
 

@@ -39,7 +39,6 @@
 
 #define BUCKETS_LOG2 9
 #define BUCKETS      (1u << BUCKETS_LOG2)
-#define LOCK_SPINS   64
 
 struct bucket {
     uint32_t lock;      /* 0 free, 1 held, 2 held with sleepers */
@@ -74,31 +73,15 @@ static struct bucket *bucket_for(const void *key)
     return &table[h >> (64 - BUCKETS_LOG2)];
 }
 
-/* A three-state futex lock (Drepper, "Futexes are tricky", mutex 2): held
- * only for a few list operations, so it spins briefly before sleeping. */
-static void bucket_lock(struct bucket *b)
+/* Held only for a few list operations: a leaf lock (core/internal.h). */
+static inline void bucket_lock(struct bucket *b)
 {
-    uint32_t c = 0;
-
-    if (WV__LIKELY(__atomic_compare_exchange_n(
-            &b->lock, &c, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
-        return;
-    for (int i = 0; i < LOCK_SPINS; i++) {
-        wv__cpu_relax();
-        c = 0;
-        if (__atomic_load_n(&b->lock, __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&b->lock, &c, 1, false,
-                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            return;
-    }
-    while (__atomic_exchange_n(&b->lock, 2, __ATOMIC_ACQUIRE) != 0)
-        wv__futex_wait(&b->lock, 2, WV_FOREVER, false);
+    wv__leaf_lock(&b->lock);
 }
 
-static void bucket_unlock(struct bucket *b)
+static inline void bucket_unlock(struct bucket *b)
 {
-    if (__atomic_exchange_n(&b->lock, 0, __ATOMIC_RELEASE) == 2)
-        wv__futex_wake(&b->lock, 1, false);
+    wv__leaf_unlock(&b->lock);
 }
 
 static void enqueue(struct bucket *b, wv__waiter_t *w)

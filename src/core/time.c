@@ -27,6 +27,14 @@ bool wv__deadline_timespec(int64_t deadline, struct timespec *ts)
     return true;
 }
 
+int wv__deadline_timeout_ms(int64_t deadline)
+{
+    if (deadline < 0)
+        return -1;
+    int64_t left = deadline - wv_now();
+    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 int64_t wv_deadline_in(int64_t ms)
 {
     if (ms < 0)

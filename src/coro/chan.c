@@ -60,8 +60,7 @@
 #include <string.h>
 #include <time.h>
 
-#define LOCK_SPINS 64
-#define GAVE_UP    UINT32_MAX /* claim word: the select withdrew */
+#define GAVE_UP UINT32_MAX /* claim word: the select withdrew */
 
 typedef struct wv__chan_entry entry_t;
 
@@ -93,39 +92,15 @@ struct wv_chan {
 
 /* ------------------------------------------------------------------ lock */
 
-/* A three-state futex lock, as the parking lot's bucket lock (Drepper,
- * "Futexes are tricky", mutex 2): held for a few operations only, so it
- * spins briefly before sleeping.  The FUTEX_WAKE after a release may name
- * a channel that the next holder has freed already: a system call on an
- * address, no memory access; at worst a spurious wake-up of whoever sleeps
- * there next, as for the parking lot's locks. */
-__attribute__((noinline)) static void lock_slow(wv_chan_t *ch)
-{
-    for (int i = 0; i < LOCK_SPINS; i++) {
-        wv__cpu_relax();
-        uint32_t c = 0;
-        if (__atomic_load_n(&ch->lock, __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&ch->lock, &c, 1, false,
-                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            return;
-    }
-    while (__atomic_exchange_n(&ch->lock, 2, __ATOMIC_ACQUIRE) != 0)
-        wv__futex_wait(&ch->lock, 2, WV_FOREVER, false);
-}
-
+/* wv__leaf_lock (core/internal.h): held for queue operations only. */
 static inline void chan_lock(wv_chan_t *ch)
 {
-    uint32_t c = 0;
-    if (WV__UNLIKELY(!__atomic_compare_exchange_n(
-            &ch->lock, &c, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
-        lock_slow(ch);
+    wv__leaf_lock(&ch->lock);
 }
 
 static inline void chan_unlock(wv_chan_t *ch)
 {
-    uint32_t was = __atomic_exchange_n(&ch->lock, 0, __ATOMIC_RELEASE);
-    if (WV__UNLIKELY(was == 2))
-        wv__futex_wake(&ch->lock, 1, false);
+    wv__leaf_unlock(&ch->lock);
 }
 
 /* ---------------------------------------------------------------- values */

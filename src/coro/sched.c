@@ -105,7 +105,7 @@ struct sched {
 };
 
 struct wv_group {
-    uint32_t lock;  /* a spin lock over `members` */
+    uint32_t lock;  /* a leaf lock over `members` */
     uint32_t word;  /* [atomic] members not finished */
     bool cancelled; /* [lock] */
     struct wv_coro *members;
@@ -847,14 +847,12 @@ static void sched_after_fork(void)
 
 static void glock(wv_group_t *g)
 {
-    while (__atomic_exchange_n(&g->lock, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&g->lock, __ATOMIC_RELAXED))
-            wv__cpu_relax();
+    wv__leaf_lock(&g->lock);
 }
 
 static void gunlock(wv_group_t *g)
 {
-    __atomic_store_n(&g->lock, 0, __ATOMIC_RELEASE);
+    wv__leaf_unlock(&g->lock);
 }
 
 int wv_group_new(wv_group_t **out)

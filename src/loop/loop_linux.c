@@ -388,14 +388,6 @@ static void epoll_once(wv__loop_t *l, int timeout)
         dispatch(l, &ev[i]);
 }
 
-static int timeout_ms(int64_t deadline)
-{
-    if (deadline < 0)
-        return -1;
-    int64_t left = deadline - wv_now();
-    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
-}
-
 /* Ends an idle announcement; a word a kicker took in epoll mode means
  * its eventfd write is owed. */
 static void wake_up(wv__loop_t *l, uint32_t mode)
@@ -423,7 +415,7 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
         return;
     }
     if (mode == IDLE_EPOLL)
-        epoll_once(l, timeout_ms(deadline));
+        epoll_once(l, wv__deadline_timeout_ms(deadline));
     else
         wv__futex_wait(&l->idle, IDLE_FUTEX, deadline, false);
     wake_up(l, mode);
