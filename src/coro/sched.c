@@ -107,7 +107,7 @@ struct sched {
 struct wv_group {
     uint32_t lock;  /* a leaf lock over `members` */
     uint32_t word;  /* [atomic] members not finished */
-    bool cancelled; /* [lock] */
+    bool cancelled; /* [lock] for writers; read early without it */
     struct wv_coro *members;
 };
 
@@ -181,16 +181,27 @@ static void make_key(void)
     WV__ASSERT(r == 0);
 }
 
+/* Gives s (its loop's resources released) to the next thread to make
+ * a scheduler; schedulers are never freed (see the top). */
+static void recycle(struct sched *s)
+{
+    wv__loop_destroy(&s->loop);
+    lock_free_list();
+    s->next_free = free_scheds;
+    free_scheds = s;
+    unlock_free_list();
+}
+
 static struct sched *sched_make(void)
 {
     struct sched *s;
 
     pthread_once(&exit_once, make_key);
-    pthread_mutex_lock(&free_lock);
+    lock_free_list();
     s = free_scheds;
     if (s)
         free_scheds = s->next_free;
-    pthread_mutex_unlock(&free_lock);
+    unlock_free_list();
     if (!s) {
         s = wv__calloc(1, sizeof *s);
         if (!s)
@@ -211,13 +222,8 @@ static struct sched *sched_make(void)
     s->current = &s->main;
     wv__loop_init(&s->loop, fd_ready);
     __atomic_store_n(&s->loop.idle, 0, __ATOMIC_SEQ_CST);
-    if (wv__timer_reserve(&s->loop, 64) != 0 ||
-        pthread_setspecific(exit_key, s) != 0) {
-        wv__loop_destroy(&s->loop);
-        pthread_mutex_lock(&free_lock);
-        s->next_free = free_scheds;
-        free_scheds = s;
-        pthread_mutex_unlock(&free_lock);
+    if (pthread_setspecific(exit_key, s) != 0) {
+        recycle(s);
         return NULL;
     }
     tls_sched = s;
@@ -608,18 +614,12 @@ int wv_coro_yield(void)
     return is_cancelled(cur) ? WV_ECANCELED : 0;
 }
 
-int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result)
+/* Waits for co's DONE_BIT: 0, or wv__park's errors. */
+static int wait_done(struct wv_coro *co, int64_t deadline, unsigned flags)
 {
-    if (!co || !co->joinable || !wv__deadline_ok(deadline))
-        return WV_EINVAL;
-    if (co == wv__party)
-        return WV_EDEADLK;
     for (;;) {
-        if (__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT) {
-            if (result)
-                *result = co->result;
+        if (__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT)
             return 0;
-        }
         if (deadline == 0)
             return WV_EAGAIN;
         wv__word_wait_t ww = {
@@ -629,12 +629,25 @@ int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result)
             .mask = DONE_BIT,
             .expect = 0,
             .deadline = deadline,
+            .flags = flags,
         };
         uintptr_t token;
         int err = wv__park_word(&ww, &token);
         if (err && err != WV_EAGAIN)
             return err;
     }
+}
+
+int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result)
+{
+    if (!co || !co->joinable || !wv__deadline_ok(deadline))
+        return WV_EINVAL;
+    if (co == wv__party)
+        return WV_EDEADLK;
+    int err = wait_done(co, deadline, 0);
+    if (!err && result)
+        *result = co->result;
+    return err;
 }
 
 void wv_coro_cancel(wv_coro_t *co)
@@ -668,21 +681,7 @@ void wv_coro_free(wv_coro_t *co)
     WV__ASSERT(co->joinable && co != wv__party);
     if (!(__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT)) {
         wv_coro_cancel(co);
-        for (;;) {
-            wv__word_wait_t ww = {
-                .key = co,
-                .word = &co->done,
-                .bit = JOIN_BIT,
-                .mask = DONE_BIT,
-                .expect = 0,
-                .deadline = WV_FOREVER,
-                .flags = WV__PARK_NOCANCEL,
-            };
-            uintptr_t token;
-            if (__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT)
-                break;
-            wv__park_word(&ww, &token);
-        }
+        wait_done(co, WV_FOREVER, WV__PARK_NOCANCEL);
     }
     rec_unref(co);
 }
@@ -779,13 +778,9 @@ static void sched_thread_exit(void *arg)
     run_until_empty(s, WV_FOREVER);
     take_remote(s);
     free_cache(s);
-    wv__loop_destroy(&s->loop);
     wv__waiter_set_kind(&wv__thread_waiter, NULL);
     tls_sched = NULL;
-    pthread_mutex_lock(&free_lock);
-    s->next_free = free_scheds;
-    free_scheds = s;
-    pthread_mutex_unlock(&free_lock);
+    recycle(s);
     wv__stack_pool_drain();
 }
 
@@ -871,21 +866,25 @@ int wv_group_spawn(wv_group_t *g, wv_coro_fn fn, void *arg,
 {
     if (!g)
         return WV_EINVAL;
-    glock(g);
-    if (g->cancelled) {
-        gunlock(g);
+    if (__atomic_load_n(&g->cancelled, __ATOMIC_RELAXED))
         return WV_ECANCELED;
-    }
+    /* Made outside the lock (it may allocate); it cannot run before this
+     * thread next blocks, so it joins the group before it starts. */
     struct wv_coro *co;
     int err = spawn(&co, fn, arg, opts, false);
-    if (!err) {
-        co->group = g;
-        co->gprev = NULL;
-        co->gnext = g->members;
-        if (g->members)
-            g->members->gprev = co;
-        g->members = co;
-        __atomic_add_fetch(&g->word, 1, __ATOMIC_RELAXED);
+    if (err)
+        return err;
+    glock(g);
+    co->group = g;
+    co->gprev = NULL;
+    co->gnext = g->members;
+    if (g->members)
+        g->members->gprev = co;
+    g->members = co;
+    __atomic_add_fetch(&g->word, 1, __ATOMIC_RELAXED);
+    if (g->cancelled) { /* cancelled meanwhile: it never starts fn */
+        __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
+        err = WV_ECANCELED;
     }
     gunlock(g);
     return err;
@@ -970,7 +969,7 @@ void wv_group_cancel(wv_group_t *g)
     if (!g)
         return;
     glock(g);
-    g->cancelled = true;
+    __atomic_store_n(&g->cancelled, true, __ATOMIC_RELAXED);
     for (struct wv_coro *co = g->members; co; co = co->gnext) {
         __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
         if (co->sched == me) {
