@@ -11,8 +11,11 @@
 #include "runner.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PENDING 12345 /* a party's result before it returned */
 
@@ -1281,4 +1284,185 @@ WVT_TEST(chan_faultsim)
 {
     WVT_EQ(wvt_faultsim(chan_life, (void *)0), 1);
     WVT_EQ(wvt_faultsim(chan_life, (void *)1000), 1);
+}
+
+/* ------------------------------------------------------- the biased lock */
+
+/* What a channel used by one thread must be biased to: that thread, where
+ * membarrier lets the bias be revoked; nobody where it does not. */
+static int expected_bias(void)
+{
+    return __atomic_load_n(&wv__barrier_cheap, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
+static void send_two(void *p)
+{
+    long v = 2;
+    WVT_EQ(wv__chan_bias(p), 2); /* another thread's, until this send */
+    WVT_OK(wv_chan_send(p, &v, wv_deadline_in(10000)));
+    WVT_EQ(wv__chan_bias(p), 0);
+    v = 3;
+    WVT_OK(wv_chan_send(p, &v, wv_deadline_in(10000)));
+}
+
+WVT_TEST(chan_lock_is_biased_to_its_first_thread_until_another_comes)
+{
+    wv_chan_t *ch = make(sizeof(long), 4);
+    long v = 1;
+
+    WVT_EQ(wv__chan_bias(ch), 0); /* nobody has locked it */
+    WVT_OK(wv_chan_send(ch, &v, 0));
+    WVT_EQ(wv__chan_bias(ch), expected_bias());
+    WVT_OK(wv_chan_recv(ch, &v, 0));
+    WVT_EQ(v, 1);
+    WVT_EQ(wv_chan_len(ch), 0u);
+    if (expected_bias()) {
+        wvt_thread_t *t = wvt_spawn(send_two, ch);
+        wvt_join(t);
+        WVT_EQ(wv__chan_bias(ch), 0); /* shared for good */
+        WVT_OK(wv_chan_recv(ch, &v, 0));
+        WVT_EQ(v, 2);
+        WVT_OK(wv_chan_recv(ch, &v, 0));
+        WVT_EQ(v, 3);
+        WVT_EQ(wv__chan_bias(ch), 0);
+    }
+    wv_chan_free(ch);
+}
+
+WVT_TEST(chan_is_never_biased_without_membarrier)
+{
+    wv__barrier_init(); /* registered first: it would set the flag */
+    bool cheap = __atomic_load_n(&wv__barrier_cheap, __ATOMIC_RELAXED);
+    __atomic_store_n(&wv__barrier_cheap, false, __ATOMIC_RELAXED);
+    wv_chan_t *ch = make(sizeof(long), 0);
+    wv_chan_t *back = make(sizeof(long), 0);
+    wv_chan_t *alone = make(sizeof(long), 1);
+    long one = 1;
+    WVT_OK(wv_chan_send(alone, &one, 0)); /* one thread, yet no bias */
+    WVT_EQ(wv__chan_bias(alone), 0);
+    WVT_OK(wv_chan_recv(alone, &one, 0));
+    WVT_EQ(one, 1);
+    wv_chan_free(alone);
+    struct pingpong pp = {ch, back, 100};
+    wvt_thread_t *t = wvt_spawn(pong_side, &pp);
+    for (long i = 0; i < pp.rounds; i++) {
+        long v = i;
+        WVT_OK(wv_chan_send(ch, &v, wv_deadline_in(10000)));
+        WVT_EQ(wv__chan_bias(ch), 0);
+        WVT_OK(wv_chan_recv(back, &v, wv_deadline_in(10000)));
+        WVT_EQ(v, i + 1);
+    }
+    wvt_join(t);
+    wv_chan_free(ch);
+    wv_chan_free(back);
+    __atomic_store_n(&wv__barrier_cheap, cheap, __ATOMIC_RELAXED);
+}
+
+/*
+ * The owner works on its channel without a pause (each of its operations
+ * a biased section) until a second thread, started at once, has done its
+ * own share: the revocation lands in the middle of the owner's work, every
+ * time at another place.  Both send tagged values and receive; every value
+ * must arrive exactly once.
+ */
+#define BIAS_OPS 64
+#define BIAS_MAX 100000 /* the owner's operations at most */
+
+struct bias_race {
+    wv_chan_t *ch;
+    unsigned char *got; /* [value]: times received (atomic) */
+    long owner_sent;
+    int started; /* (atomic) the owner holds the bias */
+    int done;    /* (atomic) the second thread is through */
+};
+
+static void bias_recv(struct bias_race *r)
+{
+    long v;
+    WVT_OK(wv_chan_recv(r->ch, &v, wv_deadline_in(10000)));
+    WVT_ASSERT(v >= 0 && v < BIAS_MAX + BIAS_OPS);
+    __atomic_fetch_add(&r->got[v], 1, __ATOMIC_RELAXED);
+}
+
+static void bias_second(void *p)
+{
+    struct bias_race *r = p;
+    int64_t until = wv_deadline_in(5000);
+    while (!__atomic_load_n(&r->started, __ATOMIC_ACQUIRE))
+        WVT_ASSERT(wv_now() < until);
+    for (long i = 0; i < BIAS_OPS; i++) {
+        long v = BIAS_MAX + i;
+        WVT_OK(wv_chan_send(r->ch, &v, wv_deadline_in(10000)));
+        bias_recv(r);
+    }
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+}
+
+WVT_TEST(chan_bias_revoked_while_the_owner_works)
+{
+    long rounds = wvt_scale(300);
+    unsigned char *got = calloc(BIAS_MAX + BIAS_OPS, 1);
+    WVT_ASSERT(got);
+    for (long n = 0; n < rounds; n++) {
+        struct bias_race r = {.ch = make(sizeof(long), 2), .got = got};
+        long v = 0;
+        WVT_OK(wv_chan_send(r.ch, &v, 0)); /* the bias is ours */
+        bias_recv(&r);
+        r.owner_sent = 1;
+        wvt_thread_t *t = wvt_spawn(bias_second, &r);
+        __atomic_store_n(&r.started, 1, __ATOMIC_RELEASE);
+        while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE) &&
+               r.owner_sent < BIAS_MAX) {
+            v = r.owner_sent++;
+            WVT_OK(wv_chan_send(r.ch, &v, wv_deadline_in(10000)));
+            bias_recv(&r);
+        }
+        wvt_join(t);
+        WVT_EQ(wv_chan_len(r.ch), 0u);
+        for (long i = 0; i < r.owner_sent; i++)
+            WVT_EQ(got[i], 1);
+        for (long i = 0; i < BIAS_OPS; i++)
+            WVT_EQ(got[BIAS_MAX + i], 1);
+        WVT_EQ(wv__chan_bias(r.ch), 0);
+        wv_chan_free(r.ch);
+        memset(got, 0, BIAS_MAX + BIAS_OPS);
+    }
+    free(got);
+}
+
+static void use_alone(void *p)
+{
+    long v = 7;
+    WVT_OK(wv_chan_send(p, &v, 0));
+    WVT_EQ(wv__chan_bias(p), expected_bias());
+}
+
+/* A forked child is a copy of the thread that forked: the channels biased
+ * to it stay its own; those biased to a thread that the child does not
+ * have are revoked (that thread held no section). */
+WVT_TEST(chan_bias_across_fork)
+{
+    wv_chan_t *mine = make(sizeof(long), 2);
+    wv_chan_t *theirs = make(sizeof(long), 2);
+    long v = 5;
+    WVT_OK(wv_chan_send(mine, &v, 0));
+    wvt_thread_t *t = wvt_spawn(use_alone, theirs);
+    wvt_join(t);
+
+    pid_t pid = fork();
+    WVT_ASSERT(pid >= 0);
+    if (pid == 0) {
+        long a = 0, b = 0;
+        int ok = wv__chan_bias(mine) == expected_bias() &&
+                 wv_chan_recv(mine, &a, 0) == 0 && a == 5 &&
+                 wv_chan_recv(theirs, &b, 0) == 0 && b == 7 &&
+                 wv__chan_bias(theirs) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    WVT_EQ(waitpid(pid, &status, 0), pid);
+    WVT_ASSERT(WIFEXITED(status));
+    WVT_EQ(WEXITSTATUS(status), 0);
+    wv_chan_free(mine);
+    wv_chan_free(theirs);
 }

@@ -272,11 +272,15 @@ static inline void *wv__waiter_ctx(void)
  * the lock: still queued, it dequeues itself and returns the error;
  * already dequeued, a wake-up is in flight and it must sleep again with
  * WV_FOREVER and WV__PARK_NOCANCEL (which then returns 0) and take what
- * it was handed.
+ * it was handed.  wv__waiter_init sets what the kinds use (kind, ctx,
+ * state) and nothing else: the parking lot's fields (links, key, token,
+ * since) are wv__park's, and stay unset here.
  */
 static inline void wv__waiter_init(wv__waiter_t *w)
 {
-    *w = (wv__waiter_t){.kind = wv__waiter_kind(), .ctx = wv__waiter_ctx()};
+    w->kind = wv__waiter_kind();
+    w->ctx = wv__waiter_ctx();
+    w->state = 0;
 }
 static inline int wv__waiter_sleep(wv__waiter_t *w, int64_t deadline,
                                    unsigned flags)

@@ -51,12 +51,16 @@
  * Lock order.  A channel lock is a leaf, held for a few queue and copy
  * operations, never across a sleep or a wake-up.  Only select holds more
  * than one: those of all its channels, taken in address order, each once.
+ * The lock is biased to the first thread that takes it (see "lock"):
+ * while no other thread touches the channel, it costs no atomic
+ * instruction.
  */
 #include "internal.h"
 
 #include "weave/chan.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -77,7 +81,9 @@ struct queue {
 };
 
 struct wv_chan {
-    uint32_t lock;      /* 0 free, 1 held, 2 held with sleepers */
+    uintptr_t owner;    /* [atomic] the owner's token, or OWNER_* */
+    uintptr_t busy;     /* [atomic] the owner's token while it holds it */
+    uint32_t lock;      /* leaf lock once shared: 0 free, 1, 2 sleepers */
     bool closed;        /* [lock] */
     size_t len;         /* [lock] values in the ring */
     size_t head;        /* [lock] byte offset of the oldest value */
@@ -92,15 +98,115 @@ struct wv_chan {
 
 /* ------------------------------------------------------------------ lock */
 
-/* wv__leaf_lock (core/internal.h): held for queue operations only. */
+/*
+ * A biased lock (docs/chan.md, "The lock").  Most channels are used by one
+ * thread's coroutines only, where a leaf lock's two atomic instructions
+ * per operation are a tenth of a round trip.  So the first thread to lock
+ * a channel becomes its owner, and locks it with plain stores:
+ *
+ *     owner:  busy = me; compiler barrier; owner still me? -> held
+ *     unlock: busy = 0 (release)
+ *
+ * A second thread revokes the bias, once, and from then on every thread
+ * takes the leaf lock:
+ *
+ *     owner = REVOKING (CAS); wv__barrier_heavy();
+ *     wait until busy == 0; owner = SHARED (release)
+ *
+ * The barrier pair is Dekker's: either the owner sees REVOKING and backs
+ * off, or the revoker sees its busy word and waits for the owner's
+ * section (a few queue operations, never a sleep) to end.  Threads that
+ * meet REVOKING wait for SHARED.  Without a cheap heavy barrier
+ * (membarrier refused), channels are never biased.  The unlock tells the
+ * two cases apart by busy == this thread's token: only the owner ever
+ * writes its token there.
+ */
+#define OWNER_NONE     1 /* nobody has locked it yet */
+#define OWNER_SHARED   2 /* every thread takes the leaf lock */
+#define OWNER_REVOKING 3 /* a thread is revoking the owner's bias */
+
+/* This thread's token: its own address once set, 0 before (and 0 matches
+ * no owner word). */
+static __thread uintptr_t bias_token __attribute__((tls_model("initial-exec")));
+
+/* Enters the owner's section if ch is still biased to self. */
+static inline bool try_bias(wv_chan_t *ch, uintptr_t self)
+{
+    __atomic_store_n(&ch->busy, self, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* wv__barrier_light */
+    if (WV__LIKELY(__atomic_load_n(&ch->owner, __ATOMIC_RELAXED) == self))
+        return true;
+    __atomic_store_n(&ch->busy, 0, __ATOMIC_RELEASE);
+    return false;
+}
+
+static void backoff(unsigned *n)
+{
+    if (++*n < 64)
+        wv__cpu_relax();
+    else
+        sched_yield();
+}
+
+/* The first lock (which claims the bias), and every lock but the owner's. */
+static __attribute__((noinline)) void chan_lock_slow(wv_chan_t *ch)
+{
+    if (!bias_token)
+        bias_token = (uintptr_t)&bias_token;
+    uintptr_t self = bias_token;
+    unsigned spins = 0;
+    for (;;) {
+        uintptr_t o = __atomic_load_n(&ch->owner, __ATOMIC_ACQUIRE);
+        if (o == OWNER_SHARED) {
+            wv__leaf_lock(&ch->lock);
+            return;
+        }
+        if (o == self) {
+            if (try_bias(ch, self))
+                return;
+        } else if (o == OWNER_NONE) {
+            uintptr_t to = __atomic_load_n(&wv__barrier_cheap, __ATOMIC_RELAXED)
+                               ? self
+                               : OWNER_SHARED;
+            __atomic_compare_exchange_n(&ch->owner, &o, to, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        } else if (o == OWNER_REVOKING) {
+            backoff(&spins);
+        } else if (__atomic_compare_exchange_n(&ch->owner, &o, OWNER_REVOKING,
+                                               false, __ATOMIC_ACQUIRE,
+                                               __ATOMIC_RELAXED)) {
+            wv__barrier_heavy(); /* pairs with try_bias's compiler barrier */
+            while (__atomic_load_n(&ch->busy, __ATOMIC_ACQUIRE) != 0)
+                backoff(&spins);
+            __atomic_store_n(&ch->owner, OWNER_SHARED, __ATOMIC_RELEASE);
+        }
+    }
+}
+
 static inline void chan_lock(wv_chan_t *ch)
 {
-    wv__leaf_lock(&ch->lock);
+    uintptr_t o = __atomic_load_n(&ch->owner, __ATOMIC_RELAXED);
+    if (WV__LIKELY(o == bias_token) && WV__LIKELY(try_bias(ch, o)))
+        return;
+    chan_lock_slow(ch);
 }
 
 static inline void chan_unlock(wv_chan_t *ch)
 {
-    wv__leaf_unlock(&ch->lock);
+    if (WV__LIKELY(__atomic_load_n(&ch->busy, __ATOMIC_RELAXED) == bias_token))
+        __atomic_store_n(&ch->busy, 0, __ATOMIC_RELEASE);
+    else
+        wv__leaf_unlock(&ch->lock);
+}
+
+/* Test aid (coro/internal.h): 1 biased to the calling thread, 2 biased to
+ * another, 0 otherwise (not yet locked, or shared). */
+int wv__chan_bias(const wv_chan_t *ch)
+{
+    uintptr_t o = __atomic_load_n(&ch->owner, __ATOMIC_ACQUIRE);
+    if (o == OWNER_NONE || o == OWNER_SHARED || o == OWNER_REVOKING)
+        return 0;
+    return o == bias_token ? 1 : 2;
 }
 
 /* ---------------------------------------------------------------- values */
@@ -288,10 +394,14 @@ static inline void wake(struct wv__chan_wait *w)
 static inline __attribute__((always_inline)) int
 wait_single(wv_chan_t *ch, struct queue *q, void *val, int64_t deadline)
 {
-    struct wv__chan_wait wt = {.err = 0};
-    entry_t e = {._wait = &wt, ._val = val};
+    struct wv__chan_wait wt; /* set field by field: no zeroing */
+    entry_t e;
 
     wv__waiter_init(&wt.w);
+    wt.err = 0;
+    e._wait = &wt;
+    e._val = val;
+    e._select = 0;
     q_push(q, &e);
     chan_unlock(ch);
     int err = wv__waiter_sleep(&wt.w, deadline, 0);
@@ -364,7 +474,9 @@ int wv_chan_new(wv_chan_t **out, size_t elem_size, size_t capacity)
     wv_chan_t *ch = wv__malloc(sizeof *ch + bytes);
     if (!ch)
         return WV_ENOMEM;
+    wv__barrier_init(); /* before the bias's first barrier */
     memset(ch, 0, sizeof *ch);
+    ch->owner = OWNER_NONE;
     ch->elem_size = elem_size;
     ch->cap = capacity;
     ch->bytes = bytes;

@@ -174,4 +174,8 @@ struct wv_chan;
  * channel's lock. */
 unsigned wv__chan_waiting(struct wv_chan *ch, int op);
 
+/* Whose ch's lock is (chan.c, "lock"): 1 biased to the calling thread, 2
+ * biased to another, 0 not yet locked or shared by all.  A test aid. */
+int wv__chan_bias(const struct wv_chan *ch);
+
 #endif /* WV_CORO_INTERNAL_H */
