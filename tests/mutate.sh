@@ -50,7 +50,7 @@ mutations=(
 "src/pool/pool.c^            wv__pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
 "src/pool/pool.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
 "src/pool/pool.c^            sched_yield(); /* a submitter preempted mid-push */^            break;^pool_close_races_submitters"
-"src/coro/sched.c^    w->state = W_WOKEN;
+"src/coro/sched.h^    w->state = W_WOKEN;
     if (st == W_SLEEPING)
         rq_push(s, co);^    w->state = W_WOKEN;
     if (st == W_PARKED)
@@ -63,7 +63,7 @@ mutations=(
     wv__loop_kick(&s->loop);^    wv__loop_kick(&s->loop);^sched_cancel_and_join_from_another_thread"
 "src/coro/sched.c^    while (n > 1)^    while (n > 0)^sched_group_cancel_across_threads"
 "src/coro/sched.c^    if (s->dead)
-        reap(s);
+        wv__sched_reap(s);
     /* Cancelled^    /* Cancelled^sched_million_spawned_and_joined"
 "src/loop/loop_linux.c^    if (old == IDLE_FUTEX) {^    if (0) {^sched_coroutine_waits_on_pool_future"
 "src/pool/pworker.c^                    __atomic_load_n(&w->c->taken, __ATOMIC_RELAXED) == seq;^                    true;^ppool_worker_killed_idle_fails_nothing"
@@ -200,9 +200,7 @@ mutations=(
                                : OWNER_SHARED;^                               ? self
                                : self;^chan_is_never_biased_without_membarrier"
 "src/coro/chan.c^            __atomic_store_n(&ch->owner, OWNER_SHARED, __ATOMIC_RELEASE);^            __atomic_store_n(&ch->owner, self, __ATOMIC_RELEASE);^chan_bias_revoked_while_the_owner_works chan_lock_is_biased_to_its_first_thread_until_another_comes"
-"src/coro/chan.c^    if (WV__LIKELY(__atomic_load_n(&ch->busy, __ATOMIC_RELAXED) ==
-                   bias_token))^    if (WV__LIKELY(__atomic_load_n(&ch->busy, __ATOMIC_RELAXED) ==
-                   bias_token + 0 * 1) && 0)^chan_lock_is_biased_to_its_first_thread_until_another_comes"
+"src/coro/chan.c^    if (WV__LIKELY(__atomic_load_n(&ch->busy, __ATOMIC_RELAXED) == bias_token))^    if (0)^chan_lock_is_biased_to_its_first_thread_until_another_comes"
 "src/proc/communicate.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
 "src/proc/communicate.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
 "src/proc/subprocess.c^    p->lend = opts->borrow_input;^    p->lend = opts->borrow_input;

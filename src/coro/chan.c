@@ -55,7 +55,7 @@
  * while no other thread touches the channel, it costs no atomic
  * instruction.
  */
-#include "internal.h"
+#include "sched.h"
 
 #include "weave/chan.h"
 
@@ -381,10 +381,32 @@ static bool is_ready(wv_chan_t *ch, int op)
     return ch->len || q_first(&ch->sendq) || ch->closed;
 }
 
+/* A waiter of the calling thread's scheduler (its coroutines, and its
+ * own code once it has one) is parked and woken inline (coro/sched.h):
+ * *s is that scheduler.  Any other goes through its kind. */
+static inline bool is_local(const wv__waiter_t *w, struct sched **s)
+{
+    *s = wv__tls_sched;
+    return *s && w->kind == &(*s)->kind;
+}
+
 static inline void wake(struct wv__chan_wait *w)
 {
-    if (w)
+    struct sched *s;
+    if (!w)
+        return;
+    if (is_local(&w->w, &s))
+        wake_local(s, &w->w);
+    else
         wv__waiter_wake(&w->w);
+}
+
+static inline int chan_sleep(wv__waiter_t *w, int64_t deadline)
+{
+    struct sched *s;
+    if (is_local(w, &s))
+        return wv__sched_park(s, w, deadline, 0);
+    return wv__waiter_sleep(w, deadline, 0);
 }
 
 /*
@@ -404,7 +426,7 @@ wait_single(wv_chan_t *ch, struct queue *q, void *val, int64_t deadline)
     e._select = 0;
     q_push(q, &e);
     chan_unlock(ch);
-    int err = wv__waiter_sleep(&wt.w, deadline, 0);
+    int err = chan_sleep(&wt.w, deadline);
     if (WV__LIKELY(err == 0))
         return wt.err;
 

@@ -34,11 +34,7 @@
  * freed, only recycled for later threads: a late kick from another thread
  * lands on a live object.
  */
-#include "internal.h"
-
-#include "../loop/internal.h"
-#include "../sync/internal.h"
-#include "weave/coro.h"
+#include "sched.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -48,61 +44,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A waiter's state word (wv__waiter.state), for coroutine parties. */
-enum { W_PARKED = 0, W_SLEEPING, W_WOKEN, W_TIMEDOUT, W_CANCELED };
-
 /* The join word (wv_coro.done). */
 #define DONE_BIT 1u
 #define JOIN_BIT 2u
-
-/* Polls the loop between runs at least every POLL_EVERY switches. */
-#define POLL_EVERY 64
-
-struct sched;
-
-struct wv_coro {
-    wv__ctx_t ctx;
-    struct sched *sched;
-    struct wv_coro *next;          /* run queue, record cache */
-    struct wv_coro *lprev, *lnext; /* the scheduler's live coroutines */
-    wv__waiter_t *wait;            /* what it sleeps on; NULL otherwise */
-    unsigned wait_flags;
-    wv__timer_t timer;
-    wv__stack_t *stack; /* from its first run to its reaping */
-    size_t stack_size;
-    wv_coro_fn fn;
-    void *arg;
-    void *result;
-    char *name;           /* owned copy, or NULL: "coro" */
-    wv__locals_t *locals; /* its wv_local values while switched out */
-    wv_group_t *group;
-    struct wv_coro *gprev, *gnext; /* [group lock] */
-    uint32_t done;                 /* [atomic] DONE_BIT | JOIN_BIT */
-    uint32_t refs;                 /* [atomic] joinable: handle + life */
-    bool cancelled;                /* [atomic] */
-    bool joinable;
-    bool started;
-    bool dead;
-    bool native; /* the thread's own code */
-};
-
-struct sched {
-    wv__waiter_kind_t kind; /* this scheduler's waiter kind */
-    struct wv_coro *current;
-    struct wv_coro main; /* the thread's own code */
-    struct wv_coro *rq_head, *rq_tail;
-    struct wv_coro *dead;      /* finished, to be reaped by the next party */
-    struct wv_coro *live_head; /* every coroutine not finished */
-    size_t live;
-    wv__waiter_t *inbox;      /* [atomic] woken by other threads */
-    uint32_t cancels;         /* [atomic] a remote cancel is pending */
-    wv__waiter_t *run_waiter; /* wv_coro_run's, while it waits */
-    struct wv_coro *cache;    /* finished records, for reuse */
-    unsigned ticks;
-    bool exiting; /* the thread exits: new coroutines start cancelled */
-    wv__loop_t loop;
-    struct sched *next_free; /* [free_lock] recycled schedulers */
-};
 
 struct wv_group {
     uint32_t lock;  /* a leaf lock over `members` */
@@ -111,8 +55,7 @@ struct wv_group {
     struct wv_coro *members;
 };
 
-static __thread struct sched *tls_sched
-    __attribute__((tls_model("initial-exec")));
+__thread struct sched *wv__tls_sched __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sched *free_scheds;
@@ -125,40 +68,6 @@ static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
 static void fd_ready(wv__fdw_t *f);
 static void sched_thread_exit(void *arg);
 static void sched_after_fork(void);
-
-static inline struct sched *kind_sched(const wv__waiter_kind_t *k)
-{
-    return (struct sched *)(void *)((char *)k - offsetof(struct sched, kind));
-}
-
-static inline bool is_cancelled(const struct wv_coro *co)
-{
-    return __atomic_load_n(&co->cancelled, __ATOMIC_RELAXED);
-}
-
-/* ------------------------------------------------------------ run queue */
-
-static inline void rq_push(struct sched *s, struct wv_coro *co)
-{
-    co->next = NULL;
-    if (s->rq_tail)
-        s->rq_tail->next = co;
-    else
-        s->rq_head = co;
-    s->rq_tail = co;
-}
-
-static inline struct wv_coro *rq_pop(struct sched *s)
-{
-    struct wv_coro *co = s->rq_head;
-
-    if (co) {
-        s->rq_head = co->next;
-        if (!s->rq_head)
-            s->rq_tail = NULL;
-    }
-    return co;
-}
 
 /* ------------------------------------------------- making the scheduler */
 
@@ -226,14 +135,14 @@ static struct sched *sched_make(void)
         recycle(s);
         return NULL;
     }
-    tls_sched = s;
+    wv__tls_sched = s;
     wv__waiter_set_kind(&s->kind, NULL);
     return s;
 }
 
 static inline struct sched *sched_get(void)
 {
-    struct sched *s = tls_sched;
+    struct sched *s = wv__tls_sched;
 
     return WV__LIKELY(s) ? s : sched_make();
 }
@@ -242,7 +151,7 @@ static inline struct sched *sched_get(void)
 
 static void rec_release(struct wv_coro *co)
 {
-    struct sched *s = tls_sched;
+    struct sched *s = wv__tls_sched;
 
     wv__free(co->name);
     co->name = NULL;
@@ -264,7 +173,7 @@ static void rec_unref(struct wv_coro *co)
 /* ------------------------------------------------------------ switching */
 
 /* Releases the coroutine that finished just before this party ran. */
-static void reap(struct sched *s)
+void wv__sched_reap(struct sched *s)
 {
     struct wv_coro *co = s->dead;
 
@@ -280,7 +189,7 @@ static void reap(struct sched *s)
 
 static void co_entry(void *arg);
 
-static void start(struct wv_coro *co)
+void wv__sched_start(struct wv_coro *co)
 {
     int err = wv__stack_new(&co->stack, co->stack_size);
 
@@ -297,37 +206,6 @@ static void start(struct wv_coro *co)
         wv__stack_set_name(co->stack, co->name);
     wv__ctx_make(&co->ctx, co->stack->lo, co->stack->size, co_entry, co);
     co->started = true;
-}
-
-/* Runs `next` instead of the current party, which is parked, finished or
- * queued.  Returns when the current party is resumed. */
-static inline void switch_to(struct sched *s, struct wv_coro *next)
-{
-    struct wv_coro *prev = s->current;
-
-    if (next == prev)
-        return; /* woken while it polled on its own stack */
-    s->current = next;
-    wv__party = next->native ? NULL : next;
-    prev->locals = wv__locals_cur;
-    wv__locals_cur = next->locals;
-    if (WV__UNLIKELY(!next->started))
-        start(next);
-    if (WV__UNLIKELY(prev->dead))
-        wv__ctx_exit(&prev->ctx, &next->ctx); /* never returns */
-    wv__ctx_swap(&prev->ctx, &next->ctx);
-    if (WV__UNLIKELY(s->dead != NULL))
-        reap(s);
-}
-
-static void wake_local(struct sched *s, wv__waiter_t *w)
-{
-    struct wv_coro *co = w->ctx ? (struct wv_coro *)w->ctx : &s->main;
-    uint32_t st = w->state;
-
-    w->state = W_WOKEN;
-    if (st == W_SLEEPING)
-        rq_push(s, co);
 }
 
 static void cancel_local(struct sched *s, struct wv_coro *co)
@@ -395,7 +273,7 @@ static void expire_timers(struct sched *s)
 
 /* Collects everything that may have made parties runnable; with `block`
  * and nothing runnable, waits for it. */
-static void poll_all(struct sched *s, bool block)
+void wv__sched_poll(struct sched *s, bool block)
 {
     take_remote(s);
     expire_timers(s);
@@ -410,66 +288,26 @@ static void poll_all(struct sched *s, bool block)
 
 /* Nothing runnable: polls the loop until something is (schedule's cold
  * half, out of line so that its hot half inlines into every park). */
-static __attribute__((noinline)) struct wv_coro *wait_runnable(struct sched *s)
+struct wv_coro *wv__sched_wait_runnable(struct sched *s)
 {
     struct wv_coro *next;
     while ((next = rq_pop(s)) == NULL)
-        poll_all(s, true);
+        wv__sched_poll(s, true);
     return next;
-}
-
-/* The current party stopped being runnable (parked, finished): runs the
- * next one.  Returns when the current party runs again.  Inlined: it is
- * half of every park (W3's round trip has two). */
-static inline __attribute__((always_inline)) void schedule(struct sched *s)
-{
-    struct wv_coro *next;
-
-    if (WV__UNLIKELY((++s->ticks % POLL_EVERY) == 0))
-        poll_all(s, false);
-    if (WV__UNLIKELY((next = rq_pop(s)) == NULL))
-        next = wait_runnable(s);
-    switch_to(s, next);
 }
 
 /* --------------------------------------------------------- waiter kind */
 
 static int coro_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags)
 {
-    struct sched *s = kind_sched(w->kind);
-    struct wv_coro *co = s->current;
-
-    if (w->state == W_WOKEN)
-        return 0;
-    if (!(flags & WV__PARK_NOCANCEL) && is_cancelled(co))
-        return WV_ECANCELED;
-    if (deadline == 0)
-        return WV_ETIMEDOUT;
-    w->state = W_SLEEPING;
-    co->wait = w;
-    co->wait_flags = flags;
-    if (deadline > 0)
-        wv__timer_add(&s->loop, &co->timer, deadline);
-    schedule(s);
-    co->wait = NULL;
-    if (co->timer.idx)
-        wv__timer_del(&s->loop, &co->timer);
-    switch (w->state) {
-    case W_WOKEN:
-        return 0;
-    case W_TIMEDOUT:
-        return WV_ETIMEDOUT;
-    default:
-        WV__ASSERT(w->state == W_CANCELED);
-        return WV_ECANCELED;
-    }
+    return wv__sched_park(kind_sched(w->kind), w, deadline, flags);
 }
 
 static void coro_wake(wv__waiter_t *w)
 {
     struct sched *s = kind_sched(w->kind);
 
-    if (s == tls_sched) {
+    if (s == wv__tls_sched) {
         wake_local(s, w);
         return;
     }
@@ -517,7 +355,7 @@ static void co_entry(void *arg)
     struct sched *s = co->sched;
 
     if (s->dead)
-        reap(s);
+        wv__sched_reap(s);
     /* Cancelled before it ever ran: its body never starts. */
     if (!is_cancelled(co))
         co->result = co->fn(co->arg);
@@ -611,13 +449,13 @@ int wv_go(wv_coro_fn fn, void *arg)
 
 int wv_coro_yield(void)
 {
-    struct sched *s = tls_sched;
+    struct sched *s = wv__tls_sched;
 
     if (!s)
         return 0;
     struct wv_coro *cur = s->current;
     if (WV__UNLIKELY((++s->ticks % POLL_EVERY) == 0))
-        poll_all(s, false);
+        wv__sched_poll(s, false);
     if (s->rq_head) {
         rq_push(s, cur);
         switch_to(s, rq_pop(s));
@@ -671,7 +509,7 @@ void wv_coro_cancel(wv_coro_t *co)
         return;
     __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
     struct sched *s = co->sched;
-    if (s == tls_sched) {
+    if (s == wv__tls_sched) {
         if (!co->dead)
             cancel_local(s, co);
         return;
@@ -714,7 +552,7 @@ static int run_until_empty(struct sched *s, int64_t deadline)
 
 int wv_coro_run(int64_t deadline)
 {
-    struct sched *s = tls_sched;
+    struct sched *s = wv__tls_sched;
 
     if (!wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -723,7 +561,7 @@ int wv_coro_run(int64_t deadline)
     if (s->current != &s->main)
         return WV_EDEADLK;
     if (deadline == 0) {
-        poll_all(s, false);
+        wv__sched_poll(s, false);
         if (s->rq_head) {
             rq_push(s, &s->main);
             switch_to(s, rq_pop(s));
@@ -769,8 +607,8 @@ static void free_cache(struct sched *s)
 
 void wv__sched_trim(void)
 {
-    if (tls_sched)
-        free_cache(tls_sched);
+    if (wv__tls_sched)
+        free_cache(wv__tls_sched);
 }
 
 /* A thread that exits with coroutines left cancels them (and those they
@@ -780,7 +618,7 @@ static void sched_thread_exit(void *arg)
 {
     struct sched *s = arg;
 
-    WV__ASSERT(s == tls_sched && s->current == &s->main);
+    WV__ASSERT(s == wv__tls_sched && s->current == &s->main);
     s->exiting = true;
     for (struct wv_coro *co = s->live_head; co; co = co->lnext) {
         __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
@@ -790,7 +628,7 @@ static void sched_thread_exit(void *arg)
     take_remote(s);
     free_cache(s);
     wv__waiter_set_kind(&wv__thread_waiter, NULL);
-    tls_sched = NULL;
+    wv__tls_sched = NULL;
     recycle(s);
     wv__stack_pool_drain();
 }
@@ -824,7 +662,7 @@ static void drop_party(struct wv_coro *co)
  * set and eventfd are shared with the parent: the child makes its own. */
 static void sched_after_fork(void)
 {
-    struct sched *s = tls_sched;
+    struct sched *s = wv__tls_sched;
 
     unlock_free_list();
     if (!s)
@@ -975,7 +813,7 @@ int wv_group_join(wv_group_t *g, int64_t deadline)
 
 void wv_group_cancel(wv_group_t *g)
 {
-    struct sched *me = tls_sched;
+    struct sched *me = wv__tls_sched;
 
     if (!g)
         return;
@@ -1011,7 +849,7 @@ void wv_group_free(wv_group_t *g)
 
 static void fd_ready(wv__fdw_t *f)
 {
-    wake_local(tls_sched, f->party);
+    wake_local(wv__tls_sched, f->party);
 }
 
 /* One look at fds without waiting, as poll(2) with timeout 0: 0 when
@@ -1027,7 +865,7 @@ static int look(struct pollfd *fds, size_t n, int none)
 
 static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
 {
-    struct sched *s = tls_sched;
+    struct sched *s = wv__tls_sched;
     struct wv_coro *co = s->current;
 
     if (is_cancelled(co))
