@@ -129,6 +129,7 @@ WORKLOADS = {
         "ns/roundtrip",
         [
             ("weave", None, ["{build}/bench/weave-bench", "W3"]),
+            ("c-asm-chan", None, ["{build}/bench/peers/peer-c-w3"]),
             ("go", ("go", "bench/peers/go/w3_chan.go", "w3_chan"),
              ["{work}/go/w3_chan"]),
             ("py-asyncio-Queue1", None,
@@ -150,7 +151,11 @@ WORKLOADS = {
         "wv_chan_recv, T = 1M. Go: unbuffered chan int, GOMAXPROCS=1 and "
         "2, T = 1M. Python: two asyncio.Queue(maxsize=1), put / get, on "
         "asyncio's loop and on uvloop's; two gevent.queue.Channel() "
-        "(truly unbuffered); T = 100k.",
+        "(truly unbuffered); T = 100k. c-asm-chan is the floor, not a "
+        "competitor: weave's switch (FP control words included) and a "
+        "one-slot channel with no lock, select, close, deadline or "
+        "cancellation, its send and recv out of line as a library's are "
+        "(bench/peers/c/w3_chan.c).",
     ),
     "W4": (
         "thread pool: 2 workers, N empty tasks submitted then all waited "
