@@ -16,6 +16,11 @@
  *    buffer is full.
  *  - Threads and coroutines mix freely: a coroutine waiting on a channel
  *    parks only itself, and may be woken by a thread, and the reverse.
+ *  - Cost: a channel used by one thread only (its coroutines, or the
+ *    thread itself) takes no atomic instruction: its lock is biased to
+ *    that thread.  The first operation from a second thread revokes the
+ *    bias once (one membarrier(2), a few microseconds); from then on
+ *    every operation takes an ordinary lock (docs/chan.md).
  *  - Waiting parties are served first come, first served on each side.
  *  - Close: no more sends.  Receivers still get what is buffered, then
  *    WV_EPIPE.  Every party blocked on the channel is woken: receivers
