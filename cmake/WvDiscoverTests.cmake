@@ -1,8 +1,15 @@
 # Run at build time (POST_BUILD) by wv_add_test_program: asks a test program
 # for its cases (`prog --list`: "name timeout_s" per line) and writes one
 # add_test per case, so that `ctest -R lock_` runs exactly the lock cases.
-# Inputs: EXE, OUT, LABEL, ENV (a ;-list of VAR=value, may be empty).
-execute_process(COMMAND "${EXE}" --list
+# Inputs: EXE, OUT, LABEL, ENV (a ;-list of VAR=value, may be empty), EMU
+# (a |-joined command that runs EXE, a cross build's emulator; may be
+# empty).
+string(REPLACE "|" ";" emu "${EMU}")
+set(run "")
+foreach(word IN LISTS emu)
+  string(APPEND run "[=[${word}]=] ")
+endforeach()
+execute_process(COMMAND ${emu} "${EXE}" --list
   OUTPUT_VARIABLE listing RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${EXE} --list failed: ${rc}")
@@ -19,7 +26,7 @@ foreach(line IN LISTS lines)
   # The runner kills a case at its own timeout; CTest's is a backstop.
   math(EXPR ctest_timeout "${timeout} + 30")
   string(APPEND content
-    "add_test([=[${name}]=] [=[${EXE}]=] [=[${name}]=])\n"
+    "add_test([=[${name}]=] ${run}[=[${EXE}]=] [=[${name}]=])\n"
     "set_tests_properties([=[${name}]=] PROPERTIES TIMEOUT ${ctest_timeout} LABELS ${LABEL}")
   if(ENV)
     string(APPEND content " ENVIRONMENT [=[${ENV}]=]")

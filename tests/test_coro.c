@@ -133,6 +133,92 @@ __asm__(".text\n"
         ".size regs_probe, .-regs_probe\n");
 uint64_t regs_probe(wv__ctx_t *from, wv__ctx_t *to, uint64_t seed);
 #define HAVE_REGS_PROBE 1
+#elif defined(__aarch64__)
+void probe_swap(wv__ctx_t *from, wv__ctx_t *to);
+__attribute__((used, noinline)) void probe_swap(wv__ctx_t *from, wv__ctx_t *to)
+{
+    wv__ctx_swap(from, to);
+}
+
+/*
+ * The same for aarch64: seed+0..9 in x19-x28, seed+10..17 in d8-d15 (as
+ * bit patterns), then the swap; bit i of the result: register i of that
+ * list lost its value.
+ */
+__asm__(".text\n"
+        ".type regs_probe, %function\n"
+        "regs_probe:\n"
+        "  stp x29, x30, [sp, #-176]!\n"
+        "  stp x19, x20, [sp, #16]\n  stp x21, x22, [sp, #32]\n"
+        "  stp x23, x24, [sp, #48]\n  stp x25, x26, [sp, #64]\n"
+        "  stp x27, x28, [sp, #80]\n  stp d8, d9, [sp, #96]\n"
+        "  stp d10, d11, [sp, #112]\n  stp d12, d13, [sp, #128]\n"
+        "  stp d14, d15, [sp, #144]\n  str x2, [sp, #160]\n"
+        "  add x19, x2, #0\n"
+        "  add x20, x2, #1\n"
+        "  add x21, x2, #2\n"
+        "  add x22, x2, #3\n"
+        "  add x23, x2, #4\n"
+        "  add x24, x2, #5\n"
+        "  add x25, x2, #6\n"
+        "  add x26, x2, #7\n"
+        "  add x27, x2, #8\n"
+        "  add x28, x2, #9\n"
+        "  add x9, x2, #10\n  fmov d8, x9\n"
+        "  add x9, x2, #11\n  fmov d9, x9\n"
+        "  add x9, x2, #12\n  fmov d10, x9\n"
+        "  add x9, x2, #13\n  fmov d11, x9\n"
+        "  add x9, x2, #14\n  fmov d12, x9\n"
+        "  add x9, x2, #15\n  fmov d13, x9\n"
+        "  add x9, x2, #16\n  fmov d14, x9\n"
+        "  add x9, x2, #17\n  fmov d15, x9\n"
+        "  bl probe_swap\n"
+        "  ldr x2, [sp, #160]\n  mov x0, #0\n"
+        "  add x9, x2, #0\n  cmp x19, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #0\n"
+        "  add x9, x2, #1\n  cmp x20, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #1\n"
+        "  add x9, x2, #2\n  cmp x21, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #2\n"
+        "  add x9, x2, #3\n  cmp x22, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #3\n"
+        "  add x9, x2, #4\n  cmp x23, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #4\n"
+        "  add x9, x2, #5\n  cmp x24, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #5\n"
+        "  add x9, x2, #6\n  cmp x25, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #6\n"
+        "  add x9, x2, #7\n  cmp x26, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #7\n"
+        "  add x9, x2, #8\n  cmp x27, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #8\n"
+        "  add x9, x2, #9\n  cmp x28, x9\n  cset x10, ne\n  orr x0, x0, x10, "
+        "lsl #9\n"
+        "  add x9, x2, #10\n  fmov x11, d8\n  cmp x11, x9\n  cset x10, ne\n  "
+        "orr x0, x0, x10, lsl #10\n"
+        "  add x9, x2, #11\n  fmov x11, d9\n  cmp x11, x9\n  cset x10, ne\n  "
+        "orr x0, x0, x10, lsl #11\n"
+        "  add x9, x2, #12\n  fmov x11, d10\n  cmp x11, x9\n  cset x10, ne\n  "
+        "orr x0, x0, x10, lsl #12\n"
+        "  add x9, x2, #13\n  fmov x11, d11\n  cmp x11, x9\n  cset x10, ne\n  "
+        "orr x0, x0, x10, lsl #13\n"
+        "  add x9, x2, #14\n  fmov x11, d12\n  cmp x11, x9\n  cset x10, ne\n  "
+        "orr x0, x0, x10, lsl #14\n"
+        "  add x9, x2, #15\n  fmov x11, d13\n  cmp x11, x9\n  cset x10, ne\n  "
+        "orr x0, x0, x10, lsl #15\n"
+        "  add x9, x2, #16\n  fmov x11, d14\n  cmp x11, x9\n  cset x10, ne\n  "
+        "orr x0, x0, x10, lsl #16\n"
+        "  add x9, x2, #17\n  fmov x11, d15\n  cmp x11, x9\n  cset x10, ne\n  "
+        "orr x0, x0, x10, lsl #17\n"
+        "  ldp x19, x20, [sp, #16]\n  ldp x21, x22, [sp, #32]\n"
+        "  ldp x23, x24, [sp, #48]\n  ldp x25, x26, [sp, #64]\n"
+        "  ldp x27, x28, [sp, #80]\n  ldp d8, d9, [sp, #96]\n"
+        "  ldp d10, d11, [sp, #112]\n  ldp d12, d13, [sp, #128]\n"
+        "  ldp d14, d15, [sp, #144]\n"
+        "  ldp x29, x30, [sp], #176\n  ret\n"
+        ".size regs_probe, .-regs_probe\n");
+uint64_t regs_probe(wv__ctx_t *from, wv__ctx_t *to, uint64_t seed);
+#define HAVE_REGS_PROBE 1
 #endif
 
 static co_t regs_co;

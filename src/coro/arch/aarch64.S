@@ -19,8 +19,9 @@
  * ends the chain for frame-pointer walkers, and the trampoline's CFI marks
  * its return address undefined for DWARF unwinders.
  *
- * Assembled in the test suite with clang --target=aarch64-linux-gnu; never
- * run on hardware by the test suite.
+ * Run by `make aarch64` (and CI): a cross build whose coroutine and
+ * channel suites run under qemu-user, tests/test_coro.c's register probe
+ * included (x19-x28 and d8-d15 across a swap); never yet on hardware.
  */
     .text
 
