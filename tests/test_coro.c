@@ -85,7 +85,7 @@ WVT_TEST(coro_ping_pong)
 
 /* -------------------------------------------- callee-saved registers */
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 /* The swap as the library's callers see it (sanitizer wrappers included),
  * callable from assembly. */
 void probe_swap(wv__ctx_t *from, wv__ctx_t *to);
@@ -93,6 +93,9 @@ __attribute__((used, noinline)) void probe_swap(wv__ctx_t *from, wv__ctx_t *to)
 {
     wv__ctx_swap(from, to);
 }
+#endif
+
+#if defined(__x86_64__)
 
 /*
  * uint64_t regs_probe(wv__ctx_t *from, wv__ctx_t *to, uint64_t seed):
@@ -134,12 +137,6 @@ __asm__(".text\n"
 uint64_t regs_probe(wv__ctx_t *from, wv__ctx_t *to, uint64_t seed);
 #define HAVE_REGS_PROBE 1
 #elif defined(__aarch64__)
-void probe_swap(wv__ctx_t *from, wv__ctx_t *to);
-__attribute__((used, noinline)) void probe_swap(wv__ctx_t *from, wv__ctx_t *to)
-{
-    wv__ctx_swap(from, to);
-}
-
 /*
  * The same for aarch64: seed+0..9 in x19-x28, seed+10..17 in d8-d15 (as
  * bit patterns), then the swap; bit i of the result: register i of that
