@@ -16,11 +16,13 @@
  *    buffer is full.
  *  - Threads and coroutines mix freely: a coroutine waiting on a channel
  *    parks only itself, and may be woken by a thread, and the reverse.
- *  - Cost: a channel used by one thread only (its coroutines, or the
- *    thread itself) takes no atomic instruction: its lock is biased to
- *    that thread.  The first operation from a second thread revokes the
- *    bias once (one membarrier(2), a few microseconds); from then on
- *    every operation takes an ordinary lock (docs/chan.md).
+ *  - Cost: on a channel used by one thread only (its coroutines, or the
+ *    thread itself), send and receive take no atomic instruction: its
+ *    lock is biased to that thread (select still settles its claim with
+ *    one).  The first operation from a second thread revokes the bias
+ *    once (one membarrier(2), a few microseconds); from then on every
+ *    operation takes an ordinary lock (docs/chan.md).  wv_chan_len and
+ *    wv_chan_cap take no lock at all.
  *  - Waiting parties are served first come, first served on each side.
  *  - Close: no more sends.  Receivers still get what is buffered, then
  *    WV_EPIPE.  Every party blocked on the channel is woken: receivers
@@ -97,7 +99,9 @@ WV_EXTERN int wv_chan_recv(wv_chan_t *ch, void *out, int64_t deadline);
  */
 WV_EXTERN int wv_chan_close(wv_chan_t *ch);
 
-/* Values buffered now (a snapshot); 0 for NULL and unbuffered channels. */
+/* Values buffered now (a snapshot, read without the lock: any thread may
+ * poll it without disturbing the channel); 0 for NULL and unbuffered
+ * channels. */
 WV_EXTERN size_t wv_chan_len(const wv_chan_t *ch);
 
 /* The capacity given to wv_chan_new; 0 for NULL. */

@@ -272,9 +272,11 @@ static inline void *wv__waiter_ctx(void)
  * the lock: still queued, it dequeues itself and returns the error;
  * already dequeued, a wake-up is in flight and it must sleep again with
  * WV_FOREVER and WV__PARK_NOCANCEL (which then returns 0) and take what
- * it was handed.  wv__waiter_init sets what the kinds use (kind, ctx,
- * state) and nothing else: the parking lot's fields (links, key, token,
- * since) are wv__park's, and stay unset here.
+ * it was handed.  wv__waiter_init sets what the kinds read first (kind,
+ * ctx, state) and nothing else: the parking lot's fields (links, key,
+ * token, since) are wv__park's and stay unset here, and a kind that uses
+ * a link for its own queue (the coroutine kind's inbox: `next`) writes it
+ * before it reads it.
  */
 static inline void wv__waiter_init(wv__waiter_t *w)
 {

@@ -35,7 +35,8 @@
  *    change only under that channel's lock.  A party never returns while
  *    an entry of its own is queued (the entry lives on its stack).
  *  - A waker copies the value, sets the party's result and dequeues the
- *    entry, all under the lock; after the unlock it calls wv__waiter_wake
+ *    entry, all under the lock; after the unlock it calls wake() (the
+ *    scheduler's local wake-up, inline, or wv__waiter_wake)
  *    once and touches neither the party nor the channel again (the woken
  *    party may return and free either at once: the last touch rule of
  *    docs/waiting.md).
@@ -60,7 +61,6 @@
 #include "weave/chan.h"
 
 #include <limits.h>
-#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -85,7 +85,7 @@ struct wv_chan {
     uintptr_t busy;     /* [atomic] the owner's token while it holds it */
     uint32_t lock;      /* leaf lock once shared: 0 free, 1, 2 sleepers */
     bool closed;        /* [lock] */
-    size_t len;         /* [lock] values in the ring */
+    size_t len;         /* [lock] values in the ring (atomic stores) */
     size_t head;        /* [lock] byte offset of the oldest value */
     size_t tail;        /* [lock] byte offset of the next free slot */
     struct queue sendq; /* [lock] blocked senders */
@@ -115,19 +115,25 @@ struct wv_chan {
  *
  * The barrier pair is Dekker's: either the owner sees REVOKING and backs
  * off, or the revoker sees its busy word and waits for the owner's
- * section (a few queue operations, never a sleep) to end.  Threads that
- * meet REVOKING wait for SHARED.  Without a cheap heavy barrier
- * (membarrier refused), channels are never biased.  The unlock tells the
- * two cases apart by busy == this thread's token: only the owner ever
- * writes its token there.
+ * section to end: a few queue operations, never a sleep, except that a
+ * select holding some of its channels may wait for a later one's lock
+ * (address order: no cycle).  Threads that meet REVOKING wait for SHARED.
+ * Both waits spin, then sleep with backoff.  Without a cheap heavy
+ * barrier (membarrier refused), channels are never biased.  The unlock
+ * tells the two cases apart by busy == this thread's token: only the
+ * owner ever writes its token there.
  */
 #define OWNER_NONE     1 /* nobody has locked it yet */
 #define OWNER_SHARED   2 /* every thread takes the leaf lock */
 #define OWNER_REVOKING 3 /* a thread is revoking the owner's bias */
 
-/* This thread's token: its own address once set, 0 before (and 0 matches
- * no owner word). */
+/* This thread's token, 0 until its first slow lock (0 matches no owner
+ * word).  Tokens come from a counter and are never reused: a thread that
+ * reused a dead owner's token would enter its sections with nothing
+ * ordering them after the dead owner's (a thread-local address is reused
+ * with its thread's stack). */
 static __thread uintptr_t bias_token __attribute__((tls_model("initial-exec")));
+static uintptr_t next_token = 4; /* [atomic] above the OWNER_* states */
 
 /* Enters the owner's section if ch is still biased to self. */
 static inline bool try_bias(wv_chan_t *ch, uintptr_t self)
@@ -140,19 +146,25 @@ static inline bool try_bias(wv_chan_t *ch, uintptr_t self)
     return false;
 }
 
+/* Waits a little longer each time: 64 spins, then sleeps of 1 us doubling
+ * to 1 ms.  Sleeps, not sched_yield: a real-time thread that yields gets
+ * the CPU straight back, and the owner it waits for never runs. */
 static void backoff(unsigned *n)
 {
-    if (++*n < 64)
+    if (++*n < 64) {
         wv__cpu_relax();
-    else
-        sched_yield();
+        return;
+    }
+    unsigned shift = *n - 64 < 10 ? *n - 64 : 10;
+    struct timespec ts = {0, 1000L << shift};
+    nanosleep(&ts, NULL);
 }
 
 /* The first lock (which claims the bias), and every lock but the owner's. */
 static __attribute__((noinline)) void chan_lock_slow(wv_chan_t *ch)
 {
     if (!bias_token)
-        bias_token = (uintptr_t)&bias_token;
+        bias_token = __atomic_fetch_add(&next_token, 1, __ATOMIC_RELAXED);
     uintptr_t self = bias_token;
     unsigned spins = 0;
     for (;;) {
@@ -244,14 +256,14 @@ static inline void ring_put(wv_chan_t *ch, const void *val)
 {
     copy_value(ch->ring + ch->tail, val, ch->elem_size);
     ch->tail = ring_next(ch, ch->tail);
-    ch->len++;
+    __atomic_store_n(&ch->len, ch->len + 1, __ATOMIC_RELAXED); /* len() */
 }
 
 static inline void ring_get(wv_chan_t *ch, void *out)
 {
     copy_value(out, ch->ring + ch->head, ch->elem_size);
     ch->head = ring_next(ch, ch->head);
-    ch->len--;
+    __atomic_store_n(&ch->len, ch->len - 1, __ATOMIC_RELAXED);
 }
 
 /* ---------------------------------------------------------------- queues */
@@ -554,11 +566,9 @@ size_t wv_chan_len(const wv_chan_t *ch)
 {
     if (!ch)
         return 0;
-    wv_chan_t *c = (wv_chan_t *)(uintptr_t)ch; /* the lock is not the value */
-    chan_lock(c);
-    size_t n = c->len;
-    chan_unlock(c);
-    return n;
+    /* No lock: a snapshot needs none, and a monitoring thread that took
+     * it would revoke the channel's bias. */
+    return __atomic_load_n(&ch->len, __ATOMIC_RELAXED);
 }
 
 size_t wv_chan_cap(const wv_chan_t *ch)
