@@ -49,7 +49,11 @@ mutations=(
 "src/pool/pool.c^    return p->maxtasks && w->done >= p->maxtasks;^    return false;^pool_maxtasksperchild_replaces_workers"
 "src/pool/pool.c^            wv__pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
 "src/pool/pool.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
-"src/pool/pool.c^            sched_yield(); /* a submitter preempted mid-push */^            break;^pool_close_races_submitters"
+"src/pool/pool.c^            wv__backoff(&spins);
+    }
+    __atomic_or_fetch(&p->flags, P_QUIET^            break;
+    }
+    __atomic_or_fetch(&p->flags, P_QUIET^pool_close_races_submitters"
 "src/coro/sched.h^    w->state = W_WOKEN;
     if (st == W_SLEEPING)
         rq_push(s, co);^    w->state = W_WOKEN;
@@ -195,14 +199,14 @@ mutations=(
         wake(w);
         chan_unlock(ch);^chan_waker_never_touches_the_channel_after_waking"
 "src/coro/chan.c^            while (__atomic_load_n(&ch->busy, __ATOMIC_ACQUIRE) != 0)
-                backoff(&spins);^            (void)0;^chan_revoker_waits_for_a_long_owner_section"
+                wv__backoff(&spins);^            (void)0;^chan_revoker_waits_for_a_long_owner_section"
 "src/coro/chan.c^                               ? self
                                : OWNER_SHARED;^                               ? self
                                : self;^chan_is_never_biased_without_membarrier"
 "src/coro/chan.c^            __atomic_store_n(&ch->owner, OWNER_SHARED, __ATOMIC_RELEASE);^            __atomic_store_n(&ch->owner, self, __ATOMIC_RELEASE);^chan_bias_revoked_while_the_owner_works chan_lock_is_biased_to_its_first_thread_until_another_comes"
 "src/coro/chan.c^    if (WV__LIKELY(__atomic_load_n(&ch->busy, __ATOMIC_RELAXED) == bias_token))^    if (0)^chan_lock_is_biased_to_its_first_thread_until_another_comes"
 "src/coro/chan.c^        bias_token = __atomic_fetch_add(&next_token, 1, __ATOMIC_RELAXED);^        bias_token = (uintptr_t)&bias_token;^chan_bias_token_of_a_dead_thread_is_not_inherited"
-"src/coro/chan.c^    struct timespec ts = {0, 1000L << shift};
+"src/core/futex_linux.c^    struct timespec ts = {0, 1000L << shift};
     nanosleep(&ts, NULL);^    (void)shift;
     sched_yield();^chan_revocation_under_real_time_priorities"
 "src/proc/communicate.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"

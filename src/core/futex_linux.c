@@ -61,6 +61,17 @@ int wv__futex_wake(uint32_t *addr, int n, bool shared)
     return r < 0 ? 0 : (int)r;
 }
 
+void wv__backoff(unsigned *n)
+{
+    if (++*n < 64) {
+        wv__cpu_relax();
+        return;
+    }
+    unsigned shift = *n - 64 < 10 ? *n - 64 : 10;
+    struct timespec ts = {0, 1000L << shift};
+    nanosleep(&ts, NULL);
+}
+
 #define LEAF_SPINS 64
 
 void wv__leaf_lock_slow(uint32_t *lock)

@@ -126,6 +126,16 @@ void wv__fault_futex_eintr(uint32_t n);
  */
 void wv__leaf_lock_slow(uint32_t *lock);
 
+/*
+ * One step of a wait for another thread to leave a short section it
+ * cannot be woken from (a pusher's busy word, a channel owner's): *n
+ * counts the calls (start at 0).  64 spins, then sleeps of 1 us doubling
+ * to 1 ms.  Sleeps, never sched_yield: a real-time thread that yields
+ * gets the CPU straight back, and the thread it waits for, which it
+ * preempted, never runs.
+ */
+void wv__backoff(unsigned *n);
+
 static inline void wv__leaf_lock(uint32_t *lock)
 {
     uint32_t c = 0;

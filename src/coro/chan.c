@@ -146,20 +146,6 @@ static inline bool try_bias(wv_chan_t *ch, uintptr_t self)
     return false;
 }
 
-/* Waits a little longer each time: 64 spins, then sleeps of 1 us doubling
- * to 1 ms.  Sleeps, not sched_yield: a real-time thread that yields gets
- * the CPU straight back, and the owner it waits for never runs. */
-static void backoff(unsigned *n)
-{
-    if (++*n < 64) {
-        wv__cpu_relax();
-        return;
-    }
-    unsigned shift = *n - 64 < 10 ? *n - 64 : 10;
-    struct timespec ts = {0, 1000L << shift};
-    nanosleep(&ts, NULL);
-}
-
 /* The first lock (which claims the bias), and every lock but the owner's. */
 static __attribute__((noinline)) void chan_lock_slow(wv_chan_t *ch)
 {
@@ -183,13 +169,13 @@ static __attribute__((noinline)) void chan_lock_slow(wv_chan_t *ch)
             __atomic_compare_exchange_n(&ch->owner, &o, to, false,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED);
         } else if (o == OWNER_REVOKING) {
-            backoff(&spins);
+            wv__backoff(&spins);
         } else if (__atomic_compare_exchange_n(&ch->owner, &o, OWNER_REVOKING,
                                                false, __ATOMIC_ACQUIRE,
                                                __ATOMIC_RELAXED)) {
             wv__barrier_heavy(); /* pairs with try_bias's compiler barrier */
             while (__atomic_load_n(&ch->busy, __ATOMIC_ACQUIRE) != 0)
-                backoff(&spins);
+                wv__backoff(&spins);
             __atomic_store_n(&ch->owner, OWNER_SHARED, __ATOMIC_RELEASE);
         }
     }

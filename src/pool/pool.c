@@ -676,9 +676,11 @@ static uint32_t quiesce(wv_pool_t *p, uint32_t bits)
     wv__barrier_heavy();
     wv__lock_acquire_nocancel(&p->gq.lock); /* pushers inside have left */
     wv_lock_release(&p->gq.lock);
-    for (unsigned i = 0, n = inboxes(p); i < n; i++)
+    for (unsigned i = 0, n = inboxes(p); i < n; i++) {
+        unsigned spins = 0; /* a submitter preempted mid-push */
         while (__atomic_load_n(&p->ib[i]->busy, __ATOMIC_ACQUIRE))
-            sched_yield(); /* a submitter preempted mid-push */
+            wv__backoff(&spins);
+    }
     __atomic_or_fetch(&p->flags, P_QUIET, __ATOMIC_SEQ_CST);
     return old;
 }
