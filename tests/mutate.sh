@@ -209,6 +209,7 @@ mutations=(
 "src/core/futex_linux.c^    struct timespec ts = {0, 1000L << shift};
     nanosleep(&ts, NULL);^    (void)shift;
     sched_yield();^chan_revocation_under_real_time_priorities"
+"src/coro/chan.c^    if (o == OWNER_SHARED && WV__LIKELY(bias_token != 0))^    if (o == OWNER_SHARED)^chan_unbuffered_rendezvous"
 "src/proc/communicate.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
 "src/proc/communicate.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
 "src/proc/subprocess.c^    p->lend = opts->borrow_input;^    p->lend = opts->borrow_input;

@@ -146,7 +146,8 @@ static inline bool try_bias(wv_chan_t *ch, uintptr_t self)
     return false;
 }
 
-/* The first lock (which claims the bias), and every lock but the owner's. */
+/* The first lock (which claims the bias), a revocation, and a lock that
+ * met one in progress. */
 static __attribute__((noinline)) void chan_lock_slow(wv_chan_t *ch)
 {
     if (!bias_token)
@@ -181,12 +182,22 @@ static __attribute__((noinline)) void chan_lock_slow(wv_chan_t *ch)
     }
 }
 
+/* The owner's plain stores, or a shared channel's leaf lock, inline; the
+ * rest (the first lock, revocation) out of line.  Acquire: a thread that
+ * sees SHARED may take the leaf lock before the revoker does, and must
+ * see the last owner's section (the revoker's release of SHARED).  A
+ * thread without a token yet goes the slow way once, which gives it one:
+ * chan_unlock tells a biased hold by busy == token, and a token of 0
+ * would match an idle busy word. */
 static inline void chan_lock(wv_chan_t *ch)
 {
-    uintptr_t o = __atomic_load_n(&ch->owner, __ATOMIC_RELAXED);
+    uintptr_t o = __atomic_load_n(&ch->owner, __ATOMIC_ACQUIRE);
     if (WV__LIKELY(o == bias_token) && WV__LIKELY(try_bias(ch, o)))
         return;
-    chan_lock_slow(ch);
+    if (o == OWNER_SHARED && WV__LIKELY(bias_token != 0))
+        wv__leaf_lock(&ch->lock);
+    else
+        chan_lock_slow(ch);
 }
 
 static inline void chan_unlock(wv_chan_t *ch)
