@@ -421,12 +421,19 @@ static inline int chan_sleep(wv__waiter_t *w, int64_t deadline)
 /*
  * [lock, released on return] Queues the caller on q with its value buffer
  * and sleeps until a partner or a close dequeues it, or the deadline.
+ * With deadline 0 (or an invalid one) it does not queue: WV_EAGAIN
+ * (WV_EINVAL).
  */
 static inline __attribute__((always_inline)) int
 wait_single(wv_chan_t *ch, struct queue *q, void *val, int64_t deadline)
 {
     struct wv__chan_wait wt; /* set field by field: no zeroing */
     entry_t e;
+
+    if (deadline == 0 || !wv__deadline_ok(deadline)) {
+        chan_unlock(ch);
+        return deadline == 0 ? WV_EAGAIN : WV_EINVAL;
+    }
 
     wv__waiter_init(&wt.w);
     wt.err = 0;
@@ -466,10 +473,6 @@ int wv_chan_send(wv_chan_t *ch, const void *val, int64_t deadline)
         wake(w);
         return err;
     }
-    if (deadline == 0 || !wv__deadline_ok(deadline)) {
-        chan_unlock(ch);
-        return deadline == 0 ? WV_EAGAIN : WV_EINVAL;
-    }
     return wait_single(ch, &ch->sendq, (void *)(uintptr_t)val, deadline);
 }
 
@@ -485,10 +488,6 @@ int wv_chan_recv(wv_chan_t *ch, void *out, int64_t deadline)
         chan_unlock(ch);
         wake(w);
         return err;
-    }
-    if (deadline == 0 || !wv__deadline_ok(deadline)) {
-        chan_unlock(ch);
-        return deadline == 0 ? WV_EAGAIN : WV_EINVAL;
     }
     return wait_single(ch, &ch->recvq, out, deadline);
 }
