@@ -7,6 +7,7 @@
  * as tests/test_park.c does.  A test knows a party is blocked by polling
  * wv__chan_waiting, never by sleeping.
  */
+#include "test_chan.h"
 #include "coro/internal.h"
 #include "runner.h"
 
@@ -19,7 +20,7 @@
 
 #define PENDING 12345 /* a party's result before it returned */
 
-static wv_chan_t *make(size_t elem_size, size_t cap)
+wv_chan_t *chan_make(size_t elem_size, size_t cap)
 {
     wv_chan_t *ch;
     WVT_OK(wv_chan_new(&ch, elem_size, cap));
@@ -239,7 +240,7 @@ WVT_TEST(chan_new_and_bad_arguments)
     WVT_ERR(wv_chan_new(&ch, SIZE_MAX / 2, 3), WV_EINVAL);
     WVT_ERR(wv_chan_new(&ch, 2, SIZE_MAX), WV_EINVAL);
     WVT_ASSERT(ch == (wv_chan_t *)&ch); /* untouched */
-    ch = make(sizeof v, 5);
+    ch = chan_make(sizeof v, 5);
     WVT_EQ(wv_chan_cap(ch), 5);
     WVT_EQ(wv_chan_len(ch), 0);
     WVT_EQ(wv_chan_cap(NULL), 0);
@@ -274,7 +275,7 @@ WVT_TEST(chan_buffered_fifo_every_size)
     for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
         for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
             size_t size = sizes[si], cap = caps[ci];
-            wv_chan_t *ch = make(size, cap);
+            wv_chan_t *ch = chan_make(size, cap);
             unsigned put = 0, got = 0;
             /* uneven fills and drains: the ring wraps many times */
             for (int round = 0; round < 20; round++) {
@@ -305,7 +306,7 @@ WVT_TEST(chan_buffered_fifo_every_size)
 
 WVT_TEST(chan_unbuffered_rendezvous)
 {
-    wv_chan_t *ch = make(sizeof(long), 0);
+    wv_chan_t *ch = chan_make(sizeof(long), 0);
     long v = 1;
 
     WVT_EQ(wv_chan_cap(ch), 0);
@@ -338,7 +339,7 @@ WVT_TEST(chan_unbuffered_rendezvous)
 
 WVT_TEST(chan_zero_size_values)
 {
-    wv_chan_t *ch = make(0, 3);
+    wv_chan_t *ch = chan_make(0, 3);
     WVT_OK(wv_chan_send(ch, NULL, WV_NOWAIT));
     WVT_OK(wv_chan_send(ch, NULL, WV_NOWAIT));
     WVT_EQ(wv_chan_len(ch), 2);
@@ -346,7 +347,7 @@ WVT_TEST(chan_zero_size_values)
     WVT_EQ(wv_chan_len(ch), 1);
     wv_chan_free(ch);
 
-    ch = make(0, 0); /* a pure rendezvous */
+    ch = chan_make(0, 0); /* a pure rendezvous */
     struct party r = receiver(ch, wv_deadline_in(10000));
     start(&r);
     WVT_POLL(receivers(ch) == 1, 5000);
@@ -357,7 +358,7 @@ WVT_TEST(chan_zero_size_values)
 
 WVT_TEST(chan_deadlines)
 {
-    wv_chan_t *ch = make(sizeof(long), 0);
+    wv_chan_t *ch = chan_make(sizeof(long), 0);
     long v = 3;
 
     int64_t deadline = wv_now() + 15;
@@ -375,7 +376,7 @@ WVT_TEST(chan_deadlines)
     WVT_ERR(wv_chan_recv(ch, &v, wv_now() - 1), WV_ETIMEDOUT);
     wv_chan_free(ch);
 
-    ch = make(sizeof(long), 1);
+    ch = chan_make(sizeof(long), 1);
     WVT_OK(wv_chan_send(ch, &v, wv_now() - 1));
     WVT_ERR(wv_chan_send(ch, &v, wv_now() - 1), WV_ETIMEDOUT);
     WVT_OK(wv_chan_recv(ch, &v, wv_now() - 1));
@@ -384,7 +385,7 @@ WVT_TEST(chan_deadlines)
 
 WVT_TEST(chan_full_buffer_takes_a_blocked_senders_value)
 {
-    wv_chan_t *ch = make(sizeof(long), 2);
+    wv_chan_t *ch = chan_make(sizeof(long), 2);
     long v;
 
     for (v = 1; v <= 2; v++)
@@ -408,7 +409,7 @@ WVT_TEST(chan_full_buffer_takes_a_blocked_senders_value)
 
 WVT_TEST(chan_waiters_are_served_in_order)
 {
-    wv_chan_t *ch = make(sizeof(long), 0);
+    wv_chan_t *ch = chan_make(sizeof(long), 0);
     struct party s[4];
     long v;
 
@@ -430,7 +431,7 @@ WVT_TEST(chan_waiters_are_served_in_order)
 
 WVT_TEST(chan_close_drains_then_epipe)
 {
-    wv_chan_t *ch = make(sizeof(long), 4);
+    wv_chan_t *ch = chan_make(sizeof(long), 4);
     long v;
 
     for (v = 10; v < 13; v++)
@@ -451,8 +452,8 @@ WVT_TEST(chan_close_drains_then_epipe)
 
 WVT_TEST(chan_close_wakes_blocked_senders_and_receivers)
 {
-    wv_chan_t *empty = make(sizeof(long), 0);
-    wv_chan_t *full = make(sizeof(long), 2);
+    wv_chan_t *empty = chan_make(sizeof(long), 0);
+    wv_chan_t *full = chan_make(sizeof(long), 2);
     struct party r[3], s[3];
     long v;
 
@@ -486,8 +487,8 @@ WVT_TEST(chan_close_wakes_blocked_senders_and_receivers)
 
 WVT_TEST(chan_close_wakes_blocked_selects)
 {
-    wv_chan_t *a = make(sizeof(long), 0);
-    wv_chan_t *b = make(sizeof(long), 1);
+    wv_chan_t *a = chan_make(sizeof(long), 0);
+    wv_chan_t *b = chan_make(sizeof(long), 1);
     long v = 9, x = 0, y = 0;
 
     WVT_OK(wv_chan_send(b, &v, WV_NOWAIT)); /* b is full */
@@ -505,7 +506,7 @@ WVT_TEST(chan_close_wakes_blocked_selects)
 
     /* The send side of a select, woken by the close of its channel. */
     struct party q = {.what = DO_SELECT, .ncases = 2, .deadline = WV_FOREVER};
-    wv_chan_t *c = make(sizeof(long), 0);
+    wv_chan_t *c = chan_make(sizeof(long), 0);
     q.cases[0] = recv_case(c, &x);
     q.cases[1] = send_case(b, &y);
     start(&q);
@@ -525,7 +526,7 @@ WVT_TEST(chan_close_wakes_blocked_selects)
 
 WVT_TEST(chan_select_bad_arguments)
 {
-    wv_chan_t *ch = make(sizeof(long), 1);
+    wv_chan_t *ch = chan_make(sizeof(long), 1);
     long v = 1;
     wv_chan_case_t c[2] = {recv_case(ch, &v), send_case(ch, &v)};
 
@@ -558,9 +559,9 @@ WVT_TEST(chan_select_without_cases_waits_for_its_deadline)
 
 WVT_TEST(chan_select_ready_cases)
 {
-    wv_chan_t *in = make(sizeof(long), 2);
-    wv_chan_t *out = make(sizeof(long), 1);
-    wv_chan_t *never = make(sizeof(long), 0);
+    wv_chan_t *in = chan_make(sizeof(long), 2);
+    wv_chan_t *out = chan_make(sizeof(long), 1);
+    wv_chan_t *never = chan_make(sizeof(long), 0);
     long v = 5, got = 0, send = 8;
     wv_chan_case_t c[4] = {
         recv_case(never, &got),
@@ -637,8 +638,8 @@ static void fairness(wv_chan_case_t *c, size_t ncases, int never, long lo,
 
 WVT_TEST(chan_select_is_fair)
 {
-    wv_chan_t *a = make(sizeof(long), 1), *b = make(sizeof(long), 1);
-    wv_chan_t *e = make(sizeof(long), 0), *s = make(sizeof(long), 1);
+    wv_chan_t *a = chan_make(sizeof(long), 1), *b = chan_make(sizeof(long), 1);
+    wv_chan_t *e = chan_make(sizeof(long), 0), *s = chan_make(sizeof(long), 1);
     long v = 0, x;
 
     WVT_OK(wv_chan_send(a, &v, WV_NOWAIT));
@@ -660,8 +661,8 @@ WVT_TEST(chan_select_is_fair)
 
 WVT_TEST(chan_select_blocks_until_one_completes)
 {
-    wv_chan_t *a = make(sizeof(long), 0), *b = make(sizeof(long), 3);
-    wv_chan_t *c = make(sizeof(long), 0);
+    wv_chan_t *a = chan_make(sizeof(long), 0), *b = chan_make(sizeof(long), 3);
+    wv_chan_t *c = chan_make(sizeof(long), 0);
     long xa = 0, xb = 0, out = 31, v;
     struct party p = {.what = DO_SELECT, .ncases = 3, .deadline = WV_FOREVER};
 
@@ -694,7 +695,7 @@ WVT_TEST(chan_select_blocks_until_one_completes)
 
 WVT_TEST(chan_select_both_ends_of_one_channel)
 {
-    wv_chan_t *ch = make(sizeof(long), 0);
+    wv_chan_t *ch = chan_make(sizeof(long), 0);
     long out = 7, in = 0, v;
     struct party p = {.what = DO_SELECT, .ncases = 2, .deadline = WV_FOREVER};
 
@@ -743,7 +744,7 @@ WVT_TEST(chan_select_both_ends_of_one_channel)
  */
 static void in_flight_scene(int what, int mode)
 {
-    wv_chan_t *ch = make(sizeof(long), 0);
+    wv_chan_t *ch = chan_make(sizeof(long), 0);
     bool hit = false;
 
     for (int attempt = 0; attempt < 20 && !hit; attempt++) {
@@ -808,7 +809,8 @@ WVT_TEST(chan_completion_wins_over_cancellation)
 
 WVT_TEST(chan_cancelled_waiters)
 {
-    wv_chan_t *ch = make(sizeof(long), 0), *full = make(sizeof(long), 1);
+    wv_chan_t *ch = chan_make(sizeof(long), 0),
+              *full = chan_make(sizeof(long), 1);
     long v = 1, x;
     struct green g;
     green_init(&g);
@@ -909,7 +911,7 @@ static void last_touch(int what, size_t cap, int (*release)(wv_chan_t *),
 
     green_init(&g);
     WVT_OK(wv_set_allocator(keep_malloc, keep_realloc, keep_calloc, keep_free));
-    wv_chan_t *ch = make(sizeof(long), cap);
+    wv_chan_t *ch = chan_make(sizeof(long), cap);
     for (size_t i = 0; i < cap; i++)
         WVT_OK(wv_chan_send(ch, &v, WV_NOWAIT));
     struct party y = {.what = what,
@@ -995,8 +997,8 @@ static void pong_side(void *p)
 
 WVT_TEST(chan_threads_ping_pong)
 {
-    struct pingpong pp = {make(sizeof(long), 0), make(sizeof(long), 0),
-                          wvt_scale(20000)};
+    struct pingpong pp = {chan_make(sizeof(long), 0),
+                          chan_make(sizeof(long), 0), wvt_scale(20000)};
     wvt_thread_t *t = wvt_spawn(pong_side, &pp);
     for (long i = 0; i < pp.rounds; i++) {
         long v = i;
@@ -1099,8 +1101,8 @@ WVT_TEST_TIMEOUT(chan_stress_close_under_producers_and_consumers, 120)
 {
     static const size_t caps[] = {0, 1, 16};
     for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
-        struct mpmc m = {.ch = make(sizeof(long), caps[ci]),
-                         .silent = make(sizeof(long), 0),
+        struct mpmc m = {.ch = chan_make(sizeof(long), caps[ci]),
+                         .silent = chan_make(sizeof(long), 0),
                          .per_producer = wvt_scale(5000)};
         long ids = MP_PRODUCERS * m.per_producer + 1;
         m.sent = calloc((size_t)ids, 1);
@@ -1216,9 +1218,9 @@ WVT_TEST_TIMEOUT(chan_stress_selects_exactly_once, 120)
     m.sent = calloc((size_t)ids, 1);
     m.got = calloc((size_t)ids, 1);
     WVT_ASSERT(m.sent && m.got);
-    m.ch[0] = make(sizeof(long), 0);
-    m.ch[1] = make(sizeof(long), 1);
-    m.ch[2] = make(sizeof(long), 4);
+    m.ch[0] = chan_make(sizeof(long), 0);
+    m.ch[1] = chan_make(sizeof(long), 1);
+    m.ch[2] = chan_make(sizeof(long), 4);
     wvt_run_threads(MX_THREADS, mix_party, &m);
     for (int k = 0; k < MX_CHANS; k++) {
         long v;
@@ -1290,8 +1292,9 @@ WVT_TEST(chan_faultsim)
 
 /* What a channel used by one thread must be biased to: that thread, where
  * membarrier lets the bias be revoked; nobody where it does not. */
-static int expected_bias(void)
+int expected_bias(void)
 {
+    wv__barrier_init(); /* registered: the flag is settled */
     return __atomic_load_n(&wv__barrier_cheap, __ATOMIC_RELAXED) ? 1 : 0;
 }
 
@@ -1307,7 +1310,7 @@ static void send_two(void *p)
 
 WVT_TEST(chan_lock_is_biased_to_its_first_thread_until_another_comes)
 {
-    wv_chan_t *ch = make(sizeof(long), 4);
+    wv_chan_t *ch = chan_make(sizeof(long), 4);
     long v = 1;
 
     WVT_EQ(wv__chan_bias(ch), 0); /* nobody has locked it */
@@ -1334,9 +1337,9 @@ WVT_TEST(chan_is_never_biased_without_membarrier)
     wv__barrier_init(); /* registered first: it would set the flag */
     bool cheap = __atomic_load_n(&wv__barrier_cheap, __ATOMIC_RELAXED);
     __atomic_store_n(&wv__barrier_cheap, false, __ATOMIC_RELAXED);
-    wv_chan_t *ch = make(sizeof(long), 0);
-    wv_chan_t *back = make(sizeof(long), 0);
-    wv_chan_t *alone = make(sizeof(long), 1);
+    wv_chan_t *ch = chan_make(sizeof(long), 0);
+    wv_chan_t *back = chan_make(sizeof(long), 0);
+    wv_chan_t *alone = chan_make(sizeof(long), 1);
     long one = 1;
     WVT_OK(wv_chan_send(alone, &one, 0)); /* one thread, yet no bias */
     WVT_EQ(wv__chan_bias(alone), 0);
@@ -1404,7 +1407,7 @@ WVT_TEST(chan_bias_revoked_while_the_owner_works)
     unsigned char *got = calloc(BIAS_MAX + BIAS_OPS, 1);
     WVT_ASSERT(got);
     for (long n = 0; n < rounds; n++) {
-        struct bias_race r = {.ch = make(sizeof(long), 2), .got = got};
+        struct bias_race r = {.ch = chan_make(sizeof(long), 2), .got = got};
         long v = 0;
         WVT_OK(wv_chan_send(r.ch, &v, 0)); /* the bias is ours */
         bias_recv(&r);
@@ -1442,8 +1445,8 @@ static void use_alone(void *p)
  * have are revoked (that thread held no section). */
 WVT_TEST(chan_bias_across_fork)
 {
-    wv_chan_t *mine = make(sizeof(long), 2);
-    wv_chan_t *theirs = make(sizeof(long), 2);
+    wv_chan_t *mine = chan_make(sizeof(long), 2);
+    wv_chan_t *theirs = chan_make(sizeof(long), 2);
     long v = 5;
     WVT_OK(wv_chan_send(mine, &v, 0));
     wvt_thread_t *t = wvt_spawn(use_alone, theirs);

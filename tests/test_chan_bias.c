@@ -7,6 +7,7 @@
  */
 #include "coro/internal.h"
 #include "runner.h"
+#include "test_chan.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,19 +17,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static int expected_bias(void)
-{
-    wv__barrier_init();
-    return __atomic_load_n(&wv__barrier_cheap, __ATOMIC_RELAXED) ? 1 : 0;
-}
-
-static wv_chan_t *rmake(size_t elem_size, size_t cap)
-{
-    wv_chan_t *ch;
-    WVT_OK(wv_chan_new(&ch, elem_size, cap));
-    return ch;
-}
 
 /* ------------------------------------------- token reuse after exit */
 
@@ -57,7 +45,7 @@ static void next_thread(void *p)
 WVT_TEST(chan_bias_token_of_a_dead_thread_is_not_inherited)
 {
     for (int i = 0; i < 20; i++) {
-        wv_chan_t *ch = rmake(sizeof(long), 1);
+        wv_chan_t *ch = chan_make(sizeof(long), 1);
         wvt_thread_t *t = wvt_spawn(owner_then_exit, ch);
         wvt_join(t);
         t = wvt_spawn(next_thread, ch);
@@ -107,7 +95,7 @@ WVT_TEST_TIMEOUT(chan_revocation_storm_under_select, 120)
         memset(&s, 0, sizeof s);
         for (int i = 0; i < STORM_K; i++) {
             long x = 0;
-            s.ch[i] = rmake(sizeof(long), 1);
+            s.ch[i] = chan_make(sizeof(long), 1);
             WVT_OK(wv_chan_send(s.ch[i], &x, 0)); /* biased to us */
             WVT_OK(wv_chan_recv(s.ch[i], &x, 0));
         }
@@ -197,7 +185,7 @@ WVT_TEST_TIMEOUT(chan_revoker_waits_for_a_long_owner_section, 120)
     unsigned char *got = calloc(BIG_OWNER + BIG_OPS, 1);
     WVT_ASSERT(b && got);
     for (long n = 0; n < rounds; n++) {
-        struct big_race r = {.ch = rmake(BIG, 2), .got = got};
+        struct big_race r = {.ch = chan_make(BIG, 2), .got = got};
         unsigned sent = 0;
         big_fill(b, sent++);
         WVT_OK(wv_chan_send(r.ch, b, 0)); /* biased to us */
@@ -311,7 +299,7 @@ WVT_TEST_TIMEOUT(chan_revocation_under_real_time_priorities, 60)
     int cpu = (int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
     int rescued = 0;
     for (int round = 0; round < 10 && !rescued; round++) {
-        struct rt_race r = {.ch = rmake(BIG, 2)};
+        struct rt_race r = {.ch = chan_make(BIG, 2)};
         pthread_t lo, hi;
         if (!rt_thread(&lo, rt_low_owner, &r, 1, cpu)) {
             wv_chan_free(r.ch);
@@ -381,7 +369,7 @@ WVT_TEST_TIMEOUT(chan_owners_revoke_each_other_in_selects, 120)
         struct cross x;
         memset(&x, 0, sizeof x);
         for (int i = 0; i < STORM_K; i++)
-            x.s.ch[i] = rmake(sizeof(long), (size_t)(i % 2));
+            x.s.ch[i] = chan_make(sizeof(long), (size_t)(i % 2));
         wvt_thread_t *b = wvt_spawn(cross_receiver, &x);
         cross_claim(&x, 0);
         wvt_thread_t *c = wvt_spawn(storm_recv, &x.s);

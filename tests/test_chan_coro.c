@@ -7,16 +7,10 @@
  */
 #include "coro/internal.h"
 #include "runner.h"
+#include "test_chan.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static wv_chan_t *make(size_t elem_size, size_t cap)
-{
-    wv_chan_t *ch;
-    WVT_OK(wv_chan_new(&ch, elem_size, cap));
-    return ch;
-}
 
 static unsigned waiting(wv_chan_t *ch)
 {
@@ -97,8 +91,9 @@ static void *ponger(void *arg)
 WVT_TEST(chan_coro_ping_pong_on_one_thread)
 {
     for (int sel = 0; sel < 2; sel++) {
-        struct pingpong pp = {make(sizeof(long), 0), make(sizeof(long), 0),
-                              wvt_scale(50000), sel};
+        struct pingpong pp = {chan_make(sizeof(long), 0),
+                              chan_make(sizeof(long), 0), wvt_scale(50000),
+                              sel};
         wv_coro_t *a, *b;
         WVT_OK(wv_coro_spawn(&a, pinger, &pp, NULL));
         WVT_OK(wv_coro_spawn(&b, ponger, &pp, NULL));
@@ -165,8 +160,8 @@ WVT_TEST(chan_coro_producers_and_consumers)
 {
     static const size_t caps[] = {0, 1, 8};
     for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
-        struct pc p = {.ch = make(sizeof(long), caps[ci]),
-                       .done = make(0, 0),
+        struct pc p = {.ch = chan_make(sizeof(long), caps[ci]),
+                       .done = chan_make(0, 0),
                        .per_producer = wvt_scale(5000)};
         long ids = PC_PRODUCERS * p.per_producer + 1;
         p.seen = calloc((size_t)ids, 1);
@@ -221,7 +216,7 @@ static void *cancelled_then_recv(void *arg)
 
 WVT_TEST(chan_coro_cancel_a_blocked_coroutine)
 {
-    wv_chan_t *ch = make(sizeof(long), 0);
+    wv_chan_t *ch = chan_make(sizeof(long), 0);
     for (int what = 0; what < 3; what++) {
         struct blocked b = {what, ch, 5};
         wv_coro_t *co;
@@ -238,7 +233,7 @@ WVT_TEST(chan_coro_cancel_a_blocked_coroutine)
     }
     /* A cancelled coroutine's waits fail at once; a ready call still
      * completes. */
-    wv_chan_t *buf = make(sizeof(long), 1);
+    wv_chan_t *buf = chan_make(sizeof(long), 1);
     wv_coro_t *co;
     long v = 8;
     WVT_OK(wv_chan_send(buf, &v, WV_NOWAIT));
@@ -270,7 +265,7 @@ static void *recv_with_deadlines(void *arg)
 
 WVT_TEST(chan_coro_deadlines)
 {
-    wv_chan_t *ch = make(sizeof(long), 0);
+    wv_chan_t *ch = chan_make(sizeof(long), 0);
     wv_coro_t *co;
     WVT_OK(wv_coro_spawn(&co, recv_with_deadlines, ch, NULL));
     WVT_OK(join(co));
@@ -321,7 +316,8 @@ static void recv_from_coroutine(void *arg)
 
 WVT_TEST(chan_coro_and_threads_wake_each_other)
 {
-    struct cross x = {make(sizeof(long), 0), make(sizeof(long), 0), 0};
+    struct cross x = {chan_make(sizeof(long), 0), chan_make(sizeof(long), 0),
+                      0};
     wv_coro_t *co;
 
     /* A coroutine's select is woken by another thread's send. */
@@ -436,8 +432,9 @@ static void xs_thread(int i, void *arg)
 
 WVT_TEST_TIMEOUT(chan_coro_stress_across_threads_with_deadlines, 120)
 {
-    struct xstress x = {.ch = {make(sizeof(long), 0), make(sizeof(long), 2)},
-                        .per_coro = wvt_scale(3000)};
+    struct xstress x = {
+        .ch = {chan_make(sizeof(long), 0), chan_make(sizeof(long), 2)},
+        .per_coro = wvt_scale(3000)};
     long ids = XS_CORO * x.per_coro + 1;
     x.sent = calloc((size_t)ids, 1);
     x.got = calloc((size_t)ids, 1);
