@@ -1,13 +1,18 @@
 /*
  * weave.h - Python's concurrency toolbox in C.  Includes every layer.
  *
- *   weave/core.h   errors, deadlines and time, allocator hook, CPU count
- *   weave/sync.h   threading: Thread, Lock, RLock, Condition, Semaphore,
- *                  Event, Barrier, once, local, Timer
- *   weave/queue.h  queue.Queue / LifoQueue / PriorityQueue, futures
+ *   weave/core.h        errors, deadlines and time, allocator hook, CPU
+ *                       count
+ *   weave/sync.h        threading: Thread, Lock, RLock, Condition,
+ *                       Semaphore, Event, Barrier, once, local, Timer
+ *   weave/queue.h       queue.Queue / LifoQueue / PriorityQueue, futures
+ *   weave/ipc.h         multiprocessing's Pipe, Queue, shared memory,
+ *                       Value, Array and process-shared primitives
+ *   weave/proc.h        multiprocessing.Process, the fork server, os.fork
+ *   weave/pool.h        multiprocessing.Pool and ThreadPool
  *   weave/subprocess.h  subprocess: Popen, communicate, run, check_output
- *   weave/coro.h   coroutines, groups, the scheduler, wv_fdwait
- *   weave/chan.h   Go's channels: send, receive, close, select
+ *   weave/coro.h        coroutines, groups, the scheduler, wv_fdwait
+ *   weave/chan.h        Go's channels: send, receive, close, select
  */
 #ifndef WEAVE_H
 #define WEAVE_H
@@ -15,6 +20,7 @@
 #include "weave/chan.h"
 #include "weave/core.h"
 #include "weave/coro.h"
+#include "weave/ipc.h"
 #include "weave/pool.h"
 #include "weave/proc.h"
 #include "weave/queue.h"

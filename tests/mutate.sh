@@ -12,38 +12,38 @@ trap 'rm -rf "$work"' EXIT
 
 # file ^ text to replace ^ replacement ^ cases that must fail
 mutations=(
-"src/proc/pqueue.c^            __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);
+"src/ipc/mpqueue.c^            __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);
             cas(&c->state, w, ST(pos, FULL, R_MARK));
             CRASH_POINT(WV__PQ_CRASH_IN_REPAIR);^            cas(&c->state, w, ST(pos, FULL, R_MARK));
             CRASH_POINT(WV__PQ_CRASH_IN_REPAIR);
             __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^pqueue_repairer_killed_in_its_repair"
-"src/proc/pqueue.c^    int n = task_count(pid);
+"src/ipc/mpqueue.c^    int n = task_count(pid);
     return n < 0 || n > 1;^    return false;^pqueue_main_thread_exit_is_not_death"
-"src/proc/pqueue.c^            cas(&c->state, w, ST(pos + h->ncells, EMPTY, 0));^            (void)0;^pqueue_producer_killed_at_each_point"
-"src/proc/pqueue.c^            cas(&c->state, w, ST(pos, FULL, R_MARK));^            (void)0;^pqueue_consumer_killed_at_each_point"
-"src/proc/pqueue.c^        __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^        (void)0;^pqueue_consumer_killed_at_each_point"
-"src/proc/pqueue.c^        if (IS_RES(own_get(own, pg)) && (own_get(own, pg) & 1023u) == p)^        if (0)^pqueue_producer_killed_at_each_point"
-"src/proc/pqueue.c^            free_orphans(h);^            (void)0;^pqueue_consumer_killed_at_each_point"
-"src/proc/pqueue.c^    if (st != 'Z' && st != 'X' && st != 'x')
+"src/ipc/mpqueue.c^            cas(&c->state, w, ST(pos + h->ncells, EMPTY, 0));^            (void)0;^pqueue_producer_killed_at_each_point"
+"src/ipc/mpqueue.c^            cas(&c->state, w, ST(pos, FULL, R_MARK));^            (void)0;^pqueue_consumer_killed_at_each_point"
+"src/ipc/mpqueue.c^        __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^        (void)0;^pqueue_consumer_killed_at_each_point"
+"src/ipc/mpqueue.c^        if (IS_RES(own_get(own, pg)) && (own_get(own, pg) & 1023u) == p)^        if (0)^pqueue_producer_killed_at_each_point"
+"src/ipc/mpqueue.c^            free_orphans(h);^            (void)0;^pqueue_consumer_killed_at_each_point"
+"src/ipc/mpqueue.c^    if (st != 'Z' && st != 'X' && st != 'x')
         return true;^    if (1)
         return true;^pqueue_consumer_killed_at_each_point"
-"src/proc/pqueue.c^    if (n > cap) {^    if (0) {^pqueue_order_sizes_and_deadlines"
-"src/proc/pqueue.c^    if (done < got)
+"src/ipc/mpqueue.c^    if (n > cap) {^    if (0) {^pqueue_order_sizes_and_deadlines"
+"src/ipc/mpqueue.c^    if (done < got)
         __atomic_add_fetch^    if (1)
         __atomic_add_fetch^pqueue_joinable_task_done_and_join"
-"src/proc/pqueue.c^        if (npg > h->npages) {^        if (0) {^pqueue_order_sizes_and_deadlines"
-"src/proc/pqueue.c^        if (n <= 0 && !busy) {^        if (n <= 0 || !busy) {^pqueue_joinable_task_done_and_join"
-"src/proc/psync.c^    p->reset_bits = reset ? p->reset_bits | bit : p->reset_bits & ~bit;^    p->reset_bits = p->reset_bits & ~bit;^pbarrier_timeout_abort_reset"
-"src/proc/psync.c^                p->broken = 1; /* Python breaks it */^                (void)0;^pbarrier_timeout_abort_reset"
-"src/proc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
-"src/proc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
+"src/ipc/mpqueue.c^        if (npg > h->npages) {^        if (0) {^pqueue_order_sizes_and_deadlines"
+"src/ipc/mpqueue.c^        if ((n <= 0 && !busy) ||^        if ((n <= 0 || !busy) ||^pqueue_joinable_task_done_and_join"
+"src/ipc/psync.c^    p->reset_bits = reset ? p->reset_bits | bit : p->reset_bits & ~bit;^    p->reset_bits = p->reset_bits & ~bit;^pbarrier_timeout_abort_reset"
+"src/ipc/psync.c^                p->broken = 1; /* Python breaks it */^                (void)0;^pbarrier_timeout_abort_reset"
+"src/ipc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
+"src/ipc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
 "src/proc/process.c^        prctl(PR_SET_PDEATHSIG, SIGKILL);^        (void)0;^proc_daemon_dies_with_parent"
 "src/proc/process.c^    *code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;^    *code = si.si_code == CLD_EXITED ? si.si_status : si.si_status;^proc_signals_give_negative_codes sub_signals_give_negative_returncodes"
 "src/proc/forkserver_main.c^CLD_EXITED ? si.si_status : -si.si_status;^CLD_EXITED ? si.si_status : si.si_status;^proc_forkserver_runs_the_process_cases"
-"src/proc/conn.c^    if ((err == WV_ETIMEDOUT || err == WV_EAGAIN) && written)^    if (0)^pipe_send_deadline_commits_the_message"
-"src/proc/conn.c^            if (*len > cap)
+"src/ipc/conn.c^    if ((err == WV_ETIMEDOUT || err == WV_EAGAIN) && written)^    if (0)^pipe_send_deadline_commits_the_message"
+"src/ipc/conn.c^            if (*len > cap)
                 return WV_EMSGSIZE;^            (void)0;^pipe_message_too_long_stays"
-"src/proc/conn.c^    if (f.magic != MAGIC || f.len > WV_CONN_MAX_MSG ||^    if (f.len > WV_CONN_MAX_MSG ||^pipe_garbage_is_eproto"
+"src/ipc/conn.c^    if (f.magic != MAGIC || f.len > WV_CONN_MAX_MSG ||^    if (f.len > WV_CONN_MAX_MSG ||^pipe_garbage_is_eproto"
 "src/pool/pool.c^    drain_queues(pool, WV_ECANCELED);^    (void)0;^pool_terminate_cancels_queued_tasks"
 "src/pool/pool.c^    if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */^    if (0) {^pool_cancel_queued_task"
 "src/pool/pool.c^    return p->maxtasks && w->done >= p->maxtasks;^    return false;^pool_maxtasksperchild_replaces_workers"
@@ -170,15 +170,15 @@ mutations=(
             uint32_t cursor = 1;
             lock_reg();^local_dtor_rounds_are_bounded"
 "src/sync/barrier.c^    while (b->_count > 0 && b->_state != FILLING)^    while (b->_count > 0 && (b->_state == DRAINING || b->_state == RESETTING))^barrier_destroy_after_break"
-"src/proc/spawn_linux.c^    if (pl->err_to_out && dup2(1, 2) < 0)^    if (0 && dup2(1, 2) < 0)^sub_devnull_fd_and_merged_stderr"
-"src/proc/spawn_linux.c^        if (src[i] >= 0 && src[i] < 3 && src[i] != i &&^        if (0 && src[i] < 3 && src[i] != i &&^sub_devnull_fd_and_merged_stderr"
-"src/proc/spawn_linux.c^        if (err == 0 && errno != ENOENT && errno != ENOTDIR)^        if (0)^sub_bad_programs_fail_the_start"
-"src/proc/subprocess.c^    pl->close_others = !o->inherit_fds;^    pl->close_others = false;^sub_pass_fds_and_closing_the_rest"
-"src/proc/subprocess.c^    wv_process_free(p->child); /* kills and reaps a child still running */^    (void)0;^sub_free_kills_and_reaps_a_running_child"
-"src/proc/communicate.c^        f->off = f->len; /* the child stopped reading: drop the rest */^        return (int)n;^sub_child_closes_stdin_early"
-"src/proc/communicate.c^    else if (p->rest)
+"src/subprocess/spawn_linux.c^    if (pl->err_to_out && dup2(1, 2) < 0)^    if (0 && dup2(1, 2) < 0)^sub_devnull_fd_and_merged_stderr"
+"src/subprocess/spawn_linux.c^        if (src[i] >= 0 && src[i] < 3 && src[i] != i &&^        if (0 && src[i] < 3 && src[i] != i &&^sub_devnull_fd_and_merged_stderr"
+"src/subprocess/spawn_linux.c^        if (err == 0 && errno != ENOENT && errno != ENOTDIR)^        if (0)^sub_bad_programs_fail_the_start"
+"src/subprocess/popen.c^    pl->close_others = !o->inherit_fds;^    pl->close_others = false;^sub_pass_fds_and_closing_the_rest"
+"src/subprocess/popen.c^    wv_process_free(p->child); /* kills and reaps a child still running */^    (void)0;^sub_free_kills_and_reaps_a_running_child"
+"src/subprocess/communicate.c^        f->off = f->len; /* the child stopped reading: drop the rest */^        return (int)n;^sub_child_closes_stdin_early"
+"src/subprocess/communicate.c^    else if (p->rest)
         f = (struct feed){p->rest, p->rest_len, p->rest_off};^^sub_deadline_then_resume_loses_nothing"
-"src/proc/communicate.c^        stop(p);^        (void)0;^sub_run_timeout_kills_and_reaps"
+"src/subprocess/communicate.c^        stop(p);^        (void)0;^sub_run_timeout_kills_and_reaps"
 "src/coro/chan.c^    if (queued)
         return err;^    return err;^chan_completion_wins_over_time_out chan_completion_wins_over_cancellation"
 "src/coro/chan.c^        if (__atomic_compare_exchange_n(&wt.claim, &open, GAVE_UP, false,^        if (1 || __atomic_compare_exchange_n(&wt.claim, &open, GAVE_UP, false,^chan_completion_wins_over_time_out chan_completion_wins_over_cancellation"
@@ -210,12 +210,12 @@ mutations=(
     nanosleep(&ts, NULL);^    (void)shift;
     sched_yield();^chan_revocation_under_real_time_priorities"
 "src/coro/chan.c^    if (o == OWNER_SHARED && WV__LIKELY(bias_token != 0))^    if (o == OWNER_SHARED)^chan_unbuffered_rendezvous"
-"src/proc/communicate.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
-"src/proc/communicate.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
-"src/proc/subprocess.c^    p->lend = opts->borrow_input;^    p->lend = opts->borrow_input;
+"src/subprocess/communicate.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
+"src/subprocess/communicate.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
+"src/subprocess/popen.c^    p->lend = opts->borrow_input;^    p->lend = opts->borrow_input;
     p->no_vmsplice = true;^sub_borrowed_input_stays_lent_across_a_deadline"
-"src/proc/communicate.c^    if (f->data == p->rest || p->lend) {^    if (f->data == p->rest) {^sub_borrowed_input_stays_lent_across_a_deadline"
-"src/proc/conn.c^    return pipe_out(fd, iov, niov, true);^    return vmsplice(fd, iov, (size_t)niov, SPLICE_F_NONBLOCK);^sub_borrowed_input_to_a_child_that_stops_reading"
+"src/subprocess/communicate.c^    if (f->data == p->rest || p->lend) {^    if (f->data == p->rest) {^sub_borrowed_input_stays_lent_across_a_deadline"
+"src/ipc/conn.c^    return pipe_out(fd, iov, niov, true);^    return vmsplice(fd, iov, (size_t)niov, SPLICE_F_NONBLOCK);^sub_borrowed_input_to_a_child_that_stops_reading"
 )
 
 only=${1:-}

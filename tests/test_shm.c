@@ -3,7 +3,7 @@
  * Lock, RLock, Semaphore and Event, used across real processes; a lock
  * whose owner is SIGKILLed in its critical section, again and again.
  */
-#include "proc/internal.h"
+#include "ipc/internal.h"
 #include "runner.h"
 
 #include <signal.h>
@@ -13,7 +13,7 @@
 static int join_code(wv_process_t *p)
 {
     int code = -1000;
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     wv_process_free(p);
     return code;
 }
@@ -28,7 +28,7 @@ static int attach_and_answer(void *arg)
     char *m = wv_shm_addr(s);
     int ok = strcmp(m, "from the parent") == 0;
     strcpy(m + 100, "from the child");
-    wv_shm_close(s);
+    wv_shm_free(s);
     return ok ? 0 : 2;
 }
 
@@ -53,28 +53,28 @@ WVT_TEST(shm_named_block_between_processes)
     WVT_OK(wv_shm_open(&again, name + 1, false, 100)); /* no slash: fine */
     WVT_EQ(wv_shm_size(again), 100);
     WVT_ASSERT(strcmp((char *)wv_shm_addr(again), "from the parent") == 0);
-    wv_shm_close(again);
+    wv_shm_free(again);
     WVT_OK(wv_shm_unlink(name));
     WVT_ERR(wv_shm_unlink(name), WV_ENOENT);
     WVT_ERR(wv_shm_open(&again, name, false, 0), WV_ENOENT);
-    wv_shm_close(s); /* still mapped until now */
+    wv_shm_free(s); /* still mapped until now */
 
     WVT_ERR(wv_shm_open(&s, NULL, true, 0), WV_EINVAL);
     WVT_ERR(wv_shm_open(&s, NULL, false, 0), WV_EINVAL);
     WVT_ERR(wv_shm_open(&s, "/a/b", true, 10), WV_EINVAL);
     WVT_ERR(wv_shm_anon(&s, 0), WV_EINVAL);
-    wv_shm_close(NULL);
+    wv_shm_free(NULL);
 }
 
 static int bump_value(void *arg)
 {
-    wv_shared_t *v = arg;
-    long *n = wv_shared_ptr(v);
+    wv_value_t *v = arg;
+    long *n = wv_value_ptr(v);
     for (int i = 0; i < 10000; i++) {
-        if (wv_plock_acquire(wv_shared_lock(v), WV_FOREVER))
+        if (wv_plock_acquire(wv_value_lock(v), WV_FOREVER))
             return 1;
         (*n)++;
-        if (wv_plock_release(wv_shared_lock(v)))
+        if (wv_plock_release(wv_value_lock(v)))
             return 2;
     }
     return 0;
@@ -82,8 +82,8 @@ static int bump_value(void *arg)
 
 static int fill_slice(void *arg)
 {
-    wv_shared_t *a = arg;
-    int *xs = wv_shared_ptr(a);
+    wv_array_t *a = arg;
+    int *xs = wv_array_ptr(a);
     int me = xs[0]; /* the parent set xs[0] to our index before the fork */
     for (int i = 1 + me * 25; i < 1 + (me + 1) * 25; i++)
         xs[i] = i * i;
@@ -92,22 +92,25 @@ static int fill_slice(void *arg)
 
 WVT_TEST(shm_value_and_array)
 {
-    wv_shared_t *v, *a;
+    wv_value_t *v;
+    wv_array_t *a;
     wv_process_t *p[4];
 
     WVT_OK(wv_value_new(&v, sizeof(long), true));
-    WVT_EQ(*(long *)wv_shared_ptr(v), 0);
+    WVT_EQ(*(long *)wv_value_ptr(v), 0);
+    WVT_EQ(wv_value_size(v), sizeof(long));
     for (int i = 0; i < 4; i++)
         WVT_OK(wv_process_start(&p[i], NULL, bump_value, v));
     for (int i = 0; i < 4; i++)
         WVT_EQ(join_code(p[i]), 0);
-    WVT_EQ(*(long *)wv_shared_ptr(v), 40000);
-    wv_shared_free(v);
+    WVT_EQ(*(long *)wv_value_ptr(v), 40000);
+    wv_value_free(v);
 
     WVT_OK(wv_array_new(&a, sizeof(int), 101, false));
-    WVT_ASSERT(wv_shared_lock(a) == NULL);
-    WVT_EQ(wv_shared_size(a), 101 * sizeof(int));
-    int *xs = wv_shared_ptr(a);
+    WVT_ASSERT(wv_array_lock(a) == NULL);
+    WVT_EQ(wv_array_len(a), 101);
+    WVT_EQ(wv_array_size(a), 101 * sizeof(int));
+    int *xs = wv_array_ptr(a);
     for (int i = 0; i < 4; i++) {
         xs[0] = i;
         WVT_OK(wv_process_start(&p[i], NULL, fill_slice, a));
@@ -115,9 +118,11 @@ WVT_TEST(shm_value_and_array)
     }
     for (int i = 1; i <= 100; i++)
         WVT_EQ(xs[i], i * i);
-    wv_shared_free(a);
+    wv_array_free(a);
     WVT_ERR(wv_array_new(&a, SIZE_MAX / 2, 3, true), WV_EINVAL);
-    WVT_ERR(wv_value_new(&a, 0, true), WV_EINVAL);
+    WVT_ERR(wv_value_new(&v, 0, true), WV_EINVAL);
+    wv_value_free(NULL);
+    wv_array_free(NULL);
 }
 
 /* ------------------------------------------------------ robust locks */
@@ -149,7 +154,7 @@ WVT_TEST(plock_owner_death_is_reported)
     wv_process_t *p;
 
     WVT_OK(wv_plock_init(&g->lock, false));
-    WVT_OK(wv_psem_init(&g->ready, 0, 0));
+    WVT_OK(wv_psem_init(&g->ready, 0));
     WVT_OK(wv_process_start(&p, NULL, hold_and_die, g));
     WVT_OK(wv_psem_acquire(&g->ready, WV_FOREVER));
     WVT_ERR(wv_plock_acquire(&g->lock, WV_NOWAIT), WV_EAGAIN);
@@ -178,7 +183,7 @@ WVT_TEST(plock_owner_death_is_reported)
     WVT_OK(wv_plock_release(&g->lock));
     WVT_ERR(wv_plock_acquire(&g->lock, WV_FOREVER), WV_ENOTRECOVERABLE);
     wv_plock_destroy(&g->lock);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 WVT_TEST(plock_recursive)
@@ -256,7 +261,7 @@ WVT_TEST_TIMEOUT(plock_survives_owners_killed_at_random, 120)
     WVT_EQ(g->a, g->b);
     WVT_GT(g->a, 0);
     WVT_OK(wv_plock_release(&g->lock));
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 /* ------------------------------------------------- Semaphore, Event */
@@ -306,8 +311,8 @@ WVT_TEST(psem_pevent_bounded_buffer_between_processes)
     struct pc *s = wv_shm_addr(shm);
     wv_process_t *p1, *p2, *c;
 
-    WVT_OK(wv_psem_init(&s->items, 0, 8));
-    WVT_OK(wv_psem_init(&s->room, 8, 8));
+    WVT_OK(wv_psem_init(&s->items, 0));
+    WVT_OK(wv_psem_init_bounded(&s->room, 8));
     WVT_OK(wv_plock_init(&s->lock, false));
     wv_pevent_init(&s->go);
     WVT_OK(wv_process_start(&c, NULL, consume, s));
@@ -328,9 +333,10 @@ WVT_TEST(psem_pevent_bounded_buffer_between_processes)
     WVT_ERR(wv_psem_acquire(&s->items, wv_deadline_in(10)), WV_ETIMEDOUT);
     wv_pevent_clear(&s->go);
     WVT_ASSERT(!wv_pevent_is_set(&s->go));
-    WVT_ERR(wv_psem_init(&s->items, 5, 2), WV_EINVAL);
+    WVT_ERR(wv_psem_init_bounded(&s->items, 0), WV_EINVAL);
+    WVT_ERR(wv_psem_release(&s->room, 0), WV_EINVAL);
     wv_plock_destroy(&s->lock);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 /* ------------------------------------------------ Condition, Barrier */
@@ -402,7 +408,7 @@ WVT_TEST(pcond_between_processes)
     WVT_EQ(join_code(p), 0);
     wv_pcond_destroy(&s->cond);
     wv_plock_destroy(&s->lock);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 static int meet_rounds(void *arg)
@@ -434,9 +440,9 @@ WVT_TEST(pbarrier_between_processes)
         for (int i = 0; i < 4; i++)
             WVT_EQ(s->idx[r][i], 1);
     WVT_ERR(wv_pbarrier_wait(&s->bar, WV_NOWAIT), WV_EAGAIN);
-    WVT_ASSERT(!wv_pbarrier_broken(&s->bar)); /* EAGAIN changed nothing */
+    WVT_ASSERT(!wv_pbarrier_is_broken(&s->bar)); /* EAGAIN changed nothing */
     wv_pbarrier_destroy(&s->bar);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 static int meet_once(void *arg)
@@ -460,10 +466,10 @@ WVT_TEST(pbarrier_timeout_abort_reset)
 
     WVT_OK(wv_pbarrier_init(&s->bar, 2));
     WVT_ERR(wv_pbarrier_wait(&s->bar, wv_deadline_in(10)), WV_ETIMEDOUT);
-    WVT_ASSERT(wv_pbarrier_broken(&s->bar));
+    WVT_ASSERT(wv_pbarrier_is_broken(&s->bar));
     WVT_ERR(wv_pbarrier_wait(&s->bar, WV_FOREVER), WV_EBROKEN);
     wv_pbarrier_reset(&s->bar);
-    WVT_ASSERT(!wv_pbarrier_broken(&s->bar));
+    WVT_ASSERT(!wv_pbarrier_is_broken(&s->bar));
 
     /* A waiter in another process, broken by abort... */
     WVT_OK(wv_process_start(&p, NULL, wait_broken, s));
@@ -476,12 +482,12 @@ WVT_TEST(pbarrier_timeout_abort_reset)
     WVT_POLL(wv__pbarrier_waiting(&s->bar) == 1, 5000);
     wv_pbarrier_reset(&s->bar);
     WVT_EQ(join_code(p), 0);
-    WVT_ASSERT(!wv_pbarrier_broken(&s->bar));
+    WVT_ASSERT(!wv_pbarrier_is_broken(&s->bar));
     WVT_OK(wv_process_start(&p, NULL, meet_once, s));
     int i = wv_pbarrier_wait(&s->bar, WV_FOREVER);
     WVT_ASSERT(i == 0 || i == 1);
     WVT_EQ(join_code(p), 0);
     wv_pbarrier_destroy(&s->bar);
     WVT_ERR(wv_pbarrier_init(&s->bar, 0), WV_EINVAL);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }

@@ -100,8 +100,8 @@ typedef struct wv_coro_opts {
  * aborts the program with a message: there is no caller left to tell.
  * On error fn is never called and *out is untouched.
  */
-WV_EXTERN int wv_coro_spawn(wv_coro_t **out, wv_coro_fn fn, void *arg,
-                            const wv_coro_opts_t *opts);
+WV_EXTERN int wv_coro_spawn(wv_coro_t **out, const wv_coro_opts_t *opts,
+                            wv_coro_fn fn, void *arg);
 
 /* Spawns a detached coroutine with the default options: Go's `go`.
  * Errors: WV_EINVAL (fn NULL), WV_ENOMEM. */
@@ -117,9 +117,9 @@ WV_EXTERN int wv_go(wv_coro_fn fn, void *arg);
  * co has not returned); WV_EDEADLK (co is the caller); WV_EINVAL (co NULL
  * or not a joinable handle, such as wv_coro_self() in a detached or
  * grouped coroutine; bad deadline).  Whether co itself was cancelled:
- * wv_coro_was_cancelled.
+ * wv_coro_is_cancelled.
  */
-WV_EXTERN int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result);
+WV_EXTERN int wv_coro_join(wv_coro_t *co, void **result, int64_t deadline);
 
 /*
  * Cancels co (see the model above): the blocking call it is parked in, and
@@ -131,8 +131,9 @@ WV_EXTERN int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result);
  */
 WV_EXTERN void wv_coro_cancel(wv_coro_t *co);
 
-/* true once wv_coro_cancel was called on co (before it returned). */
-WV_EXTERN bool wv_coro_was_cancelled(const wv_coro_t *co);
+/* true once wv_coro_cancel was called on co (before it returned).  NULL
+ * co: the calling coroutine (false in a thread's own code). */
+WV_EXTERN bool wv_coro_is_cancelled(const wv_coro_t *co);
 
 /*
  * Releases a joinable handle.  A coroutine still running is cancelled and
@@ -171,9 +172,6 @@ WV_EXTERN wv_coro_t *wv_coro_self(void);
  * thread's own code). */
 WV_EXTERN const char *wv_coro_name(const wv_coro_t *co);
 
-/* true when the calling coroutine has been cancelled (false outside). */
-WV_EXTERN bool wv_coro_cancelled(void);
-
 /* --------------------------------------------------------------- groups */
 
 /*
@@ -190,8 +188,8 @@ WV_EXTERN int wv_group_new(wv_group_t **out);
  * NULL, bad stack size), WV_ENOMEM, WV_ECANCELED (g was cancelled: it
  * accepts no more coroutines).
  */
-WV_EXTERN int wv_group_spawn(wv_group_t *g, wv_coro_fn fn, void *arg,
-                             const wv_coro_opts_t *opts);
+WV_EXTERN int wv_group_spawn(wv_group_t *g, const wv_coro_opts_t *opts,
+                             wv_coro_fn fn, void *arg);
 
 /*
  * Waits until every coroutine of g has returned (those spawned while
@@ -231,7 +229,7 @@ WV_EXTERN void wv_group_free(wv_group_t *g);
  * descriptor left for the thread's epoll set); WV_ENOSPC (the epoll watch
  * limit, fs.epoll.max_user_watches, is reached).
  */
-WV_EXTERN int wv_fdwait(int fd, short events, int64_t deadline, short *revents);
+WV_EXTERN int wv_fdwait(int fd, short events, short *revents, int64_t deadline);
 
 #ifdef __cplusplus
 }

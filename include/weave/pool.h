@@ -192,7 +192,7 @@ WV_EXTERN int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts);
 
 /*
  * Submits fn(arg[0..len)).  With `fut` non-NULL, *fut receives a future
- * (the caller owns one reference: wv_future_free) that completes with the
+ * (the caller owns one reference: wv_future_unref) that completes with the
  * task's result or error; wv_future_cancel on it cancels the task if it
  * has not started.  With fut NULL and no callbacks the task is fire and
  * forget: nothing is allocated when len <= 32, and its error, if any, is
@@ -205,9 +205,8 @@ WV_EXTERN int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts);
  * The task itself may then fail with its own code, WV_ETIMEDOUT,
  * WV_ECANCELED, WV_EBROKEN or (processes) WV_EWORKERLOST.
  */
-WV_EXTERN int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn,
-                                  const void *arg, size_t len,
-                                  const wv_task_opts_t *opts,
+WV_EXTERN int wv_pool_apply_async(wv_pool_t *pool, const wv_task_opts_t *opts,
+                                  wv_pool_fn fn, const void *arg, size_t len,
                                   wv_future_t **fut);
 
 /*
@@ -223,8 +222,8 @@ WV_EXTERN int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn,
  * the calling coroutine was cancelled).
  */
 WV_EXTERN int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
-                            size_t len, int64_t deadline, void *out, size_t cap,
-                            size_t *out_len);
+                            size_t len, void *out, size_t cap, size_t *out_len,
+                            int64_t deadline);
 
 /*
  * map (and starmap: an item is any fixed-size record, a struct of
@@ -242,9 +241,10 @@ WV_EXTERN int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
  * WV_ETIMEDOUT (opts->deadline passed: items not started by then were not
  * run; map returns once those running have finished).
  */
-WV_EXTERN int wv_pool_map(wv_pool_t *pool, wv_pool_fn fn, const void *in,
-                          size_t n, size_t in_size, void *out, size_t out_size,
-                          const wv_task_opts_t *opts, size_t *failed);
+WV_EXTERN int wv_pool_map(wv_pool_t *pool, const wv_task_opts_t *opts,
+                          wv_pool_fn fn, const void *in, size_t n,
+                          size_t in_size, void *out, size_t out_size,
+                          size_t *failed);
 
 /*
  * map_async: as map, returning at once a future (*fut, owned by the
@@ -255,9 +255,9 @@ WV_EXTERN int wv_pool_map(wv_pool_t *pool, wv_pool_fn fn, const void *in,
  * Callbacks get (NULL, 0) on success.  Errors: those of map, returned at
  * once.
  */
-WV_EXTERN int wv_pool_map_async(wv_pool_t *pool, wv_pool_fn fn, const void *in,
-                                size_t n, size_t in_size, void *out,
-                                size_t out_size, const wv_task_opts_t *opts,
+WV_EXTERN int wv_pool_map_async(wv_pool_t *pool, const wv_task_opts_t *opts,
+                                wv_pool_fn fn, const void *in, size_t n,
+                                size_t in_size, void *out, size_t out_size,
                                 wv_future_t **fut);
 
 /* An imap iterator. */
@@ -275,15 +275,15 @@ typedef struct wv_imap wv_imap_t;
  * iterator must be freed before its pool.
  * Errors: those of map.  On success *it must be freed with wv_imap_free.
  */
-WV_EXTERN int wv_pool_imap(wv_pool_t *pool, wv_pool_fn fn, const void *in,
-                           size_t n, size_t in_size, size_t out_size,
-                           const wv_task_opts_t *opts, wv_imap_t **it);
+WV_EXTERN int wv_pool_imap(wv_pool_t *pool, const wv_task_opts_t *opts,
+                           wv_pool_fn fn, const void *in, size_t n,
+                           size_t in_size, size_t out_size, wv_imap_t **it);
 
 /* imap_unordered: as imap, results in completion order (by chunk). */
-WV_EXTERN int wv_pool_imap_unordered(wv_pool_t *pool, wv_pool_fn fn,
-                                     const void *in, size_t n, size_t in_size,
-                                     size_t out_size,
+WV_EXTERN int wv_pool_imap_unordered(wv_pool_t *pool,
                                      const wv_task_opts_t *opts,
+                                     wv_pool_fn fn, const void *in, size_t n,
+                                     size_t in_size, size_t out_size,
                                      wv_imap_t **it);
 
 /*
@@ -297,8 +297,8 @@ WV_EXTERN int wv_pool_imap_unordered(wv_pool_t *pool, wv_pool_fn fn,
  * WV_ECANCELED (the pool was terminated) or the deadline's WV_ETIMEDOUT
  * (opts->deadline passed): from then on every call returns that code.
  */
-WV_EXTERN int wv_imap_next(wv_imap_t *it, int64_t deadline, size_t *index,
-                           const void **result);
+WV_EXTERN int wv_imap_next(wv_imap_t *it, size_t *index, const void **result,
+                           int64_t deadline);
 
 /*
  * Stops the iteration (chunks not started are not run), waits for the

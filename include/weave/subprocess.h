@@ -199,8 +199,8 @@ typedef struct wv_bytes {
  * still lent (see there) until a call returns 0 or p is freed.
  */
 WV_EXTERN int wv_popen_communicate(wv_popen_t *p, const void *input, size_t len,
-                                   int64_t deadline, wv_bytes_t *out,
-                                   wv_bytes_t *err);
+                                   wv_bytes_t *out, wv_bytes_t *err,
+                                   int64_t deadline);
 
 /*
  * Python's wait(timeout): waits until the child ends, reaps it, and
@@ -212,7 +212,7 @@ WV_EXTERN int wv_popen_communicate(wv_popen_t *p, const void *input, size_t len,
  * pipes: a child blocked writing to a full stdout pipe nobody reads never
  * ends (Python's warning); use communicate.
  */
-WV_EXTERN int wv_popen_wait(wv_popen_t *p, int64_t deadline, int *code);
+WV_EXTERN int wv_popen_wait(wv_popen_t *p, int *code, int64_t deadline);
 
 /* Python's poll(): wv_popen_wait(p, 0, code): 0 and the code once the
  * child has ended (reaping it), WV_EAGAIN while it runs. */
@@ -243,7 +243,7 @@ WV_EXTERN int wv_popen_fd(const wv_popen_t *p, int stream);
  * pipe, or closed), WV_ETIMEDOUT, WV_EAGAIN, WV_EINVAL.
  */
 WV_EXTERN int wv_popen_write(wv_popen_t *p, const void *data, size_t len,
-                             int64_t deadline, size_t *done);
+                             size_t *done, int64_t deadline);
 
 /*
  * Reads what has arrived on the child's stdout or stderr (waiting for at
@@ -254,7 +254,7 @@ WV_EXTERN int wv_popen_write(wv_popen_t *p, const void *data, size_t len,
  * there: mixing the two is allowed but each byte goes to one of them.
  */
 WV_EXTERN int wv_popen_read(wv_popen_t *p, int stream, void *buf, size_t cap,
-                            int64_t deadline, size_t *n);
+                            size_t *n, int64_t deadline);
 
 /* Closes the caller's end of the child's stdin (the child sees the end
  * of its input).  A no-op if it is no pipe or already closed. */
@@ -309,8 +309,8 @@ typedef struct wv_completed {
  * there is nothing to free).
  */
 WV_EXTERN int wv_subprocess_run(const wv_popen_opts_t *opts, const void *input,
-                                size_t len, int64_t deadline, bool check,
-                                wv_completed_t *res);
+                                size_t len, bool check, wv_completed_t *res,
+                                int64_t deadline);
 
 /*
  * Python's check_output: wv_subprocess_run with stdout a pipe (whatever
@@ -318,7 +318,8 @@ WV_EXTERN int wv_subprocess_run(const wv_popen_opts_t *opts, const void *input,
  */
 WV_EXTERN int wv_subprocess_check_output(const wv_popen_opts_t *opts,
                                          const void *input, size_t len,
-                                         int64_t deadline, wv_completed_t *res);
+                                         wv_completed_t *res,
+                                         int64_t deadline);
 
 /* Frees what a run left in *res and zeroes it.  NULL is a no-op. */
 WV_EXTERN void wv_completed_free(wv_completed_t *res);

@@ -70,7 +70,7 @@ WV_EXTERN int wv_thread_start(wv_thread_t **out, const wv_thread_opts_t *opts,
  * or a foreign one), WV_EDEADLK (t is the calling thread), WV_ECANCELED
  * (the calling coroutine was cancelled).
  */
-WV_EXTERN int wv_thread_join(wv_thread_t *t, int64_t deadline, int *result);
+WV_EXTERN int wv_thread_join(wv_thread_t *t, int *result, int64_t deadline);
 
 /*
  * Releases the handle.  A thread still running is detached: it goes on and
@@ -133,56 +133,63 @@ WV_EXTERN void wv_lock_destroy(wv_lock_t *l);
 /*
  * Acquires the lock, waiting until `deadline`.  A thread that already holds
  * the lock and acquires it again deadlocks until its deadline, as in Python.
- * Errors: WV_EAGAIN (deadline 0 and held), WV_ETIMEDOUT, WV_EINVAL (bad
- * deadline), WV_ECANCELED (calling coroutine cancelled).
+ * Errors: WV_EAGAIN (deadline 0 and held), WV_ETIMEDOUT, WV_EINVAL (l NULL,
+ * or a bad deadline when the lock is held), WV_ECANCELED (calling coroutine
+ * cancelled).
  *
- * The uncontended case is one atomic exchange inlined into the caller;
- * everything else happens out of line; wv__lock_acquire is the complete
- * operation, for bindings that cannot use inline functions.
+ * The uncontended case is one atomic exchange, inlined into the caller
+ * (a C99 inline definition: the library also exports wv_lock_acquire as a
+ * symbol, for bindings and for calls the compiler does not inline).
+ * Defined below.
+ *
+ * wv_lock_release(l) releases the lock.  Errors: WV_EPERM (the lock was
+ * not held), WV_EINVAL (l NULL).  Inlined as wv_lock_acquire, and exported
+ * too.
  */
-static inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline);
-
-/* Releases the lock.  Errors: WV_EPERM (the lock was not held).  Inline
- * fast path, as wv_lock_acquire; complete out-of-line: wv__lock_release. */
-static inline int wv_lock_release(wv_lock_t *l);
-
-WV_EXTERN int wv__lock_acquire(wv_lock_t *l, int64_t deadline);
-WV_EXTERN int wv__lock_release(wv_lock_t *l);
-/* The slow halves of the inline calls (`old`: what the exchange found). */
-WV_EXTERN int wv__lock_acquire_slow(wv_lock_t *l, int64_t deadline,
-                                    uint32_t old);
-WV_EXTERN int wv__lock_release_slow(wv_lock_t *l);
 
 /*
- * The state word's encoding is part of the ABI from here: bit 0 is set
- * while the lock is held, bit 1 while waiters may be parked.  Acquire is
- * one exchange (it found 0: acquired), release one compare-and-swap from
- * "held, nobody parked" to 0.
+ * The out-of-line halves of the two inline calls, part of the ABI because
+ * the inline halves call them: the state word's encoding is fixed from
+ * here (bit 0 set while the lock is held, bit 1 while waiters may be
+ * parked), acquire is one exchange (it found 0: acquired) and release one
+ * compare-and-swap from "held, nobody parked" to 0.  `old` is what the
+ * exchange found.  Not for direct use: call wv_lock_acquire/release.
  */
-#define WV__LOCK_HELD 1u
+WV_EXTERN int wv_lock_acquire_slow(wv_lock_t *l, int64_t deadline,
+                                   uint32_t old);
+WV_EXTERN int wv_lock_release_slow(wv_lock_t *l);
 
-static inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline)
+/* Bit 0 of the state word: the lock is held (part of the ABI, above). */
+#define WV_LOCK_HELD 1u
+
+WV_EXTERN inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline)
 {
-    uint32_t old =
-        __atomic_exchange_n(&l->_state, WV__LOCK_HELD, __ATOMIC_ACQUIRE);
-    if (__builtin_expect(old == 0, 1))
-        return 0;
-    return wv__lock_acquire_slow(l, deadline, old);
+    if (__builtin_expect(l != 0, 1)) {
+        uint32_t old =
+            __atomic_exchange_n(&l->_state, WV_LOCK_HELD, __ATOMIC_ACQUIRE);
+        if (__builtin_expect(old == 0, 1))
+            return 0;
+        return wv_lock_acquire_slow(l, deadline, old);
+    }
+    return WV_EINVAL;
 }
 
-static inline int wv_lock_release(wv_lock_t *l)
+WV_EXTERN inline int wv_lock_release(wv_lock_t *l)
 {
-    uint32_t held = WV__LOCK_HELD;
-    if (__builtin_expect(__atomic_compare_exchange_n(&l->_state, &held, 0, 1,
-                                                     __ATOMIC_RELEASE,
-                                                     __ATOMIC_RELAXED),
-                         1))
-        return 0;
-    return wv__lock_release_slow(l);
+    if (__builtin_expect(l != 0, 1)) {
+        uint32_t held = WV_LOCK_HELD;
+        if (__builtin_expect(
+                __atomic_compare_exchange_n(&l->_state, &held, 0, 1,
+                                            __ATOMIC_RELEASE, __ATOMIC_RELAXED),
+                1))
+            return 0;
+        return wv_lock_release_slow(l);
+    }
+    return WV_EINVAL;
 }
 
 /* true while the lock is held (a snapshot). */
-WV_EXTERN bool wv_lock_locked(const wv_lock_t *l);
+WV_EXTERN bool wv_lock_is_locked(const wv_lock_t *l);
 
 /* ----------------------------------------------------------------- RLock */
 
@@ -411,7 +418,7 @@ WV_EXTERN void wv_barrier_reset(wv_barrier_t *b);
 WV_EXTERN unsigned wv_barrier_parties(const wv_barrier_t *b);
 /* How many have arrived and wait now (a snapshot). */
 WV_EXTERN unsigned wv_barrier_n_waiting(wv_barrier_t *b);
-WV_EXTERN bool wv_barrier_broken(wv_barrier_t *b);
+WV_EXTERN bool wv_barrier_is_broken(wv_barrier_t *b);
 
 /* ------------------------------------------------------------------ once */
 
@@ -441,7 +448,7 @@ WV_EXTERN int wv_once(wv_once_t *once, int (*fn)(void *arg), void *arg,
                       int64_t deadline);
 
 /* true once an initializer has succeeded. */
-WV_EXTERN bool wv_once_done(const wv_once_t *once);
+WV_EXTERN bool wv_once_is_done(const wv_once_t *once);
 
 /* ----------------------------------------------------------------- local */
 

@@ -1,54 +1,19 @@
 /*
- * proc/internal.h - what the proc layer shares with the layers above.
+ * proc/internal.h - what the proc layer (Process, the fork server) shares
+ * with the layers above (subprocess, pool).
  */
 #ifndef WV_PROC_INTERNAL_H
 #define WV_PROC_INTERNAL_H
 
-#include "../sync/internal.h"
+#include "../ipc/internal.h"
 #include "weave/proc.h"
-#include "weave/subprocess.h"
 
-#include <sys/socket.h>
-
-/* Most descriptors one message carries (Pipe and fork server alike). */
-#define WV__MAX_FDS 64
-_Static_assert(WV_CONN_MAX_FDS <= WV__MAX_FDS &&
-                   WV_PROCESS_MAX_FDS <= WV__MAX_FDS,
-               "a control buffer holds every descriptor of a message");
-
-/* Control buffer for up to WV__MAX_FDS descriptors. */
-typedef union wv__fd_control {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * WV__MAX_FDS)];
-} wv__fd_control_t;
-
-/* Attaches fds[0..n) to m as one SCM_RIGHTS message in ctl (0 < n <=
- * WV__MAX_FDS). */
-void wv__fds_attach(struct msghdr *m, wv__fd_control_t *ctl, const int *fds,
-                    size_t n);
-
-/*
- * Parses a Pipe frame header from buf[0..n): 0 with the message's length
- * and descriptor count, WV_EAGAIN if n is too short, WV_EPROTO if the
- * bytes are no frame of ours (the fuzz target's entry point).
- */
-int wv__frame_parse(const void *buf, size_t n, uint64_t *len, uint32_t *nfds);
-
-/* Bytes of a committed message not yet written out (test aid). */
-size_t wv__conn_pending(const wv_conn_t *c);
-
-/* Parties waiting in a process-shared barrier (test aid). */
-unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
+_Static_assert(WV_PROCESS_MAX_FDS <= WV__MAX_FDS,
+               "a control buffer holds every descriptor of a start");
 
 /* pidfd_open(pid): the descriptor, or a WV_E* code (WV_ENOSYS before
  * Linux 5.3). */
 int wv__pidfd_open(int pid);
-
-/* Moves *fd to a number above stdio (close-on-exec) if it is below 3: a
- * program that closed its stdio gets its next descriptors there, where a
- * child's stdio rebuild or the fork server's children would take them.
- * 0, or -errno with *fd left as it was (still the caller's to close). */
-int wv__fd_above_stdio(int *fd);
 
 /*
  * A pidfd for the child `pid` just started (SIGCHLD blocked by the
@@ -70,22 +35,6 @@ int wv__pidfd_reap(int pidfd, int *code);
 /* pidfd_send_signal: 0 (also when the child has already ended), or a
  * WV_E* code (WV_EPERM, WV_EINVAL). */
 int wv__pidfd_signal(int pidfd, int sig);
-
-struct iovec;
-
-/*
- * writev to a pipe without dying of SIGPIPE: the signal a closed reader
- * raises is blocked around the write and taken back, so the caller sees
- * WV_EPIPE.  Returns the bytes written or a WV_E* code (WV_EAGAIN for a
- * full non-blocking pipe).  One system call more than a plain writev
- * each side: pthread_sigmask.
- */
-ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov);
-
-/* The same with vmsplice: the pipe takes references to the pages of
- * iov instead of copying them (the caller keeps them unchanged until
- * read).  Errors of vmsplice besides: WV_EFAULT, WV_EINVAL, WV_ENOSYS... */
-ssize_t wv__pipe_vmsplice(int fd, const struct iovec *iov, int niov);
 
 /*
  * The child's side of a start, whoever forked it: arms a daemon's death
@@ -111,34 +60,6 @@ int wv__process_reaped(const wv_process_t *p, int *code);
 
 /* p's pidfd (owned by p): readable once the child has ended. */
 int wv__process_pidfd(const wv_process_t *p);
-/*
- * What a child does between its vfork and its exec (spawn_linux.c), all
- * prepared by the parent: the child only makes system calls on it.
- */
-typedef struct wv__spawn_plan {
-    char *const *paths; /* candidates for the program, tried in order */
-    size_t npaths;
-    char *const *argv; /* the child's argv and environment */
-    char *const *envp;
-    const char *cwd;   /* NULL: the caller's */
-    int stdio[3];      /* the descriptor to put at 0, 1, 2; -1: leave */
-    bool err_to_out;   /* then stderr = the new stdout */
-    const int *keep;   /* sorted descriptors >= 3 the child keeps, */
-    size_t nkeep;      /* cleared of close-on-exec (pass_fds) */
-    bool close_others; /* close every other descriptor >= 3 */
-    bool new_session;  /* setsid() */
-    int pgid;          /* -1: leave; else setpgid(0, pgid) */
-} wv__spawn_plan_t;
-
-/*
- * Starts a child as pl says and returns once it runs the new program:
- * 0 with *pid and *pidfd, or the error of the step that failed in the
- * child (the child then reaped), or WV_EAGAIN / WV_ENOMEM (no process),
- * WV_EMFILE, WV_ENFILE, WV_ENOSYS (no pidfd_open).  Safe from a threaded
- * caller.
- */
-int wv__spawn(const wv__spawn_plan_t *pl, int *pid, int *pidfd);
-
 /* How p was started: WV_START_FORK or WV_START_FORKSERVER (test aid). */
 int wv__process_method(const wv_process_t *p);
 
@@ -222,27 +143,5 @@ int wv__process_start_via(wv__fserver_t *s, wv_process_t **out,
 
 /* The global fork server's pid, 0 without one (test aid). */
 int wv__forkserver_pid(void);
-
-/*
- * Queue test hooks.  A process that sets wv__pqueue_crash_at to one of
- * these points SIGKILLs itself when a put or get reaches it.
- */
-enum {
-    WV__PQ_CRASH_RESERVED = 1, /* put: heap pages reserved, no cell yet */
-    WV__PQ_CRASH_CLAIMED,      /* put: cell claimed, nothing copied */
-    WV__PQ_CRASH_WRITTEN,      /* put: message copied, not published */
-    WV__PQ_CRASH_IN_ADMIN,     /* put: half way through tagging heap pages,
-                                * holding the admin lock */
-    WV__PQ_CRASH_COPIED_OUT,   /* get: message copied out, cell not freed */
-    WV__PQ_CRASH_FREED_CELL,   /* get: cell freed, heap pages not yet */
-    WV__PQ_CRASH_IN_REPAIR,    /* a repair, holding the admin lock, has
-                                * marked a dead get's message */
-};
-extern int wv__pqueue_crash_at;
-
-/* Heap pages in use (tagged), and shm objects of large messages that
- * exist for the queue (test aids). */
-uint32_t wv__pqueue_pages_used(wv_pqueue_t *q);
-int wv__pqueue_spill_objects(wv_pqueue_t *q);
 
 #endif /* WV_PROC_INTERNAL_H */

@@ -152,7 +152,7 @@ int wv_shm_unlink(const char *name)
     return shm_unlink(path) < 0 ? -errno : 0;
 }
 
-void wv_shm_close(wv_shm_t *s)
+void wv_shm_free(wv_shm_t *s)
 {
     if (!s)
         return;
@@ -163,66 +163,125 @@ void wv_shm_close(wv_shm_t *s)
 
 /* --------------------------------------------------------- Value, Array */
 
-struct wv_shared {
+/* A Value and an Array are one block of anonymous shared memory: the
+ * optional RLock first, then the bytes.  Two public types over one
+ * record, so that each is released by its own free. */
+struct shared {
     wv_shm_t *shm;
     void *data;
-    size_t size;
+    size_t size;      /* bytes */
+    size_t n;         /* elements (1 for a Value) */
     wv_plock_t *lock; /* NULL: made without */
 };
 
-int wv_value_new(wv_shared_t **out, size_t size, bool lock)
+struct wv_value {
+    struct shared s;
+};
+
+struct wv_array {
+    struct shared s;
+};
+
+static int shared_init(struct shared *v, size_t size, size_t n, bool lock)
 {
     size_t head = lock ? sizeof(wv_plock_t) : 0;
     int err;
 
-    if (!out || size == 0 || size > SIZE_MAX - head)
+    if (size == 0 || size > SIZE_MAX - head)
         return WV_EINVAL;
-    wv_shared_t *v = wv__calloc(1, sizeof *v);
-    if (!v)
-        return WV_ENOMEM;
-    if ((err = wv_shm_anon(&v->shm, head + size))) {
-        wv__free(v);
+    if ((err = wv_shm_anon(&v->shm, head + size)))
         return err;
-    }
     char *base = wv_shm_addr(v->shm);
     if (lock && (err = wv_plock_init((wv_plock_t *)base, true))) {
-        wv_shm_close(v->shm);
-        wv__free(v);
+        wv_shm_free(v->shm);
         return err;
     }
     v->lock = lock ? (wv_plock_t *)base : NULL;
     v->data = base + head;
     v->size = size;
+    v->n = n;
+    return 0;
+}
+
+int wv_value_new(wv_value_t **out, size_t size, bool lock)
+{
+    if (!out)
+        return WV_EINVAL;
+    wv_value_t *v = wv__calloc(1, sizeof *v);
+    if (!v)
+        return WV_ENOMEM;
+    int err = shared_init(&v->s, size, 1, lock);
+    if (err) {
+        wv__free(v);
+        return err;
+    }
     *out = v;
     return 0;
 }
 
-int wv_array_new(wv_shared_t **out, size_t elem_size, size_t n, bool lock)
+void *wv_value_ptr(const wv_value_t *v)
 {
-    if (elem_size == 0 || n == 0 || n > SIZE_MAX / elem_size)
-        return WV_EINVAL;
-    return wv_value_new(out, elem_size * n, lock);
+    return v ? v->s.data : NULL;
 }
 
-void *wv_shared_ptr(const wv_shared_t *v)
+size_t wv_value_size(const wv_value_t *v)
 {
-    return v ? v->data : NULL;
+    return v ? v->s.size : 0;
 }
 
-size_t wv_shared_size(const wv_shared_t *v)
+wv_plock_t *wv_value_lock(const wv_value_t *v)
 {
-    return v ? v->size : 0;
+    return v ? v->s.lock : NULL;
 }
 
-wv_plock_t *wv_shared_lock(const wv_shared_t *v)
-{
-    return v ? v->lock : NULL;
-}
-
-void wv_shared_free(wv_shared_t *v)
+void wv_value_free(wv_value_t *v)
 {
     if (!v)
         return;
-    wv_shm_close(v->shm);
+    wv_shm_free(v->s.shm);
     wv__free(v);
+}
+
+int wv_array_new(wv_array_t **out, size_t elem_size, size_t n, bool lock)
+{
+    if (!out || elem_size == 0 || n == 0 || n > SIZE_MAX / elem_size)
+        return WV_EINVAL;
+    wv_array_t *a = wv__calloc(1, sizeof *a);
+    if (!a)
+        return WV_ENOMEM;
+    int err = shared_init(&a->s, elem_size * n, n, lock);
+    if (err) {
+        wv__free(a);
+        return err;
+    }
+    *out = a;
+    return 0;
+}
+
+void *wv_array_ptr(const wv_array_t *a)
+{
+    return a ? a->s.data : NULL;
+}
+
+size_t wv_array_len(const wv_array_t *a)
+{
+    return a ? a->s.n : 0;
+}
+
+size_t wv_array_size(const wv_array_t *a)
+{
+    return a ? a->s.size : 0;
+}
+
+wv_plock_t *wv_array_lock(const wv_array_t *a)
+{
+    return a ? a->s.lock : NULL;
+}
+
+void wv_array_free(wv_array_t *a)
+{
+    if (!a)
+        return;
+    wv_shm_free(a->s.shm);
+    wv__free(a);
 }

@@ -120,7 +120,9 @@ int wv_pipe(wv_conn_t **a, wv_conn_t **b, bool duplex)
 
 int wv_conn_fileno(const wv_conn_t *c)
 {
-    return c ? c->fd : WV_EINVAL;
+    if (!c)
+        return WV_EINVAL;
+    return c->fd >= 0 ? c->fd : WV_EBADF;
 }
 
 /* -------------------------------------------------------------- send */
@@ -280,6 +282,8 @@ int wv_conn_flush(wv_conn_t *c, int64_t deadline)
 {
     if (!c || !wv__deadline_ok(deadline))
         return WV_EINVAL;
+    if (c->fd < 0)
+        return WV_EBADF;
     if (c->send_broken)
         return WV_EPIPE;
     if (!c->pend)
@@ -528,15 +532,28 @@ int wv_conn_poll(wv_conn_t *c, int64_t deadline)
     return err == WV_EOF ? 0 : err;
 }
 
-void wv_conn_close(wv_conn_t *c)
+int wv_conn_close(wv_conn_t *c)
 {
     if (!c)
-        return;
+        return WV_EINVAL;
+    if (c->fd < 0)
+        return 0;
     if (c->pend)
         wv_conn_flush(c, 0); /* what goes without waiting */
     close(c->fd);
+    c->fd = -1;
+    c->mode = 0; /* sends and receives: WV_EBADF */
     for (size_t i = 0; i < c->nrfds; i++)
         close(c->rfds[i]);
+    c->nrfds = 0;
+    return 0;
+}
+
+void wv_conn_free(wv_conn_t *c)
+{
+    if (!c)
+        return;
+    wv_conn_close(c);
     wv__free(c->rfds);
     wv__free(c->rbuf);
     wv__free(c->pend);

@@ -93,12 +93,25 @@ _Static_assert(sizeof(struct psem) <= sizeof(wv_psem_t), "psem fits");
 
 #define SEM(s) ((struct psem *)(void *)(s)->_opaque)
 
-int wv_psem_init(wv_psem_t *s, uint32_t value, uint32_t limit)
+int wv_psem_init(wv_psem_t *s, unsigned value)
 {
-    if (!s || value > INT32_MAX || (limit && value > limit))
+    if (!s || value > WV_SEM_VALUE_MAX)
         return WV_EINVAL;
-    *SEM(s) = (struct psem){value, limit, 0, 0};
+    *SEM(s) = (struct psem){value, 0, 0, 0};
     return 0;
+}
+
+int wv_psem_init_bounded(wv_psem_t *s, unsigned value)
+{
+    if (!s || value == 0 || value > WV_SEM_VALUE_MAX)
+        return WV_EINVAL;
+    *SEM(s) = (struct psem){value, value, 0, 0};
+    return 0;
+}
+
+void wv_psem_destroy(wv_psem_t *s)
+{
+    (void)s; /* nothing held outside the shared memory */
 }
 
 static bool try_take(struct psem *p)
@@ -131,9 +144,9 @@ int wv_psem_acquire(wv_psem_t *s, int64_t deadline)
     }
 }
 
-int wv_psem_release(wv_psem_t *s, uint32_t n)
+int wv_psem_release(wv_psem_t *s, unsigned n)
 {
-    if (!s)
+    if (!s || n == 0)
         return WV_EINVAL;
     struct psem *p = SEM(s);
     uint32_t v = __atomic_load_n(&p->value, __ATOMIC_RELAXED);
@@ -143,12 +156,12 @@ int wv_psem_release(wv_psem_t *s, uint32_t n)
             return WV_EOVERFLOW;
     } while (!__atomic_compare_exchange_n(&p->value, &v, v + n, false,
                                           __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-    if (n && __atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST))
+    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST))
         wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);
     return 0;
 }
 
-uint32_t wv_psem_value(const wv_psem_t *s)
+unsigned wv_psem_value(const wv_psem_t *s)
 {
     return s ? __atomic_load_n(&SEM(s)->value, __ATOMIC_RELAXED) : 0;
 }
@@ -170,22 +183,32 @@ void wv_pevent_init(wv_pevent_t *e)
         *EV(e) = (struct pevent){0, 0};
 }
 
-void wv_pevent_set(wv_pevent_t *e)
+void wv_pevent_destroy(wv_pevent_t *e)
 {
+    (void)e; /* nothing held outside the shared memory */
+}
+
+int wv_pevent_set(wv_pevent_t *e)
+{
+    if (!e)
+        return 0;
     struct pevent *p = EV(e);
     __atomic_store_n(&p->state, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST))
-        wv__futex_wake(&p->state, INT32_MAX, true);
+    if (!__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST))
+        return 0;
+    int woken = wv__futex_wake(&p->state, INT32_MAX, true);
+    return woken > 0 ? woken : 0;
 }
 
 void wv_pevent_clear(wv_pevent_t *e)
 {
-    __atomic_store_n(&EV(e)->state, 0, __ATOMIC_SEQ_CST);
+    if (e)
+        __atomic_store_n(&EV(e)->state, 0, __ATOMIC_SEQ_CST);
 }
 
 bool wv_pevent_is_set(const wv_pevent_t *e)
 {
-    return __atomic_load_n(&EV(e)->state, __ATOMIC_ACQUIRE) != 0;
+    return e && __atomic_load_n(&EV(e)->state, __ATOMIC_ACQUIRE) != 0;
 }
 
 int wv_pevent_wait(wv_pevent_t *e, int64_t deadline)
@@ -386,7 +409,7 @@ void wv_pbarrier_reset(wv_pbarrier_t *b)
     wv_plock_release(&p->lock);
 }
 
-bool wv_pbarrier_broken(wv_pbarrier_t *b)
+bool wv_pbarrier_is_broken(wv_pbarrier_t *b)
 {
     struct pbarrier *p = BAR(b);
     bar_lock(p);
