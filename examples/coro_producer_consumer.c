@@ -39,7 +39,7 @@ static void *consumer(void *arg)
 {
     int n;
     (void)arg;
-    /* Until the producer closes the channel: WV_EPIPE. */
+    /* Until the producer closes the channel: WV_EOF. */
     while (wv_chan_recv(work, &n, WV_FOREVER) == 0) {
         printf("[CONSUMER] Consuming %d... (same thread: %s)\n", n,
                pthread_equal(pthread_self(), main_thread) ? "yes" : "no");

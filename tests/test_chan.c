@@ -437,15 +437,15 @@ WVT_TEST(chan_close_drains_then_epipe)
     for (v = 10; v < 13; v++)
         WVT_OK(wv_chan_send(ch, &v, WV_NOWAIT));
     WVT_OK(wv_chan_close(ch));
-    WVT_ERR(wv_chan_close(ch), WV_EPIPE);
-    WVT_ERR(wv_chan_send(ch, &v, WV_NOWAIT), WV_EPIPE);
-    WVT_ERR(wv_chan_send(ch, &v, WV_FOREVER), WV_EPIPE);
+    WVT_ERR(wv_chan_close(ch), WV_EALREADY);
+    WVT_ERR(wv_chan_send(ch, &v, WV_NOWAIT), WV_ESHUTDOWN);
+    WVT_ERR(wv_chan_send(ch, &v, WV_FOREVER), WV_ESHUTDOWN);
     for (long want = 10; want < 13; want++) {
         WVT_OK(wv_chan_recv(ch, &v, WV_FOREVER));
         WVT_EQ(v, want);
     }
-    WVT_ERR(wv_chan_recv(ch, &v, WV_NOWAIT), WV_EPIPE);
-    WVT_ERR(wv_chan_recv(ch, &v, WV_FOREVER), WV_EPIPE);
+    WVT_ERR(wv_chan_recv(ch, &v, WV_NOWAIT), WV_EOF);
+    WVT_ERR(wv_chan_recv(ch, &v, WV_FOREVER), WV_EOF);
     WVT_EQ(wv_chan_len(ch), 0);
     wv_chan_free(ch);
 }
@@ -469,8 +469,8 @@ WVT_TEST(chan_close_wakes_blocked_senders_and_receivers)
     WVT_OK(wv_chan_close(empty));
     WVT_OK(wv_chan_close(full));
     for (int i = 0; i < 3; i++) {
-        WVT_ERR(finish(&r[i]), WV_EPIPE);
-        WVT_ERR(finish(&s[i]), WV_EPIPE);
+        WVT_ERR(finish(&r[i]), WV_EOF);
+        WVT_ERR(finish(&s[i]), WV_ESHUTDOWN);
     }
     /* The blocked senders' values were not delivered; the buffered ones
      * still are. */
@@ -478,7 +478,7 @@ WVT_TEST(chan_close_wakes_blocked_senders_and_receivers)
         WVT_OK(wv_chan_recv(full, &v, WV_NOWAIT));
         WVT_EQ(v, want);
     }
-    WVT_ERR(wv_chan_recv(full, &v, WV_NOWAIT), WV_EPIPE);
+    WVT_ERR(wv_chan_recv(full, &v, WV_NOWAIT), WV_EOF);
     WVT_EQ(senders(full), 0);
     WVT_EQ(receivers(empty), 0);
     wv_chan_free(empty);
@@ -500,7 +500,7 @@ WVT_TEST(chan_close_wakes_blocked_selects)
     WVT_POLL(receivers(a) == 1 && senders(b) == 1, 5000);
     WVT_OK(wv_chan_close(a));
     WVT_EQ(finish(&p), 0);
-    WVT_ERR(p.cases[0].err, WV_EPIPE);
+    WVT_ERR(p.cases[0].err, WV_EOF);
     WVT_EQ(p.cases[1].err, 1); /* the other case is left alone */
     WVT_EQ(senders(b), 0);     /* and withdrawn from b */
 
@@ -513,7 +513,7 @@ WVT_TEST(chan_close_wakes_blocked_selects)
     WVT_POLL(receivers(c) == 1 && senders(b) == 1, 5000);
     WVT_OK(wv_chan_close(b));
     WVT_EQ(finish(&q), 1);
-    WVT_ERR(q.cases[1].err, WV_EPIPE);
+    WVT_ERR(q.cases[1].err, WV_ESHUTDOWN);
     WVT_EQ(receivers(c), 0);
     WVT_OK(wv_chan_recv(b, &x, WV_NOWAIT)); /* the buffered 9 */
     WVT_EQ(x, 9);
@@ -595,13 +595,14 @@ WVT_TEST(chan_select_ready_cases)
     WVT_EQ(wv_chan_select(c, 4, WV_NOWAIT), 2);
     WVT_EQ(wv_chan_len(out), 0);
 
-    /* Cases on a closed channel are ready, with WV_EPIPE. */
+    /* Cases on a closed channel are ready, with WV_EOF (receive) or
+     * WV_ESHUTDOWN (send). */
     WVT_OK(wv_chan_close(never));
     WVT_EQ(wv_chan_select(c, 1, WV_FOREVER), 0);
-    WVT_ERR(c[0].err, WV_EPIPE);
+    WVT_ERR(c[0].err, WV_EOF);
     c[2] = recv_case(out, &got); /* empty: never ready */
     WVT_EQ(wv_chan_select(c + 2, 2, WV_FOREVER), 1);
-    WVT_ERR(c[3].err, WV_EPIPE);
+    WVT_ERR(c[3].err, WV_ESHUTDOWN);
     wv_chan_free(in);
     wv_chan_free(out);
     wv_chan_free(never);
@@ -962,13 +963,13 @@ WVT_TEST(chan_waker_never_touches_the_channel_after_waking)
 {
     last_touch(DO_RECV, 0, release_send, 0);
     last_touch(DO_RECV, 0, release_select_send, 0);
-    last_touch(DO_RECV, 0, release_close, WV_EPIPE);
+    last_touch(DO_RECV, 0, release_close, WV_EOF);
     last_touch(DO_SEND, 0, release_recv, 0);
     last_touch(DO_SEND, 1, release_recv, 0); /* moved into the buffer */
-    last_touch(DO_SEND, 1, release_close, WV_EPIPE);
+    last_touch(DO_SEND, 1, release_close, WV_ESHUTDOWN);
     last_touch(DO_SELECT, 0, release_send, 0);
     last_touch(DO_SELECT, 1, release_recv, 0);
-    last_touch(DO_SELECT, 1, release_close, 0); /* case 0, err WV_EPIPE */
+    last_touch(DO_SELECT, 1, release_close, 0); /* case 0, err WV_EOF */
 }
 
 /* ------------------------------------------------ threads and stress */
@@ -1021,7 +1022,7 @@ WVT_TEST(chan_threads_ping_pong)
  * with completions all the time); consumers receive them, half with
  * plain recv, half with a select that also waits on a channel that never
  * delivers.  Half-way through, the channel is closed under them: the
- * remaining senders fail with WV_EPIPE and the consumers drain.  Every id
+ * remaining senders fail with WV_ESHUTDOWN and the consumers drain.  Every id
  * whose send returned 0 must arrive exactly once, every other id never.
  */
 #define MP_PRODUCERS 3
@@ -1044,7 +1045,7 @@ static void mp_producer(struct mpmc *m, int p)
         do
             err = wv_chan_send(m->ch, &id, i % 8 ? wv_deadline_in(1) : 0);
         while (err == WV_ETIMEDOUT || err == WV_EAGAIN);
-        if (err == WV_EPIPE)
+        if (err == WV_ESHUTDOWN)
             return;
         WVT_OK(err);
         m->sent[id] = 1;
@@ -1070,7 +1071,7 @@ static void mp_consumer(struct mpmc *m, int c)
         }
         if (err == WV_ETIMEDOUT || err == WV_EAGAIN)
             continue;
-        if (err == WV_EPIPE)
+        if (err == WV_EOF)
             return;
         WVT_OK(err);
         WVT_GT(id, 0);
@@ -1277,7 +1278,7 @@ static int chan_life(void *arg)
     WVT_OK(wv_chan_send(ch, &v, WV_FOREVER));
     wvt_join(t);
     WVT_OK(wv_chan_close(ch));
-    WVT_ERR(wv_chan_recv(ch, &v, WV_FOREVER), WV_EPIPE);
+    WVT_ERR(wv_chan_recv(ch, &v, WV_FOREVER), WV_EOF);
     wv_chan_free(ch);
     return 0;
 }

@@ -143,7 +143,7 @@ static void *pc_consumer(void *arg)
         p->seen[id]++;
         p->received++;
     }
-    WVT_ERR(err, WV_EPIPE);
+    WVT_ERR(err, WV_EOF);
     return NULL;
 }
 
@@ -398,7 +398,7 @@ static void *xs_receiver(void *arg)
         }
         if (err == WV_ETIMEDOUT)
             continue;
-        if (err == WV_EPIPE) {
+        if (err == WV_EOF) {
             open[k] = NULL; /* closed and drained */
             continue;
         }

@@ -225,8 +225,8 @@ WVT_TEST(queue_shutdown_drains)
     WVT_OK(wv_queue_get(q, &item, WV_FOREVER));
     WVT_ASSERT(strcmp(item, "b") == 0);
     free(item);
-    WVT_ERR(wv_queue_get(q, &item, WV_FOREVER), WV_ESHUTDOWN);
-    WVT_ERR(wv_queue_get_many(q, &item, 1, WV_FOREVER), WV_ESHUTDOWN);
+    WVT_ERR(wv_queue_get(q, &item, WV_FOREVER), WV_EOF);
+    WVT_ERR(wv_queue_get_many(q, &item, 1, WV_FOREVER), WV_EOF);
     wv_queue_shutdown(q, true); /* twice is fine */
     wv_queue_free(q);
     WVT_EQ(freed_items, 0);
@@ -240,7 +240,7 @@ WVT_TEST(queue_shutdown_wakes_waiters)
     WVT_POLL(wv__queue_parked(q) == 1, 5000);
     wv_queue_shutdown(q, false);
     wvt_join(g);
-    WVT_ERR(getter.result, WV_ESHUTDOWN);
+    WVT_ERR(getter.result, WV_EOF);
     wv_queue_free(q);
 
     q = make(WV_QUEUE_FIFO, 1);
@@ -274,7 +274,7 @@ WVT_TEST(queue_shutdown_immediate)
     wv_queue_shutdown(q, true);
     WVT_EQ(freed_items, 4); /* the ones left, discarded */
     WVT_EQ(wv_queue_qsize(q), 0);
-    WVT_ERR(wv_queue_get(q, &item, WV_NOWAIT), WV_ESHUTDOWN);
+    WVT_ERR(wv_queue_get(q, &item, WV_NOWAIT), WV_EOF);
     /* join: 5 put, 4 discarded count as done, 1 still unfinished */
     WVT_ERR(wv_queue_join(q, WV_NOWAIT), WV_EAGAIN);
     WVT_OK(wv_queue_task_done(q));
@@ -365,7 +365,7 @@ static void mpmc_party(int i, void *p)
         void *items[16];
         int n = wv_queue_get_many(m->q, items, (i % 2) ? 16 : 1,
                                   wv_deadline_in(20000));
-        if (n == WV_ESHUTDOWN)
+        if (n == WV_EOF)
             return;
         WVT_GT(n, 0);
         for (int k = 0; k < n; k++) {

@@ -25,9 +25,10 @@
  *    wv_chan_cap take no lock at all.
  *  - Waiting parties are served first come, first served on each side.
  *  - Close: no more sends.  Receivers still get what is buffered, then
- *    WV_EPIPE.  Every party blocked on the channel is woken: receivers
- *    with WV_EPIPE, senders with WV_EPIPE (their value was not delivered).
- *    Go panics on a send to a closed channel; weave returns WV_EPIPE.
+ *    WV_EOF (the end of every stream in weave).  Every party blocked on
+ *    the channel is woken: receivers with WV_EOF, senders with
+ *    WV_ESHUTDOWN (their value was not delivered).  Go panics on a send to
+ *    a closed channel; weave returns WV_ESHUTDOWN, as a shut-down queue.
  *  - Deadlines as everywhere (weave/core.h): absolute wv_now()
  *    milliseconds, -1 forever, 0 do not wait (WV_EAGAIN when the call
  *    would have to wait).  A deadline below -1 is WV_EINVAL, reported when
@@ -75,7 +76,7 @@ WV_EXTERN void wv_chan_free(wv_chan_t *ch);
  * Sends the elem_size bytes at val (NULL allowed when elem_size is 0).
  * Unbuffered: returns once a receiver took the value.  Buffered: once it
  * is in the buffer, or handed to a waiting receiver.
- * Errors (the value was not sent): WV_EPIPE (ch is closed, or was closed
+ * Errors (the value was not sent): WV_ESHUTDOWN (ch is closed, or was closed
  * while waiting), WV_EAGAIN (deadline 0 and it would wait),
  * WV_ETIMEDOUT, WV_ECANCELED (the calling coroutine was cancelled),
  * WV_EINVAL (ch NULL, val NULL with elem_size > 0, bad deadline).
@@ -85,7 +86,7 @@ WV_EXTERN int wv_chan_send(wv_chan_t *ch, const void *val, int64_t deadline);
 /*
  * Receives the oldest value into the elem_size bytes at out (NULL: the
  * value is received and dropped).
- * Errors (nothing was received): WV_EPIPE (ch is closed and nothing is
+ * Errors (nothing was received): WV_EOF (ch is closed and nothing is
  * left in it), WV_EAGAIN (deadline 0 and it would wait), WV_ETIMEDOUT,
  * WV_ECANCELED, WV_EINVAL (ch NULL, bad deadline).
  */
@@ -94,8 +95,9 @@ WV_EXTERN int wv_chan_recv(wv_chan_t *ch, void *out, int64_t deadline);
 /*
  * Closes ch: sends fail from now on, receives drain the buffer and then
  * fail, and every party waiting on ch (in send, recv or select) is woken
- * with WV_EPIPE.  Any thread or coroutine may close, once.
- * Errors: WV_EPIPE (already closed), WV_EINVAL (ch NULL).
+ * with WV_EOF (receivers) or WV_ESHUTDOWN (senders).  Any thread or
+ * coroutine may close, once.  Errors: WV_EALREADY (already closed),
+ * WV_EINVAL (ch NULL).
  */
 WV_EXTERN int wv_chan_close(wv_chan_t *ch);
 
@@ -131,7 +133,7 @@ typedef struct wv_chan_case {
     /* SEND: the value, elem_size bytes (NULL allowed if elem_size is 0).
      * RECV: where the value goes (NULL: dropped). */
     void *val;
-    int err;                      /* out: 0, or WV_EPIPE (ch closed) */
+    int err; /* out: 0, or WV_EOF / WV_ESHUTDOWN (recv / send, ch closed) */
     struct wv__chan_entry _entry; /* private */
     wv_chan_t *_order;            /* private */
 } wv_chan_case_t;
@@ -142,7 +144,8 @@ typedef struct wv_chan_case {
  * would not wait: a send to a channel with a waiting receiver or room in
  * its buffer, a receive from one with a buffered value or a waiting
  * sender, and any case on a closed channel (which completes with err =
- * WV_EPIPE: a receive once the buffer is drained, a send at once).  When
+ * WV_EOF for a receive once the buffer is drained, WV_ESHUTDOWN for a
+ * send at once).  When
  * several are ready, each is chosen with equal probability.  The same
  * channel may appear in several cases.  With no case left (n == 0 or every
  * ch NULL), select only waits for its deadline (and for WV_FOREVER in a
@@ -151,7 +154,7 @@ typedef struct wv_chan_case {
  * and their val buffers are used during the call only; the same array may
  * be passed again as it is.
  * Returns the index (>= 0) of the completed case, whose err is set to 0 or
- * WV_EPIPE; the other cases' err are left alone.  Errors (no case
+ * WV_EOF / WV_ESHUTDOWN; the other cases' err are left alone.  Errors (no case
  * completed): WV_EAGAIN (deadline 0 and none ready), WV_ETIMEDOUT,
  * WV_ECANCELED, WV_EINVAL (cases NULL with n > 0, n > INT32_MAX, an op
  * that is neither SEND nor RECV, a SEND whose val is NULL with elem_size

@@ -104,8 +104,8 @@ WV_EXTERN const char *wv_version(void);
     XX(ECANCELED, -ECANCELED, "operation canceled")                            \
     XX(EOWNERDEAD, -EOWNERDEAD, "previous owner died: state may need repair")  \
     XX(ENOTRECOVERABLE, -ENOTRECOVERABLE, "state not recoverable")             \
-    XX(EOF, -4095, "end of file")                                              \
-    XX(EBROKEN, -4094, "barrier is broken")                                    \
+    XX(EOF, -4095, "end of stream: nothing more will come")                    \
+    XX(EBROKEN, -4094, "broken: the barrier or pool can no longer be used")    \
     XX(EWORKERLOST, -4093, "worker died while holding the task")               \
     XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")
 

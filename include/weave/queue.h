@@ -70,8 +70,8 @@ WV_EXTERN int wv_queue_put(wv_queue_t *q, void *item, int64_t deadline);
 /*
  * Removes and returns the next item in *item, waiting for one.
  * Errors: WV_EAGAIN (deadline 0 and empty: Python's Empty), WV_ETIMEDOUT,
- * WV_ESHUTDOWN (shut down and empty: after a normal shutdown the remaining
- * items are still handed out first), WV_EINVAL (bad deadline, item NULL),
+ * WV_EOF (the end: shut down and empty; after a normal shutdown the
+ * remaining items are still handed out first), WV_EINVAL (bad deadline, item NULL),
  * WV_ECANCELED.
  */
 WV_EXTERN int wv_queue_get(wv_queue_t *q, void **item, int64_t deadline);
@@ -107,10 +107,10 @@ WV_EXTERN int wv_queue_join(wv_queue_t *q, int64_t deadline);
 /*
  * Python 3.13's shutdown.  From now on, put fails with WV_ESHUTDOWN and
  * wakes with it if it was waiting.  get keeps handing out the items left,
- * then fails with WV_ESHUTDOWN.  With `immediate`, the items left are
+ * then returns WV_EOF, the end.  With `immediate`, the items left are
  * discarded at once (free_item, and each counts as a finished task so join
- * returns) and every waiting get wakes with WV_ESHUTDOWN.  Shutting down
- * twice is allowed (the second may make it immediate).
+ * returns) and every waiting get wakes with WV_EOF.  Shutting down twice
+ * is allowed (the second may make it immediate).  NULL: no-op.
  */
 WV_EXTERN void wv_queue_shutdown(wv_queue_t *q, bool immediate);
 

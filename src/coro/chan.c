@@ -18,8 +18,8 @@
  *    (the ring was full) its value moves into the freed slot and it is
  *    woken; else a waiting sender's value is copied straight out of its
  *    buffer; else the receiver waits.
- *  - close: marks the channel closed and dequeues every waiter with
- *    WV_EPIPE.
+ *  - close: marks the channel closed and dequeues every waiter, receivers
+ *    with WV_EOF and senders with WV_ESHUTDOWN.
  *
  * Claiming.  Whoever takes an entry out of a queue owns the party's one
  * wake-up.  The entry of a plain send or recv is in one queue only, so
@@ -72,7 +72,8 @@ typedef struct wv__chan_entry entry_t;
 struct wv__chan_wait {
     wv__waiter_t w; /* how it sleeps and is woken */
     uint32_t claim; /* select only: 0, idx + 1 or GAVE_UP (atomic) */
-    int err;        /* its result, set by the waker: 0 or WV_EPIPE */
+    int err;        /* its result, set by the waker: 0, WV_EOF or
+                     * WV_ESHUTDOWN (the channel was closed) */
 };
 
 struct queue {
@@ -340,14 +341,14 @@ static inline entry_t *q_take(struct queue *q)
 
 /*
  * [lock] Sends val if that needs no wait.  Returns 0 (sent; *wake is the
- * party to wake after the unlock, or NULL), WV_EPIPE (closed) or WV_EAGAIN
- * (it would wait).
+ * party to wake after the unlock, or NULL), WV_ESHUTDOWN (closed) or
+ * WV_EAGAIN (it would wait).
  */
 static inline int try_send(wv_chan_t *ch, const void *val,
                            struct wv__chan_wait **wake)
 {
     if (WV__UNLIKELY(ch->closed))
-        return WV_EPIPE;
+        return WV_ESHUTDOWN;
     entry_t *r = q_take(&ch->recvq);
     if (r) {
         copy_value(r->_val, val, ch->elem_size);
@@ -361,7 +362,8 @@ static inline int try_send(wv_chan_t *ch, const void *val,
     return WV_EAGAIN;
 }
 
-/* [lock] Receives into out if that needs no wait; as try_send. */
+/* [lock] Receives into out if that needs no wait; as try_send, with
+ * WV_EOF for a closed, drained channel. */
 static inline int try_recv(wv_chan_t *ch, void *out,
                            struct wv__chan_wait **wake)
 {
@@ -379,7 +381,7 @@ static inline int try_recv(wv_chan_t *ch, void *out,
         *wake = s->_wait;
         return 0;
     }
-    return ch->closed ? WV_EPIPE : WV_EAGAIN;
+    return ch->closed ? WV_EOF : WV_EAGAIN;
 }
 
 /* [lock] Would the operation complete without waiting? */
@@ -523,12 +525,13 @@ void wv_chan_free(wv_chan_t *ch)
     wv__free(ch);
 }
 
-/* [lock] Claims every entry of q, appending it to *list with WV_EPIPE. */
-static void drain_waiters(struct queue *q, entry_t ***tail)
+/* [lock] Claims every entry of q, appending it to *list with err (WV_EOF
+ * for receivers, WV_ESHUTDOWN for senders). */
+static void drain_waiters(struct queue *q, entry_t ***tail, int err)
 {
     entry_t *e;
     while ((e = q_take(q)) != NULL) {
-        e->_wait->err = WV_EPIPE;
+        e->_wait->err = err;
         e->_next = NULL;
         **tail = e;
         *tail = &e->_next;
@@ -544,11 +547,11 @@ int wv_chan_close(wv_chan_t *ch)
     chan_lock(ch);
     if (ch->closed) {
         chan_unlock(ch);
-        return WV_EPIPE;
+        return WV_EALREADY;
     }
     ch->closed = true;
-    drain_waiters(&ch->recvq, &tail);
-    drain_waiters(&ch->sendq, &tail);
+    drain_waiters(&ch->recvq, &tail, WV_EOF);
+    drain_waiters(&ch->sendq, &tail, WV_ESHUTDOWN);
     chan_unlock(ch);
     while (list) {
         entry_t *next = list->_next; /* read before the wake-up frees it */

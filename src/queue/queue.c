@@ -204,7 +204,7 @@ static int wait_item(wv_queue_t *q, int64_t deadline)
 
     while (q->len == 0) {
         if (q->shutdown)
-            return WV_ESHUTDOWN;
+            return WV_EOF;
         if (err)
             return err;
         err = wv_cond_wait(&q->not_empty, &q->lock, deadline);
