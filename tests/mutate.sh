@@ -190,7 +190,7 @@ mutations=(
         return true;^    if (1)
         return true;^chan_stress_selects_exactly_once chan_close_wakes_blocked_selects"
 "src/coro/chan.c^        if (++ready == 1 || rand_below(ready) == 0)^        if (++ready == 1)^chan_select_is_fair"
-"src/coro/chan.c^    drain_waiters(&ch->sendq, &tail);^^chan_close_wakes_blocked_senders_and_receivers"
+"src/coro/chan.c^    drain_waiters(&ch->sendq, &tail, WV_ESHUTDOWN);^^chan_close_wakes_blocked_senders_and_receivers"
 "src/coro/chan.c^    int err = try_send(ch, val, &w);
     if (WV__LIKELY(err != WV_EAGAIN)) {
         chan_unlock(ch);

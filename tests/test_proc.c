@@ -55,6 +55,38 @@ WVT_TEST(proc_exit_codes)
     exit_codes();
 }
 
+/* The state letter of /proc/PID/stat ('Z': a zombie, not reaped). */
+static char proc_state(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *close = strrchr(buf, ')');
+    return close && close[1] == ' ' ? close[2] : '?';
+}
+
+/* is_alive tells without reaping: the ended child stays a zombie whose
+ * code the join still collects. */
+WVT_TEST(proc_is_alive_reaps_nothing)
+{
+    wv_process_t *p;
+    int code = -1;
+    WVT_OK(wv_process_start(&p, NULL, return_arg, (void *)(intptr_t)5));
+    WVT_POLL(!wv_process_is_alive(p), 10000);
+    WVT_EQ(proc_state(wv_process_pid(p)), 'Z');
+    WVT_OK(wv_process_join(p, &code, WV_NOWAIT));
+    WVT_EQ(code, 5);
+    WVT_ASSERT(proc_state(wv_process_pid(p)) != 'Z');
+    WVT_ASSERT(!wv_process_is_alive(p));
+    WVT_ASSERT(!wv_process_is_alive(NULL));
+    wv_process_free(p);
+}
+
 /* Blocks until its pipe's write end is closed or a byte arrives.  The
  * child has both ends (a fork copies them all): it closes the write end
  * first, or it would wait for itself. */

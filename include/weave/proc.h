@@ -130,8 +130,9 @@ WV_EXTERN int wv_process_start(wv_process_t **out,
  */
 WV_EXTERN int wv_process_join(wv_process_t *p, int *exitcode, int64_t deadline);
 
-/* true until the child has ended (reaps it if it has). */
-WV_EXTERN bool wv_process_is_alive(wv_process_t *p);
+/* true until the child has ended; false for NULL.  Reaps nothing (a
+ * child that has ended stays a zombie until a join, exitcode or free). */
+WV_EXTERN bool wv_process_is_alive(const wv_process_t *p);
 
 /* Python's exitcode: 0 and *code once the child has ended (reaping it),
  * WV_EAGAIN while it runs. */

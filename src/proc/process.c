@@ -351,9 +351,13 @@ int wv_process_join(wv_process_t *p, int *exitcode, int64_t deadline)
     return 0;
 }
 
-bool wv_process_is_alive(wv_process_t *p)
+/* The pidfd is readable once the child has ended, zombie or reaped:
+ * polling it reaps nothing. */
+bool wv_process_is_alive(const wv_process_t *p)
 {
-    return p && wv_process_join(p, NULL, 0) == WV_EAGAIN;
+    if (!p || is_reaped(p))
+        return false;
+    return wv__fd_wait(p->pidfd, POLLIN, WV_NOWAIT, NULL) == WV_EAGAIN;
 }
 
 int wv_process_exitcode(wv_process_t *p, int *code)
