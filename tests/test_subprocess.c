@@ -7,8 +7,8 @@
  * on a timer.  The runner fails a case that leaks a descriptor or leaves
  * a child (running or a zombie) behind, so every case checks that too.
  */
-#include "subprocess/internal.h"
 #include "runner.h"
+#include "subprocess/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -379,8 +379,7 @@ WVT_TEST(sub_deadline_then_resume_loses_nothing)
             WV_ETIMEDOUT);
     WVT_GE(wv_now(), deadline);
     WVT_ERR(wv_popen_poll(p, NULL), WV_EAGAIN);
-    WVT_ERR(wv_popen_communicate(p, NULL, 0, &out, &err, WV_NOWAIT),
-            WV_EAGAIN);
+    WVT_ERR(wv_popen_communicate(p, NULL, 0, &out, &err, WV_NOWAIT), WV_EAGAIN);
     /* Input may be given once only. */
     WVT_ERR(wv_popen_communicate(p, in, 1, &out, &err, WV_NOWAIT), WV_EINVAL);
     memset(in + len / 2, 0, 4096); /* the copy aside must not see this */
@@ -653,7 +652,7 @@ WVT_TEST(sub_bad_options)
     WVT_ERR(wv_popen_send_signal(p, 4096), WV_EINVAL);
     WVT_ERR(wv_popen_read(p, WV_STDIN, buf, sizeof buf, &n, 0), WV_EINVAL);
     WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, &n, 0), WV_EBADF);
-    WVT_EQ(wv_popen_fd(p, 7), -1);
+    WVT_EQ(wv_popen_fd(p, 7), WV_EINVAL);
     WVT_ERR(wv_popen_returncode(p, NULL), WV_EAGAIN);
     wv_popen_close_stdin(p);
     WVT_ERR(wv_popen_write(p, "x", 1, NULL, 0), WV_EBADF);
@@ -665,8 +664,7 @@ WVT_TEST(sub_bad_options)
     /* input to a child whose stdin is no pipe */
     o = sh_c("true");
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_ERR(wv_popen_communicate(p, "x", 1, NULL, NULL, WV_FOREVER),
-            WV_EINVAL);
+    WVT_ERR(wv_popen_communicate(p, "x", 1, NULL, NULL, WV_FOREVER), WV_EINVAL);
     WVT_OK(wv_popen_communicate(p, NULL, 0, NULL, NULL, WV_FOREVER));
     wv_popen_free(p);
 }
@@ -1083,7 +1081,8 @@ WVT_TEST(sub_write_read_conversation)
         WVT_EQ(done, strlen(cmd));
         size_t got = 0;
         while (got < strlen(want)) {
-            WVT_OK(wv_popen_read(p, WV_STDOUT, buf + got, sizeof buf - got, &n, wv_now() + 10000));
+            WVT_OK(wv_popen_read(p, WV_STDOUT, buf + got, sizeof buf - got, &n,
+                                 wv_now() + 10000));
             got += n;
         }
         buf[got] = '\0';
@@ -1195,8 +1194,7 @@ WVT_TEST(sub_run_check_and_returncodes)
     /* A program that cannot start: nothing to free. */
     const char *nf[] = {"weave-no-such-program", NULL};
     wv_popen_opts_t bad = {.argv = nf};
-    WVT_ERR(wv_subprocess_run(&bad, NULL, 0, false, &r, WV_FOREVER),
-            WV_ENOENT);
+    WVT_ERR(wv_subprocess_run(&bad, NULL, 0, false, &r, WV_FOREVER), WV_ENOENT);
     WVT_ASSERT(r.out == NULL && r.returncode == 0);
     WVT_ERR(wv_subprocess_run(&c, "x", 1, false, NULL, WV_FOREVER), WV_EINVAL);
     c.in.how = WV_STDIO_DEVNULL;

@@ -236,7 +236,7 @@ WV_EXTERN void wv_pevent_init(wv_pevent_t *e);
 /* No-op kept for symmetry; nobody may use or wait on e any more. */
 WV_EXTERN void wv_pevent_destroy(wv_pevent_t *e);
 /* Sets the flag and wakes every waiter, of every process.  Returns how
- * many were woken (0 for NULL). */
+ * many were woken, or WV_EINVAL (e NULL). */
 WV_EXTERN int wv_pevent_set(wv_pevent_t *e);
 /* Clears the flag.  NULL: no-op. */
 WV_EXTERN void wv_pevent_clear(wv_pevent_t *e);
@@ -416,7 +416,7 @@ WV_EXTERN int wv_mpqueue_unlink(const char *name);
  * its own: /dev/shm full), WV_EINVAL.
  */
 WV_EXTERN int wv_mpqueue_put(wv_mpqueue_t *q, const void *data, size_t len,
-                            int64_t deadline);
+                             int64_t deadline);
 
 /*
  * Takes the next message into buf[0..cap) and stores its length in *len.
@@ -427,8 +427,8 @@ WV_EXTERN int wv_mpqueue_put(wv_mpqueue_t *q, const void *data, size_t len,
  * object of a large message had
  * been removed by someone else: that message is lost), WV_EINVAL.
  */
-WV_EXTERN int wv_mpqueue_get(wv_mpqueue_t *q, void *buf, size_t cap, size_t *len,
-                            int64_t deadline);
+WV_EXTERN int wv_mpqueue_get(wv_mpqueue_t *q, void *buf, size_t cap,
+                             size_t *len, int64_t deadline);
 
 /*
  * The length of the message a get would take now: 0 and *len, or

@@ -232,7 +232,8 @@ enum { WV_STDIN = 0, WV_STDOUT = 1, WV_STDERR = 2 };
  * The caller's end of a child's stream that is a pipe (Python's
  * p.stdin, p.stdout, p.stderr): a non-blocking, close-on-exec descriptor
  * owned by p, to poll with others; -1 when the stream is no pipe or was
- * closed.
+ * closed; WV_EINVAL for p NULL or a stream that is none of WV_STDIN,
+ * WV_STDOUT, WV_STDERR.
  */
 WV_EXTERN int wv_popen_fd(const wv_popen_t *p, int stream);
 
@@ -318,8 +319,7 @@ WV_EXTERN int wv_subprocess_run(const wv_popen_opts_t *opts, const void *input,
  */
 WV_EXTERN int wv_subprocess_check_output(const wv_popen_opts_t *opts,
                                          const void *input, size_t len,
-                                         wv_completed_t *res,
-                                         int64_t deadline);
+                                         wv_completed_t *res, int64_t deadline);
 
 /* Frees what a run left in *res and zeroes it.  NULL is a no-op. */
 WV_EXTERN void wv_completed_free(wv_completed_t *res);

@@ -646,8 +646,8 @@ static void free_orphans(struct pq_hdr *h)
 }
 
 /* Reserves n pages tagged `tag`, waiting for room. */
-static int heap_reserve(wv_mpqueue_t *q, uint32_t n, uint64_t tag, uint32_t self,
-                        int64_t deadline, uint32_t *first)
+static int heap_reserve(wv_mpqueue_t *q, uint32_t n, uint64_t tag,
+                        uint32_t self, int64_t deadline, uint32_t *first)
 {
     struct pq_hdr *h = q->h;
     struct waitst ws = {SPINS + YIELDS, SLICE_MIN_MS};
@@ -757,7 +757,7 @@ static void skip_cell(struct pq_hdr *h, struct pq_cell *c, uint64_t pos)
 }
 
 int wv_mpqueue_put(wv_mpqueue_t *q, const void *data, size_t len,
-                  int64_t deadline)
+                   int64_t deadline)
 {
     if (!q || (len && !data) || !wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -957,7 +957,7 @@ static struct pq_cell *look_head(struct pq_hdr *h, uint64_t *pos, uint64_t *w)
 }
 
 int wv_mpqueue_get(wv_mpqueue_t *q, void *buf, size_t cap, size_t *len,
-                  int64_t deadline)
+                   int64_t deadline)
 {
     if (!q || !len || (cap && !buf) || !wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -1143,8 +1143,8 @@ size_t wv_mpqueue_qsize(wv_mpqueue_t *q)
 bool wv_mpqueue_is_empty(wv_mpqueue_t *q)
 {
     size_t len;
-    return !q || (wv_mpqueue_peek_len(q, &len) != 0 &&
-                  !__atomic_load_n(&q->h->redeliver, __ATOMIC_ACQUIRE));
+    return q && (wv_mpqueue_peek_len(q, &len) != 0 &&
+                 !__atomic_load_n(&q->h->redeliver, __ATOMIC_ACQUIRE));
 }
 
 bool wv_mpqueue_is_full(wv_mpqueue_t *q)

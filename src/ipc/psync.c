@@ -76,6 +76,8 @@ int wv_plock_consistent(wv_plock_t *l)
 
 void wv_plock_destroy(wv_plock_t *l)
 {
+    if (!l)
+        return;
     if (l)
         pthread_mutex_destroy(mutex(l));
 }
@@ -191,7 +193,7 @@ void wv_pevent_destroy(wv_pevent_t *e)
 int wv_pevent_set(wv_pevent_t *e)
 {
     if (!e)
-        return 0;
+        return WV_EINVAL;
     struct pevent *p = EV(e);
     __atomic_store_n(&p->state, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST))
@@ -277,11 +279,16 @@ int wv_pcond_notify(wv_pcond_t *c, unsigned n)
 
 int wv_pcond_notify_all(wv_pcond_t *c)
 {
+    if (!c)
+        return WV_EINVAL;
+
     return c ? -pthread_cond_broadcast(cond(c)) : WV_EINVAL;
 }
 
 void wv_pcond_destroy(wv_pcond_t *c)
 {
+    if (!c)
+        return;
     if (c)
         pthread_cond_destroy(cond(c));
 }
@@ -393,6 +400,9 @@ int wv_pbarrier_wait(wv_pbarrier_t *b, int64_t deadline)
 
 void wv_pbarrier_abort(wv_pbarrier_t *b)
 {
+    if (!b)
+        return;
+
     struct pbarrier *p = BAR(b);
     bar_lock(p);
     p->broken = 1;
@@ -402,6 +412,9 @@ void wv_pbarrier_abort(wv_pbarrier_t *b)
 
 void wv_pbarrier_reset(wv_pbarrier_t *b)
 {
+    if (!b)
+        return;
+
     struct pbarrier *p = BAR(b);
     bar_lock(p);
     next_generation(p, true);
@@ -411,6 +424,9 @@ void wv_pbarrier_reset(wv_pbarrier_t *b)
 
 bool wv_pbarrier_is_broken(wv_pbarrier_t *b)
 {
+    if (!b)
+        return false;
+
     struct pbarrier *p = BAR(b);
     bar_lock(p);
     bool broken = p->broken;

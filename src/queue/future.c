@@ -82,6 +82,9 @@ int wv_future_new(wv_future_t **out)
 
 wv_future_t *wv_future_ref(wv_future_t *f)
 {
+    if (!f)
+        return NULL;
+
     __atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
     return f;
 }
@@ -145,6 +148,9 @@ static int claim(wv_future_t *f)
 
 int wv_future_set_result(wv_future_t *f, const void *data, size_t len)
 {
+    if (!f)
+        return WV_EINVAL;
+
     void *copy = f->inline_buf;
 
     if (len && !data)
@@ -169,6 +175,8 @@ int wv_future_set_result(wv_future_t *f, const void *data, size_t len)
 
 int wv_future_set_error(wv_future_t *f, int err)
 {
+    if (!f)
+        return WV_EINVAL;
     if (err >= 0)
         return WV_EINVAL;
     if (claim(f) != 0)
@@ -180,6 +188,9 @@ int wv_future_set_error(wv_future_t *f, int err)
 
 int wv_future_set_running(wv_future_t *f)
 {
+    if (!f)
+        return WV_EINVAL;
+
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
 
     for (;;) {
@@ -196,6 +207,9 @@ int wv_future_set_running(wv_future_t *f)
 
 int wv_future_cancel(wv_future_t *f)
 {
+    if (!f)
+        return WV_EINVAL;
+
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
 
     for (;;) {
@@ -235,26 +249,41 @@ int wv__future_fail_pending(wv_future_t *f, int err)
 
 bool wv_future_is_ready(const wv_future_t *f)
 {
+    if (!f)
+        return false;
+
     return is_final(outcome(f));
 }
 
 bool wv_future_is_successful(const wv_future_t *f)
 {
+    if (!f)
+        return false;
+
     return outcome(f) == DONE;
 }
 
 bool wv_future_is_cancelled(const wv_future_t *f)
 {
+    if (!f)
+        return false;
+
     return outcome(f) == CANCELLED;
 }
 
 bool wv_future_is_running(const wv_future_t *f)
 {
+    if (!f)
+        return false;
+
     return outcome(f) == RUNNING;
 }
 
 int wv_future_error(const wv_future_t *f)
 {
+    if (!f)
+        return WV_EINVAL;
+
     switch (outcome(f)) {
     case FAILED:
         return f->err;
@@ -267,6 +296,9 @@ int wv_future_error(const wv_future_t *f)
 
 int wv_future_wait(wv_future_t *f, int64_t deadline)
 {
+    if (!f)
+        return WV_EINVAL;
+
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
 
     if (is_final(s))
@@ -297,6 +329,9 @@ int wv_future_wait(wv_future_t *f, int64_t deadline)
 int wv_future_get(wv_future_t *f, const void **data, size_t *len,
                   int64_t deadline)
 {
+    if (!f)
+        return WV_EINVAL;
+
     int err = wv_future_wait(f, deadline);
     if (err)
         return err;
@@ -316,6 +351,9 @@ int wv_future_get(wv_future_t *f, const void **data, size_t *len,
 
 int wv_future_add_done_callback(wv_future_t *f, wv_future_cb fn, void *arg)
 {
+    if (!f)
+        return WV_EINVAL;
+
     struct cbnode *n;
 
     if (!fn)

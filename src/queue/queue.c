@@ -172,6 +172,9 @@ static bool is_full(const wv_queue_t *q)
 
 int wv_queue_put(wv_queue_t *q, void *item, int64_t deadline)
 {
+    if (!q)
+        return WV_EINVAL;
+
     int err = 0;
 
     wv__lock_acquire_nocancel(&q->lock);
@@ -214,6 +217,8 @@ static int wait_item(wv_queue_t *q, int64_t deadline)
 
 int wv_queue_get(wv_queue_t *q, void **item, int64_t deadline)
 {
+    if (!q)
+        return WV_EINVAL;
     if (!item)
         return WV_EINVAL;
     wv__lock_acquire_nocancel(&q->lock);
@@ -228,6 +233,8 @@ int wv_queue_get(wv_queue_t *q, void **item, int64_t deadline)
 
 int wv_queue_get_many(wv_queue_t *q, void **items, int max, int64_t deadline)
 {
+    if (!q)
+        return WV_EINVAL;
     if (!items || max <= 0)
         return WV_EINVAL;
     wv__lock_acquire_nocancel(&q->lock);
@@ -243,6 +250,9 @@ int wv_queue_get_many(wv_queue_t *q, void **items, int max, int64_t deadline)
 
 size_t wv_queue_qsize(wv_queue_t *q)
 {
+    if (!q)
+        return 0;
+
     wv__lock_acquire_nocancel(&q->lock);
     size_t n = q->len;
     wv_lock_release(&q->lock);
@@ -251,11 +261,17 @@ size_t wv_queue_qsize(wv_queue_t *q)
 
 bool wv_queue_is_empty(wv_queue_t *q)
 {
+    if (!q)
+        return false;
+
     return wv_queue_qsize(q) == 0;
 }
 
 bool wv_queue_is_full(wv_queue_t *q)
 {
+    if (!q)
+        return false;
+
     wv__lock_acquire_nocancel(&q->lock);
     bool full = is_full(q);
     wv_lock_release(&q->lock);
@@ -264,6 +280,9 @@ bool wv_queue_is_full(wv_queue_t *q)
 
 int wv_queue_task_done(wv_queue_t *q)
 {
+    if (!q)
+        return WV_EINVAL;
+
     int err = 0;
 
     wv__lock_acquire_nocancel(&q->lock);
@@ -277,6 +296,9 @@ int wv_queue_task_done(wv_queue_t *q)
 
 int wv_queue_join(wv_queue_t *q, int64_t deadline)
 {
+    if (!q)
+        return WV_EINVAL;
+
     int err = 0;
 
     wv__lock_acquire_nocancel(&q->lock);
@@ -290,6 +312,9 @@ int wv_queue_join(wv_queue_t *q, int64_t deadline)
 
 void wv_queue_shutdown(wv_queue_t *q, bool immediate)
 {
+    if (!q)
+        return;
+
     struct slot *slots = NULL;
     size_t cap = 0, head = 0, len = 0;
 
@@ -315,6 +340,9 @@ void wv_queue_shutdown(wv_queue_t *q, bool immediate)
 
 bool wv_queue_is_shutdown(wv_queue_t *q)
 {
+    if (!q)
+        return false;
+
     wv__lock_acquire_nocancel(&q->lock);
     bool down = q->shutdown;
     wv_lock_release(&q->lock);

@@ -394,7 +394,7 @@ int wv_popen_pid(const wv_popen_t *p)
 int wv_popen_fd(const wv_popen_t *p, int stream)
 {
     if (!p || stream < WV_STDIN || stream > WV_STDERR)
-        return -1;
+        return WV_EINVAL;
     return p->fds[stream];
 }
 

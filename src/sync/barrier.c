@@ -32,6 +32,9 @@ int wv_barrier_init(wv_barrier_t *b, unsigned parties,
  * (counted in a FILLING one): that is the caller's bug. */
 void wv_barrier_destroy(wv_barrier_t *b)
 {
+    if (!b)
+        return;
+
     wv__lock_acquire_nocancel(&b->_lock);
     while (b->_count > 0 && b->_state != FILLING)
         wv_cond_wait(&b->_cond, &b->_lock, WV_FOREVER);
@@ -96,6 +99,9 @@ static int wait_released(wv_barrier_t *b, int64_t deadline)
 
 int wv_barrier_wait(wv_barrier_t *b, int64_t deadline)
 {
+    if (!b)
+        return WV_EINVAL;
+
     wv__lock_acquire_nocancel(&b->_lock);
 
     int err =
@@ -119,6 +125,9 @@ int wv_barrier_wait(wv_barrier_t *b, int64_t deadline)
 
 void wv_barrier_abort(wv_barrier_t *b)
 {
+    if (!b)
+        return;
+
     wv__lock_acquire_nocancel(&b->_lock);
     break_locked(b);
     wv_lock_release(&b->_lock);
@@ -126,6 +135,9 @@ void wv_barrier_abort(wv_barrier_t *b)
 
 void wv_barrier_reset(wv_barrier_t *b)
 {
+    if (!b)
+        return;
+
     wv__lock_acquire_nocancel(&b->_lock);
     if (b->_count > 0) {
         if (b->_state == FILLING || b->_state == BROKEN)
@@ -140,11 +152,17 @@ void wv_barrier_reset(wv_barrier_t *b)
 
 unsigned wv_barrier_parties(const wv_barrier_t *b)
 {
+    if (!b)
+        return 0;
+
     return b->_parties;
 }
 
 unsigned wv_barrier_n_waiting(wv_barrier_t *b)
 {
+    if (!b)
+        return 0;
+
     wv__lock_acquire_nocancel(&b->_lock);
     unsigned n = b->_state == FILLING ? b->_count : 0;
     wv_lock_release(&b->_lock);
@@ -153,6 +171,9 @@ unsigned wv_barrier_n_waiting(wv_barrier_t *b)
 
 bool wv_barrier_is_broken(wv_barrier_t *b)
 {
+    if (!b)
+        return false;
+
     wv__lock_acquire_nocancel(&b->_lock);
     bool broken = b->_state == BROKEN;
     wv_lock_release(&b->_lock);

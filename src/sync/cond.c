@@ -17,6 +17,9 @@
 
 void wv_cond_init(wv_cond_t *c)
 {
+    if (!c)
+        return;
+
     __atomic_store_n(&c->_waiters, 0, __ATOMIC_RELAXED);
 }
 
@@ -87,6 +90,8 @@ static int wait_locked(struct waiting *w, int64_t deadline)
 
 int wv_cond_wait(wv_cond_t *c, wv_lock_t *l, int64_t deadline)
 {
+    if (!c || !l)
+        return WV_EINVAL;
     if (!wv_lock_is_locked(l))
         return WV_EPERM;
     struct waiting w = {.cond = c, .lock = l};
@@ -95,6 +100,8 @@ int wv_cond_wait(wv_cond_t *c, wv_lock_t *l, int64_t deadline)
 
 int wv_cond_wait_rlock(wv_cond_t *c, wv_rlock_t *r, int64_t deadline)
 {
+    if (!c || !r)
+        return WV_EINVAL;
     if (!wv_rlock_is_owned(r))
         return WV_EPERM;
     struct waiting w = {.cond = c, .lock = &r->_lock, .rlock = r};
@@ -115,6 +122,8 @@ static int wait_for(struct waiting *w, wv_pred_fn pred, void *arg,
 int wv_cond_wait_for(wv_cond_t *c, wv_lock_t *l, wv_pred_fn pred, void *arg,
                      int64_t deadline)
 {
+    if (!c || !l || !pred)
+        return WV_EINVAL;
     if (!wv_lock_is_locked(l))
         return WV_EPERM;
     if (!pred)
@@ -126,6 +135,8 @@ int wv_cond_wait_for(wv_cond_t *c, wv_lock_t *l, wv_pred_fn pred, void *arg,
 int wv_cond_wait_for_rlock(wv_cond_t *c, wv_rlock_t *r, wv_pred_fn pred,
                            void *arg, int64_t deadline)
 {
+    if (!c || !r || !pred)
+        return WV_EINVAL;
     if (!wv_rlock_is_owned(r))
         return WV_EPERM;
     if (!pred)
@@ -144,6 +155,8 @@ static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
 
 int wv_cond_notify(wv_cond_t *c, unsigned n)
 {
+    if (!c)
+        return WV_EINVAL;
     if (n == 0 || !__atomic_load_n(&c->_waiters, __ATOMIC_RELAXED))
         return 0;
     return (int)wv__unpark(c, n > INT32_MAX ? INT32_MAX : n, unpark_cb, c);
@@ -151,5 +164,8 @@ int wv_cond_notify(wv_cond_t *c, unsigned n)
 
 int wv_cond_notify_all(wv_cond_t *c)
 {
+    if (!c)
+        return WV_EINVAL;
+
     return wv_cond_notify(c, UINT32_MAX);
 }

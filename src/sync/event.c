@@ -19,6 +19,9 @@
 
 void wv_event_init(wv_event_t *e)
 {
+    if (!e)
+        return;
+
     __atomic_store_n(&e->_state, 0, __ATOMIC_RELAXED);
 }
 
@@ -29,6 +32,9 @@ void wv_event_destroy(wv_event_t *e)
 
 bool wv_event_is_set(const wv_event_t *e)
 {
+    if (!e)
+        return false;
+
     return __atomic_load_n(&e->_state, __ATOMIC_ACQUIRE) & SET;
 }
 
@@ -44,6 +50,9 @@ static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
 
 int wv_event_set(wv_event_t *e)
 {
+    if (!e)
+        return WV_EINVAL;
+
     uint32_t s = __atomic_load_n(&e->_state, __ATOMIC_RELAXED);
 
     while (!(s & WAITERS)) {
@@ -58,11 +67,17 @@ int wv_event_set(wv_event_t *e)
 
 void wv_event_clear(wv_event_t *e)
 {
+    if (!e)
+        return;
+
     __atomic_fetch_and(&e->_state, ~SET, __ATOMIC_RELAXED);
 }
 
 int wv_event_wait(wv_event_t *e, int64_t deadline)
 {
+    if (!e)
+        return WV_EINVAL;
+
     uint32_t s = __atomic_load_n(&e->_state, __ATOMIC_ACQUIRE);
 
     if (s & SET)

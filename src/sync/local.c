@@ -110,6 +110,9 @@ static int index_of(wv_local_t *l, uint32_t *out)
 
 int wv_local_init(wv_local_t *l, void (*dtor)(void *value))
 {
+    if (!l)
+        return WV_EINVAL;
+
     uint32_t idx;
 
     l->_index = 0;
@@ -133,6 +136,9 @@ static bool take_value(uint32_t idx, void **value)
 
 void wv_local_destroy(wv_local_t *l)
 {
+    if (!l)
+        return;
+
     void *value;
 
     /* Detach the index first: a destructor that sets the local again then
@@ -161,6 +167,9 @@ void wv_local_destroy(wv_local_t *l)
 
 void *wv_local_get(wv_local_t *l)
 {
+    if (!l)
+        return NULL;
+
     uint32_t idx = __atomic_load_n(&l->_index, __ATOMIC_ACQUIRE);
     wv__locals_t *c = wv__locals_cur;
 
@@ -233,6 +242,9 @@ static int grow_values(wv__locals_t *c, uint32_t idx)
 
 int wv_local_set(wv_local_t *l, void *value)
 {
+    if (!l)
+        return WV_EINVAL;
+
     uint32_t idx;
     wv__locals_t *c;
     int err = index_of(l, &idx);

@@ -69,6 +69,9 @@ uint64_t wv__lock_handoffs;
 
 void wv_lock_init(wv_lock_t *l)
 {
+    if (!l)
+        return;
+
     __atomic_store_n(&l->_state, 0, __ATOMIC_RELAXED);
 }
 
@@ -79,6 +82,9 @@ void wv_lock_destroy(wv_lock_t *l)
 
 bool wv_lock_is_locked(const wv_lock_t *l)
 {
+    if (!l)
+        return false;
+
     return __atomic_load_n(&l->_state, __ATOMIC_RELAXED) & HELD;
 }
 
@@ -214,4 +220,3 @@ int wv_lock_release_slow(wv_lock_t *l)
     wv__unpark(l, 1, unpark_cb, &rel);
     return rel.err;
 }
-

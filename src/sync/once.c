@@ -15,6 +15,9 @@ enum { INIT = 0, RUNNING = 1, DONE = 2, WAITERS = 4 };
 
 bool wv_once_is_done(const wv_once_t *once)
 {
+    if (!once)
+        return false;
+
     return __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE) == DONE;
 }
 
@@ -45,6 +48,9 @@ static int run(wv_once_t *once, int (*fn)(void *), void *arg)
 
 int wv_once(wv_once_t *once, int (*fn)(void *arg), void *arg, int64_t deadline)
 {
+    if (!once)
+        return WV_EINVAL;
+
     uint32_t s = __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE);
 
     if (WV__LIKELY(s == DONE))

@@ -10,6 +10,9 @@
 
 void wv_rlock_init(wv_rlock_t *r)
 {
+    if (!r)
+        return;
+
     wv_lock_init(&r->_lock);
     r->_count = 0;
     __atomic_store_n(&r->_owner, 0, __ATOMIC_RELAXED);
@@ -22,11 +25,17 @@ void wv_rlock_destroy(wv_rlock_t *r)
 
 bool wv_rlock_is_owned(const wv_rlock_t *r)
 {
+    if (!r)
+        return false;
+
     return __atomic_load_n(&r->_owner, __ATOMIC_RELAXED) == wv__self();
 }
 
 int wv_rlock_acquire(wv_rlock_t *r, int64_t deadline)
 {
+    if (!r)
+        return WV_EINVAL;
+
     uintptr_t self = wv__self();
 
     if (__atomic_load_n(&r->_owner, __ATOMIC_RELAXED) == self) {
@@ -45,6 +54,8 @@ int wv_rlock_acquire(wv_rlock_t *r, int64_t deadline)
 
 int wv_rlock_release(wv_rlock_t *r)
 {
+    if (!r)
+        return WV_EINVAL;
     if (__atomic_load_n(&r->_owner, __ATOMIC_RELAXED) != wv__self())
         return WV_EPERM;
     if (--r->_count == 0) {

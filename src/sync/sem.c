@@ -17,6 +17,8 @@
 
 int wv_sem_init(wv_sem_t *s, unsigned value)
 {
+    if (!s)
+        return WV_EINVAL;
     if (value > WV_SEM_VALUE_MAX)
         return WV_EINVAL;
     __atomic_store_n(&s->_state, (uint32_t)value << 1, __ATOMIC_RELAXED);
@@ -40,6 +42,9 @@ void wv_sem_destroy(wv_sem_t *s)
 
 unsigned wv_sem_value(const wv_sem_t *s)
 {
+    if (!s)
+        return 0;
+
     return __atomic_load_n(&s->_state, __ATOMIC_RELAXED) >> 1;
 }
 
@@ -55,6 +60,9 @@ static bool try_take(wv_sem_t *s, uint32_t *v)
 
 int wv_sem_acquire(wv_sem_t *s, int64_t deadline)
 {
+    if (!s)
+        return WV_EINVAL;
+
     uint32_t v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
 
     if (WV__LIKELY(try_take(s, &v)))
@@ -117,6 +125,9 @@ static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
 
 int wv_sem_release(wv_sem_t *s, unsigned n)
 {
+    if (!s)
+        return WV_EINVAL;
+
     uint32_t limit = s->_max ? s->_max : WV_SEM_VALUE_MAX;
     uint32_t v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
 

@@ -191,16 +191,25 @@ void wv_thread_free(wv_thread_t *t)
 
 bool wv_thread_is_alive(const wv_thread_t *t)
 {
+    if (!t)
+        return false;
+
     return t->kind != KIND_WEAVE || !wv_event_is_set(&t->done);
 }
 
 const char *wv_thread_name(const wv_thread_t *t)
 {
+    if (!t)
+        return NULL;
+
     return t->name;
 }
 
 int wv_thread_native_id(wv_thread_t *t)
 {
+    if (!t)
+        return 0;
+
     switch (t->kind) {
     case KIND_MAIN:
         return (int)getpid();

@@ -67,6 +67,9 @@ int wv_timer_start(wv_timer_t **out, int64_t delay_ms, void (*fn)(void *),
 
 int wv_timer_cancel(wv_timer_t *t)
 {
+    if (!t)
+        return WV_EINVAL;
+
     uint32_t s = WAITING;
 
     if (__atomic_compare_exchange_n(&t->state, &s, CANCELLED, false,
@@ -79,6 +82,9 @@ int wv_timer_cancel(wv_timer_t *t)
 
 int wv_timer_join(wv_timer_t *t, int64_t deadline)
 {
+    if (!t)
+        return WV_EINVAL;
+
     return wv_thread_join(t->thread, NULL, deadline);
 }
 
