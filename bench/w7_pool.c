@@ -80,7 +80,8 @@ void bench_w7(void)
 
         for (size_t chunk = 0; chunk < 2; chunk++) {
             p = pool_of_two(in, out);
-            wv_task_opts_t o = {.chunksize = chunk};
+            wv_task_opts_t o = WV_TASK_OPTS_INIT;
+            o.chunksize = chunk;
             t0 = bench_now();
             BENCH_CHECK(wv_pool_map(p, burn, idx, BURNS, sizeof idx[0], NULL, 0,
                                     &o, NULL) == 0);

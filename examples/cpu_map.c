@@ -55,7 +55,8 @@ int main(void)
     long starts[BLOCKS];
     struct count out[BLOCKS];
     wv_pool_opts_t opts = {.kind = WV_POOL_PROCESSES}; /* one per CPU */
-    wv_task_opts_t chunks = {.chunksize = 1};
+    wv_task_opts_t chunks = WV_TASK_OPTS_INIT;
+    chunks.chunksize = 1;
     wv_pool_t *p;
     int err;
 

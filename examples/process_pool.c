@@ -73,8 +73,9 @@ int main(void)
         return 1;
     }
     for (int i = 0; i < 5; i++) {
-        wv_task_opts_t o = {.callback = call_print,
-                            .cb_arg = (void *)(intptr_t)i};
+        wv_task_opts_t o = WV_TASK_OPTS_INIT;
+        o.callback = call_print;
+        o.cb_arg = (void *)(intptr_t)i;
         if ((err = wv_pool_apply_async(p, long_time_task, &i, sizeof i, &o,
                                        NULL))) {
             fprintf(stderr, "apply_async: %s\n", wv_strerror(err));

@@ -209,8 +209,10 @@ WVT_TEST(pool_apply_async_callbacks_run_on_handler)
 {
     wv_pool_t *p = make(2);
     struct cbs c = {.off_worker = true};
-    wv_task_opts_t o = {
-        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
     wv_future_t *f;
     const void *data;
     size_t len;
@@ -242,7 +244,9 @@ WVT_TEST(pool_slow_callback_does_not_stall_workers)
 {
     wv_pool_t *p = make(2);
     wv_event_t release = WV_EVENT_INIT;
-    wv_task_opts_t o = {.callback = slow_callback, .cb_arg = &release};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = slow_callback;
+    o.cb_arg = &release;
     wv_future_t *fs[200];
 
     WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, NULL));
@@ -279,9 +283,10 @@ static void submit_many(int i, void *arg)
 {
     struct many *m = arg;
     for (long k = 0; k < m->per; k++) {
-        wv_task_opts_t o = {.callback = mark,
-                            .error_callback = mark_error,
-                            .cb_arg = &m->seen[i * m->per + k]};
+        wv_task_opts_t o = WV_TASK_OPTS_INIT;
+        o.callback = mark;
+        o.error_callback = mark_error;
+        o.cb_arg = &m->seen[i * m->per + k];
         wv_future_t *f = NULL;
         WVT_OK(
             wv_pool_apply_async(m->pool, bump, NULL, 0, &o, k % 3 ? NULL : &f));
@@ -316,7 +321,9 @@ WVT_TEST(pool_submit_after_close_or_terminate)
     wv_imap_t *it;
     wv_future_t *f;
     struct cbs c = {0};
-    wv_task_opts_t o = {.error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
 
     wv_pool_close(p);
     WVT_ERR(wv_pool_apply_async(p, bump, NULL, 0, &o, &f), WV_ESHUTDOWN);
@@ -356,7 +363,9 @@ WVT_TEST(pool_terminate_cancels_queued_tasks)
     wv_pool_t *p = make(1);
     wv_event_t go = WV_EVENT_INIT;
     struct cbs c = {.off_worker = true};
-    wv_task_opts_t o = {.error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
     wv_future_t *running, *queued[100];
     const void *data;
     size_t len;
@@ -412,8 +421,10 @@ WVT_TEST(pool_cancel_queued_task)
     wv_pool_t *p = make(1);
     wv_event_t go = WV_EVENT_INIT;
     struct cbs c = {0};
-    wv_task_opts_t o = {
-        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
     wv_future_t *f;
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
@@ -439,9 +450,10 @@ WVT_TEST(pool_task_deadline_fires_while_workers_busy)
     wv_pool_t *p = make(1);
     wv_event_t go = WV_EVENT_INIT;
     struct cbs c = {0};
-    wv_task_opts_t o = {.error_callback = on_error,
-                        .cb_arg = &c,
-                        .deadline = wv_deadline_in(30)};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
+    o.deadline = wv_deadline_in(30);
     wv_future_t *f, *g;
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
@@ -538,7 +550,9 @@ static void free_from_callback(const void *result, size_t len, void *arg)
 WVT_TEST(pool_free_from_callback)
 {
     wv_pool_t *p = make(2);
-    wv_task_opts_t o = {.callback = free_from_callback, .cb_arg = p};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = free_from_callback;
+    o.cb_arg = p;
     wv_event_init(&freed_done);
     for (int i = 0; i < 20; i++)
         WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, NULL, NULL));
@@ -576,7 +590,8 @@ WVT_TEST(pool_map_results_in_order)
     for (long i = 0; i < n; i++)
         in[i] = (int)(i % 40000) - 20000;
     for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
-        wv_task_opts_t o = {.chunksize = chunks[c]};
+        wv_task_opts_t o = WV_TASK_OPTS_INIT;
+        o.chunksize = chunks[c];
         memset(out, 0xff, n * sizeof *out);
         WVT_OK(wv_pool_map(p, square, in, n, sizeof *in, out, sizeof *out, &o,
                            NULL));
@@ -603,7 +618,8 @@ WVT_TEST(pool_map_first_failure_stops_it)
     wv_pool_t *p = make(2);
     static int in[100000], out[100000];
     size_t failed = 0;
-    wv_task_opts_t o = {.chunksize = 100};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 100;
 
     for (int i = 0; i < 100000; i++)
         in[i] = i;
@@ -648,8 +664,10 @@ WVT_TEST(pool_map_async_and_callback)
     wv_pool_t *p = make(2);
     static int in[5000], out[5000];
     struct cbs c = {.off_worker = true};
-    wv_task_opts_t o = {
-        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
     wv_future_t *f;
     int zero = 0;
 
@@ -700,7 +718,9 @@ WVT_TEST(pool_map_deadline)
 {
     wv_pool_t *p = make(2);
     static char in[100000];
-    wv_task_opts_t o = {.deadline = wv_deadline_in(30), .chunksize = 10};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.deadline = wv_deadline_in(30);
+    o.chunksize = 10;
 
     __atomic_store_n(&map_returned, false, __ATOMIC_SEQ_CST);
     WVT_ERR(wv_pool_map(p, slow_item, in, sizeof in, 1, NULL, 0, &o, NULL),
@@ -728,7 +748,9 @@ static void imap_all(bool unordered, size_t chunksize, size_t window)
     long n = wvt_scale(5000);
     int *in = malloc(n * sizeof *in);
     char *seen = calloc(n, 1);
-    wv_task_opts_t o = {.chunksize = chunksize, .window = window};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = chunksize;
+    o.window = window;
     wv_imap_t *it;
     size_t index, expect = 0;
     const void *r;
@@ -792,7 +814,9 @@ WVT_TEST(pool_imap_window_bounds_work_ahead)
 {
     wv_pool_t *p = make(2);
     static char in[2000];
-    wv_task_opts_t o = {.chunksize = 4, .window = 3};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 4;
+    o.window = 3;
     wv_imap_t *it;
     int err;
 
@@ -947,7 +971,8 @@ WVT_TEST(pool_maxtasksperchild_replaces_workers)
     __atomic_store_n(&counter, 0, __ATOMIC_SEQ_CST);
     WVT_OK(wv_local_init(&tid_local, tid_destroy));
     WVT_OK(wv_pool_new(&p, &opts));
-    wv_task_opts_t o = {.chunksize = 1};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 1;
     WVT_OK(wv_pool_map(p, record_tid, in, 60, 1, tids, sizeof *tids, &o, NULL));
     /* No thread ran more than 3 tasks; each ran its initializer. */
     int distinct = 0;
@@ -1177,9 +1202,10 @@ static void fault_pass(long n)
     wv_pool_t *p;
     wv_future_t *f = NULL;
     wv_imap_t *it;
-    wv_task_opts_t o = {.callback = noop_result,
-                        .error_callback = count_error,
-                        .deadline = wv_deadline_in(60000)};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = noop_result;
+    o.error_callback = count_error;
+    o.deadline = wv_deadline_in(60000);
     int err;
 
     wvt_alloc_fail_at(n);

@@ -175,7 +175,9 @@ static void on_error(int err, void *arg)
 WVT_TEST(ppool_apply_async_callbacks_exactly_once)
 {
     wv_pool_t *p = make(2, 0);
-    wv_task_opts_t o = {.callback = on_result, .error_callback = on_error};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
     long want = 0;
 
     memset(&cbs, 0, sizeof cbs);
@@ -215,7 +217,8 @@ WVT_TEST(ppool_map_and_failing_item)
             WV_EMFILE);
     WVT_EQ(failed, 77777);
     /* Explicit small chunks: many round trips. */
-    wv_task_opts_t o = {.chunksize = 7};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 7;
     for (long i = 0; i < N; i++)
         in[i] = i;
     WVT_OK(wv_pool_map(p, square, in, 5000, sizeof *in, out, sizeof *out, &o,
@@ -261,7 +264,8 @@ static void check_imap(bool unordered)
     static bool seen[N];
     wv_pool_t *p = make(2, 0);
     wv_imap_t *it;
-    wv_task_opts_t o = {.chunksize = 64};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 64;
 
     memset(seen, 0, sizeof seen);
     for (long i = 0; i < N; i++)
@@ -499,7 +503,8 @@ WVT_TEST(ppool_task_past_deadline_is_killed)
     WVT_ERR(apply_act(p, DO_HANG, wv_now() + 100, &pid), WV_ETIMEDOUT);
     WVT_OK(apply_act(p, DO_OK, -1, &pid)); /* a fresh worker */
     /* With a future and callbacks too. */
-    wv_task_opts_t o = {.deadline = wv_now() + 100};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.deadline = wv_now() + 100;
     wv_future_t *f;
     int hang = DO_HANG;
     WVT_OK(wv_pool_apply_async(p, act, &hang, sizeof hang, &o, &f));
@@ -525,7 +530,9 @@ WVT_TEST(ppool_map_deadline_kills_a_hanging_item)
     wv_pool_t *p = make(2, 0);
     for (long i = 0; i < 100; i++)
         in[i] = i;
-    wv_task_opts_t o = {.deadline = wv_now() + 200, .chunksize = 5};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.deadline = wv_now() + 200;
+    o.chunksize = 5;
     WVT_ERR(wv_pool_map(p, hang_at_7, in, 100, sizeof in[0], out, sizeof out[0],
                         &o, NULL),
             WV_ETIMEDOUT);
@@ -698,7 +705,9 @@ WVT_TEST_TIMEOUT(ppool_stress_workers_dying_at_random, 120)
 {
     long n = wvt_scale(100);
     wv_pool_t *p = make(3, 7);
-    wv_task_opts_t o = {.callback = tally_ok, .error_callback = tally_err};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = tally_ok;
+    o.error_callback = tally_err;
     long want_sum = 0, want_lost = 0;
 
     memset(&tally, 0, sizeof tally);
@@ -751,7 +760,9 @@ WVT_TEST(ppool_interrupted_waits)
 {
     wv__fault_futex_eintr(100000); /* inherited by the children */
     wv_pool_t *p = make(2, 0);
-    wv_task_opts_t o = {.callback = on_result, .error_callback = on_error};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
     memset(&cbs, 0, sizeof cbs);
     long want = 0;
     for (long x = 0; x < 300; x++) {
@@ -935,7 +946,8 @@ static void apply_from_callback(const void *res, size_t len, void *arg)
 WVT_TEST(ppool_apply_from_a_callback_runs_in_a_worker)
 {
     cb_pool = make(1, 0);
-    wv_task_opts_t o = {.callback = apply_from_callback};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = apply_from_callback;
     WVT_OK(wv_pool_apply_async(cb_pool, get_pid, NULL, 0, &o, NULL));
     WVT_POLL(__atomic_load_n(&cb_done, __ATOMIC_SEQ_CST), 10000);
     WVT_OK(cb_rc);

@@ -31,7 +31,7 @@ enum { T_INLINE, T_HEAP, T_CHUNK };
 struct ptask {
     wv_pool_fn fn;
     void *ref;
-    int64_t deadline; /* 0 = none */
+    int64_t deadline; /* WV_FOREVER = none, else > 0 */
     uint32_t kind;
     uint32_t len; /* argument bytes */
     union {
@@ -74,6 +74,32 @@ struct wv_task {
 static inline int wv__task_rc(int rc)
 {
     return rc > 0 ? WV_EINVAL : rc;
+}
+
+/*
+ * Deadlines inside the pool are the API's: WV_FOREVER = none, > 0 = an
+ * absolute wv_now() time.  0 (WV_NOWAIT) never gets this far: a
+ * submission with it returns WV_EAGAIN (no task can start without
+ * waiting for a worker).
+ */
+static inline bool wv__task_expired(int64_t deadline)
+{
+    return deadline > 0 && wv_now() >= deadline;
+}
+
+/*
+ * The deadline of a submission's options (opts NULL: none) into *out.
+ * 0, WV_EAGAIN (WV_NOWAIT: nothing may be submitted) or WV_EINVAL (a
+ * negative other than WV_FOREVER).
+ */
+static inline int wv__opts_deadline(const wv_task_opts_t *opts, int64_t *out)
+{
+    int64_t d = opts ? opts->deadline : WV_FOREVER;
+
+    *out = d;
+    if (d == WV_NOWAIT)
+        return WV_EAGAIN;
+    return d < WV_FOREVER ? WV_EINVAL : 0;
 }
 
 /* ------------------------------------------------------- the queues */
@@ -304,7 +330,7 @@ struct pw_chunk {
     size_t out_size;
     int *errs;   /* imap: every item's code; NULL: map, first failure stops */
     size_t base; /* the first item's index */
-    int64_t deadline; /* 0: none */
+    int64_t deadline; /* WV_FOREVER: none */
 };
 
 /* In a worker process, a pool it inherited (whose calls are refused with

@@ -50,7 +50,7 @@ struct job {
     char *out; /* map: the caller's array */
     size_t out_size;
     size_t n, chunk;
-    int64_t deadline; /* 0 = none */
+    int64_t deadline; /* WV_FOREVER = none */
     wv_future_t *fut; /* map: done when all chunks are */
     wv_event_t stopped;
     bool stop_seen;     /* stop_done ran: it must run once */
@@ -181,7 +181,7 @@ static void chunk_finish(struct job *j)
 
 static int item_deadline(struct job *j)
 {
-    if (j->deadline && wv_now() >= j->deadline) {
+    if (wv__task_expired(j->deadline)) {
         wv__job_cancel(j, WV_ETIMEDOUT);
         return WV_ETIMEDOUT;
     }
@@ -273,7 +273,7 @@ static void proc_map(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
     int rc = wv__pw_chunk(p, w, &k, &done);
     if (rc == 0)
         return;
-    if (rc == WV_ETIMEDOUT && j->deadline && wv_now() >= j->deadline)
+    if (rc == WV_ETIMEDOUT && wv__task_expired(j->deadline))
         wv__job_cancel(j, rc); /* the job's deadline, as run_map's */
     else
         job_fail(j, rc, lo + done);
@@ -351,12 +351,32 @@ static size_t chunk_size(size_t asked, size_t n, size_t automatic)
     return c ? c : 1;
 }
 
+/*
+ * The checks every map and imap makes before anything is allocated:
+ * WV_EINVAL (NULLs; an array of n records that cannot exist, n * in_size
+ * or n * out_size past SIZE_MAX; a bad deadline), WV_EPERM (an inherited
+ * pool), WV_EBROKEN, WV_ESHUTDOWN, then WV_EAGAIN (WV_NOWAIT: no item can
+ * start without waiting for a worker).  *deadline gets opts's.
+ */
 static int check_map(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
-                     size_t in_size, const void *out, size_t out_size)
+                     size_t in_size, const void *out, size_t out_size,
+                     const wv_task_opts_t *opts, int64_t *deadline)
 {
-    if (!p || !fn || (n && in_size && !in) || (n && out_size && !out))
+    int derr = wv__opts_deadline(opts, deadline);
+
+    if (!p || !fn || (n && in_size && !in) || (n && out_size && !out) ||
+        derr == WV_EINVAL)
         return WV_EINVAL;
-    return wv__pw_foreign(p) ? WV_EPERM : 0;
+    if (n && (in_size > SIZE_MAX / n || out_size > SIZE_MAX / n))
+        return WV_EINVAL;
+    if (wv__pw_foreign(p))
+        return WV_EPERM;
+    uint32_t f = wv__pool_flags(p);
+    if (f & P_BROKEN)
+        return WV_EBROKEN;
+    if (f & (P_CLOSED | P_TERMINATED))
+        return WV_ESHUTDOWN;
+    return derr;
 }
 
 static struct job *job_new(wv_pool_t *p, wv_pool_fn fn, const void *in,
@@ -375,13 +395,14 @@ static struct job *job_new(wv_pool_t *p, wv_pool_fn fn, const void *in,
     j->out_size = out_size;
     j->n = n;
     j->chunk = chunk;
-    j->deadline = deadline > 0 ? deadline : 0;
+    j->deadline = deadline;
     return j;
 }
 
 static struct ptask chunk_task(struct job *j, size_t c, size_t slot)
 {
-    struct ptask t = {.fn = j->fn, .ref = j, .kind = T_CHUNK};
+    struct ptask t = {
+        .fn = j->fn, .ref = j, .deadline = WV_FOREVER, .kind = T_CHUNK};
 
     t.u.chunk.lo = c * j->chunk;
     t.u.chunk.hi =
@@ -416,18 +437,15 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
                      size_t in_size, void *out, size_t out_size,
                      const wv_task_opts_t *opts, bool heap, struct job **jp)
 {
-    wv_task_opts_t none = {0};
+    wv_task_opts_t none = WV_TASK_OPTS_INIT;
+    int64_t deadline;
     int err;
 
+    if ((err =
+             check_map(p, fn, in, n, in_size, out, out_size, opts, &deadline)))
+        return err;
     if (!opts)
         opts = &none;
-    if ((err = check_map(p, fn, in, n, in_size, out, out_size)))
-        return err;
-    uint32_t f = wv__pool_flags(p);
-    if (f & P_BROKEN)
-        return WV_EBROKEN;
-    if (f & (P_CLOSED | P_TERMINATED))
-        return WV_ESHUTDOWN;
     size_t automatic = wv__ceil_div(n, 4 * p->max); /* Python's */
     if (p->procs && in_size + out_size) {
         /* A chunk's records cross in one copy each way: chunks that stay
@@ -441,7 +459,7 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     size_t chunk = chunk_size(opts->chunksize, n, automatic);
     size_t nchunks = wv__ceil_div(n, chunk);
     struct job *j =
-        job_new(p, fn, in, n, in_size, out, out_size, chunk, opts->deadline);
+        job_new(p, fn, in, n, in_size, out, out_size, chunk, deadline);
     if (!j)
         return WV_ENOMEM;
     j->chunks_left = nchunks;
@@ -453,7 +471,7 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     if ((opts->callback || opts->error_callback) &&
         !(rec = wv__cbrec_new(p, opts)))
         goto out_free;
-    if (heap && j->deadline &&
+    if (heap && j->deadline != WV_FOREVER &&
         (err = wv__handler_deadline(p, j, true, j->deadline)))
         goto out_drop_rec;
     if (nchunks == 0)
@@ -495,13 +513,12 @@ int wv_pool_map(wv_pool_t *pool, wv_pool_fn fn, const void *in, size_t n,
                 const wv_task_opts_t *opts, size_t *failed)
 {
     struct job *j;
-    int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : -1;
     int err =
         map_start(pool, fn, in, n, in_size, out, out_size, opts, false, &j);
 
     if (err)
         return err;
-    err = wv_future_wait(j->fut, deadline);
+    err = wv_future_wait(j->fut, j->deadline);
     if (err) {
         /* Timed out, or the calling coroutine was cancelled: stop the
          * items not started and wait for those running (they use `out`). */
@@ -584,17 +601,17 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
                       const wv_task_opts_t *opts, bool unordered,
                       wv_imap_t **out)
 {
-    wv_task_opts_t none = {0};
+    wv_task_opts_t none = WV_TASK_OPTS_INIT;
+    int64_t deadline;
     int err;
 
+    if (!out)
+        return WV_EINVAL;
+    /* The flags are checked again once counted in lazy. */
+    if ((err = check_map(p, fn, in, n, in_size, "", out_size, opts, &deadline)))
+        return err;
     if (!opts)
         opts = &none;
-    if (!out || (err = check_map(p, fn, in, n, in_size, "", 0)))
-        return WV_EINVAL;
-    if (wv__pool_flags(p) & P_BROKEN)
-        return WV_EBROKEN;
-    if (wv__pool_flags(p) & (P_CLOSED | P_TERMINATED))
-        return WV_ESHUTDOWN; /* checked again once counted in lazy */
     size_t automatic = n / (16 * p->max);
     size_t chunk =
         chunk_size(opts->chunksize, n, automatic > 1024 ? 1024 : automatic);
@@ -612,12 +629,12 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     it->window = window;
     err = WV_ENOMEM;
     if (imap_alloc(it, chunk, out_size) ||
-        !(it->job = job_new(p, fn, in, n, in_size, NULL, out_size, chunk,
-                            opts->deadline)))
+        !(it->job =
+              job_new(p, fn, in, n, in_size, NULL, out_size, chunk, deadline)))
         goto out_free;
     err = 0;
     it->job->it = it;
-    if (it->job->deadline &&
+    if (it->job->deadline != WV_FOREVER &&
         (err = wv__handler_deadline(p, it->job, true, it->job->deadline)))
         goto out_free;
     if (nchunks) {

@@ -150,7 +150,7 @@ static void run_apply(wv_pool_t *p, struct worker *w, struct ptask *t)
     wv_future_t *f = t->ref;
     const void *arg = t->kind == T_HEAP ? t->u.heap : t->u.arg;
 
-    if (t->deadline && wv_now() >= t->deadline) {
+    if (wv__task_expired(t->deadline)) {
         wv__task_discard(t, WV_ETIMEDOUT);
         return;
     }
@@ -703,14 +703,19 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
 {
     int err;
 
-    if (!pool || !fn || (len && !arg) || len > UINT32_MAX)
+    int64_t deadline;
+    int derr = wv__opts_deadline(opts, &deadline);
+
+    if (!pool || !fn || (len && !arg) || len > UINT32_MAX || derr == WV_EINVAL)
         return WV_EINVAL;
     if (wv__pw_foreign(pool))
         return WV_EPERM;
     if ((err = refused(wv__pool_flags(pool), P_CLOSED | P_TERMINATED)))
         return err;
+    if (derr)
+        return derr; /* WV_NOWAIT: a task cannot start without waiting */
     bool watch = opts && (opts->callback || opts->error_callback);
-    int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : 0;
+    bool timed = deadline != WV_FOREVER;
     struct ptask t = {.fn = fn, .deadline = deadline};
     struct cbrec *rec = NULL;
     wv_future_t *f = NULL;
@@ -725,7 +730,7 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
             return WV_ENOMEM;
         memcpy(t.u.heap, arg, len);
     }
-    if (fut || watch || deadline) {
+    if (fut || watch || timed) {
         if ((err = wv_future_new(&f)))
             goto out_free_arg;
         if (watch && !(rec = wv__cbrec_new(pool, opts))) {
@@ -734,7 +739,7 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
         }
         /* Should the push fail, the entry finds the future failed below
          * and drops it. */
-        if (deadline && (err = wv__handler_deadline(pool, f, false, deadline)))
+        if (timed && (err = wv__handler_deadline(pool, f, false, deadline)))
             goto out_free_rec;
         t.ref = wv_future_ref(f); /* the task's */
     }
@@ -784,14 +789,16 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
         wv__free(task.heap);
         return rc;
     }
-    wv_task_opts_t opts = {.deadline = deadline > 0 ? deadline : 0};
+    /* WV_NOWAIT: apply_async refuses it (WV_EAGAIN), nothing submitted. */
+    wv_task_opts_t opts = WV_TASK_OPTS_INIT;
+    opts.deadline = deadline;
     wv_future_t *f;
     int err = wv_pool_apply_async(pool, fn, arg, len, &opts, &f);
     if (err)
         return err;
     const void *r;
     size_t rlen;
-    err = wv_future_get(f, deadline == 0 ? -1 : deadline, &r, &rlen);
+    err = wv_future_get(f, deadline, &r, &rlen);
     if (err == 0) {
         if (out && rlen)
             memcpy(out, r, rlen < cap ? rlen : cap);

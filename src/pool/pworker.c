@@ -84,7 +84,7 @@ struct chan {
     wv_pool_fn fn;
     uint64_t len; /* apply: argument bytes in, result bytes out */
     uint64_t n, in_size, out_size, base; /* chunk: items, first's index */
-    int64_t deadline;                    /* 0: none */
+    int64_t deadline;                    /* WV_FOREVER: none */
     _Alignas(64) uint64_t progress;      /* chunk: items finished */
     _Alignas(64) uint64_t size;          /* bytes of the memfd */
 };
@@ -275,7 +275,7 @@ static int child_chunk(struct chan *c)
 
     for (size_t i = 0; i < n; i++) {
         int rc;
-        if (deadline && wv_now() >= deadline) {
+        if (wv__task_expired(deadline)) {
             rc = WV_ETIMEDOUT;
         } else {
             task.out = out ? out + i * osz : NULL;
@@ -435,7 +435,7 @@ static int deliver(wv_pool_t *p, struct worker *wk, int64_t deadline)
 
     for (;;) {
         uint32_t seq = send_req(w);
-        int err = await(w, seq, deadline ? deadline : -1);
+        int err = await(w, seq, deadline);
         if (err == 0)
             return 0;
         /* Reaped first: only then is `taken` final.  Past the deadline the
