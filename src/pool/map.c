@@ -2,7 +2,9 @@
  * pool/map.c - map, map_async, imap and imap_unordered.
  *
  * A map is a job cut into chunks; each chunk is one queued task (T_CHUNK)
- * holding a reference to the job and a range of items.  Items are read
+ * holding a reference to the job and a range of items, run by the
+ * worker's kind (p->kind->run_chunk: in the worker thread, or in its
+ * child with the records crossing once each way).  Items are read
  * from the caller's array and results written to the caller's array (map)
  * or to the iterator's slots (imap) in place: no per-item copy, no
  * per-item allocation, one queued task per chunk.
@@ -27,7 +29,7 @@
 
 #include <string.h>
 
-#define CANCEL 0x80000000u
+#define CANCEL WV__JOB_CANCEL
 
 struct slot {
     size_t chunk; /* [mu] chunk index held */
@@ -188,38 +190,39 @@ static int item_deadline(struct job *j)
     return 0;
 }
 
-/* A chunk's task handle: results are records of out_size bytes. */
-static void chunk_task_handle(const struct job *j, wv_task_t *task)
+/* Items [lo, hi) of job j as a chunk for a kind's run_chunk. */
+static struct pw_chunk chunk_of(struct job *j, size_t lo, size_t hi)
 {
-    task->cap = j->out_size;
-    task->heap = NULL;
-    task->record = true;
+    return (struct pw_chunk){
+        .fn = j->fn,
+        .in = j->in + lo * j->in_size,
+        .n = hi - lo,
+        .in_size = j->in_size,
+        .out_size = j->out_size,
+        .base = lo,
+        .deadline = j->deadline,
+        .cancel = &j->active,
+    };
 }
 
-/* Calls fn on item i, its result record at out. */
-static int call_item(struct job *j, wv_task_t *task, size_t i, char *out)
+/* A map chunk on worker w: results in place in the caller's array (a
+ * process's cross in one copy each way, through its channel). */
+static void run_map(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
+                    size_t hi)
 {
-    task->out = out;
-    task->index = i;
-    task->len = 0;
-    return wv__task_rc(j->fn(task, j->in + i * j->in_size, j->in_size));
-}
+    struct pw_chunk k = chunk_of(j, lo, hi);
+    size_t done;
 
-static void run_map(struct job *j, size_t lo, size_t hi)
-{
-    wv_task_t task;
-
-    chunk_task_handle(j, &task);
-    for (size_t i = lo; i < hi; i++) {
-        if (job_cancelled(j) || item_deadline(j))
-            return;
-        int rc =
-            call_item(j, &task, i, j->out ? j->out + i * j->out_size : NULL);
-        if (rc) {
-            job_fail(j, rc, i);
-            return;
-        }
-    }
+    if (job_cancelled(j) || item_deadline(j))
+        return;
+    k.out = j->out ? j->out + lo * j->out_size : NULL;
+    int rc = p->kind->run_chunk(p, w, &k, &done);
+    if (rc == 0)
+        return; /* done, or stopped by another's stop */
+    if (rc == WV_ETIMEDOUT && wv__task_expired(j->deadline))
+        wv__job_cancel(j, rc); /* the job's deadline */
+    else
+        job_fail(j, rc, lo + done);
 }
 
 /* Slot si's results are in: the consumer may take them. */
@@ -233,75 +236,24 @@ static void slot_done(struct wv_imap *it, struct slot *s, size_t si)
     wv_lock_release(&it->mu);
 }
 
-static void run_imap(struct job *j, size_t lo, size_t hi, size_t si)
+/* An imap chunk on worker w: every item gets its own code in the slot. */
+static void run_imap(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
+                     size_t hi, size_t si)
 {
     struct wv_imap *it = j->it;
     struct slot *s = &it->slots[si];
-    wv_task_t task;
-
-    chunk_task_handle(j, &task);
-    for (size_t i = lo; i < hi; i++) {
-        int rc;
-        if (job_cancelled(j) || item_deadline(j))
-            rc = __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE);
-        else
-            rc = call_item(j, &task, i,
-                           s->buf ? s->buf + (i - lo) * j->out_size : NULL);
-        s->errs[i - lo] = rc;
-    }
-    slot_done(it, s, si);
-}
-
-/* A chunk in worker w's child: its items cross in one copy each way. */
-static void proc_map(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
-                     size_t hi)
-{
-    struct pw_chunk k = {
-        .fn = j->fn,
-        .in = j->in + lo * j->in_size,
-        .n = hi - lo,
-        .in_size = j->in_size,
-        .out = j->out ? j->out + lo * j->out_size : NULL,
-        .out_size = j->out_size,
-        .base = lo,
-        .deadline = j->deadline,
-    };
-    size_t done;
-
-    if (job_cancelled(j) || item_deadline(j))
-        return;
-    int rc = wv__pw_chunk(p, w, &k, &done);
-    if (rc == 0)
-        return;
-    if (rc == WV_ETIMEDOUT && wv__task_expired(j->deadline))
-        wv__job_cancel(j, rc); /* the job's deadline, as run_map's */
-    else
-        job_fail(j, rc, lo + done);
-}
-
-static void proc_imap(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
-                      size_t hi, size_t si)
-{
-    struct wv_imap *it = j->it;
-    struct slot *s = &it->slots[si];
-    struct pw_chunk k = {
-        .fn = j->fn,
-        .in = j->in + lo * j->in_size,
-        .n = hi - lo,
-        .in_size = j->in_size,
-        .out = s->buf,
-        .out_size = j->out_size,
-        .errs = s->errs,
-        .base = lo,
-        .deadline = j->deadline,
-    };
+    struct pw_chunk k = chunk_of(j, lo, hi);
     size_t done = 0;
-    int rc;
+    int rc = 0;
 
-    if (job_cancelled(j) || item_deadline(j))
+    k.out = s->buf;
+    k.errs = s->errs;
+    if (!job_cancelled(j) && !item_deadline(j))
+        rc = p->kind->run_chunk(p, w, &k, &done);
+    if (wv__task_expired(j->deadline))
+        wv__job_cancel(j, WV_ETIMEDOUT); /* later chunks: not run */
+    if (rc == 0 && done < k.n)           /* stopped: the stop's code */
         rc = __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE);
-    else
-        rc = wv__pw_chunk(p, w, &k, &done);
     for (size_t i = done; i < k.n; i++) /* the items it did not finish */
         s->errs[i] = rc;
     slot_done(it, s, si);
@@ -313,14 +265,10 @@ void wv__chunk_run(wv_pool_t *p, struct worker *w, struct ptask *t)
     size_t lo = t->u.chunk.lo, hi = t->u.chunk.hi;
 
     if (job_enter(j)) {
-        if (p->procs && j->it)
-            proc_imap(p, w, j, lo, hi, t->u.chunk.slot);
-        else if (p->procs)
-            proc_map(p, w, j, lo, hi);
-        else if (j->it)
-            run_imap(j, lo, hi, t->u.chunk.slot);
+        if (j->it)
+            run_imap(p, w, j, lo, hi, t->u.chunk.slot);
         else
-            run_map(j, lo, hi);
+            run_map(p, w, j, lo, hi);
         job_leave(j);
     }
     chunk_finish(j);

@@ -233,21 +233,67 @@ static uint32_t child_wait(struct chan *c, uint32_t seen, int parent, int spin)
     }
 }
 
+/*
+ * An apply's result in the child goes straight into the channel, after
+ * the argument (at result_at(len)): wv_task_return's one copy is the
+ * crossing.  The argument fn is reading must stay mapped meanwhile, so
+ * growing the window during fn maps the file a second time and grows
+ * that one; the first mapping is dropped once fn has returned.
+ */
+struct child_out {
+    int memfd;
+    struct chan **c; /* the child's mapping, as it moves */
+    size_t *map;
+    size_t at;         /* the result's offset in the data window */
+    struct chan *orig; /* the mapping fn's argument lies in, if moved */
+    size_t orig_map;
+};
+
+static size_t result_at(size_t arg_len)
+{
+    return wv__round_up(arg_len, 64);
+}
+
+static int child_sink(wv_task_t *task, const void *data, size_t len)
+{
+    struct child_out *o = task->sink_arg;
+
+    if (len > SIZE_MAX / 2 - o->at)
+        return WV_ENOMEM;
+    if (CHAN_HDR + o->at + len > *o->map) {
+        if (!o->orig) {
+            void *m = mmap(NULL, *o->map, PROT_READ | PROT_WRITE, MAP_SHARED,
+                           o->memfd, 0);
+            if (m == MAP_FAILED)
+                return WV_ENOMEM;
+            o->orig = *o->c;
+            o->orig_map = *o->map;
+            *o->c = m;
+        }
+        int err = reserve(o->memfd, o->c, o->map, o->at + len);
+        if (err)
+            return err; /* the previous result, if any, stays */
+    }
+    if (len)
+        memcpy(chan_data(*o->c) + o->at, data, len);
+    task->len = len;
+    return 0;
+}
+
 static int child_apply(int memfd, struct chan **c, size_t *map)
 {
-    wv_task_t task = {0};
     struct chan *h = *c;
-    int rc = wv__task_rc(h->fn(&task, chan_data(h), (size_t)h->len));
+    size_t len = (size_t)h->len;
+    struct child_out o = {memfd, c, map, result_at(len), NULL, 0};
+    wv_task_t task = {.sink = child_sink, .sink_arg = &o};
+    int rc = wv__task_rc(h->fn(&task, chan_data(h), len));
+
+    if (o.orig)
+        munmap(o.orig, o.orig_map);
     if (rc == 0) {
-        const void *res = task.heap ? task.heap : task.buf;
-        rc = reserve(memfd, c, map, task.len);
-        if (rc == 0) {
-            memcpy(chan_data(*c), res, task.len);
-            (*c)->len = task.len;
-            crash_point(WV__PW_CRASH_RETURNING);
-        }
+        (*c)->len = task.len;
+        crash_point(WV__PW_CRASH_RETURNING);
     }
-    wv__free(task.heap);
     return rc;
 }
 
@@ -261,37 +307,22 @@ static size_t chunk_errs_at(const struct chan *c)
     return chunk_out_at(c) + wv__round_up((size_t)(c->n * c->out_size), 64);
 }
 
+/* A chunk in the child: the items' loop of the thread kind, over the
+ * channel; c->progress follows it, for a death or a kill midway. */
 static int child_chunk(struct chan *c)
 {
-    const char *in = chan_data(c);
-    char *out = c->out_size ? chan_data(c) + chunk_out_at(c) : NULL;
-    int32_t *errs = (int32_t *)(chan_data(c) + chunk_errs_at(c));
-    size_t n = (size_t)c->n, isz = (size_t)c->in_size;
-    size_t osz = (size_t)c->out_size;
-    int64_t deadline = c->deadline;
-    bool per_item = c->per_item;
-    wv_pool_fn fn = c->fn;
-    wv_task_t task = {.cap = osz, .record = true};
-
-    for (size_t i = 0; i < n; i++) {
-        int rc;
-        if (wv__task_expired(deadline)) {
-            rc = WV_ETIMEDOUT;
-        } else {
-            task.out = out ? out + i * osz : NULL;
-            task.index = (size_t)c->base + i;
-            task.len = 0;
-            rc = wv__task_rc(fn(&task, in + i * isz, isz));
-        }
-        if (per_item) {
-            errs[i] = rc;
-        } else if (rc) {
-            __atomic_store_n(&c->progress, i, __ATOMIC_RELAXED);
-            return rc;
-        }
-        __atomic_store_n(&c->progress, i + 1, __ATOMIC_RELAXED);
-    }
-    return 0;
+    struct pw_chunk k = {
+        .fn = c->fn,
+        .in = chan_data(c),
+        .n = (size_t)c->n,
+        .in_size = (size_t)c->in_size,
+        .out = c->out_size ? chan_data(c) + chunk_out_at(c) : NULL,
+        .out_size = (size_t)c->out_size,
+        .errs = c->per_item ? (int *)(chan_data(c) + chunk_errs_at(c)) : NULL,
+        .base = (size_t)c->base,
+        .deadline = c->deadline,
+    };
+    return wv__chunk_items(&k, &c->progress);
 }
 
 /* A worker process's body: the initializer, then requests until told to
@@ -339,21 +370,54 @@ static int child_main(void *arg)
 
 /* ------------------------------------------------------------ zygote */
 
-int wv__pw_zygote_start(wv_pool_t *p)
+/*
+ * The private fork server dies with the thread that forked it
+ * (PR_SET_PDEATHSIG), so it is forked by a thread of its own that lives
+ * as long as the pool: neither the thread calling wv_pool_new (it may end
+ * first) nor the handler (callbacks are its one job).  The thread starts
+ * the server, reports, then waits for pool_stop (the handler's end, every
+ * child reaped) to free it.
+ */
+static int zygote_main(void *arg)
+{
+    wv_pool_t *p = arg;
+    wv_thread_t *me = wv_thread_current();
+    wv__fserver_t *z = NULL;
+
+    p->zygote_err = wv__fserver_new(&z);
+    p->zygote = z;
+    wv_event_set(&p->zygote_ready);
+    if (z) {
+        wv_event_wait(&p->zygote_stop, WV_FOREVER);
+        p->zygote = NULL; /* every child is reaped: nobody reads it */
+        wv__fserver_free(z);
+    }
+    wv__pool_thread_end(p, me);
+    return 0;
+}
+
+static int proc_pool_start(wv_pool_t *p)
 {
     if (wv__forkserver_running())
         return 0; /* the program's own: its image is the one it chose */
-    wv__fserver_t *z;
-    int err = wv__fserver_new(&z);
-    if (err == 0)
-        p->zygote = z;
-    return err;
+    char name[48];
+    snprintf(name, sizeof name, "%s-forkserver", p->name);
+    wv_thread_opts_t opts = {.name = name};
+
+    __atomic_add_fetch(&p->threads, 1, __ATOMIC_SEQ_CST);
+    int err = wv_thread_start(&p->kind_thread, &opts, zygote_main, p);
+    if (err) {
+        __atomic_sub_fetch(&p->threads, 1, __ATOMIC_SEQ_CST);
+        p->kind_thread = NULL;
+        return err;
+    }
+    wv_event_wait(&p->zygote_ready, WV_FOREVER);
+    return p->zygote_err;
 }
 
-void wv__pw_zygote_stop(wv_pool_t *p)
+static void proc_pool_stop(wv_pool_t *p)
 {
-    wv__fserver_free(p->zygote);
-    p->zygote = NULL;
+    wv_event_set(&p->zygote_stop);
 }
 
 static int spawn(wv_pool_t *p, wv_process_t **out, const wv_process_opts_t *o,
@@ -528,7 +592,7 @@ static void pw_free(struct pw *w)
     wv__free(w);
 }
 
-int wv__pw_open(wv_pool_t *p, struct worker *wk)
+static int proc_open(wv_pool_t *p, struct worker *wk)
 {
     struct pw *w = wv__calloc(1, sizeof *w);
     if (!w)
@@ -563,14 +627,14 @@ int wv__pw_open(wv_pool_t *p, struct worker *wk)
     /* Counted until closed (this worker is live: the handler cannot be
      * finished now): the handler stops the fork server only once every
      * child is reaped, however the dispatchers leave. */
-    __atomic_add_fetch(&p->pw_open, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&p->kind_open, 1, __ATOMIC_SEQ_CST);
     wv__lock_acquire_nocancel(&p->mu);
     wk->pw = w;
     wv_lock_release(&p->mu);
     return child_start(p, w, wk->index);
 }
 
-void wv__pw_close(wv_pool_t *p, struct worker *wk)
+static void proc_close(wv_pool_t *p, struct worker *wk)
 {
     struct pw *w = wk->pw;
     if (!w)
@@ -590,8 +654,8 @@ void wv__pw_close(wv_pool_t *p, struct worker *wk)
     wk->pw = NULL;
     wv_lock_release(&p->mu);
     pw_free(w);
-    if (__atomic_sub_fetch(&p->pw_open, 1, __ATOMIC_SEQ_CST) == 0)
-        wv__handler_wake(p);
+    if (__atomic_sub_fetch(&p->kind_open, 1, __ATOMIC_SEQ_CST) == 0)
+        wv__pool_kind_closed(p);
 }
 
 /* A child failed its task (err): kill and reap it, and start another
@@ -629,29 +693,35 @@ static int no_child(wv_pool_t *p)
     return wv__pool_flags(p) & P_TERMINATED ? WV_ECANCELED : WV_EBROKEN;
 }
 
-int wv__pw_recycle(wv_pool_t *p, struct worker *wk)
+/* maxtasksperchild: a fresh child; the dispatcher thread stays (if none
+ * can be had, the pool is broken and the thread leaves with it). */
+static bool proc_recycle(wv_pool_t *p, struct worker *wk)
 {
     struct pw *w = wk->pw;
 
     if (!w->proc)
-        return no_child(p);
+        return true;
     w->c->op = OP_EXIT;
     send_req(w);
     bool gone = wv_process_join(w->proc, wv_now() + EXIT_GRACE, NULL) == 0;
     child_drop(p, w, !gone);
-    return replace(p, wk);
+    replace(p, wk);
+    return true;
 }
 
-int wv__pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
-                 const void *arg, size_t len, int64_t deadline, wv_task_t *task)
+/*
+ * Runs fn(arg) in the child.  On success *res points at the result in the
+ * channel (valid until the next request) and *res_len is its length.  The
+ * task's code, or WV_EWORKERLOST (the child died: replaced), WV_ETIMEDOUT
+ * (past the deadline: killed and replaced), WV_ECANCELED (terminated),
+ * WV_EBROKEN (no child could be had), WV_ENOMEM.
+ */
+static int pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
+                    const void *arg, size_t len, int64_t deadline,
+                    const void **res, size_t *res_len)
 {
     struct pw *w = wk->pw;
 
-    task->out = NULL;
-    task->heap = NULL;
-    task->len = 0;
-    task->index = 0;
-    task->record = false;
     if (!w->proc)
         return no_child(p);
     int err = reserve(w->memfd, &w->c, &w->map, len);
@@ -670,11 +740,35 @@ int wv__pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
     c = w->c;
     if (c->rc)
         return c->rc;
-    return wv_task_return(task, chan_data(c), (size_t)c->len);
+    if (c->len > w->map - CHAN_HDR - result_at(len))
+        return child_lost(p, wk, WV_EIO); /* a header it cannot have */
+    *res = chan_data(c) + result_at(len);
+    *res_len = (size_t)c->len;
+    return 0;
 }
 
-int wv__pw_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
-                 size_t *done)
+/* The result crosses twice: the child's wv_task_return into the channel,
+ * and the channel into the future's storage, here. */
+static void proc_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
+                       const void *arg, size_t len, int64_t deadline,
+                       wv_future_t *f)
+{
+    const void *res = NULL;
+    size_t res_len = 0;
+    int rc = pw_apply(p, wk, fn, arg, len, deadline, &res, &res_len);
+
+    if (!f)
+        return;
+    if (rc == 0)
+        rc = wv_future_set_result(f, res, res_len);
+    if (rc != 0)
+        wv_future_set_error(f, rc);
+}
+
+/* A chunk in the child: its input records cross in one copy, its results
+ * (and imap's codes) in one copy back, of the items that finished. */
+static int proc_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
+                      size_t *done)
 {
     struct pw *w = wk->pw;
 
@@ -716,7 +810,7 @@ int wv__pw_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
     return err ? err : rc;
 }
 
-void wv__pw_kill_all(wv_pool_t *p)
+static void proc_kill(wv_pool_t *p)
 {
     wv__lock_acquire_nocancel(&p->mu);
     for (unsigned i = 0; i < p->max; i++) {
@@ -740,3 +834,14 @@ int wv__pw_pids(wv_pool_t *p, int *pids, int cap)
     wv_lock_release(&p->mu);
     return n;
 }
+
+const struct wv__pool_kind_ops wv__pool_processes = {
+    .pool_start = proc_pool_start,
+    .pool_stop = proc_pool_stop,
+    .worker_open = proc_open,
+    .worker_close = proc_close,
+    .worker_recycle = proc_recycle,
+    .run_apply = proc_apply,
+    .run_chunk = proc_chunk,
+    .kill = proc_kill,
+};
