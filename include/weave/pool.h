@@ -24,9 +24,11 @@
  * Pools of processes.  Each worker is a thread of the pool (its
  * dispatcher) that owns one child process and hands it the tasks it takes,
  * one at a time, through a shared-memory channel: an apply's argument and
- * result bytes, a map chunk's input and result records, each in one copy
- * each way, with no serialisation and no pipe.  Callbacks, futures,
- * deadlines and the queues are the thread pool's own, in the parent.
+ * result bytes, a map chunk's input and result records, each crossing in
+ * one copy each way, with no serialisation and no pipe (an apply's result
+ * goes from wv_task_return in the child straight into the channel, then
+ * into its future: two copies in all; docs/pool.md counts them all). Callbacks,
+ * futures, deadlines and the queues are the thread pool's own, in the parent.
  * Children are forked from a private fork server that the pool starts
  * when it is created (or from the program's fork server, if it started
  * one: wv_forkserver_start), so every child, a replacement forked much
@@ -110,7 +112,8 @@ typedef int (*wv_pool_fn)(wv_task_t *task, const void *arg, size_t len);
  * len is 0); a second call replaces the first.  In map and imap the result
  * is a record of the call's out_size bytes: a shorter result is padded with
  * zeros.  Errors: WV_EINVAL (task NULL, or data NULL with len > 0),
- * WV_EMSGSIZE (map/imap: len > out_size), WV_ENOMEM.  On error the previous
+ * WV_EMSGSIZE (map/imap: len > out_size), WV_ENOMEM (no memory for the
+ * copy; processes: the channel could not grow).  On error the previous
  * result, if any, stays.
  */
 WV_EXTERN int wv_task_return(wv_task_t *task, const void *data, size_t len);
