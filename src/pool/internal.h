@@ -391,11 +391,13 @@ struct pw_chunk {
  * where a task runs and what a worker holds besides its thread.
  *
  * What a kind may call in the pool (its whole interface back): the
- * fields of wv_pool_t it reads (name, init, initarg, max, workers, mu,
- * kind_open), wv__pool_flags, wv__pool_break (no replacement could be
- * had), wv__pool_kind_closed (the last of its per-worker resources is
- * closed), wv__pool_thread_end (a thread of its own ends), wv__pool_enter,
- * wv_task_return.
+ * fields of wv_pool_t it reads or owns (name, init, initarg, max,
+ * workers[].pw, workers[].index, mu, threads, kind_open, kind_thread,
+ * zygote*), wv__pool_flags, wv__pool_break (no replacement could be had),
+ * wv__pool_kind_closed (the last of its per-worker resources is closed),
+ * wv__pool_thread_end (a thread of its own ends), wv__pool_enter,
+ * wv__chunk_items and wv_task_return (tworker.c: a worker process runs
+ * items and returns results as a thread does).
  */
 struct wv__pool_kind_ops {
     /* wv_pool_new, after the handler starts and before any worker (NULL:
@@ -450,7 +452,8 @@ int wv__apply_inline(wv_pool_fn fn, const void *arg, size_t len, void *out,
 /* ------------------------------------------- process workers (pworker.c) */
 
 /* In a worker process, a pool it inherited (whose calls are refused with
- * WV_EPERM: its threads are not there). */
+ * WV_EPERM: its threads are not there).  Not a kind's op: it holds for a
+ * thread pool inherited by a worker process too (pchild.c). */
 bool wv__pw_foreign(const wv_pool_t *p);
 
 /* Test hooks: a worker process SIGKILLs itself at point wv__pw_crash_at
