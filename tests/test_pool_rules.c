@@ -66,20 +66,18 @@ static void refused_everywhere(wv_pool_t *p, int64_t d, int err)
 
     for (int i = 0; i < 64; i++)
         out[i] = -1;
-    WVT_ERR(wv_pool_apply(p, count, NULL, 0, d, NULL, 0, NULL), err);
-    WVT_ERR(wv_pool_apply_async(p, count, NULL, 0, &o, &f), err);
+    WVT_ERR(wv_pool_apply(p, count, NULL, 0, NULL, 0, NULL, d), err);
+    WVT_ERR(wv_pool_apply_async(p, &o, count, NULL, 0, &f), err);
     WVT_ASSERT(f == (wv_future_t *)&o);
-    WVT_ERR(wv_pool_apply_async(p, count, NULL, 0, &o, NULL), err);
-    WVT_ERR(wv_pool_map(p, count, in, 64, sizeof *in, out, sizeof *out, &o,
-                        &failed),
+    WVT_ERR(wv_pool_apply_async(p, &o, count, NULL, 0, NULL), err);
+    WVT_ERR(wv_pool_map(p, &o, count, in, 64, sizeof *in, out, sizeof *out, &failed),
             err);
     WVT_EQ(failed, 77);
-    WVT_ERR(wv_pool_map_async(p, count, in, 64, sizeof *in, out, sizeof *out,
-                              &o, &f),
+    WVT_ERR(wv_pool_map_async(p, &o, count, in, 64, sizeof *in, out, sizeof *out, &f),
             err);
     WVT_ASSERT(f == (wv_future_t *)&o);
-    WVT_ERR(wv_pool_imap(p, count, in, 64, sizeof *in, 4, &o, &it), err);
-    WVT_ERR(wv_pool_imap_unordered(p, count, in, 64, sizeof *in, 4, &o, &it),
+    WVT_ERR(wv_pool_imap(p, &o, count, in, 64, sizeof *in, 4, &it), err);
+    WVT_ERR(wv_pool_imap_unordered(p, &o, count, in, 64, sizeof *in, 4, &it),
             err);
     WVT_ASSERT(it == (wv_imap_t *)&o);
     for (int i = 0; i < 64; i++)
@@ -126,19 +124,17 @@ WVT_TEST(pool_rules_forever_and_null_run)
 
     ran = errors_seen = 0;
     WVT_EQ(o.deadline, WV_FOREVER);
-    WVT_OK(wv_pool_apply(p, count, NULL, 0, WV_FOREVER, NULL, 0, NULL));
-    WVT_OK(wv_pool_apply_async(p, count, NULL, 0, &o, &f));
+    WVT_OK(wv_pool_apply(p, count, NULL, 0, NULL, 0, NULL, WV_FOREVER));
+    WVT_OK(wv_pool_apply_async(p, &o, count, NULL, 0, &f));
     WVT_OK(wv_future_wait(f, WV_FOREVER));
-    WVT_ASSERT(wv_future_successful(f));
-    wv_future_free(f);
-    WVT_OK(wv_pool_apply_async(p, count, NULL, 0, NULL, NULL));
-    WVT_OK(
-        wv_pool_map(p, count, in, 10, sizeof *in, out, sizeof *out, &o, NULL));
-    WVT_OK(wv_pool_map(p, count, in, 10, sizeof *in, out, sizeof *out, NULL,
-                       NULL));
-    WVT_OK(wv_pool_imap(p, count, in, 10, sizeof *in, 1, &o, &it));
+    WVT_ASSERT(wv_future_is_successful(f));
+    wv_future_unref(f);
+    WVT_OK(wv_pool_apply_async(p, NULL, count, NULL, 0, NULL));
+    WVT_OK(wv_pool_map(p, &o, count, in, 10, sizeof *in, out, sizeof *out, NULL));
+    WVT_OK(wv_pool_map(p, NULL, count, in, 10, sizeof *in, out, sizeof *out, NULL));
+    WVT_OK(wv_pool_imap(p, &o, count, in, 10, sizeof *in, 1, &it));
     int err;
-    while ((err = wv_imap_next(it, WV_FOREVER, NULL, NULL)) == 0)
+    while ((err = wv_imap_next(it, NULL, NULL, WV_FOREVER)) == 0)
         ;
     WVT_ERR(err, WV_EOF);
     wv_imap_free(it);
@@ -154,11 +150,11 @@ WVT_TEST(pool_rules_past_deadline_times_out)
 
     ran = errors_seen = 0;
     o.deadline = 1;
-    WVT_OK(wv_pool_apply_async(p, count, NULL, 0, &o, &f));
+    WVT_OK(wv_pool_apply_async(p, &o, count, NULL, 0, &f));
     WVT_OK(wv_future_wait(f, WV_FOREVER));
     WVT_ERR(wv_future_error(f), WV_ETIMEDOUT);
-    wv_future_free(f);
-    WVT_ERR(wv_pool_apply(p, count, NULL, 0, 1, NULL, 0, NULL), WV_ETIMEDOUT);
+    wv_future_unref(f);
+    WVT_ERR(wv_pool_apply(p, count, NULL, 0, NULL, 0, NULL, 1), WV_ETIMEDOUT);
     finish(p, 0, 0);
 }
 
@@ -170,7 +166,7 @@ static int apply_inside(wv_task_t *t, const void *arg, size_t len)
 {
     char r = 0;
     size_t n = 0;
-    int err = wv_pool_apply(self, count, NULL, 0, WV_NOWAIT, &r, 1, &n);
+    int err = wv_pool_apply(self, count, NULL, 0, &r, 1, &n, WV_NOWAIT);
     if (err)
         return err;
     return n == 1 && r == 'x' ? 0 : WV_EIO;
@@ -180,8 +176,7 @@ WVT_TEST(pool_rules_nowait_apply_inline_runs)
 {
     self = make(WV_POOL_THREADS);
     ran = errors_seen = 0;
-    WVT_OK(
-        wv_pool_apply(self, apply_inside, NULL, 0, WV_FOREVER, NULL, 0, NULL));
+    WVT_OK(wv_pool_apply(self, apply_inside, NULL, 0, NULL, 0, NULL, WV_FOREVER));
     finish(self, 1, 0);
 }
 
@@ -195,22 +190,21 @@ WVT_TEST(pool_rules_map_size_overflow)
     wv_imap_t *it;
 
     ran = errors_seen = 0;
-    WVT_ERR(wv_pool_map(p, count, in, huge, 4, out, 0, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_pool_map(p, count, in, huge, 0, out, 4, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_pool_map(p, count, in, 3, SIZE_MAX / 2, out, 4, NULL, NULL),
+    WVT_ERR(wv_pool_map(p, NULL, count, in, huge, 4, out, 0, NULL), WV_EINVAL);
+    WVT_ERR(wv_pool_map(p, NULL, count, in, huge, 0, out, 4, NULL), WV_EINVAL);
+    WVT_ERR(wv_pool_map(p, NULL, count, in, 3, SIZE_MAX / 2, out, 4, NULL),
             WV_EINVAL);
-    WVT_ERR(wv_pool_map_async(p, count, in, huge, 4, out, 0, NULL, &f),
+    WVT_ERR(wv_pool_map_async(p, NULL, count, in, huge, 4, out, 0, &f),
             WV_EINVAL);
-    WVT_ERR(wv_pool_map_async(p, count, in, huge, 0, out, 4, NULL, &f),
+    WVT_ERR(wv_pool_map_async(p, NULL, count, in, huge, 0, out, 4, &f),
             WV_EINVAL);
-    WVT_ERR(wv_pool_imap(p, count, in, huge, 4, 0, NULL, &it), WV_EINVAL);
-    WVT_ERR(wv_pool_imap(p, count, in, huge, 0, 4, NULL, &it), WV_EINVAL);
-    WVT_ERR(wv_pool_imap_unordered(p, count, in, 2, 1, SIZE_MAX, NULL, &it),
+    WVT_ERR(wv_pool_imap(p, NULL, count, in, huge, 4, 0, &it), WV_EINVAL);
+    WVT_ERR(wv_pool_imap(p, NULL, count, in, huge, 0, 4, &it), WV_EINVAL);
+    WVT_ERR(wv_pool_imap_unordered(p, NULL, count, in, 2, 1, SIZE_MAX, &it),
             WV_EINVAL);
     /* The largest that fits is accepted (n * size == SIZE_MAX would be
      * too, in principle; here simply the edge of the check). */
-    WVT_OK(
-        wv_pool_map(p, count, in, 4, sizeof *in, out, sizeof *out, NULL, NULL));
+    WVT_OK(wv_pool_map(p, NULL, count, in, 4, sizeof *in, out, sizeof *out, NULL));
     finish(p, 4, 0);
 }
 
@@ -266,13 +260,13 @@ static void count_copies(wv_pool_kind_t kind, long want)
 
     WVT_OK(wv_set_allocator(odd_malloc, odd_realloc, odd_calloc, free));
     odd_allocs = 0;
-    WVT_OK(wv_pool_apply_async(p, odd_result, NULL, 0, NULL, &f));
-    WVT_OK(wv_future_get(f, WV_FOREVER, &r, &len));
+    WVT_OK(wv_pool_apply_async(p, NULL, odd_result, NULL, 0, &f));
+    WVT_OK(wv_future_get(f, &r, &len, WV_FOREVER));
     WVT_EQ(len, ODD_LEN);
     WVT_ASSERT(((const char *)r)[0] == 'r' &&
                ((const char *)r)[ODD_LEN - 1] == 'r');
     WVT_EQ(__atomic_load_n(&odd_allocs, __ATOMIC_RELAXED), want);
-    wv_future_free(f);
+    wv_future_unref(f);
     wv_pool_free(p);
     WVT_OK(wv_set_allocator(NULL, NULL, NULL, NULL));
 }
@@ -326,12 +320,12 @@ WVT_TEST(pool_rules_process_result_grows_window_during_task)
     for (size_t i = 0; i < sizeof arg; i++)
         arg[i] = (unsigned char)i;
     for (int round = 0; round < 2; round++) {
-        WVT_OK(wv_pool_apply_async(p, grow_twice, arg, sizeof arg, NULL, &f));
-        WVT_OK(wv_future_get(f, WV_FOREVER, &r, &len));
+        WVT_OK(wv_pool_apply_async(p, NULL, grow_twice, arg, sizeof arg, &f));
+        WVT_OK(wv_future_get(f, &r, &len, WV_FOREVER));
         WVT_EQ(len, 10u << 20);
         const char *c = r;
         WVT_ASSERT(c[0] == 'b' && c[len / 2] == 'b' && c[len - 1] == 'b');
-        wv_future_free(f);
+        wv_future_unref(f);
     }
     wv_pool_free(p);
 }

@@ -159,8 +159,8 @@ static void drain_queues(wv_pool_t *p, int err)
             wv__task_discard(&t, err);
 }
 
-int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
-                        size_t len, const wv_task_opts_t *opts,
+int wv_pool_apply_async(wv_pool_t *pool, const wv_task_opts_t *opts,
+                        wv_pool_fn fn, const void *arg, size_t len,
                         wv_future_t **fut)
 {
     int err;
@@ -208,7 +208,7 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
     if ((err = wv__pool_push(pool, &t, false))) {
         if (f) {
             wv__future_fail_pending(f, err);
-            wv_future_free(f); /* the task's */
+            wv_future_unref(f); /* the task's */
         }
         goto out_free_rec;
     }
@@ -218,13 +218,13 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
     if (fut)
         *fut = f;
     else
-        wv_future_free(f);
+        wv_future_unref(f);
     return 0;
 
 out_free_rec:
     wv__cbrec_drop(rec);
 out_free_future:
-    wv_future_free(f);
+    wv_future_unref(f);
 out_free_arg:
     if (t.kind == T_HEAP)
         wv__free(t.u.heap);
@@ -232,7 +232,7 @@ out_free_arg:
 }
 
 int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
-                  int64_t deadline, void *out, size_t cap, size_t *out_len)
+                  void *out, size_t cap, size_t *out_len, int64_t deadline)
 {
     if (!pool || !fn || (len && !arg) || !wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -244,12 +244,12 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
     wv_task_opts_t opts = WV_TASK_OPTS_INIT;
     opts.deadline = deadline;
     wv_future_t *f;
-    int err = wv_pool_apply_async(pool, fn, arg, len, &opts, &f);
+    int err = wv_pool_apply_async(pool, &opts, fn, arg, len, &f);
     if (err)
         return err;
     const void *r;
     size_t rlen;
-    err = wv_future_get(f, deadline, &r, &rlen);
+    err = wv_future_get(f, &r, &rlen, deadline);
     if (err == 0) {
         if (out && rlen)
             memcpy(out, r, rlen < cap ? rlen : cap);
@@ -258,7 +258,7 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
     } else if (err == WV_ETIMEDOUT || err == WV_ECANCELED) {
         wv_future_cancel(f); /* not started: never will */
     }
-    wv_future_free(f);
+    wv_future_unref(f);
     return err;
 }
 
@@ -406,7 +406,7 @@ void wv_pool_terminate(wv_pool_t *pool)
 
 static int join_thread(wv_thread_t *t, int64_t deadline)
 {
-    return t ? wv_thread_join(t, deadline, NULL) : 0;
+    return t ? wv_thread_join(t, NULL, deadline) : 0;
 }
 
 int wv_pool_join(wv_pool_t *pool, int64_t deadline)
@@ -436,14 +436,14 @@ static void free_threads(wv_pool_t *p, wv_thread_t *except)
     for (unsigned i = 0; i < p->max; i++) {
         wv_thread_t *t = p->workers[i].thread;
         if (t && t != except) {
-            wv_thread_join(t, -1, NULL);
+            wv_thread_join(t, NULL, -1);
             wv_thread_free(t);
         }
     }
     wv_thread_t *own[2] = {p->handler, p->kind_thread};
     for (int i = 0; i < 2; i++)
         if (own[i] && own[i] != except) {
-            wv_thread_join(own[i], -1, NULL);
+            wv_thread_join(own[i], NULL, -1);
             wv_thread_free(own[i]);
         }
     if (except)

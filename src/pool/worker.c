@@ -92,7 +92,7 @@ void wv__task_discard(struct ptask *t, int err)
             wv_future_cancel(f);
         else
             wv__future_fail_pending(f, err);
-        wv_future_free(f);
+        wv_future_unref(f);
     }
 }
 
@@ -109,12 +109,12 @@ static void run_apply(wv_pool_t *p, struct worker *w, struct ptask *t)
     }
     if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */
         task_free_arg(t);
-        wv_future_free(f);
+        wv_future_unref(f);
         return;
     }
     p->kind->run_apply(p, w, t->fn, arg, t->len, t->deadline, f);
     task_free_arg(t);
-    wv_future_free(f);
+    wv_future_unref(f);
 }
 
 static void run_task(wv_pool_t *p, struct worker *w, struct ptask *t)
@@ -446,7 +446,7 @@ static int worker_main(void *arg)
     self_pool = p;
     task_pool = p->kind == &wv__pool_threads ? p : NULL;
     if (w->predecessor) {
-        wv_thread_join(w->predecessor, -1, NULL);
+        wv_thread_join(w->predecessor, NULL, -1);
         wv_thread_free(w->predecessor);
         w->predecessor = NULL;
     }
