@@ -55,14 +55,16 @@ int main(void)
     long starts[BLOCKS];
     struct count out[BLOCKS];
     wv_pool_opts_t opts = {.kind = WV_POOL_PROCESSES}; /* one per CPU */
-    wv_task_opts_t chunks = {.chunksize = 1};
+    wv_task_opts_t chunks = WV_TASK_OPTS_INIT;
+    chunks.chunksize = 1;
     wv_pool_t *p;
     int err;
 
     for (long i = 0; i < BLOCKS; i++)
         starts[i] = i * BLOCK;
     if ((err = wv_pool_new(&p, &opts)) ||
-        (err = wv_pool_map(p, &chunks, count_primes, starts, BLOCKS, sizeof starts[0], out, sizeof out[0], NULL))) {
+        (err = wv_pool_map(p, &chunks, count_primes, starts, BLOCKS,
+                           sizeof starts[0], out, sizeof out[0], NULL))) {
         fprintf(stderr, "pool: %s\n", wv_strerror(err));
         return 1;
     }

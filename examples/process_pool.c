@@ -73,9 +73,11 @@ int main(void)
         return 1;
     }
     for (int i = 0; i < 5; i++) {
-        wv_task_opts_t o = {.callback = call_print,
-                            .cb_arg = (void *)(intptr_t)i};
-        if ((err = wv_pool_apply_async(p, &o, long_time_task, &i, sizeof i, NULL))) {
+        wv_task_opts_t o = WV_TASK_OPTS_INIT;
+        o.callback = call_print;
+        o.cb_arg = (void *)(intptr_t)i;
+        if ((err = wv_pool_apply_async(p, &o, long_time_task, &i, sizeof i,
+                                       NULL))) {
             fprintf(stderr, "apply_async: %s\n", wv_strerror(err));
             return 1;
         }

@@ -76,13 +76,16 @@ WVT_TEST(pool_apply_result_and_errors)
     int x = 12, r = 0, err = WV_EIO;
     size_t len = 0;
 
-    WVT_OK(wv_pool_apply(p, square, &x, sizeof x, &r, sizeof r, &len, WV_FOREVER));
+    WVT_OK(
+        wv_pool_apply(p, square, &x, sizeof x, &r, sizeof r, &len, WV_FOREVER));
     WVT_EQ(r, 144);
     WVT_EQ(len, sizeof r);
-    WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, NULL, 0, NULL, WV_FOREVER),
+    WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, NULL, 0, NULL,
+                          WV_FOREVER),
             WV_EIO);
     err = 7; /* positive: not an error code */
-    WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, NULL, 0, NULL, WV_FOREVER),
+    WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, NULL, 0, NULL,
+                          WV_FOREVER),
             WV_EINVAL);
     wv_pool_free(p);
 }
@@ -106,7 +109,8 @@ WVT_TEST(pool_apply_large_argument_and_result)
         in[i] = (char)i;
         expect[199 - i] = (char)i;
     }
-    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, out, sizeof out, &len, WV_FOREVER));
+    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, out, sizeof out, &len,
+                         WV_FOREVER));
     WVT_EQ(len, 200);
     WVT_ASSERT(memcmp(out, expect, sizeof out) == 0);
     /* A short buffer gets the beginning and the full length. */
@@ -136,16 +140,14 @@ WVT_TEST(pool_invalid_arguments)
     WVT_ERR(wv_pool_apply_async(NULL, NULL, bump, NULL, 0, NULL), WV_EINVAL);
     WVT_ERR(wv_pool_apply_async(p, NULL, NULL, NULL, 0, NULL), WV_EINVAL);
     WVT_ERR(wv_pool_apply_async(p, NULL, bump, NULL, 4, NULL), WV_EINVAL);
-    WVT_ERR(wv_pool_apply(p, bump, &x, sizeof x, NULL, 0, NULL, -7),
-            WV_EINVAL);
+    WVT_ERR(wv_pool_apply(p, bump, &x, sizeof x, NULL, 0, NULL, -7), WV_EINVAL);
     WVT_ERR(wv_pool_map(p, NULL, square, NULL, 3, sizeof x, NULL, 0, NULL),
             WV_EINVAL);
     WVT_ERR(wv_pool_map(p, NULL, square, &x, 1, sizeof x, NULL, sizeof x, NULL),
             WV_EINVAL);
     WVT_ERR(wv_pool_map_async(p, NULL, square, &x, 1, sizeof x, NULL, 0, NULL),
             WV_EINVAL);
-    WVT_ERR(wv_pool_imap(p, NULL, square, &x, 1, sizeof x, 4, NULL),
-            WV_EINVAL);
+    WVT_ERR(wv_pool_imap(p, NULL, square, &x, 1, sizeof x, 4, NULL), WV_EINVAL);
     WVT_ERR(wv_imap_next(NULL, NULL, NULL, 0), WV_EINVAL);
     WVT_ERR(wv_task_return(NULL, NULL, 0), WV_EINVAL);
     WVT_ERR(wv_pool_join(p, WV_FOREVER), WV_EINVAL); /* not closed */
@@ -207,8 +209,10 @@ WVT_TEST(pool_apply_async_callbacks_run_on_handler)
 {
     wv_pool_t *p = make(2);
     struct cbs c = {.off_worker = true};
-    wv_task_opts_t o = {
-        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
     wv_future_t *f;
     const void *data;
     size_t len;
@@ -240,7 +244,9 @@ WVT_TEST(pool_slow_callback_does_not_stall_workers)
 {
     wv_pool_t *p = make(2);
     wv_event_t release = WV_EVENT_INIT;
-    wv_task_opts_t o = {.callback = slow_callback, .cb_arg = &release};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = slow_callback;
+    o.cb_arg = &release;
     wv_future_t *fs[200];
 
     WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, NULL));
@@ -277,11 +283,13 @@ static void submit_many(int i, void *arg)
 {
     struct many *m = arg;
     for (long k = 0; k < m->per; k++) {
-        wv_task_opts_t o = {.callback = mark,
-                            .error_callback = mark_error,
-                            .cb_arg = &m->seen[i * m->per + k]};
+        wv_task_opts_t o = WV_TASK_OPTS_INIT;
+        o.callback = mark;
+        o.error_callback = mark_error;
+        o.cb_arg = &m->seen[i * m->per + k];
         wv_future_t *f = NULL;
-        WVT_OK(wv_pool_apply_async(m->pool, &o, bump, NULL, 0, k % 3 ? NULL : &f));
+        WVT_OK(
+            wv_pool_apply_async(m->pool, &o, bump, NULL, 0, k % 3 ? NULL : &f));
         wv_future_unref(f);
         if (k % 7 == 0) /* and some without callbacks */
             WVT_OK(wv_pool_apply_async(m->pool, NULL, bump, NULL, 0, NULL));
@@ -313,7 +321,9 @@ WVT_TEST(pool_submit_after_close_or_terminate)
     wv_imap_t *it;
     wv_future_t *f;
     struct cbs c = {0};
-    wv_task_opts_t o = {.error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
 
     wv_pool_close(p);
     WVT_ERR(wv_pool_apply_async(p, &o, bump, NULL, 0, &f), WV_ESHUTDOWN);
@@ -353,7 +363,9 @@ WVT_TEST(pool_terminate_cancels_queued_tasks)
     wv_pool_t *p = make(1);
     wv_event_t go = WV_EVENT_INIT;
     struct cbs c = {.off_worker = true};
-    wv_task_opts_t o = {.error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
     wv_future_t *running, *queued[100];
     const void *data;
     size_t len;
@@ -409,8 +421,10 @@ WVT_TEST(pool_cancel_queued_task)
     wv_pool_t *p = make(1);
     wv_event_t go = WV_EVENT_INIT;
     struct cbs c = {0};
-    wv_task_opts_t o = {
-        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
     wv_future_t *f;
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
@@ -436,9 +450,10 @@ WVT_TEST(pool_task_deadline_fires_while_workers_busy)
     wv_pool_t *p = make(1);
     wv_event_t go = WV_EVENT_INIT;
     struct cbs c = {0};
-    wv_task_opts_t o = {.error_callback = on_error,
-                        .cb_arg = &c,
-                        .deadline = wv_deadline_in(30)};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
+    o.deadline = wv_deadline_in(30);
     wv_future_t *f, *g;
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
@@ -499,7 +514,8 @@ WVT_TEST(pool_apply_from_own_task)
 {
     int r = 0;
     inner_pool = make(1);
-    WVT_OK(wv_pool_apply(inner_pool, apply_inside, NULL, 0, &r, sizeof r, NULL, WV_FOREVER));
+    WVT_OK(wv_pool_apply(inner_pool, apply_inside, NULL, 0, &r, sizeof r, NULL,
+                         WV_FOREVER));
     WVT_EQ(r, 81);
     wv_pool_free(inner_pool);
 }
@@ -534,7 +550,9 @@ static void free_from_callback(const void *result, size_t len, void *arg)
 WVT_TEST(pool_free_from_callback)
 {
     wv_pool_t *p = make(2);
-    wv_task_opts_t o = {.callback = free_from_callback, .cb_arg = p};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = free_from_callback;
+    o.cb_arg = p;
     wv_event_init(&freed_done);
     for (int i = 0; i < 20; i++)
         WVT_OK(wv_pool_apply_async(p, NULL, bump, NULL, 0, NULL));
@@ -572,9 +590,11 @@ WVT_TEST(pool_map_results_in_order)
     for (long i = 0; i < n; i++)
         in[i] = (int)(i % 40000) - 20000;
     for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
-        wv_task_opts_t o = {.chunksize = chunks[c]};
+        wv_task_opts_t o = WV_TASK_OPTS_INIT;
+        o.chunksize = chunks[c];
         memset(out, 0xff, n * sizeof *out);
-        WVT_OK(wv_pool_map(p, &o, square, in, n, sizeof *in, out, sizeof *out, NULL));
+        WVT_OK(wv_pool_map(p, &o, square, in, n, sizeof *in, out, sizeof *out,
+                           NULL));
         for (long i = 0; i < n; i++)
             WVT_EQ(out[i], in[i] * in[i]);
     }
@@ -598,12 +618,14 @@ WVT_TEST(pool_map_first_failure_stops_it)
     wv_pool_t *p = make(2);
     static int in[100000], out[100000];
     size_t failed = 0;
-    wv_task_opts_t o = {.chunksize = 100};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 100;
 
     for (int i = 0; i < 100000; i++)
         in[i] = i;
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
-    WVT_ERR(wv_pool_map(p, &o, fail_at_5000, in, 100000, sizeof *in, out, sizeof *out, &failed),
+    WVT_ERR(wv_pool_map(p, &o, fail_at_5000, in, 100000, sizeof *in, out,
+                        sizeof *out, &failed),
             WV_ERANGE);
     WVT_EQ(failed, 5000);
     /* Items not started after the failure were skipped. */
@@ -630,7 +652,8 @@ WVT_TEST(pool_map_records)
     for (int i = 0; i < 64; i++)
         in[i] = i;
     memset(out, 'x', sizeof out);
-    WVT_OK(wv_pool_map(p, NULL, short_record, in, 64, sizeof *in, out, 8, NULL));
+    WVT_OK(
+        wv_pool_map(p, NULL, short_record, in, 64, sizeof *in, out, 8, NULL));
     for (int i = 0; i < 64; i++)
         WVT_ASSERT(memcmp(out[i], "ab\0\0\0\0\0\0", 8) == 0);
     wv_pool_free(p);
@@ -641,8 +664,10 @@ WVT_TEST(pool_map_async_and_callback)
     wv_pool_t *p = make(2);
     static int in[5000], out[5000];
     struct cbs c = {.off_worker = true};
-    wv_task_opts_t o = {
-        .callback = on_result, .error_callback = on_error, .cb_arg = &c};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
+    o.cb_arg = &c;
     wv_future_t *f;
     int zero = 0;
 
@@ -650,17 +675,20 @@ WVT_TEST(pool_map_async_and_callback)
         in[i] = i;
     /* on_result reads an int: give it one by mapping nothing first */
     o.callback = NULL;
-    WVT_OK(wv_pool_map_async(p, &o, square, in, 5000, sizeof *in, out, sizeof *out, &f));
+    WVT_OK(wv_pool_map_async(p, &o, square, in, 5000, sizeof *in, out,
+                             sizeof *out, &f));
     WVT_ERR(wv_future_cancel(f), WV_EBUSY);
     WVT_OK(wv_future_get(f, NULL, NULL, WV_FOREVER));
     for (int i = 0; i < 5000; i++)
         WVT_EQ(out[i], i * i);
     wv_future_unref(f);
     in[77] = 5000; /* fail_at_5000 fails there */
-    WVT_OK(wv_pool_map_async(p, &o, fail_at_5000, in, 5000, sizeof *in, out, sizeof *out, &f));
+    WVT_OK(wv_pool_map_async(p, &o, fail_at_5000, in, 5000, sizeof *in, out,
+                             sizeof *out, &f));
     WVT_ERR(wv_future_get(f, NULL, NULL, WV_FOREVER), WV_ERANGE);
     wv_future_unref(f);
-    WVT_OK(wv_pool_map_async(p, &o, square, &zero, 0, sizeof zero, NULL, 0, &f));
+    WVT_OK(
+        wv_pool_map_async(p, &o, square, &zero, 0, sizeof zero, NULL, 0, &f));
     WVT_OK(wv_future_wait(f, 0)); /* nothing to do: done at once */
     wv_future_unref(f);
     wv_pool_close(p);
@@ -690,7 +718,9 @@ WVT_TEST(pool_map_deadline)
 {
     wv_pool_t *p = make(2);
     static char in[100000];
-    wv_task_opts_t o = {.deadline = wv_deadline_in(30), .chunksize = 10};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.deadline = wv_deadline_in(30);
+    o.chunksize = 10;
 
     __atomic_store_n(&map_returned, false, __ATOMIC_SEQ_CST);
     WVT_ERR(wv_pool_map(p, &o, slow_item, in, sizeof in, 1, NULL, 0, NULL),
@@ -718,7 +748,9 @@ static void imap_all(bool unordered, size_t chunksize, size_t window)
     long n = wvt_scale(5000);
     int *in = malloc(n * sizeof *in);
     char *seen = calloc(n, 1);
-    wv_task_opts_t o = {.chunksize = chunksize, .window = window};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = chunksize;
+    o.window = window;
     wv_imap_t *it;
     size_t index, expect = 0;
     const void *r;
@@ -726,8 +758,10 @@ static void imap_all(bool unordered, size_t chunksize, size_t window)
 
     for (long i = 0; i < n; i++)
         in[i] = (int)i;
-    WVT_OK(unordered ? wv_pool_imap_unordered(p, &o, square_or_fail, in, n, sizeof *in, sizeof(int), &it)
-                     : wv_pool_imap(p, &o, square_or_fail, in, n, sizeof *in, sizeof(int), &it));
+    WVT_OK(unordered ? wv_pool_imap_unordered(p, &o, square_or_fail, in, n,
+                                              sizeof *in, sizeof(int), &it)
+                     : wv_pool_imap(p, &o, square_or_fail, in, n, sizeof *in,
+                                    sizeof(int), &it));
     while ((err = wv_imap_next(it, &index, &r, WV_FOREVER)) != WV_EOF) {
         WVT_LT(index, n);
         if (!unordered)
@@ -780,7 +814,9 @@ WVT_TEST(pool_imap_window_bounds_work_ahead)
 {
     wv_pool_t *p = make(2);
     static char in[2000];
-    wv_task_opts_t o = {.chunksize = 4, .window = 3};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 4;
+    o.window = 3;
     wv_imap_t *it;
     int err;
 
@@ -806,7 +842,8 @@ WVT_TEST(pool_imap_free_early_and_close)
     size_t index;
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
-    WVT_OK(wv_pool_imap(p, NULL, square, in, 10000, sizeof *in, sizeof(int), &it));
+    WVT_OK(
+        wv_pool_imap(p, NULL, square, in, 10000, sizeof *in, sizeof(int), &it));
     WVT_OK(wv_imap_next(it, &index, NULL, WV_FOREVER));
     WVT_EQ(index, 0);
     wv_imap_free(it); /* stops it half way */
@@ -832,7 +869,8 @@ WVT_TEST(pool_imap_terminated)
     wv_imap_t *it;
 
     occupy(p, 1, &go);
-    WVT_OK(wv_pool_imap(p, NULL, square, in, 100, sizeof *in, sizeof(int), &it));
+    WVT_OK(
+        wv_pool_imap(p, NULL, square, in, 100, sizeof *in, sizeof(int), &it));
     wv_pool_terminate(p);
     WVT_ERR(wv_imap_next(it, NULL, NULL, WV_FOREVER), WV_ECANCELED);
     WVT_ERR(wv_imap_next(it, NULL, NULL, 0), WV_ECANCELED);
@@ -896,7 +934,8 @@ WVT_TEST(pool_initializer_runs_in_each_worker)
     WVT_EQ(inits, 3); /* all ran before wv_pool_new returned */
     static char in[3000];
     static int tids[3000];
-    WVT_OK(wv_pool_map(p, NULL, check_initialized, in, sizeof in, 1, tids, sizeof *tids, NULL));
+    WVT_OK(wv_pool_map(p, NULL, check_initialized, in, sizeof in, 1, tids,
+                       sizeof *tids, NULL));
     wv_pool_free(p);
 
     /* A failing initializer fails wv_pool_new, leaving nothing behind. */
@@ -932,7 +971,8 @@ WVT_TEST(pool_maxtasksperchild_replaces_workers)
     __atomic_store_n(&counter, 0, __ATOMIC_SEQ_CST);
     WVT_OK(wv_local_init(&tid_local, tid_destroy));
     WVT_OK(wv_pool_new(&p, &opts));
-    wv_task_opts_t o = {.chunksize = 1};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 1;
     WVT_OK(wv_pool_map(p, &o, record_tid, in, 60, 1, tids, sizeof *tids, NULL));
     /* No thread ran more than 3 tasks; each ran its initializer. */
     int distinct = 0;
@@ -1091,7 +1131,8 @@ static void submit_futures(int i, void *arg)
         n++;
     for (int k = 0; k < n; k++) {
         WVT_OK(wv_future_wait(f[k], WV_FOREVER));
-        WVT_ASSERT(wv_future_is_successful(f[k]) || wv_future_is_cancelled(f[k]));
+        WVT_ASSERT(wv_future_is_successful(f[k]) ||
+                   wv_future_is_cancelled(f[k]));
         wv_future_unref(f[k]);
     }
 }
@@ -1126,7 +1167,8 @@ static void stress_submit(int i, void *arg)
     static int in[1000];
     for (long k = 0; k < n; k++)
         WVT_OK(wv_pool_apply_async(r->pool, NULL, bump, NULL, 0, NULL));
-    WVT_OK(wv_pool_map(r->pool, NULL, bump, in, 1000, sizeof *in, NULL, 0, NULL));
+    WVT_OK(
+        wv_pool_map(r->pool, NULL, bump, in, 1000, sizeof *in, NULL, 0, NULL));
 }
 
 WVT_TEST(pool_stress_many_submitters)
@@ -1161,9 +1203,10 @@ static void fault_pass(long n)
     wv_pool_t *p;
     wv_future_t *f = NULL;
     wv_imap_t *it;
-    wv_task_opts_t o = {.callback = noop_result,
-                        .error_callback = count_error,
-                        .deadline = wv_deadline_in(60000)};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = noop_result;
+    o.error_callback = count_error;
+    o.deadline = wv_deadline_in(60000);
     int err;
 
     wvt_alloc_fail_at(n);
@@ -1236,7 +1279,8 @@ WVT_TEST(pool_tasks_submit_tasks)
     int depth = 12;
     tree_pool = make(3);
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
-    WVT_OK(wv_pool_apply_async(tree_pool, NULL, tree, &depth, sizeof depth, NULL));
+    WVT_OK(
+        wv_pool_apply_async(tree_pool, NULL, tree, &depth, sizeof depth, NULL));
     WVT_POLL(__atomic_load_n(&counter, __ATOMIC_RELAXED) == (1 << 13) - 1,
              10000);
     wv_pool_close(tree_pool);
@@ -1257,10 +1301,12 @@ WVT_TEST(pool_spurious_wakeups)
         wv__fault_futex_eintr(1000);
         for (int i = 0; i < 20000; i++)
             in[i] = i % 1000;
-        WVT_OK(wv_pool_map(p, NULL, square, in, 20000, sizeof *in, out, sizeof *out, NULL));
+        WVT_OK(wv_pool_map(p, NULL, square, in, 20000, sizeof *in, out,
+                           sizeof *out, NULL));
         for (int i = 0; i < 20000; i++)
             WVT_EQ(out[i], in[i] * in[i]);
-        WVT_OK(wv_pool_imap(p, NULL, square, in, 2000, sizeof *in, sizeof *out, &it));
+        WVT_OK(wv_pool_imap(p, NULL, square, in, 2000, sizeof *in, sizeof *out,
+                            &it));
         long got = 0;
         while ((err = wv_imap_next(it, NULL, NULL, WV_FOREVER)) == 0)
             got++;

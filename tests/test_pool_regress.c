@@ -123,7 +123,8 @@ WVT_TEST(pool_regress_huge_chunksize)
     wv_pool_opts_t o = {.workers = 2};
     wv_pool_t *p;
     int in[4] = {1, 2, 3, 4};
-    wv_task_opts_t to = {.chunksize = SIZE_MAX};
+    wv_task_opts_t to = WV_TASK_OPTS_INIT;
+    to.chunksize = SIZE_MAX;
     wv_imap_t *it;
 
     WVT_OK(wv_pool_new(&p, &o));
@@ -146,7 +147,9 @@ WVT_TEST(pool_regress_imap_after_terminate)
     wv_pool_opts_t o = {.workers = 2};
     wv_pool_t *p;
     int in[3] = {1, 2, 3};
-    wv_task_opts_t to = {.chunksize = 1, .window = 1};
+    wv_task_opts_t to = WV_TASK_OPTS_INIT;
+    to.chunksize = 1;
+    to.window = 1;
     wv_imap_t *it;
     size_t idx;
 
@@ -173,7 +176,8 @@ WVT_TEST(pool_regress_job_deadlines_pruned)
 {
     wv_pool_opts_t o = {.workers = 2};
     wv_pool_t *p;
-    wv_task_opts_t to = {.deadline = wv_deadline_in(3600 * 1000)};
+    wv_task_opts_t to = WV_TASK_OPTS_INIT;
+    to.deadline = wv_deadline_in(3600 * 1000);
     int in[1] = {0};
 
     WVT_OK(wv_pool_new(&p, &o));
@@ -184,7 +188,8 @@ WVT_TEST(pool_regress_job_deadlines_pruned)
         wv_future_unref(f);
     }
     /* The handler prunes when it wakes: wake it with one more entry. */
-    WVT_OK(wv_pool_apply(p, bump, NULL, 0, NULL, 0, NULL, wv_deadline_in(60000)));
+    WVT_OK(
+        wv_pool_apply(p, bump, NULL, 0, NULL, 0, NULL, wv_deadline_in(60000)));
     WVT_POLL(heap_len(p) < 1000, 5000);
     wv_pool_free(p);
 }
@@ -194,7 +199,8 @@ WVT_TEST(pool_regress_no_deadline_entry_after_join)
 {
     wv_pool_opts_t o = {.workers = 1};
     wv_pool_t *p;
-    wv_task_opts_t to = {.deadline = wv_deadline_in(60000)};
+    wv_task_opts_t to = WV_TASK_OPTS_INIT;
+    to.deadline = wv_deadline_in(60000);
 
     WVT_OK(wv_pool_new(&p, &o));
     wv_pool_close(p);
@@ -246,11 +252,13 @@ WVT_TEST_TIMEOUT(pool_regress_orphan_stress, 120)
         __atomic_store_n(&cb_runs, 0, __ATOMIC_SEQ_CST);
         for (int i = 0; i < 50; i++) {
             bool last = i == 25;
-            wv_task_opts_t to = {.callback = cb_free_pool,
-                                 .error_callback = ecb_count,
-                                 .cb_arg = last && iter % 2 ? p : NULL};
+            wv_task_opts_t to = WV_TASK_OPTS_INIT;
+            to.callback = cb_free_pool;
+            to.error_callback = ecb_count;
+            to.cb_arg = last && iter % 2 ? p : NULL;
             if (last && iter % 2 == 0) {
-                WVT_OK(wv_pool_apply_async(p, NULL, task_free_pool, &p, sizeof p, NULL));
+                WVT_OK(wv_pool_apply_async(p, NULL, task_free_pool, &p,
+                                           sizeof p, NULL));
                 break;
             }
             WVT_OK(wv_pool_apply_async(p, &to, bump, NULL, 0, NULL));
@@ -271,7 +279,8 @@ WVT_TEST(pool_regress_failed_index_only_for_items)
     wv_pool_opts_t o = {.workers = 1};
     wv_pool_t *p;
     int in[8] = {0};
-    wv_task_opts_t to = {.deadline = 1}; /* long past */
+    wv_task_opts_t to = WV_TASK_OPTS_INIT;
+    to.deadline = 1; /* long past */
     size_t failed = SIZE_MAX;
 
     WVT_OK(wv_pool_new(&p, &o));

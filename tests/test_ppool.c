@@ -131,7 +131,8 @@ WVT_TEST(ppool_apply_runs_in_other_processes)
     for (long x = 0; x < 50; x++) {
         struct pid_sq r;
         size_t n;
-        WVT_OK(wv_pool_apply(p, pid_square, &x, sizeof x, &r, sizeof r, &n, -1));
+        WVT_OK(
+            wv_pool_apply(p, pid_square, &x, sizeof x, &r, sizeof r, &n, -1));
         WVT_EQ(n, sizeof r);
         WVT_EQ(r.sq, x * x);
         WVT_NE(r.pid, getpid());
@@ -174,7 +175,9 @@ static void on_error(int err, void *arg)
 WVT_TEST(ppool_apply_async_callbacks_exactly_once)
 {
     wv_pool_t *p = make(2, 0);
-    wv_task_opts_t o = {.callback = on_result, .error_callback = on_error};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
     long want = 0;
 
     memset(&cbs, 0, sizeof cbs);
@@ -202,20 +205,24 @@ WVT_TEST(ppool_map_and_failing_item)
     WVT_ASSERT(in && out);
     for (long i = 0; i < N; i++)
         in[i] = i + 100;
-    WVT_OK(wv_pool_map(p, NULL, square, in, N, sizeof *in, out, sizeof *out, NULL));
+    WVT_OK(wv_pool_map(p, NULL, square, in, N, sizeof *in, out, sizeof *out,
+                       NULL));
     for (long i = 0; i < N; i++)
         WVT_EQ(out[i], (i + 100) * (i + 100));
     /* One failing item: its code and index. */
     for (long i = 0; i < N; i++)
         in[i] = i == 77777 ? 13 : i + 100;
-    WVT_ERR(wv_pool_map(p, NULL, square_or_fail, in, N, sizeof *in, out, sizeof *out, &failed),
+    WVT_ERR(wv_pool_map(p, NULL, square_or_fail, in, N, sizeof *in, out,
+                        sizeof *out, &failed),
             WV_EMFILE);
     WVT_EQ(failed, 77777);
     /* Explicit small chunks: many round trips. */
-    wv_task_opts_t o = {.chunksize = 7};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 7;
     for (long i = 0; i < N; i++)
         in[i] = i;
-    WVT_OK(wv_pool_map(p, &o, square, in, 5000, sizeof *in, out, sizeof *out, NULL));
+    WVT_OK(wv_pool_map(p, &o, square, in, 5000, sizeof *in, out, sizeof *out,
+                       NULL));
     for (long i = 0; i < 5000; i++)
         WVT_EQ(out[i], i * i);
     free(in);
@@ -243,7 +250,8 @@ WVT_TEST(ppool_starmap_records)
     wv_pool_t *p = make(2, 0);
     for (int i = 0; i < 1000; i++)
         in[i] = (struct pair){i, 3 * i};
-    WVT_OK(wv_pool_map(p, NULL, add_pair, in, 1000, sizeof in[0], out, sizeof out[0], NULL));
+    WVT_OK(wv_pool_map(p, NULL, add_pair, in, 1000, sizeof in[0], out,
+                       sizeof out[0], NULL));
     for (int i = 0; i < 1000; i++)
         WVT_EQ(out[i], 4 * i);
     wv_pool_free(p);
@@ -256,15 +264,18 @@ static void check_imap(bool unordered)
     static bool seen[N];
     wv_pool_t *p = make(2, 0);
     wv_imap_t *it;
-    wv_task_opts_t o = {.chunksize = 64};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.chunksize = 64;
 
     memset(seen, 0, sizeof seen);
     for (long i = 0; i < N; i++)
         in[i] = i == 1234 ? 13 : i + 20;
     if (unordered)
-        WVT_OK(wv_pool_imap_unordered(p, &o, square_or_fail, in, N, sizeof in[0], sizeof(long), &it));
+        WVT_OK(wv_pool_imap_unordered(p, &o, square_or_fail, in, N,
+                                      sizeof in[0], sizeof(long), &it));
     else
-        WVT_OK(wv_pool_imap(p, &o, square_or_fail, in, N, sizeof in[0], sizeof(long), &it));
+        WVT_OK(wv_pool_imap(p, &o, square_or_fail, in, N, sizeof in[0],
+                            sizeof(long), &it));
     size_t idx, count = 0;
     const void *res;
     int rc;
@@ -472,11 +483,13 @@ WVT_TEST(ppool_map_worker_lost_names_the_item)
     wv_pool_t *p = make(2, 0);
     for (long i = 0; i < 2000; i++)
         in[i] = i;
-    WVT_ERR(wv_pool_map(p, NULL, die_at_500, in, 2000, sizeof in[0], out, sizeof out[0], &failed),
+    WVT_ERR(wv_pool_map(p, NULL, die_at_500, in, 2000, sizeof in[0], out,
+                        sizeof out[0], &failed),
             WV_EWORKERLOST);
     WVT_EQ(failed, 500);
     /* The pool goes on. */
-    WVT_OK(wv_pool_map(p, NULL, square, in, 2000, sizeof in[0], out, sizeof out[0], NULL));
+    WVT_OK(wv_pool_map(p, NULL, square, in, 2000, sizeof in[0], out,
+                       sizeof out[0], NULL));
     WVT_EQ(out[1999], 1999L * 1999);
     wv_pool_free(p);
 }
@@ -490,7 +503,8 @@ WVT_TEST(ppool_task_past_deadline_is_killed)
     WVT_ERR(apply_act(p, DO_HANG, wv_now() + 100, &pid), WV_ETIMEDOUT);
     WVT_OK(apply_act(p, DO_OK, -1, &pid)); /* a fresh worker */
     /* With a future and callbacks too. */
-    wv_task_opts_t o = {.deadline = wv_now() + 100};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.deadline = wv_now() + 100;
     wv_future_t *f;
     int hang = DO_HANG;
     WVT_OK(wv_pool_apply_async(p, &o, act, &hang, sizeof hang, &f));
@@ -516,10 +530,14 @@ WVT_TEST(ppool_map_deadline_kills_a_hanging_item)
     wv_pool_t *p = make(2, 0);
     for (long i = 0; i < 100; i++)
         in[i] = i;
-    wv_task_opts_t o = {.deadline = wv_now() + 200, .chunksize = 5};
-    WVT_ERR(wv_pool_map(p, &o, hang_at_7, in, 100, sizeof in[0], out, sizeof out[0], NULL),
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.deadline = wv_now() + 200;
+    o.chunksize = 5;
+    WVT_ERR(wv_pool_map(p, &o, hang_at_7, in, 100, sizeof in[0], out,
+                        sizeof out[0], NULL),
             WV_ETIMEDOUT);
-    WVT_OK(wv_pool_map(p, NULL, square, in, 100, sizeof in[0], out, sizeof out[0], NULL));
+    WVT_OK(wv_pool_map(p, NULL, square, in, 100, sizeof in[0], out,
+                       sizeof out[0], NULL));
     wv_pool_free(p);
 }
 
@@ -531,7 +549,8 @@ WVT_TEST(ppool_maxtasksperchild_recycles)
     wv_pool_t *p = make(2, 3);
     int pids[TASKS];
     for (int i = 0; i < TASKS; i++)
-        WVT_OK(wv_pool_apply(p, get_pid, NULL, 0, &pids[i], sizeof(int), NULL, -1));
+        WVT_OK(wv_pool_apply(p, get_pid, NULL, 0, &pids[i], sizeof(int), NULL,
+                             -1));
     /* No process ran more than 3 tasks. */
     for (int i = 0; i < TASKS; i++) {
         int same = 0;
@@ -577,7 +596,8 @@ WVT_TEST(ppool_initializer_runs_in_each_child)
     WVT_OK(wv_pool_new(&p, &o));
     for (int i = 0; i < 5; i++) { /* every replacement ran it too */
         int got = 0;
-        WVT_OK(wv_pool_apply(p, read_init, NULL, 0, &got, sizeof got, NULL, -1));
+        WVT_OK(
+            wv_pool_apply(p, read_init, NULL, 0, &got, sizeof got, NULL, -1));
         WVT_EQ(got, 42);
     }
     WVT_EQ(init_value, 0); /* never in the parent */
@@ -685,7 +705,9 @@ WVT_TEST_TIMEOUT(ppool_stress_workers_dying_at_random, 120)
 {
     long n = wvt_scale(100);
     wv_pool_t *p = make(3, 7);
-    wv_task_opts_t o = {.callback = tally_ok, .error_callback = tally_err};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = tally_ok;
+    o.error_callback = tally_err;
     long want_sum = 0, want_lost = 0;
 
     memset(&tally, 0, sizeof tally);
@@ -738,7 +760,9 @@ WVT_TEST(ppool_interrupted_waits)
 {
     wv__fault_futex_eintr(100000); /* inherited by the children */
     wv_pool_t *p = make(2, 0);
-    wv_task_opts_t o = {.callback = on_result, .error_callback = on_error};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = on_result;
+    o.error_callback = on_error;
     memset(&cbs, 0, sizeof cbs);
     long want = 0;
     for (long x = 0; x < 300; x++) {
@@ -802,7 +826,8 @@ WVT_TEST(ppool_workers_do_not_inherit_locks_held_later)
     WVT_OK(wv_event_wait(&h.taken, -1));
     for (int i = 0; i < 6; i++) {
         int got = 0;
-        WVT_OK(wv_pool_apply(p, take_locks, NULL, 0, &got, sizeof got, NULL, -1));
+        WVT_OK(
+            wv_pool_apply(p, take_locks, NULL, 0, &got, sizeof got, NULL, -1));
         WVT_EQ(got, 3);
     }
     wv_event_set(&h.release);
@@ -848,8 +873,9 @@ WVT_TEST(ppool_deadline_before_pickup_runs_nothing)
         WVT_EQ(wv__pw_pids(p, &victim, 1), 1);
         WVT_OK(kill(victim, SIGSTOP));
         uint32_t c0 = counts[0], t0 = counts[1];
-        WVT_ERR(wv_pool_apply(p, count_start, "x", 1, NULL, 0, NULL, wv_now() + 50),
-                WV_ETIMEDOUT);
+        WVT_ERR(
+            wv_pool_apply(p, count_start, "x", 1, NULL, 0, NULL, wv_now() + 50),
+            WV_ETIMEDOUT);
         /* One worker: this returns once the dispatcher is done with it. */
         WVT_OK(wv_pool_apply(p, get_pid, NULL, 0, &pid, sizeof pid, NULL, -1));
         WVT_EQ(counts[1] - t0, 0); /* never started */
@@ -920,7 +946,8 @@ static void apply_from_callback(const void *res, size_t len, void *arg)
 WVT_TEST(ppool_apply_from_a_callback_runs_in_a_worker)
 {
     cb_pool = make(1, 0);
-    wv_task_opts_t o = {.callback = apply_from_callback};
+    wv_task_opts_t o = WV_TASK_OPTS_INIT;
+    o.callback = apply_from_callback;
     WVT_OK(wv_pool_apply_async(cb_pool, &o, get_pid, NULL, 0, NULL));
     WVT_POLL(__atomic_load_n(&cb_done, __ATOMIC_SEQ_CST), 10000);
     WVT_OK(cb_rc);
@@ -993,7 +1020,8 @@ WVT_TEST(ppool_created_while_a_thread_holds_locks)
     wv_pool_t *p = make(2, 1); /* made now, a fresh child per task */
     for (int i = 0; i < 6; i++) {
         int got = 0;
-        WVT_OK(wv_pool_apply(p, take_locks, NULL, 0, &got, sizeof got, NULL, -1));
+        WVT_OK(
+            wv_pool_apply(p, take_locks, NULL, 0, &got, sizeof got, NULL, -1));
         WVT_EQ(got, 3);
     }
     wv_pool_free(p);

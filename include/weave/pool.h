@@ -24,9 +24,11 @@
  * Pools of processes.  Each worker is a thread of the pool (its
  * dispatcher) that owns one child process and hands it the tasks it takes,
  * one at a time, through a shared-memory channel: an apply's argument and
- * result bytes, a map chunk's input and result records, each in one copy
- * each way, with no serialisation and no pipe.  Callbacks, futures,
- * deadlines and the queues are the thread pool's own, in the parent.
+ * result bytes, a map chunk's input and result records, each crossing in
+ * one copy each way, with no serialisation and no pipe (an apply's result
+ * goes from wv_task_return in the child straight into the channel, then
+ * into its future: two copies in all; docs/pool.md counts them all). Callbacks,
+ * futures, deadlines and the queues are the thread pool's own, in the parent.
  * Children are forked from a private fork server that the pool starts
  * when it is created (or from the program's fork server, if it started
  * one: wv_forkserver_start), so every child, a replacement forked much
@@ -73,8 +75,13 @@
  *
  * Deadlines: a task may carry one (wv_task_opts_t).  A task not started by
  * its deadline is not run and fails with WV_ETIMEDOUT, at the deadline, not
- * when a worker gets to it.  A running task is never interrupted: a thread
- * cannot be killed safely (process pools can, and do).
+ * when a worker gets to it.  The rule of weave/core.h holds everywhere:
+ * WV_FOREVER waits as long as it takes, WV_NOWAIT (0) does not wait (a
+ * submission with it returns WV_EAGAIN and submits nothing: no task can
+ * start without waiting for a worker), any other negative is WV_EINVAL.
+ * Options structs must therefore start from WV_TASK_OPTS_INIT.  A running task
+ * is never interrupted: a thread cannot be killed safely (process pools can,
+ * and do).
  *
  * Scheduling: one shared FIFO for submitted work, from which each worker
  * takes batches into its own queue; an idle worker steals half of a busy
@@ -105,7 +112,8 @@ typedef int (*wv_pool_fn)(wv_task_t *task, const void *arg, size_t len);
  * len is 0); a second call replaces the first.  In map and imap the result
  * is a record of the call's out_size bytes: a shorter result is padded with
  * zeros.  Errors: WV_EINVAL (task NULL, or data NULL with len > 0),
- * WV_EMSGSIZE (map/imap: len > out_size), WV_ENOMEM.  On error the previous
+ * WV_EMSGSIZE (map/imap: len > out_size), WV_ENOMEM (no memory for the
+ * copy; processes: the channel could not grow).  On error the previous
  * result, if any, stays.
  */
 WV_EXTERN int wv_task_return(wv_task_t *task, const void *data, size_t len);
@@ -156,15 +164,27 @@ typedef struct wv_pool_opts {
 } wv_pool_opts_t;
 
 /*
- * Per-call options; NULL or all zeros = none.
+ * Per-call options.  NULL = none: no callbacks, no deadline, automatic
+ * chunks and window.
+ *
+ * !!! A wv_task_opts_t must start from WV_TASK_OPTS_INIT, never from
+ * !!! {0} or memset: a zero deadline is WV_NOWAIT, "do not wait", and
+ * !!! every call given it returns WV_EAGAIN without submitting anything.
+ *
+ *     wv_task_opts_t o = WV_TASK_OPTS_INIT;
+ *     o.callback = done;
  *
  * callback / error_callback: exactly one of them runs, exactly once, on the
  * pool's handler thread, for every task submitted with one of them set,
  * whatever becomes of the task (done, failed, cancelled, timed out,
  * terminated).  Either may be NULL.
- * deadline: absolute wv_now() ms; 0 or WV_FOREVER = none.  Not started by
- * then = not run, fails with WV_ETIMEDOUT.  Processes: still running then
- * = killed with its worker, fails with WV_ETIMEDOUT (map: the job fails;
+ * deadline: as every deadline of weave (weave/core.h): WV_FOREVER = none;
+ * an absolute wv_now() time > 0 = not started by then = not run, fails
+ * with WV_ETIMEDOUT (a time already past is no error: the task fails so);
+ * WV_NOWAIT (0) = the call returns WV_EAGAIN at once and submits nothing,
+ * since a task can never start without waiting for a worker; any other
+ * negative = WV_EINVAL.  Processes: still running at the deadline =
+ * killed with its worker, fails with WV_ETIMEDOUT (map: the job fails;
  * imap: the items not finished).
  * chunksize: map and imap: items per task; 0 = automatic.
  * window: imap: chunks in flight at once (bounded memory, as Python's
@@ -178,6 +198,14 @@ typedef struct wv_task_opts {
     size_t chunksize;
     size_t window;
 } wv_task_opts_t;
+
+/* The options' starting point: every field "none" or automatic.  A
+ * designated initializer, so that a field added later keeps its default
+ * here. */
+#define WV_TASK_OPTS_INIT                                                      \
+    {                                                                          \
+        .deadline = WV_FOREVER                                                 \
+    }
 
 /*
  * Creates a pool and starts its workers, then waits until each has run the
@@ -197,11 +225,14 @@ WV_EXTERN int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts);
  * has not started.  With fut NULL and no callbacks the task is fire and
  * forget: nothing is allocated when len <= 32, and its error, if any, is
  * dropped.
+ * opts may be NULL (no callbacks, no deadline).
  * Errors: WV_EINVAL (pool or fn NULL, arg NULL with len > 0, len >
- * UINT32_MAX), WV_ESHUTDOWN (closed or terminated), WV_EBROKEN (a
- * replacement worker's initializer failed, or no replacement process could
- * be started), WV_ENOMEM, WV_EPERM (called in a worker process on a pool
- * it inherited).  On error nothing was submitted and no callback will run.
+ * UINT32_MAX, opts->deadline negative and not WV_FOREVER), WV_ESHUTDOWN
+ * (closed or terminated), WV_EBROKEN (a replacement worker's initializer
+ * failed, or no replacement process could be started), WV_EAGAIN
+ * (opts->deadline is WV_NOWAIT), WV_ENOMEM, WV_EPERM (called in a worker
+ * process on a pool it inherited).  On error nothing was submitted and no
+ * callback will run.
  * The task itself may then fail with its own code, WV_ETIMEDOUT,
  * WV_ECANCELED, WV_EBROKEN or (processes) WV_EWORKERLOST.
  */
@@ -214,12 +245,15 @@ WV_EXTERN int wv_pool_apply_async(wv_pool_t *pool, const wv_task_opts_t *opts,
  * is copied to out[0..min(len, cap)) and its full length stored in *out_len
  * (out and out_len may be NULL).  The deadline covers the wait: a task not
  * started by then is not run; one still running is left to finish, and its
- * result is dropped (processes: it is killed with its worker).  Called
- * from one of a thread pool's own tasks, apply runs fn at once in the
- * calling worker (waiting for another worker could deadlock a busy pool);
- * from a process pool's task, it is WV_EPERM.  Errors: those of
- * apply_async, the task's own, WV_ETIMEDOUT, WV_ECANCELED (terminated, or
- * the calling coroutine was cancelled).
+ * result is dropped (processes: it is killed with its worker).  WV_FOREVER
+ * waits as long as it takes; WV_NOWAIT returns WV_EAGAIN at once and
+ * submits nothing (a task cannot start without waiting for a worker).
+ * Called from one of a thread pool's own tasks, apply runs fn at once in
+ * the calling worker, whatever the deadline (waiting for another worker
+ * could deadlock a busy pool); from a process pool's task, it is WV_EPERM.
+ * Errors: those of apply_async (WV_EINVAL for a deadline below
+ * WV_FOREVER), the task's own, WV_EAGAIN (WV_NOWAIT), WV_ETIMEDOUT,
+ * WV_ECANCELED (terminated, or the calling coroutine was cancelled).
  */
 WV_EXTERN int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
                             size_t len, void *out, size_t cap, size_t *out_len,
@@ -236,10 +270,14 @@ WV_EXTERN int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
  * The first item to fail stops the items not yet started; map returns its
  * code, and stores its index in *failed if failed is not NULL.  Records of
  * items that did not run are left as they were.
+ * opts may be NULL; opts->deadline also bounds map's own wait.
  * Errors: WV_EINVAL (pool, fn NULL; in NULL with n > 0 and in_size > 0; out
- * NULL with out_size > 0), those of apply_async, an item's own,
- * WV_ETIMEDOUT (opts->deadline passed: items not started by then were not
- * run; map returns once those running have finished).
+ * NULL with out_size > 0; n * in_size or n * out_size past SIZE_MAX: no such
+ * array can exist; opts->deadline negative and not WV_FOREVER), WV_EAGAIN
+ * (opts->deadline is WV_NOWAIT: nothing is submitted, whatever n), those of
+ * apply_async, an item's own, WV_ETIMEDOUT (opts->deadline passed: items
+ * not started by then were not run; map returns once those running have
+ * finished).
  */
 WV_EXTERN int wv_pool_map(wv_pool_t *pool, const wv_task_opts_t *opts,
                           wv_pool_fn fn, const void *in, size_t n,
@@ -252,8 +290,9 @@ WV_EXTERN int wv_pool_map(wv_pool_t *pool, const wv_task_opts_t *opts,
  * fails with the code map would return.  `in` and `out` must stay valid
  * until the future is ready.  The future cannot be cancelled
  * (wv_future_cancel returns WV_EBUSY): use a deadline, or terminate.
- * Callbacks get (NULL, 0) on success.  Errors: those of map, returned at
- * once.
+ * Callbacks get (NULL, 0) on success.  Errors: WV_EINVAL (fut NULL), those
+ * of map that a submission can return (WV_EAGAIN for WV_NOWAIT among them),
+ * returned at once with nothing submitted.
  */
 WV_EXTERN int wv_pool_map_async(wv_pool_t *pool, const wv_task_opts_t *opts,
                                 wv_pool_fn fn, const void *in, size_t n,
@@ -273,7 +312,10 @@ typedef struct wv_imap wv_imap_t;
  * an imap made before wv_pool_close keeps running after it, so
  * wv_pool_join waits until it has been consumed to its end or freed.  An
  * iterator must be freed before its pool.
- * Errors: those of map.  On success *it must be freed with wv_imap_free.
+ * Errors: WV_EINVAL (it NULL), those of map that a submission can return
+ * (WV_EINVAL for n * in_size or n * out_size past SIZE_MAX, WV_EAGAIN for
+ * opts->deadline WV_NOWAIT), with nothing submitted.  On success *it must
+ * be freed with wv_imap_free.
  */
 WV_EXTERN int wv_pool_imap(wv_pool_t *pool, const wv_task_opts_t *opts,
                            wv_pool_fn fn, const void *in, size_t n,
@@ -281,10 +323,9 @@ WV_EXTERN int wv_pool_imap(wv_pool_t *pool, const wv_task_opts_t *opts,
 
 /* imap_unordered: as imap, results in completion order (by chunk). */
 WV_EXTERN int wv_pool_imap_unordered(wv_pool_t *pool,
-                                     const wv_task_opts_t *opts,
-                                     wv_pool_fn fn, const void *in, size_t n,
-                                     size_t in_size, size_t out_size,
-                                     wv_imap_t **it);
+                                     const wv_task_opts_t *opts, wv_pool_fn fn,
+                                     const void *in, size_t n, size_t in_size,
+                                     size_t out_size, wv_imap_t **it);
 
 /*
  * The next result.  Returns 0 with *index (the item's position in `in`)

@@ -15,9 +15,11 @@
  * of tasks with far deadlines does not grow it without bound.
  *
  * The thread ends when the pool is closed, terminated or broken, no
- * worker is left, and every pending callback has run (cb_pending counts
- * them from before their task is queued).  Lock: hlock protects the
- * callback queue and the heap; nothing runs with it held.
+ * worker is left, every pending callback has run (cb_pending counts
+ * them from before their task is queued), and the kind has closed what
+ * its workers held (kind_open: a process pool's children); it then stops
+ * the kind (pool_stop: the process kind's fork server).  Lock: hlock protects
+ * the callback queue and the heap; nothing runs with it held.
  */
 #include "internal.h"
 
@@ -30,6 +32,11 @@ void wv__handler_wake(wv_pool_t *p)
     wv__lock_acquire_nocancel(&p->hlock);
     wv_cond_notify(&p->hcond, 1);
     wv_lock_release(&p->hlock);
+}
+
+void wv__pool_kind_closed(wv_pool_t *p)
+{
+    wv__handler_wake(p);
 }
 
 /* ------------------------------------------------------------ callbacks */
@@ -191,7 +198,7 @@ static bool finished(wv_pool_t *p)
            __atomic_load_n(&p->live, __ATOMIC_SEQ_CST) == 0 &&
            __atomic_load_n(&p->cb_pending, __ATOMIC_SEQ_CST) == 0 &&
            /* process pools: the fork server outlives every child */
-           __atomic_load_n(&p->pw_open, __ATOMIC_SEQ_CST) == 0;
+           __atomic_load_n(&p->kind_open, __ATOMIC_SEQ_CST) == 0;
 }
 
 /* Takes the due deadlines (up to BATCH), or the callback queue. */
@@ -218,12 +225,6 @@ static int handler_main(void *arg)
     struct dl due[BATCH];
 
     wv__pool_enter(p);
-    if (p->procs) {
-        /* Forked from this thread, the pool's longest-lived: a private
-         * fork server dies with the thread that made it. */
-        p->zygote_err = wv__pw_zygote_start(p);
-        wv_event_set(&p->zygote_ready);
-    }
     wv__lock_acquire_nocancel(&p->hlock);
     for (;;) {
         struct cbrec *cbs;
@@ -255,7 +256,8 @@ static int handler_main(void *arg)
     wv_lock_release(&p->hlock);
     for (size_t i = 0; i < left; i++)
         dl_drop(&p->heap[i]);
-    wv__pw_zygote_stop(p); /* every worker and its child is gone */
+    if (p->kind->pool_stop) /* every worker and its child is gone */
+        p->kind->pool_stop(p);
     wv__pool_thread_end(p, me);
     return 0;
 }

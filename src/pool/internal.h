@@ -1,9 +1,26 @@
 /*
  * pool/internal.h - the pool layer's shared structures.
  *
- * Files: runq.c (the shared FIFO and the workers' stealable rings),
- * pool.c (workers, life cycle, apply), handler.c (callbacks and
- * deadlines, on the handler thread), map.c (map, map_async, imap).
+ * Files, and who calls whom (an arrow is "calls into"):
+ *
+ *   pool.c     submission (apply, apply_async) and life cycle (new,
+ *              close, terminate, join, free)      -> worker.c, handler.c
+ *   worker.c   the worker threads' loop, common to both kinds: finding
+ *              work, sleeping, growing, retiring  -> p->kind, map.c
+ *   map.c      map, map_async, imap               -> p->kind, pool.c
+ *   handler.c  callbacks and deadlines, on the handler thread
+ *                                                 -> map.c, p->kind
+ *   runq.c     the shared FIFO and the workers' stealable rings
+ *   tworker.c  the thread kind of worker (wv__pool_threads): tasks run in
+ *              the worker thread; wv_task_return
+ *   pworker.c  the process kind (wv__pool_processes): each worker thread
+ *              dispatches to one child process    -> pool.c (narrow: see
+ *              "what a kind may call" below)
+ *
+ * The kind of worker sits behind struct wv__pool_kind_ops (as Redis puts
+ * its event backends behind aeApi*): the rest of the pool never calls
+ * into tworker.c or pworker.c except through p->kind.
+ *
  * docs/pool.md tells the design and the options rejected.
  *
  * Lock order: pool->mu, then gq.lock; hlock is never held while taking
@@ -31,7 +48,7 @@ enum { T_INLINE, T_HEAP, T_CHUNK };
 struct ptask {
     wv_pool_fn fn;
     void *ref;
-    int64_t deadline; /* 0 = none */
+    int64_t deadline; /* WV_FOREVER = none, else > 0 */
     uint32_t kind;
     uint32_t len; /* argument bytes */
     union {
@@ -63,9 +80,13 @@ struct wv_task {
     void *out;  /* map/imap: the item's record; NULL for apply */
     size_t cap; /* map/imap: out_size */
     size_t len; /* bytes returned */
-    void *heap; /* apply: a result longer than buf */
+    void *heap; /* apply: a result longer than buf (wv__malloc'd) */
     size_t index;
     bool record; /* map/imap: results go to out (cap bytes) */
+    /* apply in a worker process: wv_task_return hands the result to sink
+     * (straight into the channel) instead of buf/heap; NULL otherwise. */
+    int (*sink)(wv_task_t *task, const void *data, size_t len);
+    void *sink_arg;
     _Alignas(max_align_t) unsigned char buf[TASK_INLINE];
 };
 
@@ -74,6 +95,32 @@ struct wv_task {
 static inline int wv__task_rc(int rc)
 {
     return rc > 0 ? WV_EINVAL : rc;
+}
+
+/*
+ * Deadlines inside the pool are the API's: WV_FOREVER = none, > 0 = an
+ * absolute wv_now() time.  0 (WV_NOWAIT) never gets this far: a
+ * submission with it returns WV_EAGAIN (no task can start without
+ * waiting for a worker).
+ */
+static inline bool wv__task_expired(int64_t deadline)
+{
+    return deadline > 0 && wv_now() >= deadline;
+}
+
+/*
+ * The deadline of a submission's options (opts NULL: none) into *out.
+ * 0, WV_EAGAIN (WV_NOWAIT: nothing may be submitted) or WV_EINVAL (a
+ * negative other than WV_FOREVER).
+ */
+static inline int wv__opts_deadline(const wv_task_opts_t *opts, int64_t *out)
+{
+    int64_t d = opts ? opts->deadline : WV_FOREVER;
+
+    *out = d;
+    if (d == WV_NOWAIT)
+        return WV_EAGAIN;
+    return d < WV_FOREVER ? WV_EINVAL : 0;
 }
 
 /* ------------------------------------------------------- the queues */
@@ -159,6 +206,7 @@ enum {
 enum { W_FREE, W_LIVE, W_EXITED };
 
 struct pw; /* a process worker's channel and child (pworker.c) */
+struct wv__pool_kind_ops;
 
 struct worker {
     struct lq q;
@@ -202,12 +250,16 @@ struct wv_pool {
     uint32_t lazy;    /* imaps that will still submit chunks */
     uint32_t threads; /* pool threads not finished */
     bool orphan;      /* freed from inside: last thread frees */
-    bool procs;       /* a pool of processes (pworker.c) */
+    bool procs;       /* a pool of processes (kind: wv__pool_processes) */
     int pid;          /* the process that created it */
-    void *zygote;     /* process pools: the private fork server, or NULL */
-    int zygote_err;   /* its start's outcome, set before zygote_ready */
-    uint32_t pw_open; /* workers' channels not closed (their children) */
-    wv_event_t zygote_ready;
+    const struct wv__pool_kind_ops *kind; /* the kind of worker */
+    /* The kind's own: */
+    uint32_t kind_open;       /* workers' resources not closed (channels) */
+    wv_thread_t *kind_thread; /* a thread of the kind's, or NULL */
+    void *zygote;             /* processes: the private fork server */
+    int zygote_err;           /* its start's outcome */
+    wv_event_t zygote_ready;  /* zygote_err is set */
+    wv_event_t zygote_stop;   /* the fork server's thread may end */
 
     wv_lock_t mu;            /* workers' slots and states */
     struct worker *workers;  /* [max] */
@@ -293,9 +345,28 @@ int wv__handler_deadline(wv_pool_t *p, void *obj, bool is_job, int64_t at);
  * with WV_EBROKEN. */
 void wv__pool_break(wv_pool_t *p);
 
-/* ------------------------------------------- process workers (pworker.c) */
+/* ------------------------------------------------ the workers (worker.c) */
 
-/* One map or imap chunk for a child. */
+/* Starts a worker thread in slot w (pool->mu held).  `pred` is a thread to
+ * join first (the one w's slot had).  0, WV_ENOMEM, WV_EAGAIN. */
+int wv__worker_spawn(wv_pool_t *p, struct worker *w, wv_thread_t *pred);
+/* After adding work: wakes a parked worker if nobody is looking. */
+void wv__pool_wake(wv_pool_t *p);
+/* Elastic pools: one more worker if work waits and nobody is idle. */
+void wv__pool_grow(wv_pool_t *p);
+/* The calling thread is one of p's (a worker or the handler). */
+bool wv__pool_is_self(const wv_pool_t *p);
+/* The calling thread runs p's tasks (a thread pool's worker). */
+bool wv__pool_in_task(const wv_pool_t *p);
+
+static inline unsigned wv__pool_inboxes(wv_pool_t *p)
+{
+    return __atomic_load_n(&p->nib, __ATOMIC_ACQUIRE);
+}
+
+/* ------------------------------------------------- the kind of worker */
+
+/* A map or imap chunk for a kind's run_chunk. */
 struct pw_chunk {
     wv_pool_fn fn;
     const char *in; /* n records of in_size bytes */
@@ -304,38 +375,86 @@ struct pw_chunk {
     size_t out_size;
     int *errs;   /* imap: every item's code; NULL: map, first failure stops */
     size_t base; /* the first item's index */
-    int64_t deadline; /* 0: none */
+    int64_t deadline; /* WV_FOREVER: none */
+    /* Threads: the job's state word; the chunk stops before an item once
+     * it has WV__JOB_CANCEL (processes: a chunk runs to its end). */
+    const uint32_t *cancel;
 };
 
+#define WV__JOB_CANCEL 0x80000000u
+
+/*
+ * What a kind of worker does.  One instance per kind: wv__pool_threads
+ * (tworker.c) and wv__pool_processes (pworker.c); p->kind points at one.
+ * The worker threads, their queues, callbacks, futures, deadlines, map
+ * and imap are the pool's, the same for both kinds; a kind only decides
+ * where a task runs and what a worker holds besides its thread.
+ *
+ * What a kind may call in the pool (its whole interface back): the
+ * fields of wv_pool_t it reads or owns (name, init, initarg, max,
+ * workers[].pw, workers[].index, mu, threads, kind_open, kind_thread,
+ * zygote*), wv__pool_flags, wv__pool_break (no replacement could be had),
+ * wv__pool_kind_closed (the last of its per-worker resources is closed),
+ * wv__pool_thread_end (a thread of its own ends), wv__pool_enter,
+ * wv__chunk_items and wv_task_return (tworker.c: a worker process runs
+ * items and returns results as a thread does).
+ */
+struct wv__pool_kind_ops {
+    /* wv_pool_new, after the handler starts and before any worker (NULL:
+     * nothing to do): pool-wide set-up, the process kind's fork server.
+     * 0 or an error that fails wv_pool_new.  May start one thread of the
+     * kind's own (p->kind_thread, counted in p->threads). */
+    int (*pool_start)(wv_pool_t *p);
+    /* The handler's end, once every worker and kind_open is gone (NULL:
+     * nothing): undoes pool_start. */
+    void (*pool_stop)(wv_pool_t *p);
+    /* A new worker thread, before its first task: the initializer (in the
+     * thread, or in the worker's child).  Its code, or a start error;
+     * worker_close runs after it either way. */
+    int (*worker_open)(wv_pool_t *p, struct worker *w);
+    void (*worker_close)(wv_pool_t *p, struct worker *w);
+    /* maxtasksperchild reached: true when the worker thread goes on
+     * (a fresh child), false when it must be replaced by a new thread. */
+    bool (*worker_recycle)(wv_pool_t *p, struct worker *w);
+    /* Runs fn(arg[0..len)) on worker w and completes f (NULL: nobody
+     * wants the outcome) with its result or error.  f is RUNNING. */
+    void (*run_apply)(wv_pool_t *p, struct worker *w, wv_pool_fn fn,
+                      const void *arg, size_t len, int64_t deadline,
+                      wv_future_t *f);
+    /* Runs a chunk's items on worker w.  *done: items finished (map:
+     * those before the failing one; stopped early: those before the
+     * stop).  Returns 0 (every item ran, or the chunk stopped on
+     * k->cancel), the failing item's code (map), or, for the chunk as a
+     * whole, WV_EWORKERLOST, WV_ETIMEDOUT, WV_ECANCELED, WV_EBROKEN,
+     * WV_ENOMEM. */
+    int (*run_chunk)(wv_pool_t *p, struct worker *w, const struct pw_chunk *k,
+                     size_t *done);
+    /* terminate (NULL: nothing): running tasks stop now where the kind
+     * can stop them (processes: SIGKILL). */
+    void (*kill)(wv_pool_t *p);
+};
+
+extern const struct wv__pool_kind_ops wv__pool_threads;
+extern const struct wv__pool_kind_ops wv__pool_processes;
+
+/* A kind's last per-worker resource is closed (kind_open reached 0): the
+ * handler may finish. */
+void wv__pool_kind_closed(wv_pool_t *p);
+
+/* tworker.c: runs a chunk's items in this process (the thread kind's
+ * run_chunk, and a worker process's body for a chunk).  progress (may be
+ * NULL) gets the items finished, stored as they finish. */
+int wv__chunk_items(const struct pw_chunk *k, uint64_t *progress);
+/* tworker.c: apply from one of a thread pool's own tasks, at once. */
+int wv__apply_inline(wv_pool_fn fn, const void *arg, size_t len, void *out,
+                     size_t cap, size_t *out_len);
+
+/* ------------------------------------------- process workers (pworker.c) */
+
 /* In a worker process, a pool it inherited (whose calls are refused with
- * WV_EPERM: its threads are not there). */
+ * WV_EPERM: its threads are not there).  Not a kind's op: it holds for a
+ * thread pool inherited by a worker process too (pchild.c). */
 bool wv__pw_foreign(const wv_pool_t *p);
-/* The handler thread, first thing: the private fork server, unless the
- * program runs the global one.  0 or its start error. */
-int wv__pw_zygote_start(wv_pool_t *p);
-void wv__pw_zygote_stop(wv_pool_t *p);
-/* A dispatcher's channel and child: started (with the initializer run in
- * the child) when the worker thread starts, closed when it leaves.  open
- * returns the initializer's code or a start error (wk->pw is set, closed
- * by pw_close, either way). */
-int wv__pw_open(wv_pool_t *p, struct worker *wk);
-void wv__pw_close(wv_pool_t *p, struct worker *wk);
-/* maxtasksperchild: a fresh child for the same dispatcher. */
-int wv__pw_recycle(wv_pool_t *p, struct worker *wk);
-/* Runs fn(arg) in the child; the result lands in *task as call_apply's
- * does.  The task's code, or WV_EWORKERLOST (the child died: replaced),
- * WV_ETIMEDOUT (past the deadline: killed and replaced), WV_ECANCELED
- * (terminated), WV_EBROKEN (no child could be had), WV_ENOMEM. */
-int wv__pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
-                 const void *arg, size_t len, int64_t deadline,
-                 wv_task_t *task);
-/* Runs a chunk in the child.  *done: items that ran (map: those before
- * the failing one).  Returns 0, the failing item's code (map), or as
- * wv__pw_apply for the chunk as a whole. */
-int wv__pw_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
-                 size_t *done);
-/* terminate: every child is killed now. */
-void wv__pw_kill_all(wv_pool_t *p);
 
 /* Test hooks: a worker process SIGKILLs itself at point wv__pw_crash_at
  * after passing it wv__pw_crash_after times (set before wv_pool_new: the

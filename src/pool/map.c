@@ -2,7 +2,9 @@
  * pool/map.c - map, map_async, imap and imap_unordered.
  *
  * A map is a job cut into chunks; each chunk is one queued task (T_CHUNK)
- * holding a reference to the job and a range of items.  Items are read
+ * holding a reference to the job and a range of items, run by the
+ * worker's kind (p->kind->run_chunk: in the worker thread, or in its
+ * child with the records crossing once each way).  Items are read
  * from the caller's array and results written to the caller's array (map)
  * or to the iterator's slots (imap) in place: no per-item copy, no
  * per-item allocation, one queued task per chunk.
@@ -27,7 +29,7 @@
 
 #include <string.h>
 
-#define CANCEL 0x80000000u
+#define CANCEL WV__JOB_CANCEL
 
 struct slot {
     size_t chunk; /* [mu] chunk index held */
@@ -50,7 +52,7 @@ struct job {
     char *out; /* map: the caller's array */
     size_t out_size;
     size_t n, chunk;
-    int64_t deadline; /* 0 = none */
+    int64_t deadline; /* WV_FOREVER = none */
     wv_future_t *fut; /* map: done when all chunks are */
     wv_event_t stopped;
     bool stop_seen;     /* stop_done ran: it must run once */
@@ -181,45 +183,46 @@ static void chunk_finish(struct job *j)
 
 static int item_deadline(struct job *j)
 {
-    if (j->deadline && wv_now() >= j->deadline) {
+    if (wv__task_expired(j->deadline)) {
         wv__job_cancel(j, WV_ETIMEDOUT);
         return WV_ETIMEDOUT;
     }
     return 0;
 }
 
-/* A chunk's task handle: results are records of out_size bytes. */
-static void chunk_task_handle(const struct job *j, wv_task_t *task)
+/* Items [lo, hi) of job j as a chunk for a kind's run_chunk. */
+static struct pw_chunk chunk_of(struct job *j, size_t lo, size_t hi)
 {
-    task->cap = j->out_size;
-    task->heap = NULL;
-    task->record = true;
+    return (struct pw_chunk){
+        .fn = j->fn,
+        .in = j->in + lo * j->in_size,
+        .n = hi - lo,
+        .in_size = j->in_size,
+        .out_size = j->out_size,
+        .base = lo,
+        .deadline = j->deadline,
+        .cancel = &j->active,
+    };
 }
 
-/* Calls fn on item i, its result record at out. */
-static int call_item(struct job *j, wv_task_t *task, size_t i, char *out)
+/* A map chunk on worker w: results in place in the caller's array (a
+ * process's cross in one copy each way, through its channel). */
+static void run_map(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
+                    size_t hi)
 {
-    task->out = out;
-    task->index = i;
-    task->len = 0;
-    return wv__task_rc(j->fn(task, j->in + i * j->in_size, j->in_size));
-}
+    struct pw_chunk k = chunk_of(j, lo, hi);
+    size_t done;
 
-static void run_map(struct job *j, size_t lo, size_t hi)
-{
-    wv_task_t task;
-
-    chunk_task_handle(j, &task);
-    for (size_t i = lo; i < hi; i++) {
-        if (job_cancelled(j) || item_deadline(j))
-            return;
-        int rc =
-            call_item(j, &task, i, j->out ? j->out + i * j->out_size : NULL);
-        if (rc) {
-            job_fail(j, rc, i);
-            return;
-        }
-    }
+    if (job_cancelled(j) || item_deadline(j))
+        return;
+    k.out = j->out ? j->out + lo * j->out_size : NULL;
+    int rc = p->kind->run_chunk(p, w, &k, &done);
+    if (rc == 0)
+        return; /* done, or stopped by another's stop */
+    if (rc == WV_ETIMEDOUT && wv__task_expired(j->deadline))
+        wv__job_cancel(j, rc); /* the job's deadline */
+    else
+        job_fail(j, rc, lo + done);
 }
 
 /* Slot si's results are in: the consumer may take them. */
@@ -233,75 +236,24 @@ static void slot_done(struct wv_imap *it, struct slot *s, size_t si)
     wv_lock_release(&it->mu);
 }
 
-static void run_imap(struct job *j, size_t lo, size_t hi, size_t si)
+/* An imap chunk on worker w: every item gets its own code in the slot. */
+static void run_imap(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
+                     size_t hi, size_t si)
 {
     struct wv_imap *it = j->it;
     struct slot *s = &it->slots[si];
-    wv_task_t task;
-
-    chunk_task_handle(j, &task);
-    for (size_t i = lo; i < hi; i++) {
-        int rc;
-        if (job_cancelled(j) || item_deadline(j))
-            rc = __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE);
-        else
-            rc = call_item(j, &task, i,
-                           s->buf ? s->buf + (i - lo) * j->out_size : NULL);
-        s->errs[i - lo] = rc;
-    }
-    slot_done(it, s, si);
-}
-
-/* A chunk in worker w's child: its items cross in one copy each way. */
-static void proc_map(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
-                     size_t hi)
-{
-    struct pw_chunk k = {
-        .fn = j->fn,
-        .in = j->in + lo * j->in_size,
-        .n = hi - lo,
-        .in_size = j->in_size,
-        .out = j->out ? j->out + lo * j->out_size : NULL,
-        .out_size = j->out_size,
-        .base = lo,
-        .deadline = j->deadline,
-    };
-    size_t done;
-
-    if (job_cancelled(j) || item_deadline(j))
-        return;
-    int rc = wv__pw_chunk(p, w, &k, &done);
-    if (rc == 0)
-        return;
-    if (rc == WV_ETIMEDOUT && j->deadline && wv_now() >= j->deadline)
-        wv__job_cancel(j, rc); /* the job's deadline, as run_map's */
-    else
-        job_fail(j, rc, lo + done);
-}
-
-static void proc_imap(wv_pool_t *p, struct worker *w, struct job *j, size_t lo,
-                      size_t hi, size_t si)
-{
-    struct wv_imap *it = j->it;
-    struct slot *s = &it->slots[si];
-    struct pw_chunk k = {
-        .fn = j->fn,
-        .in = j->in + lo * j->in_size,
-        .n = hi - lo,
-        .in_size = j->in_size,
-        .out = s->buf,
-        .out_size = j->out_size,
-        .errs = s->errs,
-        .base = lo,
-        .deadline = j->deadline,
-    };
+    struct pw_chunk k = chunk_of(j, lo, hi);
     size_t done = 0;
-    int rc;
+    int rc = 0;
 
-    if (job_cancelled(j) || item_deadline(j))
+    k.out = s->buf;
+    k.errs = s->errs;
+    if (!job_cancelled(j) && !item_deadline(j))
+        rc = p->kind->run_chunk(p, w, &k, &done);
+    if (wv__task_expired(j->deadline))
+        wv__job_cancel(j, WV_ETIMEDOUT); /* later chunks: not run */
+    if (rc == 0 && done < k.n)           /* stopped: the stop's code */
         rc = __atomic_load_n(&j->cancel_err, __ATOMIC_ACQUIRE);
-    else
-        rc = wv__pw_chunk(p, w, &k, &done);
     for (size_t i = done; i < k.n; i++) /* the items it did not finish */
         s->errs[i] = rc;
     slot_done(it, s, si);
@@ -313,14 +265,10 @@ void wv__chunk_run(wv_pool_t *p, struct worker *w, struct ptask *t)
     size_t lo = t->u.chunk.lo, hi = t->u.chunk.hi;
 
     if (job_enter(j)) {
-        if (p->procs && j->it)
-            proc_imap(p, w, j, lo, hi, t->u.chunk.slot);
-        else if (p->procs)
-            proc_map(p, w, j, lo, hi);
-        else if (j->it)
-            run_imap(j, lo, hi, t->u.chunk.slot);
+        if (j->it)
+            run_imap(p, w, j, lo, hi, t->u.chunk.slot);
         else
-            run_map(j, lo, hi);
+            run_map(p, w, j, lo, hi);
         job_leave(j);
     }
     chunk_finish(j);
@@ -351,12 +299,32 @@ static size_t chunk_size(size_t asked, size_t n, size_t automatic)
     return c ? c : 1;
 }
 
+/*
+ * The checks every map and imap makes before anything is allocated:
+ * WV_EINVAL (NULLs; an array of n records that cannot exist, n * in_size
+ * or n * out_size past SIZE_MAX; a bad deadline), WV_EPERM (an inherited
+ * pool), WV_EBROKEN, WV_ESHUTDOWN, then WV_EAGAIN (WV_NOWAIT: no item can
+ * start without waiting for a worker).  *deadline gets opts's.
+ */
 static int check_map(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
-                     size_t in_size, const void *out, size_t out_size)
+                     size_t in_size, const void *out, size_t out_size,
+                     const wv_task_opts_t *opts, int64_t *deadline)
 {
-    if (!p || !fn || (n && in_size && !in) || (n && out_size && !out))
+    int derr = wv__opts_deadline(opts, deadline);
+
+    if (!p || !fn || (n && in_size && !in) || (n && out_size && !out) ||
+        derr == WV_EINVAL)
         return WV_EINVAL;
-    return wv__pw_foreign(p) ? WV_EPERM : 0;
+    if (n && (in_size > SIZE_MAX / n || out_size > SIZE_MAX / n))
+        return WV_EINVAL;
+    if (wv__pw_foreign(p))
+        return WV_EPERM;
+    uint32_t f = wv__pool_flags(p);
+    if (f & P_BROKEN)
+        return WV_EBROKEN;
+    if (f & (P_CLOSED | P_TERMINATED))
+        return WV_ESHUTDOWN;
+    return derr;
 }
 
 static struct job *job_new(wv_pool_t *p, wv_pool_fn fn, const void *in,
@@ -375,13 +343,14 @@ static struct job *job_new(wv_pool_t *p, wv_pool_fn fn, const void *in,
     j->out_size = out_size;
     j->n = n;
     j->chunk = chunk;
-    j->deadline = deadline > 0 ? deadline : 0;
+    j->deadline = deadline;
     return j;
 }
 
 static struct ptask chunk_task(struct job *j, size_t c, size_t slot)
 {
-    struct ptask t = {.fn = j->fn, .ref = j, .kind = T_CHUNK};
+    struct ptask t = {
+        .fn = j->fn, .ref = j, .deadline = WV_FOREVER, .kind = T_CHUNK};
 
     t.u.chunk.lo = c * j->chunk;
     t.u.chunk.hi =
@@ -416,18 +385,15 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
                      size_t in_size, void *out, size_t out_size,
                      const wv_task_opts_t *opts, bool heap, struct job **jp)
 {
-    wv_task_opts_t none = {0};
+    wv_task_opts_t none = WV_TASK_OPTS_INIT;
+    int64_t deadline;
     int err;
 
+    if ((err =
+             check_map(p, fn, in, n, in_size, out, out_size, opts, &deadline)))
+        return err;
     if (!opts)
         opts = &none;
-    if ((err = check_map(p, fn, in, n, in_size, out, out_size)))
-        return err;
-    uint32_t f = wv__pool_flags(p);
-    if (f & P_BROKEN)
-        return WV_EBROKEN;
-    if (f & (P_CLOSED | P_TERMINATED))
-        return WV_ESHUTDOWN;
     size_t automatic = wv__ceil_div(n, 4 * p->max); /* Python's */
     if (p->procs && in_size + out_size) {
         /* A chunk's records cross in one copy each way: chunks that stay
@@ -441,7 +407,7 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     size_t chunk = chunk_size(opts->chunksize, n, automatic);
     size_t nchunks = wv__ceil_div(n, chunk);
     struct job *j =
-        job_new(p, fn, in, n, in_size, out, out_size, chunk, opts->deadline);
+        job_new(p, fn, in, n, in_size, out, out_size, chunk, deadline);
     if (!j)
         return WV_ENOMEM;
     j->chunks_left = nchunks;
@@ -453,7 +419,7 @@ static int map_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     if ((opts->callback || opts->error_callback) &&
         !(rec = wv__cbrec_new(p, opts)))
         goto out_free;
-    if (heap && j->deadline &&
+    if (heap && j->deadline != WV_FOREVER &&
         (err = wv__handler_deadline(p, j, true, j->deadline)))
         goto out_drop_rec;
     if (nchunks == 0)
@@ -495,13 +461,12 @@ int wv_pool_map(wv_pool_t *pool, const wv_task_opts_t *opts, wv_pool_fn fn,
                 size_t out_size, size_t *failed)
 {
     struct job *j;
-    int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : -1;
     int err =
         map_start(pool, fn, in, n, in_size, out, out_size, opts, false, &j);
 
     if (err)
         return err;
-    err = wv_future_wait(j->fut, deadline);
+    err = wv_future_wait(j->fut, j->deadline);
     if (err) {
         /* Timed out, or the calling coroutine was cancelled: stop the
          * items not started and wait for those running (they use `out`). */
@@ -584,17 +549,17 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
                       const wv_task_opts_t *opts, bool unordered,
                       wv_imap_t **out)
 {
-    wv_task_opts_t none = {0};
+    wv_task_opts_t none = WV_TASK_OPTS_INIT;
+    int64_t deadline;
     int err;
 
+    if (!out)
+        return WV_EINVAL;
+    /* The flags are checked again once counted in lazy. */
+    if ((err = check_map(p, fn, in, n, in_size, "", out_size, opts, &deadline)))
+        return err;
     if (!opts)
         opts = &none;
-    if (!out || (err = check_map(p, fn, in, n, in_size, "", 0)))
-        return WV_EINVAL;
-    if (wv__pool_flags(p) & P_BROKEN)
-        return WV_EBROKEN;
-    if (wv__pool_flags(p) & (P_CLOSED | P_TERMINATED))
-        return WV_ESHUTDOWN; /* checked again once counted in lazy */
     size_t automatic = n / (16 * p->max);
     size_t chunk =
         chunk_size(opts->chunksize, n, automatic > 1024 ? 1024 : automatic);
@@ -612,12 +577,12 @@ static int imap_start(wv_pool_t *p, wv_pool_fn fn, const void *in, size_t n,
     it->window = window;
     err = WV_ENOMEM;
     if (imap_alloc(it, chunk, out_size) ||
-        !(it->job = job_new(p, fn, in, n, in_size, NULL, out_size, chunk,
-                            opts->deadline)))
+        !(it->job =
+              job_new(p, fn, in, n, in_size, NULL, out_size, chunk, deadline)))
         goto out_free;
     err = 0;
     it->job->it = it;
-    if (it->job->deadline &&
+    if (it->job->deadline != WV_FOREVER &&
         (err = wv__handler_deadline(p, it->job, true, it->job->deadline)))
         goto out_free;
     if (nchunks) {

@@ -1,12 +1,16 @@
 /*
- * pool/pworker.c - process workers: the pool of processes.
+ * pool/pworker.c - the process kind of worker (wv__pool_processes): the
+ * dispatcher side.
  *
- * A process pool is the thread pool of pool.c whose workers do not run
- * tasks themselves: each worker thread (a "dispatcher") owns one worker
- * process and hands it the tasks it takes, one at a time, through a
- * shared-memory channel.  Every queue, callback, deadline, map and imap
- * of the thread pool serves the process pool unchanged; this file only
- * replaces "call fn" by "have the child call fn".
+ * Structure.  The pool's worker threads (worker.c) are the same for both
+ * kinds; the kind is the ops table at the end of this file, which the
+ * pool reaches through p->kind only.  For processes, each worker thread
+ * (a "dispatcher") owns one worker process (pchild.c) and hands it the
+ * tasks it takes, one at a time, through a shared-memory channel
+ * (pchan.h).  Every queue, callback, deadline, map and imap of the pool
+ * serves processes unchanged; this kind only replaces "call fn" by "have
+ * the child call fn".  Back into the pool it calls only what internal.h
+ * lists under "what a kind may call".
  *
  * Why one dispatcher per child.  The dispatcher always knows the one task
  * its child holds, so a dead child fails exactly that task (WV_EWORKERLOST)
@@ -16,15 +20,12 @@
  * Python's Pool, whose workers pull from one shared pipe, cannot tell who
  * held what when a worker dies, and hangs (gh-66587).
  *
- * The channel is a memfd mapped by both sides: a header (sequence words,
- * the request, the outcome) and a data window.  A request's argument bytes
- * (apply) or input records (a map chunk: all its items at once) are copied
- * into the window; the child writes its results there; the dispatcher
- * copies them out.  The window grows (ftruncate, then fallocate so that a
- * full memory is WV_ENOMEM and not SIGBUS) when a request or result needs
- * more, by whichever side needs it; the other remaps when it sees the new
- * size in the header.  Turns strictly alternate, so they never grow it at
- * once.
+ * Copies.  A request's argument bytes (apply) or input records (a map
+ * chunk: all its items at once) are copied into the channel's window
+ * once.  An apply's result is written there by the child's
+ * wv_task_return, and copied once into the future's storage (none when
+ * nobody holds a future); a chunk's result records are copied once into
+ * their place (the caller's array, or the imap slot).
  *
  * Waking.  The child waits for a request on the `req` futex (process-
  * shared), spinning briefly first.  The dispatcher waits for the response
@@ -34,16 +35,19 @@
  * either.  Both use the Dekker pattern: publish "I sleep", full fence,
  * look again.
  *
- * Where children come from: wv__pw_zygote (handler thread, at wv_pool_new)
- * starts a private fork server unless the program runs the global one, so
- * that a replacement forked much later, while the program's threads hold
- * whatever locks, is still a copy of the image the pool was created from.
+ * Where children come from: pool_start starts a private fork server from
+ * a thread of the kind's own (p->kind_thread: the server dies with the
+ * thread that forked it, so that thread lives as long as the pool),
+ * unless the program runs the global one, so that a replacement forked
+ * much later, while the program's threads hold whatever locks, is still a
+ * copy of the image the pool was created from.  pool_stop (the handler's
+ * end, every child reaped) lets that thread free the server and end.
  *
  * Lock: p->mu guards each worker's `proc` pointer (terminate kills through
  * it from another thread); everything else in struct pw is the
  * dispatcher's own.
  */
-#include "internal.h"
+#include "pchan.h"
 
 #include "../proc/internal.h"
 #include "weave/proc.h"
@@ -60,36 +64,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHAN_HDR 4096u /* the header's page; data follows */
-#define CHAN_MIN                                                               \
-    ((2u << 20) + CHAN_HDR) /* first window: map's automatic                   \
-                             * chunk (1 MiB of records)                        \
-                             * and its codes */
-#define SPIN_PARENT 256     /* looks before the dispatcher sleeps */
-#define SPIN_CHILD  4096    /* looks before the child sleeps */
-#define CHILD_SLICE 1000    /* ms: the child looks at its parent */
-#define EXIT_GRACE  2000    /* ms a closing child gets to leave */
-
-enum { OP_APPLY = 1, OP_CHUNK, OP_EXIT };
-
-struct chan {
-    _Alignas(64) uint32_t req; /* the parent's request number (futex) */
-    uint32_t child_sleeps;
-    _Alignas(64) uint32_t rsp; /* the child's: = req once answered */
-    uint32_t parent_sleeps;
-    uint32_t taken; /* the child's: the request it has picked up */
-    _Alignas(64) uint32_t op;
-    int32_t rc;        /* the outcome: 0 or a WV_E* code */
-    uint32_t per_item; /* chunk: every item's code (imap), not the first */
-    wv_pool_fn fn;
-    uint64_t len; /* apply: argument bytes in, result bytes out */
-    uint64_t n, in_size, out_size, base; /* chunk: items, first's index */
-    int64_t deadline;                    /* 0: none */
-    _Alignas(64) uint64_t progress;      /* chunk: items finished */
-    _Alignas(64) uint64_t size;          /* bytes of the memfd */
-};
-
-_Static_assert(sizeof(struct chan) <= CHAN_HDR, "the header fits its page");
+#define SPIN_PARENT 256  /* looks before the dispatcher sleeps */
+#define EXIT_GRACE  2000 /* ms a closing child gets to leave */
 
 struct pw {
     wv_process_t *proc; /* [pool->mu] NULL: no child */
@@ -99,273 +75,68 @@ struct pw {
     uint32_t seq;
 };
 
-_Static_assert(sizeof(int) == sizeof(int32_t), "item codes cross as int32");
-
-struct child_arg {
-    int memfd, efd;
-    int (*init)(void *);
-    void *initarg;
-};
-
-static inline char *chan_data(struct chan *c)
-{
-    return (char *)c + CHAN_HDR;
-}
-
-/* ------------------------------------------------------------ the window */
-
-/* Maps the memfd anew when it grew (c->size) beyond what is mapped. */
-static int remap(struct chan **c, size_t *map)
-{
-    size_t size = __atomic_load_n(&(*c)->size, __ATOMIC_ACQUIRE);
-    if (size <= *map)
-        return 0;
-    void *m = mremap(*c, *map, size, MREMAP_MAYMOVE);
-    if (m == MAP_FAILED)
-        return WV_ENOMEM;
-    *c = m;
-    *map = size;
-    return 0;
-}
-
-/* Makes the data window at least `need` bytes (either side may call). */
-/*
- * Makes the data window at least `need` bytes (either side may call).  The
- * file only ever grows, from its real size: the other side may have grown
- * it and died before it told (c->size), and a file cut below what a live
- * child maps would be SIGBUS in that child.
- */
-static int reserve(int memfd, struct chan **c, size_t *map, size_t need)
-{
-    if (need > SIZE_MAX - CHAN_HDR - 4095)
-        return WV_ENOMEM;
-    size_t want = CHAN_HDR + need;
-    int err = remap(c, map); /* what the other side published */
-    if (err || want <= *map)
-        return err;
-    struct stat st;
-    if (fstat(memfd, &st) < 0)
-        return WV_ENOMEM;
-    size_t file = (size_t)st.st_size, size = *map > file ? *map : file;
-    while (size < want)
-        size = size > SIZE_MAX / 2 ? want : size * 2;
-    size = wv__round_up(size, 4096);
-    if (size > file) {
-        if (ftruncate(memfd, (off_t)size) < 0)
-            return WV_ENOMEM;
-        /* Pages now, so that a full memory is WV_ENOMEM here and not
-         * SIGBUS at first touch; a failure leaves the file longer, which
-         * is harmless. */
-        int e = posix_fallocate(memfd, 0, (off_t)size);
-        if (e != 0 && e != EOPNOTSUPP && e != EINVAL)
-            return WV_ENOMEM;
-    }
-    void *m = mremap(*c, *map, size, MREMAP_MAYMOVE);
-    if (m == MAP_FAILED)
-        return WV_ENOMEM;
-    *c = m;
-    *map = size;
-    __atomic_store_n(&(*c)->size, (uint64_t)size, __ATOMIC_RELEASE);
-    return 0;
-}
-
-/* ------------------------------------------------------------- the child */
-
-int wv__pw_crash_at;
-unsigned wv__pw_crash_after;
-
-/* Test hook: dies here, the (crash_after + 1)th time it gets here. */
-static void crash_point(int where)
-{
-    if (wv__pw_crash_at == where && wv__pw_crash_after-- == 0)
-        raise(SIGKILL);
-}
-
-/* Set in a worker process: the pools it inherited are not its own. */
-static int child_pid;
-
-bool wv__pw_foreign(const wv_pool_t *p)
-{
-    return child_pid && p->pid != child_pid;
-}
-
-/* Answers request seq; returns true when the dispatcher slept and was
- * woken. */
-static bool child_answer(struct chan *c, uint32_t seq, int efd, int rc)
-{
-    c->rc = rc;
-    __atomic_store_n(&c->rsp, seq, __ATOMIC_SEQ_CST);
-    wv__fence();
-    if (!__atomic_load_n(&c->parent_sleeps, __ATOMIC_SEQ_CST))
-        return false;
-    uint64_t one = 1;
-    while (write(efd, &one, sizeof one) < 0 && errno == EINTR)
-        ;
-    return true;
-}
-
-/*
- * Waits for the request after `seen`; exits when the parent is gone.  It
- * spins first only when the dispatcher was awake at the answer: one that
- * had to be woken needs a CPU to run on, and on a machine whose other
- * CPUs are busy with workers, the best one is this child's.
- */
-static uint32_t child_wait(struct chan *c, uint32_t seen, int parent, int spin)
-{
-    for (int i = 0; i < spin; i++) {
-        uint32_t r = __atomic_load_n(&c->req, __ATOMIC_ACQUIRE);
-        if (r != seen)
-            return r;
-        wv__cpu_relax();
-    }
-    for (;;) {
-        __atomic_store_n(&c->child_sleeps, 1, __ATOMIC_SEQ_CST);
-        wv__fence();
-        uint32_t r = __atomic_load_n(&c->req, __ATOMIC_ACQUIRE);
-        if (r == seen)
-            wv__futex_wait(&c->req, seen, wv_now() + CHILD_SLICE, true);
-        __atomic_store_n(&c->child_sleeps, 0, __ATOMIC_RELAXED);
-        r = __atomic_load_n(&c->req, __ATOMIC_ACQUIRE);
-        if (r != seen)
-            return r;
-        if (getppid() != parent)
-            _exit(1); /* orphaned (a daemon's signal is the first line) */
-    }
-}
-
-static int child_apply(int memfd, struct chan **c, size_t *map)
-{
-    wv_task_t task = {0};
-    struct chan *h = *c;
-    int rc = wv__task_rc(h->fn(&task, chan_data(h), (size_t)h->len));
-    if (rc == 0) {
-        const void *res = task.heap ? task.heap : task.buf;
-        rc = reserve(memfd, c, map, task.len);
-        if (rc == 0) {
-            memcpy(chan_data(*c), res, task.len);
-            (*c)->len = task.len;
-            crash_point(WV__PW_CRASH_RETURNING);
-        }
-    }
-    wv__free(task.heap);
-    return rc;
-}
-
-static size_t chunk_out_at(const struct chan *c)
-{
-    return wv__round_up((size_t)(c->n * c->in_size), 64);
-}
-
-static size_t chunk_errs_at(const struct chan *c)
-{
-    return chunk_out_at(c) + wv__round_up((size_t)(c->n * c->out_size), 64);
-}
-
-static int child_chunk(struct chan *c)
-{
-    const char *in = chan_data(c);
-    char *out = c->out_size ? chan_data(c) + chunk_out_at(c) : NULL;
-    int32_t *errs = (int32_t *)(chan_data(c) + chunk_errs_at(c));
-    size_t n = (size_t)c->n, isz = (size_t)c->in_size;
-    size_t osz = (size_t)c->out_size;
-    int64_t deadline = c->deadline;
-    bool per_item = c->per_item;
-    wv_pool_fn fn = c->fn;
-    wv_task_t task = {.cap = osz, .record = true};
-
-    for (size_t i = 0; i < n; i++) {
-        int rc;
-        if (deadline && wv_now() >= deadline) {
-            rc = WV_ETIMEDOUT;
-        } else {
-            task.out = out ? out + i * osz : NULL;
-            task.index = (size_t)c->base + i;
-            task.len = 0;
-            rc = wv__task_rc(fn(&task, in + i * isz, isz));
-        }
-        if (per_item) {
-            errs[i] = rc;
-        } else if (rc) {
-            __atomic_store_n(&c->progress, i, __ATOMIC_RELAXED);
-            return rc;
-        }
-        __atomic_store_n(&c->progress, i + 1, __ATOMIC_RELAXED);
-    }
-    return 0;
-}
-
-/* A worker process's body: the initializer, then requests until told to
- * leave. */
-static int child_main(void *arg)
-{
-    struct child_arg a = *(const struct child_arg *)arg;
-    struct stat st;
-    int parent = getppid();
-
-    child_pid = getpid();
-    wv__pool_enter(NULL);
-    if (fstat(a.memfd, &st) < 0)
-        return 1;
-    size_t map = (size_t)st.st_size;
-    struct chan *c = mmap(NULL, map, PROT_READ | PROT_WRITE,
-                          MAP_SHARED | MAP_POPULATE, a.memfd, 0);
-    if (c == MAP_FAILED)
-        return 1;
-    uint32_t seen = 1;
-    bool woke = child_answer(c, seen, a.efd,
-                             a.init ? wv__task_rc(a.init(a.initarg)) : 0);
-    for (;;) {
-        seen = child_wait(c, seen, parent, woke ? 0 : SPIN_CHILD);
-        __atomic_store_n(&c->taken, seen, __ATOMIC_RELAXED);
-        crash_point(WV__PW_CRASH_TAKEN);
-        int rc = remap(&c, &map);
-        if (rc == 0) {
-            switch (c->op) {
-            case OP_EXIT:
-                return 0;
-            case OP_APPLY:
-                rc = child_apply(a.memfd, &c, &map);
-                break;
-            case OP_CHUNK:
-                rc = child_chunk(c);
-                break;
-            default:
-                rc = WV_EINVAL;
-            }
-        }
-        woke = child_answer(c, seen, a.efd, rc);
-    }
-}
-
 /* ------------------------------------------------------------ zygote */
 
-int wv__pw_zygote_start(wv_pool_t *p)
+/*
+ * The private fork server dies with the thread that forked it
+ * (PR_SET_PDEATHSIG), so it is forked by a thread of its own that lives
+ * as long as the pool: neither the thread calling wv_pool_new (it may end
+ * first) nor the handler (callbacks are its one job).  The thread starts
+ * the server, reports, then waits for pool_stop (the handler's end, every
+ * child reaped) to free it.
+ */
+static int zygote_main(void *arg)
+{
+    wv_pool_t *p = arg;
+    wv_thread_t *me = wv_thread_current();
+    wv__fserver_t *z = NULL;
+
+    p->zygote_err = wv__fserver_new(&z);
+    p->zygote = z;
+    wv_event_set(&p->zygote_ready);
+    if (z) {
+        wv_event_wait(&p->zygote_stop, WV_FOREVER);
+        p->zygote = NULL; /* every child is reaped: nobody reads it */
+        wv__fserver_free(z);
+    }
+    wv__pool_thread_end(p, me);
+    return 0;
+}
+
+static int proc_pool_start(wv_pool_t *p)
 {
     if (wv__forkserver_running())
         return 0; /* the program's own: its image is the one it chose */
-    wv__fserver_t *z;
-    int err = wv__fserver_new(&z);
-    if (err == 0)
-        p->zygote = z;
-    return err;
+    char name[48];
+    snprintf(name, sizeof name, "%s-forkserver", p->name);
+    wv_thread_opts_t opts = {.name = name};
+
+    __atomic_add_fetch(&p->threads, 1, __ATOMIC_SEQ_CST);
+    int err = wv_thread_start(&p->kind_thread, &opts, zygote_main, p);
+    if (err) {
+        __atomic_sub_fetch(&p->threads, 1, __ATOMIC_SEQ_CST);
+        p->kind_thread = NULL;
+        return err;
+    }
+    wv_event_wait(&p->zygote_ready, WV_FOREVER);
+    return p->zygote_err;
 }
 
-void wv__pw_zygote_stop(wv_pool_t *p)
+static void proc_pool_stop(wv_pool_t *p)
 {
-    wv__fserver_free(p->zygote);
-    p->zygote = NULL;
+    wv_event_set(&p->zygote_stop);
 }
 
 static int spawn(wv_pool_t *p, wv_process_t **out, const wv_process_opts_t *o,
                  void *arg)
 {
     if (p->zygote)
-        return wv__process_start_via(p->zygote, out, o, child_main, arg);
+        return wv__process_start_via(p->zygote, out, o, wv__pw_child_main, arg);
     /* The program's fork server, and only it: once it is stopped, the
      * pool breaks rather than fork a threaded parent. */
     wv_process_opts_t via = *o;
     via.start = WV_START_FORKSERVER;
-    return wv_process_start(out, &via, child_main, arg);
+    return wv_process_start(out, &via, wv__pw_child_main, arg);
 }
 
 /* ------------------------------------------------------ the dispatcher */
@@ -435,7 +206,7 @@ static int deliver(wv_pool_t *p, struct worker *wk, int64_t deadline)
 
     for (;;) {
         uint32_t seq = send_req(w);
-        int err = await(w, seq, deadline ? deadline : -1);
+        int err = await(w, seq, deadline);
         if (err == 0)
             return 0;
         /* Reaped first: only then is `taken` final.  Past the deadline the
@@ -528,7 +299,7 @@ static void pw_free(struct pw *w)
     wv__free(w);
 }
 
-int wv__pw_open(wv_pool_t *p, struct worker *wk)
+static int proc_open(wv_pool_t *p, struct worker *wk)
 {
     struct pw *w = wv__calloc(1, sizeof *w);
     if (!w)
@@ -563,14 +334,14 @@ int wv__pw_open(wv_pool_t *p, struct worker *wk)
     /* Counted until closed (this worker is live: the handler cannot be
      * finished now): the handler stops the fork server only once every
      * child is reaped, however the dispatchers leave. */
-    __atomic_add_fetch(&p->pw_open, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&p->kind_open, 1, __ATOMIC_SEQ_CST);
     wv__lock_acquire_nocancel(&p->mu);
     wk->pw = w;
     wv_lock_release(&p->mu);
     return child_start(p, w, wk->index);
 }
 
-void wv__pw_close(wv_pool_t *p, struct worker *wk)
+static void proc_close(wv_pool_t *p, struct worker *wk)
 {
     struct pw *w = wk->pw;
     if (!w)
@@ -590,8 +361,8 @@ void wv__pw_close(wv_pool_t *p, struct worker *wk)
     wk->pw = NULL;
     wv_lock_release(&p->mu);
     pw_free(w);
-    if (__atomic_sub_fetch(&p->pw_open, 1, __ATOMIC_SEQ_CST) == 0)
-        wv__handler_wake(p);
+    if (__atomic_sub_fetch(&p->kind_open, 1, __ATOMIC_SEQ_CST) == 0)
+        wv__pool_kind_closed(p);
 }
 
 /* A child failed its task (err): kill and reap it, and start another
@@ -629,32 +400,38 @@ static int no_child(wv_pool_t *p)
     return wv__pool_flags(p) & P_TERMINATED ? WV_ECANCELED : WV_EBROKEN;
 }
 
-int wv__pw_recycle(wv_pool_t *p, struct worker *wk)
+/* maxtasksperchild: a fresh child; the dispatcher thread stays (if none
+ * can be had, the pool is broken and the thread leaves with it). */
+static bool proc_recycle(wv_pool_t *p, struct worker *wk)
 {
     struct pw *w = wk->pw;
 
     if (!w->proc)
-        return no_child(p);
+        return true;
     w->c->op = OP_EXIT;
     send_req(w);
     bool gone = wv_process_join(w->proc, NULL, wv_now() + EXIT_GRACE) == 0;
     child_drop(p, w, !gone);
-    return replace(p, wk);
+    replace(p, wk);
+    return true;
 }
 
-int wv__pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
-                 const void *arg, size_t len, int64_t deadline, wv_task_t *task)
+/*
+ * Runs fn(arg) in the child.  On success *res points at the result in the
+ * channel (valid until the next request) and *res_len is its length.  The
+ * task's code, or WV_EWORKERLOST (the child died: replaced), WV_ETIMEDOUT
+ * (past the deadline: killed and replaced), WV_ECANCELED (terminated),
+ * WV_EBROKEN (no child could be had), WV_ENOMEM.
+ */
+static int pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
+                    const void *arg, size_t len, int64_t deadline,
+                    const void **res, size_t *res_len)
 {
     struct pw *w = wk->pw;
 
-    task->out = NULL;
-    task->heap = NULL;
-    task->len = 0;
-    task->index = 0;
-    task->record = false;
     if (!w->proc)
         return no_child(p);
-    int err = reserve(w->memfd, &w->c, &w->map, len);
+    int err = wv__chan_reserve(w->memfd, &w->c, &w->map, len);
     if (err)
         return err;
     struct chan *c = w->c;
@@ -665,16 +442,40 @@ int wv__pw_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
     c->len = len;
     if ((err = deliver(p, wk, deadline)) != 0)
         return err;
-    if ((err = remap(&w->c, &w->map)) != 0)
+    if ((err = wv__chan_remap(&w->c, &w->map)) != 0)
         return child_lost(p, wk, err); /* its result is out of reach */
     c = w->c;
     if (c->rc)
         return c->rc;
-    return wv_task_return(task, chan_data(c), (size_t)c->len);
+    if (c->len > w->map - CHAN_HDR - result_at(len))
+        return child_lost(p, wk, WV_EIO); /* a header it cannot have */
+    *res = chan_data(c) + result_at(len);
+    *res_len = (size_t)c->len;
+    return 0;
 }
 
-int wv__pw_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
-                 size_t *done)
+/* The result crosses twice: the child's wv_task_return into the channel,
+ * and the channel into the future's storage, here. */
+static void proc_apply(wv_pool_t *p, struct worker *wk, wv_pool_fn fn,
+                       const void *arg, size_t len, int64_t deadline,
+                       wv_future_t *f)
+{
+    const void *res = NULL;
+    size_t res_len = 0;
+    int rc = pw_apply(p, wk, fn, arg, len, deadline, &res, &res_len);
+
+    if (!f)
+        return;
+    if (rc == 0)
+        rc = wv_future_set_result(f, res, res_len);
+    if (rc != 0)
+        wv_future_set_error(f, rc);
+}
+
+/* A chunk in the child: its input records cross in one copy, its results
+ * (and imap's codes) in one copy back, of the items that finished. */
+static int proc_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
+                      size_t *done)
 {
     struct pw *w = wk->pw;
 
@@ -686,7 +487,7 @@ int wv__pw_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
         return WV_ENOMEM;
     struct chan h = {.n = k->n, .in_size = k->in_size, .out_size = k->out_size};
     size_t need = chunk_errs_at(&h) + (k->errs ? k->n * sizeof(int32_t) : 0);
-    int err = reserve(w->memfd, &w->c, &w->map, need);
+    int err = wv__chan_reserve(w->memfd, &w->c, &w->map, need);
     if (err)
         return err;
     struct chan *c = w->c;
@@ -716,7 +517,7 @@ int wv__pw_chunk(wv_pool_t *p, struct worker *wk, const struct pw_chunk *k,
     return err ? err : rc;
 }
 
-void wv__pw_kill_all(wv_pool_t *p)
+static void proc_kill(wv_pool_t *p)
 {
     wv__lock_acquire_nocancel(&p->mu);
     for (unsigned i = 0; i < p->max; i++) {
@@ -740,3 +541,14 @@ int wv__pw_pids(wv_pool_t *p, int *pids, int cap)
     wv_lock_release(&p->mu);
     return n;
 }
+
+const struct wv__pool_kind_ops wv__pool_processes = {
+    .pool_start = proc_pool_start,
+    .pool_stop = proc_pool_stop,
+    .worker_open = proc_open,
+    .worker_close = proc_close,
+    .worker_recycle = proc_recycle,
+    .run_apply = proc_apply,
+    .run_chunk = proc_chunk,
+    .kill = proc_kill,
+};

@@ -173,6 +173,18 @@ int wv_future_set_result(wv_future_t *f, const void *data, size_t len)
     return 0;
 }
 
+int wv__future_set_result_owned(wv_future_t *f, void *buf, size_t len)
+{
+    if (claim(f) != 0)
+        return WV_EALREADY;
+    f->data = len ? buf : f->inline_buf;
+    f->len = len;
+    publish(f, DONE);
+    if (!len)
+        wv__free(buf);
+    return 0;
+}
+
 int wv_future_set_error(wv_future_t *f, int err)
 {
     if (!f)
