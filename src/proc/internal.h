@@ -244,5 +244,7 @@ extern int wv__pqueue_crash_at;
  * exist for the queue (test aids). */
 uint32_t wv__pqueue_pages_used(wv_pqueue_t *q);
 int wv__pqueue_spill_objects(wv_pqueue_t *q);
+/* The queue's id, which names those objects (test aid). */
+uint64_t wv__pqueue_id(wv_pqueue_t *q);
 
 #endif /* WV_PROC_INTERNAL_H */

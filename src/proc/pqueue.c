@@ -1367,3 +1367,8 @@ int wv__pqueue_spill_objects(wv_pqueue_t *q)
     closedir(d);
     return count;
 }
+
+uint64_t wv__pqueue_id(wv_pqueue_t *q)
+{
+    return q->h->id;
+}
