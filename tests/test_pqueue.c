@@ -719,8 +719,8 @@ WVT_TEST(pqueue_named_open_from_another_process)
 static int objects_of(uint64_t id)
 {
     char prefix[40];
-    int n = snprintf(prefix, sizeof prefix, "wvq-%016llx-",
-                     (unsigned long long)id);
+    int n =
+        snprintf(prefix, sizeof prefix, "wvq-%016llx-", (unsigned long long)id);
     DIR *d = opendir("/dev/shm");
     WVT_ASSERT(d);
     int count = 0;

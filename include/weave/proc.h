@@ -472,7 +472,17 @@ WV_EXTERN void wv_shared_free(wv_shared_t *v);
  * ring of `maxsize` cells; a message longer than a cell's inline room
  * goes into a shared heap of `max_bytes` bytes (4 KiB pages); a message
  * longer than the whole heap travels through a POSIX shm object of its
- * own ("/wvq-<queue id>-<position>"), removed by its consumer.
+ * own ("/wvq-<queue id>-<position>"), removed by its consumer.  Those
+ * still inside when the queue goes away are removed by the last process
+ * to let go of it: the last wv_pqueue_free of an anonymous queue, the
+ * last free of a named queue after wv_pqueue_unlink, or the unlink of a
+ * named queue that no process holds any more.  A process holds the queue
+ * while it maps it (its handle, or a copy inherited by fork); a process
+ * that dies lets go, so the survivors' free removes them all the same.
+ * A named queue freed by all but never unlinked keeps its messages for
+ * the next wv_pqueue_open.  Only if every process of an anonymous queue
+ * dies without a free do its objects stay in /dev/shm; remove them by
+ * name ("/dev/shm/wvq-<id>-*").
  *
  * Crashes: any process using the queue may die at any point (SIGKILL
  * included), even in the middle of a put or a get.  The others carry on:
@@ -493,7 +503,8 @@ WV_EXTERN void wv_shared_free(wv_shared_t *v);
  * (anonymous), or opened by name from any process of the same user
  * (opts.name, wv_pqueue_open).  Every process of a queue counts as one of
  * at most WV_PQUEUE_MAX_PROCS participants at a time.  Each handle
- * belongs to one process: a forked child uses the copy it inherits.
+ * belongs to one process: a forked child uses the copy it inherits.  A
+ * handle holds one descriptor (close-on-exec) until its free.
  */
 typedef struct wv_pqueue wv_pqueue_t;
 
@@ -524,18 +535,26 @@ typedef struct wv_pqueue_opts {
 /*
  * Creates a queue (opts may be NULL: defaults).  Errors: WV_EINVAL (out
  * NULL, an option out of range, a bad name), WV_EEXIST (the name is
- * taken), WV_ENOMEM, WV_EMFILE, WV_EACCES.
+ * taken), WV_ENOSPC (/dev/shm full: named queues), WV_ENOMEM, WV_EMFILE,
+ * WV_ENFILE, WV_EACCES, WV_ENOLCK.
  */
 WV_EXTERN int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts);
 
 /*
  * Opens the named queue another process created.  Errors: WV_EINVAL,
- * WV_ENOENT, WV_EACCES, WV_EPROTO (the object is no weave queue, or of
- * another version), WV_ENOMEM, WV_EMFILE.
+ * WV_ENOENT (no such name, or the queue was unlinked and let go of by all
+ * since this call found it), WV_EACCES, WV_EPROTO (the object is no weave
+ * queue, or of another version), WV_ENOMEM, WV_EMFILE, WV_ENFILE,
+ * WV_ENOLCK.
  */
 WV_EXTERN int wv_pqueue_open(wv_pqueue_t **out, const char *name);
 
-/* Removes a named queue's name (processes that have it open keep it). */
+/*
+ * Removes a named queue's name (processes that have it open keep it).  If
+ * no process holds the queue any more, also removes the shm objects of
+ * the large messages left inside (else the last free does).  Errors:
+ * WV_EINVAL, WV_ENOENT, WV_EACCES.
+ */
 WV_EXTERN int wv_pqueue_unlink(const char *name);
 
 /*
@@ -600,8 +619,9 @@ WV_EXTERN const char *wv_pqueue_name(const wv_pqueue_t *q);
  * Frees this process's handle: unmaps the queue (other processes keep
  * theirs) and gives back this process's place among the participants.
  * No thread of this process may be using it.  Also removes the shm
- * objects of large messages that crashed processes left behind.  NULL is
- * a no-op.
+ * objects of large messages that crashed processes left behind, and,
+ * when this was the last hold of an anonymous or unlinked queue, those
+ * of the large messages still inside (see above).  NULL is a no-op.
  */
 WV_EXTERN void wv_pqueue_free(wv_pqueue_t *q);
 
