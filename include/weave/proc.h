@@ -536,7 +536,7 @@ typedef struct wv_pqueue_opts {
  * Creates a queue (opts may be NULL: defaults).  Errors: WV_EINVAL (out
  * NULL, an option out of range, a bad name), WV_EEXIST (the name is
  * taken), WV_ENOSPC (/dev/shm full: named queues), WV_ENOMEM, WV_EMFILE,
- * WV_ENFILE, WV_EACCES, WV_ENOLCK.
+ * WV_ENFILE, WV_EACCES.
  */
 WV_EXTERN int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts);
 
@@ -544,8 +544,7 @@ WV_EXTERN int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts);
  * Opens the named queue another process created.  Errors: WV_EINVAL,
  * WV_ENOENT (no such name, or the queue was unlinked and let go of by all
  * since this call found it), WV_EACCES, WV_EPROTO (the object is no weave
- * queue, or of another version), WV_ENOMEM, WV_EMFILE, WV_ENFILE,
- * WV_ENOLCK.
+ * queue, or of another version), WV_ENOMEM, WV_EMFILE, WV_ENFILE.
  */
 WV_EXTERN int wv_pqueue_open(wv_pqueue_t **out, const char *name);
 

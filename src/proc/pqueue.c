@@ -1189,8 +1189,8 @@ static int check_name(const char *name, char *out, size_t cap)
 static int hold(int fd)
 {
     while (flock(fd, LOCK_SH) < 0)
-        if (errno != EINTR)
-            return -errno;
+        if (errno != EINTR) /* ENOLCK: no kernel memory for the lock */
+            return errno == ENOLCK ? WV_ENOMEM : -errno;
     return 0;
 }
 
