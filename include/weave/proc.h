@@ -237,18 +237,25 @@ WV_EXTERN int wv_conn_send(wv_conn_t *c, const void *data, size_t len,
  * *len.  A message longer than cap is left in place: WV_EMSGSIZE, with
  * *len set to its length, so that the caller can retry with room enough.
  * A message that has partly arrived by the deadline stays buffered.
- * Errors: WV_ETIMEDOUT, WV_EAGAIN, WV_EOF (the other end is closed and
- * every message has been read), WV_EPROTO (the bytes are not weave's
- * framing: the connection is no use any more), WV_EBADF (a send-only
- * end), WV_ENOMEM, WV_EINVAL.  Descriptors sent with the message (by
- * wv_conn_send_fds) are closed: use wv_conn_recv_fds to get them.
+ * The buffer grows with the bytes that arrive, not with the length a
+ * header announces.  Errors: WV_ETIMEDOUT, WV_EAGAIN, WV_EOF (the other
+ * end is closed and every message has been read), WV_EPROTO (the peer
+ * broke the protocol: bytes that are not weave's framing, a stream cut
+ * in the middle of a message, or descriptors that do not match the
+ * message they came with, see wv_conn_recv_fds; the connection is no use
+ * any more: every later receive and poll answers WV_EPROTO, and every
+ * descriptor it had received is closed), WV_EBADF (a send-only end),
+ * WV_ENOMEM (nothing was lost: call again), WV_EINVAL.  Descriptors sent
+ * with the message (by wv_conn_send_fds) are closed: use wv_conn_recv_fds
+ * to get them.
  */
 WV_EXTERN int wv_conn_recv(wv_conn_t *c, void *buf, size_t cap, size_t *len,
                            int64_t deadline);
 
 /*
  * Python's poll(timeout): 0 when a message (or the end) can be received
- * without waiting, else WV_ETIMEDOUT / WV_EAGAIN.  Also WV_EPROTO, WV_EBADF.
+ * without waiting, else WV_ETIMEDOUT / WV_EAGAIN.  Also WV_EPROTO (as for
+ * recv), WV_EBADF, WV_ENOMEM, WV_EINVAL.
  */
 WV_EXTERN int wv_conn_poll(wv_conn_t *c, int64_t deadline);
 
@@ -263,7 +270,14 @@ WV_EXTERN int wv_conn_flush(wv_conn_t *c, int64_t deadline);
  * room in fds on entry and the count received on return; a message with
  * more descriptors than that room is WV_EMSGSIZE (left in place, *nfds set
  * to the count).  Errors: those of send/recv, WV_ENOTSUP (a one-way
- * pipe).
+ * pipe).  The receiver trusts no peer: descriptors must come with the
+ * first byte of a message that declares exactly that many.  Descriptors
+ * on a message that declares none or fewer, on a byte that starts no
+ * message, more than WV_CONN_MAX_FDS at once (the kernel drops those
+ * past the room: MSG_CTRUNC), or a message declaring descriptors that
+ * did not come: WV_EPROTO at once, with every received descriptor closed,
+ * so that a peer can neither fill the descriptor table nor have one
+ * message's descriptor taken for another's.
  */
 #define WV_CONN_MAX_FDS 64
 WV_EXTERN int wv_conn_send_fds(wv_conn_t *c, const void *data, size_t len,

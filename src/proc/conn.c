@@ -633,6 +633,8 @@ int wv_conn_poll(wv_conn_t *c, int64_t deadline)
     if (!(c->mode & CAN_RECV))
         return WV_EBADF;
     int err = next_frame(c, SIZE_MAX, &len, &nfds, deadline);
+    if (!err && !fds_match(c, nfds))
+        return broken(c);
     return err == WV_EOF ? 0 : err;
 }
 
