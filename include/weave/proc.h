@@ -496,7 +496,9 @@ WV_EXTERN void wv_shared_free(wv_shared_t *v);
  * A named queue freed by all but never unlinked keeps its messages for
  * the next wv_pqueue_open.  Only if every process of an anonymous queue
  * dies without a free do its objects stay in /dev/shm; remove them by
- * name ("/dev/shm/wvq-<id>-*").
+ * name ("/dev/shm/wvq-<id>-*").  A fork server started after the queue
+ * was created maps it too (its children may use it): if it is the last
+ * to let go, when it stops, the objects stay as well.
  *
  * Crashes: any process using the queue may die at any point (SIGKILL
  * included), even in the middle of a put or a get.  The others carry on:
