@@ -636,7 +636,9 @@ WV_EXTERN const char *wv_pqueue_name(const wv_pqueue_t *q);
  * No thread of this process may be using it.  Also removes the shm
  * objects of large messages that crashed processes left behind, and,
  * when this was the last hold of an anonymous or unlinked queue, those
- * of the large messages still inside (see above).  NULL is a no-op.
+ * of the large messages still inside (see above; a free that cannot open
+ * /proc/self/fd, for want of /proc or of a descriptor, cannot tell and
+ * leaves them).  NULL is a no-op.
  */
 WV_EXTERN void wv_pqueue_free(wv_pqueue_t *q);
 
