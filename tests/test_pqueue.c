@@ -8,6 +8,7 @@
 #include "ipc/internal.h"
 #include "runner.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -561,7 +562,8 @@ WVT_TEST(pqueue_main_thread_exit_is_not_death)
                  wv__pqueue_pages_used(zq) == 5,
              10000);
     /* This put waits long enough for sweeps to look at everybody. */
-    WVT_ERR(wv_mpqueue_put(zq, &v, sizeof v, wv_deadline_in(300)), WV_ETIMEDOUT);
+    WVT_ERR(wv_mpqueue_put(zq, &v, sizeof v, wv_deadline_in(300)),
+            WV_ETIMEDOUT);
     WVT_EQ(wv__pqueue_pages_used(zq), 5); /* still the living thread's */
     WVT_OK(wv_mpqueue_get(zq, &v, sizeof v, &n, WV_NOWAIT));
     WVT_OK(wv_mpqueue_get(zq, buf, sizeof buf, &n, wv_deadline_in(10000)));
@@ -736,4 +738,163 @@ WVT_TEST(pqueue_shutdown_immediate_discards_and_releases_join)
     WVT_ERR(wv_mpqueue_get(q, buf, sizeof buf, &len, WV_NOWAIT), WV_EOF);
     wv_mpqueue_shutdown(NULL, true);
     wv_mpqueue_free(q);
+}
+
+/* ------------------------------------- shm objects of large messages */
+
+/* Objects /dev/shm/wvq-<id>-* that exist for the queue whose id is id. */
+static int objects_of(uint64_t id)
+{
+    char prefix[40];
+    int n =
+        snprintf(prefix, sizeof prefix, "wvq-%016llx-", (unsigned long long)id);
+    DIR *d = opendir("/dev/shm");
+    WVT_ASSERT(d);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        count += strncmp(e->d_name, prefix, (size_t)n) == 0;
+    closedir(d);
+    return count;
+}
+
+/* A message longer than the heap of a queue with .max_bytes 4096. */
+#define LARGE 10000
+
+static void put_large(wv_mpqueue_t *q, uint64_t id)
+{
+    static unsigned char msg[LARGE];
+    fill(msg, sizeof msg, id);
+    WVT_OK(wv_mpqueue_put(q, msg, sizeof msg, WV_NOWAIT));
+}
+
+static void get_large(wv_mpqueue_t *q, uint64_t want)
+{
+    static unsigned char buf[LARGE];
+    size_t n;
+    uint64_t id;
+    WVT_OK(wv_mpqueue_get(q, buf, sizeof buf, &n, wv_deadline_in(10000)));
+    WVT_EQ(n, LARGE);
+    WVT_ASSERT(intact(buf, n, &id));
+    WVT_EQ(id, want);
+}
+
+/* The last process to free an anonymous queue removes the objects of the
+ * large messages still inside. */
+WVT_TEST(pqueue_free_removes_large_messages_left_inside)
+{
+    wv_mpqueue_opts_t o = {.maxsize = 8, .max_bytes = 4096};
+    for (int round = 0; round < 20; round++) {
+        wv_mpqueue_t *q;
+        WVT_OK(wv_mpqueue_new(&q, &o));
+        uint64_t id = wv__pqueue_id(q);
+        for (uint64_t i = 0; i < 3; i++)
+            put_large(q, i);
+        get_large(q, 0);
+        WVT_EQ(objects_of(id), 2);
+        wv_mpqueue_free(q);
+        WVT_EQ(objects_of(id), 0);
+    }
+}
+
+/* A named queue keeps its messages while its name exists; once it is
+ * unlinked, its last handle's free (or the unlink itself, when no handle
+ * is left) removes them. */
+WVT_TEST(pqueue_named_unlink_removes_large_messages)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/wvt-pqbig-%d", (int)getpid());
+    wv_mpqueue_opts_t o = {.maxsize = 8, .max_bytes = 4096, .name = name};
+    wv_mpqueue_t *q, *q2;
+
+    /* Unlinked while two handles are open: the last free removes. */
+    WVT_OK(wv_mpqueue_new(&q, &o));
+    WVT_OK(wv_mpqueue_open(&q2, name));
+    uint64_t id = wv__pqueue_id(q);
+    for (uint64_t i = 0; i < 3; i++)
+        put_large(q, i);
+    WVT_OK(wv_mpqueue_unlink(name));
+    WVT_EQ(objects_of(id), 3);
+    wv_mpqueue_free(q);
+    WVT_EQ(objects_of(id), 3); /* q2 may still take them */
+    get_large(q2, 0);
+    WVT_EQ(objects_of(id), 2);
+    wv_mpqueue_free(q2);
+    WVT_EQ(objects_of(id), 0);
+
+    /* Freed while named: the messages wait for the next opener; the
+     * unlink of a queue nobody holds removes them. */
+    WVT_OK(wv_mpqueue_new(&q, &o));
+    id = wv__pqueue_id(q);
+    put_large(q, 5);
+    put_large(q, 6);
+    wv_mpqueue_free(q);
+    WVT_EQ(objects_of(id), 2);
+    WVT_OK(wv_mpqueue_open(&q, name));
+    get_large(q, 5);
+    wv_mpqueue_free(q);
+    WVT_EQ(objects_of(id), 1);
+    WVT_OK(wv_mpqueue_unlink(name));
+    WVT_EQ(objects_of(id), 0);
+}
+
+static int put_large_and_die(void *arg)
+{
+    put_large(arg, 9);
+    raise(SIGKILL);
+    return 1;
+}
+
+/* A process SIGKILLed while it holds the queue does not keep the objects
+ * alive: the survivor's free removes them. */
+WVT_TEST(pqueue_killed_holder_leaves_large_messages_reclaimable)
+{
+    wv_mpqueue_opts_t o = {.maxsize = 8, .max_bytes = 4096};
+    wv_mpqueue_t *q;
+    wv_process_t *p;
+
+    WVT_OK(wv_mpqueue_new(&q, &o));
+    uint64_t id = wv__pqueue_id(q);
+    put_large(q, 1);
+    WVT_OK(wv_process_start(&p, NULL, put_large_and_die, q));
+    WVT_EQ(join_code(p), -SIGKILL);
+    WVT_EQ(objects_of(id), 2);
+    wv_mpqueue_free(q);
+    WVT_EQ(objects_of(id), 0);
+}
+
+static wv_conn_t *go_end;
+
+static int wait_then_get_large(void *arg)
+{
+    char c;
+    size_t n;
+    if (wv_conn_recv(go_end, &c, 1, &n, WV_FOREVER))
+        return 1;
+    get_large(arg, 3);
+    wv_mpqueue_free(arg);
+    return 0;
+}
+
+/* The first of two processes to free the queue leaves the messages to
+ * the other. */
+WVT_TEST(pqueue_free_leaves_large_messages_to_other_holders)
+{
+    wv_mpqueue_opts_t o = {.maxsize = 8, .max_bytes = 4096};
+    wv_mpqueue_t *q;
+    wv_process_t *p;
+    wv_conn_t *go;
+
+    WVT_OK(wv_pipe(&go_end, &go, false));
+    WVT_OK(wv_mpqueue_new(&q, &o));
+    uint64_t id = wv__pqueue_id(q);
+    put_large(q, 3);
+    WVT_OK(wv_process_start(&p, NULL, wait_then_get_large, q));
+    wv_mpqueue_free(q);
+    WVT_EQ(objects_of(id), 1);
+    WVT_OK(wv_conn_send(go, "g", 1, WV_FOREVER));
+    WVT_EQ(join_code(p), 0);
+    WVT_EQ(objects_of(id), 0);
+    wv_conn_free(go);
+    wv_conn_free(go_end);
 }

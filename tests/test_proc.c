@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1648,4 +1649,259 @@ WVT_TEST(pipe_recv_enomem_keeps_the_message)
     wv_conn_free(a);
     wv_conn_free(b);
     wvt_alloc_uninstall();
+}
+
+/* ---------------------------------------------- a peer that is not weave */
+
+#define FRAME_MAGIC 0x474d5657u
+
+struct raw_frame {
+    uint64_t len;
+    uint32_t nfds, magic;
+};
+
+/* Writes bytes[0..n) on fd with nattach copies of `pass` attached. */
+static void raw_sendmsg(int fd, const void *bytes, size_t n, int pass,
+                        int nattach)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 253)];
+        struct cmsghdr align;
+    } cm;
+    struct iovec iov = {(void *)bytes, n};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nattach) {
+        m.msg_control = cm.buf;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nattach);
+        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nattach);
+        for (int i = 0; i < nattach; i++)
+            memcpy(CMSG_DATA(h) + i * sizeof(int), &pass, sizeof pass);
+    }
+    WVT_EQ(sendmsg(fd, &m, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* A frame of len bytes declaring `declared` descriptors, with nattach
+ * copies of `pass` attached to its first byte. */
+static void raw_frame(int fd, size_t len, uint32_t declared, int pass,
+                      int nattach)
+{
+    static char msg[sizeof(struct raw_frame) + 256];
+    struct raw_frame f = {len, declared, FRAME_MAGIC};
+    WVT_LE(len, 256);
+    memcpy(msg, &f, sizeof f);
+    memset(msg + sizeof f, 'm', len);
+    raw_sendmsg(fd, msg, sizeof f + len, pass, nattach);
+}
+
+/* The peer's descriptors that do not fit a frame: WV_EPROTO at once,
+ * every one closed, and the connection stays broken. */
+static void stray_case(int declared, int attached, bool body)
+{
+    wv_conn_t *a, *b;
+    char buf[512];
+    int fds[WV_CONN_MAX_FDS];
+    size_t len, nfds = WV_CONN_MAX_FDS;
+    int before = count_fds();
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    int peer = wv_conn_fileno(a);
+    if (body) { /* on a byte of the body */
+        struct raw_frame f = {100, (uint32_t)declared, FRAME_MAGIC};
+        raw_sendmsg(peer, &f, sizeof f, -1, 0);
+        raw_sendmsg(peer, buf, 100, peer, attached);
+    } else {
+        raw_frame(peer, 3, (uint32_t)declared, peer, attached);
+    }
+    raw_frame(peer, 3, 0, -1, 0); /* a good frame after it */
+    WVT_ERR(wv_conn_recv_fds(b, buf, sizeof buf, &len, fds, &nfds, WV_FOREVER),
+            WV_EPROTO);
+    WVT_EQ(count_fds(), before + 2);
+    WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
+    WVT_ERR(wv_conn_poll(b, WV_FOREVER), WV_EPROTO);
+    wv_conn_free(a);
+    wv_conn_free(b);
+    WVT_EQ(count_fds(), before);
+}
+
+WVT_TEST(pipe_stray_descriptors_are_eproto)
+{
+    stray_case(0, 3, false);   /* on a frame declaring none */
+    stray_case(1, 2, false);   /* more than declared */
+    stray_case(2, 1, false);   /* fewer than declared */
+    stray_case(0, 1, true);    /* on a byte of a body */
+    stray_case(64, 70, false); /* more than the kernel hands us: CTRUNC */
+}
+
+/* A peer attaching descriptors to frames that declare none cannot fill
+ * the receiver's descriptor table. */
+WVT_TEST(pipe_stray_descriptors_do_not_pile_up)
+{
+    wv_conn_t *a, *b;
+    char buf[16];
+    size_t len;
+    int before = count_fds();
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    int peer = wv_conn_fileno(a);
+    for (int i = 0; i < 100; i++) {
+        raw_frame(peer, 1, 0, peer, 2);
+        int err = wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER);
+        WVT_ASSERT(err == 0 || err == WV_EPROTO);
+        WVT_LE(count_fds(), before + 2);
+        if (err)
+            break;
+    }
+    WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_NOWAIT), WV_EPROTO);
+    wv_conn_free(a);
+    wv_conn_free(b);
+}
+
+/* A stray descriptor is never handed to the next frame that declares
+ * one. */
+WVT_TEST(pipe_stray_descriptor_is_not_the_next_frames)
+{
+    wv_conn_t *a, *b;
+    int stray[2], mine[2], got[4];
+    char buf[16];
+    size_t len, nfds = 4;
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    WVT_EQ(pipe2(stray, O_CLOEXEC), 0);
+    WVT_EQ(pipe2(mine, O_CLOEXEC), 0);
+    int peer = wv_conn_fileno(a);
+    raw_frame(peer, 1, 0, stray[0], 1);
+    raw_frame(peer, 1, 1, mine[0], 1);
+    int err = wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER);
+    if (err == 0) {
+        err =
+            wv_conn_recv_fds(b, buf, sizeof buf, &len, got, &nfds, WV_FOREVER);
+        if (err == 0) { /* whose is it? */
+            struct stat s1, s2;
+            WVT_EQ(fstat(got[0], &s1), 0);
+            WVT_EQ(fstat(mine[0], &s2), 0);
+            close(got[0]);
+            WVT_EQ(s1.st_ino, s2.st_ino);
+        }
+    }
+    WVT_ERR(err, WV_EPROTO);
+    for (int i = 0; i < 2; i++) {
+        close(stray[i]);
+        close(mine[i]);
+    }
+    wv_conn_free(a);
+    wv_conn_free(b);
+}
+
+/* Good frames with and without descriptors, all buffered before the
+ * first receive: each gets its own. */
+WVT_TEST(pipe_descriptors_go_to_their_frames)
+{
+    wv_conn_t *a, *b;
+    int p[3][2], got[4];
+    char buf[16];
+    size_t len, nfds;
+    struct stat s1, s2;
+
+    WVT_OK(wv_pipe(&a, &b, true));
+    for (int i = 0; i < 3; i++)
+        WVT_EQ(pipe2(p[i], O_CLOEXEC), 0);
+    for (int round = 0; round < 3; round++) {
+        int two[2] = {p[1][0], p[2][1]};
+        WVT_OK(wv_conn_send_fds(a, "a", 1, &p[0][0], 1, WV_FOREVER));
+        WVT_OK(wv_conn_send(a, "bb", 2, WV_FOREVER));
+        WVT_OK(wv_conn_send(a, "", 0, WV_FOREVER));
+        WVT_OK(wv_conn_send_fds(a, "", 0, two, 2, WV_FOREVER));
+        WVT_OK(wv_conn_send_fds(a, "ccc", 3, two, 1, WV_FOREVER));
+        int want_n[5] = {1, 0, 0, 2, 1};
+        int want[5][2] = {{p[0][0]}, {0}, {0}, {p[1][0], p[2][1]}, {p[1][0]}};
+        for (int m = 0; m < 5; m++) {
+            nfds = 4;
+            WVT_OK(wv_conn_recv_fds(b, buf, sizeof buf, &len, got, &nfds,
+                                    WV_FOREVER));
+            WVT_EQ(nfds, want_n[m]);
+            for (size_t i = 0; i < nfds; i++) {
+                WVT_EQ(fstat(got[i], &s1), 0);
+                WVT_EQ(fstat(want[m][i], &s2), 0);
+                WVT_EQ(s1.st_ino, s2.st_ino);
+                close(got[i]);
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+    wv_conn_free(a);
+    wv_conn_free(b);
+}
+
+/* An allocator that records the largest request and refuses huge ones
+ * (so that a failing run does not take the memory). */
+static size_t largest;
+static long live;
+
+static void *big_malloc(size_t n)
+{
+    largest = n > largest ? n : largest;
+    void *p = n > (64u << 20) ? NULL : malloc(n);
+    live += p != NULL;
+    return p;
+}
+
+static void *big_realloc(void *old, size_t n)
+{
+    largest = n > largest ? n : largest;
+    void *p = n > (64u << 20) ? NULL : realloc(old, n);
+    live += p && !old;
+    return p;
+}
+
+static void *big_calloc(size_t k, size_t n)
+{
+    largest = k * n > largest ? k * n : largest;
+    void *p = calloc(k, n);
+    live += p != NULL;
+    return p;
+}
+
+static void big_free(void *p)
+{
+    live -= p != NULL;
+    free(p);
+}
+
+/* A header announcing 1 GiB, then a few bytes: the receiver reserves
+ * room for what came, not for what was announced. */
+WVT_TEST(pipe_huge_header_reserves_what_comes)
+{
+    wv_conn_t *a, *b;
+    char buf[16];
+    size_t len;
+
+    largest = 0;
+    live = 0;
+    WVT_OK(wv_set_allocator(big_malloc, big_realloc, big_calloc, big_free));
+    WVT_OK(wv_pipe(&a, &b, true));
+    struct raw_frame f = {WV_CONN_MAX_MSG, 0, FRAME_MAGIC};
+    WVT_EQ(write(wv_conn_fileno(a), &f, sizeof f), (ssize_t)sizeof f);
+    WVT_EQ(write(wv_conn_fileno(a), "some bytes", 10), 10);
+    WVT_ERR(wv_conn_poll(b, wv_deadline_in(20)), WV_ETIMEDOUT);
+    WVT_LT(largest, 1u << 20);
+    /* Bytes that keep coming grow it by what came. */
+    static char chunk[1 << 16];
+    for (int i = 0; i < 32; i++) {
+        WVT_EQ(write(wv_conn_fileno(a), chunk, sizeof chunk), sizeof chunk);
+        WVT_ERR(wv_conn_poll(b, WV_NOWAIT), WV_EAGAIN);
+    }
+    WVT_LT(largest, 16u << 20);
+    WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_NOWAIT), WV_EMSGSIZE);
+    WVT_EQ(len, WV_CONN_MAX_MSG);
+    wv_conn_free(a); /* cut short */
+    WVT_ERR(wv_conn_poll(b, WV_FOREVER), WV_EPROTO);
+    wv_conn_free(b);
+    WVT_EQ(live, 0);
+    WVT_OK(wv_set_allocator(NULL, NULL, NULL, NULL));
 }

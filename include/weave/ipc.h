@@ -59,18 +59,25 @@ WV_EXTERN int wv_conn_send(wv_conn_t *c, const void *data, size_t len,
  * *len.  A message longer than cap is left in place: WV_EMSGSIZE, with
  * *len set to its length, so that the caller can retry with room enough.
  * A message that has partly arrived by the deadline stays buffered.
- * Errors: WV_ETIMEDOUT, WV_EAGAIN, WV_EOF (the other end is closed and
- * every message has been read), WV_EPROTO (the bytes are not weave's
- * framing: the connection is no use any more), WV_EBADF (a send-only
- * end), WV_ENOMEM, WV_EINVAL.  Descriptors sent with the message (by
- * wv_conn_send_fds) are closed: use wv_conn_recv_fds to get them.
+ * The buffer grows with the bytes that arrive, not with the length a
+ * header announces.  Errors: WV_ETIMEDOUT, WV_EAGAIN, WV_EOF (the other
+ * end is closed and every message has been read), WV_EPROTO (the peer
+ * broke the protocol: bytes that are not weave's framing, a stream cut
+ * in the middle of a message, or descriptors that do not match the
+ * message they came with, see wv_conn_recv_fds; the connection is no use
+ * any more: every later receive and poll answers WV_EPROTO, and every
+ * descriptor it had received is closed), WV_EBADF (a send-only end),
+ * WV_ENOMEM (nothing was lost: call again), WV_EINVAL.  Descriptors sent
+ * with the message (by wv_conn_send_fds) are closed: use wv_conn_recv_fds
+ * to get them.
  */
 WV_EXTERN int wv_conn_recv(wv_conn_t *c, void *buf, size_t cap, size_t *len,
                            int64_t deadline);
 
 /*
  * Python's poll(timeout): 0 when a message (or the end) can be received
- * without waiting, else WV_ETIMEDOUT / WV_EAGAIN.  Also WV_EPROTO, WV_EBADF.
+ * without waiting, else WV_ETIMEDOUT / WV_EAGAIN.  Also WV_EPROTO (as for
+ * recv), WV_EBADF, WV_ENOMEM, WV_EINVAL.
  */
 WV_EXTERN int wv_conn_poll(wv_conn_t *c, int64_t deadline);
 
@@ -85,7 +92,14 @@ WV_EXTERN int wv_conn_flush(wv_conn_t *c, int64_t deadline);
  * room in fds on entry and the count received on return; a message with
  * more descriptors than that room is WV_EMSGSIZE (left in place, *nfds set
  * to the count).  Errors: those of send/recv, WV_ENOTSUP (a one-way
- * pipe).
+ * pipe).  The receiver trusts no peer: descriptors must come with the
+ * first byte of a message that declares exactly that many.  Descriptors
+ * on a message that declares none or fewer, on a byte that starts no
+ * message, more than WV_CONN_MAX_FDS at once (the kernel drops those
+ * past the room: MSG_CTRUNC), or a message declaring descriptors that
+ * did not come: WV_EPROTO at once, with every received descriptor closed,
+ * so that a peer can neither fill the descriptor table nor have one
+ * message's descriptor taken for another's.
  */
 #define WV_CONN_MAX_FDS 64
 WV_EXTERN int wv_conn_send_fds(wv_conn_t *c, const void *data, size_t len,
@@ -340,7 +354,19 @@ WV_EXTERN void wv_array_free(wv_array_t *a);
  * ring of `maxsize` cells; a message longer than a cell's inline room
  * goes into a shared heap of `max_bytes` bytes (4 KiB pages); a message
  * longer than the whole heap travels through a POSIX shm object of its
- * own ("/wvq-<queue id>-<position>"), removed by its consumer.
+ * own ("/wvq-<queue id>-<position>"), removed by its consumer.  Those
+ * still inside when the queue goes away are removed by the last process
+ * to let go of it: the last wv_mpqueue_free of an anonymous queue, the
+ * last free of a named queue after wv_mpqueue_unlink, or the unlink of a
+ * named queue that no process holds any more.  A process holds the queue
+ * while it maps it (its handle, or a copy inherited by fork); a process
+ * that dies lets go, so the survivors' free removes them all the same.
+ * A named queue freed by all but never unlinked keeps its messages for
+ * the next wv_mpqueue_open.  Only if every process of an anonymous queue
+ * dies without a free do its objects stay in /dev/shm; remove them by
+ * name ("/dev/shm/wvq-<id>-*").  A fork server started after the queue
+ * was created maps it too (its children may use it): if it is the last
+ * to let go, when it stops, the objects stay as well.
  *
  * Crashes: any process using the queue may die at any point (SIGKILL
  * included), even in the middle of a put or a get.  The others carry on:
@@ -361,7 +387,8 @@ WV_EXTERN void wv_array_free(wv_array_t *a);
  * (anonymous), or opened by name from any process of the same user
  * (opts.name, wv_mpqueue_open).  Every process of a queue counts as one of
  * at most WV_MPQUEUE_MAX_PROCS participants at a time.  Each handle
- * belongs to one process: a forked child uses the copy it inherits.
+ * belongs to one process: a forked child uses the copy it inherits.  A
+ * handle holds one descriptor (close-on-exec) until its free.
  */
 typedef struct wv_mpqueue wv_mpqueue_t;
 
@@ -392,18 +419,25 @@ typedef struct wv_mpqueue_opts {
 /*
  * Creates a queue (opts may be NULL: defaults).  Errors: WV_EINVAL (out
  * NULL, an option out of range, a bad name), WV_EEXIST (the name is
- * taken), WV_ENOMEM, WV_EMFILE, WV_EACCES.
+ * taken), WV_ENOSPC (/dev/shm full: named queues), WV_ENOMEM, WV_EMFILE,
+ * WV_ENFILE, WV_EACCES.
  */
 WV_EXTERN int wv_mpqueue_new(wv_mpqueue_t **out, const wv_mpqueue_opts_t *opts);
 
 /*
  * Opens the named queue another process created.  Errors: WV_EINVAL,
- * WV_ENOENT, WV_EACCES, WV_EPROTO (the object is no weave queue, or of
- * another version), WV_ENOMEM, WV_EMFILE.
+ * WV_ENOENT (no such name, or the queue was unlinked and let go of by all
+ * since this call found it), WV_EACCES, WV_EPROTO (the object is no weave
+ * queue, or of another version), WV_ENOMEM, WV_EMFILE, WV_ENFILE.
  */
 WV_EXTERN int wv_mpqueue_open(wv_mpqueue_t **out, const char *name);
 
-/* Removes a named queue's name (processes that have it open keep it). */
+/*
+ * Removes a named queue's name (processes that have it open keep it).  If
+ * no process holds the queue any more, also removes the shm objects of
+ * the large messages left inside (else the last free does).  Errors:
+ * WV_EINVAL, WV_ENOENT, WV_EACCES.
+ */
 WV_EXTERN int wv_mpqueue_unlink(const char *name);
 
 /*
@@ -473,8 +507,11 @@ WV_EXTERN const char *wv_mpqueue_name(const wv_mpqueue_t *q);
  * Frees this process's handle: unmaps the queue (other processes keep
  * theirs) and gives back this process's place among the participants.
  * No thread of this process may be using it.  Also removes the shm
- * objects of large messages that crashed processes left behind.  NULL is
- * a no-op.
+ * objects of large messages that crashed processes left behind, and,
+ * when this was the last hold of an anonymous or unlinked queue, those
+ * of the large messages still inside (see above; a free that cannot open
+ * /proc/self/fd, for want of /proc or of a descriptor, cannot tell and
+ * leaves them).  NULL is a no-op.
  */
 WV_EXTERN void wv_mpqueue_free(wv_mpqueue_t *q);
 

@@ -8,6 +8,25 @@
  * bytes that are not ours: the connection then answers WV_EPROTO and
  * never reads again (wv__frame_parse is what the fuzz target feeds).
  *
+ * Received descriptors are checked against the frames, since the peer
+ * need not be weave: a Unix stream socket hands one sendmsg's descriptors
+ * to the recvmsg that reads that sendmsg's first byte, and stops after
+ * it.  So the descriptors a recvmsg brings belong to the last frame whose
+ * header starts among the bytes it read, and that frame must declare
+ * exactly as many.  Descriptors with no such frame, a count that differs,
+ * descriptors the kernel dropped (MSG_CTRUNC), or a frame declaring
+ * descriptors that did not come with it: the connection is broken
+ * (WV_EPROTO) and every descriptor received is closed at once, so a peer
+ * cannot fill our descriptor table nor slip one frame's descriptor into
+ * another.  A frame's owner is checked when its header is in (at once, or
+ * when the frame is taken).  Reads happen only while the frame at the
+ * head is incomplete, so at most two batches wait: the head frame's and
+ * one for a frame starting in the read that completed the head.
+ *
+ * The receive buffer grows with the bytes that come, at most doubling
+ * what is buffered, never to what a header announces: a 16-byte header
+ * cannot make us reserve 1 GiB.
+ *
  * Descriptors are non-blocking; every wait goes through wv__fd_wait with
  * the caller's deadline.  Receiving assembles whole messages in rbuf (one
  * copy, but a message never half-lands in the caller's buffer, and a
@@ -36,6 +55,7 @@
 #include <unistd.h>
 
 #define MAGIC     0x474d5657u /* "WVMG" */
+#define NBATCH    2           /* descriptor batches waiting, at most */
 #define RBUF_MIN  (64 * 1024)
 #define PIPE_SIZE (1024 * 1024)
 
@@ -53,8 +73,14 @@ struct wv_conn {
     /* receiving */
     char *rbuf; /* bytes read, not yet consumed: [rpos, rlen) */
     size_t rcap, rpos, rlen;
-    int *rfds; /* descriptors received, not yet handed out */
-    size_t nrfds, rfdcap;
+    uint64_t rbase; /* stream offset of rbuf[0] */
+    struct {
+        uint64_t at; /* stream offset of the header of the frame it goes to */
+        uint32_t n;  /* descriptors: rfds[0, n) for the first batch */
+    } batch[NBATCH]; /* received, not yet handed out, in stream order */
+    size_t nbatch;
+    int rfds[NBATCH * WV_CONN_MAX_FDS]; /* their descriptors, in order */
+    size_t nrfds;
     bool eof;    /* the other end closed */
     bool broken; /* bytes that are not frames: WV_EPROTO */
     /* sending */
@@ -326,43 +352,115 @@ int wv_conn_send(wv_conn_t *c, const void *data, size_t len, int64_t deadline)
 
 /* ----------------------------------------------------------- receive */
 
-/* Keeps the descriptors of a received control message. */
-static int keep_fds(wv_conn_t *c, struct msghdr *m)
+/* Closes every descriptor received and not handed out. */
+static void drop_fds(wv_conn_t *c)
 {
+    for (size_t i = 0; i < c->nrfds; i++)
+        close(c->rfds[i]);
+    c->nrfds = c->nbatch = 0;
+}
+
+/* The peer broke the protocol: the connection is no use any more. */
+static int broken(wv_conn_t *c)
+{
+    c->broken = true;
+    drop_fds(c);
+    return WV_EPROTO;
+}
+
+/*
+ * The frame the descriptors read with the stream bytes [x, y) go to: the
+ * last frame whose header starts in [x, y).  0 with its offset in *at and
+ * (if its header is in) its declared count in *declared (else UINT32_MAX);
+ * WV_EPROTO when no frame starts there, or the bytes are no frames.
+ */
+static int fds_owner(const wv_conn_t *c, uint64_t x, uint64_t y, uint64_t *at,
+                     uint32_t *declared)
+{
+    uint64_t f = c->rbase + c->rpos; /* frames are contiguous from here */
+    bool found = false;
+    while (f < y) {
+        size_t i = (size_t)(f - c->rbase);
+        uint64_t len;
+        uint32_t nfds = UINT32_MAX;
+        if (c->rlen - i >= sizeof(struct frame) &&
+            wv__frame_parse(c->rbuf + i, c->rlen - i, &len, &nfds))
+            return WV_EPROTO;
+        if (f >= x) {
+            found = true;
+            *at = f;
+            *declared = nfds;
+        }
+        if (nfds == UINT32_MAX) /* header incomplete: the last start */
+            break;
+        f += sizeof(struct frame) + len;
+    }
+    return found ? 0 : WV_EPROTO;
+}
+
+/*
+ * Takes the descriptors of a control message read with the stream bytes
+ * [x, y): queued for their frame, or, if the peer broke the protocol
+ * with them, closed with every other (WV_EPROTO).
+ */
+static int keep_fds(wv_conn_t *c, struct msghdr *m, uint64_t x, uint64_t y)
+{
+    int got[WV_CONN_MAX_FDS];
+    size_t n = 0;
+    bool bad = (m->msg_flags & MSG_CTRUNC) != 0; /* the kernel dropped some */
+
     for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
         if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
             continue;
-        size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        int got[WV_CONN_MAX_FDS];
-        memcpy(got, CMSG_DATA(h), n * sizeof(int));
-        if (c->nrfds + n > c->rfdcap) {
-            size_t cap = c->nrfds + n + WV_CONN_MAX_FDS;
-            int *r = wv__realloc(c->rfds, cap * sizeof *r);
-            if (!r) {
-                for (size_t i = 0; i < n; i++)
-                    close(got[i]);
-                return WV_ENOMEM;
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+            if (n < WV_CONN_MAX_FDS)
+                got[n++] = fd;
+            else { /* cannot happen: the buffer holds WV_CONN_MAX_FDS */
+                close(fd);
+                bad = true;
             }
-            c->rfds = r;
-            c->rfdcap = cap;
         }
+    }
+    if (!n && !bad)
+        return 0;
+    uint64_t at = 0;
+    uint32_t declared = 0;
+    if (!bad && fds_owner(c, x, y, &at, &declared) == 0 &&
+        (declared == UINT32_MAX || declared == n) && c->nbatch < NBATCH &&
+        (!c->nbatch || c->batch[c->nbatch - 1].at < at)) {
         memcpy(c->rfds + c->nrfds, got, n * sizeof(int));
         c->nrfds += n;
+        c->batch[c->nbatch].at = at;
+        c->batch[c->nbatch].n = (uint32_t)n;
+        c->nbatch++;
+        return 0;
     }
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        close(got[i]);
+    return broken(c);
+}
+
+/* Forgets the consumed bytes [0, rpos) of rbuf, sliding the rest down. */
+static void slide(wv_conn_t *c)
+{
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rbase += c->rpos;
+    c->rlen -= c->rpos;
+    c->rpos = 0;
 }
 
 /* Room for `need` unconsumed bytes in rbuf (and some to read into). */
 static int reserve(wv_conn_t *c, size_t need)
 {
     if (c->rpos && c->rpos == c->rlen)
-        c->rpos = c->rlen = 0;
+        slide(c);
     if (c->rcap - c->rpos >= need && c->rcap - c->rlen >= 4096)
         return 0;
     if (c->rpos) { /* slide the unconsumed bytes down first */
-        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-        c->rlen -= c->rpos;
-        c->rpos = 0;
+        slide(c);
         if (c->rcap >= need && c->rcap - c->rlen >= 4096)
             return 0;
     }
@@ -394,10 +492,10 @@ static int read_some(wv_conn_t *c)
                            .msg_control = cm.buf,
                            .msg_controllen = sizeof cm.buf};
         n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
-        if (n >= 0 && m.msg_controllen) {
-            int err = keep_fds(c, &m);
-            if (err)
-                return err;
+        if (n > 0) {
+            uint64_t from = c->rbase + c->rlen;
+            c->rlen += (size_t)n;
+            return keep_fds(c, &m, from, from + (uint64_t)n);
         }
     } else {
         n = read(c->fd, iov.iov_base, iov.iov_len);
@@ -422,13 +520,14 @@ static int buffered_frame(wv_conn_t *c, uint64_t *len, uint32_t *nfds)
 
     if (have < sizeof(struct frame)) /* rbuf may not exist yet */
         return (err = reserve(c, sizeof(struct frame))) ? err : WV_EAGAIN;
-    if ((err = wv__frame_parse(c->rbuf + c->rpos, have, len, nfds))) {
-        c->broken = true;
-        return err;
-    }
-    if (have - sizeof(struct frame) >= *len)
+    if ((err = wv__frame_parse(c->rbuf + c->rpos, have, len, nfds)))
+        return broken(c);
+    size_t whole = sizeof(struct frame) + (size_t)*len;
+    if (have >= whole)
         return 0;
-    err = reserve(c, sizeof(struct frame) + *len);
+    /* Room for twice what came, not for what the header claims. */
+    size_t grown = 2 * have + RBUF_MIN;
+    err = reserve(c, grown < whole ? grown : whole);
     return err ? err : WV_EAGAIN;
 }
 
@@ -447,10 +546,8 @@ static int next_frame(wv_conn_t *c, size_t cap, uint64_t *len, uint32_t *nfds,
         if (c->rlen - c->rpos >= sizeof(struct frame)) {
             int perr = wv__frame_parse(c->rbuf + c->rpos, c->rlen - c->rpos,
                                        len, nfds);
-            if (perr) {
-                c->broken = true;
-                return WV_EPROTO;
-            }
+            if (perr)
+                return broken(c);
             if (*len > cap)
                 return WV_EMSGSIZE;
         }
@@ -458,13 +555,24 @@ static int next_frame(wv_conn_t *c, size_t cap, uint64_t *len, uint32_t *nfds,
         if (err != WV_EAGAIN)
             return err;
         if (c->eof)
-            return c->rlen == c->rpos ? WV_EOF : WV_EPROTO; /* cut short */
+            return c->rlen == c->rpos ? WV_EOF : broken(c); /* cut short */
         err = read_some(c);
         if (err == WV_EAGAIN)
             err = wv__fd_wait(c->fd, POLLIN, deadline, NULL);
         if (err)
             return err;
     }
+}
+
+/* Whether the descriptors that came with the frame at the head are the
+ * `declared` it says: the first batch's when it is the frame's, none
+ * else. */
+static bool fds_match(const wv_conn_t *c, uint32_t declared)
+{
+    uint64_t at = c->rbase + c->rpos;
+    if (c->nbatch && c->batch[0].at == at)
+        return c->batch[0].n == declared;
+    return declared == 0 && (!c->nbatch || c->batch[0].at > at);
 }
 
 /* nfds NULL: descriptors that came with the message are closed. */
@@ -485,14 +593,12 @@ int wv_conn_recv_fds(wv_conn_t *c, void *buf, size_t cap, size_t *len, int *fds,
         *len = (size_t)flen;
     if (err)
         return err;
+    if (!fds_match(c, fn))
+        return broken(c);
     if (fn > room) {
         if (nfds)
             *nfds = fn;
         return WV_EMSGSIZE;
-    }
-    if (fn > c->nrfds) { /* a count with no descriptors behind it */
-        c->broken = true;
-        return WV_EPROTO;
     }
     if (flen)
         memcpy(buf, c->rbuf + c->rpos + sizeof(struct frame), (size_t)flen);
@@ -503,9 +609,11 @@ int wv_conn_recv_fds(wv_conn_t *c, void *buf, size_t cap, size_t *len, int *fds,
         else
             close(c->rfds[i]);
     }
-    if (fn)
+    if (fn) {
         memmove(c->rfds, c->rfds + fn, (c->nrfds - fn) * sizeof(int));
-    c->nrfds -= fn;
+        c->nrfds -= fn;
+        memmove(c->batch, c->batch + 1, --c->nbatch * sizeof c->batch[0]);
+    }
     if (len)
         *len = (size_t)flen;
     if (nfds)
@@ -529,6 +637,8 @@ int wv_conn_poll(wv_conn_t *c, int64_t deadline)
     if (!(c->mode & CAN_RECV))
         return WV_EBADF;
     int err = next_frame(c, SIZE_MAX, &len, &nfds, deadline);
+    if (!err && !fds_match(c, nfds))
+        return broken(c);
     return err == WV_EOF ? 0 : err;
 }
 
@@ -543,9 +653,7 @@ int wv_conn_close(wv_conn_t *c)
     close(c->fd);
     c->fd = -1;
     c->mode = 0; /* sends and receives: WV_EBADF */
-    for (size_t i = 0; i < c->nrfds; i++)
-        close(c->rfds[i]);
-    c->nrfds = 0;
+    drop_fds(c);
     return 0;
 }
 
@@ -554,7 +662,6 @@ void wv_conn_free(wv_conn_t *c)
     if (!c)
         return;
     wv_conn_close(c);
-    wv__free(c->rfds);
     wv__free(c->rbuf);
     wv__free(c->pend);
     wv__free(c);

@@ -84,5 +84,7 @@ extern int wv__pqueue_crash_at;
  * exist for the queue (test aids). */
 uint32_t wv__pqueue_pages_used(wv_mpqueue_t *q);
 int wv__pqueue_spill_objects(wv_mpqueue_t *q);
+/* The queue's id, which names those objects (test aid). */
+uint64_t wv__pqueue_id(wv_mpqueue_t *q);
 
 #endif /* WV_IPC_INTERNAL_H */

@@ -36,6 +36,24 @@
  * orphans, taken back when an allocation finds no room.  Messages longer
  * than the heap go through a shm object named after the queue and the
  * position.
+ *
+ * Those objects outlive every process, so the queue must remove them.  A
+ * consumer removes the one it took.  Those still inside when the queue
+ * goes away are removed by the last holder: every handle takes a shared
+ * flock on the queue's open file (a memfd when anonymous, the named
+ * object else), which its descriptor and its mapping both keep open.  A
+ * fork shares the open file, lock included, and an exit or death drops
+ * it, so the kernel counts the holders, the dead ones too, which a
+ * counter in the queue could not.  A free (of an anonymous queue, or of a
+ * named one whose name is gone) opens the queue anew through
+ * /proc/self/fd, closes and unmaps its own, then tries an exclusive lock:
+ * if it gets it, no process maps the queue any more, and it removes every
+ * "/wvq-<id>-*" object.  An unlink does the same once the name is gone,
+ * for a queue that no process holds any more.  `gone` then tells a late
+ * wv_mpqueue_open (named before the unlink) that the queue is finished.
+ * Rejected: a holder count in the queue (a SIGKILLed holder never gives
+ * its count back) and the participants table (a forked child holds the
+ * queue before it registers, at its first put or get).
  */
 #include "internal.h"
 
@@ -49,13 +67,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define PQ_MAGIC   0x51505657u /* "WVPQ" */
-#define PQ_VERSION 1u
+#define PQ_VERSION 2u
 #define PAGE       4096u
 #define NPARTS     (WV_MPQUEUE_MAX_PROCS + 1) /* entry 0 unused */
 #define R_MARK     1023u
@@ -111,6 +130,7 @@ struct pq_hdr {
     uint32_t joinable;
     uint32_t closed;    /* shutdown: CLOSED, | IMMEDIATE */
     uint32_t redeliver; /* > 0: a FULL(R_MARK) cell may exist */
+    uint32_t gone;      /* the last holder removed the shm objects */
 
     _Alignas(64) uint64_t tail;
     _Alignas(64) uint64_t head;
@@ -138,6 +158,7 @@ struct pq_hdr {
 struct wv_mpqueue {
     struct pq_hdr *h;
     size_t map_size;
+    int fd; /* the queue's memfd or shm object, flock(LOCK_SH) held */
     char *name;
     uint64_t reg; /* fork generation << 32 | our participant index */
 };
@@ -1173,20 +1194,63 @@ static int check_name(const char *name, char *out, size_t cap)
     return 0;
 }
 
-static int handle_new(wv_mpqueue_t **out, struct pq_hdr *h, size_t size,
+/* Takes a shared lock on the queue's descriptor: one holder more. */
+static int hold(int fd)
+{
+    while (flock(fd, LOCK_SH) < 0)
+        if (errno != EINTR) /* ENOLCK: no kernel memory for the lock */
+            return errno == ENOLCK ? WV_ENOMEM : -errno;
+    return 0;
+}
+
+/* Wraps a mapping and its descriptor (held) in a handle; on failure
+ * unmaps and closes them. */
+static int handle_new(wv_mpqueue_t **out, struct pq_hdr *h, size_t size, int fd,
                       const char *name)
 {
     wv_mpqueue_t *q = wv__calloc(1, sizeof *q);
     if (!q || (name && !(q->name = wv__malloc(strlen(name) + 1)))) {
         wv__free(q);
         munmap(h, size);
+        close(fd);
         return WV_ENOMEM;
     }
     if (name)
         strcpy(q->name, name);
     q->h = h;
     q->map_size = size;
+    q->fd = fd;
     *out = q;
+    return 0;
+}
+
+/* The descriptor of a new queue of `total` bytes, sized: a named shm
+ * object (path) or a memfd (path NULL). */
+static int backing_new(const char *path, size_t total, int *out)
+{
+    int fd = path ? shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)
+                  : memfd_create("wvq", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int err = 0;
+    if (path) {
+        /* Allocated now, so that a full /dev/shm is an error here and
+         * not SIGBUS later. */
+        int e = posix_fallocate(fd, 0, (off_t)total);
+        if (e)
+            err = e == EFBIG || e == EINVAL ? WV_ENOSPC : -e;
+    } else if (ftruncate(fd, (off_t)total) < 0) {
+        err = errno == EFBIG || errno == EINVAL ? WV_ENOMEM : -errno;
+    }
+    if (!err)
+        err = hold(fd);
+    if (err) {
+        if (path)
+            shm_unlink(path);
+        close(fd);
+        return err;
+    }
+    *out = fd;
     return 0;
 }
 
@@ -1203,7 +1267,7 @@ int wv_mpqueue_new(wv_mpqueue_t **out, const wv_mpqueue_opts_t *opts)
     if (ncells > (1u << 24) || inl > 65536 || heap > ((size_t)1 << 40))
         return WV_EINVAL;
     char path[256];
-    int err;
+    int err, fd = -1;
     if (opts->name && (err = check_name(opts->name, path, sizeof path)))
         return err;
 
@@ -1214,30 +1278,16 @@ int wv_mpqueue_new(wv_mpqueue_t **out, const wv_mpqueue_opts_t *opts)
     size_t heap_off = wv__round_up(owner_off + npages * 8, PAGE);
     size_t total = heap_off + npages * PAGE;
 
-    struct pq_hdr *h;
-    if (opts->name) {
-        int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-            return -errno;
-        /* Allocated now, so that a full /dev/shm is an error here and
-         * not SIGBUS later. */
-        int e = posix_fallocate(fd, 0, (off_t)total);
-        if (e) {
+    const char *named = opts->name ? path : NULL;
+    if ((err = backing_new(named, total, &fd)))
+        return err;
+    struct pq_hdr *h =
+        mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED) {
+        if (named)
             shm_unlink(path);
-            close(fd);
-            return e == EFBIG || e == EINVAL ? WV_ENOSPC : -e;
-        }
-        h = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         close(fd);
-        if (h == MAP_FAILED) {
-            shm_unlink(path);
-            return WV_ENOMEM;
-        }
-    } else {
-        h = mmap(NULL, total, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (h == MAP_FAILED)
-            return WV_ENOMEM;
+        return WV_ENOMEM;
     }
     if (getrandom(&h->id, sizeof h->id, GRND_NONBLOCK) != sizeof h->id)
         h->id = (uint64_t)wv_now() ^ (uint64_t)getpid() << 32;
@@ -1256,27 +1306,25 @@ int wv_mpqueue_new(wv_mpqueue_t **out, const wv_mpqueue_opts_t *opts)
         cell(h, i)->state = ST(i, EMPTY, 0);
     if ((err = wv_plock_init(&h->admin, false))) {
         munmap(h, total);
-        if (opts->name)
+        close(fd);
+        if (named)
             shm_unlink(path);
         return err;
     }
     h->version = PQ_VERSION;
     __atomic_store_n(&h->magic, PQ_MAGIC, __ATOMIC_RELEASE);
-    err = handle_new(out, h, total, opts->name ? path : NULL);
-    if (err && opts->name)
+    err = handle_new(out, h, total, fd, named);
+    if (err && named)
         shm_unlink(path);
     return err;
 }
 
-int wv_mpqueue_open(wv_mpqueue_t **out, const char *name)
+/* Maps the named queue at path: 0 with the mapping, its size and its
+ * descriptor (not held), or an error. */
+static int map_named(const char *path, struct pq_hdr **out, size_t *size,
+                     int *fdp)
 {
-    char path[256];
     struct stat st;
-    int err;
-    if (!out || !name)
-        return WV_EINVAL;
-    if ((err = check_name(name, path, sizeof path)))
-        return err;
     int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
@@ -1284,34 +1332,52 @@ int wv_mpqueue_open(wv_mpqueue_t **out, const char *name)
         close(fd);
         return WV_EPROTO;
     }
-    size_t size = (size_t)st.st_size;
-    struct pq_hdr *h =
-        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (h == MAP_FAILED)
+    struct pq_hdr *h = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+                            MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED) {
+        close(fd);
         return WV_ENOMEM;
+    }
     if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != PQ_MAGIC ||
-        h->version != PQ_VERSION || h->total != size) {
-        munmap(h, size);
+        h->version != PQ_VERSION || h->total != (size_t)st.st_size) {
+        munmap(h, (size_t)st.st_size);
+        close(fd);
         return WV_EPROTO;
     }
-    return handle_new(out, h, size, path);
+    *out = h;
+    *size = (size_t)st.st_size;
+    *fdp = fd;
+    return 0;
 }
 
-int wv_mpqueue_unlink(const char *name)
+int wv_mpqueue_open(wv_mpqueue_t **out, const char *name)
 {
     char path[256];
-    int err;
-    if (!name)
+    struct pq_hdr *h;
+    size_t size;
+    int err, fd;
+    if (!out || !name)
         return WV_EINVAL;
-    if ((err = check_name(name, path, sizeof path)))
+    if ((err = check_name(name, path, sizeof path)) ||
+        (err = map_named(path, &h, &size, &fd)))
         return err;
-    return shm_unlink(path) < 0 ? -errno : 0;
+    /* Opened by name just before an unlink, and the last holder has
+     * removed the large messages since: the queue is finished. */
+    if ((err = hold(fd)) ||
+        (__atomic_load_n(&h->gone, __ATOMIC_ACQUIRE) && (err = WV_ENOENT))) {
+        munmap(h, size);
+        close(fd);
+        return err;
+    }
+    return handle_new(out, h, size, fd, path);
 }
 
-/* Removes spill objects no cell refers to any more (left by processes
- * that died between taking their message and removing its object). */
-static void sweep_spills(struct pq_hdr *h)
+/*
+ * Removes shm objects of this queue: all of them, or (!all) those no cell
+ * refers to any more (left by processes that died between taking their
+ * message and removing its object).
+ */
+static void sweep_spills(struct pq_hdr *h, bool all)
 {
     char prefix[40];
     int n = snprintf(prefix, sizeof prefix, "wvq-%016" PRIx64 "-", h->id);
@@ -1325,7 +1391,7 @@ static void sweep_spills(struct pq_hdr *h)
         uint64_t pos = strtoull(e->d_name + n, NULL, 10);
         struct pq_cell *c = cell(h, pos);
         uint64_t w = load(&c->state);
-        if (ST_POS(w) == pos && ST_KIND(w) != EMPTY &&
+        if (!all && ST_POS(w) == pos && ST_KIND(w) != EMPTY &&
             __atomic_load_n(&c->page, __ATOMIC_RELAXED) == PAGE_SPILL)
             continue;
         char name[sizeof e->d_name + 1];
@@ -1333,6 +1399,71 @@ static void sweep_spills(struct pq_hdr *h)
         shm_unlink(name);
     }
     closedir(d);
+}
+
+/*
+ * The queue has no holder left: removes the objects of the large messages
+ * still inside (from the cells, then any left by the dead, from the
+ * names), and marks it finished.  Called holding the exclusive lock.
+ */
+static void finish(struct pq_hdr *h)
+{
+    __atomic_store_n(&h->gone, 1, __ATOMIC_RELEASE);
+    for (uint64_t i = 0; i < h->ncells; i++) {
+        struct pq_cell *c = cell_at(h, i);
+        uint64_t w = load(&c->state);
+        if (ST_KIND(w) != EMPTY &&
+            __atomic_load_n(&c->page, __ATOMIC_RELAXED) == PAGE_SPILL)
+            spill_unlink(h, ST_POS(w));
+    }
+    sweep_spills(h, true);
+}
+
+/* Whether fd, a descriptor of the queue on which we hold no lock, is the
+ * only one left: no other open file of it holds the shared lock. */
+static bool sole_holder(int fd)
+{
+    return flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+int wv_mpqueue_unlink(const char *name)
+{
+    char path[256];
+    struct pq_hdr *h;
+    size_t size;
+    int err, fd;
+    if (!name)
+        return WV_EINVAL;
+    if ((err = check_name(name, path, sizeof path)))
+        return err;
+    if (map_named(path, &h, &size, &fd))
+        h = NULL; /* no queue (or no room to look): just the name */
+    err = shm_unlink(path) < 0 ? -errno : 0;
+    if (h) {
+        /* Nobody holds it: nobody will free it, so the large messages
+         * still inside go now. */
+        if (!err && sole_holder(fd))
+            finish(h);
+        munmap(h, size);
+        close(fd);
+    }
+    return err;
+}
+
+/*
+ * A new open file of q's queue (-1: none), when q's hold may be the last
+ * of a queue nobody can open any more (anonymous, or unlinked).  Asked
+ * before the unmap, which drops the hold: the descriptor is all that is
+ * left of an unlinked queue then.
+ */
+static int reopen_if_unnamed(const wv_mpqueue_t *q)
+{
+    struct stat st;
+    if (q->name && (fstat(q->fd, &st) < 0 || st.st_nlink > 0))
+        return -1; /* named: its messages wait for the next opener */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", q->fd);
+    return open(self, O_RDWR | O_CLOEXEC); /* -1: cannot tell, leave them */
 }
 
 void wv_mpqueue_free(wv_mpqueue_t *q)
@@ -1343,8 +1474,21 @@ void wv_mpqueue_free(wv_mpqueue_t *q)
     uint64_t reg = __atomic_load_n(&q->reg, __ATOMIC_ACQUIRE);
     if (reg >> 32 == __atomic_load_n(&fork_gen, __ATOMIC_RELAXED))
         retire_own(h, (uint32_t)reg);
-    sweep_spills(h);
+    sweep_spills(h, false);
+    int fd = reopen_if_unnamed(q);
+    /* Our hold goes with the last reference to our open file: this
+     * descriptor, the mapping, and those a fork shares. */
+    close(q->fd);
     munmap(h, q->map_size);
+    if (fd >= 0 && sole_holder(fd)) {
+        h = mmap(NULL, q->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (h != MAP_FAILED) {
+            finish(h);
+            munmap(h, q->map_size);
+        }
+    }
+    if (fd >= 0)
+        close(fd); /* only now: an opener waiting for it sees `gone` */
     wv__free(q->name);
     wv__free(q);
 }
@@ -1375,4 +1519,9 @@ int wv__pqueue_spill_objects(wv_mpqueue_t *q)
         count += strncmp(e->d_name, prefix, (size_t)n) == 0;
     closedir(d);
     return count;
+}
+
+uint64_t wv__pqueue_id(wv_mpqueue_t *q)
+{
+    return q->h->id;
 }
