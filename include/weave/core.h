@@ -42,8 +42,8 @@ extern "C" {
 #define WV_EXTERN
 #endif
 
-#define WV_VERSION_MAJOR 0
-#define WV_VERSION_MINOR 1
+#define WV_VERSION_MAJOR 1
+#define WV_VERSION_MINOR 0
 #define WV_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
