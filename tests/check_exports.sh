@@ -6,9 +6,29 @@
 set -euo pipefail
 lib=$1 inc=$2 major=$3
 
-declared=$(cat "$inc"/weave.h "$inc"/weave/*.h | tr '\n' ' ' |
-    grep -oE 'WV_EXTERN[^;{]*\bwv_[a-z0-9_]+\(' |
-    grep -oE 'wv_[a-z0-9_]+\($' | tr -d '(' | sort -u)
+# Every function a header declares or defines at file scope (with or
+# without WV_EXTERN: a declaration that forgot it is caught as missing),
+# comments and macros stripped; static inline helpers are not symbols.
+declared=$(python3 - "$inc" <<'PY'
+import glob, re, sys
+names = set()
+for path in [sys.argv[1] + "/weave.h"] + glob.glob(sys.argv[1] + "/weave/*.h"):
+    text = re.sub(r"/\*.*?\*/", " ", open(path).read(), flags=re.S)
+    text = re.sub(r"^\s*#.*?(?<!\\)$", " ", text, flags=re.M | re.S)
+    depth = 0
+    for chunk in re.split(r"([{};])", text):
+        if chunk == "{":
+            depth += 1
+        elif chunk == "}":
+            depth -= 1
+        elif depth == 0 or (depth == 1 and 'extern "C"' in text):
+            m = re.search(r"\b(wv_[a-z0-9_]+)\s*\(", chunk)
+            if m and not re.search(r"\b(static|typedef)\b", chunk) and \
+               not re.search(r"\(\s*\*", chunk[:m.start()]):
+                names.add(m.group(1))
+print("\n".join(sorted(names)))
+PY
+)
 # Defined dynamic symbols, less the ones the toolchain adds (__*, _init...).
 exported=$(nm -D --defined-only "$lib" | awk 'NF == 3 { print $3 }' |
     grep -vE '^(_|__)' | sort -u)
