@@ -210,8 +210,8 @@ mutations=(
     nanosleep(&ts, NULL);^    (void)shift;
     sched_yield();^chan_revocation_under_real_time_priorities"
 "src/coro/chan.c^    if (o == OWNER_SHARED && WV__LIKELY(bias_token != 0))^    if (o == OWNER_SHARED)^chan_unbuffered_rendezvous"
-"src/subprocess/communicate.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
-"src/subprocess/communicate.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
+"src/subprocess/obuf_linux.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
+"src/subprocess/obuf_linux.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
 "src/subprocess/popen.c^    p->lend = opts->borrow_input;^    p->lend = opts->borrow_input;
     p->no_vmsplice = true;^sub_borrowed_input_stays_lent_across_a_deadline"
 "src/subprocess/communicate.c^    if (f->data == p->rest || p->lend) {^    if (f->data == p->rest) {^sub_borrowed_input_stays_lent_across_a_deadline"

@@ -37,7 +37,6 @@ typedef struct wv__spawn_plan {
  */
 int wv__spawn(const wv__spawn_plan_t *pl, int *pid, int *pidfd);
 
-
 /* What communicate has read from stdout or stderr: data[0..len), then a
  * '\0'; cap bytes allocated (NULL, 0 before the first byte). */
 typedef struct wv__obuf {
@@ -69,5 +68,16 @@ struct wv_popen {
 
 /* Closes the caller's end of a stream (no-op if closed). */
 void wv__popen_close(wv_popen_t *p, int stream);
+
+/* Asks the kernel for a pipe of `size` bytes; a refusal leaves it as it
+ * is (obuf_linux.c). */
+void wv__pipe_enlarge(int fd, int size);
+
+/*
+ * Faults in b's pages up to `end` before a read copies into them, in huge
+ * pages when b is large; records how far in b->ready (obuf_linux.c, which
+ * says why).  Does nothing where the kernel cannot.
+ */
+void wv__obuf_prefault(wv__obuf_t *b, size_t end);
 
 #endif /* WV_SUBPROCESS_INTERNAL_H */
