@@ -355,7 +355,7 @@ static void apply_intent(struct pq_hdr *h)
  */
 static void admin_lock(struct pq_hdr *h)
 {
-    int err = wv_plock_acquire(&h->admin, WV_FOREVER);
+    int err = wv__plock_acquire(&h->admin, WV_FOREVER, WV__PARK_NOCANCEL);
     if (err == WV_EOWNERDEAD) {
         /* Every admin update is one idempotent store, or covered by the
          * intent record: finish that, and the state is whole again. */
@@ -550,7 +550,8 @@ struct waitst {
  * none); after a slice it is checked, and every participant now and
  * then.  `word` (may be NULL) is looked at again once counted: if it no
  * longer holds w, no sleep.  Returns 0 (look again) or WV_ETIMEDOUT /
- * WV_EAGAIN.
+ * WV_EAGAIN / WV_ECANCELED (a cancelled coroutine: the sleep is
+ * wv__shared_wait's, which parks only a coroutine).
  */
 static int wait_on(struct pq_hdr *h, uint32_t *ev, uint32_t seen,
                    uint32_t *nwait, const uint64_t *word, uint64_t w,
@@ -585,8 +586,10 @@ static int wait_on(struct pq_hdr *h, uint32_t *ev, uint32_t seen,
     __atomic_add_fetch(nwait, 1, __ATOMIC_SEQ_CST);
     int err = 0;
     if (!word || load(word) == w) /* what we wait for did not come yet */
-        err = wv__futex_wait(ev, seen, until, true);
+        err = wv__shared_wait(ev, seen, until, 0);
     __atomic_sub_fetch(nwait, 1, __ATOMIC_SEQ_CST);
+    if (err == WV_ECANCELED)
+        return err;
     if (err == WV_ETIMEDOUT) {
         if (ws->slice < SLICE_MAX_MS)
             ws->slice *= 2;
@@ -1099,8 +1102,10 @@ int wv_pqueue_join(wv_pqueue_t *q, int64_t deadline)
         int64_t until = wv_now() + slice;
         if (deadline > 0 && deadline < until)
             until = deadline;
-        err = wv__futex_wait(&h->done_ev, seen, until, true);
+        err = wv__shared_wait(&h->done_ev, seen, until, 0);
         __atomic_sub_fetch(&h->jwait, 1, __ATOMIC_SEQ_CST);
+        if (err == WV_ECANCELED)
+            return err;
         if (err == WV_ETIMEDOUT) {
             if (slice < SLICE_MAX_MS)
                 slice *= 2;
