@@ -165,6 +165,11 @@ void wv__guard_thread_exit(void);
  * the allocation counter then sees only what is in use). */
 void wv__sched_trim(void);
 
+/* Ends the idle helper threads of coroutines' shared-futex waits
+ * (coro/wordwait_linux.c) now rather than after their idle time: for
+ * tests that count threads. */
+void wv__word_wait_drain(void);
+
 /* -------------------------------------------------------------- channels */
 
 struct wv_chan;

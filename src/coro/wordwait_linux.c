@@ -36,7 +36,9 @@
  * Threads: a helper's request fields are written by the coroutine before
  * its release store of WAITING, and read by the helper after its acquire
  * load; `state` is the only word both write.  Idle helpers sit on a list
- * under pool_lock; at most IDLE_MAX are kept, the others exit.  After
+ * under pool_lock; at most IDLE_MAX are kept, the others exit, and so
+ * does one left idle for IDLE_MS (wv__word_wait_drain ends them at once,
+ * for tests that count threads).  After
  * fork the child has no helpers (their threads do not exist there): the
  * list is emptied and their records leaked, as other threads' are.
  */
@@ -65,9 +67,10 @@ struct waitv {
 #define WAITV_U32     0x02u /* FUTEX2_SIZE_U32 */
 #define WAITV_PRIVATE 0x80u /* FUTEX2_PRIVATE */
 
-enum { H_IDLE, H_WAITING, H_DONE, H_ABANDONED };
+enum { H_IDLE, H_WAITING, H_DONE, H_ABANDONED, H_EXIT };
 
 #define IDLE_MAX     16
+#define IDLE_MS      1000 /* an idle helper ends after this long */
 #define SLICE_MS     50
 #define HELPER_STACK (256 * 1024)
 
@@ -178,15 +181,49 @@ static bool put_back(struct helper *h)
     return kept;
 }
 
+/* Takes h off the idle list if it is still there (not taken). */
+static bool unlink_idle(struct helper *h)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&pool_lock);
+    for (struct helper **pp = &idle; *pp; pp = &(*pp)->next_idle) {
+        if (*pp == h) {
+            *pp = h->next_idle;
+            nidle--;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return found;
+}
+
+/* Waits for a request: true, or false when the helper is to end (idle
+ * for IDLE_MS, or drained). */
+static bool wait_for_work(struct helper *h)
+{
+    for (;;) {
+        uint32_t st = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+        if (st == H_EXIT)
+            return false;
+        if (st != H_IDLE)
+            return true; /* a request (maybe abandoned already) */
+        int err = wv__futex_wait(&h->state, H_IDLE, wv_now() + IDLE_MS, false);
+        if (err == WV_ETIMEDOUT && unlink_idle(h))
+            return false;
+    }
+}
+
 static void *helper_main(void *arg)
 {
     struct helper *h = arg;
 
-    do {
-        while (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == H_IDLE)
-            wv__futex_wait(&h->state, H_IDLE, WV_FOREVER, false);
+    while (wait_for_work(h)) {
         serve(h);
-    } while (put_back(h));
+        if (!put_back(h))
+            break;
+    }
     /* A late FUTEX_WAKE on h->state from an abandoning coroutine is a
      * system call on an address, harmless once h is freed. */
     wv__free(h);
@@ -271,4 +308,19 @@ int wv__coro_word_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
     /* The helper answered first: its wake-up is in flight, and wins. */
     wv__sched_park(s, &w, WV_FOREVER, WV__PARK_NOCANCEL);
     return 0;
+}
+
+void wv__word_wait_drain(void)
+{
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool_lock);
+    while (idle) {
+        struct helper *h = idle;
+        idle = h->next_idle;
+        __atomic_store_n(&h->state, H_EXIT, __ATOMIC_RELEASE);
+        /* h may be freed before this: a call on an address, harmless. */
+        wv__futex_wake(&h->state, 1, false);
+    }
+    nidle = 0;
+    pthread_mutex_unlock(&pool_lock);
 }
