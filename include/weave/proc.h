@@ -328,8 +328,12 @@ WV_EXTERN void wv_shm_close(wv_shm_t *s);
  * The threading primitives for processes: each lives in shared memory
  * (a wv_shm block, or a struct placed in one) and is initialised once,
  * by one process, before others use it.  Threads of any process sharing
- * it may use it.  They block the calling thread (also when called from a
- * coroutine, until the loop layer routes them).
+ * it may use it.  Called from a plain thread they block the thread;
+ * called from a coroutine they park only the coroutine, and the thread's
+ * other coroutines run meanwhile (a helper thread sleeps on the shared
+ * futex for it: docs/waiting.md).  A parked coroutine wakes when any
+ * process or thread releases, at its deadline, or with WV_ECANCELED when
+ * it is cancelled (wv_coro_cancel).
  *
  * Lock and RLock are robust: if the process (or thread) holding one dies,
  * the next acquire gets the lock with WV_EOWNERDEAD, meaning "you hold it,
@@ -338,7 +342,11 @@ WV_EXTERN void wv_shm_close(wv_shm_t *s);
  * unusable for everyone (WV_ENOTRECOVERABLE), as POSIX does.  Python's
  * multiprocessing.Lock cannot do this.  Unlike Python's, these locks are
  * owned: only the holder may release (WV_EPERM), since ownership is what
- * lets a dead owner be noticed.
+ * lets a dead owner be noticed.  The holder is the calling party: two
+ * coroutines of one thread are two parties (one waits for the other, and
+ * cannot release its lock), while the kernel knows the lock's owner as
+ * the thread, so the death of a thread releases (WV_EOWNERDEAD) the locks
+ * of all its coroutines.  No priority inheritance.
  *
  * The types are opaque buffers; their size is part of the ABI.
  */
@@ -353,8 +361,9 @@ WV_EXTERN int wv_plock_init(wv_plock_t *l, bool recursive);
 /*
  * Acquires.  Returns 0, or WV_EOWNERDEAD (acquired: see above), or
  * WV_ENOTRECOVERABLE (never acquired: the lock is dead), WV_EAGAIN
- * (deadline 0), WV_ETIMEDOUT, WV_EDEADLK (already held by the caller, not
- * recursive), WV_EINVAL.
+ * (deadline 0), WV_ETIMEDOUT, WV_EDEADLK (already held by the calling
+ * party, not recursive), WV_ECANCELED (the calling coroutine was
+ * cancelled), WV_EINVAL.
  */
 WV_EXTERN int wv_plock_acquire(wv_plock_t *l, int64_t deadline);
 
@@ -375,7 +384,7 @@ typedef struct wv_psem {
 } wv_psem_t;
 
 WV_EXTERN int wv_psem_init(wv_psem_t *s, uint32_t value, uint32_t limit);
-/* 0, WV_EAGAIN (deadline 0), WV_ETIMEDOUT, WV_EINVAL. */
+/* 0, WV_EAGAIN (deadline 0), WV_ETIMEDOUT, WV_ECANCELED, WV_EINVAL. */
 WV_EXTERN int wv_psem_acquire(wv_psem_t *s, int64_t deadline);
 /* Adds n.  Errors: WV_EOVERFLOW (past the limit, or 2^31: nothing
  * added), WV_EINVAL. */
@@ -391,15 +400,18 @@ WV_EXTERN void wv_pevent_init(wv_pevent_t *e);
 WV_EXTERN void wv_pevent_set(wv_pevent_t *e);
 WV_EXTERN void wv_pevent_clear(wv_pevent_t *e);
 WV_EXTERN bool wv_pevent_is_set(const wv_pevent_t *e);
-/* 0 once set, WV_EAGAIN (deadline 0), WV_ETIMEDOUT, WV_EINVAL. */
+/* 0 once set, WV_EAGAIN (deadline 0), WV_ETIMEDOUT, WV_ECANCELED,
+ * WV_EINVAL. */
 WV_EXTERN int wv_pevent_wait(wv_pevent_t *e, int64_t deadline);
 
 /*
  * Condition, for a wv_plock_t (taken once: a recursive lock held several
  * times must not wait).  wait releases the lock, sleeps until notified or
  * the deadline, and holds the lock again on return, in every case.
- * Returns 0 (notified, or spuriously: check your predicate in a loop),
- * WV_ETIMEDOUT, WV_EAGAIN (deadline 0), WV_EOWNERDEAD (the lock's holder
+ * Returns 0 (notified, or spuriously: check your predicate in a loop;
+ * notify(n) may let more than n waiters return), WV_ETIMEDOUT,
+ * WV_ECANCELED (the lock is held then too), WV_EAGAIN (deadline 0),
+ * WV_EOWNERDEAD (the lock's holder
  * died meanwhile: held now, see wv_plock_t), WV_ENOTRECOVERABLE,
  * WV_EPERM (lock not held), WV_EINVAL.
  */
@@ -421,8 +433,9 @@ WV_EXTERN void wv_pcond_destroy(wv_pcond_t *c);
  * barrier (as in Python), as does abort, or a party dying while it holds
  * the barrier's lock: every wait then fails with WV_EBROKEN until reset.
  * Returns the index, or WV_EBROKEN, WV_ETIMEDOUT (this wait timed out and
- * broke it), WV_EAGAIN (deadline 0, generation not full: nothing
- * changed), WV_EINVAL.
+ * broke it), WV_ECANCELED (the calling coroutine was cancelled: this also
+ * breaks it, as wv_barrier_wait does), WV_EAGAIN (deadline 0, generation
+ * not full: nothing changed), WV_EINVAL.
  */
 typedef struct wv_pbarrier {
     _Alignas(8) unsigned char _opaque[160];
@@ -541,8 +554,8 @@ WV_EXTERN int wv_pqueue_unlink(const char *name);
 /*
  * Puts a message, data[0..len) (data may be NULL when len is 0), waiting
  * for room until the deadline.  Returns 0 once the message is in the
- * queue.  Errors: WV_EAGAIN (deadline 0, full) and WV_ETIMEDOUT (nothing
- * was put), WV_ESHUTDOWN (the queue was shut down), WV_EMSGSIZE (len over
+ * queue.  Errors: WV_EAGAIN (deadline 0, full), WV_ETIMEDOUT and
+ * WV_ECANCELED (a cancelled coroutine) (nothing was put), WV_ESHUTDOWN (the queue was shut down), WV_EMSGSIZE (len over
  * WV_PQUEUE_MAX_MSG), WV_EBUSY (this process would be one participant
  * too many), WV_ENOMEM, WV_EMFILE, WV_ENOSPC (no room for a shm object of
  * its own: /dev/shm full), WV_EINVAL.
@@ -554,7 +567,8 @@ WV_EXTERN int wv_pqueue_put(wv_pqueue_t *q, const void *data, size_t len,
  * Takes the next message into buf[0..cap) and stores its length in *len.
  * A message longer than cap is left in the queue: WV_EMSGSIZE, with *len
  * set to its length (wv_pqueue_peek_len tells it beforehand).  Errors:
- * WV_EAGAIN (deadline 0, empty), WV_ETIMEDOUT, WV_ESHUTDOWN (shut down
+ * WV_EAGAIN (deadline 0, empty), WV_ETIMEDOUT, WV_ECANCELED (a cancelled
+ * coroutine: nothing taken), WV_ESHUTDOWN (shut down
  * and empty), WV_EBUSY, WV_EIO (the shm object of a large message had
  * been removed by someone else: that message is lost), WV_EINVAL.
  */
@@ -575,8 +589,8 @@ WV_EXTERN int wv_pqueue_task_done(wv_pqueue_t *q);
 /*
  * JoinableQueue: waits until every message put has been taken and
  * task_done has been called for it.  Messages taken by processes that
- * died count as taken.  Errors: WV_ETIMEDOUT, WV_EAGAIN (deadline 0, not
- * finished), WV_EINVAL (not joinable, bad deadline).
+ * died count as taken.  Errors: WV_ETIMEDOUT, WV_ECANCELED, WV_EAGAIN
+ * (deadline 0, not finished), WV_EINVAL (not joinable, bad deadline).
  */
 WV_EXTERN int wv_pqueue_join(wv_pqueue_t *q, int64_t deadline);
 
