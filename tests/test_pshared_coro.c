@@ -583,3 +583,98 @@ WVT_TEST(pshared_coro_plock_same_coroutine_edeadlk)
     wv_plock_destroy(&S->lock);
     wv_shm_close(shm);
 }
+
+/* ------------------------------- many waiters, releases and cancels race */
+
+#define MANY 16
+
+struct many {
+    wv_coro_t *co[MANY];
+    int result[MANY];
+    int entered;
+    int finished;
+};
+
+struct many_arg {
+    struct many *m;
+    int i;
+};
+
+static void *many_waiter(void *arg)
+{
+    struct many_arg *a = arg;
+    a->m->entered++;
+    a->m->result[a->i] = wv_psem_acquire(&S->sem, wv_deadline_in(10000));
+    a->m->finished++;
+    return NULL;
+}
+
+static void *many_canceller(void *arg)
+{
+    struct many *m = arg;
+    char c = 'g';
+    while (m->entered < MANY)
+        wv_coro_yield();
+    WVT_EQ(write(go_fd[1], &c, 1), 1); /* the child starts releasing */
+    while (m->finished < 2)            /* cancels race the releases */
+        wv_coro_yield();
+    for (int i = 0; i < MANY; i += 4)
+        wv_coro_cancel(m->co[i]);
+    return NULL;
+}
+
+static int release_many(void *arg)
+{
+    char c;
+    (void)arg;
+    if (read(go_fd[0], &c, 1) != 1)
+        return 1;
+    for (int i = 0; i < MANY; i++)
+        if (wv_psem_release(&S->sem, 1))
+            return 1;
+    return 0;
+}
+
+/* Sixteen coroutines wait on one Semaphore; another process releases
+ * sixteen units one at a time while a sibling cancels every fourth
+ * waiter (those not served yet).  Each unit ends up taken or left in the
+ * semaphore, never lost in a helper: a lost wake-up would leave a waiter until
+ * its 10 s deadline (WV_ETIMEDOUT). */
+WVT_TEST(pshared_coro_psem_many_waiters_releases_and_cancels)
+{
+    WVT_OK(wv_shm_anon(&shm, sizeof *S));
+    S = wv_shm_addr(shm);
+    WVT_OK(wv_psem_init(&S->sem, 0, 0));
+    WVT_EQ(pipe2(go_fd, O_CLOEXEC), 0);
+    wv_process_t *proc;
+    WVT_OK(wv_process_start(&proc, NULL, release_many, NULL));
+
+    struct many m = {0};
+    struct many_arg args[MANY];
+    for (int i = 0; i < MANY; i++) {
+        args[i] = (struct many_arg){&m, i};
+        WVT_OK(wv_coro_spawn(&m.co[i], many_waiter, &args[i], NULL));
+    }
+    WVT_OK(wv_go(many_canceller, &m));
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    int code = -1;
+    WVT_OK(wv_process_join(proc, WV_FOREVER, &code));
+    wv_process_free(proc);
+    WVT_EQ(code, 0);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+
+    int taken = 0;
+    for (int i = 0; i < MANY; i++) {
+        if (m.result[i] == 0)
+            taken++;
+        else
+            WVT_ERR(m.result[i], WV_ECANCELED);
+        WVT_ASSERT(m.result[i] == 0 || i % 4 == 0);
+        wv_coro_free(m.co[i]);
+    }
+    WVT_EQ(taken + (int)wv_psem_value(&S->sem), MANY);
+    close(go_fd[0]);
+    close(go_fd[1]);
+    wv_shm_close(shm);
+    wv__word_wait_drain();
+}
