@@ -23,6 +23,7 @@
 #include "runner.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -673,6 +674,92 @@ WVT_TEST(pshared_coro_psem_many_waiters_releases_and_cancels)
         wv_coro_free(m.co[i]);
     }
     WVT_EQ(taken + (int)wv_psem_value(&S->sem), MANY);
+    close(go_fd[0]);
+    close(go_fd[1]);
+    wv_shm_close(shm);
+    wv__word_wait_drain();
+}
+
+/* ----------------------------------- a wake-up that meets an abandon */
+
+struct handoff {
+    wv_coro_t *a, *b;
+    int ra, rb;
+};
+
+static void *handoff_a(void *arg)
+{
+    struct handoff *h = arg;
+    h->ra = wv_psem_acquire(&S->sem, wv_deadline_in(10000));
+    return NULL;
+}
+
+static void *handoff_b(void *arg)
+{
+    struct handoff *h = arg;
+    h->rb = wv_psem_acquire(&S->sem, wv_deadline_in(5000));
+    return NULL;
+}
+
+/* Waits (parked) for the thread's release, then cancels A while the
+ * helper that the release woke is held in transit by the delay hook. */
+static void *handoff_cancel(void *arg)
+{
+    struct handoff *h = arg;
+    char c;
+    for (int i = 0; i < 100; i++)
+        wv_coro_yield(); /* A and B parked, their helpers asleep */
+    WVT_EQ(write(go_fd[1], &c, 1), 1);
+    WVT_OK(wv_fdwait(ready_fd[0], POLLIN, WV_FOREVER, NULL));
+    WVT_EQ(read(ready_fd[0], &c, 1), 1); /* released */
+    wv_coro_cancel(h->a);
+    return NULL;
+}
+
+static void release_one(void *arg)
+{
+    char c = 'r';
+    (void)arg;
+    WVT_EQ(read(go_fd[0], &c, 1), 1);
+    WVT_OK(wv_psem_release(&S->sem, 1)); /* FUTEX_WAKE 1: one helper */
+    WVT_EQ(write(ready_fd[1], &c, 1), 1);
+}
+
+/* A release wakes one helper (FIFO: A's, the first queued, in most
+ * rounds), and A is cancelled while that helper is held before it
+ * answers: the helper must pass the wake-up on, or B sleeps with the
+ * unit in the semaphore until its deadline.  (Caught: without the
+ * pass-on, this case fails.) */
+WVT_TEST(pshared_coro_psem_wakeup_passed_on_after_cancel)
+{
+    WVT_OK(wv_shm_anon(&shm, sizeof *S));
+    S = wv_shm_addr(shm);
+    WVT_OK(wv_psem_init(&S->sem, 0, 0));
+    WVT_EQ(pipe2(ready_fd, O_CLOEXEC), 0);
+    WVT_EQ(pipe2(go_fd, O_CLOEXEC), 0);
+    wv__fault_word_wait_delay(200 * 1000);
+    for (int round = 0; round < 6; round++) {
+        struct handoff h = {0};
+        int64_t t0 = wv_now();
+        wvt_thread_t *th = wvt_spawn(release_one, NULL);
+        WVT_OK(wv_coro_spawn(&h.a, handoff_a, &h, NULL));
+        WVT_OK(wv_coro_spawn(&h.b, handoff_b, &h, NULL));
+        WVT_OK(wv_go(handoff_cancel, &h));
+        WVT_OK(wv_coro_run(WV_FOREVER));
+        wvt_join(th);
+        /* A cancelled before any helper answered; B got the unit. */
+        WVT_ERR(h.ra, WV_ECANCELED);
+        WVT_OK(h.rb);
+        WVT_LT(wv_now() - t0, 4000); /* not at B's deadline (its last
+                                        look takes the unit too) */
+        WVT_EQ(wv_psem_value(&S->sem), 0);
+        wv_coro_free(h.a);
+        wv_coro_free(h.b);
+    }
+    wv__fault_word_wait_delay(0);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    close(ready_fd[0]);
+    close(ready_fd[1]);
     close(go_fd[0]);
     close(go_fd[1]);
     wv_shm_close(shm);

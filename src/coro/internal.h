@@ -170,6 +170,11 @@ void wv__sched_trim(void);
  * tests that count threads. */
 void wv__word_wait_drain(void);
 
+/* Test hook: a helper woken on its shared word sleeps `us` microseconds
+ * before it answers, as if preempted there, so that a time-out or cancel
+ * of its coroutine can be made to win the race (0: off). */
+void wv__fault_word_wait_delay(unsigned us);
+
 /* -------------------------------------------------------------- channels */
 
 struct wv_chan;

@@ -27,7 +27,9 @@
  * wake-up is in flight and the coroutine waits for it and returns 0 (a
  * wake-up that races a time-out wins, as in the parking lot).  A helper
  * whose FUTEX_WAKE reached it for an abandoned request passes it on
- * (FUTEX_WAKE 1), so a wake-up meant for one waiter is never swallowed.
+ * (FUTEX_WAKE 1), so a wake-up meant for one waiter is never swallowed;
+ * it cannot tell (futex_waitv reports one futex of those that woke it,
+ * the last), so every abandoned request that slept passes one on.
  *
  * Without futex_waitv (Linux < 5.16) a helper sleeps on the shared word
  * alone, in slices of SLICE_MS, and looks at its state between them: an
@@ -84,9 +86,10 @@ struct helper {
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static struct helper *idle; /* [pool_lock] */
-static unsigned nidle;      /* [pool_lock] */
-static int have_waitv = 1;  /* [atomic] 0 once ENOSYS was seen */
+static struct helper *idle;     /* [pool_lock] */
+static unsigned nidle;          /* [pool_lock] */
+static int have_waitv = 1;      /* [atomic] 0 once ENOSYS was seen */
+static unsigned fault_delay_us; /* [atomic] wv__fault_word_wait_delay */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -146,22 +149,32 @@ static int wait_both(struct helper *h)
 /* Serves one request, until it is answered or abandoned. */
 static void serve(struct helper *h)
 {
-    for (;;) {
-        if (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != H_WAITING)
-            break; /* abandoned, and nothing of ours to pass on */
-        if (wait_both(h) != 0)
+    bool slept = false; /* queued on the word at least once */
+
+    while (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == H_WAITING) {
+        int again = wait_both(h);
+        slept = true;
+        if (again)
             continue;
+        unsigned us = __atomic_load_n(&fault_delay_us, __ATOMIC_RELAXED);
+        if (WV__UNLIKELY(us)) { /* test hook: preempted right here */
+            struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+            nanosleep(&ts, NULL);
+        }
         uint32_t st = H_WAITING;
         if (__atomic_compare_exchange_n(&h->state, &st, H_DONE, false,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
             wv__waiter_wake(h->w); /* h->w may vanish after this */
             return;
         }
-        /* Abandoned while a FUTEX_WAKE may have picked this helper: pass
-         * it on to another waiter of the word (spurious at worst). */
-        wv__futex_wake(h->addr, 1, true);
-        return;
+        break;
     }
+    /* Abandoned.  A FUTEX_WAKE on the word may have picked this helper,
+     * even when futex_waitv said the state word woke it: when both were
+     * woken it reports the last of them.  Pass it on to another waiter
+     * of the word (a spurious wake-up at worst). */
+    if (slept)
+        wv__futex_wake(h->addr, 1, true);
 }
 
 /* Back on the idle list; false when the list is full (the thread ends). */
@@ -323,4 +336,9 @@ void wv__word_wait_drain(void)
     }
     nidle = 0;
     pthread_mutex_unlock(&pool_lock);
+}
+
+void wv__fault_word_wait_delay(unsigned us)
+{
+    __atomic_store_n(&fault_delay_us, us, __ATOMIC_RELAXED);
 }
