@@ -15,7 +15,9 @@
  *   woken_by_thread   the same with another thread of this process;
  *   deadline          A's deadline (100 ms) passes: WV_ETIMEDOUT;
  *   cancel            B cancels A: WV_ECANCELED.
- * Plus the ownership of a plock between coroutines of one thread.
+ * Plus: a plock whose holder process dies (WV_EOWNERDEAD), the ownership
+ * of a plock between coroutines of one thread, and wake-ups racing
+ * cancels (no unit of a Semaphore lost in a helper).
  * Ordering is by pipes and flags, never by sleeps.
  */
 #include "coro/internal.h"
@@ -491,6 +493,31 @@ PRIM_TESTS(pbarrier)
 PRIM_TESTS(pq_get)
 PRIM_TESTS(pq_put)
 PRIM_TESTS(pq_join)
+
+/* The holder process dies holding the lock: the kernel marks it
+ * (robust list) and wakes the parked coroutine's helper. */
+static int dead_block(int64_t deadline)
+{
+    int err = wv_plock_acquire(&S->lock, deadline);
+    if (err != WV_EOWNERDEAD)
+        return err ? err : BAD;
+    if (wv_plock_consistent(&S->lock) || wv_plock_release(&S->lock))
+        return BAD;
+    return 0;
+}
+
+static void die(void)
+{
+    _exit(0); /* holding the lock */
+}
+
+static const struct prim plock_dead = {lock_setup, lock_hold, dead_block, die,
+                                       lock_teardown};
+
+WVT_TEST(pshared_coro_plock_owner_dies_eownerdead)
+{
+    run(&plock_dead, WAKE_PROCESS);
+}
 
 /* ------------------------------------ a plock between sibling coroutines */
 
