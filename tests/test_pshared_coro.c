@@ -13,7 +13,8 @@
  * case fails on A's result).  Then, per case:
  *   woken_by_process  B tells a forked child (a pipe), which releases A;
  *   woken_by_thread   the same with another thread of this process;
- *   deadline          A's deadline (100 ms) passes: WV_ETIMEDOUT;
+ *   deadline          A's deadline (100 ms; 1 s in sanitizer builds)
+ *                     passes: WV_ETIMEDOUT;
  *   cancel            B cancels A: WV_ECANCELED.
  * Plus: a plock whose holder process dies (WV_EOWNERDEAD), the ownership
  * of a plock between coroutines of one thread, and wake-ups racing
@@ -419,9 +420,12 @@ static void run(const struct prim *p, int mode)
     WVT_EQ(read(ready_fd[0], &c, 1), 1);
 
     struct run r = {.mode = mode};
-    r.deadline = wv_deadline_in(mode == DEADLINE ? 100 : 10000);
+    /* Long enough for B's 100 yields and round trip (sanitizers are
+     * slow), which must happen while A is parked. */
+    int64_t wait_ms = wvt_sanitized() ? 1000 : 100;
     WVT_OK(wv_chan_new(&r.ch, sizeof(int), 0));
     int64_t t0 = wv_now();
+    r.deadline = t0 + (mode == DEADLINE ? wait_ms : 10000);
     WVT_OK(wv_coro_spawn(&r.a, coro_a, &r, NULL));
     WVT_OK(wv_go(coro_b, &r));
     WVT_OK(wv_go(coro_c, &r));
@@ -446,7 +450,7 @@ static void run(const struct prim *p, int mode)
     switch (mode) {
     case DEADLINE:
         WVT_ERR(r.result, WV_ETIMEDOUT);
-        WVT_GE(took, 90);
+        WVT_GE(took, wait_ms);
         break;
     case CANCEL:
         WVT_ERR(r.result, WV_ECANCELED);
