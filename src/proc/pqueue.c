@@ -567,7 +567,10 @@ static int wait_on(struct pq_hdr *h, uint32_t *ev, uint32_t seen,
     /* Spin, then yield, then sleep.  Several pauses between two looks let
      * the other side get a few messages ahead, rather than pay a round
      * trip of the cell's cache line for each (as bench/peers' SPSC ring
-     * measured). */
+     * measured).  A coroutine does not yield its thread: after the
+     * spins it parks, and its thread runs the other coroutines. */
+    if (ws->spins == SPINS && wv__waiter_kind()->word_wait)
+        ws->spins = SPINS + YIELDS;
     if (ws->spins < SPINS + YIELDS) {
         if (ws->spins++ < SPINS)
             for (int i = 0; i < PAUSES; i++)
