@@ -25,11 +25,12 @@
  * WAITING -> ABANDONED and wakes the helper through the second futex of
  * its vector (the private state word); if the helper won the CAS, a
  * wake-up is in flight and the coroutine waits for it and returns 0 (a
- * wake-up that races a time-out wins, as in the parking lot).  A helper
- * whose FUTEX_WAKE reached it for an abandoned request passes it on
- * (FUTEX_WAKE 1), so a wake-up meant for one waiter is never swallowed;
- * it cannot tell (futex_waitv reports one futex of those that woke it,
- * the last), so every abandoned request that slept passes one on.
+ * wake-up that races a time-out wins, as in the parking lot).  A
+ * FUTEX_WAKE meant for one waiter (an unlock, a Semaphore release) may
+ * pick the helper of an abandoned request; the helper cannot tell
+ * (futex_waitv names one of the futexes that woke it, the last), so a
+ * helper leaving an abandoned request after it slept always passes one
+ * wake-up on (FUTEX_WAKE 1): spurious at worst, never swallowed.
  *
  * Without futex_waitv (Linux < 5.16) a helper sleeps on the shared word
  * alone, in slices of SLICE_MS, and looks at its state between them: an
@@ -40,9 +41,9 @@
  * load; `state` is the only word both write.  Idle helpers sit on a list
  * under pool_lock; at most IDLE_MAX are kept, the others exit, and so
  * does one left idle for IDLE_MS (wv__word_wait_drain ends them at once,
- * for tests that count threads).  After
- * fork the child has no helpers (their threads do not exist there): the
- * list is emptied and their records leaked, as other threads' are.
+ * for tests that count threads).  After fork the child has no helpers
+ * (their threads do not exist there): the list is emptied and their
+ * records leaked, as other threads' are.
  */
 #include "sched.h"
 
