@@ -57,9 +57,9 @@ static double once(void)
     BENCH_CHECK(wv_queue_new(&b.q, &opts) == 0);
     BENCH_CHECK(wv_thread_start(&c, NULL, consumer, &b) == 0);
     BENCH_CHECK(wv_thread_start(&p, NULL, producer, &b) == 0);
-    BENCH_CHECK(wv_thread_join(c, WV_FOREVER, &rc) == 0 && rc == 0);
+    BENCH_CHECK(wv_thread_join(c, &rc, WV_FOREVER) == 0 && rc == 0);
     double t1 = bench_now();
-    BENCH_CHECK(wv_thread_join(p, WV_FOREVER, &rp) == 0 && rp == 0);
+    BENCH_CHECK(wv_thread_join(p, &rp, WV_FOREVER) == 0 && rp == 0);
     wv_thread_free(p);
     wv_thread_free(c);
     wv_queue_free(b.q);

@@ -240,8 +240,8 @@ WORKLOADS = {
             ("bw_1MiB", "c-shm-spsc-memcpy", 0.5, ">= 0.5x shared-memory "
              "memcpy"),
         ],
-        "weave: its cross-process Queue (wv_pqueue_t, defaults: 1024 "
-        "cells of 128 B, an 8 MiB heap), wv_pqueue_put / wv_pqueue_get of "
+        "weave: its cross-process Queue (wv_mpqueue_t, defaults: 1024 "
+        "cells of 128 B, an 8 MiB heap), wv_mpqueue_put / wv_mpqueue_get of "
         "each message, the go-signal a process-shared Event; 64 B messages "
         "live in their cell, 1 MiB ones in the heap (memcpy in, memcpy "
         "out, like the SPSC ring). Every put and get is crash-safe (a "

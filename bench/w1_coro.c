@@ -62,9 +62,9 @@ static double switch_once(void)
     wv_coro_t *co[2];
 
     for (int i = 0; i < 2; i++)
-        BENCH_CHECK(wv_coro_spawn(&co[i], switcher, &sides[i], NULL) == 0);
+        BENCH_CHECK(wv_coro_spawn(&co[i], NULL, switcher, &sides[i]) == 0);
     for (int i = 0; i < 2; i++) {
-        BENCH_CHECK(wv_coro_join(co[i], WV_FOREVER, NULL) == 0);
+        BENCH_CHECK(wv_coro_join(co[i], NULL, WV_FOREVER) == 0);
         wv_coro_free(co[i]);
     }
     BENCH_CHECK(s.count[0] == s.half && s.count[1] == s.half);

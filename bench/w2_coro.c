@@ -47,7 +47,7 @@ static double spawn_group_once(void)
     BENCH_CHECK(wv_group_new(&g) == 0);
     double t0 = bench_now();
     for (long i = 0; i < N_SPAWN; i++)
-        BENCH_CHECK(wv_group_spawn(g, bump, &counter, NULL) == 0);
+        BENCH_CHECK(wv_group_spawn(g, NULL, bump, &counter) == 0);
     BENCH_CHECK(wv_group_join(g, WV_FOREVER) == 0);
     double t1 = bench_now();
     BENCH_CHECK(counter == N_SPAWN);
@@ -114,7 +114,7 @@ int bench_w2_mem_child(void)
     BENCH_CHECK(wv_group_new(&g) == 0);
     long before = rss_bytes();
     for (long i = 0; i < N_MEM; i++)
-        BENCH_CHECK(wv_group_spawn(g, blocked_body, &b, NULL) == 0);
+        BENCH_CHECK(wv_group_spawn(g, NULL, blocked_body, &b) == 0);
     /* From the thread's own code a yield runs every runnable coroutine
      * once: each gets to its wait and parks there. */
     for (int i = 0; i < 2 && b.reached < N_MEM; i++)

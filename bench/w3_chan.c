@@ -56,10 +56,10 @@ static double roundtrip_once(void)
 
     BENCH_CHECK(wv_chan_new(&s.ping, sizeof(long), 0) == 0);
     BENCH_CHECK(wv_chan_new(&s.pong, sizeof(long), 0) == 0);
-    BENCH_CHECK(wv_coro_spawn(&b, echo, &s, NULL) == 0);
-    BENCH_CHECK(wv_coro_spawn(&a, pinger, &s, NULL) == 0);
-    BENCH_CHECK(wv_coro_join(a, WV_FOREVER, NULL) == 0);
-    BENCH_CHECK(wv_coro_join(b, WV_FOREVER, NULL) == 0);
+    BENCH_CHECK(wv_coro_spawn(&b, NULL, echo, &s) == 0);
+    BENCH_CHECK(wv_coro_spawn(&a, NULL, pinger, &s) == 0);
+    BENCH_CHECK(wv_coro_join(a, NULL, WV_FOREVER) == 0);
+    BENCH_CHECK(wv_coro_join(b, NULL, WV_FOREVER) == 0);
     wv_coro_free(a);
     wv_coro_free(b);
     wv_chan_free(s.ping);

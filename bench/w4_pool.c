@@ -58,7 +58,7 @@ static double fire_and_forget(void)
     wv_pool_t *p = pool_of_two();
     double t0 = bench_now();
     for (long i = 0; i < N; i++)
-        BENCH_CHECK(wv_pool_apply_async(p, bump, NULL, 0, NULL, NULL) == 0);
+        BENCH_CHECK(wv_pool_apply_async(p, NULL, bump, NULL, 0, NULL) == 0);
     wv_pool_close(p);
     BENCH_CHECK(wv_pool_join(p, WV_FOREVER) == 0);
     double t1 = bench_now();
@@ -71,12 +71,12 @@ static double with_futures(wv_pool_t *p, wv_future_t **f)
 {
     double t0 = bench_now();
     for (long i = 0; i < N; i++)
-        BENCH_CHECK(wv_pool_apply_async(p, bump, NULL, 0, NULL, &f[i]) == 0);
+        BENCH_CHECK(wv_pool_apply_async(p, NULL, bump, NULL, 0, &f[i]) == 0);
     for (long i = 0; i < N; i++)
         BENCH_CHECK(wv_future_wait(f[i], WV_FOREVER) == 0);
     double t1 = bench_now();
     for (long i = 0; i < N; i++)
-        wv_future_free(f[i]);
+        wv_future_unref(f[i]);
     BENCH_CHECK(counted() == N);
     return (double)N / (t1 - t0);
 }
@@ -84,8 +84,7 @@ static double with_futures(wv_pool_t *p, wv_future_t **f)
 static double mapped(wv_pool_t *p, int *in, int *out)
 {
     double t0 = bench_now();
-    BENCH_CHECK(wv_pool_map(p, square, in, N, sizeof *in, out, sizeof *out,
-                            NULL, NULL) == 0);
+    BENCH_CHECK(wv_pool_map(p, NULL, square, in, N, sizeof *in, out, sizeof *out, NULL) == 0);
     double t1 = bench_now();
     for (long i = 0; i < N; i++)
         BENCH_CHECK(out[i] == in[i] * in[i]);

@@ -35,8 +35,8 @@ static int producer(void *arg)
     size_t len;
     char *msg = malloc(j->size);
 
-    wv_conn_close(j->rx);
-    wv_conn_close(j->go_tx);
+    wv_conn_free(j->rx);
+    wv_conn_free(j->go_tx);
     if (!msg || wv_conn_recv(j->go_rx, &go, 1, &len, WV_FOREVER))
         return 1;
     memset(msg, 'x', j->size);
@@ -60,8 +60,8 @@ static double once(long n, size_t size, bool duplex)
     BENCH_CHECK(buf && wv_pipe(&j.rx, &j.tx, duplex) == 0);
     BENCH_CHECK(wv_pipe(&j.go_rx, &j.go_tx, false) == 0);
     BENCH_CHECK(wv_process_start(&p, NULL, producer, &j) == 0);
-    wv_conn_close(j.tx);
-    wv_conn_close(j.go_rx);
+    wv_conn_free(j.tx);
+    wv_conn_free(j.go_rx);
     double t0 = bench_now();
     BENCH_CHECK(wv_conn_send(j.go_tx, "g", 1, WV_FOREVER) == 0);
     for (long i = 0; i < n; i++) {
@@ -69,10 +69,10 @@ static double once(long n, size_t size, bool duplex)
         BENCH_CHECK(len == size && buf[0] == (char)i);
     }
     double t1 = bench_now();
-    BENCH_CHECK(wv_process_join(p, WV_FOREVER, &code) == 0 && code == 0);
+    BENCH_CHECK(wv_process_join(p, &code, WV_FOREVER) == 0 && code == 0);
     wv_process_free(p);
-    wv_conn_close(j.rx);
-    wv_conn_close(j.go_tx);
+    wv_conn_free(j.rx);
+    wv_conn_free(j.go_tx);
     free(buf);
     return t1 - t0;
 }
@@ -93,7 +93,7 @@ static void measure(const char *peer, bool duplex)
 /* ---------------------------------------------------- the Queue (weave) */
 
 struct qjob {
-    wv_pqueue_t *q;
+    wv_mpqueue_t *q;
     wv_pevent_t *go;
     long n;
     size_t size;
@@ -109,7 +109,7 @@ static int qproducer(void *arg)
     memset(msg, 'x', j->size);
     for (long i = 0; i < j->n; i++) {
         msg[0] = (char)i;
-        if (wv_pqueue_put(j->q, msg, j->size, WV_FOREVER))
+        if (wv_mpqueue_put(j->q, msg, j->size, WV_FOREVER))
             return 2;
     }
     free(msg);
@@ -125,7 +125,7 @@ static double qonce(long n, size_t size)
     size_t len;
     int code;
 
-    BENCH_CHECK(buf && wv_pqueue_new(&j.q, NULL) == 0);
+    BENCH_CHECK(buf && wv_mpqueue_new(&j.q, NULL) == 0);
     BENCH_CHECK(wv_value_new(&go, sizeof(wv_pevent_t), false) == 0);
     j.go = wv_shared_ptr(go);
     wv_pevent_init(j.go);
@@ -133,13 +133,13 @@ static double qonce(long n, size_t size)
     double t0 = bench_now();
     wv_pevent_set(j.go);
     for (long i = 0; i < n; i++) {
-        BENCH_CHECK(wv_pqueue_get(j.q, buf, size, &len, WV_FOREVER) == 0);
+        BENCH_CHECK(wv_mpqueue_get(j.q, buf, size, &len, WV_FOREVER) == 0);
         BENCH_CHECK(len == size && buf[0] == (char)i);
     }
     double t1 = bench_now();
-    BENCH_CHECK(wv_process_join(p, WV_FOREVER, &code) == 0 && code == 0);
+    BENCH_CHECK(wv_process_join(p, &code, WV_FOREVER) == 0 && code == 0);
     wv_process_free(p);
-    wv_pqueue_free(j.q);
+    wv_mpqueue_free(j.q);
     wv_shared_free(go);
     free(buf);
     return t1 - t0;

@@ -50,8 +50,7 @@ static wv_pool_t *pool_of_two(long *in, long *out)
     wv_pool_opts_t opts = {.kind = WV_POOL_PROCESSES, .workers = 2};
     wv_pool_t *p;
     BENCH_CHECK(wv_pool_new(&p, &opts) == 0);
-    BENCH_CHECK(wv_pool_map(p, square, in, 100, sizeof *in, out, sizeof *out,
-                            NULL, NULL) == 0);
+    BENCH_CHECK(wv_pool_map(p, NULL, square, in, 100, sizeof *in, out, sizeof *out, NULL) == 0);
     return p;
 }
 
@@ -69,8 +68,7 @@ void bench_w7(void)
     for (int r = 0; r < RUNS; r++) {
         wv_pool_t *p = pool_of_two(in, out);
         double t0 = bench_now();
-        BENCH_CHECK(wv_pool_map(p, square, in, N_SQ, sizeof *in, out,
-                                sizeof *out, NULL, NULL) == 0);
+        BENCH_CHECK(wv_pool_map(p, NULL, square, in, N_SQ, sizeof *in, out, sizeof *out, NULL) == 0);
         double t1 = bench_now();
         for (long i = 0; i < N_SQ; i++)
             BENCH_CHECK(out[i] == i * i);
@@ -82,8 +80,7 @@ void bench_w7(void)
             p = pool_of_two(in, out);
             wv_task_opts_t o = {.chunksize = chunk};
             t0 = bench_now();
-            BENCH_CHECK(wv_pool_map(p, burn, idx, BURNS, sizeof idx[0], NULL, 0,
-                                    &o, NULL) == 0);
+            BENCH_CHECK(wv_pool_map(p, &o, burn, idx, BURNS, sizeof idx[0], NULL, 0, NULL) == 0);
             t1 = bench_now();
             (chunk ? eff1 : eff)[r] = (BURNS * 0.005 / 2) / (t1 - t0);
             wv_pool_free(p);

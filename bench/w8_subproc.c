@@ -31,7 +31,7 @@ static void spawn_true(long n)
         wv_popen_t *p;
         int code = -1;
         BENCH_CHECK(wv_popen_new(&p, &o) == 0);
-        BENCH_CHECK(wv_popen_wait(p, WV_FOREVER, &code) == 0 && code == 0);
+        BENCH_CHECK(wv_popen_wait(p, &code, WV_FOREVER) == 0 && code == 0);
         wv_popen_free(p);
     }
 }
@@ -47,8 +47,7 @@ static double cat_once(const char *in, bool lend)
     o.in.how = o.out.how = WV_STDIO_PIPE;
     double t0 = bench_now();
     BENCH_CHECK(wv_popen_new(&p, &o) == 0);
-    BENCH_CHECK(
-        wv_popen_communicate(p, in, CAT_BYTES, WV_FOREVER, &out, NULL) == 0);
+    BENCH_CHECK(wv_popen_communicate(p, in, CAT_BYTES, &out, NULL, WV_FOREVER) == 0);
     BENCH_CHECK(wv_popen_returncode(p, &code) == 0 && code == 0);
     double t1 = bench_now();
     BENCH_CHECK(out.len == CAT_BYTES && memcmp(out.data, in, CAT_BYTES) == 0);

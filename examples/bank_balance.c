@@ -58,8 +58,8 @@ int main(void)
         fprintf(stderr, "cannot start the threads\n");
         return 1;
     }
-    wv_thread_join(t1, WV_FOREVER, NULL);
-    wv_thread_join(t2, WV_FOREVER, NULL);
+    wv_thread_join(t1, NULL, WV_FOREVER);
+    wv_thread_join(t2, NULL, WV_FOREVER);
     wv_thread_free(t1);
     wv_thread_free(t2);
     printf("balance = %ld\n", balance);

@@ -40,7 +40,7 @@ static ssize_t co_read(int fd, void *buf, size_t cap)
             return n;
         if (errno != EAGAIN && errno != EINTR)
             return -errno;
-        int err = wv_fdwait(fd, POLLIN, wv_deadline_in(LIMIT), NULL);
+        int err = wv_fdwait(fd, POLLIN, NULL, wv_deadline_in(LIMIT));
         if (err)
             return err;
     }
@@ -59,7 +59,7 @@ static int co_write_all(int fd, const void *buf, size_t len)
         }
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             return -errno;
-        int err = wv_fdwait(fd, POLLOUT, wv_deadline_in(LIMIT), NULL);
+        int err = wv_fdwait(fd, POLLOUT, NULL, wv_deadline_in(LIMIT));
         if (err)
             return err;
     }
@@ -94,7 +94,7 @@ static void *serve(void *arg)
         if (errno != EAGAIN && errno != EINTR)
             return NULL;
         /* Cancelled (by main, when the clients are done): stop. */
-        if (wv_fdwait(lfd, POLLIN, WV_FOREVER, NULL) == WV_ECANCELED)
+        if (wv_fdwait(lfd, POLLIN, NULL, WV_FOREVER) == WV_ECANCELED)
             return NULL;
     }
 }
@@ -111,7 +111,7 @@ static void *client(void *arg)
         return NULL;
     if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) != 0 &&
         errno == EINPROGRESS)
-        wv_fdwait(fd, POLLOUT, wv_deadline_in(LIMIT), NULL);
+        wv_fdwait(fd, POLLOUT, NULL, wv_deadline_in(LIMIT));
     for (int m = 0; m < MESSAGES; m++) {
         char line[64], back[64];
         int len = snprintf(line, sizeof line, "client %d message %d\n", id, m);
@@ -151,11 +151,11 @@ int main(void)
         return 1;
     }
     printf("echo server listening on 127.0.0.1\n");
-    if (wv_coro_spawn(&server, serve, (void *)(intptr_t)lfd, NULL) != 0 ||
+    if (wv_coro_spawn(&server, NULL, serve, (void *)(intptr_t)lfd) != 0 ||
         wv_group_new(&clients) != 0)
         return 1;
     for (int i = 0; i < CLIENTS; i++)
-        if (wv_group_spawn(clients, client, (void *)(intptr_t)i, NULL) != 0)
+        if (wv_group_spawn(clients, NULL, client, (void *)(intptr_t)i) != 0)
             return 1;
     int err = wv_group_join(clients, wv_deadline_in(LIMIT));
     wv_group_free(clients);

@@ -74,12 +74,12 @@ int main(void)
     main_thread = pthread_self();
     if (wv_chan_new(&work, sizeof(int), 0) != 0 ||
         wv_chan_new(&replies, 16, 0) != 0 ||
-        wv_coro_spawn(&c, consumer, NULL, &co) != 0 ||
-        wv_coro_spawn(&p, producer, NULL, &po) != 0)
+        wv_coro_spawn(&c, &co, consumer, NULL) != 0 ||
+        wv_coro_spawn(&p, &po, producer, NULL) != 0)
         return 1;
-    int err = wv_coro_join(p, wv_deadline_in(10000), &rp);
+    int err = wv_coro_join(p, &rp, wv_deadline_in(10000));
     if (!err)
-        err = wv_coro_join(c, wv_deadline_in(10000), &rc);
+        err = wv_coro_join(c, &rc, wv_deadline_in(10000));
     wv_coro_free(p);
     wv_coro_free(c);
     wv_chan_free(work);

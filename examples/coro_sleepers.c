@@ -65,7 +65,7 @@ int main(void)
     for (int i = 0; i < N; i++) {
         seed = seed * 1103515245u + 12345u;
         long ms = 2 + (long)((seed >> 16) % 20); /* 2..21 ms */
-        err = wv_group_spawn(g, nap, (void *)(intptr_t)ms, NULL);
+        err = wv_group_spawn(g, NULL, nap, (void *)(intptr_t)ms);
         if (err) {
             fprintf(stderr, "spawn %d: %s\n", i, wv_strerror(err));
             return 1;

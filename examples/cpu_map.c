@@ -62,8 +62,7 @@ int main(void)
     for (long i = 0; i < BLOCKS; i++)
         starts[i] = i * BLOCK;
     if ((err = wv_pool_new(&p, &opts)) ||
-        (err = wv_pool_map(p, count_primes, starts, BLOCKS, sizeof starts[0],
-                           out, sizeof out[0], &chunks, NULL))) {
+        (err = wv_pool_map(p, &chunks, count_primes, starts, BLOCKS, sizeof starts[0], out, sizeof out[0], NULL))) {
         fprintf(stderr, "pool: %s\n", wv_strerror(err));
         return 1;
     }

@@ -38,7 +38,8 @@ int main(void)
 
     int64_t t0 = wv_now();
     err =
-        wv_pool_map(p, square, in, N, sizeof *in, out, sizeof *out, NULL, NULL);
+        wv_pool_map(p, NULL, square, in, N, sizeof *in, out, sizeof *out,
+                    NULL);
     if (err) {
         fprintf(stderr, "map: %s\n", wv_strerror(err));
         return 1;
@@ -53,10 +54,9 @@ int main(void)
            sum == expect ? "correct" : "WRONG");
 
     long sum2 = 0, count = 0;
-    if ((err = wv_pool_imap_unordered(p, square, in, N, sizeof *in,
-                                      sizeof(long), NULL, &it)))
+    if ((err = wv_pool_imap_unordered(p, NULL, square, in, N, sizeof *in, sizeof(long), &it)))
         return 1;
-    while ((err = wv_imap_next(it, WV_FOREVER, NULL, &r)) == 0) {
+    while ((err = wv_imap_next(it, NULL, &r, WV_FOREVER)) == 0) {
         sum2 += *(const long *)r;
         count++;
     }

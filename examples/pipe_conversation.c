@@ -33,7 +33,7 @@ static int child(void *arg)
     char msg[64];
     size_t len;
 
-    wv_conn_close(a);
+    wv_conn_free(a);
     for (;;) {
         if (wv_conn_recv(b, msg, sizeof msg, &len, WV_FOREVER))
             return 1;
@@ -71,15 +71,15 @@ int main(void)
 
     if (wv_pipe(&a, &b, true) || wv_process_start(&p, NULL, child, NULL))
         return 1;
-    wv_conn_close(b);
+    wv_conn_free(b);
     const char *words[] = {"hello", "weave", "pipes", "bye"};
     for (int i = 0; i < 4; i++)
         if (talk(words[i]))
             return 1;
-    if (wv_process_join(p, WV_FOREVER, &code))
+    if (wv_process_join(p, &code, WV_FOREVER))
         return 1;
     wv_process_free(p);
-    wv_conn_close(a);
+    wv_conn_free(a);
     printf("child exited with %d\n", code);
     return code;
 }

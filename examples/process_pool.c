@@ -75,8 +75,7 @@ int main(void)
     for (int i = 0; i < 5; i++) {
         wv_task_opts_t o = {.callback = call_print,
                             .cb_arg = (void *)(intptr_t)i};
-        if ((err = wv_pool_apply_async(p, long_time_task, &i, sizeof i, &o,
-                                       NULL))) {
+        if ((err = wv_pool_apply_async(p, &o, long_time_task, &i, sizeof i, NULL))) {
             fprintf(stderr, "apply_async: %s\n", wv_strerror(err));
             return 1;
         }

@@ -71,7 +71,7 @@ int main(void)
         return 1;
     }
     for (int i = 0; i < 2; i++) {
-        wv_thread_join(threads[i], WV_FOREVER, &results[i]);
+        wv_thread_join(threads[i], &results[i], WV_FOREVER);
         wv_thread_free(threads[i]);
     }
     wv_queue_join(q, WV_FOREVER);

@@ -23,7 +23,7 @@
  *
  * The queue lives in shared memory made before the fork, so both children
  * have it.  Killing the reader cannot damage it: a get that dies half way
- * leaves its message for the next reader (see wv_pqueue_t).  Python's
+ * leaves its message for the next reader (see wv_mpqueue_t).  Python's
  * version counts on its sleeps for the reader to have printed all three
  * before the terminate; here the queue is a JoinableQueue: the reader
  * calls task_done once it has printed a value, and the parent joins the
@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static wv_pqueue_t *q;
+static wv_mpqueue_t *q;
 
 static int writer(void *arg)
 {
@@ -46,7 +46,7 @@ static int writer(void *arg)
     for (int i = 0; i < 3; i++) {
         printf("Put %s to queue...\n", values[i]);
         fflush(stdout);
-        if (wv_pqueue_put(q, values[i], 1, WV_FOREVER))
+        if (wv_mpqueue_put(q, values[i], 1, WV_FOREVER))
             return 1;
         wv_sleep_ms(rand() % 100);
     }
@@ -61,11 +61,11 @@ static int reader(void *arg)
     printf("Process to read: %d\n", getpid());
     fflush(stdout);
     for (;;) {
-        if (wv_pqueue_get(q, value, sizeof value, &len, WV_FOREVER))
+        if (wv_mpqueue_get(q, value, sizeof value, &len, WV_FOREVER))
             return 1;
         printf("Get %.*s from queue.\n", (int)len, value);
         fflush(stdout);
-        wv_pqueue_task_done(q);
+        wv_mpqueue_task_done(q);
     }
 }
 
@@ -74,22 +74,22 @@ int main(void)
     wv_process_t *pw, *pr;
     int code;
 
-    if (wv_pqueue_new(&q, &(wv_pqueue_opts_t){.joinable = true}) ||
+    if (wv_mpqueue_new(&q, &(wv_mpqueue_opts_t){.joinable = true}) ||
         wv_process_start(&pw, &(wv_process_opts_t){.name = "writer"}, writer,
                          NULL) ||
         wv_process_start(&pr, &(wv_process_opts_t){.name = "reader"}, reader,
                          NULL))
         return 1;
-    if (wv_process_join(pw, WV_FOREVER, &code) || code != 0)
+    if (wv_process_join(pw, &code, WV_FOREVER) || code != 0)
         return 1;
-    if (wv_pqueue_join(q, wv_deadline_in(10000))) /* all three printed */
+    if (wv_mpqueue_join(q, wv_deadline_in(10000))) /* all three printed */
         return 1;
     wv_process_terminate(pr);
-    if (wv_process_join(pr, wv_deadline_in(10000), &code))
+    if (wv_process_join(pr, &code, wv_deadline_in(10000)))
         return 1;
     printf("reader terminated: exit code %d\n", code);
     wv_process_free(pw);
     wv_process_free(pr);
-    wv_pqueue_free(q);
+    wv_mpqueue_free(q);
     return 0;
 }

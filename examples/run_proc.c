@@ -30,7 +30,7 @@ int main(void)
     printf("Parent process %d.\n", getpid());
     printf("Child process will start.\n");
     if ((err = wv_process_start(&p, NULL, run_proc, "test")) ||
-        (err = wv_process_join(p, WV_FOREVER, &code))) {
+        (err = wv_process_join(p, &code, WV_FOREVER))) {
         fprintf(stderr, "process: %s\n", wv_strerror(err));
         return 1;
     }

@@ -24,7 +24,8 @@ int main(void)
 
     printf("$ df -P /\n");
     rc =
-        wv_subprocess_check_output(&opts, NULL, 0, wv_deadline_in(10000), &res);
+        wv_subprocess_check_output(&opts, NULL, 0, &res,
+                                   wv_deadline_in(10000));
     if (rc != 0) {
         fprintf(stderr, "df: %s\n", wv_strerror(rc));
         wv_completed_free(&res);

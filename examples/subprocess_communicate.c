@@ -29,8 +29,7 @@ int main(void)
     opts.in.how = opts.out.how = opts.err.how = WV_STDIO_PIPE;
     printf("$ sh\n");
     if ((rc = wv_popen_new(&p, &opts)) != 0 ||
-        (rc = wv_popen_communicate(p, input, strlen(input), WV_FOREVER, &out,
-                                   &err)) != 0 ||
+        (rc = wv_popen_communicate(p, input, strlen(input), &out, &err, WV_FOREVER)) != 0 ||
         (rc = wv_popen_returncode(p, &code)) != 0) {
         fprintf(stderr, "sh: %s\n", wv_strerror(rc));
         return 1;

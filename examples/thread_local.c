@@ -49,8 +49,8 @@ int main(void)
         fprintf(stderr, "cannot start the threads\n");
         return 1;
     }
-    wv_thread_join(t1, WV_FOREVER, &r1);
-    wv_thread_join(t2, WV_FOREVER, &r2);
+    wv_thread_join(t1, &r1, WV_FOREVER);
+    wv_thread_join(t2, &r2, WV_FOREVER);
     wv_thread_free(t1);
     wv_thread_free(t2);
     wv_local_destroy(&local_school_student);

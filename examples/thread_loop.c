@@ -49,7 +49,7 @@ int main(void)
         fprintf(stderr, "cannot start the thread: %s\n", wv_strerror(err));
         return 1;
     }
-    wv_thread_join(t, WV_FOREVER, NULL);
+    wv_thread_join(t, NULL, WV_FOREVER);
     wv_thread_free(t);
     printf("thread %s ended.\n", current_name());
     return 0;

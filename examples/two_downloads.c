@@ -48,8 +48,8 @@ int main(void)
     int64_t start = wv_now();
     if (wv_process_start(&p1, NULL, download_task, "Python从入门到放弃.pdf") ||
         wv_process_start(&p2, NULL, download_task, "图解算法.pdf") ||
-        wv_process_join(p1, WV_FOREVER, &t1) ||
-        wv_process_join(p2, WV_FOREVER, &t2))
+        wv_process_join(p1, &t1, WV_FOREVER) ||
+        wv_process_join(p2, &t2, WV_FOREVER))
         return 1;
     double total = (double)(wv_now() - start) / 1000;
     wv_process_free(p1);

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (size && write(wv_conn_fileno(a), data, size) != (ssize_t)size)
         abort();
-    wv_conn_close(a);
+    wv_conn_free(a);
     for (;;) {
         size_t len = 0, nfds = 4;
         int err = wv_conn_recv_fds(b, buf, sizeof buf, &len, fds, &nfds, 0);
@@ -42,6 +42,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* with everything written and closed, no waiting */
         break;
     }
-    wv_conn_close(b);
+    wv_conn_free(b);
     return 0;
 }

@@ -54,7 +54,7 @@ WVT_TEST(barrier_rounds)
     WVT_EQ(wv_barrier_parties(&r.b), PARTIES);
     wvt_run_threads(PARTIES, round_trip, &r);
     WVT_EQ(r.actions, 3 * r.rounds);
-    WVT_ASSERT(!wv_barrier_broken(&r.b));
+    WVT_ASSERT(!wv_barrier_is_broken(&r.b));
     WVT_EQ(wv_barrier_n_waiting(&r.b), 0);
     wv_barrier_destroy(&r.b);
     WVT_ERR(wv_barrier_init(&r.b, 0, NULL, NULL), WV_EINVAL);
@@ -91,11 +91,11 @@ WVT_TEST(barrier_timeout_breaks)
     WVT_GE(wv_now(), deadline);
     wvt_join(t);
     WVT_ERR(patient.result, WV_EBROKEN);
-    WVT_ASSERT(wv_barrier_broken(&b));
+    WVT_ASSERT(wv_barrier_is_broken(&b));
     WVT_ERR(wv_barrier_wait(&b, WV_FOREVER), WV_EBROKEN);
 
     wv_barrier_reset(&b);
-    WVT_ASSERT(!wv_barrier_broken(&b));
+    WVT_ASSERT(!wv_barrier_is_broken(&b));
     WVT_EQ(wv_barrier_n_waiting(&b), 0);
 }
 
@@ -103,7 +103,7 @@ WVT_TEST(barrier_deadline_zero_withdraws)
 {
     wv_barrier_t b = WV_BARRIER_INIT(2, NULL, NULL);
     WVT_ERR(wv_barrier_wait(&b, WV_NOWAIT), WV_EAGAIN);
-    WVT_ASSERT(!wv_barrier_broken(&b));
+    WVT_ASSERT(!wv_barrier_is_broken(&b));
     WVT_EQ(wv_barrier_n_waiting(&b), 0);
     WVT_ERR(wv_barrier_wait(&b, -5), WV_EINVAL);
 
@@ -145,7 +145,7 @@ WVT_TEST(barrier_reset_while_waiting)
     WVT_ERR(o[0].result, WV_EBROKEN);
     WVT_ERR(o[1].result, WV_EBROKEN);
     /* after the old waiters left, a full round works again */
-    WVT_ASSERT(!wv_barrier_broken(&b));
+    WVT_ASSERT(!wv_barrier_is_broken(&b));
     o[0].result = o[1].result = -1;
     t0 = wvt_spawn(wait_outcome, &o[0]);
     t1 = wvt_spawn(wait_outcome, &o[1]);
@@ -170,7 +170,7 @@ WVT_TEST(barrier_action_fails)
     WVT_ERR(wv_barrier_wait(&b, WV_FOREVER), WV_EIO);
     wvt_join(t);
     WVT_ERR(o.result, WV_EBROKEN);
-    WVT_ASSERT(wv_barrier_broken(&b));
+    WVT_ASSERT(wv_barrier_is_broken(&b));
 }
 
 /* Deadlines racing releases: every outcome must be consistent: in each
@@ -195,7 +195,7 @@ static void racy_party(int i, void *p)
             WVT_ERR(err, WV_ETIMEDOUT);
             __atomic_add_fetch(&r->timed_out, 1, __ATOMIC_RELAXED);
         }
-        if (wv_barrier_broken(&r->b))
+        if (wv_barrier_is_broken(&r->b))
             wv_barrier_reset(&r->b);
     }
 }
@@ -217,7 +217,7 @@ WVT_TEST(barrier_bad_deadline_only_when_waiting)
     WVT_EQ(wv_barrier_wait(&one, -5), 0);
     wv_barrier_t two = WV_BARRIER_INIT(2, NULL, NULL);
     WVT_ERR(wv_barrier_wait(&two, -5), WV_EINVAL);
-    WVT_ASSERT(!wv_barrier_broken(&two));
+    WVT_ASSERT(!wv_barrier_is_broken(&two));
     WVT_EQ(wv_barrier_n_waiting(&two), 0);
 }
 

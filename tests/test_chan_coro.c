@@ -26,7 +26,7 @@ static void *result(int err)
 static int join(wv_coro_t *co)
 {
     void *res = result(1);
-    WVT_OK(wv_coro_join(co, wv_deadline_in(30000), &res));
+    WVT_OK(wv_coro_join(co, &res, wv_deadline_in(30000)));
     wv_coro_free(co);
     return (int)(intptr_t)res;
 }
@@ -35,7 +35,7 @@ static int join(wv_coro_t *co)
  * returned after 20 ms of the thread being idle). */
 static void run_until_parked(wv_coro_t *co)
 {
-    WVT_ERR(wv_coro_join(co, wv_deadline_in(20), NULL), WV_ETIMEDOUT);
+    WVT_ERR(wv_coro_join(co, NULL, wv_deadline_in(20)), WV_ETIMEDOUT);
 }
 
 /* ------------------------------------------------------------ ping-pong */
@@ -95,8 +95,8 @@ WVT_TEST(chan_coro_ping_pong_on_one_thread)
                               chan_make(sizeof(long), 0), wvt_scale(50000),
                               sel};
         wv_coro_t *a, *b;
-        WVT_OK(wv_coro_spawn(&a, pinger, &pp, NULL));
-        WVT_OK(wv_coro_spawn(&b, ponger, &pp, NULL));
+        WVT_OK(wv_coro_spawn(&a, NULL, pinger, &pp));
+        WVT_OK(wv_coro_spawn(&b, NULL, ponger, &pp));
         WVT_OK(join(a));
         WVT_OK(join(b));
         WVT_EQ(waiting(pp.ping) + waiting(pp.pong), 0);
@@ -207,7 +207,7 @@ static void *cancelled_then_recv(void *arg)
 {
     wv_chan_t *ch = arg;
     long v = 0;
-    while (!wv_coro_cancelled())
+    while (!wv_coro_is_cancelled(NULL))
         wv_coro_yield();
     WVT_OK(wv_chan_recv(ch, &v, WV_FOREVER)); /* ready: no wait */
     WVT_EQ(v, 8);
@@ -220,7 +220,7 @@ WVT_TEST(chan_coro_cancel_a_blocked_coroutine)
     for (int what = 0; what < 3; what++) {
         struct blocked b = {what, ch, 5};
         wv_coro_t *co;
-        WVT_OK(wv_coro_spawn(&co, block_on, &b, NULL));
+        WVT_OK(wv_coro_spawn(&co, NULL, block_on, &b));
         run_until_parked(co);
         WVT_EQ(waiting(ch), what == 2 ? 2u : 1u);
         wv_coro_cancel(co);
@@ -237,7 +237,7 @@ WVT_TEST(chan_coro_cancel_a_blocked_coroutine)
     wv_coro_t *co;
     long v = 8;
     WVT_OK(wv_chan_send(buf, &v, WV_NOWAIT));
-    WVT_OK(wv_coro_spawn(&co, cancelled_then_recv, buf, NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, cancelled_then_recv, buf));
     run_until_parked(co);
     wv_coro_cancel(co);
     WVT_ERR(join(co), WV_ECANCELED);
@@ -267,7 +267,7 @@ WVT_TEST(chan_coro_deadlines)
 {
     wv_chan_t *ch = chan_make(sizeof(long), 0);
     wv_coro_t *co;
-    WVT_OK(wv_coro_spawn(&co, recv_with_deadlines, ch, NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, recv_with_deadlines, ch));
     WVT_OK(join(co));
     WVT_EQ(waiting(ch), 0);
     wv_chan_free(ch);
@@ -321,7 +321,7 @@ WVT_TEST(chan_coro_and_threads_wake_each_other)
     wv_coro_t *co;
 
     /* A coroutine's select is woken by another thread's send. */
-    WVT_OK(wv_coro_spawn(&co, select_two, &x, NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, select_two, &x));
     wvt_thread_t *t = wvt_spawn(send_when_waited_for, &x);
     WVT_OK(join(co));
     wvt_join(t);
@@ -332,7 +332,7 @@ WVT_TEST(chan_coro_and_threads_wake_each_other)
      * coroutine parks first, or hands over at once). */
     x.got = 0;
     t = wvt_spawn(recv_from_coroutine, &x);
-    WVT_OK(wv_coro_spawn(&co, send_to_thread, &x, NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, send_to_thread, &x));
     WVT_OK(join(co));
     wvt_join(t);
     WVT_EQ(x.got, 123);
@@ -417,7 +417,7 @@ static void xs_thread(int i, void *arg)
         wv_group_t *g;
         WVT_OK(wv_group_new(&g));
         for (int c = 0; c < XS_CORO; c++)
-            WVT_OK(wv_group_spawn(g, xs_sender, x, NULL));
+            WVT_OK(wv_group_spawn(g, NULL, xs_sender, x));
         WVT_OK(wv_group_join(g, wv_deadline_in(60000)));
         wv_group_free(g);
         WVT_OK(wv_chan_close(x->ch[0]));

@@ -16,7 +16,7 @@ WVT_TEST(cond_requires_lock)
     WVT_EQ(wv_cond_notify_all(&c), 0);
     WVT_OK(wv_lock_acquire(&l, WV_FOREVER));
     WVT_ERR(wv_cond_wait(&c, &l, WV_NOWAIT), WV_EAGAIN);
-    WVT_ASSERT(wv_lock_locked(&l)); /* kept */
+    WVT_ASSERT(wv_lock_is_locked(&l)); /* kept */
     WVT_ERR(wv_cond_wait(&c, &l, -3), WV_EINVAL);
     WVT_ERR(wv_cond_wait_for(&c, &l, NULL, NULL, WV_FOREVER), WV_EINVAL);
     WVT_OK(wv_lock_release(&l));
@@ -31,7 +31,7 @@ WVT_TEST(cond_timeout_keeps_lock)
     int64_t deadline = wv_now() + 25;
     WVT_ERR(wv_cond_wait(&c, &l, deadline), WV_ETIMEDOUT);
     WVT_GE(wv_now(), deadline);
-    WVT_ASSERT(wv_lock_locked(&l));
+    WVT_ASSERT(wv_lock_is_locked(&l));
     WVT_EQ(c._waiters, 0);
     WVT_OK(wv_lock_release(&l));
     wv_cond_destroy(&c);
@@ -49,7 +49,7 @@ static void wait_value(void *p)
     struct box *b = p;
     WVT_OK(wv_lock_acquire(&b->lock, WV_FOREVER));
     WVT_OK(wv_cond_wait(&b->cond, &b->lock, WV_FOREVER));
-    WVT_ASSERT(wv_lock_locked(&b->lock));
+    WVT_ASSERT(wv_lock_is_locked(&b->lock));
     __atomic_add_fetch(&b->woken, 1, __ATOMIC_RELAXED);
     WVT_OK(wv_lock_release(&b->lock));
 }
@@ -111,7 +111,7 @@ WVT_TEST(cond_wait_for)
             WV_EAGAIN);
     WVT_ERR(wv_cond_wait_for(&b.cond, &b.lock, value_is_3, &b, wv_now() + 10),
             WV_ETIMEDOUT);
-    WVT_ASSERT(wv_lock_locked(&b.lock));
+    WVT_ASSERT(wv_lock_is_locked(&b.lock));
     WVT_OK(wv_lock_release(&b.lock));
 }
 

@@ -185,7 +185,7 @@ WVT_TEST(time_huge_deadlines)
     WVT_OK(wv_thread_start(&t, NULL, take_with_huge_deadline, &l));
     WVT_POLL(wv__parked_count(&l) == 1, 5000);
     WVT_OK(wv_lock_release(&l));
-    WVT_OK(wv_thread_join(t, INT64_MAX, &result));
+    WVT_OK(wv_thread_join(t, &result, INT64_MAX));
     WVT_OK(result);
     wv_thread_free(t);
     wv_event_t e = WV_EVENT_INIT;

@@ -15,45 +15,45 @@ WVT_TEST(future_result)
     int value = 1234;
 
     WVT_OK(wv_future_new(&f));
-    WVT_ASSERT(!wv_future_ready(f));
-    WVT_ASSERT(!wv_future_successful(f));
-    WVT_ERR(wv_future_get(f, WV_NOWAIT, &data, &len), WV_EAGAIN);
+    WVT_ASSERT(!wv_future_is_ready(f));
+    WVT_ASSERT(!wv_future_is_successful(f));
+    WVT_ERR(wv_future_get(f, &data, &len, WV_NOWAIT), WV_EAGAIN);
     WVT_ERR(wv_future_wait(f, wv_now() + 10), WV_ETIMEDOUT);
     WVT_ERR(wv_future_wait(f, -2), WV_EINVAL);
     WVT_EQ(wv_future_error(f), 0);
 
     WVT_OK(wv_future_set_result(f, &value, sizeof value));
     value = 0; /* the future has its own copy */
-    WVT_ASSERT(wv_future_ready(f));
-    WVT_ASSERT(wv_future_successful(f));
-    WVT_OK(wv_future_get(f, WV_NOWAIT, &data, &len));
+    WVT_ASSERT(wv_future_is_ready(f));
+    WVT_ASSERT(wv_future_is_successful(f));
+    WVT_OK(wv_future_get(f, &data, &len, WV_NOWAIT));
     WVT_EQ(len, sizeof(int));
     WVT_EQ(*(const int *)data, 1234);
-    WVT_OK(wv_future_get(f, WV_FOREVER, NULL, NULL));
+    WVT_OK(wv_future_get(f, NULL, NULL, WV_FOREVER));
     WVT_ERR(wv_future_set_result(f, &value, sizeof value), WV_EALREADY);
     WVT_ERR(wv_future_set_error(f, WV_EIO), WV_EALREADY);
     WVT_ERR(wv_future_cancel(f), WV_EALREADY);
     WVT_ERR(wv_future_set_running(f), WV_EALREADY);
     WVT_EQ(wv_future_error(f), 0);
-    wv_future_free(f);
+    wv_future_unref(f);
 
     /* a large value (heap copy) and an empty one */
     char big[1000];
     memset(big, 'z', sizeof big);
     WVT_OK(wv_future_new(&f));
     WVT_OK(wv_future_set_result(f, big, sizeof big));
-    WVT_OK(wv_future_get(f, WV_NOWAIT, &data, &len));
+    WVT_OK(wv_future_get(f, &data, &len, WV_NOWAIT));
     WVT_EQ(len, sizeof big);
     WVT_EQ(memcmp(data, big, sizeof big), 0);
-    wv_future_free(f);
+    wv_future_unref(f);
     WVT_OK(wv_future_new(&f));
     WVT_ERR(wv_future_set_result(f, NULL, 5), WV_EINVAL);
     WVT_OK(wv_future_set_result(f, NULL, 0));
-    WVT_OK(wv_future_get(f, WV_NOWAIT, &data, &len));
+    WVT_OK(wv_future_get(f, &data, &len, WV_NOWAIT));
     WVT_EQ(len, 0);
-    wv_future_free(f);
+    wv_future_unref(f);
     WVT_ERR(wv_future_new(NULL), WV_EINVAL);
-    wv_future_free(NULL);
+    wv_future_unref(NULL);
 }
 
 WVT_TEST(future_error)
@@ -63,14 +63,14 @@ WVT_TEST(future_error)
     WVT_ERR(wv_future_set_error(f, 0), WV_EINVAL);
     WVT_ERR(wv_future_set_error(f, 5), WV_EINVAL);
     WVT_OK(wv_future_set_running(f));
-    WVT_ASSERT(wv_future_running(f));
+    WVT_ASSERT(wv_future_is_running(f));
     WVT_OK(wv_future_set_error(f, WV_EIO));
-    WVT_ASSERT(wv_future_ready(f));
-    WVT_ASSERT(!wv_future_successful(f));
+    WVT_ASSERT(wv_future_is_ready(f));
+    WVT_ASSERT(!wv_future_is_successful(f));
     WVT_ERR(wv_future_error(f), WV_EIO);
-    WVT_ERR(wv_future_get(f, WV_FOREVER, NULL, NULL), WV_EIO);
+    WVT_ERR(wv_future_get(f, NULL, NULL, WV_FOREVER), WV_EIO);
     WVT_OK(wv_future_wait(f, WV_NOWAIT));
-    wv_future_free(f);
+    wv_future_unref(f);
 }
 
 WVT_TEST(future_cancel)
@@ -79,20 +79,20 @@ WVT_TEST(future_cancel)
     WVT_OK(wv_future_new(&f));
     WVT_OK(wv_future_cancel(f));
     WVT_OK(wv_future_cancel(f));
-    WVT_ASSERT(wv_future_cancelled(f));
-    WVT_ASSERT(wv_future_ready(f));
-    WVT_ERR(wv_future_get(f, WV_FOREVER, NULL, NULL), WV_ECANCELED);
+    WVT_ASSERT(wv_future_is_cancelled(f));
+    WVT_ASSERT(wv_future_is_ready(f));
+    WVT_ERR(wv_future_get(f, NULL, NULL, WV_FOREVER), WV_ECANCELED);
     WVT_ERR(wv_future_error(f), WV_ECANCELED);
     WVT_ERR(wv_future_set_running(f), WV_ECANCELED);
     WVT_ERR(wv_future_set_result(f, "x", 1), WV_EALREADY);
-    wv_future_free(f);
+    wv_future_unref(f);
 
     WVT_OK(wv_future_new(&f));
     WVT_OK(wv_future_set_running(f));
     WVT_ERR(wv_future_set_running(f), WV_EALREADY);
     WVT_ERR(wv_future_cancel(f), WV_EBUSY); /* running: too late */
     WVT_OK(wv_future_set_result(f, "x", 1));
-    wv_future_free(f);
+    wv_future_unref(f);
 }
 
 struct cb_log {
@@ -105,7 +105,7 @@ static void log_cb(wv_future_t *f, void *arg)
 {
     struct cb_log *log = arg;
     log->seen = f;
-    log->order[log->n++] = wv_future_successful(f) ? 1 : 2;
+    log->order[log->n++] = wv_future_is_successful(f) ? 1 : 2;
 }
 
 static void log_cb_second(wv_future_t *f, void *arg)
@@ -134,7 +134,7 @@ WVT_TEST(future_callbacks)
     WVT_OK(wv_future_add_done_callback(f, log_cb_second, &log));
     WVT_EQ(log.n, 4);
     WVT_EQ(log.order[3], 10);
-    wv_future_free(f);
+    wv_future_unref(f);
 
     /* cancellation runs them too */
     struct cb_log log2 = {0};
@@ -143,14 +143,14 @@ WVT_TEST(future_callbacks)
     WVT_OK(wv_future_cancel(f));
     WVT_EQ(log2.n, 1);
     WVT_EQ(log2.order[0], 2);
-    wv_future_free(f);
+    wv_future_unref(f);
 
     /* freed while pending: callbacks never run, nothing leaks */
     struct cb_log log3 = {0};
     WVT_OK(wv_future_new(&f));
     WVT_OK(wv_future_add_done_callback(f, log_cb, &log3));
     WVT_OK(wv_future_add_done_callback(f, log_cb, &log3));
-    wv_future_free(f);
+    wv_future_unref(f);
     WVT_EQ(log3.n, 0);
 }
 
@@ -168,11 +168,11 @@ static int callbacks_under_faults(void *p)
     int err2 = wv_future_set_result(f, big, sizeof big);
     if (err2 == WV_ENOMEM) {
         /* still pending: the completer can fail it instead */
-        WVT_ASSERT(!wv_future_ready(f));
+        WVT_ASSERT(!wv_future_is_ready(f));
         WVT_OK(wv_future_set_error(f, WV_ENOMEM));
     }
     WVT_EQ(log.n, err ? 1 : 2); /* a refused callback never runs */
-    wv_future_free(f);
+    wv_future_unref(f);
     return err ? err : err2;
 }
 
@@ -196,7 +196,7 @@ static void fan_wait(int i, void *p)
         return;
     }
     const void *data;
-    WVT_OK(wv_future_get(fan->f, wv_deadline_in(10000), &data, NULL));
+    WVT_OK(wv_future_get(fan->f, &data, NULL, wv_deadline_in(10000)));
     WVT_EQ(*(const long *)data, 77);
     __atomic_add_fetch(&fan->got, 1, __ATOMIC_RELAXED);
 }
@@ -207,7 +207,7 @@ WVT_TEST(future_many_waiters)
     WVT_OK(wv_future_new(&fan.f));
     wvt_run_threads(8, fan_wait, &fan);
     WVT_EQ(fan.got, 7);
-    wv_future_free(fan.f);
+    wv_future_unref(fan.f);
 }
 
 /* Completion, cancellation and timed waits racing on many futures. */
@@ -233,7 +233,7 @@ static void race_party(int i, void *p)
                 __atomic_add_fetch(&r->cancelled, 1, __ATOMIC_RELAXED);
         } else {
             const void *data;
-            int err = wv_future_get(f, wv_deadline_in(10000), &data, NULL);
+            int err = wv_future_get(f, &data, NULL, wv_deadline_in(10000));
             if (err == 0)
                 WVT_EQ(*(const int *)data, n);
             else
@@ -251,15 +251,15 @@ WVT_TEST(future_stress)
         wvt_run_threads(4, race_party, &r);
         WVT_EQ(r.completed + r.cancelled, 64); /* each exactly one way */
         for (int n = 0; n < 64; n++) {
-            WVT_ASSERT(wv_future_ready(r.fs[n]));
-            wv_future_free(r.fs[n]);
+            WVT_ASSERT(wv_future_is_ready(r.fs[n]));
+            wv_future_unref(r.fs[n]);
         }
     }
 }
 
 static void drop_ref_cb(wv_future_t *f, void *arg)
 {
-    wv_future_free(f); /* a callback may give back the last reference */
+    wv_future_unref(f); /* a callback may give back the last reference */
 }
 
 WVT_TEST(future_refcount)
@@ -270,9 +270,9 @@ WVT_TEST(future_refcount)
     WVT_OK(wv_future_add_done_callback(f, drop_ref_cb, NULL));
     WVT_OK(wv_future_set_result(f, "abc", 3));
     const void *data;
-    WVT_OK(wv_future_get(f, WV_NOWAIT, &data, NULL));
+    WVT_OK(wv_future_get(f, &data, NULL, WV_NOWAIT));
     WVT_EQ(memcmp(data, "abc", 3), 0);
-    wv_future_free(f); /* the last one */
+    wv_future_unref(f); /* the last one */
 }
 
 /* An allocator that is slow for big blocks, and counts what is live. */
@@ -345,7 +345,7 @@ WVT_TEST(future_set_result_race)
         WVT_OK(wv_future_new(&r.f));
         wvt_run_threads(2, race_set, &r);
         WVT_EQ(r.won, 1);
-        wv_future_free(r.f);
+        wv_future_unref(r.f);
         WVT_EQ(__atomic_load_n(&slow_live, __ATOMIC_RELAXED), 0);
     }
     WVT_OK(wv_set_allocator(NULL, NULL, NULL, NULL));

@@ -179,7 +179,7 @@ WVT_TEST(lasttouch_once_done)
         a.once = (wv_once_t)WV_ONCE_INIT;
         wv_event_clear(&once_go);
         wvt_thread_t *runner = wvt_spawn(run_initializer, &a);
-        WVT_POLL(wv_once_done(&a.once) ||
+        WVT_POLL(wv_once_is_done(&a.once) ||
                      __atomic_load_n(&a.once._state, __ATOMIC_ACQUIRE) == 1,
                  5000);
         wvt_thread_t *r = wvt_spawn(trigger, &a);

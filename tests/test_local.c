@@ -198,7 +198,7 @@ WVT_TEST(local_weave_thread_join_waits_for_dtors)
     dtor_sum = 0;
     WVT_OK(wv_local_init(&l, count_dtor));
     WVT_OK(wv_thread_start(&t, NULL, thread_sets_local, &l));
-    WVT_OK(wv_thread_join(t, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_thread_join(t, NULL, wv_deadline_in(10000)));
     WVT_EQ(dtor_calls, 1); /* ran before join returned */
     WVT_EQ(dtor_sum, 7);
     wv_thread_free(t);
@@ -219,10 +219,10 @@ WVT_TEST(local_join_deadline_covers_dtors)
     static wv_local_t l = WV_LOCAL_INIT(slow_dtor);
     wv_thread_t *t;
     WVT_OK(wv_thread_start(&t, NULL, thread_sets_local, &l));
-    WVT_ERR(wv_thread_join(t, wv_now() + 30, NULL), WV_ETIMEDOUT);
+    WVT_ERR(wv_thread_join(t, NULL, wv_now() + 30), WV_ETIMEDOUT);
     WVT_ASSERT(wv_thread_is_alive(t));
     wv_event_set(&dtor_may_finish);
-    WVT_OK(wv_thread_join(t, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_thread_join(t, NULL, wv_deadline_in(10000)));
     wv_thread_free(t);
     wv_local_destroy(&l);
 }
@@ -254,7 +254,7 @@ WVT_TEST(local_dtor_sees_thread_state)
     wv_thread_t *t;
     wv_thread_opts_t opts = {.name = "dying"};
     WVT_OK(wv_thread_start(&t, &opts, set_both, NULL));
-    WVT_OK(wv_thread_join(t, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_thread_join(t, NULL, wv_deadline_in(10000)));
     wv_thread_free(t);
     WVT_EQ(second_seen_in_dtor, 22);
     WVT_ASSERT(strcmp(seen_in_dtor, "dying") == 0);

@@ -12,18 +12,18 @@ WVT_TEST(lock_basic)
 {
     wv_lock_t l;
     wv_lock_init(&l);
-    WVT_ASSERT(!wv_lock_locked(&l));
+    WVT_ASSERT(!wv_lock_is_locked(&l));
     WVT_OK(wv_lock_acquire(&l, WV_FOREVER));
-    WVT_ASSERT(wv_lock_locked(&l));
+    WVT_ASSERT(wv_lock_is_locked(&l));
     WVT_ERR(wv_lock_acquire(&l, WV_NOWAIT), WV_EAGAIN);
     WVT_OK(wv_lock_release(&l));
-    WVT_ASSERT(!wv_lock_locked(&l));
+    WVT_ASSERT(!wv_lock_is_locked(&l));
     WVT_ERR(wv_lock_release(&l), WV_EPERM); /* Python's RuntimeError */
     WVT_OK(wv_lock_acquire(&l, WV_NOWAIT));
     WVT_OK(wv_lock_release(&l));
     wv_lock_destroy(&l);
 
-    WVT_ASSERT(!wv_lock_locked(&static_lock));
+    WVT_ASSERT(!wv_lock_is_locked(&static_lock));
     WVT_OK(wv_lock_acquire(&static_lock, 0));
     WVT_OK(wv_lock_release(&static_lock));
 }
@@ -72,7 +72,7 @@ WVT_TEST(lock_stress_mutual_exclusion)
     struct shared s = {.lock = WV_LOCK_INIT, .iterations = wvt_scale(200000)};
     wvt_run_threads(8, hammer, &s);
     WVT_EQ(s.counter, 8 * s.iterations);
-    WVT_ASSERT(!wv_lock_locked(&s.lock));
+    WVT_ASSERT(!wv_lock_is_locked(&s.lock));
     WVT_EQ(wv__parked_count(&s.lock), 0);
 }
 
@@ -102,7 +102,7 @@ WVT_TEST(lock_stress_deadlines)
      * holders, a lost waiter or a stale state. */
     struct shared s = {.lock = WV_LOCK_INIT, .iterations = wvt_scale(50000)};
     wvt_run_threads(6, hammer_with_deadlines, &s);
-    WVT_ASSERT(!wv_lock_locked(&s.lock));
+    WVT_ASSERT(!wv_lock_is_locked(&s.lock));
     WVT_EQ(wv__parked_count(&s.lock), 0);
     WVT_OK(wv_lock_acquire(&s.lock, 0));
     WVT_OK(wv_lock_release(&s.lock));
@@ -128,9 +128,9 @@ WVT_TEST(lock_release_by_other_thread)
     wvt_thread_t *t = wvt_spawn(acquire_and_leave, &c);
     WVT_OK(wv_event_wait(&c.acquired, wv_deadline_in(5000)));
     wvt_join(t);
-    WVT_ASSERT(wv_lock_locked(&c.lock));
+    WVT_ASSERT(wv_lock_is_locked(&c.lock));
     WVT_OK(wv_lock_release(&c.lock));
-    WVT_ASSERT(!wv_lock_locked(&c.lock));
+    WVT_ASSERT(!wv_lock_is_locked(&c.lock));
 }
 
 struct starve {
@@ -225,7 +225,7 @@ WVT_TEST(lock_parked_bit_cleared_by_last_timeout)
     wvt_join(t1);
     wvt_join(t2);
     WVT_EQ(wv__parked_count(&l), 0);
-    WVT_EQ(l._state, WV__LOCK_HELD); /* no stale PARKED bit */
+    WVT_EQ(l._state, WV_LOCK_HELD); /* no stale PARKED bit */
     WVT_OK(wv_lock_release(&l));
     WVT_EQ(l._state, 0);
 }
@@ -313,5 +313,5 @@ WVT_TEST(lock_handoff_to_old_waiter)
     wv_event_set(&h.checked);
     wvt_join(t);
     WVT_EQ(h.got, 1);
-    WVT_ASSERT(!wv_lock_locked(&h.lock));
+    WVT_ASSERT(!wv_lock_is_locked(&h.lock));
 }

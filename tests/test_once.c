@@ -27,13 +27,13 @@ static void call_once(int i, void *p)
 {
     struct init *in = p;
     WVT_OK(wv_once(&in->once, init_fn, in, wv_deadline_in(10000)));
-    WVT_ASSERT(wv_once_done(&in->once));
+    WVT_ASSERT(wv_once_is_done(&in->once));
 }
 
 WVT_TEST(once_runs_once)
 {
     struct init in = {.once = WV_ONCE_INIT};
-    WVT_ASSERT(!wv_once_done(&in.once));
+    WVT_ASSERT(!wv_once_is_done(&in.once));
     wvt_run_threads(8, call_once, &in);
     WVT_EQ(in.runs, 1);
     WVT_OK(wv_once(&in.once, init_fn, &in, WV_NOWAIT));
@@ -47,12 +47,12 @@ WVT_TEST(once_failure_retries)
 {
     struct init in = {.once = WV_ONCE_INIT, .fail_first = 2};
     WVT_ERR(wv_once(&in.once, init_fn, &in, WV_FOREVER), WV_EIO);
-    WVT_ASSERT(!wv_once_done(&in.once));
+    WVT_ASSERT(!wv_once_is_done(&in.once));
     WVT_ERR(wv_once(&in.once, init_fn, &in, WV_FOREVER), WV_EIO);
     WVT_OK(wv_once(&in.once, init_fn, &in, WV_FOREVER));
     WVT_OK(wv_once(&in.once, init_fn, &in, WV_FOREVER));
     WVT_EQ(in.runs, 3);
-    WVT_ASSERT(wv_once_done(&in.once));
+    WVT_ASSERT(wv_once_is_done(&in.once));
 }
 
 static void run_blocking(void *p)
@@ -106,5 +106,5 @@ WVT_TEST(once_failure_hands_over)
     wvt_join(second);
     WVT_OK(h.result);
     WVT_EQ(h.in.runs, 2);
-    WVT_ASSERT(wv_once_done(&h.in.once));
+    WVT_ASSERT(wv_once_is_done(&h.in.once));
 }

@@ -350,7 +350,7 @@ static void green_main(void *p)
     WVT_OK(wv_queue_get(g->queue, &item, WV_FOREVER));
     WVT_EQ((intptr_t)item, 42);
     next_step(g); /* 5 */
-    WVT_OK(wv_future_get(g->future, WV_FOREVER, &data, &len));
+    WVT_OK(wv_future_get(g->future, &data, &len, WV_FOREVER));
     WVT_EQ(*(const int *)data, 7);
     next_step(g); /* 6 */
     WVT_ERR(wv_barrier_wait(&g->barrier, WV_FOREVER), 0);
@@ -404,7 +404,7 @@ WVT_TEST(waiter_second_kind)
     WVT_GE(g.party.sleeps, 6);
     WVT_GE(g.party.wakes, 5);
     wv_queue_free(g.queue);
-    wv_future_free(g.future);
+    wv_future_unref(g.future);
     pthread_cond_destroy(&g.party.cv);
     pthread_mutex_destroy(&g.party.mu);
 }
@@ -447,7 +447,7 @@ static void green_cancelled(void *p)
     WVT_OK(wv_lock_acquire(&g->lock, WV_FOREVER)); /* main releases it */
     next_step(g);
     g->errors[i++] = wv_cond_wait(&g->cond, &g->lock, WV_FOREVER);
-    WVT_ASSERT(wv_lock_locked(&g->lock)); /* re-taken despite the cancel */
+    WVT_ASSERT(wv_lock_is_locked(&g->lock)); /* re-taken despite the cancel */
     WVT_OK(wv_lock_release(&g->lock));
     next_step(g);
     wv__waiter_set_kind(&wv__thread_waiter, NULL);
@@ -482,13 +482,13 @@ WVT_TEST(waiter_cancellation)
     wvt_join(t);
     for (int i = 0; i < 6; i++)
         WVT_ERR(g.errors[i], WV_ECANCELED);
-    WVT_ASSERT(!wv_lock_locked(&g.lock));
+    WVT_ASSERT(!wv_lock_is_locked(&g.lock));
     /* The primitives are intact: they still work. */
     WVT_OK(wv_lock_acquire(&g.lock, 0));
     WVT_OK(wv_lock_release(&g.lock));
     WVT_EQ(wv_event_set(&g.event), 0);
     wv_queue_free(g.queue);
-    wv_future_free(g.future);
+    wv_future_unref(g.future);
     pthread_cond_destroy(&g.party.cv);
     pthread_mutex_destroy(&g.party.mu);
 }

@@ -64,7 +64,7 @@ static void occupy(wv_pool_t *p, unsigned n, wv_event_t *e)
 {
     __atomic_store_n(&blocked_running, 0, __ATOMIC_SEQ_CST);
     for (unsigned i = 0; i < n; i++)
-        WVT_OK(wv_pool_apply_async(p, block_on, &e, sizeof e, NULL, NULL));
+        WVT_OK(wv_pool_apply_async(p, NULL, block_on, &e, sizeof e, NULL));
     WVT_POLL(__atomic_load_n(&blocked_running, __ATOMIC_SEQ_CST) == n, 5000);
 }
 
@@ -76,16 +76,13 @@ WVT_TEST(pool_apply_result_and_errors)
     int x = 12, r = 0, err = WV_EIO;
     size_t len = 0;
 
-    WVT_OK(
-        wv_pool_apply(p, square, &x, sizeof x, WV_FOREVER, &r, sizeof r, &len));
+    WVT_OK(wv_pool_apply(p, square, &x, sizeof x, &r, sizeof r, &len, WV_FOREVER));
     WVT_EQ(r, 144);
     WVT_EQ(len, sizeof r);
-    WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, WV_FOREVER, NULL, 0,
-                          NULL),
+    WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, NULL, 0, NULL, WV_FOREVER),
             WV_EIO);
     err = 7; /* positive: not an error code */
-    WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, WV_FOREVER, NULL, 0,
-                          NULL),
+    WVT_ERR(wv_pool_apply(p, fail_with, &err, sizeof err, NULL, 0, NULL, WV_FOREVER),
             WV_EINVAL);
     wv_pool_free(p);
 }
@@ -109,13 +106,12 @@ WVT_TEST(pool_apply_large_argument_and_result)
         in[i] = (char)i;
         expect[199 - i] = (char)i;
     }
-    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, WV_FOREVER, out, sizeof out,
-                         &len));
+    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, out, sizeof out, &len, WV_FOREVER));
     WVT_EQ(len, 200);
     WVT_ASSERT(memcmp(out, expect, sizeof out) == 0);
     /* A short buffer gets the beginning and the full length. */
     memset(out, 0, sizeof out);
-    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, WV_FOREVER, out, 10, &len));
+    WVT_OK(wv_pool_apply(p, reverse, in, sizeof in, out, 10, &len, WV_FOREVER));
     WVT_EQ(len, 200);
     WVT_ASSERT(memcmp(out, expect, 10) == 0 && out[10] == 0);
     wv_pool_free(p);
@@ -137,18 +133,20 @@ WVT_TEST(pool_invalid_arguments)
     WVT_ERR(wv_pool_new(&p, &bad), WV_EINVAL);
 
     p = make(1);
-    WVT_ERR(wv_pool_apply_async(NULL, bump, NULL, 0, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_pool_apply_async(p, NULL, NULL, 0, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_pool_apply_async(p, bump, NULL, 4, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_pool_apply(p, bump, &x, sizeof x, -7, NULL, 0, NULL), WV_EINVAL);
-    WVT_ERR(wv_pool_map(p, square, NULL, 3, sizeof x, NULL, 0, NULL, NULL),
+    WVT_ERR(wv_pool_apply_async(NULL, NULL, bump, NULL, 0, NULL), WV_EINVAL);
+    WVT_ERR(wv_pool_apply_async(p, NULL, NULL, NULL, 0, NULL), WV_EINVAL);
+    WVT_ERR(wv_pool_apply_async(p, NULL, bump, NULL, 4, NULL), WV_EINVAL);
+    WVT_ERR(wv_pool_apply(p, bump, &x, sizeof x, NULL, 0, NULL, -7),
             WV_EINVAL);
-    WVT_ERR(wv_pool_map(p, square, &x, 1, sizeof x, NULL, sizeof x, NULL, NULL),
+    WVT_ERR(wv_pool_map(p, NULL, square, NULL, 3, sizeof x, NULL, 0, NULL),
             WV_EINVAL);
-    WVT_ERR(wv_pool_map_async(p, square, &x, 1, sizeof x, NULL, 0, NULL, NULL),
+    WVT_ERR(wv_pool_map(p, NULL, square, &x, 1, sizeof x, NULL, sizeof x, NULL),
             WV_EINVAL);
-    WVT_ERR(wv_pool_imap(p, square, &x, 1, sizeof x, 4, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_imap_next(NULL, 0, NULL, NULL), WV_EINVAL);
+    WVT_ERR(wv_pool_map_async(p, NULL, square, &x, 1, sizeof x, NULL, 0, NULL),
+            WV_EINVAL);
+    WVT_ERR(wv_pool_imap(p, NULL, square, &x, 1, sizeof x, 4, NULL),
+            WV_EINVAL);
+    WVT_ERR(wv_imap_next(NULL, NULL, NULL, 0), WV_EINVAL);
     WVT_ERR(wv_task_return(NULL, NULL, 0), WV_EINVAL);
     WVT_ERR(wv_pool_join(p, WV_FOREVER), WV_EINVAL); /* not closed */
     WVT_ERR(wv_pool_join(NULL, WV_FOREVER), WV_EINVAL);
@@ -216,12 +214,12 @@ WVT_TEST(pool_apply_async_callbacks_run_on_handler)
     size_t len;
 
     for (int i = 1; i <= 100; i++)
-        WVT_OK(wv_pool_apply_async(p, square, &i, sizeof i, &o, NULL));
+        WVT_OK(wv_pool_apply_async(p, &o, square, &i, sizeof i, NULL));
     int e = WV_ERANGE;
-    WVT_OK(wv_pool_apply_async(p, fail_with, &e, sizeof e, &o, &f));
-    WVT_ERR(wv_future_get(f, WV_FOREVER, &data, &len), WV_ERANGE);
+    WVT_OK(wv_pool_apply_async(p, &o, fail_with, &e, sizeof e, &f));
+    WVT_ERR(wv_future_get(f, &data, &len, WV_FOREVER), WV_ERANGE);
     WVT_ERR(wv_future_error(f), WV_ERANGE);
-    wv_future_free(f);
+    wv_future_unref(f);
     wv_pool_close(p);
     WVT_OK(wv_pool_join(p, WV_FOREVER)); /* callbacks included */
     WVT_EQ(c.ok, 100);
@@ -245,12 +243,12 @@ WVT_TEST(pool_slow_callback_does_not_stall_workers)
     wv_task_opts_t o = {.callback = slow_callback, .cb_arg = &release};
     wv_future_t *fs[200];
 
-    WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, NULL));
+    WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, NULL));
     for (int i = 0; i < 200; i++)
-        WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, &fs[i]));
+        WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, &fs[i]));
     for (int i = 0; i < 200; i++) {
         WVT_OK(wv_future_wait(fs[i], WV_FOREVER));
-        wv_future_free(fs[i]);
+        wv_future_unref(fs[i]);
     }
     wv_event_set(&release);
     wv_pool_close(p);
@@ -283,11 +281,10 @@ static void submit_many(int i, void *arg)
                             .error_callback = mark_error,
                             .cb_arg = &m->seen[i * m->per + k]};
         wv_future_t *f = NULL;
-        WVT_OK(
-            wv_pool_apply_async(m->pool, bump, NULL, 0, &o, k % 3 ? NULL : &f));
-        wv_future_free(f);
+        WVT_OK(wv_pool_apply_async(m->pool, &o, bump, NULL, 0, k % 3 ? NULL : &f));
+        wv_future_unref(f);
         if (k % 7 == 0) /* and some without callbacks */
-            WVT_OK(wv_pool_apply_async(m->pool, bump, NULL, 0, NULL, NULL));
+            WVT_OK(wv_pool_apply_async(m->pool, NULL, bump, NULL, 0, NULL));
     }
 }
 
@@ -319,12 +316,12 @@ WVT_TEST(pool_submit_after_close_or_terminate)
     wv_task_opts_t o = {.error_callback = on_error, .cb_arg = &c};
 
     wv_pool_close(p);
-    WVT_ERR(wv_pool_apply_async(p, bump, NULL, 0, &o, &f), WV_ESHUTDOWN);
-    WVT_ERR(wv_pool_apply(p, square, &x, sizeof x, WV_FOREVER, NULL, 0, NULL),
+    WVT_ERR(wv_pool_apply_async(p, &o, bump, NULL, 0, &f), WV_ESHUTDOWN);
+    WVT_ERR(wv_pool_apply(p, square, &x, sizeof x, NULL, 0, NULL, WV_FOREVER),
             WV_ESHUTDOWN);
-    WVT_ERR(wv_pool_map(p, square, &x, 1, sizeof x, &x, sizeof x, NULL, NULL),
+    WVT_ERR(wv_pool_map(p, NULL, square, &x, 1, sizeof x, &x, sizeof x, NULL),
             WV_ESHUTDOWN);
-    WVT_ERR(wv_pool_imap(p, square, &x, 1, sizeof x, sizeof x, NULL, &it),
+    WVT_ERR(wv_pool_imap(p, NULL, square, &x, 1, sizeof x, sizeof x, &it),
             WV_ESHUTDOWN);
     wv_pool_close(p); /* twice is fine */
     wv_pool_terminate(p);
@@ -341,7 +338,7 @@ WVT_TEST(pool_close_runs_queued_tasks)
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
     occupy(p, 2, &go);
     for (int i = 0; i < 1000; i++)
-        WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, NULL, NULL));
+        WVT_OK(wv_pool_apply_async(p, NULL, bump, NULL, 0, NULL));
     wv_pool_close(p);
     WVT_ERR(wv_pool_join(p, 0), WV_EAGAIN);
     WVT_ERR(wv_pool_join(p, wv_deadline_in(20)), WV_ETIMEDOUT);
@@ -364,21 +361,21 @@ WVT_TEST(pool_terminate_cancels_queued_tasks)
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&blocked_running, 0, __ATOMIC_SEQ_CST);
-    WVT_OK(wv_pool_apply_async(p, block_on, &e, sizeof e, NULL, &running));
+    WVT_OK(wv_pool_apply_async(p, NULL, block_on, &e, sizeof e, &running));
     WVT_POLL(__atomic_load_n(&blocked_running, __ATOMIC_SEQ_CST) == 1, 5000);
     for (int i = 0; i < 100; i++)
-        WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, &queued[i]));
+        WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, &queued[i]));
     wv_pool_terminate(p);
     for (int i = 0; i < 100; i++) {
-        WVT_ASSERT(wv_future_cancelled(queued[i]));
-        wv_future_free(queued[i]);
+        WVT_ASSERT(wv_future_is_cancelled(queued[i]));
+        wv_future_unref(queued[i]);
     }
-    WVT_ASSERT(wv_future_running(running));
+    WVT_ASSERT(wv_future_is_running(running));
     wv_event_set(&go); /* the running task is never killed */
     WVT_OK(wv_pool_join(p, WV_FOREVER));
-    WVT_OK(wv_future_get(running, 0, &data, &len));
+    WVT_OK(wv_future_get(running, &data, &len, 0));
     WVT_ASSERT(len == 4 && memcmp(data, "done", 4) == 0);
-    wv_future_free(running);
+    wv_future_unref(running);
     WVT_EQ(counter, 0);
     WVT_EQ(c.failed, 100);
     WVT_EQ(c.last_err, WV_ECANCELED);
@@ -396,13 +393,13 @@ WVT_TEST(pool_free_with_tasks_queued)
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
     occupy(p, 1, &go);
     for (int i = 0; i < 50; i++)
-        WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, NULL, NULL));
-    WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, NULL, &f));
+        WVT_OK(wv_pool_apply_async(p, NULL, bump, NULL, 0, NULL));
+    WVT_OK(wv_pool_apply_async(p, NULL, bump, NULL, 0, &f));
     wv_event_set(&go);
     wv_pool_free(p);
-    WVT_ASSERT(wv_future_ready(f));
+    WVT_ASSERT(wv_future_is_ready(f));
     WVT_LE(counter, 51);
-    wv_future_free(f);
+    wv_future_unref(f);
 }
 
 /* -------------------------------------------- cancel and deadlines */
@@ -418,7 +415,7 @@ WVT_TEST(pool_cancel_queued_task)
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
     occupy(p, 1, &go);
-    WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, &f));
+    WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, &f));
     WVT_OK(wv_future_cancel(f));
     WVT_ERR(wv_future_wait(f, 0), 0);
     WVT_ERR(wv_future_error(f), WV_ECANCELED);
@@ -428,7 +425,7 @@ WVT_TEST(pool_cancel_queued_task)
     WVT_EQ(counter, 0); /* it never ran */
     WVT_EQ(c.failed, 1);
     WVT_EQ(c.last_err, WV_ECANCELED);
-    wv_future_free(f);
+    wv_future_unref(f);
     wv_pool_free(p);
 }
 
@@ -446,22 +443,22 @@ WVT_TEST(pool_task_deadline_fires_while_workers_busy)
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
     occupy(p, 1, &go);
-    WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, &f));
+    WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, &f));
     o.error_callback = NULL; /* fire and forget with a deadline */
-    WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, NULL));
+    WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, NULL));
     o.deadline = wv_deadline_in(60000);
-    WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, &g)); /* in time */
-    WVT_ERR(wv_future_get(f, WV_FOREVER, NULL, NULL), WV_ETIMEDOUT);
+    WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, &g)); /* in time */
+    WVT_ERR(wv_future_get(f, NULL, NULL, WV_FOREVER), WV_ETIMEDOUT);
     WVT_EQ(__atomic_load_n(&blocked_running, __ATOMIC_SEQ_CST), 1);
     wv_event_set(&go);
-    WVT_OK(wv_future_get(g, WV_FOREVER, NULL, NULL));
+    WVT_OK(wv_future_get(g, NULL, NULL, WV_FOREVER));
     wv_pool_close(p);
     WVT_OK(wv_pool_join(p, WV_FOREVER));
     WVT_EQ(counter, 1); /* only g ran */
     WVT_EQ(c.failed, 1);
     WVT_EQ(c.last_err, WV_ETIMEDOUT);
-    wv_future_free(f);
-    wv_future_free(g);
+    wv_future_unref(f);
+    wv_future_unref(g);
     wv_pool_free(p);
 }
 
@@ -472,7 +469,7 @@ WVT_TEST(pool_apply_deadline)
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
     occupy(p, 1, &go);
-    WVT_ERR(wv_pool_apply(p, bump, NULL, 0, wv_deadline_in(20), NULL, 0, NULL),
+    WVT_ERR(wv_pool_apply(p, bump, NULL, 0, NULL, 0, NULL, wv_deadline_in(20)),
             WV_ETIMEDOUT);
     wv_event_set(&go);
     wv_pool_close(p);
@@ -488,8 +485,8 @@ static wv_pool_t *inner_pool;
 static int apply_inside(wv_task_t *t, const void *arg, size_t len)
 {
     int x = 9, r = 0;
-    int err = wv_pool_apply(inner_pool, square, &x, sizeof x, WV_FOREVER, &r,
-                            sizeof r, NULL);
+    int err = wv_pool_apply(inner_pool, square, &x, sizeof x, &r, sizeof r,
+                            NULL, WV_FOREVER);
     if (err)
         return err;
     if (wv_pool_join(inner_pool, WV_FOREVER) != WV_EDEADLK)
@@ -502,8 +499,7 @@ WVT_TEST(pool_apply_from_own_task)
 {
     int r = 0;
     inner_pool = make(1);
-    WVT_OK(wv_pool_apply(inner_pool, apply_inside, NULL, 0, WV_FOREVER, &r,
-                         sizeof r, NULL));
+    WVT_OK(wv_pool_apply(inner_pool, apply_inside, NULL, 0, &r, sizeof r, NULL, WV_FOREVER));
     WVT_EQ(r, 81);
     wv_pool_free(inner_pool);
 }
@@ -518,9 +514,9 @@ WVT_TEST(pool_join_from_own_task_is_edeadlk)
 {
     wv_future_t *f;
     inner_pool = make(1);
-    WVT_OK(wv_pool_apply_async(inner_pool, join_inside, NULL, 0, NULL, &f));
-    WVT_ERR(wv_future_get(f, WV_FOREVER, NULL, NULL), WV_EDEADLK);
-    wv_future_free(f);
+    WVT_OK(wv_pool_apply_async(inner_pool, NULL, join_inside, NULL, 0, &f));
+    WVT_ERR(wv_future_get(f, NULL, NULL, WV_FOREVER), WV_EDEADLK);
+    wv_future_unref(f);
     WVT_OK(wv_pool_join(inner_pool, WV_FOREVER));
     wv_pool_free(inner_pool);
 }
@@ -541,8 +537,8 @@ WVT_TEST(pool_free_from_callback)
     wv_task_opts_t o = {.callback = free_from_callback, .cb_arg = p};
     wv_event_init(&freed_done);
     for (int i = 0; i < 20; i++)
-        WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, NULL, NULL));
-    WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &o, NULL));
+        WVT_OK(wv_pool_apply_async(p, NULL, bump, NULL, 0, NULL));
+    WVT_OK(wv_pool_apply_async(p, &o, bump, NULL, 0, NULL));
     WVT_OK(wv_event_wait(&freed_done, WV_FOREVER));
     /* The runner's leak check waits for the pool's threads to be gone. */
 }
@@ -560,7 +556,7 @@ WVT_TEST(pool_free_from_task)
 {
     wv_pool_t *p = make(2);
     wv_event_init(&freed_done);
-    WVT_OK(wv_pool_apply_async(p, free_from_task, &p, sizeof p, NULL, NULL));
+    WVT_OK(wv_pool_apply_async(p, NULL, free_from_task, &p, sizeof p, NULL));
     WVT_OK(wv_event_wait(&freed_done, WV_FOREVER));
 }
 
@@ -578,12 +574,11 @@ WVT_TEST(pool_map_results_in_order)
     for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
         wv_task_opts_t o = {.chunksize = chunks[c]};
         memset(out, 0xff, n * sizeof *out);
-        WVT_OK(wv_pool_map(p, square, in, n, sizeof *in, out, sizeof *out, &o,
-                           NULL));
+        WVT_OK(wv_pool_map(p, &o, square, in, n, sizeof *in, out, sizeof *out, NULL));
         for (long i = 0; i < n; i++)
             WVT_EQ(out[i], in[i] * in[i]);
     }
-    WVT_OK(wv_pool_map(p, square, NULL, 0, sizeof *in, NULL, 0, NULL, NULL));
+    WVT_OK(wv_pool_map(p, NULL, square, NULL, 0, sizeof *in, NULL, 0, NULL));
     free(in);
     free(out);
     wv_pool_free(p);
@@ -608,8 +603,7 @@ WVT_TEST(pool_map_first_failure_stops_it)
     for (int i = 0; i < 100000; i++)
         in[i] = i;
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
-    WVT_ERR(wv_pool_map(p, fail_at_5000, in, 100000, sizeof *in, out,
-                        sizeof *out, &o, &failed),
+    WVT_ERR(wv_pool_map(p, &o, fail_at_5000, in, 100000, sizeof *in, out, sizeof *out, &failed),
             WV_ERANGE);
     WVT_EQ(failed, 5000);
     /* Items not started after the failure were skipped. */
@@ -636,8 +630,7 @@ WVT_TEST(pool_map_records)
     for (int i = 0; i < 64; i++)
         in[i] = i;
     memset(out, 'x', sizeof out);
-    WVT_OK(
-        wv_pool_map(p, short_record, in, 64, sizeof *in, out, 8, NULL, NULL));
+    WVT_OK(wv_pool_map(p, NULL, short_record, in, 64, sizeof *in, out, 8, NULL));
     for (int i = 0; i < 64; i++)
         WVT_ASSERT(memcmp(out[i], "ab\0\0\0\0\0\0", 8) == 0);
     wv_pool_free(p);
@@ -657,22 +650,19 @@ WVT_TEST(pool_map_async_and_callback)
         in[i] = i;
     /* on_result reads an int: give it one by mapping nothing first */
     o.callback = NULL;
-    WVT_OK(wv_pool_map_async(p, square, in, 5000, sizeof *in, out, sizeof *out,
-                             &o, &f));
+    WVT_OK(wv_pool_map_async(p, &o, square, in, 5000, sizeof *in, out, sizeof *out, &f));
     WVT_ERR(wv_future_cancel(f), WV_EBUSY);
-    WVT_OK(wv_future_get(f, WV_FOREVER, NULL, NULL));
+    WVT_OK(wv_future_get(f, NULL, NULL, WV_FOREVER));
     for (int i = 0; i < 5000; i++)
         WVT_EQ(out[i], i * i);
-    wv_future_free(f);
+    wv_future_unref(f);
     in[77] = 5000; /* fail_at_5000 fails there */
-    WVT_OK(wv_pool_map_async(p, fail_at_5000, in, 5000, sizeof *in, out,
-                             sizeof *out, &o, &f));
-    WVT_ERR(wv_future_get(f, WV_FOREVER, NULL, NULL), WV_ERANGE);
-    wv_future_free(f);
-    WVT_OK(
-        wv_pool_map_async(p, square, &zero, 0, sizeof zero, NULL, 0, &o, &f));
+    WVT_OK(wv_pool_map_async(p, &o, fail_at_5000, in, 5000, sizeof *in, out, sizeof *out, &f));
+    WVT_ERR(wv_future_get(f, NULL, NULL, WV_FOREVER), WV_ERANGE);
+    wv_future_unref(f);
+    WVT_OK(wv_pool_map_async(p, &o, square, &zero, 0, sizeof zero, NULL, 0, &f));
     WVT_OK(wv_future_wait(f, 0)); /* nothing to do: done at once */
-    wv_future_free(f);
+    wv_future_unref(f);
     wv_pool_close(p);
     WVT_OK(wv_pool_join(p, WV_FOREVER));
     WVT_EQ(c.failed, 1);
@@ -703,7 +693,7 @@ WVT_TEST(pool_map_deadline)
     wv_task_opts_t o = {.deadline = wv_deadline_in(30), .chunksize = 10};
 
     __atomic_store_n(&map_returned, false, __ATOMIC_SEQ_CST);
-    WVT_ERR(wv_pool_map(p, slow_item, in, sizeof in, 1, NULL, 0, &o, NULL),
+    WVT_ERR(wv_pool_map(p, &o, slow_item, in, sizeof in, 1, NULL, 0, NULL),
             WV_ETIMEDOUT);
     __atomic_store_n(&map_returned, true, __ATOMIC_SEQ_CST);
     WVT_EQ(__atomic_load_n(&map_inflight, __ATOMIC_SEQ_CST), 0);
@@ -736,11 +726,9 @@ static void imap_all(bool unordered, size_t chunksize, size_t window)
 
     for (long i = 0; i < n; i++)
         in[i] = (int)i;
-    WVT_OK(unordered ? wv_pool_imap_unordered(p, square_or_fail, in, n,
-                                              sizeof *in, sizeof(int), &o, &it)
-                     : wv_pool_imap(p, square_or_fail, in, n, sizeof *in,
-                                    sizeof(int), &o, &it));
-    while ((err = wv_imap_next(it, WV_FOREVER, &index, &r)) != WV_EOF) {
+    WVT_OK(unordered ? wv_pool_imap_unordered(p, &o, square_or_fail, in, n, sizeof *in, sizeof(int), &it)
+                     : wv_pool_imap(p, &o, square_or_fail, in, n, sizeof *in, sizeof(int), &it));
+    while ((err = wv_imap_next(it, &index, &r, WV_FOREVER)) != WV_EOF) {
         WVT_LT(index, n);
         if (!unordered)
             WVT_EQ(index, expect++);
@@ -755,7 +743,7 @@ static void imap_all(bool unordered, size_t chunksize, size_t window)
     }
     for (long i = 0; i < n; i++)
         WVT_EQ(seen[i], 1);
-    WVT_ERR(wv_imap_next(it, WV_FOREVER, &index, &r), WV_EOF);
+    WVT_ERR(wv_imap_next(it, &index, &r, WV_FOREVER), WV_EOF);
     wv_imap_free(it);
     free(in);
     free(seen);
@@ -796,12 +784,12 @@ WVT_TEST(pool_imap_window_bounds_work_ahead)
     wv_imap_t *it;
     int err;
 
-    WVT_OK(wv_pool_imap(p, count_ahead, in, sizeof in, 1, 0, &o, &it));
+    WVT_OK(wv_pool_imap(p, &o, count_ahead, in, sizeof in, 1, 0, &it));
     /* Nobody consumes: the workers must stop after 3 chunks. */
     WVT_POLL(__atomic_load_n(&imap_ran, __ATOMIC_SEQ_CST) == 12, 5000);
-    WVT_ERR(wv_imap_next(it, 0, NULL, NULL), 0);
+    WVT_ERR(wv_imap_next(it, NULL, NULL, 0), 0);
     __atomic_add_fetch(&imap_consumed, 1, __ATOMIC_SEQ_CST);
-    while ((err = wv_imap_next(it, WV_FOREVER, NULL, NULL)) == 0)
+    while ((err = wv_imap_next(it, NULL, NULL, WV_FOREVER)) == 0)
         __atomic_add_fetch(&imap_consumed, 1, __ATOMIC_SEQ_CST);
     WVT_ERR(err, WV_EOF);
     WVT_EQ(imap_consumed, 2000);
@@ -818,17 +806,16 @@ WVT_TEST(pool_imap_free_early_and_close)
     size_t index;
 
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
-    WVT_OK(
-        wv_pool_imap(p, square, in, 10000, sizeof *in, sizeof(int), NULL, &it));
-    WVT_OK(wv_imap_next(it, WV_FOREVER, &index, NULL));
+    WVT_OK(wv_pool_imap(p, NULL, square, in, 10000, sizeof *in, sizeof(int), &it));
+    WVT_OK(wv_imap_next(it, &index, NULL, WV_FOREVER));
     WVT_EQ(index, 0);
     wv_imap_free(it); /* stops it half way */
 
     /* An imap made before close runs to its end after it. */
-    WVT_OK(wv_pool_imap(p, bump, in, 10000, sizeof *in, 0, NULL, &it2));
+    WVT_OK(wv_pool_imap(p, NULL, bump, in, 10000, sizeof *in, 0, &it2));
     wv_pool_close(p);
     long got = 0;
-    while (wv_imap_next(it2, WV_FOREVER, NULL, NULL) == 0)
+    while (wv_imap_next(it2, NULL, NULL, WV_FOREVER) == 0)
         got++;
     WVT_EQ(got, 10000);
     WVT_EQ(counter, 10000);
@@ -845,11 +832,10 @@ WVT_TEST(pool_imap_terminated)
     wv_imap_t *it;
 
     occupy(p, 1, &go);
-    WVT_OK(
-        wv_pool_imap(p, square, in, 100, sizeof *in, sizeof(int), NULL, &it));
+    WVT_OK(wv_pool_imap(p, NULL, square, in, 100, sizeof *in, sizeof(int), &it));
     wv_pool_terminate(p);
-    WVT_ERR(wv_imap_next(it, WV_FOREVER, NULL, NULL), WV_ECANCELED);
-    WVT_ERR(wv_imap_next(it, 0, NULL, NULL), WV_ECANCELED);
+    WVT_ERR(wv_imap_next(it, NULL, NULL, WV_FOREVER), WV_ECANCELED);
+    WVT_ERR(wv_imap_next(it, NULL, NULL, 0), WV_ECANCELED);
     wv_event_set(&go);
     wv_imap_free(it);
     WVT_OK(wv_pool_join(p, WV_FOREVER));
@@ -865,12 +851,12 @@ WVT_TEST(pool_imap_next_deadline)
     size_t index;
 
     occupy(p, 1, &go);
-    WVT_OK(wv_pool_imap(p, square, in, 10, sizeof *in, sizeof(int), NULL, &it));
-    WVT_ERR(wv_imap_next(it, 0, &index, NULL), WV_EAGAIN);
-    WVT_ERR(wv_imap_next(it, wv_deadline_in(10), &index, NULL), WV_ETIMEDOUT);
+    WVT_OK(wv_pool_imap(p, NULL, square, in, 10, sizeof *in, sizeof(int), &it));
+    WVT_ERR(wv_imap_next(it, &index, NULL, 0), WV_EAGAIN);
+    WVT_ERR(wv_imap_next(it, &index, NULL, wv_deadline_in(10)), WV_ETIMEDOUT);
     wv_event_set(&go);
     for (size_t i = 0; i < 10; i++) {
-        WVT_OK(wv_imap_next(it, WV_FOREVER, &index, NULL));
+        WVT_OK(wv_imap_next(it, &index, NULL, WV_FOREVER));
         WVT_EQ(index, i); /* nothing was lost by the time-outs */
     }
     wv_imap_free(it);
@@ -910,8 +896,7 @@ WVT_TEST(pool_initializer_runs_in_each_worker)
     WVT_EQ(inits, 3); /* all ran before wv_pool_new returned */
     static char in[3000];
     static int tids[3000];
-    WVT_OK(wv_pool_map(p, check_initialized, in, sizeof in, 1, tids,
-                       sizeof *tids, NULL, NULL));
+    WVT_OK(wv_pool_map(p, NULL, check_initialized, in, sizeof in, 1, tids, sizeof *tids, NULL));
     wv_pool_free(p);
 
     /* A failing initializer fails wv_pool_new, leaving nothing behind. */
@@ -948,7 +933,7 @@ WVT_TEST(pool_maxtasksperchild_replaces_workers)
     WVT_OK(wv_local_init(&tid_local, tid_destroy));
     WVT_OK(wv_pool_new(&p, &opts));
     wv_task_opts_t o = {.chunksize = 1};
-    WVT_OK(wv_pool_map(p, record_tid, in, 60, 1, tids, sizeof *tids, &o, NULL));
+    WVT_OK(wv_pool_map(p, &o, record_tid, in, 60, 1, tids, sizeof *tids, NULL));
     /* No thread ran more than 3 tasks; each ran its initializer. */
     int distinct = 0;
     for (int i = 0; i < 60; i++) {
@@ -985,15 +970,15 @@ WVT_TEST(pool_broken_by_failing_replacement)
     __atomic_store_n(&init_fail_at, 2, __ATOMIC_SEQ_CST);
     WVT_OK(wv_pool_new(&p, &opts));
     for (int i = 0; i < 6; i++)
-        WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, NULL, &f[i]));
-    WVT_OK(wv_future_get(f[0], WV_FOREVER, NULL, NULL));
-    WVT_OK(wv_future_get(f[1], WV_FOREVER, NULL, NULL));
+        WVT_OK(wv_pool_apply_async(p, NULL, bump, NULL, 0, &f[i]));
+    WVT_OK(wv_future_get(f[0], NULL, NULL, WV_FOREVER));
+    WVT_OK(wv_future_get(f[1], NULL, NULL, WV_FOREVER));
     for (int i = 2; i < 6; i++)
-        WVT_ERR(wv_future_get(f[i], WV_FOREVER, NULL, NULL), WV_EBROKEN);
-    WVT_ERR(wv_pool_apply_async(p, bump, NULL, 0, NULL, NULL), WV_EBROKEN);
+        WVT_ERR(wv_future_get(f[i], NULL, NULL, WV_FOREVER), WV_EBROKEN);
+    WVT_ERR(wv_pool_apply_async(p, NULL, bump, NULL, 0, NULL), WV_EBROKEN);
     WVT_OK(wv_pool_join(p, WV_FOREVER));
     for (int i = 0; i < 6; i++)
-        wv_future_free(f[i]);
+        wv_future_unref(f[i]);
     wv_pool_free(p);
 }
 
@@ -1019,14 +1004,14 @@ WVT_TEST(pool_elastic_grows_and_shrinks)
     /* Four tasks that can only finish together: needs four workers. */
     WVT_OK(wv_barrier_init(&elastic_barrier, 4, NULL, NULL));
     for (int i = 0; i < 4; i++)
-        WVT_OK(wv_pool_apply_async(p, meet, NULL, 0, NULL, &f[i]));
+        WVT_OK(wv_pool_apply_async(p, NULL, meet, NULL, 0, &f[i]));
     for (int i = 0; i < 4; i++) {
-        WVT_OK(wv_future_get(f[i], WV_FOREVER, NULL, NULL));
-        wv_future_free(f[i]);
+        WVT_OK(wv_future_get(f[i], NULL, NULL, WV_FOREVER));
+        wv_future_unref(f[i]);
     }
     WVT_GE(wv_pool_workers(p), 4);
     WVT_POLL(wv_pool_workers(p) == 1, 5000); /* idle ones leave */
-    WVT_OK(wv_pool_apply(p, bump, NULL, 0, WV_FOREVER, NULL, 0, NULL));
+    WVT_OK(wv_pool_apply(p, bump, NULL, 0, NULL, 0, NULL, WV_FOREVER));
     wv_pool_free(p);
 }
 
@@ -1044,7 +1029,7 @@ static void submit_until_refused(int i, void *arg)
     struct race *r = arg;
     wv_barrier_wait(&r->start, WV_FOREVER);
     for (;;) {
-        int err = wv_pool_apply_async(r->pool, bump, NULL, 0, NULL, NULL);
+        int err = wv_pool_apply_async(r->pool, NULL, bump, NULL, 0, NULL);
         if (err) {
             WVT_ERR(err, WV_ESHUTDOWN);
             return;
@@ -1102,12 +1087,12 @@ static void submit_futures(int i, void *arg)
 
     wv_barrier_wait(&r->start, WV_FOREVER);
     while (n < 256 &&
-           wv_pool_apply_async(r->pool, bump, NULL, 0, NULL, &f[n]) == 0)
+           wv_pool_apply_async(r->pool, NULL, bump, NULL, 0, &f[n]) == 0)
         n++;
     for (int k = 0; k < n; k++) {
         WVT_OK(wv_future_wait(f[k], WV_FOREVER));
-        WVT_ASSERT(wv_future_successful(f[k]) || wv_future_cancelled(f[k]));
-        wv_future_free(f[k]);
+        WVT_ASSERT(wv_future_is_successful(f[k]) || wv_future_is_cancelled(f[k]));
+        wv_future_unref(f[k]);
     }
 }
 
@@ -1140,9 +1125,8 @@ static void stress_submit(int i, void *arg)
     long n = wvt_scale(20000);
     static int in[1000];
     for (long k = 0; k < n; k++)
-        WVT_OK(wv_pool_apply_async(r->pool, bump, NULL, 0, NULL, NULL));
-    WVT_OK(
-        wv_pool_map(r->pool, bump, in, 1000, sizeof *in, NULL, 0, NULL, NULL));
+        WVT_OK(wv_pool_apply_async(r->pool, NULL, bump, NULL, 0, NULL));
+    WVT_OK(wv_pool_map(r->pool, NULL, bump, in, 1000, sizeof *in, NULL, 0, NULL));
 }
 
 WVT_TEST(pool_stress_many_submitters)
@@ -1188,21 +1172,21 @@ static void fault_pass(long n)
         WVT_ERR(err, WV_ENOMEM);
         return;
     }
-    err = wv_pool_apply_async(p, reverse, big, sizeof big, &o, &f);
+    err = wv_pool_apply_async(p, &o, reverse, big, sizeof big, &f);
     if (err)
         WVT_ERR(err, WV_ENOMEM);
     else
         wv_future_wait(f, WV_FOREVER);
-    wv_future_free(f);
-    err = wv_pool_map(p, square, in, 300, sizeof *in, out, sizeof *out, NULL,
+    wv_future_unref(f);
+    err = wv_pool_map(p, NULL, square, in, 300, sizeof *in, out, sizeof *out,
                       NULL);
     if (err)
         WVT_ERR(err, WV_ENOMEM);
-    err = wv_pool_imap(p, square, in, 300, sizeof *in, sizeof *out, NULL, &it);
+    err = wv_pool_imap(p, NULL, square, in, 300, sizeof *in, sizeof *out, &it);
     if (err) {
         WVT_ERR(err, WV_ENOMEM);
     } else {
-        while ((err = wv_imap_next(it, WV_FOREVER, NULL, NULL)) != WV_EOF)
+        while ((err = wv_imap_next(it, NULL, NULL, WV_FOREVER)) != WV_EOF)
             if (err)
                 WVT_ERR(err, WV_ENOMEM);
         wv_imap_free(it);
@@ -1238,8 +1222,8 @@ static int tree(wv_task_t *t, const void *arg, size_t len)
         return 0;
     depth--;
     for (int i = 0; i < 2; i++) {
-        int err = wv_pool_apply_async(tree_pool, tree, &depth, sizeof depth,
-                                      NULL, NULL);
+        int err = wv_pool_apply_async(tree_pool, NULL, tree, &depth,
+                                      sizeof depth, NULL);
         if (err)
             WVT_FAIL("nested submission: %s", wv_err_name(err));
     }
@@ -1252,8 +1236,7 @@ WVT_TEST(pool_tasks_submit_tasks)
     int depth = 12;
     tree_pool = make(3);
     __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
-    WVT_OK(
-        wv_pool_apply_async(tree_pool, tree, &depth, sizeof depth, NULL, NULL));
+    WVT_OK(wv_pool_apply_async(tree_pool, NULL, tree, &depth, sizeof depth, NULL));
     WVT_POLL(__atomic_load_n(&counter, __ATOMIC_RELAXED) == (1 << 13) - 1,
              10000);
     wv_pool_close(tree_pool);
@@ -1274,14 +1257,12 @@ WVT_TEST(pool_spurious_wakeups)
         wv__fault_futex_eintr(1000);
         for (int i = 0; i < 20000; i++)
             in[i] = i % 1000;
-        WVT_OK(wv_pool_map(p, square, in, 20000, sizeof *in, out, sizeof *out,
-                           NULL, NULL));
+        WVT_OK(wv_pool_map(p, NULL, square, in, 20000, sizeof *in, out, sizeof *out, NULL));
         for (int i = 0; i < 20000; i++)
             WVT_EQ(out[i], in[i] * in[i]);
-        WVT_OK(wv_pool_imap(p, square, in, 2000, sizeof *in, sizeof *out, NULL,
-                            &it));
+        WVT_OK(wv_pool_imap(p, NULL, square, in, 2000, sizeof *in, sizeof *out, &it));
         long got = 0;
-        while ((err = wv_imap_next(it, WV_FOREVER, NULL, NULL)) == 0)
+        while ((err = wv_imap_next(it, NULL, NULL, WV_FOREVER)) == 0)
             got++;
         WVT_ERR(err, WV_EOF);
         WVT_EQ(got, 2000);

@@ -35,7 +35,7 @@ WVT_TEST(pool_regress_maxtasks_after_close)
         wv_pool_opts_t o = {.workers = 1, .maxtasksperchild = 1};
         wv_pool_t *p;
         WVT_OK(wv_pool_new(&p, &o));
-        WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, NULL, NULL));
+        WVT_OK(wv_pool_apply_async(p, NULL, bump, NULL, 0, NULL));
         wv_pool_close(p);
         WVT_OK(wv_pool_join(p, WV_FOREVER));
         WVT_EQ(__atomic_load_n(&p->live, __ATOMIC_SEQ_CST), 0);
@@ -64,8 +64,8 @@ WVT_TEST(pool_regress_elastic_keeps_minimum)
         WVT_OK(wv_pool_new(&p, &o));
         wv_event_init(&e);
         __atomic_store_n(&counter, 0, __ATOMIC_SEQ_CST);
-        WVT_OK(wv_pool_apply_async(p, hold, &ep, sizeof ep, NULL, NULL));
-        WVT_OK(wv_pool_apply_async(p, hold, &ep, sizeof ep, NULL, NULL));
+        WVT_OK(wv_pool_apply_async(p, NULL, hold, &ep, sizeof ep, NULL));
+        WVT_OK(wv_pool_apply_async(p, NULL, hold, &ep, sizeof ep, NULL));
         WVT_POLL(__atomic_load_n(&counter, __ATOMIC_SEQ_CST) == 2, 5000);
         WVT_EQ(wv_pool_workers(p), 2);
         wv_event_set(&e); /* both go idle at the same moment */
@@ -104,14 +104,14 @@ WVT_TEST_TIMEOUT(pool_regress_elastic_retire_vs_submit, 120)
         wv_event_init(&y_ran);
         __atomic_store_n(&counter, 0, __ATOMIC_SEQ_CST);
         /* X holds a worker until Y has run: Y needs the other one. */
-        WVT_OK(wv_pool_apply_async(p, wait_y, NULL, 0, NULL, &fx));
+        WVT_OK(wv_pool_apply_async(p, NULL, wait_y, NULL, 0, &fx));
         WVT_POLL(__atomic_load_n(&counter, __ATOMIC_SEQ_CST) == 1, 5000);
         /* Vary where Y lands in the other worker's idle time-out: this
          * explores interleavings, it synchronizes nothing. */
         wv_sleep_ms(iter % 4);
-        WVT_OK(wv_pool_apply_async(p, set_y, NULL, 0, NULL, NULL));
-        WVT_OK(wv_future_get(fx, WV_FOREVER, NULL, NULL));
-        wv_future_free(fx);
+        WVT_OK(wv_pool_apply_async(p, NULL, set_y, NULL, 0, NULL));
+        WVT_OK(wv_future_get(fx, NULL, NULL, WV_FOREVER));
+        wv_future_unref(fx);
     }
     wv_pool_free(p);
 }
@@ -128,13 +128,13 @@ WVT_TEST(pool_regress_huge_chunksize)
 
     WVT_OK(wv_pool_new(&p, &o));
     __atomic_store_n(&counter, 0, __ATOMIC_SEQ_CST);
-    WVT_OK(wv_pool_map(p, bump, in, 4, sizeof *in, NULL, 0, &to, NULL));
+    WVT_OK(wv_pool_map(p, &to, bump, in, 4, sizeof *in, NULL, 0, NULL));
     WVT_EQ(counter, 4);
     to.chunksize = (size_t)1 << 40;
-    WVT_OK(wv_pool_imap(p, bump, in, 4, sizeof *in, 8, &to, &it));
+    WVT_OK(wv_pool_imap(p, &to, bump, in, 4, sizeof *in, 8, &it));
     for (int i = 0; i < 4; i++)
-        WVT_OK(wv_imap_next(it, WV_FOREVER, NULL, NULL));
-    WVT_ERR(wv_imap_next(it, WV_FOREVER, NULL, NULL), WV_EOF);
+        WVT_OK(wv_imap_next(it, NULL, NULL, WV_FOREVER));
+    WVT_ERR(wv_imap_next(it, NULL, NULL, WV_FOREVER), WV_EOF);
     wv_imap_free(it);
     wv_pool_free(p);
 }
@@ -151,11 +151,11 @@ WVT_TEST(pool_regress_imap_after_terminate)
     size_t idx;
 
     WVT_OK(wv_pool_new(&p, &o));
-    WVT_OK(wv_pool_imap(p, bump, in, 3, sizeof *in, 0, &to, &it));
-    WVT_OK(wv_imap_next(it, WV_FOREVER, &idx, NULL));
+    WVT_OK(wv_pool_imap(p, &to, bump, in, 3, sizeof *in, 0, &it));
+    WVT_OK(wv_imap_next(it, &idx, NULL, WV_FOREVER));
     wv_pool_terminate(p);
-    WVT_ERR(wv_imap_next(it, WV_FOREVER, &idx, NULL), WV_ECANCELED);
-    WVT_ERR(wv_imap_next(it, WV_FOREVER, &idx, NULL), WV_ECANCELED);
+    WVT_ERR(wv_imap_next(it, &idx, NULL, WV_FOREVER), WV_ECANCELED);
+    WVT_ERR(wv_imap_next(it, &idx, NULL, WV_FOREVER), WV_ECANCELED);
     wv_imap_free(it);
     wv_pool_free(p);
 }
@@ -179,13 +179,12 @@ WVT_TEST(pool_regress_job_deadlines_pruned)
     WVT_OK(wv_pool_new(&p, &o));
     for (int i = 0; i < 5000; i++) {
         wv_future_t *f;
-        WVT_OK(wv_pool_map_async(p, bump, in, 1, sizeof *in, NULL, 0, &to, &f));
+        WVT_OK(wv_pool_map_async(p, &to, bump, in, 1, sizeof *in, NULL, 0, &f));
         WVT_OK(wv_future_wait(f, WV_FOREVER));
-        wv_future_free(f);
+        wv_future_unref(f);
     }
     /* The handler prunes when it wakes: wake it with one more entry. */
-    WVT_OK(
-        wv_pool_apply(p, bump, NULL, 0, wv_deadline_in(60000), NULL, 0, NULL));
+    WVT_OK(wv_pool_apply(p, bump, NULL, 0, NULL, 0, NULL, wv_deadline_in(60000)));
     WVT_POLL(heap_len(p) < 1000, 5000);
     wv_pool_free(p);
 }
@@ -200,7 +199,7 @@ WVT_TEST(pool_regress_no_deadline_entry_after_join)
     WVT_OK(wv_pool_new(&p, &o));
     wv_pool_close(p);
     WVT_OK(wv_pool_join(p, WV_FOREVER));
-    WVT_ERR(wv_pool_apply_async(p, bump, NULL, 0, &to, NULL), WV_ESHUTDOWN);
+    WVT_ERR(wv_pool_apply_async(p, &to, bump, NULL, 0, NULL), WV_ESHUTDOWN);
     WVT_EQ(p->heap_len, 0);
     wv_pool_free(p);
 }
@@ -251,11 +250,10 @@ WVT_TEST_TIMEOUT(pool_regress_orphan_stress, 120)
                                  .error_callback = ecb_count,
                                  .cb_arg = last && iter % 2 ? p : NULL};
             if (last && iter % 2 == 0) {
-                WVT_OK(wv_pool_apply_async(p, task_free_pool, &p, sizeof p,
-                                           NULL, NULL));
+                WVT_OK(wv_pool_apply_async(p, NULL, task_free_pool, &p, sizeof p, NULL));
                 break;
             }
-            WVT_OK(wv_pool_apply_async(p, bump, NULL, 0, &to, NULL));
+            WVT_OK(wv_pool_apply_async(p, &to, bump, NULL, 0, NULL));
             n++;
             if (last)
                 break;
@@ -277,7 +275,7 @@ WVT_TEST(pool_regress_failed_index_only_for_items)
     size_t failed = SIZE_MAX;
 
     WVT_OK(wv_pool_new(&p, &o));
-    WVT_ERR(wv_pool_map(p, bump, in, 8, sizeof *in, NULL, 0, &to, &failed),
+    WVT_ERR(wv_pool_map(p, &to, bump, in, 8, sizeof *in, NULL, 0, &failed),
             WV_ETIMEDOUT);
     WVT_EQ(failed, SIZE_MAX);
     wv_pool_free(p);

@@ -118,8 +118,8 @@ static int act(wv_task_t *t, const void *arg, size_t len)
 
 static int apply_act(wv_pool_t *p, int what, int64_t deadline, int *pid)
 {
-    return wv_pool_apply(p, act, &what, sizeof what, deadline, pid, sizeof *pid,
-                         NULL);
+    return wv_pool_apply(p, act, &what, sizeof what, pid, sizeof *pid, NULL,
+                         deadline);
 }
 
 /* ------------------------------------------------------------ basics */
@@ -131,8 +131,7 @@ WVT_TEST(ppool_apply_runs_in_other_processes)
     for (long x = 0; x < 50; x++) {
         struct pid_sq r;
         size_t n;
-        WVT_OK(
-            wv_pool_apply(p, pid_square, &x, sizeof x, -1, &r, sizeof r, &n));
+        WVT_OK(wv_pool_apply(p, pid_square, &x, sizeof x, &r, sizeof r, &n, -1));
         WVT_EQ(n, sizeof r);
         WVT_EQ(r.sq, x * x);
         WVT_NE(r.pid, getpid());
@@ -180,7 +179,7 @@ WVT_TEST(ppool_apply_async_callbacks_exactly_once)
 
     memset(&cbs, 0, sizeof cbs);
     for (long x = 0; x < 200; x++) {
-        WVT_OK(wv_pool_apply_async(p, square_or_fail, &x, sizeof x, &o, NULL));
+        WVT_OK(wv_pool_apply_async(p, &o, square_or_fail, &x, sizeof x, NULL));
         if (x != 13)
             want += x * x;
     }
@@ -203,23 +202,20 @@ WVT_TEST(ppool_map_and_failing_item)
     WVT_ASSERT(in && out);
     for (long i = 0; i < N; i++)
         in[i] = i + 100;
-    WVT_OK(wv_pool_map(p, square, in, N, sizeof *in, out, sizeof *out, NULL,
-                       NULL));
+    WVT_OK(wv_pool_map(p, NULL, square, in, N, sizeof *in, out, sizeof *out, NULL));
     for (long i = 0; i < N; i++)
         WVT_EQ(out[i], (i + 100) * (i + 100));
     /* One failing item: its code and index. */
     for (long i = 0; i < N; i++)
         in[i] = i == 77777 ? 13 : i + 100;
-    WVT_ERR(wv_pool_map(p, square_or_fail, in, N, sizeof *in, out, sizeof *out,
-                        NULL, &failed),
+    WVT_ERR(wv_pool_map(p, NULL, square_or_fail, in, N, sizeof *in, out, sizeof *out, &failed),
             WV_EMFILE);
     WVT_EQ(failed, 77777);
     /* Explicit small chunks: many round trips. */
     wv_task_opts_t o = {.chunksize = 7};
     for (long i = 0; i < N; i++)
         in[i] = i;
-    WVT_OK(wv_pool_map(p, square, in, 5000, sizeof *in, out, sizeof *out, &o,
-                       NULL));
+    WVT_OK(wv_pool_map(p, &o, square, in, 5000, sizeof *in, out, sizeof *out, NULL));
     for (long i = 0; i < 5000; i++)
         WVT_EQ(out[i], i * i);
     free(in);
@@ -247,8 +243,7 @@ WVT_TEST(ppool_starmap_records)
     wv_pool_t *p = make(2, 0);
     for (int i = 0; i < 1000; i++)
         in[i] = (struct pair){i, 3 * i};
-    WVT_OK(wv_pool_map(p, add_pair, in, 1000, sizeof in[0], out, sizeof out[0],
-                       NULL, NULL));
+    WVT_OK(wv_pool_map(p, NULL, add_pair, in, 1000, sizeof in[0], out, sizeof out[0], NULL));
     for (int i = 0; i < 1000; i++)
         WVT_EQ(out[i], 4 * i);
     wv_pool_free(p);
@@ -267,15 +262,13 @@ static void check_imap(bool unordered)
     for (long i = 0; i < N; i++)
         in[i] = i == 1234 ? 13 : i + 20;
     if (unordered)
-        WVT_OK(wv_pool_imap_unordered(p, square_or_fail, in, N, sizeof in[0],
-                                      sizeof(long), &o, &it));
+        WVT_OK(wv_pool_imap_unordered(p, &o, square_or_fail, in, N, sizeof in[0], sizeof(long), &it));
     else
-        WVT_OK(wv_pool_imap(p, square_or_fail, in, N, sizeof in[0],
-                            sizeof(long), &o, &it));
+        WVT_OK(wv_pool_imap(p, &o, square_or_fail, in, N, sizeof in[0], sizeof(long), &it));
     size_t idx, count = 0;
     const void *res;
     int rc;
-    while ((rc = wv_imap_next(it, -1, &idx, &res)) != WV_EOF) {
+    while ((rc = wv_imap_next(it, &idx, &res, -1)) != WV_EOF) {
         WVT_LT(idx, N);
         WVT_ASSERT(!seen[idx]);
         seen[idx] = true;
@@ -327,7 +320,7 @@ WVT_TEST(ppool_large_arguments_and_results)
         arg[i] = (char)(i * 31 + 7);
     for (int round = 0; round < 3; round++) {
         size_t n = 0;
-        WVT_OK(wv_pool_apply(p, echo_doubled, arg, len, -1, out, 2 * len, &n));
+        WVT_OK(wv_pool_apply(p, echo_doubled, arg, len, out, 2 * len, &n, -1));
         WVT_EQ(n, 2 * len);
         WVT_ASSERT(memcmp(out, arg, len) == 0);
         WVT_ASSERT(memcmp(out + len, arg, len) == 0);
@@ -335,7 +328,7 @@ WVT_TEST(ppool_large_arguments_and_results)
     }
     /* A small one after the big ones. */
     long x = 9, sq = 0;
-    WVT_OK(wv_pool_apply(p, square, &x, sizeof x, -1, &sq, sizeof sq, NULL));
+    WVT_OK(wv_pool_apply(p, square, &x, sizeof x, &sq, sizeof sq, NULL, -1));
     WVT_EQ(sq, 81);
     free(arg);
     free(out);
@@ -403,21 +396,21 @@ WVT_TEST(ppool_worker_killed_mid_task)
     wv_future_t *f, *g[10];
     int hang = DO_HANG, pid = 0, victim = 0;
 
-    WVT_OK(wv_pool_apply_async(p, act, &hang, sizeof hang, NULL, &f));
+    WVT_OK(wv_pool_apply_async(p, NULL, act, &hang, sizeof hang, &f));
     for (long i = 0; i < 10; i++)
-        WVT_OK(wv_pool_apply_async(p, square, &i, sizeof i, NULL, &g[i]));
+        WVT_OK(wv_pool_apply_async(p, NULL, square, &i, sizeof i, &g[i]));
     WVT_POLL(__atomic_load_n(hanging, __ATOMIC_SEQ_CST) == 1, 10000);
     WVT_EQ(wv__pw_pids(p, &victim, 1), 1);
     WVT_OK(kill(victim, SIGKILL));
     WVT_OK(wv_future_wait(f, wv_now() + 30000));
-    WVT_ERR(wv_future_get(f, 0, NULL, NULL), WV_EWORKERLOST);
-    wv_future_free(f);
+    WVT_ERR(wv_future_get(f, NULL, NULL, 0), WV_EWORKERLOST);
+    wv_future_unref(f);
     for (long i = 0; i < 10; i++) {
         const void *res;
         WVT_OK(wv_future_wait(g[i], wv_now() + 30000));
-        WVT_OK(wv_future_get(g[i], 0, &res, NULL));
+        WVT_OK(wv_future_get(g[i], &res, NULL, 0));
         WVT_EQ(*(const long *)res, i * i);
-        wv_future_free(g[i]);
+        wv_future_unref(g[i]);
     }
     WVT_OK(apply_act(p, DO_OK, -1, &pid));
     WVT_NE(pid, victim);
@@ -479,13 +472,11 @@ WVT_TEST(ppool_map_worker_lost_names_the_item)
     wv_pool_t *p = make(2, 0);
     for (long i = 0; i < 2000; i++)
         in[i] = i;
-    WVT_ERR(wv_pool_map(p, die_at_500, in, 2000, sizeof in[0], out,
-                        sizeof out[0], NULL, &failed),
+    WVT_ERR(wv_pool_map(p, NULL, die_at_500, in, 2000, sizeof in[0], out, sizeof out[0], &failed),
             WV_EWORKERLOST);
     WVT_EQ(failed, 500);
     /* The pool goes on. */
-    WVT_OK(wv_pool_map(p, square, in, 2000, sizeof in[0], out, sizeof out[0],
-                       NULL, NULL));
+    WVT_OK(wv_pool_map(p, NULL, square, in, 2000, sizeof in[0], out, sizeof out[0], NULL));
     WVT_EQ(out[1999], 1999L * 1999);
     wv_pool_free(p);
 }
@@ -502,10 +493,10 @@ WVT_TEST(ppool_task_past_deadline_is_killed)
     wv_task_opts_t o = {.deadline = wv_now() + 100};
     wv_future_t *f;
     int hang = DO_HANG;
-    WVT_OK(wv_pool_apply_async(p, act, &hang, sizeof hang, &o, &f));
+    WVT_OK(wv_pool_apply_async(p, &o, act, &hang, sizeof hang, &f));
     WVT_OK(wv_future_wait(f, wv_now() + 30000));
-    WVT_ERR(wv_future_get(f, 0, NULL, NULL), WV_ETIMEDOUT);
-    wv_future_free(f);
+    WVT_ERR(wv_future_get(f, NULL, NULL, 0), WV_ETIMEDOUT);
+    wv_future_unref(f);
     WVT_OK(apply_act(p, DO_OK, -1, &pid));
     wv_pool_free(p);
 }
@@ -526,11 +517,9 @@ WVT_TEST(ppool_map_deadline_kills_a_hanging_item)
     for (long i = 0; i < 100; i++)
         in[i] = i;
     wv_task_opts_t o = {.deadline = wv_now() + 200, .chunksize = 5};
-    WVT_ERR(wv_pool_map(p, hang_at_7, in, 100, sizeof in[0], out, sizeof out[0],
-                        &o, NULL),
+    WVT_ERR(wv_pool_map(p, &o, hang_at_7, in, 100, sizeof in[0], out, sizeof out[0], NULL),
             WV_ETIMEDOUT);
-    WVT_OK(wv_pool_map(p, square, in, 100, sizeof in[0], out, sizeof out[0],
-                       NULL, NULL));
+    WVT_OK(wv_pool_map(p, NULL, square, in, 100, sizeof in[0], out, sizeof out[0], NULL));
     wv_pool_free(p);
 }
 
@@ -542,8 +531,7 @@ WVT_TEST(ppool_maxtasksperchild_recycles)
     wv_pool_t *p = make(2, 3);
     int pids[TASKS];
     for (int i = 0; i < TASKS; i++)
-        WVT_OK(wv_pool_apply(p, get_pid, NULL, 0, -1, &pids[i], sizeof(int),
-                             NULL));
+        WVT_OK(wv_pool_apply(p, get_pid, NULL, 0, &pids[i], sizeof(int), NULL, -1));
     /* No process ran more than 3 tasks. */
     for (int i = 0; i < TASKS; i++) {
         int same = 0;
@@ -589,8 +577,7 @@ WVT_TEST(ppool_initializer_runs_in_each_child)
     WVT_OK(wv_pool_new(&p, &o));
     for (int i = 0; i < 5; i++) { /* every replacement ran it too */
         int got = 0;
-        WVT_OK(
-            wv_pool_apply(p, read_init, NULL, 0, -1, &got, sizeof got, NULL));
+        WVT_OK(wv_pool_apply(p, read_init, NULL, 0, &got, sizeof got, NULL, -1));
         WVT_EQ(got, 42);
     }
     WVT_EQ(init_value, 0); /* never in the parent */
@@ -610,15 +597,15 @@ WVT_TEST(ppool_terminate_cancels_running_tasks)
     wv_future_t *f[6];
     int hang = DO_HANG;
     for (int i = 0; i < 6; i++)
-        WVT_OK(wv_pool_apply_async(p, act, &hang, sizeof hang, NULL, &f[i]));
+        WVT_OK(wv_pool_apply_async(p, NULL, act, &hang, sizeof hang, &f[i]));
     /* Two run (hanging), four wait: all fail with WV_ECANCELED. */
     WVT_POLL(__atomic_load_n(hanging, __ATOMIC_SEQ_CST) == 2, 10000);
     wv_pool_terminate(p);
     WVT_OK(wv_pool_join(p, wv_now() + 30000));
     for (int i = 0; i < 6; i++) {
         WVT_OK(wv_future_wait(f[i], 0));
-        WVT_ERR(wv_future_get(f[i], 0, NULL, NULL), WV_ECANCELED);
-        wv_future_free(f[i]);
+        WVT_ERR(wv_future_get(f[i], NULL, NULL, 0), WV_ECANCELED);
+        wv_future_unref(f[i]);
     }
     wv_pool_free(p);
 }
@@ -629,13 +616,13 @@ WVT_TEST(ppool_free_with_tasks_queued)
         wv_pool_t *p = make(2, 0);
         wv_future_t *f[50];
         for (long i = 0; i < 50; i++)
-            WVT_OK(wv_pool_apply_async(p, square, &i, sizeof i, NULL, &f[i]));
+            WVT_OK(wv_pool_apply_async(p, NULL, square, &i, sizeof i, &f[i]));
         wv_pool_free(p); /* terminates: nothing left behind */
         for (int i = 0; i < 50; i++) {
             WVT_OK(wv_future_wait(f[i], 0));
-            int rc = wv_future_get(f[i], 0, NULL, NULL);
+            int rc = wv_future_get(f[i], NULL, NULL, 0);
             WVT_ASSERT(rc == 0 || rc == WV_ECANCELED);
-            wv_future_free(f[i]);
+            wv_future_unref(f[i]);
         }
     }
 }
@@ -647,7 +634,7 @@ static int use_pool(wv_task_t *t, const void *arg, size_t len)
     wv_pool_t *p;
     memcpy(&p, arg, sizeof p);
     long x = 2;
-    int rc = wv_pool_apply(p, square, &x, sizeof x, -1, NULL, 0, NULL);
+    int rc = wv_pool_apply(p, square, &x, sizeof x, NULL, 0, NULL, -1);
     return wv_task_return(t, &rc, sizeof rc);
 }
 
@@ -655,7 +642,7 @@ WVT_TEST(ppool_inherited_pool_is_refused_in_a_worker)
 {
     wv_pool_t *p = make(1, 0);
     int rc = 0;
-    WVT_OK(wv_pool_apply(p, use_pool, &p, sizeof p, -1, &rc, sizeof rc, NULL));
+    WVT_OK(wv_pool_apply(p, use_pool, &p, sizeof p, &rc, sizeof rc, NULL, -1));
     WVT_ERR(rc, WV_EPERM);
     wv_pool_free(p);
 }
@@ -703,7 +690,7 @@ WVT_TEST_TIMEOUT(ppool_stress_workers_dying_at_random, 120)
 
     memset(&tally, 0, sizeof tally);
     for (long x = 0; x < n; x++) {
-        WVT_OK(wv_pool_apply_async(p, sometimes_die, &x, sizeof x, &o, NULL));
+        WVT_OK(wv_pool_apply_async(p, &o, sometimes_die, &x, sizeof x, NULL));
         if (x % 17 == 5)
             want_lost++;
         else
@@ -755,7 +742,7 @@ WVT_TEST(ppool_interrupted_waits)
     memset(&cbs, 0, sizeof cbs);
     long want = 0;
     for (long x = 0; x < 300; x++) {
-        WVT_OK(wv_pool_apply_async(p, square, &x, sizeof x, &o, NULL));
+        WVT_OK(wv_pool_apply_async(p, &o, square, &x, sizeof x, NULL));
         want += x * x;
     }
     wv_pool_close(p);
@@ -815,8 +802,7 @@ WVT_TEST(ppool_workers_do_not_inherit_locks_held_later)
     WVT_OK(wv_event_wait(&h.taken, -1));
     for (int i = 0; i < 6; i++) {
         int got = 0;
-        WVT_OK(
-            wv_pool_apply(p, take_locks, NULL, 0, -1, &got, sizeof got, NULL));
+        WVT_OK(wv_pool_apply(p, take_locks, NULL, 0, &got, sizeof got, NULL, -1));
         WVT_EQ(got, 3);
     }
     wv_event_set(&h.release);
@@ -862,11 +848,10 @@ WVT_TEST(ppool_deadline_before_pickup_runs_nothing)
         WVT_EQ(wv__pw_pids(p, &victim, 1), 1);
         WVT_OK(kill(victim, SIGSTOP));
         uint32_t c0 = counts[0], t0 = counts[1];
-        WVT_ERR(
-            wv_pool_apply(p, count_start, "x", 1, wv_now() + 50, NULL, 0, NULL),
-            WV_ETIMEDOUT);
+        WVT_ERR(wv_pool_apply(p, count_start, "x", 1, NULL, 0, NULL, wv_now() + 50),
+                WV_ETIMEDOUT);
         /* One worker: this returns once the dispatcher is done with it. */
-        WVT_OK(wv_pool_apply(p, get_pid, NULL, 0, -1, &pid, sizeof pid, NULL));
+        WVT_OK(wv_pool_apply(p, get_pid, NULL, 0, &pid, sizeof pid, NULL, -1));
         WVT_EQ(counts[1] - t0, 0); /* never started */
         WVT_EQ(counts[0] - c0, 1); /* exactly one replacement */
     }
@@ -894,7 +879,7 @@ static int ret_call(wv_pool_t *p, size_t argsz, size_t res)
     char *arg = calloc(1, argsz);
     WVT_ASSERT(arg);
     memcpy(arg, &res, sizeof res);
-    int rc = wv_pool_apply(p, ret_bytes, arg, argsz, -1, NULL, 0, NULL);
+    int rc = wv_pool_apply(p, ret_bytes, arg, argsz, NULL, 0, NULL, -1);
     free(arg);
     return rc;
 }
@@ -925,8 +910,8 @@ static void apply_from_callback(const void *res, size_t len, void *arg)
     (void)res;
     (void)len;
     (void)arg;
-    cb_rc = wv_pool_apply(cb_pool, get_pid, NULL, 0, -1, &cb_pid, sizeof cb_pid,
-                          NULL);
+    cb_rc = wv_pool_apply(cb_pool, get_pid, NULL, 0, &cb_pid, sizeof cb_pid,
+                          NULL, -1);
     __atomic_store_n(&cb_done, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -936,7 +921,7 @@ WVT_TEST(ppool_apply_from_a_callback_runs_in_a_worker)
 {
     cb_pool = make(1, 0);
     wv_task_opts_t o = {.callback = apply_from_callback};
-    WVT_OK(wv_pool_apply_async(cb_pool, get_pid, NULL, 0, &o, NULL));
+    WVT_OK(wv_pool_apply_async(cb_pool, &o, get_pid, NULL, 0, NULL));
     WVT_POLL(__atomic_load_n(&cb_done, __ATOMIC_SEQ_CST), 10000);
     WVT_OK(cb_rc);
     WVT_NE(cb_pid, getpid());
@@ -953,15 +938,15 @@ WVT_TEST_TIMEOUT(ppool_terminate_while_workers_are_replaced, 120)
         wv_future_t *f[20];
         int die = DO_KILL;
         for (int i = 0; i < 20; i++)
-            WVT_OK(wv_pool_apply_async(p, act, &die, sizeof die, NULL, &f[i]));
+            WVT_OK(wv_pool_apply_async(p, NULL, act, &die, sizeof die, &f[i]));
         /* Terminate at a different moment each round. */
-        WVT_POLL(wv_future_ready(f[r % 10]), 10000);
+        WVT_POLL(wv_future_is_ready(f[r % 10]), 10000);
         wv_pool_terminate(p);
         WVT_OK(wv_pool_join(p, wv_now() + 30000));
         for (int i = 0; i < 20; i++) {
-            int rc = wv_future_get(f[i], 0, NULL, NULL);
+            int rc = wv_future_get(f[i], NULL, NULL, 0);
             WVT_ASSERT(rc == WV_ECANCELED || rc == WV_EWORKERLOST);
-            wv_future_free(f[i]);
+            wv_future_unref(f[i]);
         }
         wv_pool_free(p);
     }
@@ -1008,8 +993,7 @@ WVT_TEST(ppool_created_while_a_thread_holds_locks)
     wv_pool_t *p = make(2, 1); /* made now, a fresh child per task */
     for (int i = 0; i < 6; i++) {
         int got = 0;
-        WVT_OK(
-            wv_pool_apply(p, take_locks, NULL, 0, -1, &got, sizeof got, NULL));
+        WVT_OK(wv_pool_apply(p, take_locks, NULL, 0, &got, sizeof got, NULL, -1));
         WVT_EQ(got, 3);
     }
     wv_pool_free(p);

@@ -41,7 +41,7 @@ static void exit_codes(void)
         int code = -1;
         WVT_OK(wv_process_start(&p, NULL, return_arg,
                                 (void *)(intptr_t)cases[i].ret));
-        WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+        WVT_OK(wv_process_join(p, &code, WV_FOREVER));
         WVT_EQ(code, cases[i].code);
         WVT_OK(wv_process_exitcode(p, &code)); /* again, cached */
         WVT_EQ(code, cases[i].code);
@@ -98,11 +98,11 @@ static void join_deadline(void)
     wv_process_t *p = start_waiting(&wfd);
 
     WVT_ASSERT(wv_process_is_alive(p));
-    WVT_ERR(wv_process_join(p, WV_NOWAIT, &code), WV_EAGAIN);
+    WVT_ERR(wv_process_join(p, &code, WV_NOWAIT), WV_EAGAIN);
     WVT_ERR(wv_process_exitcode(p, &code), WV_EAGAIN);
-    WVT_ERR(wv_process_join(p, wv_deadline_in(20), &code), WV_ETIMEDOUT);
+    WVT_ERR(wv_process_join(p, &code, wv_deadline_in(20)), WV_ETIMEDOUT);
     WVT_EQ(write(wfd, "\x05", 1), 1);
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 5);
     close(wfd);
     wv_process_free(p);
@@ -118,7 +118,7 @@ static void signals_give_negative_codes(void)
     int wfd, code;
     wv_process_t *p = start_waiting(&wfd);
     WVT_OK(wv_process_terminate(p));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, -SIGTERM);
     WVT_OK(wv_process_terminate(p)); /* ended: not an error */
     WVT_OK(wv_process_kill(p));
@@ -127,10 +127,10 @@ static void signals_give_negative_codes(void)
 
     p = start_waiting(&wfd);
     WVT_OK(wv_process_kill(p));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, -SIGKILL);
-    WVT_ERR(wv_process_signal(p, 0), WV_EINVAL);
-    WVT_ERR(wv_process_signal(p, 9999), WV_EINVAL);
+    WVT_ERR(wv_process_send_signal(p, 0), WV_EINVAL);
+    WVT_ERR(wv_process_send_signal(p, 9999), WV_EINVAL);
     close(wfd);
     wv_process_free(p);
 }
@@ -161,16 +161,16 @@ WVT_TEST(proc_names_and_pids)
     WVT_ASSERT(strcmp(wv_process_name(p), "cruncher") == 0);
     WVT_GT(wv_process_pid(p), 0);
     WVT_NE(wv_process_pid(p), getpid());
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0); /* the child's OS name is its name */
     WVT_OK(wv_process_start(&q, NULL, return_arg, NULL));
     WVT_ASSERT(strncmp(wv_process_name(q), "Process-", 8) == 0);
-    WVT_OK(wv_process_join(q, WV_FOREVER, NULL));
+    WVT_OK(wv_process_join(q, NULL, WV_FOREVER));
     wv_process_free(p);
     wv_process_free(q);
     WVT_ERR(wv_process_start(NULL, NULL, return_arg, NULL), WV_EINVAL);
     WVT_ERR(wv_process_start(&p, NULL, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_process_join(NULL, WV_FOREVER, NULL), WV_EINVAL);
+    WVT_ERR(wv_process_join(NULL, NULL, WV_FOREVER), WV_EINVAL);
     wv_process_free(NULL);
 }
 
@@ -199,7 +199,7 @@ struct joiners {
 static void join_it(int i, void *arg)
 {
     struct joiners *j = arg;
-    WVT_OK(wv_process_join(j->p, WV_FOREVER, &j->codes[i]));
+    WVT_OK(wv_process_join(j->p, &j->codes[i], WV_FOREVER));
 }
 
 WVT_TEST(proc_join_from_several_threads)
@@ -223,7 +223,7 @@ WVT_TEST(proc_many_children)
                                     (void *)(intptr_t)(i % 200)));
         for (int i = N - 1; i >= 0; i--) {
             int code;
-            WVT_OK(wv_process_join(p[i], WV_FOREVER, &code));
+            WVT_OK(wv_process_join(p[i], &code, WV_FOREVER));
             WVT_EQ(code, i % 200);
             wv_process_free(p[i]);
         }
@@ -272,7 +272,7 @@ WVT_TEST(proc_daemon_dies_with_parent)
     WVT_OK(wv_conn_recv(a, &pid, sizeof pid, &len, WV_FOREVER));
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     WVT_GE(pidfd, 0); /* alive or a zombie: it is not reaped yet */
-    WVT_OK(wv_process_join(parent, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(parent, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     siginfo_t si = {0};
     WVT_EQ(waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED), 0); /* it ends */
@@ -280,8 +280,8 @@ WVT_TEST(proc_daemon_dies_with_parent)
     WVT_EQ(si.si_status, SIGKILL);
     close(pidfd);
     wv_process_free(parent);
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
 }
 
 WVT_TEST(proc_raw_fork)
@@ -324,13 +324,13 @@ WVT_TEST(proc_forkserver_names_and_exit_codes)
     WVT_EQ(wv__process_method(p), WV_START_FORKSERVER);
     WVT_ASSERT(strcmp(wv_process_name(p), "cruncher") == 0);
     WVT_GT(wv_process_pid(p), 0);
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_process_free(p);
     for (int ret = 0; ret < 300; ret += 37) {
         WVT_OK(wv_process_start(&p, &via_server, return_arg,
                                 (void *)(intptr_t)ret));
-        WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+        WVT_OK(wv_process_join(p, &code, WV_FOREVER));
         WVT_EQ(code, ret & 0xff);
         wv_process_free(p);
     }
@@ -358,7 +358,7 @@ static int started_by(const wv_process_opts_t *opts, int *code)
     wv_process_t *p;
     WVT_OK(wv_process_start(&p, opts, return_arg, (void *)(intptr_t)9));
     int method = wv__process_method(p);
-    WVT_OK(wv_process_join(p, WV_FOREVER, code));
+    WVT_OK(wv_process_join(p, code, WV_FOREVER));
     wv_process_free(p);
     return method;
 }
@@ -418,7 +418,7 @@ WVT_TEST(proc_forkserver_start_methods)
 
     /* A fork's child does not inherit it. */
     WVT_OK(wv_process_start(&p, &opts, server_in_child, NULL));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_process_free(p);
 
@@ -482,7 +482,7 @@ WVT_TEST(proc_forkserver_child_of_threads_holding_locks)
     WVT_OK(wv_event_wait(&h.held, WV_FOREVER));
     WVT_OK(wv_process_start(&p, NULL, take_locks, NULL));
     WVT_EQ(wv__process_method(p), WV_START_FORKSERVER); /* AUTO chose */
-    WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+    WVT_OK(wv_process_join(p, &code, wv_deadline_in(10000)));
     WVT_EQ(code, 42);
     wv_process_free(p);
     wv_event_set(&h.done);
@@ -510,7 +510,7 @@ static void start_and_join_many(int i, void *arg)
             WVT_OK(wv_process_start(&p[j], &opts, return_copied, &value));
         }
         for (int j = 0; j < N; j++) {
-            WVT_OK(wv_process_join(p[j], WV_FOREVER, &code));
+            WVT_OK(wv_process_join(p[j], &code, WV_FOREVER));
             WVT_EQ(code, (i * N + j) % 256);
             wv_process_free(p[j]);
         }
@@ -565,15 +565,15 @@ WVT_TEST(proc_forkserver_copies_argument_bytes)
     opts.start = WV_START_FORK; /* a fork: the same bytes, as they are */
     WVT_OK(wv_process_start(&q, &opts, check_bytes, buf));
     memset(buf, 0, size); /* both copies were made */
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
-    WVT_OK(wv_process_join(q, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(q, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_process_free(p);
     wv_process_free(q);
     /* arg_size 0: the pointer as it is, fine for static data. */
     WVT_OK(wv_process_start(&p, &via_server, check_greeting, (void *)greeting));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_process_free(p);
     free(buf);
@@ -622,7 +622,7 @@ WVT_TEST(proc_forkserver_passes_descriptors)
                               .fds = fds,
                               .nfds = 2};
     WVT_OK(wv_process_start(&p, &opts, check_fds, fds));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     WVT_EQ(read(plain[0], &byte, 1), 1);
     WVT_EQ(byte, 'x');
@@ -681,7 +681,7 @@ WVT_TEST(proc_forkserver_out_of_descriptors_is_emfile)
         close(fds[--n]);
     WVT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
     WVT_OK(wv_process_start(&p, NULL, return_arg, (void *)(intptr_t)5));
-    WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+    WVT_OK(wv_process_join(p, &code, wv_deadline_in(10000)));
     WVT_EQ(code, 5);
     wv_process_free(p);
     wv_forkserver_stop();
@@ -725,15 +725,15 @@ WVT_TEST(proc_forkserver_death_is_a_clear_error)
     WVT_ERR(wv_process_start(&p, NULL, return_arg, NULL), WV_EPIPE);
     WVT_ERR(wv_process_start(&p, NULL, return_arg, NULL), WV_EPIPE);
     /* A code written before the death is still read. */
-    WVT_OK(wv_process_join(ended, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(ended, &code, WV_FOREVER));
     WVT_EQ(code, 7);
     /* The daemon died with the server; its code went with the server. */
-    WVT_ERR(wv_process_join(doomed, wv_deadline_in(10000), &code), WV_ECHILD);
+    WVT_ERR(wv_process_join(doomed, &code, wv_deadline_in(10000)), WV_ECHILD);
     /* The other lives on, joins time out, and it ends when told. */
     WVT_ASSERT(wv_process_is_alive(running));
-    WVT_ERR(wv_process_join(running, wv_deadline_in(10), &code), WV_ETIMEDOUT);
+    WVT_ERR(wv_process_join(running, &code, wv_deadline_in(10)), WV_ETIMEDOUT);
     close(wfd);
-    WVT_ERR(wv_process_join(running, wv_deadline_in(10000), &code), WV_ECHILD);
+    WVT_ERR(wv_process_join(running, &code, wv_deadline_in(10000)), WV_ECHILD);
     WVT_OK(wv_process_terminate(running)); /* ended: not an error */
 
     /* A new start replaces (and reaps) the dead server.  Its orphans are
@@ -800,7 +800,7 @@ WVT_TEST(proc_forkserver_daemon_dies_with_client)
     int daemon = pidfd_of(pids[0]), server = pidfd_of(pids[1]);
     WVT_GE(daemon, 0); /* alive or zombies: not reaped yet */
     WVT_GE(server, 0);
-    WVT_OK(wv_process_join(client, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(client, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     /* The server ends: killed by its death signal, or leaving at the end
      * of its socket, whichever comes first.  Then its orphan is ours, and
@@ -815,8 +815,8 @@ WVT_TEST(proc_forkserver_daemon_dies_with_client)
     close(daemon);
     close(server);
     wv_process_free(client);
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
 }
 
 /* ---------------------------------------------- private fork servers */
@@ -902,13 +902,13 @@ WVT_TEST(proc_fserver_exit_codes)
     for (int i = 0; i < 2; i++) {
         p = start_parented(s, rets[i]);
         WVT_EQ(wv__process_method(p), WV_START_FORKSERVER);
-        WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+        WVT_OK(wv_process_join(p, &code, WV_FOREVER));
         WVT_EQ(code, rets[i]);
         WVT_ASSERT(!wv_process_is_alive(p));
         wv_process_free(p);
     }
     WVT_OK(wv__process_start_via(s, &p, &opts, return_arg, (void *)3));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 3);
     wv_process_free(p);
     WVT_ERR(wv__process_start_via(NULL, &p, NULL, return_arg, NULL), WV_EINVAL);
@@ -917,9 +917,9 @@ WVT_TEST(proc_fserver_exit_codes)
     /* Killed: minus the signal; deadlines as with any child. */
     p = start_waiting_via(s, &wfd);
     WVT_ASSERT(wv_process_is_alive(p));
-    WVT_ERR(wv_process_join(p, wv_deadline_in(20), &code), WV_ETIMEDOUT);
+    WVT_ERR(wv_process_join(p, &code, wv_deadline_in(20)), WV_ETIMEDOUT);
     WVT_OK(wv_process_kill(p));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, -SIGKILL);
     close(wfd);
     wv_process_free(p);
@@ -950,7 +950,7 @@ static void spawn_through_all(int i, void *arg)
         for (int j = 0; j < BATCH; j++)
             p[j] = start_parented(servers[(i + j) % 3], (i * 50 + j) % 200);
         for (int j = 0; j < BATCH; j++) {
-            WVT_OK(wv_process_join(p[j], wv_deadline_in(10000), &code));
+            WVT_OK(wv_process_join(p[j], &code, wv_deadline_in(10000)));
             WVT_EQ(code, (i * 50 + j) % 200);
             wv_process_free(p[j]);
         }
@@ -970,7 +970,7 @@ WVT_TEST(proc_fserver_servers_side_by_side)
     wv__fserver_free(servers[0]);
     wv_process_t *p = start_parented(servers[1], 11);
     int code;
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 11);
     wv_process_free(p);
     wv__fserver_free(servers[1]);
@@ -1030,12 +1030,12 @@ WVT_TEST(proc_fserver_children_of_the_image_at_creation)
     WVT_OK(wv_event_wait(&h.held, WV_FOREVER));
     for (int i = 0; i < 5; i++) {
         WVT_OK(wv__process_start_via(before, &p, NULL, take_locks, NULL));
-        WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+        WVT_OK(wv_process_join(p, &code, wv_deadline_in(10000)));
         WVT_EQ(code, 42);
         wv_process_free(p);
     }
     WVT_OK(wv__process_start_via(before, &p, NULL, try_locks, NULL));
-    WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+    WVT_OK(wv_process_join(p, &code, wv_deadline_in(10000)));
     WVT_EQ(code, 0);
     wv_process_free(p);
     /* The negative: a server made while the mutex is held.  (Made while
@@ -1047,7 +1047,7 @@ WVT_TEST(proc_fserver_children_of_the_image_at_creation)
     pthread_mutex_lock(&shared_mutex);
     WVT_OK(wv__fserver_new(&during));
     WVT_OK(wv__process_start_via(during, &p, NULL, try_locks, NULL));
-    WVT_OK(wv_process_join(p, wv_deadline_in(10000), &code));
+    WVT_OK(wv_process_join(p, &code, wv_deadline_in(10000)));
     WVT_EQ(code, 1); /* copied held */
     wv_process_free(p);
     pthread_mutex_unlock(&shared_mutex);
@@ -1085,12 +1085,12 @@ WVT_TEST(proc_fserver_daemon_dies_at_free)
     close(dfd);
     WVT_EQ(waitpid(dpid, &status, 0), dpid);
     WVT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    WVT_ERR(wv_process_join(doomed, wv_deadline_in(10000), &code), WV_ECHILD);
+    WVT_ERR(wv_process_join(doomed, &code, wv_deadline_in(10000)), WV_ECHILD);
     WVT_ASSERT(wv_process_is_alive(running));
     close(wfd);
     WVT_EQ(waitpid(rpid, &status, 0), rpid);
     WVT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    WVT_ERR(wv_process_join(running, wv_deadline_in(10000), &code), WV_ECHILD);
+    WVT_ERR(wv_process_join(running, &code, wv_deadline_in(10000)), WV_ECHILD);
     wv_process_free(doomed);
     wv_process_free(running);
     close(ready[0]);
@@ -1160,7 +1160,7 @@ WVT_TEST(proc_fserver_forks_of_the_owner_cannot_use_it)
 
     WVT_OK(wv__fserver_new(&s));
     WVT_OK(wv_process_start(&p, &fork, use_parents_server, s));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_process_free(p);
     int pid = wv_fork();
@@ -1173,13 +1173,13 @@ WVT_TEST(proc_fserver_forks_of_the_owner_cannot_use_it)
     /* A child of another server: its image holds s, as the owner's. */
     WVT_OK(wv__fserver_new(&other));
     WVT_OK(wv__process_start_via(other, &p, NULL, use_parents_server, s));
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_process_free(p);
     wv__fserver_free(other);
     /* The owner's server is unharmed. */
     p = start_parented(s, 5);
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 5);
     wv_process_free(p);
     wv__fserver_free(s);
@@ -1225,7 +1225,7 @@ WVT_TEST(proc_fserver_no_leaks)
     for (int i = 0; i < 200; i++) {
         WVT_OK(wv__process_start_via(s, &p, NULL, return_arg,
                                      (void *)(intptr_t)i));
-        WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+        WVT_OK(wv_process_join(p, &code, WV_FOREVER));
         WVT_EQ(code, i);
         WVT_ASSERT(is_reaped(wv_process_pid(p)));
         wv_process_free(p);
@@ -1262,7 +1262,7 @@ static wv_conn_t *ends[2];
 static int echo_child(void *arg)
 {
     wv_conn_t *c = ends[1];
-    wv_conn_close(ends[0]);
+    wv_conn_free(ends[0]);
     size_t cap = 2 << 20, len;
     char *buf = malloc(cap);
     int err;
@@ -1285,7 +1285,7 @@ WVT_TEST(pipe_duplex_roundtrip_with_a_child)
     ends[0] = a;
     ends[1] = b;
     WVT_OK(wv_process_start(&p, NULL, echo_child, NULL));
-    wv_conn_close(b);
+    wv_conn_free(b);
     for (unsigned round = 0; round < 3; round++) {
         for (size_t i = 0; i < NSIZES; i++) {
             fill(out, sizes[i], round + (unsigned)i);
@@ -1295,8 +1295,8 @@ WVT_TEST(pipe_duplex_roundtrip_with_a_child)
             WVT_ASSERT(filled(in, len, round + (unsigned)i));
         }
     }
-    wv_conn_close(a); /* the child sees EOF */
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    wv_conn_free(a); /* the child sees EOF */
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_process_free(p);
     free(out);
@@ -1318,10 +1318,10 @@ WVT_TEST(pipe_one_way)
     WVT_OK(wv_conn_poll(r, WV_FOREVER));
     WVT_OK(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER));
     WVT_ASSERT(len == 5 && memcmp(buf, "hello", 5) == 0);
-    wv_conn_close(r);
+    wv_conn_free(r);
     /* A closed reader: WV_EPIPE, and SIGPIPE does not kill us. */
     WVT_ERR(wv_conn_send(w, "x", 1, WV_FOREVER), WV_EPIPE);
-    wv_conn_close(w);
+    wv_conn_free(w);
 }
 
 WVT_TEST(pipe_message_too_long_stays)
@@ -1338,8 +1338,8 @@ WVT_TEST(pipe_message_too_long_stays)
     WVT_OK(wv_conn_recv(b, big, sizeof big, &len, WV_FOREVER));
     WVT_ASSERT(len == 10 && memcmp(big, "0123456789", 10) == 0);
     WVT_ERR(wv_conn_send(a, big, WV_CONN_MAX_MSG + 1, WV_FOREVER), WV_EMSGSIZE);
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
 }
 
 WVT_TEST(pipe_eof_after_the_last_message)
@@ -1351,7 +1351,7 @@ WVT_TEST(pipe_eof_after_the_last_message)
         WVT_OK(wv_pipe(&r, &w, duplex));
         WVT_OK(wv_conn_send(w, "a", 1, WV_FOREVER));
         WVT_OK(wv_conn_send(w, "bc", 2, WV_FOREVER));
-        wv_conn_close(w);
+        wv_conn_free(w);
         WVT_OK(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER));
         WVT_EQ(len, 1);
         WVT_OK(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER));
@@ -1359,14 +1359,14 @@ WVT_TEST(pipe_eof_after_the_last_message)
         WVT_ERR(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER), WV_EOF);
         WVT_OK(wv_conn_poll(r, 0)); /* the end is "ready" */
         WVT_ERR(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER), WV_EOF);
-        wv_conn_close(r);
+        wv_conn_free(r);
     }
     /* A duplex peer gone: sending is WV_EPIPE. */
     wv_conn_t *a, *b;
     WVT_OK(wv_pipe(&a, &b, true));
-    wv_conn_close(b);
+    wv_conn_free(b);
     WVT_ERR(wv_conn_send(a, "x", 1, WV_FOREVER), WV_EPIPE);
-    wv_conn_close(a);
+    wv_conn_free(a);
 }
 
 /* A message that has partly arrived at the deadline stays buffered. */
@@ -1390,8 +1390,8 @@ WVT_TEST(pipe_recv_deadline_keeps_partial_message)
     WVT_EQ(write(wv_conn_fileno(a), "llo", 3), 3);
     WVT_OK(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER));
     WVT_ASSERT(len == 5 && memcmp(buf, "hello", 5) == 0);
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
 }
 
 /* A send whose deadline passes half way commits the message: it arrives
@@ -1435,8 +1435,8 @@ WVT_TEST(pipe_send_deadline_commits_the_message)
     wv_event_set(&r.go);
     WVT_OK(wv_conn_send(a, "next", 4, WV_FOREVER));
     wvt_join(t);
-    wv_conn_close(a);
-    wv_conn_close(r.c);
+    wv_conn_free(a);
+    wv_conn_free(r.c);
     free(big);
 }
 
@@ -1477,8 +1477,8 @@ WVT_TEST(pipe_passes_descriptors)
     close(p[0]);
     close(p[1]);
     WVT_OK(wv_conn_poll(b, WV_FOREVER)); /* read them in */
-    wv_conn_close(a);
-    wv_conn_close(b); /* the runner checks no descriptor leaked */
+    wv_conn_free(a);
+    wv_conn_free(b); /* the runner checks no descriptor leaked */
 }
 
 WVT_TEST(pipe_garbage_is_eproto)
@@ -1492,8 +1492,8 @@ WVT_TEST(pipe_garbage_is_eproto)
     WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
     WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
     WVT_ERR(wv_conn_poll(b, WV_FOREVER), WV_EPROTO);
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
 
     /* A plausible length, the wrong magic. */
     struct {
@@ -1504,8 +1504,8 @@ WVT_TEST(pipe_garbage_is_eproto)
     WVT_EQ(write(wv_conn_fileno(a), &bad, sizeof bad), sizeof bad);
     WVT_EQ(write(wv_conn_fileno(a), "hello", 5), 5);
     WVT_ERR(wv_conn_recv(b, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
 
     /* A header claiming descriptors that never came. */
     struct {
@@ -1518,17 +1518,17 @@ WVT_TEST(pipe_garbage_is_eproto)
     size_t nfds = 4;
     WVT_ERR(wv_conn_recv_fds(b, buf, sizeof buf, &len, fds, &nfds, WV_FOREVER),
             WV_EPROTO);
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
 
     /* The end in the middle of a frame. */
     WVT_OK(wv_pipe(&a, &b, false));
     hdr.nfds = 0;
     hdr.len = 10;
     WVT_EQ(write(wv_conn_fileno(b), &hdr, sizeof hdr), sizeof hdr);
-    wv_conn_close(b);
+    wv_conn_free(b);
     WVT_ERR(wv_conn_recv(a, buf, sizeof buf, &len, WV_FOREVER), WV_EPROTO);
-    wv_conn_close(a);
+    wv_conn_free(a);
 }
 
 /* Two threads, thousands of messages of random sizes, both ways. */
@@ -1566,9 +1566,9 @@ WVT_TEST(pipe_stress_two_threads)
             WVT_ASSERT(filled(buf, len, (unsigned)i));
         }
         wvt_join(t);
-        wv_conn_close(s.c);
+        wv_conn_free(s.c);
         WVT_ERR(wv_conn_recv(r, buf, 70000, &len, WV_FOREVER), WV_EOF);
-        wv_conn_close(r);
+        wv_conn_free(r);
     }
     free(buf);
 }
@@ -1579,8 +1579,8 @@ static int pipe_and_close(void *arg)
     int err = wv_pipe(&a, &b, *(bool *)arg);
     if (err)
         return err;
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
     return 0;
 }
 
@@ -1613,7 +1613,7 @@ WVT_TEST(pipe_recv_enomem_keeps_the_message)
     WVT_ERR(err, WV_ENOMEM);
     WVT_OK(wv_conn_recv(b, in, sizeof in, &len, WV_FOREVER));
     WVT_ASSERT(len == 70000 && filled(in, len, 3));
-    wv_conn_close(a);
-    wv_conn_close(b);
+    wv_conn_free(a);
+    wv_conn_free(b);
     wvt_alloc_uninstall();
 }

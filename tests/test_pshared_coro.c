@@ -42,7 +42,7 @@ struct shared {
 
 static wv_shm_t *shm;
 static struct shared *S;
-static wv_pqueue_t *Q;
+static wv_mpqueue_t *Q;
 
 /* A wrong outcome that no weave call returns. */
 #define BAD (-9999)
@@ -236,13 +236,13 @@ static const struct prim pbarrier = {bar_setup, NULL, bar_block, bar_wake,
 
 static void queue_new(size_t maxsize, bool joinable)
 {
-    wv_pqueue_opts_t o = {.maxsize = maxsize, .joinable = joinable};
-    WVT_OK(wv_pqueue_new(&Q, &o));
+    wv_mpqueue_opts_t o = {.maxsize = maxsize, .joinable = joinable};
+    WVT_OK(wv_mpqueue_new(&Q, &o));
 }
 
 static void queue_free(void)
 {
-    wv_pqueue_free(Q);
+    wv_mpqueue_free(Q);
     Q = NULL;
 }
 
@@ -255,7 +255,7 @@ static int get_block(int64_t deadline)
 {
     char buf[16];
     size_t n = 0;
-    int err = wv_pqueue_get(Q, buf, sizeof buf, &n, deadline);
+    int err = wv_mpqueue_get(Q, buf, sizeof buf, &n, deadline);
     if (err)
         return err;
     return n == 5 && memcmp(buf, "hello", 5) == 0 ? 0 : BAD;
@@ -263,7 +263,7 @@ static int get_block(int64_t deadline)
 
 static void get_wake(void)
 {
-    WVT_OK(wv_pqueue_put(Q, "hello", 5, WV_FOREVER));
+    WVT_OK(wv_mpqueue_put(Q, "hello", 5, WV_FOREVER));
 }
 
 static const struct prim pq_get = {get_setup, NULL, get_block, get_wake,
@@ -272,19 +272,19 @@ static const struct prim pq_get = {get_setup, NULL, get_block, get_wake,
 static void put_setup(void)
 {
     queue_new(1, false);
-    WVT_OK(wv_pqueue_put(Q, "x", 1, 0)); /* full */
+    WVT_OK(wv_mpqueue_put(Q, "x", 1, 0)); /* full */
 }
 
 static int put_block(int64_t deadline)
 {
-    return wv_pqueue_put(Q, "hello", 5, deadline);
+    return wv_mpqueue_put(Q, "hello", 5, deadline);
 }
 
 static void take_one(void)
 {
     char buf[16];
     size_t n;
-    WVT_OK(wv_pqueue_get(Q, buf, sizeof buf, &n, WV_FOREVER));
+    WVT_OK(wv_mpqueue_get(Q, buf, sizeof buf, &n, WV_FOREVER));
 }
 
 static const struct prim pq_put = {put_setup, NULL, put_block, take_one,
@@ -293,18 +293,18 @@ static const struct prim pq_put = {put_setup, NULL, put_block, take_one,
 static void join_setup(void)
 {
     queue_new(4, true);
-    WVT_OK(wv_pqueue_put(Q, "x", 1, 0)); /* one task unfinished */
+    WVT_OK(wv_mpqueue_put(Q, "x", 1, 0)); /* one task unfinished */
 }
 
 static int join_block(int64_t deadline)
 {
-    return wv_pqueue_join(Q, deadline);
+    return wv_mpqueue_join(Q, deadline);
 }
 
 static void join_wake(void)
 {
     take_one();
-    WVT_OK(wv_pqueue_task_done(Q));
+    WVT_OK(wv_mpqueue_task_done(Q));
 }
 
 static const struct prim pq_join = {join_setup, NULL, join_block, join_wake,
@@ -332,7 +332,7 @@ static int waker_process(void *arg)
     (void)arg;
     waker_body();
     if (Q)
-        wv_pqueue_free(Q); /* its copy: gives back its participant slot */
+        wv_mpqueue_free(Q); /* its copy: gives back its participant slot */
     return 0;
 }
 
@@ -426,7 +426,7 @@ static void run(const struct prim *p, int mode)
     WVT_OK(wv_chan_new(&r.ch, sizeof(int), 0));
     int64_t t0 = wv_now();
     r.deadline = t0 + (mode == DEADLINE ? wait_ms : 10000);
-    WVT_OK(wv_coro_spawn(&r.a, coro_a, &r, NULL));
+    WVT_OK(wv_coro_spawn(&r.a, NULL, coro_a, &r));
     WVT_OK(wv_go(coro_b, &r));
     WVT_OK(wv_go(coro_c, &r));
     WVT_OK(wv_coro_run(WV_FOREVER));
@@ -436,7 +436,7 @@ static void run(const struct prim *p, int mode)
         go(); /* the waker releases what it held, and ends */
     if (proc) {
         int code = -1;
-        WVT_OK(wv_process_join(proc, WV_FOREVER, &code));
+        WVT_OK(wv_process_join(proc, &code, WV_FOREVER));
         wv_process_free(proc);
         WVT_EQ(code, 0);
     } else {
@@ -454,7 +454,7 @@ static void run(const struct prim *p, int mode)
         break;
     case CANCEL:
         WVT_ERR(r.result, WV_ECANCELED);
-        WVT_ASSERT(wv_coro_was_cancelled(r.a));
+        WVT_ASSERT(wv_coro_is_cancelled(r.a));
         break;
     default:
         WVT_OK(r.result);
@@ -466,7 +466,7 @@ static void run(const struct prim *p, int mode)
     close(go_fd[0]);
     close(go_fd[1]);
     p->teardown();
-    wv_shm_close(shm);
+    wv_shm_free(shm);
     wv__word_wait_drain(); /* the helper threads, for the thread count */
 }
 
@@ -579,7 +579,7 @@ static void sibling(bool recursive)
     WVT_OK(s.result);
     WVT_ASSERT(s.saw_released);
     wv_plock_destroy(s.l);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
     wv__word_wait_drain();
 }
 
@@ -613,7 +613,7 @@ WVT_TEST(pshared_coro_plock_same_coroutine_edeadlk)
     WVT_OK(wv_go(relock, &S->lock));
     WVT_OK(wv_coro_run(WV_FOREVER));
     wv_plock_destroy(&S->lock);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 /* ------------------------------- many waiters, releases and cancels race */
@@ -685,12 +685,12 @@ WVT_TEST(pshared_coro_psem_many_waiters_releases_and_cancels)
     struct many_arg args[MANY];
     for (int i = 0; i < MANY; i++) {
         args[i] = (struct many_arg){&m, i};
-        WVT_OK(wv_coro_spawn(&m.co[i], many_waiter, &args[i], NULL));
+        WVT_OK(wv_coro_spawn(&m.co[i], NULL, many_waiter, &args[i]));
     }
     WVT_OK(wv_go(many_canceller, &m));
     WVT_OK(wv_coro_run(WV_FOREVER));
     int code = -1;
-    WVT_OK(wv_process_join(proc, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(proc, &code, WV_FOREVER));
     wv_process_free(proc);
     WVT_EQ(code, 0);
     WVT_OK(wv_coro_run(WV_FOREVER));
@@ -707,7 +707,7 @@ WVT_TEST(pshared_coro_psem_many_waiters_releases_and_cancels)
     WVT_EQ(taken + (int)wv_psem_value(&S->sem), MANY);
     close(go_fd[0]);
     close(go_fd[1]);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
     wv__word_wait_drain();
 }
 
@@ -741,7 +741,7 @@ static void *handoff_cancel(void *arg)
     for (int i = 0; i < 100; i++)
         wv_coro_yield(); /* A and B parked, their helpers asleep */
     WVT_EQ(write(go_fd[1], &c, 1), 1);
-    WVT_OK(wv_fdwait(ready_fd[0], POLLIN, WV_FOREVER, NULL));
+    WVT_OK(wv_fdwait(ready_fd[0], POLLIN, NULL, WV_FOREVER));
     WVT_EQ(read(ready_fd[0], &c, 1), 1); /* released */
     wv_coro_cancel(h->a);
     return NULL;
@@ -773,8 +773,8 @@ WVT_TEST(pshared_coro_psem_wakeup_passed_on_after_cancel)
         struct handoff h = {0};
         int64_t t0 = wv_now();
         wvt_thread_t *th = wvt_spawn(release_one, NULL);
-        WVT_OK(wv_coro_spawn(&h.a, handoff_a, &h, NULL));
-        WVT_OK(wv_coro_spawn(&h.b, handoff_b, &h, NULL));
+        WVT_OK(wv_coro_spawn(&h.a, NULL, handoff_a, &h));
+        WVT_OK(wv_coro_spawn(&h.b, NULL, handoff_b, &h));
         WVT_OK(wv_go(handoff_cancel, &h));
         WVT_OK(wv_coro_run(WV_FOREVER));
         wvt_join(th);
@@ -793,6 +793,6 @@ WVT_TEST(pshared_coro_psem_wakeup_passed_on_after_cancel)
     close(ready_fd[1]);
     close(go_fd[0]);
     close(go_fd[1]);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
     wv__word_wait_drain();
 }

@@ -36,7 +36,7 @@ WVT_TEST(queue_fifo_lifo_order)
             WVT_EQ(I(item), i);
         }
     }
-    WVT_ASSERT(wv_queue_empty(q));
+    WVT_ASSERT(wv_queue_is_empty(q));
     wv_queue_free(q);
 
     q = make(WV_QUEUE_LIFO, 0);
@@ -111,7 +111,7 @@ WVT_TEST(queue_bounded_full_and_empty)
     WVT_GE(wv_now(), deadline);
     WVT_OK(wv_queue_put(q, P(1), WV_NOWAIT));
     WVT_OK(wv_queue_put(q, P(2), WV_NOWAIT));
-    WVT_ASSERT(wv_queue_full(q));
+    WVT_ASSERT(wv_queue_is_full(q));
     WVT_EQ(wv_queue_qsize(q), 2);
     WVT_ERR(wv_queue_put(q, P(3), WV_NOWAIT), WV_EAGAIN); /* Full */
     deadline = wv_now() + 15;
@@ -120,7 +120,7 @@ WVT_TEST(queue_bounded_full_and_empty)
     WVT_EQ(wv_queue_qsize(q), 2);
     WVT_OK(wv_queue_get(q, &item, WV_NOWAIT));
     WVT_EQ(I(item), 1);
-    WVT_ASSERT(!wv_queue_full(q));
+    WVT_ASSERT(!wv_queue_is_full(q));
     WVT_OK(wv_queue_put(q, P(3), WV_NOWAIT));
     wv_queue_free(q);
 }

@@ -89,6 +89,6 @@ WVT_TEST(rlock_stress)
     struct rshared s = {.r = WV_RLOCK_INIT, .iterations = wvt_scale(50000)};
     wvt_run_threads(6, rhammer, &s);
     WVT_EQ(s.counter, 6 * s.iterations);
-    WVT_ASSERT(!wv_lock_locked(&s.r._lock));
+    WVT_ASSERT(!wv_lock_is_locked(&s.r._lock));
     WVT_EQ(s.r._owner, 0);
 }

@@ -31,12 +31,12 @@ WVT_TEST(sched_spawn_join_result)
     void *res = NULL;
     char buf[2];
 
-    WVT_OK(wv_coro_spawn(&co, ret_arg_plus_one, buf, NULL));
-    WVT_ERR(wv_coro_join(co, 0, &res), WV_EAGAIN); /* not run yet */
-    WVT_OK(wv_coro_join(co, WV_FOREVER, &res));
+    WVT_OK(wv_coro_spawn(&co, NULL, ret_arg_plus_one, buf));
+    WVT_ERR(wv_coro_join(co, &res, 0), WV_EAGAIN); /* not run yet */
+    WVT_OK(wv_coro_join(co, &res, WV_FOREVER));
     WVT_ASSERT(res == buf + 1);
-    WVT_OK(wv_coro_join(co, 0, &res)); /* again: still the result */
-    WVT_ASSERT(!wv_coro_was_cancelled(co));
+    WVT_OK(wv_coro_join(co, &res, 0)); /* again: still the result */
+    WVT_ASSERT(!wv_coro_is_cancelled(co));
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
 }
@@ -98,7 +98,7 @@ WVT_TEST_TIMEOUT(sched_million_spawned_and_joined, 120)
     wv__stack_stats(&before);
     WVT_OK(wv_group_new(&g));
     for (long i = 0; i < n; i++)
-        WVT_OK(wv_group_spawn(g, bump, NULL, NULL));
+        WVT_OK(wv_group_spawn(g, NULL, bump, NULL));
     WVT_EQ(wv_group_count(g), n);
     WVT_OK(wv_group_join(g, WV_FOREVER));
     WVT_EQ(counter, n);
@@ -112,8 +112,8 @@ WVT_TEST_TIMEOUT(sched_million_spawned_and_joined, 120)
     /* joinable ones too */
     for (long i = 0; i < n / 10; i++) {
         wv_coro_t *co;
-        WVT_OK(wv_coro_spawn(&co, bump, NULL, NULL));
-        WVT_OK(wv_coro_join(co, WV_FOREVER, NULL));
+        WVT_OK(wv_coro_spawn(&co, NULL, bump, NULL));
+        WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
         wv_coro_free(co);
     }
     WVT_EQ(counter, n + n / 10);
@@ -159,13 +159,13 @@ WVT_TEST(sched_join_deadline_then_result)
     void *res = (void *)1;
 
     wv_event_init(&ev);
-    WVT_OK(wv_coro_spawn(&co, wait_event, NULL, NULL));
-    WVT_ERR(wv_coro_join(co, wv_deadline_in(20), &res), WV_ETIMEDOUT);
+    WVT_OK(wv_coro_spawn(&co, NULL, wait_event, NULL));
+    WVT_ERR(wv_coro_join(co, &res, wv_deadline_in(20)), WV_ETIMEDOUT);
     WVT_ASSERT(res == (void *)1);
-    WVT_ERR(wv_coro_join(co, -5, &res), WV_EINVAL);
-    WVT_ERR(wv_coro_join(NULL, 0, &res), WV_EINVAL);
+    WVT_ERR(wv_coro_join(co, &res, -5), WV_EINVAL);
+    WVT_ERR(wv_coro_join(NULL, &res, 0), WV_EINVAL);
     wv_event_set(&ev);
-    WVT_OK(wv_coro_join(co, WV_FOREVER, &res));
+    WVT_OK(wv_coro_join(co, &res, WV_FOREVER));
     WVT_ASSERT(res == NULL); /* the event wait returned 0 */
     wv_coro_free(co);
 }
@@ -173,7 +173,7 @@ WVT_TEST(sched_join_deadline_then_result)
 static void *join_self(void *arg)
 {
     (void)arg;
-    return (void *)(intptr_t)wv_coro_join(wv_coro_self(), 0, NULL);
+    return (void *)(intptr_t) wv_coro_join(wv_coro_self(), NULL, 0);
 }
 
 WVT_TEST(sched_join_self_is_deadlock)
@@ -181,13 +181,13 @@ WVT_TEST(sched_join_self_is_deadlock)
     wv_coro_t *co;
     void *res;
 
-    WVT_OK(wv_coro_spawn(&co, join_self, NULL, NULL));
-    WVT_OK(wv_coro_join(co, WV_FOREVER, &res));
+    WVT_OK(wv_coro_spawn(&co, NULL, join_self, NULL));
+    WVT_OK(wv_coro_join(co, &res, WV_FOREVER));
     WVT_EQ((intptr_t)res, WV_EDEADLK);
     wv_coro_free(co);
     WVT_ASSERT(strcmp(wv_coro_name(NULL), "main") == 0);
     WVT_ASSERT(wv_coro_self() == NULL);
-    WVT_ASSERT(!wv_coro_cancelled());
+    WVT_ASSERT(!wv_coro_is_cancelled(NULL));
 }
 
 static void *names(void *arg)
@@ -203,15 +203,15 @@ WVT_TEST(sched_names)
     wv_coro_t *co;
     wv_coro_opts_t o = {.name = "worker-7"};
 
-    WVT_OK(wv_coro_spawn(&co, names, NULL, &o));
+    WVT_OK(wv_coro_spawn(&co, &o, names, NULL));
     WVT_ASSERT(strcmp(wv_coro_name(co), "worker-7") == 0);
-    WVT_OK(wv_coro_join(co, WV_FOREVER, NULL));
+    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
     wv_coro_free(co);
-    WVT_OK(wv_coro_spawn(&co, names, NULL, NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, names, NULL));
     WVT_ASSERT(strcmp(wv_coro_name(co), "coro") == 0);
     wv_coro_cancel(co); /* cancelled before it ran: body never starts */
-    WVT_OK(wv_coro_join(co, WV_FOREVER, NULL));
-    WVT_ASSERT(wv_coro_was_cancelled(co));
+    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
+    WVT_ASSERT(wv_coro_is_cancelled(co));
     wv_coro_free(co);
 }
 
@@ -286,11 +286,11 @@ static int block_at(enum point p)
     case P_FUTURE:
         return wv_future_wait(fut, WV_FOREVER);
     case P_JOIN:
-        return wv_coro_join(target, WV_FOREVER, NULL);
+        return wv_coro_join(target, NULL, WV_FOREVER);
     case P_GROUP:
         return wv_group_join(grp, WV_FOREVER);
     case P_FDWAIT:
-        return wv_fdwait(pipefd[0], POLLIN, WV_FOREVER, NULL);
+        return wv_fdwait(pipefd[0], POLLIN, NULL, WV_FOREVER);
     case P_YIELD:
         for (;;) {
             int err = wv_coro_yield();
@@ -311,7 +311,7 @@ static void *blocker(void *arg)
     int first = block_at(p);
     /* Every later blocking call fails at once too. */
     int second = wv_sleep_ms(100000);
-    WVT_ASSERT(wv_coro_cancelled());
+    WVT_ASSERT(wv_coro_is_cancelled(NULL));
     return (void *)(intptr_t)(first == WV_ECANCELED && second == WV_ECANCELED);
 }
 
@@ -344,19 +344,19 @@ WVT_TEST(sched_cancel_at_every_blocking_point)
         WVT_OK(wv_future_new(&fut));
         WVT_OK(wv_group_new(&grp));
         WVT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
-        WVT_OK(wv_coro_spawn(&target, forever, NULL, NULL));
-        WVT_OK(wv_group_spawn(grp, forever, NULL, NULL));
+        WVT_OK(wv_coro_spawn(&target, NULL, forever, NULL));
+        WVT_OK(wv_group_spawn(grp, NULL, forever, NULL));
         if (p == P_LOCK)
             WVT_OK(wv_lock_acquire(&lk, 0));
         if (p == P_YIELD) /* something else runnable to yield to */
-            WVT_OK(wv_coro_spawn(&other, spinner, NULL, NULL));
+            WVT_OK(wv_coro_spawn(&other, NULL, spinner, NULL));
 
         reached = 0;
-        WVT_OK(wv_coro_spawn(&co, blocker, (void *)(intptr_t)p, NULL));
-        WVT_ERR(wv_coro_join(co, wv_deadline_in(30), NULL), WV_ETIMEDOUT);
+        WVT_OK(wv_coro_spawn(&co, NULL, blocker, (void *)(intptr_t)p));
+        WVT_ERR(wv_coro_join(co, NULL, wv_deadline_in(30)), WV_ETIMEDOUT);
         WVT_EQ(reached, 1);
         wv_coro_cancel(co);
-        WVT_OK(wv_coro_join(co, wv_deadline_in(10000), &ok));
+        WVT_OK(wv_coro_join(co, &ok, wv_deadline_in(10000)));
         if (!(intptr_t)ok)
             WVT_FAIL("cancel at %s: not WV_ECANCELED", point_name[p]);
         wv_coro_free(co);
@@ -368,7 +368,7 @@ WVT_TEST(sched_cancel_at_every_blocking_point)
         wv_group_free(grp);
         close(pipefd[0]);
         close(pipefd[1]);
-        wv_future_free(fut);
+        wv_future_unref(fut);
         wv_queue_free(q);
     }
     WVT_OK(wv_coro_run(WV_FOREVER));
@@ -406,7 +406,7 @@ static void *await_future(void *arg)
     (void)arg;
     const void *data;
     size_t len;
-    WVT_OK(wv_future_get(fut, WV_FOREVER, &data, &len));
+    WVT_OK(wv_future_get(fut, &data, &len, WV_FOREVER));
     WVT_EQ(len, sizeof(long));
     return (void *)*(const long *)data;
 }
@@ -423,16 +423,15 @@ WVT_TEST(sched_coroutine_waits_on_pool_future)
     wv_event_init(&ev);
     ticks = 0;
     WVT_OK(wv_pool_new(&pool, &o));
-    WVT_OK(wv_pool_apply_async(pool, slow_square, &seven, sizeof seven, NULL,
-                               &fut));
-    WVT_OK(wv_coro_spawn(&co, await_future, NULL, NULL));
+    WVT_OK(wv_pool_apply_async(pool, NULL, slow_square, &seven, sizeof seven, &fut));
+    WVT_OK(wv_coro_spawn(&co, NULL, await_future, NULL));
     WVT_OK(wv_go(ticker, NULL));
-    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), &res));
+    WVT_OK(wv_coro_join(co, &res, wv_deadline_in(10000)));
     WVT_EQ((long)res, 49);
     WVT_GE(ticks, 1000);
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
-    wv_future_free(fut);
+    wv_future_unref(fut);
     wv_pool_close(pool);
     WVT_OK(wv_pool_join(pool, WV_FOREVER));
     wv_pool_free(pool);
@@ -448,11 +447,11 @@ static void remote_canceller(void *arg)
     (void)arg;
     WVT_POLL(__atomic_load_n(&remote_phase, __ATOMIC_ACQUIRE) == 1, 10000);
     /* A join from this thread times out while the coroutine is parked. */
-    WVT_ERR(wv_coro_join(remote_target, wv_deadline_in(10), NULL),
+    WVT_ERR(wv_coro_join(remote_target, NULL, wv_deadline_in(10)),
             WV_ETIMEDOUT);
     wv_coro_cancel(remote_target);
     void *res;
-    WVT_OK(wv_coro_join(remote_target, wv_deadline_in(10000), &res));
+    WVT_OK(wv_coro_join(remote_target, &res, wv_deadline_in(10000)));
     WVT_EQ((intptr_t)res, WV_ECANCELED);
 }
 
@@ -465,12 +464,12 @@ static void *park_then_report(void *arg)
 
 WVT_TEST(sched_cancel_and_join_from_another_thread)
 {
-    WVT_OK(wv_coro_spawn(&remote_target, park_then_report, NULL, NULL));
+    WVT_OK(wv_coro_spawn(&remote_target, NULL, park_then_report, NULL));
     remote_phase = 0;
     wvt_thread_t *t = wvt_spawn(remote_canceller, NULL);
     WVT_OK(wv_coro_run(wv_deadline_in(10000)));
     wvt_join(t);
-    WVT_ASSERT(wv_coro_was_cancelled(remote_target));
+    WVT_ASSERT(wv_coro_is_cancelled(remote_target));
     wv_coro_free(remote_target);
 }
 
@@ -576,7 +575,7 @@ static void group_thread(int i, void *arg)
     (void)arg;
     if (i < 2) {
         for (int c = 0; c < 50; c++)
-            WVT_OK(wv_group_spawn(shared_group, grp_member, NULL, NULL));
+            WVT_OK(wv_group_spawn(shared_group, NULL, grp_member, NULL));
         WVT_OK(wv_coro_run(wv_deadline_in(20000)));
     } else {
         WVT_POLL(__atomic_load_n(&group_members_parked, __ATOMIC_SEQ_CST) ==
@@ -584,7 +583,7 @@ static void group_thread(int i, void *arg)
                  10000);
         WVT_ERR(wv_group_join(shared_group, 0), WV_EAGAIN);
         wv_group_cancel(shared_group);
-        WVT_ERR(wv_group_spawn(shared_group, grp_member, NULL, NULL),
+        WVT_ERR(wv_group_spawn(shared_group, NULL, grp_member, NULL),
                 WV_ECANCELED);
         WVT_OK(wv_group_join(shared_group, wv_deadline_in(20000)));
     }
@@ -611,7 +610,7 @@ WVT_TEST(sched_group_member_cannot_join_its_group)
 {
     wv_group_t *g;
     WVT_OK(wv_group_new(&g));
-    WVT_OK(wv_group_spawn(g, join_own_group, g, NULL));
+    WVT_OK(wv_group_spawn(g, NULL, join_own_group, g));
     WVT_OK(wv_group_join(g, WV_FOREVER));
     wv_group_free(g);
 }
@@ -638,7 +637,7 @@ static void *pipe_reader(void *arg)
     int got = 0;
     for (;;) {
         short rev;
-        WVT_OK(wv_fdwait(echo_fds[0], POLLIN, wv_deadline_in(10000), &rev));
+        WVT_OK(wv_fdwait(echo_fds[0], POLLIN, &rev, wv_deadline_in(10000)));
         char c;
         ssize_t r = read(echo_fds[0], &c, 1);
         if (r == 0)
@@ -659,9 +658,9 @@ WVT_TEST(sched_fdwait_pipe_between_coroutines)
     void *got;
 
     WVT_EQ(pipe2(echo_fds, O_CLOEXEC | O_NONBLOCK), 0);
-    WVT_OK(wv_coro_spawn(&rd, pipe_reader, NULL, NULL));
+    WVT_OK(wv_coro_spawn(&rd, NULL, pipe_reader, NULL));
     WVT_OK(wv_go(pipe_writer, NULL));
-    WVT_OK(wv_coro_join(rd, wv_deadline_in(10000), &got));
+    WVT_OK(wv_coro_join(rd, &got, wv_deadline_in(10000)));
     WVT_EQ((intptr_t)got, 100);
     wv_coro_free(rd);
     WVT_OK(wv_coro_run(WV_FOREVER));
@@ -674,23 +673,23 @@ static void *fdwait_errors(void *arg)
     int fds[2];
     short rev = 0;
     WVT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
-    WVT_ERR(wv_fdwait(fds[0], POLLIN, 0, &rev), WV_EAGAIN);
-    WVT_ERR(wv_fdwait(fds[0], POLLIN, wv_deadline_in(20), &rev), WV_ETIMEDOUT);
-    WVT_ERR(wv_fdwait(fds[0], 0, WV_FOREVER, &rev), WV_EINVAL);
-    WVT_ERR(wv_fdwait(fds[0], POLLIN, -3, &rev), WV_EINVAL);
-    WVT_ERR(wv_fdwait(987, POLLIN, wv_deadline_in(1000), &rev), WV_EBADF);
+    WVT_ERR(wv_fdwait(fds[0], POLLIN, &rev, 0), WV_EAGAIN);
+    WVT_ERR(wv_fdwait(fds[0], POLLIN, &rev, wv_deadline_in(20)), WV_ETIMEDOUT);
+    WVT_ERR(wv_fdwait(fds[0], 0, &rev, WV_FOREVER), WV_EINVAL);
+    WVT_ERR(wv_fdwait(fds[0], POLLIN, &rev, -3), WV_EINVAL);
+    WVT_ERR(wv_fdwait(987, POLLIN, &rev, wv_deadline_in(1000)), WV_EBADF);
     /* a writable pipe is ready at once */
-    WVT_OK(wv_fdwait(fds[1], POLLOUT, wv_deadline_in(1000), &rev));
+    WVT_OK(wv_fdwait(fds[1], POLLOUT, &rev, wv_deadline_in(1000)));
     WVT_ASSERT(rev & POLLOUT);
     /* a regular file is always ready (epoll refuses it; poll says so) */
     int f = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     WVT_GE(f, 0);
-    WVT_OK(wv_fdwait(f, POLLIN, wv_deadline_in(1000), &rev));
+    WVT_OK(wv_fdwait(f, POLLIN, &rev, wv_deadline_in(1000)));
     WVT_ASSERT(rev & POLLIN);
     close(f);
     /* a hang-up is reported though not asked for */
     close(fds[1]);
-    WVT_OK(wv_fdwait(fds[0], POLLIN, wv_deadline_in(1000), &rev));
+    WVT_OK(wv_fdwait(fds[0], POLLIN, &rev, wv_deadline_in(1000)));
     WVT_ASSERT(rev & POLLHUP);
     close(fds[0]);
     return NULL;
@@ -699,8 +698,8 @@ static void *fdwait_errors(void *arg)
 WVT_TEST(sched_fdwait_errors_and_edges)
 {
     wv_coro_t *co;
-    WVT_OK(wv_coro_spawn(&co, fdwait_errors, NULL, NULL));
-    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, fdwait_errors, NULL));
+    WVT_OK(wv_coro_join(co, NULL, wv_deadline_in(10000)));
     wv_coro_free(co);
     fdwait_errors(NULL); /* the same from the thread's own code */
     WVT_OK(wv_coro_run(WV_FOREVER));
@@ -709,8 +708,8 @@ WVT_TEST(sched_fdwait_errors_and_edges)
 static void *wait_busy(void *arg)
 {
     (void)arg;
-    return (void *)(intptr_t)wv_fdwait(echo_fds[0], POLLIN,
-                                       wv_deadline_in(10000), NULL);
+    return (void *)(intptr_t) wv_fdwait(echo_fds[0], POLLIN, NULL,
+					wv_deadline_in(10000));
 }
 
 WVT_TEST(sched_fdwait_same_direction_twice_is_busy)
@@ -719,12 +718,12 @@ WVT_TEST(sched_fdwait_same_direction_twice_is_busy)
     void *ra, *rb;
 
     WVT_EQ(pipe2(echo_fds, O_CLOEXEC | O_NONBLOCK), 0);
-    WVT_OK(wv_coro_spawn(&a, wait_busy, NULL, NULL));
-    WVT_OK(wv_coro_spawn(&b, wait_busy, NULL, NULL));
-    WVT_OK(wv_coro_join(b, wv_deadline_in(10000), &rb));
+    WVT_OK(wv_coro_spawn(&a, NULL, wait_busy, NULL));
+    WVT_OK(wv_coro_spawn(&b, NULL, wait_busy, NULL));
+    WVT_OK(wv_coro_join(b, &rb, wv_deadline_in(10000)));
     WVT_EQ((intptr_t)rb, WV_EBUSY);
     WVT_EQ(write(echo_fds[1], "x", 1), 1);
-    WVT_OK(wv_coro_join(a, wv_deadline_in(10000), &ra));
+    WVT_OK(wv_coro_join(a, &ra, wv_deadline_in(10000)));
     WVT_EQ((intptr_t)ra, 0);
     wv_coro_free(a);
     wv_coro_free(b);
@@ -746,8 +745,7 @@ static void *run_cat(void *arg)
     memset(in, 'w', sizeof in);
     o.in.how = o.out.how = WV_STDIO_PIPE;
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, sizeof in, wv_deadline_in(20000), &out,
-                                NULL));
+    WVT_OK(wv_popen_communicate(p, in, sizeof in, &out, NULL, wv_deadline_in(20000)));
     WVT_EQ(out.len, sizeof in);
     WVT_ASSERT(memcmp(out.data, in, sizeof in) == 0);
     wv_popen_free(p);
@@ -773,16 +771,16 @@ static int spawn_and_run(void *arg)
     wv_coro_t *co;
     wv_group_t *g;
     wv_coro_opts_t o = {.name = "faulty"};
-    int err = wv_coro_spawn(&co, ret_arg_plus_one, NULL, &o);
+    int err = wv_coro_spawn(&co, &o, ret_arg_plus_one, NULL);
     if (err)
         return err;
     err = wv_group_new(&g);
     if (!err) {
-        err = wv_group_spawn(g, bump, NULL, NULL);
+        err = wv_group_spawn(g, NULL, bump, NULL);
         WVT_OK(wv_group_join(g, WV_FOREVER));
         wv_group_free(g);
     }
-    WVT_OK(wv_coro_join(co, WV_FOREVER, NULL));
+    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
     wv_coro_free(co);
     wv__sched_trim(); /* recycled records count as live allocations */
     return err;
@@ -837,8 +835,8 @@ WVT_TEST(sched_rlock_owner_is_the_coroutine)
     wv_rlock_init(&rl);
     WVT_OK(wv_rlock_acquire(&rl, 0));
     WVT_OK(wv_rlock_acquire(&rl, 0)); /* main again: recursive */
-    WVT_OK(wv_coro_spawn(&co, try_rlock, NULL, NULL));
-    WVT_OK(wv_coro_join(co, WV_FOREVER, &res));
+    WVT_OK(wv_coro_spawn(&co, NULL, try_rlock, NULL));
+    WVT_OK(wv_coro_join(co, &res, WV_FOREVER));
     WVT_EQ((intptr_t)res, WV_EAGAIN); /* another party */
     wv_coro_free(co);
     WVT_OK(wv_rlock_release(&rl));
@@ -863,7 +861,7 @@ static void *recurse_forever(void *arg)
 static void overflow_child(void)
 {
     wv_coro_opts_t o = {.name = "bottomless", .stack_size = 64 * 1024};
-    WVT_OK(wv_coro_spawn(NULL, recurse_forever, NULL, &o));
+    WVT_OK(wv_coro_spawn(NULL, &o, recurse_forever, NULL));
     wv_coro_run(WV_FOREVER);
 }
 
@@ -923,8 +921,7 @@ WVT_TEST_TIMEOUT(sched_100k_alive_at_once, 120)
     WVT_OK(wv_group_new(&g));
     for (long i = 0; i < n; i++) {
         seed = seed * 1103515245u + 12345u;
-        WVT_OK(wv_group_spawn(g, nap, (void *)(intptr_t)(1 + (seed >> 16) % 20),
-                              NULL));
+        WVT_OK(wv_group_spawn(g, NULL, nap, (void *)(intptr_t)(1 + (seed >> 16) % 20)));
     }
     WVT_ERR(wv_coro_run(0), WV_EAGAIN); /* every one started and parked */
     wv__stack_stats(&peak);
@@ -946,8 +943,8 @@ static void *fdwait_negative(void *arg)
     (void)arg;
     short rev = 1;
     int64_t t0 = wv_now();
-    WVT_ERR(wv_fdwait(-1, POLLIN, wv_deadline_in(2000), &rev), WV_EBADF);
-    WVT_ERR(wv_fdwait(-5, POLLOUT, 0, &rev), WV_EBADF);
+    WVT_ERR(wv_fdwait(-1, POLLIN, &rev, wv_deadline_in(2000)), WV_EBADF);
+    WVT_ERR(wv_fdwait(-5, POLLOUT, &rev, 0), WV_EBADF);
     WVT_LT(wv_now() - t0, 1000);
     return NULL;
 }
@@ -956,14 +953,14 @@ WVT_TEST(sched_fdwait_negative_fd_is_ebadf)
 {
     wv_coro_t *co;
     fdwait_negative(NULL); /* a thread without a scheduler */
-    WVT_OK(wv_coro_spawn(&co, fdwait_negative, NULL, NULL));
-    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, fdwait_negative, NULL));
+    WVT_OK(wv_coro_join(co, NULL, wv_deadline_in(10000)));
     wv_coro_free(co);
     fdwait_negative(NULL); /* the thread's own code, with a scheduler */
     WVT_OK(wv_coro_run(WV_FOREVER));
 }
 
-/* "No effect on one that has returned": wv_coro_was_cancelled stays false
+/* "No effect on one that has returned": wv_coro_is_cancelled stays false
  * when the cancel comes after the end, from this thread or another. */
 static void cancel_from_thread(void *arg)
 {
@@ -975,14 +972,14 @@ WVT_TEST(sched_cancel_after_return_has_no_effect)
     wv_coro_t *co;
     char buf[2];
 
-    WVT_OK(wv_coro_spawn(&co, ret_arg_plus_one, buf, NULL));
-    WVT_OK(wv_coro_join(co, WV_FOREVER, NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, ret_arg_plus_one, buf));
+    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
     wv_coro_cancel(co);
-    WVT_ASSERT(!wv_coro_was_cancelled(co));
+    WVT_ASSERT(!wv_coro_is_cancelled(co));
     wvt_join(wvt_spawn(cancel_from_thread, co));
-    WVT_ASSERT(!wv_coro_was_cancelled(co));
+    WVT_ASSERT(!wv_coro_is_cancelled(co));
     void *res = NULL;
-    WVT_OK(wv_coro_join(co, 0, &res));
+    WVT_OK(wv_coro_join(co, &res, 0));
     WVT_ASSERT(res == buf + 1);
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
@@ -1001,7 +998,7 @@ static wv_event_t kick_ev;
 static void *wait_kick_pipe(void *arg)
 {
     (void)arg;
-    WVT_OK(wv_fdwait(kick_fds[0], POLLIN, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_fdwait(kick_fds[0], POLLIN, NULL, wv_deadline_in(10000)));
     return NULL;
 }
 
@@ -1089,7 +1086,7 @@ static int reader_ran_in;
 static void *fork_reader(void *arg)
 {
     (void)arg;
-    int err = wv_fdwait(fork_fds[0], POLLIN, wv_deadline_in(10000), NULL);
+    int err = wv_fdwait(fork_fds[0], POLLIN, NULL, wv_deadline_in(10000));
     __atomic_store_n(&reader_ran_in, (int)getpid(), __ATOMIC_RELAXED);
     return (void *)(intptr_t)err;
 }
@@ -1117,19 +1114,19 @@ WVT_TEST(sched_fork_child_has_only_the_forking_party)
 
         reader_ran_in = 0;
         WVT_EQ(pipe2(fork_fds, O_CLOEXEC | O_NONBLOCK), 0);
-        WVT_OK(wv_coro_spawn(&rd, fork_reader, NULL, NULL));
+        WVT_OK(wv_coro_spawn(&rd, NULL, fork_reader, NULL));
         WVT_ERR(wv_coro_run(0), WV_EAGAIN);    /* it waits on the pipe */
         WVT_EQ(write(fork_fds[1], "x", 1), 1); /* ready, not collected */
         if (from_coro) {
-            WVT_OK(wv_coro_spawn(&fk, fork_and_wait, &fk, NULL));
-            WVT_OK(wv_coro_join(fk, wv_deadline_in(10000), &status));
+            WVT_OK(wv_coro_spawn(&fk, NULL, fork_and_wait, &fk));
+            WVT_OK(wv_coro_join(fk, &status, wv_deadline_in(10000)));
             wv_coro_free(fk);
         } else {
             status = fork_and_wait(NULL);
         }
         WVT_ASSERT(WIFEXITED((int)(intptr_t)status));
         WVT_EQ(WEXITSTATUS((int)(intptr_t)status), 0);
-        WVT_OK(wv_coro_join(rd, wv_deadline_in(2000), &res));
+        WVT_OK(wv_coro_join(rd, &res, wv_deadline_in(2000)));
         WVT_EQ((intptr_t)res, 0);
         WVT_EQ(reader_ran_in, (int)getpid());
         wv_coro_free(rd);
@@ -1170,10 +1167,10 @@ WVT_TEST(sched_local_is_per_coroutine)
     local_dtors = 0;
     WVT_OK(wv_local_init(&coro_local, count_dtor));
     WVT_OK(wv_local_set(&coro_local, &m));
-    WVT_OK(wv_coro_spawn(&ca, own_local, &a, NULL));
-    WVT_OK(wv_coro_spawn(&cb, own_local, &b, NULL));
-    WVT_OK(wv_coro_join(ca, WV_FOREVER, NULL));
-    WVT_OK(wv_coro_join(cb, WV_FOREVER, NULL));
+    WVT_OK(wv_coro_spawn(&ca, NULL, own_local, &a));
+    WVT_OK(wv_coro_spawn(&cb, NULL, own_local, &b));
+    WVT_OK(wv_coro_join(ca, NULL, WV_FOREVER));
+    WVT_OK(wv_coro_join(cb, NULL, WV_FOREVER));
     WVT_ASSERT(wv_local_get(&coro_local) == &m);
     WVT_EQ(local_dtors, 2); /* a's and b's, at their return */
     wv_coro_free(ca);
@@ -1190,7 +1187,7 @@ WVT_TEST(sched_local_is_per_coroutine)
 static void *fdwait_huge_number(void *arg)
 {
     (void)arg;
-    WVT_ERR(wv_fdwait(INT_MAX - 1, POLLIN, wv_deadline_in(1000), NULL),
+    WVT_ERR(wv_fdwait(INT_MAX - 1, POLLIN, NULL, wv_deadline_in(1000)),
             WV_EBADF);
     return NULL;
 }
@@ -1199,8 +1196,8 @@ WVT_TEST(sched_fdwait_closed_huge_fd_is_ebadf)
 {
     wv_coro_t *co;
     fdwait_huge_number(NULL);
-    WVT_OK(wv_coro_spawn(&co, fdwait_huge_number, NULL, NULL));
-    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, fdwait_huge_number, NULL));
+    WVT_OK(wv_coro_join(co, NULL, wv_deadline_in(10000)));
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
 }
@@ -1216,7 +1213,7 @@ static void *fdwait_number_reused(void *arg)
     short rev = 0;
     (void)arg;
     WVT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-    WVT_ERR(wv_fdwait(p[0], POLLIN, wv_deadline_in(10), NULL), WV_ETIMEDOUT);
+    WVT_ERR(wv_fdwait(p[0], POLLIN, NULL, wv_deadline_in(10)), WV_ETIMEDOUT);
     int num = p[0], keep = fcntl(p[0], F_DUPFD_CLOEXEC, 100);
     WVT_GE(keep, 0);
     close(p[0]);
@@ -1226,9 +1223,9 @@ static void *fdwait_number_reused(void *arg)
         WVT_EQ(dup3(n[0], num, O_CLOEXEC), num);
         close(n[0]);
     }
-    WVT_ERR(wv_fdwait(num, POLLIN, wv_deadline_in(50), &rev), WV_ETIMEDOUT);
+    WVT_ERR(wv_fdwait(num, POLLIN, &rev, wv_deadline_in(50)), WV_ETIMEDOUT);
     WVT_EQ(write(n[1], "x", 1), 1);
-    WVT_OK(wv_fdwait(num, POLLIN, wv_deadline_in(1000), &rev));
+    WVT_OK(wv_fdwait(num, POLLIN, &rev, wv_deadline_in(1000)));
     WVT_EQ(rev, POLLIN);
     close(num);
     close(n[1]);
@@ -1239,8 +1236,8 @@ static void *fdwait_number_reused(void *arg)
 WVT_TEST(sched_fdwait_reused_number_gets_no_stale_event)
 {
     wv_coro_t *co;
-    WVT_OK(wv_coro_spawn(&co, fdwait_number_reused, NULL, NULL));
-    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, fdwait_number_reused, NULL));
+    WVT_OK(wv_coro_join(co, NULL, wv_deadline_in(10000)));
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
 }
@@ -1278,7 +1275,7 @@ WVT_TEST(sched_thread_exit_cancels_coroutines_spawned_meanwhile)
 {
     wv_thread_t *t;
     WVT_OK(wv_thread_start(&t, NULL, leave_cleanup_spawner, NULL));
-    WVT_OK(wv_thread_join(t, wv_deadline_in(5000), NULL));
+    WVT_OK(wv_thread_join(t, NULL, wv_deadline_in(5000)));
     wv_thread_free(t);
 }
 
@@ -1315,8 +1312,8 @@ static void *fds_mixed(void *arg)
 WVT_TEST(sched_fds_wait_mixed_and_empty)
 {
     wv_coro_t *co;
-    WVT_OK(wv_coro_spawn(&co, fds_mixed, NULL, NULL));
-    WVT_OK(wv_coro_join(co, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_coro_spawn(&co, NULL, fds_mixed, NULL));
+    WVT_OK(wv_coro_join(co, NULL, wv_deadline_in(10000)));
     wv_coro_free(co);
     WVT_OK(wv_coro_run(WV_FOREVER));
 }

@@ -13,7 +13,7 @@
 static int join_code(wv_process_t *p)
 {
     int code = -1000;
-    WVT_OK(wv_process_join(p, WV_FOREVER, &code));
+    WVT_OK(wv_process_join(p, &code, WV_FOREVER));
     wv_process_free(p);
     return code;
 }
@@ -28,7 +28,7 @@ static int attach_and_answer(void *arg)
     char *m = wv_shm_addr(s);
     int ok = strcmp(m, "from the parent") == 0;
     strcpy(m + 100, "from the child");
-    wv_shm_close(s);
+    wv_shm_free(s);
     return ok ? 0 : 2;
 }
 
@@ -53,17 +53,17 @@ WVT_TEST(shm_named_block_between_processes)
     WVT_OK(wv_shm_open(&again, name + 1, false, 100)); /* no slash: fine */
     WVT_EQ(wv_shm_size(again), 100);
     WVT_ASSERT(strcmp((char *)wv_shm_addr(again), "from the parent") == 0);
-    wv_shm_close(again);
+    wv_shm_free(again);
     WVT_OK(wv_shm_unlink(name));
     WVT_ERR(wv_shm_unlink(name), WV_ENOENT);
     WVT_ERR(wv_shm_open(&again, name, false, 0), WV_ENOENT);
-    wv_shm_close(s); /* still mapped until now */
+    wv_shm_free(s); /* still mapped until now */
 
     WVT_ERR(wv_shm_open(&s, NULL, true, 0), WV_EINVAL);
     WVT_ERR(wv_shm_open(&s, NULL, false, 0), WV_EINVAL);
     WVT_ERR(wv_shm_open(&s, "/a/b", true, 10), WV_EINVAL);
     WVT_ERR(wv_shm_anon(&s, 0), WV_EINVAL);
-    wv_shm_close(NULL);
+    wv_shm_free(NULL);
 }
 
 static int bump_value(void *arg)
@@ -178,7 +178,7 @@ WVT_TEST(plock_owner_death_is_reported)
     WVT_OK(wv_plock_release(&g->lock));
     WVT_ERR(wv_plock_acquire(&g->lock, WV_FOREVER), WV_ENOTRECOVERABLE);
     wv_plock_destroy(&g->lock);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 WVT_TEST(plock_recursive)
@@ -256,7 +256,7 @@ WVT_TEST_TIMEOUT(plock_survives_owners_killed_at_random, 120)
     WVT_EQ(g->a, g->b);
     WVT_GT(g->a, 0);
     WVT_OK(wv_plock_release(&g->lock));
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 /* ------------------------------------------------- Semaphore, Event */
@@ -330,7 +330,7 @@ WVT_TEST(psem_pevent_bounded_buffer_between_processes)
     WVT_ASSERT(!wv_pevent_is_set(&s->go));
     WVT_ERR(wv_psem_init(&s->items, 5, 2), WV_EINVAL);
     wv_plock_destroy(&s->lock);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 /* ------------------------------------------------ Condition, Barrier */
@@ -402,7 +402,7 @@ WVT_TEST(pcond_between_processes)
     WVT_EQ(join_code(p), 0);
     wv_pcond_destroy(&s->cond);
     wv_plock_destroy(&s->lock);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 static int meet_rounds(void *arg)
@@ -434,9 +434,9 @@ WVT_TEST(pbarrier_between_processes)
         for (int i = 0; i < 4; i++)
             WVT_EQ(s->idx[r][i], 1);
     WVT_ERR(wv_pbarrier_wait(&s->bar, WV_NOWAIT), WV_EAGAIN);
-    WVT_ASSERT(!wv_pbarrier_broken(&s->bar)); /* EAGAIN changed nothing */
+    WVT_ASSERT(!wv_pbarrier_is_broken(&s->bar)); /* EAGAIN changed nothing */
     wv_pbarrier_destroy(&s->bar);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }
 
 static int meet_once(void *arg)
@@ -460,10 +460,10 @@ WVT_TEST(pbarrier_timeout_abort_reset)
 
     WVT_OK(wv_pbarrier_init(&s->bar, 2));
     WVT_ERR(wv_pbarrier_wait(&s->bar, wv_deadline_in(10)), WV_ETIMEDOUT);
-    WVT_ASSERT(wv_pbarrier_broken(&s->bar));
+    WVT_ASSERT(wv_pbarrier_is_broken(&s->bar));
     WVT_ERR(wv_pbarrier_wait(&s->bar, WV_FOREVER), WV_EBROKEN);
     wv_pbarrier_reset(&s->bar);
-    WVT_ASSERT(!wv_pbarrier_broken(&s->bar));
+    WVT_ASSERT(!wv_pbarrier_is_broken(&s->bar));
 
     /* A waiter in another process, broken by abort... */
     WVT_OK(wv_process_start(&p, NULL, wait_broken, s));
@@ -476,12 +476,12 @@ WVT_TEST(pbarrier_timeout_abort_reset)
     WVT_POLL(wv__pbarrier_waiting(&s->bar) == 1, 5000);
     wv_pbarrier_reset(&s->bar);
     WVT_EQ(join_code(p), 0);
-    WVT_ASSERT(!wv_pbarrier_broken(&s->bar));
+    WVT_ASSERT(!wv_pbarrier_is_broken(&s->bar));
     WVT_OK(wv_process_start(&p, NULL, meet_once, s));
     int i = wv_pbarrier_wait(&s->bar, WV_FOREVER);
     WVT_ASSERT(i == 0 || i == 1);
     WVT_EQ(join_code(p), 0);
     wv_pbarrier_destroy(&s->bar);
     WVT_ERR(wv_pbarrier_init(&s->bar, 0), WV_EINVAL);
-    wv_shm_close(shm);
+    wv_shm_free(shm);
 }

@@ -106,18 +106,18 @@ WVT_TEST(sub_communicate_sh_commands)
     WVT_OK(wv_popen_new(&p, &o));
     WVT_GT(wv_popen_pid(p), 0);
     WVT_GE(wv_popen_fd(p, WV_STDIN), 0);
-    WVT_OK(wv_popen_communicate(p, in, strlen(in), WV_FOREVER, &out, &err));
+    WVT_OK(wv_popen_communicate(p, in, strlen(in), &out, &err, WV_FOREVER));
     WVT_ASSERT(strcmp(out.data, "hello\n42\n") == 0);
     WVT_EQ(out.len, 9);
     WVT_ASSERT(strcmp(err.data, "oops\n") == 0);
     WVT_OK(wv_popen_returncode(p, &code));
     WVT_EQ(code, 3);
     code = -1;
-    WVT_OK(wv_popen_wait(p, WV_FOREVER, &code)); /* again: cached */
+    WVT_OK(wv_popen_wait(p, &code, WV_FOREVER)); /* again: cached */
     WVT_EQ(code, 3);
     WVT_EQ(wv_popen_fd(p, WV_STDOUT), -1); /* closed at their end */
     /* A second communicate returns the same output. */
-    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, &out, NULL, WV_FOREVER));
     WVT_EQ(out.len, 9);
     wv_popen_free(p);
 }
@@ -145,11 +145,11 @@ static void cat_through(size_t len)
     fill(in, len);
     pipe_all(&o);
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, &err));
+    WVT_OK(wv_popen_communicate(p, in, len, &out, &err, WV_FOREVER));
     WVT_EQ(out.len, len);
     WVT_EQ(err.len, 0);
     WVT_ASSERT(memcmp(out.data, in, len) == 0);
-    WVT_OK(wv_popen_wait(p, 0, &code));
+    WVT_OK(wv_popen_wait(p, &code, 0));
     WVT_EQ(code, 0);
     wv_popen_free(p);
     free(in);
@@ -296,7 +296,7 @@ static void fenced_cat(size_t len, bool huge)
     WVT_OK(wv_set_allocator(fenced_malloc, fenced_realloc, fenced_calloc,
                             fenced_free));
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, in, len, &out, NULL, WV_FOREVER));
     WVT_EQ(out.len, len);
     WVT_ASSERT(memcmp(out.data, in, len) == 0);
     long kib = huge_kib_at(out.data);
@@ -336,10 +336,10 @@ WVT_TEST(sub_child_closes_stdin_early)
     WVT_ASSERT(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
     pipe_all(&o);
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, &err));
+    WVT_OK(wv_popen_communicate(p, in, len, &out, &err, WV_FOREVER));
     WVT_ASSERT(strcmp(out.data, "closed\n") == 0);
     WVT_ASSERT(strcmp(err.data, "err\n") == 0);
-    WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+    WVT_OK(wv_popen_wait(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_popen_free(p);
 
@@ -348,7 +348,7 @@ WVT_TEST(sub_child_closes_stdin_early)
     o = (wv_popen_opts_t){.argv = head};
     pipe_all(&o);
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, in, len, &out, NULL, WV_FOREVER));
     WVT_EQ(out.len, 10);
     wv_popen_free(p);
     free(in);
@@ -375,21 +375,22 @@ WVT_TEST(sub_deadline_then_resume_loses_nothing)
     pipe_all(&o);
     WVT_OK(wv_popen_new(&p, &o));
     int64_t deadline = wv_now() + 50;
-    WVT_ERR(wv_popen_communicate(p, in, len, deadline, &out, &err),
+    WVT_ERR(wv_popen_communicate(p, in, len, &out, &err, deadline),
             WV_ETIMEDOUT);
     WVT_GE(wv_now(), deadline);
     WVT_ERR(wv_popen_poll(p, NULL), WV_EAGAIN);
-    WVT_ERR(wv_popen_communicate(p, NULL, 0, WV_NOWAIT, &out, &err), WV_EAGAIN);
+    WVT_ERR(wv_popen_communicate(p, NULL, 0, &out, &err, WV_NOWAIT),
+            WV_EAGAIN);
     /* Input may be given once only. */
-    WVT_ERR(wv_popen_communicate(p, in, 1, WV_NOWAIT, &out, &err), WV_EINVAL);
+    WVT_ERR(wv_popen_communicate(p, in, 1, &out, &err, WV_NOWAIT), WV_EINVAL);
     memset(in + len / 2, 0, 4096); /* the copy aside must not see this */
     gate_release(&g);
-    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, &err));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, &out, &err, WV_FOREVER));
     fill(in, len);
     WVT_EQ(out.len, len);
     WVT_ASSERT(memcmp(out.data, in, len) == 0);
     WVT_ASSERT(strcmp(err.data, "started\n") == 0);
-    WVT_OK(wv_popen_wait(p, 0, &code));
+    WVT_OK(wv_popen_wait(p, &code, 0));
     WVT_EQ(code, 0);
     wv_popen_free(p);
     gate_close(&g);
@@ -415,15 +416,15 @@ WVT_TEST(sub_borrowed_input_through_cat_and_run)
     fill(in, len);
     o.in.how = o.out.how = WV_STDIO_PIPE;
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, in, len, &out, NULL, WV_FOREVER));
     WVT_EQ(out.len, len);
     WVT_ASSERT(memcmp(out.data, in, len) == 0);
-    WVT_OK(wv_popen_wait(p, 0, &code));
+    WVT_OK(wv_popen_wait(p, &code, 0));
     WVT_EQ(code, 0);
     wv_popen_free(p);
 
     o.in.how = WV_STDIO_INHERIT;
-    WVT_OK(wv_subprocess_run(&o, in, len, WV_FOREVER, true, &r));
+    WVT_OK(wv_subprocess_run(&o, in, len, true, &r, WV_FOREVER));
     WVT_EQ(r.out_len, len);
     WVT_ASSERT(memcmp(r.out, in, len) == 0);
     wv_completed_free(&r);
@@ -445,7 +446,7 @@ WVT_TEST(sub_borrowed_input_to_a_child_that_stops_reading)
     o.borrow_input = true;
     o.in.how = o.out.how = WV_STDIO_PIPE;
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, in, len, &out, NULL, WV_FOREVER));
     WVT_ASSERT(strcmp(out.data, "closed\n") == 0);
     wv_popen_free(p);
 
@@ -453,7 +454,7 @@ WVT_TEST(sub_borrowed_input_to_a_child_that_stops_reading)
     o = (wv_popen_opts_t){.argv = head, .borrow_input = true};
     o.in.how = o.out.how = WV_STDIO_PIPE;
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, len, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, in, len, &out, NULL, WV_FOREVER));
     WVT_EQ(out.len, 10);
     wv_popen_free(p);
     free(in);
@@ -502,13 +503,13 @@ WVT_TEST(sub_borrowed_input_stays_lent_across_a_deadline)
     o.shell = gated(&g, "exec cat");
     pipe_all(&o);
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_ERR(wv_popen_communicate(p, in, len, wv_now() + 50, &out, NULL),
+    WVT_ERR(wv_popen_communicate(p, in, len, &out, NULL, wv_now() + 50),
             WV_ETIMEDOUT);
     WVT_ERR(wv_popen_poll(p, NULL), WV_EAGAIN);
     in[len / 2] ^= 1;
     in[100] ^= 1;
     gate_release(&g);
-    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, &out, NULL, WV_FOREVER));
     WVT_EQ(out.len, len);
     WVT_EQ(out.data[len / 2], in[len / 2]);
     /* Under TSan children are forked, not vforked: the caller's pages are
@@ -539,13 +540,13 @@ WVT_TEST(sub_never_exiting_child_killed_keeps_output)
     /* The line may come before or after the deadline: wait for it. */
     int err;
     do {
-        err = wv_popen_communicate(p, NULL, 0, wv_now() + 10, &out, NULL);
+        err = wv_popen_communicate(p, NULL, 0, &out, NULL, wv_now() + 10);
         WVT_EQ(err, WV_ETIMEDOUT);
     } while (out.len == 0);
     WVT_ASSERT(strcmp(out.data, "partial\n") == 0);
-    WVT_ERR(wv_popen_wait(p, wv_now() + 10, NULL), WV_ETIMEDOUT);
+    WVT_ERR(wv_popen_wait(p, NULL, wv_now() + 10), WV_ETIMEDOUT);
     WVT_OK(wv_popen_kill(p));
-    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, &out, NULL, WV_FOREVER));
     WVT_ASSERT(strcmp(out.data, "partial\n") == 0);
     WVT_OK(wv_popen_returncode(p, &code));
     WVT_EQ(code, -SIGKILL);
@@ -645,27 +646,28 @@ WVT_TEST(sub_bad_options)
     WVT_OK(wv_popen_new(&p, &o));
     char buf[4];
     size_t n;
-    WVT_ERR(wv_popen_communicate(p, NULL, 5, 0, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_popen_wait(p, -5, NULL), WV_EINVAL);
+    WVT_ERR(wv_popen_communicate(p, NULL, 5, NULL, NULL, 0), WV_EINVAL);
+    WVT_ERR(wv_popen_wait(p, NULL, -5), WV_EINVAL);
     WVT_OK(wv_popen_send_signal(p, 0)); /* Python's signal 0: a check */
     WVT_ERR(wv_popen_send_signal(p, -1), WV_EINVAL);
     WVT_ERR(wv_popen_send_signal(p, 4096), WV_EINVAL);
-    WVT_ERR(wv_popen_read(p, WV_STDIN, buf, sizeof buf, 0, &n), WV_EINVAL);
-    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, 0, &n), WV_EBADF);
+    WVT_ERR(wv_popen_read(p, WV_STDIN, buf, sizeof buf, &n, 0), WV_EINVAL);
+    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, &n, 0), WV_EBADF);
     WVT_EQ(wv_popen_fd(p, 7), -1);
     WVT_ERR(wv_popen_returncode(p, NULL), WV_EAGAIN);
     wv_popen_close_stdin(p);
-    WVT_ERR(wv_popen_write(p, "x", 1, 0, NULL), WV_EBADF);
-    WVT_OK(wv_popen_wait(p, WV_FOREVER, NULL));
+    WVT_ERR(wv_popen_write(p, "x", 1, NULL, 0), WV_EBADF);
+    WVT_OK(wv_popen_wait(p, NULL, WV_FOREVER));
     wv_popen_free(p);
     wv_popen_free(NULL);
-    WVT_ERR(wv_popen_wait(NULL, 0, NULL), WV_EINVAL);
+    WVT_ERR(wv_popen_wait(NULL, NULL, 0), WV_EINVAL);
 
     /* input to a child whose stdin is no pipe */
     o = sh_c("true");
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_ERR(wv_popen_communicate(p, "x", 1, WV_FOREVER, NULL, NULL), WV_EINVAL);
-    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, NULL, NULL));
+    WVT_ERR(wv_popen_communicate(p, "x", 1, NULL, NULL, WV_FOREVER),
+            WV_EINVAL);
+    WVT_OK(wv_popen_communicate(p, NULL, 0, NULL, NULL, WV_FOREVER));
     wv_popen_free(p);
 }
 
@@ -681,8 +683,8 @@ static void spawn_many(long n)
             pipe_all(&o);
         WVT_OK(wv_popen_new(&p, &o));
         if (i & 1)
-            WVT_OK(wv_popen_communicate(p, "x", 1, WV_FOREVER, NULL, NULL));
-        WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+            WVT_OK(wv_popen_communicate(p, "x", 1, NULL, NULL, WV_FOREVER));
+        WVT_OK(wv_popen_wait(p, &code, WV_FOREVER));
         WVT_EQ(code, 0);
         wv_popen_free(p);
     }
@@ -719,7 +721,7 @@ static void echo_rounds(int i, void *arg)
         snprintf(in, sizeof in, "in%d", i);
         pipe_all(&o);
         WVT_OK(wv_popen_new(&p, &o));
-        WVT_OK(wv_popen_communicate(p, in, strlen(in), WV_FOREVER, &out, &err));
+        WVT_OK(wv_popen_communicate(p, in, strlen(in), &out, &err, WV_FOREVER));
         WVT_ASSERT(strcmp(out.data, want) == 0);
         snprintf(want, sizeof want, "e%d\n", i);
         WVT_ASSERT(strcmp(err.data, want) == 0);
@@ -741,7 +743,7 @@ WVT_TEST_TIMEOUT(sub_threads_spawn_at_once, 120)
 static char *output_of(const wv_popen_opts_t *opts)
 {
     wv_completed_t r;
-    WVT_OK(wv_subprocess_check_output(opts, NULL, 0, WV_FOREVER, &r));
+    WVT_OK(wv_subprocess_check_output(opts, NULL, 0, &r, WV_FOREVER));
     char *s = strdup(r.out);
     wv_completed_free(&r);
     return s;
@@ -826,7 +828,7 @@ WVT_TEST(sub_devnull_fd_and_merged_stderr)
     o.out.how = WV_STDIO_PIPE;
     o.err.how = WV_STDIO_STDOUT;
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, &err));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, &out, &err, WV_FOREVER));
     WVT_ASSERT(strcmp(out.data, "out\nerr\n") == 0);
     WVT_ASSERT(err.data == NULL && err.len == 0);
     WVT_EQ(wv_popen_fd(p, WV_STDERR), -1);
@@ -847,7 +849,7 @@ WVT_TEST(sub_devnull_fd_and_merged_stderr)
     buf[got] = '\0';
     WVT_ASSERT(strcmp(buf, "out\n") == 0);
     close(fds[0]);
-    WVT_OK(wv_popen_wait(p, WV_FOREVER, NULL));
+    WVT_OK(wv_popen_wait(p, NULL, WV_FOREVER));
     wv_popen_free(p);
 
     /* Our descriptors 0-2 shuffled: the child's stdin from our stderr's
@@ -866,7 +868,7 @@ WVT_TEST(sub_devnull_fd_and_merged_stderr)
     WVT_OK(wv_popen_new(&p, &o));
     dup2(saved, 2);
     close(saved);
-    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, &out, NULL, WV_FOREVER));
     WVT_ASSERT(strcmp(out.data, "via2\n") == 0);
     wv_popen_free(p);
 
@@ -882,7 +884,7 @@ WVT_TEST(sub_devnull_fd_and_merged_stderr)
     WVT_OK(wv_popen_new(&p, &o));
     dup2(saved0, 0);
     close(saved0);
-    WVT_OK(wv_popen_communicate(p, "via0\n", 5, WV_FOREVER, NULL, NULL));
+    WVT_OK(wv_popen_communicate(p, "via0\n", 5, NULL, NULL, WV_FOREVER));
     char buf0[16] = {0};
     WVT_EQ(read(fds[0], buf0, sizeof buf0 - 1), 5);
     WVT_ASSERT(strcmp(buf0, "via0\n") == 0);
@@ -919,7 +921,7 @@ static wv_popen_t *waiting_child(wv_popen_opts_t o)
 static void end_waiting(wv_popen_t *p)
 {
     int code = -1;
-    WVT_OK(wv_popen_communicate(p, NULL, 0, WV_FOREVER, NULL, NULL));
+    WVT_OK(wv_popen_communicate(p, NULL, 0, NULL, NULL, WV_FOREVER));
     WVT_OK(wv_popen_returncode(p, &code));
     WVT_EQ(code, 0);
     wv_popen_free(p);
@@ -942,9 +944,9 @@ WVT_TEST(sub_new_session_and_process_groups)
     /* A signal to the group reaches both. */
     WVT_EQ(kill(-pb, SIGTERM), 0);
     int code = 0;
-    WVT_OK(wv_popen_wait(b, WV_FOREVER, &code));
+    WVT_OK(wv_popen_wait(b, &code, WV_FOREVER));
     WVT_EQ(code, -SIGTERM);
-    WVT_OK(wv_popen_wait(c, WV_FOREVER, &code));
+    WVT_OK(wv_popen_wait(c, &code, WV_FOREVER));
     WVT_EQ(code, -SIGTERM);
     wv_popen_free(b);
     wv_popen_free(c);
@@ -1006,7 +1008,7 @@ WVT_TEST(sub_signals_give_negative_returncodes)
             WVT_OK(wv_popen_kill(p));
         else
             WVT_OK(wv_popen_send_signal(p, sigs[i]));
-        WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+        WVT_OK(wv_popen_wait(p, &code, WV_FOREVER));
         WVT_EQ(code, -sigs[i]);
         WVT_OK(wv_popen_poll(p, &code));
         WVT_EQ(code, -sigs[i]);
@@ -1019,12 +1021,12 @@ WVT_TEST(sub_wait_deadline_and_waiters_on_threads)
 {
     wv_popen_t *p = waiting_child((wv_popen_opts_t){0});
     int64_t deadline = wv_now() + 30;
-    WVT_ERR(wv_popen_wait(p, deadline, NULL), WV_ETIMEDOUT);
+    WVT_ERR(wv_popen_wait(p, NULL, deadline), WV_ETIMEDOUT);
     WVT_GE(wv_now(), deadline);
-    WVT_ERR(wv_popen_wait(p, WV_NOWAIT, NULL), WV_EAGAIN);
+    WVT_ERR(wv_popen_wait(p, NULL, WV_NOWAIT), WV_EAGAIN);
     wv_popen_close_stdin(p);
     int code = -1;
-    WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+    WVT_OK(wv_popen_wait(p, &code, WV_FOREVER));
     WVT_EQ(code, 0);
     wv_popen_free(p);
 }
@@ -1032,7 +1034,7 @@ WVT_TEST(sub_wait_deadline_and_waiters_on_threads)
 static void wait_it(int i, void *arg)
 {
     int code = -1;
-    WVT_OK(wv_popen_wait(arg, WV_FOREVER, &code));
+    WVT_OK(wv_popen_wait(arg, &code, WV_FOREVER));
     WVT_EQ(code, 0);
 }
 
@@ -1077,30 +1079,29 @@ WVT_TEST(sub_write_read_conversation)
         char cmd[32], want[16];
         snprintf(cmd, sizeof cmd, "expr %d + 1\n", i);
         snprintf(want, sizeof want, "%d\n", i + 1);
-        WVT_OK(wv_popen_write(p, cmd, strlen(cmd), WV_FOREVER, &done));
+        WVT_OK(wv_popen_write(p, cmd, strlen(cmd), &done, WV_FOREVER));
         WVT_EQ(done, strlen(cmd));
         size_t got = 0;
         while (got < strlen(want)) {
-            WVT_OK(wv_popen_read(p, WV_STDOUT, buf + got, sizeof buf - got,
-                                 wv_now() + 10000, &n));
+            WVT_OK(wv_popen_read(p, WV_STDOUT, buf + got, sizeof buf - got, &n, wv_now() + 10000));
             got += n;
         }
         buf[got] = '\0';
         WVT_ASSERT(strcmp(buf, want) == 0);
     }
-    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, WV_NOWAIT, &n),
+    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, &n, WV_NOWAIT),
             WV_EAGAIN);
-    WVT_OK(wv_popen_write(p, "exit 5\n", 7, WV_FOREVER, NULL));
-    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, WV_FOREVER, &n),
+    WVT_OK(wv_popen_write(p, "exit 5\n", 7, NULL, WV_FOREVER));
+    WVT_ERR(wv_popen_read(p, WV_STDOUT, buf, sizeof buf, &n, WV_FOREVER),
             WV_EOF);
-    WVT_ERR(wv_popen_read(p, WV_STDERR, buf, sizeof buf, WV_FOREVER, &n),
+    WVT_ERR(wv_popen_read(p, WV_STDERR, buf, sizeof buf, &n, WV_FOREVER),
             WV_EOF);
     int code = -1;
-    WVT_OK(wv_popen_wait(p, WV_FOREVER, &code));
+    WVT_OK(wv_popen_wait(p, &code, WV_FOREVER));
     WVT_EQ(code, 5);
     /* Writing to a child that is gone: WV_EPIPE, and we live on. */
     WVT_ASSERT(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
-    WVT_ERR(wv_popen_write(p, "x", 1, WV_FOREVER, &done), WV_EPIPE);
+    WVT_ERR(wv_popen_write(p, "x", 1, &done, WV_FOREVER), WV_EPIPE);
     WVT_EQ(done, 0);
     wv_popen_free(p);
 }
@@ -1120,7 +1121,7 @@ static void communicate_it(void *arg)
 {
     struct comm_arg *a = arg;
     wv_bytes_t out;
-    WVT_OK(wv_popen_communicate(a->p, a->in, a->len, WV_FOREVER, &out, NULL));
+    WVT_OK(wv_popen_communicate(a->p, a->in, a->len, &out, NULL, WV_FOREVER));
     WVT_EQ(out.len, a->len);
     WVT_ASSERT(memcmp(out.data, a->in, a->len) == 0);
 }
@@ -1164,14 +1165,14 @@ WVT_TEST(sub_run_check_and_returncodes)
     wv_completed_t r;
 
     o.out.how = o.err.how = WV_STDIO_PIPE;
-    WVT_OK(wv_subprocess_run(&o, NULL, 0, WV_FOREVER, false, &r));
+    WVT_OK(wv_subprocess_run(&o, NULL, 0, false, &r, WV_FOREVER));
     WVT_EQ(r.returncode, 3);
     WVT_ASSERT(strcmp(r.out, "out\n") == 0 && r.out_len == 4);
     WVT_ASSERT(strcmp(r.err, "err\n") == 0);
     wv_completed_free(&r);
     WVT_ASSERT(r.out == NULL);
 
-    WVT_ERR(wv_subprocess_run(&o, NULL, 0, WV_FOREVER, true, &r),
+    WVT_ERR(wv_subprocess_run(&o, NULL, 0, true, &r, WV_FOREVER),
             WV_ECALLEDPROCESS);
     WVT_EQ(r.returncode, 3);
     WVT_ASSERT(strcmp(r.out, "out\n") == 0);
@@ -1181,24 +1182,25 @@ WVT_TEST(sub_run_check_and_returncodes)
     const char *cat[] = {"cat", NULL};
     wv_popen_opts_t c = {.argv = cat};
     c.out.how = WV_STDIO_DEVNULL;
-    WVT_OK(wv_subprocess_run(&c, "abc", 3, WV_FOREVER, true, &r));
+    WVT_OK(wv_subprocess_run(&c, "abc", 3, true, &r, WV_FOREVER));
     WVT_ASSERT(r.out == NULL && r.err == NULL && r.returncode == 0);
     wv_completed_free(&r);
 
     /* Empty output is "", not NULL. */
     wv_popen_opts_t t = sh_c("true");
-    WVT_OK(wv_subprocess_check_output(&t, NULL, 0, WV_FOREVER, &r));
+    WVT_OK(wv_subprocess_check_output(&t, NULL, 0, &r, WV_FOREVER));
     WVT_ASSERT(r.out && r.out[0] == '\0' && r.out_len == 0);
     wv_completed_free(&r);
 
     /* A program that cannot start: nothing to free. */
     const char *nf[] = {"weave-no-such-program", NULL};
     wv_popen_opts_t bad = {.argv = nf};
-    WVT_ERR(wv_subprocess_run(&bad, NULL, 0, WV_FOREVER, false, &r), WV_ENOENT);
+    WVT_ERR(wv_subprocess_run(&bad, NULL, 0, false, &r, WV_FOREVER),
+            WV_ENOENT);
     WVT_ASSERT(r.out == NULL && r.returncode == 0);
-    WVT_ERR(wv_subprocess_run(&c, "x", 1, WV_FOREVER, false, NULL), WV_EINVAL);
+    WVT_ERR(wv_subprocess_run(&c, "x", 1, false, NULL, WV_FOREVER), WV_EINVAL);
     c.in.how = WV_STDIO_DEVNULL;
-    WVT_ERR(wv_subprocess_run(&c, "x", 1, WV_FOREVER, false, &r), WV_EINVAL);
+    WVT_ERR(wv_subprocess_run(&c, "x", 1, false, &r, WV_FOREVER), WV_EINVAL);
     wv_completed_free(NULL);
 }
 
@@ -1209,7 +1211,7 @@ WVT_TEST(sub_run_timeout_kills_and_reaps)
 
     o.out.how = WV_STDIO_PIPE;
     int64_t deadline = wv_now() + 100;
-    WVT_ERR(wv_subprocess_run(&o, NULL, 0, deadline, true, &r), WV_ETIMEDOUT);
+    WVT_ERR(wv_subprocess_run(&o, NULL, 0, true, &r, deadline), WV_ETIMEDOUT);
     WVT_GE(wv_now(), deadline);
     WVT_EQ(r.returncode, -SIGKILL);
     /* "before" was written at once; it may still have been in the pipe at
@@ -1225,7 +1227,7 @@ WVT_TEST(sub_check_output_and_shell_options)
     const char *argv[] = {"my-name", "-c", "head -c 10 /proc/$$/cmdline", NULL};
     wv_popen_opts_t o = {.argv = argv, .executable = "sh"};
     wv_completed_t r;
-    WVT_OK(wv_subprocess_check_output(&o, NULL, 0, WV_FOREVER, &r));
+    WVT_OK(wv_subprocess_check_output(&o, NULL, 0, &r, WV_FOREVER));
     WVT_EQ(r.out_len, 10);
     WVT_ASSERT(memcmp(r.out, "my-name\0-c", 10) == 0);
     wv_completed_free(&r);
@@ -1253,7 +1255,7 @@ static int run_cat(void *arg)
     o.pass_fds = pass;
     o.npass_fds = 1;
     o.out.how = o.err.how = WV_STDIO_PIPE;
-    int err = wv_subprocess_run(&o, "hello", 5, WV_FOREVER, true, &r);
+    int err = wv_subprocess_run(&o, "hello", 5, true, &r, WV_FOREVER);
     if (!err &&
         (r.out_len != 5 || strcmp(r.out, "hello") != 0 || r.err_len != 0))
         err = WV_EIO;
@@ -1298,7 +1300,7 @@ WVT_TEST_TIMEOUT(sub_start_survives_a_reaping_sigchld_handler, 120)
     for (long i = 0; i < n; i++) {
         wv_popen_t *p;
         WVT_OK(wv_popen_new(&p, &o));
-        int rc = wv_popen_wait(p, WV_FOREVER, NULL);
+        int rc = wv_popen_wait(p, NULL, WV_FOREVER);
         WVT_ASSERT(rc == 0 || rc == WV_ECHILD); /* the handler may win */
         wv_popen_free(p);
     }
@@ -1326,7 +1328,7 @@ WVT_TEST(sub_closed_stdio_and_stderr_to_stdout)
     wv_popen_t *p;
     int rc = wv_popen_new(&p, &o);
     int crc =
-        rc ? rc : wv_popen_communicate(p, "x", 1, wv_now() + 5000, NULL, NULL);
+        rc ? rc : wv_popen_communicate(p, "x", 1, NULL, NULL, wv_now() + 5000);
     if (rc == 0)
         wv_popen_free(p);
     for (int i = 0; i < 3; i++) {

@@ -18,19 +18,19 @@ WVT_TEST(thread_start_join_result)
     wv_thread_t *t;
     int result = 0;
     WVT_OK(wv_thread_start(&t, NULL, return_42, NULL));
-    WVT_OK(wv_thread_join(t, wv_deadline_in(10000), &result));
+    WVT_OK(wv_thread_join(t, &result, wv_deadline_in(10000)));
     WVT_EQ(result, 42);
     WVT_ASSERT(!wv_thread_is_alive(t));
     result = 0;
-    WVT_OK(wv_thread_join(t, WV_NOWAIT, &result)); /* again: at once */
+    WVT_OK(wv_thread_join(t, &result, WV_NOWAIT)); /* again: at once */
     WVT_EQ(result, 42);
-    WVT_OK(wv_thread_join(t, WV_FOREVER, NULL));
+    WVT_OK(wv_thread_join(t, NULL, WV_FOREVER));
     wv_thread_free(t);
     wv_thread_free(NULL);
 
     WVT_ERR(wv_thread_start(NULL, NULL, return_42, NULL), WV_EINVAL);
     WVT_ERR(wv_thread_start(&t, NULL, NULL, NULL), WV_EINVAL);
-    WVT_ERR(wv_thread_join(NULL, WV_FOREVER, NULL), WV_EINVAL);
+    WVT_ERR(wv_thread_join(NULL, NULL, WV_FOREVER), WV_EINVAL);
 }
 
 struct named {
@@ -60,7 +60,7 @@ WVT_TEST(thread_names_and_ids)
     wv_thread_opts_t opts = {.name = "LoopThread-with-a-long-name"};
 
     WVT_OK(wv_thread_start(&t, &opts, record_identity, &n));
-    WVT_OK(wv_thread_join(t, wv_deadline_in(10000), NULL));
+    WVT_OK(wv_thread_join(t, NULL, wv_deadline_in(10000)));
     WVT_ASSERT(strcmp(n.name, "LoopThread-with-a-long-name") == 0);
     WVT_ASSERT(strcmp(wv_thread_name(t), "LoopThread-with-a-long-name") == 0);
     /* the OS (debuggers, top -H) sees the first 15 bytes */
@@ -78,8 +78,8 @@ WVT_TEST(thread_names_and_ids)
     WVT_EQ(sscanf(wv_thread_name(a), "Thread-%d", &na), 1);
     WVT_EQ(sscanf(wv_thread_name(b), "Thread-%d", &nb), 1);
     WVT_GT(nb, na);
-    WVT_OK(wv_thread_join(a, WV_FOREVER, NULL));
-    WVT_OK(wv_thread_join(b, WV_FOREVER, NULL));
+    WVT_OK(wv_thread_join(a, NULL, WV_FOREVER));
+    WVT_OK(wv_thread_join(b, NULL, WV_FOREVER));
     wv_thread_free(a);
     wv_thread_free(b);
 
@@ -90,7 +90,7 @@ WVT_TEST(thread_names_and_ids)
     opts.name = longname;
     WVT_OK(wv_thread_start(&t, &opts, return_42, NULL));
     WVT_EQ(strlen(wv_thread_name(t)), WV_THREAD_NAME_MAX);
-    WVT_OK(wv_thread_join(t, WV_FOREVER, NULL));
+    WVT_OK(wv_thread_join(t, NULL, WV_FOREVER));
     wv_thread_free(t);
 }
 
@@ -101,7 +101,7 @@ WVT_TEST(thread_main_and_current)
     WVT_ASSERT(strcmp(wv_thread_name(wv_thread_main()), "MainThread") == 0);
     WVT_ASSERT(wv_thread_is_alive(wv_thread_main()));
     WVT_EQ(wv_thread_native_id(wv_thread_main()), getpid());
-    WVT_ERR(wv_thread_join(wv_thread_main(), WV_NOWAIT, NULL), WV_EINVAL);
+    WVT_ERR(wv_thread_join(wv_thread_main(), NULL, WV_NOWAIT), WV_EINVAL);
     wv_thread_free(wv_thread_current()); /* ignored, as documented */
 }
 
@@ -115,7 +115,7 @@ static void foreign_identity(void *p)
     n->gettid_value = (int)gettid();
     WVT_ASSERT(me != wv_thread_main());
     WVT_ASSERT(wv_thread_current() == me);
-    WVT_ERR(wv_thread_join(me, WV_NOWAIT, NULL), WV_EINVAL);
+    WVT_ERR(wv_thread_join(me, NULL, WV_NOWAIT), WV_EINVAL);
 }
 
 WVT_TEST(thread_foreign_current)
@@ -134,7 +134,7 @@ static int wait_event(void *p)
 
 static int join_self(void *p)
 {
-    return wv_thread_join(wv_thread_current(), WV_NOWAIT, NULL);
+    return wv_thread_join(wv_thread_current(), NULL, WV_NOWAIT);
 }
 
 WVT_TEST(thread_join_deadline)
@@ -144,19 +144,19 @@ WVT_TEST(thread_join_deadline)
     int result = 0;
     WVT_OK(wv_thread_start(&t, NULL, wait_event, &e));
     WVT_ASSERT(wv_thread_is_alive(t));
-    WVT_ERR(wv_thread_join(t, WV_NOWAIT, &result), WV_EAGAIN);
+    WVT_ERR(wv_thread_join(t, &result, WV_NOWAIT), WV_EAGAIN);
     int64_t deadline = wv_now() + 20;
-    WVT_ERR(wv_thread_join(t, deadline, &result), WV_ETIMEDOUT);
+    WVT_ERR(wv_thread_join(t, &result, deadline), WV_ETIMEDOUT);
     WVT_GE(wv_now(), deadline);
-    WVT_ERR(wv_thread_join(t, -3, &result), WV_EINVAL);
+    WVT_ERR(wv_thread_join(t, &result, -3), WV_EINVAL);
     WVT_EQ(result, 0); /* untouched on error */
     wv_event_set(&e);
-    WVT_OK(wv_thread_join(t, wv_deadline_in(10000), &result));
+    WVT_OK(wv_thread_join(t, &result, wv_deadline_in(10000)));
     WVT_EQ(result, 5);
     wv_thread_free(t);
 
     WVT_OK(wv_thread_start(&t, NULL, join_self, NULL));
-    WVT_OK(wv_thread_join(t, WV_FOREVER, &result));
+    WVT_OK(wv_thread_join(t, &result, WV_FOREVER));
     WVT_ERR(result, WV_EDEADLK);
     wv_thread_free(t);
 }
@@ -186,7 +186,7 @@ WVT_TEST(thread_many)
     for (int i = 0; i < N; i++)
         WVT_OK(wv_thread_start(&ts[i], NULL, count_up, &counter));
     for (int i = 0; i < N; i++) {
-        WVT_OK(wv_thread_join(ts[i], wv_deadline_in(10000), NULL));
+        WVT_OK(wv_thread_join(ts[i], NULL, wv_deadline_in(10000)));
         wv_thread_free(ts[i]);
     }
     WVT_EQ(counter, N);
@@ -204,7 +204,7 @@ static int start_one(void *p)
     int err = wv_thread_start(&t, &opts, p ? never_runs : return_42, NULL);
     if (err)
         return err;
-    WVT_OK(wv_thread_join(t, WV_FOREVER, NULL));
+    WVT_OK(wv_thread_join(t, NULL, WV_FOREVER));
     wv_thread_free(t);
     return 0;
 }
@@ -222,7 +222,7 @@ WVT_TEST(thread_stack_size)
     opts.stack_size = 4u << 20;
     int result;
     WVT_OK(wv_thread_start(&t, &opts, return_42, NULL));
-    WVT_OK(wv_thread_join(t, WV_FOREVER, &result));
+    WVT_OK(wv_thread_join(t, &result, WV_FOREVER));
     WVT_EQ(result, 42);
     wv_thread_free(t);
 }
@@ -236,7 +236,7 @@ struct joiners {
 static void join_target(int i, void *p)
 {
     struct joiners *j = p;
-    WVT_OK(wv_thread_join(j->target, wv_deadline_in(10000), &j->results[i]));
+    WVT_OK(wv_thread_join(j->target, &j->results[i], wv_deadline_in(10000)));
 }
 
 static int wait_go(void *p)
@@ -274,7 +274,7 @@ WVT_TEST(thread_join_deadline_zero_never_blocks)
     wv_thread_t *t;
     WVT_OK(wv_thread_start(&t, NULL, return_42, NULL));
     int result = 0, err;
-    while ((err = wv_thread_join(t, WV_NOWAIT, &result)) == WV_EAGAIN)
+    while ((err = wv_thread_join(t, &result, WV_NOWAIT)) == WV_EAGAIN)
         wvt_pause();
     WVT_OK(err);
     WVT_EQ(result, 42);

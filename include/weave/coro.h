@@ -117,7 +117,7 @@ WV_EXTERN int wv_go(wv_coro_fn fn, void *arg);
  * co has not returned); WV_EDEADLK (co is the caller); WV_EINVAL (co NULL
  * or not a joinable handle, such as wv_coro_self() in a detached or
  * grouped coroutine; bad deadline).  Whether co itself was cancelled:
- * wv_coro_was_cancelled.
+ * wv_coro_is_cancelled.
  */
 WV_EXTERN int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result);
 
@@ -132,7 +132,7 @@ WV_EXTERN int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result);
 WV_EXTERN void wv_coro_cancel(wv_coro_t *co);
 
 /* true once wv_coro_cancel was called on co (before it returned). */
-WV_EXTERN bool wv_coro_was_cancelled(const wv_coro_t *co);
+WV_EXTERN bool wv_coro_is_cancelled(const wv_coro_t *co);
 
 /*
  * Releases a joinable handle.  A coroutine still running is cancelled and

@@ -192,7 +192,7 @@ WV_EXTERN int wv_pool_new(wv_pool_t **out, const wv_pool_opts_t *opts);
 
 /*
  * Submits fn(arg[0..len)).  With `fut` non-NULL, *fut receives a future
- * (the caller owns one reference: wv_future_free) that completes with the
+ * (the caller owns one reference: wv_future_unref) that completes with the
  * task's result or error; wv_future_cancel on it cancels the task if it
  * has not started.  With fut NULL and no callbacks the task is fire and
  * forget: nothing is allocated when len <= 32, and its error, if any, is

@@ -145,7 +145,7 @@ WV_EXTERN const char *wv_process_name(const wv_process_t *p);
  * that has already ended is not an error.  terminate is SIGTERM, kill is
  * SIGKILL.  Errors: WV_EINVAL (p NULL, bad signal), WV_EPERM.
  */
-WV_EXTERN int wv_process_signal(wv_process_t *p, int sig);
+WV_EXTERN int wv_process_send_signal(wv_process_t *p, int sig);
 WV_EXTERN int wv_process_terminate(wv_process_t *p);
 WV_EXTERN int wv_process_kill(wv_process_t *p);
 
@@ -279,7 +279,7 @@ WV_EXTERN int wv_conn_fileno(const wv_conn_t *c);
  * out is written if that can be done without waiting, else dropped.
  * Descriptors received and not returned are closed.  NULL is a no-op.
  */
-WV_EXTERN void wv_conn_close(wv_conn_t *c);
+WV_EXTERN void wv_conn_free(wv_conn_t *c);
 
 /* ------------------------------------------------------- shared memory */
 
@@ -320,7 +320,7 @@ WV_EXTERN int wv_shm_unlink(const char *name);
 
 /* Unmaps the block from this process and frees the handle (does not
  * unlink).  NULL is a no-op. */
-WV_EXTERN void wv_shm_close(wv_shm_t *s);
+WV_EXTERN void wv_shm_free(wv_shm_t *s);
 
 /* ------------------------------------------- process-shared primitives */
 
@@ -446,7 +446,7 @@ WV_EXTERN int wv_pbarrier_wait(wv_pbarrier_t *b, int64_t deadline);
 WV_EXTERN void wv_pbarrier_abort(wv_pbarrier_t *b);
 /* Back to empty and not broken; waiters of the generation are broken. */
 WV_EXTERN void wv_pbarrier_reset(wv_pbarrier_t *b);
-WV_EXTERN bool wv_pbarrier_broken(wv_pbarrier_t *b);
+WV_EXTERN bool wv_pbarrier_is_broken(wv_pbarrier_t *b);
 WV_EXTERN void wv_pbarrier_destroy(wv_pbarrier_t *b);
 
 /* ------------------------------------------------------- Value, Array */
@@ -502,19 +502,19 @@ WV_EXTERN void wv_shared_free(wv_shared_t *v);
  * the moment a get took a message and the moment the get returned loses
  * that message with it, as it would with any queue.
  *
- * A queue is shared with the children forked after wv_pqueue_new
+ * A queue is shared with the children forked after wv_mpqueue_new
  * (anonymous), or opened by name from any process of the same user
- * (opts.name, wv_pqueue_open).  Every process of a queue counts as one of
- * at most WV_PQUEUE_MAX_PROCS participants at a time.  Each handle
+ * (opts.name, wv_mpqueue_open).  Every process of a queue counts as one of
+ * at most WV_MPQUEUE_MAX_PROCS participants at a time.  Each handle
  * belongs to one process: a forked child uses the copy it inherits.
  */
-typedef struct wv_pqueue wv_pqueue_t;
+typedef struct wv_mpqueue wv_mpqueue_t;
 
-#define WV_PQUEUE_MAX_PROCS 255
+#define WV_MPQUEUE_MAX_PROCS 255
 /* The largest message: 1 GiB. */
-#define WV_PQUEUE_MAX_MSG ((size_t)1 << 30)
+#define WV_MPQUEUE_MAX_MSG ((size_t)1 << 30)
 
-typedef struct wv_pqueue_opts {
+typedef struct wv_mpqueue_opts {
     /* Python's maxsize: the most messages the queue holds; 0: 1024.  At
      * most 2^24. */
     size_t maxsize;
@@ -530,61 +530,61 @@ typedef struct wv_pqueue_opts {
      * they take, which costs one atomic operation per get). */
     bool joinable;
     /* A named queue (POSIX shm) that other processes open with
-     * wv_pqueue_open; NULL: anonymous, shared with forked children. */
+     * wv_mpqueue_open; NULL: anonymous, shared with forked children. */
     const char *name;
-} wv_pqueue_opts_t;
+} wv_mpqueue_opts_t;
 
 /*
  * Creates a queue (opts may be NULL: defaults).  Errors: WV_EINVAL (out
  * NULL, an option out of range, a bad name), WV_EEXIST (the name is
  * taken), WV_ENOMEM, WV_EMFILE, WV_EACCES.
  */
-WV_EXTERN int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts);
+WV_EXTERN int wv_mpqueue_new(wv_mpqueue_t **out, const wv_mpqueue_opts_t *opts);
 
 /*
  * Opens the named queue another process created.  Errors: WV_EINVAL,
  * WV_ENOENT, WV_EACCES, WV_EPROTO (the object is no weave queue, or of
  * another version), WV_ENOMEM, WV_EMFILE.
  */
-WV_EXTERN int wv_pqueue_open(wv_pqueue_t **out, const char *name);
+WV_EXTERN int wv_mpqueue_open(wv_mpqueue_t **out, const char *name);
 
 /* Removes a named queue's name (processes that have it open keep it). */
-WV_EXTERN int wv_pqueue_unlink(const char *name);
+WV_EXTERN int wv_mpqueue_unlink(const char *name);
 
 /*
  * Puts a message, data[0..len) (data may be NULL when len is 0), waiting
  * for room until the deadline.  Returns 0 once the message is in the
  * queue.  Errors: WV_EAGAIN (deadline 0, full), WV_ETIMEDOUT and
  * WV_ECANCELED (a cancelled coroutine) (nothing was put), WV_ESHUTDOWN (the queue was shut down), WV_EMSGSIZE (len over
- * WV_PQUEUE_MAX_MSG), WV_EBUSY (this process would be one participant
+ * WV_MPQUEUE_MAX_MSG), WV_EBUSY (this process would be one participant
  * too many), WV_ENOMEM, WV_EMFILE, WV_ENOSPC (no room for a shm object of
  * its own: /dev/shm full), WV_EINVAL.
  */
-WV_EXTERN int wv_pqueue_put(wv_pqueue_t *q, const void *data, size_t len,
+WV_EXTERN int wv_mpqueue_put(wv_mpqueue_t *q, const void *data, size_t len,
                             int64_t deadline);
 
 /*
  * Takes the next message into buf[0..cap) and stores its length in *len.
  * A message longer than cap is left in the queue: WV_EMSGSIZE, with *len
- * set to its length (wv_pqueue_peek_len tells it beforehand).  Errors:
+ * set to its length (wv_mpqueue_peek_len tells it beforehand).  Errors:
  * WV_EAGAIN (deadline 0, empty), WV_ETIMEDOUT, WV_ECANCELED (a cancelled
  * coroutine: nothing taken), WV_ESHUTDOWN (shut down
  * and empty), WV_EBUSY, WV_EIO (the shm object of a large message had
  * been removed by someone else: that message is lost), WV_EINVAL.
  */
-WV_EXTERN int wv_pqueue_get(wv_pqueue_t *q, void *buf, size_t cap, size_t *len,
+WV_EXTERN int wv_mpqueue_get(wv_mpqueue_t *q, void *buf, size_t cap, size_t *len,
                             int64_t deadline);
 
 /*
  * The length of the message a get would take now: 0 and *len, or
  * WV_EAGAIN (empty).  Another consumer may take it first.
  */
-WV_EXTERN int wv_pqueue_peek_len(wv_pqueue_t *q, size_t *len);
+WV_EXTERN int wv_mpqueue_peek_len(wv_mpqueue_t *q, size_t *len);
 
 /* JoinableQueue: one task taken by a get is finished.  Errors: WV_EINVAL
  * (not joinable), WV_EOVERFLOW (more task_done calls than gets, as far
  * as this call can tell). */
-WV_EXTERN int wv_pqueue_task_done(wv_pqueue_t *q);
+WV_EXTERN int wv_mpqueue_task_done(wv_mpqueue_t *q);
 
 /*
  * JoinableQueue: waits until every message put has been taken and
@@ -592,23 +592,23 @@ WV_EXTERN int wv_pqueue_task_done(wv_pqueue_t *q);
  * died count as taken.  Errors: WV_ETIMEDOUT, WV_ECANCELED, WV_EAGAIN
  * (deadline 0, not finished), WV_EINVAL (not joinable, bad deadline).
  */
-WV_EXTERN int wv_pqueue_join(wv_pqueue_t *q, int64_t deadline);
+WV_EXTERN int wv_mpqueue_join(wv_mpqueue_t *q, int64_t deadline);
 
 /*
  * Python 3.13's shutdown, for every process: puts fail with WV_ESHUTDOWN
  * from now on; gets take what is left, then fail with WV_ESHUTDOWN.
  * Waiting puts and gets wake up.
  */
-WV_EXTERN void wv_pqueue_shutdown(wv_pqueue_t *q);
+WV_EXTERN void wv_mpqueue_shutdown(wv_mpqueue_t *q);
 
 /* Approximate, as in Python: messages in the queue, and whether it is
  * empty or full, at some moment during the call. */
-WV_EXTERN size_t wv_pqueue_qsize(wv_pqueue_t *q);
-WV_EXTERN bool wv_pqueue_empty(wv_pqueue_t *q);
-WV_EXTERN bool wv_pqueue_full(wv_pqueue_t *q);
+WV_EXTERN size_t wv_mpqueue_qsize(wv_mpqueue_t *q);
+WV_EXTERN bool wv_mpqueue_is_empty(wv_mpqueue_t *q);
+WV_EXTERN bool wv_mpqueue_is_full(wv_mpqueue_t *q);
 
 /* The queue's name ("/..."), or NULL when anonymous. */
-WV_EXTERN const char *wv_pqueue_name(const wv_pqueue_t *q);
+WV_EXTERN const char *wv_mpqueue_name(const wv_mpqueue_t *q);
 
 /*
  * Frees this process's handle: unmaps the queue (other processes keep
@@ -617,7 +617,7 @@ WV_EXTERN const char *wv_pqueue_name(const wv_pqueue_t *q);
  * objects of large messages that crashed processes left behind.  NULL is
  * a no-op.
  */
-WV_EXTERN void wv_pqueue_free(wv_pqueue_t *q);
+WV_EXTERN void wv_mpqueue_free(wv_mpqueue_t *q);
 
 #ifdef __cplusplus
 }

@@ -86,8 +86,8 @@ WV_EXTERN int wv_queue_get_many(wv_queue_t *q, void **items, int max,
 
 /* Number of items (a snapshot).  Python's qsize(), empty(), full(). */
 WV_EXTERN size_t wv_queue_qsize(wv_queue_t *q);
-WV_EXTERN bool wv_queue_empty(wv_queue_t *q);
-WV_EXTERN bool wv_queue_full(wv_queue_t *q);
+WV_EXTERN bool wv_queue_is_empty(wv_queue_t *q);
+WV_EXTERN bool wv_queue_is_full(wv_queue_t *q);
 
 /*
  * Marks one formerly got item as processed.  Every successful put adds one
@@ -129,7 +129,7 @@ WV_EXTERN bool wv_queue_is_shutdown(wv_queue_t *q);
  *
  * A future is reference-counted: wv_future_new returns one reference; each
  * party that keeps the future beyond a call takes one with wv_future_ref,
- * and each reference is given back with wv_future_free.  The completer
+ * and each reference is given back with wv_future_unref.  The completer
  * must hold a reference while it completes (set_result, set_error,
  * cancel): waking the waiters and running the callbacks use the future
  * after a waiter may have dropped its own.
@@ -149,7 +149,7 @@ WV_EXTERN wv_future_t *wv_future_ref(wv_future_t *f);
 /* Gives back one reference; the last one frees the future and its value.
  * A future still pending when freed simply never completes for anyone.
  * NULL is a no-op. */
-WV_EXTERN void wv_future_free(wv_future_t *f);
+WV_EXTERN void wv_future_unref(wv_future_t *f);
 
 /*
  * Completes the future with a copy of data[0..len) (data may be NULL when
@@ -181,11 +181,11 @@ WV_EXTERN int wv_future_set_running(wv_future_t *f);
 WV_EXTERN int wv_future_cancel(wv_future_t *f);
 
 /* Python's AsyncResult.ready(): done, failed or cancelled. */
-WV_EXTERN bool wv_future_ready(const wv_future_t *f);
+WV_EXTERN bool wv_future_is_ready(const wv_future_t *f);
 /* AsyncResult.successful(): done with a value (false while not ready). */
-WV_EXTERN bool wv_future_successful(const wv_future_t *f);
-WV_EXTERN bool wv_future_cancelled(const wv_future_t *f);
-WV_EXTERN bool wv_future_running(const wv_future_t *f);
+WV_EXTERN bool wv_future_is_successful(const wv_future_t *f);
+WV_EXTERN bool wv_future_is_cancelled(const wv_future_t *f);
+WV_EXTERN bool wv_future_is_running(const wv_future_t *f);
 
 /*
  * Waits until the future is ready, whatever its outcome.  Errors:

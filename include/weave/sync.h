@@ -137,21 +137,21 @@ WV_EXTERN void wv_lock_destroy(wv_lock_t *l);
  * deadline), WV_ECANCELED (calling coroutine cancelled).
  *
  * The uncontended case is one atomic exchange inlined into the caller;
- * everything else happens out of line; wv__lock_acquire is the complete
+ * everything else happens out of line; wv_lock_acquire is the complete
  * operation, for bindings that cannot use inline functions.
  */
 static inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline);
 
 /* Releases the lock.  Errors: WV_EPERM (the lock was not held).  Inline
- * fast path, as wv_lock_acquire; complete out-of-line: wv__lock_release. */
+ * fast path, as wv_lock_acquire; complete out-of-line: wv_lock_release. */
 static inline int wv_lock_release(wv_lock_t *l);
 
-WV_EXTERN int wv__lock_acquire(wv_lock_t *l, int64_t deadline);
-WV_EXTERN int wv__lock_release(wv_lock_t *l);
+WV_EXTERN int wv_lock_acquire(wv_lock_t *l, int64_t deadline);
+WV_EXTERN int wv_lock_release(wv_lock_t *l);
 /* The slow halves of the inline calls (`old`: what the exchange found). */
-WV_EXTERN int wv__lock_acquire_slow(wv_lock_t *l, int64_t deadline,
+WV_EXTERN int wv_lock_acquire_slow(wv_lock_t *l, int64_t deadline,
                                     uint32_t old);
-WV_EXTERN int wv__lock_release_slow(wv_lock_t *l);
+WV_EXTERN int wv_lock_release_slow(wv_lock_t *l);
 
 /*
  * The state word's encoding is part of the ABI from here: bit 0 is set
@@ -159,30 +159,30 @@ WV_EXTERN int wv__lock_release_slow(wv_lock_t *l);
  * one exchange (it found 0: acquired), release one compare-and-swap from
  * "held, nobody parked" to 0.
  */
-#define WV__LOCK_HELD 1u
+#define WV_LOCK_HELD 1u
 
 static inline int wv_lock_acquire(wv_lock_t *l, int64_t deadline)
 {
     uint32_t old =
-        __atomic_exchange_n(&l->_state, WV__LOCK_HELD, __ATOMIC_ACQUIRE);
+        __atomic_exchange_n(&l->_state, WV_LOCK_HELD, __ATOMIC_ACQUIRE);
     if (__builtin_expect(old == 0, 1))
         return 0;
-    return wv__lock_acquire_slow(l, deadline, old);
+    return wv_lock_acquire_slow(l, deadline, old);
 }
 
 static inline int wv_lock_release(wv_lock_t *l)
 {
-    uint32_t held = WV__LOCK_HELD;
+    uint32_t held = WV_LOCK_HELD;
     if (__builtin_expect(__atomic_compare_exchange_n(&l->_state, &held, 0, 1,
                                                      __ATOMIC_RELEASE,
                                                      __ATOMIC_RELAXED),
                          1))
         return 0;
-    return wv__lock_release_slow(l);
+    return wv_lock_release_slow(l);
 }
 
 /* true while the lock is held (a snapshot). */
-WV_EXTERN bool wv_lock_locked(const wv_lock_t *l);
+WV_EXTERN bool wv_lock_is_locked(const wv_lock_t *l);
 
 /* ----------------------------------------------------------------- RLock */
 
@@ -411,7 +411,7 @@ WV_EXTERN void wv_barrier_reset(wv_barrier_t *b);
 WV_EXTERN unsigned wv_barrier_parties(const wv_barrier_t *b);
 /* How many have arrived and wait now (a snapshot). */
 WV_EXTERN unsigned wv_barrier_n_waiting(wv_barrier_t *b);
-WV_EXTERN bool wv_barrier_broken(wv_barrier_t *b);
+WV_EXTERN bool wv_barrier_is_broken(wv_barrier_t *b);
 
 /* ------------------------------------------------------------------ once */
 
@@ -441,7 +441,7 @@ WV_EXTERN int wv_once(wv_once_t *once, int (*fn)(void *arg), void *arg,
                       int64_t deadline);
 
 /* true once an initializer has succeeded. */
-WV_EXTERN bool wv_once_done(const wv_once_t *once);
+WV_EXTERN bool wv_once_is_done(const wv_once_t *once);
 
 /* ----------------------------------------------------------------- local */
 

@@ -430,8 +430,8 @@ static int spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
     return 0;
 }
 
-int wv_coro_spawn(wv_coro_t **out, wv_coro_fn fn, void *arg,
-                  const wv_coro_opts_t *opts)
+int wv_coro_spawn(wv_coro_t **out, const wv_coro_opts_t *opts, wv_coro_fn fn,
+                  void *arg)
 {
     struct wv_coro *co;
     int err = spawn(&co, fn, arg, opts, out != NULL);
@@ -488,7 +488,7 @@ static int wait_done(struct wv_coro *co, int64_t deadline, unsigned flags)
     }
 }
 
-int wv_coro_join(wv_coro_t *co, int64_t deadline, void **result)
+int wv_coro_join(wv_coro_t *co, void **result, int64_t deadline)
 {
     if (!co || !co->joinable || !wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -504,7 +504,7 @@ void wv_coro_cancel(wv_coro_t *co)
 {
     if (!co || co->native)
         return;
-    /* One that has returned is left as it was (wv_coro_was_cancelled).
+    /* One that has returned is left as it was (wv_coro_is_cancelled).
      * Only a handle can name a finished coroutine: its `done` is kept. */
     if (__atomic_load_n(&co->done, __ATOMIC_ACQUIRE) & DONE_BIT)
         return;
@@ -519,7 +519,7 @@ void wv_coro_cancel(wv_coro_t *co)
     wv__loop_kick(&s->loop);
 }
 
-bool wv_coro_was_cancelled(const wv_coro_t *co)
+bool wv_coro_is_cancelled(const wv_coro_t *co)
 {
     return co && is_cancelled(co);
 }
@@ -711,8 +711,8 @@ int wv_group_new(wv_group_t **out)
     return 0;
 }
 
-int wv_group_spawn(wv_group_t *g, wv_coro_fn fn, void *arg,
-                   const wv_coro_opts_t *opts)
+int wv_group_spawn(wv_group_t *g, const wv_coro_opts_t *opts, wv_coro_fn fn,
+                   void *arg)
 {
     if (!g)
         return WV_EINVAL;
@@ -937,7 +937,7 @@ static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
     return err;
 }
 
-int wv_fdwait(int fd, short events, int64_t deadline, short *revents)
+int wv_fdwait(int fd, short events, short *revents, int64_t deadline)
 {
     if (!(events & (POLLIN | POLLOUT | POLLPRI)))
         return WV_EINVAL;

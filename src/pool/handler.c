@@ -87,7 +87,7 @@ static void run_callback(struct cbrec *rec)
 {
     const void *data;
     size_t len;
-    int err = wv_future_get(rec->fut, 0, &data, &len);
+    int err = wv_future_get(rec->fut, &data, &len, 0);
 
     if (err == 0) {
         if (rec->cb)
@@ -95,7 +95,7 @@ static void run_callback(struct cbrec *rec)
     } else if (rec->ecb) {
         rec->ecb(err, rec->arg);
     }
-    wv_future_free(rec->fut);
+    wv_future_unref(rec->fut);
     wv__cbrec_drop(rec);
 }
 
@@ -136,7 +136,7 @@ static void dl_drop(struct dl *d)
     if (d->is_job)
         wv__job_unref(d->obj);
     else
-        wv_future_free(d->obj);
+        wv_future_unref(d->obj);
 }
 
 int wv__handler_deadline(wv_pool_t *p, void *obj, bool is_job, int64_t at)
@@ -172,7 +172,7 @@ static void prune(wv_pool_t *p)
 
     for (size_t i = 0; i < p->heap_len; i++) {
         struct dl *d = &p->heap[i];
-        if (d->is_job ? wv__job_over(d->obj) : wv_future_ready(d->obj))
+        if (d->is_job ? wv__job_over(d->obj) : wv_future_is_ready(d->obj))
             dl_drop(d);
         else
             p->heap[n++] = *d;

@@ -90,7 +90,7 @@ void wv__job_unref(void *job)
     struct job *j = job;
     if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    wv_future_free(j->fut);
+    wv_future_unref(j->fut);
     wv__free(j);
 }
 
@@ -161,7 +161,7 @@ bool wv__job_over(void *job)
 {
     struct job *j = job;
     return __atomic_load_n(&j->stop_seen, __ATOMIC_ACQUIRE) ||
-           (j->fut && wv_future_ready(j->fut));
+           (j->fut && wv_future_is_ready(j->fut));
 }
 
 static bool job_cancelled(struct job *j)
@@ -473,9 +473,9 @@ out_free:
     return err;
 }
 
-int wv_pool_map_async(wv_pool_t *pool, wv_pool_fn fn, const void *in, size_t n,
-                      size_t in_size, void *out, size_t out_size,
-                      const wv_task_opts_t *opts, wv_future_t **fut)
+int wv_pool_map_async(wv_pool_t *pool, const wv_task_opts_t *opts,
+                      wv_pool_fn fn, const void *in, size_t n, size_t in_size,
+                      void *out, size_t out_size, wv_future_t **fut)
 {
     struct job *j;
 
@@ -490,9 +490,9 @@ int wv_pool_map_async(wv_pool_t *pool, wv_pool_fn fn, const void *in, size_t n,
     return 0;
 }
 
-int wv_pool_map(wv_pool_t *pool, wv_pool_fn fn, const void *in, size_t n,
-                size_t in_size, void *out, size_t out_size,
-                const wv_task_opts_t *opts, size_t *failed)
+int wv_pool_map(wv_pool_t *pool, const wv_task_opts_t *opts, wv_pool_fn fn,
+                const void *in, size_t n, size_t in_size, void *out,
+                size_t out_size, size_t *failed)
 {
     struct job *j;
     int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : -1;
@@ -651,16 +651,16 @@ out_free:
     return err;
 }
 
-int wv_pool_imap(wv_pool_t *pool, wv_pool_fn fn, const void *in, size_t n,
-                 size_t in_size, size_t out_size, const wv_task_opts_t *opts,
+int wv_pool_imap(wv_pool_t *pool, const wv_task_opts_t *opts, wv_pool_fn fn,
+                 const void *in, size_t n, size_t in_size, size_t out_size,
                  wv_imap_t **it)
 {
     return imap_start(pool, fn, in, n, in_size, out_size, opts, false, it);
 }
 
-int wv_pool_imap_unordered(wv_pool_t *pool, wv_pool_fn fn, const void *in,
-                           size_t n, size_t in_size, size_t out_size,
-                           const wv_task_opts_t *opts, wv_imap_t **it)
+int wv_pool_imap_unordered(wv_pool_t *pool, const wv_task_opts_t *opts,
+                           wv_pool_fn fn, const void *in, size_t n,
+                           size_t in_size, size_t out_size, wv_imap_t **it)
 {
     return imap_start(pool, fn, in, n, in_size, out_size, opts, true, it);
 }
@@ -716,8 +716,8 @@ static int imap_wait(struct wv_imap *it, int64_t deadline)
     return 0;
 }
 
-int wv_imap_next(wv_imap_t *it, int64_t deadline, size_t *index,
-                 const void **result)
+int wv_imap_next(wv_imap_t *it, size_t *index, const void **result,
+                 int64_t deadline)
 {
     if (!it)
         return WV_EINVAL;

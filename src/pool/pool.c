@@ -83,7 +83,7 @@ void wv__task_discard(struct ptask *t, int err)
             wv_future_cancel(f);
         else
             wv__future_fail_pending(f, err);
-        wv_future_free(f);
+        wv_future_unref(f);
     }
 }
 
@@ -156,7 +156,7 @@ static void run_apply(wv_pool_t *p, struct worker *w, struct ptask *t)
     }
     if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */
         task_free_arg(t);
-        wv_future_free(f);
+        wv_future_unref(f);
         return;
     }
     wv_task_t task;
@@ -169,7 +169,7 @@ static void run_apply(wv_pool_t *p, struct worker *w, struct ptask *t)
             rc = wv_future_set_result(f, task_result(&task), task.len);
         if (rc != 0)
             wv_future_set_error(f, rc);
-        wv_future_free(f);
+        wv_future_unref(f);
     }
     if (task.heap)
         wv__free(task.heap);
@@ -524,7 +524,7 @@ static int worker_main(void *arg)
     self_pool = p;
     task_pool = p->procs ? NULL : p;
     if (w->predecessor) {
-        wv_thread_join(w->predecessor, -1, NULL);
+        wv_thread_join(w->predecessor, NULL, -1);
         wv_thread_free(w->predecessor);
         w->predecessor = NULL;
     }
@@ -697,8 +697,8 @@ static void drain_queues(wv_pool_t *p, int err)
             wv__task_discard(&t, err);
 }
 
-int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
-                        size_t len, const wv_task_opts_t *opts,
+int wv_pool_apply_async(wv_pool_t *pool, const wv_task_opts_t *opts,
+                        wv_pool_fn fn, const void *arg, size_t len,
                         wv_future_t **fut)
 {
     int err;
@@ -741,7 +741,7 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
     if ((err = wv__pool_push(pool, &t, false))) {
         if (f) {
             wv__future_fail_pending(f, err);
-            wv_future_free(f); /* the task's */
+            wv_future_unref(f); /* the task's */
         }
         goto out_free_rec;
     }
@@ -751,13 +751,13 @@ int wv_pool_apply_async(wv_pool_t *pool, wv_pool_fn fn, const void *arg,
     if (fut)
         *fut = f;
     else
-        wv_future_free(f);
+        wv_future_unref(f);
     return 0;
 
 out_free_rec:
     wv__cbrec_drop(rec);
 out_free_future:
-    wv_future_free(f);
+    wv_future_unref(f);
 out_free_arg:
     if (t.kind == T_HEAP)
         wv__free(t.u.heap);
@@ -765,7 +765,7 @@ out_free_arg:
 }
 
 int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
-                  int64_t deadline, void *out, size_t cap, size_t *out_len)
+                  void *out, size_t cap, size_t *out_len, int64_t deadline)
 {
     if (!pool || !fn || (len && !arg) || !wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -786,12 +786,12 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
     }
     wv_task_opts_t opts = {.deadline = deadline > 0 ? deadline : 0};
     wv_future_t *f;
-    int err = wv_pool_apply_async(pool, fn, arg, len, &opts, &f);
+    int err = wv_pool_apply_async(pool, &opts, fn, arg, len, &f);
     if (err)
         return err;
     const void *r;
     size_t rlen;
-    err = wv_future_get(f, deadline == 0 ? -1 : deadline, &r, &rlen);
+    err = wv_future_get(f, &r, &rlen, deadline == 0 ? -1 : deadline);
     if (err == 0) {
         if (out && rlen)
             memcpy(out, r, rlen < cap ? rlen : cap);
@@ -800,7 +800,7 @@ int wv_pool_apply(wv_pool_t *pool, wv_pool_fn fn, const void *arg, size_t len,
     } else if (err == WV_ETIMEDOUT || err == WV_ECANCELED) {
         wv_future_cancel(f); /* not started: never will */
     }
-    wv_future_free(f);
+    wv_future_unref(f);
     return err;
 }
 
@@ -939,7 +939,7 @@ void wv_pool_terminate(wv_pool_t *pool)
 
 static int join_thread(wv_thread_t *t, int64_t deadline)
 {
-    return t ? wv_thread_join(t, deadline, NULL) : 0;
+    return t ? wv_thread_join(t, NULL, deadline) : 0;
 }
 
 int wv_pool_join(wv_pool_t *pool, int64_t deadline)
@@ -967,12 +967,12 @@ static void free_threads(wv_pool_t *p, wv_thread_t *except)
     for (unsigned i = 0; i < p->max; i++) {
         wv_thread_t *t = p->workers[i].thread;
         if (t && t != except) {
-            wv_thread_join(t, -1, NULL);
+            wv_thread_join(t, NULL, -1);
             wv_thread_free(t);
         }
     }
     if (p->handler && p->handler != except) {
-        wv_thread_join(p->handler, -1, NULL);
+        wv_thread_join(p->handler, NULL, -1);
         wv_thread_free(p->handler);
     }
     if (except)

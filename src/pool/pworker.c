@@ -464,7 +464,7 @@ static void child_drop(wv_pool_t *p, struct pw *w, bool kill)
         return;
     if (kill)
         wv_process_kill(proc);
-    wv_process_join(proc, -1, NULL);
+    wv_process_join(proc, NULL, -1);
     epoll_ctl(w->ep, EPOLL_CTL_DEL, wv__process_pidfd(proc), NULL);
     wv_process_free(proc);
 }
@@ -497,7 +497,7 @@ static int child_start(wv_pool_t *p, struct pw *w, unsigned index)
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, wv__process_pidfd(proc), &ev) < 0) {
         err = -errno;
         wv_process_kill(proc);
-        wv_process_join(proc, -1, NULL);
+        wv_process_join(proc, NULL, -1);
         wv_process_free(proc);
         return err;
     }
@@ -582,7 +582,7 @@ void wv__pw_close(wv_pool_t *p, struct worker *wk)
         if (!(wv__pool_flags(p) & P_TERMINATED)) {
             w->c->op = OP_EXIT;
             send_req(w);
-            kill = wv_process_join(w->proc, wv_now() + EXIT_GRACE, NULL) != 0;
+            kill = wv_process_join(w->proc, NULL, wv_now() + EXIT_GRACE) != 0;
         }
         child_drop(p, w, kill);
     }
@@ -637,7 +637,7 @@ int wv__pw_recycle(wv_pool_t *p, struct worker *wk)
         return no_child(p);
     w->c->op = OP_EXIT;
     send_req(w);
-    bool gone = wv_process_join(w->proc, wv_now() + EXIT_GRACE, NULL) == 0;
+    bool gone = wv_process_join(w->proc, NULL, wv_now() + EXIT_GRACE) == 0;
     child_drop(p, w, !gone);
     return replace(p, wk);
 }

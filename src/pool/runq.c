@@ -118,7 +118,7 @@ unsigned wv__gq_take(struct gq *q, struct lq *to, unsigned max)
 {
     /* Workers never wait for this lock (parking there would make every
      * submitter's release a futex wake): busy means "look again later". */
-    if (wv__gq_len(q) == 0 || wv_lock_locked(&q->lock) ||
+    if (wv__gq_len(q) == 0 || wv_lock_is_locked(&q->lock) ||
         wv_lock_acquire(&q->lock, 0) != 0)
         return 0;
     size_t len = q->len;

@@ -336,7 +336,7 @@ static int keep_rest(wv_popen_t *p, const struct feed *f)
 }
 
 int wv_popen_communicate(wv_popen_t *p, const void *input, size_t len,
-                         int64_t deadline, wv_bytes_t *out, wv_bytes_t *err)
+                         wv_bytes_t *out, wv_bytes_t *err, int64_t deadline)
 {
     struct feed f = {input, len, 0};
 
@@ -352,7 +352,7 @@ int wv_popen_communicate(wv_popen_t *p, const void *input, size_t len,
     int rc = pump(p, &f, deadline);
     int kept = keep_rest(p, &f);
     if (rc == 0)
-        rc = wv_popen_wait(p, deadline, NULL);
+        rc = wv_popen_wait(p, NULL, deadline);
     else if (kept)
         rc = kept;
     view(p, WV_STDOUT, out);
@@ -362,8 +362,8 @@ int wv_popen_communicate(wv_popen_t *p, const void *input, size_t len,
 
 /* ------------------------------------------------------ read and write */
 
-int wv_popen_write(wv_popen_t *p, const void *data, size_t len,
-                   int64_t deadline, size_t *done)
+int wv_popen_write(wv_popen_t *p, const void *data, size_t len, size_t *done,
+                   int64_t deadline)
 {
     size_t off = 0;
     int err = 0;
@@ -389,8 +389,8 @@ int wv_popen_write(wv_popen_t *p, const void *data, size_t len,
     return err;
 }
 
-int wv_popen_read(wv_popen_t *p, int stream, void *buf, size_t cap,
-                  int64_t deadline, size_t *n)
+int wv_popen_read(wv_popen_t *p, int stream, void *buf, size_t cap, size_t *n,
+                  int64_t deadline)
 {
     if (!p || (stream != WV_STDOUT && stream != WV_STDERR) || !buf || !cap ||
         !n || !wv__deadline_ok(deadline))
@@ -441,14 +441,14 @@ static int take(wv_popen_t *p, int stream, char **data, size_t *len)
 static void stop(wv_popen_t *p)
 {
     wv_popen_kill(p);
-    wv_popen_wait(p, WV_FOREVER, NULL);
+    wv_popen_wait(p, NULL, WV_FOREVER);
     if (p->fds[WV_STDOUT] >= 0 || p->fds[WV_STDERR] >= 0)
-        wv_popen_communicate(p, NULL, 0, WV_NOWAIT, NULL, NULL);
+        wv_popen_communicate(p, NULL, 0, NULL, NULL, WV_NOWAIT);
 }
 
 int wv_subprocess_run(const wv_popen_opts_t *opts, const void *input,
-                      size_t len, int64_t deadline, bool check,
-                      wv_completed_t *res)
+                      size_t len, bool check, wv_completed_t *res,
+                      int64_t deadline)
 {
     wv_popen_t *p;
 
@@ -465,7 +465,7 @@ int wv_subprocess_run(const wv_popen_opts_t *opts, const void *input,
     int err = wv_popen_new(&p, &o);
     if (err)
         return err;
-    err = wv_popen_communicate(p, input, len, deadline, NULL, NULL);
+    err = wv_popen_communicate(p, input, len, NULL, NULL, deadline);
     if (err)
         stop(p);
     int taken = take(p, WV_STDOUT, &res->out, &res->out_len);
@@ -482,8 +482,8 @@ int wv_subprocess_run(const wv_popen_opts_t *opts, const void *input,
 }
 
 int wv_subprocess_check_output(const wv_popen_opts_t *opts, const void *input,
-                               size_t len, int64_t deadline,
-                               wv_completed_t *res)
+                               size_t len, wv_completed_t *res,
+                               int64_t deadline)
 {
     if (!opts) {
         if (res)
@@ -492,7 +492,7 @@ int wv_subprocess_check_output(const wv_popen_opts_t *opts, const void *input,
     }
     wv_popen_opts_t o = *opts;
     o.out.how = WV_STDIO_PIPE;
-    return wv_subprocess_run(&o, input, len, deadline, true, res);
+    return wv_subprocess_run(&o, input, len, true, res, deadline);
 }
 
 void wv_completed_free(wv_completed_t *res)

@@ -528,7 +528,7 @@ int wv_conn_poll(wv_conn_t *c, int64_t deadline)
     return err == WV_EOF ? 0 : err;
 }
 
-void wv_conn_close(wv_conn_t *c)
+void wv_conn_free(wv_conn_t *c)
 {
     if (!c)
         return;

@@ -246,7 +246,7 @@ extern int wv__pqueue_crash_at;
 
 /* Heap pages in use (tagged), and shm objects of large messages that
  * exist for the queue (test aids). */
-uint32_t wv__pqueue_pages_used(wv_pqueue_t *q);
-int wv__pqueue_spill_objects(wv_pqueue_t *q);
+uint32_t wv__pqueue_pages_used(wv_mpqueue_t *q);
+int wv__pqueue_spill_objects(wv_mpqueue_t *q);
 
 #endif /* WV_PROC_INTERNAL_H */

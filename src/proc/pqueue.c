@@ -57,7 +57,7 @@
 #define PQ_MAGIC   0x51505657u /* "WVPQ" */
 #define PQ_VERSION 1u
 #define PAGE       4096u
-#define NPARTS     (WV_PQUEUE_MAX_PROCS + 1) /* entry 0 unused */
+#define NPARTS     (WV_MPQUEUE_MAX_PROCS + 1) /* entry 0 unused */
 #define R_MARK     1023u
 
 #define EMPTY   0u
@@ -132,7 +132,7 @@ struct pq_hdr {
     struct pq_part parts[NPARTS];
 };
 
-struct wv_pqueue {
+struct wv_mpqueue {
     struct pq_hdr *h;
     size_t map_size;
     char *name;
@@ -465,7 +465,7 @@ static void sweep(struct pq_hdr *h, uint32_t self, bool force)
 
 /* ------------------------------------------------------- participants */
 
-static int do_register(wv_pqueue_t *q, uint32_t *out)
+static int do_register(wv_mpqueue_t *q, uint32_t *out)
 {
     struct pq_hdr *h = q->h;
     uint64_t start;
@@ -512,7 +512,7 @@ static void retire_own(struct pq_hdr *h, uint32_t p)
  * nobody.  Two threads registering at once both get a place; the loser
  * gives its own back.
  */
-static int participant(wv_pqueue_t *q, uint32_t *out)
+static int participant(wv_mpqueue_t *q, uint32_t *out)
 {
     uint32_t gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
     uint64_t reg = __atomic_load_n(&q->reg, __ATOMIC_ACQUIRE);
@@ -649,7 +649,7 @@ static void free_orphans(struct pq_hdr *h)
 }
 
 /* Reserves n pages tagged `tag`, waiting for room. */
-static int heap_reserve(wv_pqueue_t *q, uint32_t n, uint64_t tag, uint32_t self,
+static int heap_reserve(wv_mpqueue_t *q, uint32_t n, uint64_t tag, uint32_t self,
                         int64_t deadline, uint32_t *first)
 {
     struct pq_hdr *h = q->h;
@@ -759,12 +759,12 @@ static void skip_cell(struct pq_hdr *h, struct pq_cell *c, uint64_t pos)
     wake_consumers(h);
 }
 
-int wv_pqueue_put(wv_pqueue_t *q, const void *data, size_t len,
+int wv_mpqueue_put(wv_mpqueue_t *q, const void *data, size_t len,
                   int64_t deadline)
 {
     if (!q || (len && !data) || !wv__deadline_ok(deadline))
         return WV_EINVAL;
-    if (len > WV_PQUEUE_MAX_MSG)
+    if (len > WV_MPQUEUE_MAX_MSG)
         return WV_EMSGSIZE;
     struct pq_hdr *h = q->h;
     uint32_t self;
@@ -890,7 +890,7 @@ static int take(struct pq_hdr *h, struct pq_cell *c, uint64_t pos, void *buf,
  * Tries to claim the FULL cell c (state w) and take its message.  Returns
  * 0 (taken), 1 (lost the race: look again), WV_EMSGSIZE.
  */
-static int try_take(wv_pqueue_t *q, struct pq_cell *c, uint64_t w,
+static int try_take(wv_mpqueue_t *q, struct pq_cell *c, uint64_t w,
                     uint32_t self, void *buf, size_t cap, size_t *len, int *err)
 {
     struct pq_hdr *h = q->h;
@@ -921,7 +921,7 @@ static int try_take(wv_pqueue_t *q, struct pq_cell *c, uint64_t w,
 
 /* Takes a message to be delivered again, if any: 0 (taken), 1 (none),
  * WV_EMSGSIZE. */
-static int take_redelivered(wv_pqueue_t *q, uint32_t self, void *buf,
+static int take_redelivered(wv_mpqueue_t *q, uint32_t self, void *buf,
                             size_t cap, size_t *len, int *err)
 {
     struct pq_hdr *h = q->h;
@@ -959,7 +959,7 @@ static struct pq_cell *look_head(struct pq_hdr *h, uint64_t *pos, uint64_t *w)
     }
 }
 
-int wv_pqueue_get(wv_pqueue_t *q, void *buf, size_t cap, size_t *len,
+int wv_mpqueue_get(wv_mpqueue_t *q, void *buf, size_t cap, size_t *len,
                   int64_t deadline)
 {
     if (!q || !len || (cap && !buf) || !wv__deadline_ok(deadline))
@@ -1001,7 +1001,7 @@ int wv_pqueue_get(wv_pqueue_t *q, void *buf, size_t cap, size_t *len,
     }
 }
 
-int wv_pqueue_peek_len(wv_pqueue_t *q, size_t *len)
+int wv_mpqueue_peek_len(wv_mpqueue_t *q, size_t *len)
 {
     if (!q || !len)
         return WV_EINVAL;
@@ -1056,7 +1056,7 @@ static int64_t unfinished(struct pq_hdr *h, bool *busy)
     return n + (int64_t)(got - done);
 }
 
-int wv_pqueue_task_done(wv_pqueue_t *q)
+int wv_mpqueue_task_done(wv_mpqueue_t *q)
 {
     if (!q || !q->h->joinable)
         return WV_EINVAL;
@@ -1079,7 +1079,7 @@ int wv_pqueue_task_done(wv_pqueue_t *q)
     return 0;
 }
 
-int wv_pqueue_join(wv_pqueue_t *q, int64_t deadline)
+int wv_mpqueue_join(wv_mpqueue_t *q, int64_t deadline)
 {
     if (!q || !q->h->joinable || !wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -1121,7 +1121,7 @@ int wv_pqueue_join(wv_pqueue_t *q, int64_t deadline)
 
 /* ----------------------------------------------------------- the rest */
 
-void wv_pqueue_shutdown(wv_pqueue_t *q)
+void wv_mpqueue_shutdown(wv_mpqueue_t *q)
 {
     if (!q)
         return;
@@ -1130,7 +1130,7 @@ void wv_pqueue_shutdown(wv_pqueue_t *q)
     bump(&q->h->get_ev);
 }
 
-size_t wv_pqueue_qsize(wv_pqueue_t *q)
+size_t wv_mpqueue_qsize(wv_mpqueue_t *q)
 {
     if (!q)
         return 0;
@@ -1139,14 +1139,14 @@ size_t wv_pqueue_qsize(wv_pqueue_t *q)
     return tail > head ? (size_t)(tail - head) : 0;
 }
 
-bool wv_pqueue_empty(wv_pqueue_t *q)
+bool wv_mpqueue_is_empty(wv_mpqueue_t *q)
 {
     size_t len;
-    return !q || (wv_pqueue_peek_len(q, &len) != 0 &&
+    return !q || (wv_mpqueue_peek_len(q, &len) != 0 &&
                   !__atomic_load_n(&q->h->redeliver, __ATOMIC_ACQUIRE));
 }
 
-bool wv_pqueue_full(wv_pqueue_t *q)
+bool wv_mpqueue_is_full(wv_mpqueue_t *q)
 {
     if (!q)
         return false;
@@ -1156,7 +1156,7 @@ bool wv_pqueue_full(wv_pqueue_t *q)
     return ST_POS(w) < pos;
 }
 
-const char *wv_pqueue_name(const wv_pqueue_t *q)
+const char *wv_mpqueue_name(const wv_mpqueue_t *q)
 {
     return q ? q->name : NULL;
 }
@@ -1172,10 +1172,10 @@ static int check_name(const char *name, char *out, size_t cap)
     return 0;
 }
 
-static int handle_new(wv_pqueue_t **out, struct pq_hdr *h, size_t size,
+static int handle_new(wv_mpqueue_t **out, struct pq_hdr *h, size_t size,
                       const char *name)
 {
-    wv_pqueue_t *q = wv__calloc(1, sizeof *q);
+    wv_mpqueue_t *q = wv__calloc(1, sizeof *q);
     if (!q || (name && !(q->name = wv__malloc(strlen(name) + 1)))) {
         wv__free(q);
         munmap(h, size);
@@ -1189,9 +1189,9 @@ static int handle_new(wv_pqueue_t **out, struct pq_hdr *h, size_t size,
     return 0;
 }
 
-int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts)
+int wv_mpqueue_new(wv_mpqueue_t **out, const wv_mpqueue_opts_t *opts)
 {
-    static const wv_pqueue_opts_t defaults;
+    static const wv_mpqueue_opts_t defaults;
     if (!out)
         return WV_EINVAL;
     if (!opts)
@@ -1267,7 +1267,7 @@ int wv_pqueue_new(wv_pqueue_t **out, const wv_pqueue_opts_t *opts)
     return err;
 }
 
-int wv_pqueue_open(wv_pqueue_t **out, const char *name)
+int wv_mpqueue_open(wv_mpqueue_t **out, const char *name)
 {
     char path[256];
     struct stat st;
@@ -1297,7 +1297,7 @@ int wv_pqueue_open(wv_pqueue_t **out, const char *name)
     return handle_new(out, h, size, path);
 }
 
-int wv_pqueue_unlink(const char *name)
+int wv_mpqueue_unlink(const char *name)
 {
     char path[256];
     int err;
@@ -1334,7 +1334,7 @@ static void sweep_spills(struct pq_hdr *h)
     closedir(d);
 }
 
-void wv_pqueue_free(wv_pqueue_t *q)
+void wv_mpqueue_free(wv_mpqueue_t *q)
 {
     if (!q)
         return;
@@ -1350,7 +1350,7 @@ void wv_pqueue_free(wv_pqueue_t *q)
 
 /* ----------------------------------------------------------- test aids */
 
-uint32_t wv__pqueue_pages_used(wv_pqueue_t *q)
+uint32_t wv__pqueue_pages_used(wv_mpqueue_t *q)
 {
     struct pq_hdr *h = q->h;
     uint32_t n = 0;
@@ -1361,7 +1361,7 @@ uint32_t wv__pqueue_pages_used(wv_pqueue_t *q)
     return n;
 }
 
-int wv__pqueue_spill_objects(wv_pqueue_t *q)
+int wv__pqueue_spill_objects(wv_mpqueue_t *q)
 {
     char prefix[40];
     int n = snprintf(prefix, sizeof prefix, "wvq-%016" PRIx64 "-", q->h->id);

@@ -334,7 +334,7 @@ int wv__process_reaped(const wv_process_t *p, int *code)
     return 0;
 }
 
-int wv_process_join(wv_process_t *p, int64_t deadline, int *exitcode)
+int wv_process_join(wv_process_t *p, int *exitcode, int64_t deadline)
 {
     if (!p || !wv__deadline_ok(deadline))
         return WV_EINVAL;
@@ -353,12 +353,12 @@ int wv_process_join(wv_process_t *p, int64_t deadline, int *exitcode)
 
 bool wv_process_is_alive(wv_process_t *p)
 {
-    return p && wv_process_join(p, 0, NULL) == WV_EAGAIN;
+    return p && wv_process_join(p, NULL, 0) == WV_EAGAIN;
 }
 
 int wv_process_exitcode(wv_process_t *p, int *code)
 {
-    return wv_process_join(p, 0, code);
+    return wv_process_join(p, code, 0);
 }
 
 int wv_process_pid(const wv_process_t *p)
@@ -371,7 +371,7 @@ const char *wv_process_name(const wv_process_t *p)
     return p ? p->name : NULL;
 }
 
-int wv_process_signal(wv_process_t *p, int sig)
+int wv_process_send_signal(wv_process_t *p, int sig)
 {
     if (!p || sig <= 0 || sig >= NSIG)
         return WV_EINVAL;
@@ -380,12 +380,12 @@ int wv_process_signal(wv_process_t *p, int sig)
 
 int wv_process_terminate(wv_process_t *p)
 {
-    return wv_process_signal(p, SIGTERM);
+    return wv_process_send_signal(p, SIGTERM);
 }
 
 int wv_process_kill(wv_process_t *p)
 {
-    return wv_process_signal(p, SIGKILL);
+    return wv_process_send_signal(p, SIGKILL);
 }
 
 void wv_process_free(wv_process_t *p)

@@ -570,7 +570,7 @@ void wv_pbarrier_reset(wv_pbarrier_t *b)
     wv_plock_release(&p->lock);
 }
 
-bool wv_pbarrier_broken(wv_pbarrier_t *b)
+bool wv_pbarrier_is_broken(wv_pbarrier_t *b)
 {
     struct pbarrier *p = BAR(b);
     bar_lock(p);

@@ -152,7 +152,7 @@ int wv_shm_unlink(const char *name)
     return shm_unlink(path) < 0 ? -errno : 0;
 }
 
-void wv_shm_close(wv_shm_t *s)
+void wv_shm_free(wv_shm_t *s)
 {
     if (!s)
         return;
@@ -186,7 +186,7 @@ int wv_value_new(wv_shared_t **out, size_t size, bool lock)
     }
     char *base = wv_shm_addr(v->shm);
     if (lock && (err = wv_plock_init((wv_plock_t *)base, true))) {
-        wv_shm_close(v->shm);
+        wv_shm_free(v->shm);
         wv__free(v);
         return err;
     }
@@ -223,6 +223,6 @@ void wv_shared_free(wv_shared_t *v)
 {
     if (!v)
         return;
-    wv_shm_close(v->shm);
+    wv_shm_free(v->shm);
     wv__free(v);
 }

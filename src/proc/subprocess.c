@@ -369,16 +369,16 @@ int wv_popen_new(wv_popen_t **out, const wv_popen_opts_t *opts)
 
 /* ----------------------------------------------------- wait and signals */
 
-int wv_popen_wait(wv_popen_t *p, int64_t deadline, int *code)
+int wv_popen_wait(wv_popen_t *p, int *code, int64_t deadline)
 {
     if (!p)
         return WV_EINVAL;
-    return wv_process_join(p->child, deadline, code);
+    return wv_process_join(p->child, code, deadline);
 }
 
 int wv_popen_poll(wv_popen_t *p, int *code)
 {
-    return wv_popen_wait(p, WV_NOWAIT, code);
+    return wv_popen_wait(p, code, WV_NOWAIT);
 }
 
 int wv_popen_returncode(const wv_popen_t *p, int *code)
@@ -404,7 +404,7 @@ int wv_popen_send_signal(wv_popen_t *p, int sig)
         return WV_EINVAL;
     if (sig == 0) /* Python's check; Process refuses 0 */
         return wv__pidfd_signal(wv__process_pidfd(p->child), 0);
-    return wv_process_signal(p->child, sig);
+    return wv_process_send_signal(p->child, sig);
 }
 
 int wv_popen_terminate(wv_popen_t *p)

@@ -86,7 +86,7 @@ wv_future_t *wv_future_ref(wv_future_t *f)
     return f;
 }
 
-void wv_future_free(wv_future_t *f)
+void wv_future_unref(wv_future_t *f)
 {
     if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
@@ -233,22 +233,22 @@ int wv__future_fail_pending(wv_future_t *f, int err)
     return 0;
 }
 
-bool wv_future_ready(const wv_future_t *f)
+bool wv_future_is_ready(const wv_future_t *f)
 {
     return is_final(outcome(f));
 }
 
-bool wv_future_successful(const wv_future_t *f)
+bool wv_future_is_successful(const wv_future_t *f)
 {
     return outcome(f) == DONE;
 }
 
-bool wv_future_cancelled(const wv_future_t *f)
+bool wv_future_is_cancelled(const wv_future_t *f)
 {
     return outcome(f) == CANCELLED;
 }
 
-bool wv_future_running(const wv_future_t *f)
+bool wv_future_is_running(const wv_future_t *f)
 {
     return outcome(f) == RUNNING;
 }
@@ -294,8 +294,8 @@ int wv_future_wait(wv_future_t *f, int64_t deadline)
     }
 }
 
-int wv_future_get(wv_future_t *f, int64_t deadline, const void **data,
-                  size_t *len)
+int wv_future_get(wv_future_t *f, const void **data, size_t *len,
+                  int64_t deadline)
 {
     int err = wv_future_wait(f, deadline);
     if (err)

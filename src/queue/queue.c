@@ -249,12 +249,12 @@ size_t wv_queue_qsize(wv_queue_t *q)
     return n;
 }
 
-bool wv_queue_empty(wv_queue_t *q)
+bool wv_queue_is_empty(wv_queue_t *q)
 {
     return wv_queue_qsize(q) == 0;
 }
 
-bool wv_queue_full(wv_queue_t *q)
+bool wv_queue_is_full(wv_queue_t *q)
 {
     wv__lock_acquire_nocancel(&q->lock);
     bool full = is_full(q);

@@ -151,7 +151,7 @@ unsigned wv_barrier_n_waiting(wv_barrier_t *b)
     return n;
 }
 
-bool wv_barrier_broken(wv_barrier_t *b)
+bool wv_barrier_is_broken(wv_barrier_t *b)
 {
     wv__lock_acquire_nocancel(&b->_lock);
     bool broken = b->_state == BROKEN;

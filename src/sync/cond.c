@@ -87,7 +87,7 @@ static int wait_locked(struct waiting *w, int64_t deadline)
 
 int wv_cond_wait(wv_cond_t *c, wv_lock_t *l, int64_t deadline)
 {
-    if (!wv_lock_locked(l))
+    if (!wv_lock_is_locked(l))
         return WV_EPERM;
     struct waiting w = {.cond = c, .lock = l};
     return wait_locked(&w, deadline);
@@ -115,7 +115,7 @@ static int wait_for(struct waiting *w, wv_pred_fn pred, void *arg,
 int wv_cond_wait_for(wv_cond_t *c, wv_lock_t *l, wv_pred_fn pred, void *arg,
                      int64_t deadline)
 {
-    if (!wv_lock_locked(l))
+    if (!wv_lock_is_locked(l))
         return WV_EPERM;
     if (!pred)
         return WV_EINVAL;

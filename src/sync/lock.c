@@ -2,7 +2,7 @@
  * sync/lock.c - threading.Lock: the slow paths behind the inline fast
  * paths of weave/sync.h.
  *
- * State word:  bit 0 HELD    the lock is held (WV__LOCK_HELD);
+ * State word:  bit 0 HELD    the lock is held (WV_LOCK_HELD);
  *              bit 1 PARKED  waiters may be parked on the lock's address.
  * Acquire: exchange(HELD).  It found 0: acquired.  It found HELD: nothing
  * changed, the lock is somebody else's.  It found PARKED set: the exchange
@@ -49,7 +49,7 @@
  */
 #include "internal.h"
 
-#define HELD   WV__LOCK_HELD
+#define HELD   WV_LOCK_HELD
 #define PARKED 2u
 
 #define TOKEN_NORMAL  0
@@ -77,7 +77,7 @@ void wv_lock_destroy(wv_lock_t *l)
     (void)l;
 }
 
-bool wv_lock_locked(const wv_lock_t *l)
+bool wv_lock_is_locked(const wv_lock_t *l)
 {
     return __atomic_load_n(&l->_state, __ATOMIC_RELAXED) & HELD;
 }
@@ -150,16 +150,16 @@ static int after_exchange(wv_lock_t *l, int64_t deadline, uint32_t old,
     return lock_slow(l, deadline, flags);
 }
 
-int wv__lock_acquire_slow(wv_lock_t *l, int64_t deadline, uint32_t old)
+int wv_lock_acquire_slow(wv_lock_t *l, int64_t deadline, uint32_t old)
 {
     return after_exchange(l, deadline, old, 0);
 }
 
-int wv__lock_acquire(wv_lock_t *l, int64_t deadline)
+int wv_lock_acquire(wv_lock_t *l, int64_t deadline)
 {
     uint32_t old = __atomic_exchange_n(&l->_state, HELD, __ATOMIC_ACQUIRE);
 
-    return old == 0 ? 0 : wv__lock_acquire_slow(l, deadline, old);
+    return old == 0 ? 0 : wv_lock_acquire_slow(l, deadline, old);
 }
 
 void wv__lock_acquire_nocancel(wv_lock_t *l)
@@ -201,7 +201,7 @@ static uintptr_t unpark_cb(void *arg, wv__unpark_result_t r)
     return TOKEN_NORMAL;
 }
 
-int wv__lock_release_slow(wv_lock_t *l)
+int wv_lock_release_slow(wv_lock_t *l)
 {
     for (;;) {
         uint32_t s = __atomic_load_n(&l->_state, __ATOMIC_RELAXED);
@@ -218,12 +218,12 @@ int wv__lock_release_slow(wv_lock_t *l)
     return rel.err;
 }
 
-int wv__lock_release(wv_lock_t *l)
+int wv_lock_release(wv_lock_t *l)
 {
     uint32_t held = HELD;
 
     if (__atomic_compare_exchange_n(&l->_state, &held, 0, true,
                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         return 0;
-    return wv__lock_release_slow(l);
+    return wv_lock_release_slow(l);
 }

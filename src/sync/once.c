@@ -13,7 +13,7 @@
 
 enum { INIT = 0, RUNNING = 1, DONE = 2, WAITERS = 4 };
 
-bool wv_once_done(const wv_once_t *once)
+bool wv_once_is_done(const wv_once_t *once)
 {
     return __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE) == DONE;
 }

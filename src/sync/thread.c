@@ -157,7 +157,7 @@ static int reap(pthread_t pt, int64_t deadline)
     return 0;
 }
 
-int wv_thread_join(wv_thread_t *t, int64_t deadline, int *result)
+int wv_thread_join(wv_thread_t *t, int *result, int64_t deadline)
 {
     if (!t || t->kind != KIND_WEAVE)
         return WV_EINVAL;

@@ -79,7 +79,7 @@ int wv_timer_cancel(wv_timer_t *t)
 
 int wv_timer_join(wv_timer_t *t, int64_t deadline)
 {
-    return wv_thread_join(t->thread, deadline, NULL);
+    return wv_thread_join(t->thread, NULL, deadline);
 }
 
 void wv_timer_free(wv_timer_t *t)
@@ -90,6 +90,6 @@ void wv_timer_free(wv_timer_t *t)
     /* From fn itself, joining would deadlock: the thread frees the timer
      * when fn returns instead. */
     if (wv_thread_current() != t->thread)
-        wv_thread_join(t->thread, WV_FOREVER, NULL);
+        wv_thread_join(t->thread, NULL, WV_FOREVER);
     drop_ref(t);
 }

@@ -28,7 +28,7 @@ int main(void)
     if (wv_queue_new(&q, NULL) || wv_thread_start(&t, NULL, work, q))
         return 1;
     if (wv_queue_get(q, &msg, wv_deadline_in(10000)) ||
-        wv_thread_join(t, WV_FOREVER, &result) || result != 0)
+        wv_thread_join(t, &result, WV_FOREVER) || result != 0)
         return 1;
     wv_thread_free(t);
     wv_queue_free(q);
