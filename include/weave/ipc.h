@@ -172,8 +172,12 @@ WV_EXTERN void wv_shm_free(wv_shm_t *s);
  * The threading primitives for processes: each lives in shared memory
  * (a wv_shm block, or a struct placed in one) and is initialised once,
  * by one process, before others use it.  Threads of any process sharing
- * it may use it.  They block the calling thread (also when called from a
- * coroutine, until the loop layer routes them).
+ * it may use it.  Called from a plain thread they block the thread;
+ * called from a coroutine they park only the coroutine, and the thread's
+ * other coroutines run meanwhile (a helper thread sleeps on the shared
+ * futex for it: docs/waiting.md).  A parked coroutine wakes when any
+ * process or thread releases, at its deadline, or with WV_ECANCELED when
+ * it is cancelled (wv_coro_cancel).
  *
  * Lock and RLock are robust: if the process (or thread) holding one dies,
  * the next acquire gets the lock with WV_EOWNERDEAD, meaning "you hold it,
@@ -182,7 +186,11 @@ WV_EXTERN void wv_shm_free(wv_shm_t *s);
  * unusable for everyone (WV_ENOTRECOVERABLE), as POSIX does.  Python's
  * multiprocessing.Lock cannot do this.  Unlike Python's, these locks are
  * owned: only the holder may release (WV_EPERM), since ownership is what
- * lets a dead owner be noticed.
+ * lets a dead owner be noticed.  The holder is the calling party: two
+ * coroutines of one thread are two parties (one waits for the other, and
+ * cannot release its lock), while the kernel knows the lock's owner as
+ * the thread, so the death of a thread releases (WV_EOWNERDEAD) the locks
+ * of all its coroutines.  No priority inheritance.
  *
  * The types are opaque buffers; their size is part of the ABI.
  */
@@ -197,8 +205,9 @@ WV_EXTERN int wv_plock_init(wv_plock_t *l, bool recursive);
 /*
  * Acquires.  Returns 0, or WV_EOWNERDEAD (acquired: see above), or
  * WV_ENOTRECOVERABLE (never acquired: the lock is dead), WV_EAGAIN
- * (deadline 0), WV_ETIMEDOUT, WV_EDEADLK (already held by the caller, not
- * recursive), WV_EINVAL.
+ * (deadline 0), WV_ETIMEDOUT, WV_EDEADLK (already held by the calling
+ * party, not recursive), WV_ECANCELED (the calling coroutine was
+ * cancelled), WV_EINVAL.
  */
 WV_EXTERN int wv_plock_acquire(wv_plock_t *l, int64_t deadline);
 
@@ -288,8 +297,9 @@ WV_EXTERN void wv_pcond_destroy(wv_pcond_t *c);
  * barrier (as in Python), as does abort, or a party dying while it holds
  * the barrier's lock: every wait then fails with WV_EBROKEN until reset.
  * Returns the index, or WV_EBROKEN, WV_ETIMEDOUT (this wait timed out and
- * broke it), WV_EAGAIN (deadline 0, generation not full: nothing
- * changed), WV_EINVAL.
+ * broke it), WV_ECANCELED (the calling coroutine was cancelled: this also
+ * breaks it, as wv_barrier_wait does), WV_EAGAIN (deadline 0, generation
+ * not full: nothing changed), WV_EINVAL.
  */
 typedef struct wv_pbarrier {
     _Alignas(8) unsigned char _opaque[160];
@@ -443,9 +453,9 @@ WV_EXTERN int wv_mpqueue_unlink(const char *name);
 /*
  * Puts a message, data[0..len) (data may be NULL when len is 0), waiting
  * for room until the deadline.  Returns 0 once the message is in the
- * queue.  Errors: WV_EAGAIN (deadline 0, full) and WV_ETIMEDOUT (nothing
- * was put), WV_ESHUTDOWN (the queue was shut down), WV_EMSGSIZE (len over
- * WV_MPQUEUE_MAX_MSG), WV_EBUSY (this process would be one participant
+ * queue.  Errors (nothing was put): WV_EAGAIN (deadline 0, full),
+ * WV_ETIMEDOUT, WV_ECANCELED (a cancelled coroutine), WV_ESHUTDOWN (the
+ * queue was shut down), WV_EMSGSIZE (len over WV_MPQUEUE_MAX_MSG), WV_EBUSY (this process would be one participant
  * too many), WV_ENOMEM, WV_EMFILE, WV_ENOSPC (no room for a shm object of
  * its own: /dev/shm full), WV_EINVAL.
  */
@@ -456,7 +466,8 @@ WV_EXTERN int wv_mpqueue_put(wv_mpqueue_t *q, const void *data, size_t len,
  * Takes the next message into buf[0..cap) and stores its length in *len.
  * A message longer than cap is left in the queue: WV_EMSGSIZE, with *len
  * set to its length (wv_mpqueue_peek_len tells it beforehand).  Errors:
- * WV_EAGAIN (deadline 0, empty), WV_ETIMEDOUT, WV_EOF (the end: shut
+ * WV_EAGAIN (deadline 0, empty), WV_ETIMEDOUT, WV_ECANCELED (a cancelled
+ * coroutine: nothing taken), WV_EOF (the end: shut
  * down and empty, or shut down immediately), WV_EBUSY, WV_EIO (the shm
  * object of a large message had
  * been removed by someone else: that message is lost), WV_EINVAL.
@@ -479,8 +490,8 @@ WV_EXTERN int wv_mpqueue_task_done(wv_mpqueue_t *q);
  * JoinableQueue: waits until every message put has been taken and
  * task_done has been called for it.  Messages taken by processes that
  * died count as taken, and after an immediate shutdown every message
- * counts as finished.  Errors: WV_ETIMEDOUT, WV_EAGAIN (deadline 0, not
- * finished), WV_EINVAL (not joinable, bad deadline).
+ * counts as finished.  Errors: WV_ETIMEDOUT, WV_ECANCELED, WV_EAGAIN
+ * (deadline 0, not finished), WV_EINVAL (not joinable, bad deadline).
  */
 WV_EXTERN int wv_mpqueue_join(wv_mpqueue_t *q, int64_t deadline);
 

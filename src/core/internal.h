@@ -229,6 +229,11 @@ typedef struct wv__waiter_kind {
     /* wv__fds_wait for this kind's parties (a coroutine waits through its
      * thread's event loop); NULL = poll(2) blocks the thread. */
     int (*fds_wait)(struct pollfd *fds, size_t n, int64_t deadline);
+    /* wv__shared_wait for this kind's parties (a coroutine parks while a
+     * helper thread sleeps on the shared word); NULL = a shared futex
+     * wait blocks the thread. */
+    int (*word_wait)(uint32_t *addr, uint32_t expected, int64_t deadline,
+                     unsigned flags);
 } wv__waiter_kind_t;
 
 /* wv__park flags */
@@ -306,6 +311,23 @@ static inline void wv__waiter_wake(wv__waiter_t *w)
 
 /* The built-in kind (wv__thread_waiter, declared above): the calling
  * thread sleeps on a futex. */
+
+/*
+ * Waits while *addr == expected, where addr is a futex word in memory
+ * shared between processes (process-shared Semaphore, Event, Condition,
+ * Lock, the shared-memory Queue): the one wait of the process layer, as
+ * wv__fds_wait is the one descriptor wait.  Any process wakes it with
+ * wv__futex_wake(addr, n, true), as before.  From a plain thread it is
+ * wv__futex_wait(addr, expected, deadline, true); from a coroutine it
+ * parks only the coroutine (the kind's word_wait; docs/waiting.md).
+ * Returns 0 when woken, when *addr != expected, or spuriously: callers
+ * re-check their condition in a loop.  WV_ETIMEDOUT when the deadline
+ * passed, WV_ECANCELED when the calling coroutine was cancelled (unless
+ * flags has WV__PARK_NOCANCEL; never for threads).  A deadline of 0
+ * returns WV_ETIMEDOUT at once unless the word differs.
+ */
+int wv__shared_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
+                    unsigned flags);
 
 /*
  * A value that identifies the calling party (thread or coroutine), never 0,

@@ -52,6 +52,20 @@ const wv__waiter_kind_t wv__thread_waiter = {
     .wake = thread_wake,
 };
 
+int wv__shared_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
+                    unsigned flags)
+{
+    const wv__waiter_kind_t *kind = wv__waiter_kind();
+
+    if (kind->word_wait)
+        return kind->word_wait(addr, expected, deadline, flags);
+    if (deadline == 0)
+        return __atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected
+                   ? 0
+                   : WV_ETIMEDOUT;
+    return wv__futex_wait(addr, expected, deadline, true);
+}
+
 void wv__waiter_set_kind(const wv__waiter_kind_t *kind, void *ctx)
 {
     wv__kind = kind == &wv__thread_waiter ? NULL : kind;

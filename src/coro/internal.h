@@ -165,6 +165,16 @@ void wv__guard_thread_exit(void);
  * the allocation counter then sees only what is in use). */
 void wv__sched_trim(void);
 
+/* Ends the idle helper threads of coroutines' shared-futex waits
+ * (coro/wordwait_linux.c) now rather than after their idle time: for
+ * tests that count threads. */
+void wv__word_wait_drain(void);
+
+/* Test hook: a helper woken on its shared word sleeps `us` microseconds
+ * before it answers, as if preempted there, so that a time-out or cancel
+ * of its coroutine can be made to win the race (0: off). */
+void wv__fault_word_wait_delay(unsigned us);
+
 /* -------------------------------------------------------------- channels */
 
 struct wv_chan;

@@ -125,6 +125,7 @@ static struct sched *sched_make(void)
     s->kind.sleep = coro_sleep;
     s->kind.wake = coro_wake;
     s->kind.fds_wait = coro_fds_wait;
+    s->kind.word_wait = wv__coro_word_wait;
     s->main.native = true;
     s->main.started = true;
     s->main.sched = s;

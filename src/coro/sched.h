@@ -117,6 +117,11 @@ void wv__sched_reap(struct sched *s);
 struct wv_coro *wv__sched_wait_runnable(struct sched *s);
 void wv__sched_poll(struct sched *s, bool block);
 
+/* The kind's word_wait (coro/wordwait_linux.c): a wait on a futex word
+ * shared between processes that parks only the calling party. */
+int wv__coro_word_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
+                       unsigned flags);
+
 /* Runs `next` instead of the current party, which is parked, finished or
  * queued.  Returns when the current party is resumed. */
 static inline void switch_to(struct sched *s, struct wv_coro *next)

@@ -38,6 +38,10 @@ int wv__frame_parse(const void *buf, size_t n, uint64_t *len, uint32_t *nfds);
 /* Bytes of a committed message not yet written out (test aid). */
 size_t wv__conn_pending(const wv_conn_t *c);
 
+/* wv_plock_acquire with wv__park flags (WV__PARK_NOCANCEL: the internal
+ * locks of the Barrier, the Condition's re-lock, the Queue's admin). */
+int wv__plock_acquire(wv_plock_t *l, int64_t deadline, unsigned flags);
+
 /* Parties waiting in a process-shared barrier (test aid). */
 unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
 

@@ -379,7 +379,7 @@ static void apply_intent(struct pq_hdr *h)
  */
 static void admin_lock(struct pq_hdr *h)
 {
-    int err = wv_plock_acquire(&h->admin, WV_FOREVER);
+    int err = wv__plock_acquire(&h->admin, WV_FOREVER, WV__PARK_NOCANCEL);
     if (err == WV_EOWNERDEAD) {
         /* Every admin update is one idempotent store, or covered by the
          * intent record: finish that, and the state is whole again. */
@@ -574,7 +574,8 @@ struct waitst {
  * none); after a slice it is checked, and every participant now and
  * then.  `word` (may be NULL) is looked at again once counted: if it no
  * longer holds w, no sleep.  Returns 0 (look again) or WV_ETIMEDOUT /
- * WV_EAGAIN.
+ * WV_EAGAIN / WV_ECANCELED (a cancelled coroutine: the sleep is
+ * wv__shared_wait's, which parks only a coroutine).
  */
 static int wait_on(struct pq_hdr *h, uint32_t *ev, uint32_t seen,
                    uint32_t *nwait, const uint64_t *word, uint64_t w,
@@ -590,7 +591,10 @@ static int wait_on(struct pq_hdr *h, uint32_t *ev, uint32_t seen,
     /* Spin, then yield, then sleep.  Several pauses between two looks let
      * the other side get a few messages ahead, rather than pay a round
      * trip of the cell's cache line for each (as bench/peers' SPSC ring
-     * measured). */
+     * measured).  A coroutine does not yield its thread: after the
+     * spins it parks, and its thread runs the other coroutines. */
+    if (ws->spins == SPINS && wv__waiter_kind()->word_wait)
+        ws->spins = SPINS + YIELDS;
     if (ws->spins < SPINS + YIELDS) {
         if (ws->spins++ < SPINS)
             for (int i = 0; i < PAUSES; i++)
@@ -609,8 +613,10 @@ static int wait_on(struct pq_hdr *h, uint32_t *ev, uint32_t seen,
     __atomic_add_fetch(nwait, 1, __ATOMIC_SEQ_CST);
     int err = 0;
     if (!word || load(word) == w) /* what we wait for did not come yet */
-        err = wv__futex_wait(ev, seen, until, true);
+        err = wv__shared_wait(ev, seen, until, 0);
     __atomic_sub_fetch(nwait, 1, __ATOMIC_SEQ_CST);
+    if (err == WV_ECANCELED)
+        return err;
     if (err == WV_ETIMEDOUT) {
         if (ws->slice < SLICE_MAX_MS)
             ws->slice *= 2;
@@ -1126,8 +1132,10 @@ int wv_mpqueue_join(wv_mpqueue_t *q, int64_t deadline)
         int64_t until = wv_now() + slice;
         if (deadline > 0 && deadline < until)
             until = deadline;
-        err = wv__futex_wait(&h->done_ev, seen, until, true);
+        err = wv__shared_wait(&h->done_ev, seen, until, 0);
         __atomic_sub_fetch(&h->jwait, 1, __ATOMIC_SEQ_CST);
+        if (err == WV_ECANCELED)
+            return err;
         if (err == WV_ETIMEDOUT) {
             if (slice < SLICE_MAX_MS)
                 slice *= 2;
