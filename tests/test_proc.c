@@ -1402,6 +1402,35 @@ WVT_TEST(pipe_eof_after_the_last_message)
     wv_conn_free(a);
 }
 
+/* close (Python's close) closes the end but keeps the handle: the peer
+ * sees the end, every later call on it is WV_EBADF, a second close is
+ * fine, and free after close releases the rest. */
+WVT_TEST(pipe_close_is_not_free)
+{
+    for (int duplex = 0; duplex < 2; duplex++) {
+        wv_conn_t *r, *w;
+        char buf[8];
+        size_t len;
+        WVT_OK(wv_pipe(&r, &w, duplex));
+        WVT_OK(wv_conn_send(w, "hi", 2, WV_FOREVER));
+        WVT_ASSERT(wv_conn_fileno(w) >= 0);
+        WVT_OK(wv_conn_close(w));
+        WVT_OK(wv_conn_close(w)); /* twice: allowed */
+        WVT_ERR(wv_conn_send(w, "x", 1, WV_FOREVER), WV_EBADF);
+        WVT_ERR(wv_conn_flush(w, WV_NOWAIT), WV_EBADF);
+        WVT_ERR(wv_conn_fileno(w), WV_EBADF);
+        WVT_OK(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER));
+        WVT_EQ(len, 2);
+        WVT_ERR(wv_conn_recv(r, buf, sizeof buf, &len, WV_FOREVER), WV_EOF);
+        WVT_OK(wv_conn_close(r));
+        WVT_ERR(wv_conn_recv(r, buf, sizeof buf, &len, WV_NOWAIT), WV_EBADF);
+        WVT_ERR(wv_conn_poll(r, WV_NOWAIT), WV_EBADF);
+        wv_conn_free(w);
+        wv_conn_free(r);
+    }
+    WVT_ERR(wv_conn_close(NULL), WV_EINVAL);
+}
+
 /* A message that has partly arrived at the deadline stays buffered. */
 WVT_TEST(pipe_recv_deadline_keeps_partial_message)
 {
