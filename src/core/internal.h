@@ -14,6 +14,8 @@
 
 #include "weave/core.h"
 
+#include "list.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -240,8 +242,9 @@ typedef struct wv__waiter_kind {
  * the lock of the bucket that `key` hashes to.
  */
 struct wv__waiter {
-    wv__waiter_t *next;            /* [bucket] queue links */
-    wv__waiter_t *prev;            /* [bucket] */
+    wv__list_node_t link;          /* [bucket] queue links */
+    wv__waiter_t *next;            /* private singly-linked lists: unpark's
+                                      woken list, the coroutine inbox */
     const void *key;               /* [bucket] parked on; NULL once dequeued */
     uintptr_t token;               /* [bucket] set by the unparker */
     int64_t since;                 /* when the party began waiting (ms) */

@@ -266,6 +266,12 @@ static inline void ring_get(wv_chan_t *ch, void *out)
 
 /* ---------------------------------------------------------------- queues */
 
+/* The one list that does not use core/list.h: its links are fields of
+ * wv__chan_entry, a public struct (weave/chan.h) embedded in callers'
+ * wv_chan_case_t arrays, which cannot name an internal header's type; and
+ * a dequeued entry's _next doubles as the private wake list of
+ * wv_chan_close (drain_waiters). */
+
 static inline void q_push(struct queue *q, entry_t *e)
 {
     e->_next = NULL;

@@ -33,7 +33,7 @@ struct wv_coro {
     wv__ctx_t ctx;
     struct sched *sched;
     struct wv_coro *next;          /* run queue, record cache */
-    struct wv_coro *lprev, *lnext; /* the scheduler's live coroutines */
+    wv__list_node_t live;          /* the scheduler's live coroutines */
     wv__waiter_t *wait;            /* what it sleeps on; NULL otherwise */
     unsigned wait_flags;
     wv__timer_t timer;
@@ -45,7 +45,7 @@ struct wv_coro {
     char *name;           /* owned copy, or NULL: "coro" */
     wv__locals_t *locals; /* its wv_local values while switched out */
     wv_group_t *group;
-    struct wv_coro *gprev, *gnext; /* [group lock] */
+    wv__list_node_t gmember;       /* [group lock] its group's members */
     uint32_t done;                 /* [atomic] DONE_BIT | JOIN_BIT */
     uint32_t refs;                 /* [atomic] joinable: handle + life */
     bool cancelled;                /* [atomic] */
@@ -61,7 +61,7 @@ struct sched {
     struct wv_coro main; /* the thread's own code */
     struct wv_coro *rq_head, *rq_tail;
     struct wv_coro *dead;      /* finished, to be reaped by the next party */
-    struct wv_coro *live_head; /* every coroutine not finished */
+    wv__list_t live_list;      /* every coroutine not finished, by co->live */
     size_t live;
     wv__waiter_t *inbox;      /* [atomic] woken by other threads */
     uint32_t cancels;         /* [atomic] a remote cancel is pending */

@@ -116,7 +116,7 @@ struct wv__fserver {
     int pidfd;      /* the server's pidfd, to reap it */
     bool dead;      /* it died or the stream broke: spawns are WV_EPIPE */
     bool listed;    /* [registry.lock] on the registry's list */
-    wv__fserver_t *prev, *next; /* [registry.lock] that list */
+    wv__list_node_t link; /* [registry.lock] that list */
 };
 
 /* The global server (wv_forkserver_start). */
@@ -129,7 +129,7 @@ static bool global_hooks; /* [global.lock] atfork and atexit installed */
  * never while another lock is taken. */
 static struct {
     wv_lock_t lock;
-    wv__fserver_t *head;
+    wv__list_t servers; /* [lock] of wv__fserver_t, by link */
 } registry;
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 static int registry_err; /* set once by registry_setup */
@@ -169,15 +169,12 @@ static void registry_parent(void)
 static void registry_child(void)
 {
     int parent = getppid();
-    wv__fserver_t *s, *next;
-
-    for (s = registry.head; s; s = next) {
-        next = s->next;
+    wv__list_foreach_safe (it, &registry.servers) {
+        wv__fserver_t *s = wv__container_of(it, wv__fserver_t, link);
+        wv__list_remove(&registry.servers, it);
         forget(s, s->owner == parent);
-        s->prev = s->next = NULL;
         s->listed = false;
     }
-    registry.head = NULL;
     wv_lock_init(&registry.lock);
 }
 
@@ -190,11 +187,7 @@ static void registry_setup(void)
 static void list_server(wv__fserver_t *s)
 {
     wv__lock_acquire_nocancel(&registry.lock);
-    s->prev = NULL;
-    s->next = registry.head;
-    if (registry.head)
-        registry.head->prev = s;
-    registry.head = s;
+    wv__list_insert_head(&registry.servers, &s->link);
     s->listed = true;
     wv_lock_release(&registry.lock);
 }
@@ -203,13 +196,7 @@ static void unlist_server(wv__fserver_t *s)
 {
     wv__lock_acquire_nocancel(&registry.lock);
     if (s->listed) {
-        if (s->prev)
-            s->prev->next = s->next;
-        else
-            registry.head = s->next;
-        if (s->next)
-            s->next->prev = s->prev;
-        s->prev = s->next = NULL;
+        wv__list_remove(&registry.servers, &s->link);
         s->listed = false;
     }
     wv_lock_release(&registry.lock);
