@@ -40,8 +40,8 @@
 #define wv__heap_no_index(ctx, h, i) ((void)(ctx), (void)(h), (void)(i))
 
 #define WV__HEAP_DEFINE(name, type, less, moved)                               \
-    /* Moves h[i] towards the root while it comes out before its parent. */ \
-    static inline void name##_sift_up(const void *ctx, type *h, size_t i)     \
+    /* Moves h[i] towards the root while it comes out before its parent. */    \
+    static inline void name##_sift_up(const void *ctx, type *h, size_t i)      \
     {                                                                          \
         type v = h[i];                                                         \
         while (i > 0) {                                                        \
@@ -56,9 +56,9 @@
         moved(ctx, h, i);                                                      \
     }                                                                          \
                                                                                \
-    /* Moves h[i] towards the leaves of the n-element heap while a child   \
+    /* Moves h[i] towards the leaves of the n-element heap while a child       \
      * comes out before it. */                                                 \
-    static inline void name##_sift_down(const void *ctx, type *h, size_t n,  \
+    static inline void name##_sift_down(const void *ctx, type *h, size_t n,    \
                                         size_t i)                              \
     {                                                                          \
         type v = h[i];                                                         \
@@ -66,7 +66,7 @@
             size_t c = 2 * i + 1;                                              \
             if (c >= n)                                                        \
                 break;                                                         \
-            if (c + 1 < n && less(ctx, &h[c + 1], &h[c]))                     \
+            if (c + 1 < n && less(ctx, &h[c + 1], &h[c]))                      \
                 c++;                                                           \
             if (!less(ctx, &h[c], &v))                                         \
                 break;                                                         \
@@ -78,7 +78,7 @@
         moved(ctx, h, i);                                                      \
     }                                                                          \
                                                                                \
-    /* Adds v to the n-element heap h, which has room for n + 1; the       \
+    /* Adds v to the n-element heap h, which has room for n + 1; the           \
      * caller then counts n + 1. */                                            \
     static inline void name##_push(const void *ctx, type *h, size_t n, type v) \
     {                                                                          \
@@ -86,10 +86,10 @@
         name##_sift_up(ctx, h, n);                                             \
     }                                                                          \
                                                                                \
-    /* Takes h[i] out of the n-element heap h (n > i) by moving the last    \
-     * element into its place; the caller then counts n - 1.  name_remove   \
-     * (ctx, h, n, 0) pops the first element (read h[0] before). */        \
-    static inline void name##_remove(const void *ctx, type *h, size_t n,     \
+    /* Takes h[i] out of the n-element heap h (n > i) by moving the last       \
+     * element into its place; the caller then counts n - 1.  name_remove      \
+     * (ctx, h, n, 0) pops the first element (read h[0] before). */            \
+    static inline void name##_remove(const void *ctx, type *h, size_t n,       \
                                      size_t i)                                 \
     {                                                                          \
         if (i == --n)                                                          \
@@ -102,8 +102,8 @@
             name##_sift_down(ctx, h, n, i);                                    \
     }                                                                          \
                                                                                \
-    /* Orders an arbitrary array of n elements into a heap (Floyd). */        \
-    static inline void name##_heapify(const void *ctx, type *h, size_t n)     \
+    /* Orders an arbitrary array of n elements into a heap (Floyd). */         \
+    static inline void name##_heapify(const void *ctx, type *h, size_t n)      \
     {                                                                          \
         for (size_t i = n / 2; i-- > 0;)                                       \
             name##_sift_down(ctx, h, n, i);                                    \
