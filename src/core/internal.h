@@ -250,7 +250,23 @@ struct wv__waiter {
     int64_t since;                 /* when the party began waiting (ms) */
     const wv__waiter_kind_t *kind; /* how this party sleeps */
     void *ctx;                     /* the kind's data (its coroutine) */
-    uint32_t state;                /* the kind's private wake-up word */
+    uint32_t state;                /* the kind's wake-up word: WV__W_* */
+};
+
+/*
+ * The values of a waiter's state word, shared by both kinds (one enum, so
+ * that wv__waiter_init's 0 is PARKED for either).  The thread kind
+ * (core/waiter.c) uses PARKED -> SLEEPING (the sleeper, before its futex
+ * wait) and any -> WOKEN (the waker, one exchange: FUTEX_WAKE only if it
+ * took SLEEPING).  The coroutine kind (coro/sched.h) also ends a sleep
+ * with TIMEDOUT (its timer fired) or CANCELED (its coroutine was).
+ */
+enum {
+    WV__W_PARKED = 0,
+    WV__W_SLEEPING,
+    WV__W_WOKEN,
+    WV__W_TIMEDOUT,
+    WV__W_CANCELED,
 };
 
 /*
@@ -295,7 +311,7 @@ static inline void wv__waiter_init(wv__waiter_t *w)
 {
     w->kind = wv__waiter_kind();
     w->ctx = wv__waiter_ctx();
-    w->state = 0;
+    w->state = WV__W_PARKED;
 }
 static inline int wv__waiter_sleep(wv__waiter_t *w, int64_t deadline,
                                    unsigned flags)

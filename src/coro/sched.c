@@ -212,8 +212,9 @@ static void cancel_local(struct sched *s, struct wv_coro *co)
 {
     wv__waiter_t *w = co->wait;
 
-    if (w && w->state == W_SLEEPING && !(co->wait_flags & WV__PARK_NOCANCEL)) {
-        w->state = W_CANCELED;
+    if (w && w->state == WV__W_SLEEPING &&
+        !(co->wait_flags & WV__PARK_NOCANCEL)) {
+        w->state = WV__W_CANCELED;
         rq_push(s, co);
     }
 }
@@ -266,8 +267,8 @@ static void expire_timers(struct sched *s)
             (struct wv_coro *)(void *)((char *)t -
                                        offsetof(struct wv_coro, timer));
         wv__waiter_t *w = co->wait;
-        if (w && w->state == W_SLEEPING) {
-            w->state = W_TIMEDOUT;
+        if (w && w->state == WV__W_SLEEPING) {
+            w->state = WV__W_TIMEDOUT;
             rq_push(s, co);
         }
     }
@@ -630,7 +631,7 @@ static void sched_thread_exit(void *arg)
 static void drop_party(struct wv_coro *co)
 {
     if (co->wait) {
-        co->wait->state = W_WOKEN; /* a later wake-up does not queue it */
+        co->wait->state = WV__W_WOKEN; /* a later wake-up does not queue it */
         co->wait = NULL;
     }
     co->timer.idx = 0;

@@ -21,9 +21,6 @@
 #include "../sync/internal.h"
 #include "weave/coro.h"
 
-/* A waiter's state word (wv__waiter.state), for coroutine parties. */
-enum { W_PARKED = 0, W_SLEEPING, W_WOKEN, W_TIMEDOUT, W_CANCELED };
-
 /* Polls the loop between runs at least every POLL_EVERY switches. */
 #define POLL_EVERY 64
 
@@ -144,8 +141,8 @@ static inline void wake_local(struct sched *s, wv__waiter_t *w)
     struct wv_coro *co = w->ctx ? (struct wv_coro *)w->ctx : &s->main;
     uint32_t st = w->state;
 
-    w->state = W_WOKEN;
-    if (st == W_SLEEPING)
+    w->state = WV__W_WOKEN;
+    if (st == WV__W_SLEEPING)
         rq_push(s, co);
 }
 
@@ -171,13 +168,13 @@ wv__sched_park(struct sched *s, wv__waiter_t *w, int64_t deadline,
 {
     struct wv_coro *co = s->current;
 
-    if (w->state == W_WOKEN)
+    if (w->state == WV__W_WOKEN)
         return 0;
     if (!(flags & WV__PARK_NOCANCEL) && is_cancelled(co))
         return WV_ECANCELED;
     if (deadline == 0)
         return WV_ETIMEDOUT;
-    w->state = W_SLEEPING;
+    w->state = WV__W_SLEEPING;
     co->wait = w;
     co->wait_flags = flags;
     if (deadline > 0)
@@ -187,12 +184,12 @@ wv__sched_park(struct sched *s, wv__waiter_t *w, int64_t deadline,
     if (co->timer.idx)
         wv__timer_del(&s->loop, &co->timer);
     switch (w->state) {
-    case W_WOKEN:
+    case WV__W_WOKEN:
         return 0;
-    case W_TIMEDOUT:
+    case WV__W_TIMEDOUT:
         return WV_ETIMEDOUT;
     default:
-        WV__ASSERT(w->state == W_CANCELED);
+        WV__ASSERT(w->state == WV__W_CANCELED);
         return WV_ECANCELED;
     }
 }
