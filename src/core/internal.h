@@ -75,6 +75,19 @@ static inline bool wv__deadline_ok(int64_t deadline)
     return deadline >= -1;
 }
 
+/*
+ * The preamble of every wait, for a call that found it would have to
+ * wait: 0 to go on and wait, WV_EAGAIN for WV_NOWAIT (0), WV_EINVAL for an
+ * invalid deadline (docs/conventions.md: reported only when the call would
+ * have to wait, so a call that can succeed at once never checks it).
+ */
+static inline int wv__would_wait(int64_t deadline)
+{
+    if (deadline == 0)
+        return WV_EAGAIN;
+    return wv__deadline_ok(deadline) ? 0 : WV_EINVAL;
+}
+
 /* ------------------------------------------------------------ arithmetic */
 
 /* a / b rounded up (b > 0); never overflows. */
