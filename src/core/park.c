@@ -237,7 +237,7 @@ unsigned wv__parked_count(const void *key)
     unsigned n = 0;
 
     bucket_lock(b);
-    wv__list_foreach (it, &b->queue)
+    wv__list_foreach(it, &b->queue)
         n += waiter_of(it)->key == key;
     bucket_unlock(b);
     return n;

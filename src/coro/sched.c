@@ -248,7 +248,7 @@ static void take_remote(struct sched *s)
     }
     if (__atomic_load_n(&s->cancels, __ATOMIC_RELAXED) &&
         __atomic_exchange_n(&s->cancels, 0, __ATOMIC_ACQUIRE)) {
-        wv__list_foreach (it, &s->live_list) {
+        wv__list_foreach(it, &s->live_list) {
             struct wv_coro *co = wv__container_of(it, struct wv_coro, live);
             if (is_cancelled(co))
                 cancel_local(s, co);
@@ -609,7 +609,7 @@ static void sched_thread_exit(void *arg)
 
     WV__ASSERT(s == wv__tls_sched && s->current == &s->main);
     s->exiting = true;
-    wv__list_foreach (it, &s->live_list) {
+    wv__list_foreach(it, &s->live_list) {
         struct wv_coro *co = wv__container_of(it, struct wv_coro, live);
         __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
         cancel_local(s, co);
@@ -658,7 +658,7 @@ static void sched_after_fork(void)
     if (!s)
         return;
     struct wv_coro *cur = s->current;
-    wv__list_foreach_safe (it, &s->live_list) {
+    wv__list_foreach_safe(it, &s->live_list) {
         struct wv_coro *co = wv__container_of(it, struct wv_coro, live);
         if (co != cur)
             drop_party(co);
@@ -801,7 +801,7 @@ void wv_group_cancel(wv_group_t *g)
         return;
     glock(g);
     __atomic_store_n(&g->cancelled, true, __ATOMIC_RELAXED);
-    wv__list_foreach (it, &g->members) {
+    wv__list_foreach(it, &g->members) {
         struct wv_coro *co = wv__container_of(it, struct wv_coro, gmember);
         __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
         if (co->sched == me) {

@@ -123,7 +123,7 @@ int wv_local_init(wv_local_t *l, void (*dtor)(void *value))
  * or returns false. */
 static bool take_value(uint32_t idx, void **value)
 {
-    wv__list_foreach (it, &all) {
+    wv__list_foreach(it, &all) {
         wv__locals_t *c = wv__container_of(it, wv__locals_t, link);
         if (idx < c->cap && c->values[idx]) {
             *value = c->values[idx];
