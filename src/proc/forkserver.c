@@ -169,7 +169,7 @@ static void registry_parent(void)
 static void registry_child(void)
 {
     int parent = getppid();
-    wv__list_foreach_safe (it, &registry.servers) {
+    wv__list_foreach_safe(it, &registry.servers) {
         wv__fserver_t *s = wv__container_of(it, wv__fserver_t, link);
         wv__list_remove(&registry.servers, it);
         forget(s, s->owner == parent);
@@ -328,11 +328,8 @@ static void teardown(wv__fserver_t *s)
     shutdown(sock, SHUT_RDWR); /* EOF for the server even if a copy of
                                   our end survives somewhere */
     close(sock);
-    while (poll(&p, 1, -1) < 0 && errno == EINTR)
-        ;
-    while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0 &&
-           errno == EINTR)
-        ;
+    wv__poll(&p, 1, WV_FOREVER);
+    wv__waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG);
     close(pidfd);
     s->pid = 0;
     s->dead = false;
@@ -346,8 +343,7 @@ static int await_ready(int sock)
     char byte;
     ssize_t n;
 
-    while ((n = read(sock, &byte, 1)) < 0 && errno == EINTR)
-        ;
+    n = wv__read(sock, &byte, 1);
     return n == 1 ? 0 : WV_EPIPE;
 }
 
@@ -389,8 +385,7 @@ static int launch(wv__fserver_t *s)
     if (err) {
         if (pid > 0) {
             kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+            wv__waitpid(pid, NULL, 0);
         }
         if (pidfd >= 0)
             close(pidfd);
@@ -505,16 +500,16 @@ static int send_request(int sock, const struct wv__fserver_request *req,
                 (char *)arg + arg_off, (size_t)req->arg_size - arg_off};
         if (off == 0 && nfds > 0)
             wv__fds_attach(&m, &ctl, fds, nfds);
-        ssize_t n = sendmsg(sock, &m, MSG_NOSIGNAL);
+        ssize_t n = wv__sendmsg(sock, &m, MSG_NOSIGNAL);
         if (n > 0) {
             off += (size_t)n;
             *sent_some = true;
-        } else if (n < 0 && errno == EAGAIN) {
+        } else if (n == WV_EAGAIN) {
             int err = wv__fd_wait(sock, POLLOUT, WV_FOREVER, NULL);
             if (err)
                 return err;
-        } else if (n < 0 && errno != EINTR) {
-            return errno == ECONNRESET ? WV_EPIPE : -errno;
+        } else if (n < 0) {
+            return n == WV_ECONNRESET ? WV_EPIPE : (int)n;
         }
     }
     return 0;
