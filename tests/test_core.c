@@ -1,11 +1,16 @@
 /*
- * tests/test_core.c - errors, time and deadlines, allocator hook, CPU count.
+ * tests/test_core.c - errors, time and deadlines, allocator hook, CPU count,
+ * the EINTR-retrying I/O helpers, the shared heap and list.
  */
+#include "core/heap.h"
 #include "core/internal.h"
+#include "core/io.h"
 #include "runner.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
 WVT_TEST(err_table)
 {
@@ -192,4 +197,109 @@ WVT_TEST(time_huge_deadlines)
     WVT_ERR(wv_event_wait(&e, wv_now() + 5), WV_ETIMEDOUT);
     wv_event_set(&e);
     WVT_OK(wv_event_wait(&e, INT64_MAX - 1));
+}
+
+WVT_TEST(io_eintr_retried)
+{
+    /* The I/O helpers retry EINTR and report errors as -errno. */
+    int p[2];
+    char buf[4] = {0};
+    WVT_ASSERT(pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0);
+    wv__fault_io_eintr(3);
+    WVT_EQ(wv__write(p[1], "abc", 3), 3);
+    wv__fault_io_eintr(3);
+    WVT_EQ(wv__read(p[0], buf, sizeof buf), 3);
+    WVT_ASSERT(memcmp(buf, "abc", 3) == 0);
+    WVT_EQ(wv__read(p[0], buf, sizeof buf), WV_EAGAIN);
+    struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+    wv__fault_io_eintr(5);
+    WVT_EQ(wv__poll(&pfd, 1, 0), 0); /* a look, nothing there */
+    int64_t deadline = wv_now() + 10;
+    wv__fault_io_eintr(5);
+    WVT_EQ(wv__poll(&pfd, 1, deadline), 0);
+    WVT_GE(wv_now(), deadline);
+    wv__fault_io_eintr(0);
+    WVT_EQ(wv__write(-1, "x", 1), WV_EBADF);
+    close(p[0]);
+    close(p[1]);
+}
+
+WVT_TEST(deadline_would_wait)
+{
+    WVT_EQ(wv__would_wait(WV_FOREVER), 0);
+    WVT_EQ(wv__would_wait(1), 0);
+    WVT_EQ(wv__would_wait(WV_NOWAIT), WV_EAGAIN);
+    WVT_EQ(wv__would_wait(-2), WV_EINVAL);
+    WVT_EQ(wv__would_wait(INT64_MIN), WV_EINVAL);
+}
+
+struct item {
+    int key;
+    size_t idx; /* position in the heap */
+    wv__list_node_t link;
+};
+
+static inline bool item_before(const void *ctx, struct item *const *a,
+                               struct item *const *b)
+{
+    (void)ctx;
+    return (*a)->key < (*b)->key;
+}
+
+static inline void item_moved(const void *ctx, struct item **h, size_t i)
+{
+    (void)ctx;
+    h[i]->idx = i;
+}
+
+WV__HEAP_DEFINE(item_heap, struct item *, item_before, item_moved)
+
+WVT_TEST(heap_order)
+{
+    /* Pushes, removals from the middle (by back-pointer) and pops keep
+     * the order and the indices right. */
+    enum { N = 200 };
+    static struct item items[N];
+    struct item *h[N];
+    size_t n = 0;
+    unsigned seed = 12345;
+
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1103515245 + 12345;
+        items[i].key = (int)(seed >> 16) % 1000;
+        item_heap_push(NULL, h, n++, &items[i]);
+    }
+    for (int i = 0; i < N; i += 3) /* take every third out */
+        item_heap_remove(NULL, h, n--, items[i].idx);
+    for (size_t i = 0; i < n; i++)
+        WVT_EQ(h[i]->idx, i);
+    int last = -1;
+    while (n) {
+        struct item *top = h[0];
+        item_heap_remove(NULL, h, n--, 0);
+        WVT_GE(top->key, last);
+        last = top->key;
+    }
+}
+
+WVT_TEST(list_ops)
+{
+    struct item a = {.key = 1}, b = {.key = 2}, c = {.key = 3};
+    wv__list_t l = WV__LIST_INIT;
+    int sum = 0;
+
+    WVT_ASSERT(wv__list_empty(&l));
+    wv__list_insert_tail(&l, &b.link);
+    wv__list_insert_head(&l, &a.link);
+    wv__list_insert_tail(&l, &c.link);
+    WVT_EQ(wv__list_entry(wv__list_first(&l), struct item, link)->key, 1);
+    wv__list_foreach(it, &l)
+        sum = sum * 10 + wv__container_of(it, struct item, link)->key;
+    WVT_EQ(sum, 123);
+    wv__list_remove(&l, &b.link);
+    WVT_ASSERT(b.link.next == NULL && b.link.prev == NULL);
+    wv__list_foreach_safe(it, &l)
+        wv__list_remove(&l, it);
+    WVT_ASSERT(wv__list_empty(&l));
+    WVT_ASSERT(l.last == NULL);
 }

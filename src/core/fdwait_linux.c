@@ -5,10 +5,12 @@
  * of a subprocess) goes through wv__fds_wait, so that the loop layer can
  * make a coroutine's wait park the coroutine instead of the thread, the
  * same seam as wv__park for state words.  wv__fd_wait is its one-fd
- * form.  Plain threads poll(2).  EINTR is retried here, the one place,
- * with the time left recomputed from the absolute deadline.
+ * form.  Plain threads poll(2) through wv__poll (core/io.h), which retries
+ * EINTR with the time left recomputed from the absolute deadline.
  */
 #include "internal.h"
+
+#include "io.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -20,17 +22,12 @@ int wv__fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
     const wv__waiter_kind_t *kind = wv__waiter_kind();
     if (kind->fds_wait)
         return kind->fds_wait(fds, n, deadline);
-    for (;;) {
-        int timeout = wv__deadline_timeout_ms(deadline);
-        int ready = poll(fds, (nfds_t)n, timeout);
-        if (ready > 0)
-            return 0;
-        if (ready < 0 && errno != EINTR)
-            return -errno;
-        if (ready == 0 && timeout == 0)
-            return deadline == 0 ? WV_EAGAIN : WV_ETIMEDOUT;
-        /* EINTR, or poll's millisecond rounded short: look again. */
-    }
+    int ready = wv__poll(fds, (nfds_t)n, deadline);
+    if (ready > 0)
+        return 0;
+    if (ready < 0)
+        return ready;
+    return deadline == 0 ? WV_EAGAIN : WV_ETIMEDOUT;
 }
 
 int wv__fd_wait(int fd, short events, int64_t deadline, short *revents)

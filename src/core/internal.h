@@ -14,6 +14,8 @@
 
 #include "weave/core.h"
 
+#include "list.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +73,19 @@ int wv__deadline_timeout_ms(int64_t deadline);
 static inline bool wv__deadline_ok(int64_t deadline)
 {
     return deadline >= -1;
+}
+
+/*
+ * The preamble of every wait, for a call that found it would have to
+ * wait: 0 to go on and wait, WV_EAGAIN for WV_NOWAIT (0), WV_EINVAL for an
+ * invalid deadline (docs/conventions.md: reported only when the call would
+ * have to wait, so a call that can succeed at once never checks it).
+ */
+static inline int wv__would_wait(int64_t deadline)
+{
+    if (deadline == 0)
+        return WV_EAGAIN;
+    return wv__deadline_ok(deadline) ? 0 : WV_EINVAL;
 }
 
 /* ------------------------------------------------------------ arithmetic */
@@ -245,14 +260,31 @@ typedef struct wv__waiter_kind {
  * the lock of the bucket that `key` hashes to.
  */
 struct wv__waiter {
-    wv__waiter_t *next;            /* [bucket] queue links */
-    wv__waiter_t *prev;            /* [bucket] */
+    wv__list_node_t link;          /* [bucket] queue links */
+    wv__waiter_t *next;            /* private singly-linked lists: unpark's
+                                      woken list, the coroutine inbox */
     const void *key;               /* [bucket] parked on; NULL once dequeued */
     uintptr_t token;               /* [bucket] set by the unparker */
     int64_t since;                 /* when the party began waiting (ms) */
     const wv__waiter_kind_t *kind; /* how this party sleeps */
     void *ctx;                     /* the kind's data (its coroutine) */
-    uint32_t state;                /* the kind's private wake-up word */
+    uint32_t state;                /* the kind's wake-up word: WV__W_* */
+};
+
+/*
+ * The values of a waiter's state word, shared by both kinds (one enum, so
+ * that wv__waiter_init's 0 is PARKED for either).  The thread kind
+ * (core/waiter.c) uses PARKED -> SLEEPING (the sleeper, before its futex
+ * wait) and any -> WOKEN (the waker, one exchange: FUTEX_WAKE only if it
+ * took SLEEPING).  The coroutine kind (coro/sched.h) also ends a sleep
+ * with TIMEDOUT (its timer fired) or CANCELED (its coroutine was).
+ */
+enum {
+    WV__W_PARKED = 0,
+    WV__W_SLEEPING,
+    WV__W_WOKEN,
+    WV__W_TIMEDOUT,
+    WV__W_CANCELED,
 };
 
 /*
@@ -297,7 +329,7 @@ static inline void wv__waiter_init(wv__waiter_t *w)
 {
     w->kind = wv__waiter_kind();
     w->ctx = wv__waiter_ctx();
-    w->state = 0;
+    w->state = WV__W_PARKED;
 }
 static inline int wv__waiter_sleep(wv__waiter_t *w, int64_t deadline,
                                    unsigned flags)

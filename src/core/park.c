@@ -42,8 +42,7 @@
 
 struct bucket {
     uint32_t lock;      /* 0 free, 1 held, 2 held with sleepers */
-    wv__waiter_t *head; /* [lock] oldest waiter */
-    wv__waiter_t *tail; /* [lock] newest waiter */
+    wv__list_t queue;   /* [lock] waiters, oldest first */
 } __attribute__((aligned(WV__CACHELINE)));
 
 static struct bucket table[BUCKETS];
@@ -86,32 +85,25 @@ static inline void bucket_unlock(struct bucket *b)
 
 static void enqueue(struct bucket *b, wv__waiter_t *w)
 {
-    w->next = NULL;
-    w->prev = b->tail;
-    if (b->tail)
-        b->tail->next = w;
-    else
-        b->head = w;
-    b->tail = w;
+    wv__list_insert_tail(&b->queue, &w->link);
 }
 
 static void dequeue(struct bucket *b, wv__waiter_t *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        b->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        b->tail = w->prev;
+    wv__list_remove(&b->queue, &w->link);
     w->key = NULL;
 }
 
-static bool has_key(const wv__waiter_t *w, const void *key)
+static inline wv__waiter_t *waiter_of(const wv__list_node_t *n)
 {
-    for (; w; w = w->next)
-        if (w->key == key)
+    return wv__list_entry(n, wv__waiter_t, link);
+}
+
+/* Whether a waiter for key is queued at or after node n. */
+static bool has_key(const wv__list_node_t *n, const void *key)
+{
+    for (; n; n = n->next)
+        if (waiter_of(n)->key == key)
             return true;
     return false;
 }
@@ -148,7 +140,8 @@ int wv__park(const wv__park_req_t *req, uintptr_t *token)
     if (w.key) {
         dequeue(b, &w);
         if (req->timed_out)
-            req->timed_out(req->arg, !has_key(b->head, req->key));
+            req->timed_out(req->arg,
+                           !has_key(wv__list_first(&b->queue), req->key));
         bucket_unlock(b);
         return err;
     }
@@ -207,9 +200,11 @@ unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg)
 
     fault_pause(&fault_unpark_us);
     bucket_lock(b);
-    wv__waiter_t *w = b->head;
-    while (w && res.unparked < max) {
-        wv__waiter_t *next = w->next;
+    wv__list_node_t *n = wv__list_first(&b->queue);
+    wv__waiter_t *w;
+    while (n && res.unparked < max) {
+        wv__list_node_t *next = n->next;
+        w = waiter_of(n);
         if (w->key == key) {
             if (res.unparked++ == 0)
                 res.since = w->since;
@@ -218,9 +213,9 @@ unsigned wv__unpark(const void *key, unsigned max, wv__unpark_cb cb, void *arg)
             *link = w;
             link = &w->next;
         }
-        w = next;
+        n = next;
     }
-    res.have_more = has_key(w, key);
+    res.have_more = has_key(n, key);
     uintptr_t token = cb ? cb(arg, res) : 0;
     for (w = woken; w; w = w->next)
         w->token = token;
@@ -242,8 +237,8 @@ unsigned wv__parked_count(const void *key)
     unsigned n = 0;
 
     bucket_lock(b);
-    for (wv__waiter_t *w = b->head; w; w = w->next)
-        n += w->key == key;
+    wv__list_foreach(it, &b->queue)
+        n += waiter_of(it)->key == key;
     bucket_unlock(b);
     return n;
 }

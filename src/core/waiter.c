@@ -2,7 +2,8 @@
  * core/waiter.c - the built-in waiter kind (threads sleep on a futex) and
  * the per-thread record of which kind the running party uses.
  *
- * State of a thread waiter's word (wv__waiter.state):
+ * State of a thread waiter's word (wv__waiter.state, WV__W_* in
+ * core/internal.h):
  *   PARKED   -> SLEEPING  the sleeper, before it enters futex_wait;
  *   any      -> WOKEN     the waker, with one exchange; only if the old
  *                         value was SLEEPING does it pay for FUTEX_WAKE.
@@ -10,8 +11,6 @@
  * costs no system call at all.
  */
 #include "internal.h"
-
-enum { W_PARKED = 0, W_SLEEPING = 1, W_WOKEN = 2 };
 
 __thread const wv__waiter_kind_t *wv__kind;
 __thread void *wv__party;
@@ -22,16 +21,16 @@ static int thread_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags)
     (void)flags; /* threads are never cancelled */
     for (;;) {
         uint32_t s = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
-        if (s == W_WOKEN)
+        if (s == WV__W_WOKEN)
             return 0;
-        if (s == W_PARKED &&
-            !__atomic_compare_exchange_n(&w->state, &s, W_SLEEPING, false,
+        if (s == WV__W_PARKED &&
+            !__atomic_compare_exchange_n(&w->state, &s, WV__W_SLEEPING, false,
                                          __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
             continue; /* woken meanwhile */
-        if (wv__futex_wait(&w->state, W_SLEEPING, deadline, false) ==
+        if (wv__futex_wait(&w->state, WV__W_SLEEPING, deadline, false) ==
             WV_ETIMEDOUT) {
             s = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
-            return s == W_WOKEN ? 0 : WV_ETIMEDOUT;
+            return s == WV__W_WOKEN ? 0 : WV_ETIMEDOUT;
         }
     }
 }
@@ -42,7 +41,8 @@ static void thread_wake(wv__waiter_t *w)
      * so *w) be reused; FUTEX_WAKE on a stale address is harmless: at worst
      * a spurious wake-up of whoever sleeps there now, which re-checks. */
     uint32_t *word = &w->state;
-    if (__atomic_exchange_n(word, W_WOKEN, __ATOMIC_RELEASE) == W_SLEEPING)
+    if (__atomic_exchange_n(word, WV__W_WOKEN, __ATOMIC_RELEASE) ==
+        WV__W_SLEEPING)
         wv__futex_wake(word, 1, false);
 }
 

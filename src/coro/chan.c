@@ -266,6 +266,12 @@ static inline void ring_get(wv_chan_t *ch, void *out)
 
 /* ---------------------------------------------------------------- queues */
 
+/* The one list that does not use core/list.h: its links are fields of
+ * wv__chan_entry, a public struct (weave/chan.h) embedded in callers'
+ * wv_chan_case_t arrays, which cannot name an internal header's type; and
+ * a dequeued entry's _next doubles as the private wake list of
+ * wv_chan_close (drain_waiters). */
+
 static inline void q_push(struct queue *q, entry_t *e)
 {
     e->_next = NULL;
@@ -432,9 +438,10 @@ wait_single(wv_chan_t *ch, struct queue *q, void *val, int64_t deadline)
     struct wv__chan_wait wt; /* set field by field: no zeroing */
     entry_t e;
 
-    if (deadline == 0 || !wv__deadline_ok(deadline)) {
+    int err = wv__would_wait(deadline);
+    if (err) {
         chan_unlock(ch);
-        return deadline == 0 ? WV_EAGAIN : WV_EINVAL;
+        return err;
     }
 
     wv__waiter_init(&wt.w);
@@ -444,7 +451,7 @@ wait_single(wv_chan_t *ch, struct queue *q, void *val, int64_t deadline)
     e._select = 0;
     q_push(q, &e);
     chan_unlock(ch);
-    int err = chan_sleep(&wt.w, deadline);
+    err = chan_sleep(&wt.w, deadline);
     if (WV__LIKELY(err == 0))
         return wt.err;
 
@@ -756,13 +763,12 @@ static int select_wait(wv_chan_case_t *c, size_t n, int64_t deadline)
 static int wait_for_nothing(int64_t deadline)
 {
     wv__waiter_t w;
+    int err = wv__would_wait(deadline);
 
-    if (deadline == 0)
-        return WV_EAGAIN;
-    if (!wv__deadline_ok(deadline))
-        return WV_EINVAL;
+    if (err)
+        return err;
     wv__waiter_init(&w);
-    int err = wv__waiter_sleep(&w, deadline, 0);
+    err = wv__waiter_sleep(&w, deadline, 0);
     WV__ASSERT(err != 0); /* nobody knows w: no wake-up */
     return err;
 }
@@ -807,9 +813,9 @@ int wv_chan_select(wv_chan_case_t *cases, size_t n, int64_t deadline)
         cases[i].err = err;
         return (int)i;
     }
-    if (deadline == 0 || !wv__deadline_ok(deadline)) {
+    if ((err = wv__would_wait(deadline)) != 0) {
         unlock_all(cases, n);
-        return deadline == 0 ? WV_EAGAIN : WV_EINVAL;
+        return err;
     }
     return select_wait(cases, n, deadline);
 }

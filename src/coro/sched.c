@@ -52,7 +52,7 @@ struct wv_group {
     uint32_t lock;  /* a leaf lock over `members` */
     uint32_t word;  /* [atomic] members not finished */
     bool cancelled; /* [lock] for writers; read early without it */
-    struct wv_coro *members;
+    wv__list_t members; /* [lock] by co->gmember */
 };
 
 __thread struct sched *wv__tls_sched __attribute__((tls_model("initial-exec")));
@@ -213,8 +213,9 @@ static void cancel_local(struct sched *s, struct wv_coro *co)
 {
     wv__waiter_t *w = co->wait;
 
-    if (w && w->state == W_SLEEPING && !(co->wait_flags & WV__PARK_NOCANCEL)) {
-        w->state = W_CANCELED;
+    if (w && w->state == WV__W_SLEEPING &&
+        !(co->wait_flags & WV__PARK_NOCANCEL)) {
+        w->state = WV__W_CANCELED;
         rq_push(s, co);
     }
 }
@@ -248,9 +249,11 @@ static void take_remote(struct sched *s)
     }
     if (__atomic_load_n(&s->cancels, __ATOMIC_RELAXED) &&
         __atomic_exchange_n(&s->cancels, 0, __ATOMIC_ACQUIRE)) {
-        for (struct wv_coro *co = s->live_head; co; co = co->lnext)
+        wv__list_foreach(it, &s->live_list) {
+            struct wv_coro *co = wv__container_of(it, struct wv_coro, live);
             if (is_cancelled(co))
                 cancel_local(s, co);
+        }
     }
 }
 
@@ -265,8 +268,8 @@ static void expire_timers(struct sched *s)
             (struct wv_coro *)(void *)((char *)t -
                                        offsetof(struct wv_coro, timer));
         wv__waiter_t *w = co->wait;
-        if (w && w->state == W_SLEEPING) {
-            w->state = W_TIMEDOUT;
+        if (w && w->state == WV__W_SLEEPING) {
+            w->state = WV__W_TIMEDOUT;
             rq_push(s, co);
         }
     }
@@ -329,12 +332,7 @@ static void leave_group(struct wv_coro *co);
 static void co_finish(struct sched *s, struct wv_coro *co)
 {
     co->dead = true;
-    if (co->lprev)
-        co->lprev->lnext = co->lnext;
-    else
-        s->live_head = co->lnext;
-    if (co->lnext)
-        co->lnext->lprev = co->lprev;
+    wv__list_remove(&s->live_list, &co->live);
     s->live--;
     if (co->group)
         leave_group(co);
@@ -419,11 +417,7 @@ static int spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
     co->dead = false;
     co->native = false;
 
-    co->lprev = NULL;
-    co->lnext = s->live_head;
-    if (s->live_head)
-        s->live_head->lprev = co;
-    s->live_head = co;
+    wv__list_insert_head(&s->live_list, &co->live);
     s->live++;
     rq_push(s, co);
     *out = co;
@@ -616,7 +610,8 @@ static void sched_thread_exit(void *arg)
 
     WV__ASSERT(s == wv__tls_sched && s->current == &s->main);
     s->exiting = true;
-    for (struct wv_coro *co = s->live_head; co; co = co->lnext) {
+    wv__list_foreach(it, &s->live_list) {
+        struct wv_coro *co = wv__container_of(it, struct wv_coro, live);
         __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
         cancel_local(s, co);
     }
@@ -637,7 +632,7 @@ static void sched_thread_exit(void *arg)
 static void drop_party(struct wv_coro *co)
 {
     if (co->wait) {
-        co->wait->state = W_WOKEN; /* a later wake-up does not queue it */
+        co->wait->state = WV__W_WOKEN; /* a later wake-up does not queue it */
         co->wait = NULL;
     }
     co->timer.idx = 0;
@@ -664,17 +659,18 @@ static void sched_after_fork(void)
     if (!s)
         return;
     struct wv_coro *cur = s->current;
-    for (struct wv_coro *co = s->live_head; co; co = co->lnext)
+    wv__list_foreach_safe(it, &s->live_list) {
+        struct wv_coro *co = wv__container_of(it, struct wv_coro, live);
         if (co != cur)
             drop_party(co);
+    }
     if (cur != &s->main)
         drop_party(&s->main);
     s->rq_head = s->rq_tail = NULL;
-    s->live_head = NULL;
+    wv__list_init(&s->live_list);
     s->live = 0;
     if (!cur->native) {
-        cur->lprev = cur->lnext = NULL;
-        s->live_head = cur;
+        wv__list_insert_head(&s->live_list, &cur->live);
         s->live = 1;
     }
     s->inbox = NULL;
@@ -721,11 +717,7 @@ int wv_group_spawn(wv_group_t *g, const wv_coro_opts_t *opts, wv_coro_fn fn,
         return err;
     glock(g);
     co->group = g;
-    co->gprev = NULL;
-    co->gnext = g->members;
-    if (g->members)
-        g->members->gprev = co;
-    g->members = co;
+    wv__list_insert_head(&g->members, &co->gmember);
     __atomic_add_fetch(&g->word, 1, __ATOMIC_RELAXED);
     if (g->cancelled) { /* cancelled meanwhile: it never starts fn */
         __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
@@ -749,12 +741,7 @@ static void leave_group(struct wv_coro *co)
     wv_group_t *g = co->group;
 
     glock(g);
-    if (co->gprev)
-        co->gprev->gnext = co->gnext;
-    else
-        g->members = co->gnext;
-    if (co->gnext)
-        co->gnext->gprev = co->gprev;
+    wv__list_remove(&g->members, &co->gmember);
     gunlock(g);
     /* Not the last: a plain decrement, and g is not touched again. */
     uint32_t n = __atomic_load_n(&g->word, __ATOMIC_RELAXED);
@@ -815,7 +802,8 @@ void wv_group_cancel(wv_group_t *g)
         return;
     glock(g);
     __atomic_store_n(&g->cancelled, true, __ATOMIC_RELAXED);
-    for (struct wv_coro *co = g->members; co; co = co->gnext) {
+    wv__list_foreach(it, &g->members) {
+        struct wv_coro *co = wv__container_of(it, struct wv_coro, gmember);
         __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
         if (co->sched == me) {
             cancel_local(me, co);

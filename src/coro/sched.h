@@ -21,9 +21,6 @@
 #include "../sync/internal.h"
 #include "weave/coro.h"
 
-/* A waiter's state word (wv__waiter.state), for coroutine parties. */
-enum { W_PARKED = 0, W_SLEEPING, W_WOKEN, W_TIMEDOUT, W_CANCELED };
-
 /* Polls the loop between runs at least every POLL_EVERY switches. */
 #define POLL_EVERY 64
 
@@ -33,7 +30,7 @@ struct wv_coro {
     wv__ctx_t ctx;
     struct sched *sched;
     struct wv_coro *next;          /* run queue, record cache */
-    struct wv_coro *lprev, *lnext; /* the scheduler's live coroutines */
+    wv__list_node_t live;          /* the scheduler's live coroutines */
     wv__waiter_t *wait;            /* what it sleeps on; NULL otherwise */
     unsigned wait_flags;
     wv__timer_t timer;
@@ -45,7 +42,7 @@ struct wv_coro {
     char *name;           /* owned copy, or NULL: "coro" */
     wv__locals_t *locals; /* its wv_local values while switched out */
     wv_group_t *group;
-    struct wv_coro *gprev, *gnext; /* [group lock] */
+    wv__list_node_t gmember;       /* [group lock] its group's members */
     uint32_t done;                 /* [atomic] DONE_BIT | JOIN_BIT */
     uint32_t refs;                 /* [atomic] joinable: handle + life */
     bool cancelled;                /* [atomic] */
@@ -61,7 +58,7 @@ struct sched {
     struct wv_coro main; /* the thread's own code */
     struct wv_coro *rq_head, *rq_tail;
     struct wv_coro *dead;      /* finished, to be reaped by the next party */
-    struct wv_coro *live_head; /* every coroutine not finished */
+    wv__list_t live_list;      /* every coroutine not finished, by co->live */
     size_t live;
     wv__waiter_t *inbox;      /* [atomic] woken by other threads */
     uint32_t cancels;         /* [atomic] a remote cancel is pending */
@@ -149,8 +146,8 @@ static inline void wake_local(struct sched *s, wv__waiter_t *w)
     struct wv_coro *co = w->ctx ? (struct wv_coro *)w->ctx : &s->main;
     uint32_t st = w->state;
 
-    w->state = W_WOKEN;
-    if (st == W_SLEEPING)
+    w->state = WV__W_WOKEN;
+    if (st == WV__W_SLEEPING)
         rq_push(s, co);
 }
 
@@ -176,13 +173,13 @@ wv__sched_park(struct sched *s, wv__waiter_t *w, int64_t deadline,
 {
     struct wv_coro *co = s->current;
 
-    if (w->state == W_WOKEN)
+    if (w->state == WV__W_WOKEN)
         return 0;
     if (!(flags & WV__PARK_NOCANCEL) && is_cancelled(co))
         return WV_ECANCELED;
     if (deadline == 0)
         return WV_ETIMEDOUT;
-    w->state = W_SLEEPING;
+    w->state = WV__W_SLEEPING;
     co->wait = w;
     co->wait_flags = flags;
     if (deadline > 0)
@@ -192,12 +189,12 @@ wv__sched_park(struct sched *s, wv__waiter_t *w, int64_t deadline,
     if (co->timer.idx)
         wv__timer_del(&s->loop, &co->timer);
     switch (w->state) {
-    case W_WOKEN:
+    case WV__W_WOKEN:
         return 0;
-    case W_TIMEDOUT:
+    case WV__W_TIMEDOUT:
         return WV_ETIMEDOUT;
     default:
-        WV__ASSERT(w->state == W_CANCELED);
+        WV__ASSERT(w->state == WV__W_CANCELED);
         return WV_ECANCELED;
     }
 }

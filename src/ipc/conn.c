@@ -175,8 +175,7 @@ static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
         if (nfds)
             wv__fds_attach(&m, &cm, fds, nfds);
-        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
-        return n < 0 ? -errno : n;
+        return wv__sendmsg(c->fd, &m, MSG_NOSIGNAL);
     }
     return wv__pipe_writev(c->fd, iov, niov);
 }
@@ -196,13 +195,12 @@ static ssize_t pipe_out(int fd, const struct iovec *iov, int niov, bool lend)
         sigpending(&pending);
         was_pending = sigismember(&pending, SIGPIPE);
     }
-    ssize_t n = lend ? vmsplice(fd, iov, (size_t)niov, SPLICE_F_NONBLOCK)
-                     : writev(fd, iov, niov);
-    int err = n < 0 ? -errno : 0;
+    ssize_t n = lend ? wv__vmsplice(fd, iov, niov, SPLICE_F_NONBLOCK)
+                     : wv__writev(fd, iov, niov);
+    int err = n < 0 ? (int)n : 0;
     if (err == WV_EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
-            ;
+        wv__sigtimedwait(&pipe_set, NULL, &zero);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return err ? err : n;
@@ -280,8 +278,6 @@ static int write_iov(wv_conn_t *c, struct iovec **iov, int *niov,
             *niov = iov_advance(iov, *niov, (size_t)n);
             continue;
         }
-        if (n == WV_EINTR)
-            continue;
         if (n != WV_EAGAIN)
             return map_write_err((int)n);
         int err = wv__fd_wait(c->fd, POLLOUT, deadline, NULL);
@@ -491,24 +487,24 @@ static int read_some(wv_conn_t *c)
                            .msg_iovlen = 1,
                            .msg_control = cm.buf,
                            .msg_controllen = sizeof cm.buf};
-        n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
+        n = wv__recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
         if (n > 0) {
             uint64_t from = c->rbase + c->rlen;
             c->rlen += (size_t)n;
             return keep_fds(c, &m, from, from + (uint64_t)n);
         }
     } else {
-        n = read(c->fd, iov.iov_base, iov.iov_len);
+        n = wv__read(c->fd, iov.iov_base, iov.iov_len);
     }
     if (n > 0) {
         c->rlen += (size_t)n;
         return 0;
     }
-    if (n == 0 || errno == ECONNRESET) {
+    if (n == 0 || n == WV_ECONNRESET) {
         c->eof = true;
         return 0;
     }
-    return errno == EINTR ? 0 : -errno;
+    return (int)n;
 }
 
 /* A whole frame is buffered: 0 with its length and descriptor count;

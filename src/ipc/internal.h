@@ -6,6 +6,7 @@
 #ifndef WV_IPC_INTERNAL_H
 #define WV_IPC_INTERNAL_H
 
+#include "../core/io.h"
 #include "../sync/internal.h"
 #include "weave/ipc.h"
 
@@ -57,7 +58,8 @@ struct iovec;
  * writev to a pipe without dying of SIGPIPE: the signal a closed reader
  * raises is blocked around the write and taken back, so the caller sees
  * WV_EPIPE.  Returns the bytes written or a WV_E* code (WV_EAGAIN for a
- * full non-blocking pipe).  One system call more than a plain writev
+ * full non-blocking pipe; never WV_EINTR: an interrupted write is
+ * retried).  One system call more than a plain writev
  * each side: pthread_sigmask.
  */
 ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov);

@@ -1205,10 +1205,9 @@ static int check_name(const char *name, char *out, size_t cap)
 /* Takes a shared lock on the queue's descriptor: one holder more. */
 static int hold(int fd)
 {
-    while (flock(fd, LOCK_SH) < 0)
-        if (errno != EINTR) /* ENOLCK: no kernel memory for the lock */
-            return errno == ENOLCK ? WV_ENOMEM : -errno;
-    return 0;
+    int err = wv__flock(fd, LOCK_SH);
+    /* ENOLCK: no kernel memory for the lock */
+    return err == -ENOLCK ? WV_ENOMEM : err;
 }
 
 /* Wraps a mapping and its descriptor (held) in a handle; on failure

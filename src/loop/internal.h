@@ -7,7 +7,11 @@
  * The loop knows nothing of coroutines: it hands expired timers and ready
  * descriptor waits back to its owner (coro/sched.c) through callbacks.
  * Every function except wv__loop_kick runs on the loop's own thread.
- * The head comments of loop_linux.c and coro/sched.c explain the design.
+ * The timers are portable (timer.c); descriptor waits and the idle wait
+ * are the backend's (loop_linux.c: epoll, eventfd, futex), which owns the
+ * loop's life cycle and calls wv__timers_* for the timers' part.
+ * The head comments of timer.c, loop_linux.c and coro/sched.c explain the
+ * design.
  */
 #ifndef WV_LOOP_INTERNAL_H
 #define WV_LOOP_INTERNAL_H
@@ -44,7 +48,7 @@ struct wv__fdrec {
 };
 
 typedef struct wv__loop {
-    /* timers: a binary min-heap of armed timers */
+    /* timers (timer.c): a binary min-heap (core/heap.h) of armed timers */
     wv__timer_t **heap;
     uint32_t nheap, capheap;
     /* descriptors */
@@ -86,6 +90,11 @@ static inline int64_t wv__timer_next(const wv__loop_t *l)
 }
 /* Disarms and returns the earliest timer due at `now`, or NULL. */
 wv__timer_t *wv__timer_pop_due(wv__loop_t *l, int64_t now);
+/* For the backend's wv__loop_destroy: frees the heap. */
+void wv__timers_destroy(wv__loop_t *l);
+/* For the backend's wv__loop_after_fork: forgets every armed timer (their
+ * parties do not exist in the child). */
+void wv__timers_after_fork(wv__loop_t *l);
 
 /*
  * Starts waiting for w->events on w->fd.  Returns 0, WV_EBUSY (another

@@ -1,7 +1,9 @@
 /*
- * loop/loop_linux.c - the per-thread loop core: a timer heap, descriptor
- * waits on epoll, and the idle wait (futex, or epoll_wait when descriptors
- * are watched) that other threads interrupt.
+ * loop/loop_linux.c - the loop's Linux backend: descriptor waits on epoll,
+ * and the idle wait (futex, or epoll_wait when descriptors are watched)
+ * that other threads interrupt.  The timers are portable (loop/timer.c);
+ * this file only asks them for the earliest deadline, which bounds the
+ * idle wait, and frees or forgets them with the loop.
  *
  * Descriptor waits use one-shot registrations (EPOLLONESHOT), re-armed
  * with EPOLL_CTL_MOD on each wait: the loop does not own the descriptors,
@@ -67,9 +69,8 @@ void wv__loop_destroy(wv__loop_t *l)
         close(l->epfd);
     if (l->evfd >= 0)
         close(l->evfd);
-    wv__free(l->heap);
+    wv__timers_destroy(l);
     wv__free(l->fds);
-    l->heap = NULL;
     l->fds = NULL;
     l->epfd = l->evfd = -1;
 }
@@ -99,99 +100,9 @@ void wv__loop_after_fork(wv__loop_t *l)
     for (size_t i = 0; i < l->nfds; i++)
         l->fds[i] = (struct wv__fdrec){0};
     l->nwait = 0;
-    l->nheap = 0;
+    wv__timers_after_fork(l);
     l->kicks_owed = 0;
     l->idle = IDLE_AWAKE;
-}
-
-/* ---------------------------------------------------------------- timers */
-
-static void heap_set(wv__loop_t *l, uint32_t i, wv__timer_t *t)
-{
-    l->heap[i] = t;
-    t->idx = i + 1;
-}
-
-static void sift_up(wv__loop_t *l, uint32_t i)
-{
-    wv__timer_t *t = l->heap[i];
-
-    while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (l->heap[parent]->when <= t->when)
-            break;
-        heap_set(l, i, l->heap[parent]);
-        i = parent;
-    }
-    heap_set(l, i, t);
-}
-
-static void sift_down(wv__loop_t *l, uint32_t i)
-{
-    wv__timer_t *t = l->heap[i];
-
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= l->nheap)
-            break;
-        if (c + 1 < l->nheap && l->heap[c + 1]->when < l->heap[c]->when)
-            c++;
-        if (t->when <= l->heap[c]->when)
-            break;
-        heap_set(l, i, l->heap[c]);
-        i = c;
-    }
-    heap_set(l, i, t);
-}
-
-int wv__timer_reserve(wv__loop_t *l, uint32_t n)
-{
-    if (n <= l->capheap)
-        return 0;
-    uint32_t cap = l->capheap ? l->capheap : 64;
-    while (cap < n)
-        cap *= 2;
-    wv__timer_t **h = wv__realloc(l->heap, cap * sizeof *h);
-    if (!h)
-        return WV_ENOMEM;
-    l->heap = h;
-    l->capheap = cap;
-    return 0;
-}
-
-void wv__timer_add(wv__loop_t *l, wv__timer_t *t, int64_t when)
-{
-    wv__timer_del(l, t);
-    WV__ASSERT(l->nheap < l->capheap);
-    t->when = when;
-    heap_set(l, l->nheap++, t);
-    sift_up(l, l->nheap - 1);
-}
-
-void wv__timer_del(wv__loop_t *l, wv__timer_t *t)
-{
-    if (!t->idx)
-        return;
-    uint32_t i = t->idx - 1;
-    wv__timer_t *last = l->heap[--l->nheap];
-
-    t->idx = 0;
-    if (last == t)
-        return;
-    heap_set(l, i, last);
-    if (i > 0 && l->heap[(i - 1) / 2]->when > last->when)
-        sift_up(l, i);
-    else
-        sift_down(l, i);
-}
-
-wv__timer_t *wv__timer_pop_due(wv__loop_t *l, int64_t now)
-{
-    if (!l->nheap || l->heap[0]->when > now)
-        return NULL;
-    wv__timer_t *t = l->heap[0];
-    wv__timer_del(l, t);
-    return t;
 }
 
 /* ----------------------------------------------------------- descriptors */

@@ -7,12 +7,12 @@
  * completes the future (a worker, a cancel, an expiry, a terminate) only
  * queues the record here, and this thread runs the user's callback.
  *
- * The same thread enforces deadlines: a binary heap of (time, future or
- * job); at the time a future still pending is failed with WV_ETIMEDOUT
- * (a running one is left alone) and a job is cancelled.  Entries whose
- * futures completed early stay until their time; when the heap has doubled
- * since the last clean-up, those are dropped in one pass, so that a flood
- * of tasks with far deadlines does not grow it without bound.
+ * The same thread enforces deadlines: a binary heap (core/heap.h) of
+ * (time, future or job); at the time a future still pending is failed with
+ * WV_ETIMEDOUT (a running one is left alone) and a job is cancelled.  Entries
+ * whose futures completed early stay until their time; when the heap has
+ * doubled since the last clean-up, those are dropped in one pass, so that a
+ * flood of tasks with far deadlines does not grow it without bound.
  *
  * The thread ends when the pool is closed, terminated or broken, no
  * worker is left, every pending callback has run (cb_pending counts
@@ -22,6 +22,8 @@
  * the callback queue and the heap; nothing runs with it held.
  */
 #include "internal.h"
+
+#include "../core/heap.h"
 
 #include <stdio.h>
 
@@ -108,35 +110,14 @@ static void run_callback(struct cbrec *rec)
 
 /* ------------------------------------------------------------ deadlines */
 
-static void heap_swap(struct dl *a, struct dl *b)
+static inline bool dl_before(const void *ctx, const struct dl *a,
+                             const struct dl *b)
 {
-    struct dl t = *a;
-    *a = *b;
-    *b = t;
+    (void)ctx;
+    return a->at < b->at;
 }
 
-static void sift_up(struct dl *h, size_t i)
-{
-    while (i > 0 && h[(i - 1) / 2].at > h[i].at) {
-        heap_swap(&h[(i - 1) / 2], &h[i]);
-        i = (i - 1) / 2;
-    }
-}
-
-static void sift_down(struct dl *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t min = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && h[l].at < h[min].at)
-            min = l;
-        if (r < n && h[r].at < h[min].at)
-            min = r;
-        if (min == i)
-            return;
-        heap_swap(&h[i], &h[min]);
-        i = min;
-    }
-}
+WV__HEAP_DEFINE(dl_heap, struct dl, dl_before, wv__heap_no_index)
 
 static void dl_drop(struct dl *d)
 {
@@ -163,8 +144,7 @@ int wv__handler_deadline(wv_pool_t *p, void *obj, bool is_job, int64_t at)
         wv__job_ref(obj);
     else
         wv_future_ref(obj);
-    p->heap[p->heap_len] = (struct dl){at, obj, is_job};
-    sift_up(p->heap, p->heap_len++);
+    dl_heap_push(NULL, p->heap, p->heap_len++, (struct dl){at, obj, is_job});
     if (p->heap[0].obj == obj)
         wv_cond_notify(&p->hcond, 1);
     wv_lock_release(&p->hlock);
@@ -185,8 +165,7 @@ static void prune(wv_pool_t *p)
             p->heap[n++] = *d;
     }
     p->heap_len = n;
-    for (size_t i = n / 2; i-- > 0;)
-        sift_down(p->heap, n, i);
+    dl_heap_heapify(NULL, p->heap, n);
     p->heap_pruned = n;
 }
 
@@ -209,8 +188,7 @@ static size_t take_due(wv_pool_t *p, struct dl *due, struct cbrec **cbs)
 
     while (n < BATCH && p->heap_len && p->heap[0].at <= now) {
         due[n++] = p->heap[0];
-        p->heap[0] = p->heap[--p->heap_len];
-        sift_down(p->heap, p->heap_len, 0);
+        dl_heap_remove(NULL, p->heap, p->heap_len--, 0);
     }
     *cbs = p->cbq;
     p->cbq = NULL;

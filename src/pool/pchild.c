@@ -18,6 +18,8 @@
  */
 #include "pchan.h"
 
+#include "../core/io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -114,8 +116,7 @@ static bool child_answer(struct chan *c, uint32_t seq, int efd, int rc)
     if (!__atomic_load_n(&c->parent_sleeps, __ATOMIC_SEQ_CST))
         return false;
     uint64_t one = 1;
-    while (write(efd, &one, sizeof one) < 0 && errno == EINTR)
-        ;
+    wv__write(efd, &one, sizeof one);
     return true;
 }
 

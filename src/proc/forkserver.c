@@ -116,7 +116,7 @@ struct wv__fserver {
     int pidfd;      /* the server's pidfd, to reap it */
     bool dead;      /* it died or the stream broke: spawns are WV_EPIPE */
     bool listed;    /* [registry.lock] on the registry's list */
-    wv__fserver_t *prev, *next; /* [registry.lock] that list */
+    wv__list_node_t link; /* [registry.lock] that list */
 };
 
 /* The global server (wv_forkserver_start). */
@@ -129,7 +129,7 @@ static bool global_hooks; /* [global.lock] atfork and atexit installed */
  * never while another lock is taken. */
 static struct {
     wv_lock_t lock;
-    wv__fserver_t *head;
+    wv__list_t servers; /* [lock] of wv__fserver_t, by link */
 } registry;
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 static int registry_err; /* set once by registry_setup */
@@ -169,15 +169,12 @@ static void registry_parent(void)
 static void registry_child(void)
 {
     int parent = getppid();
-    wv__fserver_t *s, *next;
-
-    for (s = registry.head; s; s = next) {
-        next = s->next;
+    wv__list_foreach_safe(it, &registry.servers) {
+        wv__fserver_t *s = wv__container_of(it, wv__fserver_t, link);
+        wv__list_remove(&registry.servers, it);
         forget(s, s->owner == parent);
-        s->prev = s->next = NULL;
         s->listed = false;
     }
-    registry.head = NULL;
     wv_lock_init(&registry.lock);
 }
 
@@ -190,11 +187,7 @@ static void registry_setup(void)
 static void list_server(wv__fserver_t *s)
 {
     wv__lock_acquire_nocancel(&registry.lock);
-    s->prev = NULL;
-    s->next = registry.head;
-    if (registry.head)
-        registry.head->prev = s;
-    registry.head = s;
+    wv__list_insert_head(&registry.servers, &s->link);
     s->listed = true;
     wv_lock_release(&registry.lock);
 }
@@ -203,13 +196,7 @@ static void unlist_server(wv__fserver_t *s)
 {
     wv__lock_acquire_nocancel(&registry.lock);
     if (s->listed) {
-        if (s->prev)
-            s->prev->next = s->next;
-        else
-            registry.head = s->next;
-        if (s->next)
-            s->next->prev = s->prev;
-        s->prev = s->next = NULL;
+        wv__list_remove(&registry.servers, &s->link);
         s->listed = false;
     }
     wv_lock_release(&registry.lock);
@@ -341,11 +328,8 @@ static void teardown(wv__fserver_t *s)
     shutdown(sock, SHUT_RDWR); /* EOF for the server even if a copy of
                                   our end survives somewhere */
     close(sock);
-    while (poll(&p, 1, -1) < 0 && errno == EINTR)
-        ;
-    while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0 &&
-           errno == EINTR)
-        ;
+    wv__poll(&p, 1, WV_FOREVER);
+    wv__waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG);
     close(pidfd);
     s->pid = 0;
     s->dead = false;
@@ -359,8 +343,7 @@ static int await_ready(int sock)
     char byte;
     ssize_t n;
 
-    while ((n = read(sock, &byte, 1)) < 0 && errno == EINTR)
-        ;
+    n = wv__read(sock, &byte, 1);
     return n == 1 ? 0 : WV_EPIPE;
 }
 
@@ -402,8 +385,7 @@ static int launch(wv__fserver_t *s)
     if (err) {
         if (pid > 0) {
             kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+            wv__waitpid(pid, NULL, 0);
         }
         if (pidfd >= 0)
             close(pidfd);
@@ -518,16 +500,16 @@ static int send_request(int sock, const struct wv__fserver_request *req,
                 (char *)arg + arg_off, (size_t)req->arg_size - arg_off};
         if (off == 0 && nfds > 0)
             wv__fds_attach(&m, &ctl, fds, nfds);
-        ssize_t n = sendmsg(sock, &m, MSG_NOSIGNAL);
+        ssize_t n = wv__sendmsg(sock, &m, MSG_NOSIGNAL);
         if (n > 0) {
             off += (size_t)n;
             *sent_some = true;
-        } else if (n < 0 && errno == EAGAIN) {
+        } else if (n == WV_EAGAIN) {
             int err = wv__fd_wait(sock, POLLOUT, WV_FOREVER, NULL);
             if (err)
                 return err;
-        } else if (n < 0 && errno != EINTR) {
-            return errno == ECONNRESET ? WV_EPIPE : -errno;
+        } else if (n < 0) {
+            return n == WV_ECONNRESET ? WV_EPIPE : (int)n;
         }
     }
     return 0;

@@ -89,8 +89,8 @@ static bool read_full(int fd, char *buf, uint64_t len)
     char scratch[4096];
     while (len > 0) {
         size_t want = len < sizeof scratch ? (size_t)len : sizeof scratch;
-        ssize_t n = read(fd, buf ? buf : scratch, buf ? (size_t)len : want);
-        if (n == 0 || (n < 0 && errno != EINTR))
+        ssize_t n = wv__read(fd, buf ? buf : scratch, buf ? (size_t)len : want);
+        if (n <= 0)
             return false;
         if (n > 0) {
             len -= (uint64_t)n;
@@ -119,19 +119,19 @@ int wv__fserver_recv(int sock, void *buf, size_t len, int *fds, size_t *nfds,
                            .msg_iovlen = 1,
                            .msg_control = ctl.buf,
                            .msg_controllen = sizeof ctl.buf};
-        ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+        ssize_t n = wv__recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
         if (n > 0) {
             have += (size_t)n;
             take_fds(&m, fds, nfds, cap);
             *trunc |= (m.msg_flags & MSG_CTRUNC) != 0;
         } else if (n == 0) {
             return WV_EPIPE;
-        } else if (errno == EAGAIN) {
+        } else if (n == WV_EAGAIN) {
             int err = wv__fd_wait(sock, POLLIN, WV_FOREVER, NULL);
             if (err)
                 return err;
-        } else if (errno != EINTR) {
-            return errno == ECONNRESET ? WV_EPIPE : -errno;
+        } else {
+            return n == WV_ECONNRESET ? WV_EPIPE : (int)n;
         }
     }
     return 0;
@@ -206,9 +206,7 @@ static bool report_exit(int ep, uint64_t key)
     int r;
 
     memset(&si, 0, sizeof si);
-    do
-        r = waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG);
-    while (r < 0 && errno == EINTR);
+    r = wv__waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG);
     if (r == 0 && si.si_pid == 0)
         return false;
     if (r == 0) {
@@ -258,8 +256,7 @@ static int spawn(const struct wv__fserver_request *req, void *arg,
     if (err) {
         if (child > 0) {
             kill(child, SIGKILL);
-            while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-                ;
+            wv__waitpid(child, NULL, 0);
         }
         if (pidfd >= 0)
             close(pidfd);
@@ -285,9 +282,7 @@ static bool send_reply(int sock, const struct wv__fserver_reply *rep,
 
     if (rep->err == 0)
         wv__fds_attach(&m, &ctl, out, 2);
-    do
-        n = sendmsg(sock, &m, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    n = wv__sendmsg(sock, &m, MSG_NOSIGNAL);
     return n == (ssize_t)sizeof *rep;
 }
 
@@ -360,14 +355,14 @@ void wv__fserver_main(int sock, int client)
         _exit(1);
     while (serving) {
         bool request = false;
-        n = epoll_wait(ep, evs, MAX_EVENTS, -1);
+        n = wv__epoll_wait(ep, evs, MAX_EVENTS, -1);
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == REQUEST_KEY)
                 request = true;
             else
                 report_exit(ep, evs[i].data.u64);
         }
-        if (n < 0 && errno != EINTR)
+        if (n < 0)
             _exit(1);
         if (request)
             serving = serve(sock, ep);

@@ -69,8 +69,7 @@ int wv__pidfd_hold(int pid)
         /* Still ours and unreaped (nobody else waits for it, or it would
          * be gone): safe to kill by pid, and to reap. */
         kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        wv__waitpid(pid, NULL, 0);
         return fd;
     }
     siginfo_t si;
@@ -88,11 +87,9 @@ int wv__pidfd_reap(int pidfd, int *code)
     int r;
 
     memset(&si, 0, sizeof si);
-    while ((r = waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED)) < 0 &&
-           errno == EINTR)
-        ;
+    r = wv__waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
     if (r < 0) /* ECHILD: reaped behind our back */
-        return -errno;
+        return r;
     *code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
     return 0;
 }
@@ -268,8 +265,7 @@ static void read_status(wv_process_t *p)
     int32_t code;
     ssize_t n;
 
-    while ((n = read(p->statusfd, &code, sizeof code)) < 0 && errno == EINTR)
-        ;
+    n = wv__read(p->statusfd, &code, sizeof code);
     if (n == (ssize_t)sizeof code)
         set_reaped(p, code, 0);
     else if (n >= 0) /* the end (4 bytes are never split) */
@@ -402,7 +398,7 @@ void wv_process_free(wv_process_t *p)
      * it is the server's) reports it at once or is gone. */
     while (!is_reaped(p)) {
         struct pollfd pfd = {.fd = end_fd(p), .events = POLLIN};
-        if (p->statusfd >= 0 && poll(&pfd, 1, -1) < 0 && errno != EINTR)
+        if (p->statusfd >= 0 && wv__poll(&pfd, 1, WV_FOREVER) < 0)
             break;
         collect(p);
     }

@@ -315,10 +315,9 @@ int wv_future_wait(wv_future_t *f, int64_t deadline)
 
     if (is_final(s))
         return 0;
-    if (deadline == 0)
-        return WV_EAGAIN;
-    if (!wv__deadline_ok(deadline))
-        return WV_EINVAL;
+    int err = wv__would_wait(deadline);
+    if (err)
+        return err;
     wv__word_wait_t wait = {
         .key = f,
         .word = &f->state,
@@ -331,7 +330,7 @@ int wv_future_wait(wv_future_t *f, int64_t deadline)
         if (is_final(s))
             return 0;
         uintptr_t token;
-        int err = wv__park_word(&wait, &token);
+        err = wv__park_word(&wait, &token);
         s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
             return is_final(s) ? 0 : err;

@@ -5,8 +5,9 @@
  * wait), not_full (puts wait), all_done (join waits).  Waiting goes through
  * weave's Condition, hence the waiter abstraction: coroutines and threads
  * can share a queue.  The items live in one array used as a ring (FIFO), a
- * stack (LIFO) or a binary heap ordered by (compare, seq) (PRIORITY), where
- * seq, the put order, makes equal priorities come out first-in first-out.
+ * stack (LIFO) or a binary heap (core/heap.h) ordered by (compare, seq)
+ * (PRIORITY), where seq, the put order, makes equal priorities come out
+ * first-in first-out.
  * The array grows by doubling; a bounded queue starts with room for
  * min(maxsize, PREALLOC) items so that small bounded queues never allocate
  * in put.
@@ -15,6 +16,8 @@
  * is never called with it held.
  */
 #include "internal.h"
+
+#include "../core/heap.h"
 
 #include <string.h>
 
@@ -89,12 +92,16 @@ void wv_queue_free(wv_queue_t *q)
 
 /* ------------------------------------------------------ storage, [lock] */
 
-static bool before(const wv_queue_t *q, const struct slot *a,
-                   const struct slot *b)
+static inline bool before(const void *ctx, const struct slot *a,
+                          const struct slot *b)
 {
+    const wv_queue_t *q = ctx;
     int c = q->compare(a->item, b->item);
     return c < 0 || (c == 0 && a->seq < b->seq);
 }
+
+/* PRIORITY's order: (compare, seq); the heap is core/heap.h's. */
+WV__HEAP_DEFINE(prio_heap, struct slot, before, wv__heap_no_index)
 
 static int grow(wv_queue_t *q)
 {
@@ -121,14 +128,11 @@ static void push(wv_queue_t *q, void *item)
         q->slots[(q->head + q->len++) % q->cap] = s;
         return;
     }
-    size_t i = q->len++;
     if (q->kind == WV_QUEUE_PRIORITY) {
-        while (i > 0 && before(q, &s, &q->slots[(i - 1) / 2])) {
-            q->slots[i] = q->slots[(i - 1) / 2];
-            i = (i - 1) / 2;
-        }
+        prio_heap_push(q, q->slots, q->len++, s);
+        return;
     }
-    q->slots[i] = s;
+    q->slots[q->len++] = s;
 }
 
 static void *pop(wv_queue_t *q)
@@ -145,21 +149,7 @@ static void *pop(wv_queue_t *q)
         return q->slots[--q->len].item;
 
     item = q->slots[0].item;
-    struct slot last = q->slots[--q->len];
-    size_t i = 0, n = q->len;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && before(q, &q->slots[c + 1], &q->slots[c]))
-            c++;
-        if (!before(q, &q->slots[c], &last))
-            break;
-        q->slots[i] = q->slots[c];
-        i = c;
-    }
-    if (n)
-        q->slots[i] = last;
+    prio_heap_remove(q, q->slots, q->len--, 0);
     return item;
 }
 

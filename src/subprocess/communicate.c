@@ -86,7 +86,7 @@ static int drain(wv_popen_t *p, int stream)
         room = READ_MAX;
     if (b->cap >= PREFAULT_FROM)
         wv__obuf_prefault(b, b->len + room);
-    ssize_t n = read(p->fds[stream], b->data + b->len, room);
+    ssize_t n = wv__read(p->fds[stream], b->data + b->len, room);
     if (n > 0) {
         b->len += (size_t)n;
         b->data[b->len] = '\0';
@@ -97,7 +97,7 @@ static int drain(wv_popen_t *p, int stream)
         p->eof[stream] = true;
         return 0;
     }
-    return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+    return n == WV_EAGAIN ? 0 : (int)n;
 }
 
 /* One write of input to stdin; the end of it, or a reader gone, closes
@@ -113,8 +113,7 @@ static int feed(wv_popen_t *p, struct feed *f)
 
     if (p->lend && !p->no_vmsplice) {
         n = wv__pipe_vmsplice(p->fds[WV_STDIN], &iov, 1);
-        p->no_vmsplice =
-            n < 0 && n != WV_EAGAIN && n != WV_EINTR && n != WV_EPIPE;
+        p->no_vmsplice = n < 0 && n != WV_EAGAIN && n != WV_EPIPE;
     }
     if (!p->lend || p->no_vmsplice)
         n = wv__pipe_writev(p->fds[WV_STDIN], &iov, 1);
@@ -123,7 +122,7 @@ static int feed(wv_popen_t *p, struct feed *f)
         f->off += (size_t)n;
     else if (n == WV_EPIPE)
         f->off = f->len; /* the child stopped reading: drop the rest */
-    else if (n != WV_EAGAIN && n != WV_EINTR)
+    else if (n != WV_EAGAIN)
         return (int)n;
     if (f->off == f->len)
         wv__popen_close(p, WV_STDIN);
@@ -245,7 +244,7 @@ int wv_popen_write(wv_popen_t *p, const void *data, size_t len, size_t *done,
             off += (size_t)n;
         else if (n == WV_EAGAIN)
             err = wv__fd_wait(p->fds[WV_STDIN], POLLOUT, deadline, NULL);
-        else if (n != WV_EINTR)
+        else
             err = (int)n;
     }
     if (done)
@@ -263,7 +262,7 @@ int wv_popen_read(wv_popen_t *p, int stream, void *buf, size_t cap, size_t *n,
         int fd = p->fds[stream];
         if (fd < 0)
             return p->eof[stream] ? WV_EOF : WV_EBADF;
-        ssize_t got = read(fd, buf, cap);
+        ssize_t got = wv__read(fd, buf, cap);
         if (got > 0) {
             *n = (size_t)got;
             return 0;
@@ -273,8 +272,8 @@ int wv_popen_read(wv_popen_t *p, int stream, void *buf, size_t cap, size_t *n,
             p->eof[stream] = true;
             continue;
         }
-        if (errno != EAGAIN && errno != EINTR)
-            return -errno;
+        if (got != WV_EAGAIN)
+            return (int)got;
         int err = wv__fd_wait(fd, POLLIN, deadline, NULL);
         if (err)
             return err;

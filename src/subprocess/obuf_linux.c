@@ -40,9 +40,7 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
 
     if (fd < 0)
         return -1;
-    do
-        n = read(fd, buf, cap - 1);
-    while (n < 0 && errno == EINTR);
+    n = wv__read(fd, buf, cap - 1);
     close(fd);
     buf[n > 0 ? n : 0] = '\0';
     return n;

@@ -192,9 +192,8 @@ static _Noreturn void child(struct child_ctx *c)
         err = exec_program(pl);
     }
     c->err = err;
-    while (c->errfd >= 0 && write(c->errfd, &err, sizeof err) < 0 &&
-           errno == EINTR)
-        ;
+    if (c->errfd >= 0)
+        wv__write(c->errfd, &err, sizeof err);
     _exit(127);
 }
 
@@ -231,16 +230,14 @@ static bool vfork_shares_memory(void)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
         return false; /* the pipe this time; ask again next time */
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
+    wv__waitpid(pid, NULL, 0);
     __atomic_store_n(&answer, flag ? 1 : 2, __ATOMIC_RELAXED);
     return flag;
 }
 
 static void reap_pid(int pid)
 {
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
+    wv__waitpid(pid, NULL, 0);
 }
 
 /* The error pipe, its write end at 3 or above (the child's stdio is
@@ -265,8 +262,7 @@ static int child_error(struct child_ctx *c, int errfd)
 
     if (errfd < 0)
         return c->err;
-    while ((n = read(errfd, &err, sizeof err)) < 0 && errno == EINTR)
-        ;
+    n = wv__read(errfd, &err, sizeof err);
     close(errfd);
     return n == (ssize_t)sizeof err ? err : 0;
 }

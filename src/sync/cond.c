@@ -63,10 +63,9 @@ static void park_timed_out(void *arg, bool was_last)
 
 static int wait_locked(struct waiting *w, int64_t deadline)
 {
-    if (deadline == 0)
-        return WV_EAGAIN;
-    if (!wv__deadline_ok(deadline))
-        return WV_EINVAL;
+    int err = wv__would_wait(deadline);
+    if (err)
+        return err;
 
     wv__park_req_t req = {
         .key = w->cond,
@@ -77,7 +76,7 @@ static int wait_locked(struct waiting *w, int64_t deadline)
         .deadline = deadline,
     };
     uintptr_t token;
-    int err = wv__park(&req, &token);
+    err = wv__park(&req, &token);
     WV__ASSERT(err != WV_EAGAIN);
 
     wv__lock_acquire_nocancel(w->lock);

@@ -82,10 +82,9 @@ int wv_event_wait(wv_event_t *e, int64_t deadline)
 
     if (s & SET)
         return 0;
-    if (deadline == 0)
-        return WV_EAGAIN;
-    if (!wv__deadline_ok(deadline))
-        return WV_EINVAL;
+    int err = wv__would_wait(deadline);
+    if (err)
+        return err;
     wv__word_wait_t wait = {
         .key = e,
         .word = &e->_state,
@@ -98,7 +97,7 @@ int wv_event_wait(wv_event_t *e, int64_t deadline)
         if (s & SET)
             return 0;
         uintptr_t token;
-        int err = wv__park_word(&wait, &token);
+        err = wv__park_word(&wait, &token);
         if (err == 0 && token == TOKEN_SET)
             return 0; /* set() woke us, even if cleared since */
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)

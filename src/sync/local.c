@@ -24,8 +24,7 @@
 struct wv__locals {
     void **values;      /* [owner] by index; [reg] to grow */
     uint32_t cap;       /* [reg] length of values */
-    wv__locals_t *next; /* [reg] registry list */
-    wv__locals_t *prev; /* [reg] */
+    wv__list_node_t link; /* [reg] on `all` */
 };
 
 struct slot {
@@ -39,7 +38,7 @@ static uint32_t *free_idx;    /* [reg] reusable indices, same capacity */
 static uint32_t nslots;       /* [reg] capacity of slots and free_idx */
 static uint32_t nfree;        /* [reg] */
 static uint32_t next_idx = 1; /* [reg] next never-used index */
-static wv__locals_t *all;     /* [reg] every live array */
+static wv__list_t all;        /* [reg] every live array, by link */
 
 __thread wv__locals_t *wv__locals_cur;
 
@@ -124,7 +123,8 @@ int wv_local_init(wv_local_t *l, void (*dtor)(void *value))
  * or returns false. */
 static bool take_value(uint32_t idx, void **value)
 {
-    for (wv__locals_t *c = all; c; c = c->next) {
+    wv__list_foreach(it, &all) {
+        wv__locals_t *c = wv__container_of(it, wv__locals_t, link);
         if (idx < c->cap && c->values[idx]) {
             *value = c->values[idx];
             c->values[idx] = NULL;
@@ -207,10 +207,7 @@ static int ensure_current(wv__locals_t **out)
         return WV_ENOMEM;
     }
     lock_reg();
-    c->next = all;
-    if (all)
-        all->prev = c;
-    all = c;
+    wv__list_insert_head(&all, &c->link);
     unlock_reg();
     wv__locals_cur = c;
     *out = c;
@@ -319,12 +316,7 @@ void wv__locals_release(wv__locals_t *c)
     }
     wv__locals_cur = prev == c ? NULL : prev;
     lock_reg();
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        all = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    wv__list_remove(&all, &c->link);
     unlock_reg();
     wv__free(c->values);
     wv__free(c);

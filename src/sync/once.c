@@ -66,10 +66,9 @@ int wv_once(wv_once_t *once, int (*fn)(void *arg), void *arg, int64_t deadline)
                 return run(once, fn, arg);
             continue;
         }
-        if (deadline == 0)
-            return WV_EAGAIN;
-        if (!wv__deadline_ok(deadline))
-            return WV_EINVAL;
+        int err = wv__would_wait(deadline);
+        if (err)
+            return err;
         wv__word_wait_t wait = {
             .key = once,
             .word = &once->_state,
@@ -79,7 +78,7 @@ int wv_once(wv_once_t *once, int (*fn)(void *arg), void *arg, int64_t deadline)
             .deadline = deadline,
         };
         uintptr_t token;
-        int err = wv__park_word(&wait, &token);
+        err = wv__park_word(&wait, &token);
         s = __atomic_load_n(&once->_state, __ATOMIC_ACQUIRE);
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
             return s == DONE ? 0 : err; /* the state wins */

@@ -67,10 +67,9 @@ int wv_sem_acquire(wv_sem_t *s, int64_t deadline)
 
     if (WV__LIKELY(try_take(s, &v)))
         return 0;
-    if (deadline == 0)
-        return WV_EAGAIN;
-    if (!wv__deadline_ok(deadline))
-        return WV_EINVAL;
+    int err = wv__would_wait(deadline);
+    if (err)
+        return err;
     wv__word_wait_t wait = {
         .key = s,
         .word = &s->_state,
@@ -83,7 +82,7 @@ int wv_sem_acquire(wv_sem_t *s, int64_t deadline)
         if (try_take(s, &v))
             return 0;
         uintptr_t token;
-        int err = wv__park_word(&wait, &token);
+        err = wv__park_word(&wait, &token);
         v = __atomic_load_n(&s->_state, __ATOMIC_RELAXED);
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED)
             return try_take(s, &v) ? 0 : err; /* the state wins */
