@@ -315,6 +315,8 @@ WVT_TEST(psem_pevent_bounded_buffer_between_processes)
     WVT_OK(wv_psem_init_bounded(&s->room, 8));
     WVT_OK(wv_plock_init(&s->lock, false));
     wv_pevent_init(&s->go);
+    WVT_EQ(wv_pevent_set(&s->go), 0); /* nobody waits: woke none */
+    wv_pevent_clear(&s->go);
     WVT_OK(wv_process_start(&c, NULL, consume, s));
     WVT_OK(wv_process_start(&p1, NULL, produce, s));
     WVT_OK(wv_process_start(&p2, NULL, produce, s));
