@@ -1,7 +1,8 @@
 /*
  * coro/sched.c - coroutines and the per-thread scheduler: spawn, yield,
- * park and wake through weave's waiter abstraction, sleep, join, cancel,
- * groups, and descriptor waits through the thread's loop.
+ * park and wake through weave's waiter abstraction, sleep, join, cancel.
+ * Groups are in group.c, descriptor waits through the thread's loop in
+ * fdwait.c; the hot path they share is in sched.h.
  *
  * Design (docs/coro.md covers the layer below: switches and stacks).
  *  - One scheduler per thread, made on the thread's first spawn.  The
@@ -48,13 +49,6 @@
 #define DONE_BIT 1u
 #define JOIN_BIT 2u
 
-struct wv_group {
-    uint32_t lock;  /* a leaf lock over `members` */
-    uint32_t word;  /* [atomic] members not finished */
-    bool cancelled; /* [lock] for writers; read early without it */
-    wv__list_t members; /* [lock] by co->gmember */
-};
-
 __thread struct sched *wv__tls_sched __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -62,10 +56,7 @@ static struct sched *free_scheds;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
-static int coro_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags);
 static void coro_wake(wv__waiter_t *w);
-static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
-static void fd_ready(wv__fdw_t *f);
 static void sched_thread_exit(void *arg);
 static void sched_after_fork(void);
 
@@ -122,15 +113,15 @@ static struct sched *sched_make(void)
         __atomic_store_n(&s->loop.idle, idle, __ATOMIC_RELAXED);
     }
     s->kind.name = "coroutine";
-    s->kind.sleep = coro_sleep;
+    s->kind.sleep = wv__coro_sleep;
     s->kind.wake = coro_wake;
-    s->kind.fds_wait = coro_fds_wait;
+    s->kind.fds_wait = wv__coro_fds_wait;
     s->kind.word_wait = wv__coro_word_wait;
     s->main.native = true;
     s->main.started = true;
     s->main.sched = s;
     s->current = &s->main;
-    wv__loop_init(&s->loop, fd_ready);
+    wv__loop_init(&s->loop, wv__coro_fd_ready);
     __atomic_store_n(&s->loop.idle, 0, __ATOMIC_SEQ_CST);
     if (pthread_setspecific(exit_key, s) != 0) {
         recycle(s);
@@ -209,7 +200,7 @@ void wv__sched_start(struct wv_coro *co)
     co->started = true;
 }
 
-static void cancel_local(struct sched *s, struct wv_coro *co)
+void wv__coro_cancel_local(struct sched *s, struct wv_coro *co)
 {
     wv__waiter_t *w = co->wait;
 
@@ -252,7 +243,7 @@ static void take_remote(struct sched *s)
         wv__list_foreach(it, &s->live_list) {
             struct wv_coro *co = wv__container_of(it, struct wv_coro, live);
             if (is_cancelled(co))
-                cancel_local(s, co);
+                wv__coro_cancel_local(s, co);
         }
     }
 }
@@ -302,7 +293,7 @@ struct wv_coro *wv__sched_wait_runnable(struct sched *s)
 
 /* --------------------------------------------------------- waiter kind */
 
-static int coro_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags)
+int wv__coro_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags)
 {
     return wv__sched_park(kind_sched(w->kind), w, deadline, flags);
 }
@@ -327,15 +318,13 @@ static void coro_wake(wv__waiter_t *w)
 
 /* ------------------------------------------------------------- coroutines */
 
-static void leave_group(struct wv_coro *co);
-
 static void co_finish(struct sched *s, struct wv_coro *co)
 {
     co->dead = true;
     wv__list_remove(&s->live_list, &co->live);
     s->live--;
     if (co->group)
-        leave_group(co);
+        wv__group_leave(co);
     if (co->joinable &&
         __atomic_exchange_n(&co->done, DONE_BIT, __ATOMIC_ACQ_REL) & JOIN_BIT)
         wv__unpark(co, UINT32_MAX, NULL, NULL);
@@ -363,8 +352,8 @@ static void co_entry(void *arg)
     co_finish(s, co);
 }
 
-static int spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
-                 const wv_coro_opts_t *opts, bool joinable)
+int wv__coro_spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
+                   const wv_coro_opts_t *opts, bool joinable)
 {
     if (!fn)
         return WV_EINVAL;
@@ -428,7 +417,7 @@ int wv_coro_spawn(wv_coro_t **out, const wv_coro_opts_t *opts, wv_coro_fn fn,
                   void *arg)
 {
     struct wv_coro *co;
-    int err = spawn(&co, fn, arg, opts, out != NULL);
+    int err = wv__coro_spawn(&co, fn, arg, opts, out != NULL);
 
     if (!err && out)
         *out = co;
@@ -439,7 +428,7 @@ int wv_go(wv_coro_fn fn, void *arg)
 {
     struct wv_coro *co;
 
-    return spawn(&co, fn, arg, NULL, false);
+    return wv__coro_spawn(&co, fn, arg, NULL, false);
 }
 
 int wv_coro_yield(void)
@@ -506,7 +495,7 @@ void wv_coro_cancel(wv_coro_t *co)
     struct sched *s = co->sched;
     if (s == wv__tls_sched) {
         if (!co->dead)
-            cancel_local(s, co);
+            wv__coro_cancel_local(s, co);
         return;
     }
     __atomic_store_n(&s->cancels, 1, __ATOMIC_SEQ_CST);
@@ -539,7 +528,7 @@ static int run_until_empty(struct sched *s, int64_t deadline)
         wv__waiter_t w;
         wv__waiter_init(&w);
         s->run_waiter = &w;
-        int err = coro_sleep(&w, deadline, WV__PARK_NOCANCEL);
+        int err = wv__coro_sleep(&w, deadline, WV__PARK_NOCANCEL);
         s->run_waiter = NULL;
         if (err)
             return s->live > 0 ? err : 0;
@@ -613,7 +602,7 @@ static void sched_thread_exit(void *arg)
     wv__list_foreach(it, &s->live_list) {
         struct wv_coro *co = wv__container_of(it, struct wv_coro, live);
         __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
-        cancel_local(s, co);
+        wv__coro_cancel_local(s, co);
     }
     run_until_empty(s, WV_FOREVER);
     take_remote(s);
@@ -677,254 +666,4 @@ static void sched_after_fork(void)
     s->cancels = 0;
     s->run_waiter = NULL;
     wv__loop_after_fork(&s->loop);
-}
-
-/* --------------------------------------------------------------- groups */
-
-static void glock(wv_group_t *g)
-{
-    wv__leaf_lock(&g->lock);
-}
-
-static void gunlock(wv_group_t *g)
-{
-    wv__leaf_unlock(&g->lock);
-}
-
-int wv_group_new(wv_group_t **out)
-{
-    if (!out)
-        return WV_EINVAL;
-    wv_group_t *g = wv__calloc(1, sizeof *g);
-    if (!g)
-        return WV_ENOMEM;
-    *out = g;
-    return 0;
-}
-
-int wv_group_spawn(wv_group_t *g, const wv_coro_opts_t *opts, wv_coro_fn fn,
-                   void *arg)
-{
-    if (!g)
-        return WV_EINVAL;
-    if (__atomic_load_n(&g->cancelled, __ATOMIC_RELAXED))
-        return WV_ECANCELED;
-    /* Made outside the lock (it may allocate); it cannot run before this
-     * thread next blocks, so it joins the group before it starts. */
-    struct wv_coro *co;
-    int err = spawn(&co, fn, arg, opts, false);
-    if (err)
-        return err;
-    glock(g);
-    co->group = g;
-    wv__list_insert_head(&g->members, &co->gmember);
-    __atomic_add_fetch(&g->word, 1, __ATOMIC_RELAXED);
-    if (g->cancelled) { /* cancelled meanwhile: it never starts fn */
-        __atomic_store_n(&co->cancelled, true, __ATOMIC_RELAXED);
-        err = WV_ECANCELED;
-    }
-    gunlock(g);
-    return err;
-}
-
-static uintptr_t group_last(void *arg, wv__unpark_result_t r)
-{
-    wv_group_t *g = arg;
-
-    (void)r;
-    __atomic_fetch_sub(&g->word, 1, __ATOMIC_ACQ_REL);
-    return 0;
-}
-
-static void leave_group(struct wv_coro *co)
-{
-    wv_group_t *g = co->group;
-
-    glock(g);
-    wv__list_remove(&g->members, &co->gmember);
-    gunlock(g);
-    /* Not the last: a plain decrement, and g is not touched again. */
-    uint32_t n = __atomic_load_n(&g->word, __ATOMIC_RELAXED);
-    while (n > 1)
-        if (__atomic_compare_exchange_n(&g->word, &n, n - 1, true,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-            return;
-    /* Maybe the last: the decrement happens under the bucket lock of g's
-     * key, inside the unpark that wakes the joiners, so that a joiner
-     * that sees 0 (and may free g) finds this member done with g. */
-    wv__unpark(g, UINT32_MAX, group_last, g);
-}
-
-static bool group_validate(void *arg)
-{
-    wv_group_t *g = arg;
-
-    return __atomic_load_n(&g->word, __ATOMIC_ACQUIRE) != 0;
-}
-
-static int group_wait(wv_group_t *g, int64_t deadline, unsigned flags)
-{
-    for (;;) {
-        if (__atomic_load_n(&g->word, __ATOMIC_ACQUIRE) == 0)
-            return 0;
-        if (deadline == 0)
-            return WV_EAGAIN;
-        wv__park_req_t req = {
-            .key = g,
-            .validate = group_validate,
-            .arg = g,
-            .deadline = deadline,
-            .flags = flags,
-        };
-        uintptr_t token;
-        int err = wv__park(&req, &token);
-        if (err && err != WV_EAGAIN)
-            return err;
-    }
-}
-
-int wv_group_join(wv_group_t *g, int64_t deadline)
-{
-    struct wv_coro *self = wv__party;
-
-    if (!g || !wv__deadline_ok(deadline))
-        return WV_EINVAL;
-    if (self && self->group == g)
-        return WV_EDEADLK;
-    return group_wait(g, deadline, 0);
-}
-
-void wv_group_cancel(wv_group_t *g)
-{
-    struct sched *me = wv__tls_sched;
-
-    if (!g)
-        return;
-    glock(g);
-    __atomic_store_n(&g->cancelled, true, __ATOMIC_RELAXED);
-    wv__list_foreach(it, &g->members) {
-        struct wv_coro *co = wv__container_of(it, struct wv_coro, gmember);
-        __atomic_store_n(&co->cancelled, true, __ATOMIC_SEQ_CST);
-        if (co->sched == me) {
-            cancel_local(me, co);
-        } else {
-            __atomic_store_n(&co->sched->cancels, 1, __ATOMIC_SEQ_CST);
-            wv__loop_kick(&co->sched->loop);
-        }
-    }
-    gunlock(g);
-}
-
-size_t wv_group_count(const wv_group_t *g)
-{
-    return g ? __atomic_load_n(&g->word, __ATOMIC_ACQUIRE) : 0;
-}
-
-void wv_group_free(wv_group_t *g)
-{
-    if (!g)
-        return;
-    wv_group_cancel(g);
-    group_wait(g, WV_FOREVER, WV__PARK_NOCANCEL);
-    wv__free(g);
-}
-
-/* ---------------------------------------------------- descriptor waits */
-
-static void fd_ready(wv__fdw_t *f)
-{
-    wake_local(wv__tls_sched, f->party);
-}
-
-/* One look at fds without waiting, as poll(2) with timeout 0: 0 when
- * one is ready, `none` otherwise. */
-static int look(struct pollfd *fds, size_t n, int none)
-{
-    int ready = poll(fds, (nfds_t)n, 0);
-
-    if (ready < 0)
-        return -errno;
-    return ready > 0 ? 0 : none;
-}
-
-static int coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
-{
-    struct sched *s = wv__tls_sched;
-    struct wv_coro *co = s->current;
-
-    if (is_cancelled(co))
-        return WV_ECANCELED;
-    if (deadline == 0)
-        return look(fds, n, WV_EAGAIN);
-    if (n == 0) { /* no descriptor: a sleep to the deadline, as poll */
-        wv__waiter_t w;
-        wv__waiter_init(&w);
-        return coro_sleep(&w, deadline, 0);
-    }
-
-    wv__fdw_t small[4], *ws = small;
-    if (n > 4) {
-        ws = wv__malloc(n * sizeof *ws);
-        if (!ws)
-            return WV_ENOMEM;
-    }
-    wv__waiter_t w;
-    wv__waiter_init(&w);
-    size_t added = 0;
-    bool ready = false, fired = false;
-    int err = 0;
-    for (size_t i = 0; i < n; i++) {
-        fds[i].revents = 0;
-        ws[i] = (wv__fdw_t){.fd = -1};
-        if (fds[i].fd < 0)
-            continue;
-        ws[i] = (wv__fdw_t){
-            .fd = fds[i].fd,
-            .events = (short)(fds[i].events & (POLLIN | POLLOUT | POLLPRI)),
-            .party = &w,
-        };
-        err = wv__loop_fd_add(&s->loop, &ws[i]);
-        if (err == WV_EPERM) {
-            /* A regular file or the like: always ready, as poll says. */
-            fds[i].revents = (short)(fds[i].events & (POLLIN | POLLOUT));
-            ready = true;
-        } else if (err == WV_EBADF) {
-            fds[i].revents = POLLNVAL;
-            ready = true;
-        } else if (err) {
-            break;
-        } else {
-            added++;
-            continue;
-        }
-        ws[i].fd = -1;
-        err = 0;
-    }
-    if (!err && !ready)
-        err = coro_sleep(&w, deadline, 0);
-    for (size_t i = 0; i < n && added > 0; i++) {
-        if (ws[i].fd < 0)
-            continue;
-        wv__loop_fd_del(&s->loop, &ws[i]);
-        added--;
-        fds[i].revents = ws[i].revents;
-        if (ws[i].revents)
-            ready = fired = true;
-    }
-    if (ws != small)
-        wv__free(ws);
-    if (ready && !fired)        /* a descriptor epoll refused is ready: the */
-        return look(fds, n, 0); /* others' states come from one look */
-    if (ready)
-        return 0;
-    return err;
-}
-
-int wv_fdwait(int fd, short events, short *revents, int64_t deadline)
-{
-    if (!(events & (POLLIN | POLLOUT | POLLPRI)))
-        return WV_EINVAL;
-    if (fd < 0) /* poll(2) would ignore it and sleep to the deadline */
-        return WV_EBADF;
-    return wv__fd_wait(fd, events, deadline, revents);
 }

@@ -29,9 +29,9 @@ struct sched;
 struct wv_coro {
     wv__ctx_t ctx;
     struct sched *sched;
-    struct wv_coro *next;          /* run queue, record cache */
-    wv__list_node_t live;          /* the scheduler's live coroutines */
-    wv__waiter_t *wait;            /* what it sleeps on; NULL otherwise */
+    struct wv_coro *next; /* run queue, record cache */
+    wv__list_node_t live; /* the scheduler's live coroutines */
+    wv__waiter_t *wait;   /* what it sleeps on; NULL otherwise */
     unsigned wait_flags;
     wv__timer_t timer;
     wv__stack_t *stack; /* from its first run to its reaping */
@@ -42,10 +42,10 @@ struct wv_coro {
     char *name;           /* owned copy, or NULL: "coro" */
     wv__locals_t *locals; /* its wv_local values while switched out */
     wv_group_t *group;
-    wv__list_node_t gmember;       /* [group lock] its group's members */
-    uint32_t done;                 /* [atomic] DONE_BIT | JOIN_BIT */
-    uint32_t refs;                 /* [atomic] joinable: handle + life */
-    bool cancelled;                /* [atomic] */
+    wv__list_node_t gmember; /* [group lock] its group's members */
+    uint32_t done;           /* [atomic] DONE_BIT | JOIN_BIT */
+    uint32_t refs;           /* [atomic] joinable: handle + life */
+    bool cancelled;          /* [atomic] */
     bool joinable;
     bool started;
     bool dead;
@@ -57,8 +57,8 @@ struct sched {
     struct wv_coro *current;
     struct wv_coro main; /* the thread's own code */
     struct wv_coro *rq_head, *rq_tail;
-    struct wv_coro *dead;      /* finished, to be reaped by the next party */
-    wv__list_t live_list;      /* every coroutine not finished, by co->live */
+    struct wv_coro *dead; /* finished, to be reaped by the next party */
+    wv__list_t live_list; /* every coroutine not finished, by co->live */
     size_t live;
     wv__waiter_t *inbox;      /* [atomic] woken by other threads */
     uint32_t cancels;         /* [atomic] a remote cancel is pending */
@@ -198,5 +198,30 @@ wv__sched_park(struct sched *s, wv__waiter_t *w, int64_t deadline,
         return WV_ECANCELED;
     }
 }
+
+/* Shared by sched.c, group.c and fdwait.c. */
+
+/* A group (group.c); sched.c reads `word` when a fork drops members. */
+struct wv_group {
+    uint32_t lock;      /* a leaf lock over `members` */
+    uint32_t word;      /* [atomic] members not finished */
+    bool cancelled;     /* [lock] for writers; read early without it */
+    wv__list_t members; /* [lock] by co->gmember */
+};
+
+/* Parks the calling party on w until woken, the deadline or (without
+ * WV__PARK_NOCANCEL) a cancel: the coroutine kind's sleep. */
+int wv__coro_sleep(wv__waiter_t *w, int64_t deadline, unsigned flags);
+/* Makes a coroutine on the calling thread's scheduler (wv_coro_spawn's
+ * and wv_group_spawn's body); the caller sets co->group first if any. */
+int wv__coro_spawn(struct wv_coro **out, wv_coro_fn fn, void *arg,
+                   const wv_coro_opts_t *opts, bool joinable);
+/* Cancels co's park if it sleeps cancellably (co of s's thread). */
+void wv__coro_cancel_local(struct sched *s, struct wv_coro *co);
+/* co, a group member, has finished: it leaves its group (group.c). */
+void wv__group_leave(struct wv_coro *co);
+/* The kind's descriptor wait and its readiness callback (fdwait.c). */
+int wv__coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
+void wv__coro_fd_ready(wv__fdw_t *f);
 
 #endif /* WV_CORO_SCHED_H */

@@ -1,0 +1,110 @@
+/*
+ * coro/fdwait.c - descriptor waits of the coroutine waiter kind, and
+ * wv_fdwait: a coroutine (or a thread's own code once it has a
+ * scheduler) waits through the thread's loop (epoll), so only that party
+ * waits; a thread without a scheduler polls.
+ */
+#include "sched.h"
+
+#include <errno.h>
+#include <poll.h>
+
+/* ---------------------------------------------------- descriptor waits */
+
+void wv__coro_fd_ready(wv__fdw_t *f)
+{
+    wake_local(wv__tls_sched, f->party);
+}
+
+/* One look at fds without waiting, as poll(2) with timeout 0: 0 when
+ * one is ready, `none` otherwise. */
+static int look(struct pollfd *fds, size_t n, int none)
+{
+    int ready = poll(fds, (nfds_t)n, 0);
+
+    if (ready < 0)
+        return -errno;
+    return ready > 0 ? 0 : none;
+}
+
+int wv__coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
+{
+    struct sched *s = wv__tls_sched;
+    struct wv_coro *co = s->current;
+
+    if (is_cancelled(co))
+        return WV_ECANCELED;
+    if (deadline == 0)
+        return look(fds, n, WV_EAGAIN);
+    if (n == 0) { /* no descriptor: a sleep to the deadline, as poll */
+        wv__waiter_t w;
+        wv__waiter_init(&w);
+        return wv__coro_sleep(&w, deadline, 0);
+    }
+
+    wv__fdw_t small[4], *ws = small;
+    if (n > 4) {
+        ws = wv__malloc(n * sizeof *ws);
+        if (!ws)
+            return WV_ENOMEM;
+    }
+    wv__waiter_t w;
+    wv__waiter_init(&w);
+    size_t added = 0;
+    bool ready = false, fired = false;
+    int err = 0;
+    for (size_t i = 0; i < n; i++) {
+        fds[i].revents = 0;
+        ws[i] = (wv__fdw_t){.fd = -1};
+        if (fds[i].fd < 0)
+            continue;
+        ws[i] = (wv__fdw_t){
+            .fd = fds[i].fd,
+            .events = (short)(fds[i].events & (POLLIN | POLLOUT | POLLPRI)),
+            .party = &w,
+        };
+        err = wv__loop_fd_add(&s->loop, &ws[i]);
+        if (err == WV_EPERM) {
+            /* A regular file or the like: always ready, as poll says. */
+            fds[i].revents = (short)(fds[i].events & (POLLIN | POLLOUT));
+            ready = true;
+        } else if (err == WV_EBADF) {
+            fds[i].revents = POLLNVAL;
+            ready = true;
+        } else if (err) {
+            break;
+        } else {
+            added++;
+            continue;
+        }
+        ws[i].fd = -1;
+        err = 0;
+    }
+    if (!err && !ready)
+        err = wv__coro_sleep(&w, deadline, 0);
+    for (size_t i = 0; i < n && added > 0; i++) {
+        if (ws[i].fd < 0)
+            continue;
+        wv__loop_fd_del(&s->loop, &ws[i]);
+        added--;
+        fds[i].revents = ws[i].revents;
+        if (ws[i].revents)
+            ready = fired = true;
+    }
+    if (ws != small)
+        wv__free(ws);
+    if (ready && !fired)        /* a descriptor epoll refused is ready: the */
+        return look(fds, n, 0); /* others' states come from one look */
+    if (ready)
+        return 0;
+    return err;
+}
+
+int wv_fdwait(int fd, short events, short *revents, int64_t deadline)
+{
+    if (!(events & (POLLIN | POLLOUT | POLLPRI)))
+        return WV_EINVAL;
+    if (fd < 0) /* poll(2) would ignore it and sleep to the deadline */
+        return WV_EBADF;
+    return wv__fd_wait(fd, events, deadline, revents);
+}
