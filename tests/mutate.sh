@@ -12,19 +12,19 @@ trap 'rm -rf "$work"' EXIT
 
 # file ^ text to replace ^ replacement ^ cases that must fail
 mutations=(
-"src/ipc/mpqueue.c^            __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);
+"src/ipc/mpqueue_repair.c^            __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);
             cas(&c->state, w, ST(pos, FULL, R_MARK));
             CRASH_POINT(WV__PQ_CRASH_IN_REPAIR);^            cas(&c->state, w, ST(pos, FULL, R_MARK));
             CRASH_POINT(WV__PQ_CRASH_IN_REPAIR);
             __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^pqueue_repairer_killed_in_its_repair"
-"src/ipc/mpqueue.c^    int n = task_count(pid);
+"src/ipc/mpqueue_repair.c^    int n = task_count(pid);
     return n < 0 || n > 1;^    return false;^pqueue_main_thread_exit_is_not_death"
-"src/ipc/mpqueue.c^            cas(&c->state, w, ST(pos + h->ncells, EMPTY, 0));^            (void)0;^pqueue_producer_killed_at_each_point"
-"src/ipc/mpqueue.c^            cas(&c->state, w, ST(pos, FULL, R_MARK));^            (void)0;^pqueue_consumer_killed_at_each_point"
-"src/ipc/mpqueue.c^        __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^        (void)0;^pqueue_consumer_killed_at_each_point"
-"src/ipc/mpqueue.c^        if (IS_RES(own_get(own, pg)) && (own_get(own, pg) & 1023u) == p)^        if (0)^pqueue_producer_killed_at_each_point"
-"src/ipc/mpqueue.c^            free_orphans(h);^            (void)0;^pqueue_consumer_killed_at_each_point"
-"src/ipc/mpqueue.c^    if (st != 'Z' && st != 'X' && st != 'x')
+"src/ipc/mpqueue_repair.c^            cas(&c->state, w, ST(pos + h->ncells, EMPTY, 0));^            (void)0;^pqueue_producer_killed_at_each_point"
+"src/ipc/mpqueue_repair.c^            cas(&c->state, w, ST(pos, FULL, R_MARK));^            (void)0;^pqueue_consumer_killed_at_each_point"
+"src/ipc/mpqueue_repair.c^        __atomic_add_fetch(&h->redeliver, 1, __ATOMIC_SEQ_CST);^        (void)0;^pqueue_consumer_killed_at_each_point"
+"src/ipc/mpqueue_repair.c^        if (IS_RES(own_get(own, pg)) && (own_get(own, pg) & 1023u) == p)^        if (0)^pqueue_producer_killed_at_each_point"
+"src/ipc/mpqueue_repair.c^            free_orphans(h);^            (void)0;^pqueue_consumer_killed_at_each_point"
+"src/ipc/mpqueue_repair.c^    if (st != 'Z' && st != 'X' && st != 'x')
         return true;^    if (1)
         return true;^pqueue_consumer_killed_at_each_point"
 "src/ipc/mpqueue.c^    if (n > cap) {^    if (0) {^pqueue_order_sizes_and_deadlines"
