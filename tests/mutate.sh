@@ -218,6 +218,7 @@ mutations=(
     p->no_vmsplice = true;^sub_borrowed_input_stays_lent_across_a_deadline"
 "src/subprocess/communicate.c^    if (f->data == p->rest || p->lend) {^    if (f->data == p->rest) {^sub_borrowed_input_stays_lent_across_a_deadline"
 "src/ipc/conn.c^    return pipe_out(fd, iov, niov, true);^    return vmsplice(fd, iov, (size_t)niov, SPLICE_F_NONBLOCK);^sub_borrowed_input_to_a_child_that_stops_reading"
+"src/coro/wordwait_linux.c^        if (errno == EAGAIN || errno == EFAULT)^        if (errno == EAGAIN)^pshared_coro_word_unmapped_after_abandon"
 )
 
 only=${1:-}
@@ -245,7 +246,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan test_pshared_coro; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

@@ -18,7 +18,8 @@
  *   cancel            B cancels A: WV_ECANCELED.
  * Plus: a plock whose holder process dies (WV_EOWNERDEAD), the ownership
  * of a plock between coroutines of one thread, and wake-ups racing
- * cancels (no unit of a Semaphore lost in a helper).
+ * cancels (no unit of a Semaphore lost in a helper), and a helper that
+ * goes on after its coroutine returned and the word was unmapped.
  * Ordering is by pipes and flags, never by sleeps.
  */
 #include "coro/internal.h"
@@ -794,5 +795,54 @@ WVT_TEST(pshared_coro_psem_wakeup_passed_on_after_cancel)
     close(go_fd[0]);
     close(go_fd[1]);
     wv_shm_free(shm);
+    wv__word_wait_drain();
+}
+
+/* ------------------------------------ a word unmapped after its last call */
+
+struct gone {
+    wv_coro_t *a;
+    int ra;
+};
+
+static void *gone_waiter(void *arg)
+{
+    struct gone *g = arg;
+    g->ra = wv_psem_acquire(&S->sem, WV_FOREVER);
+    return NULL;
+}
+
+/* Cancels A once A's helper is held between its look at the request and
+ * its sleep on the word. */
+static void *gone_cancel(void *arg)
+{
+    struct gone *g = arg;
+    while (!wv__word_wait_held())
+        wv_coro_yield();
+    wv_coro_cancel(g->a);
+    return NULL;
+}
+
+/* A's helper is held (as if preempted) before it sleeps on the word; A is
+ * cancelled and returns, and the word's memory is unmapped, as a caller
+ * may once its last call on it returned.  Then the helper goes on: it must
+ * not read the word, nor fail on it (futex_waitv's EFAULT), and must come
+ * back to the pool.  (Caught: the first version asserted on the EFAULT.) */
+WVT_TEST(pshared_coro_word_unmapped_after_abandon)
+{
+    struct gone g = {0};
+
+    WVT_OK(wv_shm_anon(&shm, sizeof *S));
+    S = wv_shm_addr(shm);
+    WVT_OK(wv_psem_init(&S->sem, 0));
+    wv__fault_word_wait_hold(true);
+    WVT_OK(wv_coro_spawn(&g.a, NULL, gone_waiter, &g));
+    WVT_OK(wv_go(gone_cancel, &g));
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    WVT_ERR(g.ra, WV_ECANCELED);
+    wv_coro_free(g.a);
+    wv_shm_free(shm); /* no call on the word is running: it may go */
+    wv__fault_word_wait_hold(false);
+    WVT_POLL(wv__word_wait_idle() == 1, 5000);
     wv__word_wait_drain();
 }

@@ -175,6 +175,17 @@ void wv__word_wait_drain(void);
  * of its coroutine can be made to win the race (0: off). */
 void wv__fault_word_wait_delay(unsigned us);
 
+/* Test hook: armed (true), the next helper to take a request stops
+ * between its look at the request's state and its sleep on the word,
+ * as if preempted there, until the hook is turned off (false), which
+ * lets it go.  wv__word_wait_held tells when a helper is held there. */
+void wv__fault_word_wait_hold(bool on);
+bool wv__word_wait_held(void);
+
+/* The number of idle helper threads (a helper is idle again once it
+ * has left its request for good). */
+unsigned wv__word_wait_idle(void);
+
 /* -------------------------------------------------------------- channels */
 
 struct wv_chan;

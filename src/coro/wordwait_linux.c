@@ -32,6 +32,11 @@
  * helper leaving an abandoned request after it slept always passes one
  * wake-up on (FUTEX_WAKE 1): spurious at worst, never swallowed.
  *
+ * Once its coroutine has returned, the word's memory may be gone (the
+ * caller frees or unmaps it): a helper never reads the word itself, only
+ * names it to the kernel, and takes the kernel's EFAULT as "abandoned"
+ * (changed_or_abandoned).
+ *
  * Without futex_waitv (Linux < 5.16) a helper sleeps on the shared word
  * alone, in slices of SLICE_MS, and looks at its state between them: an
  * abandoned request keeps its helper at most that long.
@@ -91,6 +96,10 @@ static struct helper *idle;     /* [pool_lock] */
 static unsigned nidle;          /* [pool_lock] */
 static int have_waitv = 1;      /* [atomic] 0 once ENOSYS was seen */
 static unsigned fault_delay_us; /* [atomic] wv__fault_word_wait_delay */
+static uint32_t fault_hold;     /* [atomic] wv__fault_word_wait_hold:
+                                   HOLD_OFF, HOLD_ARMED or HOLD_HELD */
+
+enum { HOLD_OFF, HOLD_ARMED, HOLD_HELD };
 
 /* ------------------------------------------------------------ helpers */
 
@@ -117,6 +126,20 @@ static void pool_init(void)
     WV__ASSERT(r == 0);
 }
 
+/* After a sleep that failed with EAGAIN (a word differs) or EFAULT (the
+ * shared word is not mapped): 0 when the shared word changed, 1 when the
+ * request was abandoned.  It looks at `state`, never at the shared word:
+ * once the request is abandoned its coroutine may have returned and the
+ * word's memory be gone (EFAULT; or a read here would fault).  `state`
+ * leaves WAITING for good (DONE is the helper's own move), so WAITING now
+ * was WAITING when the kernel looked, and then the shared word differed.
+ * EFAULT while WAITING is a word unmapped under a running call, the
+ * caller's bug: answered as a wake-up, its coroutine's own look faults. */
+static int changed_or_abandoned(struct helper *h)
+{
+    return __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == H_WAITING ? 0 : 1;
+}
+
 /* Sleeps on the shared word and the helper's state word at once.
  * Returns 0 when the shared word was woken or differs (or cannot be
  * told apart), 1 when only a look at `state` is needed. */
@@ -135,16 +158,36 @@ static int wait_both(struct helper *h)
             return 1;
         if (errno == EINTR)
             return 1;
-        if (errno == EAGAIN) /* one of them differs: which, look */
-            return __atomic_load_n(h->addr, __ATOMIC_SEQ_CST) != h->expected
-                       ? 0
-                       : 1;
+        if (errno == EAGAIN || errno == EFAULT)
+            return changed_or_abandoned(h);
         WV__ASSERT(errno == ENOSYS);
         __atomic_store_n(&have_waitv, 0, __ATOMIC_RELAXED);
     }
-    /* Old kernel: the shared word alone, a slice at a time. */
-    int err = wv__futex_wait(h->addr, h->expected, wv_now() + SLICE_MS, true);
-    return err == WV_ETIMEDOUT ? 1 : 0;
+    /* Old kernel: the shared word alone, a slice at a time; the call is
+     * made here, not through wv__futex_wait, for the EFAULT above. */
+    struct timespec ts;
+    wv__deadline_timespec(wv_now() + SLICE_MS, &ts);
+    long r = syscall(SYS_futex, h->addr, FUTEX_WAIT_BITSET, h->expected, &ts,
+                     NULL, FUTEX_BITSET_MATCH_ANY);
+    if (r == 0)
+        return 0;
+    if (errno == ETIMEDOUT || errno == EINTR)
+        return 1;
+    WV__ASSERT(errno == EAGAIN || errno == EFAULT);
+    return changed_or_abandoned(h);
+}
+
+/* Test hook: the first helper to get here while the hook is armed stays
+ * here, as if preempted between its look at `state` and its sleep, until
+ * the hook is turned off. */
+static void hold_here(void)
+{
+    uint32_t st = HOLD_ARMED;
+    if (!__atomic_compare_exchange_n(&fault_hold, &st, HOLD_HELD, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return;
+    while (__atomic_load_n(&fault_hold, __ATOMIC_ACQUIRE) == HOLD_HELD)
+        wv__futex_wait(&fault_hold, HOLD_HELD, WV_FOREVER, false);
 }
 
 /* Serves one request, until it is answered or abandoned. */
@@ -153,6 +196,8 @@ static void serve(struct helper *h)
     bool slept = false; /* queued on the word at least once */
 
     while (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == H_WAITING) {
+        if (WV__UNLIKELY(__atomic_load_n(&fault_hold, __ATOMIC_RELAXED)))
+            hold_here();
         int again = wait_both(h);
         slept = true;
         if (again)
@@ -173,7 +218,10 @@ static void serve(struct helper *h)
     /* Abandoned.  A FUTEX_WAKE on the word may have picked this helper,
      * even when futex_waitv said the state word woke it: when both were
      * woken it reports the last of them.  Pass it on to another waiter
-     * of the word (a spurious wake-up at worst). */
+     * of the word (a spurious wake-up at worst).  The coroutine may have
+     * returned and the word's memory gone: FUTEX_WAKE on an address is
+     * harmless then (EFAULT, or a spurious wake-up of whoever waits at a
+     * reused address, which re-checks). */
     if (slept)
         wv__futex_wake(h->addr, 1, true);
 }
@@ -342,4 +390,25 @@ void wv__word_wait_drain(void)
 void wv__fault_word_wait_delay(unsigned us)
 {
     __atomic_store_n(&fault_delay_us, us, __ATOMIC_RELAXED);
+}
+
+void wv__fault_word_wait_hold(bool on)
+{
+    __atomic_store_n(&fault_hold, on ? HOLD_ARMED : HOLD_OFF, __ATOMIC_RELEASE);
+    if (!on)
+        wv__futex_wake(&fault_hold, INT32_MAX, false);
+}
+
+bool wv__word_wait_held(void)
+{
+    return __atomic_load_n(&fault_hold, __ATOMIC_ACQUIRE) == HOLD_HELD;
+}
+
+unsigned wv__word_wait_idle(void)
+{
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool_lock);
+    unsigned n = nidle;
+    pthread_mutex_unlock(&pool_lock);
+    return n;
 }
