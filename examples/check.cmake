@@ -13,7 +13,7 @@ function(split_lines text out)
 endfunction()
 
 execute_process(COMMAND "${EXE}" RESULT_VARIABLE rc
-                OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 50)
+                OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 170)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${EXE} exited with ${rc}\n${out}\n${err}")
 endif()
