@@ -455,9 +455,9 @@ WV_EXTERN int wv_mpqueue_unlink(const char *name);
  * for room until the deadline.  Returns 0 once the message is in the
  * queue.  Errors (nothing was put): WV_EAGAIN (deadline 0, full),
  * WV_ETIMEDOUT, WV_ECANCELED (a cancelled coroutine), WV_ESHUTDOWN (the
- * queue was shut down), WV_EMSGSIZE (len over WV_MPQUEUE_MAX_MSG), WV_EBUSY (this process would be one participant
- * too many), WV_ENOMEM, WV_EMFILE, WV_ENOSPC (no room for a shm object of
- * its own: /dev/shm full), WV_EINVAL.
+ * queue was shut down), WV_EMSGSIZE (len over WV_MPQUEUE_MAX_MSG), WV_EBUSY
+ * (this process would be one participant too many), WV_ENOMEM, WV_EMFILE,
+ * WV_ENOSPC (no room for a shm object of its own: /dev/shm full), WV_EINVAL.
  */
 WV_EXTERN int wv_mpqueue_put(wv_mpqueue_t *q, const void *data, size_t len,
                              int64_t deadline);

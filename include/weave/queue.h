@@ -71,8 +71,8 @@ WV_EXTERN int wv_queue_put(wv_queue_t *q, void *item, int64_t deadline);
  * Removes and returns the next item in *item, waiting for one.
  * Errors: WV_EAGAIN (deadline 0 and empty: Python's Empty), WV_ETIMEDOUT,
  * WV_EOF (the end: shut down and empty; after a normal shutdown the
- * remaining items are still handed out first), WV_EINVAL (bad deadline, item NULL),
- * WV_ECANCELED.
+ * remaining items are still handed out first), WV_EINVAL (bad deadline, item
+ * NULL), WV_ECANCELED.
  */
 WV_EXTERN int wv_queue_get(wv_queue_t *q, void **item, int64_t deadline);
 

@@ -178,10 +178,10 @@ WV_EXTERN inline int wv_lock_release(wv_lock_t *l)
 {
     if (__builtin_expect(l != 0, 1)) {
         uint32_t held = WV_LOCK_HELD;
-        if (__builtin_expect(
-                __atomic_compare_exchange_n(&l->_state, &held, 0, 1,
-                                            __ATOMIC_RELEASE, __ATOMIC_RELAXED),
-                1))
+        if (__builtin_expect(__atomic_compare_exchange_n(&l->_state, &held, 0,
+                                                         1, __ATOMIC_RELEASE,
+                                                         __ATOMIC_RELAXED),
+                             1))
             return 0;
         return wv_lock_release_slow(l);
     }

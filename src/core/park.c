@@ -41,8 +41,8 @@
 #define BUCKETS      (1u << BUCKETS_LOG2)
 
 struct bucket {
-    uint32_t lock;      /* 0 free, 1 held, 2 held with sleepers */
-    wv__list_t queue;   /* [lock] waiters, oldest first */
+    uint32_t lock;    /* 0 free, 1 held, 2 held with sleepers */
+    wv__list_t queue; /* [lock] waiters, oldest first */
 } __attribute__((aligned(WV__CACHELINE)));
 
 static struct bucket table[BUCKETS];

@@ -109,13 +109,13 @@
  * global start's rule (the global one), so the atfork handlers may read
  * them. */
 struct wv__fserver {
-    wv_lock_t lock; /* serializes requests, launch and teardown */
-    int owner;      /* pid of the process it serves; 0: no server */
-    int sock;       /* our end of the request socket, non-blocking */
-    int pid;        /* the server */
-    int pidfd;      /* the server's pidfd, to reap it */
-    bool dead;      /* it died or the stream broke: spawns are WV_EPIPE */
-    bool listed;    /* [registry.lock] on the registry's list */
+    wv_lock_t lock;       /* serializes requests, launch and teardown */
+    int owner;            /* pid of the process it serves; 0: no server */
+    int sock;             /* our end of the request socket, non-blocking */
+    int pid;              /* the server */
+    int pidfd;            /* the server's pidfd, to reap it */
+    bool dead;            /* it died or the stream broke: spawns are WV_EPIPE */
+    bool listed;          /* [registry.lock] on the registry's list */
     wv__list_node_t link; /* [registry.lock] that list */
 };
 

@@ -22,8 +22,8 @@
 #define DTOR_ROUNDS 4 /* PTHREAD_DESTRUCTOR_ITERATIONS */
 
 struct wv__locals {
-    void **values;      /* [owner] by index; [reg] to grow */
-    uint32_t cap;       /* [reg] length of values */
+    void **values;        /* [owner] by index; [reg] to grow */
+    uint32_t cap;         /* [reg] length of values */
     wv__list_node_t link; /* [reg] on `all` */
 };
 
