@@ -555,7 +555,17 @@ def main():
     for (w, label), err in sorted(errors.items()):
         print(f"{w} {label} - NA skipped ({err})", flush=True)
 
-    report = render(args, values, units, spreads, errors)
+    charted = False
+    if not args.no_write:
+        med = {k: statistics.median(v) for k, v in values.items()}
+        err = write_chart(os.path.join(ROOT, "bench", CHART), args.workloads,
+                          med, units)
+        if err:
+            print(f"bench/{CHART} not drawn: {err}", file=sys.stderr)
+        else:
+            charted = True
+            print(f"wrote bench/{CHART}")
+    report = render(args, values, units, spreads, errors, charted)
     print("\n" + report["summary"])
     if not args.no_write:
         with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
@@ -563,10 +573,127 @@ def main():
         print("wrote bench/RESULTS.md")
 
 
-def render(args, values, units, spreads, errors):
+CHART = "results.svg"  # beside RESULTS.md, which shows it first
+
+
+def goal_marks(workloads, med, units):
+    """{(w, metric, peer): minimum ratio} for the goals of BENCH.md stated
+    as a ratio against a peer ("best" resolved to the best peer measured);
+    goals bounding weave's own value are not ratios and are left out."""
+    marks = {}
+    for w in workloads:
+        for m, peer, minimum, _text, *pm in WORKLOADS[w][2]:
+            pm = pm[0] if pm else m
+            if peer is None or pm != m:
+                continue
+            if peer == "best":
+                peer = best_peer(med, units, w, m)
+            if peer:
+                marks[(w, m, peer)] = minimum
+    return marks
+
+
+def write_chart(path, workloads, med, units):
+    """Draws weave's ratio against every peer, one bar per (workload,
+    metric, peer), on a log scale (> 1: weave is better), each BENCH.md
+    goal stated as a ratio against a peer marked on that peer's bar, from
+    the medians the Markdown tables are made from.  Returns None, or why
+    no chart was drawn."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        return f"matplotlib is missing ({e}; Debian: python3-matplotlib)"
+    marks = goal_marks(workloads, med, units)
+    groups = []  # (title, [(peer, ratio, goal or None)])
+    for w in workloads:
+        for m in sorted({mm for (ww, p, mm) in med if ww == w}):
+            wv = med.get((w, "weave", m))
+            if not wv:
+                continue
+            unit = units.get((w, "weave", m), "")
+            rows = []
+            for p in sorted(p for (ww, p, mm) in med
+                            if ww == w and mm == m and p != "weave"):
+                r = ratio(wv, med[(w, p, m)], unit)
+                if r:
+                    rows.append((p, r, marks.get((w, m, p))))
+            if rows:
+                rows.sort(key=lambda row: row[1])
+                groups.append((f"{w} {m}", rows))
+    if not groups:
+        return "no ratio to draw"
+    n = sum(len(rows) + 1 for _, rows in groups)
+    fig, ax = plt.subplots(figsize=(10, 1.4 + 0.2 * n))
+    ratios = [r for _, rows in groups for _, r, _ in rows]
+    ratios += [g for _, rows in groups for _, _, g in rows if g]
+    lo, hi = min(ratios + [1]) / 20, max(ratios + [1]) * 20
+    y, ticks, labels, goal_drawn = 0, [], [], False
+    for title, rows in groups:
+        ax.text(lo * 1.05, y, title, ha="left", va="center", fontsize=8.5,
+                fontweight="bold")
+        if y:
+            ax.axhline(y - 0.5, color="0.8", linewidth=0.6)
+        y += 1
+        for peer, r, goal in rows:
+            if goal is None:  # light: no goal on this bar
+                color = "#8cc98c" if r >= 1 else "#eda39b"
+            else:  # dark: the goal met or missed
+                color = "#2e7d32" if r >= goal else "#b71c1c"
+            ax.barh(y, abs(r - 1), left=min(r, 1), height=0.7, color=color)
+            text = f"{r:.3g}x"
+            if goal is not None:
+                text += (f" (goal {goal:.3g}x: "
+                         f"{'met' if r >= goal else 'missed'})")
+            # beyond the bar's end and the goal's mark, outward from 1
+            if r >= 1:
+                ax.text(max(r, goal or 0) * 1.08, y, text, ha="left",
+                        va="center", fontsize=7)
+            else:
+                ax.text(min(r, goal or 1) / 1.08, y, text, ha="right",
+                        va="center", fontsize=7)
+            if goal is not None:
+                ax.plot([goal, goal], [y - 0.45, y + 0.45], color="black",
+                        linewidth=2.2, solid_capstyle="butt",
+                        label=None if goal_drawn else
+                        "goal of BENCH.md (weave / peer >= the mark)")
+                goal_drawn = True
+            ticks.append(y)
+            labels.append(peer)
+            y += 1
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.axvline(1, color="black", linewidth=0.8)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels, fontsize=7.5)
+    ax.set_ylim(y - 0.4, -0.6)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel("weave / peer (> 1: weave is better; log scale)",
+                  fontsize=9)
+    ax.set_title("weave against each peer, per workload and metric "
+                 "(medians of the passes)\ngreen: weave better, red: the "
+                 "peer better; dark: the bar carries a goal, green if met, "
+                 "red if missed", fontsize=9)
+    if goal_drawn:
+        ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", which="major", color="0.9", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None
+
+
+def render(args, values, units, spreads, errors, charted=False):
     med = {k: statistics.median(v) for k, v in values.items()}
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    md = ["# Benchmark results", "",
+    md = ["# Benchmark results", ""]
+    if charted:
+        md += [f"![weave / peer per workload and metric, log scale, > 1 "
+               f"means weave is better; BENCH.md's goals marked]({CHART})",
+               ""]
+    md += [
           f"Generated by `make bench` (bench/run) on {now}, "
           f"{args.passes} passes; each value is the median over the passes "
           "of each program's own median of its timed runs (BENCH.md).", ""]
