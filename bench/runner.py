@@ -73,7 +73,13 @@ WORKLOADS = {
         "each awaiting asyncio.sleep(0), on asyncio's loop and on "
         "uvloop's, and two greenlets each calling gevent.sleep(0) "
         "(through the hub), S = 200k; raw greenlet.switch() ping-pong "
-        "without a hub, S = 1M.",
+        "without a hub, S = 1M. What differs: weave's yield goes through "
+        "its scheduler (the run queue) and its switch saves the FP control "
+        "words; c-asm has neither (no scheduler, no FP state: the floor); "
+        "swapcontext adds the FP environment and a system call for the "
+        "signal mask; Go's Gosched goes through the Go scheduler's run "
+        "queue (with preemption and GC bookkeeping weave lacks); Python's "
+        "add an interpreter and an event loop per switch.",
     ),
     "W2": (
         "coroutine spawn: N created back to back, each bumping a counter, "
@@ -121,7 +127,14 @@ WORKLOADS = {
         "after runtime.GC(); the runner runs it 3 times. Python: "
         "asyncio.Event().wait() and gevent.event.Event().wait(), reached "
         "after two sleep(0)s, after gc.collect(); the runner runs each 3 "
-        "times.",
+        "times. What differs: weave's body bumps a plain long (coroutines "
+        "of one thread never run at once) and the group's join counts the "
+        "ends; Go's bumps an atomic and calls wg.Done (goroutines may run "
+        "on the other thread). weave gives each coroutine a fixed stack "
+        "(reserved, a guard page, pooled for reuse); Go's stacks start at "
+        "a few KiB and grow by copying; asyncio's tasks are stackless "
+        "objects (hence its smaller memory); gevent's greenlets copy their "
+        "stack slices to the heap.",
     ),
     "W3": (
         "channel ping-pong: two coroutines, two unbuffered channels; "
@@ -156,7 +169,12 @@ WORKLOADS = {
         "competitor: weave's switch (FP control words included) and a "
         "one-slot channel with no lock, select, close, deadline or "
         "cancellation, its send and recv out of line as a library's are "
-        "(bench/peers/c/w3_chan.c).",
+        "(bench/peers/c/w3_chan.c). What differs: weave's channel takes "
+        "no atomic while one thread uses it (a biased lock; docs/chan.md); "
+        "Go's channel takes its runtime lock on every operation, also with "
+        "GOMAXPROCS=1, and supports the same select, close and "
+        "cross-thread use weave's does; Python's queues run in the "
+        "interpreter and wake the other side through the event loop.",
     ),
     "W4": (
         "thread pool: 2 workers, N empty tasks submitted then all waited "
@@ -229,7 +247,14 @@ WORKLOADS = {
         "streaks at uncontended speed; a waiter older than 1 ms is handed "
         "the lock, so the two threads alternate every millisecond or so. "
         "Tight spinning measured 11-20 ns here and no spinning 35-50 ns "
-        "(see src/sync/lock.c).",
+        "(see src/sync/lock.c). What differs: Go's sync.Mutex also takes "
+        "two locked instructions uncontended (a CAS to lock, an add to "
+        "unlock), spins a little then parks the goroutine, and hands the "
+        "lock over after 1 ms of waiting (starvation mode), as weave's "
+        "does; the default pthread mutex spins not at all before its "
+        "futex wait; c-atomic-fetch_add is no lock (one instruction, "
+        "nothing can wait on it); Python's Lock runs in the interpreter "
+        "under the GIL.",
     ),
     "W6": (
         "IPC queue: one producer process -> one consumer process, M "
@@ -283,7 +308,13 @@ WORKLOADS = {
         "pickled and written to a pipe by the producer's feeder thread, "
         "scaled to M = 200k and K = 500. py-mp.Pipe: the default (duplex: "
         "a socketpair) multiprocessing.Pipe(), send_bytes / recv_bytes, "
-        "scaled to M = 200k and K = 1000.",
+        "scaled to M = 200k and K = 1000. What differs: weave's Queue is "
+        "multi-producer and crash-safe, the SPSC ring is neither (one "
+        "producer, no recovery) but copies as little (memcpy in, memcpy "
+        "out, a system call (sched_yield) only when it must wait); pipes and socketpairs copy "
+        "through the kernel, a system call or more per message each side, "
+        "and wake the other side in the kernel; Python's add pickling "
+        "(Queue) or framing in the interpreter.",
     ),
     "W7": (
         "process pool of 2 workers: map x*x over N items (items/s), and "
@@ -398,7 +429,14 @@ WORKLOADS = {
         "weave's queue is CPython's design (one lock, three conditions) "
         "on weave's Lock and Condition: put and get each take the lock "
         "once and notify only when somebody is parked. Python is scaled "
-        "to 200k items.",
+        "to 200k items. What differs: the C peer is the same design on a "
+        "pthread mutex and two condition variables, calling "
+        "pthread_cond_signal on every put and get (glibc's returns after "
+        "reading the waiter count when nobody waits) where weave notifies "
+        "only when somebody is parked; Go's buffered channel holds its "
+        "runtime lock per operation and hands an item straight to a parked "
+        "receiver; Python's queue.Queue is CPython's design in the "
+        "interpreter, under the GIL.",
     ),
 }
 
