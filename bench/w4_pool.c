@@ -4,11 +4,14 @@
  * finished.  Three ways, three metrics:
  *
  *   throughput          apply_async with no future (fire and forget, as
- *                       GLib's push, Go's `go` and libuv's queue_work), then
+ *                       GLib's push and Go's `go` and channel send), then
  *                       close + join (as GLib's g_thread_pool_free(wait));
  *   throughput_futures  apply_async with a future each, then every future
- *                       waited for (as Python's submit + wait);
- *   map_items           one wv_pool_map over N ints (results checked).
+ *                       waited for: the peers that return each task's
+ *                       completion to the submitter (Python's submit +
+ *                       wait, libuv's after_work callback) report this;
+ *   map_items           one wv_pool_map over N ints (results checked), a
+ *                       weave-only row.
  *
  * Each task of the first two does what the peers' tasks do (GLib's, libuv's
  * work callback, Go's): one relaxed atomic add to one shared counter; the
