@@ -56,9 +56,7 @@ WORKLOADS = {
         ],
         [
             ("switch", None, 15, "<= 15 ns through the scheduler"),
-            ("switch", "go-gosched-gmp1", 3.4, ">= 3.4x Go's Gosched (the "
-             "same goal in the same run: 15 ns against Go's 52 in "
-             "BENCH.md's table)"),
+            ("switch", "c-asm", 1 / 1.5, "<= 1.5x the asm swap"),
         ],
         "weave: two coroutines (wv_coro_spawn) on the main thread, each "
         "calling wv_coro_yield S/2 times, S = 10M, run by wv_coro_run; "
@@ -75,7 +73,13 @@ WORKLOADS = {
         "each awaiting asyncio.sleep(0), on asyncio's loop and on "
         "uvloop's, and two greenlets each calling gevent.sleep(0) "
         "(through the hub), S = 200k; raw greenlet.switch() ping-pong "
-        "without a hub, S = 1M.",
+        "without a hub, S = 1M. What differs: weave's yield goes through "
+        "its scheduler (the run queue) and its switch saves the FP control "
+        "words; c-asm has neither (no scheduler, no FP state: the floor); "
+        "swapcontext adds the FP environment and a system call for the "
+        "signal mask; Go's Gosched goes through the Go scheduler's run "
+        "queue (with preemption and GC bookkeeping weave lacks); Python's "
+        "add an interpreter and an event loop per switch.",
     ),
     "W2": (
         "coroutine spawn: N created back to back, each bumping a counter, "
@@ -101,6 +105,7 @@ WORKLOADS = {
         ],
         [
             ("spawn", None, 60, "<= 60 ns"),
+            ("spawn", "go-gmp2", 4.0, ">= 4x faster than Go, 2 threads"),
             ("mem", None, 4500, "<= 4500 B with guard pages"),
         ],
         "spawn, timed from the first creation until the join returns, "
@@ -122,7 +127,14 @@ WORKLOADS = {
         "after runtime.GC(); the runner runs it 3 times. Python: "
         "asyncio.Event().wait() and gevent.event.Event().wait(), reached "
         "after two sleep(0)s, after gc.collect(); the runner runs each 3 "
-        "times.",
+        "times. What differs: weave's body bumps a plain long (coroutines "
+        "of one thread never run at once) and the group's join counts the "
+        "ends; Go's bumps an atomic and calls wg.Done (goroutines may run "
+        "on the other thread). weave gives each coroutine a fixed stack "
+        "(reserved, a guard page, pooled for reuse); Go's stacks start at "
+        "a few KiB and grow by copying; asyncio's tasks are stackless "
+        "objects (hence its smaller memory); gevent's greenlets copy their "
+        "stack slices to the heap.",
     ),
     "W3": (
         "channel ping-pong: two coroutines, two unbuffered channels; "
@@ -142,6 +154,8 @@ WORKLOADS = {
         ],
         [
             ("roundtrip", None, 50, "<= 50 ns"),
+            ("roundtrip", "go-chan-gmp1", 6.0, ">= 6x faster than Go, 1 "
+             "thread"),
         ],
         "One round trip: A sends i on ping, B receives it and sends it "
         "back on pong, A receives and checks it; timed from A's first "
@@ -155,7 +169,12 @@ WORKLOADS = {
         "competitor: weave's switch (FP control words included) and a "
         "one-slot channel with no lock, select, close, deadline or "
         "cancellation, its send and recv out of line as a library's are "
-        "(bench/peers/c/w3_chan.c).",
+        "(bench/peers/c/w3_chan.c). What differs: weave's channel takes "
+        "no atomic while one thread uses it (a biased lock; docs/chan.md); "
+        "Go's channel takes its runtime lock on every operation, also with "
+        "GOMAXPROCS=1, and supports the same select, close and "
+        "cross-thread use weave's does; Python's queues run in the "
+        "interpreter and wake the other side through the event loop.",
     ),
     "W4": (
         "thread pool: 2 workers, N empty tasks submitted then all waited "
@@ -171,29 +190,41 @@ WORKLOADS = {
         [
             ("throughput", "best", 1.5, ">= 1.5x the best peer in the same "
              "run"),
-            ("map_items", "best", 1.5, "a map of 1M trivial items faster "
-             "still (items/s vs the best peer's tasks/s)", "throughput"),
         ],
+        "Every task, on every side, does one thing: a relaxed atomic add to "
+        "one counter shared by the two workers (Go: atomic.AddInt64 and "
+        "wg.Done; Python: next() on one itertools.count); the total is "
+        "checked. "
         "weave: a pool of 2 worker threads made before timing. "
         "`throughput`: N x wv_pool_apply_async with no future (fire and "
-        "forget, like GLib's push, libuv's queue_work and Go's go/chan), "
-        "then close + join (like g_thread_pool_free(wait)); the pool is "
-        "made afresh per run. `throughput_futures`: each task with a "
-        "future, all waited for (like Python's submit + wait). "
-        "`map_items`: one wv_pool_map over 1M ints (chunked: one queued "
-        "task per chunk). Submissions go to the submitting thread's own "
-        "inbox with no locked instruction; the matching barrier is paid by "
-        "workers going to sleep (membarrier). See docs/pool.md. "
+        "forget, like GLib's push and Go's channel send), then close + join "
+        "(like g_thread_pool_free(wait)); the pool is made afresh per run. "
+        "`throughput_futures`: each task with a future, all waited for: "
+        "its peers are those that hand every task's completion back to the "
+        "submitter, libuv (an after_work callback per task, run on the "
+        "loop's thread) and Python (submit + wait). `map_items` is weave's "
+        "own extra row, with no peer and no goal in BENCH.md: one "
+        "wv_pool_map over 1M ints (chunked: one queued task per chunk). "
+        "Submissions go to the submitting thread's own inbox with no "
+        "locked instruction; the matching barrier is paid by workers going "
+        "to sleep (membarrier). See docs/pool.md. "
         "GLib: a fresh GThreadPool of 2 threads per run, N pushes then "
         "g_thread_pool_free(pool, FALSE, TRUE); shared (its threads come "
         "from GLib's global set, started by the pushes) and exclusive (2 "
-        "threads started by g_thread_pool_new). libuv: UV_THREADPOOL_SIZE=2, "
-        "N preallocated uv_work_t queued from the loop's thread, then "
-        "uv_run until every after_work callback ran there. Go: a goroutine "
-        "per task, or 2 worker goroutines reading a chan func() of capacity "
-        "1024, each submission a new func literal; a WaitGroup waits. "
-        "Python: ThreadPoolExecutor(2), submit(noop) then wait(), scaled to "
-        "100k tasks.",
+        "threads started by g_thread_pool_new); GLib allocates a queue node "
+        "per push, weave does not. libuv: UV_THREADPOOL_SIZE=2, N "
+        "preallocated uv_work_t queued from the loop's thread (a 3rd "
+        "thread, which then runs every after_work callback), then uv_run "
+        "until all ran; weave's futures are waited for by the submitter "
+        "itself. Go (GOMAXPROCS=2): go-2worker-chan-gmp2, BENCH.md's form, "
+        "2 worker goroutines reading a chan func() of capacity 1024, one "
+        "prebuilt func value sent N times after one wg.Add(N); "
+        "go-2worker-chan-closure-gmp2 (extra) sends a new func literal "
+        "(one allocation) after a wg.Add(1) per task; "
+        "go-goroutine-per-task-gmp2, a goroutine per task (the Go idiom, "
+        "no fixed pool). Go's tasks also call wg.Done (a second atomic "
+        "per task) where weave's join counts for it. Python: "
+        "ThreadPoolExecutor(2), submit then wait(), scaled to 100k tasks.",
     ),
     "W5": (
         "lock: uncontended lock+unlock, and 2 threads incrementing a "
@@ -216,7 +247,14 @@ WORKLOADS = {
         "streaks at uncontended speed; a waiter older than 1 ms is handed "
         "the lock, so the two threads alternate every millisecond or so. "
         "Tight spinning measured 11-20 ns here and no spinning 35-50 ns "
-        "(see src/sync/lock.c).",
+        "(see src/sync/lock.c). What differs: Go's sync.Mutex also takes "
+        "two locked instructions uncontended (a CAS to lock, an add to "
+        "unlock), spins a little then parks the goroutine, and hands the "
+        "lock over after 1 ms of waiting (starvation mode), as weave's "
+        "does; the default pthread mutex spins not at all before its "
+        "futex wait; c-atomic-fetch_add is no lock (one instruction, "
+        "nothing can wait on it); Python's Lock runs in the interpreter "
+        "under the GIL.",
     ),
     "W6": (
         "IPC queue: one producer process -> one consumer process, M "
@@ -270,7 +308,13 @@ WORKLOADS = {
         "pickled and written to a pipe by the producer's feeder thread, "
         "scaled to M = 200k and K = 500. py-mp.Pipe: the default (duplex: "
         "a socketpair) multiprocessing.Pipe(), send_bytes / recv_bytes, "
-        "scaled to M = 200k and K = 1000.",
+        "scaled to M = 200k and K = 1000. What differs: weave's Queue is "
+        "multi-producer and crash-safe, the SPSC ring is neither (one "
+        "producer, no recovery) but copies as little (memcpy in, memcpy "
+        "out, a system call (sched_yield) only when it must wait); pipes and socketpairs copy "
+        "through the kernel, a system call or more per message each side, "
+        "and wake the other side in the kernel; Python's add pickling "
+        "(Queue) or framing in the interpreter.",
     ),
     "W7": (
         "process pool of 2 workers: map x*x over N items (items/s), and "
@@ -296,18 +340,23 @@ WORKLOADS = {
         "weave: a pool of processes (wv_pool_t, WV_POOL_PROCESSES): each "
         "worker thread drives its own child through a shared-memory "
         "channel, a map chunk's records crossing in one memcpy each way "
-        "(docs/pool.md). map_sq: wv_pool_map of x*x over N = 10M longs "
-        "(automatic chunks: 1 MiB of records, 64k items, each worker's "
-        "window made and mapped at the pool's creation), results checked; "
-        "the first big map of a fresh pool (a second one on the same pool "
-        "runs at ~390M items/s here). burn_eff: "
+        "(docs/pool.md). map_sq: wv_pool_map of x*x over N = 1M longs, as "
+        "Python's Pool.map (automatic chunks: 1 MiB of records, 64k items, "
+        "each worker's window made and mapped at the pool's creation), "
+        "results checked; the first big map of a fresh pool. burn_eff: "
         "wv_pool_map over 200 items with the automatic chunk size (25, as "
-        "Python's), each burning 5 ms of CLOCK_PROCESS_CPUTIME_ID; weave-"
-        "chunk1 is the same with one task per item. Python: "
-        "multiprocessing.Pool(2).map(sq, range(N)) with the default "
-        "chunksize (N / 8) or 10000, N = 1M; ProcessPoolExecutor(2).map "
-        "with chunksize 1 (N = 10k) or 10000 (N = 1M). A fresh pool per "
-        "run, started before timing by a map of 100 items.",
+        "Python's), each burning 5 ms of CLOCK_PROCESS_CPUTIME_ID and "
+        "returning its item; the 200 results are collected and their sum "
+        "checked, as Python's are; weave-chunk1 is the same with one task "
+        "per item. Python: multiprocessing.Pool(2).map(sq, range(N)) with "
+        "the default chunksize (N / 8) or 10000, N = 1M; "
+        "ProcessPoolExecutor(2).map with chunksize 1 (N = 10k) or 10000 "
+        "(N = 1M); burn returns its item, the results' sum checked. A fresh "
+        "pool per run, started before timing by a map of 100 items. What "
+        "differs: weave's items are fixed-size C records copied through "
+        "shared memory, its input an array made before timing; Python "
+        "pickles every chunk of ints (made from range(N) inside the timed "
+        "region) through a pipe and builds a list of int objects.",
     ),
     "W8": (
         "subprocess: spawn /bin/true 2000 times, waiting for each "
@@ -324,10 +373,9 @@ WORKLOADS = {
         ],
         [
             ("spawn_true", "c-posix_spawn", 1.0, ">= 1.0x posix_spawn"),
-            ("pipe_cat_256MiB", "libuv-uv_spawn", 1.5, ">= 1.5x libuv"),
-            ("pipe_cat_256MiB_lent", "libuv-uv_spawn", 1.5,
-             ">= 1.5x libuv, input lent (uv_write's contract)",
-             "pipe_cat_256MiB"),
+            ("pipe_cat_256MiB", "libuv-uv_spawn-coldbuf", 1.5,
+             ">= 1.5x libuv-coldbuf (same work: output allocated in the "
+             "timed region)"),
         ],
         "weave: wv_popen_new + wv_popen_wait (stdio inherited) for "
         "spawn_true; wv_popen_new with stdin and stdout pipes + "
@@ -335,19 +383,33 @@ WORKLOADS = {
         "pipe_cat, output compared. weave starts children with vfork "
         "(no page-table copy, like posix_spawn's clone(CLONE_VM|"
         "CLONE_VFORK)), holds them by a pidfd, closes other descriptors "
-        "with close_range; communicate enlarges the pipes to 1 MiB, "
-        "writes and reads up to 1 MiB at a time and faults in its output "
-        "buffer ahead of each read, outside the pipe's lock, in 2 MiB huge "
-        "pages from a 32 MiB buffer on unless the memory turns out cold "
-        "(docs/subprocess.md). pipe_cat_256MiB_lent: the same with "
-        "opts.borrow_input (the input vmspliced into the pipe, the caller "
-        "keeping it until communicate returns, as libuv's uv_write keeps "
-        "the caller's buffer until its callback), the two alternating in "
-        "one process. c-posix_spawn / c-fork+exec: glibc "
-        "posix_spawnp / fork+execvp + waitpid, and one poll loop with 64 "
-        "KiB non-blocking writes and reads into a preallocated buffer. "
-        "libuv: uv_spawn, uv_run until the exit callback; one uv_write of "
-        "the input + uv_shutdown, uv_read_start into the output buffer. "
+        "with close_range; communicate allocates its output inside the "
+        "timed region (as every communicate must), enlarges the pipes to "
+        "1 MiB, writes and reads up to 1 MiB at a time and faults in its "
+        "output buffer ahead of each read, outside the pipe's lock, in 2 "
+        "MiB huge pages from a 32 MiB buffer on unless the memory turns out "
+        "cold (docs/subprocess.md). pipe_cat_256MiB_lent (weave's own "
+        "extra row, no BENCH.md goal): the same with opts.borrow_input (the "
+        "input vmspliced into the pipe, the caller keeping it until "
+        "communicate returns, as libuv's uv_write keeps the caller's buffer "
+        "until its callback), the two alternating in one process. "
+        "Two rows per C peer for pipe_cat: the plain name (c-posix_spawn, "
+        "c-fork+exec, libuv-uv_spawn) reads into an output buffer allocated "
+        "and pre-faulted before timing, the same every run (BENCH.md's "
+        "peer at its best: weave cannot do that, it allocates its result); "
+        "-coldbuf mallocs the output buffer inside the timed region each "
+        "run (fresh pages faulted in by the reads): the same work as "
+        "weave's, and the row BENCH.md's goal names. GLib's "
+        "g_subprocess_communicate and Python's subprocess.run allocate "
+        "their output themselves inside the timed region (a growing "
+        "buffer, a bytes join), so their one row is of the coldbuf kind. "
+        "c-posix_spawn / c-fork+exec: glibc posix_spawnp / fork+execvp + "
+        "waitpid, and one poll loop with 64 KiB non-blocking writes and "
+        "reads (weave: up to 1 MiB, with 1 MiB pipes). libuv: uv_spawn, "
+        "uv_run until the exit callback; one uv_write of the input + "
+        "uv_shutdown, uv_read_start into the output buffer (libuv and "
+        "weave's default both write(2) the input into the pipe; weave's "
+        "_lent row vmsplices it instead, which no peer does). "
         "GLib: g_spawn_sync for spawn_true, GSubprocess + "
         "g_subprocess_communicate for pipe_cat. Python: subprocess.run "
         "(check=True; input=, stdout=PIPE).",
@@ -367,7 +429,14 @@ WORKLOADS = {
         "weave's queue is CPython's design (one lock, three conditions) "
         "on weave's Lock and Condition: put and get each take the lock "
         "once and notify only when somebody is parked. Python is scaled "
-        "to 200k items.",
+        "to 200k items. What differs: the C peer is the same design on a "
+        "pthread mutex and two condition variables, calling "
+        "pthread_cond_signal on every put and get (glibc's returns after "
+        "reading the waiter count when nobody waits) where weave notifies "
+        "only when somebody is parked; Go's buffered channel holds its "
+        "runtime lock per operation and hands an item straight to a parked "
+        "receiver; Python's queue.Queue is CPython's design in the "
+        "interpreter, under the GIL.",
     ),
 }
 
@@ -524,7 +593,17 @@ def main():
     for (w, label), err in sorted(errors.items()):
         print(f"{w} {label} - NA skipped ({err})", flush=True)
 
-    report = render(args, values, units, spreads, errors)
+    charted = False
+    if not args.no_write:
+        med = {k: statistics.median(v) for k, v in values.items()}
+        err = write_chart(os.path.join(ROOT, "bench", CHART), args.workloads,
+                          med, units)
+        if err:
+            print(f"bench/{CHART} not drawn: {err}", file=sys.stderr)
+        else:
+            charted = True
+            print(f"wrote bench/{CHART}")
+    report = render(args, values, units, spreads, errors, charted)
     print("\n" + report["summary"])
     if not args.no_write:
         with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
@@ -532,10 +611,127 @@ def main():
         print("wrote bench/RESULTS.md")
 
 
-def render(args, values, units, spreads, errors):
+CHART = "results.svg"  # beside RESULTS.md, which shows it first
+
+
+def goal_marks(workloads, med, units):
+    """{(w, metric, peer): minimum ratio} for the goals of BENCH.md stated
+    as a ratio against a peer ("best" resolved to the best peer measured);
+    goals bounding weave's own value are not ratios and are left out."""
+    marks = {}
+    for w in workloads:
+        for m, peer, minimum, _text, *pm in WORKLOADS[w][2]:
+            pm = pm[0] if pm else m
+            if peer is None or pm != m:
+                continue
+            if peer == "best":
+                peer = best_peer(med, units, w, m)
+            if peer:
+                marks[(w, m, peer)] = minimum
+    return marks
+
+
+def write_chart(path, workloads, med, units):
+    """Draws weave's ratio against every peer, one bar per (workload,
+    metric, peer), on a log scale (> 1: weave is better), each BENCH.md
+    goal stated as a ratio against a peer marked on that peer's bar, from
+    the medians the Markdown tables are made from.  Returns None, or why
+    no chart was drawn."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        return f"matplotlib is missing ({e}; Debian: python3-matplotlib)"
+    marks = goal_marks(workloads, med, units)
+    groups = []  # (title, [(peer, ratio, goal or None)])
+    for w in workloads:
+        for m in sorted({mm for (ww, p, mm) in med if ww == w}):
+            wv = med.get((w, "weave", m))
+            if not wv:
+                continue
+            unit = units.get((w, "weave", m), "")
+            rows = []
+            for p in sorted(p for (ww, p, mm) in med
+                            if ww == w and mm == m and p != "weave"):
+                r = ratio(wv, med[(w, p, m)], unit)
+                if r:
+                    rows.append((p, r, marks.get((w, m, p))))
+            if rows:
+                rows.sort(key=lambda row: row[1])
+                groups.append((f"{w} {m}", rows))
+    if not groups:
+        return "no ratio to draw"
+    n = sum(len(rows) + 1 for _, rows in groups)
+    fig, ax = plt.subplots(figsize=(10, 1.4 + 0.2 * n))
+    ratios = [r for _, rows in groups for _, r, _ in rows]
+    ratios += [g for _, rows in groups for _, _, g in rows if g]
+    lo, hi = min(ratios + [1]) / 20, max(ratios + [1]) * 20
+    y, ticks, labels, goal_drawn = 0, [], [], False
+    for title, rows in groups:
+        ax.text(lo * 1.05, y, title, ha="left", va="center", fontsize=8.5,
+                fontweight="bold")
+        if y:
+            ax.axhline(y - 0.5, color="0.8", linewidth=0.6)
+        y += 1
+        for peer, r, goal in rows:
+            if goal is None:  # light: no goal on this bar
+                color = "#8cc98c" if r >= 1 else "#eda39b"
+            else:  # dark: the goal met or missed
+                color = "#2e7d32" if r >= goal else "#b71c1c"
+            ax.barh(y, abs(r - 1), left=min(r, 1), height=0.7, color=color)
+            text = f"{r:.3g}x"
+            if goal is not None:
+                text += (f" (goal {goal:.3g}x: "
+                         f"{'met' if r >= goal else 'missed'})")
+            # beyond the bar's end and the goal's mark, outward from 1
+            if r >= 1:
+                ax.text(max(r, goal or 0) * 1.08, y, text, ha="left",
+                        va="center", fontsize=7)
+            else:
+                ax.text(min(r, goal or 1) / 1.08, y, text, ha="right",
+                        va="center", fontsize=7)
+            if goal is not None:
+                ax.plot([goal, goal], [y - 0.45, y + 0.45], color="black",
+                        linewidth=2.2, solid_capstyle="butt",
+                        label=None if goal_drawn else
+                        "goal of BENCH.md (weave / peer >= the mark)")
+                goal_drawn = True
+            ticks.append(y)
+            labels.append(peer)
+            y += 1
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.axvline(1, color="black", linewidth=0.8)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels, fontsize=7.5)
+    ax.set_ylim(y - 0.4, -0.6)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel("weave / peer (> 1: weave is better; log scale)",
+                  fontsize=9)
+    ax.set_title("weave against each peer, per workload and metric "
+                 "(medians of the passes)\ngreen: weave better, red: the "
+                 "peer better; dark: the bar carries a goal, green if met, "
+                 "red if missed", fontsize=9)
+    if goal_drawn:
+        ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", which="major", color="0.9", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None
+
+
+def render(args, values, units, spreads, errors, charted=False):
     med = {k: statistics.median(v) for k, v in values.items()}
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    md = ["# Benchmark results", "",
+    md = ["# Benchmark results", ""]
+    if charted:
+        md += [f"![weave / peer per workload and metric, log scale, > 1 "
+               f"means weave is better; BENCH.md's goals marked]({CHART})",
+               ""]
+    md += [
           f"Generated by `make bench` (bench/run) on {now}, "
           f"{args.passes} passes; each value is the median over the passes "
           "of each program's own median of its timed runs (BENCH.md).", ""]

@@ -2,7 +2,12 @@
  * bench/peers/c/w8_libuv.c - W8 for libuv: uv_spawn, the loop run until
  * the exit callback.  pipe_cat_256MiB: stdin and stdout are
  * UV_CREATE_PIPE; one uv_write of the whole input then uv_shutdown,
- * uv_read_start reading into the output buffer (allocated before timing).
+ * uv_read_start reading into the output buffer.  Two rows (BENCH.md):
+ *   libuv-uv_spawn          the output buffer allocated and pre-faulted
+ *                           (written) before timing, the same one every run;
+ *   libuv-uv_spawn-coldbuf  the output buffer malloc'd inside the timed
+ *                           region each run (fresh pages, faulted in by the
+ *                           reads), as communicate must allocate its result.
  */
 #include "common.h"
 
@@ -71,7 +76,7 @@ static void on_shutdown(uv_shutdown_t *s, int status)
     uv_close((uv_handle_t *)s->handle, NULL);
 }
 
-static double cat_once(char *in)
+static double cat_once(char *in, int cold)
 {
     static char *argv[] = {"cat", NULL};
     uv_pipe_t to, from;
@@ -84,6 +89,10 @@ static double cat_once(char *in)
 
     got = 0;
     double t0 = bench_now();
+    if (cold) {
+        out = malloc(CAT_BYTES);
+        BENCH_CHECK(out != NULL);
+    }
     uv_pipe_init(&loop, &to, 0);
     uv_pipe_init(&loop, &from, 0);
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
@@ -104,6 +113,12 @@ static double cat_once(char *in)
     double t1 = bench_now();
     BENCH_CHECK(exit_status == 0 && got == CAT_BYTES);
     BENCH_CHECK(memcmp(in, out, CAT_BYTES) == 0);
+    if (cold) {
+        free(out);
+        out = NULL;
+    } else {
+        memset(out, 0, CAT_BYTES); /* stays faulted in for the next run */
+    }
     return (double)CAT_BYTES / (t1 - t0) / 1e9;
 }
 
@@ -124,16 +139,19 @@ int main(void)
     BENCH_CHECK(in != NULL);
     for (size_t i = 0; i < CAT_BYTES; i++)
         in[i] = (char)(i * 131 + (i >> 20));
-    out = malloc(CAT_BYTES);
-    BENCH_CHECK(out != NULL);
-    cat_once(in);
-    for (int i = 0; i < RUNS; i++) {
-        free(out); /* untouched memory each run, as weave's */
-        out = malloc(CAT_BYTES);
-        BENCH_CHECK(out != NULL);
-        runs[i] = cat_once(in);
-    }
+    char *warm = malloc(CAT_BYTES);
+    BENCH_CHECK(warm != NULL);
+    memset(warm, 0, CAT_BYTES); /* pre-faulted, before any timing */
+    out = warm;
+    cat_once(in, 0);
+    for (int i = 0; i < RUNS; i++)
+        runs[i] = cat_once(in, 0);
     bench_report("W8", "libuv-uv_spawn", "pipe_cat_256MiB", runs, RUNS, "GB/s");
+    for (int i = 0; i < RUNS; i++)
+        runs[i] = cat_once(in, 1);
+    bench_report("W8", "libuv-uv_spawn-coldbuf", "pipe_cat_256MiB", runs, RUNS,
+                 "GB/s");
+    out = warm;
     free(in);
     free(out);
     return 0;

@@ -2,8 +2,11 @@
  * bench/peers/c/w8_spawn.c - W8 with raw system calls: `c-fork+exec`
  * (fork, execvp, waitpid) and `c-posix_spawn` (glibc posix_spawnp with
  * file actions for the pipes).  pipe_cat_256MiB: one poll loop over the
- * two non-blocking pipes, 64 KiB writes and reads, the output read into a
- * buffer allocated (not touched) before timing.
+ * two non-blocking pipes, 64 KiB writes and reads.  Two rows per peer
+ * (BENCH.md): PEER reads into an output buffer allocated and pre-faulted
+ * (written) before timing, the same one every run; PEER-coldbuf malloc's
+ * its output buffer inside the timed region each run (fresh pages, faulted
+ * in by the reads), as communicate must allocate its result.
  * Usage: peer-c-w8 c-fork+exec | c-posix_spawn
  */
 #include "common.h"
@@ -82,8 +85,13 @@ static double cat_once(const char *in, char *out)
     static char *argv[] = {"cat", NULL};
     int to[2], from[2];
     size_t fed = 0, got = 0;
+    char *cold = NULL;
 
     double t0 = bench_now();
+    if (!out) { /* the -coldbuf row */
+        out = cold = malloc(CAT_BYTES);
+        BENCH_CHECK(out != NULL);
+    }
     BENCH_CHECK(pipe(to) == 0 && pipe(from) == 0);
     pid_t pid = start(argv, to[0], from[1], to[1], from[0]);
     close(to[0]);
@@ -119,6 +127,10 @@ static double cat_once(const char *in, char *out)
     reap_ok(pid);
     double t1 = bench_now();
     BENCH_CHECK(got == CAT_BYTES && memcmp(in, out, CAT_BYTES) == 0);
+    if (cold)
+        free(cold);
+    else
+        memset(out, 0, CAT_BYTES); /* stays faulted in for the next run */
     return (double)CAT_BYTES / (t1 - t0) / 1e9;
 }
 
@@ -144,14 +156,16 @@ int main(int argc, char **argv)
         in[i] = (char)(i * 131 + (i >> 20));
     char *out = malloc(CAT_BYTES);
     BENCH_CHECK(out != NULL);
+    memset(out, 0, CAT_BYTES); /* pre-faulted, before any timing */
     cat_once(in, out);
-    for (int i = 0; i < RUNS; i++) {
-        free(out); /* untouched memory each run, as weave's */
-        out = malloc(CAT_BYTES);
-        BENCH_CHECK(out != NULL);
+    for (int i = 0; i < RUNS; i++)
         runs[i] = cat_once(in, out);
-    }
     bench_report("W8", peer, "pipe_cat_256MiB", runs, RUNS, "GB/s");
+    char cold_peer[64];
+    snprintf(cold_peer, sizeof cold_peer, "%s-coldbuf", peer);
+    for (int i = 0; i < RUNS; i++)
+        runs[i] = cat_once(in, NULL);
+    bench_report("W8", cold_peer, "pipe_cat_256MiB", runs, RUNS, "GB/s");
     free(in);
     free(out);
     return 0;

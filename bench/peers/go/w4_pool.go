@@ -1,10 +1,15 @@
 // W4 for Go, GOMAXPROCS=2: a goroutine per task (the Go idiom, no fixed
 // pool), and a pool of 2 worker goroutines reading a chan func() of capacity
 // 1024 (started before timing).  Timed: N submissions, then a
-// sync.WaitGroup's Wait until all N tasks ran; a task bumps a counter.
-// Every submission is a new func literal, as a task carrying its own data
-// would be (one small allocation each); sending one prebuilt func value N
-// times instead runs about 1.8x faster here.
+// sync.WaitGroup's Wait until all N tasks ran; a task bumps one shared
+// counter (atomic.AddInt64, as weave's, GLib's and libuv's tasks) and calls
+// wg.Done.
+//
+// go-2worker-chan-gmp2 is BENCH.md's form ("peers at their best"): one
+// prebuilt func value sent N times, one wg.Add(N) before the loop.
+// go-2worker-chan-closure-gmp2 is the extra row: a new func literal and a
+// wg.Add(1) per submission, as a task carrying its own data would be (one
+// small allocation each).
 package main
 
 import (
@@ -60,10 +65,7 @@ func goroutinePerTask() float64 {
 	return n / el.Seconds()
 }
 
-func twoWorkersChan() float64 {
-	var wg sync.WaitGroup
-	var done int64
-	ch := make(chan func(), capa)
+func startWorkers(ch chan func()) {
 	for w := 0; w < 2; w++ {
 		go func() {
 			for f := range ch {
@@ -71,6 +73,36 @@ func twoWorkersChan() float64 {
 			}
 		}()
 	}
+}
+
+// BENCH.md's best form: one prebuilt func value, one wg.Add(N).
+func twoWorkersChan() float64 {
+	var wg sync.WaitGroup
+	var done int64
+	ch := make(chan func(), capa)
+	startWorkers(ch)
+	task := func() {
+		atomic.AddInt64(&done, 1)
+		wg.Done()
+	}
+	t0 := time.Now()
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		ch <- task
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	close(ch)
+	check(atomic.LoadInt64(&done))
+	return n / el.Seconds()
+}
+
+// The extra row: a closure and a wg.Add(1) per submission.
+func twoWorkersChanClosure() float64 {
+	var wg sync.WaitGroup
+	var done int64
+	ch := make(chan func(), capa)
+	startWorkers(ch)
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		wg.Add(1)
@@ -99,4 +131,5 @@ func main() {
 	runtime.GOMAXPROCS(2)
 	measure("go-goroutine-per-task-gmp2", goroutinePerTask)
 	measure("go-2worker-chan-gmp2", twoWorkersChan)
+	measure("go-2worker-chan-closure-gmp2", twoWorkersChanClosure)
 }
