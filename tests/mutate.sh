@@ -81,7 +81,7 @@ mutations=(
             if (progress)
                 __atomic_store_n(progress, i + 1, __ATOMIC_RELAXED);
             return rc;
-        }^ppool_map_and_failing_item"
+        }^ppool_map_and_failing_item pool_map_first_failure_stops_it"
 "src/pool/pworker.c^    if (!w->proc)
         return true;
     w->c->op = OP_EXIT;^    if (1)
