@@ -34,7 +34,7 @@ mutations=(
 "src/ipc/mpqueue.c^        if (npg > h->npages) {^        if (0) {^pqueue_order_sizes_and_deadlines"
 "src/ipc/mpqueue.c^        if ((n <= 0 && !busy) ||^        if ((n <= 0 || !busy) ||^pqueue_joinable_task_done_and_join"
 "src/ipc/psync.c^    p->reset_bits = reset ? p->reset_bits | bit : p->reset_bits & ~bit;^    p->reset_bits = p->reset_bits & ~bit;^pbarrier_timeout_abort_reset"
-"src/ipc/psync.c^                p->broken = 1; /* Python breaks it */^                (void)0;^pbarrier_timeout_abort_reset"
+"src/ipc/psync.c^                p->broken = 1; /* Python breaks it; so does wv_barrier */^                (void)0;^pbarrier_timeout_abort_reset"
 "src/ipc/psync.c^    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);^    (void)0;^plock_owner_death_is_reported"
 "src/ipc/psync.c^        wv__futex_wake(&p->value, n > INT32_MAX ? INT32_MAX : (int)n, true);^        (void)0;^psem_pevent_bounded_buffer_between_processes"
 "src/proc/process.c^        prctl(PR_SET_PDEATHSIG, SIGKILL);^        (void)0;^proc_daemon_dies_with_parent"
@@ -45,40 +45,49 @@ mutations=(
                 return WV_EMSGSIZE;^            (void)0;^pipe_message_too_long_stays"
 "src/ipc/conn.c^    if (f.magic != MAGIC || f.len > WV_CONN_MAX_MSG ||^    if (f.len > WV_CONN_MAX_MSG ||^pipe_garbage_is_eproto"
 "src/pool/pool.c^    drain_queues(pool, WV_ECANCELED);^    (void)0;^pool_terminate_cancels_queued_tasks"
-"src/pool/pool.c^    if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */^    if (0) {^pool_cancel_queued_task"
-"src/pool/pool.c^    return p->maxtasks && w->done >= p->maxtasks;^    return false;^pool_maxtasksperchild_replaces_workers"
-"src/pool/pool.c^            wv__pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
-"src/pool/pool.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
+"src/pool/worker.c^    if (f && wv_future_set_running(f) != 0) { /* cancelled or expired */^    if (0) {^pool_cancel_queued_task"
+"src/pool/worker.c^    return p->maxtasks && w->done >= p->maxtasks;^    return false;^pool_maxtasksperchild_replaces_workers"
+"src/pool/worker.c^            wv__pool_break(p);^            (void)0;^pool_broken_by_failing_replacement"
+"src/pool/worker.c^    if (__atomic_load_n(&p->live, __ATOMIC_RELAXED) >= p->max ||^    if (1 ||^pool_elastic_grows_and_shrinks"
 "src/pool/pool.c^            wv__backoff(&spins);
     }
     __atomic_or_fetch(&p->flags, P_QUIET^            break;
     }
     __atomic_or_fetch(&p->flags, P_QUIET^pool_close_races_submitters"
-"src/coro/sched.h^    w->state = W_WOKEN;
-    if (st == W_SLEEPING)
-        rq_push(s, co);^    w->state = W_WOKEN;
-    if (st == W_PARKED)
+"src/coro/sched.h^    w->state = WV__W_WOKEN;
+    if (st == WV__W_SLEEPING)
+        rq_push(s, co);^    w->state = WV__W_WOKEN;
+    if (st == WV__W_PARKED)
         rq_push(s, co);^sched_main_blocking_runs_coroutines sched_join_deadline_then_result"
 "src/coro/sched.c^            wake_local(s, fifo);^            (void)0;^sched_coroutine_waits_on_pool_future"
-"src/coro/sched.c^        if (w && w->state == W_SLEEPING) {
-            w->state = W_TIMEDOUT;^        if (0) {
-            w->state = W_TIMEDOUT;^sched_sleeps_end_in_deadline_order"
+"src/coro/sched.c^        if (w && w->state == WV__W_SLEEPING) {
+            w->state = WV__W_TIMEDOUT;^        if (0) {
+            w->state = WV__W_TIMEDOUT;^sched_sleeps_end_in_deadline_order"
 "src/coro/sched.c^    __atomic_store_n(&s->cancels, 1, __ATOMIC_SEQ_CST);
     wv__loop_kick(&s->loop);^    wv__loop_kick(&s->loop);^sched_cancel_and_join_from_another_thread"
-"src/coro/sched.c^    while (n > 1)^    while (n > 0)^sched_group_cancel_across_threads"
+"src/coro/group.c^    while (n > 1)^    while (n > 0)^sched_group_cancel_across_threads"
 "src/coro/sched.c^    if (s->dead)
         wv__sched_reap(s);
     /* Cancelled^    /* Cancelled^sched_million_spawned_and_joined"
 "src/loop/loop_linux.c^    if (old == IDLE_FUTEX) {^    if (0) {^sched_coroutine_waits_on_pool_future"
 "src/pool/pworker.c^                    __atomic_load_n(&w->c->taken, __ATOMIC_RELAXED) == seq;^                    true;^ppool_worker_killed_idle_fails_nothing"
-"src/pool/pool.c^        wv__pw_kill_all(pool);^        (void)0;^ppool_terminate_cancels_running_tasks"
+"src/pool/pool.c^        pool->kind->kill(pool);^        (void)0;^ppool_terminate_cancels_running_tasks"
 "src/pool/pworker.c^        if (child_ended(w))^        if (0)^ppool_task_killed_fails_with_workerlost"
-"src/pool/pworker.c^        int err = await(w, seq, deadline ? deadline : -1);^        int err = await(w, seq, -1);^ppool_task_past_deadline_is_killed"
-"src/pool/pworker.c^    if (!__atomic_load_n(&c->parent_sleeps, __ATOMIC_SEQ_CST))^    if (1)^ppool_task_past_deadline_is_killed"
-"src/pool/handler.c^           __atomic_load_n(&p->pw_open, __ATOMIC_SEQ_CST) == 0;^           1;^ppool_apply_runs_in_other_processes ppool_large_arguments_and_results ppool_stress_workers_dying_at_random"
-"src/pool/pworker.c^            __atomic_store_n(&c->progress, i, __ATOMIC_RELAXED);^            __atomic_store_n(&c->progress, i + 1, __ATOMIC_RELAXED);^ppool_map_and_failing_item"
-"src/pool/pool.c^                wv__pw_recycle(p, w);^                (void)0;^ppool_maxtasksperchild_recycles"
-"src/pool/pworker.c^    return child_pid && p->pid != child_pid;^    return false;^ppool_inherited_pool_is_refused_in_a_worker"
+"src/pool/pworker.c^        int err = await(w, seq, deadline);^        int err = await(w, seq, WV_FOREVER);^ppool_task_past_deadline_is_killed"
+"src/pool/pchild.c^    if (!__atomic_load_n(&c->parent_sleeps, __ATOMIC_SEQ_CST))^    if (1)^ppool_task_past_deadline_is_killed"
+"src/pool/handler.c^           __atomic_load_n(&p->kind_open, __ATOMIC_SEQ_CST) == 0;^           1;^ppool_apply_runs_in_other_processes ppool_large_arguments_and_results ppool_stress_workers_dying_at_random"
+"src/pool/tworker.c^        else if (rc)
+            return rc;^        else if (rc) {
+            if (progress)
+                __atomic_store_n(progress, i + 1, __ATOMIC_RELAXED);
+            return rc;
+        }^ppool_map_and_failing_item pool_map_first_failure_stops_it"
+"src/pool/pworker.c^    if (!w->proc)
+        return true;
+    w->c->op = OP_EXIT;^    if (1)
+        return true;
+    w->c->op = OP_EXIT;^ppool_maxtasksperchild_recycles"
+"src/pool/pchild.c^    return child_pid && p->pid != child_pid;^    return false;^ppool_inherited_pool_is_refused_in_a_worker"
 "src/pool/pworker.c^    if (p->zygote)^    if (0)^ppool_workers_do_not_inherit_locks_held_later"
 "src/pool/handler.c^wv__future_fail_pending(due[i].obj, WV_ETIMEDOUT);^(void)0;^pool_task_deadline_fires_while_workers_busy"
 "src/pool/handler.c^        rec->ecb(err, rec->arg);^        (void)0;^pool_terminate_cancels_queued_tasks pool_cancel_queued_task"
@@ -109,7 +118,7 @@ mutations=(
 "src/sync/thread.c^    wv__locals_thread_exit();
     self = NULL;^    self = NULL;^local_join_deadline_covers_dtors"
 "src/core/park.c^if (req->validate && !req->validate(req->arg)) {^if (0) {^park_validate_refuses"
-"src/core/park.c^res.have_more = has_key(w, key);^res.have_more = false;^park_fifo_and_tokens"
+"src/core/park.c^    res.have_more = has_key(n, key);^    res.have_more = false;^park_fifo_and_tokens"
 "src/core/park.c^    bucket_unlock(b);
 
     /* An unparker dequeued us before we could: its wake-up is in flight. */
@@ -118,8 +127,9 @@ mutations=(
     *token = w.token;
     return 0;^    bucket_unlock(b);
     return err;^park_timeout_unpark_race"
-"src/core/waiter.c^    if (__atomic_exchange_n(word, W_WOKEN, __ATOMIC_RELEASE) == W_SLEEPING)
-        wv__futex_wake(word, 1, false);^    __atomic_exchange_n(word, W_WOKEN, __ATOMIC_RELEASE);^park_fifo_and_tokens"
+"src/core/waiter.c^    if (__atomic_exchange_n(word, WV__W_WOKEN, __ATOMIC_RELEASE) ==
+        WV__W_SLEEPING)
+        wv__futex_wake(word, 1, false);^    __atomic_exchange_n(word, WV__W_WOKEN, __ATOMIC_RELEASE);^park_fifo_and_tokens"
 "src/queue/queue.c^        item = q->slots[q->head].item;^        item = q->slots[(q->head + q->len - 1) % q->cap].item;^queue_fifo_lifo_order"
 "src/queue/queue.c^c == 0 && a->seq < b->seq^c == 0 && a->seq > b->seq^queue_priority_order_stable"
 "src/queue/queue.c^    q->unfinished++;
