@@ -41,7 +41,8 @@
 
 #define WV__HEAP_DEFINE(name, type, less, moved)                               \
     /* Moves h[i] towards the root while it comes out before its parent. */    \
-    static inline void name##_sift_up(const void *ctx, type *h, size_t i)      \
+    static inline __attribute__((unused)) void name##_sift_up(                 \
+        const void *ctx, type *h, size_t i)                                    \
     {                                                                          \
         type v = h[i];                                                         \
         while (i > 0) {                                                        \
@@ -58,8 +59,8 @@
                                                                                \
     /* Moves h[i] towards the leaves of the n-element heap while a child       \
      * comes out before it. */                                                 \
-    static inline void name##_sift_down(const void *ctx, type *h, size_t n,    \
-                                        size_t i)                              \
+    static inline __attribute__((unused)) void name##_sift_down(               \
+        const void *ctx, type *h, size_t n, size_t i)                          \
     {                                                                          \
         type v = h[i];                                                         \
         for (;;) {                                                             \
@@ -80,7 +81,8 @@
                                                                                \
     /* Adds v to the n-element heap h, which has room for n + 1; the           \
      * caller then counts n + 1. */                                            \
-    static inline void name##_push(const void *ctx, type *h, size_t n, type v) \
+    static inline __attribute__((unused)) void name##_push(                    \
+        const void *ctx, type *h, size_t n, type v)                            \
     {                                                                          \
         h[n] = v;                                                              \
         name##_sift_up(ctx, h, n);                                             \
@@ -89,8 +91,8 @@
     /* Takes h[i] out of the n-element heap h (n > i) by moving the last       \
      * element into its place; the caller then counts n - 1.  name_remove      \
      * (ctx, h, n, 0) pops the first element (read h[0] before). */            \
-    static inline void name##_remove(const void *ctx, type *h, size_t n,       \
-                                     size_t i)                                 \
+    static inline __attribute__((unused)) void name##_remove(                  \
+        const void *ctx, type *h, size_t n, size_t i)                          \
     {                                                                          \
         if (i == --n)                                                          \
             return;                                                            \
@@ -103,7 +105,8 @@
     }                                                                          \
                                                                                \
     /* Orders an arbitrary array of n elements into a heap (Floyd). */         \
-    static inline void name##_heapify(const void *ctx, type *h, size_t n)      \
+    static inline __attribute__((unused)) void name##_heapify(                 \
+        const void *ctx, type *h, size_t n)                                    \
     {                                                                          \
         for (size_t i = n / 2; i-- > 0;)                                       \
             name##_sift_down(ctx, h, n, i);                                    \
