@@ -182,7 +182,7 @@ WVT_TEST(sched_join_deadline_then_result)
 static void *join_self(void *arg)
 {
     (void)arg;
-    return (void *)(intptr_t) wv_coro_join(wv_coro_self(), NULL, 0);
+    return (void *)(intptr_t)wv_coro_join(wv_coro_self(), NULL, 0);
 }
 
 WVT_TEST(sched_join_self_is_deadlock)
@@ -432,7 +432,8 @@ WVT_TEST(sched_coroutine_waits_on_pool_future)
     wv_event_init(&ev);
     ticks = 0;
     WVT_OK(wv_pool_new(&pool, &o));
-    WVT_OK(wv_pool_apply_async(pool, NULL, slow_square, &seven, sizeof seven, &fut));
+    WVT_OK(wv_pool_apply_async(pool, NULL, slow_square, &seven, sizeof seven,
+                               &fut));
     WVT_OK(wv_coro_spawn(&co, NULL, await_future, NULL));
     WVT_OK(wv_go(ticker, NULL));
     WVT_OK(wv_coro_join(co, &res, wv_deadline_in(10000)));
@@ -717,8 +718,8 @@ WVT_TEST(sched_fdwait_errors_and_edges)
 static void *wait_busy(void *arg)
 {
     (void)arg;
-    return (void *)(intptr_t) wv_fdwait(echo_fds[0], POLLIN, NULL,
-					wv_deadline_in(10000));
+    return (void *)(intptr_t)wv_fdwait(echo_fds[0], POLLIN, NULL,
+                                       wv_deadline_in(10000));
 }
 
 WVT_TEST(sched_fdwait_same_direction_twice_is_busy)
@@ -754,7 +755,8 @@ static void *run_cat(void *arg)
     memset(in, 'w', sizeof in);
     o.in.how = o.out.how = WV_STDIO_PIPE;
     WVT_OK(wv_popen_new(&p, &o));
-    WVT_OK(wv_popen_communicate(p, in, sizeof in, &out, NULL, wv_deadline_in(20000)));
+    WVT_OK(wv_popen_communicate(p, in, sizeof in, &out, NULL,
+                                wv_deadline_in(20000)));
     WVT_EQ(out.len, sizeof in);
     WVT_ASSERT(memcmp(out.data, in, sizeof in) == 0);
     wv_popen_free(p);
@@ -930,7 +932,8 @@ WVT_TEST_TIMEOUT(sched_100k_alive_at_once, 120)
     WVT_OK(wv_group_new(&g));
     for (long i = 0; i < n; i++) {
         seed = seed * 1103515245u + 12345u;
-        WVT_OK(wv_group_spawn(g, NULL, nap, (void *)(intptr_t)(1 + (seed >> 16) % 20)));
+        WVT_OK(wv_group_spawn(g, NULL, nap,
+                              (void *)(intptr_t)(1 + (seed >> 16) % 20)));
     }
     WVT_ERR(wv_coro_run(0), WV_EAGAIN); /* every one started and parked */
     wv__stack_stats(&peak);
