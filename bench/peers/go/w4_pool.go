@@ -5,8 +5,9 @@
 // counter (atomic.AddInt64, as weave's, GLib's and libuv's tasks) and calls
 // wg.Done.
 //
-// go-2worker-chan-gmp2 is BENCH.md's form ("peers at their best"): one
-// prebuilt func value sent N times, one wg.Add(N) before the loop.
+// go-2worker-chan-gmp2 and go-goroutine-per-task-gmp2 are BENCH.md's
+// form ("peers at their best"): one prebuilt func value sent (or started)
+// N times, one wg.Add(N) before the loop.
 // go-2worker-chan-closure-gmp2 is the extra row: a new func literal and a
 // wg.Add(1) per submission, as a task carrying its own data would be (one
 // small allocation each).
@@ -51,13 +52,15 @@ func check(done int64) {
 func goroutinePerTask() float64 {
 	var wg sync.WaitGroup
 	var done int64
+	// BENCH.md's best form here too: one prebuilt func, one wg.Add(N).
+	task := func() {
+		atomic.AddInt64(&done, 1)
+		wg.Done()
+	}
 	t0 := time.Now()
+	wg.Add(n)
 	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			atomic.AddInt64(&done, 1)
-			wg.Done()
-		}()
+		go task()
 	}
 	wg.Wait()
 	el := time.Since(t0)
