@@ -13,8 +13,9 @@
  *             Python's Pool.map), each burning 5 ms of its process's CPU
  *             time and returning its item, as the Python peer's; the
  *             results are collected and their sum checked; the ideal
- *             (200 x 5 ms / 2 = 0.5 s) over the elapsed time.  Reported again as the peer weave-chunk1 with one task
- *             per item (chunksize 1): 200 round trips to the children.
+ *             (200 x 5 ms / 2 = 0.5 s) over the elapsed time.  Reported again
+ * as the peer weave-chunk1 with one task per item (chunksize 1): 200 round
+ * trips to the children.
  */
 #include "common.h"
 #include "weave_bench.h"
@@ -120,8 +121,8 @@ void bench_w7(void)
             o.chunksize = chunk;
             double t0 = bench_now();
             memset(res, 0, sizeof res);
-            BENCH_CHECK(wv_pool_map(p, &o, burn, idx, BURNS, sizeof idx[0],
-                                    res, sizeof res[0], NULL) == 0);
+            BENCH_CHECK(wv_pool_map(p, &o, burn, idx, BURNS, sizeof idx[0], res,
+                                    sizeof res[0], NULL) == 0);
             long sum = 0;
             for (long i = 0; i < BURNS; i++)
                 sum += res[i];
