@@ -92,28 +92,15 @@ static int refused(uint32_t f, uint32_t refuse)
 }
 
 /*
- * Into the caller's inbox: mark it busy, then look at the flags (light
- * barrier; a closer sets its flag, runs the heavy barrier, then waits for
- * every inbox to be not busy), add, unmark.  So a closer knows that every
- * submission it did not refuse is visible once it has waited.  No locked
- * instruction.  Returns whether t went in; *err when refused.
- */
-static bool ib_push(wv_pool_t *p, struct lq *ib, const struct ptask *t,
-                    uint32_t refuse, int *err)
-{
-    __atomic_store_n(&ib->busy, 1, __ATOMIC_RELAXED);
-    wv__barrier_light();
-    *err = refused(__atomic_load_n(&p->flags, __ATOMIC_RELAXED), refuse);
-    if (WV__UNLIKELY(wv__fault_push_delay_us))
-        usleep(wv__fault_push_delay_us); /* tests: widen the window */
-    bool done = !*err && wv__ib_push(ib, t);
-    __atomic_store_n(&ib->busy, 0, __ATOMIC_RELEASE);
-    return done;
-}
-
-/*
- * The submission path: the caller's inbox, else the shared FIFO (which
- * checks the flags under its lock, which a closer takes once).
+ * The submission path.  Into the caller's inbox: mark it busy, then look
+ * at the flags (light barrier; a closer sets its flag, runs the heavy
+ * barrier, then waits for every inbox to be not busy), add, wake a
+ * worker, unmark.  So a closer knows that every submission it did not
+ * refuse is visible once it has waited, and a pool freed meanwhile (by
+ * one of its own tasks) is not freed under the submitter.  No locked
+ * instruction.  Else into the shared FIFO, which checks the flags under
+ * its lock (a closer takes it once); a thread with an inbox stays marked
+ * busy through that too.
  *
  * A full inbox means the workers are behind.  Before spilling into the
  * FIFO, the submitter gives its CPU away once (sched_yield), so that
@@ -124,24 +111,27 @@ static bool ib_push(wv_pool_t *p, struct lq *ib, const struct ptask *t,
  * If the inbox is still full after the yield (the workers are busy with
  * long tasks), it spills without yielding again until a push fits.
  */
-int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal)
+static int push(wv_pool_t *p, struct lq *ib, const struct ptask *t,
+                uint32_t refuse)
 {
-    uint32_t refuse = internal ? P_TERMINATED : P_TERMINATED | P_CLOSED;
-    struct lq *ib = inbox_of(p);
     int err;
 
     if (ib) {
-        bool done = ib_push(p, ib, t, refuse, &err);
-        if (!done && !err && !ib->spilling) {
-            sched_yield();
-            done = ib_push(p, ib, t, refuse, &err);
+        wv__barrier_light();
+        if ((err =
+                 refused(__atomic_load_n(&p->flags, __ATOMIC_RELAXED), refuse)))
+            return err;
+        if (WV__UNLIKELY(wv__fault_push_delay_us))
+            usleep(wv__fault_push_delay_us); /* tests: widen the window */
+        bool done = wv__ib_push(ib, t);
+        if (!done && !ib->spilling) {
+            sched_yield(); /* still busy: a closer waits for the retry */
+            done = wv__ib_push(ib, t);
             ib->spilling = !done;
         }
-        if (err)
-            return err;
         if (done) {
             ib->spilling = false;
-            goto pushed;
+            return 0;
         }
     }
     if ((err = refused(wv__pool_flags(p), refuse)))
@@ -150,11 +140,25 @@ int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal)
         int why = refused(wv__pool_flags(p), refuse);
         return why ? why : err;
     }
-pushed:
-    wv__pool_wake(p);
-    if (p->max > p->min)
-        wv__pool_grow(p);
     return 0;
+}
+
+int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal)
+{
+    uint32_t refuse = internal ? P_TERMINATED : P_TERMINATED | P_CLOSED;
+    struct lq *ib = inbox_of(p);
+
+    if (ib)
+        __atomic_store_n(&ib->busy, 1, __ATOMIC_RELAXED);
+    int err = push(p, ib, t, refuse);
+    if (!err) {
+        wv__pool_wake(p);
+        if (p->max > p->min)
+            wv__pool_grow(p);
+    }
+    if (ib)
+        __atomic_store_n(&ib->busy, 0, __ATOMIC_RELEASE);
+    return err;
 }
 
 /* Sets flag bit(s), then waits until no submission is in flight: after

@@ -20,10 +20,10 @@
  *
  * Callbacks: completing a future with none registered takes no lock.  The
  * completer's publishing exchange and its load of `cbs` pair with an
- * adder's store of `cbs` and its load of the state (a Dekker pair, full
- * barriers between): if the completer sees no callback, the adder sees
- * the outcome final and runs fire() itself.  fire() takes the list under
- * cb_lock, once (FIRED marks it taken); a second fire() finds it taken.
+ * adder's store of `cbs` and its load of the state (a Dekker pair: all
+ * four are sequentially consistent): if the completer sees no callback, the
+ * adder sees the outcome final and runs fire() itself.  fire() takes the list
+ * under cb_lock, once (FIRED marks it taken); a second fire() finds it taken.
  *
  * Lock: cb_lock protects the callback list.  Callbacks never run with it
  * held.
@@ -439,8 +439,7 @@ int wv_future_add_done_callback(wv_future_t *f, wv_future_cb fn, void *arg)
     wv_lock_release(&f->cb_lock);
     /* The other half of the Dekker pair: a completer that published
      * before seeing n runs nothing, so this side fires. */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (is_final(outcome(f)))
+    if (is_final(__atomic_load_n(&f->state, __ATOMIC_SEQ_CST)))
         fire(f);
     return 0;
 }
