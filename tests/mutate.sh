@@ -139,11 +139,12 @@ mutations=(
 "src/queue/future.c^        if ((s & OUTCOME) > RUNNING)
             return WV_EALREADY;^^future_result"
 "src/queue/future.c^    if (claim(f) != 0) {
-        if (copy != f->inline_buf)
-            wv__free(copy);
+        wv__free(copy);
         return WV_EALREADY;
     }^    if (claim(f) != 0)
         return WV_EALREADY;^future_set_result_race"
+"src/queue/future.c^    if (__atomic_load_n(&f->cbs, __ATOMIC_SEQ_CST))
+        fire(f);^    (void)0;^future_callbacks future_callbacks_race_completion"
 "src/core/time.c^ts->tv_sec = deadline / 1000;^ts->tv_sec = deadline / 1000 - 1;^time_sleep lock_deadline"
 "src/sync/event.c^    while (!(s & WAITERS)) {
         if (s & SET)
