@@ -165,3 +165,18 @@ void wv_group_free(wv_group_t *g)
     group_wait(g, WV_FOREVER, WV__PARK_NOCANCEL);
     wv__free(g);
 }
+
+size_t wv__group_members(wv_group_t *g)
+{
+    size_t n = 0;
+    glock(g);
+    wv__list_foreach(it, &g->members)
+        n++;
+    gunlock(g);
+    return n;
+}
+
+int wv__group_bias(const wv_group_t *g)
+{
+    return wv__bias_state(&g->bias);
+}
