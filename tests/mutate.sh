@@ -219,17 +219,17 @@ mutations=(
                    wv__bias_token))^    if (0)^chan_lock_is_biased_to_its_first_thread_until_another_comes"
 "src/coro/bias.c^        wv__bias_token =
             __atomic_fetch_add(&next_token, 1, __ATOMIC_RELAXED);^        wv__bias_token = (uintptr_t)&wv__bias_token;^chan_bias_token_of_a_dead_thread_is_not_inherited"
-"src/coro/group.c^static void glock(wv_group_t *g)
-{
-    wv__bias_lock(&g->bias);
-}^static void glock(wv_group_t *g)
-{
-    (void)g;
+"src/coro/group.c^    wv__bias_lock(&g->bias);
 }
-static void gunlock_(wv_group_t *g)
+
+static void gunlock(wv_group_t *g)
 {
-    wv__bias_lock(&g->bias);
-}^sched_group_bias_revoked_while_members_churn"
+    wv__bias_unlock(&g->bias);^    (void)g;
+}
+
+static void gunlock(wv_group_t *g)
+{
+    (void)g;^sched_group_bias_revoked_while_members_churn"
 "src/core/futex_linux.c^    struct timespec ts = {0, 1000L << shift};
     nanosleep(&ts, NULL);^    (void)shift;
     sched_yield();^chan_revocation_under_real_time_priorities"
