@@ -909,3 +909,56 @@ WVT_TEST(stream_over_pipes)
     wv_stream_free(r);
     wv_stream_free(w);
 }
+
+/* A time-out in the middle of a line keeps what came. */
+WVT_TEST(stream_time_out_mid_line_keeps_bytes)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    char buf[16];
+    size_t n;
+    put(sv[1], "abc", 3);
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, wv_deadline_in(20)),
+            WV_ETIMEDOUT);
+    WVT_EQ(n, 0);
+    put(sv[1], "\n", 1);
+    WVT_OK(wv_stream_readline(s, buf, sizeof buf, &n, wv_deadline_in(20)));
+    WVT_EQ(n, 4);
+    WVT_ASSERT(memcmp(buf, "abc\n", 4) == 0);
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+static void *blocked_reader(void *arg)
+{
+    char buf[8];
+    size_t n;
+    return (void *)(intptr_t)wv_stream_read_exactly(arg, buf, sizeof buf, &n,
+                                                    WV_FOREVER);
+}
+
+/* A coroutine parked in a stream call is cancelled: WV_ECANCELED, and
+ * the bytes it was waiting for are still there for the next read. */
+WVT_TEST(stream_cancelled_coroutine)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    put(sv[1], "abc", 3);
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, blocked_reader, s));
+    WVT_ERR(wv_coro_run(0), WV_EAGAIN); /* it runs, and parks */
+    wv_coro_cancel(co);
+    void *res;
+    WVT_OK(wv_coro_join(co, &res, WV_FOREVER));
+    WVT_ERR((int)(intptr_t)res, WV_ECANCELED);
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    char buf[8];
+    size_t n;
+    WVT_OK(wv_stream_read(s, buf, sizeof buf, &n, 0));
+    WVT_EQ(n, 3);
+    wv_stream_free(s);
+    close(sv[1]);
+}

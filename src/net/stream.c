@@ -491,7 +491,7 @@ static int write_large(wv_stream_t *s, const char *data, size_t len,
     size_t off = 0, sent;
     int err = wreserve(s, s->high); /* the tail copy cannot fail */
 
-    while (!err && wpending(s) + (len - off) > s->high) {
+    while (!err && len - off > s->high - wpending(s)) {
         err = write_some(s, data + off, len - off, &sent, deadline);
         off += sent;
     }
@@ -516,12 +516,14 @@ int wv_stream_write(wv_stream_t *s, const void *data, size_t len, size_t *done,
     int err = write_check(s);
     if (err || len == 0)
         return err;
-    if (wpending(s) + len > s->high) {
+    /* Invariant: wpending(s) <= s->high (the subtractions cannot wrap,
+     * and a huge len cannot overflow a sum). */
+    if (len > s->high - wpending(s)) {
         err = flush_to(s, s->low, deadline);
         if (err)
             return err;
     }
-    if (wpending(s) + len <= s->high) {
+    if (len <= s->high - wpending(s)) {
         err = wappend(s, data, len);
         taken = err ? 0 : len;
     } else {
