@@ -10,6 +10,8 @@
  */
 #include "runner.h"
 
+#include "net/transport.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -961,4 +963,123 @@ WVT_TEST(stream_cancelled_coroutine)
     WVT_EQ(n, 3);
     wv_stream_free(s);
     close(sv[1]);
+}
+
+/* ------------------------------------------- the transport interface */
+
+/*
+ * A shim transport over the descriptor one: reads and writes of 1 to 7
+ * bytes, and every third read answers WV_EAGAIN wanting POLLOUT, as a
+ * TLS read that must first write (SSL_ERROR_WANT_WRITE).  The stream
+ * must wait for what the transport wants, not for its own direction, and
+ * lose nothing to short transfers.
+ */
+struct shim {
+    wv__transport_t base;
+    wv__transport_t *inner;
+    unsigned calls;
+};
+
+static ssize_t shim_read(wv__transport_t *t, void *buf, size_t len, short *want)
+{
+    struct shim *sh = (struct shim *)t;
+    if (++sh->calls % 3 == 0) {
+        *want = POLLOUT;
+        return WV_EAGAIN;
+    }
+    size_t most = 1 + sh->calls % 7;
+    return sh->inner->ops->read(sh->inner, buf, len < most ? len : most, want);
+}
+
+static ssize_t shim_writev(wv__transport_t *t, const struct iovec *iov,
+                           int niov, short *want)
+{
+    struct shim *sh = (struct shim *)t;
+    struct iovec one = iov[0];
+    size_t most = 1 + ++sh->calls % 7;
+    if (one.iov_len > most)
+        one.iov_len = most;
+    return sh->inner->ops->writev(sh->inner, &one, 1, want);
+}
+
+static int shim_wait(wv__transport_t *t, short want, int64_t deadline)
+{
+    struct shim *sh = (struct shim *)t;
+    return sh->inner->ops->wait(sh->inner, want, deadline);
+}
+
+static int shim_shutdown(wv__transport_t *t, short *want)
+{
+    struct shim *sh = (struct shim *)t;
+    return sh->inner->ops->shutdown(sh->inner, want);
+}
+
+static void shim_close(wv__transport_t *t)
+{
+    struct shim *sh = (struct shim *)t;
+    sh->inner->ops->close(sh->inner);
+    free(sh);
+}
+
+static const wv__transport_ops_t shim_ops = {
+    .read = shim_read,
+    .writev = shim_writev,
+    .wait = shim_wait,
+    .shutdown = shim_shutdown,
+    .close = shim_close,
+};
+
+static wv_stream_t *shim_stream(int fd, const wv_stream_opts_t *opts)
+{
+    struct shim *sh = calloc(1, sizeof *sh);
+    WVT_ASSERT(sh);
+    WVT_OK(wv__transport_fd_new(&sh->inner, fd, false));
+    sh->base = (wv__transport_t){.ops = &shim_ops, .fd = fd};
+    wv_stream_t *s = NULL;
+    WVT_OK(wv__stream_new(&s, opts, &sh->base));
+    return s;
+}
+
+static void shim_writer(void *arg)
+{
+    wv_stream_t *s = arg;
+    uint64_t off = 0;
+    for (int i = 0; i < (int)wvt_scale(75); i++)
+        WVT_OK(write_pat(s, &off, (size_t)(i * 37 % 9000) + 1, WV_FOREVER));
+    WVT_OK(wv_stream_write_eof(s, WV_FOREVER));
+}
+
+WVT_TEST(stream_over_a_short_transfer_transport)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_opts_t o = {.high_water = 4096, .low_water = 1024};
+    wv_stream_t *w = shim_stream(sv[0], &o), *r = shim_stream(sv[1], NULL);
+    wvt_thread_t *t = wvt_spawn(shim_writer, w);
+    uint64_t want = 0;
+    for (int i = 0; i < (int)wvt_scale(75); i++)
+        want += (uint64_t)(i * 37 % 9000) + 1;
+    WVT_EQ(read_pat_to_end(r), want);
+    wvt_join(t);
+
+    /* Lines, and a multi-byte delimiter, through 1- to 7-byte reads. */
+    char line[64];
+    size_t n;
+    wv_stream_free(r);
+    int p[2];
+    socket_pair(p);
+    r = shim_stream(p[1], NULL);
+    put(p[0], "first line\nsecond\r\n\r\nthird\n", 27);
+    close(p[0]);
+    WVT_OK(wv_stream_readline(r, line, sizeof line, &n, WV_FOREVER));
+    WVT_EQ(n, 11);
+    WVT_OK(wv_stream_read_until(r, "\r\n\r\n", 4, line, sizeof line, &n,
+                                WV_FOREVER));
+    WVT_EQ(n, 10);
+    WVT_ASSERT(memcmp(line, "second\r\n\r\n", 10) == 0);
+    WVT_OK(wv_stream_readline(r, line, sizeof line, &n, WV_FOREVER));
+    WVT_EQ(n, 6);
+    WVT_ERR(wv_stream_readline(r, line, sizeof line, &n, WV_FOREVER), WV_EOF);
+    wv_stream_free(r);
+    wv_stream_free(w);
 }
