@@ -47,10 +47,11 @@
  * readers or two writers need a lock of the caller's.  wv_stream_close
  * and wv_stream_free must not run beside any other call.
  *
- * Memory: the buffers are allocated on first use and grow geometrically,
- * bounded: the read buffer to the read_until limit (or to the n of a
- * read_exactly), the write buffer to the high-water mark.  On the steady
- * path no call allocates.  A call whose allocation fails returns
+ * Memory: the buffers are allocated on first use (16 KiB to read, 4 KiB
+ * to write) and grow by doubling, bounded: the read buffer to the
+ * read_until limit rounded up to a power of two (or to the n of a
+ * read_exactly: the caller's choice), the write buffer to the high-water
+ * mark (likewise rounded).  On the steady path no call allocates.  A call whose allocation fails returns
  * WV_ENOMEM and has consumed and accepted nothing.
  */
 #ifndef WEAVE_STREAM_H
