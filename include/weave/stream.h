@@ -51,8 +51,8 @@
  * to write) and grow by doubling, bounded: the read buffer to the
  * read_until limit rounded up to a power of two (or to the n of a
  * read_exactly: the caller's choice), the write buffer to the high-water
- * mark (likewise rounded).  On the steady path no call allocates.  A call whose allocation fails returns
- * WV_ENOMEM and has consumed and accepted nothing.
+ * mark (likewise rounded).  On the steady path no call allocates.  A call whose
+ * allocation fails returns WV_ENOMEM and has consumed and accepted nothing.
  */
 #ifndef WEAVE_STREAM_H
 #define WEAVE_STREAM_H
@@ -275,7 +275,8 @@ WV_EXTERN int wv_stream_write_eof(wv_stream_t *s, int64_t deadline);
  */
 WV_EXTERN int wv_stream_close(wv_stream_t *s, int64_t deadline);
 
-/* The descriptor under s; -1 once closed; WV_EINVAL for NULL. */
+/* The descriptor under s; -1 once closed (a pipe's writing end: also once
+ * wv_stream_write_eof closed it); WV_EINVAL for NULL. */
 WV_EXTERN int wv_stream_fileno(const wv_stream_t *s);
 
 #ifdef __cplusplus

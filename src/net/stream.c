@@ -3,10 +3,10 @@
  * (net/transport.h): asyncio's StreamReader and StreamWriter.
  *
  * Read side.  rbuf[rpos..rend) holds the bytes read and not yet taken.
- * A refill first moves them to the front (when the tail has no room),
- * grows the buffer to what the caller needs (doubling from RBUF_MIN:
- * for read_until never past the limit rounded up, for read_exactly past
- * n), then makes one transport read into all the free tail: one system
+ * A refill first moves them to the front (when the room there is larger
+ * than at the tail), grows the buffer to what the caller needs (doubling from
+ * RBUF_MIN: for read_until never past the limit rounded up, for read_exactly
+ * past n), then makes one transport read into all the free tail: one system
  * call brings as much as fits.  A plain read that finds the buffer empty
  * and is given at least RBUF_MIN bytes of room reads straight into the
  * caller's buffer (one copy less).  The search for a delimiter resumes
@@ -125,13 +125,6 @@ static void rconsume(wv_stream_t *s, size_t n)
         s->rpos = s->rend = 0;
 }
 
-/* A read error that ends the reading for good (not a wait's). */
-static bool is_final(int err)
-{
-    return err != WV_EAGAIN && err != WV_ETIMEDOUT && err != WV_ECANCELED &&
-           err != WV_EINVAL && err != WV_ENOMEM;
-}
-
 /* Makes rbuf hold at least `want` (>= 1) bytes, with room after rend. */
 static int rreserve(wv_stream_t *s, size_t want)
 {
@@ -150,7 +143,10 @@ static int rreserve(wv_stream_t *s, size_t want)
         s->rbuf = buf;
         s->rcap = cap;
     }
-    if (s->rend == s->rcap) { /* room only at the front: move down */
+    /* Move the bytes down when the room at the front is the larger:
+     * reads then get the most room, and each byte moves at most about
+     * once per buffer's worth read. */
+    if (s->rpos > 0 && s->rcap - s->rend < s->rpos) {
         memmove(s->rbuf, s->rbuf + s->rpos, have);
         s->rpos = 0;
         s->rend = have;
@@ -586,6 +582,15 @@ static void release(wv_stream_t *s)
     s->rbuf = s->wbuf = NULL;
     s->rcap = s->rpos = s->rend = 0;
     s->wcap = s->wpos = s->wend = 0;
+}
+
+/* A drain's outcome after which close closes: success, or an error that
+ * is no wait's (a time-out, a cancel, a bad deadline...): the peer's or
+ * the descriptor's, which a later call would meet again. */
+static bool is_final(int err)
+{
+    return err != WV_EAGAIN && err != WV_ETIMEDOUT && err != WV_ECANCELED &&
+           err != WV_EINVAL && err != WV_ENOMEM;
 }
 
 int wv_stream_close(wv_stream_t *s, int64_t deadline)
