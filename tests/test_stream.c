@@ -736,6 +736,11 @@ WVT_TEST(stream_bad_arguments)
     close(sv[1]);
     WVT_ERR(wv_stream_new(&s, NULL, sv[1]), WV_EBADF); /* closed */
     socket_pair(sv);
+    int dg[2];
+    WVT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, dg), 0);
+    WVT_ERR(wv_stream_new(&s, NULL, dg[0]), WV_EINVAL); /* no byte stream */
+    close(dg[0]);
+    close(dg[1]);
     wv_stream_opts_t o = {.high_water = 10, .low_water = 11};
     WVT_ERR(wv_stream_new(&s, &o, sv[0]), WV_EINVAL);
     WVT_ASSERT(!(fcntl(sv[0], F_GETFL) & O_NONBLOCK)); /* left as it was */

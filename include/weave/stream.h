@@ -98,14 +98,16 @@ typedef struct wv_stream_opts {
 } wv_stream_opts_t;
 
 /*
- * Makes a stream over fd, a connected socket (stream or seqpacket) or
+ * Makes a stream over fd, a connected stream socket (TCP, Unix) or
  * either end of a pipe (or a FIFO, a terminal...), and sets O_NONBLOCK
  * on it (on the open file description: every descriptor duplicated from
  * it sees the change).  With the default options the stream owns fd from
- * a successful return on; when the call fails fd is left as it was, the
- * caller's to close.  Free with wv_stream_free.
- * Errors: WV_EINVAL (out NULL, low_water > high_water), WV_EBADF (fd
- * negative or not open), WV_ENOMEM.
+ * a successful return on; when the call fails fd is left as it was
+ * (flags included), the caller's to close.  Free with wv_stream_free.
+ * Errors: WV_EINVAL (out NULL, low_water > high_water, a socket that is
+ * no stream socket: a datagram's or seqpacket's boundaries, and the bytes
+ * past a short read's end, would be lost), WV_EBADF (fd negative or not
+ * open), another -errno of fcntl(2), WV_ENOMEM.
  */
 WV_EXTERN int wv_stream_new(wv_stream_t **out, const wv_stream_opts_t *opts,
                             int fd);

@@ -85,7 +85,8 @@ struct wv__transport {
  * O_NONBLOCK, tells a socket (send with MSG_NOSIGNAL, shutdown) from
  * anything else (writev with SIGPIPE blocked, close), and closes fd at
  * close unless `borrow`, when it gives back fd's original status flags.
- * 0 with *out, WV_EBADF (fd not open), WV_ENOMEM; on error fd is left
+ * 0 with *out, WV_EBADF (fd not open), WV_EINVAL (a socket that is no
+ * SOCK_STREAM), another -errno of fcntl, WV_ENOMEM; on error fd is left
  * as it was.
  */
 int wv__transport_fd_new(wv__transport_t **out, int fd, bool borrow);

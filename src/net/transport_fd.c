@@ -122,6 +122,14 @@ int wv__transport_fd_new(wv__transport_t **out, int fd, bool borrow)
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fstat(fd, &st) < 0)
         return -errno;
+    if (S_ISSOCK(st.st_mode)) { /* a byte stream, or bytes get lost */
+        int type = 0;
+        socklen_t len = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+            return -errno;
+        if (type != SOCK_STREAM)
+            return WV_EINVAL;
+    }
     struct fd_transport *f = wv__malloc(sizeof *f);
     if (!f)
         return WV_ENOMEM;
