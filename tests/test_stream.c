@@ -1089,3 +1089,19 @@ WVT_TEST(stream_over_a_short_transfer_transport)
     wv_stream_free(r);
     wv_stream_free(w);
 }
+
+/* free never waits: bytes the peer does not take are dropped. */
+WVT_TEST(stream_free_does_not_wait)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    static char chunk[4096];
+    int err;
+    while ((err = wv_stream_write(s, chunk, sizeof chunk, NULL, 0)) == 0)
+        ;
+    WVT_ERR(err, WV_EAGAIN);
+    WVT_GT(wv_stream_write_pending(s), 0);
+    wv_stream_free(s); /* the runner's time-out would catch a wait */
+    close(sv[1]);
+}
