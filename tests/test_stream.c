@@ -726,6 +726,13 @@ WVT_TEST(stream_borrowed_fd_is_left_open_and_blocking)
     close(sv[1]);
 }
 
+WVT_TEST(stream_limit_code_is_weaves_own)
+{
+    WVT_LT(WV_ELIMIT, -4000); /* no errno counterpart */
+    WVT_ASSERT(strcmp(wv_err_name(WV_ELIMIT), "WV_ELIMIT") == 0);
+    WVT_ASSERT(strcmp(wv_strerror(WV_ELIMIT), "unknown error") != 0);
+}
+
 WVT_TEST(stream_bad_arguments)
 {
     wv_stream_t *s = NULL;
