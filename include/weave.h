@@ -13,6 +13,9 @@
  *   weave/subprocess.h  subprocess: Popen, communicate, run, check_output
  *   weave/coro.h        coroutines, groups, the scheduler, wv_fdwait
  *   weave/chan.h        Go's channels: send, receive, close, select
+ *   weave/stream.h      asyncio's streams: buffered reads (readline,
+ *                       read_until, read_exactly) and writes with
+ *                       back-pressure over a socket or pipe
  */
 #ifndef WEAVE_H
 #define WEAVE_H
@@ -24,6 +27,7 @@
 #include "weave/pool.h"
 #include "weave/proc.h"
 #include "weave/queue.h"
+#include "weave/stream.h"
 #include "weave/subprocess.h"
 #include "weave/sync.h"
 

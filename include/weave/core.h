@@ -107,7 +107,8 @@ WV_EXTERN const char *wv_version(void);
     XX(EOF, -4095, "end of stream: nothing more will come")                    \
     XX(EBROKEN, -4094, "broken: the barrier or pool can no longer be used")    \
     XX(EWORKERLOST, -4093, "worker died while holding the task")               \
-    XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")
+    XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")       \
+    XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")
 
 enum {
 #define WV__ERR_ENUM(name, value, msg) WV_##name = (value),
