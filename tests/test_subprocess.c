@@ -1156,6 +1156,50 @@ WVT_TEST(sub_communicate_survives_signals)
     signal(SIGUSR1, SIG_DFL);
 }
 
+/* The bits of signal `sig` in a /proc/<pid>/status line such as
+ * "SigCgt:\t0000000000000200". */
+static bool status_bit(const char *status, const char *field, int sig)
+{
+    const char *at = strstr(status, field);
+    WVT_ASSERT(at != NULL);
+    unsigned long long mask = strtoull(at + strlen(field) + 1, NULL, 16);
+    return mask >> (sig - 1) & 1;
+}
+
+WVT_TEST(sub_child_signals_as_across_exec)
+{
+    /* As exec would leave them, whichever way the child was made (clone3
+     * clearing the handlers, or vfork resetting them itself): a caught
+     * signal is back to its default, an ignored one stays ignored, and
+     * the program starts with the caller's mask, not the all-blocked one
+     * used around the start. */
+    struct sigaction sa = {.sa_handler = on_signal}, old1, old2;
+    sigemptyset(&sa.sa_mask);
+    WVT_OK(sigaction(SIGUSR1, &sa, &old1));
+    WVT_OK(
+        sigaction(SIGUSR2, &(struct sigaction){.sa_handler = SIG_IGN}, &old2));
+    sigset_t hup, oldmask;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, &oldmask);
+
+    static const char *argv[] = {"/bin/cat", "/proc/self/status", NULL};
+    wv_popen_opts_t o = {.argv = argv};
+    wv_completed_t r;
+    for (int round = 0; round < 3; round++) {
+        WVT_OK(wv_subprocess_check_output(&o, NULL, 0, &r, WV_FOREVER));
+        WVT_ASSERT(!status_bit(r.out, "SigCgt:", SIGUSR1));
+        WVT_ASSERT(status_bit(r.out, "SigIgn:", SIGUSR2));
+        WVT_ASSERT(status_bit(r.out, "SigBlk:", SIGHUP));
+        WVT_ASSERT(!status_bit(r.out, "SigBlk:", SIGTERM));
+        wv_completed_free(&r);
+    }
+
+    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+    sigaction(SIGUSR1, &old1, NULL);
+    sigaction(SIGUSR2, &old2, NULL);
+}
+
 /* ---------------------------------------------------- run, check_output */
 
 WVT_TEST(sub_run_check_and_returncodes)
