@@ -55,6 +55,21 @@ int wv__fd_above_stdio(int *fd);
 struct iovec;
 
 /*
+ * Keeps the SIGPIPE a write raises from killing the program, for the
+ * system calls that have no MSG_NOSIGNAL (write, vmsplice, splice and
+ * sendfile into a socket): hold blocks SIGPIPE in the calling thread;
+ * release, given the call's result (a WV_E* code or 0), takes back the
+ * SIGPIPE the call raised (if it failed with WV_EPIPE and none was
+ * pending before) and restores the mask.  Two pthread_sigmask calls.
+ */
+typedef struct wv__sigpipe {
+    sigset_t old;     /* the mask before hold */
+    bool was_pending; /* a SIGPIPE was pending before: not ours to take */
+} wv__sigpipe_t;
+void wv__sigpipe_hold(wv__sigpipe_t *g);
+void wv__sigpipe_release(wv__sigpipe_t *g, int err);
+
+/*
  * writev to a pipe without dying of SIGPIPE: the signal a closed reader
  * raises is blocked around the write and taken back, so the caller sees
  * WV_EPIPE.  Returns the bytes written or a WV_E* code (WV_EAGAIN for a
