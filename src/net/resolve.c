@@ -148,11 +148,14 @@ static int copy_answer(const struct addrinfo *res, wv_addrinfo_t **out)
     return 0;
 }
 
-/* getaddrinfo into a weave list: 0 or a WV_E* code. */
+/* getaddrinfo (or, on a resolver thread, the test hook if set) into a
+ * weave list: 0 or a WV_E* code. */
 static int resolve_now(const char *host, const char *service,
-                       const struct addrinfo *hints, wv_addrinfo_t **out)
+                       const struct addrinfo *hints, bool hooked,
+                       wv_addrinfo_t **out)
 {
-    wv__gai_fn gai = __atomic_load_n(&wv__gai_hook, __ATOMIC_ACQUIRE);
+    wv__gai_fn gai =
+        hooked ? __atomic_load_n(&wv__gai_hook, __ATOMIC_ACQUIRE) : NULL;
     struct addrinfo *res = NULL;
     int eai = gai ? gai(host, service, hints, &res)
                   : getaddrinfo(host, service, hints, &res);
@@ -235,8 +238,9 @@ static void *resolver_main(void *arg)
     for (struct lookup *l; (l = next_lookup());) {
         wv_lock_release(&R.lock);
         if (!__atomic_load_n(&l->abandoned, __ATOMIC_ACQUIRE))
-            l->err = resolve_now(l->host, l->service,
-                                 l->has_hints ? &l->hints : NULL, &l->result);
+            l->err =
+                resolve_now(l->host, l->service,
+                            l->has_hints ? &l->hints : NULL, true, &l->result);
         wv_event_set(&l->done);
         lookup_unref(l);
         wv_lock_acquire(&R.lock, WV_FOREVER);
@@ -318,7 +322,7 @@ static int resolve_numeric(const struct addrinfo *hints, const char *host,
                               .ai_socktype = hints->ai_socktype,
                               .ai_protocol = hints->ai_protocol};
     h.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
-    int err = resolve_now(host, service, &h, out);
+    int err = resolve_now(host, service, &h, false, out);
     if (err != WV_EAI_NONAME)
         return err;
     /* Not numeric after all (or a numeric one of the wrong family, which
