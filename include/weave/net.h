@@ -115,7 +115,8 @@ typedef struct wv_addrinfo {
  * (parks, from a coroutine).  If the deadline passes first the call
  * returns WV_ETIMEDOUT at once and the resolver thread drops its answer
  * when it comes.  hints is getaddrinfo's (ai_family, ai_socktype,
- * ai_protocol, ai_flags; NULL: any family, any type, AI_ADDRCONFIG).
+ * ai_protocol, ai_flags; NULL: any family, any type, no flags, as
+ * Python's socket.getaddrinfo).
  * On success *out is a list the caller frees with wv_addrinfo_free.
  * Errors: WV_EINVAL (out NULL, both host and service NULL, bad hints: a
  * family or socket type getaddrinfo refuses), WV_EAI_NONAME (no such

@@ -65,6 +65,19 @@ static int finished(int fd)
     return -soerr;
 }
 
+/* Waits for the one pending connect fd: 0, or its error with fd
+ * closed. */
+static int wait_one(int fd, int64_t deadline)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int err = wv__fds_wait(&p, 1, deadline);
+    if (!err)
+        err = finished(fd);
+    if (err)
+        close(fd);
+    return err;
+}
+
 /* Unix sockets: connect, retrying a full backlog (EAGAIN) until the
  * deadline. */
 static int connect_unix(const wv_addr_t *a, const wv_addr_t *local,
@@ -72,6 +85,8 @@ static int connect_unix(const wv_addr_t *a, const wv_addr_t *local,
 {
     for (;;) {
         int err = start(a, local, fd);
+        if (err == WV_EINPROGRESS) /* not Linux's way, but allowed */
+            return wait_one(*fd, deadline);
         if (err != WV_EAGAIN)
             return err;
         if ((err = wv__would_wait(deadline)))
