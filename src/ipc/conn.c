@@ -166,6 +166,27 @@ void wv__fds_attach(struct msghdr *m, wv__fd_control_t *ctl, const int *fds,
     memcpy(CMSG_DATA(h), fds, sizeof(int) * n);
 }
 
+size_t wv__fds_take(struct msghdr *m, int *fds, size_t *n, size_t cap)
+{
+    size_t closed = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+            if (*n < cap)
+                fds[(*n)++] = fd;
+            else {
+                close(fd);
+                closed++;
+            }
+        }
+    }
+    return closed;
+}
+
 /* One write of iov (with descriptors, if any).  Returns bytes or -errno. */
 static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
                           const int *fds, size_t nfds)
@@ -418,21 +439,9 @@ static int keep_fds(wv_conn_t *c, struct msghdr *m, uint64_t x, uint64_t y)
     size_t n = 0;
     bool bad = (m->msg_flags & MSG_CTRUNC) != 0; /* the kernel dropped some */
 
-    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-            if (n < WV_CONN_MAX_FDS)
-                got[n++] = fd;
-            else { /* cannot happen: the buffer holds WV_CONN_MAX_FDS */
-                close(fd);
-                bad = true;
-            }
-        }
-    }
+    /* More than WV_CONN_MAX_FDS cannot happen: the buffer holds no more. */
+    if (wv__fds_take(m, got, &n, WV_CONN_MAX_FDS))
+        bad = true;
     if (!n && !bad)
         return 0;
     uint64_t at = 0;

@@ -30,6 +30,13 @@ void wv__fds_attach(struct msghdr *m, wv__fd_control_t *ctl, const int *fds,
                     size_t n);
 
 /*
+ * Takes the descriptors of every SCM_RIGHTS message in m into
+ * fds[*n..cap), advancing *n, and closes those past cap.  Returns how many
+ * it closed (0: all fit).
+ */
+size_t wv__fds_take(struct msghdr *m, int *fds, size_t *n, size_t cap);
+
+/*
  * Parses a Pipe frame header from buf[0..n): 0 with the message's length
  * and descriptor count, WV_EAGAIN if n is too short, WV_EPROTO if the
  * bytes are no frame of ours (the fuzz target's entry point).

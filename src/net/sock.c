@@ -410,21 +410,8 @@ static int take_fds(struct msghdr *m, int *fds, size_t *nfds)
 {
     size_t room = *nfds, n = 0;
     bool lost = (m->msg_flags & MSG_CTRUNC) != 0;
-    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-            if (n < room)
-                fds[n++] = fd;
-            else {
-                close(fd);
-                lost = true;
-            }
-        }
-    }
+    if (wv__fds_take(m, fds, &n, room))
+        lost = true;
     *nfds = n;
     if (!lost)
         return 0;
