@@ -990,3 +990,164 @@ WVT_TEST_TIMEOUT(net_connect_close_cycles_leak_no_descriptor, 240)
     WVT_EQ(count_fds(), before);
     wv_sock_free(l);
 }
+
+/* ------------------------------------------- coroutines: waits, cancel */
+
+struct he_arg {
+    wv_addr_t addrs[2];
+    int fd, err;
+    bool stop;
+};
+
+static void *he_coro(void *arg)
+{
+    struct he_arg *h = arg;
+    h->err = wv__connect_addrs(h->addrs, 2, NULL, 250, wv_deadline_in(10000),
+                               &h->fd);
+    h->stop = true;
+    return NULL;
+}
+
+/* The race parks only its coroutine: the thread's other coroutines run
+ * through the 250 ms the first attempt hangs. */
+WVT_TEST(net_happy_eyeballs_in_a_coroutine_leaves_the_thread_free)
+{
+    wv_sock_t *fill[16];
+    int nfill;
+    struct he_arg h = {.fd = -1};
+    wv_sock_t *bh = blackhole(&h.addrs[0], fill, &nfill);
+    wv_sock_t *l = listen_on("127.0.0.1", 0, &h.addrs[1]);
+    ticks = 0;
+    WVT_OK(wv_go(ticker, &h.stop));
+    WVT_OK(wv_go(he_coro, &h));
+    WVT_OK(wv_coro_run(wv_deadline_in(20000)));
+    WVT_OK(h.err);
+    WVT_GT(ticks, 5);
+    close(h.fd);
+    for (int i = 0; i < nfill; i++)
+        wv_sock_free(fill[i]);
+    wv_sock_free(bh);
+    wv_sock_free(l);
+}
+
+struct blocked {
+    wv_sock_t *s;
+    int err;
+};
+
+static void *recv_forever(void *arg)
+{
+    struct blocked *b = arg;
+    char c;
+    size_t n;
+    b->err = wv_sock_recv(b->s, &c, 1, &n, WV_FOREVER);
+    return NULL;
+}
+
+static void *accept_briefly(void *arg)
+{
+    struct blocked *b = arg;
+    wv_sock_t *c;
+    b->err = wv_sock_accept(b->s, &c, NULL, wv_deadline_in(50));
+    return NULL;
+}
+
+WVT_TEST(net_coroutine_waits_end_by_cancel_and_deadline)
+{
+    wv_sock_t *a, *b;
+    WVT_OK(wv_sock_pair(&a, &b, SOCK_STREAM));
+    struct blocked r = {a, 0};
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, recv_forever, &r));
+    WVT_OK(wv_coro_yield()); /* it runs and parks in recv */
+    wv_coro_cancel(co);
+    WVT_OK(wv_coro_join(co, NULL, wv_deadline_in(5000)));
+    WVT_ERR(r.err, WV_ECANCELED);
+    wv_coro_free(co);
+
+    wv_addr_t addr;
+    struct blocked acc = {listen_on("127.0.0.1", 0, &addr), 0};
+    WVT_OK(wv_coro_spawn(&co, NULL, accept_briefly, &acc));
+    WVT_OK(wv_coro_join(co, NULL, wv_deadline_in(5000)));
+    WVT_ERR(acc.err, WV_ETIMEDOUT);
+    wv_coro_free(co);
+    wv_sock_free(acc.s);
+    wv_sock_free(a);
+    wv_sock_free(b);
+    WVT_OK(wv_coro_run(wv_deadline_in(5000))); /* closes the loop's fds */
+}
+
+/* ------------------------------------------------------------ options */
+
+static int opt(wv_sock_t *s, int level, int name)
+{
+    int v = -1;
+    socklen_t len = sizeof v;
+    WVT_EQ(getsockopt(wv_sock_fd(s), level, name, &v, &len), 0);
+    return v;
+}
+
+WVT_TEST(net_socket_options)
+{
+    wv_sock_t *c, *s;
+    WVT_ASSERT(tcp_pair("127.0.0.1", &c, &s));
+    WVT_NE(opt(s, IPPROTO_TCP, TCP_NODELAY), 0); /* accepted: on too */
+    WVT_OK(wv_sock_set_nodelay(c, false));
+    WVT_EQ(opt(c, IPPROTO_TCP, TCP_NODELAY), 0);
+    WVT_OK(wv_sock_set_keepalive(c, true, 30, 5, 4));
+    WVT_NE(opt(c, SOL_SOCKET, SO_KEEPALIVE), 0);
+    WVT_EQ(opt(c, IPPROTO_TCP, TCP_KEEPIDLE), 30);
+    WVT_EQ(opt(c, IPPROTO_TCP, TCP_KEEPINTVL), 5);
+    WVT_EQ(opt(c, IPPROTO_TCP, TCP_KEEPCNT), 4);
+    WVT_OK(wv_sock_set_keepalive(c, false, 0, 0, 0));
+    WVT_EQ(opt(c, SOL_SOCKET, SO_KEEPALIVE), 0);
+    WVT_ERR(wv_sock_set_keepalive(c, true, -1, 0, 0), WV_EINVAL);
+    WVT_OK(wv_sock_set_rcvbuf(c, 65536));
+    WVT_GE(opt(c, SOL_SOCKET, SO_RCVBUF), 65536);
+    WVT_OK(wv_sock_set_sndbuf(c, 65536));
+    WVT_GE(opt(c, SOL_SOCKET, SO_SNDBUF), 65536);
+    WVT_OK(wv_sock_set_reuseaddr(c, true));
+    WVT_NE(opt(c, SOL_SOCKET, SO_REUSEADDR), 0);
+    WVT_OK(wv_sock_set_reuseport(c, true));
+    WVT_NE(opt(c, SOL_SOCKET, SO_REUSEPORT), 0);
+    wv_sock_free(c);
+    wv_sock_free(s);
+
+    /* Listeners: SO_REUSEADDR by default, off when exclusive; two
+     * SO_REUSEPORT listeners share a port. */
+    wv_addr_t a, bound;
+    WVT_OK(wv_addr_from_ip(&a, "127.0.0.1", 0));
+    wv_listen_opts_t o = {.reuseport = true};
+    wv_sock_t *l1, *l2, *l3;
+    WVT_OK(wv_sock_listen(&l1, &o, &a));
+    WVT_NE(opt(l1, SOL_SOCKET, SO_REUSEADDR), 0);
+    WVT_OK(wv_sock_local_addr(l1, &bound));
+    WVT_OK(wv_sock_listen(&l2, &o, &bound));
+    o = (wv_listen_opts_t){.exclusive = true};
+    WVT_ERR(wv_sock_listen(&l3, &o, &bound), WV_EADDRINUSE);
+    WVT_OK(wv_sock_listen(&l3, &o, &a));
+    WVT_EQ(opt(l3, SOL_SOCKET, SO_REUSEADDR), 0);
+    wv_sock_free(l1);
+    wv_sock_free(l2);
+    wv_sock_free(l3);
+}
+
+WVT_TEST(net_adopted_socket_works)
+{
+    int sv[2];
+    WVT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0); /* blocking */
+    wv_sock_t *a;
+    WVT_OK(wv_sock_adopt(&a, sv[0]));
+    WVT_EQ(wv_sock_fd(a), sv[0]);
+    WVT_NE(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
+    WVT_NE(fcntl(sv[0], F_GETFD) & FD_CLOEXEC, 0);
+    char c;
+    size_t n;
+    WVT_ERR(wv_sock_recv(a, &c, 1, &n, wv_deadline_in(20)), WV_ETIMEDOUT);
+    WVT_EQ(write(sv[1], "k", 1), 1);
+    WVT_OK(wv_sock_recv(a, &c, 1, &n, wv_deadline_in(5000)));
+    WVT_EQ(c, 'k');
+    close(sv[1]);
+    WVT_ERR(wv_sock_recv(a, &c, 1, &n, wv_deadline_in(5000)), WV_EOF);
+    wv_sock_free(a); /* closes sv[0] */
+}
