@@ -665,6 +665,56 @@ WVT_TEST(net_udp_multicast)
     wv_sock_free(r);
 }
 
+WVT_TEST(net_udp_multicast_ipv6)
+{
+    wv_addr_t any, group, bound;
+    wv_sock_t *r, *s;
+    unsigned lo = if_nametoindex("lo");
+    WVT_OK(wv_addr_from_ip(&any, "::", 0));
+    wv_udp_opts_t o = {.reuse = true};
+    int err = wv_udp_new(&r, &o, &any, NULL);
+    if (err == WV_EAFNOSUPPORT || err == WV_EADDRNOTAVAIL) {
+        fprintf(stderr, "skipped: no IPv6 here\n");
+        return;
+    }
+    WVT_OK(err);
+    WVT_OK(wv_sock_local_addr(r, &bound));
+    WVT_OK(wv_addr_from_ip(&group, "ff02::4242", wv_addr_port(&bound)));
+    if ((err = wv_sock_join_group(r, &group, lo))) {
+        fprintf(stderr, "skipped: no IPv6 multicast here (%s)\n",
+                wv_err_name(err));
+        wv_sock_free(r);
+        return;
+    }
+    wv_addr_t v4;
+    WVT_OK(wv_addr_from_ip(&v4, "239.1.1.1", 0));
+    WVT_ERR(wv_sock_join_group(r, &v4, lo), WV_EINVAL); /* other family */
+    o = (wv_udp_opts_t){.family = AF_INET6};
+    WVT_OK(wv_udp_new(&s, &o, NULL, NULL));
+    int ifindex = (int)lo;
+    WVT_EQ(setsockopt(wv_sock_fd(s), IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex,
+                      sizeof ifindex),
+           0);
+    wv_addr_t dest; /* link-local: the interface named as the scope */
+    WVT_OK(wv_addr_from_ip(&dest, "ff02::4242%lo", wv_addr_port(&bound)));
+    err = wv_sock_sendto(s, "six", 3, &dest, wv_deadline_in(5000));
+    char buf[16];
+    size_t n;
+    if (!err)
+        err = wv_sock_recv(r, buf, sizeof buf, &n, wv_deadline_in(2000));
+    if (err == WV_ETIMEDOUT || err == WV_ENETUNREACH) {
+        fprintf(stderr, "skipped: no IPv6 multicast route here (%s)\n",
+                wv_err_name(err));
+    } else {
+        WVT_OK(err);
+        WVT_EQ(n, 3);
+    }
+    WVT_OK(wv_sock_leave_group(r, &group, lo));
+    WVT_ERR(wv_sock_leave_group(r, &group, lo), WV_EADDRNOTAVAIL);
+    wv_sock_free(s);
+    wv_sock_free(r);
+}
+
 /* ------------------------------------------------------------ sendfile */
 
 struct drain {
