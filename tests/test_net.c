@@ -1201,3 +1201,77 @@ WVT_TEST(net_adopted_socket_works)
     WVT_ERR(wv_sock_recv(a, &c, 1, &n, wv_deadline_in(5000)), WV_EOF);
     wv_sock_free(a); /* closes sv[0] */
 }
+
+/* ------------------------------------------------- failures leak nothing */
+
+/* More descriptors than the receiver's control buffer holds: the kernel
+ * cuts the list (MSG_CTRUNC), and every one that came is closed. */
+WVT_TEST(net_truncated_control_data_closes_what_came)
+{
+    wv_sock_t *a, *b;
+    WVT_OK(wv_sock_pair(&a, &b, SOCK_STREAM));
+    enum { N = WV_SOCK_MAX_FDS + 16 };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof fds)];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = {"m", 1};
+    struct msghdr m = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(h), fds, sizeof fds);
+    WVT_EQ(sendmsg(wv_sock_fd(a), &m, 0), 1);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    char c;
+    size_t got, n = WV_SOCK_MAX_FDS;
+    int in[WV_SOCK_MAX_FDS];
+    WVT_ERR(wv_sock_recv_fds(b, &c, 1, &got, in, &n, wv_deadline_in(5000)),
+            WV_EMSGSIZE);
+    WVT_EQ(got, 1);
+    WVT_EQ(n, 0);
+    wv_sock_free(a);
+    wv_sock_free(b); /* the runner checks that no descriptor is left */
+}
+
+/* Every allocation of listen, connect (by name: the resolution list and
+ * the attempt order too), accept, pair and a numeric lookup can fail:
+ * WV_ENOMEM, nothing left behind. */
+static int alloc_paths(void *arg)
+{
+    (void)arg;
+    wv_addr_t a;
+    wv_sock_t *l = NULL, *c = NULL, *s = NULL, *x = NULL, *y = NULL;
+    wv_addrinfo_t *ai = NULL;
+    int64_t d = wv_deadline_in(5000);
+    int err;
+    WVT_OK(wv_addr_from_ip(&a, "127.0.0.1", 0));
+    if ((err = wv_sock_listen(&l, NULL, &a)))
+        return err;
+    WVT_OK(wv_sock_local_addr(l, &a));
+    if (!(err = wv_tcp_connect(&c, NULL, "127.0.0.1", wv_addr_port(&a), d)) &&
+        !(err = wv_sock_accept(l, &s, NULL, d)) &&
+        !(err = wv_sock_pair(&x, &y, SOCK_DGRAM)))
+        err = wv_getaddrinfo(&ai, NULL, "::1", "80", 0);
+    wv_addrinfo_free(ai);
+    wv_sock_free(x);
+    wv_sock_free(y);
+    wv_sock_free(s);
+    wv_sock_free(c);
+    wv_sock_free(l);
+    return err;
+}
+
+WVT_TEST(net_allocation_failures_leak_nothing)
+{
+    WVT_GE(wvt_faultsim(alloc_paths, NULL), 7);
+}

@@ -29,6 +29,9 @@
  *    ss(8) prints them.  A path that starts with '@' cannot be named that
  *    way: pass "./@name".
  *
+ * A call that makes a socket or a list (an `out` pointer) sets it only on
+ * success: on error *out is untouched and nothing was left open.
+ *
  * Errors every socket call may return besides those listed per call:
  * WV_EINVAL (a NULL object or pointer, a bad deadline when the call must
  * wait), WV_EBADF (a socket closed with wv_sock_close), WV_ECANCELED (a
@@ -333,8 +336,10 @@ WV_EXTERN int wv_sock_recv_fds(wv_sock_t *s, void *buf, size_t cap, size_t *got,
  * Sends count bytes of file_fd from offset to the stream socket s without
  * copying them through user space (sendfile(2)); offset < 0: from the
  * file's current position, which advances.  Where sendfile refuses the
- * descriptor (a pipe, a socket...), a pipe is spliced (splice(2)) and
- * anything else read and sent.  0 once count bytes went; on error *sent
+ * descriptor (a pipe, a socket...), a pipe read from its position
+ * (offset < 0) is spliced (splice(2)) into the socket, anything else
+ * read (pread(2) at offset, if given) and sent; SIGPIPE is never raised
+ * (see the model above).  0 once count bytes went; on error *sent
  * (may be NULL) says how many did.  Errors: WV_EOF (the file ended
  * first), WV_EPIPE, WV_ECONNRESET, WV_ETIMEDOUT, WV_EAGAIN (deadline 0,
  * no room), WV_EBADF (file_fd), WV_EINVAL, other -errno of sendfile(2),

@@ -98,14 +98,17 @@ int wv_sock_pair(wv_sock_t **a, wv_sock_t **b, int type)
         (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET))
         return WV_EINVAL;
     int sv[2], err;
+    wv_sock_t *x, *y;
     if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
         return -errno;
-    if ((err = wv__sock_wrap(a, sv[0], AF_UNIX, type)))
+    if ((err = wv__sock_wrap(&x, sv[0], AF_UNIX, type)))
         goto out_close;
-    if ((err = wv__sock_wrap(b, sv[1], AF_UNIX, type))) {
-        wv__free(*a);
+    if ((err = wv__sock_wrap(&y, sv[1], AF_UNIX, type))) {
+        wv__free(x);
         goto out_close;
     }
+    *a = x;
+    *b = y;
     return 0;
 out_close:
     close(sv[0]);
