@@ -941,7 +941,7 @@ WVT_TEST(net_resolve_deadline_expires_during_the_lookup)
 static int run_python(wv_popen_t **p, const char *script, const char *arg)
 {
     const char *argv[] = {"python3", "-c", script, arg, NULL};
-    wv_popen_opts_t o = {.argv = argv, .out = {WV_STDIO_PIPE}};
+    wv_popen_opts_t o = {.argv = argv, .out = {.how = WV_STDIO_PIPE}};
     return wv_popen_new(p, &o);
 }
 
