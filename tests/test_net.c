@@ -23,7 +23,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#if WEAVE_SANITIZER == 2
+#define TSAN 1
+#else
+#define TSAN 0
+#endif
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1274,4 +1281,105 @@ static int alloc_paths(void *arg)
 WVT_TEST(net_allocation_failures_leak_nothing)
 {
     WVT_GE(wvt_faultsim(alloc_paths, NULL), 7);
+}
+
+/* ---------------------------------------------- the resolver's threads */
+
+#define LOOKUPS 12 /* more than the resolver has threads */
+
+static int lookup_errs[LOOKUPS];
+
+static void *lookup_one(void *arg)
+{
+    int *err = arg;
+    wv_addrinfo_t *ai = NULL;
+    *err = wv_getaddrinfo(&ai, NULL, "localhost", NULL, wv_deadline_in(100));
+    wv_addrinfo_free(ai);
+    return NULL;
+}
+
+static void run_lookups(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < LOOKUPS; i++)
+        WVT_OK(wv_go(lookup_one, &lookup_errs[i]));
+    WVT_OK(wv_coro_run(wv_deadline_in(20000)));
+}
+
+struct waiter {
+    int err;
+    wv_addrinfo_t *ai;
+};
+
+static void lookup_forever(void *arg)
+{
+    struct waiter *w = arg;
+    w->err = wv_getaddrinfo(&w->ai, NULL, "localhost", "80", WV_FOREVER);
+}
+
+/* Many lookups held at once: those past the thread limit queue, every
+ * one ends at its deadline, a patient one from a thread gets its answer
+ * when the resolver is let go, and everything is freed after. */
+static void run_nothing(void *arg)
+{
+    (void)arg;
+    bool stop = true;
+    WVT_OK(wv_go(ticker, &stop));
+    WVT_OK(wv_coro_run(wv_deadline_in(20000)));
+}
+
+WVT_TEST(net_resolver_queues_past_its_threads_and_frees_all)
+{
+    wvt_alloc_install();
+    /* The first scheduler of the process keeps one allocation for good:
+     * make it before counting. */
+    wvt_join(wvt_spawn(run_nothing, NULL));
+    long base = wvt_alloc_live();
+    wv_event_clear(&gai_release);
+    __atomic_store_n(&wv__gai_hook, slow_gai, __ATOMIC_RELEASE);
+    struct waiter w = {0, NULL};
+    wvt_thread_t *t = wvt_spawn(lookup_forever, &w);
+    /* The coroutines on a thread of their own, whose scheduler goes
+     * with it: what is live after is only the resolver's. */
+    wvt_join(wvt_spawn(run_lookups, NULL));
+    for (int i = 0; i < LOOKUPS; i++)
+        WVT_ERR(lookup_errs[i], WV_ETIMEDOUT);
+    WVT_LE(wv__resolver_threads(), 8);
+    WVT_GT(wv__resolver_threads(), 0);
+    wv_event_set(&gai_release);
+    wvt_join(t);
+    WVT_OK(w.err);
+    WVT_ASSERT(w.ai != NULL);
+    wv_addrinfo_free(w.ai);
+    WVT_POLL(wv__resolver_threads() == 0, 10000);
+    /* A resolver thread counted out may still be in its exit, running
+     * the thread-local destructors of what its waits made. */
+    WVT_POLL(wvt_alloc_live() == base, 10000);
+    __atomic_store_n(&wv__gai_hook, NULL, __ATOMIC_RELEASE);
+    wvt_alloc_uninstall();
+}
+
+/* A child forked while resolver threads exist has none, and resolves. */
+WVT_TEST(net_resolver_works_after_fork)
+{
+    wv_addrinfo_t *ai;
+    WVT_OK(wv_getaddrinfo(&ai, NULL, "localhost", "80", wv_deadline_in(10000)));
+    wv_addrinfo_free(ai);
+    WVT_GT(wv__resolver_threads(), 0); /* idle, not yet gone */
+    pid_t pid = fork();
+    WVT_GE(pid, 0);
+    if (pid == 0) {
+        /* TSan cannot start threads in the child of a threaded parent:
+         * there, only a numeric lookup (which needs none). */
+        const char *host = TSAN ? "127.0.0.1" : "localhost";
+        int ok =
+            wv__resolver_threads() == 0 &&
+            wv_getaddrinfo(&ai, NULL, host, "80", wv_deadline_in(10000)) == 0;
+        if (ok)
+            wv_addrinfo_free(ai);
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    WVT_EQ(waitpid(pid, &st, 0), pid);
+    WVT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
