@@ -21,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -483,6 +484,24 @@ WVT_TEST(net_write_to_a_closed_peer_is_epipe_not_sigpipe)
         ;
     WVT_ERR(err, WV_EPIPE);
     close(f);
+    wv_sock_free(c);
+
+    /* And the splice path (a pipe as the source). */
+    WVT_ASSERT(tcp_pair("127.0.0.1", &c, &s));
+    wv_sock_free(s);
+    int p[2];
+    WVT_EQ(pipe2(p, O_CLOEXEC), 0);
+    WVT_EQ(write(p[1], buf, sizeof buf), (ssize_t)sizeof buf);
+    do {
+        int queued = 0;
+        WVT_EQ(ioctl(p[0], FIONREAD, &queued), 0);
+        if (queued == 0) /* refill what the last call moved */
+            WVT_EQ(write(p[1], buf, sizeof buf), (ssize_t)sizeof buf);
+        err = wv_sock_sendfile(c, p[0], -1, sizeof buf, NULL, d);
+    } while (err == 0 || err == WV_ECONNRESET);
+    WVT_ERR(err, WV_EPIPE);
+    close(p[0]);
+    close(p[1]);
     wv_sock_free(c);
 }
 
