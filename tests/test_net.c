@@ -1406,3 +1406,33 @@ WVT_TEST(net_resolver_works_after_fork)
     WVT_EQ(waitpid(pid, &st, 0), pid);
     WVT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
+
+static void *lookup_patiently(void *arg)
+{
+    int *err = arg;
+    wv_addrinfo_t *ai = NULL;
+    *err = wv_getaddrinfo(&ai, NULL, "localhost", "80", WV_FOREVER);
+    wv_addrinfo_free(ai);
+    return NULL;
+}
+
+/* Cancelling a coroutine that waits for a lookup ends the wait with
+ * WV_ECANCELED; the resolver finishes and frees the record later. */
+WVT_TEST(net_resolve_cancelled_coroutine)
+{
+    wv_event_clear(&gai_release);
+    __atomic_store_n(&wv__gai_hook, slow_gai, __ATOMIC_RELEASE);
+    int err = 0;
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, lookup_patiently, &err));
+    WVT_OK(wv_coro_yield()); /* it queues its lookup and parks */
+    WVT_POLL(wv__resolver_threads() > 0, 10000);
+    wv_coro_cancel(co);
+    WVT_OK(wv_coro_join(co, NULL, wv_deadline_in(5000)));
+    WVT_ERR(err, WV_ECANCELED);
+    wv_coro_free(co);
+    wv_event_set(&gai_release);
+    WVT_POLL(wv__resolver_threads() == 0, 10000);
+    __atomic_store_n(&wv__gai_hook, NULL, __ATOMIC_RELEASE);
+    WVT_OK(wv_coro_run(wv_deadline_in(5000)));
+}

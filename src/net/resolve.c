@@ -23,7 +23,9 @@
  * child starts with none (pthread_atfork), its queue empty.
  *
  * Lock order: `lock` protects the queue and the thread counts; nothing
- * else is taken while it is held.
+ * else is taken while it is held.  It is taken without cancellation (a
+ * cancelled coroutine must still queue or count out consistently; the
+ * sections are a few stores long).
  *
  * Rejected: c-ares.  It would resolve on the caller's own loop without a
  * thread, but it is a new mandatory dependency (DESIGN.md allows libc,
@@ -40,7 +42,7 @@
  */
 #include "internal.h"
 
-#include "weave/sync.h"
+#include "../sync/internal.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -74,7 +76,7 @@ wv__gai_fn wv__gai_hook;
 
 unsigned wv__resolver_threads(void)
 {
-    wv_lock_acquire(&R.lock, WV_FOREVER);
+    wv__lock_acquire_nocancel(&R.lock);
     unsigned n = R.threads;
     wv_lock_release(&R.lock);
     return n;
@@ -234,7 +236,7 @@ static struct lookup *next_lookup(void)
 static void *resolver_main(void *arg)
 {
     (void)arg;
-    wv_lock_acquire(&R.lock, WV_FOREVER);
+    wv__lock_acquire_nocancel(&R.lock);
     for (struct lookup *l; (l = next_lookup());) {
         wv_lock_release(&R.lock);
         if (!__atomic_load_n(&l->abandoned, __ATOMIC_ACQUIRE))
@@ -243,7 +245,7 @@ static void *resolver_main(void *arg)
                             l->has_hints ? &l->hints : NULL, true, &l->result);
         wv_event_set(&l->done);
         lookup_unref(l);
-        wv_lock_acquire(&R.lock, WV_FOREVER);
+        wv__lock_acquire_nocancel(&R.lock);
     }
     wv_lock_release(&R.lock);
     return NULL;
@@ -291,7 +293,7 @@ static int start_thread(void)
 static int submit(struct lookup *l)
 {
     int err = 0;
-    wv_lock_acquire(&R.lock, WV_FOREVER);
+    wv__lock_acquire_nocancel(&R.lock);
     if (R.idle == 0 && R.threads < MAX_THREADS)
         err = start_thread();
     if (err && R.threads > 0)
