@@ -1436,3 +1436,61 @@ WVT_TEST(net_resolve_cancelled_coroutine)
     __atomic_store_n(&wv__gai_hook, NULL, __ATOMIC_RELEASE);
     WVT_OK(wv_coro_run(wv_deadline_in(5000)));
 }
+
+/* ------------------------------- one reader and one writer per socket */
+
+#define BULK (4 << 20)
+
+struct duplex {
+    wv_sock_t *a, *b;
+    char *bulk;
+    int got_reply, wrote, drained;
+};
+
+static void *duplex_reader(void *arg) /* waits on a for reading ... */
+{
+    struct duplex *d = arg;
+    char c;
+    size_t n;
+    WVT_OK(wv_sock_recv(d->a, &c, 1, &n, wv_deadline_in(20000)));
+    d->got_reply = c == 'r';
+    return NULL;
+}
+
+static void *duplex_writer(void *arg) /* ... while this waits to write */
+{
+    struct duplex *d = arg;
+    WVT_OK(wv_sock_sendall(d->a, d->bulk, BULK, NULL, wv_deadline_in(20000)));
+    d->wrote = 1;
+    return NULL;
+}
+
+static void *duplex_peer(void *arg)
+{
+    struct duplex *d = arg;
+    char *in = malloc(BULK);
+    recv_exact(d->b, in, BULK, wv_deadline_in(20000));
+    d->drained = memcmp(in, d->bulk, BULK) == 0;
+    free(in);
+    WVT_OK(wv_sock_sendall(d->b, "r", 1, NULL, wv_deadline_in(20000)));
+    return NULL;
+}
+
+/* Two coroutines of one thread wait on one socket at once, one to read
+ * and one to write. */
+WVT_TEST(net_a_reader_and_a_writer_share_a_socket)
+{
+    struct duplex d = {0};
+    WVT_OK(wv_sock_pair(&d.a, &d.b, SOCK_STREAM));
+    d.bulk = malloc(BULK);
+    for (size_t i = 0; i < BULK; i++)
+        d.bulk[i] = (char)(i * 13);
+    WVT_OK(wv_go(duplex_reader, &d));
+    WVT_OK(wv_go(duplex_writer, &d));
+    WVT_OK(wv_go(duplex_peer, &d));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+    WVT_ASSERT(d.got_reply && d.wrote && d.drained);
+    free(d.bulk);
+    wv_sock_free(d.a);
+    wv_sock_free(d.b);
+}
