@@ -1494,3 +1494,69 @@ WVT_TEST(net_a_reader_and_a_writer_share_a_socket)
     wv_sock_free(d.a);
     wv_sock_free(d.b);
 }
+
+/* --------------------------------------------- RFC 8305's address order */
+
+static char dual_ports[4][8]; /* ::1 refused, ::1 open, 127.0.0.1 open x2 */
+
+/* A "dual-stack host": two IPv6 answers, then two IPv4 ones, as a
+ * resolver that sorts by family gives them.  glibc frees a list node by
+ * node, so two lists can be chained into one. */
+static int dual_gai(const char *host, const char *service,
+                    const struct addrinfo *hints, struct addrinfo **res)
+{
+    (void)host;
+    (void)service;
+    static const char *ips[4] = {"::1", "::1", "127.0.0.1", "127.0.0.1"};
+    struct addrinfo h = *hints, *head = NULL, **tail = &head;
+    h.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    h.ai_family = AF_UNSPEC;
+    for (int i = 0; i < 4; i++) {
+        int err = getaddrinfo(ips[i], dual_ports[i], &h, tail);
+        if (err) {
+            if (head)
+                freeaddrinfo(head);
+            return err;
+        }
+        while (*tail)
+            tail = &(*tail)->ai_next;
+    }
+    *res = head;
+    return 0;
+}
+
+/* The families interleave: after ::1 refuses, the next attempt is IPv4
+ * (the third answer), not the second IPv6 one. */
+WVT_TEST(net_tcp_connect_interleaves_the_families)
+{
+    wv_addr_t refused, v6, v4;
+    wv_sock_t *l6 = listen_on("::1", 0, &v6);
+    if (!l6) {
+        fprintf(stderr, "skipped: no ::1 here\n");
+        return;
+    }
+    int rs = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    WVT_OK(wv_addr_from_ip(&refused, "::1", 0));
+    WVT_EQ(bind(rs, (struct sockaddr *)&refused.storage, refused.len), 0);
+    socklen_t len = sizeof refused.storage;
+    WVT_EQ(getsockname(rs, (struct sockaddr *)&refused.storage, &len), 0);
+    wv_sock_t *l4 = listen_on("127.0.0.1", 0, &v4);
+    snprintf(dual_ports[0], 8, "%u", (unsigned)wv_addr_port(&refused));
+    snprintf(dual_ports[1], 8, "%u", (unsigned)wv_addr_port(&v6));
+    snprintf(dual_ports[2], 8, "%u", (unsigned)wv_addr_port(&v4));
+    snprintf(dual_ports[3], 8, "%u", (unsigned)wv_addr_port(&v4));
+    __atomic_store_n(&wv__gai_hook, dual_gai, __ATOMIC_RELEASE);
+    wv_sock_t *c, *s;
+    WVT_OK(wv_tcp_connect(&c, NULL, "dual.example", 1, wv_deadline_in(10000)));
+    __atomic_store_n(&wv__gai_hook, NULL, __ATOMIC_RELEASE);
+    wv_addr_t peer;
+    WVT_OK(wv_sock_peer_addr(c, &peer));
+    WVT_EQ(wv_addr_family(&peer), AF_INET);
+    WVT_EQ(wv_addr_port(&peer), wv_addr_port(&v4));
+    WVT_OK(wv_sock_accept(l4, &s, NULL, wv_deadline_in(5000)));
+    wv_sock_free(s);
+    wv_sock_free(c);
+    close(rs);
+    wv_sock_free(l4);
+    wv_sock_free(l6);
+}
