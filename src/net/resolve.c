@@ -70,7 +70,8 @@ static struct {
     struct lookup *head, *tail; /* queued lookups [lock] */
     unsigned threads;           /* resolver threads alive [lock] */
     unsigned idle;              /* of which waiting for work [lock] */
-} R = {WV_LOCK_INIT, WV_COND_INIT, NULL, NULL, 0, 0};
+    unsigned queued;            /* lookups in the queue [lock] */
+} R = {WV_LOCK_INIT, WV_COND_INIT, NULL, NULL, 0, 0, 0};
 
 wv__gai_fn wv__gai_hook;
 
@@ -228,6 +229,7 @@ static struct lookup *next_lookup(void)
         }
     }
     struct lookup *l = R.head;
+    R.queued--;
     if (!(R.head = l->next))
         R.tail = NULL;
     return l;
@@ -257,7 +259,7 @@ static void after_fork_child(void)
     wv_lock_init(&R.lock);
     wv_cond_init(&R.work);
     R.head = R.tail = NULL;
-    R.threads = R.idle = 0;
+    R.threads = R.idle = R.queued = 0;
 }
 
 static void register_atfork(void)
@@ -288,13 +290,15 @@ static int start_thread(void)
     return 0;
 }
 
-/* Queues l for a resolver thread, starting one if none is idle.  0, or
- * an error with l not queued (no thread could start and none runs). */
+/* Queues l for a resolver thread, starting one unless an idle one is
+ * free for it (and the limit allows).  0, or an error with l not queued
+ * (no thread could start and none runs). */
 static int submit(struct lookup *l)
 {
     int err = 0;
     wv__lock_acquire_nocancel(&R.lock);
-    if (R.idle == 0 && R.threads < MAX_THREADS)
+    /* One more thread unless the idle ones outnumber the queue. */
+    if (R.queued >= R.idle && R.threads < MAX_THREADS)
         err = start_thread();
     if (err && R.threads > 0)
         err = 0; /* a running thread will get to it */
@@ -304,6 +308,7 @@ static int submit(struct lookup *l)
         else
             R.head = l;
         R.tail = l;
+        R.queued++;
         wv_cond_notify(&R.work, 1);
     }
     wv_lock_release(&R.lock);
