@@ -1560,3 +1560,37 @@ WVT_TEST(net_tcp_connect_interleaves_the_families)
     wv_sock_free(l4);
     wv_sock_free(l6);
 }
+
+/* ------------------------------------------------------------- EINTR */
+
+/* Signals are invisible: every socket call retries an interrupted
+ * system call (injected here before each of the first calls). */
+WVT_TEST(net_interrupted_calls_are_retried)
+{
+    wv_addr_t a;
+    wv_sock_t *l = listen_on("127.0.0.1", 0, &a), *c, *s;
+    WVT_OK(wv_sock_connect(&c, NULL, &a, wv_deadline_in(5000)));
+    wv__fault_io_eintr(3);
+    WVT_OK(wv_sock_accept(l, &s, NULL, wv_deadline_in(5000)));
+    wv__fault_io_eintr(3);
+    WVT_OK(wv_sock_sendall(c, "abc", 3, NULL, wv_deadline_in(5000)));
+    char buf[3];
+    wv__fault_io_eintr(3);
+    recv_exact(s, buf, 3, wv_deadline_in(5000));
+    WVT_ASSERT(memcmp(buf, "abc", 3) == 0);
+    char *data;
+    int f = temp_file(1000, &data);
+    size_t sent;
+    wv__fault_io_eintr(3);
+    WVT_OK(wv_sock_sendfile(c, f, 0, 1000, &sent, wv_deadline_in(5000)));
+    char *in = malloc(1000);
+    recv_exact(s, in, 1000, wv_deadline_in(5000));
+    WVT_ASSERT(memcmp(in, data, 1000) == 0);
+    wv__fault_io_eintr(0);
+    free(in);
+    free(data);
+    close(f);
+    wv_sock_free(c);
+    wv_sock_free(s);
+    wv_sock_free(l);
+}
