@@ -15,6 +15,9 @@
  *   weave/net.h         sockets: TCP (Happy Eyeballs), Unix, UDP,
  *                       sendfile, name resolution with deadlines
  *   weave/chan.h        Go's channels: send, receive, close, select
+ *   weave/stream.h      asyncio's streams: buffered reads (readline,
+ *                       read_until, read_exactly) and writes with
+ *                       back-pressure over a socket or pipe
  */
 #ifndef WEAVE_H
 #define WEAVE_H
@@ -27,6 +30,7 @@
 #include "weave/pool.h"
 #include "weave/proc.h"
 #include "weave/queue.h"
+#include "weave/stream.h"
 #include "weave/subprocess.h"
 #include "weave/sync.h"
 

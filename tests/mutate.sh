@@ -139,11 +139,12 @@ mutations=(
 "src/queue/future.c^        if ((s & OUTCOME) > RUNNING)
             return WV_EALREADY;^^future_result"
 "src/queue/future.c^    if (claim(f) != 0) {
-        if (copy != f->inline_buf)
-            wv__free(copy);
+        wv__free(copy);
         return WV_EALREADY;
     }^    if (claim(f) != 0)
         return WV_EALREADY;^future_set_result_race"
+"src/queue/future.c^    if (__atomic_load_n(&f->cbs, __ATOMIC_SEQ_CST))
+        fire(f);^    (void)0;^future_callbacks future_callbacks_race_completion"
 "src/core/time.c^ts->tv_sec = deadline / 1000;^ts->tv_sec = deadline / 1000 - 1;^time_sleep lock_deadline"
 "src/sync/event.c^    while (!(s & WAITERS)) {
         if (s & SET)
@@ -208,20 +209,31 @@ mutations=(
     if (WV__LIKELY(err != WV_EAGAIN)) {
         wake(w);
         chan_unlock(ch);^chan_waker_never_touches_the_channel_after_waking"
-"src/coro/chan_lock.c^            while (__atomic_load_n(&ch->busy, __ATOMIC_ACQUIRE) != 0)
+"src/coro/bias.c^            while (__atomic_load_n(&ch->busy, __ATOMIC_ACQUIRE) != 0)
                 wv__backoff(&spins);^            (void)0;^chan_revoker_waits_for_a_long_owner_section"
-"src/coro/chan_lock.c^                               ? self
+"src/coro/bias.c^                               ? self
                                : OWNER_SHARED;^                               ? self
                                : self;^chan_is_never_biased_without_membarrier"
-"src/coro/chan_lock.c^            __atomic_store_n(&ch->owner, OWNER_SHARED, __ATOMIC_RELEASE);^            __atomic_store_n(&ch->owner, self, __ATOMIC_RELEASE);^chan_bias_revoked_while_the_owner_works chan_lock_is_biased_to_its_first_thread_until_another_comes"
-"src/coro/chan_impl.h^    if (WV__LIKELY(__atomic_load_n(&ch->busy, __ATOMIC_RELAXED) ==
-                   wv__chan_bias_token))^    if (0)^chan_lock_is_biased_to_its_first_thread_until_another_comes"
-"src/coro/chan_lock.c^        wv__chan_bias_token =
-            __atomic_fetch_add(&next_token, 1, __ATOMIC_RELAXED);^        wv__chan_bias_token = (uintptr_t)&wv__chan_bias_token;^chan_bias_token_of_a_dead_thread_is_not_inherited"
+"src/coro/bias.c^            __atomic_store_n(&ch->owner, OWNER_SHARED, __ATOMIC_RELEASE);^            __atomic_store_n(&ch->owner, self, __ATOMIC_RELEASE);^chan_bias_revoked_while_the_owner_works chan_lock_is_biased_to_its_first_thread_until_another_comes"
+"src/coro/bias.h^    if (WV__LIKELY(__atomic_load_n(&b->busy, __ATOMIC_RELAXED) ==
+                   wv__bias_token))^    if (0)^chan_lock_is_biased_to_its_first_thread_until_another_comes"
+"src/coro/bias.c^        wv__bias_token =
+            __atomic_fetch_add(&next_token, 1, __ATOMIC_RELAXED);^        wv__bias_token = (uintptr_t)&wv__bias_token;^chan_bias_token_of_a_dead_thread_is_not_inherited"
+"src/coro/group.c^    wv__bias_lock(&g->bias);
+}
+
+static void gunlock(wv_group_t *g)
+{
+    wv__bias_unlock(&g->bias);^    (void)g;
+}
+
+static void gunlock(wv_group_t *g)
+{
+    (void)g;^sched_group_bias_revoked_while_members_churn"
 "src/core/futex_linux.c^    struct timespec ts = {0, 1000L << shift};
     nanosleep(&ts, NULL);^    (void)shift;
     sched_yield();^chan_revocation_under_real_time_priorities"
-"src/coro/chan_impl.h^    if (o == OWNER_SHARED && WV__LIKELY(wv__chan_bias_token != 0))^    if (o == OWNER_SHARED)^chan_unbuffered_rendezvous"
+"src/coro/bias.h^    if (o == OWNER_SHARED && WV__LIKELY(wv__bias_token != 0))^    if (o == OWNER_SHARED)^chan_unbuffered_rendezvous"
 "src/subprocess/obuf_linux.c^        if (huge && !b->small_pages && block + huge <= top) {^        if (huge && !b->small_pages && block <= top) {^sub_output_prefault_stays_in_its_buffer"
 "src/subprocess/obuf_linux.c^    size_t huge = b->cap >= HUGE_FROM ? huge_size() : 0;^    size_t huge = b->cap >= HUGE_FROM && 0 ? huge_size() : 0;^sub_output_prefault_stays_in_its_buffer"
 "src/subprocess/popen.c^    p->lend = opts->borrow_input;^    p->lend = opts->borrow_input;

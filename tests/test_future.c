@@ -4,6 +4,8 @@
 #include "core/internal.h"
 #include "runner.h"
 
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -349,4 +351,61 @@ WVT_TEST(future_set_result_race)
         WVT_EQ(__atomic_load_n(&slow_live, __ATOMIC_RELAXED), 0);
     }
     WVT_OK(wv_set_allocator(NULL, NULL, NULL, NULL));
+}
+
+#define CB_ROUNDS 50000
+
+struct cb_race {
+    wv_future_t *f[CB_ROUNDS];
+    int arrived[CB_ROUNDS];
+    int runs[CB_ROUNDS][2]; /* per callback: how many times it ran */
+    int rounds;
+};
+
+static void count_cb(wv_future_t *f, void *arg)
+{
+    int *n = arg;
+    (void)f;
+    __atomic_add_fetch(n, 1, __ATOMIC_RELAXED);
+}
+
+static void cb_race_party(int i, void *p)
+{
+    struct cb_race *r = p;
+    for (int k = 0; k < r->rounds; k++) {
+        /* both sides start round k together */
+        __atomic_add_fetch(&r->arrived[k], 1, __ATOMIC_ACQ_REL);
+        for (int spin = 0;
+             __atomic_load_n(&r->arrived[k], __ATOMIC_ACQUIRE) < 2; spin++)
+            if (spin > 1000)
+                sched_yield();
+        if (i == 0) {
+            long v = k;
+            WVT_OK(wv_future_set_result(r->f[k], &v, sizeof v));
+        } else {
+            /* The first registration is inline, the second allocates: the
+             * completer may publish before, between or after them. */
+            for (int c = 0; c < 2; c++)
+                WVT_OK(wv_future_add_done_callback(r->f[k], count_cb,
+                                                   &r->runs[k][c]));
+        }
+    }
+}
+
+WVT_TEST(future_callbacks_race_completion)
+{
+    /* A completer that sees no callback takes no lock; an adder racing it
+     * must then run the callbacks itself: each exactly once. */
+    struct cb_race *r = calloc(1, sizeof *r);
+    WVT_ASSERT(r != NULL);
+    r->rounds = wvt_scale(CB_ROUNDS / 4); /* at most CB_ROUNDS */
+    for (int k = 0; k < r->rounds; k++)
+        WVT_OK(wv_future_new(&r->f[k]));
+    wvt_run_threads(2, cb_race_party, r);
+    for (int k = 0; k < r->rounds; k++) {
+        WVT_EQ(r->runs[k][0], 1);
+        WVT_EQ(r->runs[k][1], 1);
+        wv_future_unref(r->f[k]);
+    }
+    free(r);
 }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -609,6 +610,60 @@ WVT_TEST(sched_group_cancel_across_threads)
     WVT_ERR(wv_group_new(NULL), WV_EINVAL);
     WVT_ERR(wv_group_join(NULL, 0), WV_EINVAL);
     wv_group_free(NULL);
+}
+
+/* A group's member list is biased to the first thread that spawns into it
+ * (coro/bias.h); a second thread spawning into it meanwhile revokes the
+ * bias while the first thread's members come and go. */
+static wv_group_t *churn_group;
+static int churn_done, churn_started;
+
+static void *churn_member(void *arg)
+{
+    (void)arg;
+    for (int y = 0; y < 3; y++)
+        wv_coro_yield();
+    __atomic_add_fetch(&churn_done, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+/* TSan makes each coroutine's fiber with a 768 KiB memset. */
+static int churn_rounds(void)
+{
+    return wvt_sanitized() ? 40 : (int)wvt_scale(2000);
+}
+
+static void group_churn_thread(int i, void *arg)
+{
+    (void)arg;
+    if (i == 1) { /* the second thread comes once the bias is the first's */
+        WVT_POLL(wv__group_bias(churn_group) != 0, 10000);
+    } else {
+        WVT_OK(wv_group_spawn(churn_group, NULL, churn_member, NULL));
+        WVT_EQ(wv__group_bias(churn_group), 1);
+    }
+    __atomic_add_fetch(&churn_started, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&churn_started, __ATOMIC_SEQ_CST) < 2)
+        sched_yield();
+    for (int round = 0; round < churn_rounds(); round++) {
+        for (int c = 0; c < 10; c++)
+            WVT_OK(wv_group_spawn(churn_group, NULL, churn_member, NULL));
+        WVT_OK(wv_coro_run(wv_deadline_in(20000)));
+    }
+}
+
+WVT_TEST(sched_group_bias_revoked_while_members_churn)
+{
+    churn_done = churn_started = 0;
+    WVT_OK(wv_group_new(&churn_group));
+    WVT_EQ(wv__group_bias(churn_group), 0);
+    wvt_run_threads(2, group_churn_thread, NULL);
+    WVT_OK(wv_group_join(churn_group, 0));
+    WVT_EQ(wv_group_count(churn_group), 0);
+    WVT_EQ(wv__group_members(churn_group), 0);
+    WVT_EQ(wv__group_bias(churn_group), 0); /* revoked: shared */
+    WVT_EQ(churn_done, 1 + 2 * 10 * churn_rounds());
+    wv_group_free(churn_group);
 }
 
 static void *join_own_group(void *arg)

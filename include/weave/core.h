@@ -111,10 +111,11 @@ WV_EXTERN const char *wv_version(void);
     XX(EOF, -4095, "end of stream: nothing more will come")                    \
     XX(EBROKEN, -4094, "broken: the barrier or pool can no longer be used")    \
     XX(EWORKERLOST, -4093, "worker died while holding the task")               \
-    XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")       \
+    XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")        \
     XX(EAI_NONAME, -4091, "name or service not known")                         \
     XX(EAI_AGAIN, -4090, "temporary failure in name resolution")               \
-    XX(EAI_FAIL, -4089, "name resolution failed for good")
+    XX(EAI_FAIL, -4089, "name resolution failed for good")                     \
+    XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")
 
 enum {
 #define WV__ERR_ENUM(name, value, msg) WV_##name = (value),

@@ -168,7 +168,11 @@ WV_EXTERN void wv_process_free(wv_process_t *p);
  * the process has a single thread (at the top of main): the server keeps
  * the memory the process has now (that is what children will see, plus
  * the argument bytes of each start), and no descriptor but stdin, stdout
- * and stderr.  From then on WV_START_AUTO starts every child through it.
+ * and stderr.  From then on WV_START_AUTO starts every child through it,
+ * and process pools fork their children from it rather than from a copy
+ * of the program taken at their creation, which also spares the program
+ * a copy-on-write fault on the first write of every page it had then
+ * (docs/pool.md).
  *
  * The server ends with the thread that started it (PR_SET_PDEATHSIG), at
  * exit (an atexit handler stops it), or with wv_forkserver_stop.  A fork

@@ -356,9 +356,8 @@ int wv_chan_new(wv_chan_t **out, size_t elem_size, size_t capacity)
     wv_chan_t *ch = wv__malloc(sizeof *ch + bytes);
     if (!ch)
         return WV_ENOMEM;
-    wv__barrier_init(); /* before the bias's first barrier */
     memset(ch, 0, sizeof *ch);
-    ch->owner = OWNER_NONE;
+    wv__bias_init(&ch->bias);
     ch->elem_size = elem_size;
     ch->cap = capacity;
     ch->bytes = bytes;

@@ -2,9 +2,11 @@
  * coro/group.c - groups of coroutines joined and cancelled as one
  * (asyncio's TaskGroup, libdill's bundles).
  *
- * A group is a leaf-locked list of its members and an atomic count of
- * those not finished; joiners park on the group's address in the parking
- * lot and the last member to finish wakes them (group_last).  Members
+ * A group is a list of its members under a biased lock (bias.h: plain
+ * stores while one thread's coroutines use the group, which is the
+ * common case; a leaf lock once another thread came) and an atomic count
+ * of those not finished; joiners park on the group's address in the
+ * parking lot and the last member to finish wakes them (group_last).  Members
  * spawn on their spawner's thread (sched.c's wv__coro_spawn); a member
  * leaves the group as it finishes (wv__group_leave, called by sched.c).
  * Lock order: a group's lock is a leaf: nothing is taken under it.
@@ -17,12 +19,12 @@
 
 static void glock(wv_group_t *g)
 {
-    wv__leaf_lock(&g->lock);
+    wv__bias_lock(&g->bias);
 }
 
 static void gunlock(wv_group_t *g)
 {
-    wv__leaf_unlock(&g->lock);
+    wv__bias_unlock(&g->bias);
 }
 
 int wv_group_new(wv_group_t **out)
@@ -32,6 +34,7 @@ int wv_group_new(wv_group_t **out)
     wv_group_t *g = wv__calloc(1, sizeof *g);
     if (!g)
         return WV_ENOMEM;
+    wv__bias_init(&g->bias);
     *out = g;
     return 0;
 }
@@ -161,4 +164,19 @@ void wv_group_free(wv_group_t *g)
     wv_group_cancel(g);
     group_wait(g, WV_FOREVER, WV__PARK_NOCANCEL);
     wv__free(g);
+}
+
+size_t wv__group_members(wv_group_t *g)
+{
+    size_t n = 0;
+    glock(g);
+    wv__list_foreach(it, &g->members)
+        n++;
+    gunlock(g);
+    return n;
+}
+
+int wv__group_bias(const wv_group_t *g)
+{
+    return wv__bias_state(&g->bias);
 }

@@ -195,8 +195,17 @@ struct wv_chan;
  * channel's lock. */
 unsigned wv__chan_waiting(struct wv_chan *ch, int op);
 
-/* Whose ch's lock is (chan.c, "lock"): 1 biased to the calling thread, 2
+/* Whose ch's lock is (coro/bias.h): 1 biased to the calling thread, 2
  * biased to another, 0 not yet locked or shared by all.  A test aid. */
 int wv__chan_bias(const struct wv_chan *ch);
+
+/* ---------------------------------------------------------------- groups */
+
+struct wv_group;
+
+/* How many members a group's list holds, counted under its lock, and how
+ * its lock is biased (as wv__chan_bias).  Test aids. */
+size_t wv__group_members(struct wv_group *g);
+int wv__group_bias(const struct wv_group *g);
 
 #endif /* WV_CORO_INTERNAL_H */

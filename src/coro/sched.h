@@ -15,6 +15,7 @@
 #ifndef WV_CORO_SCHED_H
 #define WV_CORO_SCHED_H
 
+#include "bias.h"
 #include "internal.h"
 
 #include "../loop/internal.h"
@@ -203,7 +204,7 @@ wv__sched_park(struct sched *s, wv__waiter_t *w, int64_t deadline,
 
 /* A group (group.c); sched.c reads `word` when a fork drops members. */
 struct wv_group {
-    uint32_t lock;      /* a leaf lock over `members` */
+    wv__bias_t bias;    /* the lock over `members` (bias.h) */
     uint32_t word;      /* [atomic] members not finished */
     bool cancelled;     /* [lock] for writers; read early without it */
     wv__list_t members; /* [lock] by co->gmember */

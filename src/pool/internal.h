@@ -157,6 +157,7 @@ struct lq {
     /* Inboxes only, on a line of their own: consumers poll tail. */
     _Alignas(WV__CACHELINE) uint32_t busy; /* producer inside a submission */
     uint32_t head_cache; /* the producer's last look at head */
+    bool spilling;       /* the producer's: full after a yield (pool.c) */
     _Alignas(WV__CACHELINE) struct ptask buf[LQ];
 };
 

@@ -22,6 +22,7 @@
  */
 #include "internal.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -93,29 +94,45 @@ static int refused(uint32_t f, uint32_t refuse)
 /*
  * The submission path.  Into the caller's inbox: mark it busy, then look
  * at the flags (light barrier; a closer sets its flag, runs the heavy
- * barrier, then waits for every inbox to be not busy), add, unmark.  So a
- * closer knows that every submission it did not refuse is visible once
- * it has waited.  The shared FIFO checks the flags under its lock, which a
- * closer takes once.  No locked instruction on the inbox path.
+ * barrier, then waits for every inbox to be not busy), add, wake a
+ * worker, unmark.  So a closer knows that every submission it did not
+ * refuse is visible once it has waited, and a pool freed meanwhile (by
+ * one of its own tasks) is not freed under the submitter.  No locked
+ * instruction.  Else into the shared FIFO, which checks the flags under
+ * its lock (a closer takes it once); a thread with an inbox stays marked
+ * busy through that too.
+ *
+ * A full inbox means the workers are behind.  Before spilling into the
+ * FIFO, the submitter gives its CPU away once (sched_yield), so that
+ * where there are no more cores than threads the workers catch up and
+ * the backlog stays in the inbox, rather than the FIFO growing by a
+ * malloc'd segment every 127 tasks (a page fault each, measured 50,000
+ * per million tasks when the submitter outran two workers on two cores).
+ * If the inbox is still full after the yield (the workers are busy with
+ * long tasks), it spills without yielding again until a push fits.
  */
-int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal)
+static int push(wv_pool_t *p, struct lq *ib, const struct ptask *t,
+                uint32_t refuse)
 {
-    uint32_t refuse = internal ? P_TERMINATED : P_TERMINATED | P_CLOSED;
-    struct lq *ib = inbox_of(p);
     int err;
 
     if (ib) {
-        __atomic_store_n(&ib->busy, 1, __ATOMIC_RELAXED);
         wv__barrier_light();
-        err = refused(__atomic_load_n(&p->flags, __ATOMIC_RELAXED), refuse);
+        if ((err =
+                 refused(__atomic_load_n(&p->flags, __ATOMIC_RELAXED), refuse)))
+            return err;
         if (WV__UNLIKELY(wv__fault_push_delay_us))
             usleep(wv__fault_push_delay_us); /* tests: widen the window */
-        bool done = !err && wv__ib_push(ib, t);
-        __atomic_store_n(&ib->busy, 0, __ATOMIC_RELEASE);
-        if (err)
-            return err;
-        if (done)
-            goto pushed;
+        bool done = wv__ib_push(ib, t);
+        if (!done && !ib->spilling) {
+            sched_yield(); /* still busy: a closer waits for the retry */
+            done = wv__ib_push(ib, t);
+            ib->spilling = !done;
+        }
+        if (done) {
+            ib->spilling = false;
+            return 0;
+        }
     }
     if ((err = refused(wv__pool_flags(p), refuse)))
         return err;
@@ -123,11 +140,25 @@ int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal)
         int why = refused(wv__pool_flags(p), refuse);
         return why ? why : err;
     }
-pushed:
-    wv__pool_wake(p);
-    if (p->max > p->min)
-        wv__pool_grow(p);
     return 0;
+}
+
+int wv__pool_push(wv_pool_t *p, const struct ptask *t, bool internal)
+{
+    uint32_t refuse = internal ? P_TERMINATED : P_TERMINATED | P_CLOSED;
+    struct lq *ib = inbox_of(p);
+
+    if (ib)
+        __atomic_store_n(&ib->busy, 1, __ATOMIC_RELAXED);
+    int err = push(p, ib, t, refuse);
+    if (!err) {
+        wv__pool_wake(p);
+        if (p->max > p->min)
+            wv__pool_grow(p);
+    }
+    if (ib)
+        __atomic_store_n(&ib->busy, 0, __ATOMIC_RELEASE);
+    return err;
 }
 
 /* Sets flag bit(s), then waits until no submission is in flight: after

@@ -14,10 +14,19 @@
  * then are waiters woken (if WAITERS was set) and callbacks run.  Readers
  * never look at the value before seeing DONE with an acquire load, so the
  * value needs no lock.  Values of up to INLINE bytes live in the future
- * itself: completing such a future does not allocate.
+ * itself: completing such a future does not allocate.  The whole future
+ * is 80 bytes (glibc serves it from its fast bins), and new ones are not
+ * zeroed.
  *
- * Lock: cb_lock protects the callback list and `fired`.  Callbacks never run
- * with it held.
+ * Callbacks: completing a future with none registered takes no lock.  The
+ * completer's publishing exchange and its load of `cbs` pair with an
+ * adder's store of `cbs` and its load of the state (a Dekker pair: all
+ * four are sequentially consistent): if the completer sees no callback, the
+ * adder sees the outcome final and runs fire() itself.  fire() takes the list
+ * under cb_lock, once (FIRED marks it taken); a second fire() finds it taken.
+ *
+ * Lock: cb_lock protects the callback list.  Callbacks never run with it
+ * held.
  */
 #include "internal.h"
 
@@ -42,20 +51,34 @@ struct cbnode {
     void *arg;
 };
 
+/* cbs once fire() took the callbacks: those added later run at once */
+#define FIRED ((struct cbnode *)1)
+/* The end of a non-empty list: the first callback, inline, comes next */
+#define FIRST ((struct cbnode *)2)
+
 struct wv_future {
     uint32_t refs;
     uint32_t state;
-    int err;    /* FAILED: the error; written in COMPLETING */
-    size_t len; /* DONE: value length; written in COMPLETING */
-    void *data; /* DONE: inline_buf or heap; idem */
+    int err; /* FAILED: the error; written in COMPLETING */
     wv_lock_t cb_lock;
-    bool fired;              /* [cb_lock] callbacks were taken to run */
-    struct cbnode *cbs;      /* [cb_lock] registration order */
-    struct cbnode **cbs_end; /* [cb_lock] where the next one links */
-    struct cbnode first;     /* [cb_lock] storage of the first callback */
-    bool first_used;         /* [cb_lock] */
-    _Alignas(max_align_t) unsigned char inline_buf[INLINE];
+    size_t len; /* DONE: value length; written in COMPLETING */
+    /* [cb_lock; atomic] NULL (none), FIRED, or the callbacks after the
+     * first, newest first, ending in FIRST */
+    struct cbnode *cbs;
+    wv_future_cb first_fn; /* [cb_lock] the first callback: no memory */
+    void *first_arg;
+    union {         /* DONE: the value; written in COMPLETING */
+        void *heap; /* len > INLINE */
+        _Alignas(max_align_t) unsigned char buf[INLINE];
+    } v;
 };
+
+_Static_assert(sizeof(wv_future_t) <= 80, "a future is small");
+
+static const void *value(const wv_future_t *f)
+{
+    return f->len > INLINE ? f->v.heap : f->v.buf;
+}
 
 static uint32_t outcome(const wv_future_t *f)
 {
@@ -71,11 +94,15 @@ int wv_future_new(wv_future_t **out)
 {
     if (!out)
         return WV_EINVAL;
-    wv_future_t *f = wv__calloc(1, sizeof *f);
+    wv_future_t *f = wv__malloc(sizeof *f);
     if (!f)
         return WV_ENOMEM;
     f->refs = 1;
-    f->cbs_end = &f->cbs;
+    f->state = PENDING;
+    f->err = 0;
+    f->cb_lock = (wv_lock_t)WV_LOCK_INIT;
+    f->len = 0;
+    f->cbs = NULL;
     *out = f;
     return 0;
 }
@@ -93,42 +120,53 @@ void wv_future_unref(wv_future_t *f)
 {
     if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    for (struct cbnode *n = f->cbs, *next; n; n = next) {
+    struct cbnode *n = f->cbs;
+    for (struct cbnode *next; n && n != FIRED && n != FIRST; n = next) {
         next = n->next;
-        if (n != &f->first)
-            wv__free(n);
+        wv__free(n);
     }
-    if (f->data != f->inline_buf)
-        wv__free(f->data);
+    if (outcome(f) == DONE && f->len > INLINE)
+        wv__free(f->v.heap);
     wv__free(f);
 }
 
-/* Takes the callbacks (once) and runs them, no lock held. */
+/* Takes the callbacks (once: a second call finds FIRED) and runs them in
+ * registration order, no lock held. */
 static void fire(wv_future_t *f)
 {
     wv__lock_acquire_nocancel(&f->cb_lock);
-    struct cbnode *n = f->cbs;
-    f->cbs = NULL;
-    f->cbs_end = &f->cbs;
-    f->fired = true;
+    struct cbnode *n = __atomic_load_n(&f->cbs, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->cbs, FIRED, __ATOMIC_RELAXED);
     wv_lock_release(&f->cb_lock);
+    if (n == FIRED || !n)
+        return;
+    f->first_fn(f, f->first_arg);
 
-    while (n) {
+    struct cbnode *fifo = NULL; /* the list is newest first */
+    while (n != FIRST) {
         struct cbnode *next = n->next;
-        n->fn(f, n->arg);
-        if (n != &f->first)
-            wv__free(n);
+        n->next = fifo;
+        fifo = n;
         n = next;
+    }
+    while (fifo) {
+        struct cbnode *next = fifo->next;
+        fifo->fn(f, fifo->arg);
+        wv__free(fifo);
+        fifo = next;
     }
 }
 
-/* Publishes a final outcome and wakes the waiters. */
+/* Publishes a final outcome, wakes the waiters, runs the callbacks. */
 static void publish(wv_future_t *f, uint32_t final)
 {
-    uint32_t old = __atomic_exchange_n(&f->state, final, __ATOMIC_ACQ_REL);
+    /* A full barrier (a locked exchange), then the load of cbs: the
+     * Dekker pair of the head comment. */
+    uint32_t old = __atomic_exchange_n(&f->state, final, __ATOMIC_SEQ_CST);
     if (old & WAITERS)
         wv__unpark(f, INT32_MAX, NULL, NULL);
-    fire(f);
+    if (__atomic_load_n(&f->cbs, __ATOMIC_SEQ_CST))
+        fire(f);
 }
 
 /* PENDING or RUNNING -> COMPLETING, keeping WAITERS.  0 or WV_EALREADY. */
@@ -151,7 +189,7 @@ int wv_future_set_result(wv_future_t *f, const void *data, size_t len)
     if (!f)
         return WV_EINVAL;
 
-    void *copy = f->inline_buf;
+    void *copy = NULL;
 
     if (len && !data)
         return WV_EINVAL;
@@ -161,13 +199,15 @@ int wv_future_set_result(wv_future_t *f, const void *data, size_t len)
     if (len > INLINE && !(copy = wv__malloc(len)))
         return WV_ENOMEM;
     if (claim(f) != 0) {
-        if (copy != f->inline_buf)
-            wv__free(copy);
+        wv__free(copy);
         return WV_EALREADY;
     }
+    if (copy)
+        f->v.heap = copy;
+    else
+        copy = f->v.buf;
     if (len)
         memcpy(copy, data, len);
-    f->data = copy;
     f->len = len;
     publish(f, DONE);
     return 0;
@@ -177,11 +217,15 @@ int wv__future_set_result_owned(wv_future_t *f, void *buf, size_t len)
 {
     if (claim(f) != 0)
         return WV_EALREADY;
-    f->data = len ? buf : f->inline_buf;
+    if (len > INLINE) {
+        f->v.heap = buf;
+    } else {
+        if (len)
+            memcpy(f->v.buf, buf, len);
+        wv__free(buf);
+    }
     f->len = len;
     publish(f, DONE);
-    if (!len)
-        wv__free(buf);
     return 0;
 }
 
@@ -349,7 +393,7 @@ int wv_future_get(wv_future_t *f, const void **data, size_t *len,
     switch (outcome(f)) {
     case DONE:
         if (data)
-            *data = f->data;
+            *data = value(f);
         if (len)
             *len = f->len;
         return 0;
@@ -369,22 +413,33 @@ int wv_future_add_done_callback(wv_future_t *f, wv_future_cb fn, void *arg)
 
     if (!fn)
         return WV_EINVAL;
+    if (is_final(outcome(f))) {
+        fire(f); /* any added before, which a completer may have missed */
+        fn(f, arg);
+        return 0;
+    }
     wv__lock_acquire_nocancel(&f->cb_lock);
-    if (f->fired) {
+    struct cbnode *head = __atomic_load_n(&f->cbs, __ATOMIC_RELAXED);
+    if (head == FIRED) {
         wv_lock_release(&f->cb_lock);
         fn(f, arg);
         return 0;
     }
-    if (!f->first_used) {
-        f->first_used = true;
-        n = &f->first;
-    } else if (!(n = wv__malloc(sizeof *n))) {
+    if (!head) {
+        f->first_fn = fn;
+        f->first_arg = arg;
+        n = FIRST;
+    } else if ((n = wv__malloc(sizeof *n))) {
+        *n = (struct cbnode){head, fn, arg};
+    } else {
         wv_lock_release(&f->cb_lock);
         return WV_ENOMEM;
     }
-    *n = (struct cbnode){NULL, fn, arg};
-    *f->cbs_end = n;
-    f->cbs_end = &n->next;
+    __atomic_store_n(&f->cbs, n, __ATOMIC_SEQ_CST);
     wv_lock_release(&f->cb_lock);
+    /* The other half of the Dekker pair: a completer that published
+     * before seeing n runs nothing, so this side fires. */
+    if (is_final(__atomic_load_n(&f->state, __ATOMIC_SEQ_CST)))
+        fire(f);
     return 0;
 }

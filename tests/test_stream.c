@@ -1,0 +1,1114 @@
+/*
+ * test_stream.c - buffered streams (weave/stream.h) over socketpairs,
+ * pipes and a loopback TCP pair.
+ *
+ * Chunk boundaries are forced without timing: the test writes raw bytes
+ * to the peer descriptor one piece at a time and asks the stream with
+ * deadline 0 in between, so every piece is a read of its own.  Blocking
+ * cases (back-pressure, time-outs) check what was accepted against what
+ * arrived, byte for byte, never how long anything took.
+ */
+#include "runner.h"
+
+#include "net/transport.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ helpers */
+
+static void socket_pair(int sv[2])
+{
+    WVT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static void pipe_pair(int p[2])
+{
+    WVT_EQ(pipe2(p, O_CLOEXEC), 0);
+}
+
+/* A connected loopback TCP pair, made with plain socket calls. */
+static void tcp_pair(int *a, int *b)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof sin;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    WVT_GE(l, 0);
+    WVT_EQ(bind(l, (struct sockaddr *)&sin, sizeof sin), 0);
+    WVT_EQ(listen(l, 1), 0);
+    WVT_EQ(getsockname(l, (struct sockaddr *)&sin, &len), 0);
+    *a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    WVT_GE(*a, 0);
+    WVT_EQ(connect(*a, (struct sockaddr *)&sin, sizeof sin), 0);
+    *b = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    WVT_GE(*b, 0);
+    close(l);
+}
+
+static void put(int fd, const void *data, size_t len)
+{
+    WVT_EQ(write(fd, data, len), (ssize_t)len);
+}
+
+static wv_stream_t *stream_on(int fd, const wv_stream_opts_t *opts)
+{
+    wv_stream_t *s = NULL;
+    WVT_OK(wv_stream_new(&s, opts, fd));
+    return s;
+}
+
+/* A raw thread writing len bytes of data to fd, blocking. */
+struct feed {
+    int fd;
+    const void *data;
+    size_t len;
+};
+
+static void feeder(void *arg)
+{
+    struct feed *f = arg;
+    put(f->fd, f->data, f->len);
+}
+
+/* The byte at offset i of the patterned streams. */
+static unsigned char pat(uint64_t i)
+{
+    return (unsigned char)(i * 7 + (i >> 9));
+}
+
+static void fill_pat(unsigned char *buf, uint64_t from, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = pat(from + i);
+}
+
+/* Reads s to its end, checking the pattern; returns the bytes read. */
+static uint64_t read_pat_to_end(wv_stream_t *s)
+{
+    static __thread unsigned char buf[7919];
+    uint64_t off = 0;
+    size_t n;
+    int err;
+    while ((err = wv_stream_read(s, buf, sizeof buf, &n, WV_FOREVER)) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (buf[i] != pat(off + i))
+                WVT_FAIL("byte %llu differs", (unsigned long long)(off + i));
+        off += n;
+    }
+    WVT_ERR(err, WV_EOF);
+    return off;
+}
+
+/* ------------------------------------------------------ read_until */
+
+WVT_TEST(stream_readline_one_byte_at_a_time)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    const char *text = "hello\nworld, again\n\nlast";
+    const char *lines[] = {"hello\n", "world, again\n", "\n"};
+    char buf[64];
+    size_t n, at = 0;
+    for (size_t i = 0; text[i]; i++) {
+        put(sv[1], text + i, 1);
+        int err = wv_stream_readline(s, buf, sizeof buf, &n, WV_NOWAIT);
+        if (text[i] != '\n') {
+            WVT_ERR(err, WV_EAGAIN);
+            WVT_EQ(n, 0);
+            continue;
+        }
+        WVT_OK(err);
+        WVT_EQ(n, strlen(lines[at]));
+        WVT_ASSERT(memcmp(buf, lines[at], n) == 0);
+        at++;
+    }
+    WVT_EQ(at, 3);
+    close(sv[1]);
+    /* The last line has no "\n": readline gives it, then the end. */
+    WVT_OK(wv_stream_readline(s, buf, sizeof buf, &n, WV_FOREVER));
+    WVT_EQ(n, 4);
+    WVT_ASSERT(memcmp(buf, "last", 4) == 0);
+    WVT_ASSERT(wv_stream_at_eof(s));
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, WV_FOREVER), WV_EOF);
+    WVT_EQ(n, 0);
+    wv_stream_free(s);
+}
+
+/* A delimiter of several bytes split at every position across two
+ * reads, after a near miss that shares its first bytes. */
+WVT_TEST(stream_read_until_delimiter_straddles_reads)
+{
+    const char *delim = "--END--";
+    const char *msg = "a--EN-b--END--";
+    size_t len = strlen(msg);
+    for (size_t cut = 1; cut < len; cut++) {
+        int sv[2];
+        socket_pair(sv);
+        wv_stream_t *s = stream_on(sv[0], NULL);
+        char buf[64];
+        size_t n;
+        put(sv[1], msg, cut);
+        WVT_ERR(wv_stream_read_until(s, delim, 7, buf, sizeof buf, &n, 0),
+                WV_EAGAIN);
+        put(sv[1], msg + cut, len - cut);
+        put(sv[1], "tail", 4);
+        WVT_OK(wv_stream_read_until(s, delim, 7, buf, sizeof buf, &n, 0));
+        WVT_EQ(n, len);
+        WVT_ASSERT(memcmp(buf, msg, len) == 0);
+        WVT_OK(wv_stream_read(s, buf, sizeof buf, &n, 0));
+        WVT_EQ(n, 4);
+        wv_stream_free(s);
+        close(sv[1]);
+    }
+}
+
+WVT_TEST(stream_read_until_byte_by_byte_multibyte)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    const char *msg = "x\r\r\n";
+    char buf[16];
+    size_t n;
+    for (size_t i = 0; i < 3; i++) {
+        put(sv[1], msg + i, 1);
+        WVT_ERR(wv_stream_read_until(s, "\r\n", 2, buf, sizeof buf, &n, 0),
+                WV_EAGAIN);
+    }
+    put(sv[1], msg + 3, 1);
+    WVT_OK(wv_stream_read_until(s, "\r\n", 2, buf, sizeof buf, &n, 0));
+    WVT_EQ(n, 4);
+    WVT_ASSERT(memcmp(buf, msg, 4) == 0);
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* LimitOverrunError: the error, the bytes still readable, then a later
+ * delimiter found. */
+WVT_TEST(stream_read_until_limit_overrun_keeps_bytes)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_opts_t o = {.limit = 16};
+    wv_stream_t *s = stream_on(sv[0], &o);
+    char buf[64];
+    size_t n;
+    put(sv[1], "0123456789abcdefXYZ\nok\n", 23);
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, WV_FOREVER), WV_ELIMIT);
+    WVT_EQ(n, 0);
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, WV_FOREVER),
+            WV_ELIMIT); /* the same again: nothing was consumed */
+    const void *p;
+    WVT_OK(wv_stream_peek(s, &p, &n, 0));
+    WVT_EQ(n, 23);
+    WVT_ASSERT(memcmp(p, "0123456789abcdef", 16) == 0);
+    WVT_OK(wv_stream_read(s, buf, 16, &n, 0));
+    WVT_EQ(n, 16);
+    WVT_OK(wv_stream_readline(s, buf, sizeof buf, &n, 0));
+    WVT_EQ(n, 4);
+    WVT_ASSERT(memcmp(buf, "XYZ\n", 4) == 0);
+    WVT_OK(wv_stream_readline(s, buf, sizeof buf, &n, 0));
+    WVT_EQ(n, 3);
+    /* A limit overrun also ends a wait: 16 bytes without "\n". */
+    put(sv[1], "aaaaaaaaaaaaaaaaaaaa", 20);
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, WV_FOREVER), WV_ELIMIT);
+    /* The caller's buffer is a limit too. */
+    WVT_OK(wv_stream_read(s, buf, 20, &n, 0));
+    put(sv[1], "abcdefgh\n", 9);
+    WVT_ERR(wv_stream_readline(s, buf, 8, &n, 0), WV_ELIMIT);
+    WVT_OK(wv_stream_readline(s, buf, 9, &n, 0));
+    WVT_EQ(n, 9);
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* A hostile peer sending no delimiter cannot grow the read buffer past
+ * the limit: the overrun comes, and the buffer holds what it held. */
+WVT_TEST(stream_read_until_limit_bounds_the_buffer)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL); /* 64 KiB */
+    static char junk[4096];
+    memset(junk, 'j', sizeof junk);
+    char line[128];
+    size_t n;
+    const void *p;
+    int err;
+    /* The peer writes what the socket takes, the stream reads what came,
+     * until the stream has seen the limit's worth without a "\n". */
+    int fl = fcntl(sv[1], F_GETFL);
+    WVT_EQ(fcntl(sv[1], F_SETFL, fl | O_NONBLOCK), 0);
+    while ((err = wv_stream_peek_until(s, "\n", 1, &p, &n, 0)) == WV_EAGAIN)
+        while (write(sv[1], junk, sizeof junk) > 0)
+            ;
+    WVT_ERR(err, WV_ELIMIT);
+    WVT_OK(wv_stream_peek(s, &p, &n, 0));
+    WVT_EQ(n, WV_STREAM_LIMIT); /* the buffer stopped at the limit */
+    /* The caller's buffer is the limit when smaller: no growth for it. */
+    wvt_alloc_install();
+    WVT_ERR(wv_stream_read_until(s, "\n", 1, line, sizeof line, &n, 0),
+            WV_ELIMIT);
+    WVT_ERR(wv_stream_readline(s, line, sizeof line, &n, WV_FOREVER),
+            WV_ELIMIT);
+    WVT_EQ(wvt_alloc_count(), 0);
+    wvt_alloc_uninstall();
+    WVT_OK(wv_stream_consume(s, WV_STREAM_LIMIT));
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* ---------------------------------------------------- read_exactly, EOF */
+
+WVT_TEST(stream_read_exactly_eof_midway)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    char buf[16];
+    size_t n;
+    put(sv[1], "abc", 3);
+    WVT_ERR(wv_stream_read_exactly(s, buf, 5, &n, 0), WV_EAGAIN);
+    WVT_EQ(n, 0);
+    put(sv[1], "defgh", 5);
+    WVT_OK(wv_stream_read_exactly(s, buf, 5, &n, 0));
+    WVT_EQ(n, 5);
+    WVT_ASSERT(memcmp(buf, "abcde", 5) == 0);
+    WVT_ERR(wv_stream_read_exactly(s, buf, 5, &n, wv_deadline_in(20)),
+            WV_ETIMEDOUT);
+    close(sv[1]);
+    WVT_ERR(wv_stream_read_exactly(s, buf, 5, &n, WV_FOREVER), WV_EOF);
+    WVT_EQ(n, 3); /* IncompleteReadError.partial */
+    WVT_ASSERT(memcmp(buf, "fgh", 3) == 0);
+    WVT_ASSERT(wv_stream_at_eof(s));
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, WV_FOREVER), WV_EOF);
+    WVT_ERR(wv_stream_read_exactly(s, buf, 1, &n, 0), WV_EOF);
+    WVT_EQ(n, 0);
+    WVT_OK(wv_stream_read_exactly(s, buf, 0, &n, 0)); /* nothing asked */
+    WVT_ERR(wv_stream_read_until(s, "\n", 1, buf, sizeof buf, &n, 0), WV_EOF);
+    wv_stream_free(s);
+}
+
+WVT_TEST(stream_read_exactly_larger_than_the_buffer)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    static unsigned char big[100000], got[100000];
+    fill_pat(big, 0, sizeof big);
+    /* More than the socket holds: a thread feeds it. */
+    struct feed f = {sv[1], big, sizeof big};
+    wvt_thread_t *t = wvt_spawn(feeder, &f);
+    size_t n;
+    WVT_OK(wv_stream_read_exactly(s, got, sizeof got, &n, WV_FOREVER));
+    WVT_EQ(n, sizeof got);
+    WVT_ASSERT(memcmp(big, got, sizeof got) == 0);
+    wvt_join(t);
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* The end and a reset are two codes: a TCP peer closing normally gives
+ * WV_EOF, one closing with SO_LINGER 0 (an RST) gives WV_ECONNRESET. */
+WVT_TEST(stream_eof_and_reset_differ)
+{
+    int a, b;
+    tcp_pair(&a, &b);
+    wv_stream_t *s = stream_on(a, NULL);
+    char buf[16];
+    size_t n;
+    put(b, "bye", 3);
+    close(b);
+    WVT_OK(wv_stream_read(s, buf, sizeof buf, &n, WV_FOREVER));
+    WVT_EQ(n, 3);
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, WV_FOREVER), WV_EOF);
+    WVT_ASSERT(wv_stream_at_eof(s));
+    wv_stream_free(s);
+
+    tcp_pair(&a, &b);
+    s = stream_on(a, NULL);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    WVT_EQ(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(b);
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, WV_FOREVER), WV_ECONNRESET);
+    WVT_ASSERT(!wv_stream_at_eof(s));
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, WV_FOREVER),
+            WV_ECONNRESET); /* sticky */
+    int err = wv_stream_write(s, "x", 1, NULL, 0);
+    if (!err)
+        err = wv_stream_drain(s, WV_FOREVER);
+    WVT_ASSERT(err == WV_EPIPE || err == WV_ECONNRESET);
+    wv_stream_free(s);
+}
+
+/* ------------------------------------------------------------ peeking */
+
+WVT_TEST(stream_peek_and_consume)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    const void *p;
+    size_t n;
+    WVT_ERR(wv_stream_peek(s, &p, &n, 0), WV_EAGAIN);
+    WVT_ASSERT(p == NULL && n == 0);
+    put(sv[1], "key: value\r\nrest", 16);
+    WVT_OK(wv_stream_peek_until(s, "\r\n", 2, &p, &n, WV_FOREVER));
+    WVT_EQ(n, 12);
+    WVT_ASSERT(memcmp(p, "key: value\r\n", 12) == 0);
+    WVT_ERR(wv_stream_consume(s, 17), WV_EINVAL);
+    WVT_OK(wv_stream_consume(s, n));
+    WVT_OK(wv_stream_peek(s, &p, &n, 0));
+    WVT_EQ(n, 4);
+    close(sv[1]);
+    WVT_ERR(wv_stream_peek_until(s, "\r\n", 2, &p, &n, WV_FOREVER), WV_EOF);
+    WVT_EQ(n, 4); /* the rest, not consumed */
+    WVT_ASSERT(memcmp(p, "rest", 4) == 0);
+    WVT_ASSERT(!wv_stream_at_eof(s));
+    WVT_OK(wv_stream_consume(s, 4));
+    WVT_ASSERT(wv_stream_at_eof(s));
+    WVT_ERR(wv_stream_peek(s, &p, &n, 0), WV_EOF);
+    wv_stream_free(s);
+}
+
+/* ------------------------------------------------------------- writes */
+
+/* Small writes stay in the buffer (no system call) and leave in one
+ * writev, intact and in order. */
+WVT_TEST(stream_small_writes_coalesce)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    char rec[32], all[4096];
+    size_t total = 0, done;
+    for (int i = 0; i < 300; i++) {
+        int len = snprintf(rec, sizeof rec, "r%03d;", i);
+        memcpy(all + total, rec, (size_t)len);
+        total += (size_t)len;
+        WVT_OK(wv_stream_write(s, rec, (size_t)len, &done, WV_NOWAIT));
+        WVT_EQ(done, len);
+    }
+    WVT_EQ(wv_stream_write_pending(s), total);
+    char got[4096];
+    WVT_EQ(recv(sv[1], got, sizeof got, MSG_DONTWAIT), -1); /* nothing */
+    WVT_OK(wv_stream_drain(s, WV_NOWAIT));
+    WVT_EQ(wv_stream_write_pending(s), 0);
+    WVT_EQ(recv(sv[1], got, sizeof got, 0), (ssize_t)total); /* one go */
+    WVT_ASSERT(memcmp(got, all, total) == 0);
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* Many small writes from a thread, read as lines by another. */
+static void line_writer(void *arg)
+{
+    wv_stream_t *s = arg;
+    char rec[32];
+    for (int i = 0; i < (int)wvt_scale(20000); i++) {
+        int len = snprintf(rec, sizeof rec, "line %d\n", i);
+        WVT_OK(wv_stream_write(s, rec, (size_t)len, NULL, WV_FOREVER));
+    }
+    WVT_OK(wv_stream_close(s, WV_FOREVER));
+}
+
+WVT_TEST(stream_many_small_writes_arrive_in_order)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_opts_t o = {.high_water = 4096};
+    wv_stream_t *w = stream_on(sv[0], &o), *r = stream_on(sv[1], NULL);
+    wvt_thread_t *t = wvt_spawn(line_writer, w);
+    char line[64], want[32];
+    size_t n;
+    int i = 0, err;
+    while ((err = wv_stream_readline(r, line, sizeof line, &n, WV_FOREVER)) ==
+           0) {
+        int len = snprintf(want, sizeof want, "line %d\n", i++);
+        WVT_EQ(n, len);
+        WVT_ASSERT(memcmp(line, want, n) == 0);
+    }
+    WVT_ERR(err, WV_EOF);
+    WVT_EQ(i, wvt_scale(20000));
+    wvt_join(t);
+    wv_stream_free(w);
+    wv_stream_free(r);
+}
+
+/* Writes patterned bytes to s from *off on, as the stream accepts them. */
+static int write_pat(wv_stream_t *s, uint64_t *off, size_t len,
+                     int64_t deadline)
+{
+    static __thread unsigned char buf[1 << 20];
+    size_t done = 12345;
+    WVT_LE(len, sizeof buf);
+    fill_pat(buf, *off, len);
+    int err = wv_stream_write(s, buf, len, &done, deadline);
+    WVT_LE(done, len);
+    if (!err)
+        WVT_EQ(done, len);
+    *off += done;
+    return err;
+}
+
+struct reader {
+    wv_stream_t *s;
+    uint64_t got;
+};
+
+static void reader_fn(void *arg)
+{
+    struct reader *r = arg;
+    r->got = read_pat_to_end(r->s);
+}
+
+/* Back-pressure: writes with deadline 0 fill the buffer to the high mark
+ * and the socket; then one is refused whole (EAGAIN, nothing taken).  A
+ * time-out while blocked takes nothing (or, for data larger than the
+ * marks allow, exactly what *done says); a reader draining the peer
+ * lets a blocked writer go on, and every byte accepted arrives. */
+WVT_TEST(stream_back_pressure_and_time_outs_lose_nothing)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_opts_t o = {.high_water = 8192, .low_water = 2048};
+    wv_stream_t *w = stream_on(sv[0], &o), *r = stream_on(sv[1], NULL);
+    uint64_t off = 0;
+    int err;
+    while ((err = write_pat(w, &off, 1000, WV_NOWAIT)) == 0)
+        WVT_LE(wv_stream_write_pending(w), 8192);
+    WVT_ERR(err, WV_EAGAIN);
+    size_t pending = wv_stream_write_pending(w);
+    WVT_GT(pending + 1000, 8192);
+    uint64_t before = off;
+    WVT_ERR(write_pat(w, &off, 1000, wv_deadline_in(30)), WV_ETIMEDOUT);
+    WVT_EQ(off, before);
+    WVT_EQ(wv_stream_write_pending(w), pending);
+    WVT_ERR(wv_stream_drain(w, WV_NOWAIT), WV_EAGAIN);
+    WVT_ERR(wv_stream_drain(w, wv_deadline_in(10)), WV_ETIMEDOUT);
+    WVT_ERR(wv_stream_close(w, WV_NOWAIT), WV_EAGAIN); /* not closed */
+    WVT_GE(wv_stream_fileno(w), 0);
+    /* Larger than high - low: may be taken in part. */
+    err = write_pat(w, &off, 100000, wv_deadline_in(30));
+    WVT_ERR(err, WV_ETIMEDOUT);
+    WVT_LE(wv_stream_write_pending(w), 8192);
+
+    struct reader rd = {r, 0};
+    wvt_thread_t *t = wvt_spawn(reader_fn, &rd);
+    /* Blocked at the high mark until the reader drains the peer. */
+    for (int i = 0; i < (int)wvt_scale(50); i++) {
+        WVT_OK(write_pat(w, &off, 1000, WV_FOREVER));
+        WVT_LE(wv_stream_write_pending(w), 8192);
+    }
+    WVT_OK(write_pat(w, &off, 300000, WV_FOREVER)); /* straight through */
+    WVT_LE(wv_stream_write_pending(w), 8192);
+    WVT_OK(wv_stream_close(w, WV_FOREVER));
+    wvt_join(t);
+    WVT_EQ(rd.got, off);
+    wv_stream_free(w);
+    wv_stream_free(r);
+}
+
+/* ------------------------------------------------ coroutines, threads */
+
+struct pump {
+    wv_stream_t *s;
+    uint64_t bytes;
+};
+
+static void *coro_writer(void *arg)
+{
+    struct pump *p = arg;
+    uint64_t off = 0;
+    while (off < p->bytes) {
+        size_t len = (size_t)(off % 5000) + 1;
+        if (len > p->bytes - off)
+            len = (size_t)(p->bytes - off);
+        WVT_OK(write_pat(p->s, &off, len, WV_FOREVER));
+    }
+    WVT_OK(wv_stream_write_eof(p->s, WV_FOREVER));
+    return NULL;
+}
+
+static void *coro_reader(void *arg)
+{
+    struct pump *p = arg;
+    p->bytes = read_pat_to_end(p->s);
+    return NULL;
+}
+
+/* Two coroutines of one thread stream megabytes to each other through a
+ * socketpair holding far less: if either blocked the thread, the other
+ * could never run, and the test would hang. */
+WVT_TEST(stream_two_coroutines_on_one_thread)
+{
+    int sv[2];
+    socket_pair(sv);
+    struct pump wp = {stream_on(sv[0], NULL), (uint64_t)wvt_scale(1 << 20)};
+    struct pump rp = {stream_on(sv[1], NULL), 0};
+    wv_coro_t *cr, *cw;
+    WVT_OK(wv_coro_spawn(&cr, NULL, coro_reader, &rp));
+    WVT_OK(wv_coro_spawn(&cw, NULL, coro_writer, &wp));
+    WVT_OK(wv_coro_join(cw, NULL, WV_FOREVER));
+    WVT_OK(wv_coro_join(cr, NULL, WV_FOREVER));
+    WVT_EQ(rp.bytes, wp.bytes);
+    wv_coro_free(cr);
+    wv_coro_free(cw);
+    WVT_OK(wv_coro_run(WV_FOREVER)); /* closes the thread's loop */
+    wv_stream_free(wp.s);
+    wv_stream_free(rp.s);
+}
+
+/* One stream, read by one thread and written by another at once: an
+ * echo peer sends back every line. */
+static void echo_fn(void *arg)
+{
+    wv_stream_t *s = arg;
+    char line[128];
+    size_t n;
+    int err;
+    while ((err = wv_stream_readline(s, line, sizeof line, &n, WV_FOREVER)) ==
+           0) {
+        WVT_OK(wv_stream_write(s, line, n, NULL, WV_FOREVER));
+        WVT_OK(wv_stream_drain(s, WV_FOREVER)); /* answer at once */
+    }
+    WVT_ERR(err, WV_EOF);
+    WVT_OK(wv_stream_close(s, WV_FOREVER));
+}
+
+static void sender_fn(void *arg)
+{
+    wv_stream_t *s = arg;
+    char rec[32];
+    for (int i = 0; i < (int)wvt_scale(5000); i++) {
+        int len = snprintf(rec, sizeof rec, "echo %d\n", i);
+        WVT_OK(wv_stream_write(s, rec, (size_t)len, NULL, WV_FOREVER));
+        if (i % 7 == 0)
+            WVT_OK(wv_stream_drain(s, WV_FOREVER));
+    }
+    WVT_OK(wv_stream_write_eof(s, WV_FOREVER));
+}
+
+WVT_TEST(stream_one_reader_and_one_writer_thread)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *a = stream_on(sv[0], NULL), *b = stream_on(sv[1], NULL);
+    wvt_thread_t *echo = wvt_spawn(echo_fn, b);
+    wvt_thread_t *send = wvt_spawn(sender_fn, a);
+    char line[64], want[32];
+    size_t n;
+    int i = 0, err;
+    while ((err = wv_stream_readline(a, line, sizeof line, &n, WV_FOREVER)) ==
+           0) {
+        int len = snprintf(want, sizeof want, "echo %d\n", i++);
+        WVT_EQ(n, len);
+        WVT_ASSERT(memcmp(line, want, n) == 0);
+    }
+    WVT_ERR(err, WV_EOF);
+    WVT_EQ(i, wvt_scale(5000));
+    wvt_join(send);
+    wvt_join(echo);
+    wv_stream_free(a);
+    wv_stream_free(b);
+}
+
+/* ------------------------------------------------- the writing side ends */
+
+static void check_no_sigpipe(void)
+{
+    sigset_t pending;
+    sigpending(&pending);
+    WVT_ASSERT(!sigismember(&pending, SIGPIPE));
+}
+
+WVT_TEST(stream_write_to_closed_peer_is_epipe)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the test */
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    close(sv[1]);
+    WVT_OK(wv_stream_write(s, "x", 1, NULL, WV_FOREVER)); /* buffered */
+    WVT_ERR(wv_stream_drain(s, WV_FOREVER), WV_EPIPE);
+    WVT_ERR(wv_stream_write(s, "x", 1, NULL, WV_FOREVER), WV_EPIPE);
+    WVT_ERR(wv_stream_close(s, WV_FOREVER), WV_EPIPE); /* 1 byte dropped */
+    WVT_EQ(wv_stream_fileno(s), -1);
+    WVT_OK(wv_stream_close(s, WV_FOREVER));
+    wv_stream_free(s);
+
+    int p[2];
+    pipe_pair(p);
+    s = stream_on(p[1], NULL);
+    close(p[0]);
+    static char big[100000];
+    size_t done = 1;
+    WVT_ERR(wv_stream_write(s, big, sizeof big, &done, WV_FOREVER), WV_EPIPE);
+    WVT_EQ(done, 0);
+    wv_stream_free(s);
+    check_no_sigpipe();
+}
+
+/* write_eof: the peer reads the end and can still answer. */
+WVT_TEST(stream_write_eof_half_closes)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *a = stream_on(sv[0], NULL), *b = stream_on(sv[1], NULL);
+    char buf[32];
+    size_t n;
+    WVT_OK(wv_stream_write(a, "question", 8, NULL, WV_FOREVER));
+    WVT_OK(wv_stream_write_eof(a, WV_FOREVER));
+    WVT_OK(wv_stream_write_eof(a, WV_FOREVER)); /* again: 0 */
+    WVT_ERR(wv_stream_write(a, "x", 1, NULL, 0), WV_ESHUTDOWN);
+    WVT_ERR(wv_stream_read_exactly(b, buf, sizeof buf, &n, WV_FOREVER), WV_EOF);
+    WVT_EQ(n, 8);
+    WVT_OK(wv_stream_write(b, "answer", 6, NULL, WV_FOREVER));
+    WVT_OK(wv_stream_close(b, WV_FOREVER));
+    WVT_OK(wv_stream_read_exactly(a, buf, 6, &n, WV_FOREVER));
+    WVT_ASSERT(memcmp(buf, "answer", 6) == 0);
+    WVT_ERR(wv_stream_read(a, buf, sizeof buf, &n, WV_FOREVER), WV_EOF);
+    wv_stream_free(a);
+    wv_stream_free(b);
+
+    /* A pipe's writing end is closed; a borrowed one cannot be. */
+    int p[2];
+    pipe_pair(p);
+    wv_stream_opts_t o = {.borrow_fd = true};
+    wv_stream_t *w = stream_on(p[1], &o);
+    WVT_OK(wv_stream_write(w, "x", 1, NULL, 0));
+    WVT_ERR(wv_stream_write_eof(w, WV_FOREVER), WV_ENOTSUP);
+    wv_stream_free(w);
+    w = stream_on(p[1], NULL);
+    WVT_OK(wv_stream_write(w, "yz", 2, NULL, 0));
+    WVT_OK(wv_stream_write_eof(w, WV_FOREVER));
+    WVT_EQ(wv_stream_fileno(w), -1);
+    wv_stream_t *r = stream_on(p[0], NULL);
+    WVT_ERR(wv_stream_read_exactly(r, buf, 4, &n, WV_FOREVER), WV_EOF);
+    WVT_EQ(n, 3);
+    WVT_ASSERT(memcmp(buf, "xyz", 3) == 0);
+    wv_stream_free(w);
+    wv_stream_free(r);
+}
+
+/* ---------------------------------------------------- life and misuse */
+
+WVT_TEST(stream_borrowed_fd_is_left_open_and_blocking)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_opts_t o = {.borrow_fd = true};
+    wv_stream_t *s = stream_on(sv[0], &o);
+    WVT_EQ(wv_stream_fileno(s), sv[0]);
+    WVT_ASSERT(fcntl(sv[0], F_GETFL) & O_NONBLOCK);
+    WVT_OK(wv_stream_write(s, "abc", 3, NULL, 0));
+    WVT_OK(wv_stream_close(s, WV_FOREVER)); /* flushed, not closed */
+    WVT_EQ(wv_stream_fileno(s), -1);
+    WVT_ASSERT(!(fcntl(sv[0], F_GETFL) & O_NONBLOCK));
+    char buf[8];
+    size_t n;
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, 0), WV_EBADF);
+    WVT_ERR(wv_stream_write(s, "x", 1, NULL, 0), WV_ESHUTDOWN);
+    WVT_ERR(wv_stream_write_eof(s, 0), WV_EBADF);
+    WVT_OK(wv_stream_drain(s, 0));
+    wv_stream_free(s);
+    WVT_EQ(read(sv[1], buf, sizeof buf), 3);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+WVT_TEST(stream_limit_code_is_weaves_own)
+{
+    WVT_LT(WV_ELIMIT, -4000); /* no errno counterpart */
+    WVT_ASSERT(strcmp(wv_err_name(WV_ELIMIT), "WV_ELIMIT") == 0);
+    WVT_ASSERT(strcmp(wv_strerror(WV_ELIMIT), "unknown error") != 0);
+}
+
+WVT_TEST(stream_bad_arguments)
+{
+    wv_stream_t *s = NULL;
+    WVT_ERR(wv_stream_new(&s, NULL, -1), WV_EBADF);
+    int sv[2];
+    pipe_pair(sv);
+    close(sv[0]);
+    close(sv[1]);
+    WVT_ERR(wv_stream_new(&s, NULL, sv[1]), WV_EBADF); /* closed */
+    socket_pair(sv);
+    int dg[2];
+    WVT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, dg), 0);
+    WVT_ERR(wv_stream_new(&s, NULL, dg[0]), WV_EINVAL); /* no byte stream */
+    close(dg[0]);
+    close(dg[1]);
+    wv_stream_opts_t o = {.high_water = 10, .low_water = 11};
+    WVT_ERR(wv_stream_new(&s, &o, sv[0]), WV_EINVAL);
+    WVT_ASSERT(!(fcntl(sv[0], F_GETFL) & O_NONBLOCK)); /* left as it was */
+    s = stream_on(sv[0], NULL);
+    char buf[8];
+    size_t n;
+    WVT_ERR(wv_stream_read(s, NULL, 1, &n, 0), WV_EINVAL);
+    WVT_OK(wv_stream_read(s, buf, 0, &n, 0));
+    WVT_ERR(wv_stream_read_until(s, "", 0, buf, sizeof buf, &n, 0), WV_EINVAL);
+    WVT_ERR(wv_stream_read_until(s, "abc", 3, buf, 2, &n, 0), WV_EINVAL);
+    WVT_ERR(wv_stream_write(s, NULL, 1, NULL, 0), WV_EINVAL);
+    WVT_OK(wv_stream_write(s, NULL, 0, NULL, 0));
+    /* A bad deadline is reported only when the call would wait. */
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, -5), WV_EINVAL);
+    WVT_OK(wv_stream_write(s, "a", 1, NULL, -5)); /* buffered, no wait */
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* Failed allocations: WV_ENOMEM, and nothing consumed, accepted or lost. */
+WVT_TEST(stream_failed_allocations_lose_nothing)
+{
+    int sv[2];
+    socket_pair(sv);
+    wvt_alloc_install();
+    wv_stream_t *s = NULL;
+    wvt_alloc_fail_at(1);
+    WVT_ERR(wv_stream_new(&s, NULL, sv[0]), WV_ENOMEM);
+    WVT_ASSERT(!(fcntl(sv[0], F_GETFL) & O_NONBLOCK));
+    WVT_EQ(wvt_alloc_live(), 0);
+    WVT_OK(wv_stream_new(&s, NULL, sv[0]));
+    long live = wvt_alloc_live(); /* the stream and its transport */
+
+    /* A line longer than the first buffer: its growth fails. */
+    static char line[40000];
+    memset(line, 'l', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    struct feed f = {sv[1], line, sizeof line};
+    wvt_thread_t *t = wvt_spawn(feeder, &f);
+    static char got[40000];
+    size_t n;
+    wvt_alloc_fail_at(1); /* the first buffer */
+    WVT_ERR(wv_stream_readline(s, got, sizeof got, &n, WV_FOREVER), WV_ENOMEM);
+    WVT_EQ(wvt_alloc_live(), live);
+    WVT_OK(wv_stream_read_exactly(s, got, 10, &n, WV_FOREVER));
+    wvt_alloc_fail_at(1); /* a growth */
+    WVT_ERR(wv_stream_readline(s, got + 10, sizeof got - 10, &n, WV_FOREVER),
+            WV_ENOMEM);
+    WVT_EQ(n, 0);
+    WVT_OK(wv_stream_readline(s, got + 10, sizeof got - 10, &n, WV_FOREVER));
+    WVT_EQ(n + 10, sizeof line);
+    WVT_ASSERT(memcmp(got, line, sizeof line) == 0);
+    wvt_join(t);
+
+    /* Writes: nothing accepted when the buffer cannot be had. */
+    size_t done = 9;
+    wvt_alloc_fail_at(1);
+    WVT_ERR(wv_stream_write(s, "abc", 3, &done, WV_FOREVER), WV_ENOMEM);
+    WVT_EQ(done, 0);
+    WVT_EQ(wv_stream_write_pending(s), 0);
+    WVT_OK(wv_stream_write(s, "abc", 3, &done, WV_FOREVER));
+    static char big[100000];
+    wvt_alloc_fail_at(1); /* the buffer's growth to the high mark */
+    WVT_ERR(wv_stream_write(s, big, sizeof big, &done, WV_FOREVER), WV_ENOMEM);
+    WVT_EQ(done, 0);
+    WVT_EQ(wv_stream_write_pending(s), 3);
+    WVT_OK(wv_stream_drain(s, WV_FOREVER));
+    char buf[4];
+    WVT_EQ(read(sv[1], buf, sizeof buf), 3);
+    wv_stream_free(s);
+    WVT_EQ(wvt_alloc_live(), 0);
+    wvt_alloc_uninstall();
+    close(sv[1]);
+}
+
+/* Every allocation of a whole exchange failing in turn. */
+static int exchange(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *a = NULL, *b = NULL;
+    char line[32];
+    size_t n;
+    int err = wv_stream_new(&a, NULL, sv[0]);
+    if (err) {
+        close(sv[0]);
+        close(sv[1]);
+        return err;
+    }
+    err = wv_stream_new(&b, NULL, sv[1]);
+    if (err) {
+        close(sv[1]);
+        goto out;
+    }
+    err = wv_stream_write(a, "ping\n", 5, NULL, WV_FOREVER);
+    if (!err)
+        err = wv_stream_drain(a, WV_FOREVER);
+    if (!err)
+        err = wv_stream_readline(b, line, sizeof line, &n, WV_FOREVER);
+    if (!err)
+        WVT_EQ(n, 5);
+    wv_stream_free(b);
+out:
+    wv_stream_free(a);
+    return err;
+}
+
+WVT_TEST(stream_faultsim_exchange)
+{
+    wvt_alloc_install();
+    WVT_GE(wvt_faultsim(exchange, NULL), 4);
+    wvt_alloc_uninstall();
+}
+
+/* Deadline 0 never waits and, when it would, has no effect. */
+WVT_TEST(stream_deadline_zero)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    char buf[16];
+    size_t n;
+    const void *p;
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, 0), WV_EAGAIN);
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, 0), WV_EAGAIN);
+    WVT_ERR(wv_stream_read_exactly(s, buf, 4, &n, 0), WV_EAGAIN);
+    WVT_ERR(wv_stream_peek(s, &p, &n, 0), WV_EAGAIN);
+    WVT_ERR(wv_stream_peek_until(s, "\n", 1, &p, &n, 0), WV_EAGAIN);
+    put(sv[1], "ab", 2);
+    WVT_ERR(wv_stream_read_exactly(s, buf, 4, &n, 0), WV_EAGAIN);
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, 0), WV_EAGAIN);
+    WVT_OK(wv_stream_read(s, buf, sizeof buf, &n, 0));
+    WVT_EQ(n, 2);
+    WVT_ASSERT(memcmp(buf, "ab", 2) == 0);
+    /* A deadline in the past that need not wait succeeds. */
+    put(sv[1], "c\n", 2);
+    WVT_OK(wv_stream_readline(s, buf, sizeof buf, &n, 1));
+    WVT_EQ(n, 2);
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, 1), WV_ETIMEDOUT);
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* Pipes both ways, and a coroutine reading while the thread writes. */
+static void *pipe_reader(void *arg)
+{
+    wv_stream_t *s = arg;
+    char line[64];
+    size_t n;
+    int count = 0, err;
+    while ((err = wv_stream_readline(s, line, sizeof line, &n, WV_FOREVER)) ==
+           0)
+        count++;
+    WVT_ERR(err, WV_EOF);
+    return (void *)(intptr_t)count;
+}
+
+WVT_TEST(stream_over_pipes)
+{
+    int p[2];
+    pipe_pair(p);
+    wv_stream_t *r = stream_on(p[0], NULL), *w = stream_on(p[1], NULL);
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, pipe_reader, r));
+    for (int i = 0; i < 10000; i++)
+        WVT_OK(wv_stream_write(w, "a pipe line\n", 12, NULL, WV_FOREVER));
+    WVT_OK(wv_stream_close(w, WV_FOREVER));
+    void *count;
+    WVT_OK(wv_coro_join(co, &count, WV_FOREVER));
+    WVT_EQ((intptr_t)count, 10000);
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER)); /* closes the thread's loop */
+    wv_stream_free(r);
+    wv_stream_free(w);
+}
+
+/* A time-out in the middle of a line keeps what came. */
+WVT_TEST(stream_time_out_mid_line_keeps_bytes)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    char buf[16];
+    size_t n;
+    put(sv[1], "abc", 3);
+    WVT_ERR(wv_stream_readline(s, buf, sizeof buf, &n, wv_deadline_in(20)),
+            WV_ETIMEDOUT);
+    WVT_EQ(n, 0);
+    put(sv[1], "\n", 1);
+    WVT_OK(wv_stream_readline(s, buf, sizeof buf, &n, wv_deadline_in(20)));
+    WVT_EQ(n, 4);
+    WVT_ASSERT(memcmp(buf, "abc\n", 4) == 0);
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+static void *blocked_reader(void *arg)
+{
+    char buf[8];
+    size_t n;
+    return (void *)(intptr_t)wv_stream_read_exactly(arg, buf, sizeof buf, &n,
+                                                    WV_FOREVER);
+}
+
+/* A coroutine parked in a stream call is cancelled: WV_ECANCELED, and
+ * the bytes it was waiting for are still there for the next read. */
+WVT_TEST(stream_cancelled_coroutine)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    put(sv[1], "abc", 3);
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, blocked_reader, s));
+    WVT_ERR(wv_coro_run(0), WV_EAGAIN); /* it runs, and parks */
+    wv_coro_cancel(co);
+    void *res;
+    WVT_OK(wv_coro_join(co, &res, WV_FOREVER));
+    WVT_ERR((int)(intptr_t)res, WV_ECANCELED);
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    char buf[8];
+    size_t n;
+    WVT_OK(wv_stream_read(s, buf, sizeof buf, &n, 0));
+    WVT_EQ(n, 3);
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* ------------------------------------------- the transport interface */
+
+/*
+ * A shim transport over the descriptor one: reads and writes of 1 to 7
+ * bytes, and every third read answers WV_EAGAIN wanting POLLOUT, as a
+ * TLS read that must first write (SSL_ERROR_WANT_WRITE).  The stream
+ * must wait for what the transport wants, not for its own direction, and
+ * lose nothing to short transfers.
+ */
+struct shim {
+    wv__transport_t base;
+    wv__transport_t *inner;
+    unsigned calls;
+};
+
+static ssize_t shim_read(wv__transport_t *t, void *buf, size_t len, short *want)
+{
+    struct shim *sh = (struct shim *)t;
+    if (++sh->calls % 3 == 0) {
+        *want = POLLOUT;
+        return WV_EAGAIN;
+    }
+    size_t most = 1 + sh->calls % 7;
+    return sh->inner->ops->read(sh->inner, buf, len < most ? len : most, want);
+}
+
+static ssize_t shim_writev(wv__transport_t *t, const struct iovec *iov,
+                           int niov, short *want)
+{
+    struct shim *sh = (struct shim *)t;
+    struct iovec one = iov[0];
+    size_t most = 1 + ++sh->calls % 7;
+    if (one.iov_len > most)
+        one.iov_len = most;
+    return sh->inner->ops->writev(sh->inner, &one, 1, want);
+}
+
+static int shim_wait(wv__transport_t *t, short want, int64_t deadline)
+{
+    struct shim *sh = (struct shim *)t;
+    return sh->inner->ops->wait(sh->inner, want, deadline);
+}
+
+static int shim_shutdown(wv__transport_t *t, short *want)
+{
+    struct shim *sh = (struct shim *)t;
+    return sh->inner->ops->shutdown(sh->inner, want);
+}
+
+static void shim_close(wv__transport_t *t)
+{
+    struct shim *sh = (struct shim *)t;
+    sh->inner->ops->close(sh->inner);
+    free(sh);
+}
+
+static const wv__transport_ops_t shim_ops = {
+    .read = shim_read,
+    .writev = shim_writev,
+    .wait = shim_wait,
+    .shutdown = shim_shutdown,
+    .close = shim_close,
+};
+
+static wv_stream_t *shim_stream(int fd, const wv_stream_opts_t *opts)
+{
+    struct shim *sh = calloc(1, sizeof *sh);
+    WVT_ASSERT(sh);
+    WVT_OK(wv__transport_fd_new(&sh->inner, fd, false));
+    sh->base = (wv__transport_t){.ops = &shim_ops, .fd = fd};
+    wv_stream_t *s = NULL;
+    WVT_OK(wv__stream_new(&s, opts, &sh->base));
+    return s;
+}
+
+static void shim_writer(void *arg)
+{
+    wv_stream_t *s = arg;
+    uint64_t off = 0;
+    for (int i = 0; i < (int)wvt_scale(75); i++)
+        WVT_OK(write_pat(s, &off, (size_t)(i * 37 % 9000) + 1, WV_FOREVER));
+    WVT_OK(wv_stream_write_eof(s, WV_FOREVER));
+}
+
+WVT_TEST(stream_over_a_short_transfer_transport)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_opts_t o = {.high_water = 4096, .low_water = 1024};
+    wv_stream_t *w = shim_stream(sv[0], &o), *r = shim_stream(sv[1], NULL);
+    wvt_thread_t *t = wvt_spawn(shim_writer, w);
+    uint64_t want = 0;
+    for (int i = 0; i < (int)wvt_scale(75); i++)
+        want += (uint64_t)(i * 37 % 9000) + 1;
+    WVT_EQ(read_pat_to_end(r), want);
+    wvt_join(t);
+
+    /* Lines, and a multi-byte delimiter, through 1- to 7-byte reads. */
+    char line[64];
+    size_t n;
+    wv_stream_free(r);
+    int p[2];
+    socket_pair(p);
+    r = shim_stream(p[1], NULL);
+    put(p[0], "first line\nsecond\r\n\r\nthird\n", 27);
+    close(p[0]);
+    WVT_OK(wv_stream_readline(r, line, sizeof line, &n, WV_FOREVER));
+    WVT_EQ(n, 11);
+    WVT_OK(wv_stream_read_until(r, "\r\n\r\n", 4, line, sizeof line, &n,
+                                WV_FOREVER));
+    WVT_EQ(n, 10);
+    WVT_ASSERT(memcmp(line, "second\r\n\r\n", 10) == 0);
+    WVT_OK(wv_stream_readline(r, line, sizeof line, &n, WV_FOREVER));
+    WVT_EQ(n, 6);
+    WVT_ERR(wv_stream_readline(r, line, sizeof line, &n, WV_FOREVER), WV_EOF);
+    wv_stream_free(r);
+    wv_stream_free(w);
+}
+
+/* free never waits: bytes the peer does not take are dropped. */
+WVT_TEST(stream_free_does_not_wait)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    static char chunk[4096];
+    int err;
+    while ((err = wv_stream_write(s, chunk, sizeof chunk, NULL, 0)) == 0)
+        ;
+    WVT_ERR(err, WV_EAGAIN);
+    WVT_GT(wv_stream_write_pending(s), 0);
+    wv_stream_free(s); /* the runner's time-out would catch a wait */
+    close(sv[1]);
+}
