@@ -12,6 +12,8 @@
  *   weave/pool.h        multiprocessing.Pool and ThreadPool
  *   weave/subprocess.h  subprocess: Popen, communicate, run, check_output
  *   weave/coro.h        coroutines, groups, the scheduler, wv_fdwait
+ *   weave/net.h         sockets: TCP (Happy Eyeballs), Unix, UDP,
+ *                       sendfile, name resolution with deadlines
  *   weave/chan.h        Go's channels: send, receive, close, select
  *   weave/stream.h      asyncio's streams: buffered reads (readline,
  *                       read_until, read_exactly) and writes with
@@ -24,6 +26,7 @@
 #include "weave/core.h"
 #include "weave/coro.h"
 #include "weave/ipc.h"
+#include "weave/net.h"
 #include "weave/pool.h"
 #include "weave/proc.h"
 #include "weave/queue.h"

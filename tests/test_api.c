@@ -485,6 +485,82 @@ static int run_case(int i)
     case 208: /* wv_timer_free */
         wv_timer_free(NULL);
         return 1;
+    case 209: /* wv_addr_from_ip */
+        return wv_addr_from_ip(NULL, "127.0.0.1", 0) == WV_EINVAL;
+    case 210: /* wv_addr_from_unix */
+        return wv_addr_from_unix(NULL, "/x") == WV_EINVAL;
+    case 211: /* wv_addr_format */
+        return wv_addr_format(NULL, NULL, 0) == WV_EINVAL;
+    case 212: /* wv_addr_family */
+        return wv_addr_family(NULL) == 0;
+    case 213: /* wv_addr_port */
+        return wv_addr_port(NULL) == 0;
+    case 214: /* wv_getaddrinfo */
+        return wv_getaddrinfo(NULL, NULL, "localhost", NULL, 0) == WV_EINVAL;
+    case 215: /* wv_addrinfo_free */
+        wv_addrinfo_free(NULL);
+        return 1;
+    case 216: /* wv_sock_adopt */
+        return wv_sock_adopt(NULL, 0) == WV_EINVAL;
+    case 217: /* wv_sock_pair */
+        return wv_sock_pair(NULL, NULL, 0) == WV_EINVAL;
+    case 218: /* wv_sock_fd */
+        return wv_sock_fd(NULL) == WV_EINVAL;
+    case 219: /* wv_sock_close */
+        return wv_sock_close(NULL) == WV_EINVAL;
+    case 220: /* wv_sock_free */
+        wv_sock_free(NULL);
+        return 1;
+    case 221: /* wv_sock_local_addr */
+        return wv_sock_local_addr(NULL, NULL) == WV_EINVAL;
+    case 222: /* wv_sock_peer_addr */
+        return wv_sock_peer_addr(NULL, NULL) == WV_EINVAL;
+    case 223: /* wv_sock_connect */
+        return wv_sock_connect(NULL, NULL, NULL, 0) == WV_EINVAL;
+    case 224: /* wv_tcp_connect */
+        return wv_tcp_connect(NULL, NULL, NULL, 0, 0) == WV_EINVAL;
+    case 225: /* wv_sock_listen */
+        return wv_sock_listen(NULL, NULL, NULL) == WV_EINVAL;
+    case 226: /* wv_sock_accept */
+        return wv_sock_accept(NULL, NULL, NULL, 0) == WV_EINVAL;
+    case 227: /* wv_sock_shutdown */
+        return wv_sock_shutdown(NULL, 0) == WV_EINVAL;
+    case 228: /* wv_sock_send */
+        return wv_sock_send(NULL, NULL, 0, NULL, 0) == WV_EINVAL;
+    case 229: /* wv_sock_sendall */
+        return wv_sock_sendall(NULL, NULL, 0, NULL, 0) == WV_EINVAL;
+    case 230: /* wv_sock_recv */
+        return wv_sock_recv(NULL, NULL, 0, NULL, 0) == WV_EINVAL;
+    case 231: /* wv_sock_sendto */
+        return wv_sock_sendto(NULL, NULL, 0, NULL, 0) == WV_EINVAL;
+    case 232: /* wv_sock_recvfrom */
+        return wv_sock_recvfrom(NULL, NULL, 0, NULL, NULL, 0) == WV_EINVAL;
+    case 233: /* wv_sock_send_fds */
+        return wv_sock_send_fds(NULL, NULL, 0, NULL, 0, NULL, 0) == WV_EINVAL;
+    case 234: /* wv_sock_recv_fds */
+        return wv_sock_recv_fds(NULL, NULL, 0, NULL, NULL, NULL, 0) == WV_EINVAL;
+    case 235: /* wv_sock_sendfile */
+        return wv_sock_sendfile(NULL, 0, 0, 0, NULL, 0) == WV_EINVAL;
+    case 236: /* wv_udp_new */
+        return wv_udp_new(NULL, NULL, NULL, NULL) == WV_EINVAL;
+    case 237: /* wv_sock_join_group */
+        return wv_sock_join_group(NULL, NULL, 0) == WV_EINVAL;
+    case 238: /* wv_sock_leave_group */
+        return wv_sock_leave_group(NULL, NULL, 0) == WV_EINVAL;
+    case 239: /* wv_sock_set_nodelay */
+        return wv_sock_set_nodelay(NULL, true) == WV_EINVAL;
+    case 240: /* wv_sock_set_keepalive */
+        return wv_sock_set_keepalive(NULL, true, 0, 0, 0) == WV_EINVAL;
+    case 241: /* wv_sock_set_reuseaddr */
+        return wv_sock_set_reuseaddr(NULL, true) == WV_EINVAL;
+    case 242: /* wv_sock_set_reuseport */
+        return wv_sock_set_reuseport(NULL, true) == WV_EINVAL;
+    case 243: /* wv_sock_set_sndbuf */
+        return wv_sock_set_sndbuf(NULL, 4096) == WV_EINVAL;
+    case 244: /* wv_sock_set_rcvbuf */
+        return wv_sock_set_rcvbuf(NULL, 4096) == WV_EINVAL;
+    case 245: /* wv_sock_set_broadcast */
+        return wv_sock_set_broadcast(NULL, true) == WV_EINVAL;
     }
     return -1;
 }
@@ -699,6 +775,43 @@ static const char *const case_names[] = {
     "wv_timer_cancel",
     "wv_timer_join",
     "wv_timer_free",
+    "wv_addr_from_ip",
+    "wv_addr_from_unix",
+    "wv_addr_format",
+    "wv_addr_family",
+    "wv_addr_port",
+    "wv_getaddrinfo",
+    "wv_addrinfo_free",
+    "wv_sock_adopt",
+    "wv_sock_pair",
+    "wv_sock_fd",
+    "wv_sock_close",
+    "wv_sock_free",
+    "wv_sock_local_addr",
+    "wv_sock_peer_addr",
+    "wv_sock_connect",
+    "wv_tcp_connect",
+    "wv_sock_listen",
+    "wv_sock_accept",
+    "wv_sock_shutdown",
+    "wv_sock_send",
+    "wv_sock_sendall",
+    "wv_sock_recv",
+    "wv_sock_sendto",
+    "wv_sock_recvfrom",
+    "wv_sock_send_fds",
+    "wv_sock_recv_fds",
+    "wv_sock_sendfile",
+    "wv_udp_new",
+    "wv_sock_join_group",
+    "wv_sock_leave_group",
+    "wv_sock_set_nodelay",
+    "wv_sock_set_keepalive",
+    "wv_sock_set_reuseaddr",
+    "wv_sock_set_reuseport",
+    "wv_sock_set_sndbuf",
+    "wv_sock_set_rcvbuf",
+    "wv_sock_set_broadcast",
 };
 
 WVT_TEST(api_null_objects_every_call)

@@ -89,6 +89,10 @@ WV_EXTERN const char *wv_version(void);
     XX(EPROTO, -EPROTO, "protocol error")                                      \
     XX(EMSGSIZE, -EMSGSIZE, "message too long")                                \
     XX(ENOTSUP, -ENOTSUP, "operation not supported")                           \
+    XX(ENOTSOCK, -ENOTSOCK, "not a socket")                                    \
+    XX(EAFNOSUPPORT, -EAFNOSUPPORT, "address family not supported")            \
+    XX(EISCONN, -EISCONN, "socket is already connected")                       \
+    XX(ENETDOWN, -ENETDOWN, "network is down")                                 \
     XX(EADDRINUSE, -EADDRINUSE, "address already in use")                      \
     XX(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                 \
     XX(ENETUNREACH, -ENETUNREACH, "network is unreachable")                    \
@@ -107,7 +111,10 @@ WV_EXTERN const char *wv_version(void);
     XX(EOF, -4095, "end of stream: nothing more will come")                    \
     XX(EBROKEN, -4094, "broken: the barrier or pool can no longer be used")    \
     XX(EWORKERLOST, -4093, "worker died while holding the task")               \
-    XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")       \
+    XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")        \
+    XX(EAI_NONAME, -4091, "name or service not known")                         \
+    XX(EAI_AGAIN, -4090, "temporary failure in name resolution")               \
+    XX(EAI_FAIL, -4089, "name resolution failed for good")                     \
     XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")
 
 enum {

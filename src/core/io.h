@@ -34,6 +34,24 @@ ssize_t wv__vmsplice(int fd, const struct iovec *iov, int niov, unsigned flags);
 ssize_t wv__recvmsg(int fd, struct msghdr *m, int flags);
 ssize_t wv__sendmsg(int fd, const struct msghdr *m, int flags);
 
+/* accept4(2): the new descriptor, or -errno.  sendto(2), recvfrom(2):
+ * bytes, or -errno. */
+int wv__accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+ssize_t wv__sendto(int fd, const void *buf, size_t len, int flags,
+                   const struct sockaddr *to, socklen_t tolen);
+ssize_t wv__recvfrom(int fd, void *buf, size_t len, int flags,
+                     struct sockaddr *from, socklen_t *fromlen);
+/* connect(2): 0 or -errno.  An interrupted connect goes on in the
+ * background (a retry would say EALREADY), so EINTR is returned as
+ * -EINPROGRESS: wait for writability and read SO_ERROR, as for a
+ * non-blocking connect. */
+int wv__connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* sendfile(2), splice(2): bytes moved, or -errno. */
+ssize_t wv__sendfile(int out, int in, off_t *offset, size_t count);
+ssize_t wv__splice(int in, int out, size_t len, unsigned flags);
+/* pread(2): bytes (0: the end), or -errno. */
+ssize_t wv__pread(int fd, void *buf, size_t len, off_t offset);
+
 /* flock(2): 0 or -errno. */
 int wv__flock(int fd, int op);
 

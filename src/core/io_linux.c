@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 static uint32_t fault_eintr; /* wv__fault_io_eintr budget */
@@ -81,6 +82,45 @@ ssize_t wv__recvmsg(int fd, struct msghdr *m, int flags)
 ssize_t wv__sendmsg(int fd, const struct msghdr *m, int flags)
 {
     RETRY_EINTR(ssize_t, sendmsg(fd, m, flags));
+}
+
+int wv__accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    RETRY_EINTR(int, accept4(fd, addr, len, flags));
+}
+
+ssize_t wv__sendto(int fd, const void *buf, size_t len, int flags,
+                   const struct sockaddr *to, socklen_t tolen)
+{
+    RETRY_EINTR(ssize_t, sendto(fd, buf, len, flags, to, tolen));
+}
+
+ssize_t wv__recvfrom(int fd, void *buf, size_t len, int flags,
+                     struct sockaddr *from, socklen_t *fromlen)
+{
+    RETRY_EINTR(ssize_t, recvfrom(fd, buf, len, flags, from, fromlen));
+}
+
+int wv__connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (connect(fd, addr, len) == 0)
+        return 0;
+    return errno == EINTR ? -EINPROGRESS : -errno;
+}
+
+ssize_t wv__sendfile(int out, int in, off_t *offset, size_t count)
+{
+    RETRY_EINTR(ssize_t, sendfile(out, in, offset, count));
+}
+
+ssize_t wv__splice(int in, int out, size_t len, unsigned flags)
+{
+    RETRY_EINTR(ssize_t, splice(in, NULL, out, NULL, len, flags));
+}
+
+ssize_t wv__pread(int fd, void *buf, size_t len, off_t offset)
+{
+    RETRY_EINTR(ssize_t, pread(fd, buf, len, offset));
 }
 
 int wv__flock(int fd, int op)

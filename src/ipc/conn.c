@@ -166,6 +166,27 @@ void wv__fds_attach(struct msghdr *m, wv__fd_control_t *ctl, const int *fds,
     memcpy(CMSG_DATA(h), fds, sizeof(int) * n);
 }
 
+size_t wv__fds_take(struct msghdr *m, int *fds, size_t *n, size_t cap)
+{
+    size_t closed = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+            if (*n < cap)
+                fds[(*n)++] = fd;
+            else {
+                close(fd);
+                closed++;
+            }
+        }
+    }
+    return closed;
+}
+
 /* One write of iov (with descriptors, if any).  Returns bytes or -errno. */
 static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
                           const int *fds, size_t nfds)
@@ -180,30 +201,43 @@ static ssize_t write_some(wv_conn_t *c, struct iovec *iov, int niov,
     return wv__pipe_writev(c->fd, iov, niov);
 }
 
-/* writev, or vmsplice when `lend`, without dying of SIGPIPE. */
-static ssize_t pipe_out(int fd, const struct iovec *iov, int niov, bool lend)
+void wv__sigpipe_hold(wv__sigpipe_t *g)
 {
     /* Keep the SIGPIPE a closed reader would raise.  Only if the caller
      * had it blocked already can one be pending from before, not ours to
      * take: look then, and only then (a system call saved). */
-    sigset_t pipe_set, old, pending;
+    sigset_t pipe_set, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    bool was_pending = false;
-    if (sigismember(&old, SIGPIPE)) {
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
+    g->was_pending = false;
+    if (sigismember(&g->old, SIGPIPE)) {
         sigpending(&pending);
-        was_pending = sigismember(&pending, SIGPIPE);
+        g->was_pending = sigismember(&pending, SIGPIPE);
     }
-    ssize_t n = lend ? wv__vmsplice(fd, iov, niov, SPLICE_F_NONBLOCK)
-                     : wv__writev(fd, iov, niov);
-    int err = n < 0 ? (int)n : 0;
-    if (err == WV_EPIPE && !was_pending) {
+}
+
+void wv__sigpipe_release(wv__sigpipe_t *g, int err)
+{
+    if (err == WV_EPIPE && !g->was_pending) {
+        sigset_t pipe_set;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
         struct timespec zero = {0, 0};
         wv__sigtimedwait(&pipe_set, NULL, &zero);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return err ? err : n;
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* writev, or vmsplice when `lend`, without dying of SIGPIPE. */
+static ssize_t pipe_out(int fd, const struct iovec *iov, int niov, bool lend)
+{
+    wv__sigpipe_t guard;
+    wv__sigpipe_hold(&guard);
+    ssize_t n = lend ? wv__vmsplice(fd, iov, niov, SPLICE_F_NONBLOCK)
+                     : wv__writev(fd, iov, niov);
+    wv__sigpipe_release(&guard, n < 0 ? (int)n : 0);
+    return n;
 }
 
 ssize_t wv__pipe_writev(int fd, const struct iovec *iov, int niov)
@@ -405,21 +439,9 @@ static int keep_fds(wv_conn_t *c, struct msghdr *m, uint64_t x, uint64_t y)
     size_t n = 0;
     bool bad = (m->msg_flags & MSG_CTRUNC) != 0; /* the kernel dropped some */
 
-    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-            if (n < WV_CONN_MAX_FDS)
-                got[n++] = fd;
-            else { /* cannot happen: the buffer holds WV_CONN_MAX_FDS */
-                close(fd);
-                bad = true;
-            }
-        }
-    }
+    /* More than WV_CONN_MAX_FDS cannot happen: the buffer holds no more. */
+    if (wv__fds_take(m, got, &n, WV_CONN_MAX_FDS))
+        bad = true;
     if (!n && !bad)
         return 0;
     uint64_t at = 0;

@@ -30,6 +30,13 @@ void wv__fds_attach(struct msghdr *m, wv__fd_control_t *ctl, const int *fds,
                     size_t n);
 
 /*
+ * Takes the descriptors of every SCM_RIGHTS message in m into
+ * fds[*n..cap), advancing *n, and closes those past cap.  Returns how many
+ * it closed (0: all fit).
+ */
+size_t wv__fds_take(struct msghdr *m, int *fds, size_t *n, size_t cap);
+
+/*
  * Parses a Pipe frame header from buf[0..n): 0 with the message's length
  * and descriptor count, WV_EAGAIN if n is too short, WV_EPROTO if the
  * bytes are no frame of ours (the fuzz target's entry point).
@@ -53,6 +60,21 @@ unsigned wv__pbarrier_waiting(wv_pbarrier_t *b);
 int wv__fd_above_stdio(int *fd);
 
 struct iovec;
+
+/*
+ * Keeps the SIGPIPE a write raises from killing the program, for the
+ * system calls that have no MSG_NOSIGNAL (write, vmsplice, splice and
+ * sendfile into a socket): hold blocks SIGPIPE in the calling thread;
+ * release, given the call's result (a WV_E* code or 0), takes back the
+ * SIGPIPE the call raised (if it failed with WV_EPIPE and none was
+ * pending before) and restores the mask.  Two pthread_sigmask calls.
+ */
+typedef struct wv__sigpipe {
+    sigset_t old;     /* the mask before hold */
+    bool was_pending; /* a SIGPIPE was pending before: not ours to take */
+} wv__sigpipe_t;
+void wv__sigpipe_hold(wv__sigpipe_t *g);
+void wv__sigpipe_release(wv__sigpipe_t *g, int err);
 
 /*
  * writev to a pipe without dying of SIGPIPE: the signal a closed reader

@@ -40,25 +40,6 @@ static void close_fds(unsigned lo, unsigned hi)
         close((int)fd);
 }
 
-/* Takes the descriptors of every SCM_RIGHTS message in m into fds[*n..cap);
- * closes those past cap. */
-static void take_fds(struct msghdr *m, int *fds, size_t *n, size_t cap)
-{
-    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-            if (*n < cap)
-                fds[(*n)++] = fd;
-            else
-                close(fd);
-        }
-    }
-}
-
 void wv__fserver_close_all(const int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -122,7 +103,7 @@ int wv__fserver_recv(int sock, void *buf, size_t len, int *fds, size_t *nfds,
         ssize_t n = wv__recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
         if (n > 0) {
             have += (size_t)n;
-            take_fds(&m, fds, nfds, cap);
+            wv__fds_take(&m, fds, nfds, cap);
             *trunc |= (m.msg_flags & MSG_CTRUNC) != 0;
         } else if (n == 0) {
             return WV_EPIPE;
