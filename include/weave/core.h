@@ -108,7 +108,8 @@ WV_EXTERN const char *wv_version(void);
     XX(EBROKEN, -4094, "broken: the barrier or pool can no longer be used")    \
     XX(EWORKERLOST, -4093, "worker died while holding the task")               \
     XX(ECALLEDPROCESS, -4092, "child exited with a nonzero returncode")       \
-    XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")
+    XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")          \
+    XX(ECERT, -4087, "certificate verification failed")
 
 enum {
 #define WV__ERR_ENUM(name, value, msg) WV_##name = (value),
