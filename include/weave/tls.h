@@ -161,7 +161,9 @@ typedef struct wv_tls_opts {
  * were, the caller's to close.
  * Errors: WV_ECERT (verification failed: wv_tls_error_reason), WV_EPROTO
  * (not TLS, no common protocol version or cipher...), WV_ETIMEDOUT,
- * WV_EAGAIN (deadline 0 and the handshake must wait), WV_ECANCELED,
+ * WV_EAGAIN (deadline 0 and the handshake must wait: a handshake cannot
+ * be tried without effect, the peer may have its first message; the
+ * connection is of no further use), WV_ECANCELED,
  * WV_ECONNRESET (the peer closed or reset the connection during the
  * handshake), WV_EPIPE, WV_EINVAL (out, ctx NULL, a server context, fd
  * no stream socket, a bad option), WV_EBADF, WV_ENOMEM.

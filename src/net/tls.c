@@ -19,8 +19,8 @@
  *
  * Lock.  One SSL object serves both directions, so `lock` serialises
  * every call into it (SSL_read, SSL_write, SSL_shutdown, the accessors)
- * and protects `out`, rd_err, wr_err, fatal, shut_sent.  Held only around
- * calls that do not wait (the socket is non-blocking); never across a
+ * and protects `out`, rd_err, wr_err, fatal, fatal_err, shut_sent.  Held only
+ * around calls that do not wait (the socket is non-blocking); never across a
  * wait.  A read that made records of its own (a TLS 1.3 key update's
  * answer) sends them too, and if they do not all go, asks to wait for
  * POLLOUT as well as POLLIN.
@@ -67,6 +67,7 @@ struct tls {
     int wr_err;        /* send's error (WV_EPIPE...), or 0 */
     bool rd_eof;       /* recv returned 0 */
     bool fatal;        /* a fatal SSL error: no close_notify then */
+    int fatal_err;     /* its code, sticky (later answers lose the why) */
     bool shut_sent;    /* SSL_shutdown sent close_notify */
     bool done;         /* the handshake is complete */
     bool borrowed;     /* the caller's fd: never closed */
@@ -225,7 +226,10 @@ static int ssl_fail(struct tls *t, int code, short *want)
     }
     if (code == SSL_ERROR_ZERO_RETURN)
         return 0;
-    t->fatal = true;
+    if (t->fatal) {
+        ERR_clear_error();
+        return t->fatal_err;
+    }
     if (t->rd_err || t->wr_err) {
         err = t->rd_err ? t->rd_err : t->wr_err;
     } else if (code == SSL_ERROR_SYSCALL ||
@@ -242,6 +246,8 @@ static int ssl_fail(struct tls *t, int code, short *want)
         err = is_cert_reason(ERR_GET_REASON(e)) ? WV_ECERT : WV_EPROTO;
         wv__tls_set_reason(why ? why : "TLS failure");
     }
+    t->fatal = true;
+    t->fatal_err = err;
     ERR_clear_error();
     return err;
 }

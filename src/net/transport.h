@@ -38,7 +38,7 @@
  * Errors from read and writev are WV_E* codes (-errno): WV_ECONNRESET and
  * WV_EPIPE in particular pass to the stream's caller as they are, and
  * SIGPIPE must never be raised.  A transport's TLS-level failure (a bad
- * record, a failed certificate) is WV_EPROTO.
+ * record) is WV_EPROTO; a certificate that failed verification, WV_ECERT.
  */
 #ifndef WV_NET_TRANSPORT_H
 #define WV_NET_TRANSPORT_H
