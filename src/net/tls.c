@@ -575,7 +575,8 @@ static int tls_stream(wv_stream_t **out, const wv_tls_opts_t *opts,
         unsigned int plen;
         t->done = true;
         SSL_get0_alpn_selected(t->ssl, &p, &plen);
-        memcpy(t->alpn, p, plen); /* plen <= 255 */
+        if (plen) /* at most 255 */
+            memcpy(t->alpn, p, plen);
         t->alpn[plen] = '\0';
         err = wv__stream_new(out, so, &t->base);
     }
