@@ -220,7 +220,7 @@ static int ssl_fail(struct tls *t, int code, short *want)
 
     if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
         *want = code == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
-        if (t->opos < t->olen)
+        if (t->opos < t->olen && !t->wr_err) /* not on a dead socket */
             *want |= POLLOUT;
         return WV_EAGAIN;
     }
