@@ -1101,3 +1101,62 @@ WVT_TEST(tls_ecert_is_a_weave_code)
     WVT_ASSERT(strcmp(wv_err_name(WV_ECERT), "WV_ECERT") == 0);
     WVT_ASSERT(strcmp(wv_strerror(WV_ECERT), "unknown error") != 0);
 }
+
+/* TLS 1.2 against `openssl s_server -tls1_2`: the session comes with the
+ * handshake there, and the second connection resumes it. */
+WVT_TEST_TIMEOUT(tls_interop_openssl_tls12_resumption, 60)
+{
+    struct pki p;
+    pki_make(&p);
+    char port_s[16];
+    int port = free_port();
+    snprintf(port_s, sizeof port_s, "%d", port);
+    const char *argv[] = {
+        "openssl",         "s_server", "-accept",         port_s,    "-cert",
+        pf(&p, "srv.pem"), "-key",     pf(&p, "srv.key"), "-tls1_2", "-rev",
+        "-naccept",        "2",        "-quiet",          NULL};
+    wv_popen_t *pp = spawn(argv);
+    wv_tls_ctx_t *cctx = client_ctx(&p, false);
+    for (int i = 0; i < 2; i++) {
+        wv_stream_t *s;
+        char buf[64];
+        size_t n;
+        int64_t d = wv_deadline_in(10000);
+        WVT_OK(
+            wv_tls_client(&s, NULL, cctx, connect_retry(port), "localhost", d));
+        WVT_ASSERT(strcmp(wv_tls_version(s), "TLSv1.2") == 0);
+        WVT_EQ(wv_tls_is_resumed(s), i == 1);
+        WVT_OK(wv_stream_write(s, "abc\n", 4, NULL, d));
+        WVT_OK(wv_stream_drain(s, d));
+        WVT_OK(wv_stream_readline(s, buf, sizeof buf, &n, d));
+        WVT_ASSERT(n == 4 && memcmp(buf, "cba\n", 4) == 0);
+        wv_stream_free(s);
+    }
+    reap(pp, true);
+    wv_tls_ctx_free(cctx);
+    pki_free(&p);
+}
+
+/* Every allocation of a context's own can fail: WV_ENOMEM, nothing
+ * left behind. */
+static int ctx_with_alpn(void *arg)
+{
+    static const char *alpn[] = {"h2", "http/1.1"};
+    wv_tls_ctx_t *ctx;
+    int err = wv_tls_ctx_new(
+        &ctx,
+        &(wv_tls_ctx_opts_t){.ca_file = arg, .alpn = alpn, .alpn_count = 2});
+    if (!err)
+        wv_tls_ctx_free(ctx);
+    return err;
+}
+
+WVT_TEST(tls_ctx_allocation_failures)
+{
+    struct pki p;
+    pki_make(&p);
+    wvt_alloc_install();
+    WVT_GE(wvt_faultsim(ctx_with_alpn, (void *)pf(&p, "ca.pem")), 2);
+    wvt_alloc_uninstall();
+    pki_free(&p);
+}
