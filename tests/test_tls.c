@@ -791,6 +791,13 @@ WVT_TEST(tls_ctx_option_errors)
             WV_EINVAL);
     WVT_ERR(wv_tls_ctx_new(&ctx, &(wv_tls_ctx_opts_t){.min_version = 7}),
             WV_EINVAL);
+    WVT_ERR(wv_tls_ctx_new(&ctx,
+                           &(wv_tls_ctx_opts_t){
+                               .server = true,
+                               .cert_file = pf(&p, "srv.pem"),
+                               .key_file = pf(&p, "srv.key"),
+                               .verify_client = WV_TLS_CLIENT_CERT_REQUIRED}),
+            WV_EINVAL); /* no CA to verify clients against */
     WVT_ERR(wv_tls_ctx_new(&ctx, &(wv_tls_ctx_opts_t){.ca_file = "/nope"}),
             WV_ENOENT);
     WVT_ERR(wv_tls_ctx_new(&ctx, &(wv_tls_ctx_opts_t){.ca_pem = "junk"}),

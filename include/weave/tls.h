@@ -130,6 +130,7 @@ typedef struct wv_tls_ctx_opts {
 /*
  * Makes a context.  0 with *out; free with wv_tls_ctx_free.
  * Errors: WV_EINVAL (out NULL, an unknown verify_client or min_version,
+ * verify_client on a client or without CAs to verify against,
  * a server without a certificate and key, a key without a certificate or
  * the other way round, insecure_skip_verify on a server, a bad ALPN
  * list), WV_ENOENT (a file or directory that is not there), WV_EPROTO

@@ -284,6 +284,7 @@ static int check_opts(const wv_tls_ctx_opts_t *o)
     if (o->verify_client < WV_TLS_CLIENT_CERT_NONE ||
         o->verify_client > WV_TLS_CLIENT_CERT_REQUIRED ||
         (o->verify_client && !o->server) ||
+        (o->verify_client && !o->ca_file && !o->ca_dir && !o->ca_pem) ||
         (o->min_version != WV_TLS_1_2 && o->min_version != WV_TLS_1_3) ||
         (o->insecure_skip_verify && o->server))
         return WV_EINVAL;
