@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -217,6 +218,7 @@ static void serve(void *arg)
         wv_stream_t *s = NULL;
         int64_t d = wv_deadline_in(10000);
         sv->err[i] = wv_tls_server(&s, NULL, sv->ctx, fd, d);
+        WVT_EQ(ERR_peek_error(), 0);
         if (sv->err[i]) {
             close(fd);
             continue;
@@ -428,6 +430,7 @@ static int against(struct pki *p, const char *cert, const char *key,
     int fd = connect_to(port);
     int err = wv_tls_client(&s, NULL, cctx, fd, name, wv_deadline_in(10000));
     snprintf(why, cap, "%s", wv_tls_error_reason());
+    WVT_EQ(ERR_peek_error(), 0); /* nothing left on the thread's queue */
     if (err == 0) {
         ping(s, "insecure, but encrypted\n");
         finish(s);
