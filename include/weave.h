@@ -33,5 +33,6 @@
 #include "weave/stream.h"
 #include "weave/subprocess.h"
 #include "weave/sync.h"
+#include "weave/tls.h"
 
 #endif /* WEAVE_H */

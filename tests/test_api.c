@@ -906,3 +906,66 @@ WVT_TEST(api_null_objects_stream_calls)
     }
     WVT_EQ(bad, 0);
 }
+
+/* TLS (weave/tls.h): the same promises, in a table of their own. */
+static int run_tls_case(int i)
+{
+    wv_stream_t *s = NULL;
+    char buf[8];
+    switch (i) {
+    case 0:
+        return wv_tls_ctx_new(NULL, NULL) == WV_EINVAL;
+    case 1:
+        wv_tls_ctx_free(NULL);
+        return 1;
+    case 2:
+        return wv_tls_client(NULL, NULL, NULL, 0, "x", 0) == WV_EINVAL &&
+               wv_tls_client(&s, NULL, NULL, 0, "x", 0) == WV_EINVAL &&
+               s == NULL;
+    case 3:
+        return wv_tls_server(NULL, NULL, NULL, 0, 0) == WV_EINVAL &&
+               wv_tls_server(&s, NULL, NULL, 0, 0) == WV_EINVAL && s == NULL;
+    case 4:
+        return !wv_tls_is_tls(NULL);
+    case 5:
+        return wv_tls_alpn(NULL) == NULL;
+    case 6:
+        return wv_tls_version(NULL) == NULL;
+    case 7:
+        return wv_tls_cipher(NULL) == NULL;
+    case 8:
+        return !wv_tls_is_resumed(NULL);
+    case 9:
+        return wv_tls_peer_subject(NULL, buf, sizeof buf) == WV_EINVAL;
+    case 10:
+        return wv_tls_error_reason() != NULL; /* takes no object */
+    }
+    return -1;
+}
+
+static const char *const tls_case_names[] = {
+    "wv_tls_ctx_new",    "wv_tls_ctx_free",    "wv_tls_client",
+    "wv_tls_server",     "wv_tls_is_tls",      "wv_tls_alpn",
+    "wv_tls_version",    "wv_tls_cipher",      "wv_tls_is_resumed",
+    "wv_tls_peer_subject", "wv_tls_error_reason",
+};
+
+WVT_TEST(api_null_objects_tls_calls)
+{
+    int n = (int)(sizeof tls_case_names / sizeof *tls_case_names);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        WVT_ASSERT(pid >= 0);
+        if (pid == 0)
+            _exit(run_tls_case(i) == 1 ? 0 : 1);
+        int st;
+        WVT_EQ(waitpid(pid, &st, 0), pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "NULL object: %s %s\n", tls_case_names[i],
+                    WIFSIGNALED(st) ? "crashed" : "broke its promise");
+            bad++;
+        }
+    }
+    WVT_EQ(bad, 0);
+}

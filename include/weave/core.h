@@ -115,7 +115,8 @@ WV_EXTERN const char *wv_version(void);
     XX(EAI_NONAME, -4091, "name or service not known")                         \
     XX(EAI_AGAIN, -4090, "temporary failure in name resolution")               \
     XX(EAI_FAIL, -4089, "name resolution failed for good")                     \
-    XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")
+    XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")          \
+    XX(ECERT, -4087, "certificate verification failed")
 
 enum {
 #define WV__ERR_ENUM(name, value, msg) WV_##name = (value),

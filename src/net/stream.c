@@ -472,6 +472,25 @@ static int flush_to(wv_stream_t *s, size_t keep, int64_t deadline)
     return 0;
 }
 
+/* Writes out every pending byte, then what the transport holds itself:
+ * the bytes have reached the descriptor. */
+static int flush_all(wv_stream_t *s, int64_t deadline)
+{
+    int err = flush_to(s, 0, deadline);
+
+    while (!err && s->t->ops->flush) {
+        short want = POLLOUT;
+        err = s->t->ops->flush(s->t, &want);
+        if (err != WV_EAGAIN)
+            break;
+        err = s->t->ops->wait(s->t, want, deadline);
+    }
+    if (err && err != WV_EAGAIN && err != WV_ETIMEDOUT && err != WV_ECANCELED &&
+        err != WV_EINVAL && !s->werr)
+        s->werr = err;
+    return err;
+}
+
 static int write_check(const wv_stream_t *s)
 {
     if (s->wshut)
@@ -538,7 +557,7 @@ int wv_stream_drain(wv_stream_t *s, int64_t deadline)
         return 0;
     if (s->werr)
         return s->werr;
-    return flush_to(s, 0, deadline);
+    return flush_all(s, deadline);
 }
 
 size_t wv_stream_write_pending(const wv_stream_t *s)
@@ -599,11 +618,16 @@ int wv_stream_close(wv_stream_t *s, int64_t deadline)
         return WV_EINVAL;
     if (s->closed)
         return 0;
-    int err = s->werr && wpending(s) ? s->werr : flush_to(s, 0, deadline);
+    int err = s->werr && wpending(s) ? s->werr : flush_all(s, deadline);
     if (!is_final(err))
         return err; /* nothing closed: the caller may try again */
     release(s);
     return err;
+}
+
+wv__transport_t *wv__stream_transport(const wv_stream_t *s)
+{
+    return s->closed ? NULL : s->t;
 }
 
 int wv_stream_fileno(const wv_stream_t *s)
@@ -619,7 +643,7 @@ void wv_stream_free(wv_stream_t *s)
         return;
     if (!s->closed) {
         if (!s->werr)
-            flush_to(s, 0, WV_NOWAIT); /* what goes at once */
+            flush_all(s, WV_NOWAIT); /* what goes at once */
         release(s);
     }
     wv__free(s);

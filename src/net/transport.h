@@ -38,7 +38,7 @@
  * Errors from read and writev are WV_E* codes (-errno): WV_ECONNRESET and
  * WV_EPIPE in particular pass to the stream's caller as they are, and
  * SIGPIPE must never be raised.  A transport's TLS-level failure (a bad
- * record, a failed certificate) is WV_EPROTO.
+ * record) is WV_EPROTO; a certificate that failed verification, WV_ECERT.
  */
 #ifndef WV_NET_TRANSPORT_H
 #define WV_NET_TRANSPORT_H
@@ -72,6 +72,13 @@ typedef struct wv__transport_ops {
     /* Releases the descriptor (closes it unless borrowed) and frees t.
      * Never fails, never waits. */
     void (*close)(wv__transport_t *t);
+    /* May be NULL (nothing of its own is ever held).  Writes out bytes
+     * the transport itself holds (TLS: records already encrypted for
+     * bytes writev reported written), without waiting: 0 once none are
+     * left, WV_EAGAIN with *want, or another WV_E*.  The stream calls it
+     * after its own buffer is empty, wherever it promises the bytes
+     * reached the descriptor (drain, write_eof, close). */
+    int (*flush)(wv__transport_t *t, short *want);
 } wv__transport_ops_t;
 
 /* The head of every transport, which extends it. */
@@ -103,5 +110,8 @@ void wv__transport_fd_abandon(wv__transport_t *t);
  */
 int wv__stream_new(wv_stream_t **out, const wv_stream_opts_t *opts,
                    wv__transport_t *t);
+
+/* The transport under s; NULL once s was closed. */
+wv__transport_t *wv__stream_transport(const wv_stream_t *s);
 
 #endif /* WV_NET_TRANSPORT_H */
