@@ -36,9 +36,9 @@ static int run_case(int i)
         return wv_chan_len(NULL) == 0;
     case 6: /* wv_chan_cap */
         return wv_chan_cap(NULL) == 0;
-    case 7: /* wv_chan_select */
+    case 7:                                             /* wv_chan_select */
         return wv_chan_select(NULL, 0, 0) == WV_EAGAIN; /* no case: waits */
-    case 8: /* wv_coro_spawn */
+    case 8:                                             /* wv_coro_spawn */
         return wv_coro_spawn(NULL, NULL, NULL, NULL) == WV_EINVAL;
     case 9: /* wv_coro_join */
         return wv_coro_join(NULL, NULL, 0) == WV_EINVAL;
@@ -50,9 +50,9 @@ static int run_case(int i)
     case 12: /* wv_coro_free */
         wv_coro_free(NULL);
         return 1;
-    case 13: /* wv_coro_name */
+    case 13:                               /* wv_coro_name */
         return wv_coro_name(NULL) != NULL; /* the caller's */
-    case 14: /* wv_group_new */
+    case 14:                               /* wv_group_new */
         return wv_group_new(NULL) == WV_EINVAL;
     case 15: /* wv_group_spawn */
         return wv_group_spawn(NULL, NULL, NULL, NULL) == WV_EINVAL;
@@ -79,7 +79,8 @@ static int run_case(int i)
     case 25: /* wv_conn_send_fds */
         return wv_conn_send_fds(NULL, NULL, 0, NULL, 0, 0) == WV_EINVAL;
     case 26: /* wv_conn_recv_fds */
-        return wv_conn_recv_fds(NULL, NULL, 0, NULL, NULL, NULL, 0) == WV_EINVAL;
+        return wv_conn_recv_fds(NULL, NULL, 0, NULL, NULL, NULL, 0) ==
+               WV_EINVAL;
     case 27: /* wv_conn_fileno */
         return wv_conn_fileno(NULL) == WV_EINVAL;
     case 28: /* wv_conn_close */
@@ -220,17 +221,22 @@ static int run_case(int i)
     case 88: /* wv_pool_new */
         return wv_pool_new(NULL, NULL) == WV_EINVAL;
     case 89: /* wv_pool_apply_async */
-        return wv_pool_apply_async(NULL, NULL, NULL, NULL, 0, NULL) == WV_EINVAL;
+        return wv_pool_apply_async(NULL, NULL, NULL, NULL, 0, NULL) ==
+               WV_EINVAL;
     case 90: /* wv_pool_apply */
-        return wv_pool_apply(NULL, NULL, NULL, 0, NULL, 0, NULL, 0) == WV_EINVAL;
+        return wv_pool_apply(NULL, NULL, NULL, 0, NULL, 0, NULL, 0) ==
+               WV_EINVAL;
     case 91: /* wv_pool_map */
-        return wv_pool_map(NULL, NULL, NULL, NULL, 0, 0, NULL, 0, NULL) == WV_EINVAL;
+        return wv_pool_map(NULL, NULL, NULL, NULL, 0, 0, NULL, 0, NULL) ==
+               WV_EINVAL;
     case 92: /* wv_pool_map_async */
-        return wv_pool_map_async(NULL, NULL, NULL, NULL, 0, 0, NULL, 0, NULL) == WV_EINVAL;
+        return wv_pool_map_async(NULL, NULL, NULL, NULL, 0, 0, NULL, 0, NULL) ==
+               WV_EINVAL;
     case 93: /* wv_pool_imap */
         return wv_pool_imap(NULL, NULL, NULL, NULL, 0, 0, 0, NULL) == WV_EINVAL;
     case 94: /* wv_pool_imap_unordered */
-        return wv_pool_imap_unordered(NULL, NULL, NULL, NULL, 0, 0, 0, NULL) == WV_EINVAL;
+        return wv_pool_imap_unordered(NULL, NULL, NULL, NULL, 0, 0, 0, NULL) ==
+               WV_EINVAL;
     case 95: /* wv_imap_next */
         return wv_imap_next(NULL, NULL, NULL, 0) == WV_EINVAL;
     case 96: /* wv_imap_free */
@@ -538,7 +544,8 @@ static int run_case(int i)
     case 233: /* wv_sock_send_fds */
         return wv_sock_send_fds(NULL, NULL, 0, NULL, 0, NULL, 0) == WV_EINVAL;
     case 234: /* wv_sock_recv_fds */
-        return wv_sock_recv_fds(NULL, NULL, 0, NULL, NULL, NULL, 0) == WV_EINVAL;
+        return wv_sock_recv_fds(NULL, NULL, 0, NULL, NULL, NULL, 0) ==
+               WV_EINVAL;
     case 235: /* wv_sock_sendfile */
         return wv_sock_sendfile(NULL, 0, 0, 0, NULL, 0) == WV_EINVAL;
     case 236: /* wv_udp_new */
@@ -944,9 +951,9 @@ static int run_tls_case(int i)
 }
 
 static const char *const tls_case_names[] = {
-    "wv_tls_ctx_new",    "wv_tls_ctx_free",    "wv_tls_client",
-    "wv_tls_server",     "wv_tls_is_tls",      "wv_tls_alpn",
-    "wv_tls_version",    "wv_tls_cipher",      "wv_tls_is_resumed",
+    "wv_tls_ctx_new",      "wv_tls_ctx_free",     "wv_tls_client",
+    "wv_tls_server",       "wv_tls_is_tls",       "wv_tls_alpn",
+    "wv_tls_version",      "wv_tls_cipher",       "wv_tls_is_resumed",
     "wv_tls_peer_subject", "wv_tls_error_reason",
 };
 
@@ -963,6 +970,57 @@ WVT_TEST(api_null_objects_tls_calls)
         WVT_EQ(waitpid(pid, &st, 0), pid);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             fprintf(stderr, "NULL object: %s %s\n", tls_case_names[i],
+                    WIFSIGNALED(st) ? "crashed" : "broke its promise");
+            bad++;
+        }
+    }
+    WVT_EQ(bad, 0);
+}
+
+/* Servers (weave/net.h): the same promises, in a table of their own. */
+static int run_server_case(int i)
+{
+    wv_server_t *s = NULL;
+    wv_addr_t a;
+    switch (i) {
+    case 0:
+        return wv_server_new(NULL, NULL, NULL, NULL) == WV_EINVAL &&
+               wv_server_new(&s, NULL, NULL, NULL) == WV_EINVAL && s == NULL;
+    case 1:
+        return wv_server_addr(NULL, &a) == WV_EINVAL;
+    case 2:
+        return wv_server_active(NULL) == 0;
+    case 3:
+        return wv_server_served(NULL) == 0;
+    case 4:
+        return wv_server_shed(NULL) == 0;
+    case 5:
+        return wv_server_stop(NULL, 0) == WV_EINVAL;
+    case 6:
+        wv_server_free(NULL);
+        return 1;
+    }
+    return -1;
+}
+
+static const char *const server_case_names[] = {
+    "wv_server_new",  "wv_server_addr", "wv_server_active", "wv_server_served",
+    "wv_server_shed", "wv_server_stop", "wv_server_free",
+};
+
+WVT_TEST(api_null_objects_server_calls)
+{
+    int n = (int)(sizeof server_case_names / sizeof *server_case_names);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        WVT_ASSERT(pid >= 0);
+        if (pid == 0)
+            _exit(run_server_case(i) == 1 ? 0 : 1);
+        int st;
+        WVT_EQ(waitpid(pid, &st, 0), pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "NULL object: %s %s\n", server_case_names[i],
                     WIFSIGNALED(st) ? "crashed" : "broke its promise");
             bad++;
         }

@@ -407,6 +407,88 @@ WV_EXTERN int wv_sock_set_sndbuf(wv_sock_t *s, int bytes);
 WV_EXTERN int wv_sock_set_rcvbuf(wv_sock_t *s, int bytes);
 WV_EXTERN int wv_sock_set_broadcast(wv_sock_t *s, bool on);
 
+/* ----------------------------------------------------------------- servers */
+
+/*
+ * asyncio.start_server: a listener and an accept loop that runs a handler
+ * in a coroutine of its own for every connection.
+ *
+ * The handler gets the connection's socket and the peer's address (valid
+ * while it runs); the server owns the socket and frees it when the
+ * handler returns (the handler must not free it; it may close it).  A
+ * handler runs on the thread whose loop accepted the connection and is
+ * cancelled when the server stops past its deadline: its weave calls then
+ * return WV_ECANCELED, and it should return.
+ */
+typedef struct wv_server wv_server_t;
+typedef void (*wv_server_fn)(wv_sock_t *conn, const wv_addr_t *peer, void *arg);
+
+typedef struct wv_server_opts {
+    /* Where to listen: TCP (IPv4 or IPv6; port 0 picks a free port, see
+     * wv_server_addr) or a Unix path or abstract name.  Required. */
+    const wv_addr_t *addr;
+    /* 0: the server's coroutines run on the calling thread's scheduler,
+     * which the caller runs (wv_coro_run, or its own coroutines' waits),
+     * as asyncio's loop runs start_server's; stop and free it from that
+     * thread.  N (at most 1024): N threads of the server's own, each with
+     * its scheduler, its acceptor and its handlers; for TCP each has its
+     * own SO_REUSEPORT listener on the same address (the kernel spreads
+     * the connections), a Unix address is one listener they share. */
+    unsigned threads;
+    /* At most this many handlers at once (0: no limit); beyond it,
+     * connections wait in the listener's backlog until one ends. */
+    size_t max_connections;
+    /* listen(2)'s backlog; 0: SOMAXCONN. */
+    int backlog;
+    /* IPv6: IPV6_V6ONLY (off: "::" takes IPv4 too). */
+    bool v6only;
+    /* The handlers' coroutine stacks (0: the default, wv_coro_opts_t). */
+    size_t stack_size;
+} wv_server_opts_t;
+
+/*
+ * Listens and starts accepting: the loop runs at once on the server's
+ * threads (threads > 0), or on the calling thread whenever its scheduler
+ * runs (threads == 0).  Running out of descriptors at accept never spins:
+ * each loop keeps a spare descriptor, gives it up to accept the queued
+ * connection and close it at once (the client sees its connection end;
+ * wv_server_shed counts them), as libuv does.  A connection that fails
+ * while queued (reset, aborted) is skipped.
+ * Errors: WV_EINVAL (out, opts, opts->addr or fn NULL, threads > 1024,
+ * max_connections > 2^32 - 1), the errors of wv_sock_listen, WV_ENOMEM,
+ * WV_EAGAIN (no thread could be started).  On error nothing is left.
+ */
+WV_EXTERN int wv_server_new(wv_server_t **out, const wv_server_opts_t *opts,
+                            wv_server_fn fn, void *arg);
+
+/* The address the server listens on (with the port picked for port 0).
+ * Errors: WV_EINVAL (NULL), WV_EBADF (stopped). */
+WV_EXTERN int wv_server_addr(const wv_server_t *s, wv_addr_t *out);
+
+/* Handlers running now; connections handed to a handler so far;
+ * connections closed unhandled because no descriptor was left.  0 for
+ * NULL. */
+WV_EXTERN size_t wv_server_active(const wv_server_t *s);
+WV_EXTERN uint64_t wv_server_served(const wv_server_t *s);
+WV_EXTERN uint64_t wv_server_shed(const wv_server_t *s);
+
+/*
+ * Stops gracefully (asyncio's Server.close + wait_closed, with a
+ * deadline): stops accepting and closes the listeners (connections still
+ * queued are reset), waits for the running handlers until the deadline,
+ * then cancels those left and waits for them to return.  Returns 0 (every
+ * handler ended by itself), WV_ETIMEDOUT (some were cancelled; all have
+ * returned), WV_ECANCELED (the calling coroutine was cancelled: the
+ * handlers were left running; stop or free again), WV_EINVAL (NULL, bad
+ * deadline).  A second stop returns 0.  Not from one of the server's own
+ * handlers (it would wait for itself).
+ */
+WV_EXTERN int wv_server_stop(wv_server_t *s, int64_t deadline);
+
+/* Stops it (deadline 0: running handlers are cancelled at once) unless
+ * stopped, joins its threads and frees it.  NULL: no-op. */
+WV_EXTERN void wv_server_free(wv_server_t *s);
+
 #ifdef __cplusplus
 }
 #endif
