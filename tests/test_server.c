@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -167,6 +168,34 @@ WVT_TEST(server_unix_address_shared_by_its_threads)
     WVT_EQ(wv_server_served(s), 40);
     WVT_OK(wv_server_stop(s, wv_deadline_in(10000)));
     wv_server_free(s);
+}
+
+WVT_TEST(server_unix_path_is_removed_at_the_stop)
+{
+    char dir[] = "/tmp/weave-server-XXXXXX", path[96];
+    WVT_ASSERT(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/sock", dir);
+    wv_addr_t a;
+    WVT_OK(wv_addr_from_unix(&a, path));
+    wv_server_opts_t o = {.addr = &a, .threads = 1};
+    wv_server_t *s;
+    WVT_OK(wv_server_new(&s, &o, echo, NULL));
+    WVT_EQ(access(path, F_OK), 0);
+    client_session(&a, 7, 3);
+    WVT_OK(wv_server_stop(s, wv_deadline_in(10000)));
+    WVT_ASSERT(access(path, F_OK) != 0); /* removed */
+    wv_server_free(s);
+
+    /* A file that replaced the socket meanwhile stays. */
+    WVT_OK(wv_server_new(&s, &o, echo, NULL));
+    WVT_EQ(unlink(path), 0);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    WVT_GE(fd, 0);
+    close(fd);
+    wv_server_free(s);
+    WVT_EQ(access(path, F_OK), 0);
+    WVT_EQ(unlink(path), 0);
+    WVT_EQ(rmdir(dir), 0);
 }
 
 /* ------------------------------------------------- limit and stopping */

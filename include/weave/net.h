@@ -425,7 +425,10 @@ typedef void (*wv_server_fn)(wv_sock_t *conn, const wv_addr_t *peer, void *arg);
 
 typedef struct wv_server_opts {
     /* Where to listen: TCP (IPv4 or IPv6; port 0 picks a free port, see
-     * wv_server_addr) or a Unix path or abstract name.  Required. */
+     * wv_server_addr) or a Unix path or abstract name.  Required.  A
+     * path's socket file is removed at the stop, unless it was replaced
+     * meanwhile (Python 3.13's cleanup_socket); an existing file at the
+     * path is WV_EADDRINUSE, as for wv_sock_listen. */
     const wv_addr_t *addr;
     /* 0: the server's coroutines run on the calling thread's scheduler,
      * which the caller runs (wv_coro_run, or its own coroutines' waits),

@@ -40,6 +40,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 struct lane {
@@ -53,6 +55,9 @@ struct lane {
 };
 
 struct wv_server {
+    char *path;     /* a Unix listener's file, removed at the stop */
+    dev_t path_dev; /* ... if it is still the one made (stat) */
+    ino_t path_ino;
     wv_server_fn fn;
     void *arg;
     size_t stack_size;
@@ -207,7 +212,37 @@ static int lane_listen(wv_server_t *s, unsigned i, const wv_server_opts_t *o)
     wv_addr_t at = *o->addr;
     if (i > 0) /* port 0: the one lane 0 got */
         wv_sock_local_addr(s->lanes[0].listener, &at);
-    return wv_sock_listen(&l->listener, &lo, &at);
+    int err = wv_sock_listen(&l->listener, &lo, &at);
+    if (err || tcp)
+        return err;
+    /* A path (not an abstract name): remember the file, to remove it at
+     * the stop unless somebody replaced it meanwhile (Python 3.13's
+     * cleanup_socket). */
+    const struct sockaddr_un *un = (const void *)&at.storage;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    struct stat st;
+    if (at.len > off + 1 && un->sun_path[0] != '\0' &&
+        stat(un->sun_path, &st) == 0) {
+        size_t n = strnlen(un->sun_path, at.len - off);
+        if (!(s->path = wv__malloc(n + 1)))
+            return WV_ENOMEM;
+        memcpy(s->path, un->sun_path, n);
+        s->path[n] = '\0';
+        s->path_dev = st.st_dev;
+        s->path_ino = st.st_ino;
+    }
+    return 0;
+}
+
+/* Removes the Unix listener's file if it is still the one made. */
+static void remove_path(wv_server_t *s)
+{
+    struct stat st;
+    if (s->path && stat(s->path, &st) == 0 && st.st_dev == s->path_dev &&
+        st.st_ino == s->path_ino)
+        unlink(s->path);
+    wv__free(s->path);
+    s->path = NULL;
 }
 
 /* Waits for the acceptors of the first n lanes, after cancelling them. */
@@ -237,6 +272,7 @@ static void teardown(wv_server_t *s, unsigned n)
     }
     for (unsigned i = 0; i < n; i++)
         lane_destroy(&s->lanes[i]);
+    remove_path(s);
     if (s->limited)
         wv_sem_destroy(&s->slots);
     wv__free(s);
@@ -328,6 +364,7 @@ int wv_server_stop(wv_server_t *s, int64_t deadline)
     /* No more connections: those queued in the backlog are reset. */
     for (unsigned i = 0; i < s->nlanes; i++)
         wv_sock_close(s->lanes[i].listener);
+    remove_path(s);
     int result = 0;
     for (unsigned i = 0; i < s->nlanes; i++) {
         wv_group_t *h = s->lanes[i].handlers;
