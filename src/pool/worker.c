@@ -356,20 +356,23 @@ static void init_report(wv_pool_t *p, struct worker *w, int err)
 static bool worker_leave(wv_pool_t *p, struct worker *w, bool replace)
 {
     wv__lock_acquire_nocancel(&p->mu);
-    __atomic_sub_fetch(&p->live, 1, __ATOMIC_SEQ_CST);
     w->state = W_EXITED;
     if (replace && !should_exit(p)) {
-        /* The new worker takes over the slot and joins this thread. */
+        /* The new worker takes over the slot and joins this thread.  It
+         * counts itself live before this one stops counting: live never
+         * reads 0 in between, where a pool closed meanwhile would look
+         * finished to its handler and its join would return with the
+         * replacement still to come. */
         w->initial = false;
         if (wv__worker_spawn(p, w, w->thread) != 0) {
             /* No thread: carry on in this one (the caller loops). */
-            __atomic_add_fetch(&p->live, 1, __ATOMIC_SEQ_CST);
             w->state = W_LIVE;
             w->done = 0;
             wv_lock_release(&p->mu);
             return true;
         }
     }
+    __atomic_sub_fetch(&p->live, 1, __ATOMIC_SEQ_CST);
     bool last = __atomic_load_n(&p->live, __ATOMIC_SEQ_CST) == 0;
     wv_lock_release(&p->mu);
     if (last)
