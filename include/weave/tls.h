@@ -1,7 +1,8 @@
 /*
  * weave/tls.h - TLS over a connected socket, as a buffered stream
  * (weave/stream.h): Python's ssl.SSLContext and an asyncio stream made
- * with ssl=.
+ * with ssl=.  A library built with WEAVE_TLS=OFF (no OpenSSL: a cross
+ * build) answers every call that can fail with WV_ENOSYS.
  *
  *     wv_tls_ctx_t *ctx;
  *     wv_tls_ctx_new(&ctx, NULL);               // client, system CAs
