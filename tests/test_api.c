@@ -821,23 +821,31 @@ static const char *const case_names[] = {
     "wv_sock_set_broadcast",
 };
 
-WVT_TEST(api_null_objects_every_call)
+/* Runs every case of a table, each in a child of its own (a crash is one
+ * case's failure, not the program's); returns how many broke. */
+static int run_table(int (*run)(int), const char *const *names, int n)
 {
-    int n = (int)(sizeof case_names / sizeof *case_names), bad = 0;
+    int bad = 0;
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
         WVT_ASSERT(pid >= 0);
         if (pid == 0)
-            _exit(run_case(i) == 1 ? 0 : 1);
+            _exit(run(i) == 1 ? 0 : 1);
         int st;
         WVT_EQ(waitpid(pid, &st, 0), pid);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "NULL object: %s %s\n", case_names[i],
+            fprintf(stderr, "NULL object: %s %s\n", names[i],
                     WIFSIGNALED(st) ? "crashed" : "broke its promise");
             bad++;
         }
     }
-    WVT_EQ(bad, 0);
+    return bad;
+}
+
+WVT_TEST(api_null_objects_every_call)
+{
+    int n = (int)(sizeof case_names / sizeof *case_names);
+    WVT_EQ(run_table(run_case, case_names, n), 0);
 }
 
 /* Streams (weave/stream.h): the same promises, in a table of their own so
@@ -897,21 +905,7 @@ static const char *const stream_case_names[] = {
 WVT_TEST(api_null_objects_stream_calls)
 {
     int n = (int)(sizeof stream_case_names / sizeof *stream_case_names);
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        pid_t pid = fork();
-        WVT_ASSERT(pid >= 0);
-        if (pid == 0)
-            _exit(run_stream_case(i) == 1 ? 0 : 1);
-        int st;
-        WVT_EQ(waitpid(pid, &st, 0), pid);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "NULL object: %s %s\n", stream_case_names[i],
-                    WIFSIGNALED(st) ? "crashed" : "broke its promise");
-            bad++;
-        }
-    }
-    WVT_EQ(bad, 0);
+    WVT_EQ(run_table(run_stream_case, stream_case_names, n), 0);
 }
 
 /* TLS (weave/tls.h): the same promises, in a table of their own. */
@@ -960,21 +954,7 @@ static const char *const tls_case_names[] = {
 WVT_TEST(api_null_objects_tls_calls)
 {
     int n = (int)(sizeof tls_case_names / sizeof *tls_case_names);
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        pid_t pid = fork();
-        WVT_ASSERT(pid >= 0);
-        if (pid == 0)
-            _exit(run_tls_case(i) == 1 ? 0 : 1);
-        int st;
-        WVT_EQ(waitpid(pid, &st, 0), pid);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "NULL object: %s %s\n", tls_case_names[i],
-                    WIFSIGNALED(st) ? "crashed" : "broke its promise");
-            bad++;
-        }
-    }
-    WVT_EQ(bad, 0);
+    WVT_EQ(run_table(run_tls_case, tls_case_names, n), 0);
 }
 
 /* Servers (weave/net.h): the same promises, in a table of their own. */
@@ -1011,19 +991,5 @@ static const char *const server_case_names[] = {
 WVT_TEST(api_null_objects_server_calls)
 {
     int n = (int)(sizeof server_case_names / sizeof *server_case_names);
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        pid_t pid = fork();
-        WVT_ASSERT(pid >= 0);
-        if (pid == 0)
-            _exit(run_server_case(i) == 1 ? 0 : 1);
-        int st;
-        WVT_EQ(waitpid(pid, &st, 0), pid);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "NULL object: %s %s\n", server_case_names[i],
-                    WIFSIGNALED(st) ? "crashed" : "broke its promise");
-            bad++;
-        }
-    }
-    WVT_EQ(bad, 0);
+    WVT_EQ(run_table(run_server_case, server_case_names, n), 0);
 }
