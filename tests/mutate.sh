@@ -241,6 +241,9 @@ static void gunlock(wv_group_t *g)
 "src/subprocess/communicate.c^    if (f->data == p->rest || p->lend) {^    if (f->data == p->rest) {^sub_borrowed_input_stays_lent_across_a_deadline"
 "src/ipc/conn.c^    return pipe_out(fd, iov, niov, true);^    return vmsplice(fd, iov, (size_t)niov, SPLICE_F_NONBLOCK);^sub_borrowed_input_to_a_child_that_stops_reading"
 "src/coro/wordwait_linux.c^        if (errno == EAGAIN || errno == EFAULT)^        if (errno == EAGAIN)^pshared_coro_word_unmapped_after_abandon"
+"src/loop/loop_linux.c^    return (uint64_t)l->epoch << 32 | r->gen;^    return r->gen;^net_edge_registration_names_its_loop"
+"src/loop/loop_linux.c^    if (r->gen != (uint32_t)(e->data.u64 >> 32)) {^    if (0) {^net_edge_stale_registration_of_a_reused_number"
+"src/loop/loop_linux.c^    if (r->mode != FDREC_EDGE ||^    if (1 ||^net_edge_registration_costs_no_ctl_per_wait"
 )
 
 only=${1:-}
@@ -268,7 +271,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan test_pshared_coro; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan test_pshared_coro test_net test_stream test_server test_tls; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

@@ -12,6 +12,7 @@
  */
 #include "runner.h"
 
+#include "loop/internal.h"
 #include "net/internal.h"
 
 #include <dirent.h>
@@ -1589,4 +1590,225 @@ WVT_TEST(net_interrupted_calls_are_retried)
     wv_sock_free(c);
     wv_sock_free(s);
     wv_sock_free(l);
+}
+
+/* -------------------------------------- edge-triggered registrations */
+
+/* A socket is registered with its coroutine's loop once: its later waits
+ * cost no epoll_ctl (loop/loop_linux.c). */
+struct edge_pp {
+    wv_sock_t *a, *b;
+    int rounds, done;
+};
+
+static void *pp_echo(void *arg)
+{
+    struct edge_pp *p = arg;
+    char c;
+    size_t n;
+    for (int i = 0; i < p->rounds; i++) {
+        WVT_OK(wv_sock_recv(p->a, &c, 1, &n, wv_deadline_in(10000)));
+        WVT_OK(wv_sock_sendall(p->a, &c, 1, NULL, wv_deadline_in(10000)));
+    }
+    p->done++;
+    return NULL;
+}
+
+static void *pp_ask(void *arg)
+{
+    struct edge_pp *p = arg;
+    char c;
+    size_t n;
+    for (int i = 0; i < p->rounds; i++) {
+        char v = (char)i;
+        WVT_OK(wv_sock_sendall(p->b, &v, 1, NULL, wv_deadline_in(10000)));
+        WVT_OK(wv_sock_recv(p->b, &c, 1, &n, wv_deadline_in(10000)));
+        WVT_ASSERT(n == 1 && c == v);
+    }
+    p->done++;
+    return NULL;
+}
+
+WVT_TEST(net_edge_registration_costs_no_ctl_per_wait)
+{
+    struct edge_pp p = {.rounds = 200};
+    WVT_OK(wv_sock_pair(&p.a, &p.b, SOCK_STREAM));
+    WVT_OK(wv_go(pp_echo, &p)); /* parks at once: the loop exists after */
+    uint64_t before = wv__loop_ctl_calls();
+    WVT_OK(wv_go(pp_ask, &p));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+    WVT_ASSERT(p.done == 2);
+    /* 400 waits at least; one registration per socket (and the echo's
+     * first, made before `before`). */
+    uint64_t ctl = wv__loop_ctl_calls() - before;
+    WVT_LE(ctl, 2);
+    wv_sock_free(p.a);
+    wv_sock_free(p.b);
+}
+
+/* A coroutine parks in recv(s) until a byte comes; *got is the byte. */
+struct parked {
+    wv_sock_t *s;
+    char got;
+    int err;
+};
+
+static void *park_recv(void *arg)
+{
+    struct parked *r = arg;
+    size_t n = 0;
+    r->err = wv_sock_recv(r->s, &r->got, 1, &n, wv_deadline_in(10000));
+    if (!r->err && n != 1)
+        r->err = WV_EPROTO;
+    return NULL;
+}
+
+static void *send_byte(void *arg)
+{
+    WVT_OK(wv_sock_sendall(arg, "x", 1, NULL, wv_deadline_in(10000)));
+    return NULL;
+}
+
+/* In a coroutine: one byte b -> a, waited for (which registers a with
+ * this thread's loop).  The loop keeps its epoll set while the calling
+ * coroutine lives (between runs it lets it go). */
+static void register_by_a_wait(wv_sock_t *a, wv_sock_t *b)
+{
+    char c = 0;
+    size_t n = 0;
+    WVT_OK(wv_go(send_byte, b)); /* runs once we park */
+    WVT_OK(wv_sock_recv(a, &c, 1, &n, wv_deadline_in(10000)));
+    WVT_ASSERT(n == 1 && c == 'x');
+}
+
+/* Moves socket *s to descriptor number `to` (closing its old one). */
+static void move_to(wv_sock_t **s, int to)
+{
+    int fd = wv_sock_fd(*s);
+    if (fd == to)
+        return;
+    WVT_EQ(dup3(fd, to, O_CLOEXEC), to);
+    wv_sock_t *n;
+    WVT_OK(wv_sock_adopt(&n, to));
+    wv_sock_free(*s);
+    *s = n;
+}
+
+/* Runs fn(NULL) as a coroutine to its end. */
+static void in_a_coroutine(void *(*fn)(void *))
+{
+    WVT_OK(wv_go(fn, NULL));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+}
+
+/* A registration outlives its number when a dup keeps the description
+ * open: its events come under the number that names another socket
+ * now, and must be dropped, not taken for the new socket's. */
+static void *stale_registration(void *arg)
+{
+    (void)arg;
+    wv_sock_t *a1, *b1, *a2, *b2;
+    WVT_OK(wv_sock_pair(&a1, &b1, SOCK_STREAM));
+    register_by_a_wait(a1, b1);
+    int n = wv_sock_fd(a1), keep = dup(n);
+    WVT_ASSERT(keep >= 0);
+    wv_sock_free(a1); /* number n is free; its description lives on */
+
+    WVT_OK(wv_sock_pair(&a2, &b2, SOCK_STREAM));
+    move_to(&a2, n);
+    uint64_t stale = wv__loop_stale_events();
+    WVT_OK(wv_sock_sendall(b1, "y", 1, NULL, wv_deadline_in(10000)));
+    register_by_a_wait(a2, b2); /* its event and the old one's come */
+    /* the old registration's event was told apart */
+    WVT_GT(wv__loop_stale_events(), stale);
+    close(keep);
+    wv_sock_free(a2);
+    wv_sock_free(b1);
+    wv_sock_free(b2);
+    return NULL;
+}
+
+WVT_TEST(net_edge_stale_registration_of_a_reused_number)
+{
+    in_a_coroutine(stale_registration);
+}
+
+/* A registration word names the loop it was made with: a socket at a
+ * number another loop registered (with the same generation) for a socket
+ * closed since is registered again here, not taken as registered. */
+struct other_loop {
+    wv_sock_t *a, *b;
+};
+
+static void *other_loop_waits(void *arg)
+{
+    struct other_loop *o = arg;
+    register_by_a_wait(o->a, o->b);
+    return NULL;
+}
+
+static void wait_on_another_thread(void *arg)
+{
+    WVT_OK(wv_go(other_loop_waits, arg));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+}
+
+static void *names_its_loop(void *arg)
+{
+    (void)arg;
+    wv_sock_t *a1, *b1, *a2, *b2;
+    WVT_OK(wv_sock_pair(&a1, &b1, SOCK_STREAM));
+    WVT_OK(wv_sock_pair(&a2, &b2, SOCK_STREAM));
+    register_by_a_wait(a1, b1); /* here: number n, generation 1 */
+    int n = wv_sock_fd(a1);
+    wv_sock_free(a1); /* its registration goes with its description */
+    move_to(&a2, n);
+
+    struct other_loop o = {a2, b2}; /* there: number n, generation 1 */
+    wvt_join(wvt_spawn(wait_on_another_thread, &o));
+
+    register_by_a_wait(a2, b2); /* here again: must register */
+    wv_sock_free(a2);
+    wv_sock_free(b1);
+    wv_sock_free(b2);
+    return NULL;
+}
+
+WVT_TEST(net_edge_registration_names_its_loop)
+{
+    in_a_coroutine(names_its_loop);
+}
+
+/* A one-shot wait (wv_fdwait) on a socket a coroutine waits on with its
+ * edge registration: both are served, and the edge registration is made
+ * again after. */
+struct mixed {
+    wv_sock_t *a, *b;
+    short writable;
+};
+
+static void *poll_writable(void *arg)
+{
+    struct mixed *m = arg;
+    WVT_OK(wv_fdwait(wv_sock_fd(m->a), POLLOUT, &m->writable,
+                     wv_deadline_in(10000)));
+    WVT_OK(wv_sock_sendall(m->b, "x", 1, NULL, wv_deadline_in(10000)));
+    return NULL;
+}
+
+WVT_TEST(net_edge_and_one_shot_waits_on_one_socket)
+{
+    struct mixed m = {0};
+    WVT_OK(wv_sock_pair(&m.a, &m.b, SOCK_STREAM));
+    for (int round = 0; round < 3; round++) {
+        struct parked r = {.s = m.a};
+        WVT_OK(wv_go(park_recv, &r));
+        WVT_ERR(wv_coro_run(0), WV_EAGAIN); /* r parks */
+        WVT_OK(wv_go(poll_writable, &m));
+        WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+        WVT_OK(r.err);
+        WVT_ASSERT(r.got == 'x' && (m.writable & POLLOUT));
+    }
+    wv_sock_free(m.a);
+    wv_sock_free(m.b);
 }

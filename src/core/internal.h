@@ -217,6 +217,19 @@ int wv__fd_wait(int fd, short events, int64_t deadline, short *revents);
  */
 int wv__fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
 
+/*
+ * wv__fd_wait for a descriptor whose owner (a socket, a stream's
+ * transport) keeps a registration word `reg` (0 when made; read and
+ * written with relaxed atomics, so a reader and a writer on two threads
+ * may share it), called when the caller's last attempt at I/O on fd in
+ * `events`' directions said EAGAIN.  A coroutine then waits on an
+ * edge-triggered registration of its thread's loop, made on its first
+ * wait and kept while the descriptor lives: no system call per wait
+ * (loop/loop_linux.c).  A thread without a scheduler polls.  Returns as
+ * wv__fd_wait.
+ */
+int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg);
+
 /* ------------------------------------------------------------ the waiter */
 
 typedef struct wv__waiter wv__waiter_t;
@@ -244,6 +257,9 @@ typedef struct wv__waiter_kind {
     /* wv__fds_wait for this kind's parties (a coroutine waits through its
      * thread's event loop); NULL = poll(2) blocks the thread. */
     int (*fds_wait)(struct pollfd *fds, size_t n, int64_t deadline);
+    /* wv__fd_wait_again for this kind's parties; NULL = poll(2). */
+    int (*fd_wait_again)(int fd, short events, int64_t deadline,
+                         uint64_t *reg);
     /* wv__shared_wait for this kind's parties (a coroutine parks while a
      * helper thread sleeps on the shared word); NULL = a shared futex
      * wait blocks the thread. */

@@ -100,6 +100,33 @@ int wv__coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline)
     return err;
 }
 
+int wv__coro_fd_wait_again(int fd, short events, int64_t deadline,
+                           uint64_t *reg)
+{
+    struct sched *s = wv__tls_sched;
+
+    if (is_cancelled(s->current))
+        return WV_ECANCELED;
+    if (deadline == 0) {
+        struct pollfd p = {.fd = fd, .events = events};
+        int err = look(&p, 1, WV_EAGAIN);
+        return !err && p.revents & POLLNVAL ? WV_EBADF : err;
+    }
+    wv__waiter_t w;
+    wv__waiter_init(&w);
+    wv__fdw_t f = {.fd = fd, .events = events, .party = &w};
+    int err = wv__loop_fd_add_edge(&s->loop, &f, reg);
+    if (err == WV_EPERM) /* a regular file: always ready */
+        return 0;
+    if (err)
+        return err;
+    err = wv__coro_sleep(&w, deadline, 0);
+    wv__loop_fd_del(&s->loop, &f);
+    if (f.revents & POLLNVAL)
+        return WV_EBADF;
+    return f.revents ? 0 : err;
+}
+
 int wv_fdwait(int fd, short events, short *revents, int64_t deadline)
 {
     if (!(events & (POLLIN | POLLOUT | POLLPRI)))

@@ -223,6 +223,8 @@ void wv__coro_cancel_local(struct sched *s, struct wv_coro *co);
 void wv__group_leave(struct wv_coro *co);
 /* The kind's descriptor wait and its readiness callback (fdwait.c). */
 int wv__coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
+int wv__coro_fd_wait_again(int fd, short events, int64_t deadline,
+                           uint64_t *reg);
 void wv__coro_fd_ready(wv__fdw_t *f);
 
 #endif /* WV_CORO_SCHED_H */

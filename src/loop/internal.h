@@ -42,17 +42,21 @@ typedef struct wv__fdw {
 
 /* What the loop keeps per descriptor number. */
 struct wv__fdrec {
-    wv__fdw_t *rd;   /* waiting for POLLIN/POLLPRI, or NULL */
-    wv__fdw_t *wr;   /* waiting for POLLOUT, or NULL */
-    bool registered; /* believed to be in the epoll set */
+    wv__fdw_t *rd; /* waiting for POLLIN/POLLPRI, or NULL */
+    wv__fdw_t *wr; /* waiting for POLLOUT, or NULL */
+    uint32_t gen;  /* tags this number's registration's events */
+    uint8_t mode;  /* FDREC_*: how it is believed to be in the set */
 };
+
+enum { FDREC_NONE, FDREC_ONESHOT, FDREC_EDGE };
 
 typedef struct wv__loop {
     /* timers (timer.c): a binary min-heap (core/heap.h) of armed timers */
     wv__timer_t **heap;
     uint32_t nheap, capheap;
     /* descriptors */
-    int epfd;  /* -1 until the first descriptor wait */
+    int epfd;       /* -1 until the first descriptor wait */
+    uint32_t epoch; /* names this epoll set among all (0: none) */
     int evfd;  /* eventfd for kicks while in epoll_wait; -1 */
     int nwait; /* descriptor waits in progress */
     struct wv__fdrec *fds;
@@ -102,6 +106,15 @@ void wv__timers_after_fork(wv__loop_t *l);
  * descriptor epoll cannot watch: a regular file, always ready), WV_ENOMEM.
  */
 int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w);
+/*
+ * The same for a descriptor whose owner keeps an edge-triggered
+ * registration (*reg, 0 at first: the owner's word naming its
+ * registration, which this call makes or renews): the caller's last
+ * attempt at I/O on w->fd in w->events' directions, on this thread, said
+ * EAGAIN, so the next edge is what it waits for.  Costs no system call
+ * while the registration stands.  Errors as wv__loop_fd_add.
+ */
+int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg);
 /* Ends the wait w (whether it fired or not). */
 void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w);
 
@@ -124,5 +137,10 @@ void wv__loop_kick(wv__loop_t *l);
  * idle word and read the eventfd's number, before it writes the eventfd,
  * as if the kicker were preempted there.  NULL turns it off. */
 void wv__fault_kick(void (*hook)(void));
+
+/* Test aids: this thread's loop's epoll_ctl calls, and the events it
+ * dropped as stale (an old generation), since the thread started. */
+uint64_t wv__loop_ctl_calls(void);
+uint64_t wv__loop_stale_events(void);
 
 #endif /* WV_LOOP_INTERNAL_H */

@@ -5,16 +5,28 @@
  * this file only asks them for the earliest deadline, which bounds the
  * idle wait, and frees or forgets them with the loop.
  *
- * Descriptor waits use one-shot registrations (EPOLLONESHOT), re-armed
- * with EPOLL_CTL_MOD on each wait: the loop does not own the descriptors,
- * so it must survive one being closed and its number reused between two
- * waits.  A MOD that finds nothing (ENOENT: the old description was
- * closed, so epoll forgot it) becomes an ADD, and an ADD that finds an
- * entry (EEXIST) a MOD.  A wait that ends without firing deletes its
- * still armed registration: a description kept open elsewhere would
- * otherwise fire it under a number that names another descriptor now.
- * The costs one epoll_ctl per wait (two for a wait that times out); the
- * network layer, owning its sockets, will keep registrations instead.
+ * Descriptor waits come in two kinds.  A wait on a descriptor the loop
+ * knows nothing about (wv_fdwait: a pipe, a pidfd, anybody's socket) uses
+ * a one-shot registration (EPOLLONESHOT), re-armed with EPOLL_CTL_MOD on
+ * each wait: one epoll_ctl per wait.  A MOD that finds nothing (ENOENT:
+ * that description was closed, or the number names another one now)
+ * becomes an ADD, and an ADD that finds an entry (EEXIST) a MOD.
+ * A descriptor whose owner keeps a registration word (the network layer's
+ * sockets and streams: wv__loop_fd_add_edge) is registered once,
+ * edge-triggered, for both directions, and its later waits cost no system
+ * call; its owner waits only after an attempt said EAGAIN, so the next
+ * edge is what it waits for.
+ *
+ * The loop never deletes a registration: closing a descriptor's last
+ * reference removes it from the set, and one that outlives its number
+ * (kept open by a dup or a child) can only report stale events.  Those
+ * are told apart by a generation: each ADD for a number takes a new one,
+ * which the events carry (epoll data: number | generation << 32) and the
+ * number's record holds; an event of another generation is dropped.  The
+ * owner's registration word names the epoll set (a process-wide epoch,
+ * new for each set made: after a fork or a release, old words name none)
+ * and the generation, so a socket whose number was reused by another, or
+ * that a wv_fdwait turned one-shot, is registered again.
  *
  * The idle word (l->idle): the owner stores IDLE_FUTEX or IDLE_EPOLL
  * before its last look at its inbox (`pending`), then sleeps; a kicker,
@@ -42,6 +54,17 @@ enum { IDLE_AWAKE = 0, IDLE_FUTEX = 1, IDLE_EPOLL = 2 };
 #define MAX_EVENTS 64
 
 static void (*fault_kick)(void); /* wv__fault_kick */
+static __thread uint64_t ctl_calls, stale_events; /* test aids */
+
+uint64_t wv__loop_ctl_calls(void)
+{
+    return ctl_calls;
+}
+
+uint64_t wv__loop_stale_events(void)
+{
+    return stale_events;
+}
 
 int wv__loop_init(wv__loop_t *l, void (*ready)(wv__fdw_t *))
 {
@@ -83,8 +106,9 @@ void wv__loop_release_fds(wv__loop_t *l)
     close(l->epfd);
     close(l->evfd);
     l->epfd = l->evfd = -1;
+    l->epoch = 0;
     for (size_t i = 0; i < l->nfds; i++)
-        l->fds[i].registered = false;
+        l->fds[i].mode = FDREC_NONE;
 }
 
 void wv__loop_after_fork(wv__loop_t *l)
@@ -97,6 +121,7 @@ void wv__loop_after_fork(wv__loop_t *l)
     if (l->evfd >= 0)
         close(l->evfd);
     l->epfd = l->evfd = -1;
+    l->epoch = 0;
     for (size_t i = 0; i < l->nfds; i++)
         l->fds[i] = (struct wv__fdrec){0};
     l->nwait = 0;
@@ -129,6 +154,10 @@ static int ensure_epoll(wv__loop_t *l)
     }
     l->epfd = ep;
     l->evfd = ev;
+    static uint32_t epochs;
+    do
+        l->epoch = __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED);
+    while (l->epoch == 0);
     return 0;
 }
 
@@ -165,37 +194,46 @@ static uint32_t interest(const struct wv__fdrec *r)
     return ev;
 }
 
+/* Puts fd in the set as `ev` (ADD for a number with no registration of
+ * ours, else MOD; the other when the kernel disagrees).  A new
+ * registration takes a new generation. */
+static int reg_ctl(wv__loop_t *l, int fd, uint32_t ev)
+{
+    struct wv__fdrec *r = &l->fds[fd];
+    int op = r->mode != FDREC_NONE ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+    for (int tries = 0; tries < 2; tries++) {
+        uint32_t gen = op == EPOLL_CTL_ADD ? r->gen + 1 : r->gen;
+        struct epoll_event e = {.events = ev,
+                                .data.u64 = (uint64_t)gen << 32 | (uint32_t)fd};
+        ctl_calls++;
+        if (epoll_ctl(l->epfd, op, fd, &e) == 0) {
+            r->gen = gen;
+            return 0;
+        }
+        if (errno != (op == EPOLL_CTL_MOD ? ENOENT : EEXIST))
+            return -errno;
+        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    }
+    return WV_EBADF;
+}
+
 /* Arms fd's one-shot registration for what its waits want now. */
 static int arm(wv__loop_t *l, int fd)
 {
     struct wv__fdrec *r = &l->fds[fd];
-    struct epoll_event e = {.events = interest(r) | EPOLLONESHOT,
-                            .data.u64 = (uint64_t)fd};
-    int op = r->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int err = reg_ctl(l, fd, interest(r) | EPOLLONESHOT);
 
-    if (epoll_ctl(l->epfd, op, fd, &e) != 0) {
-        if (errno != (op == EPOLL_CTL_MOD ? ENOENT : EEXIST))
-            return -errno;
-        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-        if (epoll_ctl(l->epfd, op, fd, &e) != 0)
-            return -errno;
-    }
-    r->registered = true;
-    return 0;
+    if (!err)
+        r->mode = FDREC_ONESHOT;
+    return err;
 }
 
-int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w)
+/* Takes fd's wait slots for w; WV_EBUSY when one is taken. */
+static int take_slots(struct wv__fdrec *r, wv__fdw_t *w)
 {
-    if (w->fd < 0)
-        return WV_EBADF;
-    int err = ensure_epoll(l);
-    if (!err)
-        err = ensure_fdrec(l, w->fd);
-    if (err)
-        return err;
-
-    struct wv__fdrec *r = &l->fds[w->fd];
     bool rd = w->events & (POLLIN | POLLPRI), wr = w->events & POLLOUT;
+
     if ((rd && r->rd) || (wr && r->wr))
         return WV_EBUSY;
     if (rd)
@@ -203,13 +241,68 @@ int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w)
     if (wr)
         r->wr = w;
     w->revents = 0;
-    err = arm(l, w->fd);
-    if (err) {
-        if (rd)
-            r->rd = NULL;
-        if (wr)
-            r->wr = NULL;
+    return 0;
+}
+
+static void drop_slots(struct wv__fdrec *r, wv__fdw_t *w)
+{
+    if (r->rd == w)
+        r->rd = NULL;
+    if (r->wr == w)
+        r->wr = NULL;
+}
+
+static int prepare(wv__loop_t *l, const wv__fdw_t *w)
+{
+    if (w->fd < 0)
+        return WV_EBADF;
+    int err = ensure_epoll(l);
+    return err ? err : ensure_fdrec(l, w->fd);
+}
+
+int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w)
+{
+    int err = prepare(l, w);
+    if (err)
+        return err;
+    struct wv__fdrec *r = &l->fds[w->fd];
+    if ((err = take_slots(r, w)))
+        return err;
+    if ((err = arm(l, w->fd))) {
+        drop_slots(r, w);
         return err == WV_ENOENT ? WV_EBADF : err;
+    }
+    l->nwait++;
+    return 0;
+}
+
+static uint64_t reg_word(const wv__loop_t *l, const struct wv__fdrec *r)
+{
+    return (uint64_t)l->epoch << 32 | r->gen;
+}
+
+int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg)
+{
+    int err = prepare(l, w);
+    if (err)
+        return err;
+    struct wv__fdrec *r = &l->fds[w->fd];
+    /* A one-shot wait in progress on this number wants the level: an
+     * edge-triggered registration could miss what is ready already.
+     * Join its one-shot registration instead (correct for us too). */
+    if (r->mode == FDREC_ONESHOT && (r->rd || r->wr))
+        return wv__loop_fd_add(l, w);
+    if ((err = take_slots(r, w)))
+        return err;
+    if (r->mode != FDREC_EDGE ||
+        __atomic_load_n(reg, __ATOMIC_RELAXED) != reg_word(l, r)) {
+        err = reg_ctl(l, w->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+        if (err) {
+            drop_slots(r, w);
+            return err == WV_ENOENT ? WV_EBADF : err;
+        }
+        r->mode = FDREC_EDGE;
+        __atomic_store_n(reg, reg_word(l, r), __ATOMIC_RELAXED);
     }
     l->nwait++;
     return 0;
@@ -217,28 +310,17 @@ int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w)
 
 void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w)
 {
-    struct wv__fdrec *r = &l->fds[w->fd];
-    bool armed = r->rd == w || r->wr == w; /* it did not fire */
-
-    if (r->rd == w)
-        r->rd = NULL;
-    if (r->wr == w)
-        r->wr = NULL;
+    /* A one-shot registration left armed for nobody stays: its event, if
+     * any, finds no wait (or, for a number that names another descriptor
+     * by then, carries an old generation) and is dropped. */
+    drop_slots(&l->fds[w->fd], w);
     l->nwait--;
-    /* A registration left armed for nobody must go: closed while a dup
-     * or a child keeps its description open, it stays in the set, and
-     * its next event would be reported, under the same number, to a
-     * later wait on another descriptor.  (One that fired is disarmed,
-     * and silent, until re-armed for its own descriptor.) */
-    if (armed && !r->rd && !r->wr && r->registered) {
-        epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
-        r->registered = false;
-    }
 }
 
 static short to_poll(uint32_t ev)
 {
-    return (short)((ev & EPOLLIN ? POLLIN : 0) | (ev & EPOLLOUT ? POLLOUT : 0) |
+    return (short)((ev & (EPOLLIN | EPOLLRDHUP) ? POLLIN : 0) |
+                   (ev & EPOLLOUT ? POLLOUT : 0) |
                    (ev & EPOLLPRI ? POLLPRI : 0) |
                    (ev & EPOLLERR ? POLLERR : 0) |
                    (ev & EPOLLHUP ? POLLHUP : 0));
@@ -252,16 +334,20 @@ static void dispatch(wv__loop_t *l, const struct epoll_event *e)
             l->kicks_owed -= (int64_t)v;
         return;
     }
-    int fd = (int)e->data.u64;
+    int fd = (int)(uint32_t)e->data.u64;
     if ((size_t)fd >= l->nfds)
         return;
     struct wv__fdrec *r = &l->fds[fd];
+    if (r->gen != (uint32_t)(e->data.u64 >> 32)) {
+        stale_events++; /* a registration this number had before */
+        return;
+    }
     short got = to_poll(e->events);
     wv__fdw_t *waits[2] = {r->rd, r->wr != r->rd ? r->wr : NULL};
     wv__fdw_t *fired[2] = {NULL, NULL};
 
-    /* Report to every wait the event concerns; re-arm for those still
-     * waiting (one-shot: the registration is disarmed now). */
+    /* Report to every wait the event concerns; re-arm a one-shot
+     * registration for those still waiting (it is disarmed now). */
     for (int i = 0; i < 2; i++) {
         wv__fdw_t *w = waits[i];
         short m = w ? (short)(got & (w->events | POLLERR | POLLHUP)) : 0;
@@ -274,7 +360,7 @@ static void dispatch(wv__loop_t *l, const struct epoll_event *e)
             r->wr = NULL;
         fired[i] = w;
     }
-    if ((r->rd || r->wr) && arm(l, fd) != 0) {
+    if (r->mode == FDREC_ONESHOT && (r->rd || r->wr) && arm(l, fd) != 0) {
         /* The descriptor went away under a waiter: tell it. */
         for (int i = 0; i < 2; i++) {
             wv__fdw_t *w = waits[i];

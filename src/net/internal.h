@@ -17,6 +17,7 @@ struct wv_sock {
     int fd;     /* owned, non-blocking, close-on-exec; -1 once closed */
     int family; /* AF_INET, AF_INET6, AF_UNIX... */
     int type;   /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+    uint64_t reg; /* its loop registration (wv__fd_wait_again) */
 };
 
 /* A handle for fd (the caller's until this succeeds).  0 or WV_ENOMEM. */

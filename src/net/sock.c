@@ -3,9 +3,10 @@
  * the I/O calls, descriptor passing, UDP and socket options.
  *
  * Every descriptor is non-blocking; every call is one loop "try the
- * system call; on EAGAIN wait for readiness through wv__fd_wait (the one
- * fd seam: a coroutine parks on its thread's epoll loop, a thread polls)
- * against the caller's absolute deadline; try again".  Readiness can be
+ * system call; on EAGAIN wait for readiness through wv__fd_wait_again
+ * (the one fd seam: a coroutine parks on its thread's epoll loop, on an
+ * edge-triggered registration the handle keeps, a thread polls) against
+ * the caller's absolute deadline; try again".  Readiness can be
  * stale (another thread read first), so EAGAIN after a wake-up simply
  * waits again.  The handle is three ints: no call allocates.
  */
@@ -44,7 +45,11 @@ int wv__socket(int family, int type)
 int wv__sock_wait(const wv_sock_t *s, short events, int64_t deadline)
 {
     int err = wv__would_wait(deadline);
-    return err ? err : wv__fd_wait(s->fd, events, deadline, NULL);
+    /* The registration word is the loop's note, not the socket's state:
+     * waiting on a const socket may renew it (sockets are never const
+     * objects, only const handles). */
+    uint64_t *reg = (uint64_t *)&s->reg;
+    return err ? err : wv__fd_wait_again(s->fd, events, deadline, reg);
 }
 
 void wv__sock_nodelay(int fd, int family)

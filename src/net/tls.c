@@ -321,7 +321,7 @@ static ssize_t tls_writev(wv__transport_t *base, const struct iovec *iov,
 
 static int tls_wait(wv__transport_t *t, short want, int64_t deadline)
 {
-    return wv__fd_wait(t->fd, want, deadline, NULL);
+    return wv__fd_wait_again(t->fd, want, deadline, &t->reg);
 }
 
 static int tls_flush(wv__transport_t *base, short *want)
@@ -426,7 +426,7 @@ static int handshake(struct tls *t, int64_t deadline)
             return ferr;
         if (ferr == WV_EAGAIN)
             want |= POLLOUT;
-        err = wv__fd_wait(t->base.fd, want, deadline, NULL);
+        err = wv__fd_wait_again(t->base.fd, want, deadline, &t->base.reg);
         if (err)
             return err;
     }

@@ -61,7 +61,9 @@ typedef struct wv__transport_ops {
      * bytes written (> 0), WV_EAGAIN with *want, or another WV_E*. */
     ssize_t (*writev)(wv__transport_t *t, const struct iovec *iov, int niov,
                       short *want);
-    /* Waits until `want` (POLLIN, POLLOUT) or the deadline, with the
+    /* Waits until `want` (POLLIN, POLLOUT) or the deadline, after read,
+     * writev, flush or shutdown said WV_EAGAIN with `want` on this thread
+     * (the wait is for the next edge: wv__fd_wait_again), with the
      * contract of wv_fdwait: 0, WV_ETIMEDOUT, WV_EAGAIN (deadline 0),
      * WV_ECANCELED, WV_EINVAL (bad deadline), WV_ENOMEM... */
     int (*wait)(wv__transport_t *t, short want, int64_t deadline);
@@ -84,7 +86,8 @@ typedef struct wv__transport_ops {
 /* The head of every transport, which extends it. */
 struct wv__transport {
     const wv__transport_ops_t *ops;
-    int fd; /* the descriptor it moves bytes through; -1 if none */
+    int fd;       /* the descriptor it moves bytes through; -1 if none */
+    uint64_t reg; /* fd's loop registration (wv__fd_wait_again) */
 };
 
 /*

@@ -68,7 +68,7 @@ static int fd_wait(wv__transport_t *t, short want, int64_t deadline)
 {
     if (t->fd < 0)
         return WV_EBADF;
-    return wv__fd_wait(t->fd, want, deadline, NULL);
+    return wv__fd_wait_again(t->fd, want, deadline, &t->reg);
 }
 
 static int fd_shutdown(wv__transport_t *t, short *want)
