@@ -112,11 +112,12 @@ static bool shed_one(struct lane *l)
     l->spare = -1;
     int fd = wv__accept4(wv_sock_fd(listener_of(l)), NULL, NULL,
                          SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd >= 0)
-        close(fd);
-    l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
+    if (fd >= 0) {
+        /* Counted before the close, which its client may see first. */
         __atomic_add_fetch(&l->srv->shed, 1, __ATOMIC_RELAXED);
+        close(fd);
+    }
+    l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return fd >= 0;
 }
 
