@@ -1592,7 +1592,9 @@ WVT_TEST(net_interrupted_calls_are_retried)
     wv_sock_free(l);
 }
 
-/* -------------------------------------- edge-triggered registrations */
+/* -------------------------------------- edge-triggered registrations
+ * (the epoll backend's: these cases choose it; each runs in a process of
+ * its own) */
 
 /* A socket is registered with its coroutine's loop once: its later waits
  * cost no epoll_ctl (loop/loop_linux.c). */
@@ -1631,6 +1633,7 @@ static void *pp_ask(void *arg)
 
 WVT_TEST(net_edge_registration_costs_no_ctl_per_wait)
 {
+    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL)); /* the epoll backend's */
     struct edge_pp p = {.rounds = 200};
     WVT_OK(wv_sock_pair(&p.a, &p.b, SOCK_STREAM));
     WVT_OK(wv_go(pp_echo, &p)); /* parks at once: the loop exists after */
@@ -1730,6 +1733,7 @@ static void *stale_registration(void *arg)
 
 WVT_TEST(net_edge_stale_registration_of_a_reused_number)
 {
+    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL)); /* the epoll backend's */
     in_a_coroutine(stale_registration);
 }
 
@@ -1776,6 +1780,7 @@ static void *names_its_loop(void *arg)
 
 WVT_TEST(net_edge_registration_names_its_loop)
 {
+    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL)); /* the epoll backend's */
     in_a_coroutine(names_its_loop);
 }
 
@@ -1798,6 +1803,7 @@ static void *poll_writable(void *arg)
 
 WVT_TEST(net_edge_and_one_shot_waits_on_one_socket)
 {
+    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL)); /* the epoll backend's */
     struct mixed m = {0};
     WVT_OK(wv_sock_pair(&m.a, &m.b, SOCK_STREAM));
     for (int round = 0; round < 3; round++) {

@@ -1099,7 +1099,9 @@ static void held_kicker(void)
 }
 
 /* true when thread tid sleeps in epoll_wait or epoll_pwait with a
- * timeout (/proc/.../syscall: number, then the arguments in hex). */
+ * timeout, or in io_uring_enter waiting for a completion (the io_uring
+ * backend's idle wait) (/proc/.../syscall: number, then the arguments in
+ * hex). */
 static bool in_epoll_wait(int tid)
 {
     char path[64], buf[256] = "";
@@ -1117,6 +1119,10 @@ static bool in_epoll_wait(int tid)
 #ifdef SYS_epoll_wait
     if (nr == SYS_epoll_wait)
         return timeout != 0;
+#endif
+#ifdef SYS_io_uring_enter
+    if (nr == SYS_io_uring_enter) /* a2: min_complete */
+        return a2 > 0;
 #endif
     return nr == SYS_epoll_pwait && timeout != 0;
 }

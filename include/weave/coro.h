@@ -215,7 +215,8 @@ WV_EXTERN void wv_group_free(wv_group_t *g);
  * Waits until fd is ready for one of `events` (POLLIN, POLLOUT, POLLPRI;
  * POLLERR and POLLHUP are always reported) or the deadline.  In a
  * coroutine, or in the own code of a thread that has a scheduler, only
- * that party waits, through the thread's event loop (epoll), and the
+ * that party waits, through the thread's event loop (epoll or io_uring:
+ * wv_loop_backend), and the
  * thread runs its other coroutines; in a thread without a scheduler the
  * thread waits (poll).  A regular file is always ready, as poll says.
  * Readiness may be stale by the time the caller acts: use non-blocking
@@ -230,6 +231,39 @@ WV_EXTERN void wv_group_free(wv_group_t *g);
  * limit, fs.epoll.max_user_watches, is reached).
  */
 WV_EXTERN int wv_fdwait(int fd, short events, short *revents, int64_t deadline);
+
+/*
+ * The event loop's backend: how a thread's loop waits for descriptors.
+ *  - WV_LOOP_EPOLL: epoll.  Sockets and streams keep an edge-triggered
+ *    registration, so a wait costs no system call once made.
+ *  - WV_LOOP_IO_URING: io_uring (Linux 5.19 or later, built with
+ *    liburing: WEAVE_IO_URING).  Waits are polls in the ring, and a
+ *    stream's socket reads and writes are carried out by the ring: a
+ *    scheduler round's I/O goes in with one system call.
+ *  - WV_LOOP_AUTO: io_uring where it is usable, epoll otherwise.
+ * The choice is process-wide and applies to each loop when it makes its
+ * descriptor set (a thread's first descriptor wait; again after a fork or
+ * after wv_coro_run gave the set back).  Before any call, the environment
+ * variable WEAVE_LOOP=epoll or WEAVE_LOOP=io_uring chooses (anything else:
+ * auto); wv_loop_set_backend overrides it.  docs/net.md compares them.
+ */
+typedef enum wv_loop_backend {
+    WV_LOOP_AUTO = 0,
+    WV_LOOP_EPOLL = 1,
+    WV_LOOP_IO_URING = 2,
+} wv_loop_backend_t;
+
+/*
+ * Chooses the backend of the loops' next descriptor sets.  Returns 0;
+ * WV_EINVAL (not a wv_loop_backend_t); WV_ENOSYS (WV_LOOP_IO_URING where
+ * it is not usable: built without liburing, a kernel without io_uring or
+ * with it disabled, or lacking an operation weave needs).  Thread-safe.
+ */
+WV_EXTERN int wv_loop_set_backend(wv_loop_backend_t backend);
+
+/* The backend new descriptor sets use now: WV_LOOP_EPOLL or
+ * WV_LOOP_IO_URING, never WV_LOOP_AUTO. */
+WV_EXTERN wv_loop_backend_t wv_loop_backend(void);
 
 #ifdef __cplusplus
 }

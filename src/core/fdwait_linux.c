@@ -50,3 +50,13 @@ int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg)
         return wv__fd_wait(fd, events, deadline, NULL);
     return kind->fd_wait_again(fd, events, deadline, reg);
 }
+
+ssize_t wv__fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
+                  int64_t deadline)
+{
+    const wv__waiter_kind_t *kind = wv__waiter_kind();
+
+    if (!kind->fd_io || deadline == 0 || !wv__deadline_ok(deadline))
+        return WV_ENOSYS;
+    return kind->fd_io(fd, buf, len, msg, deadline);
+}

@@ -19,6 +19,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+struct msghdr;
 
 struct pollfd;
 
@@ -230,6 +233,20 @@ int wv__fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
  */
 int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg);
 
+/*
+ * A socket recv into buf[0..len) (msg NULL) or sendmsg of msg
+ * (MSG_NOSIGNAL), carried out by the caller's loop where its backend
+ * does socket I/O itself (io_uring): the calling coroutine parks until it
+ * completed or the deadline.  Returns the bytes moved (0: the end, for a
+ * recv), WV_ETIMEDOUT or WV_ECANCELED (nothing was moved: an operation
+ * the kernel had done when asked to stop counts as done), -errno of the
+ * operation, WV_ENOMEM; WV_ENOSYS when the caller's loop does not do I/O
+ * (a plain thread, the epoll backend, deadline 0): the caller then tries
+ * the system call and waits (wv__fd_wait_again).
+ */
+ssize_t wv__fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
+                  int64_t deadline);
+
 /* ------------------------------------------------------------ the waiter */
 
 typedef struct wv__waiter wv__waiter_t;
@@ -260,6 +277,9 @@ typedef struct wv__waiter_kind {
     /* wv__fd_wait_again for this kind's parties; NULL = poll(2). */
     int (*fd_wait_again)(int fd, short events, int64_t deadline,
                          uint64_t *reg);
+    /* wv__fd_io for this kind's parties; NULL = WV_ENOSYS. */
+    ssize_t (*fd_io)(int fd, void *buf, size_t len, struct msghdr *msg,
+                     int64_t deadline);
     /* wv__shared_wait for this kind's parties (a coroutine parks while a
      * helper thread sleeps on the shared word); NULL = a shared futex
      * wait blocks the thread. */

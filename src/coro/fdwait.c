@@ -127,6 +127,39 @@ int wv__coro_fd_wait_again(int fd, short events, int64_t deadline,
     return f.revents ? 0 : err;
 }
 
+ssize_t wv__coro_fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
+                       int64_t deadline)
+{
+    struct sched *s = wv__tls_sched;
+
+    if (!wv__loop_completes(&s->loop))
+        return WV_ENOSYS;
+    if (is_cancelled(s->current))
+        return WV_ECANCELED;
+    wv__waiter_t w;
+    wv__waiter_init(&w);
+    wv__uio_t io = {.f = {.fd = fd, .party = &w}, .buf = buf, .len = len,
+                    .msg = msg};
+    int err = wv__loop_io_add(&s->loop, &io);
+    if (err)
+        return err;
+    err = wv__coro_sleep(&w, deadline, 0);
+    if (!io.done) {
+        /* The kernel owns buf until the operation completes. */
+        wv__loop_io_cancel(&s->loop, &io);
+        while (!io.done) {
+            wv__waiter_init(&w);
+            (void)wv__coro_sleep(&w, WV_FOREVER, WV__PARK_NOCANCEL);
+        }
+    }
+    wv__loop_io_end(&s->loop, &io);
+    if (io.res >= 0)
+        return io.res;
+    if (io.res == -ECANCELED || io.res == -EINTR)
+        return err ? err : WV_ECANCELED;
+    return io.res;
+}
+
 int wv_fdwait(int fd, short events, short *revents, int64_t deadline)
 {
     if (!(events & (POLLIN | POLLOUT | POLLPRI)))

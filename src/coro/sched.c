@@ -117,6 +117,7 @@ static struct sched *sched_make(void)
     s->kind.wake = coro_wake;
     s->kind.fds_wait = wv__coro_fds_wait;
     s->kind.fd_wait_again = wv__coro_fd_wait_again;
+    s->kind.fd_io = wv__coro_fd_io;
     s->kind.word_wait = wv__coro_word_wait;
     s->main.native = true;
     s->main.started = true;

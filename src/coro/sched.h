@@ -225,6 +225,8 @@ void wv__group_leave(struct wv_coro *co);
 int wv__coro_fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
 int wv__coro_fd_wait_again(int fd, short events, int64_t deadline,
                            uint64_t *reg);
+ssize_t wv__coro_fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
+                       int64_t deadline);
 void wv__coro_fd_ready(wv__fdw_t *f);
 
 #endif /* WV_CORO_SCHED_H */

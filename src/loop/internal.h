@@ -17,6 +17,9 @@
 #define WV_LOOP_INTERNAL_H
 
 #include "../core/internal.h"
+#include "weave/coro.h"
+
+#include <sys/socket.h>
 
 /* ---------------------------------------------------------------- timers */
 
@@ -37,8 +40,24 @@ typedef struct wv__fdw {
     int fd;
     short events;  /* POLLIN, POLLOUT, POLLPRI */
     short revents; /* [loop] what was reported */
+    uint32_t op;   /* [loop, io_uring] its operation's slot + 1 while
+                      it is in flight, else 0 */
     void *party;   /* the owner's: who waits */
 } wv__fdw_t;
+
+/*
+ * A socket operation the io_uring backend carries out (a recv into buf,
+ * or a sendmsg of msg when msg is set), on the waiting party's stack.
+ * The loop sets res and done and calls `ready(&f)` when it completed.
+ */
+typedef struct wv__uio {
+    wv__fdw_t f; /* fd, party */
+    void *buf;
+    size_t len;
+    struct msghdr *msg;
+    int32_t res; /* [loop] bytes, or -errno */
+    bool done;   /* [loop] */
+} wv__uio_t;
 
 /* What the loop keeps per descriptor number. */
 struct wv__fdrec {
@@ -57,6 +76,7 @@ typedef struct wv__loop {
     /* descriptors */
     int epfd;       /* -1 until the first descriptor wait */
     uint32_t epoch; /* names this epoll set among all (0: none) */
+    struct wv__uring *uring; /* the io_uring backend's ring, or NULL */
     int evfd;  /* eventfd for kicks while in epoll_wait; -1 */
     int nwait; /* descriptor waits in progress */
     struct wv__fdrec *fds;
@@ -117,6 +137,35 @@ int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w);
 int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg);
 /* Ends the wait w (whether it fired or not). */
 void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w);
+
+/*
+ * Completion I/O, where the loop's backend is io_uring: makes the loop's
+ * descriptor set if needed and tells whether its backend carries out
+ * socket operations itself.
+ */
+bool wv__loop_completes(wv__loop_t *l);
+/* Submits io (l completes).  0 or WV_ENOMEM. */
+int wv__loop_io_add(wv__loop_t *l, wv__uio_t *io);
+/* Asks the kernel to end io early; it still completes (res -ECANCELED,
+ * or what it did): its party waits for that before giving back io. */
+void wv__loop_io_cancel(wv__loop_t *l, wv__uio_t *io);
+/* io completed; its party is done with it. */
+void wv__loop_io_end(wv__loop_t *l, wv__uio_t *io);
+
+/* For the io_uring backend: a fired wait lets go of its descriptor's
+ * wait slots. */
+void wv__loop_slots_drop(wv__loop_t *l, wv__fdw_t *w);
+
+/* The io_uring backend (uring_linux.c, when built with it). */
+bool wv__uring_usable(void);
+int wv__uring_open(wv__loop_t *l);
+void wv__uring_close(wv__loop_t *l);
+void wv__uring_forget(wv__loop_t *l);
+int wv__uring_fd_add(wv__loop_t *l, wv__fdw_t *w);
+void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w);
+int wv__uring_io_add(wv__loop_t *l, wv__uio_t *io);
+void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io);
+void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline);
 
 /*
  * Collects descriptor readiness (calling `ready` for each wait that

@@ -46,14 +46,93 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 enum { IDLE_AWAKE = 0, IDLE_FUTEX = 1, IDLE_EPOLL = 2 };
 
 #define EV_KICK    UINT64_MAX /* epoll data of the eventfd */
+/* What WV_LOOP_AUTO means where io_uring is usable (docs/net.md). */
+#define AUTO_BACKEND WV_LOOP_IO_URING
 #define MAX_EVENTS 64
 
 static void (*fault_kick)(void); /* wv__fault_kick */
+
+/* ------------------------------------------------------------ backends */
+
+#ifndef WEAVE_IO_URING
+bool wv__uring_usable(void)
+{
+    return false;
+}
+int wv__uring_open(wv__loop_t *l)
+{
+    (void)l;
+    return WV_ENOSYS;
+}
+void wv__uring_close(wv__loop_t *l)
+{
+    (void)l;
+}
+void wv__uring_forget(wv__loop_t *l)
+{
+    (void)l;
+}
+int wv__uring_fd_add(wv__loop_t *l, wv__fdw_t *w)
+{
+    (void)l, (void)w;
+    return WV_ENOSYS;
+}
+void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w)
+{
+    (void)l, (void)w;
+}
+int wv__uring_io_add(wv__loop_t *l, wv__uio_t *io)
+{
+    (void)l, (void)io;
+    return WV_ENOSYS;
+}
+void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io)
+{
+    (void)l, (void)io;
+}
+void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
+{
+    (void)l, (void)block, (void)deadline;
+}
+#endif
+
+static int backend_set = -1; /* wv_loop_set_backend's, or -1: WEAVE_LOOP */
+
+static wv_loop_backend_t backend_of_env(void)
+{
+    const char *e = getenv("WEAVE_LOOP");
+    if (e && strcmp(e, "epoll") == 0)
+        return WV_LOOP_EPOLL;
+    if (e && strcmp(e, "io_uring") == 0)
+        return WV_LOOP_IO_URING;
+    return WV_LOOP_AUTO;
+}
+
+int wv_loop_set_backend(wv_loop_backend_t b)
+{
+    if (b != WV_LOOP_AUTO && b != WV_LOOP_EPOLL && b != WV_LOOP_IO_URING)
+        return WV_EINVAL;
+    if (b == WV_LOOP_IO_URING && !wv__uring_usable())
+        return WV_ENOSYS;
+    __atomic_store_n(&backend_set, (int)b, __ATOMIC_RELAXED);
+    return 0;
+}
+
+wv_loop_backend_t wv_loop_backend(void)
+{
+    int b = __atomic_load_n(&backend_set, __ATOMIC_RELAXED);
+    wv_loop_backend_t want = b >= 0 ? (wv_loop_backend_t)b : backend_of_env();
+    if (want == WV_LOOP_EPOLL || !wv__uring_usable())
+        return WV_LOOP_EPOLL;
+    return want == WV_LOOP_IO_URING ? WV_LOOP_IO_URING : AUTO_BACKEND;
+}
 static __thread uint64_t ctl_calls, stale_events; /* test aids */
 
 uint64_t wv__loop_ctl_calls(void)
@@ -86,6 +165,7 @@ static void settle_kicks(wv__loop_t *l)
 
 void wv__loop_destroy(wv__loop_t *l)
 {
+    wv__uring_close(l);
     if (l->evfd >= 0)
         settle_kicks(l);
     if (l->epfd >= 0)
@@ -100,10 +180,12 @@ void wv__loop_destroy(wv__loop_t *l)
 
 void wv__loop_release_fds(wv__loop_t *l)
 {
-    if (l->nwait > 0 || l->epfd < 0)
+    if (l->nwait > 0 || l->evfd < 0)
         return;
+    wv__uring_close(l);
     settle_kicks(l);
-    close(l->epfd);
+    if (l->epfd >= 0)
+        close(l->epfd);
     close(l->evfd);
     l->epfd = l->evfd = -1;
     l->epoch = 0;
@@ -116,6 +198,7 @@ void wv__loop_after_fork(wv__loop_t *l)
     /* Closing only drops the child's references: the parent's set and
      * registrations live on.  Collecting from them here would take
      * readiness the parent's coroutines wait for. */
+    wv__uring_forget(l);
     if (l->epfd >= 0)
         close(l->epfd);
     if (l->evfd >= 0)
@@ -132,27 +215,34 @@ void wv__loop_after_fork(wv__loop_t *l)
 
 /* ----------------------------------------------------------- descriptors */
 
-static int ensure_epoll(wv__loop_t *l)
+/* Makes the loop's descriptor set and its eventfd: an epoll set, or an
+ * io_uring ring (wv_loop_backend). */
+static int ensure_set(wv__loop_t *l)
 {
-    if (l->epfd >= 0)
+    if (l->evfd >= 0)
         return 0;
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return errno == EMFILE || errno == ENFILE ? -errno : WV_ENOMEM;
     int ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (ev < 0) {
-        int err = -errno;
-        close(ep);
-        return err;
+    if (ev < 0)
+        return errno == EMFILE || errno == ENFILE ? -errno : WV_ENOMEM;
+    int err = 0;
+    if (wv_loop_backend() == WV_LOOP_IO_URING) {
+        err = wv__uring_open(l);
+    } else {
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event e = {.events = EPOLLIN, .data.u64 = EV_KICK};
+        if (ep < 0)
+            err = errno == EMFILE || errno == ENFILE ? -errno : WV_ENOMEM;
+        else if (epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) != 0)
+            err = -errno;
+        if (err && ep >= 0)
+            close(ep);
+        if (!err)
+            l->epfd = ep;
     }
-    struct epoll_event e = {.events = EPOLLIN, .data.u64 = EV_KICK};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) != 0) {
-        int err = -errno;
+    if (err) {
         close(ev);
-        close(ep);
         return err;
     }
-    l->epfd = ep;
     l->evfd = ev;
     static uint32_t epochs;
     do
@@ -256,7 +346,7 @@ static int prepare(wv__loop_t *l, const wv__fdw_t *w)
 {
     if (w->fd < 0)
         return WV_EBADF;
-    int err = ensure_epoll(l);
+    int err = ensure_set(l);
     return err ? err : ensure_fdrec(l, w->fd);
 }
 
@@ -268,7 +358,8 @@ int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w)
     struct wv__fdrec *r = &l->fds[w->fd];
     if ((err = take_slots(r, w)))
         return err;
-    if ((err = arm(l, w->fd))) {
+    err = l->uring ? wv__uring_fd_add(l, w) : arm(l, w->fd);
+    if (err) {
         drop_slots(r, w);
         return err == WV_ENOENT ? WV_EBADF : err;
     }
@@ -287,6 +378,8 @@ int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg)
     if (err)
         return err;
     struct wv__fdrec *r = &l->fds[w->fd];
+    if (l->uring) /* a poll in the ring: no registration to keep */
+        return wv__loop_fd_add(l, w);
     /* A one-shot wait in progress on this number wants the level: an
      * edge-triggered registration could miss what is ready already.
      * Join its one-shot registration instead (correct for us too). */
@@ -313,7 +406,38 @@ void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w)
     /* A one-shot registration left armed for nobody stays: its event, if
      * any, finds no wait (or, for a number that names another descriptor
      * by then, carries an old generation) and is dropped. */
+    if (l->uring)
+        wv__uring_fd_del(l, w);
     drop_slots(&l->fds[w->fd], w);
+    l->nwait--;
+}
+
+void wv__loop_slots_drop(wv__loop_t *l, wv__fdw_t *w)
+{
+    drop_slots(&l->fds[w->fd], w);
+}
+
+bool wv__loop_completes(wv__loop_t *l)
+{
+    return ensure_set(l) == 0 && l->uring;
+}
+
+int wv__loop_io_add(wv__loop_t *l, wv__uio_t *io)
+{
+    int err = wv__uring_io_add(l, io);
+    if (!err)
+        l->nwait++;
+    return err;
+}
+
+void wv__loop_io_cancel(wv__loop_t *l, wv__uio_t *io)
+{
+    wv__uring_io_cancel(l, io);
+}
+
+void wv__loop_io_end(wv__loop_t *l, wv__uio_t *io)
+{
+    (void)io;
     l->nwait--;
 }
 
@@ -399,7 +523,9 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
                    bool (*pending)(void *), void *arg)
 {
     if (!block) {
-        if (l->nwait > 0)
+        if (l->uring)
+            wv__uring_poll(l, false, 0);
+        else if (l->nwait > 0)
             epoll_once(l, 0);
         return;
     }
@@ -407,11 +533,15 @@ void wv__loop_poll(wv__loop_t *l, bool block, int64_t deadline,
     __atomic_store_n(&l->idle, mode, __ATOMIC_SEQ_CST);
     if (pending(arg)) {
         wake_up(l, mode);
-        if (mode == IDLE_EPOLL)
+        if (l->uring)
+            wv__uring_poll(l, false, 0);
+        else if (mode == IDLE_EPOLL)
             epoll_once(l, 0);
         return;
     }
-    if (mode == IDLE_EPOLL)
+    if (mode == IDLE_EPOLL && l->uring)
+        wv__uring_poll(l, true, deadline);
+    else if (mode == IDLE_EPOLL)
         epoll_once(l, wv__deadline_timeout_ms(deadline));
     else
         wv__futex_wait(&l->idle, IDLE_FUTEX, deadline, false);

@@ -156,9 +156,25 @@ static int rreserve(wv_stream_t *s, size_t want)
 
 /* One transport read into buf, waiting while there is nothing: the bytes
  * (> 0), or an error; the end and transport errors are kept in rerr. */
+/* Errors of a wait, which end a call, not the stream. */
+static bool wait_error(ssize_t n)
+{
+    return n == WV_ETIMEDOUT || n == WV_ECANCELED || n == WV_EAGAIN ||
+           n == WV_EINVAL || n == WV_ENOMEM;
+}
+
 static ssize_t read_some(wv_stream_t *s, void *buf, size_t len,
                          int64_t deadline)
 {
+    if (s->t->ops->read_wait) {
+        ssize_t n = s->t->ops->read_wait(s->t, buf, len, deadline);
+        if (n > 0 || (n < 0 && wait_error(n)))
+            return n;
+        if (n != WV_ENOSYS) {
+            s->rerr = n == 0 ? WV_EOF : (int)n;
+            return s->rerr;
+        }
+    }
     for (;;) {
         short want = POLLIN;
         ssize_t n = s->t->ops->read(s->t, buf, len, &want);
@@ -439,9 +455,16 @@ static int write_some(wv_stream_t *s, const char *data, size_t len,
         iov[niov++] = (struct iovec){s->wbuf + s->wpos, wpending(s)};
     if (len)
         iov[niov++] = (struct iovec){(void *)data, len};
-    for (;;) {
+    for (bool direct = s->t->ops->writev_wait != NULL;;) {
         short want = POLLOUT;
-        ssize_t n = s->t->ops->writev(s->t, iov, niov, &want);
+        ssize_t n = WV_ENOSYS;
+        if (direct && (n = s->t->ops->writev_wait(s->t, iov, niov,
+                                                  deadline)) == WV_ENOSYS)
+            direct = false;
+        if (!direct)
+            n = s->t->ops->writev(s->t, iov, niov, &want);
+        else if (n < 0 && wait_error(n))
+            return (int)n;
         if (n > 0) {
             size_t from_buf = wpending(s) < (size_t)n ? wpending(s) : (size_t)n;
             wconsume(s, from_buf);

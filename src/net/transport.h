@@ -67,6 +67,15 @@ typedef struct wv__transport_ops {
      * contract of wv_fdwait: 0, WV_ETIMEDOUT, WV_EAGAIN (deadline 0),
      * WV_ECANCELED, WV_EINVAL (bad deadline), WV_ENOMEM... */
     int (*wait)(wv__transport_t *t, short want, int64_t deadline);
+    /* Optional: read, or writev, waiting until something moved or the
+     * deadline, when the caller's loop carries out the I/O itself
+     * (wv__fd_io): bytes (> 0), 0 at the end (read), WV_ETIMEDOUT,
+     * WV_ECANCELED, or another WV_E*; WV_ENOSYS: not here, use read or
+     * writev and wait. */
+    ssize_t (*read_wait)(wv__transport_t *t, void *buf, size_t len,
+                         int64_t deadline);
+    ssize_t (*writev_wait)(wv__transport_t *t, const struct iovec *iov,
+                           int niov, int64_t deadline);
     /* Ends the writing direction without waiting: 0, WV_EAGAIN with
      * *want (call again after waiting), WV_ENOTSUP (it cannot be done:
      * a borrowed pipe), or another WV_E*. */

@@ -71,6 +71,24 @@ static int fd_wait(wv__transport_t *t, short want, int64_t deadline)
     return wv__fd_wait_again(t->fd, want, deadline, &t->reg);
 }
 
+static ssize_t fd_read_wait(wv__transport_t *t, void *buf, size_t len,
+                            int64_t deadline)
+{
+    if (t->fd < 0 || !((struct fd_transport *)t)->is_socket)
+        return WV_ENOSYS;
+    return wv__fd_io(t->fd, buf, len, NULL, deadline);
+}
+
+static ssize_t fd_writev_wait(wv__transport_t *t, const struct iovec *iov,
+                              int niov, int64_t deadline)
+{
+    if (t->fd < 0 || !((struct fd_transport *)t)->is_socket)
+        return WV_ENOSYS;
+    struct msghdr m = {.msg_iov = (struct iovec *)iov,
+                       .msg_iovlen = (size_t)niov};
+    return wv__fd_io(t->fd, NULL, 0, &m, deadline);
+}
+
 static int fd_shutdown(wv__transport_t *t, short *want)
 {
     struct fd_transport *f = (struct fd_transport *)t;
@@ -109,6 +127,8 @@ static const wv__transport_ops_t fd_ops = {
     .read = fd_read,
     .writev = fd_writev,
     .wait = fd_wait,
+    .read_wait = fd_read_wait,
+    .writev_wait = fd_writev_wait,
     .shutdown = fd_shutdown,
     .close = fd_close,
 };
