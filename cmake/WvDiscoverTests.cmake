@@ -3,7 +3,8 @@
 # add_test per case, so that `ctest -R lock_` runs exactly the lock cases.
 # Inputs: EXE, OUT, LABEL, ENV (a ;-list of VAR=value, may be empty), EMU
 # (a |-joined command that runs EXE, a cross build's emulator; may be
-# empty).
+# empty), LOOP (may be empty: a loop backend, "epoll", every case also
+# runs with, as NAME@LOOP with WEAVE_LOOP=LOOP).
 string(REPLACE "|" ";" emu "${EMU}")
 set(run "")
 foreach(word IN LISTS emu)
@@ -16,6 +17,16 @@ if(NOT rc EQUAL 0)
 endif()
 string(REPLACE "\n" ";" lines "${listing}")
 set(content "")
+# Appends to content the CTest test `test` running case `name` with env.
+macro(wv_emit test env)
+  string(APPEND content
+    "add_test([=[${test}]=] ${run}[=[${EXE}]=] [=[${name}]=])\n"
+    "set_tests_properties([=[${test}]=] PROPERTIES TIMEOUT ${ctest_timeout} LABELS ${LABEL}")
+  if(NOT "${env}" STREQUAL "")
+    string(APPEND content " ENVIRONMENT [=[${env}]=]")
+  endif()
+  string(APPEND content ")\n")
+endmacro()
 foreach(line IN LISTS lines)
   if(line STREQUAL "")
     continue()
@@ -25,12 +36,11 @@ foreach(line IN LISTS lines)
   list(GET parts 1 timeout)
   # The runner kills a case at its own timeout; CTest's is a backstop.
   math(EXPR ctest_timeout "${timeout} + 30")
-  string(APPEND content
-    "add_test([=[${name}]=] ${run}[=[${EXE}]=] [=[${name}]=])\n"
-    "set_tests_properties([=[${name}]=] PROPERTIES TIMEOUT ${ctest_timeout} LABELS ${LABEL}")
-  if(ENV)
-    string(APPEND content " ENVIRONMENT [=[${ENV}]=]")
+  wv_emit("${name}" "${ENV}")
+  if(LOOP)
+    set(env "${ENV}")
+    list(APPEND env "WEAVE_LOOP=${LOOP}")
+    wv_emit("${name}@${LOOP}" "${env}")
   endif()
-  string(APPEND content ")\n")
 endforeach()
 file(WRITE "${OUT}" "${content}")
