@@ -26,11 +26,12 @@
  * that empties it into the member's socket.  A broadcast only puts the
  * line into each outbox without waiting (WV_NOWAIT); a member whose
  * outbox is full has stopped reading: its outbox is closed and it is
- * dropped (its writer sends what the outbox holds, then ends the
- * connection), as Redis drops a client past its output buffer limit,
- * rather than stalling every sender behind it.  Everything runs on one
- * thread, so the member list needs no lock: a coroutine switches only
- * where it waits, and the broadcast loop never waits.
+ * dropped (its writer sends what the outbox holds, then shuts the
+ * connection down for writing: its client reads the end), as Redis drops
+ * a client past its output buffer limit, rather than stalling every
+ * sender behind it.  Everything runs on one thread, so the member list
+ * needs no lock: a coroutine switches only where it waits, and the
+ * broadcast loop never waits.
  *
  * Six clients on the same thread: alice, bob, carol and dave stay; eve
  * says her lines and leaves in order (shuts down her side, reads to the
