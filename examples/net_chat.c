@@ -142,8 +142,8 @@ static int read_name(wv_stream_t *s, struct member *m)
 {
     char line[LINE];
     size_t n;
-    int err = wv_stream_readline(s, line, sizeof line, &n,
-                                 wv_deadline_in(LIMIT));
+    int err =
+        wv_stream_readline(s, line, sizeof line, &n, wv_deadline_in(LIMIT));
     if (err)
         return err;
     if (n < 7 || memcmp(line, "name ", 5) != 0 || n - 6 >= sizeof m->name)
@@ -178,8 +178,8 @@ static void handle(wv_sock_t *conn, const wv_addr_t *peer, void *arg)
     (void)peer, (void)arg;
     if (wv_stream_new(&s, &borrow, wv_sock_fd(conn)) != 0)
         return;
-    if (read_name(s, &m) != 0 || wv_chan_new(&m.outbox, sizeof(struct line),
-                                             OUTBOX) != 0)
+    if (read_name(s, &m) != 0 ||
+        wv_chan_new(&m.outbox, sizeof(struct line), OUTBOX) != 0)
         goto out_stream;
     if (!member_add(&m))
         goto out_chan;
@@ -208,8 +208,8 @@ out_stream:
 
 /* ----------------------------------------------------------- the clients */
 
-static const char *const names[CLIENTS] = {"alice", "bob",  "carol",
-                                           "dave",  "eve",  "frank"};
+static const char *const names[CLIENTS] = {"alice", "bob", "carol",
+                                           "dave",  "eve", "frank"};
 
 struct client {
     int id;
@@ -221,8 +221,7 @@ struct client {
 
 static int say(wv_sock_t *s, const char *text)
 {
-    return wv_sock_sendall(s, text, strlen(text), NULL,
-                           wv_deadline_in(LIMIT));
+    return wv_sock_sendall(s, text, strlen(text), NULL, wv_deadline_in(LIMIT));
 }
 
 static int say_round(wv_sock_t *s, struct client *c, int round)
@@ -293,8 +292,7 @@ static bool chat(wv_sock_t *sock, wv_stream_t *s, struct client *c)
 {
     if (c->id == 5) { /* frank: gone at once, with a reset */
         struct linger hard = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(wv_sock_fd(sock), SOL_SOCKET, SO_LINGER, &hard,
-                   sizeof hard);
+        setsockopt(wv_sock_fd(sock), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
         return true;
     }
     if (say_round(sock, c, 0) != 0)
@@ -303,8 +301,8 @@ static bool chat(wv_sock_t *sock, wv_stream_t *s, struct client *c)
         char buf[LINE];
         size_t n;
         wv_sock_shutdown(sock, SHUT_WR);
-        while (wv_stream_read(s, buf, sizeof buf, &n,
-                              wv_deadline_in(LIMIT)) == 0)
+        while (wv_stream_read(s, buf, sizeof buf, &n, wv_deadline_in(LIMIT)) ==
+               0)
             ;
         return wv_stream_at_eof(s);
     }
@@ -328,9 +326,8 @@ static void *client(void *arg)
         goto out_sock;
     snprintf(line, sizeof line, "name %s\n", names[c->id]);
     snprintf(want, sizeof want, "* welcome %s\n", names[c->id]);
-    if (say(sock, line) != 0 ||
-        wv_stream_readline(s, line, sizeof line - 1, &n,
-                           wv_deadline_in(LIMIT)) != 0)
+    if (say(sock, line) != 0 || wv_stream_readline(s, line, sizeof line - 1, &n,
+                                                   wv_deadline_in(LIMIT)) != 0)
         goto out_stream;
     line[n] = '\0';
     if (strcmp(line, want) != 0 ||
@@ -369,8 +366,8 @@ static int run_clients(uint16_t port, struct client *c)
     if ((err = wv_group_new(&g)) != 0)
         goto out_go;
     for (int i = 0; i < CLIENTS && err == 0; i++) {
-        c[i] = (struct client){.id = i, .port = port, .joined = joined,
-                               .go = go};
+        c[i] =
+            (struct client){.id = i, .port = port, .joined = joined, .go = go};
         err = wv_group_spawn(g, NULL, client, &c[i]);
     }
     if (err == 0)

@@ -108,8 +108,7 @@ static void serve_http(wv_sock_t *conn, const wv_addr_t *peer, void *arg)
     } else if (err == 0) {
         respond(s, "404 Not Found", site, "<h1>not found</h1>\n", deadline);
     } else if (err == WV_ELIMIT) {
-        respond(s, "400 Bad Request", site, "<h1>bad request</h1>\n",
-                deadline);
+        respond(s, "400 Bad Request", site, "<h1>bad request</h1>\n", deadline);
     }
     wv_stream_free(s);
 }
@@ -177,9 +176,8 @@ static void *wget(void *arg)
     int err = wv_stream_write(s, request, (size_t)len, NULL, deadline);
     if (err == 0)
         err = wv_stream_drain(s, deadline);
-    while (err == 0 &&
-           (err = wv_stream_readline(s, line, sizeof line, &n, deadline)) ==
-               0) {
+    while (err == 0 && (err = wv_stream_readline(s, line, sizeof line, &n,
+                                                 deadline)) == 0) {
         if (n == 2 && memcmp(line, "\r\n", 2) == 0)
             break;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))

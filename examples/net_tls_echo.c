@@ -39,9 +39,9 @@
 #define MESSAGES 20
 
 static const int64_t LIMIT = 20000; /* ms: no wait of this demo lasts longer */
-static int echoed_ok;                /* clients whose every line came back */
-static char version[32];             /* the protocol the clients got */
-static bool wrong_name_was_refused;  /* with WV_ECERT */
+static int echoed_ok;               /* clients whose every line came back */
+static char version[32];            /* the protocol the clients got */
+static bool wrong_name_was_refused; /* with WV_ECERT */
 
 /* ----------------------------------------------- a certificate in memory */
 
@@ -192,8 +192,8 @@ static void *client(void *arg)
 
     if (wv_tcp_connect(&sock, NULL, "localhost", c->port, deadline) != 0)
         return NULL;
-    int err = wv_tls_client(&s, &o, c->ctx, wv_sock_fd(sock), "localhost",
-                            deadline);
+    int err =
+        wv_tls_client(&s, &o, c->ctx, wv_sock_fd(sock), "localhost", deadline);
     if (err) {
         printf("client %d: %s (%s)\n", c->id, wv_err_name(err),
                wv_tls_error_reason());
@@ -217,8 +217,8 @@ static bool wrong_name_refused(uint16_t port, wv_tls_ctx_t *ctx)
 
     if (wv_tcp_connect(&sock, NULL, "127.0.0.1", port, deadline) != 0)
         return false;
-    int err = wv_tls_client(&s, &o, ctx, wv_sock_fd(sock), "example.org",
-                            deadline);
+    int err =
+        wv_tls_client(&s, &o, ctx, wv_sock_fd(sock), "example.org", deadline);
     printf("a client asking for example.org: %s (%s)\n", wv_err_name(err),
            err ? wv_tls_error_reason() : "accepted");
     if (err == 0)
@@ -245,8 +245,8 @@ static void *run_clients(void *arg)
 
 static int run(const char *cert_pem, const char *key_pem)
 {
-    wv_tls_ctx_opts_t so = {.server = true, .cert_pem = cert_pem,
-                            .key_pem = key_pem};
+    wv_tls_ctx_opts_t so = {
+        .server = true, .cert_pem = cert_pem, .key_pem = key_pem};
     wv_tls_ctx_opts_t co = {.ca_pem = cert_pem}; /* trusts that one only */
     wv_tls_ctx_t *sctx, *cctx;
     wv_server_t *server;
@@ -280,8 +280,8 @@ out_cctx:
     wv_tls_ctx_free(cctx);
 out_sctx:
     wv_tls_ctx_free(sctx);
-    printf("%d clients (%s), %d messages each: %d echoed every line\n",
-           CLIENTS, version, MESSAGES, echoed_ok);
+    printf("%d clients (%s), %d messages each: %d echoed every line\n", CLIENTS,
+           version, MESSAGES, echoed_ok);
     return wrong_name_was_refused && echoed_ok == CLIENTS ? 0 : 1;
 }
 

@@ -15,7 +15,8 @@
  *         t0 = time.perf_counter()
  *         client.sendto(b"ping %d" % seq)
  *         reply = await asyncio.wait_for(replies.get(), 1.0)
- *         print("seq=%d time=%.3f ms" % (seq, (time.perf_counter() - t0) * 1e3))
+ *         ms = (time.perf_counter() - t0) * 1e3
+ *         print("seq=%d time=%.3f ms" % (seq, ms))
  *
  * Both run as coroutines of one thread.  The client's socket is connected
  * to the server (wv_udp_new with a remote address), so it sends with
@@ -93,8 +94,7 @@ static void ping(wv_sock_t *s, int seq, struct stats *st)
         return;
     }
     st->sent++;
-    int err =
-        await_reply(s, msg, (size_t)len, wv_deadline_in(PING_DEADLINE));
+    int err = await_reply(s, msg, (size_t)len, wv_deadline_in(PING_DEADLINE));
     if (err) {
         printf("seq=%d: no reply (%s)\n", seq, wv_err_name(err));
         return;
@@ -157,8 +157,8 @@ int main(void)
         return 1;
     }
     int lost = st->sent - st->received;
-    printf("%d packets transmitted, %d received, %d%% packet loss\n",
-           st->sent, st->received, st->sent ? 100 * lost / st->sent : 100);
+    printf("%d packets transmitted, %d received, %d%% packet loss\n", st->sent,
+           st->received, st->sent ? 100 * lost / st->sent : 100);
     if (st->received)
         printf("rtt min/avg/max = %.3f/%.3f/%.3f ms\n", st->min,
                st->sum / st->received, st->max);

@@ -86,8 +86,8 @@ static void make_pem(char **cert_pem, char **key_pem)
           X509_gmtime_adj(X509_getm_notBefore(x), -60) &&
           X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600) &&
           X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                     (const unsigned char *)"localhost", -1,
-                                     -1, 0) == 1 &&
+                                     (const unsigned char *)"localhost", -1, -1,
+                                     0) == 1 &&
           X509_set_issuer_name(x, name) == 1 && X509_set_pubkey(x, key) == 1 &&
           X509_sign(x, key, EVP_sha256()) > 0);
     BIO *cb = BIO_new(BIO_s_mem()), *kb = BIO_new(BIO_s_mem());
@@ -144,12 +144,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     wv_stream_t *s = NULL;
     int64_t deadline = wv_deadline_in(10000);
-    int err = mode & 1 ? wv_tls_client(&s, NULL, ctxs[mode], sv[0],
-                                       "localhost", deadline)
+    int err = mode & 1 ? wv_tls_client(&s, NULL, ctxs[mode], sv[0], "localhost",
+                                       deadline)
                        : wv_tls_server(&s, NULL, ctxs[mode], sv[0], deadline);
     if (err != WV_EPROTO && err != WV_ECERT && err != WV_ECONNRESET)
-        fprintf(stderr, "fuzz_tls: mode %d: %s (%s)\n", mode,
-                wv_err_name(err), wv_tls_error_reason());
+        fprintf(stderr, "fuzz_tls: mode %d: %s (%s)\n", mode, wv_err_name(err),
+                wv_tls_error_reason());
     CHECK(err == WV_EPROTO || err == WV_ECERT || err == WV_ECONNRESET);
     CHECK(s == NULL);
     CHECK(strlen(wv_tls_error_reason()) < 4096);
