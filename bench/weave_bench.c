@@ -26,6 +26,7 @@ static const struct workload workloads[] = {
     {"W7", bench_w7, "process pool"},
     {"W8", bench_w8, "subprocess"},
     {"W9", bench_w9, "network"},   /* through peer-c-w9-load */
+    {"W9b", bench_w9b, "network"},
     {"W9c", bench_w9c, "network"}, /* through peer-c-w9-load */
     {"W10", NULL, "manager"},
     {"W11", NULL, "rpc"},
