@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BULK_TOTAL  (1ull << 30)  /* bytes per run */
-#define BULK_CHUNK  (64u << 10)   /* each write and each read */
-#define BULK_SOURCE (1u << 20)    /* the source buffer, sent 1024 times */
-#define BULK_RUNS   3             /* after one warm-up run */
+#define BULK_TOTAL  (1ull << 30) /* bytes per run */
+#define BULK_CHUNK  (64u << 10)  /* each write and each read */
+#define BULK_SOURCE (1u << 20)   /* the source buffer, sent 1024 times */
+#define BULK_RUNS   3            /* after one warm-up run */
 
 /* The source: word k holds k.  NULL if out of memory. */
 static inline unsigned char *bulk_source(void)

@@ -111,8 +111,8 @@ static void run_loadgen(const char *mode)
     pid_t pid = fork();
     BENCH_CHECK(pid >= 0);
     if (pid == 0) {
-        execl(load, load, mode, "weave", "--", self, "--echo-server",
-              "@PORT@", (char *)NULL);
+        execl(load, load, mode, "weave", "--", self, "--echo-server", "@PORT@",
+              (char *)NULL);
         fprintf(stderr, "cannot run %s: %s\n", load, strerror(errno));
         _exit(127);
     }

@@ -31,14 +31,14 @@
 #include <unistd.h>
 
 struct bulk {
-    int listener;               /* 127.0.0.1:port, made once */
+    int listener; /* 127.0.0.1:port, made once */
     int port;
-    wv_tls_ctx_t *server_ctx;   /* NULL: plain TCP */
+    wv_tls_ctx_t *server_ctx; /* NULL: plain TCP */
     wv_tls_ctx_t *client_ctx;
     const unsigned char *source;
-    int sender_fd;              /* the sender's connected socket */
-    int sender_err;             /* the sender's outcome */
-    const char *cipher;         /* the suite the receiver saw */
+    int sender_fd;      /* the sender's connected socket */
+    int sender_err;     /* the sender's outcome */
+    const char *cipher; /* the suite the receiver saw */
 };
 
 static void pin_self(int cpu)
@@ -84,8 +84,8 @@ static void *send_side(void *arg)
     if (!err) {
         char tail[64];
         int end;
-        while ((end = wv_stream_read(s, tail, sizeof tail, &n,
-                                     WV_FOREVER)) == 0)
+        while ((end = wv_stream_read(s, tail, sizeof tail, &n, WV_FOREVER)) ==
+               0)
             ;
         err = end == WV_EOF ? 0 : end;
     }
@@ -122,9 +122,9 @@ static void *sender_thread(void *arg)
 struct receive {
     struct bulk *b;
     int fd;
-    double seconds;  /* the timed transfer */
-    uint64_t total;  /* bytes received */
-    int err;         /* 0, or what went wrong */
+    double seconds; /* the timed transfer */
+    uint64_t total; /* bytes received */
+    int err;        /* 0, or what went wrong */
 };
 
 static void *receive_side(void *arg)
@@ -216,8 +216,10 @@ static void remove_cert(const char *dir, const char *cert, const char *key)
 
 static bool make_tls(struct bulk *b, const char *cert, const char *key)
 {
-    wv_tls_ctx_opts_t so = {.server = true, .cert_file = cert,
-                            .key_file = key, .min_version = WV_TLS_1_3};
+    wv_tls_ctx_opts_t so = {.server = true,
+                            .cert_file = cert,
+                            .key_file = key,
+                            .min_version = WV_TLS_1_3};
     wv_tls_ctx_opts_t co = {.ca_file = cert, .min_version = WV_TLS_1_3};
     int err = wv_tls_ctx_new(&b->server_ctx, &so);
     if (!err)

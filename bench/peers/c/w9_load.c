@@ -42,11 +42,11 @@
  */
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -57,19 +57,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MSG          64
-#define ECHO_CONNS   64
-#define WINDOWS      3
-#define WINDOW_RT    333333L
-#define WINDOW_S     3.33
-#define WARMUP_S     0.5
-#define PING_WARM    3000L
-#define PING_RT      30000L
-#define PING_RUNS    3
-#define IDLE_CONNS   10000
-#define IDLE_BATCH   256
-#define SETTLE_US    300000
-#define START_S      10.0 /* the server must listen within this */
+#define MSG        64
+#define ECHO_CONNS 64
+#define WINDOWS    3
+#define WINDOW_RT  333333L
+#define WINDOW_S   3.33
+#define WARMUP_S   0.5
+#define PING_WARM  3000L
+#define PING_RT    30000L
+#define PING_RUNS  3
+#define IDLE_CONNS 10000
+#define IDLE_BATCH 256
+#define SETTLE_US  300000
+#define START_S    10.0 /* the server must listen within this */
 
 static const char *peer;
 static pid_t server = -1;
@@ -159,8 +159,7 @@ static void stop_server(void)
 done:
     if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) &&
         !(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM))
-        fprintf(stderr, "w9-load: the server ended with status 0x%x\n",
-                status);
+        fprintf(stderr, "w9-load: the server ended with status 0x%x\n", status);
     server = -1;
 }
 
@@ -177,9 +176,9 @@ static double server_cpu(void)
     buf[n] = 0;
     char *p = strrchr(buf, ')'); /* after the command name */
     unsigned long utime, stime;
-    if (!p || sscanf(p + 2,
-                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                     &utime, &stime) != 2)
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &utime, &stime) != 2)
         fail("cannot parse the server's /proc/PID/stat");
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -206,8 +205,8 @@ static double server_rss(void)
 
 struct conn {
     int fd;
-    unsigned seq;                 /* messages sent on it */
-    unsigned got;                 /* bytes of the echo read so far */
+    unsigned seq; /* messages sent on it */
+    unsigned got; /* bytes of the echo read so far */
     unsigned char out[MSG], in[MSG];
 };
 
@@ -250,8 +249,8 @@ static void wait_listening(int port)
 static void send_next(struct conn *c)
 {
     for (int j = 0; j < MSG; j++)
-        c->out[j] = (unsigned char)(c->seq * 7u + (unsigned)c->fd * 13u +
-                                    (unsigned)j);
+        c->out[j] =
+            (unsigned char)(c->seq * 7u + (unsigned)c->fd * 13u + (unsigned)j);
     c->seq++;
     c->got = 0;
     ssize_t k = write(c->fd, c->out, MSG); /* an empty socket buffer */
@@ -369,8 +368,9 @@ static void echo_mode(void)
         lo = util[w] < lo ? util[w] : lo;
         hi = util[w] > hi ? util[w] : hi;
     }
-    fprintf(stderr, "spread W9 %s server_util min=%.3g max=%.3g n=%d runs=",
-            peer, lo, hi, WINDOWS);
+    fprintf(stderr,
+            "spread W9 %s server_util min=%.3g max=%.3g n=%d runs=", peer, lo,
+            hi, WINDOWS);
     for (int w = 0; w < WINDOWS; w++)
         fprintf(stderr, "%s%.3g", w ? "," : "", util[w]);
     fprintf(stderr, " (server CPU time / wall time per window)\n");
@@ -383,11 +383,11 @@ static void pingpong_mode(void)
     struct conn *c = open_conns(1, ep);
 
     send_next(c);
-    if (pump(ep, PING_WARM, 30) != PING_WARM)
+    if (pump(ep, PING_WARM, 10) != PING_WARM)
         fail("warm-up cut short");
     for (int r = 0; r < PING_RUNS; r++) {
         double t0 = bench_now();
-        if (pump(ep, PING_RT, 30) != PING_RT)
+        if (pump(ep, PING_RT, 10) != PING_RT)
             fail("run cut short");
         rate[r] = (double)PING_RT / (bench_now() - t0);
     }
@@ -408,76 +408,93 @@ static int idle_start(void)
     return fd;
 }
 
-static void idle_mode(int n)
+/* One connection whose byte came back and went: the server warmed up. */
+static void probe(void)
 {
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    int *fds = calloc((size_t)n, sizeof *fds);
-    struct epoll_event evs[IDLE_BATCH];
-    int opened = 0, echoed = 0, pending = 0;
-
-    if (!fds || ep < 0)
-        fail("setup");
-    int probe = connect_to();
-    if (probe < 0 || write(probe, "p", 1) != 1)
-        fail("probe connection");
     char b;
-    for (double t0 = bench_now(); read(probe, &b, 1) != 1;) {
+    int fd = connect_to();
+    if (fd < 0 || write(fd, "p", 1) != 1)
+        fail("probe connection");
+    for (double t0 = bench_now(); read(fd, &b, 1) != 1; usleep(1000))
         if (bench_now() - t0 > START_S)
             fail("no echo on the probe connection");
-        usleep(1000);
+    close(fd);
+}
+
+/* Handles one event of an idle connection being set up: connected (send
+ * the byte, then wait for its echo) or its echo came; true for the echo. */
+static bool idle_event(int ep, int *fds, const struct epoll_event *e)
+{
+    int fd = fds[e->data.u32];
+    char b;
+
+    if (e->events & (EPOLLERR | EPOLLHUP))
+        fail("a connection failed");
+    if (e->events & EPOLLOUT) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = e->data.u32};
+        if (write(fd, "i", 1) != 1 ||
+            epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) != 0)
+            fail("sending the byte");
+        return false;
     }
-    close(probe);
-    usleep(SETTLE_US);
-    double before = server_rss();
+    if (read(fd, &b, 1) != 1 || b != 'i')
+        fail("wrong echo of the byte");
+    epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+    return true;
+}
+
+/* Opens n connections into fds, at most IDLE_BATCH being set up at once,
+ * until every one has had its byte echoed. */
+static void open_idle(int *fds, int n)
+{
+    struct epoll_event evs[IDLE_BATCH];
+    int ep = epoll_create1(EPOLL_CLOEXEC), opened = 0, echoed = 0;
     double t0 = bench_now();
 
+    if (ep < 0)
+        fail("epoll_create1");
     while (echoed < n) {
-        while (opened < n && pending < IDLE_BATCH) {
-            fds[opened] = idle_start();
-            /* EPOLLOUT once connected: send the byte; then EPOLLIN */
+        for (; opened < n && opened - echoed < IDLE_BATCH; opened++) {
+            /* EPOLLOUT once connected */
             struct epoll_event ev = {.events = EPOLLOUT,
                                      .data.u32 = (unsigned)opened};
+            fds[opened] = idle_start();
             if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[opened], &ev) != 0)
                 fail("epoll_ctl");
-            opened++;
-            pending++;
         }
         int k = epoll_wait(ep, evs, IDLE_BATCH, 1000);
         if (k < 0 && errno != EINTR)
             fail("epoll_wait");
         if (bench_now() - t0 > 20)
             fail("the connections took over 20 s");
-        for (int i = 0; i < k; i++) {
-            int fd = fds[evs[i].data.u32];
-            if (evs[i].events & (EPOLLERR | EPOLLHUP))
-                fail("a connection failed");
-            if (evs[i].events & EPOLLOUT) {
-                struct epoll_event ev = {.events = EPOLLIN,
-                                         .data.u32 = evs[i].data.u32};
-                if (write(fd, "i", 1) != 1 ||
-                    epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) != 0)
-                    fail("sending the byte");
-            } else if (evs[i].events & EPOLLIN) {
-                if (read(fd, &b, 1) != 1 || b != 'i')
-                    fail("wrong echo of the byte");
-                epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-                echoed++;
-                pending--;
-            }
-        }
+        for (int i = 0; i < k; i++)
+            echoed += idle_event(ep, fds, &evs[i]);
     }
+    close(ep);
+}
+
+static void idle_mode(int n)
+{
+    int *fds = calloc((size_t)n, sizeof *fds);
+
+    if (!fds)
+        fail("calloc");
+    probe();
+    usleep(SETTLE_US);
+    double before = server_rss();
+    open_idle(fds, n);
     usleep(SETTLE_US);
     check_server_alive();
     double after = server_rss();
     double per = (after - before) / n;
     printf("W9c %s idle_mem %.4g B/conn\n", peer, per);
-    fprintf(stderr, "spread W9c %s idle_mem min=%.4g max=%.4g n=1 runs=%.4g "
-            "(RSS %.0f -> %.0f KiB, %d connections)\n", peer, per, per, per,
-            before / 1024, after / 1024, n);
+    fprintf(stderr,
+            "spread W9c %s idle_mem min=%.4g max=%.4g n=1 runs=%.4g "
+            "(RSS %.0f -> %.0f KiB, %d connections)\n",
+            peer, per, per, per, before / 1024, after / 1024, n);
     for (int i = 0; i < n; i++)
         close(fds[i]);
     free(fds);
-    close(ep);
 }
 
 /* ------------------------------------------------------ main */
@@ -512,8 +529,8 @@ int main(int argc, char **argv)
             i++;
             if (strcmp(argv[i], "none") == 0)
                 server_cpu_no = load_cpu_no = -1;
-            else if (sscanf(argv[i], "%d,%d", &server_cpu_no,
-                            &load_cpu_no) != 2)
+            else if (sscanf(argv[i], "%d,%d", &server_cpu_no, &load_cpu_no) !=
+                     2)
                 usage();
         } else if (strcmp(argv[i], "--conns") == 0 && i + 1 < argc) {
             conns = atoi(argv[++i]);

@@ -215,7 +215,7 @@ static int free_port(void)
 }
 
 struct feed {
-    int fd;  /* s_client's stdin */
+    int fd; /* s_client's stdin */
     int err;
 };
 
@@ -242,14 +242,15 @@ static double openssl_run(void)
     free_port();
     snprintf(accept_arg, sizeof accept_arg, "127.0.0.1:%d", port);
     snprintf(connect_arg, sizeof connect_arg, "127.0.0.1:%d", port);
-    char *server_argv[] = {"openssl", "s_server", "-quiet", "-naccept", "1",
-                           "-accept", accept_arg, "-cert", cert, "-key", key,
-                           "-tls1_3", "-ciphersuites", SUITE, NULL};
-    char *client_argv[] = {"openssl", "s_client", "-quiet", "-no_ign_eof",
-                           "-connect", connect_arg, "-tls1_3",
-                           "-ciphersuites", SUITE, "-CAfile", cert,
-                           "-verify_return_error", "-servername",
-                           "localhost", NULL};
+    char *server_argv[] = {
+        "openssl", "s_server", "-quiet",        "-naccept", "1",
+        "-accept", accept_arg, "-cert",         cert,       "-key",
+        key,       "-tls1_3",  "-ciphersuites", SUITE,      NULL};
+    char *client_argv[] = {
+        "openssl",     "s_client",  "-quiet",  "-no_ign_eof",
+        "-connect",    connect_arg, "-tls1_3", "-ciphersuites",
+        SUITE,         "-CAfile",   cert,      "-verify_return_error",
+        "-servername", "localhost", NULL};
     BENCH_CHECK(pipe2(quiet_in, O_CLOEXEC) == 0);
     BENCH_CHECK(pipe2(server_out, O_CLOEXEC) == 0);
     BENCH_CHECK(pipe2(client_in, O_CLOEXEC) == 0);
