@@ -535,6 +535,7 @@ WORKLOADS = {
             ("c-rw", None, ["{build}/bench/peers/peer-c-w9b", "c-rw"]),
             ("openssl-s_server/s_client", None,
              ["{build}/bench/peers/peer-c-w9b", "openssl"]),
+            ("c-openssl", None, ["{build}/bench/peers/peer-c-w9b-openssl"]),
         ],
         [
             ("bulk", "c-rw", 0.9, ">= 0.9x raw read/write"),
@@ -573,7 +574,14 @@ WORKLOADS = {
         "bytes cross besides the connection (a copy into and out of each, "
         "and the feeding and reading threads, unpinned, sharing the 2 "
         "CPUs); the tools read and write in their own buffer sizes; 3 "
-        "runs, no warm-up (each run starts both tools afresh). What "
+        "runs, no warm-up (each run starts both tools afresh). c-openssl "
+        "(extra row, bench/peers/c/w9b_openssl.c): weave-tls's shape on "
+        "OpenSSL's API directly, the floor of a TLS stream on OpenSSL: two "
+        "pinned threads, blocking sockets, TLS 1.3 with the same suite, "
+        "read-ahead on (as weave's contexts), the same certificate kind "
+        "verified by the client, an untimed handshake, SSL_write of each "
+        "64 KiB chunk then SSL_shutdown, SSL_read into the 64 KiB buffer "
+        "until the close_notify, timed as weave-tls. What "
         "differs: weave's sender goes through the stream's 64 KiB write "
         "buffer (a chunk that fits is copied in; one that does not is "
         "written straight, with what is buffered, in one writev, and its "
@@ -581,7 +589,9 @@ WORKLOADS = {
         "straight into the caller's buffer; weave's sockets are "
         "non-blocking and every wait goes through the coroutine scheduler "
         "and the thread's epoll set (an add, a wait, a delete), where "
-        "c-rw's blocking calls sleep in the kernel.",
+        "c-rw's and c-openssl's blocking calls sleep in the kernel; "
+        "weave's TLS stream takes a lock around the TLS object per call "
+        "(weave/tls.h), c-openssl none.",
     ),
     "W9c": (
         "idle connections: memory per connection held idle by a server, "
