@@ -523,8 +523,8 @@ WORKLOADS = {
         "it into its malloc'd buffer, where c-epoll writes from its read "
         "buffer; weave and Go switch to the connection's coroutine or "
         "goroutine per message, c-epoll and libuv call a function; "
-        "Python's servers run the interpreter and an event loop (and "
-        "asyncio's a Future per drain) per message.",
+        "Python's servers run the interpreter and an event loop per message (asyncio's reader "
+        "makes a Future for every read that waits).",
     ),
     "W9b": (
         "bulk transfer: 1 GiB over one loopback TCP connection in 64 KiB "

@@ -34,7 +34,8 @@
  *            handler is back in its read wait; 300 ms later VmRSS is the
  *            "after".  `W9c PEER idle_mem` = (after - before) / N, bytes per
  *            connection.  RLIMIT_NOFILE's soft limit is raised to the hard
- *            one here and (inherited) in the server.
+ *            one here and (inherited) in the server; a hard limit too low
+ *            for N makes N 5,000 (said on stderr and in the spread line).
  *
  * For trial runs W9_WINDOW_S and W9_WARMUP_S shorten the echo windows.
  * A wrong echo, a server that dies or never listens: exit 3 (the runner
@@ -499,13 +500,17 @@ static void idle_mode(int n)
 
 /* ------------------------------------------------------ main */
 
-static void raise_nofile(void)
+/* Raises RLIMIT_NOFILE's soft limit to the hard one; returns it. */
+static long raise_nofile(void)
 {
     struct rlimit r;
-    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+        return 1024;
+    if (r.rlim_cur < r.rlim_max) {
         r.rlim_cur = r.rlim_max;
         setrlimit(RLIMIT_NOFILE, &r);
     }
+    return r.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)r.rlim_cur;
 }
 
 static void usage(void)
@@ -541,7 +546,14 @@ int main(int argc, char **argv)
     if (i + 1 >= argc || conns <= 0)
         usage();
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
+    long nofile = raise_nofile();
+    if (conns + 64 > nofile && conns > 5000) {
+        fprintf(stderr,
+                "w9-load: %d connections need more descriptors than "
+                "RLIMIT_NOFILE's %ld: 5000 instead\n",
+                conns, nofile);
+        conns = 5000;
+    }
     pin(0, load_cpu_no);
     int port = free_port();
     start_server(argv + i + 1, port, server_cpu_no);
