@@ -22,7 +22,7 @@ WORK = os.path.join(ROOT, "bench", ".work")
 TIMEOUT = 30
 
 # Units where a smaller value is better; every other unit is a rate.
-LOWER_IS_BETTER = {"ns", "us", "B", "us/rt"}
+LOWER_IS_BETTER = {"ns", "us", "B", "us/rt", "B/conn"}
 
 # workload -> (title, programs, goals, notes).  A program is (label, how to
 # build it or None, command[, processes]); {build}, {work} and {py} are
@@ -433,6 +433,238 @@ WORKLOADS = {
         "GLib: g_spawn_sync for spawn_true, GSubprocess + "
         "g_subprocess_communicate for pipe_cat. Python: subprocess.run "
         "(check=True; input=, stdout=PIPE).",
+    ),
+    "W9": (
+        "TCP echo server on 127.0.0.1: 64 connections each ping-pong a "
+        "64-byte message (rt/s), and the server's CPU time per round trip "
+        "(us/rt)",
+        [
+            ("weave", None, ["{build}/bench/peers/peer-c-w9-load", "echo",
+                             "weave", "--", "env", "WEAVE_LOOP=epoll",
+                             "{build}/bench/weave-bench", "--echo-server",
+                             "@PORT@"]),
+            ("weave-io_uring", None,
+             ["{build}/bench/peers/peer-c-w9-load", "echo", "weave-io_uring",
+              "--", "env", "WEAVE_LOOP=io_uring", "{build}/bench/weave-bench",
+              "--echo-server", "@PORT@"]),
+            ("c-epoll", None, ["{build}/bench/peers/peer-c-w9-load", "echo",
+                               "c-epoll", "--",
+                               "{build}/bench/peers/peer-c-w9-echo-epoll",
+                               "@PORT@"]),
+            ("libuv", None, ["{build}/bench/peers/peer-c-w9-load", "echo",
+                             "libuv", "--",
+                             "{build}/bench/peers/peer-c-w9-echo-libuv",
+                             "@PORT@"]),
+            ("go-net", ("go", "bench/peers/go/w9_echo.go", "w9_echo"),
+             ["{build}/bench/peers/peer-c-w9-load", "echo", "go-net", "--",
+              "{work}/go/w9_echo", "@PORT@"]),
+            ("py-asyncio-streams", None,
+             ["{build}/bench/peers/peer-c-w9-load", "echo",
+              "py-asyncio-streams", "--", "{py}", "bench/peers/py/w9_echo.py",
+              "py-asyncio-streams", "@PORT@"]),
+            ("py-asyncio-uvloop-streams", None,
+             ["{build}/bench/peers/peer-c-w9-load", "echo",
+              "py-asyncio-uvloop-streams", "--", "{py}",
+              "bench/peers/py/w9_echo.py", "py-asyncio-uvloop-streams",
+              "@PORT@"]),
+            ("py-gevent-StreamServer", None,
+             ["{build}/bench/peers/peer-c-w9-load", "echo",
+              "py-gevent-StreamServer", "--", "{py}",
+              "bench/peers/py/w9_echo.py", "py-gevent-StreamServer",
+              "@PORT@"]),
+        ],
+        [
+            ("echo", "c-epoll", 1.0, ">= raw epoll"),
+            ("server_cpu", "c-epoll", 1.0, "<= raw epoll"),
+        ],
+        "One load generator for every server (bench/peers/c/w9_load.c, "
+        "peer-c-w9-load): one thread, level-triggered epoll, 64 "
+        "connections with TCP_NODELAY, each ping-ponging a 64-byte message "
+        "whose echo it checks byte for byte; 0.5 s of warm-up, then 3 "
+        "consecutive windows, each ending after 333,333 round trips or "
+        "3.33 s; echo = the median window's rate. It starts the server "
+        "itself on a free port of 127.0.0.1, pinned to CPU 0 "
+        "(sched_setaffinity before the exec, what taskset -c 0 does; Go "
+        "therefore runs with GOMAXPROCS=1), pins itself to CPU 1, and "
+        "stops the server with SIGTERM at the end. server_cpu = the server "
+        "process's user+sys time (/proc/PID/stat: all its threads, in "
+        "10 ms ticks) per round trip, median window; each window's server "
+        "CPU utilisation (CPU time / wall time) is in the spread lines "
+        "(server_util): near 1 means the server's core was the limit. "
+        "weave: weave-bench --echo-server, a wv_server_t with threads = 0: "
+        "its acceptor and a coroutine per connection run on the main "
+        "thread, whose own code waits for SIGTERM on a signalfd through "
+        "wv_fdwait; each handler wraps the socket in a wv_stream_t "
+        "(borrowing the descriptor) and loops wv_stream_read of up to "
+        "64 KiB into a buffer on its coroutine stack (read straight into "
+        "it, no copy), wv_stream_write of what came (copied into the "
+        "stream's write buffer), wv_stream_drain (one write). The row "
+        "weave runs it with WEAVE_LOOP=epoll, weave-io_uring with "
+        "WEAVE_LOOP=io_uring: BENCH.md's goal for the latter is server_cpu "
+        "< 0.8x raw epoll's; while the library does not read WEAVE_LOOP "
+        "both rows run the same epoll loop. c-epoll: one thread, "
+        "level-triggered epoll, each socket registered once, read of up to "
+        "64 KiB into one static buffer and a write of what came: the "
+        "floor of a readiness-based server. libuv: uv_read_start into one "
+        "static 64 KiB buffer, uv_write of a malloc'd copy (freed in the "
+        "write callback). go-net: a goroutine per connection, Read into "
+        "its own 64 KiB buffer, Write. Python (one interpreter): "
+        "asyncio.start_server, reader.read(65536), writer.write, await "
+        "writer.drain(), on asyncio's loop and on uvloop's; "
+        "gevent.server.StreamServer with recv(65536) / sendall (its "
+        "handler sets TCP_NODELAY, which asyncio and uvloop set "
+        "themselves). What differs: each of weave's reads that must wait "
+        "parks the coroutine and today adds the socket to the thread's "
+        "epoll set and removes it afterwards (two epoll_ctl calls per "
+        "wait, docs/net.md's known limits), where c-epoll and libuv keep "
+        "every socket registered for its lifetime and Go's netpoller "
+        "registers it once (edge-triggered); weave copies each message "
+        "into the stream's write buffer before writing it, as libuv copies "
+        "it into its malloc'd buffer, where c-epoll writes from its read "
+        "buffer; weave and Go switch to the connection's coroutine or "
+        "goroutine per message, c-epoll and libuv call a function; "
+        "Python's servers run the interpreter and an event loop per message (asyncio's reader "
+        "makes a Future for every read that waits).",
+    ),
+    "W9b": (
+        "bulk transfer: 1 GiB over one loopback TCP connection in 64 KiB "
+        "writes, plain (bulk) and over TLS 1.3 (bulk_tls); GB/s",
+        [
+            ("weave-stream/weave-tls", None,
+             ["{build}/bench/weave-bench", "W9b"]),
+            ("c-rw", None, ["{build}/bench/peers/peer-c-w9b", "c-rw"]),
+            ("openssl-s_server/s_client", None,
+             ["{build}/bench/peers/peer-c-w9b", "openssl"]),
+            ("c-openssl", None, ["{build}/bench/peers/peer-c-w9b-openssl"]),
+        ],
+        [
+            ("bulk", "c-rw", 0.9, ">= 0.9x raw read/write"),
+        ],
+        "weave's row of bulk is weave-stream and its row of bulk_tls is "
+        "weave-tls (both printed as weave, so that the runner takes their "
+        "ratios). Every run moves 1 GiB over a fresh loopback TCP "
+        "connection between two threads of one process, the receiver (the "
+        "main thread) pinned to CPU 0 and the sender to CPU 1; one warm-up "
+        "run, then 3 timed ones. The sender writes 64 KiB chunks from a "
+        "1 MiB source whose 8-byte words hold their index; the receiver "
+        "reads into a 64 KiB buffer and checks, per read, the first and "
+        "last whole word against their position, and the total against "
+        "1 GiB (bench/bulk.h). Timed in the receiver from just before it "
+        "writes a 1-byte go-signal until it read the end. weave-stream: "
+        "each side a coroutine on its thread's scheduler; "
+        "wv_stream_write of each chunk, then wv_stream_write_eof; "
+        "wv_stream_read until WV_EOF. c-rw: blocking sockets, write() "
+        "looping on short writes, then shutdown(SHUT_WR); read() until 0. "
+        "weave-tls: the same through wv_tls_client / wv_tls_server "
+        "streams, TLS 1.3 with OpenSSL's default suite "
+        "TLS_AES_256_GCM_SHA384 (weave-bench names the suite it got on "
+        "stderr), an EC P-256 certificate for localhost made at start with "
+        "the openssl command in a temporary directory and verified by the "
+        "client; the handshake precedes the timing. "
+        "openssl-s_server/s_client: the openssl command's own tools with "
+        "the same kind of certificate, -tls1_3 -ciphersuites "
+        "TLS_AES_256_GCM_SHA384: s_server -quiet -naccept 1, pinned to CPU "
+        "0, writes what it receives to a pipe that peer-c-w9b reads and "
+        "checks as above; s_client -quiet -no_ign_eof (verifying the "
+        "certificate), pinned to CPU 1, reads the 1 GiB from a pipe that a "
+        "thread of peer-c-w9b fills, and at its end sends close_notify. "
+        "Timed from outside, from just before s_client starts (s_server "
+        "already listening) until s_server's output ends: its time also "
+        "holds s_client's start-up, the handshake, and the two pipes the "
+        "bytes cross besides the connection (a copy into and out of each, "
+        "and the feeding and reading threads, unpinned, sharing the 2 "
+        "CPUs); the tools read and write in their own buffer sizes; 3 "
+        "runs, no warm-up (each run starts both tools afresh). c-openssl "
+        "(extra row, bench/peers/c/w9b_openssl.c): weave-tls's shape on "
+        "OpenSSL's API directly, the floor of a TLS stream on OpenSSL: two "
+        "pinned threads, blocking sockets, TLS 1.3 with the same suite, "
+        "read-ahead on (as weave's contexts), the same certificate kind "
+        "verified by the client, an untimed handshake, SSL_write of each "
+        "64 KiB chunk then SSL_shutdown, SSL_read into the 64 KiB buffer "
+        "until the close_notify, timed as weave-tls. What "
+        "differs: weave's sender goes through the stream's 64 KiB write "
+        "buffer (a chunk that fits is copied in; one that does not is "
+        "written straight, with what is buffered, in one writev, and its "
+        "unwritten tail copied in), c-rw writes from the source; both read "
+        "straight into the caller's buffer; weave's sockets are "
+        "non-blocking and every wait goes through the coroutine scheduler "
+        "and the thread's epoll set (an add, a wait, a delete), where "
+        "c-rw's and c-openssl's blocking calls sleep in the kernel; "
+        "weave's TLS stream takes a lock around the TLS object per call "
+        "(weave/tls.h), c-openssl none.",
+    ),
+    "W9c": (
+        "idle connections: memory per connection held idle by a server, "
+        "10,000 connections; B/conn",
+        [
+            ("weave", None, ["{build}/bench/peers/peer-c-w9-load", "idle",
+                             "weave", "--", "{build}/bench/weave-bench",
+                             "--echo-server", "@PORT@"], 3),
+            ("go-net", ("go", "bench/peers/go/w9_echo.go", "w9_echo"),
+             ["{build}/bench/peers/peer-c-w9-load", "idle", "go-net", "--",
+              "{work}/go/w9_echo", "@PORT@"], 3),
+            ("py-asyncio-streams", None,
+             ["{build}/bench/peers/peer-c-w9-load", "idle",
+              "py-asyncio-streams", "--", "{py}", "bench/peers/py/w9_echo.py",
+              "py-asyncio-streams", "@PORT@"], 3),
+            ("py-gevent-StreamServer", None,
+             ["{build}/bench/peers/peer-c-w9-load", "idle",
+              "py-gevent-StreamServer", "--", "{py}",
+              "bench/peers/py/w9_echo.py", "py-gevent-StreamServer",
+              "@PORT@"], 3),
+        ],
+        [],
+        "The servers are W9's, each holding N = 10,000 connections idle. "
+        "The load generator (peer-c-w9-load idle) starts the server as in "
+        "W9 (pinned to CPU 0, itself on CPU 1; RLIMIT_NOFILE's soft limit "
+        "raised to the hard one, which the server inherits), warms it up "
+        "with one probe connection (1 byte echoed, then closed), waits "
+        "300 ms and reads the server's VmRSS (/proc/PID/status): the "
+        "before. Then it opens the N connections, at most 256 connecting "
+        "at once, each sending 1 byte and waiting for its echo, so that "
+        "every handler has been through a read, a write and a drain and "
+        "waits in its next read; 300 ms after the last echo it reads "
+        "VmRSS again: idle_mem = (after - before) / N. One measurement per "
+        "process, median of 3 processes. What each side holds per "
+        "connection: weave, a coroutine (its default 256 KiB stack is "
+        "reserved, only the pages touched are resident: the handler's "
+        "frame with its 64 KiB read buffer, of which the first bytes are "
+        "written, and the frames below it down to the scheduler's switch), "
+        "the server's socket handle, the stream object and its 4 KiB write "
+        "buffer (allocated at the first write); Go, a goroutine (a small "
+        "stack that grows by copying) and its 64 KiB read buffer on the "
+        "heap (only the pages written are resident), the net.Conn and its "
+        "netpoll descriptor; asyncio, no stack: a Task and its coroutine "
+        "frame, a StreamReader, StreamWriter, protocol and transport; "
+        "gevent, a greenlet whose slice of the C stack is copied to the "
+        "heap while it waits, and the socket object. Memory the kernel "
+        "keeps per socket (buffers, epoll items) is in no process's RSS "
+        "and not counted.",
+    ),
+    "W11": (
+        "sequential request/response over loopback TCP: only the floors "
+        "so far (weave's RPC and the Python peers are to come); calls/s",
+        [
+            ("c-tcp-pingpong-1conn", None,
+             ["{build}/bench/peers/peer-c-w9-load", "pingpong",
+              "c-tcp-pingpong-1conn", "--pin", "none", "--",
+              "{build}/bench/peers/peer-c-w9-echo-epoll", "@PORT@"]),
+            ("c-tcp-pingpong-1conn-samecore", None,
+             ["{build}/bench/peers/peer-c-w9-load", "pingpong",
+              "c-tcp-pingpong-1conn-samecore", "--pin", "0,0", "--",
+              "{build}/bench/peers/peer-c-w9-echo-epoll", "@PORT@"]),
+        ],
+        [
+            ("rpc_add", "c-tcp-pingpong-1conn", 0.95,
+             ">= 0.95x the TCP floor", "rpc_floor"),
+        ],
+        "The floors of BENCH.md: W9's load generator with 1 connection "
+        "ping-ponging a 64-byte message (its echo checked) against W9's "
+        "c-epoll server; 3000 round trips of warm-up, then 3 runs of "
+        "30,000; rpc_floor = round trips per second, median run. "
+        "c-tcp-pingpong-1conn: neither process pinned; "
+        "c-tcp-pingpong-1conn-samecore: both pinned to CPU 0 (no "
+        "cross-core wake-up).",
     ),
     "Q1": (
         "queue.Queue (weave's own workload, not in BENCH.md): one producer "

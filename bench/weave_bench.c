@@ -25,7 +25,9 @@ static const struct workload workloads[] = {
     {"W6", bench_w6, "process queues"},
     {"W7", bench_w7, "process pool"},
     {"W8", bench_w8, "subprocess"},
-    {"W9", NULL, "network"},
+    {"W9", bench_w9, "network"},   /* through peer-c-w9-load */
+    {"W9b", bench_w9b, "network"},
+    {"W9c", bench_w9c, "network"}, /* through peer-c-w9-load */
     {"W10", NULL, "manager"},
     {"W11", NULL, "rpc"},
     {"Q1", bench_q1, "queue"}, /* weave's own, not in BENCH.md */
@@ -59,11 +61,8 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "--w2-mem") == 0)
         return bench_w2_mem_child();
 #endif
-    if (argc >= 2 && strcmp(argv[1], "--echo-server") == 0) {
-        fprintf(stderr, "--echo-server: needs the network layer (W9), "
-                        "not built yet\n");
-        return 2;
-    }
+    if (argc == 3 && strcmp(argv[1], "--echo-server") == 0)
+        return bench_echo_server(argv[2]);
     if (argc >= 2 &&
         (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         printf("usage: weave-bench [W1 W2 ...] | --echo-server PORT\n");

@@ -22,6 +22,11 @@ void bench_w5(void);
 void bench_w6(void); /* Pipe only, until the Queue exists */
 void bench_w7(void);
 void bench_w8(void);
+/* W9 and W9c run bench/peers' load generator against --echo-server. */
+void bench_w9(void);
+void bench_w9b(void); /* bulk, plain and TLS */
+void bench_w9c(void);
+int bench_echo_server(const char *port); /* weave-bench --echo-server */
 void bench_q1(void); /* weave's own: queue.Queue, not in BENCH.md */
 
 #endif
