@@ -47,7 +47,7 @@ int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg)
     const wv__waiter_kind_t *kind = wv__waiter_kind();
 
     if (!kind->fd_wait_again || !wv__deadline_ok(deadline))
-        return wv__fd_wait(fd, events, deadline, NULL);
+        return wv__fd_wait(fd, events & ~WV__POLL_GUESS, deadline, NULL);
     return kind->fd_wait_again(fd, events, deadline, reg);
 }
 

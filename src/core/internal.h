@@ -232,6 +232,12 @@ int wv__fds_wait(struct pollfd *fds, size_t n, int64_t deadline);
  * wv__fd_wait.
  */
 int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg);
+/* In wv__fd_wait_again's events, with POLLIN: the caller did not meet
+ * EAGAIN, but its last read of this stream socket was short (its receive
+ * queue was empty then), and it skipped the read that would say EAGAIN:
+ * the wait ends at once if an edge came since that read, else waits for
+ * the next.  (Level-triggered waits, poll and io_uring, ignore it.) */
+#define WV__POLL_GUESS 0x4000
 
 /*
  * A socket recv into buf[0..len) (msg NULL) or sendmsg of msg

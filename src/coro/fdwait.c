@@ -107,6 +107,8 @@ int wv__coro_fd_wait_again(int fd, short events, int64_t deadline,
 
     if (is_cancelled(s->current))
         return WV_ECANCELED;
+    bool guess = events & WV__POLL_GUESS;
+    events &= ~WV__POLL_GUESS;
     if (deadline == 0) {
         struct pollfd p = {.fd = fd, .events = events};
         int err = look(&p, 1, WV_EAGAIN);
@@ -115,8 +117,8 @@ int wv__coro_fd_wait_again(int fd, short events, int64_t deadline,
     wv__waiter_t w;
     wv__waiter_init(&w);
     wv__fdw_t f = {.fd = fd, .events = events, .party = &w};
-    int err = wv__loop_fd_add_edge(&s->loop, &f, reg);
-    if (err == WV_EPERM) /* a regular file: always ready */
+    int err = wv__loop_fd_add_edge(&s->loop, &f, reg, guess);
+    if (err == WV_EPERM || err == 1) /* a regular file, or an edge came */
         return 0;
     if (err)
         return err;

@@ -65,6 +65,8 @@ struct wv__fdrec {
     wv__fdw_t *wr; /* waiting for POLLOUT, or NULL */
     uint32_t gen;  /* tags this number's registration's events */
     uint8_t mode;  /* FDREC_*: how it is believed to be in the set */
+    uint8_t edges; /* FDREC_EDGE: POLLIN / POLLOUT edges that came with
+                      no wait for them, since the last wait */
 };
 
 enum { FDREC_NONE, FDREC_ONESHOT, FDREC_EDGE };
@@ -132,9 +134,13 @@ int wv__loop_fd_add(wv__loop_t *l, wv__fdw_t *w);
  * registration, which this call makes or renews): the caller's last
  * attempt at I/O on w->fd in w->events' directions, on this thread, said
  * EAGAIN, so the next edge is what it waits for.  Costs no system call
- * while the registration stands.  Errors as wv__loop_fd_add.
+ * while the registration stands.  With `guess` (WV__POLL_GUESS) the
+ * caller skipped that attempt after a short read: 1 (no wait made) when
+ * an edge came since the last wait, else the wait.  Errors as
+ * wv__loop_fd_add.
  */
-int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg);
+int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg,
+                         bool guess);
 /* Ends the wait w (whether it fired or not). */
 void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w);
 

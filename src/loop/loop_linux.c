@@ -298,6 +298,8 @@ static int reg_ctl(wv__loop_t *l, int fd, uint32_t ev)
                                 .data.u64 = (uint64_t)gen << 32 | (uint32_t)fd};
         ctl_calls++;
         if (epoll_ctl(l->epfd, op, fd, &e) == 0) {
+            if (gen != r->gen)
+                r->edges = 0; /* they came for another registration */
             r->gen = gen;
             return 0;
         }
@@ -372,7 +374,8 @@ static uint64_t reg_word(const wv__loop_t *l, const struct wv__fdrec *r)
     return (uint64_t)l->epoch << 32 | r->gen;
 }
 
-int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg)
+int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg,
+                         bool guess)
 {
     int err = prepare(l, w);
     if (err)
@@ -385,10 +388,18 @@ int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg)
      * Join its one-shot registration instead (correct for us too). */
     if (r->mode == FDREC_ONESHOT && (r->rd || r->wr))
         return wv__loop_fd_add(l, w);
+    bool registered = r->mode == FDREC_EDGE &&
+                      __atomic_load_n(reg, __ATOMIC_RELAXED) == reg_word(l, r);
+    uint8_t dirs = (w->events & POLLIN ? POLLIN : 0) |
+                   (w->events & POLLOUT ? POLLOUT : 0);
+    uint8_t came = registered ? r->edges & dirs : 0;
+    r->edges &= ~dirs; /* what came is stale after EAGAIN, or taken now */
+    if (guess && came)
+        return 1;
     if ((err = take_slots(r, w)))
         return err;
-    if (r->mode != FDREC_EDGE ||
-        __atomic_load_n(reg, __ATOMIC_RELAXED) != reg_word(l, r)) {
+    if (!registered) {
+        /* A new registration: the kernel reports what is ready now. */
         err = reg_ctl(l, w->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
         if (err) {
             drop_slots(r, w);
@@ -472,18 +483,26 @@ static void dispatch(wv__loop_t *l, const struct epoll_event *e)
 
     /* Report to every wait the event concerns; re-arm a one-shot
      * registration for those still waiting (it is disarmed now). */
+    short left = (short)(got & (POLLIN | POLLOUT));
+    if (got & (POLLERR | POLLHUP))
+        left = POLLIN | POLLOUT;
     for (int i = 0; i < 2; i++) {
         wv__fdw_t *w = waits[i];
         short m = w ? (short)(got & (w->events | POLLERR | POLLHUP)) : 0;
         if (!m)
             continue;
         w->revents = m;
+        left &= (short)~w->events;
         if (r->rd == w)
             r->rd = NULL;
         if (r->wr == w)
             r->wr = NULL;
         fired[i] = w;
     }
+    /* An edge with no wait for it is noted, for a wait that guesses
+     * (WV__POLL_GUESS): it is not reported again. */
+    if (r->mode == FDREC_EDGE)
+        r->edges |= (uint8_t)left;
     if (r->mode == FDREC_ONESHOT && (r->rd || r->wr) && arm(l, fd) != 0) {
         /* The descriptor went away under a waiter: tell it. */
         for (int i = 0; i < 2; i++) {

@@ -62,6 +62,7 @@ struct wv__uring {
     uint32_t nops, free_head;
     uint32_t pending;  /* entries queued, not yet submitted */
     bool kick_pending; /* the eventfd read is in flight */
+    bool deferred;     /* IORING_SETUP_DEFER_TASKRUN */
     uint64_t kick_value;
 };
 
@@ -162,8 +163,23 @@ int wv__uring_open(wv__loop_t *l)
     struct wv__uring *u = wv__calloc(1, sizeof *u);
     if (!u)
         return WV_ENOMEM;
-    struct io_uring_params p = {.flags = IORING_SETUP_CLAMP};
-    int err = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
+    /* Completions run as task work of this thread only when it enters
+     * the ring to collect them (DEFER_TASKRUN: no lock taken against the
+     * other CPUs that make sockets ready, no interrupting signal), where
+     * the kernel has it (6.1); else at least without the interrupt. */
+    static const unsigned tries[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+            IORING_SETUP_TASKRUN_FLAG,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        0,
+    };
+    int err = -EINVAL;
+    for (size_t i = 0; i < sizeof tries / sizeof *tries && err == -EINVAL;
+         i++) {
+        struct io_uring_params p = {.flags = IORING_SETUP_CLAMP | tries[i]};
+        err = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
+        u->deferred = !err && (tries[i] & IORING_SETUP_DEFER_TASKRUN);
+    }
     if (err) {
         wv__free(u);
         return err == -ENOMEM || err == -EMFILE || err == -ENFILE ? err
@@ -260,8 +276,9 @@ void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w)
     }
     /* Now, not with the next round: a poll holds its file, and the
      * caller may be about to close the descriptor (a listener closed
-     * with its accept's poll still in the ring would go on listening). */
-    io_uring_submit(&u->ring);
+     * with its accept's poll still in the ring would go on listening),
+     * and with the deferred work run, which lets go of the file. */
+    io_uring_submit_and_get_events(&u->ring);
     u->pending = 0;
 }
 
@@ -346,8 +363,14 @@ void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
     if (!u->kick_pending && block)
         kick_arm(l);
     if (!block) {
-        if (u->pending) {
-            io_uring_submit(&u->ring);
+        /* A look costs no system call unless there are entries to submit
+         * or completions waiting to be made (the TASKRUN flag). */
+        bool work = IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN;
+        if (u->pending || work) {
+            if (u->deferred || work)
+                io_uring_submit_and_get_events(&u->ring);
+            else
+                io_uring_submit(&u->ring);
             u->pending = 0;
         }
     } else {

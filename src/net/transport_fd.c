@@ -30,17 +30,30 @@
 struct fd_transport {
     wv__transport_t base; /* ops, fd (-1 once a pipe end was closed) */
     bool is_socket;       /* send/shutdown, not writev/close */
+    bool drained;         /* a stream socket's last read was short */
     bool borrowed;        /* the caller's: never closed */
     int saved_flags;      /* its status flags before O_NONBLOCK */
 };
 
 static ssize_t fd_read(wv__transport_t *t, void *buf, size_t len, short *want)
 {
+    struct fd_transport *f = (struct fd_transport *)t;
+
     if (t->fd < 0)
         return WV_EBADF;
+    if (f->drained) {
+        /* The last read was short: the socket's queue was empty then,
+         * and this read would most likely say EAGAIN.  The wait knows
+         * whether data came since (WV__POLL_GUESS). */
+        f->drained = false;
+        *want = POLLIN | WV__POLL_GUESS;
+        return WV_EAGAIN;
+    }
     ssize_t n = wv__read(t->fd, buf, len);
     if (n == WV_EAGAIN)
         *want = POLLIN;
+    else if (n > 0 && (size_t)n < len && f->is_socket)
+        f->drained = true;
     return n;
 }
 
