@@ -1112,3 +1112,114 @@ WVT_TEST(stream_free_does_not_wait)
     wv_stream_free(s); /* the runner's time-out would catch a wait */
     close(sv[1]);
 }
+
+/* ------------------------------------ the read skipped after a short one */
+
+/* After a short read, the stream waits without the read that would say
+ * EAGAIN (WV__POLL_GUESS).  Data that came while the reader was parked on
+ * something else was reported to the loop then, with no wait for it: the
+ * guessing wait must see that note and read, not wait for an edge that
+ * will not come again. */
+struct guess {
+    wv_stream_t *s;
+    int peer, other[2];
+    wv_event_t go, got_a;
+    char got[8];
+    int err;
+};
+
+static void *guess_reader(void *arg)
+{
+    struct guess *g = arg;
+    char buf[4096];
+    size_t n = 0;
+    WVT_OK(wv_stream_read(g->s, buf, sizeof buf, &n, wv_deadline_in(10000)));
+    WVT_ASSERT(n == 1 && buf[0] == 'a'); /* short: the queue was empty */
+    wv_event_set(&g->got_a);
+    WVT_OK(wv_event_wait(&g->go, wv_deadline_in(10000)));
+    g->err = wv_stream_read(g->s, buf, sizeof buf, &n, wv_deadline_in(5000));
+    if (!g->err)
+        memcpy(g->got, buf, n < sizeof g->got ? n : sizeof g->got);
+    return NULL;
+}
+
+static void *guess_writer(void *arg)
+{
+    struct guess *g = arg;
+    WVT_EQ(write(g->peer, "a", 1), 1);
+    /* the reader reads "a", then parks on go */
+    WVT_OK(wv_event_wait(&g->got_a, wv_deadline_in(10000)));
+    WVT_EQ(write(g->peer, "b", 1), 1);
+    /* A descriptor wait that is ready at once makes the loop collect
+     * every event, the reader's socket's edge among them, while the
+     * reader waits for `go`, not for its socket. */
+    WVT_EQ(write(g->other[1], "x", 1), 1);
+    WVT_OK(wv_fdwait(g->other[0], POLLIN, NULL, wv_deadline_in(10000)));
+    wv_event_set(&g->go);
+    return NULL;
+}
+
+WVT_TEST(stream_short_read_then_data_while_parked_elsewhere)
+{
+    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL)); /* the epoll backend's */
+    struct guess g = {0};
+    int sv[2];
+    socket_pair(sv);
+    socket_pair(g.other);
+    g.s = stream_on(sv[0], NULL);
+    g.peer = sv[1];
+    wv_event_init(&g.go);
+    wv_event_init(&g.got_a);
+    WVT_OK(wv_go(guess_reader, &g));
+    WVT_OK(wv_go(guess_writer, &g));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+    WVT_OK(g.err);
+    WVT_EQ(g.got[0], 'b');
+    wv_stream_free(g.s);
+    close(sv[1]);
+    close(g.other[0]);
+    close(g.other[1]);
+}
+
+/* The peer's end after a short read: no edge comes again for it (the one
+ * that woke the reader carried it), so the guessing wait must read. */
+struct guess_end {
+    wv_stream_t *s;
+    int peer;
+    int err;
+};
+
+static void *end_reader(void *arg)
+{
+    struct guess_end *g = arg;
+    char buf[4096];
+    size_t n = 0;
+    WVT_OK(wv_stream_read(g->s, buf, sizeof buf, &n, wv_deadline_in(10000)));
+    WVT_ASSERT(n == 3 && memcmp(buf, "abc", 3) == 0);
+    g->err = wv_stream_read(g->s, buf, sizeof buf, &n, wv_deadline_in(5000));
+    return NULL;
+}
+
+static void *end_writer(void *arg)
+{
+    struct guess_end *g = arg;
+    WVT_EQ(write(g->peer, "abc", 3), 3); /* the reader parked first */
+    WVT_EQ(shutdown(g->peer, SHUT_WR), 0);
+    return NULL;
+}
+
+WVT_TEST(stream_short_read_then_the_end)
+{
+    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL)); /* the epoll backend's */
+    struct guess_end g = {0};
+    int sv[2];
+    socket_pair(sv);
+    g.s = stream_on(sv[0], NULL);
+    g.peer = sv[1];
+    WVT_OK(wv_go(end_reader, &g));
+    WVT_OK(wv_go(end_writer, &g));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+    WVT_ERR(g.err, WV_EOF);
+    wv_stream_free(g.s);
+    close(sv[1]);
+}

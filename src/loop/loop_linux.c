@@ -56,6 +56,7 @@ enum { IDLE_AWAKE = 0, IDLE_FUTEX = 1, IDLE_EPOLL = 2 };
 /* What WV_LOOP_AUTO means where io_uring is usable (docs/net.md). */
 #define AUTO_BACKEND WV_LOOP_IO_URING
 #define MAX_EVENTS 64
+#define EDGE_END   0x80 /* in fdrec.edges: the peer's end or an error came */
 
 static void (*fault_kick)(void); /* wv__fault_kick */
 
@@ -392,8 +393,10 @@ int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg,
                       __atomic_load_n(reg, __ATOMIC_RELAXED) == reg_word(l, r);
     uint8_t dirs = (w->events & POLLIN ? POLLIN : 0) |
                    (w->events & POLLOUT ? POLLOUT : 0);
-    uint8_t came = registered ? r->edges & dirs : 0;
-    r->edges &= ~dirs; /* what came is stale after EAGAIN, or taken now */
+    /* The peer's end or an error is a state, not an edge that comes
+     * again: once seen, a guess always reads. */
+    uint8_t came = registered ? r->edges & (dirs | EDGE_END) : 0;
+    r->edges &= (uint8_t)~dirs; /* stale after EAGAIN, or taken now */
     if (guess && came)
         return 1;
     if ((err = take_slots(r, w)))
@@ -502,7 +505,9 @@ static void dispatch(wv__loop_t *l, const struct epoll_event *e)
     /* An edge with no wait for it is noted, for a wait that guesses
      * (WV__POLL_GUESS): it is not reported again. */
     if (r->mode == FDREC_EDGE)
-        r->edges |= (uint8_t)left;
+        r->edges |= (uint8_t)left |
+                    (e->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR) ? EDGE_END
+                                                                    : 0);
     if (r->mode == FDREC_ONESHOT && (r->rd || r->wr) && arm(l, fd) != 0) {
         /* The descriptor went away under a waiter: tell it. */
         for (int i = 0; i < 2; i++) {
