@@ -65,7 +65,10 @@ static ssize_t fd_writev(wv__transport_t *t, const struct iovec *iov, int niov,
 
     if (t->fd < 0)
         return WV_EBADF;
-    if (f->is_socket) {
+    if (f->is_socket && niov == 1) { /* send: no msghdr to copy in */
+        n = wv__sendto(t->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL,
+                       NULL, 0);
+    } else if (f->is_socket) {
         struct msghdr m = {.msg_iov = (struct iovec *)iov,
                            .msg_iovlen = (size_t)niov};
         n = wv__sendmsg(t->fd, &m, MSG_NOSIGNAL);
