@@ -243,7 +243,7 @@ static void gunlock(wv_group_t *g)
 "src/coro/wordwait_linux.c^        if (errno == EAGAIN || errno == EFAULT)^        if (errno == EAGAIN)^pshared_coro_word_unmapped_after_abandon"
 "src/loop/loop_linux.c^    return (uint64_t)l->epoch << 32 | r->gen;^    return r->gen;^net_edge_registration_names_its_loop"
 "src/loop/loop_linux.c^    if (r->gen != (uint32_t)(e->data.u64 >> 32)) {^    if (0) {^net_edge_stale_registration_of_a_reused_number"
-"src/loop/loop_linux.c^    if (r->mode != FDREC_EDGE ||^    if (1 ||^net_edge_registration_costs_no_ctl_per_wait"
+"src/loop/loop_linux.c^    bool registered = r->mode == FDREC_EDGE &&^    bool registered = false &&^net_edge_registration_costs_no_ctl_per_wait"
 "src/loop/loop_linux.c^        r->edges |= (uint8_t)left |^        r->edges |= (uint8_t)0 |^stream_short_read_then_data_while_parked_elsewhere"
 "src/loop/loop_linux.c^    uint8_t came = registered ? r->edges & (dirs | EDGE_END) : 0;^    uint8_t came = registered ? r->edges & dirs : 0;^stream_short_read_then_the_end"
 "src/coro/fdwait.c^        while (!io.done) {^        while (0) {^stream_io_uring_receive_cancelled_at_its_deadline"
