@@ -236,8 +236,8 @@ WV_EXTERN int wv_fdwait(int fd, short events, short *revents, int64_t deadline);
  * The event loop's backend: how a thread's loop waits for descriptors.
  *  - WV_LOOP_EPOLL: epoll.  Sockets and streams keep an edge-triggered
  *    registration, so a wait costs no system call once made.
- *  - WV_LOOP_IO_URING: io_uring (Linux 5.19 or later, built with
- *    liburing: WEAVE_IO_URING).  Waits are polls in the ring, and a
+ *  - WV_LOOP_IO_URING: io_uring (Linux 5.11 or later, 6.1 for its
+ *    cheaper form; built with liburing: WEAVE_IO_URING).  Waits are polls in the ring, and a
  *    stream's socket reads and writes are carried out by the ring: a
  *    scheduler round's I/O goes in with one system call.
  *  - WV_LOOP_AUTO: io_uring where it is usable, epoll otherwise.
