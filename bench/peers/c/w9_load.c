@@ -176,7 +176,7 @@ static double server_cpu(void)
     fclose(f);
     buf[n] = 0;
     char *p = strrchr(buf, ')'); /* after the command name */
-    unsigned long utime, stime;
+    unsigned long utime = 0, stime = 0;
     if (!p ||
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
                &utime, &stime) != 2)
