@@ -237,9 +237,9 @@ WV_EXTERN int wv_fdwait(int fd, short events, short *revents, int64_t deadline);
  *  - WV_LOOP_EPOLL: epoll.  Sockets and streams keep an edge-triggered
  *    registration, so a wait costs no system call once made.
  *  - WV_LOOP_IO_URING: io_uring (Linux 5.11 or later, 6.1 for its
- *    cheaper form; built with liburing: WEAVE_IO_URING).  Waits are polls in the ring, and a
- *    stream's socket reads and writes are carried out by the ring: a
- *    scheduler round's I/O goes in with one system call.
+ *    cheaper form; built with liburing: WEAVE_IO_URING).  Waits are polls in
+ * the ring, and a stream's socket reads and writes are carried out by the ring:
+ * a scheduler round's I/O goes in with one system call.
  *  - WV_LOOP_AUTO: io_uring where it is usable, epoll otherwise.
  * The choice is process-wide and applies to each loop when it makes its
  * descriptor set (a thread's first descriptor wait; again after a fork or

@@ -281,8 +281,7 @@ typedef struct wv__waiter_kind {
      * thread's event loop); NULL = poll(2) blocks the thread. */
     int (*fds_wait)(struct pollfd *fds, size_t n, int64_t deadline);
     /* wv__fd_wait_again for this kind's parties; NULL = poll(2). */
-    int (*fd_wait_again)(int fd, short events, int64_t deadline,
-                         uint64_t *reg);
+    int (*fd_wait_again)(int fd, short events, int64_t deadline, uint64_t *reg);
     /* wv__fd_io for this kind's parties; NULL = WV_ENOSYS. */
     ssize_t (*fd_io)(int fd, void *buf, size_t len, struct msghdr *msg,
                      int64_t deadline);

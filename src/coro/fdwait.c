@@ -140,8 +140,8 @@ ssize_t wv__coro_fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
         return WV_ECANCELED;
     wv__waiter_t w;
     wv__waiter_init(&w);
-    wv__uio_t io = {.f = {.fd = fd, .party = &w}, .buf = buf, .len = len,
-                    .msg = msg};
+    wv__uio_t io = {
+        .f = {.fd = fd, .party = &w}, .buf = buf, .len = len, .msg = msg};
     int err = wv__loop_io_add(&s->loop, &io);
     if (err)
         return err;

@@ -76,11 +76,11 @@ typedef struct wv__loop {
     wv__timer_t **heap;
     uint32_t nheap, capheap;
     /* descriptors */
-    int epfd;       /* -1 until the first descriptor wait */
-    uint32_t epoch; /* names this epoll set among all (0: none) */
+    int epfd;                /* -1 until the first descriptor wait */
+    uint32_t epoch;          /* names this epoll set among all (0: none) */
     struct wv__uring *uring; /* the io_uring backend's ring, or NULL */
-    int evfd;  /* eventfd for kicks while in epoll_wait; -1 */
-    int nwait; /* descriptor waits in progress */
+    int evfd;                /* eventfd for kicks while in epoll_wait; -1 */
+    int nwait;               /* descriptor waits in progress */
     struct wv__fdrec *fds;
     size_t nfds;
     /* the idle wait: IDLE_* below; written by the owner, cleared by kicks */

@@ -44,19 +44,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 enum { IDLE_AWAKE = 0, IDLE_FUTEX = 1, IDLE_EPOLL = 2 };
 
-#define EV_KICK    UINT64_MAX /* epoll data of the eventfd */
+#define EV_KICK UINT64_MAX /* epoll data of the eventfd */
 /* What WV_LOOP_AUTO means where io_uring is usable (docs/net.md). */
 #define AUTO_BACKEND WV_LOOP_IO_URING
-#define MAX_EVENTS 64
-#define EDGE_END   0x80 /* in fdrec.edges: the peer's end or an error came */
+#define MAX_EVENTS   64
+#define EDGE_END     0x80 /* in fdrec.edges: the peer's end or an error came */
 
 static void (*fault_kick)(void); /* wv__fault_kick */
 
@@ -375,8 +375,7 @@ static uint64_t reg_word(const wv__loop_t *l, const struct wv__fdrec *r)
     return (uint64_t)l->epoch << 32 | r->gen;
 }
 
-int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg,
-                         bool guess)
+int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg, bool guess)
 {
     int err = prepare(l, w);
     if (err)
@@ -391,8 +390,8 @@ int wv__loop_fd_add_edge(wv__loop_t *l, wv__fdw_t *w, uint64_t *reg,
         return wv__loop_fd_add(l, w);
     bool registered = r->mode == FDREC_EDGE &&
                       __atomic_load_n(reg, __ATOMIC_RELAXED) == reg_word(l, r);
-    uint8_t dirs = (w->events & POLLIN ? POLLIN : 0) |
-                   (w->events & POLLOUT ? POLLOUT : 0);
+    uint8_t dirs =
+        (w->events & POLLIN ? POLLIN : 0) | (w->events & POLLOUT ? POLLOUT : 0);
     /* The peer's end or an error is a state, not an edge that comes
      * again: once seen, a guess always reads. */
     uint8_t came = registered ? r->edges & (dirs | EDGE_END) : 0;
@@ -457,11 +456,10 @@ void wv__loop_io_end(wv__loop_t *l, wv__uio_t *io)
 
 static short to_poll(uint32_t ev)
 {
-    return (short)((ev & (EPOLLIN | EPOLLRDHUP) ? POLLIN : 0) |
-                   (ev & EPOLLOUT ? POLLOUT : 0) |
-                   (ev & EPOLLPRI ? POLLPRI : 0) |
-                   (ev & EPOLLERR ? POLLERR : 0) |
-                   (ev & EPOLLHUP ? POLLHUP : 0));
+    return (
+        short)((ev & (EPOLLIN | EPOLLRDHUP) ? POLLIN : 0) |
+               (ev & EPOLLOUT ? POLLOUT : 0) | (ev & EPOLLPRI ? POLLPRI : 0) |
+               (ev & EPOLLERR ? POLLERR : 0) | (ev & EPOLLHUP ? POLLHUP : 0));
 }
 
 static void dispatch(wv__loop_t *l, const struct epoll_event *e)
@@ -505,9 +503,9 @@ static void dispatch(wv__loop_t *l, const struct epoll_event *e)
     /* An edge with no wait for it is noted, for a wait that guesses
      * (WV__POLL_GUESS): it is not reported again. */
     if (r->mode == FDREC_EDGE)
-        r->edges |= (uint8_t)left |
-                    (e->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR) ? EDGE_END
-                                                                    : 0);
+        r->edges |=
+            (uint8_t)left |
+            (e->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR) ? EDGE_END : 0);
     if (r->mode == FDREC_ONESHOT && (r->rd || r->wr) && arm(l, fd) != 0) {
         /* The descriptor went away under a waiter: tell it. */
         for (int i = 0; i < 2; i++) {

@@ -348,7 +348,7 @@ static void complete(wv__loop_t *l, const struct io_uring_cqe *c)
         io->res = c->res;
         io->done = true;
     } else {
-        w->revents = c->res >= 0 ? (short)c->res
+        w->revents = c->res >= 0        ? (short)c->res
                      : c->res == -EBADF ? POLLNVAL
                                         : POLLERR;
         if (!w->revents)

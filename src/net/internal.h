@@ -14,9 +14,9 @@
 
 /* The handle: one descriptor and what it is, fixed at creation. */
 struct wv_sock {
-    int fd;     /* owned, non-blocking, close-on-exec; -1 once closed */
-    int family; /* AF_INET, AF_INET6, AF_UNIX... */
-    int type;   /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+    int fd;       /* owned, non-blocking, close-on-exec; -1 once closed */
+    int family;   /* AF_INET, AF_INET6, AF_UNIX... */
+    int type;     /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
     uint64_t reg; /* its loop registration (wv__fd_wait_again) */
 };
 

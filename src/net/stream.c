@@ -458,8 +458,8 @@ static int write_some(wv_stream_t *s, const char *data, size_t len,
     for (bool direct = s->t->ops->writev_wait != NULL;;) {
         short want = POLLOUT;
         ssize_t n = WV_ENOSYS;
-        if (direct && (n = s->t->ops->writev_wait(s->t, iov, niov,
-                                                  deadline)) == WV_ENOSYS)
+        if (direct && (n = s->t->ops->writev_wait(s->t, iov, niov, deadline)) ==
+                          WV_ENOSYS)
             direct = false;
         if (!direct)
             n = s->t->ops->writev(s->t, iov, niov, &want);
