@@ -455,6 +455,10 @@ WORKLOADS = {
                              "libuv", "--",
                              "{build}/bench/peers/peer-c-w9-echo-libuv",
                              "@PORT@"]),
+            ("libuv-uv_write-copy", None,
+             ["{build}/bench/peers/peer-c-w9-load", "echo",
+              "libuv-uv_write-copy", "--",
+              "{build}/bench/peers/peer-c-w9-echo-libuv", "@PORT@", "copy"]),
             ("go-net", ("go", "bench/peers/go/w9_echo.go", "w9_echo"),
              ["{build}/bench/peers/peer-c-w9-load", "echo", "go-net", "--",
               "{work}/go/w9_echo", "@PORT@"]),
@@ -511,8 +515,11 @@ WORKLOADS = {
         "level-triggered epoll, each socket registered once, read of up to "
         "64 KiB into one static buffer and a write of what came: the "
         "floor of a readiness-based server. libuv: uv_read_start into one "
-        "static 64 KiB buffer, uv_write of a malloc'd copy (freed in the "
-        "write callback). go-net: a goroutine per connection, Read into "
+        "static 64 KiB buffer, uv_try_write of what came, and uv_write of "
+        "a malloc'd copy of what it left (nothing, nearly always); "
+        "libuv-uv_write-copy (extra row, BENCH.md's literal definition): "
+        "uv_write of a malloc'd copy of every read, freed in the write "
+        "callback. go-net: a goroutine per connection, Read into "
         "its own 64 KiB buffer, Write. Python (one interpreter): "
         "asyncio.start_server, reader.read(65536), writer.write, await "
         "writer.drain(), on asyncio's loop and on uvloop's; "
