@@ -246,7 +246,7 @@ static void gunlock(wv_group_t *g)
 "src/loop/loop_linux.c^    bool registered = r->mode == FDREC_EDGE &&^    bool registered = false &&^net_edge_registration_costs_no_ctl_per_wait"
 "src/loop/loop_linux.c^        r->edges |= (uint8_t)left |^        r->edges |= (uint8_t)0 |^stream_short_read_then_data_while_parked_elsewhere"
 "src/loop/loop_linux.c^    uint8_t came = registered ? r->edges & (dirs | EDGE_END) : 0;^    uint8_t came = registered ? r->edges & dirs : 0;^stream_short_read_then_the_end"
-"src/coro/fdwait.c^        while (!io.done) {^        while (0) {^stream_io_uring_receive_cancelled_at_its_deadline"
+"src/coro/fdwait.c^        while (io.f.op) {^        while (0) {^stream_io_uring_receive_cancelled_at_its_deadline"
 )
 
 only=${1:-}

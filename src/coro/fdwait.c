@@ -146,10 +146,10 @@ ssize_t wv__coro_fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
     if (err)
         return err;
     err = wv__coro_sleep(&w, deadline, 0);
-    if (!io.done) {
+    if (io.f.op) { /* still in flight */
         /* The kernel owns buf until the operation completes. */
         wv__loop_io_cancel(&s->loop, &io);
-        while (!io.done) {
+        while (io.f.op) {
             wv__waiter_init(&w);
             (void)wv__coro_sleep(&w, WV_FOREVER, WV__PARK_NOCANCEL);
         }

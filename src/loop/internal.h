@@ -48,7 +48,8 @@ typedef struct wv__fdw {
 /*
  * A socket operation the io_uring backend carries out (a recv into buf,
  * or a sendmsg of msg when msg is set), on the waiting party's stack.
- * The loop sets res and done and calls `ready(&f)` when it completed.
+ * The loop sets res, clears f.op (nonzero while it is in flight) and
+ * calls `ready(&f)` when it completed.
  */
 typedef struct wv__uio {
     wv__fdw_t f; /* fd, party */
@@ -56,7 +57,6 @@ typedef struct wv__uio {
     size_t len;
     struct msghdr *msg;
     int32_t res; /* [loop] bytes, or -errno */
-    bool done;   /* [loop] */
 } wv__uio_t;
 
 /* What the loop keeps per descriptor number. */

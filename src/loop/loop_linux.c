@@ -62,48 +62,6 @@ static void (*fault_kick)(void); /* wv__fault_kick */
 
 /* ------------------------------------------------------------ backends */
 
-#ifndef WEAVE_IO_URING
-bool wv__uring_usable(void)
-{
-    return false;
-}
-int wv__uring_open(wv__loop_t *l)
-{
-    (void)l;
-    return WV_ENOSYS;
-}
-void wv__uring_close(wv__loop_t *l)
-{
-    (void)l;
-}
-void wv__uring_forget(wv__loop_t *l)
-{
-    (void)l;
-}
-int wv__uring_fd_add(wv__loop_t *l, wv__fdw_t *w)
-{
-    (void)l, (void)w;
-    return WV_ENOSYS;
-}
-void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w)
-{
-    (void)l, (void)w;
-}
-int wv__uring_io_add(wv__loop_t *l, wv__uio_t *io)
-{
-    (void)l, (void)io;
-    return WV_ENOSYS;
-}
-void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io)
-{
-    (void)l, (void)io;
-}
-void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
-{
-    (void)l, (void)block, (void)deadline;
-}
-#endif
-
 static int backend_set = -1; /* wv_loop_set_backend's, or -1: WEAVE_LOOP */
 
 static wv_loop_backend_t backend_of_env(void)
@@ -432,6 +390,8 @@ void wv__loop_slots_drop(wv__loop_t *l, wv__fdw_t *w)
 
 bool wv__loop_completes(wv__loop_t *l)
 {
+    if (l->evfd >= 0) /* the set exists: no call on epoll's hot path */
+        return l->uring != NULL;
     return ensure_set(l) == 0 && l->uring;
 }
 

@@ -60,7 +60,6 @@ struct wv__uring {
     struct io_uring ring;
     struct op *ops;
     uint32_t nops, free_head;
-    uint32_t pending;  /* entries queued, not yet submitted */
     bool kick_pending; /* the eventfd read is in flight */
     bool deferred;     /* IORING_SETUP_DEFER_TASKRUN */
     uint64_t kick_value;
@@ -97,6 +96,12 @@ bool wv__uring_usable(void)
 
 /* ----------------------------------------------------------- the table */
 
+/* The user_data naming slot's operation now. */
+static uint64_t token_of(const struct wv__uring *u, uint32_t slot)
+{
+    return (uint64_t)u->ops[slot].gen << 32 | slot;
+}
+
 static int op_new(struct wv__uring *u, uint8_t kind, wv__fdw_t *party,
                   uint64_t *token)
 {
@@ -117,7 +122,7 @@ static int op_new(struct wv__uring *u, uint8_t kind, wv__fdw_t *party,
     o->kind = kind;
     o->orphan = false;
     o->party = party;
-    *token = (uint64_t)o->gen << 32 | slot;
+    *token = token_of(u, slot);
     return 0;
 }
 
@@ -137,11 +142,8 @@ static struct io_uring_sqe *sqe_get(struct wv__uring *u)
     struct io_uring_sqe *e = io_uring_get_sqe(&u->ring);
     if (!e) {
         io_uring_submit(&u->ring);
-        u->pending = 0;
         e = io_uring_get_sqe(&u->ring);
     }
-    if (e)
-        u->pending++;
     return e;
 }
 
@@ -241,21 +243,32 @@ void wv__uring_forget(wv__loop_t *l)
 
 /* ----------------------------------------------------------- waits */
 
-int wv__uring_fd_add(wv__loop_t *l, wv__fdw_t *w)
+/* A slot and a submission entry for party's operation of `kind`, with
+ * party->op set and the slot's token in *token (the caller tags the entry
+ * after preparing it: io_uring_prep_* clear user_data); NULL (nothing
+ * taken) when there is no memory for the slot or no entry. */
+static struct io_uring_sqe *op_start(struct wv__uring *u, uint8_t kind,
+                                     wv__fdw_t *party, uint64_t *token)
 {
-    struct wv__uring *u = l->uring;
-    uint64_t token;
-    int err = op_new(u, OP_POLL, w, &token);
-    if (err)
-        return err;
+    if (op_new(u, kind, party, token))
+        return NULL;
     struct io_uring_sqe *e = sqe_get(u);
     if (!e) {
-        op_free(u, (uint32_t)token);
-        return WV_ENOMEM;
+        op_free(u, (uint32_t)*token);
+        return NULL;
     }
+    party->op = (uint32_t)*token + 1;
+    return e;
+}
+
+int wv__uring_fd_add(wv__loop_t *l, wv__fdw_t *w)
+{
+    uint64_t token;
+    struct io_uring_sqe *e = op_start(l->uring, OP_POLL, w, &token);
+    if (!e)
+        return WV_ENOMEM;
     io_uring_prep_poll_add(e, w->fd, (unsigned)(uint16_t)w->events);
     io_uring_sqe_set_data64(e, token);
-    w->op = (uint32_t)token + 1;
     return 0;
 }
 
@@ -271,7 +284,7 @@ void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w)
     w->op = 0;
     struct io_uring_sqe *e = sqe_get(u);
     if (e) { /* else it stays until it fires, then frees its slot */
-        io_uring_prep_poll_remove(e, (uint64_t)o->gen << 32 | slot);
+        io_uring_prep_poll_remove(e, token_of(u, slot));
         io_uring_sqe_set_data64(e, NOTE_TOKEN);
     }
     /* Now, not with the next round: a poll holds its file, and the
@@ -279,28 +292,19 @@ void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w)
      * with its accept's poll still in the ring would go on listening),
      * and with the deferred work run, which lets go of the file. */
     io_uring_submit_and_get_events(&u->ring);
-    u->pending = 0;
 }
 
 int wv__uring_io_add(wv__loop_t *l, wv__uio_t *io)
 {
-    struct wv__uring *u = l->uring;
     uint64_t token;
-    int err = op_new(u, OP_IO, &io->f, &token);
-    if (err)
-        return err;
-    struct io_uring_sqe *e = sqe_get(u);
-    if (!e) {
-        op_free(u, (uint32_t)token);
+    struct io_uring_sqe *e = op_start(l->uring, OP_IO, &io->f, &token);
+    if (!e)
         return WV_ENOMEM;
-    }
     if (io->msg)
         io_uring_prep_sendmsg(e, io->f.fd, io->msg, MSG_NOSIGNAL);
     else
         io_uring_prep_recv(e, io->f.fd, io->buf, io->len, 0);
     io_uring_sqe_set_data64(e, token);
-    io->f.op = (uint32_t)token + 1;
-    io->done = false;
     return 0;
 }
 
@@ -312,7 +316,7 @@ void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io)
     uint32_t slot = io->f.op - 1;
     struct io_uring_sqe *e = sqe_get(u);
     if (e) { /* else the operation ends by itself: the party waits on */
-        io_uring_prep_cancel64(e, (uint64_t)u->ops[slot].gen << 32 | slot, 0);
+        io_uring_prep_cancel64(e, token_of(u, slot), 0);
         io_uring_sqe_set_data64(e, NOTE_TOKEN);
     }
 }
@@ -345,8 +349,7 @@ static void complete(wv__loop_t *l, const struct io_uring_cqe *c)
         wv__loop_slots_drop(l, w);
     if (kind == OP_IO) {
         wv__uio_t *io = (wv__uio_t *)w;
-        io->res = c->res;
-        io->done = true;
+        io->res = c->res; /* and io->f.op is 0: done */
     } else {
         w->revents = c->res >= 0        ? (short)c->res
                      : c->res == -EBADF ? POLLNVAL
@@ -366,12 +369,11 @@ void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
         /* A look costs no system call unless there are entries to submit
          * or completions waiting to be made (the TASKRUN flag). */
         bool work = IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN;
-        if (u->pending || work) {
+        if (io_uring_sq_ready(&u->ring) || work) {
             if (u->deferred || work)
                 io_uring_submit_and_get_events(&u->ring);
             else
                 io_uring_submit(&u->ring);
-            u->pending = 0;
         }
     } else {
         struct __kernel_timespec ts, *tp = NULL;
@@ -383,7 +385,6 @@ void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
             tp = &ts;
         }
         io_uring_submit_and_wait_timeout(&u->ring, &c, 1, tp, NULL);
-        u->pending = 0;
     }
     unsigned head, n = 0;
     struct io_uring_cqe *c;
@@ -393,6 +394,48 @@ void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
         n++;
     }
     io_uring_cq_advance(&u->ring, n);
+}
+
+#else /* built without liburing: the loop is epoll only */
+
+bool wv__uring_usable(void)
+{
+    return false;
+}
+int wv__uring_open(wv__loop_t *l)
+{
+    (void)l;
+    return WV_ENOSYS;
+}
+void wv__uring_close(wv__loop_t *l)
+{
+    (void)l;
+}
+void wv__uring_forget(wv__loop_t *l)
+{
+    (void)l;
+}
+int wv__uring_fd_add(wv__loop_t *l, wv__fdw_t *w)
+{
+    (void)l, (void)w;
+    return WV_ENOSYS;
+}
+void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w)
+{
+    (void)l, (void)w;
+}
+int wv__uring_io_add(wv__loop_t *l, wv__uio_t *io)
+{
+    (void)l, (void)io;
+    return WV_ENOSYS;
+}
+void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io)
+{
+    (void)l, (void)io;
+}
+void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
+{
+    (void)l, (void)block, (void)deadline;
 }
 
 #endif /* WEAVE_IO_URING */
