@@ -1728,9 +1728,10 @@ static void move_to(wv_sock_t **s, int to)
     *s = n;
 }
 
-/* Runs fn(NULL) as a coroutine to its end. */
-static void in_a_coroutine(void *(*fn)(void *))
+/* Runs fn(NULL) as a coroutine to its end, on the epoll backend. */
+static void in_a_coroutine_on_epoll(void *(*fn)(void *))
 {
+    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL));
     WVT_OK(wv_go(fn, NULL));
     WVT_OK(wv_coro_run(wv_deadline_in(30000)));
 }
@@ -1764,8 +1765,7 @@ static void *stale_registration(void *arg)
 
 WVT_TEST(net_edge_stale_registration_of_a_reused_number)
 {
-    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL)); /* the epoll backend's */
-    in_a_coroutine(stale_registration);
+    in_a_coroutine_on_epoll(stale_registration);
 }
 
 /* A registration word names the loop it was made with: a socket at a
@@ -1811,8 +1811,7 @@ static void *names_its_loop(void *arg)
 
 WVT_TEST(net_edge_registration_names_its_loop)
 {
-    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL)); /* the epoll backend's */
-    in_a_coroutine(names_its_loop);
+    in_a_coroutine_on_epoll(names_its_loop);
 }
 
 /* A one-shot wait (wv_fdwait) on a socket a coroutine waits on with its
