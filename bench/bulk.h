@@ -7,12 +7,15 @@
  * brought must hold their index (offset / 8 mod the source's words), and
  * the total must be 1 GiB.  A lost, doubled or misplaced span of bytes
  * (short of a multiple of 1 MiB) shows; checking every byte would cost
- * the receiver more than the copy it measures.
+ * the receiver more than the copy it measures.  Also the TLS rows'
+ * certificate (bulk_make_cert).
  */
 #ifndef WEAVE_BENCH_BULK_H
 #define WEAVE_BENCH_BULK_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +52,26 @@ static inline int bulk_check(const unsigned char *buf, size_t n, uint64_t off)
         return 0;
     memcpy(&w, buf + (last - off), 8);
     return w == bulk_expected(last);
+}
+
+/* A self-signed EC P-256 certificate for localhost, made with the
+ * openssl command in a fresh temporary directory: dir is mkdtemp's
+ * template (changed in place), cert and key (cap bytes each) get the
+ * files' paths.  false if it could not be made. */
+static inline bool bulk_make_cert(char *dir, char *cert, char *key, size_t cap)
+{
+    char cmd[1024];
+    if (!mkdtemp(dir))
+        return false;
+    snprintf(cert, cap, "%s/cert.pem", dir);
+    snprintf(key, cap, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost -keyout %s -out %s "
+             ">/dev/null 2>&1",
+             key, cert);
+    return system(cmd) == 0;
 }
 
 #endif /* WEAVE_BENCH_BULK_H */

@@ -189,24 +189,6 @@ static void bulk_measure(struct bulk *b, const char *metric)
     bench_report("W9b", "weave", metric, runs, BULK_RUNS, "GB/s");
 }
 
-/* A self-signed EC P-256 certificate for localhost in a fresh temporary
- * directory (the openssl command); false if it could not be made. */
-static bool make_cert(char *dir, char *cert, char *key, size_t cap)
-{
-    char cmd[1024];
-    if (!mkdtemp(dir))
-        return false;
-    snprintf(cert, cap, "%s/cert.pem", dir);
-    snprintf(key, cap, "%s/key.pem", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt "
-             "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost "
-             "-addext subjectAltName=DNS:localhost -keyout %s -out %s "
-             ">/dev/null 2>&1",
-             key, cert);
-    return system(cmd) == 0;
-}
-
 static void remove_cert(const char *dir, const char *cert, const char *key)
 {
     unlink(cert);
@@ -249,7 +231,7 @@ void bench_w9b(void)
 
     bulk_measure(&b, "bulk");
 
-    if (!make_cert(dir, cert, key, sizeof cert)) {
+    if (!bulk_make_cert(dir, cert, key, sizeof cert)) {
         fprintf(stderr, "W9b: no certificate (the openssl command failed): "
                         "no bulk_tls\n");
     } else if (make_tls(&b, cert, key)) {

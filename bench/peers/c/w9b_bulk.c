@@ -156,21 +156,6 @@ static void rw_peer(void)
 
 static char dir[] = "/tmp/weave-w9b-XXXXXX", cert[64], key[64];
 
-static void make_cert(void)
-{
-    char cmd[1024];
-    BENCH_CHECK(mkdtemp(dir) != NULL);
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt "
-             "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost "
-             "-addext subjectAltName=DNS:localhost -keyout %s -out %s "
-             ">/dev/null 2>&1",
-             key, cert);
-    BENCH_CHECK(system(cmd) == 0);
-}
-
 /* Starts argv with stdin and stdout on the given descriptors, pinned to
  * cpu; every other descriptor of ours closes at its exec (CLOEXEC). */
 static pid_t spawn(char **argv, int in, int out, int cpu, int quiet)
@@ -295,7 +280,7 @@ static double openssl_run(void)
 static void openssl_peer(void)
 {
     double runs[BULK_RUNS];
-    make_cert();
+    BENCH_CHECK(bulk_make_cert(dir, cert, key, sizeof cert));
     /* No warm-up run: every run starts both tools afresh anyway. */
     for (int i = 0; i < BULK_RUNS; i++)
         runs[i] = openssl_run();

@@ -48,21 +48,6 @@ static void pin_thread(int cpu)
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-static void make_cert(void)
-{
-    char cmd[1024];
-    BENCH_CHECK(mkdtemp(dir) != NULL);
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt "
-             "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost "
-             "-addext subjectAltName=DNS:localhost -keyout %s -out %s "
-             ">/dev/null 2>&1",
-             key, cert);
-    BENCH_CHECK(system(cmd) == 0);
-}
-
 static SSL_CTX *make_ctx(bool server)
 {
     SSL_CTX *c =
@@ -170,7 +155,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     source = bulk_source();
     BENCH_CHECK(source != NULL);
-    make_cert();
+    BENCH_CHECK(bulk_make_cert(dir, cert, key, sizeof cert));
     server_ctx = make_ctx(true);
     client_ctx = make_ctx(false);
     unlink(cert);
