@@ -116,7 +116,9 @@ WV_EXTERN const char *wv_version(void);
     XX(EAI_AGAIN, -4090, "temporary failure in name resolution")               \
     XX(EAI_FAIL, -4089, "name resolution failed for good")                     \
     XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")          \
-    XX(ECERT, -4087, "certificate verification failed")
+    XX(ECERT, -4087, "certificate verification failed")                       \
+    XX(EAUTH, -4086, "authentication failed: wrong key, or not a peer")        \
+    XX(EREMOTE, -4085, "the remote side reported an error")
 
 enum {
 #define WV__ERR_ENUM(name, value, msg) WV_##name = (value),
@@ -184,6 +186,13 @@ typedef void (*wv_free_fn)(void *ptr);
  */
 WV_EXTERN int wv_set_allocator(wv_malloc_fn malloc_fn, wv_realloc_fn realloc_fn,
                                wv_calloc_fn calloc_fn, wv_free_fn free_fn);
+
+/*
+ * Frees memory that a weave call handed to the caller to free (its
+ * documentation says so: wv_pickle_dumps, wv_value_repr), through the
+ * allocator hook.  NULL is a no-op.
+ */
+WV_EXTERN void wv_free(void *p);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -55,3 +55,8 @@ void wv__free(void *ptr)
     if (ptr)
         __atomic_load_n(&hook_free, __ATOMIC_RELAXED)(ptr);
 }
+
+void wv_free(void *p)
+{
+    wv__free(p);
+}
