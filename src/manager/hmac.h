@@ -5,8 +5,9 @@
  *
  * Two implementations, picked by CMake: hmac_openssl.c (libcrypto, with
  * WEAVE_TLS) and hmac_none.c (a build without OpenSSL: no digest is
- * available, and the handshake answers WV_ENOSYS).  wire.c stays free of
- * both.  Internal to weave.
+ * available, and the handshake answers WV_ENOSYS), and nonce_linux.c
+ * for the nonces beside the first.  wire.c stays free of all three.  Internal
+ * to weave.
  */
 #ifndef WV_MANAGER_HMAC_H
 #define WV_MANAGER_HMAC_H
@@ -43,9 +44,9 @@ int wv__mgr_hmac(wv__mgr_digest_t digest, const void *key, size_t keylen,
 bool wv__mgr_equal(const void *a, const void *b, size_t n);
 
 /*
- * Fills buf[0..n) (n <= 256) from the kernel's CSPRNG (getrandom(2)).
- * Errors: WV_ENOSYS (no libcrypto: the handshake is unavailable anyway),
- * another -errno of getrandom.
+ * Fills buf[0..n) (n <= 256) from the kernel's CSPRNG (getrandom(2),
+ * manager/nonce_linux.c).  Errors: WV_ENOSYS (no libcrypto: the
+ * handshake is unavailable anyway), another -errno of getrandom.
  */
 int wv__mgr_random(void *buf, size_t n);
 

@@ -3,8 +3,7 @@
  *
  * HMAC through the one-shot HMAC() (not deprecated in OpenSSL 3, unlike
  * HMAC_CTX), with the EVP_MD of each of CPython's five allowed digests;
- * the compare is CRYPTO_memcmp; nonces come from getrandom(2) straight
- * (the kernel's CSPRNG, no user-space state to reseed after fork).
+ * the compare is CRYPTO_memcmp.  The nonces are manager/nonce_linux.c's.
  *
  * MD5 under a FIPS provider: EVP_md5() exists but HMAC() fails; that is
  * reported as WV_ENOSYS (the legacy handshake is then unavailable), not
@@ -14,12 +13,10 @@
 
 #include "../core/internal.h"
 
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <sys/random.h>
 
 bool wv__mgr_crypto_present(void)
 {
@@ -69,15 +66,4 @@ int wv__mgr_hmac(wv__mgr_digest_t digest, const void *key, size_t keylen,
 bool wv__mgr_equal(const void *a, const void *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;
-}
-
-int wv__mgr_random(void *buf, size_t n)
-{
-    WV__ASSERT(n <= 256);
-    /* Up to 256 bytes never come short once the pool is initialised;
-     * before that, flags 0 waits for it. */
-    ssize_t got = getrandom(buf, n, 0);
-    if (got == (ssize_t)n)
-        return 0;
-    return got < 0 ? -errno : WV_EIO;
 }
