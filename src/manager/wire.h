@@ -51,6 +51,10 @@ int wv__mgr_send_framed(wv_stream_t *s, char *buf, size_t payload_len,
  * WV_EPROTO (end of stream inside a frame, a negative length other than
  * -1), WV_EMSGSIZE, WV_ENOMEM (the buffer grows with the bytes that
  * arrive, never to a size the peer only announced), the stream's errors.
+ * A deadline (WV_ETIMEDOUT, WV_EAGAIN) that expires within the header
+ * loses nothing: a later call reads the frame whole.  Within the body the
+ * bytes read so far are dropped: the stream is out of step, as after
+ * every other error but WV_EOF, and only good for closing.
  */
 int wv__mgr_recv_frame(wv_stream_t *s, size_t max, char **out, size_t *len,
                        int64_t deadline);
