@@ -164,16 +164,16 @@ static int run_case(int i)
     case 62: /* wv_pbarrier_destroy */
         wv_pbarrier_destroy(NULL);
         return 1;
-    case 63: /* wv_value_new */
-        return wv_value_new(NULL, 0, 0) == WV_EINVAL;
-    case 64: /* wv_value_ptr */
-        return wv_value_ptr(NULL) == NULL;
-    case 65: /* wv_value_size */
-        return wv_value_size(NULL) == 0;
-    case 66: /* wv_value_lock */
-        return wv_value_lock(NULL) == NULL;
-    case 67: /* wv_value_free */
-        wv_value_free(NULL);
+    case 63: /* wv_shvalue_new */
+        return wv_shvalue_new(NULL, 0, 0) == WV_EINVAL;
+    case 64: /* wv_shvalue_ptr */
+        return wv_shvalue_ptr(NULL) == NULL;
+    case 65: /* wv_shvalue_size */
+        return wv_shvalue_size(NULL) == 0;
+    case 66: /* wv_shvalue_lock */
+        return wv_shvalue_lock(NULL) == NULL;
+    case 67: /* wv_shvalue_free */
+        wv_shvalue_free(NULL);
         return 1;
     case 68: /* wv_array_new */
         return wv_array_new(NULL, 0, 0, 0) == WV_EINVAL;
@@ -636,11 +636,11 @@ static const char *const case_names[] = {
     "wv_pbarrier_reset",
     "wv_pbarrier_is_broken",
     "wv_pbarrier_destroy",
-    "wv_value_new",
-    "wv_value_ptr",
-    "wv_value_size",
-    "wv_value_lock",
-    "wv_value_free",
+    "wv_shvalue_new",
+    "wv_shvalue_ptr",
+    "wv_shvalue_size",
+    "wv_shvalue_lock",
+    "wv_shvalue_free",
     "wv_array_new",
     "wv_array_ptr",
     "wv_array_len",
