@@ -37,7 +37,7 @@
  * memo (one reference per entry), a local in the middle of an opcode; the
  * loader frees the stack and memo on every exit.
  */
-#include "internal.h"
+#include "pickle_load.h"
 
 #include <string.h>
 
@@ -112,162 +112,8 @@ enum {
     OP_READONLY_BUFFER = 0x98,
 };
 
-/* What one item slot of a container costs, for max_growth: the pointer
- * and its share of a dict's or set's index and of spare room. */
-#define SLOT_COST 16
-
 /* STOP reached: the loop's signal, never returned to the caller. */
 #define STOPPED 1
-
-typedef struct loader {
-    const uint8_t *p;   /* next byte to read */
-    const uint8_t *end; /* past the pickle */
-    size_t frame_end;   /* offset where the current FRAME ends, 0: none */
-    const uint8_t *start;
-    int proto; /* the last PROTO seen (0 without one) */
-    /* Limits, resolved (never 0). */
-    size_t max_depth, max_items, max_memo, max_int_bytes;
-    size_t max_bytes; /* max_growth applied to the pickle's length */
-    size_t items;     /* tree size pushed so far (see the file comment) */
-    size_t bytes;     /* payload allocated so far */
-    wv_value_t **stack;
-    size_t nstack, capstack;
-    size_t *marks;
-    size_t nmarks, capmarks;
-    wv_value_t **memo; /* NULL where unset */
-    size_t capmemo;
-    size_t memo_len; /* entries set: MEMOIZE's next index */
-    const char *why;
-} loader_t;
-
-static int refuse(loader_t *L, const char *why)
-{
-    L->why = why;
-    return WV_EPROTO;
-}
-
-static int nomem(loader_t *L)
-{
-    L->why = "out of memory";
-    return WV_ENOMEM;
-}
-
-/* ----------------------------------------------------------- accounting */
-
-/*
- * Counts saturate at half the range: a weight then never has the top
- * bit that the epochs of later cycle checks carry in the same word
- * (value.c), so no weight left in a node passes for a visit.
- */
-#define COUNT_MAX (SIZE_MAX >> 1)
-
-static size_t sat_add(size_t a, size_t b)
-{
-    return a > COUNT_MAX - b || b > COUNT_MAX ? COUNT_MAX : a + b;
-}
-
-static size_t weight(const wv_value_t *v)
-{
-    return wv__vnode(v)->aux;
-}
-
-static uint32_t height(const wv_value_t *v)
-{
-    return wv__vnode(v)->height;
-}
-
-/* Payload about to be allocated. */
-static int charge(loader_t *L, size_t bytes)
-{
-    L->bytes = sat_add(L->bytes, bytes);
-    if (L->bytes > L->max_bytes)
-        return refuse(L, "the value would take more memory than max_growth "
-                         "allows for a pickle this long");
-    return 0;
-}
-
-/* parent gained child: its weight and height follow. */
-static int adopt(loader_t *L, wv_value_t *parent, const wv_value_t *child)
-{
-    wv__vnode_t *n = wv__vnode(parent);
-
-    n->aux = sat_add(n->aux, weight(child));
-    if (height(child) + 1 > n->height)
-        n->height = height(child) + 1;
-    if (n->height > L->max_depth)
-        return refuse(L, "containers nested deeper than max_depth");
-    return 0;
-}
-
-/* ---------------------------------------------------------------- stack */
-
-/* Items above the last mark. */
-static size_t avail(const loader_t *L)
-{
-    return L->nstack - (L->nmarks ? L->marks[L->nmarks - 1] : 0);
-}
-
-/*
- * Pushes v (a reference the stack takes over, on failure too), counting
- * `count` items: 1 for a node just made, its weight for a reference to a
- * node made before.
- */
-static int push_counted(loader_t *L, wv_value_t *v, size_t count)
-{
-    L->items = sat_add(L->items, count);
-    if (L->items > L->max_items) {
-        wv_value_free(v);
-        return refuse(L, "more values than max_items (counting every "
-                         "reference to a shared one)");
-    }
-    if (L->nstack == L->capstack) {
-        size_t cap = L->capstack ? 2 * L->capstack : 64;
-        wv_value_t **s = wv__realloc(L->stack, cap * sizeof *s);
-        if (!s) {
-            wv_value_free(v);
-            return nomem(L);
-        }
-        L->stack = s;
-        L->capstack = cap;
-    }
-    L->stack[L->nstack++] = v;
-    return 0;
-}
-
-/* Pushes a node just made (NULL: it could not be made). */
-static int push_new(loader_t *L, wv_value_t *v)
-{
-    if (!v)
-        return nomem(L);
-    wv__vnode(v)->aux = 1;
-    return push_counted(L, v, 1);
-}
-
-/* Takes the top of the stack; it has left its slot, so it is closed. */
-static wv_value_t *pop(loader_t *L)
-{
-    wv_value_t *v = L->stack[--L->nstack];
-
-    wv__vnode(v)->open = false;
-    return v;
-}
-
-static int need(loader_t *L, size_t n)
-{
-    if (avail(L) < n)
-        return refuse(L, "stack underflow (an opcode needs more values "
-                         "than there are after the last MARK)");
-    return 0;
-}
-
-/* Drops the last mark, giving the stack position it held. */
-static int pop_mark(loader_t *L, size_t *base)
-{
-    if (L->nmarks == 0)
-        return refuse(L, "an opcode needs a MARK and there is none");
-    *base = L->marks[--L->nmarks];
-    return 0;
-}
 
 /* ---------------------------------------------------------------- input */
 
@@ -471,9 +317,11 @@ static const char *fix_module(const loader_t *L, const char *module)
     return module;
 }
 
+/* A module or name: text without NUL (names are C strings) or newline
+ * (a GLOBAL line could not carry it: no Python name has one). */
 static bool name_ok(const uint8_t *s, size_t len)
 {
-    return len > 0 && !memchr(s, '\0', len) &&
+    return len > 0 && !memchr(s, '\0', len) && !memchr(s, '\n', len) &&
            wv__utf8_valid((const char *)s, len);
 }
 
@@ -486,7 +334,7 @@ static int push_global(loader_t *L, const uint8_t *module, size_t mlen,
 
     if (!name_ok(module, mlen) || !name_ok(name, nlen))
         return refuse(L, "a global whose module or name is empty, holds a "
-                         "NUL or is not UTF-8");
+                         "NUL or newline, or is not UTF-8");
     err = charge(L, mlen + nlen + 2);
     if (err)
         return err;
@@ -537,376 +385,6 @@ static int load_stack_global(loader_t *L)
     wv_value_free(module);
     L->stack[L->nstack - 3] = L->stack[L->nstack - 1];
     L->nstack -= 2;
-    return 0;
-}
-
-/* ------------------------------------------------------------ containers */
-
-/*
- * A new container of kind holding stack[base..nstack), which it takes;
- * the container replaces them on the stack.  Set items must be
- * hashable; duplicates in a set are dropped (the last one kept, in the
- * first one's place).
- */
-static int collect(loader_t *L, wv_vkind_t kind, size_t base)
-{
-    size_t n = L->nstack - base, i;
-    wv_value_t *c = wv__value_alloc(kind);
-    int err = 0;
-
-    if (!c)
-        return nomem(L);
-    wv__vnode(c)->aux = 1;
-    wv__vnode(c)->height = 1;
-    for (i = base; i < L->nstack && !err; i++) {
-        if ((kind == WV_VALUE_SET || kind == WV_VALUE_FROZENSET) &&
-            !wv_value_is_hashable(L->stack[i]))
-            err = refuse(L, "an unhashable set item");
-        else
-            err = adopt(L, c, L->stack[i]);
-    }
-    if (!err)
-        err = charge(L, n * SLOT_COST);
-    if (!err && n && wv__value_reserve(c, n) != 0)
-        err = nomem(L);
-    if (err) {
-        wv_value_free(c);
-        return err;
-    }
-    for (i = base; i < L->nstack; i++) {
-        wv_value_t *item = L->stack[i];
-        wv__vnode(item)->open = false;
-        if (kind == WV_VALUE_SET || kind == WV_VALUE_FROZENSET)
-            wv__value_set_add(c, item);
-        else
-            wv__value_push(c, item);
-    }
-    L->nstack = base;
-    wv__vnode(c)->open = kind != WV_VALUE_TUPLE && kind != WV_VALUE_FROZENSET;
-    /* Counted as one new node: its items were counted when pushed. */
-    return push_counted(L, c, 1);
-}
-
-static int load_tuple_n(loader_t *L, size_t n)
-{
-    int err = need(L, n);
-
-    return err ? err : collect(L, WV_VALUE_TUPLE, L->nstack - n);
-}
-
-static int load_marked(loader_t *L, wv_vkind_t kind)
-{
-    size_t base;
-    int err = pop_mark(L, &base);
-
-    return err ? err : collect(L, kind, base);
-}
-
-static int push_empty(loader_t *L, wv_vkind_t kind)
-{
-    wv_value_t *v = wv__value_alloc(kind);
-    int err = push_new(L, v);
-
-    if (!err) {
-        wv__vnode(v)->height = 1;
-        wv__vnode(v)->open =
-            kind != WV_VALUE_TUPLE && kind != WV_VALUE_FROZENSET;
-    }
-    return err;
-}
-
-/* The container that stack[base..nstack) are to be added to:
- * stack[base - 1], an open node of kind. */
-static int target(loader_t *L, size_t base, wv_vkind_t kind, wv_value_t **t)
-{
-    if (base == 0 || (L->nmarks && base - 1 < L->marks[L->nmarks - 1]))
-        return refuse(L, "an opcode that adds items has no container "
-                         "under them");
-    *t = L->stack[base - 1];
-    if ((*t)->kind != kind)
-        return refuse(L, "items added to a container of the wrong kind "
-                         "(APPEND to no list, SETITEM to no dict, ADDITEMS "
-                         "to no set)");
-    if (!wv__vnode(*t)->open)
-        return refuse(L, "items added to a container already complete "
-                         "or referred to (a value holding itself, or "
-                         "refilled: refused)");
-    return 0;
-}
-
-/*
- * Adds stack[base..nstack) to stack[base - 1], a LIST, DICT (pairs) or
- * SET, and pops them.
- */
-static int extend(loader_t *L, size_t base, wv_vkind_t kind)
-{
-    size_t n = L->nstack - base, i;
-    wv_value_t *t;
-    int err = target(L, base, kind, &t);
-
-    if (err)
-        return err;
-    if (kind == WV_VALUE_DICT && n % 2)
-        return refuse(L, "SETITEMS with a key and no value");
-    for (i = base; i < L->nstack; i++) {
-        bool key = kind == WV_VALUE_SET ||
-                   (kind == WV_VALUE_DICT && (i - base) % 2 == 0);
-        if (key && !wv_value_is_hashable(L->stack[i]))
-            return refuse(L, "an unhashable dict key or set item");
-        err = adopt(L, t, L->stack[i]);
-        if (err)
-            return err;
-    }
-    err = charge(L, n * SLOT_COST);
-    if (err)
-        return err;
-    if (n && wv__value_reserve(t, kind == WV_VALUE_DICT ? n / 2 : n) != 0)
-        return nomem(L);
-    for (i = base; i < L->nstack; i++)
-        wv__vnode(L->stack[i])->open = false;
-    for (i = base; i < L->nstack; i += kind == WV_VALUE_DICT ? 2 : 1) {
-        if (kind == WV_VALUE_LIST)
-            wv__value_push(t, L->stack[i]);
-        else if (kind == WV_VALUE_SET)
-            wv__value_set_add(t, L->stack[i]);
-        else
-            wv__value_dict_put(t, L->stack[i], L->stack[i + 1]);
-    }
-    L->nstack = base;
-    return 0;
-}
-
-static int extend_marked(loader_t *L, wv_vkind_t kind)
-{
-    size_t base;
-    int err = pop_mark(L, &base);
-
-    return err ? err : extend(L, base, kind);
-}
-
-/* DICT (protocol 0 and 1): a new dict of the pairs after the mark. */
-static int load_dict(loader_t *L)
-{
-    size_t base;
-    wv_value_t *dict;
-    int err = pop_mark(L, &base);
-
-    if (!err)
-        err = push_empty(L, WV_VALUE_DICT);
-    if (err)
-        return err;
-    dict = L->stack[L->nstack - 1];
-    memmove(L->stack + base + 1, L->stack + base,
-            (L->nstack - 1 - base) * sizeof *L->stack);
-    L->stack[base] = dict;
-    return extend(L, base + 1, WV_VALUE_DICT);
-}
-
-static int extend_top(loader_t *L, wv_vkind_t kind, size_t n)
-{
-    int err = need(L, n + 1);
-
-    return err ? err : extend(L, L->nstack - n, kind);
-}
-
-/* --------------------------------------------------------------- objects */
-
-static bool is_str(const wv_value_t *v, const char *s)
-{
-    return v->kind == WV_VALUE_STR && strlen(s) == v->u.s.len &&
-           memcmp(v->u.s.data, s, v->u.s.len) == 0;
-}
-
-/*
- * str's code points as bytes, if all are below 256 (str.encode('latin1')):
- * a new BYTES or BYTEARRAY, or NULL with *err 0 when some is not.
- */
-static wv_value_t *latin1(loader_t *L, const wv_value_t *s, wv_vkind_t kind,
-                          int *err)
-{
-    const uint8_t *p = (const uint8_t *)s->u.s.data;
-    size_t i, n = 0;
-    wv_value_t *v = NULL;
-    char *buf;
-
-    *err = 0;
-    for (i = 0; i < s->u.s.len; i++, n++) {
-        if (p[i] >= 0xC4)
-            return NULL;
-        if (p[i] >= 0xC2)
-            i++; /* a valid two-byte sequence: U+0080..U+00FF */
-    }
-    buf = wv__malloc(n ? n : 1);
-    if (!buf) {
-        *err = nomem(L);
-        return NULL;
-    }
-    for (i = 0, n = 0; i < s->u.s.len; i++) {
-        if (p[i] < 0x80) {
-            buf[n++] = (char)p[i];
-        } else {
-            buf[n++] = (char)((p[i] & 0x03) << 6 | (p[i + 1] & 0x3F));
-            i++;
-        }
-    }
-    if ((kind == WV_VALUE_BYTES ? wv_value_new_bytes(&v, buf, n)
-                                : wv_value_new_bytearray(&v, buf, n)) != 0)
-        *err = nomem(L);
-    wv__free(buf);
-    return v;
-}
-
-/* A new set or frozenset of the items of a list or tuple. */
-static wv_value_t *set_of(loader_t *L, const wv_value_t *from, wv_vkind_t kind,
-                          int *err)
-{
-    wv_value_t *set = wv__value_alloc(kind);
-    size_t i, n = from->u.seq.len;
-
-    *err = 0;
-    if (!set) {
-        *err = nomem(L);
-        return NULL;
-    }
-    wv__vnode(set)->aux = 1;
-    wv__vnode(set)->height = 1;
-    for (i = 0; i < n && !*err; i++) {
-        if (!wv_value_is_hashable(from->u.seq.items[i]))
-            *err = refuse(L, "an unhashable set item");
-        else
-            *err = adopt(L, set, from->u.seq.items[i]);
-    }
-    if (!*err && n && wv__value_reserve(set, n) != 0)
-        *err = nomem(L);
-    if (*err) {
-        wv_value_free(set);
-        return NULL;
-    }
-    for (i = 0; i < n; i++)
-        wv__value_set_add(set, wv_value_ref(from->u.seq.items[i]));
-    return set;
-}
-
-/*
- * The four constructors of plain data, read as the data they make:
- * bytearray() / bytearray(bytes) / bytearray(str, 'latin-1'), bytes(),
- * set(list), frozenset(list) and _codecs.encode(str, 'latin1').  Returns
- * the node, or NULL (with *err 0) when cls(args) is no such call.
- */
-static wv_value_t *data_call(loader_t *L, const wv_value_t *cls,
-                             const wv_value_t *args, int *err)
-{
-    size_t n = args->u.seq.len;
-    wv_value_t *const *a = args->u.seq.items;
-    wv_value_t *v = NULL;
-    bool latin = n == 2 && a[0]->kind == WV_VALUE_STR &&
-                 (is_str(a[1], "latin1") || is_str(a[1], "latin-1"));
-
-    *err = 0;
-    if (cls->kind != WV_VALUE_GLOBAL)
-        return NULL;
-    if (wv_value_is_global(cls, "builtins", "bytearray")) {
-        if (n == 0 || (n == 1 && a[0]->kind == WV_VALUE_BYTES)) {
-            if (wv_value_new_bytearray(&v, n ? a[0]->u.s.data : NULL,
-                                       n ? a[0]->u.s.len : 0) != 0)
-                *err = nomem(L);
-            return v;
-        }
-        return latin ? latin1(L, a[0], WV_VALUE_BYTEARRAY, err) : NULL;
-    }
-    if (wv_value_is_global(cls, "builtins", "bytes") && n == 0) {
-        if (wv_value_new_bytes(&v, NULL, 0) != 0)
-            *err = nomem(L);
-        return v;
-    }
-    if (wv_value_is_global(cls, "_codecs", "encode"))
-        return latin ? latin1(L, a[0], WV_VALUE_BYTES, err) : NULL;
-    if (wv_value_is_global(cls, "builtins", "set") ||
-        wv_value_is_global(cls, "builtins", "frozenset")) {
-        wv_vkind_t kind = strcmp(cls->u.global.name, "set") == 0
-                              ? WV_VALUE_SET
-                              : WV_VALUE_FROZENSET;
-        static const wv_value_t none = {.kind = WV_VALUE_TUPLE};
-        if (n == 0)
-            return set_of(L, &none, kind, err);
-        if (n == 1 &&
-            (a[0]->kind == WV_VALUE_LIST || a[0]->kind == WV_VALUE_TUPLE))
-            return set_of(L, a[0], kind, err);
-    }
-    return NULL;
-}
-
-/* REDUCE (newobj false) and NEWOBJ: cls(*args) as data or an OBJECT. */
-static int load_call(loader_t *L, bool newobj)
-{
-    wv_value_t *args, *cls, *v = NULL;
-    int err = need(L, 2);
-
-    if (err)
-        return err;
-    args = L->stack[L->nstack - 1];
-    cls = L->stack[L->nstack - 2];
-    if (args->kind != WV_VALUE_TUPLE)
-        return refuse(L, "REDUCE or NEWOBJ with arguments that are no tuple");
-    if (cls->kind != WV_VALUE_GLOBAL && cls->kind != WV_VALUE_OBJECT)
-        return refuse(L, "REDUCE or NEWOBJ of something that is no global "
-                         "or object");
-    if (!newobj) {
-        v = data_call(L, cls, args, &err);
-        if (err)
-            return err;
-        if (v && v->kind != WV_VALUE_SET && v->kind != WV_VALUE_FROZENSET) {
-            err = charge(L, v->u.s.len + 1);
-            if (err) {
-                wv_value_free(v);
-                return err;
-            }
-        }
-    }
-    if (!v) {
-        v = wv__value_alloc(WV_VALUE_OBJECT);
-        if (!v)
-            return nomem(L);
-        wv__vnode(v)->aux = 1;
-        wv__vnode(v)->height = 1;
-        err = adopt(L, v, cls);
-        if (!err)
-            err = adopt(L, v, args);
-        if (err) {
-            wv_value_free(v);
-            return err;
-        }
-        v->u.obj.args = pop(L);
-        v->u.obj.cls = pop(L);
-        v->u.obj.newobj = newobj;
-    } else {
-        wv_value_free(pop(L));
-        wv_value_free(pop(L));
-    }
-    if (!wv__vnode(v)->aux)
-        wv__vnode(v)->aux = 1;
-    wv__vnode(v)->open = v->kind == WV_VALUE_OBJECT || v->kind == WV_VALUE_SET;
-    return push_counted(L, v, 1);
-}
-
-static int load_build(loader_t *L)
-{
-    wv_value_t *obj, *state;
-    int err = need(L, 2);
-
-    if (err)
-        return err;
-    obj = L->stack[L->nstack - 2];
-    if (obj->kind != WV_VALUE_OBJECT)
-        return refuse(L, "BUILD of something that is no object");
-    if (!wv__vnode(obj)->open || obj->u.obj.state)
-        return refuse(L, "BUILD of an object already complete or referred "
-                         "to (its state holding it, or a second state)");
-    err = adopt(L, obj, L->stack[L->nstack - 1]);
-    if (err)
-        return err;
-    state = pop(L);
-    obj->u.obj.state = state;
     return 0;
 }
 
@@ -1084,45 +562,45 @@ static int step(loader_t *L, uint8_t op)
     case OP_BYTEARRAY8:
         return load_data(L, WV_VALUE_BYTEARRAY, 8);
     case OP_EMPTY_TUPLE:
-        return push_empty(L, WV_VALUE_TUPLE);
+        return wv__pickle_empty(L, WV_VALUE_TUPLE);
     case OP_EMPTY_LIST:
-        return push_empty(L, WV_VALUE_LIST);
+        return wv__pickle_empty(L, WV_VALUE_LIST);
     case OP_EMPTY_DICT:
-        return push_empty(L, WV_VALUE_DICT);
+        return wv__pickle_empty(L, WV_VALUE_DICT);
     case OP_EMPTY_SET:
-        return push_empty(L, WV_VALUE_SET);
+        return wv__pickle_empty(L, WV_VALUE_SET);
     case OP_TUPLE1:
     case OP_TUPLE2:
     case OP_TUPLE3:
-        return load_tuple_n(L, (size_t)(op - OP_TUPLE1 + 1));
+        return wv__pickle_tuple_n(L, (size_t)(op - OP_TUPLE1 + 1));
     case OP_TUPLE:
-        return load_marked(L, WV_VALUE_TUPLE);
+        return wv__pickle_marked(L, WV_VALUE_TUPLE);
     case OP_LIST:
-        return load_marked(L, WV_VALUE_LIST);
+        return wv__pickle_marked(L, WV_VALUE_LIST);
     case OP_FROZENSET:
-        return load_marked(L, WV_VALUE_FROZENSET);
+        return wv__pickle_marked(L, WV_VALUE_FROZENSET);
     case OP_DICT:
-        return load_dict(L);
+        return wv__pickle_dict(L);
     case OP_APPEND:
-        return extend_top(L, WV_VALUE_LIST, 1);
+        return wv__pickle_extend_top(L, WV_VALUE_LIST, 1);
     case OP_APPENDS:
-        return extend_marked(L, WV_VALUE_LIST);
+        return wv__pickle_extend_marked(L, WV_VALUE_LIST);
     case OP_SETITEM:
-        return extend_top(L, WV_VALUE_DICT, 2);
+        return wv__pickle_extend_top(L, WV_VALUE_DICT, 2);
     case OP_SETITEMS:
-        return extend_marked(L, WV_VALUE_DICT);
+        return wv__pickle_extend_marked(L, WV_VALUE_DICT);
     case OP_ADDITEMS:
-        return extend_marked(L, WV_VALUE_SET);
+        return wv__pickle_extend_marked(L, WV_VALUE_SET);
     case OP_GLOBAL:
         return load_global(L);
     case OP_STACK_GLOBAL:
         return load_stack_global(L);
     case OP_REDUCE:
-        return load_call(L, false);
+        return wv__pickle_call(L, false);
     case OP_NEWOBJ:
-        return load_call(L, true);
+        return wv__pickle_call(L, true);
     case OP_BUILD:
-        return load_build(L);
+        return wv__pickle_build(L);
     case OP_PERSID:
     case OP_BINPERSID:
     case OP_INST:
