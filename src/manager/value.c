@@ -22,7 +22,6 @@
  */
 #include "internal.h"
 
-#include <math.h>
 #include <string.h>
 
 typedef struct vslot {

@@ -42,20 +42,36 @@ static double bigint_double(const wv_value_t *v)
     return d;
 }
 
-/* An integral double beyond int64_t as minimal LE two's complement, in
- * out (room for 1100 bytes); returns its length. */
+/* Whole numbers, by the bits (no libm). */
+static bool is_integral(double f)
+{
+    if (!isfinite(f))
+        return false;
+    if (f >= 0x1p52 || f <= -0x1p52)
+        return true; /* no fraction bits left */
+    return (double)(int64_t)f == f;
+}
+
+/*
+ * A double of magnitude 2^63 or more (so a normal one, and whole) as
+ * minimal little-endian two's complement in out (room for 140 bytes);
+ * returns its length.  Its bits: the 53-bit significand m, shifted left
+ * by the exponent less 1075.
+ */
 static size_t double_le(double f, uint8_t *out)
 {
-    int exp;
-    double m = frexp(fabs(f), &exp); /* |f| = m * 2^exp, m in [0.5, 1) */
-    uint64_t mant = (uint64_t)ldexp(m, 53);
-    size_t len = (size_t)exp / 8 + 2, i;
-    int shift = exp - 53;
+    uint64_t bits, m;
+    int shift;
+    size_t len, i;
     unsigned carry = 1;
 
+    memcpy(&bits, &f, sizeof bits);
+    m = (bits & (((uint64_t)1 << 52) - 1)) | (uint64_t)1 << 52;
+    shift = (int)(bits >> 52 & 0x7FF) - 1075;
+    len = (size_t)(shift + 53) / 8 + 2;
     memset(out, 0, len);
     for (i = 0; i < 53; i++) {
-        if (mant >> i & 1) {
+        if (m >> i & 1) {
             int bit = shift + (int)i;
             out[bit / 8] |= (uint8_t)(1u << (bit % 8));
         }
@@ -75,10 +91,10 @@ static size_t double_le(double f, uint8_t *out)
 
 static bool float_equals_bigint(double f, const wv_value_t *big)
 {
-    uint8_t le[1100];
+    uint8_t le[140];
     size_t len;
 
-    if (!isfinite(f) || f != floor(f) || fabs(f) < 0x1p63)
+    if (!isfinite(f) || (f < 0x1p63 && f > -0x1p63))
         return false;
     len = double_le(f, le);
     return len == big->u.s.len && memcmp(le, big->u.s.data, len) == 0;
@@ -88,7 +104,7 @@ static bool float_equals_int(double f, int64_t i)
 {
     if (!(f >= -0x1p63 && f < 0x1p63))
         return false;
-    return f == floor(f) && (int64_t)f == i;
+    return is_integral(f) && (int64_t)f == i;
 }
 
 static bool num_equal(const wv_value_t *a, const wv_value_t *b)
@@ -240,7 +256,7 @@ static uint64_t num_hash(const wv_value_t *v)
         return mix((uint64_t)i);
     }
     d = v->kind == WV_VALUE_FLOAT ? v->u.f : bigint_double(v);
-    if (d >= -0x1p63 && d < 0x1p63 && d == floor(d))
+    if (d >= -0x1p63 && d < 0x1p63 && is_integral(d))
         return mix((uint64_t)(int64_t)d);
     if (d == 0) /* -0.0 */
         d = 0;
