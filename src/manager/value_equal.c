@@ -182,7 +182,7 @@ static bool is_binary(wv_vkind_t kind)
 bool wv_value_equal(const wv_value_t *a, const wv_value_t *b)
 {
     if (!a || !b)
-        return a == b;
+        return false;
     if (is_number(a->kind) && is_number(b->kind))
         return num_equal(a, b);
     if (is_binary(a->kind) && is_binary(b->kind))
@@ -209,7 +209,8 @@ bool wv_value_equal(const wv_value_t *a, const wv_value_t *b)
     case WV_VALUE_OBJECT:
         return wv_value_equal(a->u.obj.cls, b->u.obj.cls) &&
                wv_value_equal(a->u.obj.args, b->u.obj.args) &&
-               wv_value_equal(a->u.obj.state, b->u.obj.state);
+               (a->u.obj.state == b->u.obj.state ||
+                wv_value_equal(a->u.obj.state, b->u.obj.state));
     default:
         return false;
     }
