@@ -250,6 +250,8 @@ static const struct {
      true, false},
     {"float('nan')", false, false},
     {"{i: i for i in range(1000)}", true, false},
+    {"[str(i) for i in range(20000)]", true, false},
+    {"list(range(40000))", true, false},
 };
 
 #define NVALUES (sizeof table / sizeof table[0])
@@ -393,12 +395,24 @@ static wv_value_t *make_value(size_t i)
             L(2, vpow2(64, 1), vpow2(64, -1)));
     case NAN_AT:
         return vf(NAN);
-    default: {
+    case 59: {
         wv_value_t *d = vdict(0);
         for (int k = 0; k < 1000; k++)
             WVT_OK(wv_value_dict_set(d, vi(k), vi(k)));
         return d;
     }
+    case 60: {
+        /* Frames of 64 KiB, closed between items. */
+        wv_value_t *l = L(0);
+        for (int k = 0; k < 20000; k++) {
+            char text[8];
+            snprintf(text, sizeof text, "%d", k);
+            WVT_OK(wv_value_append(l, vs(text)));
+        }
+        return l;
+    }
+    default:
+        return vrange(WV_VALUE_LIST, 40000);
     }
 }
 
@@ -1078,7 +1092,7 @@ WVT_TEST(value_truncations_refused)
         wv_value_t *v;
         char *out;
         size_t len;
-        if (i == 27 || i == 31 || i == 44)
+        if (i == 27 || i == 31 || i == 44 || i >= 60)
             continue; /* big: a few of them are enough */
         v = make_value(i);
         for (int p = 2; p <= 5; p++) {
