@@ -34,5 +34,6 @@
 #include "weave/subprocess.h"
 #include "weave/sync.h"
 #include "weave/tls.h"
+#include "weave/value.h"
 
 #endif /* WEAVE_H */
