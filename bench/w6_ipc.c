@@ -119,15 +119,15 @@ static int qproducer(void *arg)
 static double qonce(long n, size_t size)
 {
     struct qjob j = {.n = n, .size = size};
-    wv_shvalue_t *go;
+    wv_value_t *go;
     wv_process_t *p;
     char *buf = malloc(size);
     size_t len;
     int code;
 
     BENCH_CHECK(buf && wv_mpqueue_new(&j.q, NULL) == 0);
-    BENCH_CHECK(wv_shvalue_new(&go, sizeof(wv_pevent_t), false) == 0);
-    j.go = wv_shvalue_ptr(go);
+    BENCH_CHECK(wv_value_new(&go, sizeof(wv_pevent_t), false) == 0);
+    j.go = wv_value_ptr(go);
     wv_pevent_init(j.go);
     BENCH_CHECK(wv_process_start(&p, NULL, qproducer, &j) == 0);
     double t0 = bench_now();
@@ -140,7 +140,7 @@ static double qonce(long n, size_t size)
     BENCH_CHECK(wv_process_join(p, &code, WV_FOREVER) == 0 && code == 0);
     wv_process_free(p);
     wv_mpqueue_free(j.q);
-    wv_shvalue_free(go);
+    wv_value_free(go);
     free(buf);
     return t1 - t0;
 }

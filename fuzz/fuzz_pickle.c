@@ -18,19 +18,19 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A NaN (which equals nothing, itself included). */
-static bool is_nan(const wv_value_t *v)
+static bool is_nan(const wv_obj_t *v)
 {
-    return v->kind == WV_VALUE_FLOAT && isnan(v->u.f);
+    return v->kind == WV_OBJ_FLOAT && isnan(v->u.f);
 }
 
 /* A global of a module whose name protocols below 3 map, as CPython's
  * fix_imports does (__builtin__ reads back as builtins). */
-static bool is_py2_global(const wv_value_t *v)
+static bool is_py2_global(const wv_obj_t *v)
 {
-    static const char *const py2[] = {"__builtin__", "exceptions",
-                                      "copy_reg", "Queue"};
+    static const char *const py2[] = {"__builtin__", "exceptions", "copy_reg",
+                                      "Queue"};
 
-    if (v->kind != WV_VALUE_GLOBAL)
+    if (v->kind != WV_OBJ_GLOBAL)
         return false;
     for (size_t i = 0; i < sizeof py2 / sizeof py2[0]; i++)
         if (strcmp(v->u.global.module, py2[i]) == 0)
@@ -39,20 +39,20 @@ static bool is_py2_global(const wv_value_t *v)
 }
 
 /* Whether v or a node inside it is what pred says. */
-static bool any(const wv_value_t *v, bool (*pred)(const wv_value_t *))
+static bool any(const wv_obj_t *v, bool (*pred)(const wv_obj_t *))
 {
     size_t i, n;
 
     if (pred(v))
         return true;
-    if (v->kind == WV_VALUE_OBJECT)
-        return any(v->u.obj.cls, pred) || any(v->u.obj.args, pred) ||
-               (v->u.obj.state && any(v->u.obj.state, pred));
-    if (v->kind != WV_VALUE_TUPLE && v->kind != WV_VALUE_LIST &&
-        v->kind != WV_VALUE_DICT && v->kind != WV_VALUE_SET &&
-        v->kind != WV_VALUE_FROZENSET)
+    if (v->kind == WV_OBJ_INSTANCE)
+        return any(v->u.inst.cls, pred) || any(v->u.inst.args, pred) ||
+               (v->u.inst.state && any(v->u.inst.state, pred));
+    if (v->kind != WV_OBJ_TUPLE && v->kind != WV_OBJ_LIST &&
+        v->kind != WV_OBJ_DICT && v->kind != WV_OBJ_SET &&
+        v->kind != WV_OBJ_FROZENSET)
         return false;
-    n = v->kind == WV_VALUE_DICT ? 2 * v->u.seq.len : v->u.seq.len;
+    n = v->kind == WV_OBJ_DICT ? 2 * v->u.seq.len : v->u.seq.len;
     for (i = 0; i < n; i++)
         if (any(v->u.seq.items[i], pred))
             return true;
@@ -60,10 +60,9 @@ static bool any(const wv_value_t *v, bool (*pred)(const wv_value_t *))
 }
 
 /* Dumps v with protocol p and loads the bytes again; both must work. */
-static wv_value_t *again(const wv_value_t *v, int p, char **bytes,
-                         size_t *len)
+static wv_obj_t *again(const wv_obj_t *v, int p, char **bytes, size_t *len)
 {
-    wv_value_t *back;
+    wv_obj_t *back;
     int err = wv_pickle_dumps(v, p, bytes, len);
 
     if (err == WV_ENOMEM)
@@ -78,7 +77,7 @@ static wv_value_t *again(const wv_value_t *v, int p, char **bytes,
     if (err)
         abort(); /* what we write, we read */
     if (!any(v, is_nan) && !(p < 3 && any(v, is_py2_global)) &&
-        !wv_value_equal(v, back))
+        !wv_obj_equal(v, back))
         abort();
     return back;
 }
@@ -90,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               .max_memo = 4096,
                               .max_int_bytes = 256,
                               .max_growth = 16};
-    wv_value_t *v, *back;
+    wv_obj_t *v, *back;
     const char *why = NULL;
     char *first, *second, *repr;
     size_t len1, len2;
@@ -101,13 +100,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    if (wv_value_repr(v, &repr) == 0)
+    if (wv_obj_repr(v, &repr) == 0)
         wv_free(repr);
-    (void)wv_value_hash(v);
+    (void)wv_obj_hash(v);
     for (int p = 2; p <= 5; p += 3) {
         back = again(v, p, &first, &len1);
         if (back) {
-            wv_value_free(back);
+            wv_obj_free(back);
             wv_free(first);
         }
     }
@@ -118,9 +117,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             wv_free(second);
         }
-        wv_value_free(back);
+        wv_obj_free(back);
         wv_free(first);
     }
-    wv_value_free(v);
+    wv_obj_free(v);
     return 0;
 }

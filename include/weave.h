@@ -34,6 +34,6 @@
 #include "weave/subprocess.h"
 #include "weave/sync.h"
 #include "weave/tls.h"
-#include "weave/value.h"
+#include "weave/obj.h"
 
 #endif /* WEAVE_H */

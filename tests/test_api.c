@@ -164,16 +164,16 @@ static int run_case(int i)
     case 62: /* wv_pbarrier_destroy */
         wv_pbarrier_destroy(NULL);
         return 1;
-    case 63: /* wv_shvalue_new */
-        return wv_shvalue_new(NULL, 0, 0) == WV_EINVAL;
-    case 64: /* wv_shvalue_ptr */
-        return wv_shvalue_ptr(NULL) == NULL;
-    case 65: /* wv_shvalue_size */
-        return wv_shvalue_size(NULL) == 0;
-    case 66: /* wv_shvalue_lock */
-        return wv_shvalue_lock(NULL) == NULL;
-    case 67: /* wv_shvalue_free */
-        wv_shvalue_free(NULL);
+    case 63: /* wv_value_new */
+        return wv_value_new(NULL, 0, 0) == WV_EINVAL;
+    case 64: /* wv_value_ptr */
+        return wv_value_ptr(NULL) == NULL;
+    case 65: /* wv_value_size */
+        return wv_value_size(NULL) == 0;
+    case 66: /* wv_value_lock */
+        return wv_value_lock(NULL) == NULL;
+    case 67: /* wv_value_free */
+        wv_value_free(NULL);
         return 1;
     case 68: /* wv_array_new */
         return wv_array_new(NULL, 0, 0, 0) == WV_EINVAL;
@@ -636,11 +636,11 @@ static const char *const case_names[] = {
     "wv_pbarrier_reset",
     "wv_pbarrier_is_broken",
     "wv_pbarrier_destroy",
-    "wv_shvalue_new",
-    "wv_shvalue_ptr",
-    "wv_shvalue_size",
-    "wv_shvalue_lock",
-    "wv_shvalue_free",
+    "wv_value_new",
+    "wv_value_ptr",
+    "wv_value_size",
+    "wv_value_lock",
+    "wv_value_free",
     "wv_array_new",
     "wv_array_ptr",
     "wv_array_len",
@@ -994,71 +994,71 @@ WVT_TEST(api_null_objects_server_calls)
     WVT_EQ(run_table(run_server_case, server_case_names, n), 0);
 }
 
-/* Inert values (weave/value.h): the same promises. */
+/* Inert values (weave/obj.h): the same promises. */
 static int run_value_case(int i)
 {
-    wv_value_t *v = NULL;
+    wv_obj_t *v = NULL;
     int64_t n;
     char *s;
     size_t len;
     switch (i) {
     case 0:
-        return wv_value_new_none(NULL) == WV_EINVAL;
+        return wv_obj_new_none(NULL) == WV_EINVAL;
     case 1:
-        return wv_value_new_bool(NULL, true) == WV_EINVAL;
+        return wv_obj_new_bool(NULL, true) == WV_EINVAL;
     case 2:
-        return wv_value_new_int(NULL, 1) == WV_EINVAL;
+        return wv_obj_new_int(NULL, 1) == WV_EINVAL;
     case 3:
-        return wv_value_new_float(NULL, 1.0) == WV_EINVAL;
+        return wv_obj_new_float(NULL, 1.0) == WV_EINVAL;
     case 4:
-        return wv_value_new_str(NULL, "a", 1) == WV_EINVAL;
+        return wv_obj_new_str(NULL, "a", 1) == WV_EINVAL;
     case 5:
-        return wv_value_new_bytes(NULL, "a", 1) == WV_EINVAL;
+        return wv_obj_new_bytes(NULL, "a", 1) == WV_EINVAL;
     case 6:
-        return wv_value_new_bytearray(NULL, "a", 1) == WV_EINVAL;
+        return wv_obj_new_bytearray(NULL, "a", 1) == WV_EINVAL;
     case 7:
-        return wv_value_new_bigint(NULL, "a", 1) == WV_EINVAL;
+        return wv_obj_new_bigint(NULL, "a", 1) == WV_EINVAL;
     case 8:
-        return wv_value_new_tuple(NULL, 0) == WV_EINVAL;
+        return wv_obj_new_tuple(NULL, 0) == WV_EINVAL;
     case 9:
-        return wv_value_new_list(NULL, 0) == WV_EINVAL;
+        return wv_obj_new_list(NULL, 0) == WV_EINVAL;
     case 10:
-        return wv_value_new_dict(NULL, 0) == WV_EINVAL;
+        return wv_obj_new_dict(NULL, 0) == WV_EINVAL;
     case 11:
-        return wv_value_new_set(NULL, 0) == WV_EINVAL;
+        return wv_obj_new_set(NULL, 0) == WV_EINVAL;
     case 12:
-        return wv_value_new_frozenset(NULL, 0) == WV_EINVAL;
+        return wv_obj_new_frozenset(NULL, 0) == WV_EINVAL;
     case 13:
-        return wv_value_new_global(NULL, "m", "n") == WV_EINVAL;
+        return wv_obj_new_global(NULL, "m", "n") == WV_EINVAL;
     case 14:
-        return wv_value_new_object(&v, NULL, NULL, NULL, false) == WV_EINVAL;
+        return wv_obj_new_instance(&v, NULL, NULL, NULL, false) == WV_EINVAL;
     case 15:
-        return wv_value_new_exception(NULL, "m", "n", NULL) == WV_EINVAL;
+        return wv_obj_new_exception(NULL, "m", "n", NULL) == WV_EINVAL;
     case 16:
-        return wv_value_ref(NULL) == NULL;
+        return wv_obj_ref(NULL) == NULL;
     case 17:
-        wv_value_free(NULL);
+        wv_obj_free(NULL);
         return 1;
     case 18:
-        return wv_value_append(NULL, NULL) == WV_EINVAL;
+        return wv_obj_append(NULL, NULL) == WV_EINVAL;
     case 19:
-        return wv_value_dict_set(NULL, NULL, NULL) == WV_EINVAL;
+        return wv_obj_dict_set(NULL, NULL, NULL) == WV_EINVAL;
     case 20:
-        return wv_value_dict_get(NULL, "k") == NULL;
+        return wv_obj_dict_get(NULL, "k") == NULL;
     case 21:
-        return wv_value_dict_find(NULL, NULL) == NULL;
+        return wv_obj_dict_find(NULL, NULL) == NULL;
     case 22:
-        return wv_value_get_int(NULL, &n) == WV_EINVAL;
+        return wv_obj_get_int(NULL, &n) == WV_EINVAL;
     case 23:
-        return !wv_value_equal(NULL, NULL);
+        return !wv_obj_equal(NULL, NULL);
     case 24:
-        return wv_value_hash(NULL) == 0;
+        return wv_obj_hash(NULL) == 0;
     case 25:
-        return !wv_value_is_hashable(NULL);
+        return !wv_obj_is_hashable(NULL);
     case 26:
-        return !wv_value_is_global(NULL, "m", "n");
+        return !wv_obj_is_global(NULL, "m", "n");
     case 27:
-        return wv_value_repr(NULL, &s) == WV_EINVAL;
+        return wv_obj_repr(NULL, &s) == WV_EINVAL;
     case 28:
         return wv_pickle_loads(NULL, "N.", 2, NULL, NULL) == WV_EINVAL;
     case 29:
@@ -1068,16 +1068,16 @@ static int run_value_case(int i)
 }
 
 static const char *const value_case_names[] = {
-    "wv_value_new_none",      "wv_value_new_bool",    "wv_value_new_int",
-    "wv_value_new_float",     "wv_value_new_str",     "wv_value_new_bytes",
-    "wv_value_new_bytearray", "wv_value_new_bigint",  "wv_value_new_tuple",
-    "wv_value_new_list",      "wv_value_new_dict",    "wv_value_new_set",
-    "wv_value_new_frozenset", "wv_value_new_global",  "wv_value_new_object",
-    "wv_value_new_exception", "wv_value_ref",         "wv_value_free",
-    "wv_value_append",        "wv_value_dict_set",    "wv_value_dict_get",
-    "wv_value_dict_find",     "wv_value_get_int",     "wv_value_equal",
-    "wv_value_hash",          "wv_value_is_hashable", "wv_value_is_global",
-    "wv_value_repr",          "wv_pickle_loads",      "wv_pickle_dumps",
+    "wv_obj_new_none",      "wv_obj_new_bool",    "wv_obj_new_int",
+    "wv_obj_new_float",     "wv_obj_new_str",     "wv_obj_new_bytes",
+    "wv_obj_new_bytearray", "wv_obj_new_bigint",  "wv_obj_new_tuple",
+    "wv_obj_new_list",      "wv_obj_new_dict",    "wv_obj_new_set",
+    "wv_obj_new_frozenset", "wv_obj_new_global",  "wv_obj_new_instance",
+    "wv_obj_new_exception", "wv_obj_ref",         "wv_obj_free",
+    "wv_obj_append",        "wv_obj_dict_set",    "wv_obj_dict_get",
+    "wv_obj_dict_find",     "wv_obj_get_int",     "wv_obj_equal",
+    "wv_obj_hash",          "wv_obj_is_hashable", "wv_obj_is_global",
+    "wv_obj_repr",          "wv_pickle_loads",    "wv_pickle_dumps",
 };
 
 WVT_TEST(api_null_objects_value_calls)

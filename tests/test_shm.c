@@ -68,13 +68,13 @@ WVT_TEST(shm_named_block_between_processes)
 
 static int bump_value(void *arg)
 {
-    wv_shvalue_t *v = arg;
-    long *n = wv_shvalue_ptr(v);
+    wv_value_t *v = arg;
+    long *n = wv_value_ptr(v);
     for (int i = 0; i < 10000; i++) {
-        if (wv_plock_acquire(wv_shvalue_lock(v), WV_FOREVER))
+        if (wv_plock_acquire(wv_value_lock(v), WV_FOREVER))
             return 1;
         (*n)++;
-        if (wv_plock_release(wv_shvalue_lock(v)))
+        if (wv_plock_release(wv_value_lock(v)))
             return 2;
     }
     return 0;
@@ -92,19 +92,19 @@ static int fill_slice(void *arg)
 
 WVT_TEST(shm_value_and_array)
 {
-    wv_shvalue_t *v;
+    wv_value_t *v;
     wv_array_t *a;
     wv_process_t *p[4];
 
-    WVT_OK(wv_shvalue_new(&v, sizeof(long), true));
-    WVT_EQ(*(long *)wv_shvalue_ptr(v), 0);
-    WVT_EQ(wv_shvalue_size(v), sizeof(long));
+    WVT_OK(wv_value_new(&v, sizeof(long), true));
+    WVT_EQ(*(long *)wv_value_ptr(v), 0);
+    WVT_EQ(wv_value_size(v), sizeof(long));
     for (int i = 0; i < 4; i++)
         WVT_OK(wv_process_start(&p[i], NULL, bump_value, v));
     for (int i = 0; i < 4; i++)
         WVT_EQ(join_code(p[i]), 0);
-    WVT_EQ(*(long *)wv_shvalue_ptr(v), 40000);
-    wv_shvalue_free(v);
+    WVT_EQ(*(long *)wv_value_ptr(v), 40000);
+    wv_value_free(v);
 
     WVT_OK(wv_array_new(&a, sizeof(int), 101, false));
     WVT_ASSERT(wv_array_lock(a) == NULL);
@@ -120,8 +120,8 @@ WVT_TEST(shm_value_and_array)
         WVT_EQ(xs[i], i * i);
     wv_array_free(a);
     WVT_ERR(wv_array_new(&a, SIZE_MAX / 2, 3, true), WV_EINVAL);
-    WVT_ERR(wv_shvalue_new(&v, 0, true), WV_EINVAL);
-    wv_shvalue_free(NULL);
+    WVT_ERR(wv_value_new(&v, 0, true), WV_EINVAL);
+    wv_value_free(NULL);
     wv_array_free(NULL);
 }
 

@@ -1,5 +1,5 @@
 /*
- * tests/test_value.c - inert values and their pickles (weave/value.h).
+ * tests/test_value.c - inert values and their pickles (weave/obj.h).
  *
  * The model (references, containers, the dict index, equal and hash,
  * repr), then the codec against the real thing: every CPython found on
@@ -22,78 +22,78 @@
 
 /* ------------------------------------------------------------ builders */
 
-static wv_value_t *vnone(void)
+static wv_obj_t *vnone(void)
 {
-    wv_value_t *v;
-    WVT_OK(wv_value_new_none(&v));
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_none(&v));
     return v;
 }
 
-static wv_value_t *vbool(bool b)
+static wv_obj_t *vbool(bool b)
 {
-    wv_value_t *v;
-    WVT_OK(wv_value_new_bool(&v, b));
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_bool(&v, b));
     return v;
 }
 
-static wv_value_t *vi(int64_t i)
+static wv_obj_t *vi(int64_t i)
 {
-    wv_value_t *v;
-    WVT_OK(wv_value_new_int(&v, i));
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_int(&v, i));
     return v;
 }
 
-static wv_value_t *vf(double f)
+static wv_obj_t *vf(double f)
 {
-    wv_value_t *v;
-    WVT_OK(wv_value_new_float(&v, f));
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_float(&v, f));
     return v;
 }
 
-static wv_value_t *vsn(const char *s, size_t n)
+static wv_obj_t *vsn(const char *s, size_t n)
 {
-    wv_value_t *v;
-    WVT_OK(wv_value_new_str(&v, s, n));
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_str(&v, s, n));
     return v;
 }
 
-static wv_value_t *vs(const char *s)
+static wv_obj_t *vs(const char *s)
 {
     return vsn(s, strlen(s));
 }
 
-static wv_value_t *vb(const void *d, size_t n)
+static wv_obj_t *vb(const void *d, size_t n)
 {
-    wv_value_t *v;
-    WVT_OK(wv_value_new_bytes(&v, d, n));
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_bytes(&v, d, n));
     return v;
 }
 
-static wv_value_t *vba(const void *d, size_t n)
+static wv_obj_t *vba(const void *d, size_t n)
 {
-    wv_value_t *v;
-    WVT_OK(wv_value_new_bytearray(&v, d, n));
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_bytearray(&v, d, n));
     return v;
 }
 
 /* n copies of byte c, as a str or bytes. */
-static wv_value_t *vrep(wv_vkind_t kind, char c, size_t n)
+static wv_obj_t *vrep(wv_objkind_t kind, char c, size_t n)
 {
     char *buf = malloc(n);
-    wv_value_t *v;
+    wv_obj_t *v;
     memset(buf, c, n);
-    v = kind == WV_VALUE_STR ? vsn(buf, n) : vb(buf, n);
+    v = kind == WV_OBJ_STR ? vsn(buf, n) : vb(buf, n);
     free(buf);
     return v;
 }
 
 /* sign * 2**e. */
-static wv_value_t *vpow2(int e, int sign)
+static wv_obj_t *vpow2(int e, int sign)
 {
     size_t n = (size_t)e / 8 + 2;
     uint8_t *b = calloc(n, 1);
     unsigned carry = 1;
-    wv_value_t *v;
+    wv_obj_t *v;
 
     b[e / 8] = (uint8_t)(1u << (e % 8));
     if (sign < 0) {
@@ -103,75 +103,75 @@ static wv_value_t *vpow2(int e, int sign)
             carry = x > 0xFF;
         }
     }
-    WVT_OK(wv_value_new_bigint(&v, b, n));
+    WVT_OK(wv_obj_new_bigint(&v, b, n));
     free(b);
     return v;
 }
 
 /* A container of kind with n items, taking their references. */
-static wv_value_t *vseq(wv_vkind_t kind, int n, ...)
+static wv_obj_t *vseq(wv_objkind_t kind, int n, ...)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
     va_list ap;
 
     switch (kind) {
-    case WV_VALUE_TUPLE:
-        WVT_OK(wv_value_new_tuple(&v, 0));
+    case WV_OBJ_TUPLE:
+        WVT_OK(wv_obj_new_tuple(&v, 0));
         break;
-    case WV_VALUE_LIST:
-        WVT_OK(wv_value_new_list(&v, 0));
+    case WV_OBJ_LIST:
+        WVT_OK(wv_obj_new_list(&v, 0));
         break;
-    case WV_VALUE_SET:
-        WVT_OK(wv_value_new_set(&v, 0));
+    case WV_OBJ_SET:
+        WVT_OK(wv_obj_new_set(&v, 0));
         break;
     default:
-        WVT_OK(wv_value_new_frozenset(&v, 0));
+        WVT_OK(wv_obj_new_frozenset(&v, 0));
         break;
     }
     va_start(ap, n);
     for (int i = 0; i < n; i++)
-        WVT_OK(wv_value_append(v, va_arg(ap, wv_value_t *)));
+        WVT_OK(wv_obj_append(v, va_arg(ap, wv_obj_t *)));
     va_end(ap);
     return v;
 }
 
-#define T(...) vseq(WV_VALUE_TUPLE, __VA_ARGS__)
-#define L(...) vseq(WV_VALUE_LIST, __VA_ARGS__)
+#define T(...) vseq(WV_OBJ_TUPLE, __VA_ARGS__)
+#define L(...) vseq(WV_OBJ_LIST, __VA_ARGS__)
 
-static wv_value_t *vdict(int npairs, ...)
+static wv_obj_t *vdict(int npairs, ...)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
     va_list ap;
 
-    WVT_OK(wv_value_new_dict(&v, 0));
+    WVT_OK(wv_obj_new_dict(&v, 0));
     va_start(ap, npairs);
     for (int i = 0; i < npairs; i++) {
-        wv_value_t *k = va_arg(ap, wv_value_t *);
-        WVT_OK(wv_value_dict_set(v, k, va_arg(ap, wv_value_t *)));
+        wv_obj_t *k = va_arg(ap, wv_obj_t *);
+        WVT_OK(wv_obj_dict_set(v, k, va_arg(ap, wv_obj_t *)));
     }
     va_end(ap);
     return v;
 }
 
-static wv_value_t *vrange(wv_vkind_t kind, int n)
+static wv_obj_t *vrange(wv_objkind_t kind, int n)
 {
-    wv_value_t *v = vseq(kind, 0);
+    wv_obj_t *v = vseq(kind, 0);
     for (int i = 0; i < n; i++)
-        WVT_OK(wv_value_append(v, vi(i)));
+        WVT_OK(wv_obj_append(v, vi(i)));
     return v;
 }
 
-static wv_value_t *vobj(const char *module, const char *name, wv_value_t *args)
+static wv_obj_t *vobj(const char *module, const char *name, wv_obj_t *args)
 {
-    wv_value_t *v;
-    WVT_OK(wv_value_new_exception(&v, module, name, args));
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_exception(&v, module, name, args));
     return v;
 }
 
-static char *repr_of(const wv_value_t *v)
+static char *repr_of(const wv_obj_t *v)
 {
     char *s;
-    WVT_OK(wv_value_repr(v, &s));
+    WVT_OK(wv_obj_repr(v, &s));
     return s;
 }
 
@@ -260,9 +260,9 @@ static const struct {
 #define NVALUES (sizeof table / sizeof table[0])
 #define NAN_AT  58
 
-static wv_value_t *make_value(size_t i)
+static wv_obj_t *make_value(size_t i)
 {
-    wv_value_t *x;
+    wv_obj_t *x;
 
     switch (i) {
     case 0:
@@ -319,17 +319,17 @@ static wv_value_t *make_value(size_t i)
         return vs("a\xed\xb2\x80"
                   "b");
     case 26:
-        return vrep(WV_VALUE_STR, 'x', 300);
+        return vrep(WV_OBJ_STR, 'x', 300);
     case 27:
-        return vrep(WV_VALUE_STR, 'y', 70000);
+        return vrep(WV_OBJ_STR, 'y', 70000);
     case 28:
         return vb("", 0);
     case 29:
         return vb("\x00\xff", 2);
     case 30:
-        return vrep(WV_VALUE_BYTES, 'z', 300);
+        return vrep(WV_OBJ_BYTES, 'z', 300);
     case 31:
-        return vrep(WV_VALUE_BYTES, 'w', 70000);
+        return vrep(WV_OBJ_BYTES, 'w', 70000);
     case 32:
         return T(0);
     case 33:
@@ -347,7 +347,7 @@ static wv_value_t *make_value(size_t i)
     case 39:
         return L(3, vi(1), vi(2), vi(3));
     case 40:
-        return vrange(WV_VALUE_LIST, 1001);
+        return vrange(WV_OBJ_LIST, 1001);
     case 41:
         return vdict(0);
     case 42:
@@ -355,24 +355,24 @@ static wv_value_t *make_value(size_t i)
     case 43:
         return vdict(2, vs("a"), vi(1), vs("b"), L(2, vi(1), vi(2)));
     case 44: {
-        wv_value_t *d = vdict(0);
+        wv_obj_t *d = vdict(0);
         for (int k = 0; k < 2000; k++) {
             char key[8];
             snprintf(key, sizeof key, "%d", k);
-            WVT_OK(wv_value_dict_set(d, vs(key), vi(k)));
+            WVT_OK(wv_obj_dict_set(d, vs(key), vi(k)));
         }
         return d;
     }
     case 45:
-        return vseq(WV_VALUE_SET, 0);
+        return vseq(WV_OBJ_SET, 0);
     case 46:
-        return vseq(WV_VALUE_SET, 2, vi(1), vi(2));
+        return vseq(WV_OBJ_SET, 2, vi(1), vi(2));
     case 47:
-        return vseq(WV_VALUE_FROZENSET, 1, vi(3));
+        return vseq(WV_OBJ_FROZENSET, 1, vi(3));
     case 48:
-        return vseq(WV_VALUE_FROZENSET, 0);
+        return vseq(WV_OBJ_FROZENSET, 0);
     case 49:
-        return vrange(WV_VALUE_SET, 1000);
+        return vrange(WV_OBJ_SET, 1000);
     case 50:
         return vba("ba", 2);
     case 51:
@@ -385,42 +385,42 @@ static wv_value_t *make_value(size_t i)
         return vobj("_queue", "Empty", NULL);
     case 55:
         x = L(1, vi(1));
-        return L(2, x, wv_value_ref(x));
+        return L(2, x, wv_obj_ref(x));
     case 56:
         x = vs("same");
-        return T(2, x, wv_value_ref(x));
+        return T(2, x, wv_obj_ref(x));
     case 57:
         return vdict(
             3, vs("k"),
             L(3, vi(1), T(3, vf(2.5), vnone(), vbool(true)),
               vdict(1, vs("n"), vdict(1, vs("m"), L(2, vb("x", 1), vs("y"))))),
-            vs("z"), vseq(WV_VALUE_FROZENSET, 2, vi(1), vi(2)), vs("big"),
+            vs("z"), vseq(WV_OBJ_FROZENSET, 2, vi(1), vi(2)), vs("big"),
             L(2, vpow2(64, 1), vpow2(64, -1)));
     case NAN_AT:
         return vf(NAN);
     case 59: {
-        wv_value_t *d = vdict(0);
+        wv_obj_t *d = vdict(0);
         for (int k = 0; k < 1000; k++)
-            WVT_OK(wv_value_dict_set(d, vi(k), vi(k)));
+            WVT_OK(wv_obj_dict_set(d, vi(k), vi(k)));
         return d;
     }
     case 60: {
         /* Frames of 64 KiB, closed between items. */
-        wv_value_t *l = L(0);
+        wv_obj_t *l = L(0);
         for (int k = 0; k < 20000; k++) {
             char text[8];
             snprintf(text, sizeof text, "%d", k);
-            WVT_OK(wv_value_append(l, vs(text)));
+            WVT_OK(wv_obj_append(l, vs(text)));
         }
         return l;
     }
     case 61:
-        return vrange(WV_VALUE_LIST, 40000);
+        return vrange(WV_OBJ_LIST, 40000);
     default: {
         /* A manager's Token: NEWOBJ of the class, BUILD with a tuple. */
-        wv_value_t *cls, *tok;
-        WVT_OK(wv_value_new_global(&cls, "multiprocessing.managers", "Token"));
-        WVT_OK(wv_value_new_object(&tok, cls, NULL,
+        wv_obj_t *cls, *tok;
+        WVT_OK(wv_obj_new_global(&cls, "multiprocessing.managers", "Token"));
+        WVT_OK(wv_obj_new_instance(&tok, cls, NULL,
                                    T(3, vs("NodeRef"),
                                      T(2, vs("127.0.0.1"), vi(35107)),
                                      vs("7fc290ad3890")),
@@ -524,163 +524,163 @@ static bool python_works(const char *py)
 
 WVT_TEST(value_refs_and_ownership)
 {
-    wv_value_t *t, *n, *s;
+    wv_obj_t *t, *n, *s;
 
-    WVT_OK(wv_value_new_tuple(&t, 2));
-    WVT_OK(wv_value_new_int(&n, 7));
-    WVT_OK(wv_value_append(t, n));
-    WVT_OK(wv_value_new_str(&s, "seven", 5));
-    WVT_OK(wv_value_append(t, s));
+    WVT_OK(wv_obj_new_tuple(&t, 2));
+    WVT_OK(wv_obj_new_int(&n, 7));
+    WVT_OK(wv_obj_append(t, n));
+    WVT_OK(wv_obj_new_str(&s, "seven", 5));
+    WVT_OK(wv_obj_append(t, s));
     WVT_EQ(t->u.seq.len, 2);
     WVT_EQ(t->refs, 1);
-    WVT_ASSERT(wv_value_ref(t) == t);
+    WVT_ASSERT(wv_obj_ref(t) == t);
     WVT_EQ(t->refs, 2);
-    wv_value_free(t);
+    wv_obj_free(t);
     WVT_EQ(t->refs, 1);
     WVT_EQ(s->u.s.data[5], '\0');
-    WVT_ASSERT(wv_value_ref(NULL) == NULL);
-    wv_value_free(NULL);
+    WVT_ASSERT(wv_obj_ref(NULL) == NULL);
+    wv_obj_free(NULL);
     /* Failures leave the item with the caller. */
-    WVT_ERR(wv_value_append(n, s), WV_EINVAL);
-    WVT_ERR(wv_value_append(t, NULL), WV_EINVAL);
-    WVT_ERR(wv_value_new_int(NULL, 1), WV_EINVAL);
-    WVT_ERR(wv_value_new_str(&s, "\xff", 1), WV_EINVAL);
-    WVT_ERR(wv_value_new_str(&s, "\xc0\x80", 2), WV_EINVAL); /* overlong */
-    WVT_ERR(wv_value_new_str(&s, "\xf4\x90\x80\x80", 4), WV_EINVAL);
-    WVT_OK(wv_value_new_str(&s, "\xed\xa0\x80", 3)); /* a surrogate */
-    wv_value_free(s);
-    WVT_ERR(wv_value_new_global(&s, "", "x"), WV_EINVAL);
-    WVT_ERR(wv_value_new_object(&s, NULL, NULL, NULL, false), WV_EINVAL);
-    WVT_ERR(wv_value_new_object(&s, n, n, NULL, false), WV_EINVAL);
+    WVT_ERR(wv_obj_append(n, s), WV_EINVAL);
+    WVT_ERR(wv_obj_append(t, NULL), WV_EINVAL);
+    WVT_ERR(wv_obj_new_int(NULL, 1), WV_EINVAL);
+    WVT_ERR(wv_obj_new_str(&s, "\xff", 1), WV_EINVAL);
+    WVT_ERR(wv_obj_new_str(&s, "\xc0\x80", 2), WV_EINVAL); /* overlong */
+    WVT_ERR(wv_obj_new_str(&s, "\xf4\x90\x80\x80", 4), WV_EINVAL);
+    WVT_OK(wv_obj_new_str(&s, "\xed\xa0\x80", 3)); /* a surrogate */
+    wv_obj_free(s);
+    WVT_ERR(wv_obj_new_global(&s, "", "x"), WV_EINVAL);
+    WVT_ERR(wv_obj_new_instance(&s, NULL, NULL, NULL, false), WV_EINVAL);
+    WVT_ERR(wv_obj_new_instance(&s, n, n, NULL, false), WV_EINVAL);
     /* A tree freed from the top frees everything (ASan checks). */
-    wv_value_free(t);
+    wv_obj_free(t);
 
     /* Deep trees free without recursion. */
-    wv_value_t *deep = vnone();
+    wv_obj_t *deep = vnone();
     for (int i = 0; i < 200000; i++) {
-        wv_value_t *l = L(0);
-        WVT_OK(wv_value_append(l, deep));
+        wv_obj_t *l = L(0);
+        WVT_OK(wv_obj_append(l, deep));
         deep = l;
     }
-    wv_value_free(deep);
+    wv_obj_free(deep);
 }
 
 WVT_TEST(value_ints)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
     int64_t i;
     uint8_t b9[9] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0};
     uint8_t padded[4] = {0xff, 0xff, 0xff, 0xff};
 
-    WVT_OK(wv_value_new_bigint(&v, b9, 9)); /* 2**63: stays big */
-    WVT_EQ(v->kind, WV_VALUE_BIGINT);
+    WVT_OK(wv_obj_new_bigint(&v, b9, 9)); /* 2**63: stays big */
+    WVT_EQ(v->kind, WV_OBJ_BIGINT);
     WVT_EQ(v->u.s.len, 9);
-    WVT_ERR(wv_value_get_int(v, &i), WV_ERANGE);
-    wv_value_free(v);
-    WVT_OK(wv_value_new_bigint(&v, padded, 4)); /* -1, not minimal */
-    WVT_EQ(v->kind, WV_VALUE_INT);
-    WVT_OK(wv_value_get_int(v, &i));
+    WVT_ERR(wv_obj_get_int(v, &i), WV_ERANGE);
+    wv_obj_free(v);
+    WVT_OK(wv_obj_new_bigint(&v, padded, 4)); /* -1, not minimal */
+    WVT_EQ(v->kind, WV_OBJ_INT);
+    WVT_OK(wv_obj_get_int(v, &i));
     WVT_EQ(i, -1);
-    wv_value_free(v);
-    WVT_OK(wv_value_new_bigint(&v, NULL, 0));
-    WVT_OK(wv_value_get_int(v, &i));
+    wv_obj_free(v);
+    WVT_OK(wv_obj_new_bigint(&v, NULL, 0));
+    WVT_OK(wv_obj_get_int(v, &i));
     WVT_EQ(i, 0);
-    wv_value_free(v);
+    wv_obj_free(v);
     v = vbool(true);
-    WVT_OK(wv_value_get_int(v, &i));
+    WVT_OK(wv_obj_get_int(v, &i));
     WVT_EQ(i, 1);
-    wv_value_free(v);
+    wv_obj_free(v);
     v = vs("1");
-    WVT_ERR(wv_value_get_int(v, &i), WV_EINVAL);
-    wv_value_free(v);
+    WVT_ERR(wv_obj_get_int(v, &i), WV_EINVAL);
+    wv_obj_free(v);
 }
 
 WVT_TEST(value_dict_insert_replace_find)
 {
-    wv_value_t *d = vdict(0), *k, *got;
+    wv_obj_t *d = vdict(0), *k, *got;
 
     for (int i = 0; i < 1000; i++) {
         char key[16];
         snprintf(key, sizeof key, "k%d", i);
-        WVT_OK(wv_value_dict_set(d, vs(key), vi(i)));
+        WVT_OK(wv_obj_dict_set(d, vs(key), vi(i)));
     }
     WVT_EQ(d->u.seq.len, 1000);
-    got = wv_value_dict_get(d, "k500");
+    got = wv_obj_dict_get(d, "k500");
     WVT_ASSERT(got && got->u.i == 500);
-    WVT_ASSERT(wv_value_dict_get(d, "nope") == NULL);
+    WVT_ASSERT(wv_obj_dict_get(d, "nope") == NULL);
     /* Replace: the first key object keeps its place. */
     k = d->u.seq.items[2 * 3];
-    WVT_OK(wv_value_dict_set(d, vs("k3"), vs("three")));
+    WVT_OK(wv_obj_dict_set(d, vs("k3"), vs("three")));
     WVT_EQ(d->u.seq.len, 1000);
     WVT_ASSERT(d->u.seq.items[2 * 3] == k);
-    WVT_ASSERT(wv_value_dict_get(d, "k3")->kind == WV_VALUE_STR);
+    WVT_ASSERT(wv_obj_dict_get(d, "k3")->kind == WV_OBJ_STR);
     /* Keys of any kind; 1 == 1.0 == True are one key. */
-    WVT_OK(wv_value_dict_set(d, vi(1), vs("one")));
+    WVT_OK(wv_obj_dict_set(d, vi(1), vs("one")));
     k = vf(1.0);
-    WVT_ASSERT(wv_value_dict_find(d, k) != NULL);
-    wv_value_free(k);
-    WVT_OK(wv_value_dict_set(d, vbool(true), vs("true")));
+    WVT_ASSERT(wv_obj_dict_find(d, k) != NULL);
+    wv_obj_free(k);
+    WVT_OK(wv_obj_dict_set(d, vbool(true), vs("true")));
     WVT_EQ(d->u.seq.len, 1001);
     k = T(2, vi(1), vs("a"));
-    WVT_OK(wv_value_dict_set(d, k, vnone()));
+    WVT_OK(wv_obj_dict_set(d, k, vnone()));
     k = T(2, vi(1), vs("a"));
-    WVT_ASSERT(wv_value_dict_find(d, k) != NULL);
-    wv_value_free(k);
+    WVT_ASSERT(wv_obj_dict_find(d, k) != NULL);
+    wv_obj_free(k);
     /* Unhashable keys are refused and stay the caller's. */
     k = L(0);
     got = vnone();
-    WVT_ERR(wv_value_dict_set(d, k, got), WV_EINVAL);
-    wv_value_free(k);
-    wv_value_free(got);
+    WVT_ERR(wv_obj_dict_set(d, k, got), WV_EINVAL);
+    wv_obj_free(k);
+    wv_obj_free(got);
     k = vnone();
-    WVT_ERR(wv_value_dict_set(NULL, k, k), WV_EINVAL);
-    wv_value_free(k);
-    wv_value_free(d);
+    WVT_ERR(wv_obj_dict_set(NULL, k, k), WV_EINVAL);
+    wv_obj_free(k);
+    wv_obj_free(d);
 }
 
 WVT_TEST(value_set_dedupe)
 {
-    wv_value_t *s = vseq(WV_VALUE_SET, 0), *l;
+    wv_obj_t *s = vseq(WV_OBJ_SET, 0), *l;
 
-    WVT_OK(wv_value_append(s, vi(1)));
-    WVT_OK(wv_value_append(s, vi(2)));
-    WVT_OK(wv_value_append(s, vf(1.0)));
-    WVT_OK(wv_value_append(s, vs("a")));
-    WVT_OK(wv_value_append(s, vs("a")));
+    WVT_OK(wv_obj_append(s, vi(1)));
+    WVT_OK(wv_obj_append(s, vi(2)));
+    WVT_OK(wv_obj_append(s, vf(1.0)));
+    WVT_OK(wv_obj_append(s, vs("a")));
+    WVT_OK(wv_obj_append(s, vs("a")));
     WVT_EQ(s->u.seq.len, 3);
-    WVT_EQ(s->u.seq.items[0]->kind, WV_VALUE_FLOAT); /* replaced in place */
+    WVT_EQ(s->u.seq.items[0]->kind, WV_OBJ_FLOAT); /* replaced in place */
     l = L(0);
-    WVT_ERR(wv_value_append(s, l), WV_EINVAL);
-    wv_value_free(l);
+    WVT_ERR(wv_obj_append(s, l), WV_EINVAL);
+    wv_obj_free(l);
     l = vba("x", 1);
-    WVT_ERR(wv_value_append(s, l), WV_EINVAL);
-    wv_value_free(l);
-    wv_value_free(s);
+    WVT_ERR(wv_obj_append(s, l), WV_EINVAL);
+    wv_obj_free(l);
+    wv_obj_free(s);
 }
 
 WVT_TEST(value_cycles_refused)
 {
-    wv_value_t *a = L(0), *b = L(0), *d = vdict(0);
+    wv_obj_t *a = L(0), *b = L(0), *d = vdict(0);
 
-    WVT_ERR(wv_value_append(a, a), WV_EINVAL);
-    WVT_OK(wv_value_append(a, wv_value_ref(b)));
-    WVT_ERR(wv_value_append(b, a), WV_EINVAL); /* b in a */
-    WVT_OK(wv_value_dict_set(d, vs("a"), wv_value_ref(a)));
-    WVT_ERR(wv_value_append(b, d), WV_EINVAL); /* b in a in d */
-    wv_value_t *k = vs("d");
-    WVT_ERR(wv_value_dict_set(d, k, d), WV_EINVAL);
-    wv_value_free(k);
+    WVT_ERR(wv_obj_append(a, a), WV_EINVAL);
+    WVT_OK(wv_obj_append(a, wv_obj_ref(b)));
+    WVT_ERR(wv_obj_append(b, a), WV_EINVAL); /* b in a */
+    WVT_OK(wv_obj_dict_set(d, vs("a"), wv_obj_ref(a)));
+    WVT_ERR(wv_obj_append(b, d), WV_EINVAL); /* b in a in d */
+    wv_obj_t *k = vs("d");
+    WVT_ERR(wv_obj_dict_set(d, k, d), WV_EINVAL);
+    wv_obj_free(k);
     /* A shared node twice is no cycle. */
-    WVT_OK(wv_value_append(a, wv_value_ref(b)));
+    WVT_OK(wv_obj_append(a, wv_obj_ref(b)));
     WVT_EQ(b->refs, 3);
-    wv_value_free(b);
-    wv_value_free(a);
-    wv_value_free(d);
+    wv_obj_free(b);
+    wv_obj_free(a);
+    wv_obj_free(d);
 }
 
 WVT_TEST(value_equal_and_hash_laws)
 {
-    wv_value_t *vals[] = {
+    wv_obj_t *vals[] = {
         vi(1),
         vf(1.0),
         vbool(true),
@@ -695,8 +695,8 @@ WVT_TEST(value_equal_and_hash_laws)
         vba("a", 1),
         T(2, vi(1), vs("x")),
         L(2, vi(1), vs("x")),
-        vseq(WV_VALUE_SET, 2, vi(1), vi(2)),
-        vseq(WV_VALUE_FROZENSET, 2, vi(2), vi(1)),
+        vseq(WV_OBJ_SET, 2, vi(1), vi(2)),
+        vseq(WV_OBJ_FROZENSET, 2, vi(2), vi(1)),
         vdict(2, vs("a"), vi(1), vs("b"), vi(2)),
         vdict(2, vs("b"), vi(2), vs("a"), vi(1)),
         vobj("builtins", "ValueError", T(1, vs("x"))),
@@ -707,40 +707,40 @@ WVT_TEST(value_equal_and_hash_laws)
     size_t n = sizeof vals / sizeof vals[0];
 
     /* Expected equalities, besides each value with itself. */
-    WVT_ASSERT(wv_value_equal(vals[0], vals[1]));
-    WVT_ASSERT(wv_value_equal(vals[0], vals[2]));
-    WVT_ASSERT(wv_value_equal(vals[3], vals[4]));
-    WVT_ASSERT(wv_value_equal(vals[5], vals[6]));
-    WVT_ASSERT(wv_value_equal(vals[7], vals[8]));
-    WVT_ASSERT(!wv_value_equal(vals[5], vals[7]));
-    WVT_ASSERT(!wv_value_equal(vals[9], vals[10]));
-    WVT_ASSERT(wv_value_equal(vals[10], vals[11]));
-    WVT_ASSERT(!wv_value_equal(vals[12], vals[13]));
-    WVT_ASSERT(wv_value_equal(vals[14], vals[15]));
-    WVT_ASSERT(wv_value_equal(vals[16], vals[17]));
-    WVT_ASSERT(wv_value_equal(vals[18], vals[19]));
-    WVT_ASSERT(!wv_value_equal(vals[20], vals[20]));
+    WVT_ASSERT(wv_obj_equal(vals[0], vals[1]));
+    WVT_ASSERT(wv_obj_equal(vals[0], vals[2]));
+    WVT_ASSERT(wv_obj_equal(vals[3], vals[4]));
+    WVT_ASSERT(wv_obj_equal(vals[5], vals[6]));
+    WVT_ASSERT(wv_obj_equal(vals[7], vals[8]));
+    WVT_ASSERT(!wv_obj_equal(vals[5], vals[7]));
+    WVT_ASSERT(!wv_obj_equal(vals[9], vals[10]));
+    WVT_ASSERT(wv_obj_equal(vals[10], vals[11]));
+    WVT_ASSERT(!wv_obj_equal(vals[12], vals[13]));
+    WVT_ASSERT(wv_obj_equal(vals[14], vals[15]));
+    WVT_ASSERT(wv_obj_equal(vals[16], vals[17]));
+    WVT_ASSERT(wv_obj_equal(vals[18], vals[19]));
+    WVT_ASSERT(!wv_obj_equal(vals[20], vals[20]));
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < n; j++) {
-            bool eq = wv_value_equal(vals[i], vals[j]);
+            bool eq = wv_obj_equal(vals[i], vals[j]);
             /* Symmetric; equal hashable values hash alike. */
-            WVT_EQ(eq, wv_value_equal(vals[j], vals[i]));
-            if (eq && wv_value_is_hashable(vals[i]) &&
-                wv_value_is_hashable(vals[j]))
-                WVT_EQ(wv_value_hash(vals[i]), wv_value_hash(vals[j]));
+            WVT_EQ(eq, wv_obj_equal(vals[j], vals[i]));
+            if (eq && wv_obj_is_hashable(vals[i]) &&
+                wv_obj_is_hashable(vals[j]))
+                WVT_EQ(wv_obj_hash(vals[i]), wv_obj_hash(vals[j]));
         }
     }
-    WVT_ASSERT(!wv_value_is_hashable(vals[13]));
-    WVT_ASSERT(wv_value_is_hashable(vals[12]));
-    WVT_ASSERT(wv_value_is_hashable(vals[15]));
-    WVT_ASSERT(!wv_value_is_hashable(vals[14]));
-    WVT_EQ(wv_value_hash(vals[13]), 0);
-    WVT_ASSERT(wv_value_is_global(vals[18], "builtins", "ValueError"));
+    WVT_ASSERT(!wv_obj_is_hashable(vals[13]));
+    WVT_ASSERT(wv_obj_is_hashable(vals[12]));
+    WVT_ASSERT(wv_obj_is_hashable(vals[15]));
+    WVT_ASSERT(!wv_obj_is_hashable(vals[14]));
+    WVT_EQ(wv_obj_hash(vals[13]), 0);
+    WVT_ASSERT(wv_obj_is_global(vals[18], "builtins", "ValueError"));
     WVT_ASSERT(
-        wv_value_is_global(vals[18]->u.obj.cls, "builtins", "ValueError"));
-    WVT_ASSERT(!wv_value_is_global(vals[18], "builtins", "KeyError"));
+        wv_obj_is_global(vals[18]->u.inst.cls, "builtins", "ValueError"));
+    WVT_ASSERT(!wv_obj_is_global(vals[18], "builtins", "KeyError"));
     for (size_t i = 0; i < n; i++)
-        wv_value_free(vals[i]);
+        wv_obj_free(vals[i]);
 }
 
 WVT_TEST(value_repr_table)
@@ -803,32 +803,32 @@ WVT_TEST(value_repr_table)
     };
 
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        wv_value_t *v = make_value(want[i].at);
+        wv_obj_t *v = make_value(want[i].at);
         char *s = repr_of(v);
         if (strcmp(s, want[i].repr) != 0)
             WVT_FAIL("repr of %s: %s", table[want[i].at].py, s);
         wv_free(s);
-        wv_value_free(v);
+        wv_obj_free(v);
     }
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
-        wv_value_t *v = vf(floats[i].f);
+        wv_obj_t *v = vf(floats[i].f);
         char *s = repr_of(v);
         if (strcmp(s, floats[i].repr) != 0)
             WVT_FAIL("repr of %.17g: %s, not %s", floats[i].f, s,
                      floats[i].repr);
         wv_free(s);
-        wv_value_free(v);
+        wv_obj_free(v);
     }
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-        wv_value_t *v = vs(strs[i].s);
+        wv_obj_t *v = vs(strs[i].s);
         char *s = repr_of(v);
         if (strcmp(s, strs[i].repr) != 0)
             WVT_FAIL("repr: %s, not %s", s, strs[i].repr);
         wv_free(s);
-        wv_value_free(v);
+        wv_obj_free(v);
     }
     /* A big integer's decimal digits: 2**2000 has 603. */
-    wv_value_t *big = vpow2(2000, 1);
+    wv_obj_t *big = vpow2(2000, 1);
     char *s = repr_of(big);
     WVT_EQ(strlen(s), 603);
     WVT_ASSERT(strncmp(s,
@@ -836,7 +836,7 @@ WVT_TEST(value_repr_table)
                        "520047764273682576626139237031385665948631650626991",
                        102) == 0);
     wv_free(s);
-    wv_value_free(big);
+    wv_obj_free(big);
 }
 
 /* ------------------------------------------------------------- interop */
@@ -918,7 +918,7 @@ static void python_to_c(const char *py)
     for (int p = 2; p <= 5; p++) {
         for (size_t i = 0; i < NVALUES; i++) {
             uint32_t n;
-            wv_value_t *got, *want;
+            wv_obj_t *got, *want;
             const char *why;
             WVT_ASSERT(pos + 4 <= res.out_len);
             memcpy(&n, res.out + pos, 4);
@@ -931,8 +931,8 @@ static void python_to_c(const char *py)
             pos += n;
             want = make_value(i);
             if (i == NAN_AT) {
-                WVT_ASSERT(got->kind == WV_VALUE_FLOAT && isnan(got->u.f));
-            } else if (!wv_value_equal(got, want)) {
+                WVT_ASSERT(got->kind == WV_OBJ_FLOAT && isnan(got->u.f));
+            } else if (!wv_obj_equal(got, want)) {
                 char *r = repr_of(got);
                 WVT_FAIL("%s protocol %d, %s: loaded %.200s", py, p,
                          table[i].py, r);
@@ -940,8 +940,8 @@ static void python_to_c(const char *py)
             if (table[i].shared)
                 WVT_ASSERT(got->u.seq.items[0] == got->u.seq.items[1]);
             WVT_EQ(got->kind, want->kind);
-            wv_value_free(got);
-            wv_value_free(want);
+            wv_obj_free(got);
+            wv_obj_free(want);
             count++;
         }
     }
@@ -960,7 +960,7 @@ static void c_to_python(const char *py)
 
     for (uint8_t p = 2; p <= 5; p++) {
         for (uint32_t i = 0; i < NVALUES; i++) {
-            wv_value_t *v = make_value(i);
+            wv_obj_t *v = make_value(i);
             char *out;
             size_t n;
             uint32_t n32;
@@ -973,7 +973,7 @@ static void c_to_python(const char *py)
             memcpy(buf + len + 9, out, n);
             len += 9 + n;
             wv_free(out);
-            wv_value_free(v);
+            wv_obj_free(v);
         }
     }
     WVT_OK(run_python(py, sc, buf, len, &res));
@@ -1029,7 +1029,7 @@ WVT_TEST_TIMEOUT(value_bytes_match_cpython, 120)
             uint32_t n;
             char *out;
             size_t len;
-            wv_value_t *v = make_value(i);
+            wv_obj_t *v = make_value(i);
             memcpy(&n, res.out + pos, 4);
             pos += 4;
             WVT_OK(wv_pickle_dumps(v, 4, &out, &len));
@@ -1046,7 +1046,7 @@ WVT_TEST_TIMEOUT(value_bytes_match_cpython, 120)
             }
             pos += n;
             wv_free(out);
-            wv_value_free(v);
+            wv_obj_free(v);
         }
         fprintf(stderr, "%s: %zu protocol-4 pickles byte-identical\n", py,
                 same);
@@ -1068,7 +1068,7 @@ WVT_TEST(value_loads_old_protocols)
                              "aq\x02"
                              "K\x02s\x85q\x03"
                              "ag1\na.";
-    wv_value_t *v;
+    wv_obj_t *v;
     const char *why;
     char *r;
 
@@ -1079,15 +1079,15 @@ WVT_TEST(value_loads_old_protocols)
         WVT_FAIL("%s", r);
     WVT_ASSERT(v->u.seq.items[1]->u.seq.items[0] == v->u.seq.items[2]);
     wv_free(r);
-    wv_value_free(v);
+    wv_obj_free(v);
     /* Protocol 2 names: __builtin__ and exceptions are builtins. */
     static const char p3[] = "\x80\x02"
                              "cexceptions\nValueError\nq\x00"
                              "X\x01\x00\x00\x00"
                              "aq\x01\x85q\x02Rq\x03.";
     WVT_OK(wv_pickle_loads(&v, p3, sizeof p3 - 1, NULL, &why));
-    WVT_ASSERT(wv_value_is_global(v, "builtins", "ValueError"));
-    wv_value_free(v);
+    WVT_ASSERT(wv_obj_is_global(v, "builtins", "ValueError"));
+    wv_obj_free(v);
 }
 
 /* ------------------------------------------------------------- hostile */
@@ -1095,18 +1095,18 @@ WVT_TEST(value_loads_old_protocols)
 static int loads_err(const void *data, size_t len,
                      const wv_pickle_limits_t *lim, const char **why)
 {
-    wv_value_t *v = NULL;
+    wv_obj_t *v = NULL;
     int err = wv_pickle_loads(&v, data, len, lim, why);
 
     if (err == 0)
-        wv_value_free(v);
+        wv_obj_free(v);
     return err;
 }
 
 WVT_TEST(value_truncations_refused)
 {
     for (size_t i = 0; i < NVALUES; i++) {
-        wv_value_t *v;
+        wv_obj_t *v;
         char *out;
         size_t len;
         if (i == 27 || i == 31 || i == 44 || i == 60 || i == 61)
@@ -1124,7 +1124,7 @@ WVT_TEST(value_truncations_refused)
             WVT_OK(loads_err(out, len, NULL, NULL));
             wv_free(out);
         }
-        wv_value_free(v);
+        wv_obj_free(v);
     }
 }
 
@@ -1161,7 +1161,7 @@ WVT_TEST(value_billion_laughs_refused)
     uint8_t buf[512];
     size_t n = laughs(buf, 60);
     const char *why = NULL;
-    wv_value_t *v;
+    wv_obj_t *v;
     int64_t t0 = wv_now();
 
     WVT_ERR(loads_err(buf, n, NULL, &why), WV_EPROTO);
@@ -1171,7 +1171,7 @@ WVT_TEST(value_billion_laughs_refused)
     n = laughs(buf, 10);
     WVT_OK(wv_pickle_loads(&v, buf, n, NULL, NULL));
     WVT_ASSERT(v->u.seq.items[0] == v->u.seq.items[1]);
-    wv_value_free(v);
+    wv_obj_free(v);
 }
 
 WVT_TEST(value_deep_nesting_refused)
@@ -1273,7 +1273,7 @@ WVT_TEST(value_os_system_stays_inert)
 {
     char path[64], cmd[96], pk[160];
     size_t n = 0, clen;
-    wv_value_t *v;
+    wv_obj_t *v;
     char *r;
 
     snprintf(path, sizeof path, "/tmp/wv_pickle_ran_%d", (int)getpid());
@@ -1294,15 +1294,15 @@ WVT_TEST(value_os_system_stays_inert)
     memcpy(pk + n, "\x85R.", 3);
     n += 3;
     WVT_OK(wv_pickle_loads(&v, pk, n, NULL, NULL));
-    WVT_EQ(v->kind, WV_VALUE_OBJECT);
-    WVT_ASSERT(wv_value_is_global(v, "os", "system"));
+    WVT_EQ(v->kind, WV_OBJ_INSTANCE);
+    WVT_ASSERT(wv_obj_is_global(v, "os", "system"));
     r = repr_of(v);
     WVT_ASSERT(strstr(r, "os.system('touch "));
     wv_free(r);
     /* Written back, it is the same call, still not run here. */
     WVT_OK(wv_pickle_dumps(v, 4, &r, &n));
     wv_free(r);
-    wv_value_free(v);
+    wv_obj_free(v);
     struct stat st;
     WVT_ASSERT(stat(path, &st) != 0);
 }
@@ -1310,7 +1310,7 @@ WVT_TEST(value_os_system_stays_inert)
 WVT_TEST(value_limits)
 {
     wv_pickle_limits_t lim = {0};
-    wv_value_t *v = vrange(WV_VALUE_LIST, 100), *back;
+    wv_obj_t *v = vrange(WV_OBJ_LIST, 100), *back;
     char *out;
     size_t len;
     const char *why;
@@ -1321,20 +1321,20 @@ WVT_TEST(value_limits)
     WVT_ASSERT(strstr(why, "max_items"));
     lim.max_items = 101;
     WVT_OK(wv_pickle_loads(&back, out, len, &lim, &why));
-    wv_value_free(back);
+    wv_obj_free(back);
     lim.max_items = 0;
     lim.max_depth = 1;
     WVT_OK(wv_pickle_loads(&back, out, len, &lim, &why));
-    wv_value_free(back);
+    wv_obj_free(back);
     wv_free(out);
-    wv_value_free(v);
+    wv_obj_free(v);
     /* Depth: [[1]] needs 2. */
     v = L(1, L(1, vi(1)));
     WVT_OK(wv_pickle_dumps(v, 4, &out, &len));
     WVT_ERR(wv_pickle_loads(&back, out, len, &lim, &why), WV_EPROTO);
     WVT_ASSERT(strstr(why, "max_depth"));
     wv_free(out);
-    wv_value_free(v);
+    wv_obj_free(v);
     /* Integer bytes. */
     lim.max_depth = 0;
     lim.max_int_bytes = 100;
@@ -1343,18 +1343,18 @@ WVT_TEST(value_limits)
     WVT_ERR(wv_pickle_loads(&back, out, len, &lim, &why), WV_EPROTO);
     WVT_ASSERT(strstr(why, "max_int_bytes"));
     wv_free(out);
-    wv_value_free(v);
+    wv_obj_free(v);
     /* Memo entries. */
     lim.max_int_bytes = 0;
     lim.max_memo = 10;
-    v = vrange(WV_VALUE_LIST, 0);
+    v = vrange(WV_OBJ_LIST, 0);
     for (int i = 0; i < 20; i++)
-        WVT_OK(wv_value_append(v, vs("s")));
+        WVT_OK(wv_obj_append(v, vs("s")));
     WVT_OK(wv_pickle_dumps(v, 4, &out, &len));
     WVT_ERR(wv_pickle_loads(&back, out, len, &lim, &why), WV_EPROTO);
     WVT_ASSERT(strstr(why, "max_memo"));
     wv_free(out);
-    wv_value_free(v);
+    wv_obj_free(v);
     /* Growth: a memo index far beyond what the pickle can fill. */
     lim.max_memo = 0;
     static const char far[] = "\x80\x04N\x72\x00\x00\x08\x00.";
@@ -1372,11 +1372,11 @@ typedef struct blob {
 static int fault_loads(void *arg)
 {
     blob_t *b = arg;
-    wv_value_t *v;
+    wv_obj_t *v;
     int err = wv_pickle_loads(&v, b->data, b->len, NULL, NULL);
 
     if (!err)
-        wv_value_free(v);
+        wv_obj_free(v);
     return err;
 }
 
@@ -1394,7 +1394,7 @@ static int fault_dumps(void *arg)
 static int fault_repr(void *arg)
 {
     char *out;
-    int err = wv_value_repr(arg, &out);
+    int err = wv_obj_repr(arg, &out);
 
     if (!err)
         wv_free(out);
@@ -1403,7 +1403,7 @@ static int fault_repr(void *arg)
 
 WVT_TEST_TIMEOUT(value_failed_allocations, 120)
 {
-    wv_value_t *v = make_value(57);
+    wv_obj_t *v = make_value(57);
     blob_t b;
     long points;
 
@@ -1415,21 +1415,21 @@ WVT_TEST_TIMEOUT(value_failed_allocations, 120)
     points = wvt_faultsim(fault_repr, v);
     WVT_GT(points, 0);
     wv_free(b.data);
-    wv_value_free(v);
+    wv_obj_free(v);
     /* Protocol 2 and the calls it reads as data. */
-    v = L(4, vseq(WV_VALUE_SET, 2, vi(1), vs("a")), vb("\xff", 1), vba("x", 1),
-          vseq(WV_VALUE_FROZENSET, 1, vi(2)));
+    v = L(4, vseq(WV_OBJ_SET, 2, vi(1), vs("a")), vb("\xff", 1), vba("x", 1),
+          vseq(WV_OBJ_FROZENSET, 1, vi(2)));
     WVT_OK(wv_pickle_dumps(v, 2, &b.data, &b.len));
     WVT_GT(wvt_faultsim(fault_loads, &b), 10);
     wv_free(b.data);
-    wv_value_free(v);
+    wv_obj_free(v);
 }
 
 /* Our own round trip over the table, every protocol, and sharing kept. */
 WVT_TEST(value_round_trip)
 {
     for (size_t i = 0; i < NVALUES; i++) {
-        wv_value_t *v = make_value(i), *back;
+        wv_obj_t *v = make_value(i), *back;
         for (int p = 0; p <= 5; p++) {
             char *out, *again;
             size_t len, len2;
@@ -1442,15 +1442,15 @@ WVT_TEST(value_round_trip)
             int err = wv_pickle_loads(&back, out, len, NULL, &why);
             if (err)
                 WVT_FAIL("%s protocol %d: %s", table[i].py, p, why);
-            WVT_ASSERT(i == NAN_AT || wv_value_equal(v, back));
+            WVT_ASSERT(i == NAN_AT || wv_obj_equal(v, back));
             WVT_EQ(back->kind, v->kind);
             WVT_OK(wv_pickle_dumps(back, p, &again, &len2));
             WVT_EQ(len, len2);
             WVT_ASSERT(memcmp(out, again, len) == 0);
             wv_free(out);
             wv_free(again);
-            wv_value_free(back);
+            wv_obj_free(back);
         }
-        wv_value_free(v);
+        wv_obj_free(v);
     }
 }

@@ -189,7 +189,7 @@ WV_EXTERN int wv_set_allocator(wv_malloc_fn malloc_fn, wv_realloc_fn realloc_fn,
 
 /*
  * Frees memory that a weave call handed to the caller to free (its
- * documentation says so: wv_pickle_dumps, wv_value_repr), through the
+ * documentation says so: wv_pickle_dumps, wv_obj_repr), through the
  * allocator hook.  NULL is a no-op.
  */
 WV_EXTERN void wv_free(void *p);

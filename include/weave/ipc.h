@@ -319,23 +319,23 @@ WV_EXTERN void wv_pbarrier_destroy(wv_pbarrier_t *b);
  * multiprocessing.Value and Array: bytes of anonymous shared memory
  * (zeroed), with an RLock of their own if `lock` (Python's default),
  * shared with the children forked afterwards.  A Value of type T is
- * wv_shvalue_new(&v, sizeof(T), true); an Array of n T is
+ * wv_value_new(&v, sizeof(T), true); an Array of n T is
  * wv_array_new(&a, sizeof(T), n, true).  Each is released by its own
  * free, which unmaps it from this process (children keep theirs).
  */
-typedef struct wv_shvalue wv_shvalue_t;
+typedef struct wv_value wv_value_t;
 typedef struct wv_array wv_array_t;
 
 /* Errors: WV_EINVAL (out NULL, size 0), WV_ENOMEM. */
-WV_EXTERN int wv_shvalue_new(wv_shvalue_t **out, size_t size, bool lock);
+WV_EXTERN int wv_value_new(wv_value_t **out, size_t size, bool lock);
 /* The bytes (Python's .value); NULL for NULL. */
-WV_EXTERN void *wv_shvalue_ptr(const wv_shvalue_t *v);
-/* The size given to wv_shvalue_new; 0 for NULL. */
-WV_EXTERN size_t wv_shvalue_size(const wv_shvalue_t *v);
+WV_EXTERN void *wv_value_ptr(const wv_value_t *v);
+/* The size given to wv_value_new; 0 for NULL. */
+WV_EXTERN size_t wv_value_size(const wv_value_t *v);
 /* The lock (get_lock()), or NULL when made without (or v NULL). */
-WV_EXTERN wv_plock_t *wv_shvalue_lock(const wv_shvalue_t *v);
+WV_EXTERN wv_plock_t *wv_value_lock(const wv_value_t *v);
 /* NULL: no-op. */
-WV_EXTERN void wv_shvalue_free(wv_shvalue_t *v);
+WV_EXTERN void wv_value_free(wv_value_t *v);
 
 /* Errors: WV_EINVAL (out NULL, elem_size or n 0, elem_size * n
  * overflowing), WV_ENOMEM. */

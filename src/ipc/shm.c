@@ -174,7 +174,7 @@ struct shared {
     wv_plock_t *lock; /* NULL: made without */
 };
 
-struct wv_shvalue {
+struct wv_value {
     struct shared s;
 };
 
@@ -203,11 +203,11 @@ static int shared_init(struct shared *v, size_t size, size_t n, bool lock)
     return 0;
 }
 
-int wv_shvalue_new(wv_shvalue_t **out, size_t size, bool lock)
+int wv_value_new(wv_value_t **out, size_t size, bool lock)
 {
     if (!out)
         return WV_EINVAL;
-    wv_shvalue_t *v = wv__calloc(1, sizeof *v);
+    wv_value_t *v = wv__calloc(1, sizeof *v);
     if (!v)
         return WV_ENOMEM;
     int err = shared_init(&v->s, size, 1, lock);
@@ -219,22 +219,22 @@ int wv_shvalue_new(wv_shvalue_t **out, size_t size, bool lock)
     return 0;
 }
 
-void *wv_shvalue_ptr(const wv_shvalue_t *v)
+void *wv_value_ptr(const wv_value_t *v)
 {
     return v ? v->s.data : NULL;
 }
 
-size_t wv_shvalue_size(const wv_shvalue_t *v)
+size_t wv_value_size(const wv_value_t *v)
 {
     return v ? v->s.size : 0;
 }
 
-wv_plock_t *wv_shvalue_lock(const wv_shvalue_t *v)
+wv_plock_t *wv_value_lock(const wv_value_t *v)
 {
     return v ? v->s.lock : NULL;
 }
 
-void wv_shvalue_free(wv_shvalue_t *v)
+void wv_value_free(wv_value_t *v)
 {
     if (!v)
         return;

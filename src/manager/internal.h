@@ -2,7 +2,7 @@
  * manager/internal.h - what the value model (value.c, value_repr.c) and
  * the pickle codec (pickle_load.c, pickle_dump.c) share.
  *
- * Every node is allocated as a wv__vnode_t, the public wv_value_t first,
+ * Every node is allocated as a wv__vnode_t, the public wv_obj_t first,
  * so that a node can carry private bookkeeping that users never see: the
  * decoder's accounting of the tree a node stands for, the mark of the
  * cycle check, and the link that frees a tree without recursion.
@@ -11,11 +11,11 @@
 #define WV_MANAGER_INTERNAL_H
 
 #include "../core/internal.h"
-#include "weave/value.h"
+#include "weave/obj.h"
 
 typedef struct wv__vnode {
-    /* What users see; must stay first (a wv_value_t * is a node). */
-    wv_value_t v;
+    /* What users see; must stay first (a wv_obj_t * is a node). */
+    wv_obj_t v;
     /*
      * One word with three lives, never overlapping:
      *   while a pickle is decoded: the node's weight, the size of the
@@ -35,17 +35,17 @@ typedef struct wv__vnode {
     bool open;
 } wv__vnode_t;
 
-static inline wv__vnode_t *wv__vnode(const wv_value_t *v)
+static inline wv__vnode_t *wv__vnode(const wv_obj_t *v)
 {
     return (wv__vnode_t *)v;
 }
 
 /* A node of one kind, zeroed, with one reference; NULL when out of
  * memory. */
-wv_value_t *wv__value_alloc(wv_vkind_t kind);
+wv_obj_t *wv__value_alloc(wv_objkind_t kind);
 
 /* TUPLE, LIST, SET, FROZENSET or DICT: the kinds that hold items. */
-bool wv__value_is_seq(wv_vkind_t kind);
+bool wv__value_is_seq(wv_objkind_t kind);
 
 /* True if the len bytes at s are UTF-8, surrogates (ED A0..BF ..)
  * allowed as CPython's surrogatepass writes them. */
@@ -57,30 +57,29 @@ bool wv__utf8_valid(const char *s, size_t len);
  * wv__value_push / wv__value_set_add / wv__value_dict_put cannot fail.
  * WV_ENOMEM.
  */
-int wv__value_reserve(wv_value_t *seq, size_t more);
+int wv__value_reserve(wv_obj_t *seq, size_t more);
 
 /* Stores item at the end of a TUPLE or LIST (room reserved).  Takes the
  * reference; no checks. */
-void wv__value_push(wv_value_t *seq, wv_value_t *item);
+void wv__value_push(wv_obj_t *seq, wv_obj_t *item);
 
 /* Adds a hashable item to a SET or FROZENSET (room reserved), replacing
  * an equal one in place.  Takes the reference. */
-void wv__value_set_add(wv_value_t *set, wv_value_t *item);
+void wv__value_set_add(wv_obj_t *set, wv_obj_t *item);
 
 /* dict[key] = val (room reserved), key hashable: an equal key keeps its
  * place and gets val, the given key is dropped.  Takes both references. */
-void wv__value_dict_put(wv_value_t *dict, wv_value_t *key, wv_value_t *val);
+void wv__value_dict_put(wv_obj_t *dict, wv_obj_t *key, wv_obj_t *val);
 
 /* The position of an item of a DICT (a key), SET or FROZENSET equal to
  * key, whose hash is hash; SIZE_MAX if there is none. */
-size_t wv__value_find(const wv_value_t *seq, const wv_value_t *key,
-                      uint64_t hash);
+size_t wv__value_find(const wv_obj_t *seq, const wv_obj_t *key, uint64_t hash);
 
 /* The integer's minimal little-endian two's complement, as pickle's LONG1
  * writes it, into out[8]; returns the number of bytes (1..8). */
 size_t wv__int64_le(int64_t i, uint8_t out[8]);
 
-/* The hash wv_value_hash gives a str of these bytes. */
+/* The hash wv_obj_hash gives a str of these bytes. */
 uint64_t wv__hash_str(const char *s, size_t len);
 
 #endif /* WV_MANAGER_INTERNAL_H */

@@ -19,10 +19,10 @@
  * hashable; duplicates in a set are dropped (the last one kept, in the
  * first one's place).
  */
-static int collect(loader_t *L, wv_vkind_t kind, size_t base)
+static int collect(loader_t *L, wv_objkind_t kind, size_t base)
 {
     size_t n = L->nstack - base, i;
-    wv_value_t *c = wv__value_alloc(kind);
+    wv_obj_t *c = wv__value_alloc(kind);
     int err = 0;
 
     if (!c)
@@ -30,8 +30,8 @@ static int collect(loader_t *L, wv_vkind_t kind, size_t base)
     wv__vnode(c)->aux = 1;
     wv__vnode(c)->height = 1;
     for (i = base; i < L->nstack && !err; i++) {
-        if ((kind == WV_VALUE_SET || kind == WV_VALUE_FROZENSET) &&
-            !wv_value_is_hashable(L->stack[i]))
+        if ((kind == WV_OBJ_SET || kind == WV_OBJ_FROZENSET) &&
+            !wv_obj_is_hashable(L->stack[i]))
             err = refuse(L, "an unhashable set item");
         else
             err = adopt(L, c, L->stack[i]);
@@ -41,19 +41,19 @@ static int collect(loader_t *L, wv_vkind_t kind, size_t base)
     if (!err && n && wv__value_reserve(c, n) != 0)
         err = nomem(L);
     if (err) {
-        wv_value_free(c);
+        wv_obj_free(c);
         return err;
     }
     for (i = base; i < L->nstack; i++) {
-        wv_value_t *item = L->stack[i];
+        wv_obj_t *item = L->stack[i];
         wv__vnode(item)->open = false;
-        if (kind == WV_VALUE_SET || kind == WV_VALUE_FROZENSET)
+        if (kind == WV_OBJ_SET || kind == WV_OBJ_FROZENSET)
             wv__value_set_add(c, item);
         else
             wv__value_push(c, item);
     }
     L->nstack = base;
-    wv__vnode(c)->open = kind != WV_VALUE_TUPLE && kind != WV_VALUE_FROZENSET;
+    wv__vnode(c)->open = kind != WV_OBJ_TUPLE && kind != WV_OBJ_FROZENSET;
     /* Counted as one new node: its items were counted when pushed. */
     return push_counted(L, c, 1);
 }
@@ -62,10 +62,10 @@ int wv__pickle_tuple_n(loader_t *L, size_t n)
 {
     int err = need(L, n);
 
-    return err ? err : collect(L, WV_VALUE_TUPLE, L->nstack - n);
+    return err ? err : collect(L, WV_OBJ_TUPLE, L->nstack - n);
 }
 
-int wv__pickle_marked(loader_t *L, wv_vkind_t kind)
+int wv__pickle_marked(loader_t *L, wv_objkind_t kind)
 {
     size_t base;
     int err = pop_mark(L, &base);
@@ -73,22 +73,21 @@ int wv__pickle_marked(loader_t *L, wv_vkind_t kind)
     return err ? err : collect(L, kind, base);
 }
 
-int wv__pickle_empty(loader_t *L, wv_vkind_t kind)
+int wv__pickle_empty(loader_t *L, wv_objkind_t kind)
 {
-    wv_value_t *v = wv__value_alloc(kind);
+    wv_obj_t *v = wv__value_alloc(kind);
     int err = push_new(L, v);
 
     if (!err) {
         wv__vnode(v)->height = 1;
-        wv__vnode(v)->open =
-            kind != WV_VALUE_TUPLE && kind != WV_VALUE_FROZENSET;
+        wv__vnode(v)->open = kind != WV_OBJ_TUPLE && kind != WV_OBJ_FROZENSET;
     }
     return err;
 }
 
 /* The container that stack[base..nstack) are to be added to:
  * stack[base - 1], an open node of kind. */
-static int target(loader_t *L, size_t base, wv_vkind_t kind, wv_value_t **t)
+static int target(loader_t *L, size_t base, wv_objkind_t kind, wv_obj_t **t)
 {
     if (base == 0 || (L->nmarks && base - 1 < L->marks[L->nmarks - 1]))
         return refuse(L, "an opcode that adds items has no container "
@@ -109,20 +108,20 @@ static int target(loader_t *L, size_t base, wv_vkind_t kind, wv_value_t **t)
  * Adds stack[base..nstack) to stack[base - 1], a LIST, DICT (pairs) or
  * SET, and pops them.
  */
-static int extend(loader_t *L, size_t base, wv_vkind_t kind)
+static int extend(loader_t *L, size_t base, wv_objkind_t kind)
 {
     size_t n = L->nstack - base, i;
-    wv_value_t *t;
+    wv_obj_t *t;
     int err = target(L, base, kind, &t);
 
     if (err)
         return err;
-    if (kind == WV_VALUE_DICT && n % 2)
+    if (kind == WV_OBJ_DICT && n % 2)
         return refuse(L, "SETITEMS with a key and no value");
     for (i = base; i < L->nstack; i++) {
-        bool key = kind == WV_VALUE_SET ||
-                   (kind == WV_VALUE_DICT && (i - base) % 2 == 0);
-        if (key && !wv_value_is_hashable(L->stack[i]))
+        bool key =
+            kind == WV_OBJ_SET || (kind == WV_OBJ_DICT && (i - base) % 2 == 0);
+        if (key && !wv_obj_is_hashable(L->stack[i]))
             return refuse(L, "an unhashable dict key or set item");
         err = adopt(L, t, L->stack[i]);
         if (err)
@@ -131,14 +130,14 @@ static int extend(loader_t *L, size_t base, wv_vkind_t kind)
     err = charge(L, n * SLOT_COST);
     if (err)
         return err;
-    if (n && wv__value_reserve(t, kind == WV_VALUE_DICT ? n / 2 : n) != 0)
+    if (n && wv__value_reserve(t, kind == WV_OBJ_DICT ? n / 2 : n) != 0)
         return nomem(L);
     for (i = base; i < L->nstack; i++)
         wv__vnode(L->stack[i])->open = false;
-    for (i = base; i < L->nstack; i += kind == WV_VALUE_DICT ? 2 : 1) {
-        if (kind == WV_VALUE_LIST)
+    for (i = base; i < L->nstack; i += kind == WV_OBJ_DICT ? 2 : 1) {
+        if (kind == WV_OBJ_LIST)
             wv__value_push(t, L->stack[i]);
-        else if (kind == WV_VALUE_SET)
+        else if (kind == WV_OBJ_SET)
             wv__value_set_add(t, L->stack[i]);
         else
             wv__value_dict_put(t, L->stack[i], L->stack[i + 1]);
@@ -147,7 +146,7 @@ static int extend(loader_t *L, size_t base, wv_vkind_t kind)
     return 0;
 }
 
-int wv__pickle_extend_marked(loader_t *L, wv_vkind_t kind)
+int wv__pickle_extend_marked(loader_t *L, wv_objkind_t kind)
 {
     size_t base;
     int err = pop_mark(L, &base);
@@ -159,21 +158,21 @@ int wv__pickle_extend_marked(loader_t *L, wv_vkind_t kind)
 int wv__pickle_dict(loader_t *L)
 {
     size_t base;
-    wv_value_t *dict;
+    wv_obj_t *dict;
     int err = pop_mark(L, &base);
 
     if (!err)
-        err = wv__pickle_empty(L, WV_VALUE_DICT);
+        err = wv__pickle_empty(L, WV_OBJ_DICT);
     if (err)
         return err;
     dict = L->stack[L->nstack - 1];
     memmove(L->stack + base + 1, L->stack + base,
             (L->nstack - 1 - base) * sizeof *L->stack);
     L->stack[base] = dict;
-    return extend(L, base + 1, WV_VALUE_DICT);
+    return extend(L, base + 1, WV_OBJ_DICT);
 }
 
-int wv__pickle_extend_top(loader_t *L, wv_vkind_t kind, size_t n)
+int wv__pickle_extend_top(loader_t *L, wv_objkind_t kind, size_t n)
 {
     int err = need(L, n + 1);
 
@@ -182,9 +181,9 @@ int wv__pickle_extend_top(loader_t *L, wv_vkind_t kind, size_t n)
 
 /* --------------------------------------------------------------- objects */
 
-static bool is_str(const wv_value_t *v, const char *s)
+static bool is_str(const wv_obj_t *v, const char *s)
 {
-    return v->kind == WV_VALUE_STR && strlen(s) == v->u.s.len &&
+    return v->kind == WV_OBJ_STR && strlen(s) == v->u.s.len &&
            memcmp(v->u.s.data, s, v->u.s.len) == 0;
 }
 
@@ -192,12 +191,12 @@ static bool is_str(const wv_value_t *v, const char *s)
  * str's code points as bytes, if all are below 256 (str.encode('latin1')):
  * a new BYTES or BYTEARRAY, or NULL with *err 0 when some is not.
  */
-static wv_value_t *latin1(loader_t *L, const wv_value_t *s, wv_vkind_t kind,
-                          int *err)
+static wv_obj_t *latin1(loader_t *L, const wv_obj_t *s, wv_objkind_t kind,
+                        int *err)
 {
     const uint8_t *p = (const uint8_t *)s->u.s.data;
     size_t i, n = 0;
-    wv_value_t *v = NULL;
+    wv_obj_t *v = NULL;
     char *buf;
 
     *err = 0;
@@ -220,18 +219,18 @@ static wv_value_t *latin1(loader_t *L, const wv_value_t *s, wv_vkind_t kind,
             i++;
         }
     }
-    if ((kind == WV_VALUE_BYTES ? wv_value_new_bytes(&v, buf, n)
-                                : wv_value_new_bytearray(&v, buf, n)) != 0)
+    if ((kind == WV_OBJ_BYTES ? wv_obj_new_bytes(&v, buf, n)
+                              : wv_obj_new_bytearray(&v, buf, n)) != 0)
         *err = nomem(L);
     wv__free(buf);
     return v;
 }
 
 /* A new set or frozenset of the items of a list or tuple. */
-static wv_value_t *set_of(loader_t *L, const wv_value_t *from, wv_vkind_t kind,
-                          int *err)
+static wv_obj_t *set_of(loader_t *L, const wv_obj_t *from, wv_objkind_t kind,
+                        int *err)
 {
-    wv_value_t *set = wv__value_alloc(kind);
+    wv_obj_t *set = wv__value_alloc(kind);
     size_t i, n = from->u.seq.len;
 
     *err = 0;
@@ -242,7 +241,7 @@ static wv_value_t *set_of(loader_t *L, const wv_value_t *from, wv_vkind_t kind,
     wv__vnode(set)->aux = 1;
     wv__vnode(set)->height = 1;
     for (i = 0; i < n && !*err; i++) {
-        if (!wv_value_is_hashable(from->u.seq.items[i]))
+        if (!wv_obj_is_hashable(from->u.seq.items[i]))
             *err = refuse(L, "an unhashable set item");
         else
             *err = adopt(L, set, from->u.seq.items[i]);
@@ -250,11 +249,11 @@ static wv_value_t *set_of(loader_t *L, const wv_value_t *from, wv_vkind_t kind,
     if (!*err && n && wv__value_reserve(set, n) != 0)
         *err = nomem(L);
     if (*err) {
-        wv_value_free(set);
+        wv_obj_free(set);
         return NULL;
     }
     for (i = 0; i < n; i++)
-        wv__value_set_add(set, wv_value_ref(from->u.seq.items[i]));
+        wv__value_set_add(set, wv_obj_ref(from->u.seq.items[i]));
     return set;
 }
 
@@ -264,78 +263,77 @@ static wv_value_t *set_of(loader_t *L, const wv_value_t *from, wv_vkind_t kind,
  * set(list), frozenset(list) and _codecs.encode(str, 'latin1').  Returns
  * the node, or NULL (with *err 0) when cls(args) is no such call.
  */
-static wv_value_t *data_call(loader_t *L, const wv_value_t *cls,
-                             const wv_value_t *args, int *err)
+static wv_obj_t *data_call(loader_t *L, const wv_obj_t *cls,
+                           const wv_obj_t *args, int *err)
 {
     size_t n = args->u.seq.len;
-    wv_value_t *const *a = args->u.seq.items;
-    wv_value_t *v = NULL;
-    bool latin = n == 2 && a[0]->kind == WV_VALUE_STR &&
+    wv_obj_t *const *a = args->u.seq.items;
+    wv_obj_t *v = NULL;
+    bool latin = n == 2 && a[0]->kind == WV_OBJ_STR &&
                  (is_str(a[1], "latin1") || is_str(a[1], "latin-1"));
 
     *err = 0;
-    if (cls->kind != WV_VALUE_GLOBAL)
+    if (cls->kind != WV_OBJ_GLOBAL)
         return NULL;
-    if (wv_value_is_global(cls, "builtins", "bytearray")) {
-        if (n == 0 || (n == 1 && a[0]->kind == WV_VALUE_BYTES)) {
-            if (wv_value_new_bytearray(&v, n ? a[0]->u.s.data : NULL,
-                                       n ? a[0]->u.s.len : 0) != 0)
+    if (wv_obj_is_global(cls, "builtins", "bytearray")) {
+        if (n == 0 || (n == 1 && a[0]->kind == WV_OBJ_BYTES)) {
+            if (wv_obj_new_bytearray(&v, n ? a[0]->u.s.data : NULL,
+                                     n ? a[0]->u.s.len : 0) != 0)
                 *err = nomem(L);
             return v;
         }
-        return latin ? latin1(L, a[0], WV_VALUE_BYTEARRAY, err) : NULL;
+        return latin ? latin1(L, a[0], WV_OBJ_BYTEARRAY, err) : NULL;
     }
-    if (wv_value_is_global(cls, "builtins", "bytes") && n == 0) {
-        if (wv_value_new_bytes(&v, NULL, 0) != 0)
+    if (wv_obj_is_global(cls, "builtins", "bytes") && n == 0) {
+        if (wv_obj_new_bytes(&v, NULL, 0) != 0)
             *err = nomem(L);
         return v;
     }
-    if (wv_value_is_global(cls, "_codecs", "encode"))
-        return latin ? latin1(L, a[0], WV_VALUE_BYTES, err) : NULL;
-    if (wv_value_is_global(cls, "builtins", "set") ||
-        wv_value_is_global(cls, "builtins", "frozenset")) {
-        wv_vkind_t kind = strcmp(cls->u.global.name, "set") == 0
-                              ? WV_VALUE_SET
-                              : WV_VALUE_FROZENSET;
-        static const wv_value_t none = {.kind = WV_VALUE_TUPLE};
+    if (wv_obj_is_global(cls, "_codecs", "encode"))
+        return latin ? latin1(L, a[0], WV_OBJ_BYTES, err) : NULL;
+    if (wv_obj_is_global(cls, "builtins", "set") ||
+        wv_obj_is_global(cls, "builtins", "frozenset")) {
+        wv_objkind_t kind = strcmp(cls->u.global.name, "set") == 0
+                                ? WV_OBJ_SET
+                                : WV_OBJ_FROZENSET;
+        static const wv_obj_t none = {.kind = WV_OBJ_TUPLE};
         if (n == 0)
             return set_of(L, &none, kind, err);
-        if (n == 1 &&
-            (a[0]->kind == WV_VALUE_LIST || a[0]->kind == WV_VALUE_TUPLE))
+        if (n == 1 && (a[0]->kind == WV_OBJ_LIST || a[0]->kind == WV_OBJ_TUPLE))
             return set_of(L, a[0], kind, err);
     }
     return NULL;
 }
 
-/* REDUCE (newobj false) and NEWOBJ: cls(*args) as data or an OBJECT. */
+/* REDUCE (newobj false) and NEWOBJ: cls(*args) as data or an INSTANCE. */
 int wv__pickle_call(loader_t *L, bool newobj)
 {
-    wv_value_t *args, *cls, *v = NULL;
+    wv_obj_t *args, *cls, *v = NULL;
     int err = need(L, 2);
 
     if (err)
         return err;
     args = L->stack[L->nstack - 1];
     cls = L->stack[L->nstack - 2];
-    if (args->kind != WV_VALUE_TUPLE)
+    if (args->kind != WV_OBJ_TUPLE)
         return refuse(L, "REDUCE or NEWOBJ with arguments that are no tuple");
-    if (cls->kind != WV_VALUE_GLOBAL && cls->kind != WV_VALUE_OBJECT)
+    if (cls->kind != WV_OBJ_GLOBAL && cls->kind != WV_OBJ_INSTANCE)
         return refuse(L, "REDUCE or NEWOBJ of something that is no global "
                          "or object");
     if (!newobj) {
         v = data_call(L, cls, args, &err);
         if (err)
             return err;
-        if (v && v->kind != WV_VALUE_SET && v->kind != WV_VALUE_FROZENSET) {
+        if (v && v->kind != WV_OBJ_SET && v->kind != WV_OBJ_FROZENSET) {
             err = charge(L, v->u.s.len + 1);
             if (err) {
-                wv_value_free(v);
+                wv_obj_free(v);
                 return err;
             }
         }
     }
     if (!v) {
-        v = wv__value_alloc(WV_VALUE_OBJECT);
+        v = wv__value_alloc(WV_OBJ_INSTANCE);
         if (!v)
             return nomem(L);
         wv__vnode(v)->aux = 1;
@@ -344,39 +342,39 @@ int wv__pickle_call(loader_t *L, bool newobj)
         if (!err)
             err = adopt(L, v, args);
         if (err) {
-            wv_value_free(v);
+            wv_obj_free(v);
             return err;
         }
-        v->u.obj.args = pop(L);
-        v->u.obj.cls = pop(L);
-        v->u.obj.newobj = newobj;
+        v->u.inst.args = pop(L);
+        v->u.inst.cls = pop(L);
+        v->u.inst.newobj = newobj;
     } else {
-        wv_value_free(pop(L));
-        wv_value_free(pop(L));
+        wv_obj_free(pop(L));
+        wv_obj_free(pop(L));
     }
     if (!wv__vnode(v)->aux)
         wv__vnode(v)->aux = 1;
-    wv__vnode(v)->open = v->kind == WV_VALUE_OBJECT || v->kind == WV_VALUE_SET;
+    wv__vnode(v)->open = v->kind == WV_OBJ_INSTANCE || v->kind == WV_OBJ_SET;
     return push_counted(L, v, 1);
 }
 
 int wv__pickle_build(loader_t *L)
 {
-    wv_value_t *obj, *state;
+    wv_obj_t *obj, *state;
     int err = need(L, 2);
 
     if (err)
         return err;
     obj = L->stack[L->nstack - 2];
-    if (obj->kind != WV_VALUE_OBJECT)
+    if (obj->kind != WV_OBJ_INSTANCE)
         return refuse(L, "BUILD of something that is no object");
-    if (!wv__vnode(obj)->open || obj->u.obj.state)
+    if (!wv__vnode(obj)->open || obj->u.inst.state)
         return refuse(L, "BUILD of an object already complete or referred "
                          "to (its state holding it, or a second state)");
     err = adopt(L, obj, L->stack[L->nstack - 1]);
     if (err)
         return err;
     state = pop(L);
-    obj->u.obj.state = state;
+    obj->u.inst.state = state;
     return 0;
 }

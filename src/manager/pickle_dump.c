@@ -262,7 +262,7 @@ static void memo_put(dumper_t *D, const mkey_t *k)
         op_le(D, 0x72, idx, 4); /* LONG_BINPUT */
 }
 
-static void memo_node(dumper_t *D, const wv_value_t *v)
+static void memo_node(dumper_t *D, const wv_obj_t *v)
 {
     mkey_t k = {.node = v};
 
@@ -310,7 +310,7 @@ static void save_int(dumper_t *D, int64_t i)
     }
 }
 
-static void save_long(dumper_t *D, const wv_value_t *v)
+static void save_long(dumper_t *D, const wv_obj_t *v)
 {
     if (v->u.s.len < 256)
         op_le(D, 0x8a, v->u.s.len, 1); /* LONG1 */
@@ -359,7 +359,7 @@ static void write_str(dumper_t *D, const char *s, size_t len)
     }
 }
 
-static void save_str(dumper_t *D, const wv_value_t *v)
+static void save_str(dumper_t *D, const wv_obj_t *v)
 {
     write_str(D, v->u.s.data, v->u.s.len);
     memo_node(D, v);
@@ -407,19 +407,19 @@ static void save_global_names(dumper_t *D, const char *module, const char *name)
     memo_put(D, &k);
 }
 
-static void save(dumper_t *D, const wv_value_t *v, int depth);
+static void save(dumper_t *D, const wv_obj_t *v, int depth);
 
-static void save_object(dumper_t *D, const wv_value_t *v, int depth)
+static void save_object(dumper_t *D, const wv_obj_t *v, int depth)
 {
-    save(D, v->u.obj.cls, depth);
-    if (v->u.obj.args)
-        save(D, v->u.obj.args, depth);
+    save(D, v->u.inst.cls, depth);
+    if (v->u.inst.args)
+        save(D, v->u.inst.args, depth);
     else
-        op(D, 0x29);                      /* EMPTY_TUPLE */
-    op(D, v->u.obj.newobj ? 0x81 : 0x52); /* NEWOBJ, REDUCE */
+        op(D, 0x29);                       /* EMPTY_TUPLE */
+    op(D, v->u.inst.newobj ? 0x81 : 0x52); /* NEWOBJ, REDUCE */
     memo_node(D, v);
-    if (v->u.obj.state) {
-        save(D, v->u.obj.state, depth);
+    if (v->u.inst.state) {
+        save(D, v->u.inst.state, depth);
         op(D, 0x62); /* BUILD */
     }
 }
@@ -428,8 +428,8 @@ static void save_object(dumper_t *D, const wv_value_t *v, int depth)
 
 /* items[0, n) (step 1) or pairs (step 2) in batches of 1000 ending with
  * `end`; `quirk`: CPython's extra empty batch after a full last one. */
-static void batches(dumper_t *D, wv_value_t *const *items, size_t n,
-                    size_t step, uint8_t end, bool quirk, int depth)
+static void batches(dumper_t *D, wv_obj_t *const *items, size_t n, size_t step,
+                    uint8_t end, bool quirk, int depth)
 {
     size_t done = 0, in_batch;
 
@@ -444,28 +444,28 @@ static void batches(dumper_t *D, wv_value_t *const *items, size_t n,
     } while (done < n || (quirk && in_batch == BATCH));
 }
 
-static void save_items(dumper_t *D, const wv_value_t *v, int depth)
+static void save_items(dumper_t *D, const wv_obj_t *v, int depth)
 {
     size_t n = v->u.seq.len;
-    wv_value_t *const *items = v->u.seq.items;
+    wv_obj_t *const *items = v->u.seq.items;
 
-    if (n == 1 && v->kind == WV_VALUE_LIST) {
+    if (n == 1 && v->kind == WV_OBJ_LIST) {
         save(D, items[0], depth);
         op(D, 0x61); /* APPEND */
-    } else if (n == 1 && v->kind == WV_VALUE_DICT) {
+    } else if (n == 1 && v->kind == WV_OBJ_DICT) {
         save(D, items[0], depth);
         save(D, items[1], depth);
         op(D, 0x73); /* SETITEM */
-    } else if (n && v->kind == WV_VALUE_LIST) {
+    } else if (n && v->kind == WV_OBJ_LIST) {
         batches(D, items, n, 1, 0x65, false, depth); /* APPENDS */
-    } else if (n && v->kind == WV_VALUE_DICT) {
+    } else if (n && v->kind == WV_OBJ_DICT) {
         batches(D, items, n, 2, 0x75, true, depth); /* SETITEMS */
     } else if (n) {
         batches(D, items, n, 1, 0x90, true, depth); /* ADDITEMS */
     }
 }
 
-static void save_tuple(dumper_t *D, const wv_value_t *v, int depth)
+static void save_tuple(dumper_t *D, const wv_obj_t *v, int depth)
 {
     size_t n = v->u.seq.len;
 
@@ -486,12 +486,12 @@ static void save_tuple(dumper_t *D, const wv_value_t *v, int depth)
  * the global, a list (memoized, filled like any list), the argument
  * tuple (memoized), REDUCE and the result.
  */
-static void save_set_call(dumper_t *D, const wv_value_t *v, int depth)
+static void save_set_call(dumper_t *D, const wv_obj_t *v, int depth)
 {
     size_t n = v->u.seq.len;
 
     save_global_names(D, "builtins",
-                      v->kind == WV_VALUE_SET ? "set" : "frozenset");
+                      v->kind == WV_OBJ_SET ? "set" : "frozenset");
     op(D, 0x5d); /* EMPTY_LIST */
     memo_anon(D);
     if (n == 1) {
@@ -506,11 +506,11 @@ static void save_set_call(dumper_t *D, const wv_value_t *v, int depth)
     memo_node(D, v);
 }
 
-static void save_set(dumper_t *D, const wv_value_t *v, int depth)
+static void save_set(dumper_t *D, const wv_obj_t *v, int depth)
 {
     if (D->proto < 4) {
         save_set_call(D, v, depth);
-    } else if (v->kind == WV_VALUE_SET) {
+    } else if (v->kind == WV_OBJ_SET) {
         op(D, 0x8f); /* EMPTY_SET */
         memo_node(D, v);
         save_items(D, v, depth);
@@ -591,7 +591,7 @@ static void write_bytes_call(dumper_t *D, const uint8_t *data, size_t len)
     op(D, 0x52); /* REDUCE */
 }
 
-static void save_bytes(dumper_t *D, const wv_value_t *v)
+static void save_bytes(dumper_t *D, const wv_obj_t *v)
 {
     if (D->proto >= 3)
         write_bytes(D, 0, v->u.s.data, v->u.s.len);
@@ -602,7 +602,7 @@ static void save_bytes(dumper_t *D, const wv_value_t *v)
 
 /* bytearray: BYTEARRAY8 in protocol 5, else bytearray(bytes) or
  * bytearray() as Python's reduction. */
-static void save_bytearray(dumper_t *D, const wv_value_t *v)
+static void save_bytearray(dumper_t *D, const wv_obj_t *v)
 {
     if (D->proto >= 5) {
         write_bytes(D, 0x96, v->u.s.data, v->u.s.len);
@@ -627,30 +627,30 @@ static void save_bytearray(dumper_t *D, const wv_value_t *v)
 /* ----------------------------------------------------------- the tree */
 
 /* Kinds that are written again each time, never memoized. */
-static bool is_atom(const wv_value_t *v)
+static bool is_atom(const wv_obj_t *v)
 {
-    return v->kind == WV_VALUE_NONE || v->kind == WV_VALUE_BOOL ||
-           v->kind == WV_VALUE_INT || v->kind == WV_VALUE_BIGINT ||
-           v->kind == WV_VALUE_FLOAT ||
-           (v->kind == WV_VALUE_TUPLE && v->u.seq.len == 0);
+    return v->kind == WV_OBJ_NONE || v->kind == WV_OBJ_BOOL ||
+           v->kind == WV_OBJ_INT || v->kind == WV_OBJ_BIGINT ||
+           v->kind == WV_OBJ_FLOAT ||
+           (v->kind == WV_OBJ_TUPLE && v->u.seq.len == 0);
 }
 
-static void save_atom(dumper_t *D, const wv_value_t *v)
+static void save_atom(dumper_t *D, const wv_obj_t *v)
 {
     switch (v->kind) {
-    case WV_VALUE_NONE:
+    case WV_OBJ_NONE:
         op(D, 0x4e); /* NONE */
         break;
-    case WV_VALUE_BOOL:
+    case WV_OBJ_BOOL:
         op(D, v->u.b ? 0x88 : 0x89); /* NEWTRUE, NEWFALSE */
         break;
-    case WV_VALUE_INT:
+    case WV_OBJ_INT:
         save_int(D, v->u.i);
         break;
-    case WV_VALUE_BIGINT:
+    case WV_OBJ_BIGINT:
         save_long(D, v);
         break;
-    case WV_VALUE_FLOAT:
+    case WV_OBJ_FLOAT:
         save_float(D, v->u.f);
         break;
     default:
@@ -659,7 +659,7 @@ static void save_atom(dumper_t *D, const wv_value_t *v)
     }
 }
 
-static void save(dumper_t *D, const wv_value_t *v, int depth)
+static void save(dumper_t *D, const wv_obj_t *v, int depth)
 {
     mkey_t k = {.node = v};
 
@@ -674,40 +674,40 @@ static void save(dumper_t *D, const wv_value_t *v, int depth)
         save_atom(D, v);
         return;
     }
-    if (v->kind == WV_VALUE_GLOBAL) {
+    if (v->kind == WV_OBJ_GLOBAL) {
         save_global_names(D, v->u.global.module, v->u.global.name);
         return;
     }
     if (memo_get(D, &k))
         return;
     switch (v->kind) {
-    case WV_VALUE_STR:
+    case WV_OBJ_STR:
         save_str(D, v);
         break;
-    case WV_VALUE_BYTES:
+    case WV_OBJ_BYTES:
         save_bytes(D, v);
         break;
-    case WV_VALUE_BYTEARRAY:
+    case WV_OBJ_BYTEARRAY:
         save_bytearray(D, v);
         break;
-    case WV_VALUE_TUPLE:
+    case WV_OBJ_TUPLE:
         save_tuple(D, v, depth + 1);
         break;
-    case WV_VALUE_LIST:
+    case WV_OBJ_LIST:
         op(D, 0x5d); /* EMPTY_LIST */
         memo_node(D, v);
         save_items(D, v, depth + 1);
         break;
-    case WV_VALUE_DICT:
+    case WV_OBJ_DICT:
         op(D, 0x7d); /* EMPTY_DICT */
         memo_node(D, v);
         save_items(D, v, depth + 1);
         break;
-    case WV_VALUE_SET:
-    case WV_VALUE_FROZENSET:
+    case WV_OBJ_SET:
+    case WV_OBJ_FROZENSET:
         save_set(D, v, depth + 1);
         break;
-    case WV_VALUE_OBJECT:
+    case WV_OBJ_INSTANCE:
         save_object(D, v, depth + 1);
         break;
     default:
@@ -716,7 +716,7 @@ static void save(dumper_t *D, const wv_value_t *v, int depth)
     }
 }
 
-int wv_pickle_dumps(const wv_value_t *v, int protocol, char **out, size_t *len)
+int wv_pickle_dumps(const wv_obj_t *v, int protocol, char **out, size_t *len)
 {
     dumper_t D = {.frame_start = NO_FRAME};
     uint8_t proto[2] = {0x80, 0};

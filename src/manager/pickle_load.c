@@ -177,7 +177,7 @@ static int take_index_line(loader_t *L, uint64_t *idx)
 
 static int memo_put(loader_t *L, uint64_t idx)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
 
     if (L->nstack == 0 || avail(L) == 0)
         return refuse(L, "a memo store with nothing on the stack");
@@ -185,7 +185,7 @@ static int memo_put(loader_t *L, uint64_t idx)
         return refuse(L, "a memo index beyond max_memo");
     if (idx >= L->capmemo) {
         size_t cap = L->capmemo ? L->capmemo : 64;
-        wv_value_t **m;
+        wv_obj_t **m;
         while (cap <= idx)
             cap *= 2;
         if (cap > L->max_memo)
@@ -202,32 +202,32 @@ static int memo_put(loader_t *L, uint64_t idx)
     }
     v = L->stack[L->nstack - 1];
     if (L->memo[idx])
-        wv_value_free(L->memo[idx]);
+        wv_obj_free(L->memo[idx]);
     else
         L->memo_len++;
-    L->memo[idx] = wv_value_ref(v);
+    L->memo[idx] = wv_obj_ref(v);
     return 0;
 }
 
 static int memo_get(loader_t *L, uint64_t idx)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
 
     if (idx >= L->capmemo || !L->memo[idx])
         return refuse(L, "a memo reference to an index never set");
     v = L->memo[idx];
     /* A second reference completes an open node (see the file comment). */
     wv__vnode(v)->open = false;
-    return push_counted(L, wv_value_ref(v), weight(v));
+    return push_counted(L, wv_obj_ref(v), weight(v));
 }
 
 /* ------------------------------------------------------------- scalars */
 
 static int push_int(loader_t *L, int64_t i)
 {
-    wv_value_t *v = NULL;
+    wv_obj_t *v = NULL;
 
-    wv_value_new_int(&v, i);
+    wv_obj_new_int(&v, i);
     return push_new(L, v);
 }
 
@@ -235,7 +235,7 @@ static int load_long(loader_t *L, size_t lenbytes)
 {
     const uint8_t *b;
     uint64_t n;
-    wv_value_t *v = NULL;
+    wv_obj_t *v = NULL;
     int err = take_le(L, lenbytes, &n);
 
     if (err)
@@ -249,7 +249,7 @@ static int load_long(loader_t *L, size_t lenbytes)
         err = charge(L, (size_t)n);
     if (err)
         return err;
-    if (wv_value_new_bigint(&v, b, (size_t)n) != 0)
+    if (wv_obj_new_bigint(&v, b, (size_t)n) != 0)
         return nomem(L);
     return push_new(L, v);
 }
@@ -259,7 +259,7 @@ static int load_binfloat(loader_t *L)
     const uint8_t *b;
     uint64_t bits = 0;
     double f;
-    wv_value_t *v = NULL;
+    wv_obj_t *v = NULL;
     int err = take(L, 8, &b);
 
     if (err)
@@ -267,16 +267,16 @@ static int load_binfloat(loader_t *L)
     for (int i = 0; i < 8; i++)
         bits = bits << 8 | b[i]; /* big-endian, unlike everything else */
     memcpy(&f, &bits, sizeof f);
-    wv_value_new_float(&v, f);
+    wv_obj_new_float(&v, f);
     return push_new(L, v);
 }
 
 /* STR, BYTES or BYTEARRAY from a length of lenbytes bytes and the data. */
-static int load_data(loader_t *L, wv_vkind_t kind, size_t lenbytes)
+static int load_data(loader_t *L, wv_objkind_t kind, size_t lenbytes)
 {
     const uint8_t *b;
     uint64_t n;
-    wv_value_t *v = NULL;
+    wv_obj_t *v = NULL;
     int err = take_le(L, lenbytes, &n);
 
     if (!err)
@@ -285,14 +285,14 @@ static int load_data(loader_t *L, wv_vkind_t kind, size_t lenbytes)
         err = charge(L, (size_t)n + 1);
     if (err)
         return err;
-    if (kind == WV_VALUE_STR && !wv__utf8_valid((const char *)b, (size_t)n))
+    if (kind == WV_OBJ_STR && !wv__utf8_valid((const char *)b, (size_t)n))
         return refuse(L, "a str that is not UTF-8");
-    if (kind == WV_VALUE_STR)
-        err = wv_value_new_str(&v, (const char *)b, (size_t)n);
-    else if (kind == WV_VALUE_BYTES)
-        err = wv_value_new_bytes(&v, b, (size_t)n);
+    if (kind == WV_OBJ_STR)
+        err = wv_obj_new_str(&v, (const char *)b, (size_t)n);
+    else if (kind == WV_OBJ_BYTES)
+        err = wv_obj_new_bytes(&v, b, (size_t)n);
     else
-        err = wv_value_new_bytearray(&v, b, (size_t)n);
+        err = wv_obj_new_bytearray(&v, b, (size_t)n);
     return err ? nomem(L) : push_new(L, v);
 }
 
@@ -329,7 +329,7 @@ static int push_global(loader_t *L, const uint8_t *module, size_t mlen,
                        const uint8_t *name, size_t nlen)
 {
     char *m, *n;
-    wv_value_t *v = NULL;
+    wv_obj_t *v = NULL;
     int err;
 
     if (!name_ok(module, mlen) || !name_ok(name, nlen))
@@ -345,7 +345,7 @@ static int push_global(loader_t *L, const uint8_t *module, size_t mlen,
         m[mlen] = '\0';
         memcpy(n, name, nlen);
         n[nlen] = '\0';
-        err = wv_value_new_global(&v, fix_module(L, m), n);
+        err = wv_obj_new_global(&v, fix_module(L, m), n);
     }
     wv__free(m);
     wv__free(n);
@@ -367,22 +367,22 @@ static int load_global(loader_t *L)
 
 static int load_stack_global(loader_t *L)
 {
-    wv_value_t *name, *module;
+    wv_obj_t *name, *module;
     int err = need(L, 2);
 
     if (err)
         return err;
     name = L->stack[L->nstack - 1];
     module = L->stack[L->nstack - 2];
-    if (name->kind != WV_VALUE_STR || module->kind != WV_VALUE_STR)
+    if (name->kind != WV_OBJ_STR || module->kind != WV_OBJ_STR)
         return refuse(L, "STACK_GLOBAL of something other than two str");
     err = push_global(L, (const uint8_t *)module->u.s.data, module->u.s.len,
                       (const uint8_t *)name->u.s.data, name->u.s.len);
     if (err)
         return err;
     /* The global is on top: drop the two names under it. */
-    wv_value_free(name);
-    wv_value_free(module);
+    wv_obj_free(name);
+    wv_obj_free(module);
     L->stack[L->nstack - 3] = L->stack[L->nstack - 1];
     L->nstack -= 2;
     return 0;
@@ -412,7 +412,7 @@ static int load_pop(loader_t *L, bool to_mark)
     int err;
 
     if (!to_mark && avail(L) > 0) {
-        wv_value_free(pop(L));
+        wv_obj_free(pop(L));
         return 0;
     }
     if (!to_mark && L->nmarks) { /* as CPython: POP at a mark drops it */
@@ -423,7 +423,7 @@ static int load_pop(loader_t *L, bool to_mark)
     if (err)
         return err;
     while (L->nstack > base)
-        wv_value_free(pop(L));
+        wv_obj_free(pop(L));
     return 0;
 }
 
@@ -522,11 +522,11 @@ static int step(loader_t *L, uint8_t op)
     case OP_POP_MARK:
         return load_pop(L, true);
     case OP_NONE:
-        return push_new(L, wv__value_alloc(WV_VALUE_NONE));
+        return push_new(L, wv__value_alloc(WV_OBJ_NONE));
     case OP_NEWTRUE:
     case OP_NEWFALSE: {
-        wv_value_t *v = NULL;
-        wv_value_new_bool(&v, op == OP_NEWTRUE);
+        wv_obj_t *v = NULL;
+        wv_obj_new_bool(&v, op == OP_NEWTRUE);
         return push_new(L, v);
     }
     case OP_BININT1:
@@ -548,49 +548,49 @@ static int step(loader_t *L, uint8_t op)
     case OP_BINFLOAT:
         return load_binfloat(L);
     case OP_SHORT_BINUNICODE:
-        return load_data(L, WV_VALUE_STR, 1);
+        return load_data(L, WV_OBJ_STR, 1);
     case OP_BINUNICODE:
-        return load_data(L, WV_VALUE_STR, 4);
+        return load_data(L, WV_OBJ_STR, 4);
     case OP_BINUNICODE8:
-        return load_data(L, WV_VALUE_STR, 8);
+        return load_data(L, WV_OBJ_STR, 8);
     case OP_SHORT_BINBYTES:
-        return load_data(L, WV_VALUE_BYTES, 1);
+        return load_data(L, WV_OBJ_BYTES, 1);
     case OP_BINBYTES:
-        return load_data(L, WV_VALUE_BYTES, 4);
+        return load_data(L, WV_OBJ_BYTES, 4);
     case OP_BINBYTES8:
-        return load_data(L, WV_VALUE_BYTES, 8);
+        return load_data(L, WV_OBJ_BYTES, 8);
     case OP_BYTEARRAY8:
-        return load_data(L, WV_VALUE_BYTEARRAY, 8);
+        return load_data(L, WV_OBJ_BYTEARRAY, 8);
     case OP_EMPTY_TUPLE:
-        return wv__pickle_empty(L, WV_VALUE_TUPLE);
+        return wv__pickle_empty(L, WV_OBJ_TUPLE);
     case OP_EMPTY_LIST:
-        return wv__pickle_empty(L, WV_VALUE_LIST);
+        return wv__pickle_empty(L, WV_OBJ_LIST);
     case OP_EMPTY_DICT:
-        return wv__pickle_empty(L, WV_VALUE_DICT);
+        return wv__pickle_empty(L, WV_OBJ_DICT);
     case OP_EMPTY_SET:
-        return wv__pickle_empty(L, WV_VALUE_SET);
+        return wv__pickle_empty(L, WV_OBJ_SET);
     case OP_TUPLE1:
     case OP_TUPLE2:
     case OP_TUPLE3:
         return wv__pickle_tuple_n(L, (size_t)(op - OP_TUPLE1 + 1));
     case OP_TUPLE:
-        return wv__pickle_marked(L, WV_VALUE_TUPLE);
+        return wv__pickle_marked(L, WV_OBJ_TUPLE);
     case OP_LIST:
-        return wv__pickle_marked(L, WV_VALUE_LIST);
+        return wv__pickle_marked(L, WV_OBJ_LIST);
     case OP_FROZENSET:
-        return wv__pickle_marked(L, WV_VALUE_FROZENSET);
+        return wv__pickle_marked(L, WV_OBJ_FROZENSET);
     case OP_DICT:
         return wv__pickle_dict(L);
     case OP_APPEND:
-        return wv__pickle_extend_top(L, WV_VALUE_LIST, 1);
+        return wv__pickle_extend_top(L, WV_OBJ_LIST, 1);
     case OP_APPENDS:
-        return wv__pickle_extend_marked(L, WV_VALUE_LIST);
+        return wv__pickle_extend_marked(L, WV_OBJ_LIST);
     case OP_SETITEM:
-        return wv__pickle_extend_top(L, WV_VALUE_DICT, 2);
+        return wv__pickle_extend_top(L, WV_OBJ_DICT, 2);
     case OP_SETITEMS:
-        return wv__pickle_extend_marked(L, WV_VALUE_DICT);
+        return wv__pickle_extend_marked(L, WV_OBJ_DICT);
     case OP_ADDITEMS:
-        return wv__pickle_extend_marked(L, WV_VALUE_SET);
+        return wv__pickle_extend_marked(L, WV_OBJ_SET);
     case OP_GLOBAL:
         return load_global(L);
     case OP_STACK_GLOBAL:
@@ -652,15 +652,15 @@ static void loader_free(loader_t *L)
     size_t i;
 
     for (i = 0; i < L->nstack; i++)
-        wv_value_free(L->stack[i]);
+        wv_obj_free(L->stack[i]);
     for (i = 0; i < L->capmemo; i++)
-        wv_value_free(L->memo[i]);
+        wv_obj_free(L->memo[i]);
     wv__free(L->stack);
     wv__free(L->marks);
     wv__free(L->memo);
 }
 
-int wv_pickle_loads(wv_value_t **out, const void *data, size_t len,
+int wv_pickle_loads(wv_obj_t **out, const void *data, size_t len,
                     const wv_pickle_limits_t *limits, const char **why)
 {
     loader_t L = {0};

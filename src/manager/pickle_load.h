@@ -24,11 +24,11 @@ typedef struct loader {
     size_t max_bytes; /* max_growth applied to the pickle's length */
     size_t items;     /* tree size pushed so far (see the file comment) */
     size_t bytes;     /* payload allocated so far */
-    wv_value_t **stack;
+    wv_obj_t **stack;
     size_t nstack, capstack;
     size_t *marks;
     size_t nmarks, capmarks;
-    wv_value_t **memo; /* NULL where unset */
+    wv_obj_t **memo; /* NULL where unset */
     size_t capmemo;
     size_t memo_len; /* entries set: MEMOIZE's next index */
     const char *why;
@@ -60,12 +60,12 @@ static inline size_t sat_add(size_t a, size_t b)
     return a > COUNT_MAX - b || b > COUNT_MAX ? COUNT_MAX : a + b;
 }
 
-static inline size_t weight(const wv_value_t *v)
+static inline size_t weight(const wv_obj_t *v)
 {
     return wv__vnode(v)->aux;
 }
 
-static inline uint32_t height(const wv_value_t *v)
+static inline uint32_t height(const wv_obj_t *v)
 {
     return wv__vnode(v)->height;
 }
@@ -81,8 +81,7 @@ static inline int charge(loader_t *L, size_t bytes)
 }
 
 /* parent gained child: its weight and height follow. */
-static inline int adopt(loader_t *L, wv_value_t *parent,
-                        const wv_value_t *child)
+static inline int adopt(loader_t *L, wv_obj_t *parent, const wv_obj_t *child)
 {
     wv__vnode_t *n = wv__vnode(parent);
 
@@ -107,19 +106,19 @@ static inline size_t avail(const loader_t *L)
  * `count` items: 1 for a node just made, its weight for a reference to a
  * node made before.
  */
-static inline int push_counted(loader_t *L, wv_value_t *v, size_t count)
+static inline int push_counted(loader_t *L, wv_obj_t *v, size_t count)
 {
     L->items = sat_add(L->items, count);
     if (L->items > L->max_items) {
-        wv_value_free(v);
+        wv_obj_free(v);
         return refuse(L, "more values than max_items (counting every "
                          "reference to a shared one)");
     }
     if (L->nstack == L->capstack) {
         size_t cap = L->capstack ? 2 * L->capstack : 64;
-        wv_value_t **s = wv__realloc(L->stack, cap * sizeof *s);
+        wv_obj_t **s = wv__realloc(L->stack, cap * sizeof *s);
         if (!s) {
-            wv_value_free(v);
+            wv_obj_free(v);
             return nomem(L);
         }
         L->stack = s;
@@ -130,7 +129,7 @@ static inline int push_counted(loader_t *L, wv_value_t *v, size_t count)
 }
 
 /* Pushes a node just made (NULL: it could not be made). */
-static inline int push_new(loader_t *L, wv_value_t *v)
+static inline int push_new(loader_t *L, wv_obj_t *v)
 {
     if (!v)
         return nomem(L);
@@ -139,9 +138,9 @@ static inline int push_new(loader_t *L, wv_value_t *v)
 }
 
 /* Takes the top of the stack; it has left its slot, so it is closed. */
-static inline wv_value_t *pop(loader_t *L)
+static inline wv_obj_t *pop(loader_t *L)
 {
-    wv_value_t *v = L->stack[--L->nstack];
+    wv_obj_t *v = L->stack[--L->nstack];
 
     wv__vnode(v)->open = false;
     return v;
@@ -170,14 +169,14 @@ static inline int pop_mark(loader_t *L, size_t *base)
 int wv__pickle_tuple_n(loader_t *L, size_t n);
 /* TUPLE, LIST, FROZENSET: a container of kind of the items after the
  * mark. */
-int wv__pickle_marked(loader_t *L, wv_vkind_t kind);
+int wv__pickle_marked(loader_t *L, wv_objkind_t kind);
 /* EMPTY_TUPLE, EMPTY_LIST, EMPTY_DICT, EMPTY_SET. */
-int wv__pickle_empty(loader_t *L, wv_vkind_t kind);
+int wv__pickle_empty(loader_t *L, wv_objkind_t kind);
 /* APPENDS, SETITEMS, ADDITEMS: the items after the mark into the
  * container under it. */
-int wv__pickle_extend_marked(loader_t *L, wv_vkind_t kind);
+int wv__pickle_extend_marked(loader_t *L, wv_objkind_t kind);
 /* APPEND (n 1), SETITEM (n 2): the top n into the container under them. */
-int wv__pickle_extend_top(loader_t *L, wv_vkind_t kind, size_t n);
+int wv__pickle_extend_top(loader_t *L, wv_objkind_t kind, size_t n);
 /* DICT (protocols 0 and 1): a dict of the pairs after the mark. */
 int wv__pickle_dict(loader_t *L);
 /* REDUCE (newobj false), NEWOBJ: a call, as data or an OBJECT. */

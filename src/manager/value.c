@@ -3,7 +3,7 @@
  * the hash index of dicts and sets, Python's == and a hash that agrees.
  *
  * A node is a wv__vnode_t (internal.h).  References are counted with
- * atomic builtins; the last wv_value_free frees the node and drops its
+ * atomic builtins; the last wv_obj_free frees the node and drops its
  * children's references without recursion: dying nodes are chained
  * through their aux word, so a tree of any depth is freed in constant
  * stack.
@@ -36,7 +36,7 @@ typedef struct vindex {
 
 /* ---------------------------------------------------------------- nodes */
 
-wv_value_t *wv__value_alloc(wv_vkind_t kind)
+wv_obj_t *wv__value_alloc(wv_objkind_t kind)
 {
     wv__vnode_t *n = wv__calloc(1, sizeof *n);
 
@@ -47,25 +47,24 @@ wv_value_t *wv__value_alloc(wv_vkind_t kind)
     return &n->v;
 }
 
-bool wv__value_is_seq(wv_vkind_t kind)
+bool wv__value_is_seq(wv_objkind_t kind)
 {
-    return kind == WV_VALUE_TUPLE || kind == WV_VALUE_LIST ||
-           kind == WV_VALUE_DICT || kind == WV_VALUE_SET ||
-           kind == WV_VALUE_FROZENSET;
+    return kind == WV_OBJ_TUPLE || kind == WV_OBJ_LIST || kind == WV_OBJ_DICT ||
+           kind == WV_OBJ_SET || kind == WV_OBJ_FROZENSET;
 }
 
-static bool is_set(wv_vkind_t kind)
+static bool is_set(wv_objkind_t kind)
 {
-    return kind == WV_VALUE_SET || kind == WV_VALUE_FROZENSET;
+    return kind == WV_OBJ_SET || kind == WV_OBJ_FROZENSET;
 }
 
 /* Pointers in items for n entries of seq. */
-static size_t slots_of(const wv_value_t *seq, size_t n)
+static size_t slots_of(const wv_obj_t *seq, size_t n)
 {
-    return seq->kind == WV_VALUE_DICT ? 2 * n : n;
+    return seq->kind == WV_OBJ_DICT ? 2 * n : n;
 }
 
-static int new_scalar(wv_value_t **out, wv_vkind_t kind, wv_value_t **node)
+static int new_scalar(wv_obj_t **out, wv_objkind_t kind, wv_obj_t **node)
 {
     if (!out)
         return WV_EINVAL;
@@ -73,20 +72,20 @@ static int new_scalar(wv_value_t **out, wv_vkind_t kind, wv_value_t **node)
     return *node ? 0 : WV_ENOMEM;
 }
 
-int wv_value_new_none(wv_value_t **out)
+int wv_obj_new_none(wv_obj_t **out)
 {
-    wv_value_t *v;
-    int err = new_scalar(out, WV_VALUE_NONE, &v);
+    wv_obj_t *v;
+    int err = new_scalar(out, WV_OBJ_NONE, &v);
 
     if (!err)
         *out = v;
     return err;
 }
 
-int wv_value_new_bool(wv_value_t **out, bool b)
+int wv_obj_new_bool(wv_obj_t **out, bool b)
 {
-    wv_value_t *v;
-    int err = new_scalar(out, WV_VALUE_BOOL, &v);
+    wv_obj_t *v;
+    int err = new_scalar(out, WV_OBJ_BOOL, &v);
 
     if (!err) {
         v->u.b = b;
@@ -95,10 +94,10 @@ int wv_value_new_bool(wv_value_t **out, bool b)
     return err;
 }
 
-int wv_value_new_int(wv_value_t **out, int64_t i)
+int wv_obj_new_int(wv_obj_t **out, int64_t i)
 {
-    wv_value_t *v;
-    int err = new_scalar(out, WV_VALUE_INT, &v);
+    wv_obj_t *v;
+    int err = new_scalar(out, WV_OBJ_INT, &v);
 
     if (!err) {
         v->u.i = i;
@@ -107,10 +106,10 @@ int wv_value_new_int(wv_value_t **out, int64_t i)
     return err;
 }
 
-int wv_value_new_float(wv_value_t **out, double f)
+int wv_obj_new_float(wv_obj_t **out, double f)
 {
-    wv_value_t *v;
-    int err = new_scalar(out, WV_VALUE_FLOAT, &v);
+    wv_obj_t *v;
+    int err = new_scalar(out, WV_OBJ_FLOAT, &v);
 
     if (!err) {
         v->u.f = f;
@@ -120,10 +119,10 @@ int wv_value_new_float(wv_value_t **out, double f)
 }
 
 /* A node holding a NUL-terminated copy of len bytes. */
-static int new_data(wv_value_t **out, wv_vkind_t kind, const void *data,
+static int new_data(wv_obj_t **out, wv_objkind_t kind, const void *data,
                     size_t len)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
 
     if (!out || (!data && len > 0) || len == SIZE_MAX)
         return WV_EINVAL;
@@ -183,24 +182,24 @@ bool wv__utf8_valid(const char *s, size_t len)
     return true;
 }
 
-int wv_value_new_str(wv_value_t **out, const char *s, size_t len)
+int wv_obj_new_str(wv_obj_t **out, const char *s, size_t len)
 {
     if (s && !wv__utf8_valid(s, len))
         return WV_EINVAL;
-    return new_data(out, WV_VALUE_STR, s, len);
+    return new_data(out, WV_OBJ_STR, s, len);
 }
 
-int wv_value_new_bytes(wv_value_t **out, const void *data, size_t len)
+int wv_obj_new_bytes(wv_obj_t **out, const void *data, size_t len)
 {
-    return new_data(out, WV_VALUE_BYTES, data, len);
+    return new_data(out, WV_OBJ_BYTES, data, len);
 }
 
-int wv_value_new_bytearray(wv_value_t **out, const void *data, size_t len)
+int wv_obj_new_bytearray(wv_obj_t **out, const void *data, size_t len)
 {
-    return new_data(out, WV_VALUE_BYTEARRAY, data, len);
+    return new_data(out, WV_OBJ_BYTEARRAY, data, len);
 }
 
-int wv_value_new_bigint(wv_value_t **out, const void *le_bytes, size_t len)
+int wv_obj_new_bigint(wv_obj_t **out, const void *le_bytes, size_t len)
 {
     const uint8_t *b = le_bytes;
     uint64_t u = 0;
@@ -213,12 +212,12 @@ int wv_value_new_bigint(wv_value_t **out, const void *le_bytes, size_t len)
                        (b[len - 1] == 0xFF && (b[len - 2] & 0x80))))
         len--;
     if (len > 8)
-        return new_data(out, WV_VALUE_BIGINT, b, len);
+        return new_data(out, WV_OBJ_BIGINT, b, len);
     for (i = 0; i < len; i++)
         u |= (uint64_t)b[i] << (8 * i);
     if (len > 0 && len < 8 && (b[len - 1] & 0x80))
         u |= ~(uint64_t)0 << (8 * len);
-    return wv_value_new_int(out, (int64_t)u);
+    return wv_obj_new_int(out, (int64_t)u);
 }
 
 size_t wv__int64_le(int64_t i, uint8_t out[8])
@@ -234,9 +233,9 @@ size_t wv__int64_le(int64_t i, uint8_t out[8])
     return len;
 }
 
-static int new_seq(wv_value_t **out, wv_vkind_t kind, size_t cap)
+static int new_seq(wv_obj_t **out, wv_objkind_t kind, size_t cap)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
 
     if (!out)
         return WV_EINVAL;
@@ -251,29 +250,29 @@ static int new_seq(wv_value_t **out, wv_vkind_t kind, size_t cap)
     return 0;
 }
 
-int wv_value_new_tuple(wv_value_t **out, size_t cap)
+int wv_obj_new_tuple(wv_obj_t **out, size_t cap)
 {
-    return new_seq(out, WV_VALUE_TUPLE, cap);
+    return new_seq(out, WV_OBJ_TUPLE, cap);
 }
 
-int wv_value_new_list(wv_value_t **out, size_t cap)
+int wv_obj_new_list(wv_obj_t **out, size_t cap)
 {
-    return new_seq(out, WV_VALUE_LIST, cap);
+    return new_seq(out, WV_OBJ_LIST, cap);
 }
 
-int wv_value_new_dict(wv_value_t **out, size_t cap)
+int wv_obj_new_dict(wv_obj_t **out, size_t cap)
 {
-    return new_seq(out, WV_VALUE_DICT, cap);
+    return new_seq(out, WV_OBJ_DICT, cap);
 }
 
-int wv_value_new_set(wv_value_t **out, size_t cap)
+int wv_obj_new_set(wv_obj_t **out, size_t cap)
 {
-    return new_seq(out, WV_VALUE_SET, cap);
+    return new_seq(out, WV_OBJ_SET, cap);
 }
 
-int wv_value_new_frozenset(wv_value_t **out, size_t cap)
+int wv_obj_new_frozenset(wv_obj_t **out, size_t cap)
 {
-    return new_seq(out, WV_VALUE_FROZENSET, cap);
+    return new_seq(out, WV_OBJ_FROZENSET, cap);
 }
 
 static char *copy_name(const char *s)
@@ -286,69 +285,69 @@ static char *copy_name(const char *s)
     return c;
 }
 
-int wv_value_new_global(wv_value_t **out, const char *module, const char *name)
+int wv_obj_new_global(wv_obj_t **out, const char *module, const char *name)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
 
     if (!out || !module || !name || !*module || !*name ||
         !wv__utf8_valid(module, strlen(module)) ||
         !wv__utf8_valid(name, strlen(name)))
         return WV_EINVAL;
-    v = wv__value_alloc(WV_VALUE_GLOBAL);
+    v = wv__value_alloc(WV_OBJ_GLOBAL);
     if (!v)
         return WV_ENOMEM;
     v->u.global.module = copy_name(module);
     v->u.global.name = copy_name(name);
     if (!v->u.global.module || !v->u.global.name) {
-        wv_value_free(v);
+        wv_obj_free(v);
         return WV_ENOMEM;
     }
     *out = v;
     return 0;
 }
 
-int wv_value_new_object(wv_value_t **out, wv_value_t *cls, wv_value_t *args,
-                        wv_value_t *state, bool newobj)
+int wv_obj_new_instance(wv_obj_t **out, wv_obj_t *cls, wv_obj_t *args,
+                        wv_obj_t *state, bool newobj)
 {
-    wv_value_t *v;
+    wv_obj_t *v;
 
-    if (!out || !cls || (args && args->kind != WV_VALUE_TUPLE))
+    if (!out || !cls || (args && args->kind != WV_OBJ_TUPLE))
         return WV_EINVAL;
-    v = wv__value_alloc(WV_VALUE_OBJECT);
+    v = wv__value_alloc(WV_OBJ_INSTANCE);
     if (!v)
         return WV_ENOMEM;
-    if (!args && wv_value_new_tuple(&args, 0) != 0) {
+    if (!args && wv_obj_new_tuple(&args, 0) != 0) {
         wv__free(v);
         return WV_ENOMEM;
     }
-    v->u.obj.cls = cls;
-    v->u.obj.args = args;
-    v->u.obj.state = state;
-    v->u.obj.newobj = newobj;
+    v->u.inst.cls = cls;
+    v->u.inst.args = args;
+    v->u.inst.state = state;
+    v->u.inst.newobj = newobj;
     *out = v;
     return 0;
 }
 
-int wv_value_new_exception(wv_value_t **out, const char *module,
-                           const char *name, wv_value_t *args)
+int wv_obj_new_exception(wv_obj_t **out, const char *module, const char *name,
+                         wv_obj_t *args)
 {
-    wv_value_t *cls;
+    wv_obj_t *cls;
     int err;
 
-    if (!out || (args && args->kind != WV_VALUE_TUPLE))
+    if (!out || (args && args->kind != WV_OBJ_TUPLE))
         return WV_EINVAL;
-    err = wv_value_new_global(&cls, module, name);
+    err = wv_obj_new_global(&cls, module, name);
     if (err)
         return err;
-    err = wv_value_new_object(out, cls, args, NULL, false);
+    err = wv_obj_new_instance(out, cls, args, NULL, false);
     if (err)
-        wv_value_free(cls);
+        wv_obj_free(cls);
     return err;
 }
 
 /* ----------------------------------------------------------- references */
 
-wv_value_t *wv_value_ref(wv_value_t *v)
+wv_obj_t *wv_obj_ref(wv_obj_t *v)
 {
     if (v)
         __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
@@ -356,7 +355,7 @@ wv_value_t *wv_value_ref(wv_value_t *v)
 }
 
 /* Drops one reference to child; a last one chains it on *dying. */
-static void drop(wv_value_t *child, wv__vnode_t **dying)
+static void drop(wv_obj_t *child, wv__vnode_t **dying)
 {
     if (!child || __atomic_sub_fetch(&child->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
@@ -365,25 +364,25 @@ static void drop(wv_value_t *child, wv__vnode_t **dying)
 }
 
 /* Frees what node n holds itself and drops its children. */
-static void release(wv_value_t *v, wv__vnode_t **dying)
+static void release(wv_obj_t *v, wv__vnode_t **dying)
 {
     size_t i;
 
     switch (v->kind) {
-    case WV_VALUE_STR:
-    case WV_VALUE_BYTES:
-    case WV_VALUE_BYTEARRAY:
-    case WV_VALUE_BIGINT:
+    case WV_OBJ_STR:
+    case WV_OBJ_BYTES:
+    case WV_OBJ_BYTEARRAY:
+    case WV_OBJ_BIGINT:
         wv__free(v->u.s.data);
         break;
-    case WV_VALUE_GLOBAL:
+    case WV_OBJ_GLOBAL:
         wv__free(v->u.global.module);
         wv__free(v->u.global.name);
         break;
-    case WV_VALUE_OBJECT:
-        drop(v->u.obj.cls, dying);
-        drop(v->u.obj.args, dying);
-        drop(v->u.obj.state, dying);
+    case WV_OBJ_INSTANCE:
+        drop(v->u.inst.cls, dying);
+        drop(v->u.inst.args, dying);
+        drop(v->u.inst.state, dying);
         break;
     default:
         if (!wv__value_is_seq(v->kind))
@@ -396,7 +395,7 @@ static void release(wv_value_t *v, wv__vnode_t **dying)
     }
 }
 
-void wv_value_free(wv_value_t *v)
+void wv_obj_free(wv_obj_t *v)
 {
     wv__vnode_t *dying = NULL;
 
@@ -411,13 +410,12 @@ void wv_value_free(wv_value_t *v)
 
 /* ---------------------------------------------------------- hash index */
 
-static wv_value_t *key_at(const wv_value_t *seq, size_t pos)
+static wv_obj_t *key_at(const wv_obj_t *seq, size_t pos)
 {
-    return seq->u.seq.items[seq->kind == WV_VALUE_DICT ? 2 * pos : pos];
+    return seq->u.seq.items[seq->kind == WV_OBJ_DICT ? 2 * pos : pos];
 }
 
-size_t wv__value_find(const wv_value_t *seq, const wv_value_t *key,
-                      uint64_t hash)
+size_t wv__value_find(const wv_obj_t *seq, const wv_obj_t *key, uint64_t hash)
 {
     const vindex_t *ix = seq->u.seq.index;
     size_t i;
@@ -426,7 +424,7 @@ size_t wv__value_find(const wv_value_t *seq, const wv_value_t *key,
         return SIZE_MAX;
     for (i = hash & ix->mask; ix->slot[i].pos; i = (i + 1) & ix->mask) {
         size_t pos = ix->slot[i].pos - 1;
-        if (ix->slot[i].hash == hash && wv_value_equal(key_at(seq, pos), key))
+        if (ix->slot[i].hash == hash && wv_obj_equal(key_at(seq, pos), key))
             return pos;
     }
     return SIZE_MAX;
@@ -443,7 +441,7 @@ static void index_put(vindex_t *ix, uint64_t hash, size_t pos)
 }
 
 /* An index of at least twice n slots, with the old one's entries. */
-static int index_grow(wv_value_t *seq, size_t n)
+static int index_grow(wv_obj_t *seq, size_t n)
 {
     vindex_t *old = seq->u.seq.index, *ix;
     size_t slots = 8, i;
@@ -467,10 +465,10 @@ static int index_grow(wv_value_t *seq, size_t n)
     return 0;
 }
 
-int wv__value_reserve(wv_value_t *seq, size_t more)
+int wv__value_reserve(wv_obj_t *seq, size_t more)
 {
     size_t len = seq->u.seq.len, want, cap;
-    wv_value_t **items;
+    wv_obj_t **items;
 
     if (more > SIZE_MAX / 32 - len)
         return WV_ENOMEM;
@@ -484,24 +482,24 @@ int wv__value_reserve(wv_value_t *seq, size_t more)
         seq->u.seq.items = items;
         seq->u.seq.cap = cap;
     }
-    if (seq->kind == WV_VALUE_DICT || is_set(seq->kind))
+    if (seq->kind == WV_OBJ_DICT || is_set(seq->kind))
         return index_grow(seq, want);
     return 0;
 }
 
-void wv__value_push(wv_value_t *seq, wv_value_t *item)
+void wv__value_push(wv_obj_t *seq, wv_obj_t *item)
 {
     WV__ASSERT(seq->u.seq.len < seq->u.seq.cap);
     seq->u.seq.items[seq->u.seq.len++] = item;
 }
 
-void wv__value_set_add(wv_value_t *set, wv_value_t *item)
+void wv__value_set_add(wv_obj_t *set, wv_obj_t *item)
 {
-    uint64_t hash = wv_value_hash(item);
+    uint64_t hash = wv_obj_hash(item);
     size_t pos = wv__value_find(set, item, hash);
 
     if (pos != SIZE_MAX) {
-        wv_value_free(set->u.seq.items[pos]);
+        wv_obj_free(set->u.seq.items[pos]);
         set->u.seq.items[pos] = item;
         return;
     }
@@ -510,15 +508,15 @@ void wv__value_set_add(wv_value_t *set, wv_value_t *item)
     set->u.seq.items[set->u.seq.len++] = item;
 }
 
-void wv__value_dict_put(wv_value_t *dict, wv_value_t *key, wv_value_t *val)
+void wv__value_dict_put(wv_obj_t *dict, wv_obj_t *key, wv_obj_t *val)
 {
-    uint64_t hash = wv_value_hash(key);
+    uint64_t hash = wv_obj_hash(key);
     size_t pos = wv__value_find(dict, key, hash);
 
     if (pos != SIZE_MAX) {
-        wv_value_free(dict->u.seq.items[2 * pos + 1]);
+        wv_obj_free(dict->u.seq.items[2 * pos + 1]);
         dict->u.seq.items[2 * pos + 1] = val;
-        wv_value_free(key);
+        wv_obj_free(key);
         return;
     }
     WV__ASSERT(dict->u.seq.len < dict->u.seq.cap);
@@ -533,22 +531,22 @@ void wv__value_dict_put(wv_value_t *dict, wv_value_t *key, wv_value_t *val)
 static uint64_t check_epoch;
 
 /* True if v is target or holds it, looking at each node once per check. */
-static bool holds(const wv_value_t *v, const wv_value_t *target, uint64_t epoch)
+static bool holds(const wv_obj_t *v, const wv_obj_t *target, uint64_t epoch)
 {
     wv__vnode_t *n = wv__vnode(v);
     size_t i;
 
     if (v == target)
         return true;
-    if (!wv__value_is_seq(v->kind) && v->kind != WV_VALUE_OBJECT)
+    if (!wv__value_is_seq(v->kind) && v->kind != WV_OBJ_INSTANCE)
         return false;
     if (__atomic_load_n(&n->aux, __ATOMIC_RELAXED) == epoch)
         return false;
     __atomic_store_n(&n->aux, (uintptr_t)epoch, __ATOMIC_RELAXED);
-    if (v->kind == WV_VALUE_OBJECT)
-        return holds(v->u.obj.cls, target, epoch) ||
-               holds(v->u.obj.args, target, epoch) ||
-               (v->u.obj.state && holds(v->u.obj.state, target, epoch));
+    if (v->kind == WV_OBJ_INSTANCE)
+        return holds(v->u.inst.cls, target, epoch) ||
+               holds(v->u.inst.args, target, epoch) ||
+               (v->u.inst.state && holds(v->u.inst.state, target, epoch));
     for (i = 0; i < slots_of(v, v->u.seq.len); i++)
         if (holds(v->u.seq.items[i], target, epoch))
             return true;
@@ -562,7 +560,7 @@ static bool holds(const wv_value_t *v, const wv_value_t *target, uint64_t epoch)
  * no container and no item can hold it.  The walk (which costs the size
  * of item) is for the other case, a caller changing a shared node.
  */
-static bool would_cycle(const wv_value_t *seq, const wv_value_t *item)
+static bool would_cycle(const wv_obj_t *seq, const wv_obj_t *item)
 {
     if (__atomic_load_n(&seq->refs, __ATOMIC_RELAXED) == 1 && item != seq)
         return false;
@@ -573,14 +571,14 @@ static bool would_cycle(const wv_value_t *seq, const wv_value_t *item)
     return holds(item, seq, epoch);
 }
 
-int wv_value_append(wv_value_t *seq, wv_value_t *item)
+int wv_obj_append(wv_obj_t *seq, wv_obj_t *item)
 {
     int err;
 
     if (!seq || !item || !wv__value_is_seq(seq->kind) ||
-        seq->kind == WV_VALUE_DICT)
+        seq->kind == WV_OBJ_DICT)
         return WV_EINVAL;
-    if (is_set(seq->kind) && !wv_value_is_hashable(item))
+    if (is_set(seq->kind) && !wv_obj_is_hashable(item))
         return WV_EINVAL;
     if (would_cycle(seq, item))
         return WV_EINVAL;
@@ -594,12 +592,12 @@ int wv_value_append(wv_value_t *seq, wv_value_t *item)
     return 0;
 }
 
-int wv_value_dict_set(wv_value_t *dict, wv_value_t *key, wv_value_t *val)
+int wv_obj_dict_set(wv_obj_t *dict, wv_obj_t *key, wv_obj_t *val)
 {
     int err;
 
-    if (!dict || !key || !val || dict->kind != WV_VALUE_DICT ||
-        !wv_value_is_hashable(key) || would_cycle(dict, val))
+    if (!dict || !key || !val || dict->kind != WV_OBJ_DICT ||
+        !wv_obj_is_hashable(key) || would_cycle(dict, val))
         return WV_EINVAL;
     err = wv__value_reserve(dict, 1);
     if (err)
@@ -610,84 +608,82 @@ int wv_value_dict_set(wv_value_t *dict, wv_value_t *key, wv_value_t *val)
 
 /* -------------------------------------------------------------- reading */
 
-wv_value_t *wv_value_dict_find(const wv_value_t *dict, const wv_value_t *key)
+wv_obj_t *wv_obj_dict_find(const wv_obj_t *dict, const wv_obj_t *key)
 {
     size_t pos;
 
-    if (!dict || !key || dict->kind != WV_VALUE_DICT ||
-        !wv_value_is_hashable(key))
+    if (!dict || !key || dict->kind != WV_OBJ_DICT || !wv_obj_is_hashable(key))
         return NULL;
-    pos = wv__value_find(dict, key, wv_value_hash(key));
+    pos = wv__value_find(dict, key, wv_obj_hash(key));
     return pos == SIZE_MAX ? NULL : dict->u.seq.items[2 * pos + 1];
 }
 
-wv_value_t *wv_value_dict_get(const wv_value_t *dict, const char *key)
+wv_obj_t *wv_obj_dict_get(const wv_obj_t *dict, const char *key)
 {
     const vindex_t *ix;
     size_t len, i;
     uint64_t hash;
 
-    if (!dict || !key || dict->kind != WV_VALUE_DICT || !dict->u.seq.index)
+    if (!dict || !key || dict->kind != WV_OBJ_DICT || !dict->u.seq.index)
         return NULL;
     ix = dict->u.seq.index;
     len = strlen(key);
     hash = wv__hash_str(key, len);
     for (i = hash & ix->mask; ix->slot[i].pos; i = (i + 1) & ix->mask) {
         size_t pos = ix->slot[i].pos - 1;
-        const wv_value_t *k = dict->u.seq.items[2 * pos];
-        if (ix->slot[i].hash == hash && k->kind == WV_VALUE_STR &&
+        const wv_obj_t *k = dict->u.seq.items[2 * pos];
+        if (ix->slot[i].hash == hash && k->kind == WV_OBJ_STR &&
             k->u.s.len == len && memcmp(k->u.s.data, key, len) == 0)
             return dict->u.seq.items[2 * pos + 1];
     }
     return NULL;
 }
 
-int wv_value_get_int(const wv_value_t *v, int64_t *out)
+int wv_obj_get_int(const wv_obj_t *v, int64_t *out)
 {
     if (!v || !out)
         return WV_EINVAL;
     switch (v->kind) {
-    case WV_VALUE_BOOL:
+    case WV_OBJ_BOOL:
         *out = v->u.b;
         return 0;
-    case WV_VALUE_INT:
+    case WV_OBJ_INT:
         *out = v->u.i;
         return 0;
-    case WV_VALUE_BIGINT:
+    case WV_OBJ_BIGINT:
         return WV_ERANGE; /* a BIGINT never fits (it would be an INT) */
     default:
         return WV_EINVAL;
     }
 }
 
-bool wv_value_is_global(const wv_value_t *v, const char *module,
-                        const char *name)
+bool wv_obj_is_global(const wv_obj_t *v, const char *module, const char *name)
 {
     if (!v || !module || !name)
         return false;
-    if (v->kind == WV_VALUE_OBJECT)
-        v = v->u.obj.cls;
-    return v && v->kind == WV_VALUE_GLOBAL &&
+    if (v->kind == WV_OBJ_INSTANCE)
+        v = v->u.inst.cls;
+    return v && v->kind == WV_OBJ_GLOBAL &&
            strcmp(v->u.global.module, module) == 0 &&
            strcmp(v->u.global.name, name) == 0;
 }
 
-bool wv_value_is_hashable(const wv_value_t *v)
+bool wv_obj_is_hashable(const wv_obj_t *v)
 {
     size_t i;
 
     if (!v)
         return false;
     switch (v->kind) {
-    case WV_VALUE_LIST:
-    case WV_VALUE_DICT:
-    case WV_VALUE_SET:
-    case WV_VALUE_BYTEARRAY:
-    case WV_VALUE_OBJECT:
+    case WV_OBJ_LIST:
+    case WV_OBJ_DICT:
+    case WV_OBJ_SET:
+    case WV_OBJ_BYTEARRAY:
+    case WV_OBJ_INSTANCE:
         return false;
-    case WV_VALUE_TUPLE:
+    case WV_OBJ_TUPLE:
         for (i = 0; i < v->u.seq.len; i++)
-            if (!wv_value_is_hashable(v->u.seq.items[i]))
+            if (!wv_obj_is_hashable(v->u.seq.items[i]))
                 return false;
         return true;
     default:

@@ -15,20 +15,20 @@
 
 /* ------------------------------------------------------------- numbers */
 
-static bool is_set(wv_vkind_t kind)
+static bool is_set(wv_objkind_t kind)
 {
-    return kind == WV_VALUE_SET || kind == WV_VALUE_FROZENSET;
+    return kind == WV_OBJ_SET || kind == WV_OBJ_FROZENSET;
 }
 
-static bool is_number(wv_vkind_t kind)
+static bool is_number(wv_objkind_t kind)
 {
-    return kind == WV_VALUE_BOOL || kind == WV_VALUE_INT ||
-           kind == WV_VALUE_BIGINT || kind == WV_VALUE_FLOAT;
+    return kind == WV_OBJ_BOOL || kind == WV_OBJ_INT || kind == WV_OBJ_BIGINT ||
+           kind == WV_OBJ_FLOAT;
 }
 
 /* A BIGINT's value as a double (exact when the value is one: every
  * step's partial value, the number shifted right, is then exact too). */
-static double bigint_double(const wv_value_t *v)
+static double bigint_double(const wv_obj_t *v)
 {
     const uint8_t *b = (const uint8_t *)v->u.s.data;
     size_t i = v->u.s.len;
@@ -89,7 +89,7 @@ static size_t double_le(double f, uint8_t *out)
     return len;
 }
 
-static bool float_equals_bigint(double f, const wv_value_t *big)
+static bool float_equals_bigint(double f, const wv_obj_t *big)
 {
     uint8_t le[140];
     size_t len;
@@ -107,79 +107,79 @@ static bool float_equals_int(double f, int64_t i)
     return is_integral(f) && (int64_t)f == i;
 }
 
-static bool num_equal(const wv_value_t *a, const wv_value_t *b)
+static bool num_equal(const wv_obj_t *a, const wv_obj_t *b)
 {
     int64_t ia, ib;
 
-    if (a->kind == WV_VALUE_FLOAT && b->kind == WV_VALUE_FLOAT)
+    if (a->kind == WV_OBJ_FLOAT && b->kind == WV_OBJ_FLOAT)
         return a->u.f == b->u.f;
-    if (b->kind == WV_VALUE_FLOAT) {
-        const wv_value_t *t = a;
+    if (b->kind == WV_OBJ_FLOAT) {
+        const wv_obj_t *t = a;
         a = b;
         b = t;
     }
-    if (a->kind == WV_VALUE_FLOAT)
-        return b->kind == WV_VALUE_BIGINT
+    if (a->kind == WV_OBJ_FLOAT)
+        return b->kind == WV_OBJ_BIGINT
                    ? float_equals_bigint(a->u.f, b)
-                   : (wv_value_get_int(b, &ib), float_equals_int(a->u.f, ib));
-    if (a->kind == WV_VALUE_BIGINT || b->kind == WV_VALUE_BIGINT)
+                   : (wv_obj_get_int(b, &ib), float_equals_int(a->u.f, ib));
+    if (a->kind == WV_OBJ_BIGINT || b->kind == WV_OBJ_BIGINT)
         return a->kind == b->kind && a->u.s.len == b->u.s.len &&
                memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
-    wv_value_get_int(a, &ia);
-    wv_value_get_int(b, &ib);
+    wv_obj_get_int(a, &ia);
+    wv_obj_get_int(b, &ib);
     return ia == ib;
 }
 
 /* ---------------------------------------------------------------- equal */
 
-static bool set_equal(const wv_value_t *a, const wv_value_t *b)
+static bool set_equal(const wv_obj_t *a, const wv_obj_t *b)
 {
     size_t i;
 
     if (a->u.seq.len != b->u.seq.len)
         return false;
     for (i = 0; i < a->u.seq.len; i++) {
-        const wv_value_t *item = a->u.seq.items[i];
-        if (wv__value_find(b, item, wv_value_hash(item)) == SIZE_MAX)
+        const wv_obj_t *item = a->u.seq.items[i];
+        if (wv__value_find(b, item, wv_obj_hash(item)) == SIZE_MAX)
             return false;
     }
     return true;
 }
 
-static bool dict_equal(const wv_value_t *a, const wv_value_t *b)
+static bool dict_equal(const wv_obj_t *a, const wv_obj_t *b)
 {
     size_t i;
 
     if (a->u.seq.len != b->u.seq.len)
         return false;
     for (i = 0; i < a->u.seq.len; i++) {
-        const wv_value_t *key = a->u.seq.items[2 * i];
-        size_t pos = wv__value_find(b, key, wv_value_hash(key));
-        if (pos == SIZE_MAX || !wv_value_equal(a->u.seq.items[2 * i + 1],
-                                               b->u.seq.items[2 * pos + 1]))
+        const wv_obj_t *key = a->u.seq.items[2 * i];
+        size_t pos = wv__value_find(b, key, wv_obj_hash(key));
+        if (pos == SIZE_MAX || !wv_obj_equal(a->u.seq.items[2 * i + 1],
+                                             b->u.seq.items[2 * pos + 1]))
             return false;
     }
     return true;
 }
 
-static bool items_equal(const wv_value_t *a, const wv_value_t *b)
+static bool items_equal(const wv_obj_t *a, const wv_obj_t *b)
 {
     size_t i;
 
     if (a->u.seq.len != b->u.seq.len)
         return false;
     for (i = 0; i < a->u.seq.len; i++)
-        if (!wv_value_equal(a->u.seq.items[i], b->u.seq.items[i]))
+        if (!wv_obj_equal(a->u.seq.items[i], b->u.seq.items[i]))
             return false;
     return true;
 }
 
-static bool is_binary(wv_vkind_t kind)
+static bool is_binary(wv_objkind_t kind)
 {
-    return kind == WV_VALUE_BYTES || kind == WV_VALUE_BYTEARRAY;
+    return kind == WV_OBJ_BYTES || kind == WV_OBJ_BYTEARRAY;
 }
 
-bool wv_value_equal(const wv_value_t *a, const wv_value_t *b)
+bool wv_obj_equal(const wv_obj_t *a, const wv_obj_t *b)
 {
     if (!a || !b)
         return false;
@@ -193,24 +193,24 @@ bool wv_value_equal(const wv_value_t *a, const wv_value_t *b)
     if (a->kind != b->kind)
         return false;
     switch (a->kind) {
-    case WV_VALUE_NONE:
+    case WV_OBJ_NONE:
         return true;
-    case WV_VALUE_STR:
+    case WV_OBJ_STR:
         return a->u.s.len == b->u.s.len &&
                memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
-    case WV_VALUE_TUPLE:
-    case WV_VALUE_LIST:
+    case WV_OBJ_TUPLE:
+    case WV_OBJ_LIST:
         return items_equal(a, b);
-    case WV_VALUE_DICT:
+    case WV_OBJ_DICT:
         return dict_equal(a, b);
-    case WV_VALUE_GLOBAL:
+    case WV_OBJ_GLOBAL:
         return strcmp(a->u.global.module, b->u.global.module) == 0 &&
                strcmp(a->u.global.name, b->u.global.name) == 0;
-    case WV_VALUE_OBJECT:
-        return wv_value_equal(a->u.obj.cls, b->u.obj.cls) &&
-               wv_value_equal(a->u.obj.args, b->u.obj.args) &&
-               (a->u.obj.state == b->u.obj.state ||
-                wv_value_equal(a->u.obj.state, b->u.obj.state));
+    case WV_OBJ_INSTANCE:
+        return wv_obj_equal(a->u.inst.cls, b->u.inst.cls) &&
+               wv_obj_equal(a->u.inst.args, b->u.inst.args) &&
+               (a->u.inst.state == b->u.inst.state ||
+                wv_obj_equal(a->u.inst.state, b->u.inst.state));
     default:
         return false;
     }
@@ -247,16 +247,16 @@ uint64_t wv__hash_str(const char *s, size_t len)
 
 /* Equal numbers of any kind hash alike: integral values by their integer,
  * others (and integers beyond int64_t) by their double. */
-static uint64_t num_hash(const wv_value_t *v)
+static uint64_t num_hash(const wv_obj_t *v)
 {
     double d;
     int64_t i;
 
-    if (v->kind == WV_VALUE_BOOL || v->kind == WV_VALUE_INT) {
-        wv_value_get_int(v, &i);
+    if (v->kind == WV_OBJ_BOOL || v->kind == WV_OBJ_INT) {
+        wv_obj_get_int(v, &i);
         return mix((uint64_t)i);
     }
-    d = v->kind == WV_VALUE_FLOAT ? v->u.f : bigint_double(v);
+    d = v->kind == WV_OBJ_FLOAT ? v->u.f : bigint_double(v);
     if (d >= -0x1p63 && d < 0x1p63 && is_integral(d))
         return mix((uint64_t)(int64_t)d);
     if (d == 0) /* -0.0 */
@@ -264,32 +264,32 @@ static uint64_t num_hash(const wv_value_t *v)
     return hash_bytes(&d, sizeof d, 'F');
 }
 
-uint64_t wv_value_hash(const wv_value_t *v)
+uint64_t wv_obj_hash(const wv_obj_t *v)
 {
     uint64_t h;
     size_t i;
 
-    if (!wv_value_is_hashable(v))
+    if (!wv_obj_is_hashable(v))
         return 0;
     switch (v->kind) {
-    case WV_VALUE_NONE:
+    case WV_OBJ_NONE:
         return mix(0x4e6f6e65);
-    case WV_VALUE_STR:
+    case WV_OBJ_STR:
         return wv__hash_str(v->u.s.data, v->u.s.len);
-    case WV_VALUE_BYTES:
+    case WV_OBJ_BYTES:
         return hash_bytes(v->u.s.data, v->u.s.len, 'B');
-    case WV_VALUE_TUPLE:
+    case WV_OBJ_TUPLE:
         h = mix('T' + v->u.seq.len);
         for (i = 0; i < v->u.seq.len; i++)
-            h = mix(h * 31 + wv_value_hash(v->u.seq.items[i]));
+            h = mix(h * 31 + wv_obj_hash(v->u.seq.items[i]));
         return h;
-    case WV_VALUE_FROZENSET:
+    case WV_OBJ_FROZENSET:
         /* Order-independent: a sum of the items' mixed hashes. */
         h = v->u.seq.len;
         for (i = 0; i < v->u.seq.len; i++)
-            h += mix(wv_value_hash(v->u.seq.items[i]) ^ 0x5e7);
+            h += mix(wv_obj_hash(v->u.seq.items[i]) ^ 0x5e7);
         return mix(h);
-    case WV_VALUE_GLOBAL:
+    case WV_OBJ_GLOBAL:
         return hash_bytes(
             v->u.global.name, strlen(v->u.global.name),
             hash_bytes(v->u.global.module, strlen(v->u.global.module), 'G'));

@@ -212,7 +212,7 @@ static void put_float(out_t *o, double f)
 }
 
 /* A BIGINT in decimal: its magnitude divided down by 10^9 repeatedly. */
-static void put_bigint(out_t *o, const wv_value_t *v)
+static void put_bigint(out_t *o, const wv_obj_t *v)
 {
     const uint8_t *b = (const uint8_t *)v->u.s.data;
     size_t len = v->u.s.len, n = 0, i;
@@ -256,9 +256,9 @@ out:
 
 /* ------------------------------------------------------------- the tree */
 
-static void put_value(out_t *o, const wv_value_t *v);
+static void put_value(out_t *o, const wv_obj_t *v);
 
-static void put_items(out_t *o, const wv_value_t *v, const char *open,
+static void put_items(out_t *o, const wv_obj_t *v, const char *open,
                       const char *close)
 {
     size_t i;
@@ -267,7 +267,7 @@ static void put_items(out_t *o, const wv_value_t *v, const char *open,
     for (i = 0; i < v->u.seq.len; i++) {
         if (i)
             puts_(o, ", ");
-        if (v->kind == WV_VALUE_DICT) {
+        if (v->kind == WV_OBJ_DICT) {
             put_value(o, v->u.seq.items[2 * i]);
             puts_(o, ": ");
             put_value(o, v->u.seq.items[2 * i + 1]);
@@ -275,96 +275,96 @@ static void put_items(out_t *o, const wv_value_t *v, const char *open,
             put_value(o, v->u.seq.items[i]);
         }
     }
-    if (v->kind == WV_VALUE_TUPLE && v->u.seq.len == 1)
+    if (v->kind == WV_OBJ_TUPLE && v->u.seq.len == 1)
         puts_(o, ",");
     puts_(o, close);
 }
 
-static void put_object(out_t *o, const wv_value_t *v)
+static void put_object(out_t *o, const wv_obj_t *v)
 {
-    const wv_value_t *args = v->u.obj.args;
+    const wv_obj_t *args = v->u.inst.args;
 
-    put_value(o, v->u.obj.cls);
-    if (args && args->kind == WV_VALUE_TUPLE && args->u.seq.len != 1) {
+    put_value(o, v->u.inst.cls);
+    if (args && args->kind == WV_OBJ_TUPLE && args->u.seq.len != 1) {
         put_value(o, args);
-    } else if (args && args->kind == WV_VALUE_TUPLE) {
+    } else if (args && args->kind == WV_OBJ_TUPLE) {
         puts_(o, "(");
         put_value(o, args->u.seq.items[0]);
         puts_(o, ")");
     } else {
         puts_(o, "()");
     }
-    if (v->u.obj.state) {
+    if (v->u.inst.state) {
         puts_(o, ".__setstate__(");
-        put_value(o, v->u.obj.state);
+        put_value(o, v->u.inst.state);
         puts_(o, ")");
     }
 }
 
-static void put_value(out_t *o, const wv_value_t *v)
+static void put_value(out_t *o, const wv_obj_t *v)
 {
     if (o->err)
         return;
     switch (v->kind) {
-    case WV_VALUE_NONE:
+    case WV_OBJ_NONE:
         puts_(o, "None");
         break;
-    case WV_VALUE_BOOL:
+    case WV_OBJ_BOOL:
         puts_(o, v->u.b ? "True" : "False");
         break;
-    case WV_VALUE_INT:
+    case WV_OBJ_INT:
         putf(o, "%lld", (long long)v->u.i);
         break;
-    case WV_VALUE_BIGINT:
+    case WV_OBJ_BIGINT:
         put_bigint(o, v);
         break;
-    case WV_VALUE_FLOAT:
+    case WV_OBJ_FLOAT:
         put_float(o, v->u.f);
         break;
-    case WV_VALUE_STR:
+    case WV_OBJ_STR:
         put_str(o, v->u.s.data, v->u.s.len);
         break;
-    case WV_VALUE_BYTES:
+    case WV_OBJ_BYTES:
         put_bytes(o, v->u.s.data, v->u.s.len);
         break;
-    case WV_VALUE_BYTEARRAY:
+    case WV_OBJ_BYTEARRAY:
         puts_(o, "bytearray(");
         put_bytes(o, v->u.s.data, v->u.s.len);
         puts_(o, ")");
         break;
-    case WV_VALUE_TUPLE:
+    case WV_OBJ_TUPLE:
         put_items(o, v, "(", ")");
         break;
-    case WV_VALUE_LIST:
+    case WV_OBJ_LIST:
         put_items(o, v, "[", "]");
         break;
-    case WV_VALUE_DICT:
+    case WV_OBJ_DICT:
         put_items(o, v, "{", "}");
         break;
-    case WV_VALUE_SET:
+    case WV_OBJ_SET:
         if (v->u.seq.len)
             put_items(o, v, "{", "}");
         else
             puts_(o, "set()");
         break;
-    case WV_VALUE_FROZENSET:
+    case WV_OBJ_FROZENSET:
         if (v->u.seq.len)
             put_items(o, v, "frozenset({", "})");
         else
             puts_(o, "frozenset()");
         break;
-    case WV_VALUE_GLOBAL:
+    case WV_OBJ_GLOBAL:
         puts_(o, v->u.global.module);
         puts_(o, ".");
         puts_(o, v->u.global.name);
         break;
-    case WV_VALUE_OBJECT:
+    case WV_OBJ_INSTANCE:
         put_object(o, v);
         break;
     }
 }
 
-int wv_value_repr(const wv_value_t *v, char **out)
+int wv_obj_repr(const wv_obj_t *v, char **out)
 {
     out_t o = {0};
 
