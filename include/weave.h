@@ -26,7 +26,9 @@
 #include "weave/core.h"
 #include "weave/coro.h"
 #include "weave/ipc.h"
+#include "weave/manager.h"
 #include "weave/net.h"
+#include "weave/obj.h"
 #include "weave/pool.h"
 #include "weave/proc.h"
 #include "weave/queue.h"
@@ -34,6 +36,5 @@
 #include "weave/subprocess.h"
 #include "weave/sync.h"
 #include "weave/tls.h"
-#include "weave/obj.h"
 
 #endif /* WEAVE_H */

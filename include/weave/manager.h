@@ -1,0 +1,315 @@
+/*
+ * weave/manager.h - distributed objects: a manager that serves named
+ * queues and functions over TCP, guarded by an authkey, to weave and
+ * CPython clients alike, and the client side that uses them from another
+ * process or machine (Python's multiprocessing.managers.BaseManager).
+ *
+ * The master of the tutorials' "distributed processes":
+ *
+ *     wv_manager_opts_t o = {.host = "0.0.0.0", .port = 5000,
+ *                            .authkey = "abc", .authkey_len = 3};
+ *     wv_manager_t *m;
+ *     wv_manager_new(&m, &o);
+ *     wv_manager_register_queue(m, "get_task_queue", 0);
+ *     wv_manager_register_queue(m, "get_result_queue", 0);
+ *     wv_manager_start(m);                       // serves on its threads
+ *     wv_proxy_t *task, *result;
+ *     wv_manager_proxy(m, "get_task_queue", &task, WV_FOREVER);
+ *     wv_manager_proxy(m, "get_result_queue", &result, WV_FOREVER);
+ *     wv_proxy_put(task, n, WV_FOREVER);         // n: a wv_obj_t
+ *     wv_proxy_get(result, &r, wv_deadline_in(10000));
+ *
+ * and a worker elsewhere does the same with wv_manager_connect instead of
+ * new/register/start: its proxies reach the master's queues over the
+ * network.  A worker may be CPython's task_worker.py, and a weave worker
+ * may serve CPython's task_master.py: the wire is CPython's
+ * (MANAGER-PROTOCOL.md in the sources), 3.8 to 3.13.
+ *
+ * Safety.  Both sides prove the authkey with CPython's HMAC challenge
+ * before anything else.  What travels is pickles, which CPython runs;
+ * weave decodes them into inert values (weave/obj.h) and never imports,
+ * calls or executes anything a peer sends, whatever it knows.  A peer
+ * that is not authenticated gets a deadline, a 256-byte frame limit and a
+ * cap on how many such peers wait at once; an authenticated one a frame
+ * limit and the decoder's limits.  The handshake binds nothing to the
+ * connection and the frames are cleartext, as Python's are: across an
+ * untrusted network give the manager a TLS context.
+ *
+ * Waiting: every call that talks to the network or waits on a queue takes
+ * a deadline (weave/core.h) and waits as weave's calls do: a thread
+ * blocks, a coroutine parks.
+ *
+ * Values: items, arguments and results are wv_obj_t trees.  A call that
+ * sends a value borrows it (the caller keeps its reference); a call that
+ * hands one out gives the caller a reference to free with wv_obj_free.
+ */
+#ifndef WEAVE_MANAGER_H
+#define WEAVE_MANAGER_H
+
+#include "weave/core.h"
+#include "weave/net.h"
+#include "weave/obj.h"
+#include "weave/tls.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wv_manager wv_manager_t;
+typedef struct wv_proxy wv_proxy_t;
+
+typedef struct wv_manager_opts {
+    /* Where to listen (server) or whom to reach (client): a host name or
+     * address and a port (a server's port 0 picks a free one: see
+     * wv_manager_addr), or a Unix socket path in unix_path instead.
+     * A server's host NULL is "127.0.0.1"; "0.0.0.0" or "::" listens on
+     * every address, as BaseManager(address=('', port)). */
+    const char *host;
+    uint16_t port;
+    const char *unix_path;
+    /* The authkey (required, 1 to 256 bytes; Python's authkey=b'abc'),
+     * copied. */
+    const void *authkey;
+    size_t authkey_len;
+    /* Refuse CPython's legacy HMAC-MD5 answer (<= 3.11 peers), both
+     * ways: only for deployments without such peers. */
+    bool strict_auth;
+    /* A TLS context (weave/tls.h): a server context for a server, a
+     * client one for a client; NULL (the default, as Python's) is plain
+     * TCP.  Borrowed: it must outlive the manager. */
+    wv_tls_ctx_t *tls;
+    /* A client's TLS server name (NULL: host). */
+    const char *tls_server_name;
+    /* Server: its threads, each serving many connections with a
+     * coroutine per connection (0: 1). */
+    unsigned threads;
+    /* Server: connections at once (0: 1024), and of those, how many may
+     * still be authenticating (0: 64; beyond it new ones are closed at
+     * once), each within handshake_ms (0: 5000). */
+    size_t max_connections;
+    size_t max_unauthenticated;
+    int64_t handshake_ms;
+    /* The largest frame taken from an authenticated peer (0: 64 MiB);
+     * a larger one ends the connection (WV_EMSGSIZE). */
+    size_t max_frame;
+    /* Limits of the pickle decoder (zero: weave/obj.h's defaults). */
+    wv_pickle_limits_t limits;
+    /* Server: ignore a client's "shutdown" request (CPython honours it
+     * from any authenticated client). */
+    bool refuse_remote_shutdown;
+} wv_manager_opts_t;
+
+/* ------------------------------------------------------------- server */
+
+/*
+ * Makes a manager that will serve (BaseManager(address, authkey)):
+ * register its objects, then wv_manager_start or serve_forever.  The
+ * options are copied.  Errors: WV_EINVAL (out or opts NULL, no authkey or
+ * one over 256 bytes, both host/port and unix_path), WV_ENOMEM.
+ */
+WV_EXTERN int wv_manager_new(wv_manager_t **out, const wv_manager_opts_t *opts);
+
+/*
+ * Registers a queue.Queue under typeid (BaseManager.register(typeid,
+ * callable=lambda: a_queue)): one queue, made now, that every client
+ * gets for that typeid; maxsize 0 is unbounded.  typeid is a Python
+ * identifier (CPython clients make a method of it), copied.  Errors:
+ * WV_EINVAL (NULL, not an identifier, started), WV_EEXIST (typeid taken),
+ * WV_ENOMEM.
+ */
+WV_EXTERN int wv_manager_register_queue(wv_manager_t *m, const char *typeid,
+                                        size_t maxsize);
+
+/*
+ * A function a client may call as a method of the object typeid (the
+ * RPC: BaseManager.register('Calc', Calc); calc = m.Calc();
+ * calc.add(1, 2)).  It runs in the coroutine that serves the caller's
+ * connection, on one of the server's threads: weave calls it makes wait
+ * by parking; a call that blocks its thread stalls that thread's other
+ * connections for as long.  args is a TUPLE and kwds a DICT (both
+ * borrowed, valid during the call).  It returns 0 and sets *result to a
+ * new value (or leaves it NULL for None), or returns WV_EREMOTE and sets
+ * *result to an exception value (wv_obj_new_exception) that the client
+ * gets raised, or returns another WV_E* code, which the client gets as a
+ * RuntimeError naming the code.  The manager frees *result.
+ */
+typedef int (*wv_manager_fn)(void *arg, const wv_obj_t *args,
+                             const wv_obj_t *kwds, wv_obj_t **result);
+
+/*
+ * Adds method to the object typeid (made on first use, the exposed
+ * methods in the order of registration).  Errors: WV_EINVAL (NULL, a name
+ * that is not an identifier, started, typeid is a queue), WV_EEXIST (the
+ * method exists), WV_ENOMEM.
+ */
+WV_EXTERN int wv_manager_register(wv_manager_t *m, const char *typeid,
+                                  const char *method, wv_manager_fn fn,
+                                  void *arg);
+
+/*
+ * Listens and serves on the manager's threads, returning at once
+ * (BaseManager.start, with threads instead of a process: C has no lock
+ * to escape).  Errors: WV_EINVAL (NULL, a client, started), the errors of
+ * wv_server_new (WV_EADDRINUSE...), WV_ENOMEM.
+ */
+WV_EXTERN int wv_manager_start(wv_manager_t *m);
+
+/*
+ * The address a started server listens on (the port picked for port 0).
+ * Errors: WV_EINVAL (NULL, not a started server).
+ */
+WV_EXTERN int wv_manager_addr(const wv_manager_t *m, wv_addr_t *out);
+
+/*
+ * Starts the server unless started, and waits until it is shut down:
+ * by wv_manager_shutdown from another thread, or a client's shutdown
+ * request (Server.serve_forever), or the deadline.  Returns 0 after a
+ * shutdown (the server then has stopped), WV_ETIMEDOUT (still serving),
+ * WV_ECANCELED, or wv_manager_start's errors.
+ */
+WV_EXTERN int wv_manager_serve_forever(wv_manager_t *m, int64_t deadline);
+
+/*
+ * Server: stops accepting, ends every queue wait (a waiting get fails
+ * with WV_ESHUTDOWN on a local proxy, queue.Empty on a remote one),
+ * closes the connections (cancelling what still runs at the deadline)
+ * and wakes serve_forever.  Client: asks the server to shut down (its
+ * "shutdown" request; CPython's server exits).  A second call returns 0.
+ * Errors: WV_EINVAL, a client's connection errors, WV_EREMOTE (the server
+ * refused).
+ */
+WV_EXTERN int wv_manager_shutdown(wv_manager_t *m, int64_t deadline);
+
+/* Shuts a server down (deadline 0) and frees the manager, its queues and
+ * their items; a client's connections are closed.  Its proxies must be
+ * freed before.  NULL: no-op. */
+WV_EXTERN void wv_manager_free(wv_manager_t *m);
+
+/* ------------------------------------------------------------- client */
+
+/*
+ * Connects to a manager (BaseManager(address, authkey).connect()): one
+ * connection, the handshake and a "dummy" request to prove both, as
+ * Python's connect does.  Errors: WV_EINVAL (out or opts NULL, no
+ * authkey), WV_EAUTH (the key was refused, or the server did not know
+ * it), WV_ECONNREFUSED and the other errors of wv_tcp_connect, WV_EPROTO
+ * (the peer is not a manager), WV_ETIMEDOUT, WV_ENOMEM.
+ */
+WV_EXTERN int wv_manager_connect(wv_manager_t **out,
+                                 const wv_manager_opts_t *opts,
+                                 int64_t deadline);
+
+/* -------------------------------------------------------------- proxies */
+
+/*
+ * A proxy for the object registered as typeid (Python's
+ * manager.get_task_queue()).  On a server it reaches the object
+ * directly; on a client it makes the object on the server ("create") and
+ * holds one reference until freed.  A proxy is used by one caller at a
+ * time; a client's proxies share one connection for their method calls
+ * (one call at a time on it), as a Python thread's proxies do.
+ * Errors: WV_EINVAL (NULL), WV_ENOENT (no such typeid: the server says
+ * KeyError), the connection's errors, WV_ENOMEM.
+ */
+WV_EXTERN int wv_manager_proxy(wv_manager_t *m, const char *typeid,
+                               wv_proxy_t **out, int64_t deadline);
+
+/* Drops the proxy (a client's "decref", errors ignored, as Python
+ * does).  NULL: no-op. */
+WV_EXTERN void wv_proxy_free(wv_proxy_t *p);
+
+/*
+ * queue.put(item): item is copied (by reference count on a server, by
+ * pickling on a client; the caller keeps its reference).  A bounded
+ * queue that stays full until the deadline: WV_ETIMEDOUT (WV_EAGAIN for
+ * deadline 0: queue.Full).  Errors: WV_EINVAL (NULL, not a queue),
+ * WV_ESHUTDOWN (the queue or manager was shut down), the connection's
+ * errors.
+ */
+WV_EXTERN int wv_proxy_put(wv_proxy_t *p, const wv_obj_t *item,
+                           int64_t deadline);
+
+/*
+ * queue.get(): the oldest item, to free with wv_obj_free.  Nothing
+ * until the deadline: WV_ETIMEDOUT (deadline 0: WV_EAGAIN at once, as
+ * get_nowait raises queue.Empty).  On a client the server waits with
+ * Python's timeout (the time left) and the reply is awaited a little
+ * longer; if even that passes, the connection is closed (a late reply
+ * would be lost in it) and the next call opens another.  Errors as put's.
+ */
+WV_EXTERN int wv_proxy_get(wv_proxy_t *p, wv_obj_t **item, int64_t deadline);
+
+/*
+ * Batches (weave's, for throughput): puts n items in order with one
+ * request, or takes up to max items with one request (waiting until the
+ * deadline only while the queue is empty), where put and get take one
+ * round trip per item.  put_many stops at the first item that cannot be
+ * put (a bounded queue full until the deadline): *done (may be NULL)
+ * counts the items put, always the first *done of them.  get_many gives
+ * 1 to max items in items[0..*got), each to free with wv_obj_free.
+ * Against a CPython server, which has no such method, each falls back to
+ * one put or get per item.  Errors: as put's and get's; WV_EINVAL (NULL,
+ * n or max 0).
+ */
+WV_EXTERN int wv_proxy_put_many(wv_proxy_t *p, wv_obj_t *const *items, size_t n,
+                                size_t *done, int64_t deadline);
+WV_EXTERN int wv_proxy_get_many(wv_proxy_t *p, wv_obj_t **items, size_t max,
+                                size_t *got, int64_t deadline);
+
+/* queue.qsize(): items queued now (not counting leased ones).  Errors:
+ * WV_EINVAL, the connection's errors. */
+WV_EXTERN int wv_proxy_qsize(wv_proxy_t *p, size_t *n, int64_t deadline);
+
+/* queue.task_done() and queue.join(): errors WV_EINVAL (task_done more
+ * often than items were got: Python's ValueError), WV_ETIMEDOUT (join),
+ * the connection's errors. */
+WV_EXTERN int wv_proxy_task_done(wv_proxy_t *p, int64_t deadline);
+WV_EXTERN int wv_proxy_join(wv_proxy_t *p, int64_t deadline);
+
+/*
+ * At-least-once delivery (weave's, beyond Python): takes the oldest item
+ * as wv_proxy_get does, but the server keeps it, leased to this caller
+ * for lease_ms, under *lease.  wv_proxy_ack ends the lease: the item is
+ * done.  A lease that expires, or whose connection ends (the worker
+ * died), puts the item back in the queue for another taker; its ack then
+ * fails with WV_ENOENT.  So an acknowledged item is never delivered
+ * again, and an item is never lost before its ack.  Python clients of the
+ * same queue see plain get and put.  Errors: as get's, WV_EINVAL
+ * (lease_ms <= 0), WV_ENOTSUP (a CPython server, which has no leases),
+ * and for ack WV_ENOENT (no such lease: expired, or acknowledged
+ * before).
+ */
+WV_EXTERN int wv_proxy_get_leased(wv_proxy_t *p, wv_obj_t **item,
+                                  uint64_t *lease, int64_t lease_ms,
+                                  int64_t deadline);
+WV_EXTERN int wv_proxy_ack(wv_proxy_t *p, uint64_t lease, int64_t deadline);
+
+/*
+ * Calls method on the proxy's object with args (a TUPLE, or NULL for
+ * none) and kwds (a DICT, or NULL), both borrowed, and gives its result
+ * in *result (a new value; None as a NONE node).  Any method the object
+ * exposes: a registered function, or a queue's methods by their Python
+ * names; on a CPython server any method of any registered type.
+ * Errors: WV_EREMOTE (the method raised: *result is then the exception
+ * (an INSTANCE, e.g. builtins.ValueError('bad', 42)), or the server's
+ * error text (a STR: its traceback, unknown method...)), WV_EINVAL
+ * (NULL, args not a tuple, kwds not a dict), WV_ENOTSUP (the server
+ * answered with a proxy to another object), the connection's errors.
+ */
+WV_EXTERN int wv_proxy_call(wv_proxy_t *p, const char *method,
+                            const wv_obj_t *args, const wv_obj_t *kwds,
+                            wv_obj_t **result, int64_t deadline);
+
+/* The typeid and the server's ident of the proxy's object (borrowed,
+ * valid while p is).  NULL for NULL. */
+WV_EXTERN const char *wv_proxy_typeid(const wv_proxy_t *p);
+WV_EXTERN const char *wv_proxy_ident(const wv_proxy_t *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEAVE_MANAGER_H */
