@@ -1,0 +1,779 @@
+/*
+ * tests/test_manager.c - the manager (weave/manager.h): local and remote
+ * proxies, RPC, leases, shutdown, hostile peers, and CPython in both
+ * roles: Python workers and clients against a weave manager, and a weave
+ * worker against a Python master, for every interpreter on the machine
+ * (python3 and pyenv's 3.8 to 3.13).
+ */
+#include "runner.h"
+
+#include "weave/manager.h"
+
+#include <arpa/inet.h>
+#include <glob.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KEY "abc"
+
+/* ------------------------------------------------------------ helpers */
+
+static wv_obj_t *vint(int64_t i)
+{
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_int(&v, i));
+    return v;
+}
+
+static wv_obj_t *vstr(const char *s)
+{
+    wv_obj_t *v;
+    WVT_OK(wv_obj_new_str(&v, s, strlen(s)));
+    return v;
+}
+
+static wv_obj_t *vtuple2(wv_obj_t *a, wv_obj_t *b)
+{
+    wv_obj_t *t;
+    WVT_OK(wv_obj_new_tuple(&t, 2));
+    WVT_OK(wv_obj_append(t, a));
+    WVT_OK(wv_obj_append(t, b));
+    return t;
+}
+
+static int64_t get_int(const wv_obj_t *v)
+{
+    int64_t i;
+    WVT_OK(wv_obj_get_int(v, &i));
+    return i;
+}
+
+static wv_manager_opts_t server_opts(void)
+{
+    wv_manager_opts_t o = {
+        .host = "127.0.0.1", .port = 0, .authkey = KEY, .authkey_len = 3};
+    return o;
+}
+
+/* A started manager with a task and a result queue, on a free port. */
+static wv_manager_t *start_master(uint16_t *port)
+{
+    wv_manager_opts_t o = server_opts();
+    wv_manager_t *m;
+    WVT_OK(wv_manager_new(&m, &o));
+    WVT_OK(wv_manager_register_queue(m, "get_task_queue", 0));
+    WVT_OK(wv_manager_register_queue(m, "get_result_queue", 0));
+    WVT_OK(wv_manager_start(m));
+    wv_addr_t a;
+    WVT_OK(wv_manager_addr(m, &a));
+    *port = wv_addr_port(&a);
+    WVT_GT(*port, 0);
+    return m;
+}
+
+static wv_manager_t *connect_to(uint16_t port, const char *key)
+{
+    wv_manager_opts_t o = {.host = "127.0.0.1",
+                           .port = port,
+                           .authkey = key,
+                           .authkey_len = strlen(key)};
+    wv_manager_t *c;
+    WVT_OK(wv_manager_connect(&c, &o, wv_deadline_in(10000)));
+    return c;
+}
+
+static wv_proxy_t *proxy(wv_manager_t *m, const char *typeid)
+{
+    wv_proxy_t *p;
+    WVT_OK(wv_manager_proxy(m, typeid, &p, wv_deadline_in(10000)));
+    return p;
+}
+
+/* ------------------------------------------------------ local proxies */
+
+WVT_TEST(manager_local_queue_is_python_queue)
+{
+    wv_manager_opts_t o = server_opts();
+    wv_manager_t *m;
+    WVT_OK(wv_manager_new(&m, &o));
+    WVT_OK(wv_manager_register_queue(m, "q", 2));
+    WVT_ERR(wv_manager_register_queue(m, "q", 0), WV_EEXIST);
+    WVT_ERR(wv_manager_register_queue(m, "not an id", 0), WV_EINVAL);
+    wv_proxy_t *p;
+    WVT_ERR(wv_manager_proxy(m, "nope", &p, 0), WV_ENOENT);
+    p = proxy(m, "q");
+    wv_obj_t *a = vint(1), *b = vstr("two"), *got;
+    WVT_OK(wv_proxy_put(p, a, 0));
+    WVT_OK(wv_proxy_put(p, b, 0));
+    WVT_ERR(wv_proxy_put(p, a, 0), WV_EAGAIN); /* full: queue.Full */
+    WVT_ERR(wv_proxy_put(p, a, wv_deadline_in(20)), WV_ETIMEDOUT);
+    size_t n;
+    WVT_OK(wv_proxy_qsize(p, &n, 0));
+    WVT_EQ(n, 2);
+    WVT_OK(wv_proxy_get(p, &got, 0));
+    WVT_ASSERT(wv_obj_equal(got, a));
+    wv_obj_free(got);
+    WVT_OK(wv_proxy_get(p, &got, 0));
+    WVT_ASSERT(wv_obj_equal(got, b));
+    wv_obj_free(got);
+    WVT_ERR(wv_proxy_get(p, &got, 0), WV_EAGAIN);
+    WVT_ERR(wv_proxy_get(p, &got, wv_deadline_in(20)), WV_ETIMEDOUT);
+    WVT_ERR(wv_proxy_join(p, 0), WV_EAGAIN);
+    WVT_OK(wv_proxy_task_done(p, 0));
+    WVT_OK(wv_proxy_task_done(p, 0));
+    WVT_ERR(wv_proxy_task_done(p, 0), WV_EINVAL);
+    WVT_OK(wv_proxy_join(p, 0));
+    wv_obj_free(a);
+    wv_obj_free(b);
+    wv_proxy_free(p);
+    wv_manager_free(m);
+}
+
+static int add_fn(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
+                  wv_obj_t **result)
+{
+    (void)arg;
+    (void)kwds;
+    int64_t x, y;
+    if (args->u.seq.len != 2 || wv_obj_get_int(args->u.seq.items[0], &x) ||
+        wv_obj_get_int(args->u.seq.items[1], &y)) {
+        wv_obj_t *a;
+        if (wv_obj_new_tuple(&a, 1))
+            return WV_ENOMEM;
+        wv_obj_t *t;
+        if (wv_obj_new_str(&t, "add takes two ints", 18)) {
+            wv_obj_free(a);
+            return WV_ENOMEM;
+        }
+        wv_obj_append(a, t);
+        int err = wv_obj_new_exception(result, "builtins", "TypeError", a);
+        if (err)
+            wv_obj_free(a);
+        return err ? err : WV_EREMOTE;
+    }
+    return wv_obj_new_int(result, x + y);
+}
+
+static int fail_fn(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
+                   wv_obj_t **result)
+{
+    (void)arg;
+    (void)args;
+    (void)kwds;
+    (void)result;
+    return WV_EPERM;
+}
+
+static wv_manager_t *start_calc(uint16_t *port)
+{
+    wv_manager_opts_t o = server_opts();
+    wv_manager_t *m;
+    WVT_OK(wv_manager_new(&m, &o));
+    WVT_OK(wv_manager_register(m, "Calc", "add", add_fn, NULL));
+    WVT_OK(wv_manager_register(m, "Calc", "fail", fail_fn, NULL));
+    WVT_ERR(wv_manager_register(m, "Calc", "add", add_fn, NULL), WV_EEXIST);
+    WVT_OK(wv_manager_start(m));
+    wv_addr_t a;
+    WVT_OK(wv_manager_addr(m, &a));
+    *port = wv_addr_port(&a);
+    WVT_ERR(wv_manager_register(m, "Calc", "late", add_fn, NULL), WV_EINVAL);
+    return m;
+}
+
+static void check_calc(wv_proxy_t *calc)
+{
+    wv_obj_t *args = vtuple2(vint(40), vint(2)), *r;
+    WVT_OK(wv_proxy_call(calc, "add", args, NULL, &r, wv_deadline_in(5000)));
+    WVT_EQ(get_int(r), 42);
+    wv_obj_free(r);
+    wv_obj_free(args);
+    args = vtuple2(vint(1), vstr("x"));
+    WVT_ERR(wv_proxy_call(calc, "add", args, NULL, &r, wv_deadline_in(5000)),
+            WV_EREMOTE);
+    WVT_ASSERT(wv_obj_is_global(r, "builtins", "TypeError"));
+    wv_obj_free(r);
+    wv_obj_free(args);
+    WVT_ERR(wv_proxy_call(calc, "fail", NULL, NULL, &r, wv_deadline_in(5000)),
+            WV_EREMOTE);
+    WVT_ASSERT(wv_obj_is_global(r, "builtins", "RuntimeError"));
+    wv_obj_free(r);
+    WVT_ERR(wv_proxy_call(calc, "nope", NULL, NULL, &r, wv_deadline_in(5000)),
+            WV_EREMOTE);
+    WVT_EQ(r->kind, WV_OBJ_STR); /* the server's text */
+    wv_obj_free(r);
+}
+
+WVT_TEST(manager_rpc_local_and_remote)
+{
+    uint16_t port;
+    wv_manager_t *m = start_calc(&port);
+    wv_proxy_t *local = proxy(m, "Calc");
+    check_calc(local);
+    wv_proxy_free(local);
+    wv_manager_t *c = connect_to(port, KEY);
+    wv_proxy_t *remote = proxy(c, "Calc");
+    WVT_ASSERT(strcmp(wv_proxy_typeid(remote), "Calc") == 0);
+    check_calc(remote);
+    wv_proxy_free(remote);
+    wv_manager_free(c);
+    wv_manager_free(m);
+}
+
+/* ---------------------------------------------------- remote queues */
+
+WVT_TEST(manager_remote_queue_round_trips_values)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_manager_t *c = connect_to(port, KEY);
+    wv_proxy_t *t = proxy(c, "get_task_queue");
+    wv_proxy_t *local = proxy(m, "get_task_queue");
+    WVT_ASSERT(strcmp(wv_proxy_ident(t), wv_proxy_ident(local)) == 0);
+    wv_obj_t *items[4] = {vint(7), vstr("seven"), vtuple2(vint(-1), vstr("x")),
+                          NULL};
+    WVT_OK(wv_obj_new_bigint(&items[3], "\x00\x00\x00\x00\x00\x00\x00\x00\x80",
+                             9));
+    for (int i = 0; i < 4; i++)
+        WVT_OK(wv_proxy_put(t, items[i], wv_deadline_in(5000)));
+    size_t n;
+    WVT_OK(wv_proxy_qsize(t, &n, wv_deadline_in(5000)));
+    WVT_EQ(n, 4);
+    for (int i = 0; i < 4; i++) {
+        wv_obj_t *got;
+        /* alternately through the network and directly */
+        WVT_OK(wv_proxy_get(i % 2 ? local : t, &got, wv_deadline_in(5000)));
+        WVT_ASSERT(wv_obj_equal(got, items[i]));
+        wv_obj_free(got);
+        wv_obj_free(items[i]);
+    }
+    wv_obj_t *got;
+    int64_t t0 = wv_now();
+    WVT_ERR(wv_proxy_get(t, &got, wv_deadline_in(150)), WV_ETIMEDOUT);
+    WVT_GE(wv_now() - t0, 150);
+    WVT_ERR(wv_proxy_get(t, &got, 0), WV_EAGAIN);
+    /* The connection is still in step after the time-outs. */
+    wv_obj_t *x = vint(5);
+    WVT_OK(wv_proxy_put(local, x, 0));
+    WVT_OK(wv_proxy_get(t, &got, wv_deadline_in(5000)));
+    WVT_ASSERT(wv_obj_equal(got, x));
+    wv_obj_free(got);
+    wv_obj_free(x);
+    for (int i = 0; i < 5; i++)
+        WVT_OK(wv_proxy_task_done(t, wv_deadline_in(5000)));
+    WVT_ERR(wv_proxy_task_done(t, wv_deadline_in(5000)), WV_EINVAL);
+    WVT_OK(wv_proxy_join(t, wv_deadline_in(5000)));
+    wv_proxy_free(local);
+    wv_proxy_free(t);
+    wv_manager_free(c);
+    wv_manager_free(m);
+}
+
+static void batches(wv_proxy_t *q, wv_proxy_t *check)
+{
+    wv_obj_t *items[300], *got[300];
+    for (int i = 0; i < 300; i++)
+        items[i] = vint(i);
+    size_t done, n;
+    WVT_OK(wv_proxy_put_many(q, items, 300, &done, wv_deadline_in(5000)));
+    WVT_EQ(done, 300);
+    WVT_OK(wv_proxy_qsize(check, &n, wv_deadline_in(5000)));
+    WVT_EQ(n, 300);
+    size_t total = 0;
+    while (total < 300) {
+        WVT_OK(wv_proxy_get_many(q, got, 128, &n, wv_deadline_in(5000)));
+        WVT_ASSERT(n >= 1 && n <= 128);
+        for (size_t i = 0; i < n; i++) {
+            WVT_EQ(get_int(got[i]), (int64_t)(total + i)); /* in order */
+            wv_obj_free(got[i]);
+        }
+        total += n;
+    }
+    WVT_ERR(wv_proxy_get_many(q, got, 128, &n, 0), WV_EAGAIN);
+    WVT_EQ(n, 0);
+    WVT_ERR(wv_proxy_get_many(q, got, 128, &n, wv_deadline_in(50)),
+            WV_ETIMEDOUT);
+    for (int i = 0; i < 300; i++)
+        wv_obj_free(items[i]);
+}
+
+WVT_TEST(manager_batches_local_and_remote)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_proxy_t *local = proxy(m, "get_task_queue");
+    batches(local, local);
+    wv_manager_t *c = connect_to(port, KEY);
+    wv_proxy_t *remote = proxy(c, "get_task_queue");
+    batches(remote, local);
+    /* A bounded queue stops a batch where it is full. */
+    wv_proxy_free(remote);
+    wv_manager_free(c);
+    wv_proxy_free(local);
+    wv_manager_free(m);
+    wv_manager_opts_t o = server_opts();
+    WVT_OK(wv_manager_new(&m, &o));
+    WVT_OK(wv_manager_register_queue(m, "small", 5));
+    WVT_OK(wv_manager_start(m));
+    wv_addr_t a;
+    WVT_OK(wv_manager_addr(m, &a));
+    c = connect_to(wv_addr_port(&a), KEY);
+    remote = proxy(c, "small");
+    wv_obj_t *items[8];
+    for (int i = 0; i < 8; i++)
+        items[i] = vint(i);
+    size_t done;
+    WVT_ERR(wv_proxy_put_many(remote, items, 8, &done, 0), WV_EAGAIN);
+    WVT_EQ(done, 5);
+    WVT_ERR(wv_proxy_put_many(remote, items, 8, &done, wv_deadline_in(30)),
+            WV_ETIMEDOUT);
+    WVT_EQ(done, 0);
+    for (int i = 0; i < 8; i++)
+        wv_obj_free(items[i]);
+    wv_proxy_free(remote);
+    wv_manager_free(c);
+    wv_manager_free(m);
+}
+
+WVT_TEST(manager_wrong_key_and_unknown_typeid)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_manager_opts_t o = {
+        .host = "127.0.0.1", .port = port, .authkey = "abd", .authkey_len = 3};
+    wv_manager_t *c;
+    WVT_ERR(wv_manager_connect(&c, &o, wv_deadline_in(10000)), WV_EAUTH);
+    c = connect_to(port, KEY);
+    wv_proxy_t *p;
+    WVT_ERR(wv_manager_proxy(c, "get_nothing", &p, wv_deadline_in(5000)),
+            WV_ENOENT);
+    wv_manager_free(c);
+    o.authkey = NULL;
+    WVT_ERR(wv_manager_connect(&c, &o, 0), WV_EINVAL);
+    wv_manager_free(m);
+}
+
+/* A second worker waits in get while the first takes the item. */
+struct waiter {
+    uint16_t port;
+    int64_t got;
+};
+
+static void wait_for_item(void *arg)
+{
+    struct waiter *w = arg;
+    wv_manager_t *c = connect_to(w->port, KEY);
+    wv_proxy_t *t = proxy(c, "get_task_queue");
+    wv_obj_t *v;
+    uint64_t lease;
+    WVT_OK(wv_proxy_get_leased(t, &v, &lease, 10000, wv_deadline_in(20000)));
+    w->got = get_int(v);
+    wv_obj_free(v);
+    WVT_OK(wv_proxy_ack(t, lease, wv_deadline_in(5000)));
+    wv_proxy_free(t);
+    wv_manager_free(c);
+}
+
+WVT_TEST(manager_lease_expires_and_goes_to_a_waiting_worker)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_proxy_t *local = proxy(m, "get_task_queue");
+    wv_obj_t *x = vint(99), *v;
+    WVT_OK(wv_proxy_put(local, x, 0));
+    wv_manager_t *c = connect_to(port, KEY);
+    wv_proxy_t *t = proxy(c, "get_task_queue");
+    uint64_t lease;
+    WVT_OK(wv_proxy_get_leased(t, &v, &lease, 300, wv_deadline_in(5000)));
+    WVT_ASSERT(wv_obj_equal(v, x));
+    wv_obj_free(v);
+    /* Another worker waits; the lease runs out; the item is its. */
+    struct waiter w = {port, 0};
+    wvt_thread_t *th = wvt_spawn(wait_for_item, &w);
+    wvt_join(th);
+    WVT_EQ(w.got, 99);
+    WVT_ERR(wv_proxy_ack(t, lease, wv_deadline_in(5000)), WV_ENOENT);
+    size_t n;
+    WVT_OK(wv_proxy_qsize(local, &n, 0));
+    WVT_EQ(n, 0);
+    WVT_OK(wv_proxy_join(local, 0)); /* the ack counted as done */
+    wv_obj_free(x);
+    wv_proxy_free(t);
+    wv_proxy_free(local);
+    wv_manager_free(c);
+    wv_manager_free(m);
+}
+
+WVT_TEST(manager_killed_worker_loses_no_task)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_proxy_t *local = proxy(m, "get_task_queue");
+    wv_obj_t *x = vstr("job"), *v;
+    WVT_OK(wv_proxy_put(local, x, 0));
+    int ready[2];
+    WVT_OK(pipe(ready));
+    pid_t pid = fork();
+    WVT_ASSERT(pid >= 0);
+    if (pid == 0) { /* a worker that takes the job and dies */
+        wv_manager_t *c = connect_to(port, KEY);
+        wv_proxy_t *t = proxy(c, "get_task_queue");
+        uint64_t lease;
+        if (wv_proxy_get_leased(t, &v, &lease, 60000, wv_deadline_in(5000)))
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(2);
+        pause();
+        _exit(3);
+    }
+    char b;
+    WVT_EQ(read(ready[0], &b, 1), 1);
+    size_t n;
+    WVT_OK(wv_proxy_qsize(local, &n, 0));
+    WVT_EQ(n, 0); /* leased, not queued */
+    kill(pid, SIGKILL);
+    int st;
+    WVT_EQ(waitpid(pid, &st, 0), pid);
+    /* Its connection ended: the job is back long before the lease's
+     * minute is over. */
+    WVT_OK(wv_proxy_get(local, &v, wv_deadline_in(20000)));
+    WVT_ASSERT(wv_obj_equal(v, x));
+    wv_obj_free(v);
+    wv_obj_free(x);
+    close(ready[0]);
+    close(ready[1]);
+    wv_proxy_free(local);
+    wv_manager_free(m);
+}
+
+WVT_TEST(manager_remote_shutdown_ends_serve_forever)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_manager_t *c = connect_to(port, KEY);
+    WVT_ERR(wv_manager_serve_forever(m, wv_deadline_in(10)), WV_ETIMEDOUT);
+    WVT_OK(wv_manager_shutdown(c, wv_deadline_in(5000)));
+    WVT_OK(wv_manager_serve_forever(m, wv_deadline_in(10000)));
+    wv_manager_free(c);
+    /* Nobody listens any more. */
+    wv_manager_opts_t o = {
+        .host = "127.0.0.1", .port = port, .authkey = KEY, .authkey_len = 3};
+    WVT_ERR(wv_manager_connect(&c, &o, wv_deadline_in(5000)), WV_ECONNREFUSED);
+    wv_manager_free(m);
+}
+
+/* ---------------------------------------------------- hostile peers */
+
+static int raw_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    WVT_OK(connect(fd, (struct sockaddr *)&sa, sizeof sa));
+    return fd;
+}
+
+/* Reads until the server closes; the bytes read. */
+static size_t drain_until_closed(int fd)
+{
+    char buf[4096];
+    size_t total = 0;
+    ssize_t n;
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        total += (size_t)n;
+    WVT_EQ(n, 0); /* closed, not timed out */
+    return total;
+}
+
+WVT_TEST(manager_hostile_peers_are_dropped_and_it_serves_on)
+{
+    wv_manager_opts_t o = server_opts();
+    o.handshake_ms = 300;
+    wv_manager_t *m;
+    WVT_OK(wv_manager_new(&m, &o));
+    WVT_OK(wv_manager_register_queue(m, "q", 0));
+    WVT_OK(wv_manager_start(m));
+    wv_addr_t a;
+    WVT_OK(wv_manager_addr(m, &a));
+    uint16_t port = wv_addr_port(&a);
+    /* Silent: dropped at the handshake's deadline, after the challenge. */
+    int fd = raw_connect(port);
+    size_t got = drain_until_closed(fd);
+    WVT_EQ(got, 4 + 11 + 48);
+    close(fd);
+    /* An oversized answer: closed without a verdict. */
+    fd = raw_connect(port);
+    WVT_EQ(write(fd, "\x00\x00\x10\x00", 4), 4);
+    got = drain_until_closed(fd);
+    WVT_EQ(got, 4 + 11 + 48);
+    close(fd);
+    /* Garbage answer: #FAILURE#, and nothing after it (no traceback). */
+    fd = raw_connect(port);
+    WVT_EQ(write(fd, "\x00\x00\x00\x10xxxxxxxxxxxxxxxx", 20), 20);
+    got = drain_until_closed(fd);
+    WVT_EQ(got, 4 + 11 + 48 + 4 + 9);
+    close(fd);
+    /* It still serves. */
+    wv_manager_t *c = connect_to(port, KEY);
+    wv_proxy_t *q = proxy(c, "q");
+    wv_obj_t *v = vint(1), *back;
+    WVT_OK(wv_proxy_put(q, v, wv_deadline_in(5000)));
+    WVT_OK(wv_proxy_get(q, &back, wv_deadline_in(5000)));
+    wv_obj_free(back);
+    wv_obj_free(v);
+    wv_proxy_free(q);
+    wv_manager_free(c);
+    wv_manager_free(m);
+}
+
+/* ------------------------------------------------------------ CPython */
+
+/* python3 and pyenv's 3.8 to 3.13 where present. */
+static int find_pythons(char paths[][256], int cap)
+{
+    int n = 0;
+    if (system("python3 -c 'import multiprocessing' >/dev/null 2>&1") == 0)
+        snprintf(paths[n++], 256, "python3");
+    const char *home = getenv("HOME");
+    for (int minor = 8; minor <= 13 && home && n < cap; minor++) {
+        char pat[256];
+        glob_t g;
+        snprintf(pat, sizeof pat, "%s/.pyenv/versions/3.%d.*/bin/python3.%d",
+                 home, minor, minor);
+        if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0)
+            snprintf(paths[n++], 256, "%s", g.gl_pathv[0]);
+        globfree(&g);
+    }
+    if (n == 0)
+        printf("no python3: skipped\n");
+    return n;
+}
+
+/* Runs python with the script and two arguments; its output in *out
+ * (freed by the caller) and its exit code. */
+static int run_python(const char *python, const char *script, const char *a1,
+                      const char *a2, char **out)
+{
+    const char *argv[] = {python, "-c", script, a1, a2, NULL};
+    wv_popen_opts_t o = {.argv = argv};
+    o.out.how = WV_STDIO_PIPE;
+    o.err.how = WV_STDIO_STDOUT;
+    wv_completed_t res;
+    WVT_OK(wv_subprocess_run(&o, NULL, 0, false, &res, wv_deadline_in(60000)));
+    *out = strdup(res.out ? res.out : "");
+    int code = res.returncode;
+    wv_completed_free(&res);
+    return code;
+}
+
+struct pyrun {
+    const char *python, *script, *a1, *a2;
+    char *out;
+    int code;
+};
+
+static void pyrun_thread(void *arg)
+{
+    struct pyrun *r = arg;
+    r->code = run_python(r->python, r->script, r->a1, r->a2, &r->out);
+}
+
+static const char py_worker[] =
+    "import sys, queue\n"
+    "from multiprocessing.managers import BaseManager\n"
+    "class QueueManager(BaseManager): pass\n"
+    "QueueManager.register('get_task_queue')\n"
+    "QueueManager.register('get_result_queue')\n"
+    "m = QueueManager(address=('127.0.0.1', int(sys.argv[1])), "
+    "authkey=b'abc')\n"
+    "m.connect()\n"
+    "task = m.get_task_queue()\n"
+    "result = m.get_result_queue()\n"
+    "for i in range(int(sys.argv[2])):\n"
+    "    n = task.get(timeout=10)\n"
+    "    result.put('%d * %d = %d' % (n, n, n * n))\n"
+    "try:\n"
+    "    task.get(timeout=0.2)\n"
+    "    sys.exit(4)\n"
+    "except queue.Empty:\n"
+    "    print('worker exit.', flush=True)\n";
+
+/* weave as master, a CPython worker (the tutorial's pattern). */
+WVT_TEST_TIMEOUT(manager_python_worker_against_weave_master, 240)
+{
+    char pythons[8][256];
+    int np = find_pythons(pythons, 8);
+    for (int i = 0; i < np; i++) {
+        uint16_t port;
+        wv_manager_t *m = start_master(&port);
+        wv_proxy_t *task = proxy(m, "get_task_queue");
+        wv_proxy_t *result = proxy(m, "get_result_queue");
+        for (int k = 0; k < 10; k++) {
+            wv_obj_t *n = vint(k * 1001);
+            WVT_OK(wv_proxy_put(task, n, 0));
+            wv_obj_free(n);
+        }
+        char port_s[16];
+        snprintf(port_s, sizeof port_s, "%u", port);
+        struct pyrun r = {pythons[i], py_worker, port_s, "10", NULL, 0};
+        wvt_thread_t *th = wvt_spawn(pyrun_thread, &r);
+        for (int k = 0; k < 10; k++) {
+            wv_obj_t *v;
+            WVT_OK(wv_proxy_get(result, &v, wv_deadline_in(30000)));
+            char want[64];
+            snprintf(want, sizeof want, "%d * %d = %lld", k * 1001, k * 1001,
+                     (long long)k * 1001 * k * 1001);
+            WVT_EQ(v->kind, WV_OBJ_STR);
+            if (strcmp(v->u.s.data, want) != 0)
+                WVT_FAIL("%s: got '%s', want '%s'", pythons[i], v->u.s.data,
+                         want);
+            wv_obj_free(v);
+        }
+        wvt_join(th);
+        if (r.code != 0 || !strstr(r.out, "worker exit."))
+            WVT_FAIL("%s exited %d: %s", pythons[i], r.code, r.out);
+        printf("%s: worker ok\n", pythons[i]);
+        free(r.out);
+        wv_proxy_free(task);
+        wv_proxy_free(result);
+        wv_manager_free(m);
+    }
+}
+
+static const char py_calc[] =
+    "import sys\n"
+    "from multiprocessing.managers import BaseManager, RemoteError\n"
+    "class M(BaseManager): pass\n"
+    "M.register('Calc')\n"
+    "M.register('get_task_queue')\n"
+    "m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=b'abc')\n"
+    "m.connect()\n"
+    "calc = m.Calc()\n"
+    "print('add', calc.add(40, 2))\n"
+    "try:\n"
+    "    calc.add(1, 'x')\n"
+    "except TypeError as e:\n"
+    "    print('TypeError', e.args[0])\n"
+    "try:\n"
+    "    calc.fail()\n"
+    "except RuntimeError as e:\n"
+    "    print('RuntimeError', e.args[0].split(':')[0])\n"
+    "try:\n"
+    "    m.get_task_queue()\n"
+    "except RemoteError:\n"
+    "    print('no such typeid')\n";
+
+WVT_TEST_TIMEOUT(manager_python_client_calls_weave_functions, 240)
+{
+    char pythons[8][256];
+    int np = find_pythons(pythons, 8);
+    uint16_t port;
+    wv_manager_t *m = start_calc(&port);
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%u", port);
+    for (int i = 0; i < np; i++) {
+        char *out;
+        int code = run_python(pythons[i], py_calc, port_s, "", &out);
+        if (code != 0 || !strstr(out, "add 42\n") ||
+            !strstr(out, "TypeError add takes two ints\n") ||
+            !strstr(out, "RuntimeError WV_EPERM\n") ||
+            !strstr(out, "no such typeid\n"))
+            WVT_FAIL("%s exited %d: %s", pythons[i], code, out);
+        printf("%s: rpc ok\n", pythons[i]);
+        free(out);
+    }
+    wv_manager_free(m);
+}
+
+static const char py_master[] =
+    "import sys, queue\n"
+    "from multiprocessing.managers import BaseManager\n"
+    "task_queue = queue.Queue()\n"
+    "result_queue = queue.Queue()\n"
+    "class QueueManager(BaseManager): pass\n"
+    "QueueManager.register('get_task_queue', callable=lambda: task_queue)\n"
+    "QueueManager.register('get_result_queue', "
+    "callable=lambda: result_queue)\n"
+    "if __name__ == '__main__':\n"
+    "    m = QueueManager(address=('127.0.0.1', 0), authkey=b'abc')\n"
+    "    m.start()\n"
+    "    print('READY', m.address[1], flush=True)\n"
+    "    task = m.get_task_queue()\n"
+    "    result = m.get_result_queue()\n"
+    "    for n in range(0, 10000, 997):\n"
+    "        task.put(n)\n"
+    "    for i in range(11):\n"
+    "        print('Result:', result.get(timeout=30), flush=True)\n"
+    "    m.shutdown()\n"
+    "    print('master exit.', flush=True)\n";
+
+/* weave as a worker of a CPython master (its server process). */
+WVT_TEST_TIMEOUT(manager_weave_worker_against_python_master, 240)
+{
+    char pythons[8][256];
+    int np = find_pythons(pythons, 8);
+    for (int i = 0; i < np; i++) {
+        const char *argv[] = {pythons[i], "-c", py_master, NULL};
+        wv_popen_opts_t o = {.argv = argv};
+        o.out.how = WV_STDIO_PIPE;
+        wv_popen_t *pp;
+        WVT_OK(wv_popen_new(&pp, &o));
+        wv_stream_t *out;
+        wv_stream_opts_t bo = {.borrow_fd = true};
+        WVT_OK(wv_stream_new(&out, &bo, wv_popen_fd(pp, WV_STDOUT)));
+        char line[64];
+        size_t n;
+        WVT_OK(wv_stream_readline(out, line, sizeof line - 1, &n,
+                                  wv_deadline_in(30000)));
+        wv_stream_free(out);
+        line[n] = '\0';
+        WVT_ASSERT(strncmp(line, "READY ", 6) == 0);
+        wv_manager_t *c = connect_to((uint16_t)atoi(line + 6), KEY);
+        wv_proxy_t *task = proxy(c, "get_task_queue");
+        wv_proxy_t *result = proxy(c, "get_result_queue");
+        wv_obj_t *v[4];
+        size_t got, put;
+        int done = 0;
+        uint64_t lease;
+        /* CPython's queues have no leases; batches fall back to one
+         * call per item. */
+        WVT_ERR(
+            wv_proxy_get_leased(task, v, &lease, 1000, wv_deadline_in(5000)),
+            WV_ENOTSUP);
+        while (wv_proxy_get_many(task, v, 4, &got, wv_deadline_in(1000)) == 0) {
+            WVT_EQ(got, 1);
+            int64_t k = get_int(v[0]);
+            char text[64];
+            snprintf(text, sizeof text, "%lld * %lld = %lld", (long long)k,
+                     (long long)k, (long long)(k * k));
+            wv_obj_t *r = vstr(text);
+            WVT_OK(
+                wv_proxy_put_many(result, &r, 1, &put, wv_deadline_in(5000)));
+            WVT_EQ(put, 1);
+            wv_obj_free(r);
+            wv_obj_free(v[0]);
+            done++;
+        }
+        WVT_EQ(done, 11);
+        wv_proxy_free(task);
+        wv_proxy_free(result);
+        wv_manager_free(c);
+        wv_bytes_t text;
+        WVT_OK(wv_popen_communicate(pp, NULL, 0, &text, NULL,
+                                    wv_deadline_in(30000)));
+        int code;
+        WVT_OK(wv_popen_wait(pp, &code, wv_deadline_in(10000)));
+        if (code != 0 || !strstr(text.data, "Result: 9970 * 9970 = 99400900") ||
+            !strstr(text.data, "master exit."))
+            WVT_FAIL("%s exited %d: %s", pythons[i], code, text.data);
+        printf("%s: master ok\n", pythons[i]);
+        wv_popen_free(pp);
+    }
+}
