@@ -889,17 +889,19 @@ static int run_stream_case(int i)
         return wv_stream_close(NULL, 0) == WV_EINVAL;
     case 15:
         return wv_stream_fileno(NULL) == WV_EINVAL;
+    case 16:
+        return wv_stream_read_pending(NULL) == 0;
     }
     return -1;
 }
 
 static const char *const stream_case_names[] = {
-    "wv_stream_new",           "wv_stream_free",       "wv_stream_read",
-    "wv_stream_read_exactly",  "wv_stream_read_until", "wv_stream_readline",
-    "wv_stream_peek",          "wv_stream_peek_until", "wv_stream_consume",
-    "wv_stream_at_eof",        "wv_stream_write",      "wv_stream_drain",
-    "wv_stream_write_pending", "wv_stream_write_eof",  "wv_stream_close",
-    "wv_stream_fileno",
+    "wv_stream_new",           "wv_stream_free",         "wv_stream_read",
+    "wv_stream_read_exactly",  "wv_stream_read_until",   "wv_stream_readline",
+    "wv_stream_peek",          "wv_stream_peek_until",   "wv_stream_consume",
+    "wv_stream_at_eof",        "wv_stream_write",        "wv_stream_drain",
+    "wv_stream_write_pending", "wv_stream_write_eof",    "wv_stream_close",
+    "wv_stream_fileno",        "wv_stream_read_pending",
 };
 
 WVT_TEST(api_null_objects_stream_calls)

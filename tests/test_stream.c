@@ -109,6 +109,28 @@ static uint64_t read_pat_to_end(wv_stream_t *s)
 
 /* ------------------------------------------------------ read_until */
 
+WVT_TEST(stream_read_pending_counts_the_buffer_without_io)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_t *s = stream_on(sv[0], NULL);
+    char buf[16];
+    size_t n;
+    WVT_EQ(wv_stream_read_pending(s), 0);
+    put(sv[1], "one\ntwo\n", 8);
+    WVT_EQ(wv_stream_read_pending(s), 0); /* in the socket, not read yet */
+    WVT_OK(wv_stream_readline(s, buf, sizeof buf, &n, WV_FOREVER));
+    WVT_EQ(n, 4);
+    WVT_EQ(wv_stream_read_pending(s), 4); /* "two\n", one read brought */
+    put(sv[1], "3", 1);
+    WVT_EQ(wv_stream_read_pending(s), 4); /* asking reads nothing */
+    WVT_OK(wv_stream_read(s, buf, sizeof buf, &n, WV_FOREVER));
+    WVT_EQ(n, 4);
+    WVT_EQ(wv_stream_read_pending(s), 0);
+    close(sv[1]);
+    wv_stream_free(s);
+}
+
 WVT_TEST(stream_readline_one_byte_at_a_time)
 {
     int sv[2];
@@ -1254,16 +1276,15 @@ static void *ring_cancel_reader(void *arg)
     struct ring_cancel *r = arg;
     size_t n = 0;
     memset(r->buf, '-', sizeof r->buf);
-    WVT_ERR(wv_stream_read(r->s, r->buf, sizeof r->buf, &n,
-                           wv_deadline_in(20)),
+    WVT_ERR(wv_stream_read(r->s, r->buf, sizeof r->buf, &n, wv_deadline_in(20)),
             WV_ETIMEDOUT);
     WVT_EQ(write(r->peer, "late", 4), 4);
     WVT_OK(wv_coro_yield());
     for (size_t i = 0; i < sizeof r->buf; i++)
         WVT_EQ(r->buf[i], '-'); /* nothing landed after the return */
     char again[64];
-    WVT_OK(wv_stream_read(r->s, again, sizeof again, &n,
-                          wv_deadline_in(10000)));
+    WVT_OK(
+        wv_stream_read(r->s, again, sizeof again, &n, wv_deadline_in(10000)));
     WVT_ASSERT(n == 4 && memcmp(again, "late", 4) == 0);
     return NULL;
 }

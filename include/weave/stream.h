@@ -214,6 +214,16 @@ WV_EXTERN int wv_stream_consume(wv_stream_t *s, size_t n);
  */
 WV_EXTERN bool wv_stream_at_eof(const wv_stream_t *s);
 
+/*
+ * Bytes in the read buffer: read and not yet taken (the next read call
+ * gets them without any I/O).  Never does I/O: bytes still in the
+ * descriptor (or, for TLS, in the TLS library) are not counted.  A
+ * server that answers requests as they come uses it to write its
+ * answers out only when no further request is already here.  0 for
+ * NULL.
+ */
+WV_EXTERN size_t wv_stream_read_pending(const wv_stream_t *s);
+
 /* ------------------------------------------------------------- writing */
 
 /*

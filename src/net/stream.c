@@ -583,6 +583,11 @@ int wv_stream_drain(wv_stream_t *s, int64_t deadline)
     return flush_all(s, deadline);
 }
 
+size_t wv_stream_read_pending(const wv_stream_t *s)
+{
+    return s ? rbuffered(s) : 0;
+}
+
 size_t wv_stream_write_pending(const wv_stream_t *s)
 {
     return s ? wpending(s) : 0;
