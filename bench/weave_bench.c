@@ -25,11 +25,11 @@ static const struct workload workloads[] = {
     {"W6", bench_w6, "process queues"},
     {"W7", bench_w7, "process pool"},
     {"W8", bench_w8, "subprocess"},
-    {"W9", bench_w9, "network"},   /* through peer-c-w9-load */
+    {"W9", bench_w9, "network"}, /* through peer-c-w9-load */
     {"W9b", bench_w9b, "network"},
     {"W9c", bench_w9c, "network"}, /* through peer-c-w9-load */
-    {"W10", NULL, "manager"},
-    {"W11", NULL, "rpc"},
+    {"W10", bench_w10, "manager"},
+    {"W11", bench_w11, "rpc"},
     {"Q1", bench_q1, "queue"}, /* weave's own, not in BENCH.md */
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
@@ -63,6 +63,10 @@ int main(int argc, char **argv)
 #endif
     if (argc == 3 && strcmp(argv[1], "--echo-server") == 0)
         return bench_echo_server(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "--w10-worker") == 0)
+        return bench_w10_worker(argv[2], argv[3]);
+    if (argc == 2 && strcmp(argv[1], "--w11-server") == 0)
+        return bench_w11_server();
     if (argc >= 2 &&
         (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         printf("usage: weave-bench [W1 W2 ...] | --echo-server PORT\n");

@@ -27,6 +27,12 @@ void bench_w9(void);
 void bench_w9b(void); /* bulk, plain and TLS */
 void bench_w9c(void);
 int bench_echo_server(const char *port); /* weave-bench --echo-server */
+/* W10 and W11: weave's manager; their helper processes are weave-bench
+ * --w10-worker PORT MODE and --w11-server. */
+void bench_w10(void);
+void bench_w11(void);
+int bench_w10_worker(const char *port, const char *mode);
+int bench_w11_server(void);
 void bench_q1(void); /* weave's own: queue.Queue, not in BENCH.md */
 
 #endif
