@@ -1087,3 +1087,86 @@ WVT_TEST(api_null_objects_value_calls)
     int n = (int)(sizeof value_case_names / sizeof *value_case_names);
     WVT_EQ(run_table(run_value_case, value_case_names, n), 0);
 }
+
+/* Managers (weave/manager.h): the same promises. */
+static int run_manager_case(int i)
+{
+    wv_manager_t *m = NULL;
+    wv_proxy_t *p = NULL;
+    wv_obj_t *v = NULL;
+    wv_addr_t a;
+    size_t n;
+    uint64_t lease;
+    switch (i) {
+    case 0:
+        return wv_manager_new(NULL, NULL) == WV_EINVAL;
+    case 1:
+        return wv_manager_register_queue(NULL, "q", 0) == WV_EINVAL;
+    case 2:
+        return wv_manager_register(NULL, "C", "f", NULL, NULL) == WV_EINVAL;
+    case 3:
+        return wv_manager_start(NULL) == WV_EINVAL;
+    case 4:
+        return wv_manager_addr(NULL, &a) == WV_EINVAL;
+    case 5:
+        return wv_manager_serve_forever(NULL, 0) == WV_EINVAL;
+    case 6:
+        return wv_manager_shutdown(NULL, 0) == WV_EINVAL;
+    case 7:
+        wv_manager_free(NULL);
+        return 1;
+    case 8:
+        return wv_manager_connect(&m, NULL, 0) == WV_EINVAL && !m;
+    case 9:
+        return wv_manager_proxy(NULL, "q", &p, 0) == WV_EINVAL && !p;
+    case 10:
+        wv_proxy_free(NULL);
+        return 1;
+    case 11:
+        return wv_proxy_put(NULL, v, 0) == WV_EINVAL;
+    case 12:
+        return wv_proxy_get(NULL, &v, 0) == WV_EINVAL && !v;
+    case 13:
+        return wv_proxy_put_many(NULL, &v, 1, &n, 0) == WV_EINVAL;
+    case 14:
+        return wv_proxy_get_many(NULL, &v, 1, &n, 0) == WV_EINVAL;
+    case 15:
+        return wv_proxy_qsize(NULL, &n, 0) == WV_EINVAL;
+    case 16:
+        return wv_proxy_task_done(NULL, 0) == WV_EINVAL;
+    case 17:
+        return wv_proxy_join(NULL, 0) == WV_EINVAL;
+    case 18:
+        return wv_proxy_get_leased(NULL, &v, &lease, 1, 0) == WV_EINVAL;
+    case 19:
+        return wv_proxy_ack(NULL, 1, 0) == WV_EINVAL;
+    case 20:
+        return wv_proxy_call(NULL, "f", NULL, NULL, &v, 0) == WV_EINVAL && !v;
+    case 21:
+        return wv_proxy_typeid(NULL) == NULL;
+    case 22:
+        return wv_proxy_ident(NULL) == NULL;
+    }
+    return -1;
+}
+
+static const char *const manager_case_names[] = {
+    "wv_manager_new",      "wv_manager_register_queue",
+    "wv_manager_register", "wv_manager_start",
+    "wv_manager_addr",     "wv_manager_serve_forever",
+    "wv_manager_shutdown", "wv_manager_free",
+    "wv_manager_connect",  "wv_manager_proxy",
+    "wv_proxy_free",       "wv_proxy_put",
+    "wv_proxy_get",        "wv_proxy_put_many",
+    "wv_proxy_get_many",   "wv_proxy_qsize",
+    "wv_proxy_task_done",  "wv_proxy_join",
+    "wv_proxy_get_leased", "wv_proxy_ack",
+    "wv_proxy_call",       "wv_proxy_typeid",
+    "wv_proxy_ident",
+};
+
+WVT_TEST(api_null_objects_manager_calls)
+{
+    int n = (int)(sizeof manager_case_names / sizeof *manager_case_names);
+    WVT_EQ(run_table(run_manager_case, manager_case_names, n), 0);
+}

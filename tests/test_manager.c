@@ -450,6 +450,36 @@ WVT_TEST(manager_killed_worker_loses_no_task)
     wv_manager_free(m);
 }
 
+WVT_TEST(manager_max_wait_caps_what_a_client_may_hold)
+{
+    wv_manager_opts_t o = server_opts();
+    o.max_wait_ms = 100;
+    wv_manager_t *m;
+    WVT_OK(wv_manager_new(&m, &o));
+    WVT_OK(wv_manager_register_queue(m, "q", 1));
+    WVT_OK(wv_manager_start(m));
+    wv_addr_t a;
+    WVT_OK(wv_manager_addr(m, &a));
+    wv_manager_t *c = connect_to(wv_addr_port(&a), KEY);
+    wv_proxy_t *q = proxy(c, "q");
+    wv_obj_t *v = vint(1), *got;
+    int64_t t0 = wv_now();
+    /* A get that would wait forever is answered queue.Empty at the cap. */
+    WVT_ERR(wv_proxy_get(q, &got, WV_FOREVER), WV_ETIMEDOUT);
+    WVT_GE(wv_now() - t0, 100);
+    WVT_OK(wv_proxy_put(q, v, WV_FOREVER));
+    WVT_ERR(wv_proxy_put(q, v, WV_FOREVER), WV_ETIMEDOUT); /* full */
+    WVT_ERR(wv_proxy_join(q, WV_FOREVER), WV_EREMOTE);     /* not done */
+    WVT_OK(wv_proxy_get(q, &got, WV_FOREVER));
+    wv_obj_free(got);
+    wv_obj_free(v);
+    wv_proxy_free(q);
+    wv_manager_free(c);
+    wv_manager_free(m);
+    o.max_wait_ms = -1;
+    WVT_ERR(wv_manager_new(&m, &o), WV_EINVAL);
+}
+
 WVT_TEST(manager_remote_shutdown_ends_serve_forever)
 {
     uint16_t port;

@@ -101,6 +101,11 @@ typedef struct wv_manager_opts {
     /* Server: ignore a client's "shutdown" request (CPython honours it
      * from any authenticated client). */
     bool refuse_remote_shutdown;
+    /* Server: the longest a client's call may wait on the server (a get
+     * without a timeout, a join); past it a get answers queue.Empty, a
+     * put queue.Full, a join an error.  0: as long as the client asks,
+     * as Python's server. */
+    int64_t max_wait_ms;
 } wv_manager_opts_t;
 
 /* ------------------------------------------------------------- server */

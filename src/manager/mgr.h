@@ -46,7 +46,8 @@ struct mgr_lease {
 struct mgr_obj {
     enum mgr_obj_kind kind;
     char *typeid;
-    char ident[24]; /* the server's name for it on the wire */
+    char ident[24];      /* the server's name for it on the wire */
+    int64_t max_wait_ms; /* the manager's cap on a call's wait (0: none) */
     /* CPython's reference count (create/incref/decref), kept only to
      * answer as CPython does: the object is never destroyed by it. */
     long refs;
@@ -98,6 +99,11 @@ int wv__mgr_alloc(wv_manager_t **out, const wv_manager_opts_t *opts,
  * (client.c). */
 int wv__mgr_client_shutdown(wv_manager_t *m, int64_t deadline);
 void wv__mgr_client_close(wv_manager_t *m);
+
+/* Serves an authenticated connection: its first request, and the method
+ * calls that follow if it was accept_connection, until the peer leaves
+ * or sends what does not decode (server.c; the fuzz target's entry). */
+void wv__mgr_serve_stream(wv_manager_t *m, wv_stream_t *s);
 
 /* ---------------------------------------------------------- messages */
 

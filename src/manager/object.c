@@ -231,10 +231,23 @@ static bool truth(const wv_obj_t *v, bool dflt)
     }
 }
 
-/* Python's (block, timeout) as a deadline; WV_EINVAL for a timeout that
- * is negative or no number. */
-static int block_deadline(const wv_obj_t *block, const wv_obj_t *timeout,
-                          int64_t *deadline)
+static int timeout_deadline(const wv_obj_t *block, const wv_obj_t *timeout,
+                            int64_t *deadline);
+
+/* Python's (block, timeout) as a deadline, within the server's cap
+ * (opts.max_wait_ms); WV_EINVAL for a timeout that is negative or no
+ * number. */
+static int block_deadline(const struct mgr_obj *o, const wv_obj_t *block,
+                          const wv_obj_t *timeout, int64_t *deadline)
+{
+    int err = timeout_deadline(block, timeout, deadline);
+    if (!err && *deadline != 0 && o->max_wait_ms > 0)
+        *deadline = earlier(*deadline, wv_deadline_in(o->max_wait_ms));
+    return err;
+}
+
+static int timeout_deadline(const wv_obj_t *block, const wv_obj_t *timeout,
+                            int64_t *deadline)
 {
     if (!truth(block, true)) {
         *deadline = 0;
@@ -332,7 +345,7 @@ static void many_put(struct mgr_obj *o, const wv_obj_t *args,
         reply_exc(r, "builtins", "TypeError", "_wv_put_many takes a list");
         return;
     }
-    int err = block_deadline(arg(args, kwds, 1, "block"),
+    int err = block_deadline(o, arg(args, kwds, 1, "block"),
                              arg(args, kwds, 2, "timeout"), &deadline);
     if (err) {
         reply_queue_err(r, err, true);
@@ -362,7 +375,7 @@ static void many_get(struct mgr_obj *o, const wv_obj_t *args,
     if (!err && (max < 1 || max > 65536))
         err = WV_EINVAL;
     if (!err)
-        err = block_deadline(arg(args, kwds, 1, "block"),
+        err = block_deadline(o, arg(args, kwds, 1, "block"),
                              arg(args, kwds, 2, "timeout"), &deadline);
     wv_obj_t *list, *first;
     if (!err && (err = wv_obj_new_list(&list, (size_t)max)) == 0 &&
@@ -403,7 +416,7 @@ static bool queue_call(struct mgr_obj *o, const char *method,
             return true;
         }
         err = nowait ? (deadline = 0, 0)
-                     : block_deadline(arg(args, kwds, 1, "block"),
+                     : block_deadline(o, arg(args, kwds, 1, "block"),
                                       arg(args, kwds, 2, "timeout"), &deadline);
         if (!err)
             err = wv__mgr_q_put(o, item, deadline);
@@ -413,7 +426,7 @@ static bool queue_call(struct mgr_obj *o, const char *method,
                strcmp(method, "get_nowait") == 0) {
         bool nowait = method[3] == '_';
         err = nowait ? (deadline = 0, 0)
-                     : block_deadline(arg(args, kwds, 0, "block"),
+                     : block_deadline(o, arg(args, kwds, 0, "block"),
                                       arg(args, kwds, 1, "timeout"), &deadline);
         if (!err)
             err = wv__mgr_q_get(o, &r->value, deadline);
@@ -428,7 +441,7 @@ static bool queue_call(struct mgr_obj *o, const char *method,
         if (!err && lease_ms <= 0)
             err = WV_EINVAL;
         if (!err)
-            err = block_deadline(arg(args, kwds, 1, "block"),
+            err = block_deadline(o, arg(args, kwds, 1, "block"),
                                  arg(args, kwds, 2, "timeout"), &deadline);
         if (!err)
             err = wv__mgr_q_get_leased(o, &item, &lease, lease_ms, owner,
@@ -473,7 +486,13 @@ static bool queue_call(struct mgr_obj *o, const char *method,
         if ((err = wv_queue_task_done(o->queue)))
             reply_queue_err(r, err, false);
     } else if (strcmp(method, "join") == 0) {
-        if ((err = wv_queue_join(o->queue, WV_FOREVER)))
+        err = wv_queue_join(o->queue, o->max_wait_ms > 0
+                                          ? wv_deadline_in(o->max_wait_ms)
+                                          : WV_FOREVER);
+        if (err == WV_ETIMEDOUT)
+            reply_text(r, MGR_TRACEBACK,
+                       "weave: join waited past the server's max_wait_ms");
+        else if (err)
             reply_queue_err(r, err, false);
     } else if (strcmp(method, "shutdown") == 0) {
         wv_queue_shutdown(o->queue,

@@ -57,7 +57,8 @@ static int copy_opts(wv_manager_t *m, const wv_manager_opts_t *opts)
 {
     if (!opts->authkey || opts->authkey_len == 0 || opts->authkey_len > 256)
         return WV_EINVAL;
-    if (opts->unix_path && opts->host)
+    if ((opts->unix_path && opts->host) || opts->max_wait_ms < 0 ||
+        opts->handshake_ms < 0)
         return WV_EINVAL;
     m->opts = *opts;
     m->authkey = wv__malloc(opts->authkey_len);
@@ -141,6 +142,7 @@ static int add_obj(wv_manager_t *m, const char *typeid, enum mgr_obj_kind kind,
     }
     m->objs = objs;
     o->kind = kind;
+    o->max_wait_ms = m->opts.max_wait_ms;
     wv_lock_init(&o->lease_lock);
     snprintf(o->ident, sizeof o->ident, "%llx",
              (unsigned long long)(m->ident_base + m->nobjs * 16));
@@ -474,14 +476,20 @@ static void serve_conn(wv_sock_t *sock, const wv_addr_t *peer, void *arg)
             err = wv__mgr_auth_server(s, &m->auth, deadline);
     }
     __atomic_sub_fetch(&m->unauth, 1, __ATOMIC_ACQ_REL);
+    if (!err)
+        wv__mgr_serve_stream(m, s);
+    wv_stream_free(s);
+}
+
+void wv__mgr_serve_stream(wv_manager_t *m, wv_stream_t *s)
+{
     struct request r;
-    if (!err && (err = read_request(m, s, &r, WV_FOREVER)) == 0) {
+    if (read_request(m, s, &r, WV_FOREVER) == 0) {
         bool method_conn = control(m, s, &r);
         wv_obj_free(r.tuple);
         if (method_conn)
             method_loop(m, s);
     }
-    wv_stream_free(s);
 }
 
 /* ------------------------------------------------------------- life */
