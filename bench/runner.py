@@ -1071,18 +1071,21 @@ def render(args, values, units, spreads, errors, charted=False):
     return {"markdown": "\n".join(md), "summary": "\n".join(summary)}
 
 
-# The modules the Python peers import beyond the standard library (W10
-# will add redis).
-PY_MODULES = ("gevent", "uvloop", "greenlet")
+# The modules the Python peers import beyond the standard library: all of
+# them (redis for W10's redis-py peer), else all but redis (only that peer
+# is then NA).
+PY_MODULES = ("gevent", "uvloop", "greenlet", "redis")
+PY_MODULES_BUT_REDIS = ("gevent", "uvloop", "greenlet")
 
 
 def pick_python():
     """The Python of every Python peer (BENCH.md): $PY, else the first
-    python3 on PATH that can import PY_MODULES, else the first python3 on
-    PATH (the peers needing a missing module are then NA)."""
+    python3 on PATH that can import PY_MODULES, else the first that can
+    import PY_MODULES_BUT_REDIS, else the first python3 on PATH (the peers
+    needing a missing module are then NA)."""
     if os.environ.get("PY"):
         return os.environ["PY"]
-    first, seen = None, set()
+    exes, seen = [], set()
     for d in os.environ.get("PATH", "").split(os.pathsep):
         exe = os.path.join(d or ".", "python3")
         if not os.path.isfile(exe) or not os.access(exe, os.X_OK):
@@ -1090,16 +1093,21 @@ def pick_python():
         if os.path.realpath(exe) in seen:
             continue
         seen.add(os.path.realpath(exe))
-        first = first or exe
+        exes.append(exe)
+
+    def imports(exe, modules):
         try:
-            ok = subprocess.run(
-                [exe, "-c", "import " + ", ".join(PY_MODULES)],
+            return subprocess.run(
+                [exe, "-c", "import " + ", ".join(modules)],
                 capture_output=True, timeout=TIMEOUT).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return exe
-    return first or "python3"
+            return False
+
+    for modules in (PY_MODULES, PY_MODULES_BUT_REDIS):
+        for exe in exes:
+            if imports(exe, modules):
+                return exe
+    return exes[0] if exes else "python3"
 
 
 PY = None  # set by main: pick_python()
