@@ -656,10 +656,97 @@ WORKLOADS = {
         "keeps per socket (buffers, epoll items) is in no process's RSS "
         "and not counted.",
     ),
-    "W11": (
-        "sequential request/response over loopback TCP: only the floors "
-        "so far (weave's RPC and the Python peers are to come); calls/s",
+    "W10": (
+        "task queue over loopback TCP with an authkey: a master puts N "
+        "tasks then gets N results, one worker process squares them; "
+        "tasks/s",
         [
+            ("weave", None, ["{build}/bench/weave-bench", "W10"]),
+            ("py-BaseManager-queues", None,
+             ["{py}", "bench/peers/py/w10_dist.py",
+              "py-BaseManager-queues"]),
+            ("py-redis-lists", None,
+             ["{py}", "bench/peers/py/w10_dist.py", "py-redis-lists"]),
+            ("redis-benchmark-LPUSH/RPOP-c1", None,
+             ["{py}", "bench/peers/py/w10_dist.py", "redis-benchmark"]),
+        ],
+        [
+            ("tasks", "py-BaseManager-queues", 50,
+             ">= 50x Python BaseManager (pipelining)"),
+        ],
+        "Every row: a broker holds a task queue and a result queue on a "
+        "port of 127.0.0.1 behind an authkey or password; one worker "
+        "process, started, connected (authenticated) and ready before "
+        "timing, loops: get a task n, put n*n; timed in the master: N puts "
+        "of one task each, then N gets of one result each, the results' "
+        "sum checked; one untimed warm-up run of N/10 tasks, then 3 timed "
+        "runs, median; the worker is stopped by a task -1. "
+        "weave (bench/w10_manager.c): the master process hosts the "
+        "manager itself (wv_manager_t with two registered queues, "
+        "get_task_queue and get_result_queue, served on a port with the "
+        "authkey by a server thread of the master's process, a coroutine "
+        "per connection), and the master's own proxies reach the queues "
+        "directly, in process: its N puts and N gets cross no socket and "
+        "are not pickled. The worker is a "
+        "separate process (weave-bench --w10-worker) that connects with the "
+        "authkey. Row weave: the worker takes up to 256 tasks per request "
+        "(wv_proxy_get_many) and puts their results back with one request "
+        "(wv_proxy_put_many), N = 200k: what a weave worker writes. Row "
+        "weave-1by1: the worker makes one wv_proxy_get and one "
+        "wv_proxy_put per task, a round trip each, as the Python worker "
+        "does, N = 20k. The wire is CPython's (multiprocessing's framing, "
+        "pickles encoded and decoded in C, the HMAC challenge at connect): "
+        "a CPython task_worker.py could take the weave worker's place. "
+        "py-BaseManager-queues: the tutorials' task_master / task_worker: "
+        "a BaseManager subclass registering get_task_queue and "
+        "get_result_queue as callables returning two queue.Queue objects, "
+        "manager.start() forking the manager's server process; the "
+        "worker, a separate Python process, registers the names, "
+        "connect()s with the authkey and loops task.get() / "
+        "result.put(n*n) through its proxies; N = 20k. What differs: "
+        "Python's master talks to its manager's server process over a "
+        "socket, so each of its puts and gets is a round trip to another "
+        "process (a pickled request, a server thread calling the queue, a "
+        "pickled reply), as are the worker's get and put: three processes "
+        "(master, manager, worker) share the 2 CPUs, where weave has two "
+        "(master with its manager, worker) and its master's calls are "
+        "function calls on the queues; the weave row also cuts the "
+        "worker's round trips 256-fold (weave-1by1 keeps one per task). "
+        "py-redis-lists: a redis-server the program starts on a free port "
+        "(--save '' --appendonly no --requirepass, its own temporary "
+        "directory, stopped at the end), redis-py 4.3 with its default "
+        "connection, one command per call: the master LPUSHes tasks and "
+        "BRPOPs results, the worker BRPOPs tasks and LPUSHes results; "
+        "N = 10k. What differs: the broker is a C server with an event "
+        "loop (RESP, no pickling: the ints travel as text), but every "
+        "put and get, master's and worker's, is a round trip to it from a "
+        "client in the interpreter; three processes, as Python's. "
+        "redis-benchmark-LPUSH-c1 / redis-benchmark-RPOP-c1 (extra rows, "
+        "one program): redis-benchmark -t lpush,rpop -c 1 -P 1 -n 20000 "
+        "--csv against such a server (the RPOPs pop what the LPUSHes "
+        "pushed; the list is checked empty at the end), one untimed "
+        "invocation with -n 2000, then 3, median: one broker operation per "
+        "round trip from a C client, the floor of one command to Redis. "
+        "Their value is requests per second, reported as metric tasks in "
+        "tasks/s so that the rows sit side by side; a task of "
+        "py-redis-lists costs four such operations, two of them by the "
+        "worker.",
+    ),
+    "W11": (
+        "sequential request/response over loopback TCP: add(i, 1) called "
+        "N times, one after the other, by a client of a server process; "
+        "calls/s",
+        [
+            ("weave", None, ["{build}/bench/weave-bench", "W11"]),
+            ("py-xmlrpc", None,
+             ["{py}", "bench/peers/py/w11_rpc.py", "py-xmlrpc"]),
+            ("py-xmlrpc-http1.0", None,
+             ["{py}", "bench/peers/py/w11_rpc.py", "py-xmlrpc-http1.0"]),
+            ("py-BaseManager-proxy", None,
+             ["{py}", "bench/peers/py/w11_rpc.py", "py-BaseManager-proxy"]),
+            ("redis-benchmark-PING-c1-P1", None,
+             ["{py}", "bench/peers/py/w11_rpc.py",
+              "redis-benchmark-PING-c1-P1"]),
             ("c-tcp-pingpong-1conn", None,
              ["{build}/bench/peers/peer-c-w9-load", "pingpong",
               "c-tcp-pingpong-1conn", "--pin", "none", "--",
@@ -673,6 +760,38 @@ WORKLOADS = {
             ("rpc_add", "c-tcp-pingpong-1conn", 0.95,
              ">= 0.95x the TCP floor", "rpc_floor"),
         ],
+        "Every row: one client calls add(i, 1) N times sequentially, each "
+        "result checked, the server in another process, neither pinned; "
+        "an untimed warm-up run of N/10 calls, then 3 timed runs, median. "
+        "weave (bench/w10_manager.c): a server process (weave-bench "
+        "--w11-server: a wv_manager_t registering Calc.add as a C "
+        "function) and this process connecting with the authkey; "
+        "wv_proxy_call(calc, \"add\", (i, 1)) per call on one connection, "
+        "N = 30k. The wire is CPython's manager protocol (a pickled "
+        "callmethod request, a pickled reply, encoded and decoded in C), "
+        "so a Python client could call the same server. "
+        "py-xmlrpc: xmlrpc.server.SimpleXMLRPCServer serving add in a "
+        "forked process (logRequests off), its request handler speaking "
+        "HTTP/1.1 (a subclass with protocol_version = \"HTTP/1.1\") so "
+        "that xmlrpc.client.ServerProxy keeps its one connection for every "
+        "call: the faster form, as BENCH.md asks of a peer; N = 3k. "
+        "py-xmlrpc-http1.0 (extra row): the same with the default handler, "
+        "HTTP/1.0, which closes the connection after each reply: every "
+        "call connects afresh. py-BaseManager-proxy: "
+        "BaseManager.register('Calc', Calc), m.start() (the manager's "
+        "server process), calc = m.Calc(), calc.add(i, 1); N = 10k. "
+        "redis-benchmark-PING-c1-P1: a floor for a real server, not an RPC: "
+        "redis-benchmark -t ping_mbulk -c 1 -P 1 -n 20000 --csv (the "
+        "PING_MBULK row of BENCH.md's -t ping, without running PING_INLINE "
+        "too) against a redis-server the program starts (free port, no "
+        "persistence, a password); PINGs per second reported as rpc_add in "
+        "calls/s; one untimed invocation with -n 2000, then 3. What "
+        "differs: weave's client and server are C on one coroutine each, "
+        "pickling in C; Python's pickle (BaseManager) or build and parse "
+        "XML over HTTP (xmlrpc) in the interpreter on both sides, its "
+        "manager's server answering from a thread per connection; "
+        "redis-benchmark's PING carries no arguments and no result to "
+        "check and Redis answers from its C event loop. "
         "The floors of BENCH.md: W9's load generator with 1 connection "
         "ping-ponging a 64-byte message (its echo checked) against W9's "
         "c-epoll server; 3000 round trips of warm-up, then 3 runs of "
@@ -1071,18 +1190,21 @@ def render(args, values, units, spreads, errors, charted=False):
     return {"markdown": "\n".join(md), "summary": "\n".join(summary)}
 
 
-# The modules the Python peers import beyond the standard library (W10
-# will add redis).
-PY_MODULES = ("gevent", "uvloop", "greenlet")
+# The modules the Python peers import beyond the standard library: all of
+# them (redis for W10's redis-py peer), else all but redis (only that peer
+# is then NA).
+PY_MODULES = ("gevent", "uvloop", "greenlet", "redis")
+PY_MODULES_BUT_REDIS = ("gevent", "uvloop", "greenlet")
 
 
 def pick_python():
     """The Python of every Python peer (BENCH.md): $PY, else the first
-    python3 on PATH that can import PY_MODULES, else the first python3 on
-    PATH (the peers needing a missing module are then NA)."""
+    python3 on PATH that can import PY_MODULES, else the first that can
+    import PY_MODULES_BUT_REDIS, else the first python3 on PATH (the peers
+    needing a missing module are then NA)."""
     if os.environ.get("PY"):
         return os.environ["PY"]
-    first, seen = None, set()
+    exes, seen = [], set()
     for d in os.environ.get("PATH", "").split(os.pathsep):
         exe = os.path.join(d or ".", "python3")
         if not os.path.isfile(exe) or not os.access(exe, os.X_OK):
@@ -1090,16 +1212,21 @@ def pick_python():
         if os.path.realpath(exe) in seen:
             continue
         seen.add(os.path.realpath(exe))
-        first = first or exe
+        exes.append(exe)
+
+    def imports(exe, modules):
         try:
-            ok = subprocess.run(
-                [exe, "-c", "import " + ", ".join(PY_MODULES)],
+            return subprocess.run(
+                [exe, "-c", "import " + ", ".join(modules)],
                 capture_output=True, timeout=TIMEOUT).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return exe
-    return first or "python3"
+            return False
+
+    for modules in (PY_MODULES, PY_MODULES_BUT_REDIS):
+        for exe in exes:
+            if imports(exe, modules):
+                return exe
+    return exes[0] if exes else "python3"
 
 
 PY = None  # set by main: pick_python()
