@@ -65,10 +65,14 @@ typedef struct dumper {
     int proto;
     bool framing;
     size_t frame_start; /* where the open frame's header is, or NO_FRAME */
-    mslot_t *memo;
-    size_t memo_mask; /* slots - 1 */
-    size_t memo_len;  /* entries: the next index */
+    mslot_t *memo;      /* memo_small until it outgrows it */
+    size_t memo_mask;   /* slots - 1 */
+    size_t memo_len;    /* entries: the next index */
     int err;
+    /* The first table, in place: a manager's request or reply memoizes
+     * a handful of entries, and a heap table per message cost more than
+     * the encoding (W11). */
+    mslot_t memo_small[16];
 } dumper_t;
 
 /* ---------------------------------------------------------------- output */
@@ -217,10 +221,15 @@ static size_t memo_find(dumper_t *D, const mkey_t *k)
 
 static void memo_grow(dumper_t *D)
 {
-    size_t slots = D->memo ? 2 * (D->memo_mask + 1) : 64, i;
+    size_t slots = D->memo ? 2 * (D->memo_mask + 1) : 16, i;
     mslot_t *old = D->memo, *m;
     size_t old_slots = old ? D->memo_mask + 1 : 0;
 
+    if (!old) { /* zeroed with the dumper */
+        D->memo = D->memo_small;
+        D->memo_mask = slots - 1;
+        return;
+    }
     m = wv__calloc(slots, sizeof *m);
     if (!m) {
         D->err = WV_ENOMEM;
@@ -231,7 +240,8 @@ static void memo_grow(dumper_t *D)
     for (i = 0; i < old_slots; i++)
         if (old[i].idx)
             *memo_slot(D, &old[i].key, old[i].hash) = old[i];
-    wv__free(old);
+    if (old != D->memo_small)
+        wv__free(old);
 }
 
 /* Stores what was just written under k, and writes MEMOIZE or BINPUT. */
@@ -730,7 +740,8 @@ int wv_pickle_dumps(const wv_obj_t *v, int protocol, char **out, size_t *len)
     save(&D, v, 0);
     op(&D, 0x2e); /* STOP */
     commit_frame(&D);
-    wv__free(D.memo);
+    if (D.memo != D.memo_small)
+        wv__free(D.memo);
     if (D.err) {
         wv__free(D.buf);
         return D.err;

@@ -184,7 +184,7 @@ static int memo_put(loader_t *L, uint64_t idx)
     if (idx >= L->max_memo)
         return refuse(L, "a memo index beyond max_memo");
     if (idx >= L->capmemo) {
-        size_t cap = L->capmemo ? L->capmemo : 64;
+        size_t cap = L->capmemo;
         wv_obj_t **m;
         while (cap <= idx)
             cap *= 2;
@@ -193,7 +193,8 @@ static int memo_put(loader_t *L, uint64_t idx)
         int err = charge(L, (cap - L->capmemo) * sizeof *m);
         if (err)
             return err;
-        m = wv__realloc(L->memo, cap * sizeof *m);
+        m = grow_array(L->memo, L->memo_small, L->capmemo * sizeof *m,
+                       cap * sizeof *m);
         if (!m)
             return nomem(L);
         memset(m + L->capmemo, 0, (cap - L->capmemo) * sizeof *m);
@@ -395,8 +396,9 @@ static int load_mark(loader_t *L)
     if (L->nmarks > L->max_depth)
         return refuse(L, "MARKs nested deeper than max_depth");
     if (L->nmarks == L->capmarks) {
-        size_t cap = L->capmarks ? 2 * L->capmarks : 16;
-        size_t *m = wv__realloc(L->marks, cap * sizeof *m);
+        size_t cap = 2 * L->capmarks;
+        size_t *m = grow_array(L->marks, L->marks_small,
+                               L->capmarks * sizeof *m, cap * sizeof *m);
         if (!m)
             return nomem(L);
         L->marks = m;
@@ -655,9 +657,12 @@ static void loader_free(loader_t *L)
         wv_obj_free(L->stack[i]);
     for (i = 0; i < L->capmemo; i++)
         wv_obj_free(L->memo[i]);
-    wv__free(L->stack);
-    wv__free(L->marks);
-    wv__free(L->memo);
+    if (L->stack != L->stack_small)
+        wv__free(L->stack);
+    if (L->marks != L->marks_small)
+        wv__free(L->marks);
+    if (L->memo != L->memo_small)
+        wv__free(L->memo);
 }
 
 int wv_pickle_loads(wv_obj_t **out, const void *data, size_t len,
@@ -670,6 +675,12 @@ int wv_pickle_loads(wv_obj_t **out, const void *data, size_t len,
         *why = NULL;
     if (!out || (!data && len > 0))
         return WV_EINVAL;
+    L.stack = L.stack_small;
+    L.capstack = sizeof L.stack_small / sizeof *L.stack_small;
+    L.marks = L.marks_small;
+    L.capmarks = sizeof L.marks_small / sizeof *L.marks_small;
+    L.memo = L.memo_small;
+    L.capmemo = sizeof L.memo_small / sizeof *L.memo_small;
     L.start = L.p = data ? data : (const uint8_t *)"";
     L.end = L.p + len;
     resolve_limits(&L, limits, len);

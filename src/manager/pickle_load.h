@@ -9,6 +9,8 @@
 
 #include "internal.h"
 
+#include <string.h>
+
 /* What one item slot of a container costs, for max_growth: the pointer
  * and its share of a dict's or set's index and of spare room. */
 #define SLOT_COST 16
@@ -32,7 +34,27 @@ typedef struct loader {
     size_t capmemo;
     size_t memo_len; /* entries set: MEMOIZE's next index */
     const char *why;
+    /* The first stack, marks and memo, in place: a manager's message
+     * needs a few of each, and three heap arrays per message cost more
+     * than the decoding (W11). */
+    wv_obj_t *stack_small[16];
+    size_t marks_small[8];
+    wv_obj_t *memo_small[16];
 } loader_t;
+
+/* Grows an array that starts in place (small) to n bytes of which the
+ * first used are kept: realloc once it is on the heap.  NULL if out of
+ * memory (cur is then untouched). */
+static inline void *grow_array(void *cur, const void *small, size_t used,
+                               size_t n)
+{
+    if (cur != small)
+        return wv__realloc(cur, n);
+    void *p = wv__malloc(n);
+    if (p)
+        memcpy(p, cur, used);
+    return p;
+}
 
 static inline int refuse(loader_t *L, const char *why)
 {
@@ -115,8 +137,9 @@ static inline int push_counted(loader_t *L, wv_obj_t *v, size_t count)
                          "reference to a shared one)");
     }
     if (L->nstack == L->capstack) {
-        size_t cap = L->capstack ? 2 * L->capstack : 64;
-        wv_obj_t **s = wv__realloc(L->stack, cap * sizeof *s);
+        size_t cap = 2 * L->capstack;
+        wv_obj_t **s = grow_array(L->stack, L->stack_small,
+                                  L->capstack * sizeof *s, cap * sizeof *s);
         if (!s) {
             wv_obj_free(v);
             return nomem(L);
