@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -494,6 +495,83 @@ WVT_TEST(manager_remote_shutdown_ends_serve_forever)
         .host = "127.0.0.1", .port = port, .authkey = KEY, .authkey_len = 3};
     WVT_ERR(wv_manager_connect(&c, &o, wv_deadline_in(5000)), WV_ECONNREFUSED);
     wv_manager_free(m);
+}
+
+/* ------------------------------------------------------------ TLS */
+
+/* A self-signed certificate for localhost in a new temporary directory
+ * (the openssl command); false (and a message) without it. */
+static bool make_cert(char *dir, char *cert, char *key)
+{
+    if (system("openssl version >/dev/null 2>&1") != 0) {
+        printf("no openssl command: skipped\n");
+        return false;
+    }
+    WVT_ASSERT(mkdtemp(dir));
+    snprintf(cert, 256, "%s/cert.pem", dir);
+    snprintf(key, 256, "%s/key.pem", dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost -keyout %s -out %s "
+             ">/dev/null 2>&1",
+             key, cert);
+    WVT_EQ(system(cmd), 0);
+    return true;
+}
+
+WVT_TEST_TIMEOUT(manager_over_tls, 60)
+{
+    char dir[] = "/tmp/wvt-mgr-tls-XXXXXX", cert[256], key[256];
+    if (!make_cert(dir, cert, key))
+        return;
+    wv_tls_ctx_opts_t so = {.server = true, .cert_file = cert, .key_file = key};
+    wv_tls_ctx_opts_t co = {.ca_file = cert};
+    wv_tls_ctx_t *sctx, *cctx, *other;
+    WVT_OK(wv_tls_ctx_new(&sctx, &so));
+    WVT_OK(wv_tls_ctx_new(&cctx, &co));
+    WVT_OK(wv_tls_ctx_new(&other, NULL)); /* the system's trust store */
+    wv_manager_opts_t o = server_opts();
+    o.tls = sctx;
+    o.handshake_ms = 500; /* the plain client below waits for it */
+    wv_manager_t *m;
+    WVT_OK(wv_manager_new(&m, &o));
+    WVT_OK(wv_manager_register_queue(m, "q", 0));
+    WVT_OK(wv_manager_start(m));
+    wv_addr_t a;
+    WVT_OK(wv_manager_addr(m, &a));
+    wv_manager_opts_t c = {.host = "127.0.0.1",
+                           .port = wv_addr_port(&a),
+                           .authkey = KEY,
+                           .authkey_len = 3,
+                           .tls = cctx,
+                           .tls_server_name = "localhost"};
+    wv_manager_t *client;
+    WVT_OK(wv_manager_connect(&client, &c, wv_deadline_in(10000)));
+    wv_proxy_t *q = proxy(client, "q");
+    wv_obj_t *v = vstr("secret"), *got;
+    WVT_OK(wv_proxy_put(q, v, wv_deadline_in(5000)));
+    WVT_OK(wv_proxy_get(q, &got, wv_deadline_in(5000)));
+    WVT_ASSERT(wv_obj_equal(got, v));
+    wv_obj_free(got);
+    wv_obj_free(v);
+    wv_proxy_free(q);
+    wv_manager_free(client);
+    /* A server we cannot verify, and a client without TLS: refused. */
+    c.tls = other;
+    WVT_ERR(wv_manager_connect(&client, &c, wv_deadline_in(10000)), WV_ECERT);
+    c.tls = NULL;
+    int err = wv_manager_connect(&client, &c, wv_deadline_in(10000));
+    WVT_ASSERT(err == WV_EPROTO || err == WV_ECONNRESET || err == WV_EOF ||
+               err == WV_EPIPE);
+    wv_manager_free(m);
+    wv_tls_ctx_free(sctx);
+    wv_tls_ctx_free(cctx);
+    wv_tls_ctx_free(other);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
 }
 
 /* ---------------------------------------------------- hostile peers */
