@@ -497,6 +497,186 @@ WVT_TEST(manager_remote_shutdown_ends_serve_forever)
     wv_manager_free(m);
 }
 
+/* ------------------------------------------------------- coroutines */
+
+struct coro_pair {
+    uint16_t port;
+    int64_t got;
+};
+
+static void *coro_getter(void *arg)
+{
+    struct coro_pair *cp = arg;
+    wv_manager_t *c = connect_to(cp->port, KEY);
+    wv_proxy_t *q = proxy(c, "get_task_queue");
+    wv_obj_t *v;
+    WVT_OK(wv_proxy_get(q, &v, wv_deadline_in(20000)));
+    cp->got = get_int(v);
+    wv_obj_free(v);
+    wv_proxy_free(q);
+    wv_manager_free(c);
+    return NULL;
+}
+
+static void *coro_putter(void *arg)
+{
+    struct coro_pair *cp = arg;
+    wv_manager_t *c = connect_to(cp->port, KEY);
+    wv_proxy_t *q = proxy(c, "get_task_queue");
+    WVT_OK(wv_sleep_ms(50)); /* let the getter wait first (either order
+                                passes; this one is the interesting) */
+    wv_obj_t *v = vint(77);
+    WVT_OK(wv_proxy_put(q, v, wv_deadline_in(20000)));
+    wv_obj_free(v);
+    wv_proxy_free(q);
+    wv_manager_free(c);
+    return NULL;
+}
+
+/* Two coroutines of one thread: the one waiting in a remote get parks,
+ * so the other, on the same thread, can make the put it waits for. */
+WVT_TEST(manager_client_calls_park_only_the_coroutine)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    struct coro_pair cp = {port, 0};
+    WVT_OK(wv_go(coro_getter, &cp));
+    WVT_OK(wv_go(coro_putter, &cp));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+    WVT_EQ(cp.got, 77);
+    wv_manager_free(m);
+}
+
+/* ---------------------------------------------------------- stress */
+
+#define STRESS_CLIENTS 4
+
+struct stress {
+    uint16_t port;
+    long per_producer;
+    long total;
+    long taken;          /* [atomic] items got so far */
+    unsigned char *seen; /* [atomic bytes] per item */
+};
+
+static void stress_producer(int i, struct stress *st)
+{
+    wv_manager_t *c = connect_to(st->port, KEY);
+    wv_proxy_t *q = proxy(c, "get_task_queue");
+    long base = i * st->per_producer;
+    for (long k = 0; k < st->per_producer;) {
+        wv_obj_t *batch[16];
+        size_t n = 0, done;
+        while (n < 16 && k + (long)n < st->per_producer) {
+            batch[n] = vint(base + k + (long)n);
+            n++;
+        }
+        if (k % 3 == 0) { /* batches and single puts, mixed */
+            WVT_OK(
+                wv_proxy_put_many(q, batch, n, &done, wv_deadline_in(20000)));
+            WVT_EQ(done, n);
+        } else {
+            for (size_t j = 0; j < n; j++)
+                WVT_OK(wv_proxy_put(q, batch[j], wv_deadline_in(20000)));
+        }
+        for (size_t j = 0; j < n; j++)
+            wv_obj_free(batch[j]);
+        k += (long)n;
+    }
+    wv_proxy_free(q);
+    wv_manager_free(c);
+}
+
+static void stress_consumer(int i, struct stress *st)
+{
+    wv_manager_t *c = connect_to(st->port, KEY);
+    wv_proxy_t *q = proxy(c, "get_task_queue");
+    while (__atomic_load_n(&st->taken, __ATOMIC_ACQUIRE) < st->total) {
+        wv_obj_t *got[8];
+        size_t n = 1;
+        int err = i % 2 ? wv_proxy_get_many(q, got, 8, &n, wv_deadline_in(100))
+                        : wv_proxy_get(q, &got[0], wv_deadline_in(100));
+        if (err == WV_ETIMEDOUT)
+            continue;
+        WVT_OK(err);
+        for (size_t j = 0; j < n; j++) {
+            int64_t k = get_int(got[j]);
+            WVT_ASSERT(k >= 0 && k < st->total);
+            WVT_EQ(__atomic_exchange_n(&st->seen[k], 1, __ATOMIC_ACQ_REL), 0);
+            wv_obj_free(got[j]);
+        }
+        __atomic_add_fetch(&st->taken, (long)n, __ATOMIC_ACQ_REL);
+    }
+    wv_proxy_free(q);
+    wv_manager_free(c);
+}
+
+static void stress_party(int i, void *arg)
+{
+    if (i < STRESS_CLIENTS / 2)
+        stress_producer(i, arg);
+    else
+        stress_consumer(i, arg);
+}
+
+/* Two producers and two consumers on connections of their own, a server
+ * of two threads: every item is got exactly once. */
+WVT_TEST_TIMEOUT(manager_many_clients_each_item_exactly_once, 120)
+{
+    wv_manager_opts_t o = server_opts();
+    o.threads = 2;
+    wv_manager_t *m;
+    WVT_OK(wv_manager_new(&m, &o));
+    WVT_OK(wv_manager_register_queue(m, "get_task_queue", 64));
+    WVT_OK(wv_manager_start(m));
+    wv_addr_t a;
+    WVT_OK(wv_manager_addr(m, &a));
+    struct stress st = {.port = wv_addr_port(&a),
+                        .per_producer = wvt_scale(500)};
+    st.total = st.per_producer * (STRESS_CLIENTS / 2);
+    st.seen = calloc((size_t)st.total, 1);
+    WVT_ASSERT(st.seen);
+    wvt_run_threads(STRESS_CLIENTS, stress_party, &st);
+    WVT_EQ(st.taken, st.total);
+    for (long k = 0; k < st.total; k++)
+        WVT_EQ(st.seen[k], 1);
+    free(st.seen);
+    wv_manager_free(m);
+}
+
+/* Every allocation of the local side failing in turn: WV_ENOMEM, and
+ * nothing left behind. */
+static int manager_life(void *arg)
+{
+    (void)arg;
+    wv_manager_opts_t o = server_opts();
+    wv_manager_t *m;
+    wv_proxy_t *p = NULL;
+    wv_obj_t *v = NULL, *got = NULL;
+    int err = wv_manager_new(&m, &o);
+    if (err)
+        return err;
+    if ((err = wv_manager_register_queue(m, "q", 0)) ||
+        (err = wv_manager_register(m, "Calc", "add", add_fn, NULL)) ||
+        (err = wv_manager_proxy(m, "q", &p, 0)) ||
+        (err = wv_obj_new_int(&v, 5)) || (err = wv_proxy_put(p, v, 0)) ||
+        (err = wv_proxy_get(p, &got, 0)))
+        goto out;
+    if (!wv_obj_equal(got, v))
+        err = WV_EPROTO;
+out:
+    wv_obj_free(got);
+    wv_obj_free(v);
+    wv_proxy_free(p);
+    wv_manager_free(m);
+    return err;
+}
+
+WVT_TEST(manager_local_side_survives_every_failed_allocation)
+{
+    WVT_GT(wvt_faultsim(manager_life, NULL), 5);
+}
+
 /* ------------------------------------------------------------ TLS */
 
 /* A self-signed certificate for localhost in a new temporary directory
