@@ -247,6 +247,11 @@ static void gunlock(wv_group_t *g)
 "src/loop/loop_linux.c^        r->edges |= (uint8_t)left |^        r->edges |= (uint8_t)0 |^stream_short_read_then_data_while_parked_elsewhere"
 "src/loop/loop_linux.c^    uint8_t came = registered ? r->edges & (dirs | EDGE_END) : 0;^    uint8_t came = registered ? r->edges & dirs : 0;^stream_short_read_then_the_end"
 "src/coro/fdwait.c^        while (io.f.op) {^        while (0) {^stream_io_uring_receive_cancelled_at_its_deadline"
+"src/manager/server.c^        !(many || strcmp(method, "get") == 0) || !peer_gone(s))^        !(many || strcmp(method, "get") == 0) || 1)^manager_client_gone_mid_get_loses_no_task"
+"src/manager/object.c^        if (m->objs[i]->kind == MGR_QUEUE)
+            put_back(m->objs[i], owner, true);^        (void)0;^manager_killed_worker_loses_no_task"
+"src/manager/object.c^        bool hit = all_of_owner ? l->owner == owner : l->expires <= now;^        bool hit = all_of_owner && l->owner == owner;^manager_lease_expires_and_goes_to_a_waiting_worker"
+"src/manager/server.c^        int64_t deadline = wv_deadline_in(m->opts.handshake_ms);^        int64_t deadline = WV_FOREVER;^manager_hostile_peers_are_dropped_and_it_serves_on"
 )
 
 only=${1:-}
@@ -274,7 +279,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan test_pshared_coro test_net test_stream test_server test_tls; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan test_pshared_coro test_net test_stream test_server test_tls test_manager; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

@@ -1146,6 +1146,8 @@ static int run_manager_case(int i)
         return wv_proxy_typeid(NULL) == NULL;
     case 22:
         return wv_proxy_ident(NULL) == NULL;
+    case 23:
+        return wv_manager_refused(NULL) == 0;
     }
     return -1;
 }
@@ -1162,7 +1164,7 @@ static const char *const manager_case_names[] = {
     "wv_proxy_task_done",  "wv_proxy_join",
     "wv_proxy_get_leased", "wv_proxy_ack",
     "wv_proxy_call",       "wv_proxy_typeid",
-    "wv_proxy_ident",
+    "wv_proxy_ident",      "wv_manager_refused",
 };
 
 WVT_TEST(api_null_objects_manager_calls)

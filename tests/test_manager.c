@@ -9,6 +9,9 @@
 
 #include "weave/manager.h"
 
+#include "manager/mgr.h"
+#include "queue/internal.h"
+
 #include <arpa/inet.h>
 #include <glob.h>
 #include <netinet/in.h>
@@ -821,6 +824,208 @@ WVT_TEST(manager_hostile_peers_are_dropped_and_it_serves_on)
     wv_manager_free(m);
 }
 
+/* A raw, authenticated connection to a manager, for hostile requests. */
+static wv_stream_t *raw_manager_conn(uint16_t port)
+{
+    wv_stream_t *s;
+    WVT_OK(wv_stream_new(&s, NULL, raw_connect(port)));
+    wv__mgr_auth_t auth = {KEY, 3, false};
+    WVT_OK(wv__mgr_auth_client(s, &auth, wv_deadline_in(5000)));
+    return s;
+}
+
+/* Appends a SHORT_BINUNICODE of text at p; the bytes written. */
+static size_t put_str(unsigned char *p, const char *text)
+{
+    size_t n = strlen(text);
+    p[0] = 0x8c;
+    p[1] = (unsigned char)n;
+    memcpy(p + 2, text, n);
+    return n + 2;
+}
+
+/* The pickle of os.system('touch PATH') called: STACK_GLOBAL, REDUCE. */
+static size_t put_os_system(unsigned char *p, const char *path)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "touch %s", path);
+    size_t n = put_str(p, "os");
+    n += put_str(p + n, "system");
+    p[n++] = 0x93; /* STACK_GLOBAL */
+    n += put_str(p + n, cmd);
+    p[n++] = 0x85; /* TUPLE1 */
+    p[n++] = 0x52; /* REDUCE */
+    return n;
+}
+
+/* (ident or None, method, (x,), {}) with x = os.system(...). */
+static size_t hostile_request(unsigned char *p, const char *ident,
+                              const char *method, const char *path)
+{
+    size_t n = 0;
+    p[n++] = 0x80, p[n++] = 4, p[n++] = 0x28; /* PROTO 4, MARK */
+    if (ident)
+        n += put_str(p + n, ident);
+    else
+        p[n++] = 0x4e; /* NONE */
+    n += put_str(p + n, method);
+    n += put_os_system(p + n, path);
+    p[n++] = 0x85; /* TUPLE1: the args */
+    p[n++] = 0x7d; /* EMPTY_DICT */
+    p[n++] = 0x74; /* TUPLE */
+    p[n++] = 0x2e; /* STOP */
+    return n;
+}
+
+static enum mgr_reply raw_reply(wv_stream_t *s, wv_obj_t **value)
+{
+    char *buf;
+    size_t len;
+    enum mgr_reply kind;
+    WVT_OK(wv__mgr_recv_frame(s, 1 << 20, &buf, &len, wv_deadline_in(5000)));
+    WVT_OK(wv__mgr_decode_reply(buf, len, NULL, &kind, value));
+    free(buf);
+    return kind;
+}
+
+WVT_TEST(manager_hostile_requests_after_auth_run_nothing)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    char dir[] = "/tmp/wvt-mgr-XXXXXX", path[256];
+    WVT_ASSERT(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ran", dir);
+    unsigned char req[512];
+    wv_obj_t *v;
+    /* os.system(...) as create's typeid: an error reply, nothing run. */
+    wv_stream_t *s = raw_manager_conn(port);
+    size_t n = hostile_request(req, NULL, "create", path);
+    WVT_OK(wv__mgr_send_frame(s, req, n, wv_deadline_in(5000)));
+    WVT_EQ(raw_reply(s, &v), MGR_TRACEBACK);
+    wv_obj_free(v);
+    wv_stream_free(s);
+    /* Put as an item: stored as data, handed out as data. */
+    wv_proxy_t *local = proxy(m, "get_task_queue");
+    s = raw_manager_conn(port);
+    wv_obj_t *name = vstr("MainProcess"), *args;
+    WVT_OK(wv_obj_new_tuple(&args, 1));
+    WVT_OK(wv_obj_append(args, name));
+    char *buf;
+    size_t len;
+    WVT_OK(wv__mgr_encode_request(NULL, "accept_connection", args, NULL, &buf,
+                                  &len));
+    wv_obj_free(args);
+    WVT_OK(wv__mgr_send_frame(s, buf, len, wv_deadline_in(5000)));
+    wv_free(buf);
+    WVT_EQ(raw_reply(s, &v), MGR_RETURN);
+    wv_obj_free(v);
+    n = hostile_request(req, wv_proxy_ident(local), "put", path);
+    WVT_OK(wv__mgr_send_frame(s, req, n, wv_deadline_in(5000)));
+    WVT_EQ(raw_reply(s, &v), MGR_RETURN);
+    wv_obj_free(v);
+    WVT_OK(wv_proxy_get(local, &v, 0));
+    WVT_ASSERT(wv_obj_is_global(v, "os", "system"));
+    WVT_EQ(v->kind, WV_OBJ_INSTANCE);
+    wv_obj_free(v);
+    /* A frame of 2^40 bytes announced: the connection ends, unread. */
+    WVT_OK(wv_stream_write(s,
+                           "\xff\xff\xff\xff\x00\x00\x01\x00\x00\x00\x00\x00",
+                           12, NULL, wv_deadline_in(5000)));
+    WVT_OK(wv_stream_drain(s, wv_deadline_in(5000)));
+    WVT_ERR(wv__mgr_recv_frame(s, 1 << 20, &buf, &len, wv_deadline_in(5000)),
+            WV_EOF);
+    wv_stream_free(s);
+    /* A truncated pickle ends its connection too. */
+    s = raw_manager_conn(port);
+    WVT_OK(wv__mgr_send_frame(s, req, n - 3, wv_deadline_in(5000)));
+    WVT_ERR(wv__mgr_recv_frame(s, 1 << 20, &buf, &len, wv_deadline_in(5000)),
+            WV_EOF);
+    wv_stream_free(s);
+    /* Nothing ran, and it serves on. */
+    WVT_ASSERT(access(path, F_OK) != 0);
+    rmdir(dir);
+    wv_manager_t *c = connect_to(port, KEY);
+    wv_proxy_t *q = proxy(c, "get_task_queue");
+    WVT_OK(wv_proxy_qsize(q, &n, wv_deadline_in(5000)));
+    WVT_EQ(n, 0);
+    wv_proxy_free(q);
+    wv_manager_free(c);
+    wv_proxy_free(local);
+    wv_manager_free(m);
+}
+
+struct local_get {
+    wv_proxy_t *p;
+    wv_obj_t *got;
+    int err;
+};
+
+static void local_getter(void *arg)
+{
+    struct local_get *lg = arg;
+    lg->err = wv_proxy_get(lg->p, &lg->got, wv_deadline_in(10000));
+}
+
+/* A client killed while its get waits: the item put afterwards is handed
+ * back to the queue, not written into the dead connection. */
+WVT_TEST(manager_client_gone_mid_get_loses_no_task)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_proxy_t *local = proxy(m, "get_task_queue");
+    int ready[2];
+    WVT_OK(pipe(ready));
+    pid_t pid = fork();
+    WVT_ASSERT(pid >= 0);
+    if (pid == 0) { /* sends get(timeout=60) and dies waiting */
+        wv_stream_t *s = raw_manager_conn(port);
+        wv_obj_t *name = vstr("MainProcess"), *args, *t, *kw, *v;
+        char *buf;
+        size_t len;
+        WVT_OK(wv_obj_new_tuple(&args, 1));
+        WVT_OK(wv_obj_append(args, name));
+        WVT_OK(wv__mgr_encode_request(NULL, "accept_connection", args, NULL,
+                                      &buf, &len));
+        WVT_OK(wv__mgr_send_frame(s, buf, len, wv_deadline_in(5000)));
+        WVT_EQ(raw_reply(s, &v), MGR_RETURN);
+        WVT_OK(wv_obj_new_dict(&kw, 1));
+        WVT_OK(wv_obj_dict_set(kw, vstr("timeout"), vint(60)));
+        t = vstr(wv_proxy_ident(local));
+        WVT_OK(wv__mgr_encode_request(t, "get", NULL, kw, &buf, &len));
+        WVT_OK(wv__mgr_send_frame(s, buf, len, wv_deadline_in(5000)));
+        if (write(ready[1], "x", 1) != 1)
+            _exit(2);
+        pause();
+        _exit(3);
+    }
+    char b;
+    WVT_EQ(read(ready[0], &b, 1), 1);
+    /* The server's get waits (the interleaving this case is about). */
+    WVT_POLL(wv__queue_parked(local->obj->queue) == 1, 10000);
+    kill(pid, SIGKILL);
+    int st;
+    WVT_EQ(waitpid(pid, &st, 0), pid);
+    /* A second getter waits behind it: the put goes to the server's get
+     * (conditions wake in order), which finds its client gone and puts
+     * the item back, for this one. */
+    struct local_get lg = {local, NULL, 0};
+    wvt_thread_t *th = wvt_spawn(local_getter, &lg);
+    WVT_POLL(wv__queue_parked(local->obj->queue) == 2, 10000);
+    wv_obj_t *x = vint(42);
+    WVT_OK(wv_proxy_put(local, x, 0));
+    wvt_join(th);
+    WVT_OK(lg.err);
+    WVT_ASSERT(wv_obj_equal(lg.got, x));
+    wv_obj_free(lg.got);
+    wv_obj_free(x);
+    WVT_OK(wv_proxy_task_done(local, 0));
+    WVT_OK(wv_proxy_join(local, 0)); /* the hand-back counted right */
+    close(ready[0]);
+    close(ready[1]);
+    wv_proxy_free(local);
+    wv_manager_free(m);
+}
+
 /* ------------------------------------------------------------ CPython */
 
 /* python3 and pyenv's 3.8 to 3.13 where present. */
@@ -1064,4 +1269,111 @@ WVT_TEST_TIMEOUT(manager_weave_worker_against_python_master, 240)
         printf("%s: master ok\n", pythons[i]);
         wv_popen_free(pp);
     }
+}
+
+static const char py_calc_server[] =
+    "import sys\n"
+    "from multiprocessing.managers import BaseManager\n"
+    "class Calc:\n"
+    "    def add(self, a, b): return a + b\n"
+    "    def div(self, a, b): return a // b\n"
+    "class M(BaseManager): pass\n"
+    "M.register('Calc', Calc)\n"
+    "if __name__ == '__main__':\n"
+    "    m = M(address=('127.0.0.1', 0), authkey=b'abc')\n"
+    "    m.start()\n"
+    "    print(m.address[1], flush=True)\n"
+    "    sys.stdin.read()\n"
+    "    m.shutdown()\n";
+
+/* A weave client calls functions of a CPython manager; a wrong key is
+ * refused by it. */
+WVT_TEST_TIMEOUT(manager_weave_client_calls_python_functions, 240)
+{
+    char pythons[8][256];
+    int np = find_pythons(pythons, 8);
+    for (int i = 0; i < np; i++) {
+        const char *argv[] = {pythons[i], "-c", py_calc_server, NULL};
+        wv_popen_opts_t o = {.argv = argv};
+        o.in.how = WV_STDIO_PIPE;
+        o.out.how = WV_STDIO_PIPE;
+        o.err.how = WV_STDIO_DEVNULL; /* its traceback of the wrong key */
+        wv_popen_t *pp;
+        WVT_OK(wv_popen_new(&pp, &o));
+        char line[32];
+        size_t n = 0, got;
+        while (n + 1 < sizeof line) {
+            WVT_OK(wv_popen_read(pp, WV_STDOUT, line + n, 1, &got,
+                                 wv_deadline_in(30000)));
+            if (line[n] == '\n')
+                break;
+            n += got;
+        }
+        line[n] = '\0';
+        uint16_t port = (uint16_t)atoi(line);
+        wv_manager_opts_t bad = {.host = "127.0.0.1",
+                                 .port = port,
+                                 .authkey = "abd",
+                                 .authkey_len = 3};
+        wv_manager_t *c;
+        WVT_ERR(wv_manager_connect(&c, &bad, wv_deadline_in(10000)), WV_EAUTH);
+        c = connect_to(port, KEY);
+        wv_proxy_t *calc = proxy(c, "Calc");
+        wv_obj_t *args = vtuple2(vint(40), vint(2)), *r;
+        WVT_OK(
+            wv_proxy_call(calc, "add", args, NULL, &r, wv_deadline_in(10000)));
+        WVT_EQ(get_int(r), 42);
+        wv_obj_free(r);
+        wv_obj_free(args);
+        args = vtuple2(vint(1), vint(0));
+        WVT_ERR(
+            wv_proxy_call(calc, "div", args, NULL, &r, wv_deadline_in(10000)),
+            WV_EREMOTE);
+        WVT_ASSERT(wv_obj_is_global(r, "builtins", "ZeroDivisionError"));
+        wv_obj_free(r);
+        wv_obj_free(args);
+        WVT_ERR(wv_manager_proxy(c, "Nothing", &calc, wv_deadline_in(10000)),
+                WV_ENOENT);
+        wv_proxy_free(calc);
+        wv_manager_free(c);
+        wv_popen_close_stdin(pp);
+        int code;
+        WVT_OK(wv_popen_wait(pp, &code, wv_deadline_in(30000)));
+        WVT_EQ(code, 0);
+        wv_popen_free(pp);
+        printf("%s: its functions called, a wrong key refused\n", pythons[i]);
+    }
+}
+
+static const char py_wrong_key[] =
+    "import sys\n"
+    "from multiprocessing import AuthenticationError\n"
+    "from multiprocessing.managers import BaseManager\n"
+    "class M(BaseManager): pass\n"
+    "m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=b'abd')\n"
+    "try:\n"
+    "    m.connect()\n"
+    "except AuthenticationError as e:\n"
+    "    print('AuthenticationError', e)\n"
+    "    sys.exit(0)\n"
+    "sys.exit(5)\n";
+
+/* A CPython client with a wrong key: refused, both sides say so. */
+WVT_TEST_TIMEOUT(manager_python_wrong_key_is_refused, 240)
+{
+    char pythons[8][256];
+    int np = find_pythons(pythons, 8);
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%u", port);
+    for (int i = 0; i < np; i++) {
+        char *out;
+        int code = run_python(pythons[i], py_wrong_key, port_s, "", &out);
+        if (code != 0 || !strstr(out, "AuthenticationError"))
+            WVT_FAIL("%s exited %d: %s", pythons[i], code, out);
+        free(out);
+        WVT_POLL(wv_manager_refused(m) == (uint64_t)i + 1, 10000);
+    }
+    wv_manager_free(m);
 }

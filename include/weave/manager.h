@@ -189,6 +189,13 @@ WV_EXTERN int wv_manager_serve_forever(wv_manager_t *m, int64_t deadline);
  */
 WV_EXTERN int wv_manager_shutdown(wv_manager_t *m, int64_t deadline);
 
+/* Server: connections turned away before authentication so far (a
+ * wrong key, a handshake past its deadline or malformed, too many
+ * authenticating at once): how a server reports a refused key, which
+ * its peer sees as WV_EAUTH or Python's AuthenticationError.  0 for NULL
+ * or a client. */
+WV_EXTERN uint64_t wv_manager_refused(const wv_manager_t *m);
+
 /* Shuts a server down (deadline 0) and frees the manager, its queues and
  * their items; a client's connections are closed.  Its proxies must be
  * freed before.  NULL: no-op. */

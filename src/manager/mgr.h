@@ -78,6 +78,7 @@ struct wv_manager {
     wv_lock_t stop_lock; /* one wv_server_stop at a time */
     int shutting;        /* [atomic] a shutdown began */
     size_t unauth;       /* [atomic] connections authenticating */
+    uint64_t refused;    /* [atomic] connections turned away before auth */
     wv_lock_t refs_lock; /* guards every obj->refs */
     /* Client: the method connection (NULL until first needed). */
     wv_lock_t call_lock; /* one method call at a time */

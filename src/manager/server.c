@@ -25,6 +25,7 @@
 #include "mgr.h"
 
 #include <ctype.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -303,6 +304,40 @@ static bool more_buffered(wv_stream_t *s)
     return wv_stream_read_pending(s) > 0;
 }
 
+/* true if the peer closed or reset the connection: poll(2) with no
+ * wait (POLLRDHUP: the peer's end, even with unread bytes before it). */
+static bool peer_gone(wv_stream_t *s)
+{
+    struct pollfd p = {.fd = wv_stream_fileno(s), .events = POLLRDHUP};
+    return p.fd >= 0 && poll(&p, 1, 0) == 1 &&
+           (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* A get whose client left while it waited: its items go back into the
+ * queue rather than into a dead connection (a write to it could even
+ * succeed, the peer's reset coming later).  The window between this
+ * check and the reply stays: only leases close it.  Returns true if the
+ * items were handed back (the connection is then to be closed). */
+static bool hand_back(struct mgr_obj *o, const char *method,
+                      enum mgr_reply kind, wv_obj_t *value, wv_stream_t *s)
+{
+    bool many = strcmp(method, "_wv_get_many") == 0;
+    if (kind != MGR_RETURN || o->kind != MGR_QUEUE ||
+        !(many || strcmp(method, "get") == 0) || !peer_gone(s))
+        return false;
+    size_t n = many ? value->u.seq.len : 1;
+    for (size_t i = 0; i < n; i++) {
+        /* Put back (one more unfinished task), then count the failed
+         * hand-out done: join's count is as before the get.  A bounded
+         * queue full by now loses the item, as the dead client would
+         * have. */
+        if (wv__mgr_q_put(o, many ? value->u.seq.items[i] : value, 0) == 0)
+            wv_queue_task_done(o->queue);
+    }
+    wv_obj_free(value);
+    return true;
+}
+
 static void method_loop(wv_manager_t *m, wv_stream_t *s)
 {
     struct request r;
@@ -317,7 +352,13 @@ static void method_loop(wv_manager_t *m, wv_stream_t *s)
             send_text(s, MGR_TRACEBACK, "KeyError: no object of that ident");
             continue;
         }
+        int64_t began = wv_now();
         wv__mgr_call(m, o, r.method, r.args, r.kwds, s, &kind, &value);
+        /* Only a call that waited can have outlived its client. */
+        if (wv_now() - began > 0 && hand_back(o, r.method, kind, value, s)) {
+            wv_obj_free(r.tuple);
+            break;
+        }
         wv_obj_free(r.tuple);
         send_reply(s, kind, value, !more_buffered(s));
     }
@@ -478,6 +519,8 @@ static void serve_conn(wv_sock_t *sock, const wv_addr_t *peer, void *arg)
     __atomic_sub_fetch(&m->unauth, 1, __ATOMIC_ACQ_REL);
     if (!err)
         wv__mgr_serve_stream(m, s);
+    else
+        __atomic_add_fetch(&m->refused, 1, __ATOMIC_RELAXED);
     wv_stream_free(s);
 }
 
@@ -528,6 +571,11 @@ int wv_manager_start(wv_manager_t *m)
         .backlog = 128,
     };
     return wv_server_new(&m->server, &so, serve_conn, m);
+}
+
+uint64_t wv_manager_refused(const wv_manager_t *m)
+{
+    return m ? __atomic_load_n(&m->refused, __ATOMIC_RELAXED) : 0;
 }
 
 int wv_manager_addr(const wv_manager_t *m, wv_addr_t *out)
