@@ -669,6 +669,12 @@ WORKLOADS = {
              ["{py}", "bench/peers/py/w10_dist.py", "py-redis-lists"]),
             ("redis-benchmark-LPUSH/RPOP-c1", None,
              ["{py}", "bench/peers/py/w10_dist.py", "redis-benchmark"]),
+            ("weave-manager+py-worker", None,
+             ["{build}/bench/weave-bench", "--w10-py-worker", "{py}",
+              "bench/peers/py/w10_dist.py"]),
+            ("py-BaseManager+weave-worker", None,
+             ["{py}", "bench/peers/py/w10_dist.py",
+              "py-BaseManager+weave-worker", "{build}/bench/weave-bench"]),
         ],
         [
             ("tasks", "py-BaseManager-queues", 50,
@@ -694,7 +700,21 @@ WORKLOADS = {
         "(wv_proxy_put_many), N = 200k: what a weave worker writes. Row "
         "weave-1by1: the worker makes one wv_proxy_get and one "
         "wv_proxy_put per task, a round trip each, as the Python worker "
-        "does, N = 20k. The wire is CPython's (multiprocessing's framing, "
+        "does, N = 20k. Rows weave-2workers, weave-4workers and "
+        "weave-8workers: as weave with that many worker processes (each "
+        "stopped by a -1 of its own), N = 200k: how throughput grows with "
+        "workers (on 2 CPUs, shared by the master, its server thread and "
+        "the workers). weave server_cpu: the CPU time of the master "
+        "process's threads other than the master's own (the manager's "
+        "server thread) per task, row weave: the manager's own cost. "
+        "Extra rows across the two systems: weave-manager+py-worker, "
+        "weave's master and manager serving the Python peer's worker "
+        "(BaseManager proxies, a round trip per get and per put), N = 20k; "
+        "py-BaseManager+weave-worker, the Python peer's master and manager "
+        "with weave's worker (weave-bench --w10-worker PORT batch: its "
+        "first batch request gets CPython's AttributeError and from then "
+        "on it makes one get and one put per task), N = 20k. "
+        "The wire is CPython's (multiprocessing's framing, "
         "pickles encoded and decoded in C, the HMAC challenge at connect): "
         "a CPython task_worker.py could take the weave worker's place. "
         "py-BaseManager-queues: the tutorials' task_master / task_worker: "

@@ -24,6 +24,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define KEY  "w10-authkey"
@@ -46,13 +47,10 @@ static wv_manager_opts_t opts(uint16_t port)
     return o;
 }
 
-/* Starts weave-bench itself with args; its first stdout line, which
- * says it is ready, is read into line. */
-static wv_popen_t *start_self(const char *const *args, char *line, size_t cap)
+/* Starts argv; its first stdout line, which says it is ready, is read
+ * into line. */
+static wv_popen_t *start_cmd(const char *const *argv, char *line, size_t cap)
 {
-    const char *argv[8] = {"/proc/self/exe"};
-    for (int i = 0; args[i] && i < 6; i++)
-        argv[i + 1] = args[i];
     wv_popen_opts_t o = {.argv = argv};
     o.out.how = WV_STDIO_PIPE;
     wv_popen_t *p;
@@ -95,9 +93,18 @@ int bench_w10_worker(const char *port, const char *mode)
         for (size_t i = 0; i < got; i++) {
             int64_t n;
             ok(wv_obj_get_int(in[i], &n), "task is no int");
-            wv_obj_free(in[i]);
-            if (n < 0)
+            if (n < 0) {
+                /* The stop; any further stops taken in the same batch
+                 * belong to the other workers: back they go. */
+                for (size_t j = i + 1; j < got; j++)
+                    ok(wv_proxy_put(task, in[j], WV_FOREVER), "stop back");
+                for (size_t j = i; j < got; j++)
+                    wv_obj_free(in[j]);
+                for (size_t j = 0; j < i; j++)
+                    wv_obj_free(out[j]);
                 goto out;
+            }
+            wv_obj_free(in[i]);
             ok(wv_obj_new_int(&out[i], n * n), "result");
         }
         if (batch) {
@@ -139,7 +146,24 @@ static double w10_once(wv_proxy_t *task, wv_proxy_t *result, int64_t n)
     return (double)n / t;
 }
 
-static void w10_row(const char *peer, const char *mode, int64_t n)
+/* CPU time of every thread of this process but the calling one (the
+ * manager's server threads, for the master's main thread), in us. */
+static double others_cpu_us(void)
+{
+    struct rusage all, me;
+    getrusage(RUSAGE_SELF, &all);
+    getrusage(RUSAGE_THREAD, &me);
+    double a = (double)all.ru_utime.tv_sec * 1e6 + all.ru_utime.tv_usec +
+               (double)all.ru_stime.tv_sec * 1e6 + all.ru_stime.tv_usec;
+    double b = (double)me.ru_utime.tv_sec * 1e6 + me.ru_utime.tv_usec +
+               (double)me.ru_stime.tv_sec * 1e6 + me.ru_stime.tv_usec;
+    return a - b;
+}
+
+/* One row: `workers` worker processes (weave-bench --w10-worker, or
+ * Python's worker when python is given), the master here. */
+static void w10_row(const char *peer, const char *mode, int64_t n, int workers,
+                    const char *python, const char *script, bool cpu)
 {
     wv_manager_opts_t o = opts(0);
     wv_manager_t *m;
@@ -151,34 +175,65 @@ static void w10_row(const char *peer, const char *mode, int64_t n)
     ok(wv_manager_addr(m, &a), "address");
     char port[16], line[64];
     snprintf(port, sizeof port, "%u", wv_addr_port(&a));
-    const char *args[] = {"--w10-worker", port, mode, NULL};
-    wv_popen_t *worker = start_self(args, line, sizeof line);
-    BENCH_CHECK(strcmp(line, "ready") == 0);
+    wv_popen_t *worker[8];
+    for (int w = 0; w < workers; w++) {
+        if (python) { /* w10_dist.py --worker manager PORT */
+            const char *args[] = {python,    script, "--worker",
+                                  "manager", port,   NULL};
+            worker[w] = start_cmd(args, line, sizeof line);
+        } else {
+            const char *args[] = {"/proc/self/exe", "--w10-worker", port, mode,
+                                  NULL};
+            worker[w] = start_cmd(args, line, sizeof line);
+        }
+        BENCH_CHECK(strcmp(line, "ready") == 0);
+    }
     wv_proxy_t *task, *result;
     ok(wv_manager_proxy(m, "get_task_queue", &task, 0), "proxy");
     ok(wv_manager_proxy(m, "get_result_queue", &result, 0), "proxy");
-    double runs[RUNS];
+    double runs[RUNS], cpu_us[RUNS];
     w10_once(task, result, n / 10); /* warm-up */
-    for (int i = 0; i < RUNS; i++)
+    for (int i = 0; i < RUNS; i++) {
+        double c0 = others_cpu_us();
         runs[i] = w10_once(task, result, n);
-    wv_obj_t *stop;
-    ok(wv_obj_new_int(&stop, -1), "stop");
-    ok(wv_proxy_put(task, stop, 0), "stop");
-    wv_obj_free(stop);
-    int code;
-    ok(wv_popen_wait(worker, &code, wv_deadline_in(10000)), "worker's end");
-    BENCH_CHECK(code == 0);
-    wv_popen_free(worker);
+        cpu_us[i] = (others_cpu_us() - c0) / (double)n;
+    }
+    for (int w = 0; w < workers; w++) {
+        wv_obj_t *stop;
+        ok(wv_obj_new_int(&stop, -1), "stop");
+        ok(wv_proxy_put(task, stop, 0), "stop");
+        wv_obj_free(stop);
+    }
+    for (int w = 0; w < workers; w++) {
+        int code;
+        ok(wv_popen_wait(worker[w], &code, wv_deadline_in(10000)),
+           "worker's end");
+        BENCH_CHECK(code == 0);
+        wv_popen_free(worker[w]);
+    }
     wv_proxy_free(task);
     wv_proxy_free(result);
     wv_manager_free(m);
     bench_report("W10", peer, "tasks", runs, RUNS, "tasks/s");
+    if (cpu)
+        bench_report("W10", peer, "server_cpu", cpu_us, RUNS, "us");
 }
 
 void bench_w10(void)
 {
-    w10_row("weave", "batch", 200000);
-    w10_row("weave-1by1", "one", 20000);
+    w10_row("weave", "batch", 200000, 1, NULL, NULL, true);
+    w10_row("weave-1by1", "one", 20000, 1, NULL, NULL, false);
+    w10_row("weave-2workers", "batch", 200000, 2, NULL, NULL, false);
+    w10_row("weave-4workers", "batch", 200000, 4, NULL, NULL, false);
+    w10_row("weave-8workers", "batch", 200000, 8, NULL, NULL, false);
+}
+
+/* weave's manager serving Python's worker (BaseManager proxies, a round
+ * trip per get and per put): weave-bench --w10-py-worker PYTHON SCRIPT. */
+int bench_w10_py_worker(const char *python, const char *script)
+{
+    w10_row("weave-manager+py-worker", "one", 20000, 1, python, script, false);
+    return 0;
 }
 
 /* ----------------------------------------------------------------- W11 */
@@ -231,8 +286,8 @@ static double w11_once(wv_proxy_t *calc, int64_t n)
 void bench_w11(void)
 {
     char line[64];
-    const char *args[] = {"--w11-server", NULL};
-    wv_popen_t *server = start_self(args, line, sizeof line);
+    const char *args[] = {"/proc/self/exe", "--w11-server", NULL};
+    wv_popen_t *server = start_cmd(args, line, sizeof line);
     wv_manager_opts_t o = opts((uint16_t)atoi(line));
     wv_manager_t *c;
     wv_proxy_t *calc;

@@ -65,6 +65,8 @@ int main(int argc, char **argv)
         return bench_echo_server(argv[2]);
     if (argc == 4 && strcmp(argv[1], "--w10-worker") == 0)
         return bench_w10_worker(argv[2], argv[3]);
+    if (argc == 4 && strcmp(argv[1], "--w10-py-worker") == 0)
+        return bench_w10_py_worker(argv[2], argv[3]);
     if (argc == 2 && strcmp(argv[1], "--w11-server") == 0)
         return bench_w11_server();
     if (argc >= 2 &&

@@ -33,6 +33,7 @@ void bench_w10(void);
 void bench_w11(void);
 int bench_w10_worker(const char *port, const char *mode);
 int bench_w11_server(void);
+int bench_w10_py_worker(const char *python, const char *script);
 void bench_q1(void); /* weave's own: queue.Queue, not in BENCH.md */
 
 #endif

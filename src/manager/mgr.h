@@ -83,6 +83,9 @@ struct wv_manager {
     /* Client: the method connection (NULL until first needed). */
     wv_lock_t call_lock; /* one method call at a time */
     wv_stream_t *conn;
+    /* [atomic] The server answered a weave method (_wv_*) with "no such
+     * method": a CPython server; batches go one call per item at once. */
+    int plain_server;
 };
 
 struct wv_proxy {

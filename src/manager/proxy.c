@@ -289,7 +289,7 @@ int wv_proxy_put_many(wv_proxy_t *p, wv_obj_t *const *items, size_t n,
         return WV_EINVAL;
     if (done)
         *done = 0;
-    if (!p->obj) {
+    if (!p->obj && !__atomic_load_n(&p->mgr->plain_server, __ATOMIC_RELAXED)) {
         wv_obj_t *list, *pair;
         if ((err = wv_obj_new_list(&list, n)))
             return err;
@@ -315,6 +315,7 @@ int wv_proxy_put_many(wv_proxy_t *p, wv_obj_t *const *items, size_t n,
                 code = WV_EAGAIN;
             return (int)code;
         }
+        __atomic_store_n(&p->mgr->plain_server, 1, __ATOMIC_RELAXED);
     }
     /* One at a time: a server of ours, or a CPython one. */
     for (; k < n && (err = wv_proxy_put(p, items[k], deadline)) == 0; k++)
@@ -343,11 +344,15 @@ int wv_proxy_get_many(wv_proxy_t *p, wv_obj_t **items, size_t max, size_t *got,
         return 0;
     }
     wv_obj_t *lead, *list;
-    if (wv_obj_new_int(&lead, max > 65536 ? 65536 : (int64_t)max))
-        return WV_ENOMEM;
-    int err =
-        remote_wait_call(p, "_wv_get_many", NULL, &lead, 1, &list, deadline);
-    if (err == WV_ENOTSUP) { /* a CPython server: one get */
+    int err = WV_ENOTSUP;
+    if (!__atomic_load_n(&p->mgr->plain_server, __ATOMIC_RELAXED)) {
+        if (wv_obj_new_int(&lead, max > 65536 ? 65536 : (int64_t)max))
+            return WV_ENOMEM;
+        err = remote_wait_call(p, "_wv_get_many", NULL, &lead, 1, &list,
+                               deadline);
+    }
+    if (err == WV_ENOTSUP) { /* a CPython server: one get from now on */
+        __atomic_store_n(&p->mgr->plain_server, 1, __ATOMIC_RELAXED);
         err = wv_proxy_get(p, &items[0], deadline);
         *got = err ? 0 : 1;
         return err;

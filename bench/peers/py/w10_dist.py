@@ -35,7 +35,13 @@ checked.  tasks/s = N / elapsed.  One untimed warm-up run of N/10 tasks
                               tasks/s so that they sit beside the others.
                               One untimed invocation with -n 2000, then 3.
 
+    py-BaseManager+weave-worker  extra: py-BaseManager-queues with weave's
+                              worker (weave-bench --w10-worker PORT batch,
+                              whose batches fall back to one call per item
+                              against CPython's server). N = 20k.
+
     w10_dist.py PEER                        (bench/run runs one per program)
+    w10_dist.py py-BaseManager+weave-worker WEAVE_BENCH
     w10_dist.py --worker manager|redis PORT (the worker process)
 """
 import os
@@ -130,10 +136,16 @@ def redis_worker(port):
         lpush("results", n * n)
 
 
+WEAVE_WORKER = None  # weave-bench, for py-BaseManager+weave-worker
+
+
 def start_worker(kind, port):
-    w = subprocess.Popen([sys.executable, os.path.abspath(__file__),
-                          "--worker", kind, str(port)],
-                         stdout=subprocess.PIPE, text=True)
+    if kind == "manager" and WEAVE_WORKER:
+        cmd = [WEAVE_WORKER, "--w10-worker", str(port), "batch"]
+    else:
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
+               str(port)]
+    w = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     line = w.stdout.readline().strip()
     check(line == "ready", f"worker not ready ({line!r})")
     return w
@@ -163,7 +175,7 @@ def timed(n, put, get):
     return n / t
 
 
-def base_manager(n):
+def base_manager(n, peer="py-BaseManager-queues"):
     QueueManager.register("get_task_queue", callable=get_task_queue)
     QueueManager.register("get_result_queue", callable=get_result_queue)
     m = QueueManager(address=("127.0.0.1", 0), authkey=AUTHKEY)
@@ -182,7 +194,7 @@ def base_manager(n):
                 w.wait()
     finally:
         m.shutdown()
-    report("py-BaseManager-queues", runs)
+    report(peer, runs)
 
 
 def redis_lists(n):
@@ -231,6 +243,20 @@ def redis_benchmark(n):
 
 
 def main():
+    global WEAVE_WORKER
+    if len(sys.argv) == 3 and sys.argv[1] == "py-BaseManager+weave-worker":
+        # Python's manager and master, weave's worker (weave-bench's
+        # --w10-worker, whose batches fall back to one call per item
+        # against a CPython server).
+        WEAVE_WORKER = sys.argv[2]
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(28)
+        try:
+            base_manager(PEERS["py-BaseManager-queues"], sys.argv[1])
+        except Failed as e:
+            print(f"check failed: {e}", file=sys.stderr, flush=True)
+            sys.exit(3)
+        return
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         signal.alarm(60)  # an orphan dies by itself
         {"manager": manager_worker, "redis": redis_worker}[sys.argv[2]](
