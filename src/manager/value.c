@@ -124,16 +124,19 @@ static int new_data(wv_obj_t **out, wv_objkind_t kind, const void *data,
 {
     wv_obj_t *v;
 
-    if (!out || (!data && len > 0) || len == SIZE_MAX)
+    if (!out || (!data && len > 0) || len > SIZE_MAX - sizeof(wv__vnode_t) - 1)
         return WV_EINVAL;
-    v = wv__value_alloc(kind);
-    if (!v)
+    /* The bytes live right after the node, in the same allocation: half
+     * the allocations of a message's strings (release knows them by
+     * their address). */
+    wv__vnode_t *n = wv__malloc(sizeof *n + len + 1);
+    if (!n)
         return WV_ENOMEM;
-    v->u.s.data = wv__malloc(len + 1);
-    if (!v->u.s.data) {
-        wv__free(v);
-        return WV_ENOMEM;
-    }
+    memset(n, 0, sizeof *n);
+    v = &n->v;
+    v->kind = kind;
+    v->refs = 1;
+    v->u.s.data = (char *)(n + 1);
     if (len)
         memcpy(v->u.s.data, data, len);
     v->u.s.data[len] = '\0';
@@ -357,7 +360,10 @@ wv_obj_t *wv_obj_ref(wv_obj_t *v)
 /* Drops one reference to child; a last one chains it on *dying. */
 static void drop(wv_obj_t *child, wv__vnode_t **dying)
 {
-    if (!child || __atomic_sub_fetch(&child->refs, 1, __ATOMIC_ACQ_REL) != 0)
+    /* One reference, ours: nobody else can take another, so it is the
+     * last without the locked decrement (most nodes of a message). */
+    if (!child || (__atomic_load_n(&child->refs, __ATOMIC_ACQUIRE) != 1 &&
+                   __atomic_sub_fetch(&child->refs, 1, __ATOMIC_ACQ_REL) != 0))
         return;
     wv__vnode(child)->aux = (uintptr_t)*dying;
     *dying = wv__vnode(child);
@@ -373,7 +379,8 @@ static void release(wv_obj_t *v, wv__vnode_t **dying)
     case WV_OBJ_BYTES:
     case WV_OBJ_BYTEARRAY:
     case WV_OBJ_BIGINT:
-        wv__free(v->u.s.data);
+        if (v->u.s.data != (char *)(wv__vnode(v) + 1)) /* not in place */
+            wv__free(v->u.s.data);
         break;
     case WV_OBJ_GLOBAL:
         wv__free(v->u.global.module);
