@@ -15,7 +15,10 @@
  * one of  | & ; < > ( ) $ ` \ " ' * ? [ ] # ~ = % ! { }  or a newline or a
  * tab.  With none, the command is split at spaces into argv and exec'd
  * directly, one exec, as xargs does; each input stays one argument
- * whatever it holds.  With one, the line runs under /bin/sh -c, as GNU
+ * whatever it holds.  The shell runs it too when its first word is a shell
+ * keyword or a builtin with no program of its name (exit, cd, export,
+ * if, for...: SHELL_WORDS), which no exec could run.  Otherwise, with a
+ * metacharacter, the line runs under /bin/sh -c, as GNU
  * parallel runs every job, and each replacement is shell-quoted ('...')
  * so that an input is one word, never code.  The input never decides:
  * the same template runs the same way for every input.
@@ -29,6 +32,27 @@
 #include <string.h>
 
 static const char METACHARS[] = "|&;<>()$`\\\"'*?[]#~=%!{}\n\t";
+
+/* First words that only a shell can run (POSIX keywords and builtins
+ * that have no program of their own on Linux, and bash's usual ones). */
+static const char *const SHELL_WORDS[] = {
+    ".",       ":",        "alias",    "bg",     "break",  "case",   "cd",
+    "command", "continue", "do",       "done",   "elif",   "else",   "esac",
+    "eval",    "exec",     "exit",     "export", "fc",     "fg",     "fi",
+    "for",     "function", "getopts",  "hash",   "if",     "jobs",   "let",
+    "local",   "read",     "readonly", "return", "select", "set",    "shift",
+    "source",  "then",     "times",    "trap",   "type",   "ulimit", "umask",
+    "unalias", "unset",    "until",    "wait",   "while",
+};
+
+static bool is_shell_word(const char *line)
+{
+    size_t n = strcspn(line, " ");
+    for (size_t i = 0; i < sizeof SHELL_WORDS / sizeof *SHELL_WORDS; i++)
+        if (strlen(SHELL_WORDS[i]) == n && !strncmp(line, SHELL_WORDS[i], n))
+            return true;
+    return false;
+}
 
 /* The length of the replacement string at s, or 0 if none starts there. */
 static size_t repl_len(const char *s)
@@ -68,6 +92,7 @@ int cli_template_init(cli_template_t *t, char *const *words, size_t n)
         t->shell |= strchr(METACHARS, *s) != NULL;
         s++;
     }
+    t->shell |= is_shell_word(t->line);
     return 0;
 }
 
