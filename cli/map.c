@@ -86,7 +86,8 @@ struct map {
     size_t next_out; /* --keep-order: the next job to print */
     bool stop;       /* start no more jobs */
     bool halted;     /* --halt stopped the run */
-    int signal;      /* SIGINT or SIGTERM received, 0 if none */
+    int signal;      /* SIGINT or SIGTERM received, SIGPIPE for a closed
+                        stdout, 0 if none */
     int64_t kill_at; /* when the watcher SIGKILLs what is left, 0: never */
     int wake[2];     /* self-pipe: signal numbers, 0 = look at kill_at */
     void *joblog;    /* --joblog's file, or NULL */
@@ -104,6 +105,11 @@ static void on_signal(int sig)
         /* full pipe: enough signals are pending already */
     }
     errno = saved;
+}
+
+static void on_sigpipe(int sig)
+{
+    (void)sig;
 }
 
 static int oom(void)
@@ -228,8 +234,14 @@ static void print_output(map_t *m, const char *out, size_t out_len,
     if (!out_len && !err_len)
         return;
     cli_progress_erase(&m->progress);
-    if (out_len)
-        cli_write_all(STDOUT_FILENO, out, out_len);
+    if (out_len && cli_write_all(STDOUT_FILENO, out, out_len) != 0 &&
+        errno == EPIPE && !m->signal) {
+        /* Whoever read the output is gone (weave map ... | head): stop
+         * as after a signal, rather than die by SIGPIPE and leave the
+         * jobs running in their groups; exit 128 + SIGPIPE. */
+        m->signal = SIGPIPE;
+        stop_all(m);
+    }
     if (err_len)
         cli_write_all(STDERR_FILENO, err, err_len);
 }
@@ -430,6 +442,12 @@ static int install_handlers(map_t *m)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* SIGPIPE caught by a handler that does nothing (not ignored: an
+     * ignored signal stays ignored in the jobs, a caught one is reset at
+     * their exec): a write to a closed stdout fails with EPIPE. */
+    struct sigaction pipe_sa = {.sa_handler = on_sigpipe};
+    sigemptyset(&pipe_sa.sa_mask);
+    sigaction(SIGPIPE, &pipe_sa, NULL);
     return 0;
 }
 
@@ -439,6 +457,7 @@ static void remove_handlers(map_t *m)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
     sig_fd = -1;
     close(m->wake[0]);
     close(m->wake[1]);

@@ -44,6 +44,7 @@ static const char USAGE[] =
     "  101      more than 100 jobs failed\n"
     "  130      interrupted by SIGINT (143: SIGTERM); running jobs were\n"
     "           sent SIGTERM, a summary printed\n"
+    "  141      standard output closed (its reader left): stopped alike\n"
     "  253      out of memory, or the scheduler could not start\n"
     "  254      the input file (or stdin) cannot be read, or the joblog\n"
     "           cannot be written\n"

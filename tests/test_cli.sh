@@ -114,6 +114,19 @@ sigint)
         fail "summary: $(cat "$T/err")"
     poll_until 5 all_gone "$T/pids" || fail "a job is left running"
     ;;
+closed_stdout)
+    # The reader leaves after one line: at its next write weave stops as
+    # after a signal (the slow first job is stopped too) rather than die
+    # by SIGPIPE and leave its jobs running in their groups.
+    ( { echo slow; seq 1 100; } |
+        "$W" map -j2 'echo $$ >>'"$T/pids"'; [ {} = slow ] && sleep 30; echo {}; sleep 0.02' \
+        2>"$T/err"; echo $? >"$T/rc" ) | head -1 >"$T/out"
+    poll_until 20 test -s "$T/rc" || fail "weave did not end"
+    expect_eq "rc" "$(cat "$T/rc")" 141
+    grep -qx '[0-9][0-9]*' "$T/out" || fail "first line: $(cat "$T/out")"
+    [ "$(wc -l <"$T/pids")" -lt 101 ] || fail "every job ran"
+    poll_until 5 all_gone "$T/pids" || fail "a job is left running"
+    ;;
 retries)
     "$W" map --retries 2 'echo x >>'"$T/tries"'; exit 1; : {}' ::: a
     expect_eq "rc" $? 1
