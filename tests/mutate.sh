@@ -217,8 +217,7 @@ mutations=(
 "src/coro/bias.c^            __atomic_store_n(&ch->owner, OWNER_SHARED, __ATOMIC_RELEASE);^            __atomic_store_n(&ch->owner, self, __ATOMIC_RELEASE);^chan_bias_revoked_while_the_owner_works chan_lock_is_biased_to_its_first_thread_until_another_comes"
 "src/coro/bias.h^    if (WV__LIKELY(__atomic_load_n(&b->busy, __ATOMIC_RELAXED) ==
                    wv__bias_token))^    if (0)^chan_lock_is_biased_to_its_first_thread_until_another_comes"
-"src/coro/bias.c^        wv__bias_token =
-            __atomic_fetch_add(&next_token, 1, __ATOMIC_RELAXED);^        wv__bias_token = (uintptr_t)&wv__bias_token;^chan_bias_token_of_a_dead_thread_is_not_inherited"
+"src/coro/bias.c^        wv__bias_token = __atomic_fetch_add(&next_token, 1, __ATOMIC_RELAXED);^        wv__bias_token = (uintptr_t)&wv__bias_token;^chan_bias_token_of_a_dead_thread_is_not_inherited"
 "src/coro/group.c^    wv__bias_lock(&g->bias);
 }
 
@@ -244,10 +243,12 @@ static void gunlock(wv_group_t *g)
 "src/loop/loop_linux.c^    return (uint64_t)l->epoch << 32 | r->gen;^    return r->gen;^net_edge_registration_names_its_loop"
 "src/loop/loop_linux.c^    if (r->gen != (uint32_t)(e->data.u64 >> 32)) {^    if (0) {^net_edge_stale_registration_of_a_reused_number"
 "src/loop/loop_linux.c^    bool registered = r->mode == FDREC_EDGE &&^    bool registered = false &&^net_edge_registration_costs_no_ctl_per_wait"
-"src/loop/loop_linux.c^        r->edges |= (uint8_t)left |^        r->edges |= (uint8_t)0 |^stream_short_read_then_data_while_parked_elsewhere"
+"src/loop/loop_linux.c^        r->edges |=
+            (uint8_t)left |^        r->edges |=
+            (uint8_t)0 |^stream_short_read_then_data_while_parked_elsewhere"
 "src/loop/loop_linux.c^    uint8_t came = registered ? r->edges & (dirs | EDGE_END) : 0;^    uint8_t came = registered ? r->edges & dirs : 0;^stream_short_read_then_the_end"
 "src/coro/fdwait.c^        while (io.f.op) {^        while (0) {^stream_io_uring_receive_cancelled_at_its_deadline"
-"src/manager/server.c^        !(many || strcmp(method, "get") == 0) || !peer_gone(s))^        !(many || strcmp(method, "get") == 0) || 1)^manager_client_gone_mid_get_loses_no_task"
+"src/manager/server.c^        !(many || strcmp(method, \"get\") == 0) || !peer_gone(s))^        !(many || strcmp(method, \"get\") == 0) || 1)^manager_client_gone_mid_get_loses_no_task"
 "src/manager/object.c^        if (m->objs[i]->kind == MGR_QUEUE)
             put_back(m->objs[i], owner, true);^        (void)0;^manager_killed_worker_loses_no_task"
 "src/manager/object.c^        bool hit = all_of_owner ? l->owner == owner : l->expires <= now;^        bool hit = all_of_owner && l->owner == owner;^manager_lease_expires_and_goes_to_a_waiting_worker"
