@@ -201,6 +201,12 @@ static void run_once(map_t *m, job_t *j, const cli_command_t *c, outcome_t *r)
     if (start_job(r, c))
         return;
     j->pid = wv_popen_pid(r->p);
+    /* The start parks this coroutine until the child runs its program:
+     * a stop (a signal, a halt) that came meanwhile found no pid here to
+     * signal.  This job was started before the stop, so it is stopped
+     * like the others. */
+    if (m->stop)
+        kill(-j->pid, SIGTERM);
     int64_t deadline = m->o.timeout_ms ? t0 + m->o.timeout_ms : WV_FOREVER;
     int err = wait_job(m, r, deadline);
     int code = 0;
