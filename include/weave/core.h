@@ -116,7 +116,7 @@ WV_EXTERN const char *wv_version(void);
     XX(EAI_AGAIN, -4090, "temporary failure in name resolution")               \
     XX(EAI_FAIL, -4089, "name resolution failed for good")                     \
     XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")          \
-    XX(ECERT, -4087, "certificate verification failed")                       \
+    XX(ECERT, -4087, "certificate verification failed")                        \
     XX(EAUTH, -4086, "authentication failed: wrong key, or not a peer")        \
     XX(EREMOTE, -4085, "the remote side reported an error")
 
