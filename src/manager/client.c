@@ -200,15 +200,6 @@ int wv__mgr_method(wv_proxy_t *p, const char *method, const wv_obj_t *args,
 
 /* ---------------------------------------------------------- proxies */
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = wv__malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 /* The server's "create": the object's ident. */
 static int remote_create(wv_proxy_t *p, const char *typeid, int64_t deadline)
 {
@@ -251,7 +242,7 @@ int wv_manager_proxy(wv_manager_t *m, const char *typeid, wv_proxy_t **out,
         return WV_ENOMEM;
     p->mgr = m;
     int err = WV_ENOMEM;
-    if ((p->typeid = dup_str(typeid))) {
+    if ((p->typeid = wv__mgr_strdup(typeid))) {
         if (m->is_client) {
             err = remote_create(p, typeid, deadline);
         } else {

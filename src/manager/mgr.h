@@ -139,6 +139,9 @@ int wv__mgr_decode_reply(const char *data, size_t len,
 int wv__mgr_exc(wv_obj_t **out, const char *module, const char *name,
                 const char *text);
 
+/* A copy of s (NULL for NULL or out of memory), freed with wv__free. */
+char *wv__mgr_strdup(const char *s);
+
 /* Writes buf as one frame into the stream, drains it if flush, and
  * frees buf (whatever happens). */
 int wv__mgr_send_buf(wv_stream_t *s, char *buf, size_t len, bool flush,

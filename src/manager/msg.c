@@ -146,3 +146,14 @@ int wv__mgr_send_buf(wv_stream_t *s, char *buf, size_t len, bool flush,
     wv_free(buf);
     return err;
 }
+
+char *wv__mgr_strdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = wv__malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}

@@ -31,6 +31,7 @@
 #include <sys/random.h>
 
 #define DEFAULT_MAX_FRAME ((size_t)64 << 20)
+#define REPLY_WRITE_MS    30000 /* a reply's write, at most */
 
 static bool is_identifier(const char *s)
 {
@@ -40,17 +41,6 @@ static bool is_identifier(const char *s)
         if (!(isalnum((unsigned char)*s) || *s == '_'))
             return false;
     return true;
-}
-
-static char *dup_str(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = wv__malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
 }
 
 /* Copies the options and their strings into m. */
@@ -66,10 +56,11 @@ static int copy_opts(wv_manager_t *m, const wv_manager_opts_t *opts)
     if (!m->authkey)
         return WV_ENOMEM;
     memcpy(m->authkey, opts->authkey, opts->authkey_len);
-    if ((opts->host && !(m->host = dup_str(opts->host))) ||
-        (opts->unix_path && !(m->unix_path = dup_str(opts->unix_path))) ||
+    if ((opts->host && !(m->host = wv__mgr_strdup(opts->host))) ||
+        (opts->unix_path &&
+         !(m->unix_path = wv__mgr_strdup(opts->unix_path))) ||
         (opts->tls_server_name &&
-         !(m->server_name = dup_str(opts->tls_server_name))))
+         !(m->server_name = wv__mgr_strdup(opts->tls_server_name))))
         return WV_ENOMEM;
     m->opts.host = m->host;
     m->opts.unix_path = m->unix_path;
@@ -135,7 +126,7 @@ static int add_obj(wv_manager_t *m, const char *typeid, enum mgr_obj_kind kind,
     struct mgr_obj *o = wv__calloc(1, sizeof *o);
     struct mgr_obj **objs =
         wv__realloc(m->objs, (m->nobjs + 1) * sizeof *m->objs);
-    if (!o || !objs || !(o->typeid = dup_str(typeid))) {
+    if (!o || !objs || !(o->typeid = wv__mgr_strdup(typeid))) {
         if (objs)
             m->objs = objs;
         wv__free(o);
@@ -191,7 +182,7 @@ int wv_manager_register(wv_manager_t *m, const char *typeid, const char *method,
     if (!ms)
         return WV_ENOMEM;
     o->methods = ms;
-    char *name = dup_str(method);
+    char *name = wv__mgr_strdup(method);
     if (!name)
         return WV_ENOMEM;
     ms[o->nmethods++] = (struct mgr_method){name, fn, arg};
@@ -229,8 +220,10 @@ static int open_stream(wv_manager_t *m, wv_sock_t *sock, wv_stream_t **s,
     return wv_stream_new(s, &so, wv_sock_fd(sock));
 }
 
-static void send_reply(wv_stream_t *s, enum mgr_reply kind, wv_obj_t *value,
-                       bool flush)
+/* Sends a reply (value taken over); 0, or the error that ends the
+ * connection (a reply could not be encoded or written in time). */
+static int send_reply(wv_stream_t *s, enum mgr_reply kind, wv_obj_t *value,
+                      bool flush)
 {
     char *buf;
     size_t len;
@@ -240,20 +233,23 @@ static void send_reply(wv_stream_t *s, enum mgr_reply kind, wv_obj_t *value,
         /* Unencodable (out of memory): say so, as CPython does. */
         wv_obj_t *text;
         if (wv_obj_new_str(&text, "weave: out of memory", 20))
-            return;
+            return WV_ENOMEM;
         err = wv__mgr_encode_reply(MGR_UNSERIALIZABLE, text, &buf, &len);
         wv_obj_free(text);
         if (err)
-            return;
+            return err;
     }
-    wv__mgr_send_buf(s, buf, len, flush, WV_FOREVER);
+    /* A client that stops reading its replies must not hold this
+     * coroutine for ever: past the deadline the connection ends. */
+    return wv__mgr_send_buf(s, buf, len, flush, wv_deadline_in(REPLY_WRITE_MS));
 }
 
-static void send_text(wv_stream_t *s, enum mgr_reply kind, const char *text)
+static int send_text(wv_stream_t *s, enum mgr_reply kind, const char *text)
 {
     wv_obj_t *v;
-    if (wv_obj_new_str(&v, text, strlen(text)) == 0)
-        send_reply(s, kind, v, true);
+    if (wv_obj_new_str(&v, text, strlen(text)))
+        return WV_ENOMEM;
+    return send_reply(s, kind, v, true);
 }
 
 /* A request's four parts, borrowed from the decoded tuple. */
@@ -349,7 +345,9 @@ static void method_loop(wv_manager_t *m, wv_stream_t *s)
         wv_obj_t *value;
         if (!o) {
             wv_obj_free(r.tuple);
-            send_text(s, MGR_TRACEBACK, "KeyError: no object of that ident");
+            if (send_text(s, MGR_TRACEBACK,
+                          "KeyError: no object of that ident"))
+                break;
             continue;
         }
         int64_t began = wv_now();
@@ -360,7 +358,8 @@ static void method_loop(wv_manager_t *m, wv_stream_t *s)
             break;
         }
         wv_obj_free(r.tuple);
-        send_reply(s, kind, value, !more_buffered(s));
+        if (send_reply(s, kind, value, !more_buffered(s)))
+            break;
     }
     wv__mgr_release_owner(m, s);
 }
