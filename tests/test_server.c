@@ -338,13 +338,34 @@ WVT_TEST(server_free_without_stop_cancels_everything)
 
 /* ------------------------------------------------ out of descriptors */
 
+struct holder {
+    wv_event_t release;
+    int pause[2]; /* a pipe: the first handler blocks its thread on it */
+    int sessions; /* [atomic] */
+};
+
+/* Sends 'k' and holds the connection until released.  The first session
+ * also answers a 'b' with 'a' and then blocks the lane's thread (a raw
+ * read(2), which no weave wait sees) until the pipe is written: while the
+ * test fills the descriptor table, the server's accept loop cannot run,
+ * so it cannot cycle its spare descriptor in the middle of the fill. */
 static void hold(wv_sock_t *c, const wv_addr_t *peer, void *arg)
 {
-    wv_event_t *release = arg;
+    struct holder *h = arg;
     (void)peer;
-    char ok = 'k';
-    if (wv_sock_sendall(c, &ok, 1, NULL, wv_deadline_in(20000)) == 0)
-        wv_event_wait(release, wv_deadline_in(20000));
+    char ok = 'k', b = 0, ack = 'a';
+    size_t got;
+    if (wv_sock_sendall(c, &ok, 1, NULL, wv_deadline_in(20000)) != 0)
+        return;
+    if (__atomic_fetch_add(&h->sessions, 1, __ATOMIC_RELAXED) == 0 &&
+        wv_sock_recv(c, &b, 1, &got, wv_deadline_in(20000)) == 0 && got == 1 &&
+        b == 'b' &&
+        wv_sock_sendall(c, &ack, 1, NULL, wv_deadline_in(20000)) == 0) {
+        char go;
+        while (read(h->pause[0], &go, 1) < 0 && errno == EINTR)
+            ;
+    }
+    wv_event_wait(&h->release, wv_deadline_in(20000));
 }
 
 /* Connects and reads one byte: 0 and *k, or the error (the end, when
@@ -364,17 +385,23 @@ WVT_TEST(server_out_of_descriptors_sheds_and_goes_on)
      * queued for the loop to spin on), and once descriptors are free
      * again the server serves as before.  (This case runs in a process of
      * its own: the limit and the fillers die with it.) */
-    wv_event_t release;
-    wv_event_init(&release);
+    static struct holder h;
+    wv_event_init(&h.release);
+    WVT_EQ(pipe2(h.pause, O_CLOEXEC), 0);
     wv_addr_t a = loopback(), at;
     wv_server_opts_t o = {.addr = &a, .threads = 1};
     wv_server_t *s;
-    WVT_OK(wv_server_new(&s, &o, hold, &release));
+    WVT_OK(wv_server_new(&s, &o, hold, &h));
     WVT_OK(wv_server_addr(s, &at));
     wv_sock_t *c0;
     char k = 0;
     WVT_OK(try_session(&at, &c0, &k)); /* the loop's own descriptors exist */
     WVT_EQ(k, 'k');
+    /* The lane's thread held (see hold()) before the fill. */
+    size_t got;
+    WVT_OK(wv_sock_sendall(c0, "b", 1, NULL, wv_deadline_in(20000)));
+    WVT_OK(wv_sock_recv(c0, &k, 1, &got, wv_deadline_in(20000)));
+    WVT_EQ(k, 'a');
 
     struct rlimit rl;
     WVT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -389,8 +416,9 @@ WVT_TEST(server_out_of_descriptors_sheds_and_goes_on)
     WVT_GE(nfill, 4);
 
     /* One free descriptor: the client's socket takes it, none is left
-     * for the server's accept. */
+     * for the server's accept.  Then the lane's thread goes on. */
     close(fill[--nfill]);
+    WVT_EQ(write(h.pause[1], "g", 1), 1);
     for (int i = 0; i < 3; i++) {
         wv_sock_t *c;
         int err = try_session(&at, &c, &k);
@@ -415,13 +443,15 @@ WVT_TEST(server_out_of_descriptors_sheds_and_goes_on)
     WVT_EQ(k, 'k');
     WVT_EQ(wv_server_served(s), 2);
 
-    wv_event_set(&release);
+    wv_event_set(&h.release);
     WVT_OK(wv_server_stop(s, wv_deadline_in(20000)));
     wv_server_free(s);
     wv_sock_free(c0);
     wv_sock_free(c1);
     while (nfill)
         close(fill[--nfill]);
+    close(h.pause[0]);
+    close(h.pause[1]);
 }
 
 /* ---------------------------------------------- many idle connections */
