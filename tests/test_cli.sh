@@ -9,7 +9,15 @@ set -u
 W=$1
 CASE=$2
 T=$(mktemp -d "${TMPDIR:-/tmp}/weave-cli.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+# Processes a case started in the background ($T/bg): killed at the end
+# whatever happened, so that a failed case leaves nothing running.
+cleanup() {
+    if [ -f "$T/bg" ]; then
+        while read -r p; do kill -9 "$p" 2>/dev/null; done <"$T/bg"
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
 
 fail() {
     echo "FAIL $CASE: $*" >&2
@@ -52,6 +60,32 @@ out.close()
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
 }
+
+bg() { echo "$1" >>"$T/bg"; }
+# serve_start [ARGS...]: weave serve on a free port: $SPID, $ADDR
+serve_start() {
+    "$W" serve --bind 127.0.0.1:0 "$@" >"$T/serve.out" 2>"$T/serve.err" &
+    SPID=$!
+    bg $SPID
+    poll_until 10 grep -q 'listening on' "$T/serve.out" ||
+        fail "serve did not start: $(cat "$T/serve.err")"
+    ADDR=$(sed -n 's/^weave serve: listening on \([^ ]*\).*/\1/p' "$T/serve.out")
+    PORT=${ADDR##*:}
+}
+serve_stop() {
+    kill -TERM "$SPID"
+    wait "$SPID"
+    expect_eq "serve's exit status" $? 0
+}
+# status_has TEXT: weave status prints a line containing TEXT
+status_has() { "$W" status "$ADDR" >"$T/status" 2>&1 && grep -q "$1" "$T/status"; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+# lines_matching FILE REGEX N: at least N lines of FILE match REGEX
+lines_matching() { [ "$(grep -c "$2" "$1")" -ge "$3" ]; }
+# A job that waits until the test creates $T/go (polling: the job's own
+# wait, no race in the test), writing its shell's pid to $T/pid.ID first.
+HOLD='echo $$ >'"$T"'/pid.{}; while [ ! -e '"$T"'/go ]; do sleep 0.02; done; echo done {}'
+export WEAVE_AUTHKEY=weave-test-key
 
 case $CASE in
 pipe_plain)
@@ -222,16 +256,254 @@ unreadable_input)
     "$W" map --joblog "$T/no/such/log" echo ::: a 2>"$T/err"
     expect_eq "joblog rc" $? 254
     ;;
-help_and_not_built)
-    "$W" map --help | grep -q '^exit status:' || fail "map --help"
+help)
     "$W" --help | grep -q '^  map ' || fail "--help"
     "$W" --version | grep -q '^weave [0-9]' || fail "--version"
-    for c in serve submit worker status; do
-        "$W" $c 2>"$T/err"
-        expect_eq "$c rc" $? 64
-        expect_eq "$c message" "$(cat "$T/err")" "weave: $c: not built yet"
-        "$W" $c --help | grep -q 'not built yet' || fail "$c --help"
+    for c in map serve submit worker status; do
+        "$W" $c --help >"$T/out" || fail "$c --help rc"
+        grep -q '^exit status:' "$T/out" || fail "$c --help: no exit statuses"
+        "$W" --help | grep -q "^  $c " || fail "--help lacks $c"
     done
+    ;;
+serve_submit_worker)
+    serve_start
+    "$W" worker -j2 --max-jobs 4 "$ADDR" 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    "$W" submit --connect "$ADDR" --wait \
+        'echo out {}; echo err {} >&2; exit {}' ::: 0 3 0 0 >"$T/out" 2>"$T/err"
+    expect_eq "submit --wait rc (one failed)" $? 1
+    expect_eq "stdout" "$(sort "$T/out" | tr '\n' ' ')" "out 0 out 0 out 0 out 3 "
+    expect_eq "stderr" "$(sort "$T/err" | tr '\n' ' ')" "err 0 err 0 err 0 err 3 "
+    wait $wpid
+    expect_eq "worker rc after --max-jobs" $? 0
+    "$W" submit --connect "$ADDR" 'true' ::: a b
+    expect_eq "submit without --wait" $? 0
+    status_has 'get_task_queue: 2 queued' || fail "status: $(cat "$T/status")"
+    "$W" worker --max-jobs 2 "$ADDR" 2>/dev/null || fail "second worker"
+    serve_stop
+    ;;
+status)
+    serve_start
+    "$W" submit --connect "$ADDR" "$HOLD; exit {}" ::: 0 5 0 || fail "submit"
+    status_has 'get_task_queue: 3 queued, 0 leased, 3 put' || fail "$(cat "$T/status")"
+    "$W" worker -j1 --max-jobs 3 "$ADDR" 2>/dev/null &
+    wpid=$!
+    bg $wpid
+    poll_until 10 status_has 'get_task_queue: 2 queued, 1 leased' ||
+        fail "no lease seen: $(cat "$T/status")"
+    grep -q '^weave serve at 127.0.0.1:[0-9]*, up [0-9.]* s, 1 client$' "$T/status" ||
+        fail "header: $(cat "$T/status")"
+    touch "$T/go"
+    wait $wpid
+    status_has 'get_task_queue: 0 queued, 0 leased, 3 put, 3 taken, 3 acked, 0 redelivered' ||
+        fail "after: $(cat "$T/status")"
+    grep -q '^get_result_queue: 3 queued' "$T/status" || fail "results: $(cat "$T/status")"
+    grep -q '^jobs: 3 done, 1 failed, [0-9.]* done/s$' "$T/status" || fail "jobs: $(cat "$T/status")"
+    serve_stop
+    ;;
+worker_killed_midjob)
+    serve_start
+    "$W" submit --connect "$ADDR" --wait "$HOLD" ::: 1 2 >"$T/out" 2>"$T/err" &
+    spid=$!
+    bg $spid
+    "$W" worker -j2 "$ADDR" 2>/dev/null &
+    w1=$!
+    bg $w1
+    poll_until 10 test -s "$T/pid.1" -a -s "$T/pid.2" || fail "jobs did not start"
+    kill -KILL $w1
+    # Its jobs, in groups of their own, outlive it: end them, as whoever
+    # killed the worker would.
+    kill -KILL -"$(cat "$T/pid.1")" -"$(cat "$T/pid.2")"
+    rm -f "$T/pid.1" "$T/pid.2"
+    poll_until 10 status_has 'get_task_queue: 2 queued, 0 leased, 2 put, 2 taken, 0 acked, 2 redelivered' ||
+        fail "not handed back: $(cat "$T/status")"
+    touch "$T/go"
+    "$W" worker -j2 --max-jobs 2 "$ADDR" 2>/dev/null || fail "second worker"
+    wait $spid
+    expect_eq "submit rc" $? 0
+    expect_eq "each result once" "$(sort "$T/out" | tr '\n' ' ')" "done 1 done 2 "
+    status_has 'get_task_queue: 0 queued, 0 leased, 2 put, 4 taken, 2 acked' ||
+        fail "after: $(cat "$T/status")"
+    serve_stop
+    ;;
+worker_reconnects)
+    serve_start
+    "$W" worker -j1 "$ADDR" 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    poll_until 10 grep -q connected "$T/werr" || fail "worker did not connect"
+    serve_stop
+    poll_until 10 grep -q 'lost' "$T/werr" || fail "no loss reported: $(cat "$T/werr")"
+    "$W" serve --bind "$ADDR" >"$T/serve.out" 2>"$T/serve.err" &
+    SPID=$!
+    bg $SPID
+    poll_until 20 lines_matching "$T/werr" '^weave worker: connected' 2 ||
+        fail "did not reconnect: $(cat "$T/werr")"
+    out=$("$W" submit --connect "$ADDR" --wait --wait-timeout 20 'echo again' ::: x)
+    expect_eq "rc" $? 0
+    expect_eq "output (the input appended)" "$out" "again x"
+    kill -TERM $wpid
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    serve_stop
+    ;;
+worker_sigterm_hands_back)
+    serve_start
+    "$W" submit --connect "$ADDR" "$HOLD" ::: 1 || fail "submit"
+    "$W" worker -j1 "$ADDR" 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    poll_until 10 test -s "$T/pid.1" || fail "job did not start"
+    kill -TERM $wpid
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    poll_until 5 gone "$(cat "$T/pid.1")" || fail "the job outlived its worker"
+    grep -q 'SIGTERM: stopping, 1 running jobs handed back' "$T/werr" || fail "$(cat "$T/werr")"
+    poll_until 10 status_has 'get_task_queue: 1 queued, 0 leased' || fail "$(cat "$T/status")"
+    serve_stop
+    ;;
+serve_signals)
+    for sig in INT TERM; do
+        serve_start
+        kill -$sig $SPID
+        wait $SPID
+        expect_eq "rc after SIG$sig" $? 0
+        grep -q "SIG$sig: stopping" "$T/serve.err" || fail "$(cat "$T/serve.err")"
+        "$W" status --connect-timeout 1 "$ADDR" 2>/dev/null
+        expect_eq "nobody listens after SIG$sig" $? 69
+    done
+    ;;
+python_master)
+    # A Python program (BaseManager client) feeds weave serve: a str task
+    # and a dict task; a weave worker runs them; Python reads the dicts.
+    serve_start
+    "$W" worker -j2 --max-jobs 2 "$ADDR" 2>/dev/null &
+    wpid=$!
+    bg $wpid
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python: $(cat "$T/py")"
+import os, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_task_queue'); M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+task, result = m.get_task_queue(), m.get_result_queue()
+task.put('echo from a str')
+task.put({'id': 7, 'cmd': 'echo oops >&2; exit 3', 'mine': [1, 2]})
+got = sorted((result.get(timeout=20) for _ in range(2)), key=lambda r: r['cmd'])
+a, b = got
+assert a['id'] is None and a['exit'] == 0 and a['signal'] is None, a
+assert a['stdout'] == b'from a str\n' and a['stderr'] == b'', a
+assert b['id'] == 7 and b['exit'] == 3 and b['stderr'] == b'oops\n', b
+assert b['mine'] == [1, 2] and isinstance(b['time'], float), b
+print('ok')
+PY
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    serve_stop
+    ;;
+python_server)
+    # A task_master.py-style Python server: a weave worker serves its
+    # queues with plain gets (no leases there).
+    python3 - "$T/port" >"$T/py" 2>&1 <<'PY' &
+import os, queue, sys
+from multiprocessing.managers import BaseManager
+tq, rq = queue.Queue(), queue.Queue()
+class M(BaseManager): pass
+M.register('get_task_queue', callable=lambda: tq)
+M.register('get_result_queue', callable=lambda: rq)
+m = M(address=('127.0.0.1', 0), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.start()
+task, result = m.get_task_queue(), m.get_result_queue()
+for i in range(3):
+    task.put('echo task %d' % i)
+open(sys.argv[1] + '.tmp', 'w').write(str(m.address[1]))
+os.rename(sys.argv[1] + '.tmp', sys.argv[1])
+outs = sorted(result.get(timeout=20)['stdout'] for _ in range(3))
+assert outs == [b'task 0\n', b'task 1\n', b'task 2\n'], outs
+print('ok')
+m.shutdown()
+PY
+    ppid=$!
+    bg $ppid
+    poll_until 20 test -s "$T/port" || fail "python server: $(cat "$T/py")"
+    "$W" worker -j2 --max-jobs 3 "127.0.0.1:$(cat "$T/port")" 2>"$T/werr"
+    expect_eq "worker rc" $? 0
+    wait $ppid
+    expect_eq "python rc" $? 0
+    grep -qx ok "$T/py" || fail "python: $(cat "$T/py")"
+    ;;
+python_worker)
+    # A task_worker.py-style Python worker and a weave worker on the same
+    # weave serve queues; submit --wait gets every result.
+    serve_start
+    "$W" submit --connect "$ADDR" --wait --wait-timeout 30 'echo {}' ::: 1 2 3 4 5 6 \
+        >"$T/out" 2>"$T/err" &
+    spid=$!
+    bg $spid
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python: $(cat "$T/py")"
+import os, socket, subprocess, sys, time
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_task_queue'); M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+task, result = m.get_task_queue(), m.get_result_queue()
+for _ in range(2):
+    t = task.get(timeout=20)
+    t0 = time.time()
+    p = subprocess.run(['/bin/sh', '-c', t['cmd']], capture_output=True)
+    r = dict(t)
+    r.update(exit=p.returncode, signal=None, time=time.time() - t0,
+             stdout=p.stdout, stderr=p.stderr, host=socket.gethostname(),
+             worker='python')
+    result.put(r)
+print('did 2')
+PY
+    "$W" worker -j2 --max-jobs 4 "$ADDR" 2>/dev/null || fail "weave worker"
+    wait $spid
+    expect_eq "submit rc" $? 0
+    expect_eq "results" "$(sort "$T/out" | tr '\n' ' ')" "1 2 3 4 5 6 "
+    serve_stop
+    ;;
+errors)
+    serve_start
+    WEAVE_AUTHKEY=wrong "$W" worker "$ADDR" 2>"$T/err"
+    expect_eq "wrong key: worker rc" $? 77
+    expect_eq "message" "$(cat "$T/err")" "weave worker: $ADDR refused the authkey"
+    WEAVE_AUTHKEY=wrong "$W" submit --connect "$ADDR" true ::: a 2>"$T/err"
+    expect_eq "wrong key: submit rc" $? 77
+    WEAVE_AUTHKEY=wrong "$W" status "$ADDR" 2>"$T/err"
+    expect_eq "wrong key: status rc" $? 77
+    "$W" worker --task-queue nosuch "$ADDR" 2>"$T/err"
+    expect_eq "no such queue rc" $? 76
+    expect_eq "message" "$(cat "$T/err")" "weave worker: $ADDR serves no nosuch"
+    serve_stop
+    # Nobody listens on the port serve had: refused, within the deadline.
+    start=$(date +%s)
+    "$W" worker --connect-timeout 1 "$ADDR" 2>"$T/err"
+    expect_eq "unreachable rc" $? 69
+    [ $(($(date +%s) - start)) -lt 5 ] || fail "too slow"
+    expect_eq "message" "$(cat "$T/err")" "weave worker: cannot reach $ADDR: connection refused"
+    "$W" submit --connect "$ADDR" --connect-timeout 1 true ::: a 2>"$T/err"
+    expect_eq "unreachable: submit rc" $? 69
+    # The key on the command line is refused; no key at all too.
+    "$W" worker --authkey abc "$ADDR" 2>"$T/err"
+    expect_eq "--authkey rc" $? 255
+    grep -q 'refused: a key on the command line' "$T/err" || fail "$(cat "$T/err")"
+    env -u WEAVE_AUTHKEY "$W" status "$ADDR" 2>"$T/err"
+    expect_eq "no key rc" $? 255
+    "$W" serve --authkey-file "$T/missing" 2>"$T/err"
+    expect_eq "unreadable key file rc" $? 254
+    printf 'weave-test-key\n' >"$T/key"
+    env -u WEAVE_AUTHKEY "$W" serve --bind 127.0.0.1:0 --authkey-file "$T/key" >"$T/serve.out" &
+    SPID=$!
+    bg $SPID
+    poll_until 10 grep -q 'listening on' "$T/serve.out" || fail "serve with a key file"
+    ADDR=$(sed -n 's/^weave serve: listening on \([^ ]*\).*/\1/p' "$T/serve.out")
+    "$W" status "$ADDR" >/dev/null || fail "the file's key (newline dropped) is the environment's"
+    serve_stop
     ;;
 *)
     fail "no such case"
