@@ -390,22 +390,29 @@ static int hand_task_back(worker_t *w, job_t *j)
     return wv_proxy_put(w->task, j->task, wv_deadline_in(CALL_MS));
 }
 
+/* Appends n to a tuple, or None when n < 0.  0 or WV_ENOMEM. */
+static int append_code(wv_obj_t *tuple, int n)
+{
+    wv_obj_t *v;
+    if (n >= 0 ? wv_obj_new_int(&v, n) : wv_obj_new_none(&v))
+        return WV_ENOMEM;
+    if (wv_obj_append(tuple, v)) {
+        wv_obj_free(v);
+        return WV_ENOMEM;
+    }
+    return 0;
+}
+
+/* weave_status.report(exit, signal), when the manager is a weave serve.
+ * 0, or the error that lost the connection. */
 static int report(worker_t *w, const job_t *j)
 {
-    wv_obj_t *args, *v;
+    wv_obj_t *args, *res = NULL;
     if (!w->status || wv_obj_new_tuple(&args, 2))
         return 0;
-    int err = 0;
-    if (j->exitval >= 0 ? wv_obj_new_int(&v, j->exitval) : wv_obj_new_none(&v))
-        err = WV_ENOMEM;
-    else if (wv_obj_append(args, v))
-        wv_obj_free(v), err = WV_ENOMEM;
-    if (!err &&
-        (j->signal ? wv_obj_new_int(&v, j->signal) : wv_obj_new_none(&v)))
-        err = WV_ENOMEM;
-    else if (!err && wv_obj_append(args, v))
-        wv_obj_free(v), err = WV_ENOMEM;
-    wv_obj_t *res = NULL;
+    int err = append_code(args, j->exitval);
+    if (!err)
+        err = append_code(args, j->signal ? j->signal : -1);
     if (!err)
         err = wv_proxy_call(w->status, "report", args, NULL, &res,
                             wv_deadline_in(CALL_MS));
@@ -453,6 +460,7 @@ static void deliver(worker_t *w)
         if (!w->finished)
             w->tail = &w->finished;
         job_free(j);
+        w->idle_since = wv_now(); /* --idle-exit counts from here */
         if (err) {
             lost(w, err);
             return;

@@ -467,6 +467,27 @@ PY
     expect_eq "results" "$(sort "$T/out" | tr '\n' ' ')" "1 2 3 4 5 6 "
     serve_stop
     ;;
+tls)
+    command -v openssl >/dev/null || { echo "SKIP: no openssl"; exit 0; }
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" \
+        -out "$T/cert.pem" -days 1 -subj /CN=localhost \
+        -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null || fail "openssl"
+    serve_start --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
+    grep -q 'with TLS' "$T/serve.out" || fail "$(cat "$T/serve.out")"
+    "$W" worker --tls-ca "$T/cert.pem" --max-jobs 1 "$ADDR" 2>/dev/null &
+    wpid=$!
+    bg $wpid
+    out=$("$W" submit --tls-ca "$T/cert.pem" --connect "$ADDR" --wait 'echo {}' ::: secure)
+    expect_eq "rc" $? 0
+    expect_eq "output" "$out" "secure"
+    wait $wpid || fail "worker rc"
+    "$W" status --tls "$ADDR" 2>"$T/err"
+    expect_eq "an unverified certificate: rc" $? 76
+    grep -q 'TLS certificate' "$T/err" || fail "$(cat "$T/err")"
+    "$W" status --connect-timeout 1 "$ADDR" 2>/dev/null
+    expect_eq "plain TCP to a TLS port: rc" $? 69
+    serve_stop
+    ;;
 errors)
     serve_start
     WEAVE_AUTHKEY=wrong "$W" worker "$ADDR" 2>"$T/err"
