@@ -296,6 +296,7 @@ status)
         fail "header: $(cat "$T/status")"
     touch "$T/go"
     wait $wpid
+    expect_eq "worker rc" $? 0
     status_has 'get_task_queue: 0 queued, 0 leased, 3 put, 3 taken, 3 acked, 0 redelivered' ||
         fail "after: $(cat "$T/status")"
     grep -q '^get_result_queue: 3 queued' "$T/status" || fail "results: $(cat "$T/status")"
