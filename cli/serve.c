@@ -7,7 +7,8 @@
  * methods weave status and the workers call over the same authenticated
  * wire:
  *   stats()              a dict: address, uptime, clients, each queue's
- *                        numbers (wv_manager_queue_stats), done, failed
+ *                        numbers (wv_manager_queue_stats), done, failed,
+ *                        rate (reports per second, the last minute)
  *   report(exit, signal) a worker's account of one job it ran and whose
  *                        result it put: done, and failed unless exit is
  *                        0 and signal None
@@ -30,6 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The recent rate's window: reports counted per second, a minute of
+ * them. */
+#define WINDOW 60
+
 typedef struct serve {
     cli_remote_t r;
     wv_manager_t *m;
@@ -37,6 +42,12 @@ typedef struct serve {
     int64_t started; /* wv_now() at the start */
     uint64_t done;   /* [atomic] jobs reported */
     uint64_t failed; /* [atomic] of which failed */
+    /* Reports per second of the last minute, under window_lock: slot
+     * sec % WINDOW counts the reports of second sec, for the second
+     * stamped in its second[] (an older stamp: the slot is stale). */
+    wv_lock_t window_lock;
+    uint64_t count[WINDOW];
+    int64_t second[WINDOW];
 } serve_t;
 
 static void usage(FILE *f)
@@ -104,6 +115,36 @@ static wv_obj_t *queue_stats(serve_t *s, const char *typeid)
     return d;
 }
 
+static void window_add(serve_t *s)
+{
+    int64_t sec = wv_now() / 1000;
+    size_t slot = (size_t)(sec % WINDOW);
+    wv_lock_acquire(&s->window_lock, WV_FOREVER);
+    if (s->second[slot] != sec) {
+        s->second[slot] = sec;
+        s->count[slot] = 0;
+    }
+    s->count[slot]++;
+    wv_lock_release(&s->window_lock);
+}
+
+/* Reports per second over the last minute (over the uptime, when
+ * shorter), the current second included. */
+static double window_rate(serve_t *s)
+{
+    int64_t now = wv_now(), sec = now / 1000;
+    uint64_t sum = 0;
+    wv_lock_acquire(&s->window_lock, WV_FOREVER);
+    for (size_t i = 0; i < WINDOW; i++)
+        if (s->second[i] > sec - WINDOW)
+            sum += s->count[i];
+    wv_lock_release(&s->window_lock);
+    double span = (double)(now - s->started) / 1000.0;
+    if (span > WINDOW)
+        span = WINDOW;
+    return span > 0 ? (double)sum / span : 0.0;
+}
+
 static int stats(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
                  wv_obj_t **result)
 {
@@ -126,6 +167,8 @@ static int stats(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
         dict_put(d, "uptime", v))
         goto fail;
     if (dict_put(d, "clients", num(wv_manager_clients(s->m))))
+        goto fail;
+    if (wv_obj_new_float(&v, window_rate(s)) || dict_put(d, "rate", v))
         goto fail;
     if (dict_put(d, "done", num(__atomic_load_n(&s->done, __ATOMIC_RELAXED))) ||
         dict_put(d, "failed",
@@ -153,6 +196,7 @@ static int report(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
               wv_obj_get_int(exitval, &code) == 0 && code == 0 &&
               sig->kind == WV_OBJ_NONE;
     __atomic_add_fetch(&s->done, 1, __ATOMIC_RELAXED);
+    window_add(s);
     if (!ok)
         __atomic_add_fetch(&s->failed, 1, __ATOMIC_RELAXED);
     return 0;
@@ -260,6 +304,7 @@ int cli_serve_main(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
     cli_remote_init(&s->r, "serve", true);
+    wv_lock_init(&s->window_lock);
     bool help = false;
     int rc = CLI_EXIT_USAGE;
     if (parse(s, argc, argv, &help) == 0) {
@@ -273,6 +318,7 @@ int cli_serve_main(int argc, char **argv)
     }
     wv_manager_free(s->m);
     cli_remote_free(&s->r);
+    wv_lock_destroy(&s->window_lock);
     free(s);
     return rc;
 }

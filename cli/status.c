@@ -73,9 +73,12 @@ static void print_stats(const cli_remote_t *r, const wv_obj_t *d)
     print_queue(r->task_queue, wv_obj_dict_get(queues, r->task_queue));
     print_queue(r->result_queue, wv_obj_dict_get(queues, r->result_queue));
     int64_t done = num(d, "done");
-    printf("jobs: %lld done, %lld failed, %.2f done/s\n", (long long)done,
-           (long long)num(d, "failed"),
-           uptime > 0 ? (double)done / uptime : 0.0);
+    const wv_obj_t *rate = wv_obj_dict_get(d, "rate");
+    printf("jobs: %lld done, %lld failed, %.2f done/s, %.2f/s in the last "
+           "minute\n",
+           (long long)done, (long long)num(d, "failed"),
+           uptime > 0 ? (double)done / uptime : 0.0,
+           rate && rate->kind == WV_OBJ_FLOAT ? rate->u.f : 0.0);
 }
 
 /* A manager without weave_status: the depths, by qsize(). */

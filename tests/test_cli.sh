@@ -267,7 +267,7 @@ help)
     ;;
 serve_submit_worker)
     serve_start
-    "$W" worker -j2 --max-jobs 4 "$ADDR" 2>"$T/werr" &
+    "$W" worker -j2 --max-jobs 7 "$ADDR" 2>"$T/werr" &
     wpid=$!
     bg $wpid
     "$W" submit --connect "$ADDR" --wait \
@@ -275,6 +275,14 @@ serve_submit_worker)
     expect_eq "submit --wait rc (one failed)" $? 1
     expect_eq "stdout" "$(sort "$T/out" | tr '\n' ' ')" "out 0 out 0 out 0 out 3 "
     expect_eq "stderr" "$(sort "$T/err" | tr '\n' ' ')" "err 0 err 0 err 0 err 3 "
+    # map's input forms: -0 on stdin, the replacements quoted; -a FILE
+    # with the input appended
+    out=$(printf "d.x/a.tar.gz\0it's\0" |
+        "$W" submit --connect "$ADDR" -0 --wait 'echo {.}:{/}:{#}' | sort | tr '\n' ' ')
+    expect_eq "-0 and replacements" "$out" "d.x/a.tar:a.tar.gz:1 it's:it's:2 "
+    printf 'x y\n' >"$T/in"
+    out=$("$W" submit --connect "$ADDR" -a "$T/in" --wait "printf '<%s>'")
+    expect_eq "-a, the input appended as one word" "$out" "<x y>"
     wait $wpid
     expect_eq "worker rc after --max-jobs" $? 0
     "$W" submit --connect "$ADDR" 'true' ::: a b
@@ -300,7 +308,7 @@ status)
     status_has 'get_task_queue: 0 queued, 0 leased, 3 put, 3 taken, 3 acked, 0 redelivered' ||
         fail "after: $(cat "$T/status")"
     grep -q '^get_result_queue: 3 queued' "$T/status" || fail "results: $(cat "$T/status")"
-    grep -q '^jobs: 3 done, 1 failed, [0-9.]* done/s$' "$T/status" || fail "jobs: $(cat "$T/status")"
+    grep -q '^jobs: 3 done, 1 failed, [0-9.]* done/s, [0-9.]*/s in the last minute$' "$T/status" || fail "jobs: $(cat "$T/status")"
     serve_stop
     ;;
 worker_killed_midjob)
