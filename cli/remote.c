@@ -29,8 +29,7 @@ const char CLI_REMOTE_USAGE_KEY[] =
     "  --result-queue NAME   the result queue's typeid (get_result_queue)\n";
 
 const char CLI_REMOTE_USAGE_CONNECT[] =
-    "  --connect HOST:PORT   the manager (default 127.0.0.1:5000); also\n"
-    "                        as the first word that is no option\n"
+    "  --connect HOST:PORT   the manager (default 127.0.0.1:5000)\n"
     "  --connect-timeout S   give up connecting after S seconds (10)\n"
     "  --tls                 TLS, the server verified by the system's CAs\n"
     "  --tls-ca FILE         TLS, the server verified by the CAs of FILE\n"
@@ -38,7 +37,8 @@ const char CLI_REMOTE_USAGE_CONNECT[] =
 
 const char CLI_REMOTE_USAGE_EXIT[] =
     "  69   the manager cannot be reached (serve: cannot listen there)\n"
-    "  76   the peer is no manager, or does not serve the queue named\n"
+    "  76   the peer is no manager, does not serve the queue named, or\n"
+    "       its TLS certificate fails verification\n"
     "  77   the manager refused the authkey\n"
     "  253  out of memory, or the scheduler could not start\n"
     "  254  the authkey file, an input file or a TLS file unusable\n"

@@ -117,7 +117,7 @@ static void usage(FILE *f)
         "  --timeout SECS        a job still running after SECS gets SIGTERM\n"
         "                        on its process group, SIGKILL 2 s later\n"
         "  --lease SECS          how long a task stays leased (default:\n"
-        "                        the timeout + 60 s; a day without one)\n"
+        "                        the timeout + 62 s; a day without one)\n"
         "  --max-jobs N          take N tasks, finish them, exit\n"
         "  --idle-exit SECS      exit once no task came for SECS\n",
         f);
@@ -509,6 +509,14 @@ static void take(worker_t *w)
     }
     if (w->plain)
         err = wv_proxy_get(w->task, &task, deadline);
+    if (err == 0 && w->stop) {
+        /* The stop came while the get waited: hand the task back (a
+         * leased one goes back when the connection closes). */
+        if (w->plain && wv_proxy_put(w->task, task, wv_deadline_in(CALL_MS)))
+            fputs("weave worker: a task taken at the stop is lost\n", stderr);
+        wv_obj_free(task);
+        return;
+    }
     if (err == 0) {
         w->idle_since = wv_now();
         if ((err = start_job(w, task, !w->plain, lease)) != 0)
