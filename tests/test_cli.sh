@@ -445,8 +445,20 @@ PY
     ;;
 python_worker)
     # A task_worker.py-style Python worker and a weave worker on the same
-    # weave serve queues; submit --wait gets every result.
+    # weave serve queues; submit --wait gets every result, once: the
+    # Python worker puts its first result twice (as a worker killed
+    # between its put and its ack would have it), and a result of no
+    # batch of submit's waits in the queue first, to be put back.
     serve_start
+    python3 - "$PORT" <<'PY' || fail "python put"
+import os, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+m.get_result_queue().put({'id': 1, 'cmd': 'foreign', 'stdout': b'not mine\n'})
+PY
     "$W" submit --connect "$ADDR" --wait --wait-timeout 30 'echo {}' ::: 1 2 3 4 5 6 \
         >"$T/out" 2>"$T/err" &
     spid=$!
@@ -459,8 +471,10 @@ M.register('get_task_queue'); M.register('get_result_queue')
 m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
 m.connect()
 task, result = m.get_task_queue(), m.get_result_queue()
+first_id = None
 for _ in range(2):
     t = task.get(timeout=20)
+    first_id = t['id'] if first_id is None else first_id
     t0 = time.time()
     p = subprocess.run(['/bin/sh', '-c', t['cmd']], capture_output=True)
     r = dict(t)
@@ -468,12 +482,15 @@ for _ in range(2):
              stdout=p.stdout, stderr=p.stderr, host=socket.gethostname(),
              worker='python')
     result.put(r)
+    if t['id'] == first_id:
+        result.put(r)
 print('did 2')
 PY
     "$W" worker -j2 --max-jobs 4 "$ADDR" 2>/dev/null || fail "weave worker"
     wait $spid
     expect_eq "submit rc" $? 0
-    expect_eq "results" "$(sort "$T/out" | tr '\n' ' ')" "1 2 3 4 5 6 "
+    expect_eq "results, each once" "$(sort "$T/out" | tr '\n' ' ')" "1 2 3 4 5 6 "
+    status_has '^get_result_queue: 1 queued' || fail "the foreign result: $(cat "$T/status")"
     serve_stop
     ;;
 tls)
