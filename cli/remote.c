@@ -169,15 +169,6 @@ bad:
     return -1;
 }
 
-static int client_only(const cli_remote_t *r, const char *opt)
-{
-    if (!r->server)
-        return 0;
-    fprintf(stderr, "weave %s: %s is a client's option (weave %s --help)\n",
-            r->cmd, opt, r->cmd);
-    return -1;
-}
-
 int cli_remote_option(cli_remote_t *r, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v;
@@ -216,7 +207,7 @@ int cli_remote_option(cli_remote_t *r, int argc, char **argv, int *i)
     if ((got = cli_opt_value(cmd, argc, argv, i, NULL, "--tls-ca", &v)))
         return got < 0 ? -1 : (r->tls_ca = v, r->tls = true, 1);
     if (!strcmp(a, "--tls"))
-        return client_only(r, a) < 0 ? -1 : (r->tls = true, 1);
+        return (r->tls = true, 1);
     if (!strcmp(a, "--tls-insecure"))
         return (r->tls = r->tls_insecure = true, 1);
     return 0;
