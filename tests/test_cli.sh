@@ -389,7 +389,7 @@ python_master)
     # A Python program (BaseManager client) feeds weave serve: a str task
     # and a dict task; a weave worker runs them; Python reads the dicts.
     serve_start
-    "$W" worker -j2 --max-jobs 2 "$ADDR" 2>/dev/null &
+    "$W" worker -j4 --max-jobs 4 --timeout 1 "$ADDR" 2>/dev/null &
     wpid=$!
     bg $wpid
     python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python: $(cat "$T/py")"
@@ -402,8 +402,13 @@ m.connect()
 task, result = m.get_task_queue(), m.get_result_queue()
 task.put('echo from a str')
 task.put({'id': 7, 'cmd': 'echo oops >&2; exit 3', 'mine': [1, 2]})
-got = sorted((result.get(timeout=20) for _ in range(2)), key=lambda r: r['cmd'])
-a, b = got
+task.put({'id': 8, 'cmd': 'sleep 30'})
+task.put(42)
+got = sorted((result.get(timeout=20) for _ in range(4)), key=lambda r: str(r['cmd']))
+n, a, b, c = got
+assert n['cmd'] == 42 and n['exit'] == 2 and b"a task is a str" in n['stderr'], n
+assert c['id'] == 8 and c['timed_out'] is True and c['signal'] == 15, c
+assert c['exit'] is None and 0.9 < c['time'] < 5, c
 assert a['id'] is None and a['exit'] == 0 and a['signal'] is None, a
 assert a['stdout'] == b'from a str\n' and a['stderr'] == b'', a
 assert b['id'] == 7 and b['exit'] == 3 and b['stderr'] == b'oops\n', b
