@@ -38,14 +38,16 @@
 typedef struct serve {
     cli_remote_t r;
     wv_manager_t *m;
-    char where[WV_ADDR_STRLEN];
-    int64_t started; /* wv_now() at the start */
-    uint64_t done;   /* [atomic] jobs reported */
-    uint64_t failed; /* [atomic] of which failed */
-    /* Reports per second of the last minute, under window_lock: slot
-     * sec % WINDOW counts the reports of second sec, for the second
-     * stamped in its second[] (an older stamp: the slot is stale). */
-    wv_lock_t window_lock;
+    char where[WV_ADDR_STRLEN]; /* the address listened on, under lock
+                                   (known only once the server runs) */
+    int64_t started;            /* wv_now() before the start */
+    uint64_t done;              /* [atomic] jobs reported */
+    uint64_t failed;            /* [atomic] of which failed */
+    /* Guards where, count and second. */
+    wv_lock_t lock;
+    /* Reports per second of the last minute: slot sec % WINDOW counts
+     * the reports of second sec, for the second stamped in its second[]
+     * (an older stamp: the slot is stale). */
     uint64_t count[WINDOW];
     int64_t second[WINDOW];
 } serve_t;
@@ -119,13 +121,13 @@ static void window_add(serve_t *s)
 {
     int64_t sec = wv_now() / 1000;
     size_t slot = (size_t)(sec % WINDOW);
-    wv_lock_acquire(&s->window_lock, WV_FOREVER);
+    wv_lock_acquire(&s->lock, WV_FOREVER);
     if (s->second[slot] != sec) {
         s->second[slot] = sec;
         s->count[slot] = 0;
     }
     s->count[slot]++;
-    wv_lock_release(&s->window_lock);
+    wv_lock_release(&s->lock);
 }
 
 /* Reports per second over the last minute (over the uptime, when
@@ -134,11 +136,11 @@ static double window_rate(serve_t *s)
 {
     int64_t now = wv_now(), sec = now / 1000;
     uint64_t sum = 0;
-    wv_lock_acquire(&s->window_lock, WV_FOREVER);
+    wv_lock_acquire(&s->lock, WV_FOREVER);
     for (size_t i = 0; i < WINDOW; i++)
         if (s->second[i] > sec - WINDOW)
             sum += s->count[i];
-    wv_lock_release(&s->window_lock);
+    wv_lock_release(&s->lock);
     double span = (double)(now - s->started) / 1000.0;
     if (span > WINDOW)
         span = WINDOW;
@@ -160,8 +162,11 @@ static int stats(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
                  queue_stats(s, s->r.result_queue)) ||
         dict_put(d, "queues", queues))
         goto fail;
-    if (wv_obj_new_str(&v, s->where, strlen(s->where)) ||
-        dict_put(d, "address", v))
+    char where[WV_ADDR_STRLEN];
+    wv_lock_acquire(&s->lock, WV_FOREVER);
+    memcpy(where, s->where, sizeof where);
+    wv_lock_release(&s->lock);
+    if (wv_obj_new_str(&v, where, strlen(where)) || dict_put(d, "address", v))
         goto fail;
     if (wv_obj_new_float(&v, (double)(wv_now() - s->started) / 1000.0) ||
         dict_put(d, "uptime", v))
@@ -270,6 +275,7 @@ static int listen_and_wait(serve_t *s)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    s->started = wv_now();
     int err = wv_manager_start(s->m);
     wv_addr_t a;
     if (!err)
@@ -280,8 +286,9 @@ static int listen_and_wait(serve_t *s)
                 cli_remote_where(&s->r, where, sizeof where), wv_strerror(err));
         return CLI_EXIT_UNREACHABLE;
     }
+    wv_lock_acquire(&s->lock, WV_FOREVER);
     wv_addr_format(&a, s->where, sizeof s->where);
-    s->started = wv_now();
+    wv_lock_release(&s->lock);
     printf("weave serve: listening on %s%s (queues %s, %s)\n", s->where,
            s->r.tls_ctx ? " with TLS" : "", s->r.task_queue, s->r.result_queue);
     fflush(stdout);
@@ -304,7 +311,7 @@ int cli_serve_main(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
     cli_remote_init(&s->r, "serve", true);
-    wv_lock_init(&s->window_lock);
+    wv_lock_init(&s->lock);
     bool help = false;
     int rc = CLI_EXIT_USAGE;
     if (parse(s, argc, argv, &help) == 0) {
@@ -318,7 +325,7 @@ int cli_serve_main(int argc, char **argv)
     }
     wv_manager_free(s->m);
     cli_remote_free(&s->r);
-    wv_lock_destroy(&s->window_lock);
+    wv_lock_destroy(&s->lock);
     free(s);
     return rc;
 }
