@@ -291,6 +291,25 @@ serve_submit_worker)
     "$W" worker --max-jobs 2 "$ADDR" 2>/dev/null || fail "second worker"
     serve_stop
     ;;
+two_submitters)
+    # Two submit --wait on one result queue: each prints its own results
+    # (the other's are put back), each once.
+    serve_start
+    "$W" worker -j2 --max-jobs 8 "$ADDR" 2>/dev/null &
+    wpid=$!
+    bg $wpid
+    "$W" submit --connect "$ADDR" --wait --wait-timeout 30 'echo a{}' ::: 1 2 3 4 >"$T/a" &
+    apid=$!
+    bg $apid
+    "$W" submit --connect "$ADDR" --wait --wait-timeout 30 'echo b{}' ::: 1 2 3 4 >"$T/b"
+    expect_eq "b rc" $? 0
+    wait $apid
+    expect_eq "a rc" $? 0
+    expect_eq "a's" "$(sort "$T/a" | tr '\n' ' ')" "a1 a2 a3 a4 "
+    expect_eq "b's" "$(sort "$T/b" | tr '\n' ' ')" "b1 b2 b3 b4 "
+    wait $wpid || fail "worker rc"
+    serve_stop
+    ;;
 status)
     serve_start
     "$W" submit --connect "$ADDR" "$HOLD; exit {}" ::: 0 5 0 || fail "submit"
