@@ -17,6 +17,11 @@
  * as Python's does.  An ack is the task_done of a leased item; an item
  * put back is put (one more unfinished task) and then counted done once
  * (its failed attempt), so join never sees it finished in between.
+ *
+ * Counting for monitors (wv_manager_queue_stats): relaxed atomic counts
+ * where items move: puts in q_put, gets in q_get and the batches, acks
+ * in q_ack, redeliveries in put_back.  Each is exact; a snapshot of
+ * several is not atomic as a whole (a monitor's numbers, not a ledger).
  */
 #include "mgr.h"
 
