@@ -169,47 +169,64 @@ bad:
     return -1;
 }
 
+/* An option whose value is kept as given, in *dst.  As cli_opt_value. */
+static int take_string(const char *cmd, int argc, char **argv, int *i,
+                       const char *name, const char **dst)
+{
+    const char *v;
+    int got = cli_opt_value(cmd, argc, argv, i, NULL, name, &v);
+    if (got > 0)
+        *dst = v;
+    return got;
+}
+
+static int refuse_key(const char *cmd)
+{
+    fprintf(stderr,
+            "weave %s: --authkey is refused: a key on the command line "
+            "can be read by every user of this machine; use "
+            "--authkey-file FILE or WEAVE_AUTHKEY\n",
+            cmd);
+    return -1;
+}
+
 int cli_remote_option(cli_remote_t *r, int argc, char **argv, int *i)
 {
-    const char *a = argv[*i], *v;
-    const char *cmd = r->cmd;
+    const char *a = argv[*i], *cmd = r->cmd, *v = NULL;
     int got;
-    if (!strcmp(a, "--authkey") || !strncmp(a, "--authkey=", 10)) {
-        fprintf(stderr,
-                "weave %s: --authkey is refused: a key on the command line "
-                "can be read by every user of this machine; use "
-                "--authkey-file FILE or WEAVE_AUTHKEY\n",
-                cmd);
-        return -1;
-    }
-    if ((got = cli_opt_value(cmd, argc, argv, i, NULL,
-                             r->server ? "--bind" : "--connect", &v)) != 0)
-        return got < 0 ? -1 : cli_remote_address(r, v) < 0 ? -1 : 1;
-    if ((got = cli_opt_value(cmd, argc, argv, i, NULL, "--authkey-file", &v)))
-        return got < 0 ? -1 : (r->authkey_file = v, 1);
-    if ((got = cli_opt_value(cmd, argc, argv, i, NULL, "--task-queue", &v)))
-        return got < 0 ? -1 : (r->task_queue = v, 1);
-    if ((got = cli_opt_value(cmd, argc, argv, i, NULL, "--result-queue", &v)))
-        return got < 0 ? -1 : (r->result_queue = v, 1);
+    if (!strcmp(a, "--authkey") || !strncmp(a, "--authkey=", 10))
+        return refuse_key(cmd);
+    if ((got = take_string(cmd, argc, argv, i,
+                           r->server ? "--bind" : "--connect", &v)))
+        return got < 0 || cli_remote_address(r, v) < 0 ? -1 : 1;
+    if ((got = take_string(cmd, argc, argv, i, "--authkey-file",
+                           &r->authkey_file)) ||
+        (got =
+             take_string(cmd, argc, argv, i, "--task-queue", &r->task_queue)) ||
+        (got = take_string(cmd, argc, argv, i, "--result-queue",
+                           &r->result_queue)))
+        return got;
     if (r->server) {
-        if ((got = cli_opt_value(cmd, argc, argv, i, NULL, "--tls-cert", &v)))
-            return got < 0 ? -1 : (r->tls_cert = v, 1);
-        if ((got = cli_opt_value(cmd, argc, argv, i, NULL, "--tls-key", &v)))
-            return got < 0 ? -1 : (r->tls_key = v, 1);
+        if ((got =
+                 take_string(cmd, argc, argv, i, "--tls-cert", &r->tls_cert)) ||
+            (got = take_string(cmd, argc, argv, i, "--tls-key", &r->tls_key)))
+            return got;
         return 0;
     }
-    if ((got =
-             cli_opt_value(cmd, argc, argv, i, NULL, "--connect-timeout", &v)))
+    if ((got = take_string(cmd, argc, argv, i, "--connect-timeout", &v)))
         return got < 0 || cli_parse_seconds(cmd, "--connect-timeout", v,
                                             &r->connect_ms) < 0
                    ? -1
                    : 1;
-    if ((got = cli_opt_value(cmd, argc, argv, i, NULL, "--tls-ca", &v)))
-        return got < 0 ? -1 : (r->tls_ca = v, r->tls = true, 1);
-    if (!strcmp(a, "--tls"))
-        return (r->tls = true, 1);
-    if (!strcmp(a, "--tls-insecure"))
-        return (r->tls = r->tls_insecure = true, 1);
+    if ((got = take_string(cmd, argc, argv, i, "--tls-ca", &r->tls_ca))) {
+        r->tls = true;
+        return got;
+    }
+    if (!strcmp(a, "--tls") || !strcmp(a, "--tls-insecure")) {
+        r->tls = true;
+        r->tls_insecure |= !strcmp(a, "--tls-insecure");
+        return 1;
+    }
     return 0;
 }
 
