@@ -95,22 +95,31 @@ static int oom(void)
 
 static int submit_option(submit_t *s, int argc, char **argv, int *i)
 {
-    const char *a = argv[*i], *v;
+    const char *a = argv[*i], *v = NULL;
     int got;
     if ((got = cli_remote_option(&s->r, argc, argv, i)))
         return got;
-    if ((got = cli_opt_value("submit", argc, argv, i, "-a", "--arg-file", &v)))
-        return got < 0 ? -1 : (s->arg_file = v, 1);
+    if ((got =
+             cli_opt_value("submit", argc, argv, i, "-a", "--arg-file", &v))) {
+        s->arg_file = v;
+        return got;
+    }
     if ((got = cli_opt_value("submit", argc, argv, i, NULL, "--wait-timeout",
-                             &v)))
+                             &v))) {
+        s->wait = true;
         return got < 0 || cli_parse_seconds("submit", "--wait-timeout", v,
                                             &s->wait_ms)
                    ? -1
-                   : (s->wait = true, 1);
-    if (!strcmp(a, "-0") || !strcmp(a, "--null"))
-        return (s->null_sep = true, 1);
-    if (!strcmp(a, "--wait"))
-        return (s->wait = true, 1);
+                   : 1;
+    }
+    if (!strcmp(a, "-0") || !strcmp(a, "--null")) {
+        s->null_sep = true;
+        return 1;
+    }
+    if (!strcmp(a, "--wait")) {
+        s->wait = true;
+        return 1;
+    }
     fprintf(stderr, "weave submit: unknown option '%s' (weave submit --help)\n",
             a);
     return -1;
