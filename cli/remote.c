@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_KEY 256
@@ -237,6 +238,13 @@ static int read_key_file(cli_remote_t *r)
     int fd = open(r->authkey_file, O_RDONLY | O_CLOEXEC);
     char buf[MAX_KEY + 2];
     ssize_t n = -1;
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & 077))
+        fprintf(stderr,
+                "weave %s: warning: %s can be read by other users "
+                "(chmod 600 it)\n",
+                r->cmd, r->authkey_file);
     if (fd >= 0) {
         do
             n = read(fd, buf, sizeof buf);

@@ -570,6 +570,10 @@ errors)
     "$W" serve --authkey-file "$T/missing" 2>"$T/err"
     expect_eq "unreadable key file rc" $? 254
     printf 'weave-test-key\n' >"$T/key"
+    chmod 644 "$T/key"
+    env -u WEAVE_AUTHKEY "$W" status --authkey-file "$T/key" "$ADDR" 2>"$T/err"
+    grep -q "warning: $T/key can be read by other users" "$T/err" || fail "no warning: $(cat "$T/err")"
+    chmod 600 "$T/key"
     env -u WEAVE_AUTHKEY "$W" serve --bind 127.0.0.1:0 --authkey-file "$T/key" >"$T/serve.out" &
     SPID=$!
     bg $SPID
