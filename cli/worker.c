@@ -363,6 +363,7 @@ static int reconnect(worker_t *w, int64_t deadline)
 {
     int64_t backoff = BACKOFF_MIN_MS;
     const char *what;
+    int cause = 0; /* the last error that said more than a time-out */
     for (;;) {
         int64_t attempt = wv_deadline_in(w->r.connect_ms);
         if (deadline != WV_FOREVER && deadline < attempt)
@@ -372,6 +373,12 @@ static int reconnect(worker_t *w, int64_t deadline)
             return err;
         bool give_up = deadline != WV_FOREVER &&
                        (is_final(err) || wv_now() + backoff >= deadline);
+        /* An attempt cut short by the overall deadline says less than
+         * the refusal before it. */
+        if (err != WV_ETIMEDOUT)
+            cause = err;
+        else if (give_up && cause)
+            err = cause;
         if (give_up || (deadline == WV_FOREVER && backoff == BACKOFF_MAX_MS))
             cli_remote_fail(&w->r, what, err);
         if (give_up)

@@ -64,6 +64,9 @@ PY
 bg() { echo "$1" >>"$T/bg"; }
 # serve_start [ARGS...]: weave serve on a free port: $SPID, $ADDR
 serve_start() {
+    # Emptied here, not only by the background job's redirection, which
+    # may come after the poll below has read an earlier serve's line.
+    : >"$T/serve.out"
     "$W" serve --bind 127.0.0.1:0 "$@" >"$T/serve.out" 2>"$T/serve.err" &
     SPID=$!
     bg $SPID
@@ -574,6 +577,7 @@ errors)
     env -u WEAVE_AUTHKEY "$W" status --authkey-file "$T/key" "$ADDR" 2>"$T/err"
     grep -q "warning: $T/key can be read by other users" "$T/err" || fail "no warning: $(cat "$T/err")"
     chmod 600 "$T/key"
+    : >"$T/serve.out"
     env -u WEAVE_AUTHKEY "$W" serve --bind 127.0.0.1:0 --authkey-file "$T/key" >"$T/serve.out" &
     SPID=$!
     bg $SPID
