@@ -119,6 +119,7 @@ static void usage(FILE *f)
         "  --lease SECS          how long a task stays leased (default:\n"
         "                        the timeout + 62 s; a day without one)\n"
         "  --max-jobs N          take N tasks, finish them, exit\n"
+        "  --once                --max-jobs 1\n"
         "  --idle-exit SECS      exit once no task came for SECS\n",
         f);
     fputs(CLI_REMOTE_USAGE_CONNECT, f);
@@ -633,6 +634,8 @@ static int parse(worker_t *w, int argc, char **argv, bool *help)
             if (got < 0 ||
                 cli_parse_seconds("worker", "--idle-exit", v, &w->idle_exit_ms))
                 return -1;
+        } else if (!strcmp(a, "--once")) {
+            w->max_jobs = 1;
         } else if (a[0] == '-') {
             fprintf(stderr,
                     "weave worker: unknown option '%s' (weave worker --help)\n",

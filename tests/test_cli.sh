@@ -291,7 +291,9 @@ serve_submit_worker)
     "$W" submit --connect "$ADDR" 'true' ::: a b
     expect_eq "submit without --wait" $? 0
     status_has 'get_task_queue: 2 queued' || fail "status: $(cat "$T/status")"
-    "$W" worker --max-jobs 2 "$ADDR" 2>/dev/null || fail "second worker"
+    "$W" worker --once "$ADDR" 2>/dev/null || fail "a worker --once"
+    status_has 'get_task_queue: 1 queued' || fail "--once took more: $(cat "$T/status")"
+    "$W" worker --max-jobs 1 "$ADDR" 2>/dev/null || fail "another worker"
     serve_stop
     ;;
 two_submitters)
