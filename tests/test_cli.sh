@@ -294,6 +294,9 @@ serve_submit_worker)
     "$W" worker --once "$ADDR" 2>/dev/null || fail "a worker --once"
     status_has 'get_task_queue: 1 queued' || fail "--once took more: $(cat "$T/status")"
     "$W" worker --max-jobs 1 "$ADDR" 2>/dev/null || fail "another worker"
+    start=$(date +%s)
+    "$W" worker --idle-exit 0.3 "$ADDR" 2>/dev/null || fail "--idle-exit rc"
+    [ $(($(date +%s) - start)) -lt 5 ] || fail "--idle-exit too slow"
     serve_stop
     ;;
 two_submitters)
