@@ -16,7 +16,12 @@
 enum {
     CLI_EXIT_FAILED_MAX = 101,  /* 101: more than 100 jobs failed */
     CLI_EXIT_INTERRUPTED = 130, /* SIGINT (143 for SIGTERM: 128 + signal) */
-    CLI_EXIT_NOT_BUILT = 64,    /* a subcommand not built yet */
+    CLI_EXIT_UNREACHABLE = 69,  /* the manager cannot be reached (serve:
+                                   its address cannot be listened on) */
+    CLI_EXIT_TIMEOUT = 75,      /* submit --wait-timeout passed first */
+    CLI_EXIT_PROTOCOL = 76,     /* the peer is no manager, or lacks the
+                                   queue named */
+    CLI_EXIT_AUTH = 77,         /* the manager refused the authkey */
     CLI_EXIT_ERROR = 253,       /* out of memory, cannot start a scheduler */
     CLI_EXIT_NOFILE = 254,      /* an input file or the joblog unusable */
     CLI_EXIT_USAGE = 255,       /* bad usage: option, value, no command */

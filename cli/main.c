@@ -1,9 +1,9 @@
 /*
  * cli/main.c - the weave command: subcommand dispatch, --help, --version.
- * Each subcommand lives in a file of its own (map.c); those not built yet
- * say so and exit 64, rather than pretend.
+ * Each subcommand lives in a file of its own (map.c, serve.c, submit.c,
+ * worker.c, status.c).
  */
-#include "cli.h"
+#include "remote.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,32 +33,24 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  map      run a command once per input, N at a time\n"
-    "  serve    (not built yet) serve task and result queues\n"
-    "  submit   (not built yet) put commands on a served queue\n"
-    "  worker   (not built yet) run commands taken from a served queue\n"
-    "  status   (not built yet) queue depths, workers, rates\n"
+    "  serve    serve a task queue and a result queue\n"
+    "  submit   put commands on a served queue, optionally wait for them\n"
+    "  worker   run commands taken from a served queue, N at a time\n"
+    "  status   queue depths, clients, leased, done, failed, rates\n"
     "\n"
     "  weave <command> --help   that command's options\n"
     "  weave --version          the version of weave\n"
     "\n"
     "See weave(1).\n";
 
-static const char *const NOT_BUILT[] = {"serve", "submit", "worker", "status"};
-
-static int not_built(const char *name, int argc, char **argv)
-{
-    bool help = false;
-    for (int i = 1; i < argc; i++)
-        help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-    if (help)
-        printf("usage: weave %s ...\n\n"
-               "weave %s is not built yet (issue 19, part 2): it exits "
-               "with status 64.\n",
-               name, name);
-    else
-        fprintf(stderr, "weave: %s: not built yet\n", name);
-    return CLI_EXIT_NOT_BUILT;
-}
+static const struct {
+    const char *name;
+    int (*main)(int argc, char **argv);
+} COMMANDS[] = {
+    {"map", cli_map_main},       {"serve", cli_serve_main},
+    {"submit", cli_submit_main}, {"worker", cli_worker_main},
+    {"status", cli_status_main},
+};
 
 int main(int argc, char **argv)
 {
@@ -75,11 +67,9 @@ int main(int argc, char **argv)
         printf("weave %s\n", wv_version());
         return 0;
     }
-    if (!strcmp(cmd, "map"))
-        return cli_map_main(argc - 1, argv + 1);
-    for (size_t i = 0; i < sizeof NOT_BUILT / sizeof *NOT_BUILT; i++)
-        if (!strcmp(cmd, NOT_BUILT[i]))
-            return not_built(cmd, argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        if (!strcmp(cmd, COMMANDS[i].name))
+            return COMMANDS[i].main(argc - 1, argv + 1);
     if (cmd[0] == '-')
         fprintf(stderr, "weave: unknown option '%s' (weave --help)\n", cmd);
     else

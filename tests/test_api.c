@@ -1148,23 +1148,30 @@ static int run_manager_case(int i)
         return wv_proxy_ident(NULL) == NULL;
     case 23:
         return wv_manager_refused(NULL) == 0;
+    case 24: {
+        wv_manager_queue_stats_t st;
+        return wv_manager_queue_stats(NULL, "q", &st) == WV_EINVAL;
+    }
+    case 25:
+        return wv_manager_clients(NULL) == 0;
     }
     return -1;
 }
 
 static const char *const manager_case_names[] = {
-    "wv_manager_new",      "wv_manager_register_queue",
-    "wv_manager_register", "wv_manager_start",
-    "wv_manager_addr",     "wv_manager_serve_forever",
-    "wv_manager_shutdown", "wv_manager_free",
-    "wv_manager_connect",  "wv_manager_proxy",
-    "wv_proxy_free",       "wv_proxy_put",
-    "wv_proxy_get",        "wv_proxy_put_many",
-    "wv_proxy_get_many",   "wv_proxy_qsize",
-    "wv_proxy_task_done",  "wv_proxy_join",
-    "wv_proxy_get_leased", "wv_proxy_ack",
-    "wv_proxy_call",       "wv_proxy_typeid",
-    "wv_proxy_ident",      "wv_manager_refused",
+    "wv_manager_new",         "wv_manager_register_queue",
+    "wv_manager_register",    "wv_manager_start",
+    "wv_manager_addr",        "wv_manager_serve_forever",
+    "wv_manager_shutdown",    "wv_manager_free",
+    "wv_manager_connect",     "wv_manager_proxy",
+    "wv_proxy_free",          "wv_proxy_put",
+    "wv_proxy_get",           "wv_proxy_put_many",
+    "wv_proxy_get_many",      "wv_proxy_qsize",
+    "wv_proxy_task_done",     "wv_proxy_join",
+    "wv_proxy_get_leased",    "wv_proxy_ack",
+    "wv_proxy_call",          "wv_proxy_typeid",
+    "wv_proxy_ident",         "wv_manager_refused",
+    "wv_manager_queue_stats", "wv_manager_clients",
 };
 
 WVT_TEST(api_null_objects_manager_calls)

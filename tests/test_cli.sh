@@ -9,7 +9,15 @@ set -u
 W=$1
 CASE=$2
 T=$(mktemp -d "${TMPDIR:-/tmp}/weave-cli.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+# Processes a case started in the background ($T/bg): killed at the end
+# whatever happened, so that a failed case leaves nothing running.
+cleanup() {
+    if [ -f "$T/bg" ]; then
+        while read -r p; do kill -9 "$p" 2>/dev/null; done <"$T/bg"
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
 
 fail() {
     echo "FAIL $CASE: $*" >&2
@@ -52,6 +60,35 @@ out.close()
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
 }
+
+bg() { echo "$1" >>"$T/bg"; }
+# serve_start [ARGS...]: weave serve on a free port: $SPID, $ADDR
+serve_start() {
+    # Emptied here, not only by the background job's redirection, which
+    # may come after the poll below has read an earlier serve's line.
+    : >"$T/serve.out"
+    "$W" serve --bind 127.0.0.1:0 "$@" >"$T/serve.out" 2>"$T/serve.err" &
+    SPID=$!
+    bg $SPID
+    poll_until 10 grep -q 'listening on' "$T/serve.out" ||
+        fail "serve did not start: $(cat "$T/serve.err")"
+    ADDR=$(sed -n 's/^weave serve: listening on \([^ ]*\).*/\1/p' "$T/serve.out")
+    PORT=${ADDR##*:}
+}
+serve_stop() {
+    kill -TERM "$SPID"
+    wait "$SPID"
+    expect_eq "serve's exit status" $? 0
+}
+# status_has TEXT: weave status prints a line containing TEXT
+status_has() { "$W" status "$ADDR" >"$T/status" 2>&1 && grep -q "$1" "$T/status"; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+# lines_matching FILE REGEX N: at least N lines of FILE match REGEX
+lines_matching() { [ "$(grep -c "$2" "$1")" -ge "$3" ]; }
+# A job that waits until the test creates $T/go (polling: the job's own
+# wait, no race in the test), writing its shell's pid to $T/pid.ID first.
+HOLD='echo $$ >'"$T"'/pid.{}; while [ ! -e '"$T"'/go ]; do sleep 0.02; done; echo done {}'
+export WEAVE_AUTHKEY=weave-test-key
 
 case $CASE in
 pipe_plain)
@@ -222,16 +259,337 @@ unreadable_input)
     "$W" map --joblog "$T/no/such/log" echo ::: a 2>"$T/err"
     expect_eq "joblog rc" $? 254
     ;;
-help_and_not_built)
-    "$W" map --help | grep -q '^exit status:' || fail "map --help"
+help)
     "$W" --help | grep -q '^  map ' || fail "--help"
     "$W" --version | grep -q '^weave [0-9]' || fail "--version"
-    for c in serve submit worker status; do
-        "$W" $c 2>"$T/err"
-        expect_eq "$c rc" $? 64
-        expect_eq "$c message" "$(cat "$T/err")" "weave: $c: not built yet"
-        "$W" $c --help | grep -q 'not built yet' || fail "$c --help"
+    for c in map serve submit worker status; do
+        "$W" $c --help >"$T/out" || fail "$c --help rc"
+        grep -q '^exit status:' "$T/out" || fail "$c --help: no exit statuses"
+        "$W" --help | grep -q "^  $c " || fail "--help lacks $c"
     done
+    ;;
+serve_submit_worker)
+    serve_start
+    "$W" worker -j2 --max-jobs 7 "$ADDR" 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    "$W" submit --connect "$ADDR" --wait \
+        'echo out {}; echo err {} >&2; exit {}' ::: 0 3 0 0 >"$T/out" 2>"$T/err"
+    expect_eq "submit --wait rc (one failed)" $? 1
+    expect_eq "stdout" "$(sort "$T/out" | tr '\n' ' ')" "out 0 out 0 out 0 out 3 "
+    expect_eq "stderr" "$(sort "$T/err" | tr '\n' ' ')" "err 0 err 0 err 0 err 3 "
+    # map's input forms: -0 on stdin, the replacements quoted; -a FILE
+    # with the input appended
+    out=$(printf "d.x/a.tar.gz\0it's\0" |
+        "$W" submit --connect "$ADDR" -0 --wait 'echo {.}:{/}:{#}' | sort | tr '\n' ' ')
+    expect_eq "-0 and replacements" "$out" "d.x/a.tar:a.tar.gz:1 it's:it's:2 "
+    printf 'x y\n' >"$T/in"
+    out=$("$W" submit --connect "$ADDR" -a "$T/in" --wait "printf '<%s>'")
+    expect_eq "-a, the input appended as one word" "$out" "<x y>"
+    wait $wpid
+    expect_eq "worker rc after --max-jobs" $? 0
+    "$W" submit --connect "$ADDR" 'true' ::: a b
+    expect_eq "submit without --wait" $? 0
+    status_has 'get_task_queue: 2 queued' || fail "status: $(cat "$T/status")"
+    "$W" worker --once "$ADDR" 2>/dev/null || fail "a worker --once"
+    status_has 'get_task_queue: 1 queued' || fail "--once took more: $(cat "$T/status")"
+    "$W" worker --max-jobs 1 "$ADDR" 2>/dev/null || fail "another worker"
+    start=$(date +%s)
+    "$W" worker --idle-exit 0.3 "$ADDR" 2>/dev/null || fail "--idle-exit rc"
+    [ $(($(date +%s) - start)) -lt 5 ] || fail "--idle-exit too slow"
+    serve_stop
+    ;;
+two_submitters)
+    # Two submit --wait on one result queue: each prints its own results
+    # (the other's are put back), each once.
+    serve_start
+    "$W" worker -j2 --max-jobs 8 "$ADDR" 2>/dev/null &
+    wpid=$!
+    bg $wpid
+    "$W" submit --connect "$ADDR" --wait --wait-timeout 30 'echo a{}' ::: 1 2 3 4 >"$T/a" &
+    apid=$!
+    bg $apid
+    "$W" submit --connect "$ADDR" --wait --wait-timeout 30 'echo b{}' ::: 1 2 3 4 >"$T/b"
+    expect_eq "b rc" $? 0
+    wait $apid
+    expect_eq "a rc" $? 0
+    expect_eq "a's" "$(sort "$T/a" | tr '\n' ' ')" "a1 a2 a3 a4 "
+    expect_eq "b's" "$(sort "$T/b" | tr '\n' ' ')" "b1 b2 b3 b4 "
+    wait $wpid || fail "worker rc"
+    serve_stop
+    ;;
+status)
+    serve_start
+    "$W" submit --connect "$ADDR" "$HOLD; exit {}" ::: 0 5 0 || fail "submit"
+    status_has 'get_task_queue: 3 queued, 0 leased, 3 put' || fail "$(cat "$T/status")"
+    "$W" worker -j1 --max-jobs 3 "$ADDR" 2>/dev/null &
+    wpid=$!
+    bg $wpid
+    poll_until 10 status_has 'get_task_queue: 2 queued, 1 leased' ||
+        fail "no lease seen: $(cat "$T/status")"
+    # 1 client, the worker (status's own not counted; an earlier status's
+    # connection may take a moment to be seen closed by the server)
+    poll_until 10 status_has '^weave serve at 127.0.0.1:[0-9]*, up [0-9.]* s, 1 client$' ||
+        fail "header: $(cat "$T/status")"
+    touch "$T/go"
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    status_has 'get_task_queue: 0 queued, 0 leased, 3 put, 3 taken, 3 acked, 0 redelivered' ||
+        fail "after: $(cat "$T/status")"
+    grep -q '^get_result_queue: 3 queued' "$T/status" || fail "results: $(cat "$T/status")"
+    grep -q '^jobs: 3 done, 1 failed, [0-9.]* done/s, [0-9.]*/s in the last minute$' "$T/status" || fail "jobs: $(cat "$T/status")"
+    serve_stop
+    ;;
+worker_killed_midjob)
+    serve_start
+    "$W" submit --connect "$ADDR" --wait "$HOLD" ::: 1 2 >"$T/out" 2>"$T/err" &
+    spid=$!
+    bg $spid
+    "$W" worker -j2 "$ADDR" 2>/dev/null &
+    w1=$!
+    bg $w1
+    poll_until 10 test -s "$T/pid.1" -a -s "$T/pid.2" || fail "jobs did not start"
+    kill -KILL $w1
+    # Its jobs, in groups of their own, outlive it: end them, as whoever
+    # killed the worker would.
+    kill -KILL -"$(cat "$T/pid.1")" -"$(cat "$T/pid.2")"
+    rm -f "$T/pid.1" "$T/pid.2"
+    poll_until 10 status_has 'get_task_queue: 2 queued, 0 leased, 2 put, 2 taken, 0 acked, 2 redelivered' ||
+        fail "not handed back: $(cat "$T/status")"
+    touch "$T/go"
+    "$W" worker -j2 --max-jobs 2 "$ADDR" 2>/dev/null || fail "second worker"
+    wait $spid
+    expect_eq "submit rc" $? 0
+    expect_eq "each result once" "$(sort "$T/out" | tr '\n' ' ')" "done 1 done 2 "
+    status_has 'get_task_queue: 0 queued, 0 leased, 2 put, 4 taken, 2 acked' ||
+        fail "after: $(cat "$T/status")"
+    serve_stop
+    ;;
+worker_reconnects)
+    serve_start
+    "$W" worker -j1 "$ADDR" 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    poll_until 10 grep -q connected "$T/werr" || fail "worker did not connect"
+    serve_stop
+    poll_until 10 grep -q 'lost' "$T/werr" || fail "no loss reported: $(cat "$T/werr")"
+    "$W" serve --bind "$ADDR" >"$T/serve.out" 2>"$T/serve.err" &
+    SPID=$!
+    bg $SPID
+    poll_until 20 lines_matching "$T/werr" '^weave worker: connected' 2 ||
+        fail "did not reconnect: $(cat "$T/werr")"
+    out=$("$W" submit --connect "$ADDR" --wait --wait-timeout 20 'echo again' ::: x)
+    expect_eq "rc" $? 0
+    expect_eq "output (the input appended)" "$out" "again x"
+    kill -TERM $wpid
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    serve_stop
+    ;;
+worker_sigterm_hands_back)
+    serve_start
+    "$W" submit --connect "$ADDR" "$HOLD" ::: 1 || fail "submit"
+    "$W" worker -j1 "$ADDR" 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    poll_until 10 test -s "$T/pid.1" || fail "job did not start"
+    kill -TERM $wpid
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    poll_until 5 gone "$(cat "$T/pid.1")" || fail "the job outlived its worker"
+    grep -q 'SIGTERM: stopping, 1 running jobs handed back' "$T/werr" || fail "$(cat "$T/werr")"
+    poll_until 10 status_has 'get_task_queue: 1 queued, 0 leased' || fail "$(cat "$T/status")"
+    serve_stop
+    ;;
+serve_signals)
+    for sig in INT TERM; do
+        serve_start
+        kill -$sig $SPID
+        wait $SPID
+        expect_eq "rc after SIG$sig" $? 0
+        grep -q "SIG$sig: stopping" "$T/serve.err" || fail "$(cat "$T/serve.err")"
+        "$W" status --connect-timeout 1 "$ADDR" 2>/dev/null
+        expect_eq "nobody listens after SIG$sig" $? 69
+    done
+    ;;
+python_master)
+    # A Python program (BaseManager client) feeds weave serve: a str task
+    # and a dict task; a weave worker runs them; Python reads the dicts.
+    serve_start
+    "$W" worker -j4 --max-jobs 4 --timeout 1 "$ADDR" 2>/dev/null &
+    wpid=$!
+    bg $wpid
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python: $(cat "$T/py")"
+import os, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_task_queue'); M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+task, result = m.get_task_queue(), m.get_result_queue()
+task.put('echo from a str')
+task.put({'id': 7, 'cmd': 'echo oops >&2; exit 3', 'mine': [1, 2]})
+task.put({'id': 8, 'cmd': 'sleep 30'})
+task.put(42)
+got = sorted((result.get(timeout=20) for _ in range(4)), key=lambda r: str(r['cmd']))
+n, a, b, c = got
+assert n['cmd'] == 42 and n['exit'] == 2 and b"a task is a str" in n['stderr'], n
+assert c['id'] == 8 and c['timed_out'] is True and c['signal'] == 15, c
+assert c['exit'] is None and 0.9 < c['time'] < 5, c
+assert a['id'] is None and a['exit'] == 0 and a['signal'] is None, a
+assert a['stdout'] == b'from a str\n' and a['stderr'] == b'', a
+assert b['id'] == 7 and b['exit'] == 3 and b['stderr'] == b'oops\n', b
+assert b['mine'] == [1, 2] and isinstance(b['time'], float), b
+print('ok')
+PY
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    serve_stop
+    ;;
+python_server)
+    # A task_master.py-style Python server: a weave worker serves its
+    # queues with plain gets (no leases there).
+    python3 - "$T/port" >"$T/py" 2>&1 <<'PY' &
+import os, queue, sys
+from multiprocessing.managers import BaseManager
+tq, rq = queue.Queue(), queue.Queue()
+class M(BaseManager): pass
+M.register('get_task_queue', callable=lambda: tq)
+M.register('get_result_queue', callable=lambda: rq)
+m = M(address=('127.0.0.1', 0), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.start()
+task, result = m.get_task_queue(), m.get_result_queue()
+for i in range(3):
+    task.put('echo task %d' % i)
+open(sys.argv[1] + '.tmp', 'w').write(str(m.address[1]))
+os.rename(sys.argv[1] + '.tmp', sys.argv[1])
+outs = sorted(result.get(timeout=20)['stdout'] for _ in range(3))
+assert outs == [b'task 0\n', b'task 1\n', b'task 2\n'], outs
+print('ok')
+m.shutdown()
+PY
+    ppid=$!
+    bg $ppid
+    poll_until 20 test -s "$T/port" || fail "python server: $(cat "$T/py")"
+    "$W" worker -j2 --max-jobs 3 "127.0.0.1:$(cat "$T/port")" 2>"$T/werr"
+    expect_eq "worker rc" $? 0
+    wait $ppid
+    expect_eq "python rc" $? 0
+    grep -qx ok "$T/py" || fail "python: $(cat "$T/py")"
+    ;;
+python_worker)
+    # A task_worker.py-style Python worker and a weave worker on the same
+    # weave serve queues; submit --wait gets every result, once: the
+    # Python worker puts its first result twice (as a worker killed
+    # between its put and its ack would have it), and a result of no
+    # batch of submit's waits in the queue first, to be put back.
+    serve_start
+    python3 - "$PORT" <<'PY' || fail "python put"
+import os, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+m.get_result_queue().put({'id': 1, 'cmd': 'foreign', 'stdout': b'not mine\n'})
+PY
+    "$W" submit --connect "$ADDR" --wait --wait-timeout 30 'echo {}' ::: 1 2 3 4 5 6 \
+        >"$T/out" 2>"$T/err" &
+    spid=$!
+    bg $spid
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python: $(cat "$T/py")"
+import os, socket, subprocess, sys, time
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_task_queue'); M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+task, result = m.get_task_queue(), m.get_result_queue()
+first_id = None
+for _ in range(2):
+    t = task.get(timeout=20)
+    first_id = t['id'] if first_id is None else first_id
+    t0 = time.time()
+    p = subprocess.run(['/bin/sh', '-c', t['cmd']], capture_output=True)
+    r = dict(t)
+    r.update(exit=p.returncode, signal=None, time=time.time() - t0,
+             stdout=p.stdout, stderr=p.stderr, host=socket.gethostname(),
+             worker='python')
+    result.put(r)
+    if t['id'] == first_id:
+        result.put(r)
+print('did 2')
+PY
+    "$W" worker -j2 --max-jobs 4 "$ADDR" 2>/dev/null || fail "weave worker"
+    wait $spid
+    expect_eq "submit rc" $? 0
+    expect_eq "results, each once" "$(sort "$T/out" | tr '\n' ' ')" "1 2 3 4 5 6 "
+    status_has '^get_result_queue: 1 queued' || fail "the foreign result: $(cat "$T/status")"
+    serve_stop
+    ;;
+tls)
+    command -v openssl >/dev/null || { echo "SKIP: no openssl"; exit 0; }
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" \
+        -out "$T/cert.pem" -days 1 -subj /CN=localhost \
+        -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null || fail "openssl"
+    serve_start --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
+    grep -q 'with TLS' "$T/serve.out" || fail "$(cat "$T/serve.out")"
+    "$W" worker --tls-ca "$T/cert.pem" --max-jobs 1 "$ADDR" 2>/dev/null &
+    wpid=$!
+    bg $wpid
+    out=$("$W" submit --tls-ca "$T/cert.pem" --connect "$ADDR" --wait 'echo {}' ::: secure)
+    expect_eq "rc" $? 0
+    expect_eq "output" "$out" "secure"
+    wait $wpid || fail "worker rc"
+    "$W" status --tls "$ADDR" 2>"$T/err"
+    expect_eq "an unverified certificate: rc" $? 76
+    grep -q 'TLS certificate' "$T/err" || fail "$(cat "$T/err")"
+    "$W" status --connect-timeout 1 "$ADDR" 2>/dev/null
+    expect_eq "plain TCP to a TLS port: rc" $? 69
+    serve_stop
+    ;;
+errors)
+    serve_start
+    WEAVE_AUTHKEY=wrong "$W" worker "$ADDR" 2>"$T/err"
+    expect_eq "wrong key: worker rc" $? 77
+    expect_eq "message" "$(cat "$T/err")" "weave worker: $ADDR refused the authkey"
+    WEAVE_AUTHKEY=wrong "$W" submit --connect "$ADDR" true ::: a 2>"$T/err"
+    expect_eq "wrong key: submit rc" $? 77
+    WEAVE_AUTHKEY=wrong "$W" status "$ADDR" 2>"$T/err"
+    expect_eq "wrong key: status rc" $? 77
+    "$W" worker --task-queue nosuch "$ADDR" 2>"$T/err"
+    expect_eq "no such queue rc" $? 76
+    expect_eq "message" "$(cat "$T/err")" "weave worker: $ADDR serves no nosuch"
+    serve_stop
+    # Nobody listens on the port serve had: refused, within the deadline.
+    start=$(date +%s)
+    "$W" worker --connect-timeout 1 "$ADDR" 2>"$T/err"
+    expect_eq "unreachable rc" $? 69
+    [ $(($(date +%s) - start)) -lt 5 ] || fail "too slow"
+    expect_eq "message" "$(cat "$T/err")" "weave worker: cannot reach $ADDR: connection refused"
+    "$W" submit --connect "$ADDR" --connect-timeout 1 true ::: a 2>"$T/err"
+    expect_eq "unreachable: submit rc" $? 69
+    # The key on the command line is refused; no key at all too.
+    "$W" worker --authkey abc "$ADDR" 2>"$T/err"
+    expect_eq "--authkey rc" $? 255
+    grep -q 'refused: a key on the command line' "$T/err" || fail "$(cat "$T/err")"
+    env -u WEAVE_AUTHKEY "$W" status "$ADDR" 2>"$T/err"
+    expect_eq "no key rc" $? 255
+    "$W" serve --authkey-file "$T/missing" 2>"$T/err"
+    expect_eq "unreadable key file rc" $? 254
+    printf 'weave-test-key\n' >"$T/key"
+    chmod 644 "$T/key"
+    env -u WEAVE_AUTHKEY "$W" status --authkey-file "$T/key" "$ADDR" 2>"$T/err"
+    grep -q "warning: $T/key can be read by other users" "$T/err" || fail "no warning: $(cat "$T/err")"
+    chmod 600 "$T/key"
+    : >"$T/serve.out"
+    env -u WEAVE_AUTHKEY "$W" serve --bind 127.0.0.1:0 --authkey-file "$T/key" >"$T/serve.out" &
+    SPID=$!
+    bg $SPID
+    poll_until 10 grep -q 'listening on' "$T/serve.out" || fail "serve with a key file"
+    ADDR=$(sed -n 's/^weave serve: listening on \([^ ]*\).*/\1/p' "$T/serve.out")
+    "$W" status "$ADDR" >/dev/null || fail "the file's key (newline dropped) is the environment's"
+    serve_stop
     ;;
 *)
     fail "no such case"

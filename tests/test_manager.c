@@ -412,6 +412,55 @@ WVT_TEST(manager_lease_expires_and_goes_to_a_waiting_worker)
     wv_manager_free(m);
 }
 
+/* wv_manager_queue_stats and wv_manager_clients: each count moves with
+ * what a remote worker does (put, leased get, ack, a lease put back). */
+WVT_TEST(manager_queue_stats_count_what_clients_do)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_manager_queue_stats_t st;
+    WVT_ERR(wv_manager_queue_stats(m, "nope", &st), WV_ENOENT);
+    WVT_ERR(wv_manager_queue_stats(NULL, "get_task_queue", &st), WV_EINVAL);
+    WVT_EQ(wv_manager_clients(m), 0);
+    wv_manager_t *c = connect_to(port, KEY);
+    WVT_ERR(wv_manager_queue_stats(c, "get_task_queue", &st), WV_EINVAL);
+    wv_proxy_t *t = proxy(c, "get_task_queue");
+    wv_obj_t *x = vint(7), *v;
+    for (int i = 0; i < 3; i++)
+        WVT_OK(wv_proxy_put(t, x, wv_deadline_in(5000)));
+    WVT_EQ(wv_manager_clients(m), 1);
+    uint64_t l1, l2;
+    WVT_OK(wv_proxy_get_leased(t, &v, &l1, 300, wv_deadline_in(5000)));
+    wv_obj_free(v);
+    WVT_OK(wv_proxy_get_leased(t, &v, &l2, 60000, wv_deadline_in(5000)));
+    wv_obj_free(v);
+    WVT_OK(wv_manager_queue_stats(m, "get_task_queue", &st));
+    WVT_EQ(st.qsize, 1);
+    WVT_EQ(st.leased, 2);
+    WVT_EQ(st.puts, 3);
+    WVT_EQ(st.gets, 2);
+    WVT_OK(wv_proxy_ack(t, l2, wv_deadline_in(5000)));
+    WVT_OK(wv_proxy_get(t, &v, wv_deadline_in(5000))); /* the third */
+    wv_obj_free(v);
+    /* The queue is empty: this get waits until l1 expires and is put
+     * back, and takes it. */
+    WVT_OK(wv_proxy_get(t, &v, wv_deadline_in(5000)));
+    wv_obj_free(v);
+    WVT_OK(wv_manager_queue_stats(m, "get_task_queue", &st));
+    WVT_EQ(st.acks, 1);
+    WVT_EQ(st.redelivered, 1);
+    WVT_EQ(st.leased, 0);
+    WVT_EQ(st.qsize, 0);
+    WVT_EQ(st.gets, 4);
+    WVT_OK(wv_manager_queue_stats(m, "get_result_queue", &st));
+    WVT_EQ(st.puts, 0);
+    wv_obj_free(x);
+    wv_proxy_free(t);
+    wv_manager_free(c);
+    WVT_POLL(wv_manager_clients(m) == 0, 5000);
+    wv_manager_free(m);
+}
+
 WVT_TEST(manager_killed_worker_loses_no_task)
 {
     uint16_t port;

@@ -196,6 +196,35 @@ WV_EXTERN int wv_manager_shutdown(wv_manager_t *m, int64_t deadline);
  * or a client. */
 WV_EXTERN uint64_t wv_manager_refused(const wv_manager_t *m);
 
+/* A queue's numbers (wv_manager_queue_stats): a snapshot, each count
+ * since the queue was made. */
+typedef struct wv_manager_queue_stats {
+    size_t qsize;         /* items queued now (leased ones not counted) */
+    size_t leased;        /* items out on a lease now, not yet acked */
+    uint64_t puts;        /* items put by anyone (put, put_many; a get
+                             handed back because its client left counts
+                             as a put again); puts back of leases are not
+                             counted here but in redelivered */
+    uint64_t gets;        /* items taken: get, get_many, get_leased */
+    uint64_t acks;        /* leases acknowledged (wv_proxy_ack) */
+    uint64_t redelivered; /* leased items put back: lease expired, or
+                             its taker's connection ended */
+} wv_manager_queue_stats_t;
+
+/*
+ * Server: the numbers of the queue registered as typeid, read without
+ * waiting (for a monitor: weave status).  Errors: WV_EINVAL (NULL, a
+ * client, typeid not a queue), WV_ENOENT (no such typeid).
+ */
+WV_EXTERN int wv_manager_queue_stats(wv_manager_t *m, const char *typeid,
+                                     wv_manager_queue_stats_t *out);
+
+/* Server: clients connected now, counted as Python counts a client's
+ * threads: method connections (a CPython client opens one per thread
+ * that calls a proxy, plus short control connections, not counted).  0
+ * for NULL or a client. */
+WV_EXTERN size_t wv_manager_clients(const wv_manager_t *m);
+
 /* Shuts a server down (deadline 0) and frees the manager, its queues and
  * their items; a client's connections are closed.  Its proxies must be
  * freed before.  NULL: no-op. */

@@ -58,6 +58,10 @@ struct mgr_obj {
     struct mgr_lease *leases;
     /* [atomic] The next lease's id; 0 until the queue's first lease. */
     uint64_t next_lease;
+    /* [atomic] MGR_QUEUE's counts since it was made, for
+     * wv_manager_queue_stats: items put (puts back not counted), taken
+     * (leased or not), leases acknowledged, leased items put back. */
+    uint64_t puts, gets, acks, redelivered;
     /* MGR_FUNCS: its methods, in registration order. */
     struct mgr_method *methods;
     size_t nmethods;
@@ -79,6 +83,7 @@ struct wv_manager {
     int shutting;        /* [atomic] a shutdown began */
     size_t unauth;       /* [atomic] connections authenticating */
     uint64_t refused;    /* [atomic] connections turned away before auth */
+    size_t clients;      /* [atomic] method connections open now */
     wv_lock_t refs_lock; /* guards every obj->refs */
     /* Client: the method connection (NULL until first needed). */
     wv_lock_t call_lock; /* one method call at a time */
@@ -169,6 +174,8 @@ int wv__mgr_q_get(struct mgr_obj *o, wv_obj_t **item, int64_t deadline);
 int wv__mgr_q_get_leased(struct mgr_obj *o, wv_obj_t **item, uint64_t *lease,
                          int64_t lease_ms, const void *owner, int64_t deadline);
 int wv__mgr_q_ack(struct mgr_obj *o, uint64_t lease);
+/* Counts n items taken from the queue by a batch, beyond its first. */
+void wv__mgr_q_count_gets(struct mgr_obj *o, size_t n);
 /* Frees an object (at the manager's free). */
 void wv__mgr_obj_free(struct mgr_obj *o);
 

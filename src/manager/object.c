@@ -17,6 +17,11 @@
  * as Python's does.  An ack is the task_done of a leased item; an item
  * put back is put (one more unfinished task) and then counted done once
  * (its failed attempt), so join never sees it finished in between.
+ *
+ * Counting for monitors (wv_manager_queue_stats): relaxed atomic counts
+ * where items move: puts in q_put, gets in q_get and the batches, acks
+ * in q_ack, redeliveries in put_back.  Each is exact; a snapshot of
+ * several is not atomic as a whole (a monitor's numbers, not a ledger).
  */
 #include "mgr.h"
 
@@ -24,6 +29,16 @@
 #include <string.h>
 
 #define LEASE_TICK 250 /* ms */
+
+static void count(uint64_t *counter, uint64_t n)
+{
+    __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+static uint64_t counted(const uint64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
 
 /* ----------------------------------------------------------- queues */
 
@@ -59,6 +74,7 @@ static void put_back(struct mgr_obj *o, const void *owner, bool all_of_owner)
         back = l->next;
         if (wv_queue_put(o->queue, l->item, 0) == 0) {
             wv_queue_task_done(o->queue);
+            count(&o->redelivered, 1);
             wv__free(l);
             continue;
         }
@@ -79,6 +95,8 @@ int wv__mgr_q_put(struct mgr_obj *o, const wv_obj_t *item, int64_t deadline)
     int err = wv_queue_put(o->queue, ref, deadline);
     if (err)
         wv_obj_free(ref);
+    else
+        count(&o->puts, 1);
     return err;
 }
 
@@ -95,6 +113,7 @@ int wv__mgr_q_get(struct mgr_obj *o, wv_obj_t **item, int64_t deadline)
         int err = wv_queue_get(o->queue, &got, slice);
         if (err == 0) {
             *item = got;
+            count(&o->gets, 1);
             return 0;
         }
         if (err == WV_EOF)
@@ -146,7 +165,43 @@ int wv__mgr_q_ack(struct mgr_obj *o, uint64_t lease)
     wv_obj_free(l->item);
     wv__free(l);
     wv_queue_task_done(o->queue);
+    count(&o->acks, 1);
     return 0;
+}
+
+void wv__mgr_q_count_gets(struct mgr_obj *o, size_t n)
+{
+    count(&o->gets, n);
+}
+
+int wv_manager_queue_stats(wv_manager_t *m, const char *typeid,
+                           wv_manager_queue_stats_t *out)
+{
+    if (!m || m->is_client || !typeid || !out)
+        return WV_EINVAL;
+    struct mgr_obj *o = wv__mgr_find_typeid(m, typeid);
+    if (!o)
+        return WV_ENOENT;
+    if (o->kind != MGR_QUEUE)
+        return WV_EINVAL;
+    memset(out, 0, sizeof *out);
+    wv_lock_acquire(&o->lease_lock, WV_FOREVER);
+    for (const struct mgr_lease *l = o->leases; l; l = l->next)
+        out->leased++;
+    wv_lock_release(&o->lease_lock);
+    out->qsize = wv_queue_qsize(o->queue);
+    out->puts = counted(&o->puts);
+    out->gets = counted(&o->gets);
+    out->acks = counted(&o->acks);
+    out->redelivered = counted(&o->redelivered);
+    return 0;
+}
+
+size_t wv_manager_clients(const wv_manager_t *m)
+{
+    if (!m || m->is_client)
+        return 0;
+    return __atomic_load_n(&m->clients, __ATOMIC_RELAXED);
 }
 
 void wv__mgr_release_owner(wv_manager_t *m, const void *owner)
@@ -395,6 +450,7 @@ static void many_get(struct mgr_obj *o, const wv_obj_t *args,
             break;
         for (int i = 0; i < got; i++)
             wv_obj_append(list, more[i]);
+        count(&o->gets, (uint64_t)got);
     }
     r->value = list;
 }

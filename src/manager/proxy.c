@@ -341,6 +341,7 @@ int wv_proxy_get_many(wv_proxy_t *p, wv_obj_t **items, size_t max, size_t *got,
                                     max - 1 > 65536 ? 65536 : (int)(max - 1), 0)
                 : 0;
         *got = 1 + (n > 0 ? (size_t)n : 0);
+        wv__mgr_q_count_gets(p->obj, *got - 1);
         return 0;
     }
     wv_obj_t *lead, *list;

@@ -529,8 +529,11 @@ void wv__mgr_serve_stream(wv_manager_t *m, wv_stream_t *s)
     if (read_request(m, s, &r, WV_FOREVER) == 0) {
         bool method_conn = control(m, s, &r);
         wv_obj_free(r.tuple);
-        if (method_conn)
+        if (method_conn) {
+            __atomic_add_fetch(&m->clients, 1, __ATOMIC_RELAXED);
             method_loop(m, s);
+            __atomic_sub_fetch(&m->clients, 1, __ATOMIC_RELAXED);
+        }
     }
 }
 
