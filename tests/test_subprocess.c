@@ -14,12 +14,15 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -952,6 +955,111 @@ WVT_TEST(sub_new_session_and_process_groups)
     wv_popen_t *d = waiting_child((wv_popen_opts_t){0});
     WVT_EQ(stat_field(wv_popen_pid(d), 5), getpgrp());
     end_waiting(d);
+}
+
+/* ------------------------------------------------------- death_signal */
+
+struct starter {
+    wv_popen_opts_t o;
+    wv_popen_t *p;
+    int err;
+};
+
+static void *start_and_exit(void *arg)
+{
+    struct starter *st = arg;
+    st->err = wv_popen_new(&st->p, &st->o);
+    return NULL; /* the thread that started the child ends */
+}
+
+WVT_TEST(sub_death_signal_when_the_starting_thread_ends)
+{
+    /* PR_SET_PDEATHSIG watches the thread that started the child: a
+     * child of a thread that ends gets the signal; without the option it
+     * runs on (until its stdin closes). */
+    for (int with = 0; with <= 1; with++) {
+        struct starter st = {.o = {.death_signal = with ? SIGKILL : 0}};
+        const char *cat[] = {"cat", NULL};
+        st.o.argv = cat;
+        st.o.in.how = WV_STDIO_PIPE;
+        pthread_t t;
+        WVT_EQ(pthread_create(&t, NULL, start_and_exit, &st), 0);
+        WVT_EQ(pthread_join(t, NULL), 0);
+        WVT_OK(st.err);
+        int code = 1;
+        if (with) {
+            WVT_OK(wv_popen_wait(st.p, &code, wv_deadline_in(20000)));
+            WVT_EQ(code, -SIGKILL);
+            wv_popen_free(st.p);
+        } else {
+            WVT_ERR(wv_popen_wait(st.p, &code, 0), WV_EAGAIN);
+            end_waiting(st.p);
+        }
+    }
+}
+
+WVT_TEST(sub_death_signal_when_the_caller_is_killed)
+{
+    /* A middle process starts a cat with death_signal and is SIGKILLed:
+     * its cat ends, where one started without the option is left running
+     * (reparented), as the orphans of a killed `weave worker` were. */
+    /* The orphans come to this process (it runs the case alone), which
+     * reaps them: none is left behind as a zombie of init's. */
+    WVT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    for (int with = 0; with <= 1; with++) {
+        int up[2];
+        WVT_EQ(pipe2(up, O_CLOEXEC), 0);
+        pid_t mid = fork();
+        WVT_ASSERT(mid >= 0);
+        if (mid == 0) {
+            const char *cat[] = {"cat", NULL};
+            wv_popen_opts_t o = {.argv = cat,
+                                 .death_signal = with ? SIGKILL : 0};
+            o.in.how = WV_STDIO_PIPE;
+            wv_popen_t *p;
+            int pid = wv_popen_new(&p, &o) == 0 ? wv_popen_pid(p) : -1;
+            if (write(up[1], &pid, sizeof pid) != sizeof pid)
+                _exit(1);
+            pause();
+            _exit(0);
+        }
+        close(up[1]);
+        int pid = -1;
+        WVT_EQ(read(up[0], &pid, sizeof pid), (ssize_t)sizeof pid);
+        close(up[0]);
+        WVT_GT(pid, 0);
+        int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        WVT_GE(pfd, 0);
+        WVT_EQ(kill(mid, SIGKILL), 0);
+        int st;
+        WVT_EQ(waitpid(mid, &st, 0), mid);
+        /* The grandchild's end, or its life: its pidfd turns readable
+         * when it ends. */
+        short rev = 0;
+        int err =
+            wv_fdwait(pfd, POLLIN, &rev, with ? wv_deadline_in(20000) : 0);
+        if (with) {
+            WVT_OK(err);
+            WVT_ASSERT(rev & POLLIN);
+        } else {
+            WVT_ERR(err, WV_EAGAIN);
+            WVT_EQ(kill(pid, SIGKILL), 0);
+            WVT_OK(wv_fdwait(pfd, POLLIN, &rev, wv_deadline_in(20000)));
+        }
+        close(pfd);
+        WVT_EQ(waitpid(pid, &st, 0), pid);
+        WVT_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    }
+}
+
+WVT_TEST(sub_death_signal_out_of_range)
+{
+    const char *t[] = {"true", NULL};
+    wv_popen_t *p;
+    WVT_ERR(wv_popen_new(&p, &(wv_popen_opts_t){.argv = t, .death_signal = -1}),
+            WV_EINVAL);
+    WVT_ERR(wv_popen_new(&p, &(wv_popen_opts_t){.argv = t, .death_signal = 65}),
+            WV_EINVAL);
 }
 
 WVT_TEST(sub_pass_fds_and_closing_the_rest)

@@ -131,6 +131,19 @@ typedef struct wv_popen_opts {
      * copies.
      */
     bool borrow_input;
+    /*
+     * > 0: the child is sent this signal (SIGKILL, SIGTERM...) when the
+     * thread that called wv_popen_new ends, however it ends: killed with
+     * its process, or only the thread exiting (Linux's PR_SET_PDEATHSIG,
+     * which watches the creating thread).  So a command does not outlive
+     * a caller that was SIGKILLed.  Only the child is signalled, not
+     * processes it starts (put it in a process group of its own and
+     * signal the group for those); set-user-ID programs clear it at exec.
+     * A caller killed while the child was being started: the child gets
+     * the signal before it runs the program.  0: none (the default).
+     * Errors: WV_EINVAL (< 0 or >= 65, not a signal).
+     */
+    int death_signal;
 } wv_popen_opts_t;
 
 #define WV_POPEN_MAX_PASS_FDS 1024

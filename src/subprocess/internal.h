@@ -26,6 +26,8 @@ typedef struct wv__spawn_plan {
     bool close_others; /* close every other descriptor >= 3 */
     bool new_session;  /* setsid() */
     int pgid;          /* -1: leave; else setpgid(0, pgid) */
+    int death_signal;  /* > 0: PR_SET_PDEATHSIG */
+    int parent;        /* with death_signal: the caller's pid */
 } wv__spawn_plan_t;
 
 /*

@@ -89,6 +89,8 @@ static int check_opts(const wv_popen_opts_t *o)
     }
     if (o->process_group < 0 || (o->new_process_group && o->process_group))
         return WV_EINVAL;
+    if (o->death_signal < 0 || o->death_signal >= 65)
+        return WV_EINVAL;
     if ((err = check_env(o)) != 0)
         return err;
     return check_fds(o);
@@ -227,6 +229,8 @@ static int make_plan(const wv_popen_opts_t *o, wv__spawn_plan_t *pl,
     pl->cwd = o->cwd;
     pl->close_others = !o->inherit_fds;
     pl->new_session = o->new_session;
+    pl->death_signal = o->death_signal;
+    pl->parent = o->death_signal ? getpid() : 0;
     pl->pgid = o->new_process_group ? 0
                : o->process_group   ? o->process_group
                                     : -1;

@@ -62,6 +62,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -210,11 +211,17 @@ static _Noreturn void child(struct child_ctx *c)
 
     if (c->mask)
         reset_signals();
-    if (pl->new_session && setsid() < 0)
+    if (pl->death_signal > 0) {
+        if (prctl(PR_SET_PDEATHSIG, pl->death_signal) < 0)
+            err = errno;
+        else if (getppid() != pl->parent) /* the caller died already */
+            kill(getpid(), pl->death_signal);
+    }
+    if (!err && pl->new_session && setsid() < 0)
         err = errno;
-    else if (pl->pgid >= 0 && setpgid(0, pl->pgid) < 0)
+    else if (!err && pl->pgid >= 0 && setpgid(0, pl->pgid) < 0)
         err = errno;
-    else
+    else if (!err)
         err = redirect(pl);
     for (size_t i = 0; !err && i < pl->nkeep; i++)
         if (fcntl(pl->keep[i], F_SETFD, 0) < 0)
