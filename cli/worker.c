@@ -166,7 +166,10 @@ static void run_command(job_t *j, const char *cmd, wv_popen_t **p,
                         cli_run_t *run, char *msg, size_t cap)
 {
     worker_t *w = j->w;
-    wv_popen_opts_t po = {.shell = cmd, .new_process_group = true};
+    /* SIGKILL to the job's process if this worker dies: its task is
+     * redone elsewhere, so it must not run on here too. */
+    wv_popen_opts_t po = {
+        .shell = cmd, .new_process_group = true, .death_signal = SIGKILL};
     po.in.how = WV_STDIO_DEVNULL;
     po.out.how = WV_STDIO_PIPE;
     po.err.how = WV_STDIO_PIPE;

@@ -83,6 +83,9 @@ serve_stop() {
 # status_has TEXT: weave status prints a line containing TEXT
 status_has() { "$W" status "$ADDR" >"$T/status" 2>&1 && grep -q "$1" "$T/status"; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
+# dead PID: gone, or a zombie nobody reaped yet (an orphan's, whose new
+# parent may be slow to reap it)
+dead() { gone "$1" || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
 # lines_matching FILE REGEX N: at least N lines of FILE match REGEX
 lines_matching() { [ "$(grep -c "$2" "$1")" -ge "$3" ]; }
 # A job that waits until the test creates $T/go (polling: the job's own
@@ -350,9 +353,12 @@ worker_killed_midjob)
     bg $w1
     poll_until 10 test -s "$T/pid.1" -a -s "$T/pid.2" || fail "jobs did not start"
     kill -KILL $w1
-    # Its jobs, in groups of their own, outlive it: end them, as whoever
-    # killed the worker would.
-    kill -KILL -"$(cat "$T/pid.1")" -"$(cat "$T/pid.2")"
+    # Its jobs' shells get SIGKILL as it dies (the death signal): none
+    # runs on beside the worker that redoes its task.
+    poll_until 10 dead "$(cat "$T/pid.1")" || fail "job 1 outlived its worker"
+    poll_until 10 dead "$(cat "$T/pid.2")" || fail "job 2 outlived its worker"
+    # (what the shells had started, a sleep of 20 ms, may still be there)
+    kill -KILL -"$(cat "$T/pid.1")" -"$(cat "$T/pid.2")" 2>/dev/null
     rm -f "$T/pid.1" "$T/pid.2"
     poll_until 10 status_has 'get_task_queue: 2 queued, 0 leased, 2 put, 2 taken, 0 acked, 2 redelivered' ||
         fail "not handed back: $(cat "$T/status")"
