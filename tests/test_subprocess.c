@@ -1000,9 +1000,11 @@ WVT_TEST(sub_death_signal_when_the_starting_thread_ends)
 
 WVT_TEST(sub_death_signal_when_the_caller_is_killed)
 {
-    /* A middle process starts a cat with death_signal and is SIGKILLed:
-     * its cat ends, where one started without the option is left running
-     * (reparented), as the orphans of a killed `weave worker` were. */
+    /* A middle process starts a sleep with death_signal and is
+     * SIGKILLed: its sleep ends, where one started without the option is
+     * left running (reparented), as the orphans of a killed `weave
+     * worker` were.  (Not cat on a pipe from the middle process: its end
+     * of the pipe closes as it dies, and cat would end by itself.) */
     /* The orphans come to this process (it runs the case alone), which
      * reaps them: none is left behind as a zombie of init's. */
     WVT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -1012,10 +1014,9 @@ WVT_TEST(sub_death_signal_when_the_caller_is_killed)
         pid_t mid = fork();
         WVT_ASSERT(mid >= 0);
         if (mid == 0) {
-            const char *cat[] = {"cat", NULL};
-            wv_popen_opts_t o = {.argv = cat,
+            const char *nap[] = {"sleep", "60", NULL};
+            wv_popen_opts_t o = {.argv = nap,
                                  .death_signal = with ? SIGKILL : 0};
-            o.in.how = WV_STDIO_PIPE;
             wv_popen_t *p;
             int pid = wv_popen_new(&p, &o) == 0 ? wv_popen_pid(p) : -1;
             if (write(up[1], &pid, sizeof pid) != sizeof pid)
