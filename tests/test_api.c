@@ -1154,6 +1154,8 @@ static int run_manager_case(int i)
     }
     case 25:
         return wv_manager_clients(NULL) == 0;
+    case 26:
+        return wv_proxy_renew(NULL, 1, 1, 0) == WV_EINVAL;
     }
     return -1;
 }
@@ -1172,6 +1174,7 @@ static const char *const manager_case_names[] = {
     "wv_proxy_call",          "wv_proxy_typeid",
     "wv_proxy_ident",         "wv_manager_refused",
     "wv_manager_queue_stats", "wv_manager_clients",
+    "wv_proxy_renew",
 };
 
 WVT_TEST(api_null_objects_manager_calls)

@@ -412,6 +412,49 @@ WVT_TEST(manager_lease_expires_and_goes_to_a_waiting_worker)
     wv_manager_free(m);
 }
 
+WVT_TEST(manager_renewed_lease_outlives_its_first_term)
+{
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_proxy_t *local = proxy(m, "get_task_queue");
+    wv_obj_t *x = vint(5), *v;
+    WVT_OK(wv_proxy_put(local, x, 0));
+    wv_manager_t *c = connect_to(port, KEY);
+    wv_proxy_t *t = proxy(c, "get_task_queue");
+    uint64_t lease;
+    WVT_OK(wv_proxy_get_leased(t, &v, &lease, 1000, wv_deadline_in(5000)));
+    wv_obj_free(v);
+    WVT_OK(wv_proxy_renew(t, lease, 60000, wv_deadline_in(5000)));
+    /* Past the first term (and a tick of the expiry scan), the item is
+     * still leased: a get that waits that long finds nothing.  Without
+     * the renewal it would come back at 1 s (the case above). */
+    WVT_ERR(wv_proxy_get(local, &v, wv_deadline_in(2500)), WV_ETIMEDOUT);
+    wv_manager_queue_stats_t st;
+    WVT_OK(wv_manager_queue_stats(m, "get_task_queue", &st));
+    WVT_EQ(st.leased, 1);
+    WVT_EQ(st.redelivered, 0);
+    WVT_EQ(st.renewals, 1);
+    WVT_OK(wv_proxy_ack(t, lease, wv_deadline_in(5000)));
+    /* Acknowledged, or never given: nothing to renew. */
+    WVT_ERR(wv_proxy_renew(t, lease, 1000, wv_deadline_in(5000)), WV_ENOENT);
+    WVT_ERR(wv_proxy_renew(t, lease + 100, 1000, wv_deadline_in(5000)),
+            WV_ENOENT);
+    WVT_ERR(wv_proxy_renew(t, lease, 0, wv_deadline_in(5000)), WV_EINVAL);
+    WVT_ERR(wv_proxy_renew(NULL, lease, 1000, 0), WV_EINVAL);
+    /* The master's own proxy renews in process. */
+    WVT_OK(wv_proxy_put(local, x, 0));
+    WVT_OK(wv_proxy_get_leased(local, &v, &lease, 1000, 0));
+    wv_obj_free(v);
+    WVT_OK(wv_proxy_renew(local, lease, 60000, 0));
+    WVT_OK(wv_proxy_ack(local, lease, 0));
+    WVT_ERR(wv_proxy_renew(local, lease, 60000, 0), WV_ENOENT);
+    wv_obj_free(x);
+    wv_proxy_free(t);
+    wv_proxy_free(local);
+    wv_manager_free(c);
+    wv_manager_free(m);
+}
+
 /* wv_manager_queue_stats and wv_manager_clients: each count moves with
  * what a remote worker does (put, leased get, ack, a lease put back). */
 WVT_TEST(manager_queue_stats_count_what_clients_do)
@@ -1292,6 +1335,8 @@ WVT_TEST_TIMEOUT(manager_weave_worker_against_python_master, 240)
         WVT_ERR(
             wv_proxy_get_leased(task, v, &lease, 1000, wv_deadline_in(5000)),
             WV_ENOTSUP);
+        WVT_ERR(wv_proxy_renew(task, 1, 1000, wv_deadline_in(5000)),
+                WV_ENOTSUP);
         while (wv_proxy_get_many(task, v, 4, &got, wv_deadline_in(1000)) == 0) {
             WVT_EQ(got, 1);
             int64_t k = get_int(v[0]);

@@ -207,6 +207,7 @@ typedef struct wv_manager_queue_stats {
                              counted here but in redelivered */
     uint64_t gets;        /* items taken: get, get_many, get_leased */
     uint64_t acks;        /* leases acknowledged (wv_proxy_ack) */
+    uint64_t renewals;    /* leases extended (wv_proxy_renew) */
     uint64_t redelivered; /* leased items put back: lease expired, or
                              its taker's connection ended */
 } wv_manager_queue_stats_t;
@@ -328,6 +329,19 @@ WV_EXTERN int wv_proxy_get_leased(wv_proxy_t *p, wv_obj_t **item,
                                   uint64_t *lease, int64_t lease_ms,
                                   int64_t deadline);
 WV_EXTERN int wv_proxy_ack(wv_proxy_t *p, uint64_t lease, int64_t deadline);
+
+/*
+ * Extends a lease: it now expires lease_ms from the server's receipt of
+ * this call (not from its first expiry), so a worker whose task outlasts
+ * the lease it asked for keeps it by renewing before it runs out (a
+ * third of the lease before, say).  A lease that already expired and
+ * went back to the queue cannot be renewed: WV_ENOENT, as its ack would
+ * say.  The connection's end still puts it back.  Errors: WV_EINVAL (not
+ * a queue proxy, lease_ms <= 0), WV_ENOENT, WV_ENOTSUP (a CPython
+ * server), the connection's errors.
+ */
+WV_EXTERN int wv_proxy_renew(wv_proxy_t *p, uint64_t lease, int64_t lease_ms,
+                             int64_t deadline);
 
 /*
  * Calls method on the proxy's object with args (a TUPLE, or NULL for

@@ -61,7 +61,7 @@ struct mgr_obj {
     /* [atomic] MGR_QUEUE's counts since it was made, for
      * wv_manager_queue_stats: items put (puts back not counted), taken
      * (leased or not), leases acknowledged, leased items put back. */
-    uint64_t puts, gets, acks, redelivered;
+    uint64_t puts, gets, acks, renewals, redelivered;
     /* MGR_FUNCS: its methods, in registration order. */
     struct mgr_method *methods;
     size_t nmethods;
@@ -174,6 +174,8 @@ int wv__mgr_q_get(struct mgr_obj *o, wv_obj_t **item, int64_t deadline);
 int wv__mgr_q_get_leased(struct mgr_obj *o, wv_obj_t **item, uint64_t *lease,
                          int64_t lease_ms, const void *owner, int64_t deadline);
 int wv__mgr_q_ack(struct mgr_obj *o, uint64_t lease);
+/* A lease's expiry moved to lease_ms from now: 0 or WV_ENOENT. */
+int wv__mgr_q_renew(struct mgr_obj *o, uint64_t lease, int64_t lease_ms);
 /* Counts n items taken from the queue by a batch, beyond its first. */
 void wv__mgr_q_count_gets(struct mgr_obj *o, size_t n);
 /* Frees an object (at the manager's free). */

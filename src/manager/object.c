@@ -169,6 +169,21 @@ int wv__mgr_q_ack(struct mgr_obj *o, uint64_t lease)
     return 0;
 }
 
+int wv__mgr_q_renew(struct mgr_obj *o, uint64_t lease, int64_t lease_ms)
+{
+    struct mgr_lease *l;
+    wv_lock_acquire(&o->lease_lock, WV_FOREVER);
+    for (l = o->leases; l && l->id != lease; l = l->next)
+        ;
+    if (l)
+        l->expires = wv_deadline_in(lease_ms);
+    wv_lock_release(&o->lease_lock);
+    if (!l)
+        return WV_ENOENT;
+    count(&o->renewals, 1);
+    return 0;
+}
+
 void wv__mgr_q_count_gets(struct mgr_obj *o, size_t n)
 {
     count(&o->gets, n);
@@ -193,6 +208,7 @@ int wv_manager_queue_stats(wv_manager_t *m, const char *typeid,
     out->puts = counted(&o->puts);
     out->gets = counted(&o->gets);
     out->acks = counted(&o->acks);
+    out->renewals = counted(&o->renewals);
     out->redelivered = counted(&o->redelivered);
     return 0;
 }
@@ -530,6 +546,17 @@ static bool queue_call(struct mgr_obj *o, const char *method,
         err = wv_obj_get_int(arg(args, kwds, 0, "lease"), &lease);
         if (!err)
             err = wv__mgr_q_ack(o, (uint64_t)lease);
+        if (err)
+            reply_queue_err(r, err, false);
+    } else if (strcmp(method, "_wv_renew") == 0) {
+        int64_t lease, lease_ms;
+        err = wv_obj_get_int(arg(args, kwds, 0, "lease"), &lease);
+        if (!err)
+            err = wv_obj_get_int(arg(args, kwds, 1, "lease_ms"), &lease_ms);
+        if (!err && lease_ms <= 0)
+            err = WV_EINVAL;
+        if (!err)
+            err = wv__mgr_q_renew(o, (uint64_t)lease, lease_ms);
         if (err)
             reply_queue_err(r, err, false);
     } else if (strcmp(method, "qsize") == 0) {

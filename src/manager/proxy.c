@@ -207,6 +207,35 @@ int wv_proxy_ack(wv_proxy_t *p, uint64_t lease, int64_t deadline)
     return remote_simple(p, "_wv_ack", id, NULL, deadline);
 }
 
+int wv_proxy_renew(wv_proxy_t *p, uint64_t lease, int64_t lease_ms,
+                   int64_t deadline)
+{
+    if (!is_queue(p) || lease_ms <= 0)
+        return WV_EINVAL;
+    if (p->obj)
+        return wv__mgr_q_renew(p->obj, lease, lease_ms);
+    wv_obj_t *two[2], *args;
+    if (wv_obj_new_int(&two[0], (int64_t)lease))
+        return WV_ENOMEM;
+    if (wv_obj_new_int(&two[1], lease_ms)) {
+        wv_obj_free(two[0]);
+        return WV_ENOMEM;
+    }
+    int err = tuple_of(&args, 2, two);
+    if (err)
+        return err;
+    enum mgr_reply kind;
+    wv_obj_t *value;
+    err = wv__mgr_method(p, "_wv_renew", args, NULL, &kind, &value, deadline);
+    wv_obj_free(args);
+    if (err)
+        return err;
+    if (kind != MGR_RETURN)
+        return queue_reply(kind, value, -1);
+    wv_obj_free(value);
+    return 0;
+}
+
 int wv_proxy_qsize(wv_proxy_t *p, size_t *n, int64_t deadline)
 {
     if (!is_queue(p) || !n)
