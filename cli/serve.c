@@ -103,13 +103,14 @@ static wv_obj_t *queue_stats(serve_t *s, const char *typeid)
 {
     wv_manager_queue_stats_t st;
     wv_obj_t *d;
-    if (wv_manager_queue_stats(s->m, typeid, &st) || wv_obj_new_dict(&d, 6))
+    if (wv_manager_queue_stats(s->m, typeid, &st) || wv_obj_new_dict(&d, 7))
         return NULL;
     if (dict_put(d, "qsize", num(st.qsize)) ||
         dict_put(d, "leased", num(st.leased)) ||
         dict_put(d, "puts", num(st.puts)) ||
         dict_put(d, "gets", num(st.gets)) ||
         dict_put(d, "acks", num(st.acks)) ||
+        dict_put(d, "renewals", num(st.renewals)) ||
         dict_put(d, "redelivered", num(st.redelivered))) {
         wv_obj_free(d);
         return NULL;

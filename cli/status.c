@@ -7,9 +7,11 @@
  *
  * Output, one line each, words that a script can cut:
  *     weave serve at 127.0.0.1:5000, up 12.3 s, 3 clients
- *     get_task_queue: 5 queued, 2 leased, 10 put, 7 taken, 5 acked, 1
- * redelivered get_result_queue: 3 queued, 0 leased, 5 put, 2 taken, 0 acked, 0
- * redelivered jobs: 5 done, 1 failed, 0.41 done/s
+ *     get_task_queue: 5 queued, 2 leased, 10 put, 7 taken, 5 acked,
+ *         1 redelivered, 12 renewed      (on one line)
+ *     get_result_queue: 3 queued, 0 leased, 5 put, 2 taken, 0 acked,
+ *         0 redelivered, 0 renewed       (on one line)
+ *     jobs: 5 done, 1 failed, 0.41 done/s
  */
 #include "remote.h"
 
@@ -53,10 +55,11 @@ static void print_queue(const char *name, const wv_obj_t *q)
         return;
     }
     printf("%s: %lld queued, %lld leased, %lld put, %lld taken, %lld acked, "
-           "%lld redelivered\n",
+           "%lld redelivered, %lld renewed\n",
            name, (long long)num(q, "qsize"), (long long)num(q, "leased"),
            (long long)num(q, "puts"), (long long)num(q, "gets"),
-           (long long)num(q, "acks"), (long long)num(q, "redelivered"));
+           (long long)num(q, "acks"), (long long)num(q, "redelivered"),
+           (long long)num(q, "renewals"));
 }
 
 static void print_stats(const cli_remote_t *r, const wv_obj_t *d)

@@ -21,8 +21,10 @@
  * and its result arrives twice; weave submit --wait keeps the first one
  * of each task (by batch and id).  A worker killed before the put loses
  * nothing: the manager puts back the leases of a connection that ends.
- * Leases last --lease, by default the --timeout plus a margin, or a day
- * without a timeout (the connection's end is then what hands a task back).
+ * Leases last --lease (60 s by default) and are renewed every third of
+ * it while their job runs (wv_proxy_renew): a job may run for as long as
+ * it needs, and the tasks of a worker that hangs without dying go to
+ * others a lease later.
  * Against a CPython manager (no leases: WV_ENOTSUP) tasks are taken
  * with a plain get, and a task a stop interrupts is put back by hand.
  *
@@ -51,14 +53,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define GRACE_MS            2000
-#define IDLE_SLICE_MS       1000
-#define BUSY_SLICE_MS       100
-#define BACKOFF_MIN_MS      100
-#define BACKOFF_MAX_MS      10000
-#define CALL_MS             10000 /* the deadline of one put, ack, report */
-#define LEASE_MARGIN_MS     60000 /* a lease's time beyond --timeout */
-#define LEASE_NO_TIMEOUT_MS (24 * 3600 * 1000LL)
+#define GRACE_MS         2000
+#define IDLE_SLICE_MS    1000
+#define BUSY_SLICE_MS    100
+#define BACKOFF_MIN_MS   100
+#define BACKOFF_MAX_MS   10000
+#define CALL_MS          10000 /* the deadline of one put, ack, report */
+#define LEASE_DEFAULT_MS 60000 /* renewed every third of it */
 
 typedef struct worker worker_t;
 
@@ -68,6 +69,7 @@ typedef struct job {
     uint64_t lease;   /* its lease, when leased */
     bool leased;      /* taken with a lease (a weave manager) */
     uint64_t gen;     /* the connection it was taken on */
+    int64_t renewed;  /* when its lease was taken or last renewed */
     int pid;          /* the running child, 0 when none */
     bool handed_back; /* a stop killed it: no result, the task goes back */
     wv_obj_t *result; /* once finished, unless handed back */
@@ -89,6 +91,7 @@ struct worker {
     wv_proxy_t *task, *result, *status;
     uint64_t gen;            /* connections made so far */
     bool plain;              /* a CPython manager: no leases */
+    bool no_renew;           /* a manager without wv_proxy_renew */
     wv_group_t *g;           /* the job coroutines */
     job_t *running;          /* jobs with a command running */
     job_t *finished, **tail; /* jobs to deliver, oldest first */
@@ -116,8 +119,9 @@ static void usage(FILE *f)
         "  -j N, --jobs N        N jobs at a time (default: the CPUs)\n"
         "  --timeout SECS        a job still running after SECS gets SIGTERM\n"
         "                        on its process group, SIGKILL 2 s later\n"
-        "  --lease SECS          how long a task stays leased (default:\n"
-        "                        the timeout + 62 s; a day without one)\n"
+        "  --lease SECS          how long a task stays leased without\n"
+        "                        news from its worker, which renews it\n"
+        "                        every third of it (default: 60)\n"
         "  --max-jobs N          take N tasks, finish them, exit\n"
         "  --once                --max-jobs 1\n"
         "  --idle-exit SECS      exit once no task came for SECS\n",
@@ -493,6 +497,7 @@ static int start_job(worker_t *w, wv_obj_t *task, bool leased, uint64_t lease)
     j->leased = leased;
     j->lease = lease;
     j->gen = w->gen;
+    j->renewed = wv_now();
     j->next = w->running;
     w->running = j;
     w->nrunning++;
@@ -540,6 +545,48 @@ static void take(worker_t *w)
     lost(w, err);
 }
 
+/* Renews the leases of the running jobs a third of a lease after they
+ * were taken or last renewed, so that a job may outlast its lease while
+ * its worker lives; a worker that hangs stops renewing and its tasks go
+ * to others a lease later.  The due leases are gathered first: the
+ * renewals wait, and jobs end meanwhile. */
+static void renew(worker_t *w)
+{
+    if (w->plain || w->no_renew || !w->m)
+        return;
+    int64_t now = wv_now();
+    uint64_t due[64];
+    size_t n = 0;
+    for (job_t *j = w->running; j && n < 64; j = j->next)
+        if (j->leased && j->gen == w->gen &&
+            now - j->renewed >= w->lease_ms / 3) {
+            due[n++] = j->lease;
+            j->renewed = now;
+        }
+    for (size_t i = 0; i < n; i++) {
+        int err = wv_proxy_renew(w->task, due[i], w->lease_ms,
+                                 wv_deadline_in(CALL_MS));
+        if (err == WV_ENOENT)
+            fputs("weave worker: a task's lease expired before its renewal: "
+                  "it may run twice (--lease)\n",
+                  stderr);
+        else if (err == WV_ENOTSUP)
+            w->no_renew = true;
+        else if (err)
+            lost(w, err);
+        if (err && err != WV_ENOENT)
+            return;
+    }
+}
+
+/* How long the main loop may wait: renewals come due every third of a
+ * lease. */
+static int64_t wait_slice(const worker_t *w)
+{
+    int64_t third = w->lease_ms / 3;
+    return third > 0 && third < IDLE_SLICE_MS ? third : IDLE_SLICE_MS;
+}
+
 static bool taking_done(const worker_t *w)
 {
     if (w->max_jobs && w->taken >= w->max_jobs)
@@ -558,14 +605,15 @@ static void serve_tasks(worker_t *w)
             continue;
         }
         deliver(w);
+        renew(w);
         if (!w->m)
             continue;
         if (taking_done(w)) {
             if (!w->nrunning && !w->finished)
                 return;
-            wv_event_wait(&w->wake, wv_deadline_in(IDLE_SLICE_MS));
+            wv_event_wait(&w->wake, wv_deadline_in(wait_slice(w)));
         } else if (w->nrunning >= w->jobs) {
-            wv_event_wait(&w->wake, wv_deadline_in(IDLE_SLICE_MS));
+            wv_event_wait(&w->wake, wv_deadline_in(wait_slice(w)));
         } else {
             take(w);
         }
@@ -700,9 +748,7 @@ int cli_worker_main(int argc, char **argv)
             if (!w->jobs)
                 w->jobs = (unsigned)(wv_cpu_count() > 0 ? wv_cpu_count() : 1);
             if (!w->lease_ms)
-                w->lease_ms = w->timeout_ms
-                                  ? w->timeout_ms + GRACE_MS + LEASE_MARGIN_MS
-                                  : LEASE_NO_TIMEOUT_MS;
+                w->lease_ms = LEASE_DEFAULT_MS;
             if (gethostname(w->host, sizeof w->host - 1) < 0)
                 strcpy(w->host, "?");
             snprintf(w->name, sizeof w->name, "%s:%d", w->host, (int)getpid());

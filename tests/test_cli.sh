@@ -392,6 +392,46 @@ worker_reconnects)
     expect_eq "worker rc" $? 0
     serve_stop
     ;;
+worker_renews_leases)
+    # A job that outlasts its 1 s lease keeps it: the worker renews it
+    # every third of a second.  Meanwhile a Python client waits on the
+    # task queue for 2.5 s: a lease that expired would go to it.
+    serve_start
+    "$W" submit --connect "$ADDR" --wait "$HOLD" ::: 1 >"$T/out" 2>"$T/err" &
+    spid=$!
+    bg $spid
+    "$W" worker -j1 --lease 1 "$ADDR" 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    poll_until 10 test -s "$T/pid.1" || fail "the job did not start"
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python: $(cat "$T/py")"
+import os, queue, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_task_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+try:
+    t = m.get_task_queue().get(timeout=2.5)
+    print('the leased task came back:', t)
+    sys.exit(1)
+except queue.Empty:
+    print('ok')
+PY
+    status_has '1 leased, 1 put, 1 taken, 0 acked, 0 redelivered' ||
+        fail "$(cat "$T/status")"
+    grep -q 'redelivered, [3-9][0-9]* renewed\|redelivered, [1-9][0-9][0-9]* renewed' "$T/status" ||
+        fail "too few renewals: $(cat "$T/status")"
+    touch "$T/go"
+    wait $spid
+    expect_eq "submit rc" $? 0
+    expect_eq "one result" "$(cat "$T/out")" "done 1"
+    kill -TERM $wpid
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    grep -q 'may run twice' "$T/werr" && fail "a lease expired: $(cat "$T/werr")"
+    serve_stop
+    ;;
 worker_sigterm_hands_back)
     serve_start
     "$W" submit --connect "$ADDR" "$HOLD" ::: 1 || fail "submit"
