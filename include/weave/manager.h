@@ -106,6 +106,18 @@ typedef struct wv_manager_opts {
      * put queue.Full, a join an error.  0: as long as the client asks,
      * as Python's server. */
     int64_t max_wait_ms;
+    /* Client: a Redis server instead of a manager (docs/redis.md):
+     * "redis://[[user]:password@]host[:port][/db]" (port 6379, db 0 by
+     * default; %XX escapes in user and password), or "rediss://..." for
+     * TLS (with the client context in tls, or the system's trust store
+     * when tls is NULL; the name checked is tls_server_name or host).
+     * Each queue is a Redis stream "<redis_prefix>:<typeid>" read by one
+     * consumer group, "weave"; host, port, unix_path and authkey are then
+     * unused.  Copied.  A library built without hiredis answers
+     * WV_ENOSYS.  A server (wv_manager_new) takes no url: WV_EINVAL. */
+    const char *url;
+    /* The streams' key prefix (NULL: "weave"), copied. */
+    const char *redis_prefix;
 } wv_manager_opts_t;
 
 /* ------------------------------------------------------------- server */
