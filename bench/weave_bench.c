@@ -30,6 +30,7 @@ static const struct workload workloads[] = {
     {"W9c", bench_w9c, "network"}, /* through peer-c-w9-load */
     {"W10", bench_w10, "manager"},
     {"W10-redis", bench_w10_redis, "manager"}, /* W10 over Redis Streams */
+    {"W10-redis-workers", bench_w10_redis_workers, "manager"},
     {"W11", bench_w11, "rpc"},
     {"Q1", bench_q1, "queue"}, /* weave's own, not in BENCH.md */
 };
