@@ -53,4 +53,10 @@ int wv__redis_get_leased(struct rproxy *q, wv_obj_t **item, uint64_t *lease,
 int wv__redis_ack(struct rproxy *q, uint64_t lease, int64_t deadline);
 int wv__redis_qsize(struct rproxy *q, size_t *n, int64_t deadline);
 
+/* The fuzz target's entry (fuzz/fuzz_redis_reply.c): reads replies from
+ * data as a connection does (hiredis's reader with our objects) and takes
+ * each apart as a get, a claim and a qsize do.  0, WV_EPROTO (bytes that
+ * are no RESP, or too large), WV_ENOMEM; WV_ENOSYS without hiredis. */
+int wv__redis_parse(const void *data, size_t len);
+
 #endif /* WEAVE_MANAGER_REDIS_H */

@@ -57,3 +57,8 @@ int wv__redis_qsize(struct rproxy *q, size_t *n, int64_t deadline)
 {
     return WV_ENOSYS;
 }
+
+int wv__redis_parse(const void *data, size_t len)
+{
+    return WV_ENOSYS;
+}

@@ -678,6 +678,48 @@ int wv__redis_qsize(struct rproxy *q, size_t *n, int64_t deadline)
     }
 }
 
+/* ------------------------------------------------------------ fuzzing */
+
+int wv__redis_parse(const void *data, size_t len)
+{
+    redisReader *rd = wv__rc_reader_new();
+    if (!rd)
+        return WV_ENOMEM;
+    int err = redisReaderFeed(rd, data, len) == REDIS_OK ? 0 : WV_ENOMEM;
+    while (!err) {
+        void *reply = NULL;
+        if (redisReaderGetReply(rd, &reply) != REDIS_OK) {
+            err = rd->err == REDIS_ERR_OOM ? WV_ENOMEM : WV_EPROTO;
+            break;
+        }
+        if (!reply)
+            break;
+        struct rreply *r = reply;
+        wv__rc_error(r);
+        for (int claim = 0; claim < 2; claim++) { /* as a get and a claim */
+            const struct rreply *es = entries_of(r, claim);
+            for (size_t k = 0; es && k < es->elements; k++) {
+                const char *id = NULL;
+                uint64_t packed;
+                wv_obj_t *item = NULL;
+                if (decode_entry(es->element[k], &id, &packed, &item) == 0)
+                    wv_obj_free(item);
+                if (id_pack(entry_id(es->element[k]), &packed)) {
+                    char back[48];
+                    id_format(packed, back, sizeof back);
+                    WV__ASSERT(id_pack(back, &packed));
+                }
+            }
+        }
+        size_t n; /* as qsize: [XINFO GROUPS's reply, XLEN's] */
+        if (r->type == RC_ARRAY && r->elements == 2)
+            qsize_of(r->element[0], r->element[1], &n);
+        wv__rc_reply_free(r);
+    }
+    redisReaderFree(rd);
+    return err;
+}
+
 /* ------------------------------------------------------------- proxies */
 
 int wv__redis_proxy_new(struct mgr_redis *r, const char *typeid,
