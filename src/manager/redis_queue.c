@@ -8,14 +8,14 @@
  *                   STREAMS key >, then XACK + XDEL of what came, sent
  *                   without waiting for their replies (rconn.h: replayed
  *                   after a reconnect)
- *   get_leased      XAUTOCLAIM key weave <me> lease_ms 0-0 COUNT 1 (now
- *                   and then: an entry idle that long is an expired
+ *   get_leased      XPENDING key weave IDLE lease_ms - + 1 and XCLAIM
+ *                   (now and then: an entry idle that long is an expired
  *                   lease), else XREADGROUP COUNT 1: left pending
  *   ack             one script: XPENDING of the entry for <me>, and only
  *                   if it is still ours, XACK + XDEL
  *   qsize           XINFO GROUPS (the group's lag) and XLEN
  *
- * Invariants.  An entry taken by XREADGROUP or XAUTOCLAIM is pending for
+ * Invariants.  An entry taken by XREADGROUP or XCLAIM is pending for
  * this proxy's consumer until acknowledged, so a reply lost with a
  * connection loses no entry: after a broken read (q->recover) the next
  * get reads the consumer's own pending entries first (XREADGROUP ... 0)
@@ -188,13 +188,18 @@ static bool again(struct rproxy *q, int *err, int64_t deadline)
 
 /* --------------------------------------------------------- decoding */
 
-/* The entries of an XREADGROUP reply (one stream) or an XAUTOCLAIM one;
- * NULL for none. */
-static const struct rreply *entries_of(const struct rreply *r, bool claim)
+/* The replies that hold entries. */
+enum { READ, AUTOCLAIMED, CLAIMED };
+
+/* The entries of an XREADGROUP reply (one stream: READ), an XAUTOCLAIM
+ * one or an XCLAIM one; NULL for none. */
+static const struct rreply *entries_of(const struct rreply *r, int kind)
 {
     if (r->type != RC_ARRAY)
         return NULL;
-    if (claim)
+    if (kind == CLAIMED)
+        return r;
+    if (kind == AUTOCLAIMED)
         return r->elements >= 2 && r->element[1]->type == RC_ARRAY
                    ? r->element[1]
                    : NULL;
@@ -254,12 +259,12 @@ static int ack_later(struct rproxy *q, const char **ids, size_t n)
     argv[1] = q->key;
     argv[2] = GROUP;
     memcpy(argv + 3, ids, n * sizeof *ids);
-    int err = wv__rc_send(&q->c, (int)n + 3, argv, NULL, true, WV_FOREVER);
+    int64_t deadline = wv_deadline_in(REPLY_SLACK);
+    int err = wv__rc_send(&q->c, (int)n + 3, argv, NULL, true, deadline);
     argv[1] = "XDEL";
     argv[2] = q->key;
     if (!err)
-        err = wv__rc_send(&q->c, (int)n + 2, argv + 1, NULL, true,
-                          WV_FOREVER);
+        err = wv__rc_send(&q->c, (int)n + 2, argv + 1, NULL, true, deadline);
     wv__free(argv);
     return err;
 }
@@ -321,6 +326,15 @@ static int hand_out(struct rproxy *q, const struct rreply *entries,
     int aerr = ack_later(q, ids, nids);
     if (ids != stack_ids)
         wv__free(ids);
+    if (aerr && *got > 0) {
+        /* The items are the caller's now.  Their acknowledgements wait
+         * in the replay for the next connection (or, out of memory, stay
+         * pending: not lost, and not delivered again unless a lease
+         * expiry claims them). */
+        if (wv__rc_is_conn_err(aerr))
+            wv__rc_drop(&q->c);
+        aerr = 0;
+    }
     if (*more)
         q->recover = true;
     return err ? err : aerr;
@@ -380,10 +394,10 @@ static int get_round(struct rproxy *q, wv_obj_t **items, size_t max,
         return err;
     if (history)
         q->recover = false; /* hand_out sets it again if need be */
-    err = hand_out(q, entries_of(r, false), items, max, got, leased, history,
+    err = hand_out(q, entries_of(r, READ), items, max, got, leased, history,
                    &more);
-    if (!err && history && entries_of(r, false) &&
-        entries_of(r, false)->elements == q->nheld + max)
+    if (!err && history && entries_of(r, READ) &&
+        entries_of(r, READ)->elements == q->nheld + max)
         q->recover = true; /* maybe more than we asked for */
     wv__rc_reply_free(r);
     return err;
@@ -411,21 +425,42 @@ int wv__redis_get_many(struct rproxy *q, wv_obj_t **items, size_t max,
     }
 }
 
-/* XAUTOCLAIM of one entry idle for lease_ms (an expired lease). */
+/* One entry idle for lease_ms (an expired lease), made ours: XPENDING
+ * IDLE finds the oldest such entry (a scan of the whole pending list, in
+ * Redis), XCLAIM with the same min-idle takes it unless another taker
+ * was first.  Rejected: XAUTOCLAIM COUNT 1, which scans only ten pending
+ * entries per call from a cursor, so an expired lease behind many live
+ * ones waits for many calls.  WV_EAGAIN: none. */
 static int claim_round(struct rproxy *q, wv_obj_t **item, int64_t lease_ms)
 {
     char idle[24];
     snprintf(idle, sizeof idle, "%" PRId64, lease_ms);
-    const char *argv[] = {"XAUTOCLAIM", q->key, GROUP, q->consumer,
-                          idle,         "0-0",  "COUNT", "1"};
+    const char *pending[] = {"XPENDING", q->key, GROUP, "IDLE",
+                             idle,       "-",    "+",   "1"};
     struct rreply *r;
-    int err = command(q, 8, argv, NULL, &r, wv_deadline_in(REPLY_SLACK));
+    int err = command(q, 8, pending, NULL, &r, wv_deadline_in(REPLY_SLACK));
     if (err)
+        return err;
+    char id[48] = "";
+    if (!(err = wv__rc_error(r)) && r->type == RC_ARRAY && r->elements > 0) {
+        const struct rreply *e = r->element[0];
+        if (e->type == RC_ARRAY && e->elements >= 1 &&
+            e->element[0]->type == RC_STRING &&
+            e->element[0]->len < sizeof id)
+            memcpy(id, e->element[0]->str, e->element[0]->len + 1);
+        else
+            err = WV_EPROTO;
+    }
+    wv__rc_reply_free(r);
+    if (err || !id[0])
+        return err ? err : WV_EAGAIN;
+    const char *claim[] = {"XCLAIM", q->key, GROUP, q->consumer, idle, id};
+    if ((err = command(q, 6, claim, NULL, &r, wv_deadline_in(REPLY_SLACK))))
         return err;
     size_t got = 0;
     bool more;
     if (!(err = wv__rc_error(r)))
-        err = hand_out(q, entries_of(r, true), item, 1, &got, true, false,
+        err = hand_out(q, entries_of(r, CLAIMED), item, 1, &got, true, false,
                        &more);
     wv__rc_reply_free(r);
     return err ? err : got ? 0 : WV_EAGAIN;
@@ -696,8 +731,8 @@ int wv__redis_parse(const void *data, size_t len)
             break;
         struct rreply *r = reply;
         wv__rc_error(r);
-        for (int claim = 0; claim < 2; claim++) { /* as a get and a claim */
-            const struct rreply *es = entries_of(r, claim);
+        for (int kind = READ; kind <= CLAIMED; kind++) {
+            const struct rreply *es = entries_of(r, kind);
             for (size_t k = 0; es && k < es->elements; k++) {
                 const char *id = NULL;
                 uint64_t packed;
