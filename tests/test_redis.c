@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -867,6 +868,169 @@ WVT_TEST(redis_blocking_get_survives_a_restart)
     close(ready[1]);
     wv_proxy_free(q);
     wv_manager_free(m);
+    rs_stop(&r);
+}
+
+/* --------------------------------------------------- lost replies */
+
+/* A man in the middle between a client and redis-server: forwards both
+ * ways, one connection at a time; once armed with a word, the first
+ * request containing it is forwarded, the server's reply waited for and
+ * dropped, and the connection cut: the request ran, its reply was lost. */
+struct mitm {
+    int lfd;
+    uint16_t port, target;
+    const char *cut; /* [atomic] the armed word, NULL: none */
+    int stop;        /* [atomic] */
+    wvt_thread_t *th;
+};
+
+static bool forward(int from, int to, const char *cut, bool *cutting)
+{
+    char buf[65536];
+    ssize_t n = read(from, buf, sizeof buf);
+    if (n <= 0)
+        return false;
+    if (cut && memmem(buf, (size_t)n, cut, strlen(cut)))
+        *cutting = true;
+    return write(to, buf, (size_t)n) == n;
+}
+
+static void mitm_conn(struct mitm *x, int c)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(x->target),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
+        for (bool cutting = false;
+             !__atomic_load_n(&x->stop, __ATOMIC_ACQUIRE);) {
+            struct pollfd p[2] = {{c, POLLIN, 0}, {s, POLLIN, 0}};
+            if (poll(p, 2, 50) < 0)
+                break;
+            if (p[0].revents) {
+                const char *cut = __atomic_load_n(&x->cut, __ATOMIC_ACQUIRE);
+                if (!forward(c, s, cut, &cutting))
+                    break;
+                if (cutting) { /* the reply comes, and goes nowhere */
+                    struct pollfd r = {s, POLLIN, 0};
+                    WVT_EQ(poll(&r, 1, 5000), 1);
+                    __atomic_store_n(&x->cut, NULL, __ATOMIC_RELEASE);
+                    break;
+                }
+            }
+            if (p[1].revents && !forward(s, c, NULL, &cutting))
+                break;
+        }
+    }
+    close(s);
+    close(c);
+}
+
+static void mitm_serve(void *arg)
+{
+    struct mitm *x = arg;
+    while (!__atomic_load_n(&x->stop, __ATOMIC_ACQUIRE)) {
+        struct pollfd p = {x->lfd, POLLIN, 0};
+        if (poll(&p, 1, 50) == 1) {
+            int c = accept4(x->lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0)
+                mitm_conn(x, c);
+        }
+    }
+}
+
+static void mitm_start(struct mitm *x, uint16_t target)
+{
+    x->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    WVT_OK(bind(x->lfd, (struct sockaddr *)&a, sizeof a));
+    WVT_OK(listen(x->lfd, 8));
+    WVT_OK(getsockname(x->lfd, (struct sockaddr *)&a, &len));
+    x->port = ntohs(a.sin_port);
+    x->target = target;
+    x->th = wvt_spawn(mitm_serve, x);
+}
+
+static void mitm_stop(struct mitm *x)
+{
+    __atomic_store_n(&x->stop, 1, __ATOMIC_RELEASE);
+    wvt_join(x->th);
+    close(x->lfd);
+}
+
+static void mitm_arm(struct mitm *x, const char *word)
+{
+    __atomic_store_n(&x->cut, word, __ATOMIC_RELEASE);
+}
+
+/* What each call does when its reply is lost (docs/redis.md): a put is
+ * in doubt (and was queued), a get hands out what the lost reply held,
+ * once; an ack that ran is in doubt. */
+WVT_TEST(redis_lost_replies_put_in_doubt_get_recovers_ack_in_doubt)
+{
+    if (!have_redis())
+        return;
+    struct rs r = {.password = PASSWORD};
+    rs_start(&r);
+    struct mitm x = {0};
+    mitm_start(&x, r.port);
+    char url[128];
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%u", PASSWORD, x.port);
+    wv_manager_opts_t o = {.url = url};
+    wv_manager_t *m;
+    WVT_OK(wv_manager_connect(&m, &o, wv_deadline_in(5000)));
+    wv_proxy_t *q = rproxy(m, "q");
+    wv_manager_t *direct = rconnect(&r);
+    wv_proxy_t *d = rproxy(direct, "q");
+    size_t n;
+    /* put: ran, reply lost: in doubt, and queued. */
+    wv_obj_t *a = vint(1), *b = vint(2), *v;
+    mitm_arm(&x, "XADD");
+    WVT_ERR(wv_proxy_put(q, a, wv_deadline_in(5000)), WV_EINDOUBT);
+    WVT_ASSERT(!__atomic_load_n(&x.cut, __ATOMIC_ACQUIRE)); /* it cut */
+    WVT_OK(wv_proxy_qsize(d, &n, wv_deadline_in(5000)));
+    WVT_EQ(n, 1);
+    /* get: delivered into a lost reply; the next try hands it out. */
+    mitm_arm(&x, "XREADGROUP");
+    WVT_OK(wv_proxy_get(q, &v, wv_deadline_in(5000)));
+    WVT_ASSERT(!__atomic_load_n(&x.cut, __ATOMIC_ACQUIRE));
+    WVT_EQ(get_int(v), 1);
+    wv_obj_free(v);
+    WVT_ERR(wv_proxy_get(d, &v, 0), WV_EAGAIN); /* once only */
+    WVT_ERR(wv_proxy_get(q, &v, 0), WV_EAGAIN);
+    /* The same for a leased get, while the caller holds another lease. */
+    uint64_t held, lease;
+    WVT_OK(wv_proxy_put(d, a, wv_deadline_in(5000)));
+    WVT_OK(wv_proxy_put(d, b, wv_deadline_in(5000)));
+    WVT_OK(wv_proxy_get_leased(q, &v, &held, 60000, wv_deadline_in(5000)));
+    WVT_EQ(get_int(v), 1);
+    wv_obj_free(v);
+    mitm_arm(&x, "XREADGROUP");
+    WVT_OK(wv_proxy_get_leased(q, &v, &lease, 60000, wv_deadline_in(5000)));
+    WVT_ASSERT(!__atomic_load_n(&x.cut, __ATOMIC_ACQUIRE));
+    WVT_EQ(get_int(v), 2);
+    wv_obj_free(v);
+    WVT_ERR(wv_proxy_get_leased(q, &v, &lease, 60000, 0), WV_EAGAIN);
+    /* ack: ran, reply lost: sent again, finds nothing: in doubt. */
+    mitm_arm(&x, "EVAL");
+    WVT_ERR(wv_proxy_ack(q, lease, wv_deadline_in(5000)), WV_EINDOUBT);
+    WVT_OK(wv_proxy_ack(q, held, wv_deadline_in(5000)));
+    WVT_ERR(wv_proxy_ack(q, held, wv_deadline_in(5000)), WV_ENOENT);
+    WVT_OK(wv_proxy_qsize(d, &n, wv_deadline_in(5000)));
+    WVT_EQ(n, 0);
+    char line[64];
+    cli(&r, "XLEN weave:q", line, sizeof line);
+    WVT_ASSERT(strcmp(line, "0") == 0); /* acknowledged: trimmed */
+    wv_obj_free(a);
+    wv_obj_free(b);
+    wv_proxy_free(q);
+    wv_proxy_free(d);
+    wv_manager_free(m);
+    wv_manager_free(direct);
+    mitm_stop(&x);
     rs_stop(&r);
 }
 
