@@ -26,12 +26,12 @@
 
 #include <weave.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #define PASSWORD "w10-authkey"
@@ -70,13 +70,27 @@ static bool server_start(struct server *s)
     uint16_t port = free_port();
     char ports[16];
     snprintf(ports, sizeof ports, "%u", port);
-    snprintf(s->url, sizeof s->url, "redis://:%s@127.0.0.1:%u", PASSWORD,
-             port);
-    const char *argv[] = {"redis-server", "--bind", "127.0.0.1", "--port",
-                          ports, "--save", "", "--appendonly", "no",
-                          "--requirepass", PASSWORD, "--dir", s->dir,
-                          "--daemonize", "no", "--logfile", "",
-                          "--loglevel", "warning", NULL};
+    snprintf(s->url, sizeof s->url, "redis://:%s@127.0.0.1:%u", PASSWORD, port);
+    const char *argv[] = {"redis-server",
+                          "--bind",
+                          "127.0.0.1",
+                          "--port",
+                          ports,
+                          "--save",
+                          "",
+                          "--appendonly",
+                          "no",
+                          "--requirepass",
+                          PASSWORD,
+                          "--dir",
+                          s->dir,
+                          "--daemonize",
+                          "no",
+                          "--logfile",
+                          "",
+                          "--loglevel",
+                          "warning",
+                          NULL};
     wv_popen_opts_t o = {.argv = argv};
     o.out.how = o.err.how = WV_STDIO_DEVNULL;
     if (wv_popen_new(&s->proc, &o))
@@ -177,8 +191,7 @@ static double once(wv_proxy_t *task, wv_proxy_t *result, int64_t n)
     int64_t sum = 0;
     for (int64_t left = n; left > 0;) {
         size_t got;
-        ok(wv_proxy_get_many(result, batch, BATCH, &got,
-                             wv_deadline_in(20000)),
+        ok(wv_proxy_get_many(result, batch, BATCH, &got, wv_deadline_in(20000)),
            "get results");
         for (size_t j = 0; j < got; j++) {
             int64_t r;

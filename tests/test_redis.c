@@ -85,11 +85,23 @@ static void rs_spawn(struct rs *r)
 {
     char port[16], cert[128], key[128], ca[128];
     snprintf(port, sizeof port, "%u", r->port);
-    const char *argv[40] = {"redis-server", "--bind", "127.0.0.1", "--dir",
-                            r->dir, "--save", "", "--appendonly",
-                            r->aof ? "yes" : "no", "--appendfsync", "always",
-                            "--daemonize", "no", "--logfile", "",
-                            "--loglevel", "warning"};
+    const char *argv[40] = {"redis-server",
+                            "--bind",
+                            "127.0.0.1",
+                            "--dir",
+                            r->dir,
+                            "--save",
+                            "",
+                            "--appendonly",
+                            r->aof ? "yes" : "no",
+                            "--appendfsync",
+                            "always",
+                            "--daemonize",
+                            "no",
+                            "--logfile",
+                            "",
+                            "--loglevel",
+                            "warning"};
     int argc = 17;
     if (r->password) {
         argv[argc++] = "--requirepass";
@@ -99,9 +111,17 @@ static void rs_spawn(struct rs *r)
         snprintf(cert, sizeof cert, "%s/srv.pem", r->tls_dir);
         snprintf(key, sizeof key, "%s/srv.key", r->tls_dir);
         snprintf(ca, sizeof ca, "%s/ca.pem", r->tls_dir);
-        const char *tls[] = {"--port", "0", "--tls-port", port,
-                             "--tls-cert-file", cert, "--tls-key-file", key,
-                             "--tls-ca-cert-file", ca, "--tls-auth-clients",
+        const char *tls[] = {"--port",
+                             "0",
+                             "--tls-port",
+                             port,
+                             "--tls-cert-file",
+                             cert,
+                             "--tls-key-file",
+                             key,
+                             "--tls-ca-cert-file",
+                             ca,
+                             "--tls-auth-clients",
                              "no"};
         memcpy(argv + argc, tls, sizeof tls);
         argc += 12;
@@ -210,9 +230,8 @@ static wv_proxy_t *rproxy(wv_manager_t *m, const char *typeid)
 static void cli(const struct rs *r, const char *args, char *out, size_t cap)
 {
     char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "redis-cli -p %u -a %s --no-auth-warning %s 2>&1", r->port,
-             r->password, args);
+    snprintf(cmd, sizeof cmd, "redis-cli -p %u -a %s --no-auth-warning %s 2>&1",
+             r->port, r->password, args);
     FILE *f = popen(cmd, "r");
     WVT_ASSERT(f);
     out[0] = '\0';
@@ -330,10 +349,13 @@ WVT_TEST(redis_put_get_lease_ack_basics)
 
 WVT_TEST(redis_bad_input)
 {
-    static const char *bad[] = {"redis:/127.0.0.1:1", "http://127.0.0.1:1",
-                                "redis://", "redis://127.0.0.1:0",
+    static const char *bad[] = {"redis:/127.0.0.1:1",
+                                "http://127.0.0.1:1",
+                                "redis://",
+                                "redis://127.0.0.1:0",
                                 "redis://127.0.0.1:70000",
-                                "redis://127.0.0.1:1/x", "redis://u@h:1",
+                                "redis://127.0.0.1:1/x",
+                                "redis://u@h:1",
                                 "redis://[::1:1"};
     wv_manager_t *m;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -346,8 +368,7 @@ WVT_TEST(redis_bad_input)
     WVT_ERR(wv_manager_connect(&m, &o, wv_deadline_in(1000)), WV_EINVAL);
     o.redis_prefix = NULL;
     WVT_ERR(wv_manager_new(&m, &o), WV_EINVAL); /* no Redis server */
-    WVT_ERR(wv_manager_connect(&m, &o, wv_deadline_in(1000)),
-            WV_ECONNREFUSED);
+    WVT_ERR(wv_manager_connect(&m, &o, wv_deadline_in(1000)), WV_ECONNREFUSED);
     if (!have_redis())
         return;
     struct rs r = {.password = PASSWORD};
@@ -433,8 +454,8 @@ static void worker(const struct rs *r, int64_t lease_ms, int ready_fd,
         wv_obj_t *v;
         uint64_t lease;
         int64_t n;
-        int err = wv_proxy_get_leased(t, &v, &lease, lease_ms,
-                                      wv_deadline_in(60000));
+        int err =
+            wv_proxy_get_leased(t, &v, &lease, lease_ms, wv_deadline_in(60000));
         if (err)
             _exit(13);
         if (wv_obj_get_int(v, &n))
@@ -465,8 +486,8 @@ static void wait_ok(pid_t pid)
         WVT_FAIL("child %d: status %#x", (int)pid, st);
 }
 
-#define MASTERS 2
-#define WORKERS 3
+#define MASTERS    2
+#define WORKERS    3
 #define PER_MASTER 400
 
 WVT_TEST_TIMEOUT(redis_many_masters_and_workers_each_result_once, 120)
@@ -612,9 +633,8 @@ WVT_TEST_TIMEOUT(redis_server_killed_and_restarted_loses_no_task, 180)
         return;
     struct rs r = {.password = PASSWORD, .aof = true};
     rs_start(&r);
-    struct restart_state *st =
-        mmap(NULL, sizeof *st, PROT_READ | PROT_WRITE,
-             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct restart_state *st = mmap(NULL, sizeof *st, PROT_READ | PROT_WRITE,
+                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     WVT_ASSERT(st != MAP_FAILED);
     pid_t workers[2], master;
     for (int w = 0; w < 2; w++)
@@ -707,8 +727,7 @@ static void fake_serve(void *arg)
 {
     struct fake *f = arg;
     f->conn = accept4(f->fd, NULL, NULL, SOCK_CLOEXEC);
-    if (f->conn >= 0 && f->text &&
-        write(f->conn, f->text, strlen(f->text)) < 0)
+    if (f->conn >= 0 && f->text && write(f->conn, f->text, strlen(f->text)) < 0)
         return;
 }
 
@@ -1139,8 +1158,7 @@ WVT_TEST_TIMEOUT(redis_over_tls, 60)
     snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%u", PASSWORD, r.port);
     o.url = url;
     int err = wv_manager_connect(&m, &o, wv_deadline_in(2000));
-    WVT_ASSERT(err == WV_EPROTO || err == WV_ECONNRESET ||
-               err == WV_ETIMEDOUT);
+    WVT_ASSERT(err == WV_EPROTO || err == WV_ECONNRESET || err == WV_ETIMEDOUT);
     rs_stop(&r);
     wv_tls_ctx_free(ctx);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

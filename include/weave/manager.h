@@ -362,8 +362,8 @@ WV_EXTERN int wv_proxy_join(wv_proxy_t *p, int64_t deadline);
  * Redis: the item is an entry left pending for this proxy's consumer;
  * it expires when a get_leased (of any process) finds it idle for that
  * caller's lease_ms, and is then that caller's (XPENDING IDLE + XCLAIM,
- * looked for at most every lease_ms / 4, 10 ms to 1 s); a worker that died holds
- * its leases until then.  *lease is the entry's id (ms << 20 | seq).
+ * looked for at most every lease_ms / 4, 10 ms to 1 s); a worker that
+ * died holds its leases until then.  *lease is the entry's id (ms << 20 | seq).
  * ack checks and acknowledges in one script (XPENDING for this consumer,
  * XACK, XDEL), so an ack after expiry is WV_ENOENT; an ack whose reply
  * a broken connection lost is sent again, and WV_EINDOUBT if that one

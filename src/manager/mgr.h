@@ -96,8 +96,8 @@ struct wv_proxy {
     wv_manager_t *mgr;
     struct mgr_obj *obj; /* server: the object; client: NULL */
     char *typeid;
-    char *ident;    /* client: the server's ident */
-    wv_obj_t *name; /* client: ident as a STR node, reused per call */
+    char *ident;       /* client: the server's ident */
+    wv_obj_t *name;    /* client: ident as a STR node, reused per call */
     struct rproxy *rq; /* redis:// client: the stream's proxy */
 };
 

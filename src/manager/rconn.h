@@ -40,26 +40,26 @@
 
 /* A reply: hiredis's redisReply, made with weave's allocator. */
 struct rreply {
-    int type;             /* RC_* */
-    long long integer;    /* RC_INT */
-    char *str;            /* RC_STRING, RC_STATUS, RC_ERROR: NUL-ended */
-    size_t len;           /* of str */
-    size_t elements;      /* RC_ARRAY */
+    int type;          /* RC_* */
+    long long integer; /* RC_INT */
+    char *str;         /* RC_STRING, RC_STATUS, RC_ERROR: NUL-ended */
+    size_t len;        /* of str */
+    size_t elements;   /* RC_ARRAY */
     struct rreply **element;
 };
 
 /* A client manager's Redis configuration (immutable once connected). */
 struct mgr_redis {
-    char *host;         /* a name or numeric address, no brackets */
+    char *host; /* a name or numeric address, no brackets */
     uint16_t port;
-    char *user;         /* NULL: AUTH with the password only */
-    char *password;     /* NULL: no AUTH */
-    long db;            /* SELECT db unless 0 */
-    bool tls;           /* rediss:// */
+    char *user;     /* NULL: AUTH with the password only */
+    char *password; /* NULL: no AUTH */
+    long db;        /* SELECT db unless 0 */
+    bool tls;       /* rediss:// */
     wv_tls_ctx_t *tls_ctx;
-    bool own_ctx;       /* tls_ctx made here (the system's trust store) */
-    char *server_name;  /* TLS: the name checked (NULL: host) */
-    char *prefix;       /* the streams' key prefix */
+    bool own_ctx;           /* tls_ctx made here (the system's trust store) */
+    char *server_name;      /* TLS: the name checked (NULL: host) */
+    char *prefix;           /* the streams' key prefix */
     char consumer_base[96]; /* "<hostname>:<pid>:<random>" */
     uint64_t next_consumer; /* [atomic] proxies made so far */
 };

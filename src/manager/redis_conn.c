@@ -292,8 +292,8 @@ static int handshake(struct rconn *c, int64_t deadline)
         sent++;
     }
     if (!err)
-        err = wv__rc_send(c, 1, (const char *[]){"PING"}, NULL, false,
-                          deadline);
+        err =
+            wv__rc_send(c, 1, (const char *[]){"PING"}, NULL, false, deadline);
     sent++;
     if (!err)
         err = wv__rc_flush(c, deadline);

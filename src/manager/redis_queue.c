@@ -228,7 +228,8 @@ static int decode_entry(const struct rreply *e, const char **id,
     if (fields->type != RC_ARRAY)
         return WV_EPROTO;
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const struct rreply *f = fields->element[i], *v = fields->element[i + 1];
+        const struct rreply *f = fields->element[i],
+                            *v = fields->element[i + 1];
         if (f->type == RC_STRING && f->len == 1 && f->str[0] == 'p' &&
             v->type == RC_STRING) {
             int err = wv_pickle_loads(item, v->str, v->len, NULL, NULL);
@@ -350,8 +351,8 @@ static int read_group(struct rproxy *q, bool history, size_t count,
     char counts[24], blocks[24];
     snprintf(counts, sizeof counts, "%zu", count);
     snprintf(blocks, sizeof blocks, "%" PRId64, block_ms);
-    const char *argv[11] = {"XREADGROUP", "GROUP", GROUP, q->consumer,
-                            "COUNT", counts};
+    const char *argv[11] = {"XREADGROUP", "GROUP", GROUP,
+                            q->consumer,  "COUNT", counts};
     int argc = 6;
     if (!history && block_ms > 0) {
         argv[argc++] = "BLOCK";
@@ -445,8 +446,7 @@ static int claim_round(struct rproxy *q, wv_obj_t **item, int64_t lease_ms)
     if (!(err = wv__rc_error(r)) && r->type == RC_ARRAY && r->elements > 0) {
         const struct rreply *e = r->element[0];
         if (e->type == RC_ARRAY && e->elements >= 1 &&
-            e->element[0]->type == RC_STRING &&
-            e->element[0]->len < sizeof id)
+            e->element[0]->type == RC_STRING && e->element[0]->len < sizeof id)
             memcpy(id, e->element[0]->str, e->element[0]->len + 1);
         else
             err = WV_EPROTO;
