@@ -829,6 +829,38 @@ WVT_TEST(redis_server_gone_longer_than_the_deadline)
     rs_stop(&r);
 }
 
+/* A server that restarted while a proxy sat idle (its last get's
+ * acknowledgements maybe unanswered) is noticed before the next request
+ * goes out: that request is sent on a new connection, not in doubt. */
+WVT_TEST(redis_restart_between_calls_puts_no_request_in_doubt)
+{
+    if (!have_redis())
+        return;
+    struct rs r = {.password = PASSWORD, .aof = true};
+    rs_start(&r);
+    wv_manager_t *m = rconnect(&r);
+    wv_proxy_t *q = rproxy(m, "q");
+    wv_obj_t *x = vint(3), *v;
+    for (int round = 0; round < 3; round++) {
+        WVT_OK(wv_proxy_put(q, x, wv_deadline_in(5000)));
+        WVT_OK(wv_proxy_get(q, &v, wv_deadline_in(5000)));
+        wv_obj_free(v);
+        rs_kill(&r);
+        rs_restart(&r);
+        WVT_OK(wv_proxy_put(q, x, wv_deadline_in(5000))); /* no doubt */
+        WVT_OK(wv_proxy_get(q, &v, wv_deadline_in(5000)));
+        WVT_EQ(get_int(v), 3);
+        wv_obj_free(v);
+        rs_kill(&r);
+        rs_restart(&r);
+    }
+    WVT_ERR(wv_proxy_get(q, &v, 0), WV_EAGAIN); /* each got once */
+    wv_obj_free(x);
+    wv_proxy_free(q);
+    wv_manager_free(m);
+    rs_stop(&r);
+}
+
 /* A get blocked in XREADGROUP across a restart still ends by its
  * deadline, and takes what is put after the restart. */
 WVT_TEST(redis_blocking_get_survives_a_restart)

@@ -340,10 +340,24 @@ static bool is_permanent(int err)
  * waiting to be read (a server that restarted while we sat idle). */
 static bool is_stale(struct rconn *c)
 {
+    /* The replies of fire-and-forget commands that are here already go
+     * first: behind them may wait the end of a server gone since, and a
+     * request written after them would be in doubt for nothing. */
+    while (c->skip > 0) {
+        struct rreply *r;
+        int err = next_reply(c, &r, WV_NOWAIT);
+        if (err == WV_EAGAIN)
+            return false; /* not all here yet: the connection lives */
+        if (err)
+            return true;
+        wv__rc_reply_free(r);
+        if (--c->skip == 0)
+            c->replay_len = c->replay_cmds = 0;
+    }
+    if (wv_stream_read_pending(c->s) > 0)
+        return false;
     const void *data;
     size_t len;
-    if (c->skip > 0 || wv_stream_read_pending(c->s) > 0)
-        return false;
     int err = wv_stream_peek(c->s, &data, &len, WV_NOWAIT);
     return err && err != WV_EAGAIN;
 }
