@@ -616,6 +616,73 @@ WVT_TEST(redis_killed_worker_tasks_are_redone_after_the_lease)
     rs_stop(&r);
 }
 
+/* ------------------------------------------------ failed allocations */
+
+/* A connect, a proxy, two puts, a get, a leased get, its ack and a qsize
+ * on a stream of its own; the first error. */
+static int cycle(const struct rs *r, int n)
+{
+    wv_manager_opts_t o = {.url = r->url};
+    wv_manager_t *m = NULL;
+    wv_proxy_t *q = NULL;
+    wv_obj_t *x = NULL, *v = NULL;
+    uint64_t lease;
+    size_t k;
+    char typeid[32];
+    snprintf(typeid, sizeof typeid, "f%d", n);
+    int64_t d = wv_deadline_in(5000);
+    int err = wv_manager_connect(&m, &o, d);
+    if (!err)
+        err = wv_manager_proxy(m, typeid, &q, d);
+    if (!err)
+        err = wv_obj_new_int(&x, 5);
+    for (int i = 0; i < 2 && !err; i++)
+        err = wv_proxy_put(q, x, d);
+    if (!err && !(err = wv_proxy_get(q, &v, d)))
+        wv_obj_free(v);
+    if (!err && !(err = wv_proxy_get_leased(q, &v, &lease, 60000, d))) {
+        wv_obj_free(v);
+        err = wv_proxy_ack(q, lease, d);
+    }
+    if (!err)
+        err = wv_proxy_qsize(q, &k, d);
+    wv_obj_free(x);
+    wv_proxy_free(q);
+    wv_manager_free(m);
+    return err;
+}
+
+/* Each allocation of the cycle fails in turn: the call that meets it
+ * fails with WV_ENOMEM, or WV_EINDOUBT where its request had gone out;
+ * nothing leaks; the proxy's later calls (none here) would go on. */
+WVT_TEST_TIMEOUT(redis_every_failed_allocation_is_reported_and_freed, 120)
+{
+    if (!have_redis())
+        return;
+    struct rs r = {.password = PASSWORD};
+    rs_start(&r);
+    wvt_alloc_install();
+    int n = 1;
+    for (;; n++) {
+        long before = wvt_alloc_count();
+        wvt_alloc_fail_at(n);
+        int err = cycle(&r, n);
+        bool reached = wvt_alloc_count() - before >= n;
+        wvt_alloc_fail_at(0);
+        WVT_EQ(wvt_alloc_live(), 0);
+        if (!reached) {
+            WVT_OK(err);
+            break;
+        }
+        if (err != WV_ENOMEM && err != WV_EINDOUBT && err != 0)
+            WVT_FAIL("allocation %d: %s", n, wv_err_name(err));
+    }
+    wvt_alloc_uninstall();
+    WVT_GT(n, 20);
+    printf("%d allocation points\n", n - 1);
+    rs_stop(&r);
+}
+
 /* ------------------------------------------------- the server restarts */
 
 #define RESTART_TASKS 1500

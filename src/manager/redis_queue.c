@@ -143,6 +143,10 @@ static int command(struct rproxy *q, int argc, const char **argv,
         err = wv__rc_flush(&q->c, deadline);
     if (!err)
         err = wv__rc_reply(&q->c, out, deadline);
+    if (err) { /* out of step: what it delivered is found by recovery */
+        wv__rc_drop(&q->c);
+        q->recover = true;
+    }
     return err;
 }
 
@@ -512,31 +516,33 @@ int wv__redis_get_leased(struct rproxy *q, wv_obj_t **item, uint64_t *lease,
 /* ------------------------------------------------------------ writing */
 
 /* XADD of items[0..n) (at most PIPELINE), pipelined; *done counts the
- * leading ones Redis took, *sent whether any request went out.  A
- * refusal (an error reply) after which a later item was taken: in
- * doubt, as the caller cannot tell which. */
+ * leading ones Redis took.  *lost: requests went out whose replies were
+ * not all read (the connection is dropped): in doubt.  A refusal (an
+ * error reply) after which a later item was taken: in doubt too, as the
+ * caller cannot tell which. */
 static int put_round(struct rproxy *q, wv_obj_t *const *items, size_t n,
-                     size_t *done, bool *sent, int64_t deadline)
+                     size_t *done, bool *lost, int64_t deadline)
 {
     int err = 0, refused = 0;
     size_t k = 0, ok_after = 0;
     *done = 0;
-    *sent = false;
+    *lost = false;
     for (; k < n; k++) {
         char *pickle;
         size_t len;
         if ((err = wv_pickle_dumps(items[k], 0, &pickle, &len)))
-            break;
+            break; /* that item is not sent; those before it are */
         const char *argv[] = {"XADD", q->key, "*", "p", pickle};
         size_t lens[] = {4, strlen(q->key), 1, 1, len};
-        *sent = true; /* the buffer may go out as it fills */
         err = wv__rc_send(&q->c, 5, argv, lens, false, deadline);
         wv_free(pickle);
+        if (err && (k > 0 || err != WV_ENOMEM)) { /* maybe partly out */
+            *lost = true;
+            goto out_drop;
+        }
         if (err)
-            break;
+            return err; /* nothing written */
     }
-    if (err && wv__rc_is_conn_err(err))
-        return err;
     int werr = k ? wv__rc_flush(&q->c, deadline) : 0;
     for (size_t i = 0; i < k && !werr; i++) {
         struct rreply *r;
@@ -551,10 +557,16 @@ static int put_round(struct rproxy *q, wv_obj_t *const *items, size_t n,
         else if (!rerr)
             ok_after++;
     }
-    if (werr)
-        return werr;
+    if (werr) {
+        *lost = true;
+        err = werr;
+        goto out_drop;
+    }
     if (refused)
         return ok_after ? WV_EINDOUBT : refused;
+    return err;
+out_drop:
+    wv__rc_drop(&q->c);
     return err;
 }
 
@@ -567,17 +579,17 @@ int wv__redis_put_many(struct rproxy *q, wv_obj_t *const *items, size_t n,
         if ((err = wv__rc_ensure(&q->c, deadline)))
             break;
         size_t chunk = n - total > PIPELINE ? PIPELINE : n - total, took;
-        bool sent;
+        bool lost;
         int64_t io = deadline == 0 ? wv_deadline_in(REPLY_SLACK) : deadline;
-        err = put_round(q, items + total, chunk, &took, &sent, io);
+        err = put_round(q, items + total, chunk, &took, &lost, io);
         total += took;
+        if (lost) {
+            err = WV_EINDOUBT;
+            break;
+        }
         /* LOADING: refused, the rest not run: safe to send again. */
         if (err == WV_EAGAIN && (err = pause_retry(deadline)) == 0)
             continue;
-        if (err && wv__rc_is_conn_err(err)) {
-            wv__rc_drop(&q->c);
-            err = sent ? WV_EINDOUBT : err;
-        }
         if (err)
             break;
     }
@@ -690,7 +702,9 @@ static int qsize_round(struct rproxy *q, size_t *n, int64_t deadline)
         err = wv__rc_reply(&q->c, &groups, deadline);
     if (!err)
         err = wv__rc_reply(&q->c, &len, deadline);
-    if (!err && !(err = wv__rc_error(len))) {
+    if (err) /* out of step */
+        wv__rc_drop(&q->c);
+    else if (!(err = wv__rc_error(len))) {
         if (groups->type == RC_ERROR && strstr(groups->str, "no such key"))
             *n = 0; /* no stream (deleted since) */
         else if (!(err = wv__rc_error(groups)))
