@@ -127,7 +127,7 @@ static int expired(int64_t deadline)
 static int pause_retry(int64_t deadline)
 {
     if (passed(deadline))
-        return WV_ETIMEDOUT;
+        return expired(deadline);
     int64_t until = wv_deadline_in(50);
     if (deadline > 0 && until > deadline)
         until = deadline;
@@ -170,6 +170,8 @@ static int make_group(struct rproxy *q, int64_t deadline)
  * loading its data, waited for), false with *err final. */
 static bool again(struct rproxy *q, int *err, int64_t deadline)
 {
+    if (*err == WV_EAGAIN) /* LOADING: the connection is fine, wait */
+        return (*err = pause_retry(deadline)) == 0;
     if (wv__rc_is_conn_err(*err) && *err != WV_ECANCELED) {
         wv__rc_drop(&q->c);
         q->recover = true;
@@ -185,8 +187,6 @@ static bool again(struct rproxy *q, int *err, int64_t deadline)
             return again(q, err, deadline);
         return *err == 0;
     }
-    if (*err == WV_EAGAIN) /* LOADING */
-        return (*err = pause_retry(deadline)) == 0;
     return false;
 }
 
