@@ -342,6 +342,8 @@ static int hand_out(struct rproxy *q, const struct rreply *entries,
     }
     if (*more)
         q->recover = true;
+    if (*got > 0) /* handed out: the caller's; what stopped us waits */
+        return 0;
     return err ? err : aerr;
 }
 
