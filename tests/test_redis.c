@@ -618,8 +618,9 @@ WVT_TEST(redis_killed_worker_tasks_are_redone_after_the_lease)
 
 /* ------------------------------------------------ failed allocations */
 
-/* A connect, a proxy, two puts, a get, a leased get, its ack and a qsize
- * on a stream of its own; the first error. */
+/* A connect, a proxy, two puts, a get, a leased get, its ack, a qsize,
+ * a put_many of three and get_many until they came, on a stream of its
+ * own; the first error. */
 static int cycle(const struct rs *r, int n)
 {
     wv_manager_opts_t o = {.url = r->url};
@@ -646,6 +647,16 @@ static int cycle(const struct rs *r, int n)
     }
     if (!err)
         err = wv_proxy_qsize(q, &k, d);
+    wv_obj_t *three[3] = {x, x, x}, *got[8];
+    if (!err)
+        err = wv_proxy_put_many(q, three, 3, NULL, d);
+    for (size_t left = 3; !err && left > 0; left -= k) {
+        if ((err = wv_proxy_get_many(q, got, 8, &k, d)))
+            break;
+        WVT_LE(k, left);
+        for (size_t i = 0; i < k; i++)
+            wv_obj_free(got[i]);
+    }
     wv_obj_free(x);
     wv_proxy_free(q);
     wv_manager_free(m);
