@@ -871,6 +871,15 @@ WVT_TEST(redis_wrong_password_and_servers_that_are_not_redis)
              r.port);
     WVT_ERR(wv_manager_connect(&m, &o, wv_deadline_in(5000)), WV_EINVAL);
     rs_stop(&r);
+    /* A server without a password: none sent, an empty one neither. */
+    struct rs open = {0};
+    rs_start(&open);
+    snprintf(url, sizeof url, "redis://:@127.0.0.1:%u", open.port);
+    WVT_OK(wv_manager_connect(&m, &o, wv_deadline_in(5000)));
+    wv_manager_free(m);
+    snprintf(url, sizeof url, "redis://:pw@127.0.0.1:%u", open.port);
+    WVT_ERR(wv_manager_connect(&m, &o, wv_deadline_in(5000)), WV_EAUTH);
+    rs_stop(&open);
 }
 
 WVT_TEST(redis_server_gone_longer_than_the_deadline)

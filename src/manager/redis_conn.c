@@ -434,7 +434,8 @@ static int parse_url(struct mgr_redis *r, const char *url)
             return WV_EINVAL; /* a user without a password */
         if (colon > p && !(r->user = unescape(p, (size_t)(colon - p))))
             return WV_ENOMEM;
-        if (!(r->password = unescape(colon + 1, (size_t)(at - colon - 1))))
+        if (at > colon + 1 && /* "redis://:@host": no password */
+            !(r->password = unescape(colon + 1, (size_t)(at - colon - 1))))
             return WV_ENOMEM;
         p = at + 1;
     }
