@@ -675,7 +675,6 @@ WORKLOADS = {
             ("weave-manager+py-worker", None,
              ["{build}/bench/weave-bench", "--w10-py-worker", "{py}",
               "bench/peers/py/w10_dist.py"]),
-            ("weave-redis", None, ["{build}/bench/weave-bench", "W10-redis"]),
             ("weave-redis-Nworkers", None,
              ["{build}/bench/weave-bench", "W10-redis-workers"]),
             ("py-BaseManager+weave-worker", None,
@@ -761,7 +760,8 @@ WORKLOADS = {
         "tasks/s so that the rows sit side by side; a task of "
         "py-redis-lists costs four such operations, two of them by the "
         "worker. "
-        "weave-redis (bench/w10_redis.c, weave-bench W10-redis): weave's "
+        "weave-redis (bench/w10_redis.c; printed by weave-bench W10 after "
+        "the manager's rows, alone by weave-bench W10-redis): weave's "
         "manager API with a redis:// url (docs/redis.md) against a "
         "redis-server the program starts as py-redis-lists does (free "
         "port, --save '' --appendonly no --requirepass, its own temporary "
