@@ -32,7 +32,8 @@ LOWER_IS_BETTER = {"ns", "us", "B", "us/rt", "B/conn"}
 # pass and each of its metrics is the median over the processes: for a
 # value measured once per process (W2's memory per coroutine, BENCH.md).
 # A goal is (metric, peer, minimum ratio weave/peer, text from BENCH.md[,
-# the peer's metric when it is another]); the peer "best" is the best peer
+# the peer's metric when it is another[, weave's row when it is not
+# "weave"]]); the peer "best" is the best peer
 # measured for that metric in the same run, and the peer None makes the
 # minimum a bound on weave's own value (a maximum for units in
 # LOWER_IS_BETTER).
@@ -674,6 +675,8 @@ WORKLOADS = {
             ("weave-manager+py-worker", None,
              ["{build}/bench/weave-bench", "--w10-py-worker", "{py}",
               "bench/peers/py/w10_dist.py"]),
+            ("weave-redis-Nworkers", None,
+             ["{build}/bench/weave-bench", "W10-redis-workers"]),
             ("py-BaseManager+weave-worker", None,
              ["{py}", "bench/peers/py/w10_dist.py",
               "py-BaseManager+weave-worker", "{build}/bench/weave-bench"]),
@@ -681,6 +684,10 @@ WORKLOADS = {
         [
             ("tasks", "py-BaseManager-queues", 50,
              ">= 50x Python BaseManager (pipelining)"),
+            ("tasks", "py-redis-lists", 5,
+             ">= 5x py-redis-lists (row weave-redis: the same broker, "
+             "Redis, through weave's redis:// backend)", "tasks",
+             "weave-redis"),
         ],
         "Every row: a broker holds a task queue and a result queue on a "
         "port of 127.0.0.1 behind an authkey or password; one worker "
@@ -752,7 +759,28 @@ WORKLOADS = {
         "Their value is requests per second, reported as metric tasks in "
         "tasks/s so that the rows sit side by side; a task of "
         "py-redis-lists costs four such operations, two of them by the "
-        "worker.",
+        "worker. "
+        "weave-redis (bench/w10_redis.c; printed by weave-bench W10 after "
+        "the manager's rows, alone by weave-bench W10-redis): weave's "
+        "manager API with a redis:// url (docs/redis.md) against a "
+        "redis-server the program starts as py-redis-lists does (free "
+        "port, --save '' --appendonly no --requirepass, its own temporary "
+        "directory); the queues are Redis streams read by a consumer "
+        "group. One worker process (weave-bench --w10-redis-worker URL) "
+        "loops: wv_proxy_get_many of up to 256 tasks (one XREADGROUP, then "
+        "XACK + XDEL written without waiting for their replies), "
+        "wv_proxy_put_many of their results (256 XADDs in one write). "
+        "What differs from every other row: the master too batches, "
+        "wv_proxy_put_many of 256 tasks per call (pipelined XADDs) and "
+        "wv_proxy_get_many of up to 256 results per call (one "
+        "XREADGROUP), where py-redis-lists makes one round trip per task "
+        "and per result: with a broker in another process a round trip "
+        "per task caps any client near 9k/s here, and batching is what "
+        "weave's API offers for it; entries are pickled (protocol 4, field "
+        "p). Three processes, as py-redis-lists. N = 200k. Rows "
+        "weave-redis-2workers, -4workers and -8workers (weave-bench "
+        "W10-redis-workers, one program so that each stays within the "
+        "runner's 30 s): the same with that many workers, N = 100k.",
     ),
     "W11": (
         "sequential request/response over loopback TCP: add(i, 1) called "
@@ -1127,9 +1155,10 @@ def goal_marks(workloads, med, units):
     marks = {}
     for w in workloads:
         for m, peer, minimum, _text, *pm in WORKLOADS[w][2]:
+            row = pm[1] if len(pm) > 1 else "weave"
             pm = pm[0] if pm else m
-            if peer is None or pm != m:
-                continue
+            if peer is None or pm != m or row != "weave":
+                continue  # the chart's bars are the weave row's
             if peer == "best":
                 peer = best_peer(med, units, w, m)
             if peer:
@@ -1292,6 +1321,7 @@ def render(args, values, units, spreads, errors, charted=False, old=None):
         if goals:
             md += ["Goals (BENCH.md):", ""]
             for m, peer, minimum, text, *pm in goals:
+                row = pm[1] if len(pm) > 1 else "weave"  # weave's side
                 pm = pm[0] if pm else m  # the peer's metric, if another
                 if peer is None:  # an absolute goal on weave's value
                     wv = med.get((w, "weave", m))
@@ -1310,8 +1340,8 @@ def render(args, values, units, spreads, errors, charted=False, old=None):
                     pv = med.get((w, best, pm))
                 else:
                     pv = med.get((w, peer, pm))
-                wv = med.get((w, "weave", m))
-                unit = units.get((w, "weave", m), "")
+                wv = med.get((w, row, m))
+                unit = units.get((w, row, m), "")
                 r = ratio(wv, pv, unit) if wv and pv else None
                 state = ("met" if r >= minimum else "missed") if r else "NA"
                 line = (f"- {m}: {text} ({peer}): ratio "

@@ -226,6 +226,7 @@ void bench_w10(void)
     w10_row("weave-2workers", "batch", 200000, 2, NULL, NULL, false);
     w10_row("weave-4workers", "batch", 200000, 4, NULL, NULL, false);
     w10_row("weave-8workers", "batch", 200000, 8, NULL, NULL, false);
+    bench_w10_redis_if_possible(); /* w10_redis.c: over Redis Streams */
 }
 
 /* weave's manager serving Python's worker (BaseManager proxies, a round

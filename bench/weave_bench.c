@@ -29,6 +29,8 @@ static const struct workload workloads[] = {
     {"W9b", bench_w9b, "network"},
     {"W9c", bench_w9c, "network"}, /* through peer-c-w9-load */
     {"W10", bench_w10, "manager"},
+    {"W10-redis", bench_w10_redis, "manager"}, /* W10 over Redis Streams */
+    {"W10-redis-workers", bench_w10_redis_workers, "manager"},
     {"W11", bench_w11, "rpc"},
     {"Q1", bench_q1, "queue"}, /* weave's own, not in BENCH.md */
 };
@@ -65,6 +67,8 @@ int main(int argc, char **argv)
         return bench_echo_server(argv[2]);
     if (argc == 4 && strcmp(argv[1], "--w10-worker") == 0)
         return bench_w10_worker(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "--w10-redis-worker") == 0)
+        return bench_w10_redis_worker(argv[2]);
     if (argc == 4 && strcmp(argv[1], "--w10-py-worker") == 0)
         return bench_w10_py_worker(argv[2], argv[3]);
     if (argc == 2 && strcmp(argv[1], "--w11-server") == 0)

@@ -34,6 +34,13 @@ void bench_w11(void);
 int bench_w10_worker(const char *port, const char *mode);
 int bench_w11_server(void);
 int bench_w10_py_worker(const char *python, const char *script);
+/* W10 over Redis Streams (the manager's redis:// backend), its own
+ * redis-server; workers are weave-bench --w10-redis-worker URL. */
+void bench_w10_redis(void);
+/* Row weave-redis at the end of W10, if redis-server is installed. */
+void bench_w10_redis_if_possible(void);
+void bench_w10_redis_workers(void);
+int bench_w10_redis_worker(const char *url);
 void bench_q1(void); /* weave's own: queue.Queue, not in BENCH.md */
 
 #endif

@@ -118,7 +118,9 @@ WV_EXTERN const char *wv_version(void);
     XX(ELIMIT, -4088, "limit reached: no delimiter within the limit")          \
     XX(ECERT, -4087, "certificate verification failed")                        \
     XX(EAUTH, -4086, "authentication failed: wrong key, or not a peer")        \
-    XX(EREMOTE, -4085, "the remote side reported an error")
+    XX(EREMOTE, -4085, "the remote side reported an error")                    \
+    XX(EINDOUBT, -4084,                                                        \
+       "in doubt: the connection broke after the request was sent")
 
 enum {
 #define WV__ERR_ENUM(name, value, msg) WV_##name = (value),

@@ -42,6 +42,28 @@
  * Values: items, arguments and results are wv_obj_t trees.  A call that
  * sends a value borrows it (the caller keeps its reference); a call that
  * hands one out gives the caller a reference to free with wv_obj_free.
+ *
+ * Redis (docs/redis.md).  A client whose opts.url is "redis://..." or
+ * "rediss://..." reaches a Redis server (6.2 or later) instead of a
+ * manager: its queues are Redis streams, "<redis_prefix>:<typeid>", that
+ * any number of masters and workers share and that survive a restart of
+ * either side (and of Redis, with its AOF on).  The same calls, with
+ * these differences, said again at each call below:
+ *  - each proxy has a connection of its own, made again after it breaks
+ *    (back-off from 20 ms to 1 s, within the call's deadline); a call
+ *    whose deadline passes while Redis cannot be reached returns the
+ *    connection's error (WV_ECONNREFUSED...), not WV_ETIMEDOUT;
+ *  - a put whose request went out and whose reply was lost with the
+ *    connection returns WV_EINDOUBT: the item may or may not be queued;
+ *    gets lose nothing to a broken connection (docs/redis.md);
+ *  - a lease expires when another taker finds it idle for its own
+ *    lease_ms (takers of one queue should use one lease_ms); a lease id
+ *    names the stream entry;
+ *  - queues are unbounded; task_done, join, wv_proxy_call and
+ *    wv_manager_shutdown answer WV_ENOTSUP;
+ *  - an entry that is no pickled item (another program's) is dropped and
+ *    reported, once, as WV_EPROTO by the get that meets it.
+ * Built without hiredis, a redis:// url answers WV_ENOSYS.
  */
 #ifndef WEAVE_MANAGER_H
 #define WEAVE_MANAGER_H
@@ -106,6 +128,18 @@ typedef struct wv_manager_opts {
      * put queue.Full, a join an error.  0: as long as the client asks,
      * as Python's server. */
     int64_t max_wait_ms;
+    /* Client: a Redis server instead of a manager (docs/redis.md):
+     * "redis://[[user]:password@]host[:port][/db]" (port 6379, db 0 by
+     * default; %XX escapes in user and password), or "rediss://..." for
+     * TLS (with the client context in tls, or the system's trust store
+     * when tls is NULL; the name checked is tls_server_name or host).
+     * Each queue is a Redis stream "<redis_prefix>:<typeid>" read by one
+     * consumer group, "weave"; host, port, unix_path and authkey are then
+     * unused.  Copied.  A library built without hiredis answers
+     * WV_ENOSYS.  A server (wv_manager_new) takes no url: WV_EINVAL. */
+    const char *url;
+    /* The streams' key prefix (NULL: "weave"), copied. */
+    const char *redis_prefix;
 } wv_manager_opts_t;
 
 /* ------------------------------------------------------------- server */
@@ -114,7 +148,8 @@ typedef struct wv_manager_opts {
  * Makes a manager that will serve (BaseManager(address, authkey)):
  * register its objects, then wv_manager_start or serve_forever.  The
  * options are copied.  Errors: WV_EINVAL (out or opts NULL, no authkey or
- * one over 256 bytes, both host/port and unix_path), WV_ENOMEM.
+ * one over 256 bytes, both host/port and unix_path, a url: Redis is the
+ * server then), WV_ENOMEM.
  */
 WV_EXTERN int wv_manager_new(wv_manager_t **out, const wv_manager_opts_t *opts);
 
@@ -185,7 +220,7 @@ WV_EXTERN int wv_manager_serve_forever(wv_manager_t *m, int64_t deadline);
  * and wakes serve_forever.  Client: asks the server to shut down (its
  * "shutdown" request; CPython's server exits).  A second call returns 0.
  * Errors: WV_EINVAL, a client's connection errors, WV_EREMOTE (the server
- * refused).
+ * refused), WV_ENOTSUP (a Redis client: Redis serves others too).
  */
 WV_EXTERN int wv_manager_shutdown(wv_manager_t *m, int64_t deadline);
 
@@ -240,6 +275,13 @@ WV_EXTERN void wv_manager_free(wv_manager_t *m);
  * authkey), WV_EAUTH (the key was refused, or the server did not know
  * it), WV_ECONNREFUSED and the other errors of wv_tcp_connect, WV_EPROTO
  * (the peer is not a manager), WV_ETIMEDOUT, WV_ENOMEM.
+ * With opts->url (Redis): one connection, AUTH, SELECT and PING, closed
+ * again (each proxy makes its own), tried once.  Errors: WV_EINVAL (a
+ * malformed url, an empty redis_prefix, a db the server does not have),
+ * WV_EAUTH (the password was refused, or the server wants one),
+ * WV_EPROTO (the peer is not Redis), WV_ECERT and the other errors of
+ * wv_tls_client (rediss://), those of wv_tcp_connect, WV_ETIMEDOUT,
+ * WV_ENOMEM, WV_ENOSYS (built without hiredis).
  */
 WV_EXTERN int wv_manager_connect(wv_manager_t **out,
                                  const wv_manager_opts_t *opts,
@@ -256,12 +298,21 @@ WV_EXTERN int wv_manager_connect(wv_manager_t **out,
  * (one call at a time on it), as a Python thread's proxies do.
  * Errors: WV_EINVAL (NULL), WV_ENOENT (no such typeid: the server says
  * KeyError), the connection's errors, WV_ENOMEM.
+ * Redis: any non-empty typeid names a queue (no registration): the
+ * proxy connects (reconnecting within the deadline), makes the stream
+ * and its consumer group "weave" if missing, and is a consumer of its
+ * own (<hostname>:<pid>:<random>:<n>).  wv_proxy_ident gives the
+ * stream's key.  Errors: WV_EINVAL (typeid ""), the connection's
+ * errors, WV_EREMOTE (Redis refused: the key holds another type).
  */
 WV_EXTERN int wv_manager_proxy(wv_manager_t *m, const char *typeid,
                                wv_proxy_t **out, int64_t deadline);
 
 /* Drops the proxy (a client's "decref", errors ignored, as Python
- * does).  NULL: no-op. */
+ * does).  Redis: waits (1 s at most) for the replies of its last
+ * acknowledgements, removes its consumer from the group if it holds no
+ * lease (a held lease stays pending, to expire for another taker), and
+ * closes its connection.  NULL: no-op. */
 WV_EXTERN void wv_proxy_free(wv_proxy_t *p);
 
 /*
@@ -270,7 +321,10 @@ WV_EXTERN void wv_proxy_free(wv_proxy_t *p);
  * queue that stays full until the deadline: WV_ETIMEDOUT (WV_EAGAIN for
  * deadline 0: queue.Full).  Errors: WV_EINVAL (NULL, not a queue),
  * WV_ESHUTDOWN (the queue or manager was shut down), the connection's
- * errors.
+ * errors.  Redis: XADD; 0 once Redis took it (and, with appendfsync
+ * always, wrote it to disk); WV_EINDOUBT (the request went out and its
+ * reply was lost: maybe queued), WV_EREMOTE (Redis refused it: out of
+ * memory, a key of another type).
  */
 WV_EXTERN int wv_proxy_put(wv_proxy_t *p, const wv_obj_t *item,
                            int64_t deadline);
@@ -282,6 +336,12 @@ WV_EXTERN int wv_proxy_put(wv_proxy_t *p, const wv_obj_t *item,
  * Python's timeout (the time left) and the reply is awaited a little
  * longer; if even that passes, the connection is closed (a late reply
  * would be lost in it) and the next call opens another.  Errors as put's.
+ * Redis: XREADGROUP (blocking up to 10 s at a time, within the
+ * deadline), then XACK + XDEL; for deadline 0 the reply may still take
+ * up to 2 s.  An entry delivered into a reply that a broken connection
+ * lost stays pending for this proxy and is handed out by its next get.
+ * Errors: those of the connection, WV_EPROTO (an entry that is no item
+ * of ours: dropped).
  */
 WV_EXTERN int wv_proxy_get(wv_proxy_t *p, wv_obj_t **item, int64_t deadline);
 
@@ -295,7 +355,10 @@ WV_EXTERN int wv_proxy_get(wv_proxy_t *p, wv_obj_t **item, int64_t deadline);
  * 1 to max items in items[0..*got), each to free with wv_obj_free.
  * Against a CPython server, which has no such method, each falls back to
  * one put or get per item.  Errors: as put's and get's; WV_EINVAL (NULL,
- * n or max 0).
+ * n or max 0).  Redis: put_many writes its XADDs pipelined (1024 at a
+ * time) and reads their replies after; on WV_EINDOUBT, *done counts the
+ * items confirmed and the rest may or may not be queued.  get_many is one
+ * XREADGROUP COUNT max.
  */
 WV_EXTERN int wv_proxy_put_many(wv_proxy_t *p, wv_obj_t *const *items, size_t n,
                                 size_t *done, int64_t deadline);
@@ -303,12 +366,14 @@ WV_EXTERN int wv_proxy_get_many(wv_proxy_t *p, wv_obj_t **items, size_t max,
                                 size_t *got, int64_t deadline);
 
 /* queue.qsize(): items queued now (not counting leased ones).  Errors:
- * WV_EINVAL, the connection's errors. */
+ * WV_EINVAL, the connection's errors.  Redis: the consumer group's lag,
+ * entries never delivered (Redis 7; before, or where Redis cannot tell,
+ * XLEN minus the pending entries: an estimate). */
 WV_EXTERN int wv_proxy_qsize(wv_proxy_t *p, size_t *n, int64_t deadline);
 
 /* queue.task_done() and queue.join(): errors WV_EINVAL (task_done more
  * often than items were got: Python's ValueError), WV_ETIMEDOUT (join),
- * the connection's errors. */
+ * the connection's errors; WV_ENOTSUP for Redis (use leases). */
 WV_EXTERN int wv_proxy_task_done(wv_proxy_t *p, int64_t deadline);
 WV_EXTERN int wv_proxy_join(wv_proxy_t *p, int64_t deadline);
 
@@ -324,6 +389,16 @@ WV_EXTERN int wv_proxy_join(wv_proxy_t *p, int64_t deadline);
  * (lease_ms <= 0), WV_ENOTSUP (a CPython server, which has no leases),
  * and for ack WV_ENOENT (no such lease: expired, or acknowledged
  * before).
+ * Redis: the item is an entry left pending for this proxy's consumer;
+ * it expires when a get_leased (of any process) finds it idle for that
+ * caller's lease_ms, and is then that caller's (XPENDING IDLE + XCLAIM,
+ * looked for at most every lease_ms / 4, 10 ms to 1 s); a worker that
+ * died holds its leases until then.  *lease is the entry's id (ms << 20 | seq).
+ * ack checks and acknowledges in one script (XPENDING for this consumer,
+ * XACK, XDEL), so an ack after expiry is WV_ENOENT; an ack whose reply
+ * a broken connection lost is sent again, and WV_EINDOUBT if that one
+ * finds nothing (the first may have taken it).  A lease this proxy did
+ * not hand out: WV_ENOENT at once.
  */
 WV_EXTERN int wv_proxy_get_leased(wv_proxy_t *p, wv_obj_t **item,
                                   uint64_t *lease, int64_t lease_ms,
@@ -353,7 +428,8 @@ WV_EXTERN int wv_proxy_renew(wv_proxy_t *p, uint64_t lease, int64_t lease_ms,
  * (an INSTANCE, e.g. builtins.ValueError('bad', 42)), or the server's
  * error text (a STR: its traceback, unknown method...)), WV_EINVAL
  * (NULL, args not a tuple, kwds not a dict), WV_ENOTSUP (the server
- * answered with a proxy to another object), the connection's errors.
+ * answered with a proxy to another object; a Redis proxy), the
+ * connection's errors.
  */
 WV_EXTERN int wv_proxy_call(wv_proxy_t *p, const char *method,
                             const wv_obj_t *args, const wv_obj_t *kwds,

@@ -132,8 +132,10 @@ int wv_manager_connect(wv_manager_t **out, const wv_manager_opts_t *opts,
         return err;
     enum mgr_reply kind;
     wv_obj_t *value;
-    err = control(m, "dummy", NULL, &kind, &value, deadline);
-    if (!err) {
+    if (opts->url) {
+        err = wv__redis_open(m, opts, deadline);
+    } else if (!(err = control(m, "dummy", NULL, &kind, &value,
+                               deadline))) {
         err = reply_err(kind);
         wv_obj_free(value);
     }
@@ -147,6 +149,8 @@ int wv_manager_connect(wv_manager_t **out, const wv_manager_opts_t *opts,
 
 int wv__mgr_client_shutdown(wv_manager_t *m, int64_t deadline)
 {
+    if (m->redis)
+        return WV_ENOTSUP; /* no one to ask: Redis serves others too */
     enum mgr_reply kind;
     wv_obj_t *value;
     int err = control(m, "shutdown", NULL, &kind, &value, deadline);
@@ -243,7 +247,9 @@ int wv_manager_proxy(wv_manager_t *m, const char *typeid, wv_proxy_t **out,
     p->mgr = m;
     int err = WV_ENOMEM;
     if ((p->typeid = wv__mgr_strdup(typeid))) {
-        if (m->is_client) {
+        if (m->redis) {
+            err = wv__redis_proxy_new(m->redis, typeid, &p->rq, deadline);
+        } else if (m->is_client) {
             err = remote_create(p, typeid, deadline);
         } else {
             p->obj = wv__mgr_find_typeid(m, typeid);
@@ -264,6 +270,7 @@ void wv_proxy_free(wv_proxy_t *p)
 {
     if (!p)
         return;
+    wv__redis_proxy_free(p->rq);
     if (p->name) { /* decref, as a Python proxy's finalizer: errors are
                       ignored (the server may be gone) */
         wv_obj_t *args, *value;
@@ -287,5 +294,7 @@ const char *wv_proxy_typeid(const wv_proxy_t *p)
 
 const char *wv_proxy_ident(const wv_proxy_t *p)
 {
+    if (p && p->rq)
+        return wv__redis_proxy_key(p->rq);
     return p ? p->ident : NULL;
 }

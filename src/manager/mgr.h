@@ -22,6 +22,7 @@
 #include "weave/sync.h"
 
 #include "../core/internal.h"
+#include "redis.h"
 #include "wire.h"
 
 enum mgr_obj_kind { MGR_QUEUE = 1, MGR_FUNCS };
@@ -91,14 +92,18 @@ struct wv_manager {
     /* [atomic] The server answered a weave method (_wv_*) with "no such
      * method": a CPython server; batches go one call per item at once. */
     int plain_server;
+    /* Client of a redis:// url (redis.h): its configuration; each proxy
+     * has a connection of its own.  NULL for a manager's client. */
+    struct mgr_redis *redis;
 };
 
 struct wv_proxy {
     wv_manager_t *mgr;
     struct mgr_obj *obj; /* server: the object; client: NULL */
     char *typeid;
-    char *ident;    /* client: the server's ident */
-    wv_obj_t *name; /* client: ident as a STR node, reused per call */
+    char *ident;       /* client: the server's ident */
+    wv_obj_t *name;    /* client: ident as a STR node, reused per call */
+    struct rproxy *rq; /* redis:// client: the stream's proxy */
 };
 
 /* A manager with its options copied (server.c); client: a client's. */

@@ -129,6 +129,9 @@ int wv_proxy_put(wv_proxy_t *p, const wv_obj_t *item, int64_t deadline)
 {
     if (!is_queue(p) || !item)
         return WV_EINVAL;
+    if (p->rq)
+        return wv__redis_put_many(p->rq, (wv_obj_t *const *)&item, 1, NULL,
+                                  deadline);
     if (p->obj)
         return wv__mgr_q_put(p->obj, item, deadline);
     wv_obj_t *lead = wv_obj_ref((wv_obj_t *)item);
@@ -139,6 +142,10 @@ int wv_proxy_get(wv_proxy_t *p, wv_obj_t **item, int64_t deadline)
 {
     if (!is_queue(p) || !item)
         return WV_EINVAL;
+    if (p->rq) {
+        size_t got;
+        return wv__redis_get_many(p->rq, item, 1, &got, deadline);
+    }
     if (p->obj)
         return wv__mgr_q_get(p->obj, item, deadline);
     return remote_wait_call(p, "get", "get_nowait", NULL, 0, item, deadline);
@@ -149,6 +156,8 @@ int wv_proxy_get_leased(wv_proxy_t *p, wv_obj_t **item, uint64_t *lease,
 {
     if (!is_queue(p) || !item || !lease || lease_ms <= 0)
         return WV_EINVAL;
+    if (p->rq)
+        return wv__redis_get_leased(p->rq, item, lease, lease_ms, deadline);
     if (p->obj)
         return wv__mgr_q_get_leased(p->obj, item, lease, lease_ms, NULL,
                                     deadline);
@@ -199,6 +208,8 @@ int wv_proxy_ack(wv_proxy_t *p, uint64_t lease, int64_t deadline)
 {
     if (!is_queue(p))
         return WV_EINVAL;
+    if (p->rq)
+        return wv__redis_ack(p->rq, lease, deadline);
     if (p->obj)
         return wv__mgr_q_ack(p->obj, lease);
     wv_obj_t *id;
@@ -240,6 +251,8 @@ int wv_proxy_qsize(wv_proxy_t *p, size_t *n, int64_t deadline)
 {
     if (!is_queue(p) || !n)
         return WV_EINVAL;
+    if (p->rq)
+        return wv__redis_qsize(p->rq, n, deadline);
     if (p->obj) {
         *n = wv_queue_qsize(p->obj->queue);
         return 0;
@@ -260,6 +273,8 @@ int wv_proxy_task_done(wv_proxy_t *p, int64_t deadline)
 {
     if (!is_queue(p))
         return WV_EINVAL;
+    if (p->rq)
+        return WV_ENOTSUP;
     if (p->obj) {
         int err = wv_queue_task_done(p->obj->queue);
         return err == WV_EOVERFLOW ? WV_EINVAL : err;
@@ -271,6 +286,8 @@ int wv_proxy_join(wv_proxy_t *p, int64_t deadline)
 {
     if (!is_queue(p))
         return WV_EINVAL;
+    if (p->rq)
+        return WV_ENOTSUP;
     if (p->obj)
         return wv_queue_join(p->obj->queue, deadline);
     return remote_simple(p, "join", NULL, NULL, deadline);
@@ -282,6 +299,8 @@ int wv_proxy_call(wv_proxy_t *p, const char *method, const wv_obj_t *args,
     if (!p || !method || !result || (args && args->kind != WV_OBJ_TUPLE) ||
         (kwds && kwds->kind != WV_OBJ_DICT))
         return WV_EINVAL;
+    if (p->rq)
+        return WV_ENOTSUP;
     enum mgr_reply kind;
     wv_obj_t *value = NULL;
     if (p->obj) {
@@ -318,6 +337,8 @@ int wv_proxy_put_many(wv_proxy_t *p, wv_obj_t *const *items, size_t n,
         return WV_EINVAL;
     if (done)
         *done = 0;
+    if (p->rq)
+        return wv__redis_put_many(p->rq, items, n, done, deadline);
     if (!p->obj && !__atomic_load_n(&p->mgr->plain_server, __ATOMIC_RELAXED)) {
         wv_obj_t *list, *pair;
         if ((err = wv_obj_new_list(&list, n)))
@@ -360,6 +381,8 @@ int wv_proxy_get_many(wv_proxy_t *p, wv_obj_t **items, size_t max, size_t *got,
     if (!is_queue(p) || !items || !got || max == 0)
         return WV_EINVAL;
     *got = 0;
+    if (p->rq)
+        return wv__redis_get_many(p->rq, items, max, got, deadline);
     if (p->obj) {
         int err = wv__mgr_q_get(p->obj, &items[0], deadline);
         if (err)

@@ -46,6 +46,8 @@ static bool is_identifier(const char *s)
 /* Copies the options and their strings into m. */
 static int copy_opts(wv_manager_t *m, const wv_manager_opts_t *opts)
 {
+    if (opts->url) /* a redis:// client: the url says all (redis_conn.c) */
+        return 0;
     if (!opts->authkey || opts->authkey_len == 0 || opts->authkey_len > 256)
         return WV_EINVAL;
     if ((opts->unix_path && opts->host) || opts->max_wait_ms < 0 ||
@@ -104,6 +106,8 @@ int wv__mgr_alloc(wv_manager_t **out, const wv_manager_opts_t *opts,
 
 int wv_manager_new(wv_manager_t **out, const wv_manager_opts_t *opts)
 {
+    if (opts && opts->url)
+        return WV_EINVAL; /* Redis is a server already */
     int err = wv__mgr_alloc(out, opts, false);
     if (err)
         return err;
@@ -626,6 +630,7 @@ void wv_manager_free(wv_manager_t *m)
         return;
     if (m->is_client) {
         wv__mgr_client_close(m);
+        wv__redis_close(m->redis);
     } else {
         begin_shutdown(m);
         wv_server_free(m->server);
