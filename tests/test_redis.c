@@ -432,6 +432,39 @@ WVT_TEST(redis_lease_expires_and_goes_to_another_worker)
     rs_stop(&r);
 }
 
+WVT_TEST(redis_renewed_lease_is_not_taken)
+{
+    /* a renews its lease before each of b's tries: b, whose takers' lease
+     * is 1 s, finds nothing idle that long for 1.6 s and more; without the
+     * renewals its third try would take the entry. */
+    if (!have_redis())
+        return;
+    struct rs r = {.password = PASSWORD};
+    rs_start(&r);
+    wv_manager_t *m = rconnect(&r);
+    wv_proxy_t *a = rproxy(m, "jobs"), *b = rproxy(m, "jobs");
+    wv_obj_t *x = vint(7), *v;
+    WVT_OK(wv_proxy_put(a, x, wv_deadline_in(5000)));
+    uint64_t la, lb;
+    WVT_OK(wv_proxy_get_leased(a, &v, &la, 1000, wv_deadline_in(5000)));
+    wv_obj_free(v);
+    int64_t t0 = wv_now();
+    for (int i = 0; i < 4 || wv_now() - t0 < 1500; i++) {
+        WVT_OK(wv_proxy_renew(a, la, 1000, wv_deadline_in(5000)));
+        WVT_ERR(wv_proxy_get_leased(b, &v, &lb, 1000, wv_deadline_in(400)),
+                WV_ETIMEDOUT);
+    }
+    WVT_OK(wv_proxy_ack(a, la, wv_deadline_in(5000)));
+    WVT_ERR(wv_proxy_renew(a, la, 1000, wv_deadline_in(5000)), WV_ENOENT);
+    WVT_ERR(wv_proxy_renew(a, la + 1, 1000, wv_deadline_in(5000)), WV_ENOENT);
+    WVT_ERR(wv_proxy_renew(a, la, 0, wv_deadline_in(5000)), WV_EINVAL);
+    wv_obj_free(x);
+    wv_proxy_free(a);
+    wv_proxy_free(b);
+    wv_manager_free(m);
+    rs_stop(&r);
+}
+
 /* ----------------------------------------------- masters and workers */
 
 /* A worker process: takes tasks with a lease, puts each task's value

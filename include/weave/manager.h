@@ -58,7 +58,8 @@
  *    gets lose nothing to a broken connection (docs/redis.md);
  *  - a lease expires when another taker finds it idle for its own
  *    lease_ms (takers of one queue should use one lease_ms); a lease id
- *    names the stream entry;
+ *    names the stream entry; wv_proxy_renew makes it idle no more (its
+ *    lease_ms is then the takers', not the argument);
  *  - queues are unbounded; task_done, join, wv_proxy_call and
  *    wv_manager_shutdown answer WV_ENOTSUP;
  *  - an entry that is no pickled item (another program's) is dropped and
@@ -411,9 +412,12 @@ WV_EXTERN int wv_proxy_ack(wv_proxy_t *p, uint64_t lease, int64_t deadline);
  * the lease it asked for keeps it by renewing before it runs out (a
  * third of the lease before, say).  A lease that already expired and
  * went back to the queue cannot be renewed: WV_ENOENT, as its ack would
- * say.  The connection's end still puts it back.  Errors: WV_EINVAL (not
- * a queue proxy, lease_ms <= 0), WV_ENOENT, WV_ENOTSUP (a CPython
- * server), the connection's errors.
+ * say.  The connection's end still puts it back.  On redis:// the entry's
+ * idle time goes back to 0 (XCLAIM to its own consumer, only while it is
+ * still this proxy's): it lasts the takers' lease_ms from now, whatever
+ * lease_ms says; a renewal is sent again after a reconnection.  Errors:
+ * WV_EINVAL (not a queue proxy, lease_ms <= 0), WV_ENOENT, WV_ENOTSUP (a
+ * CPython server), the connection's errors.
  */
 WV_EXTERN int wv_proxy_renew(wv_proxy_t *p, uint64_t lease, int64_t lease_ms,
                              int64_t deadline);

@@ -223,6 +223,8 @@ int wv_proxy_renew(wv_proxy_t *p, uint64_t lease, int64_t lease_ms,
 {
     if (!is_queue(p) || lease_ms <= 0)
         return WV_EINVAL;
+    if (p->rq)
+        return wv__redis_renew(p->rq, lease, deadline);
     if (p->obj)
         return wv__mgr_q_renew(p->obj, lease, lease_ms);
     wv_obj_t *two[2], *args;

@@ -51,6 +51,7 @@ int wv__redis_get_many(struct rproxy *q, wv_obj_t **items, size_t max,
 int wv__redis_get_leased(struct rproxy *q, wv_obj_t **item, uint64_t *lease,
                          int64_t lease_ms, int64_t deadline);
 int wv__redis_ack(struct rproxy *q, uint64_t lease, int64_t deadline);
+int wv__redis_renew(struct rproxy *q, uint64_t lease, int64_t deadline);
 int wv__redis_qsize(struct rproxy *q, size_t *n, int64_t deadline);
 
 /* The fuzz target's entry (fuzz/fuzz_redis_reply.c): reads replies from

@@ -53,6 +53,11 @@ int wv__redis_ack(struct rproxy *q, uint64_t lease, int64_t deadline)
     return WV_ENOSYS;
 }
 
+int wv__redis_renew(struct rproxy *q, uint64_t lease, int64_t deadline)
+{
+    return WV_ENOSYS;
+}
+
 int wv__redis_qsize(struct rproxy *q, size_t *n, int64_t deadline)
 {
     return WV_ENOSYS;
