@@ -67,7 +67,7 @@ aarch64:
 	  -DCMAKE_ASM_COMPILER=aarch64-linux-gnu-gcc \
 	  "-DCMAKE_CROSSCOMPILING_EMULATOR=qemu-aarch64;-L;/usr/aarch64-linux-gnu" \
 	  -DWEAVE_BUILD_BENCH=OFF -DWEAVE_BUILD_EXAMPLES=OFF -DWEAVE_TLS=OFF \
-	  -DWEAVE_IO_URING=OFF)
+	  -DWEAVE_IO_URING=OFF -DWEAVE_REDIS=OFF)
 	$(CMAKE) --build build-aarch64 -j $(JOBS) --target test_coro test_sched test_chan
 	cd build-aarch64 && $(CTEST) -j $(JOBS) --output-on-failure -L 'coro|chan' -E '$(AARCH64_SKIP)'
 
