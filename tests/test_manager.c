@@ -1060,6 +1060,27 @@ static void local_getter(void *arg)
 
 /* A client killed while its get waits: the item put afterwards is handed
  * back to the queue, not written into the dead connection. */
+/* true once a connection to the server's port, on its side, is in
+ * CLOSE_WAIT (/proc/net/tcp, state 08): the server's socket has taken its
+ * peer's FIN, so the server can see that the client left.  (On a loaded
+ * machine the FIN of a killed process can be processed well after its
+ * death.) */
+static bool server_saw_close(uint16_t port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[256];
+    bool seen = false;
+    if (!f)
+        return false;
+    while (!seen && fgets(line, sizeof line, f)) {
+        unsigned lport, state;
+        if (sscanf(line, " %*d: %*8x:%4x %*8x:%*4x %2x", &lport, &state) == 2)
+            seen = lport == port && state == 0x08;
+    }
+    fclose(f);
+    return seen;
+}
+
 WVT_TEST(manager_client_gone_mid_get_loses_no_task)
 {
     uint16_t port;
@@ -1097,6 +1118,9 @@ WVT_TEST(manager_client_gone_mid_get_loses_no_task)
     kill(pid, SIGKILL);
     int st;
     WVT_EQ(waitpid(pid, &st, 0), pid);
+    /* The hand-back needs the server to see the client gone when its get
+     * returns; the window before that is the one only leases close. */
+    WVT_POLL(server_saw_close(port), 10000);
     /* A second getter waits behind it: the put goes to the server's get
      * (conditions wake in order), which finds its client gone and puts
      * the item back, for this one. */
