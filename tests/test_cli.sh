@@ -92,6 +92,40 @@ lines_matching() { [ "$(grep -c "$2" "$1")" -ge "$3" ]; }
 # wait, no race in the test), writing its shell's pid to $T/pid.ID first.
 HOLD='echo $$ >'"$T"'/pid.{}; while [ ! -e '"$T"'/go ]; do sleep 0.02; done; echo done {}'
 export WEAVE_AUTHKEY=weave-test-key
+# redis_start [ARGS...]: a redis-server of the case's own, on a free
+# loopback port, its data in $T/redis (AOF on, fsync always: a restart
+# keeps the queues), with the password $REDIS_PW: $RPID, $RPORT, $RURL
+# (no password in it: it comes from WEAVE_REDIS_PASSWORD).  Exits 0 with
+# SKIP if redis-server is not installed.
+REDIS_PW=weave-redis-pw
+redis_spawn() {
+    redis-server --bind 127.0.0.1 --port "$RPORT" --dir "$T/redis" \
+        --save '' --appendonly yes --appendfsync always --daemonize no \
+        --logfile '' --loglevel warning --requirepass "$REDIS_PW" \
+        >"$T/redis.log" 2>&1 &
+    RPID=$!
+    bg $RPID
+}
+redis_up() { "$W" status --redis "$RURL" --connect-timeout 1 >/dev/null 2>&1; }
+redis_start() {
+    command -v redis-server >/dev/null ||
+        { echo "SKIP: no redis-server (Debian's redis-server package)"; exit 0; }
+    mkdir -p "$T/redis"
+    for attempt in 1 2 3 4 5; do
+        # a free port now; it may be taken before redis binds it: retry
+        RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        RURL=redis://127.0.0.1:$RPORT/0
+        redis_spawn
+        poll_until 10 redis_up && return 0
+        kill -9 $RPID 2>/dev/null
+        wait $RPID 2>/dev/null
+    done
+    fail "redis-server did not start: $(cat "$T/redis.log")"
+}
+# rstatus_has TEXT: weave status --redis prints a line containing TEXT
+rstatus_has() { "$W" status --redis "$RURL" >"$T/status" 2>&1 && grep -q "$1" "$T/status"; }
+export WEAVE_REDIS_PASSWORD=$REDIS_PW
+unset REDISCLI_AUTH
 
 case $CASE in
 pipe_plain)
@@ -636,6 +670,128 @@ errors)
     ADDR=$(sed -n 's/^weave serve: listening on \([^ ]*\).*/\1/p' "$T/serve.out")
     "$W" status "$ADDR" >/dev/null || fail "the file's key (newline dropped) is the environment's"
     serve_stop
+    ;;
+redis_submit_worker)
+    # submit --wait and two workers over --redis: every result once, the
+    # exit status counting the failures; the queues empty after.
+    redis_start
+    "$W" worker --redis "$RURL" -j2 --max-jobs 3 2>"$T/w1" &
+    w1=$!
+    bg $w1
+    "$W" worker --redis "$RURL" -j2 --max-jobs 3 2>"$T/w2" &
+    w2=$!
+    bg $w2
+    "$W" submit --redis "$RURL" --wait --wait-timeout 30 \
+        'echo out {}; echo err {} >&2; test {} -gt 4' ::: 1 2 3 4 5 6 \
+        >"$T/out" 2>"$T/err"
+    expect_eq "submit rc (4 failed)" $? 4
+    expect_eq "stdout" "$(sort "$T/out" | tr '\n' ' ')" "out 1 out 2 out 3 out 4 out 5 out 6 "
+    expect_eq "stderr" "$(sort "$T/err" | tr '\n' ' ')" "err 1 err 2 err 3 err 4 err 5 err 6 "
+    wait $w1
+    expect_eq "worker 1 rc" $? 0
+    wait $w2
+    expect_eq "worker 2 rc" $? 0
+    grep -q "connected to $RURL\$" "$T/w1" || fail "worker: $(cat "$T/w1")"
+    rstatus_has '^get_task_queue: 0 queued' || fail "$(cat "$T/status")"
+    grep -q '^get_result_queue: 0 queued' "$T/status" || fail "$(cat "$T/status")"
+    # a prefix of its own: other streams, nothing there
+    "$W" submit --redis "$RURL" --redis-prefix other true ::: a || fail "submit --redis-prefix"
+    rstatus_has '^get_task_queue: 0 queued' || fail "prefix ignored: $(cat "$T/status")"
+    "$W" status --redis "$RURL" --redis-prefix other >"$T/status" 2>&1
+    grep -q '^get_task_queue: 1 queued' "$T/status" || fail "--redis-prefix: $(cat "$T/status")"
+    ;;
+redis_worker_killed)
+    # A worker SIGKILLed mid-job over Redis: its leases stay pending in
+    # Redis until idle for --lease; a second worker then redoes both
+    # tasks; submit --wait prints each result once.
+    redis_start
+    "$W" submit --redis "$RURL" --wait --wait-timeout 40 "$HOLD" ::: 1 2 \
+        >"$T/out" 2>"$T/err" &
+    spid=$!
+    bg $spid
+    "$W" worker --redis "$RURL" -j2 --lease 1 2>/dev/null &
+    w1=$!
+    bg $w1
+    poll_until 10 test -s "$T/pid.1" -a -s "$T/pid.2" || fail "jobs did not start"
+    kill -KILL $w1
+    poll_until 10 dead "$(cat "$T/pid.1")" || fail "job 1 outlived its worker"
+    poll_until 10 dead "$(cat "$T/pid.2")" || fail "job 2 outlived its worker"
+    kill -KILL -"$(cat "$T/pid.1")" -"$(cat "$T/pid.2")" 2>/dev/null
+    rm -f "$T/pid.1" "$T/pid.2"
+    # leased, not queued: the dead worker's leases are pending in Redis
+    rstatus_has '^get_task_queue: 0 queued' || fail "$(cat "$T/status")"
+    "$W" worker --redis "$RURL" -j2 --lease 1 --max-jobs 2 2>"$T/w2" &
+    w2=$!
+    bg $w2
+    poll_until 20 test -s "$T/pid.1" -a -s "$T/pid.2" ||
+        fail "the second worker did not redo the tasks: $(cat "$T/w2")"
+    touch "$T/go"
+    wait $w2
+    expect_eq "second worker rc" $? 0
+    wait $spid
+    expect_eq "submit rc" $? 0
+    expect_eq "each result once" "$(sort "$T/out" | tr '\n' ' ')" "done 1 done 2 "
+    ;;
+redis_status)
+    redis_start
+    "$W" submit --redis "$RURL" "$HOLD; exit {}" ::: 0 5 0 || fail "submit"
+    rstatus_has "^redis://127.0.0.1:$RPORT/0 (Redis, prefix weave: depths only)\$" ||
+        fail "header: $(cat "$T/status")"
+    grep -q '^get_task_queue: 3 queued$' "$T/status" || fail "$(cat "$T/status")"
+    grep -q '^get_result_queue: 0 queued$' "$T/status" || fail "$(cat "$T/status")"
+    "$W" worker --redis "$RURL" -j1 --max-jobs 3 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    poll_until 10 rstatus_has '^get_task_queue: 2 queued$' ||
+        fail "no take seen: $(cat "$T/status")"
+    touch "$T/go"
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    rstatus_has '^get_task_queue: 0 queued$' || fail "after: $(cat "$T/status")"
+    grep -q '^get_result_queue: 3 queued$' "$T/status" || fail "results: $(cat "$T/status")"
+    # no weave_status stream was made (workers do not report on Redis)
+    python3 - "$RPORT" "$REDIS_PW" >"$T/py" 2>&1 <<'PY' || fail "keys: $(cat "$T/py")"
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+pw = sys.argv[2].encode()
+s.sendall(b'*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n' % (len(pw), pw))
+data = b''
+while data.count(b'\r\n') < 4:
+    data += s.recv(4096)
+assert b'weave_status' not in data and b'get_task_queue' in data, data
+print('ok')
+PY
+    ;;
+redis_errors)
+    redis_start
+    WEAVE_REDIS_PASSWORD=wrong "$W" worker --redis "$RURL" 2>"$T/err"
+    expect_eq "wrong password: worker rc" $? 77
+    expect_eq "message" "$(cat "$T/err")" \
+        "weave worker: $RURL refused the password, or wants one (WEAVE_REDIS_PASSWORD or REDISCLI_AUTH)"
+    env -u WEAVE_REDIS_PASSWORD "$W" submit --redis "$RURL" true ::: a 2>"$T/err"
+    expect_eq "no password: submit rc" $? 77
+    WEAVE_REDIS_PASSWORD=wrong "$W" status --redis "$RURL" 2>"$T/err"
+    expect_eq "wrong password: status rc" $? 77
+    # the url's password wins over the environment's, and is not shown
+    WEAVE_REDIS_PASSWORD=wrong "$W" status --redis "redis://:$REDIS_PW@127.0.0.1:$RPORT/0" >"$T/out" 2>&1 ||
+        fail "the url's password: $(cat "$T/out")"
+    grep -q "$REDIS_PW" "$T/out" && fail "the password is shown: $(cat "$T/out")"
+    # redis-cli's variable, when weave's is not set
+    env -u WEAVE_REDIS_PASSWORD REDISCLI_AUTH=$REDIS_PW "$W" status --redis "$RURL" >/dev/null 2>&1 ||
+        fail "REDISCLI_AUTH"
+    "$W" status --redis "$RURL" 127.0.0.1:5000 2>"$T/err"
+    expect_eq "--redis and an address rc" $? 255
+    "$W" status --redis "http://127.0.0.1:$RPORT" 2>"$T/err"
+    expect_eq "not a redis url rc" $? 255
+    "$W" status --redis "redis://127.0.0.1:$RPORT/99" 2>"$T/err"
+    expect_eq "no such db rc" $? 255
+    kill -9 $RPID
+    wait $RPID 2>/dev/null
+    start=$(date +%s)
+    "$W" worker --redis "$RURL" --connect-timeout 1 2>"$T/err"
+    expect_eq "unreachable rc" $? 69
+    [ $(($(date +%s) - start)) -lt 5 ] || fail "too slow"
+    expect_eq "message" "$(cat "$T/err")" "weave worker: cannot reach $RURL: connection refused"
     ;;
 *)
     fail "no such case"
