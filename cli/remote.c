@@ -206,8 +206,7 @@ int cli_remote_option(cli_remote_t *r, int argc, char **argv, int *i)
     if ((got = take_string(cmd, argc, argv, i,
                            r->server ? "--bind" : "--connect", &v)))
         return got < 0 || cli_remote_address(r, v) < 0 ? -1 : 1;
-    if (!r->server &&
-        ((got = take_string(cmd, argc, argv, i, "--redis", &r->redis)) ||
+    if (((got = take_string(cmd, argc, argv, i, "--redis", &r->redis)) ||
          (got = take_string(cmd, argc, argv, i, "--redis-prefix",
                             &r->redis_prefix))))
         return got;
@@ -346,7 +345,7 @@ static int make_tls(cli_remote_t *r)
 
 int cli_remote_ready(cli_remote_t *r)
 {
-    if (r->redis && r->addressed) {
+    if (r->redis && r->addressed && !r->server) {
         fprintf(stderr,
                 "weave %s: --redis and a manager's address together "
                 "(weave %s --help)\n",
@@ -357,9 +356,14 @@ int cli_remote_ready(cli_remote_t *r)
         fprintf(stderr, "weave %s: --redis-prefix without --redis\n", r->cmd);
         return CLI_EXIT_USAGE;
     }
-    if (r->redis) {
+    if (r->redis && !r->server) {
         int rc = cli_remote_redis_ready(r);
         return rc ? rc : make_tls(r);
+    }
+    if (r->redis) { /* serve: its own key and TLS, and the backend's url */
+        int rc = cli_remote_redis_ready(r);
+        if (rc)
+            return rc;
     }
     if (!r->host && !(r->host = strdup("127.0.0.1"))) {
         fprintf(stderr, "weave %s: out of memory\n", r->cmd);
@@ -377,15 +381,25 @@ wv_manager_opts_t cli_remote_opts(const cli_remote_t *r)
         .authkey = r->authkey,
         .authkey_len = r->authkey_len,
         .tls = r->tls_ctx,
+        .url = r->server ? NULL : r->redis_url,
+        .redis_prefix = r->server ? NULL : r->redis_prefix,
+    };
+    return o;
+}
+
+wv_manager_opts_t cli_remote_redis_opts(const cli_remote_t *r)
+{
+    wv_manager_opts_t o = {
         .url = r->redis_url,
         .redis_prefix = r->redis_prefix,
+        .tls = r->server ? NULL : r->tls_ctx,
     };
     return o;
 }
 
 const char *cli_remote_where(const cli_remote_t *r, char *buf, size_t cap)
 {
-    if (r->redis_where) {
+    if (r->redis_where && !r->server) {
         snprintf(buf, cap, "%s", r->redis_where);
         return buf;
     }

@@ -38,7 +38,8 @@ typedef struct cli_remote {
     bool tls_insecure;        /* clients: --tls-insecure (no verification) */
     wv_tls_ctx_t *tls_ctx;    /* made by cli_remote_ready, or NULL */
     int64_t connect_ms;       /* --connect-timeout, default 10 s */
-    const char *redis;        /* clients: --redis URL as given, or NULL */
+    const char *redis;        /* --redis URL as given, or NULL (serve:
+                               * its queues' backend) */
     const char *redis_prefix; /* --redis-prefix, NULL: the library's */
     char *redis_url;          /* the url used: --redis with the password of
                                * the environment added (malloc), or NULL */
@@ -87,6 +88,9 @@ int cli_remote_ready(cli_remote_t *r);
 int cli_remote_redis_ready(cli_remote_t *r);
 /* The manager options for r (pointing into r). */
 wv_manager_opts_t cli_remote_opts(const cli_remote_t *r);
+/* The options of a client of the Redis of --redis (serve: its backend,
+ * without TLS options: rediss:// trusts the system's CAs). */
+wv_manager_opts_t cli_remote_redis_opts(const cli_remote_t *r);
 /* "HOST:PORT" of r, or the Redis url without its password, in buf. */
 const char *cli_remote_where(const cli_remote_t *r, char *buf, size_t cap);
 

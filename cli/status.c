@@ -64,6 +64,11 @@ static void print_queue(const char *name, const wv_obj_t *q)
         printf("%s: no such queue\n", name);
         return;
     }
+    if (wv_obj_dict_get(q, "redis")) { /* weave serve --redis */
+        printf("%s: %lld queued (in Redis)\n", name,
+               (long long)num(q, "qsize"));
+        return;
+    }
     printf("%s: %lld queued, %lld leased, %lld put, %lld taken, %lld acked, "
            "%lld redelivered, %lld renewed\n",
            name, (long long)num(q, "qsize"), (long long)num(q, "leased"),
