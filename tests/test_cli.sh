@@ -124,6 +124,33 @@ redis_start() {
 }
 # rstatus_has TEXT: weave status --redis prints a line containing TEXT
 rstatus_has() { "$W" status --redis "$RURL" >"$T/status" 2>&1 && grep -q "$1" "$T/status"; }
+# redis_cmd ARGS...: one command to the case's redis-server (RESP over a
+# socket: redis-cli may be missing), its reply on stdout as Python prints it
+redis_cmd() {
+    python3 - "$RPORT" "$REDIS_PW" "$@" <<'PY'
+import socket, sys
+def enc(*a):
+    out = b'*%d\r\n' % len(a)
+    for x in a:
+        x = x.encode()
+        out += b'$%d\r\n%s\r\n' % (len(x), x)
+    return out
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+f = s.makefile('rb')
+def read():
+    line = f.readline()[:-2]
+    t, rest = line[:1], line[1:]
+    if t == b'$':
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if t == b'*':
+        return [read() for _ in range(int(rest))]
+    return int(rest) if t == b':' else rest
+s.sendall(enc('AUTH', sys.argv[2]) + enc(*sys.argv[3:]))
+read()
+print(read())
+PY
+}
 export WEAVE_REDIS_PASSWORD=$REDIS_PW
 unset REDISCLI_AUTH
 
@@ -750,17 +777,9 @@ redis_status)
     rstatus_has '^get_task_queue: 0 queued$' || fail "after: $(cat "$T/status")"
     grep -q '^get_result_queue: 3 queued$' "$T/status" || fail "results: $(cat "$T/status")"
     # no weave_status stream was made (workers do not report on Redis)
-    python3 - "$RPORT" "$REDIS_PW" >"$T/py" 2>&1 <<'PY' || fail "keys: $(cat "$T/py")"
-import socket, sys
-s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
-pw = sys.argv[2].encode()
-s.sendall(b'*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n' % (len(pw), pw))
-data = b''
-while data.count(b'\r\n') < 4:
-    data += s.recv(4096)
-assert b'weave_status' not in data and b'get_task_queue' in data, data
-print('ok')
-PY
+    redis_cmd KEYS '*' >"$T/keys" || fail "KEYS"
+    grep -q get_task_queue "$T/keys" || fail "keys: $(cat "$T/keys")"
+    grep -q weave_status "$T/keys" && fail "keys: $(cat "$T/keys")"
     ;;
 redis_errors)
     redis_start
@@ -792,6 +811,85 @@ redis_errors)
     expect_eq "unreachable rc" $? 69
     [ $(($(date +%s) - start)) -lt 5 ] || fail "too slow"
     expect_eq "message" "$(cat "$T/err")" "weave worker: cannot reach $RURL: connection refused"
+    ;;
+redis_serve)
+    # weave serve --redis: a Python BaseManager master puts tasks through
+    # serve; serve stops and starts again: the tasks were in Redis; a
+    # weave worker through serve (leases, acks, renewals forwarded) and
+    # one on Redis directly run them; the master reads the results
+    # through serve.
+    redis_start
+    serve_start --redis "$RURL"
+    grep -q "(queues get_task_queue, get_result_queue in $RURL)\$" "$T/serve.out" ||
+        fail "$(cat "$T/serve.out")"
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python put: $(cat "$T/py")"
+import os, queue, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_task_queue'); M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+task, result = m.get_task_queue(), m.get_result_queue()
+for i in range(3):
+    task.put('echo task %d' % i)
+assert task.qsize() == 3 and not task.empty() and result.empty()
+try:
+    result.get(timeout=0.2)
+    sys.exit('a result from nowhere')
+except queue.Empty:
+    pass
+try:
+    result.get_nowait()
+    sys.exit('a result from nowhere')
+except queue.Empty:
+    pass
+print('ok')
+PY
+    serve_stop
+    rstatus_has '^get_task_queue: 3 queued$' || fail "not in Redis: $(cat "$T/status")"
+    serve_start --redis "$RURL"
+    status_has '^get_task_queue: 3 queued (in Redis)$' || fail "$(cat "$T/status")"
+    "$W" worker -j2 --max-jobs 2 --lease 1 "$ADDR" 2>"$T/w1" &
+    w1=$!
+    bg $w1
+    "$W" worker --redis "$RURL" --max-jobs 1 --lease 1 2>"$T/w2" &
+    w2=$!
+    bg $w2
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python get: $(cat "$T/py")"
+import os, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+result = m.get_result_queue()
+outs = sorted(result.get(timeout=20)['stdout'] for _ in range(3))
+assert outs == [b'task 0\n', b'task 1\n', b'task 2\n'], outs
+print('ok')
+PY
+    wait $w1
+    expect_eq "worker through serve rc" $? 0
+    wait $w2
+    expect_eq "worker on Redis rc" $? 0
+    grep -q 'may run twice' "$T/w1" "$T/w2" && fail "a lease was lost: $(cat "$T/w1" "$T/w2")"
+    # every lease acked through serve: the entries are gone from Redis
+    expect_eq "entries left in the task stream" "$(redis_cmd XLEN weave:get_task_queue)" 0
+    # submit --wait through serve, with a worker through serve
+    "$W" worker -j2 --max-jobs 2 "$ADDR" 2>/dev/null &
+    w1=$!
+    bg $w1
+    out=$("$W" submit --connect "$ADDR" --wait --wait-timeout 20 'echo {}' ::: a b | sort | tr '\n' ' ')
+    expect_eq "submit through serve" "$out" "a b "
+    wait $w1 || fail "worker rc"
+    status_has '^jobs: 4 done, 0 failed' || fail "reports: $(cat "$T/status")"
+    serve_stop
+    # the plain gets' XACK + XDEL go out with a proxy's next command, or
+    # when serve frees its proxies at the end: now
+    expect_eq "entries left in the result stream" "$(redis_cmd XLEN weave:get_result_queue)" 0
+    # the password refused: serve says so and exits 77
+    WEAVE_REDIS_PASSWORD=wrong "$W" serve --bind 127.0.0.1:0 --redis "$RURL" 2>"$T/err"
+    expect_eq "serve, wrong password: rc" $? 77
+    grep -q 'password was refused' "$T/err" || fail "$(cat "$T/err")"
     ;;
 *)
     fail "no such case"
