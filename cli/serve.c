@@ -346,6 +346,7 @@ static int listen_and_wait(serve_t *s)
     while (sig < 0);
     fprintf(stderr, "weave serve: %s: stopping\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    serve_redis_stop(s->redis);
     wv_manager_shutdown(s->m, wv_deadline_in(5000));
     return 0;
 }

@@ -28,6 +28,11 @@
  * lease and is redone, at least once.  A client whose connection ends
  * does not hand its leases back at once: they expire in Redis.
  *
+ * A stop (serve_redis_stop, before the server's shutdown) ends the
+ * waiting gets at their next slice, as a manager's shutdown ends its
+ * queues' waits: they answer a RuntimeError naming WV_ESHUTDOWN (a weave
+ * worker then leaves, as from a manager's shut-down queue).
+ *
  * Lock order: a queue's lock only; no call to Redis is made under it.
  * The pool's proxies live until serve ends (the pool grows to the
  * number of calls at once, at most MAX_PROXIES).
@@ -60,6 +65,7 @@ typedef struct lease {
 
 struct rqueue {
     wv_manager_t *rm;   /* the Redis client (borrowed) */
+    const int *stopping; /* [atomic] serve is stopping: waits end */
     char *typeid;       /* the queue's name */
     wv_lock_t lock;     /* guards slots, nslots, leases, nleases */
     wv_cond_t freed;    /* a slot was given back */
@@ -70,6 +76,7 @@ struct rqueue {
 };
 
 struct serve_redis {
+    int stopping;        /* [atomic] serve_redis_stop was called */
     wv_manager_t *rm;    /* the Redis client */
     struct rqueue *q[2]; /* the task and result queues */
 };
@@ -265,6 +272,9 @@ static int sliced(struct rqueue *q, take_fn take, void *ctx, int64_t deadline,
             err = take(q->slots[*slot].p, ctx, d);
             give_back(q, *slot);
         }
+        if (err == WV_ETIMEDOUT &&
+            __atomic_load_n(q->stopping, __ATOMIC_ACQUIRE))
+            return WV_ESHUTDOWN; /* as a manager's queue shut down */
         bool more = deadline < 0 || wv_now() < deadline;
         if (d == deadline || !more ||
             !(err == WV_ETIMEDOUT || is_transient(err)))
@@ -557,6 +567,7 @@ static int rqueue_register(serve_redis_t *b, wv_manager_t *m,
         return WV_ENOMEM;
     }
     q->rm = b->rm;
+    q->stopping = &b->stopping;
     wv_lock_init(&q->lock);
     wv_cond_init(&q->freed);
     *out = q;
@@ -606,6 +617,12 @@ int serve_redis_qsize(serve_redis_t *b, const char *typeid, size_t *n)
         if (b->q[i] && !strcmp(b->q[i]->typeid, typeid))
             return qsize_of(b->q[i], n);
     return WV_ENOENT;
+}
+
+void serve_redis_stop(serve_redis_t *b)
+{
+    if (b)
+        __atomic_store_n(&b->stopping, 1, __ATOMIC_RELEASE);
 }
 
 void serve_redis_free(serve_redis_t *b)

@@ -17,6 +17,9 @@ int serve_redis_new(serve_redis_t **out, const cli_remote_t *r,
                     wv_manager_t *m);
 /* The depth of the queue typeid in Redis.  0 or WV_E*. */
 int serve_redis_qsize(serve_redis_t *b, const char *typeid, size_t *n);
+/* Ends the waiting gets (each at its next slice: within SLICE_MS), so
+ * that the server's shutdown does not wait for them.  NULL: no-op. */
+void serve_redis_stop(serve_redis_t *b);
 void serve_redis_free(serve_redis_t *b);
 
 #endif /* WEAVE_CLI_SERVE_REDIS_H */

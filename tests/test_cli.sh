@@ -882,7 +882,18 @@ PY
     expect_eq "submit through serve" "$out" "a b "
     wait $w1 || fail "worker rc"
     status_has '^jobs: 4 done, 0 failed' || fail "reports: $(cat "$T/status")"
+    # a stop ends the waits forwarded to Redis at once, not at the
+    # shutdown's 5 s deadline: an idle worker waits in a get
+    "$W" worker "$ADDR" 2>"$T/w3" &
+    w3=$!
+    bg $w3
+    poll_until 10 grep -q connected "$T/w3" || fail "worker 3: $(cat "$T/w3")"
+    start=$(date +%s)
     serve_stop
+    [ $(($(date +%s) - start)) -lt 4 ] || fail "serve took the whole shutdown deadline"
+    kill -TERM $w3
+    wait $w3
+    expect_eq "worker 3 rc" $? 0
     # the plain gets' XACK + XDEL go out with a proxy's next command, or
     # when serve frees its proxies at the end: now
     expect_eq "entries left in the result stream" "$(redis_cmd XLEN weave:get_result_queue)" 0
