@@ -37,13 +37,15 @@ const char CLI_REMOTE_USAGE_CONNECT[] =
     "  --tls-insecure        TLS without verifying the server (tests only)\n";
 
 const char CLI_REMOTE_USAGE_EXIT[] =
-    "  69   the manager cannot be reached (serve: cannot listen there)\n"
-    "  76   the peer is no manager, does not serve the queue named, or\n"
-    "       its TLS certificate fails verification\n"
-    "  77   the manager refused the authkey\n"
+    "  69   the manager or Redis cannot be reached (serve: cannot listen\n"
+    "       there)\n"
+    "  76   the peer is no manager (or no Redis), does not serve the\n"
+    "       queue named, or its TLS certificate fails verification\n"
+    "  77   the manager refused the authkey, or Redis the password\n"
     "  253  out of memory, or the scheduler could not start\n"
     "  254  the authkey file, an input file or a TLS file unusable\n"
-    "  255  bad usage (an authkey given on the command line too)\n";
+    "  255  bad usage (an authkey given on the command line too; --redis:\n"
+    "       not a redis:// url, no such db, weave built without hiredis)\n";
 
 /* ------------------------------------------------------------ parsing */
 
@@ -460,8 +462,8 @@ int cli_remote_fail(const cli_remote_t *r, const char *what, int err)
                 "weave %s: --redis: this weave was built without hiredis\n",
                 r->cmd);
     else if (err == WV_EREMOTE)
-        fprintf(stderr, "weave %s: %s refused %s: %s\n", r->cmd, where,
-                what, wv_strerror(err));
+        fprintf(stderr, "weave %s: %s refused %s: %s\n", r->cmd, where, what,
+                wv_strerror(err));
     else if (err == WV_ENOENT)
         fprintf(stderr, "weave %s: %s serves no %s\n", r->cmd, where, what);
     else if (err == WV_EPROTO)

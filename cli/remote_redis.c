@@ -85,8 +85,7 @@ static const char *env_password(void)
 }
 
 /* The url with the environment's password put in, if it has none. */
-static char *with_password(const char *url, const char *start,
-                           const char *end)
+static char *with_password(const char *url, const char *start, const char *end)
 {
     const char *at = userinfo_end(start, end), *pw = env_password();
     if (!pw || (at && has_password(start, at)))
@@ -104,8 +103,8 @@ static char *with_password(const char *url, const char *start,
     size_t len = strlen(url) + strlen(esc) + 3;
     char *out = malloc(len);
     if (out)
-        snprintf(out, len, "%.*s%.*s:%s@%s", (int)(start - url), url,
-                 (int)user, start, esc, rest);
+        snprintf(out, len, "%.*s%.*s:%s@%s", (int)(start - url), url, (int)user,
+                 start, esc, rest);
     free(esc);
     return out;
 }
@@ -127,7 +126,8 @@ int cli_remote_redis_ready(cli_remote_t *r)
 {
     const char *start, *end;
     if (!authority(r->redis, &start, &end) ||
-        (strncmp(r->redis, "redis://", 8) && strncmp(r->redis, "rediss://", 9))) {
+        (strncmp(r->redis, "redis://", 8) &&
+         strncmp(r->redis, "rediss://", 9))) {
         fprintf(stderr,
                 "weave %s: --redis %s: not a redis:// or rediss:// url "
                 "(weave %s --help)\n",

@@ -73,9 +73,10 @@ static void usage(FILE *f)
           f);
     fputs("  --redis URL           keep the queues in Redis Streams, shared\n"
           "                        with other serves and --redis clients and\n"
-          "                        kept across restarts (password: as for\n"
-          "                        the clients; rediss:// trusts the system's\n"
-          "                        CAs)\n"
+          "                        kept across restarts: redis://[[USER]:\n"
+          "                        PASSWORD@]HOST[:PORT][/DB], rediss://...\n"
+          "                        (the system's CAs); no password in URL:\n"
+          "                        $WEAVE_REDIS_PASSWORD, else $REDISCLI_AUTH\n"
           "  --redis-prefix P      the streams' key prefix (weave)\n",
           f);
     fputs(CLI_REMOTE_USAGE_KEY, f);

@@ -64,14 +64,14 @@ typedef struct lease {
 } lease_t;
 
 struct rqueue {
-    wv_manager_t *rm;   /* the Redis client (borrowed) */
+    wv_manager_t *rm;    /* the Redis client (borrowed) */
     const int *stopping; /* [atomic] serve is stopping: waits end */
-    char *typeid;       /* the queue's name */
-    wv_lock_t lock;     /* guards slots, nslots, leases, nleases */
-    wv_cond_t freed;    /* a slot was given back */
+    char *typeid;        /* the queue's name */
+    wv_lock_t lock;      /* guards slots, nslots, leases, nleases */
+    wv_cond_t freed;     /* a slot was given back */
     slot_t slots[MAX_PROXIES];
-    size_t nslots;      /* slots made */
-    lease_t *leases;    /* leases handed out and not acked (malloc) */
+    size_t nslots;   /* slots made */
+    lease_t *leases; /* leases handed out and not acked (malloc) */
     size_t nleases, cap;
 };
 
@@ -196,8 +196,8 @@ static void lease_drop(struct rqueue *q, uint64_t id)
 
 /* ------------------------------------------------------ the arguments */
 
-static const wv_obj_t *arg(const wv_obj_t *args, const wv_obj_t *kwds,
-                           size_t i, const char *name)
+static const wv_obj_t *arg(const wv_obj_t *args, const wv_obj_t *kwds, size_t i,
+                           const char *name)
 {
     if (args && i < args->u.seq.len)
         return args->u.seq.items[i];
@@ -243,7 +243,7 @@ static int reply_err(int err, bool put, wv_obj_t **result)
     if (!name)
         return err;
     return wv_obj_new_exception(result, module, name, NULL) ? WV_ENOMEM
-                                                             : WV_EREMOTE;
+                                                            : WV_EREMOTE;
 }
 
 /* A connection error worth another slice (Redis restarting). */
@@ -332,8 +332,8 @@ static int m_get(void *arg_, const wv_obj_t *args, const wv_obj_t *kwds,
     return err ? reply_err(err, false, result) : 0;
 }
 
-static int m_get_nowait(void *arg_, const wv_obj_t *args,
-                        const wv_obj_t *kwds, wv_obj_t **result)
+static int m_get_nowait(void *arg_, const wv_obj_t *args, const wv_obj_t *kwds,
+                        wv_obj_t **result)
 {
     struct rqueue *q = arg_;
     struct take_ctx c = {.items = result, .max = 1};
@@ -389,9 +389,9 @@ static int m_put_many(void *arg_, const wv_obj_t *args, const wv_obj_t *kwds,
         return reply_err(WV_EINVAL, true, result);
     int err = borrow_any(q, &slot, wv_deadline_in(CALL_MS));
     if (!err) {
-        err = wv_proxy_put_many(q->slots[slot].p, items->u.seq.items,
-                                items->u.seq.len, &done,
-                                wv_deadline_in(CALL_MS));
+        err =
+            wv_proxy_put_many(q->slots[slot].p, items->u.seq.items,
+                              items->u.seq.len, &done, wv_deadline_in(CALL_MS));
         give_back(q, slot);
     }
     wv_obj_t *pair, *count, *code;
@@ -407,8 +407,8 @@ static int m_put_many(void *arg_, const wv_obj_t *args, const wv_obj_t *kwds,
 }
 
 /* _wv_get_leased(lease_ms, block, timeout): (lease, item). */
-static int m_get_leased(void *arg_, const wv_obj_t *args,
-                        const wv_obj_t *kwds, wv_obj_t **result)
+static int m_get_leased(void *arg_, const wv_obj_t *args, const wv_obj_t *kwds,
+                        wv_obj_t **result)
 {
     struct rqueue *q = arg_;
     int64_t deadline;
@@ -461,8 +461,8 @@ static int on_lease(struct rqueue *q, const wv_obj_t *args,
         return reply_err(err, false, result);
     wv_proxy_t *p = q->slots[slot].p;
     if (renew)
-        err = wv_proxy_renew(p, (uint64_t)id, lease_ms,
-                             wv_deadline_in(CALL_MS));
+        err =
+            wv_proxy_renew(p, (uint64_t)id, lease_ms, wv_deadline_in(CALL_MS));
     else
         err = wv_proxy_ack(p, (uint64_t)id, wv_deadline_in(CALL_MS));
     give_back(q, slot);
@@ -573,13 +573,11 @@ static int rqueue_register(serve_redis_t *b, wv_manager_t *m,
     *out = q;
     int err = 0;
     for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS && !err; i++)
-        err = wv_manager_register(m, typeid, METHODS[i].name, METHODS[i].fn,
-                                  q);
+        err = wv_manager_register(m, typeid, METHODS[i].name, METHODS[i].fn, q);
     return err;
 }
 
-int serve_redis_new(serve_redis_t **out, const cli_remote_t *r,
-                    wv_manager_t *m)
+int serve_redis_new(serve_redis_t **out, const cli_remote_t *r, wv_manager_t *m)
 {
     serve_redis_t *b = calloc(1, sizeof *b);
     if (!b) {

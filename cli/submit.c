@@ -84,6 +84,8 @@ static void usage(FILE *f)
         "exit status:\n"
         "  0    the tasks were put (--wait: and all succeeded)\n"
         "  1-100  --wait: that many tasks failed; 101: more than 100\n"
+        "  69   also: --redis, a put in doubt (the connection broke\n"
+        "       before Redis answered: those tasks may or may not be queued)\n"
         "  75   --wait-timeout passed before every result came\n"
         "  130  interrupted by SIGINT (143: SIGTERM); the tasks stay queued\n",
         f);
