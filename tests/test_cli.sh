@@ -902,6 +902,38 @@ PY
     expect_eq "serve, wrong password: rc" $? 77
     grep -q 'password was refused' "$T/err" || fail "$(cat "$T/err")"
     ;;
+redis_worker_reconnects)
+    # A task queued before Redis restarts (same port, its AOF) is still
+    # there after; a worker waiting when Redis dies says it lost it,
+    # reconnects when it is back, and runs what is submitted then.
+    redis_start
+    "$W" submit --redis "$RURL" 'echo before' ::: x || fail "submit before"
+    redis_cmd SHUTDOWN >/dev/null 2>&1
+    wait $RPID 2>/dev/null
+    redis_spawn
+    poll_until 20 redis_up || fail "redis did not restart: $(cat "$T/redis.log")"
+    rstatus_has '^get_task_queue: 1 queued$' || fail "the task is gone: $(cat "$T/status")"
+    "$W" worker --redis "$RURL" -j1 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    out=$("$W" submit --redis "$RURL" --wait --wait-timeout 20 'echo after' ::: y)
+    expect_eq "rc" $? 0
+    expect_eq "output" "$out" "after y"
+    # Redis dies while the worker waits, then comes back
+    kill -9 $RPID
+    wait $RPID 2>/dev/null
+    poll_until 20 grep -q 'lost' "$T/werr" || fail "no loss reported: $(cat "$T/werr")"
+    redis_spawn
+    poll_until 30 lines_matching "$T/werr" '^weave worker: connected' 2 ||
+        fail "did not reconnect: $(cat "$T/werr")"
+    out=$("$W" submit --redis "$RURL" --wait --wait-timeout 20 'echo again' ::: z)
+    expect_eq "rc after the restart" $? 0
+    expect_eq "output after the restart" "$out" "again z"
+    rstatus_has '^get_result_queue: 1 queued$' || fail "the first result: $(cat "$T/status")"
+    kill -TERM $wpid
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    ;;
 *)
     fail "no such case"
     ;;
