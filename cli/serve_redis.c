@@ -83,38 +83,63 @@ struct serve_redis {
 
 /* ---------------------------------------------------------- the pool */
 
+static void give_back(struct rqueue *q, size_t idx)
+{
+    wv_lock_acquire(&q->lock, WV_FOREVER);
+    q->slots[idx].busy = false;
+    wv_lock_release(&q->lock);
+    wv_cond_notify_all(&q->freed);
+}
+
+/* A slot of q to lend: a free proxy (*made true), else an empty slot
+ * (one whose proxy could not be made) or a new one; false if all
+ * MAX_PROXIES are busy.  Under q's lock. */
+static bool pick_locked(struct rqueue *q, size_t *idx, bool *made)
+{
+    size_t empty = q->nslots;
+    for (size_t i = 0; i < q->nslots; i++) {
+        if (q->slots[i].busy)
+            continue;
+        if (q->slots[i].p) {
+            *idx = i;
+            *made = true;
+            return true;
+        }
+        empty = i;
+    }
+    if (empty == q->nslots && q->nslots == MAX_PROXIES)
+        return false;
+    if (empty == q->nslots)
+        q->nslots++;
+    *idx = empty;
+    *made = false;
+    return true;
+}
+
 /* Lends a free proxy of q, making one if none is free (*idx its slot). */
 static int borrow_any(struct rqueue *q, size_t *idx, int64_t deadline)
 {
+    bool made;
     wv_lock_acquire(&q->lock, WV_FOREVER);
-    for (;;) {
-        for (size_t i = 0; i < q->nslots; i++)
-            if (q->slots[i].p && !q->slots[i].busy) {
-                q->slots[i].busy = true;
-                *idx = i;
-                wv_lock_release(&q->lock);
-                return 0;
-            }
-        if (q->nslots < MAX_PROXIES)
-            break;
+    while (!pick_locked(q, idx, &made)) {
         int err = wv_cond_wait(&q->freed, &q->lock, deadline);
         if (err == WV_ETIMEDOUT || err == WV_ECANCELED) {
             wv_lock_release(&q->lock);
             return err;
         }
     }
-    /* A slot of its own, busy, whose proxy is made outside the lock. */
-    *idx = q->nslots++;
     q->slots[*idx].busy = true;
     wv_lock_release(&q->lock);
+    if (made)
+        return 0;
+    /* The slot is ours (busy); its proxy is made outside the lock. */
     wv_proxy_t *p;
     int err = wv_manager_proxy(q->rm, q->typeid, &p, wv_deadline_in(CALL_MS));
-    wv_lock_acquire(&q->lock, WV_FOREVER);
-    q->slots[*idx].p = err ? NULL : p;
-    q->slots[*idx].busy = !err;
-    wv_lock_release(&q->lock);
-    if (err)
-        wv_cond_notify_all(&q->freed);
+    if (!err) {
+        q->slots[*idx].p = p; /* busy: nobody else looks at it */
+        return 0;
+    }
+    give_back(q, *idx); /* empty, to be filled by a later call */
     return err;
 }
 
@@ -131,14 +156,6 @@ static int borrow_slot(struct rqueue *q, size_t idx, int64_t deadline)
     }
     wv_lock_release(&q->lock);
     return err;
-}
-
-static void give_back(struct rqueue *q, size_t idx)
-{
-    wv_lock_acquire(&q->lock, WV_FOREVER);
-    q->slots[idx].busy = false;
-    wv_lock_release(&q->lock);
-    wv_cond_notify_all(&q->freed);
 }
 
 /* The slot holding lease, or false. */
