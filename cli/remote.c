@@ -37,13 +37,15 @@ const char CLI_REMOTE_USAGE_CONNECT[] =
     "  --tls-insecure        TLS without verifying the server (tests only)\n";
 
 const char CLI_REMOTE_USAGE_EXIT[] =
-    "  69   the manager cannot be reached (serve: cannot listen there)\n"
-    "  76   the peer is no manager, does not serve the queue named, or\n"
-    "       its TLS certificate fails verification\n"
-    "  77   the manager refused the authkey\n"
+    "  69   the manager or Redis cannot be reached (serve: cannot listen\n"
+    "       there)\n"
+    "  76   the peer is no manager (or no Redis), does not serve the\n"
+    "       queue named, or its TLS certificate fails verification\n"
+    "  77   the manager refused the authkey, or Redis the password\n"
     "  253  out of memory, or the scheduler could not start\n"
     "  254  the authkey file, an input file or a TLS file unusable\n"
-    "  255  bad usage (an authkey given on the command line too)\n";
+    "  255  bad usage (an authkey given on the command line too; --redis:\n"
+    "       not a redis:// url, no such db, weave built without hiredis)\n";
 
 /* ------------------------------------------------------------ parsing */
 
@@ -124,6 +126,11 @@ void cli_remote_init(cli_remote_t *r, const char *cmd, bool server)
 void cli_remote_free(cli_remote_t *r)
 {
     free(r->host);
+    if (r->redis_url) {
+        memset(r->redis_url, 0, strlen(r->redis_url));
+        free(r->redis_url);
+    }
+    free(r->redis_where);
     if (r->authkey) {
         memset(r->authkey, 0, r->authkey_len);
         free(r->authkey);
@@ -162,6 +169,7 @@ int cli_remote_address(cli_remote_t *r, const char *text)
         return -1;
     }
     r->port = (uint16_t)port;
+    r->addressed = true;
     return 0;
 bad:
     fprintf(stderr,
@@ -200,6 +208,10 @@ int cli_remote_option(cli_remote_t *r, int argc, char **argv, int *i)
     if ((got = take_string(cmd, argc, argv, i,
                            r->server ? "--bind" : "--connect", &v)))
         return got < 0 || cli_remote_address(r, v) < 0 ? -1 : 1;
+    if (((got = take_string(cmd, argc, argv, i, "--redis", &r->redis)) ||
+         (got = take_string(cmd, argc, argv, i, "--redis-prefix",
+                            &r->redis_prefix))))
+        return got;
     if ((got = take_string(cmd, argc, argv, i, "--authkey-file",
                            &r->authkey_file)) ||
         (got =
@@ -335,6 +347,26 @@ static int make_tls(cli_remote_t *r)
 
 int cli_remote_ready(cli_remote_t *r)
 {
+    if (r->redis && r->addressed && !r->server) {
+        fprintf(stderr,
+                "weave %s: --redis and a manager's address together "
+                "(weave %s --help)\n",
+                r->cmd, r->cmd);
+        return CLI_EXIT_USAGE;
+    }
+    if (r->redis_prefix && !r->redis) {
+        fprintf(stderr, "weave %s: --redis-prefix without --redis\n", r->cmd);
+        return CLI_EXIT_USAGE;
+    }
+    if (r->redis && !r->server) {
+        int rc = cli_remote_redis_ready(r);
+        return rc ? rc : make_tls(r);
+    }
+    if (r->redis) { /* serve: its own key and TLS, and the backend's url */
+        int rc = cli_remote_redis_ready(r);
+        if (rc)
+            return rc;
+    }
     if (!r->host && !(r->host = strdup("127.0.0.1"))) {
         fprintf(stderr, "weave %s: out of memory\n", r->cmd);
         return CLI_EXIT_ERROR;
@@ -351,12 +383,28 @@ wv_manager_opts_t cli_remote_opts(const cli_remote_t *r)
         .authkey = r->authkey,
         .authkey_len = r->authkey_len,
         .tls = r->tls_ctx,
+        .url = r->server ? NULL : r->redis_url,
+        .redis_prefix = r->server ? NULL : r->redis_prefix,
+    };
+    return o;
+}
+
+wv_manager_opts_t cli_remote_redis_opts(const cli_remote_t *r)
+{
+    wv_manager_opts_t o = {
+        .url = r->redis_url,
+        .redis_prefix = r->redis_prefix,
+        .tls = r->server ? NULL : r->tls_ctx,
     };
     return o;
 }
 
 const char *cli_remote_where(const cli_remote_t *r, char *buf, size_t cap)
 {
+    if (r->redis_where && !r->server) {
+        snprintf(buf, cap, "%s", r->redis_where);
+        return buf;
+    }
     const char *h = r->host ? r->host : "127.0.0.1";
     snprintf(buf, cap, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h,
              (unsigned)r->port);
@@ -381,8 +429,13 @@ int cli_remote_exit_status(int err)
     case WV_ECERT:
     case WV_EMSGSIZE:
         return CLI_EXIT_PROTOCOL;
+    case WV_EREMOTE: /* Redis: the key holds something else */
+        return CLI_EXIT_PROTOCOL;
     case WV_ENOMEM:
         return CLI_EXIT_ERROR;
+    case WV_EINVAL: /* Redis: a malformed url, a db it does not have */
+    case WV_ENOSYS: /* --redis, built without hiredis */
+        return CLI_EXIT_USAGE;
     default:
         return CLI_EXIT_UNREACHABLE;
     }
@@ -392,13 +445,30 @@ int cli_remote_fail(const cli_remote_t *r, const char *what, int err)
 {
     char where[300];
     cli_remote_where(r, where, sizeof where);
-    if (err == WV_EAUTH)
+    if (err == WV_EAUTH && r->redis)
+        fprintf(stderr,
+                "weave %s: %s refused the password, or wants one "
+                "(%s or %s)\n",
+                r->cmd, where, CLI_REDIS_PASSWORD_ENV, CLI_REDIS_CLI_ENV);
+    else if (err == WV_EAUTH)
         fprintf(stderr, "weave %s: %s refused the authkey\n", r->cmd, where);
+    else if (r->redis && err == WV_EINVAL)
+        fprintf(stderr,
+                "weave %s: --redis %s: a malformed url, or a db the "
+                "server does not have\n",
+                r->cmd, where);
+    else if (err == WV_ENOSYS)
+        fprintf(stderr,
+                "weave %s: --redis: this weave was built without hiredis\n",
+                r->cmd);
+    else if (err == WV_EREMOTE)
+        fprintf(stderr, "weave %s: %s refused %s: %s\n", r->cmd, where, what,
+                wv_strerror(err));
     else if (err == WV_ENOENT)
         fprintf(stderr, "weave %s: %s serves no %s\n", r->cmd, where, what);
     else if (err == WV_EPROTO)
-        fprintf(stderr, "weave %s: %s is no manager (%s)\n", r->cmd, where,
-                wv_strerror(err));
+        fprintf(stderr, "weave %s: %s is no %s (%s)\n", r->cmd, where,
+                r->redis ? "Redis server" : "manager", wv_strerror(err));
     else if (err == WV_ECERT)
         fprintf(stderr, "weave %s: %s: TLS certificate: %s\n", r->cmd, where,
                 wv_tls_error_reason());

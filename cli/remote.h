@@ -38,7 +38,24 @@ typedef struct cli_remote {
     bool tls_insecure;        /* clients: --tls-insecure (no verification) */
     wv_tls_ctx_t *tls_ctx;    /* made by cli_remote_ready, or NULL */
     int64_t connect_ms;       /* --connect-timeout, default 10 s */
+    const char *redis;        /* --redis URL as given, or NULL (serve:
+                               * its queues' backend) */
+    const char *redis_prefix; /* --redis-prefix, NULL: the library's */
+    char *redis_url;          /* the url used: --redis with the password of
+                               * the environment added (malloc), or NULL */
+    char *redis_where;        /* the url without its password (malloc) */
+    bool addressed;           /* --connect or HOST:PORT given */
 } cli_remote_t;
+
+/* The environment variables that give a Redis password, in order. */
+#define CLI_REDIS_PASSWORD_ENV "WEAVE_REDIS_PASSWORD"
+#define CLI_REDIS_CLI_ENV      "REDISCLI_AUTH"
+
+/* The client reaches Redis (--redis), not a manager. */
+static inline bool cli_remote_is_redis(const cli_remote_t *r)
+{
+    return r->redis != NULL;
+}
 
 /* Sets the defaults for the subcommand cmd. */
 void cli_remote_init(cli_remote_t *r, const char *cmd, bool server);
@@ -47,7 +64,8 @@ void cli_remote_free(cli_remote_t *r);
 /*
  * Takes argv[*i] (and its value) if it is one of the shared options:
  * --bind/--connect, --authkey-file, --task-queue, --result-queue, the
- * TLS options, --connect-timeout; refuses --authkey.  1 if taken (*i
+ * TLS options, --connect-timeout, --redis and --redis-prefix (clients);
+ * refuses --authkey.  1 if taken (*i
  * moved past its value), 0 if it is none of them, -1 after a one-line
  * message (exit CLI_EXIT_USAGE).
  */
@@ -56,15 +74,24 @@ int cli_remote_option(cli_remote_t *r, int argc, char **argv, int *i);
 int cli_remote_address(cli_remote_t *r, const char *text);
 /* The options' help text, shared by the subcommands' --help. */
 extern const char CLI_REMOTE_USAGE_CONNECT[];
+extern const char CLI_REMOTE_USAGE_REDIS[];
 extern const char CLI_REMOTE_USAGE_KEY[];
 extern const char CLI_REMOTE_USAGE_EXIT[];
 
-/* Reads the authkey and makes the TLS context.  0, or an exit status
- * after a one-line message. */
+/* Reads the authkey (or, with --redis, makes the url with the
+ * environment's password) and makes the TLS context.  0, or an exit
+ * status after a one-line message. */
 int cli_remote_ready(cli_remote_t *r);
+/* --redis: checks the url's scheme, makes r->redis_url (the password of
+ * the environment added: cli/remote_redis.c) and r->redis_where.  0, or
+ * an exit status after a one-line message. */
+int cli_remote_redis_ready(cli_remote_t *r);
 /* The manager options for r (pointing into r). */
 wv_manager_opts_t cli_remote_opts(const cli_remote_t *r);
-/* "HOST:PORT" of r, in buf. */
+/* The options of a client of the Redis of --redis (serve: its backend,
+ * without TLS options: rediss:// trusts the system's CAs). */
+wv_manager_opts_t cli_remote_redis_opts(const cli_remote_t *r);
+/* "HOST:PORT" of r, or the Redis url without its password, in buf. */
 const char *cli_remote_where(const cli_remote_t *r, char *buf, size_t cap);
 
 /* One connection, within deadline: 0, or a WV_E* code.  Prints nothing. */

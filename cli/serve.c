@@ -17,12 +17,17 @@
  * a worker that does not report (a Python task_worker) shows in the
  * result queue's puts only.
  *
+ * With --redis URL the two queues are kept in Redis Streams instead of
+ * its memory (cli/serve_redis.c): stats() then gives each queue's depth
+ * in Redis only ('qsize', and 'redis': True).
+ *
  * Signals: SIGINT and SIGTERM are blocked before the manager's threads
  * start (they inherit the mask) and taken by sigtimedwait in the main
  * thread, which then shuts the manager down: no handler runs beside
  * the server's threads, and serve starts no child.
  */
 #include "remote.h"
+#include "serve_redis.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +43,7 @@
 typedef struct serve {
     cli_remote_t r;
     wv_manager_t *m;
+    serve_redis_t *redis;       /* --redis: the queues' backend, or NULL */
     char where[WV_ADDR_STRLEN]; /* the address listened on, under lock
                                    (known only once the server runs) */
     int64_t started;            /* wv_now() before the start */
@@ -64,6 +70,14 @@ static void usage(FILE *f)
           "options:\n"
           "  --bind HOST:PORT      listen there (default 127.0.0.1:5000;\n"
           "                        port 0: a free one; :PORT every address)\n",
+          f);
+    fputs("  --redis URL           keep the queues in Redis Streams, shared\n"
+          "                        with other serves and --redis clients and\n"
+          "                        kept across restarts: redis://[[USER]:\n"
+          "                        PASSWORD@]HOST[:PORT][/DB], rediss://...\n"
+          "                        (the system's CAs); no password in URL:\n"
+          "                        $WEAVE_REDIS_PASSWORD, else $REDISCLI_AUTH\n"
+          "  --redis-prefix P      the streams' key prefix (weave)\n",
           f);
     fputs(CLI_REMOTE_USAGE_KEY, f);
     fputs("  --tls-cert FILE       TLS: the server's certificate (PEM)\n"
@@ -99,10 +113,27 @@ static wv_obj_t *num(uint64_t n)
     return wv_obj_new_int(&v, (int64_t)n) ? NULL : v;
 }
 
+/* A queue in Redis: its depth only (Redis counts no puts or takes). */
+static wv_obj_t *redis_queue_stats(serve_t *s, const char *typeid)
+{
+    size_t n;
+    wv_obj_t *d, *yes;
+    if (serve_redis_qsize(s->redis, typeid, &n) || wv_obj_new_dict(&d, 2))
+        return NULL;
+    if (dict_put(d, "qsize", num(n)) ||
+        dict_put(d, "redis", wv_obj_new_bool(&yes, true) ? NULL : yes)) {
+        wv_obj_free(d);
+        return NULL;
+    }
+    return d;
+}
+
 static wv_obj_t *queue_stats(serve_t *s, const char *typeid)
 {
     wv_manager_queue_stats_t st;
     wv_obj_t *d;
+    if (s->redis)
+        return redis_queue_stats(s, typeid);
     if (wv_manager_queue_stats(s->m, typeid, &st) || wv_obj_new_dict(&d, 7))
         return NULL;
     if (dict_put(d, "qsize", num(st.qsize)) ||
@@ -236,25 +267,40 @@ static int parse(serve_t *s, int argc, char **argv, bool *help)
     return 0;
 }
 
+/* The two queues in the manager's memory. */
+static int register_queues(serve_t *s)
+{
+    const char *names[2] = {s->r.task_queue, s->r.result_queue};
+    for (int i = 0; i < 2; i++) {
+        int err = wv_manager_register_queue(s->m, names[i], 0);
+        if (err == WV_EINVAL) {
+            fprintf(stderr,
+                    "weave serve: %s: a queue's name is an identifier\n",
+                    names[i]);
+            return CLI_EXIT_USAGE;
+        }
+        if (err) {
+            fprintf(stderr, "weave serve: %s\n", wv_strerror(err));
+            return CLI_EXIT_ERROR;
+        }
+    }
+    return 0;
+}
+
 static int setup(serve_t *s)
 {
     wv_manager_opts_t o = cli_remote_opts(&s->r);
     o.refuse_remote_shutdown = true;
     int err = wv_manager_new(&s->m, &o);
-    if (!err && (err = wv_manager_register_queue(s->m, s->r.task_queue, 0)) ==
-                    WV_EINVAL) {
-        fprintf(stderr, "weave serve: %s: a queue's name is an identifier\n",
-                s->r.task_queue);
-        return CLI_EXIT_USAGE;
+    if (err) {
+        fprintf(stderr, "weave serve: %s\n", wv_strerror(err));
+        return CLI_EXIT_ERROR;
     }
-    if (!err && (err = wv_manager_register_queue(s->m, s->r.result_queue, 0)) ==
-                    WV_EINVAL) {
-        fprintf(stderr, "weave serve: %s: a queue's name is an identifier\n",
-                s->r.result_queue);
-        return CLI_EXIT_USAGE;
-    }
-    if (!err)
-        err = wv_manager_register(s->m, CLI_STATUS_TYPEID, "stats", stats, s);
+    int rc = s->r.redis ? serve_redis_new(&s->redis, &s->r, s->m)
+                        : register_queues(s);
+    if (rc)
+        return rc;
+    err = wv_manager_register(s->m, CLI_STATUS_TYPEID, "stats", stats, s);
     if (!err)
         err = wv_manager_register(s->m, CLI_STATUS_TYPEID, "report", report, s);
     if (err == WV_EEXIST) {
@@ -290,8 +336,9 @@ static int listen_and_wait(serve_t *s)
     wv_lock_acquire(&s->lock, WV_FOREVER);
     wv_addr_format(&a, s->where, sizeof s->where);
     wv_lock_release(&s->lock);
-    printf("weave serve: listening on %s%s (queues %s, %s)\n", s->where,
-           s->r.tls_ctx ? " with TLS" : "", s->r.task_queue, s->r.result_queue);
+    printf("weave serve: listening on %s%s (queues %s, %s%s%s)\n", s->where,
+           s->r.tls_ctx ? " with TLS" : "", s->r.task_queue, s->r.result_queue,
+           s->redis ? " in " : "", s->redis ? s->r.redis_where : "");
     fflush(stdout);
     int sig;
     struct timespec tick = {1, 0};
@@ -300,6 +347,7 @@ static int listen_and_wait(serve_t *s)
     while (sig < 0);
     fprintf(stderr, "weave serve: %s: stopping\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    serve_redis_stop(s->redis);
     wv_manager_shutdown(s->m, wv_deadline_in(5000));
     return 0;
 }
@@ -325,6 +373,7 @@ int cli_serve_main(int argc, char **argv)
         }
     }
     wv_manager_free(s->m);
+    serve_redis_free(s->redis); /* after the server: no call runs now */
     cli_remote_free(&s->r);
     wv_lock_destroy(&s->lock);
     free(s);

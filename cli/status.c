@@ -5,6 +5,14 @@
  * own) has no such object: then only the queues' depths are shown, from
  * their qsize().
  *
+ * On Redis (--redis URL) there is no weave_status (wv_proxy_call
+ * answers WV_ENOTSUP) and Redis keeps no counts of puts or takes: the
+ * queues' depths only, each stream's qsize (the consumer group's lag:
+ * entries never delivered; leased ones not counted):
+ *     redis://127.0.0.1:6379/0 (Redis, prefix weave: depths only)
+ *     get_task_queue: 5 queued
+ * Asking makes the stream and its group if missing (an empty queue).
+ *
  * Output, one line each, words that a script can cut:
  *     weave serve at 127.0.0.1:5000, up 12.3 s, 3 clients
  *     get_task_queue: 5 queued, 2 leased, 10 put, 7 taken, 5 acked,
@@ -21,17 +29,19 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: weave status [options] [HOST:PORT]\n"
+    fputs("usage: weave status [options] [HOST:PORT | --redis URL]\n"
           "\n"
           "A served manager's numbers: each queue's depth, its leased,\n"
           "put, taken, acknowledged and redelivered items; the clients\n"
           "connected; the jobs the workers reported done and failed, and\n"
           "their rate.  Against a manager that is no weave serve, the\n"
-          "queues' depths only.\n"
+          "queues' depths only; on Redis (--redis) too: each queue's\n"
+          "entries not yet taken.\n"
           "\n"
           "options:\n",
           f);
     fputs(CLI_REMOTE_USAGE_CONNECT, f);
+    fputs(CLI_REMOTE_USAGE_REDIS, f);
     fputs(CLI_REMOTE_USAGE_KEY, f);
     fputs("  -h, --help            this help\n"
           "\n"
@@ -52,6 +62,11 @@ static void print_queue(const char *name, const wv_obj_t *q)
 {
     if (!q || q->kind != WV_OBJ_DICT) {
         printf("%s: no such queue\n", name);
+        return;
+    }
+    if (wv_obj_dict_get(q, "redis")) { /* weave serve --redis */
+        printf("%s: %lld queued (in Redis)\n", name,
+               (long long)num(q, "qsize"));
         return;
     }
     printf("%s: %lld queued, %lld leased, %lld put, %lld taken, %lld acked, "
@@ -89,8 +104,12 @@ static int plain_depths(cli_remote_t *r, wv_manager_t *m, int64_t deadline)
 {
     const char *names[2] = {r->task_queue, r->result_queue};
     char where[300];
-    printf("manager at %s (no weave serve: depths only)\n",
-           cli_remote_where(r, where, sizeof where));
+    cli_remote_where(r, where, sizeof where);
+    if (cli_remote_is_redis(r))
+        printf("%s (Redis, prefix %s: depths only)\n", where,
+               r->redis_prefix ? r->redis_prefix : "weave");
+    else
+        printf("manager at %s (no weave serve: depths only)\n", where);
     for (int i = 0; i < 2; i++) {
         wv_proxy_t *p;
         size_t n;
@@ -119,7 +138,11 @@ static int show(cli_remote_t *r)
     if (err)
         return cli_remote_fail(r, "manager", err);
     int rc = 0;
-    err = wv_manager_proxy(m, CLI_STATUS_TYPEID, &p, deadline);
+    /* On Redis any name is a stream: asking for weave_status would
+     * make one. */
+    err = cli_remote_is_redis(r)
+              ? WV_ENOENT
+              : wv_manager_proxy(m, CLI_STATUS_TYPEID, &p, deadline);
     if (err == WV_ENOENT) {
         rc = plain_depths(r, m, deadline);
     } else if (err ||

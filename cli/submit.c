@@ -16,6 +16,10 @@
  * collector per result queue is the fast setup.  A second result of the
  * same task (a worker killed between its put and its ack: the task ran
  * twice) is dropped, so each task's result is printed once.
+ * On Redis (--redis URL) the same: the queues are streams.  A put
+ * whose reply a broken connection lost (WV_EINDOUBT) is not put again
+ * (a task twice would run twice): submit says how many tasks were
+ * confirmed, that the rest are in doubt, and exits 69.
  * Rejected: a result queue per submission: weave serve's queues are
  * registered before it starts (so are Python's), and a Python worker
  * could not know where to put.
@@ -72,6 +76,7 @@ static void usage(FILE *f)
           "  --wait-timeout SECS   stop waiting after SECS (exit 75)\n",
           f);
     fputs(CLI_REMOTE_USAGE_CONNECT, f);
+    fputs(CLI_REMOTE_USAGE_REDIS, f);
     fputs(CLI_REMOTE_USAGE_KEY, f);
     fputs(
         "  -h, --help            this help\n"
@@ -79,6 +84,8 @@ static void usage(FILE *f)
         "exit status:\n"
         "  0    the tasks were put (--wait: and all succeeded)\n"
         "  1-100  --wait: that many tasks failed; 101: more than 100\n"
+        "  69   also: --redis, a put in doubt (the connection broke\n"
+        "       before Redis answered: those tasks may or may not be queued)\n"
         "  75   --wait-timeout passed before every result came\n"
         "  130  interrupted by SIGINT (143: SIGTERM); the tasks stay queued\n",
         f);
@@ -224,6 +231,13 @@ static int put_chunk(submit_t *s, size_t from, size_t n)
                                 wv_deadline_in(CALL_MS));
     for (size_t i = 0; i < made; i++)
         wv_obj_free(tasks[i]);
+    if (err == WV_EINDOUBT) {
+        fprintf(stderr,
+                "weave submit: %zu of %zu tasks put, then the connection "
+                "broke: %zu more may or may not be queued (not put again)\n",
+                from + done, s->inputs.count, n - done);
+        return CLI_EXIT_UNREACHABLE;
+    }
     if (err) {
         fprintf(stderr, "weave submit: %zu of %zu tasks put, then: %s\n",
                 from + done, s->inputs.count, wv_strerror(err));

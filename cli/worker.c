@@ -38,6 +38,20 @@
  * reported (the leases end with the connection; plain gets are put back).
  * Results already finished are delivered.  Exit 0.
  *
+ * On Redis (--redis URL: the queues are streams, docs/redis.md) the
+ * same loop, with the library's Redis proxies: leases and renewals
+ * work alike, but a lease held by a worker that died (or whose
+ * connection broke: a reconnection makes a new consumer) is not put
+ * back at once: another worker takes it once it has been idle for its
+ * own --lease (takers of one queue should use one --lease).  There is
+ * no weave_status to report to (wv_proxy_call answers WV_ENOTSUP).  A
+ * put whose reply a broken connection lost (WV_EINDOUBT: the result may
+ * or may not be queued) is said on stderr and put again, up to three
+ * times: a result twice is harmless (submit --wait keeps the first of
+ * each task), a result lost is not.  An ack in doubt counts as done: if
+ * the first one did not take, the task runs again elsewhere a lease
+ * later and its second result is dropped the same way.
+ *
  * Rejected: a second connection for deliveries, so that a waiting get
  * never delays a result: a worker would then count twice among the
  * manager's clients, and leases would belong to one connection while
@@ -106,7 +120,7 @@ struct worker {
 static void usage(FILE *f)
 {
     fputs(
-        "usage: weave worker [options] [HOST:PORT]\n"
+        "usage: weave worker [options] [HOST:PORT | --redis URL]\n"
         "\n"
         "Run the commands taken from a manager's task queue, N at a time,\n"
         "and put each one's result on its result queue: exit code, signal,\n"
@@ -127,8 +141,15 @@ static void usage(FILE *f)
         "  --idle-exit SECS      exit once no task came for SECS\n",
         f);
     fputs(CLI_REMOTE_USAGE_CONNECT, f);
+    fputs(CLI_REMOTE_USAGE_REDIS, f);
     fputs(CLI_REMOTE_USAGE_KEY, f);
     fputs("  -h, --help            this help\n"
+          "\n"
+          "On Redis, a task held by a worker that died goes to another once\n"
+          "idle for --lease (use one --lease for all workers); nothing is\n"
+          "reported to weave status; a result whose put is in doubt (the\n"
+          "connection broke before Redis answered) is put again (weave\n"
+          "submit --wait drops the duplicate).\n"
           "\n"
           "exit status:\n"
           "  0    --max-jobs or --idle-exit reached, or SIGINT or SIGTERM\n"
@@ -330,7 +351,8 @@ static int connect_once(worker_t *w, int64_t deadline, const char **what)
         *what = w->r.result_queue;
         err = wv_manager_proxy(w->m, w->r.result_queue, &w->result, deadline);
     }
-    if (!err &&
+    /* On Redis any name is a stream: asking would make one. */
+    if (!err && !cli_remote_is_redis(&w->r) &&
         wv_manager_proxy(w->m, CLI_STATUS_TYPEID, &w->status, deadline) != 0)
         w->status = NULL; /* no weave serve: nobody to report to */
     if (err) {
@@ -349,7 +371,8 @@ static int connect_once(worker_t *w, int64_t deadline, const char **what)
 static bool is_final(int err)
 {
     return err == WV_EAUTH || err == WV_ENOENT || err == WV_EPROTO ||
-           err == WV_ECERT || err == WV_ENOMEM;
+           err == WV_ECERT || err == WV_ENOMEM || err == WV_EINVAL ||
+           err == WV_ENOSYS || err == WV_EREMOTE;
 }
 
 /* Waits ms unless a stop comes first. */
@@ -445,6 +468,12 @@ static int deliver_one(worker_t *w, job_t *j)
     if (!j->result)
         return 0; /* out of memory: said so already */
     int err = wv_proxy_put(w->result, j->result, wv_deadline_in(CALL_MS));
+    for (int again = 0; err == WV_EINDOUBT && again < 3; again++) {
+        fputs("weave worker: a result's put is in doubt (the connection "
+              "broke before Redis answered): putting it again\n",
+              stderr);
+        err = wv_proxy_put(w->result, j->result, wv_deadline_in(CALL_MS));
+    }
     if (err)
         return cli_remote_is_lost(err) || err == WV_ETIMEDOUT ? err : 0;
     /* The result is out: the job counts as delivered, whatever follows. */
@@ -456,6 +485,8 @@ static int deliver_one(worker_t *w, job_t *j)
             fputs("weave worker: a task's lease had expired: it may run "
                   "twice (--lease)\n",
                   stderr);
+        if (err == WV_EINDOUBT) /* Redis: maybe acked; else redone */
+            err = 0;
         if (cli_remote_is_lost(err))
             return err;
     }

@@ -92,6 +92,67 @@ lines_matching() { [ "$(grep -c "$2" "$1")" -ge "$3" ]; }
 # wait, no race in the test), writing its shell's pid to $T/pid.ID first.
 HOLD='echo $$ >'"$T"'/pid.{}; while [ ! -e '"$T"'/go ]; do sleep 0.02; done; echo done {}'
 export WEAVE_AUTHKEY=weave-test-key
+# redis_start [ARGS...]: a redis-server of the case's own, on a free
+# loopback port, its data in $T/redis (AOF on, fsync always: a restart
+# keeps the queues), with the password $REDIS_PW: $RPID, $RPORT, $RURL
+# (no password in it: it comes from WEAVE_REDIS_PASSWORD).  Exits 0 with
+# SKIP if redis-server is not installed.
+REDIS_PW=weave-redis-pw
+redis_spawn() {
+    redis-server --bind 127.0.0.1 --port "$RPORT" --dir "$T/redis" \
+        --save '' --appendonly yes --appendfsync always --daemonize no \
+        --logfile '' --loglevel warning --requirepass "$REDIS_PW" \
+        >"$T/redis.log" 2>&1 &
+    RPID=$!
+    bg $RPID
+}
+redis_up() { "$W" status --redis "$RURL" --connect-timeout 1 >/dev/null 2>&1; }
+redis_start() {
+    command -v redis-server >/dev/null ||
+        { echo "SKIP: no redis-server (Debian's redis-server package)"; exit 0; }
+    mkdir -p "$T/redis"
+    for attempt in 1 2 3 4 5; do
+        # a free port now; it may be taken before redis binds it: retry
+        RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        RURL=redis://127.0.0.1:$RPORT/0
+        redis_spawn
+        poll_until 10 redis_up && return 0
+        kill -9 $RPID 2>/dev/null
+        wait $RPID 2>/dev/null
+    done
+    fail "redis-server did not start: $(cat "$T/redis.log")"
+}
+# rstatus_has TEXT: weave status --redis prints a line containing TEXT
+rstatus_has() { "$W" status --redis "$RURL" >"$T/status" 2>&1 && grep -q "$1" "$T/status"; }
+# redis_cmd ARGS...: one command to the case's redis-server (RESP over a
+# socket: redis-cli may be missing), its reply on stdout as Python prints it
+redis_cmd() {
+    python3 - "$RPORT" "$REDIS_PW" "$@" <<'PY'
+import socket, sys
+def enc(*a):
+    out = b'*%d\r\n' % len(a)
+    for x in a:
+        x = x.encode()
+        out += b'$%d\r\n%s\r\n' % (len(x), x)
+    return out
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+f = s.makefile('rb')
+def read():
+    line = f.readline()[:-2]
+    t, rest = line[:1], line[1:]
+    if t == b'$':
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if t == b'*':
+        return [read() for _ in range(int(rest))]
+    return int(rest) if t == b':' else rest
+s.sendall(enc('AUTH', sys.argv[2]) + enc(*sys.argv[3:]))
+read()
+print(read())
+PY
+}
+export WEAVE_REDIS_PASSWORD=$REDIS_PW
+unset REDISCLI_AUTH
 
 case $CASE in
 pipe_plain)
@@ -636,6 +697,242 @@ errors)
     ADDR=$(sed -n 's/^weave serve: listening on \([^ ]*\).*/\1/p' "$T/serve.out")
     "$W" status "$ADDR" >/dev/null || fail "the file's key (newline dropped) is the environment's"
     serve_stop
+    ;;
+redis_submit_worker)
+    # submit --wait and two workers over --redis: every result once, the
+    # exit status counting the failures; the queues empty after.
+    redis_start
+    "$W" worker --redis "$RURL" -j2 --max-jobs 3 2>"$T/w1" &
+    w1=$!
+    bg $w1
+    "$W" worker --redis "$RURL" -j2 --max-jobs 3 2>"$T/w2" &
+    w2=$!
+    bg $w2
+    "$W" submit --redis "$RURL" --wait --wait-timeout 30 \
+        'echo out {}; echo err {} >&2; test {} -gt 4' ::: 1 2 3 4 5 6 \
+        >"$T/out" 2>"$T/err"
+    expect_eq "submit rc (4 failed)" $? 4
+    expect_eq "stdout" "$(sort "$T/out" | tr '\n' ' ')" "out 1 out 2 out 3 out 4 out 5 out 6 "
+    expect_eq "stderr" "$(sort "$T/err" | tr '\n' ' ')" "err 1 err 2 err 3 err 4 err 5 err 6 "
+    wait $w1
+    expect_eq "worker 1 rc" $? 0
+    wait $w2
+    expect_eq "worker 2 rc" $? 0
+    grep -q "connected to $RURL\$" "$T/w1" || fail "worker: $(cat "$T/w1")"
+    rstatus_has '^get_task_queue: 0 queued' || fail "$(cat "$T/status")"
+    grep -q '^get_result_queue: 0 queued' "$T/status" || fail "$(cat "$T/status")"
+    # a prefix of its own: other streams, nothing there
+    "$W" submit --redis "$RURL" --redis-prefix other true ::: a || fail "submit --redis-prefix"
+    rstatus_has '^get_task_queue: 0 queued' || fail "prefix ignored: $(cat "$T/status")"
+    "$W" status --redis "$RURL" --redis-prefix other >"$T/status" 2>&1
+    grep -q '^get_task_queue: 1 queued' "$T/status" || fail "--redis-prefix: $(cat "$T/status")"
+    ;;
+redis_worker_killed)
+    # A worker SIGKILLed mid-job over Redis: its leases stay pending in
+    # Redis until idle for --lease; a second worker then redoes both
+    # tasks; submit --wait prints each result once.
+    redis_start
+    "$W" submit --redis "$RURL" --wait --wait-timeout 40 "$HOLD" ::: 1 2 \
+        >"$T/out" 2>"$T/err" &
+    spid=$!
+    bg $spid
+    "$W" worker --redis "$RURL" -j2 --lease 1 2>/dev/null &
+    w1=$!
+    bg $w1
+    poll_until 10 test -s "$T/pid.1" -a -s "$T/pid.2" || fail "jobs did not start"
+    kill -KILL $w1
+    poll_until 10 dead "$(cat "$T/pid.1")" || fail "job 1 outlived its worker"
+    poll_until 10 dead "$(cat "$T/pid.2")" || fail "job 2 outlived its worker"
+    kill -KILL -"$(cat "$T/pid.1")" -"$(cat "$T/pid.2")" 2>/dev/null
+    rm -f "$T/pid.1" "$T/pid.2"
+    # leased, not queued: the dead worker's leases are pending in Redis
+    rstatus_has '^get_task_queue: 0 queued' || fail "$(cat "$T/status")"
+    "$W" worker --redis "$RURL" -j2 --lease 1 --max-jobs 2 2>"$T/w2" &
+    w2=$!
+    bg $w2
+    poll_until 20 test -s "$T/pid.1" -a -s "$T/pid.2" ||
+        fail "the second worker did not redo the tasks: $(cat "$T/w2")"
+    touch "$T/go"
+    wait $w2
+    expect_eq "second worker rc" $? 0
+    wait $spid
+    expect_eq "submit rc" $? 0
+    expect_eq "each result once" "$(sort "$T/out" | tr '\n' ' ')" "done 1 done 2 "
+    ;;
+redis_status)
+    redis_start
+    "$W" submit --redis "$RURL" "$HOLD; exit {}" ::: 0 5 0 || fail "submit"
+    rstatus_has "^redis://127.0.0.1:$RPORT/0 (Redis, prefix weave: depths only)\$" ||
+        fail "header: $(cat "$T/status")"
+    grep -q '^get_task_queue: 3 queued$' "$T/status" || fail "$(cat "$T/status")"
+    grep -q '^get_result_queue: 0 queued$' "$T/status" || fail "$(cat "$T/status")"
+    "$W" worker --redis "$RURL" -j1 --max-jobs 3 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    poll_until 10 rstatus_has '^get_task_queue: 2 queued$' ||
+        fail "no take seen: $(cat "$T/status")"
+    touch "$T/go"
+    wait $wpid
+    expect_eq "worker rc" $? 0
+    rstatus_has '^get_task_queue: 0 queued$' || fail "after: $(cat "$T/status")"
+    grep -q '^get_result_queue: 3 queued$' "$T/status" || fail "results: $(cat "$T/status")"
+    # no weave_status stream was made (workers do not report on Redis)
+    redis_cmd KEYS '*' >"$T/keys" || fail "KEYS"
+    grep -q get_task_queue "$T/keys" || fail "keys: $(cat "$T/keys")"
+    grep -q weave_status "$T/keys" && fail "keys: $(cat "$T/keys")"
+    ;;
+redis_errors)
+    redis_start
+    WEAVE_REDIS_PASSWORD=wrong "$W" worker --redis "$RURL" 2>"$T/err"
+    expect_eq "wrong password: worker rc" $? 77
+    expect_eq "message" "$(cat "$T/err")" \
+        "weave worker: $RURL refused the password, or wants one (WEAVE_REDIS_PASSWORD or REDISCLI_AUTH)"
+    env -u WEAVE_REDIS_PASSWORD "$W" submit --redis "$RURL" true ::: a 2>"$T/err"
+    expect_eq "no password: submit rc" $? 77
+    WEAVE_REDIS_PASSWORD=wrong "$W" status --redis "$RURL" 2>"$T/err"
+    expect_eq "wrong password: status rc" $? 77
+    # the url's password wins over the environment's, and is not shown
+    WEAVE_REDIS_PASSWORD=wrong "$W" status --redis "redis://:$REDIS_PW@127.0.0.1:$RPORT/0" >"$T/out" 2>&1 ||
+        fail "the url's password: $(cat "$T/out")"
+    grep -q "$REDIS_PW" "$T/out" && fail "the password is shown: $(cat "$T/out")"
+    # redis-cli's variable, when weave's is not set
+    env -u WEAVE_REDIS_PASSWORD REDISCLI_AUTH=$REDIS_PW "$W" status --redis "$RURL" >/dev/null 2>&1 ||
+        fail "REDISCLI_AUTH"
+    "$W" status --redis "$RURL" 127.0.0.1:5000 2>"$T/err"
+    expect_eq "--redis and an address rc" $? 255
+    "$W" status --redis "http://127.0.0.1:$RPORT" 2>"$T/err"
+    expect_eq "not a redis url rc" $? 255
+    "$W" status --redis "redis://127.0.0.1:$RPORT/99" 2>"$T/err"
+    expect_eq "no such db rc" $? 255
+    kill -9 $RPID
+    wait $RPID 2>/dev/null
+    start=$(date +%s)
+    "$W" worker --redis "$RURL" --connect-timeout 1 2>"$T/err"
+    expect_eq "unreachable rc" $? 69
+    [ $(($(date +%s) - start)) -lt 5 ] || fail "too slow"
+    expect_eq "message" "$(cat "$T/err")" "weave worker: cannot reach $RURL: connection refused"
+    ;;
+redis_serve)
+    # weave serve --redis: a Python BaseManager master puts tasks through
+    # serve; serve stops and starts again: the tasks were in Redis; a
+    # weave worker through serve (leases, acks, renewals forwarded) and
+    # one on Redis directly run them; the master reads the results
+    # through serve.
+    redis_start
+    serve_start --redis "$RURL"
+    grep -q "(queues get_task_queue, get_result_queue in $RURL)\$" "$T/serve.out" ||
+        fail "$(cat "$T/serve.out")"
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python put: $(cat "$T/py")"
+import os, queue, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_task_queue'); M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+task, result = m.get_task_queue(), m.get_result_queue()
+for i in range(3):
+    task.put('echo task %d' % i)
+assert task.qsize() == 3 and not task.empty() and result.empty()
+try:
+    result.get(timeout=0.2)
+    sys.exit('a result from nowhere')
+except queue.Empty:
+    pass
+try:
+    result.get_nowait()
+    sys.exit('a result from nowhere')
+except queue.Empty:
+    pass
+print('ok')
+PY
+    serve_stop
+    rstatus_has '^get_task_queue: 3 queued$' || fail "not in Redis: $(cat "$T/status")"
+    serve_start --redis "$RURL"
+    status_has '^get_task_queue: 3 queued (in Redis)$' || fail "$(cat "$T/status")"
+    "$W" worker -j2 --max-jobs 2 --lease 1 "$ADDR" 2>"$T/w1" &
+    w1=$!
+    bg $w1
+    "$W" worker --redis "$RURL" --max-jobs 1 --lease 1 2>"$T/w2" &
+    w2=$!
+    bg $w2
+    python3 - "$PORT" >"$T/py" 2>&1 <<'PY' || fail "python get: $(cat "$T/py")"
+import os, sys
+from multiprocessing.managers import BaseManager
+class M(BaseManager): pass
+M.register('get_result_queue')
+m = M(address=('127.0.0.1', int(sys.argv[1])), authkey=os.environb[b'WEAVE_AUTHKEY'])
+m.connect()
+result = m.get_result_queue()
+outs = sorted(result.get(timeout=20)['stdout'] for _ in range(3))
+assert outs == [b'task 0\n', b'task 1\n', b'task 2\n'], outs
+print('ok')
+PY
+    wait $w1
+    expect_eq "worker through serve rc" $? 0
+    wait $w2
+    expect_eq "worker on Redis rc" $? 0
+    grep -q 'may run twice' "$T/w1" "$T/w2" && fail "a lease was lost: $(cat "$T/w1" "$T/w2")"
+    # every lease acked through serve: the entries are gone from Redis
+    expect_eq "entries left in the task stream" "$(redis_cmd XLEN weave:get_task_queue)" 0
+    # submit --wait through serve, with a worker through serve
+    "$W" worker -j2 --max-jobs 2 "$ADDR" 2>/dev/null &
+    w1=$!
+    bg $w1
+    out=$("$W" submit --connect "$ADDR" --wait --wait-timeout 20 'echo {}' ::: a b | sort | tr '\n' ' ')
+    expect_eq "submit through serve" "$out" "a b "
+    wait $w1 || fail "worker rc"
+    status_has '^jobs: 4 done, 0 failed' || fail "reports: $(cat "$T/status")"
+    # a stop ends the waits forwarded to Redis at once, not at the
+    # shutdown's 5 s deadline: an idle worker waits in a get
+    "$W" worker "$ADDR" 2>"$T/w3" &
+    w3=$!
+    bg $w3
+    poll_until 10 grep -q connected "$T/w3" || fail "worker 3: $(cat "$T/w3")"
+    start=$(date +%s)
+    serve_stop
+    [ $(($(date +%s) - start)) -lt 4 ] || fail "serve took the whole shutdown deadline"
+    kill -TERM $w3
+    wait $w3
+    expect_eq "worker 3 rc" $? 0
+    # the plain gets' XACK + XDEL go out with a proxy's next command, or
+    # when serve frees its proxies at the end: now
+    expect_eq "entries left in the result stream" "$(redis_cmd XLEN weave:get_result_queue)" 0
+    # the password refused: serve says so and exits 77
+    WEAVE_REDIS_PASSWORD=wrong "$W" serve --bind 127.0.0.1:0 --redis "$RURL" 2>"$T/err"
+    expect_eq "serve, wrong password: rc" $? 77
+    grep -q 'password was refused' "$T/err" || fail "$(cat "$T/err")"
+    ;;
+redis_worker_reconnects)
+    # A task queued before Redis restarts (same port, its AOF) is still
+    # there after; a worker waiting when Redis dies says it lost it,
+    # reconnects when it is back, and runs what is submitted then.
+    redis_start
+    "$W" submit --redis "$RURL" 'echo before' ::: x || fail "submit before"
+    redis_cmd SHUTDOWN >/dev/null 2>&1
+    wait $RPID 2>/dev/null
+    redis_spawn
+    poll_until 20 redis_up || fail "redis did not restart: $(cat "$T/redis.log")"
+    rstatus_has '^get_task_queue: 1 queued$' || fail "the task is gone: $(cat "$T/status")"
+    "$W" worker --redis "$RURL" -j1 2>"$T/werr" &
+    wpid=$!
+    bg $wpid
+    out=$("$W" submit --redis "$RURL" --wait --wait-timeout 20 'echo after' ::: y)
+    expect_eq "rc" $? 0
+    expect_eq "output" "$out" "after y"
+    # Redis dies while the worker waits, then comes back
+    kill -9 $RPID
+    wait $RPID 2>/dev/null
+    poll_until 20 grep -q 'lost' "$T/werr" || fail "no loss reported: $(cat "$T/werr")"
+    redis_spawn
+    poll_until 30 lines_matching "$T/werr" '^weave worker: connected' 2 ||
+        fail "did not reconnect: $(cat "$T/werr")"
+    out=$("$W" submit --redis "$RURL" --wait --wait-timeout 20 'echo again' ::: z)
+    expect_eq "rc after the restart" $? 0
+    expect_eq "output after the restart" "$out" "again z"
+    rstatus_has '^get_result_queue: 1 queued$' || fail "the first result: $(cat "$T/status")"
+    kill -TERM $wpid
+    wait $wpid
+    expect_eq "worker rc" $? 0
     ;;
 *)
     fail "no such case"
