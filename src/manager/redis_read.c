@@ -95,6 +95,12 @@ static int ack_later(struct rproxy *q, const char **ids, size_t n)
     argv[2] = q->key;
     if (!err)
         err = wv__rc_send(&q->c, (int)n + 2, argv + 1, NULL, true, deadline);
+    /* Written now, not with the proxy's next command: an idle proxy
+     * would leave the entries pending (and in the stream) for as long as
+     * it idles, and a process that died then would have them delivered
+     * again.  One write, no round trip. */
+    if (!err)
+        err = wv__rc_flush(&q->c, deadline);
     wv__free(argv);
     return err;
 }
