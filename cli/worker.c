@@ -474,8 +474,18 @@ static int deliver_one(worker_t *w, job_t *j)
               stderr);
         err = wv_proxy_put(w->result, j->result, wv_deadline_in(CALL_MS));
     }
-    if (err)
-        return cli_remote_is_lost(err) || err == WV_ETIMEDOUT ? err : 0;
+    if (err && (cli_remote_is_lost(err) || err == WV_ETIMEDOUT))
+        return err; /* kept: put again on the next connection */
+    if (err) {
+        /* Refused for good (a full queue past the deadline is a time-out,
+         * above): said, never dropped in silence.  A leased task is not
+         * acked and runs again when its lease ends. */
+        fprintf(stderr, "weave worker: a result could not be put (%s): %s\n",
+                wv_strerror(err),
+                j->leased ? "its task runs again when its lease ends"
+                          : "it is lost");
+        return 0;
+    }
     /* The result is out: the job counts as delivered, whatever follows. */
     wv_obj_free(j->result);
     j->result = NULL;
