@@ -395,7 +395,12 @@ WVT_TEST(waiter_second_kind)
     WVT_POLL(wv__parked_count(g.future) == 1, 5000);
     WVT_OK(wv_future_set_result(g.future, &value, sizeof value));
     WVT_POLL(step(&g) == 6, 5000);
-    WVT_GE(wv_barrier_wait(&g.barrier, WV_FOREVER), 0);
+    /* The green party arrives first (index 0) and parks on the
+     * barrier's condition; this thread is the last (index 1).  Without
+     * the poll, step 6 is set before the green party's arrival and this
+     * thread could arrive first (TSan's timing did). */
+    WVT_POLL(wv__parked_count(&g.barrier._cond) == 1, 5000);
+    WVT_EQ(wv_barrier_wait(&g.barrier, WV_FOREVER), 1);
     wvt_join(t);
 
     WVT_EQ(step(&g), 7);
