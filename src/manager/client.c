@@ -134,8 +134,7 @@ int wv_manager_connect(wv_manager_t **out, const wv_manager_opts_t *opts,
     wv_obj_t *value;
     if (opts->url) {
         err = wv__redis_open(m, opts, deadline);
-    } else if (!(err = control(m, "dummy", NULL, &kind, &value,
-                               deadline))) {
+    } else if (!(err = control(m, "dummy", NULL, &kind, &value, deadline))) {
         err = reply_err(kind);
         wv_obj_free(value);
     }
