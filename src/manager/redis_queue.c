@@ -271,15 +271,33 @@ static const char ACK_SCRIPT[] =
     "redis.call('XDEL', KEYS[1], ARGV[2]) "
     "return 1";
 
-int wv__redis_ack(struct rproxy *q, uint64_t lease, int64_t deadline)
+/* A renewal: the entry's idle time back to 0 (XCLAIM to its own
+ * consumer, JUSTID: no delivery counted), only while it is this
+ * consumer's. */
+static const char RENEW_SCRIPT[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], "
+    "1, ARGV[3]) "
+    "if #p == 0 then return 0 end "
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID') "
+    "return 1";
+
+/*
+ * Runs script (ACK_SCRIPT or RENEW_SCRIPT) on the entry of a lease this
+ * proxy holds, again after a reconnection: 0 if it acted, WV_ENOENT if
+ * the entry is no longer this consumer's (the lease is then let go).
+ * With ack, a 0 after a request that may have run already (its reply lost
+ * with the connection) is WV_EINDOUBT: the first one may have acked it.
+ * A renewal sent twice does no harm; it says WV_ENOENT.
+ */
+static int on_held_entry(struct rproxy *q, uint64_t lease, const char *script,
+                         bool ack, int64_t deadline)
 {
     size_t at;
     if (!wv__rq_is_held(q, lease, &at))
         return WV_ENOENT;
     char id[48];
     wv__rq_id_format(lease, id, sizeof id);
-    const char *argv[] = {"EVAL", ACK_SCRIPT, "1",        q->key,
-                          GROUP,  id,         q->consumer};
+    const char *argv[] = {"EVAL", script, "1", q->key, GROUP, id, q->consumer};
     bool retried = false;
     for (;;) {
         struct rreply *r;
@@ -293,11 +311,13 @@ int wv__redis_ack(struct rproxy *q, uint64_t lease, int64_t deadline)
             if (!err)
                 err = r->type != RC_INT ? WV_EPROTO
                       : r->integer == 1 ? 0
-                      : retried         ? WV_EINDOUBT
+                      : retried && ack  ? WV_EINDOUBT
                                         : WV_ENOENT;
             wv__rc_reply_free(r);
             if (err != WV_EAGAIN) {
-                if (err != WV_EPROTO)
+                /* Acked, in doubt, or another's: no longer held (a
+                 * renewed lease stays held). */
+                if (err != WV_EPROTO && (ack || err != 0))
                     wv__rq_unhold(q, at);
                 return err;
             }
@@ -309,48 +329,14 @@ int wv__redis_ack(struct rproxy *q, uint64_t lease, int64_t deadline)
     }
 }
 
-/* A renewal: the entry's idle time back to 0 (XCLAIM to its own
- * consumer, JUSTID: no delivery counted), only while it is this
- * consumer's. */
-static const char RENEW_SCRIPT[] =
-    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], "
-    "1, ARGV[3]) "
-    "if #p == 0 then return 0 end "
-    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID') "
-    "return 1";
+int wv__redis_ack(struct rproxy *q, uint64_t lease, int64_t deadline)
+{
+    return on_held_entry(q, lease, ACK_SCRIPT, true, deadline);
+}
 
 int wv__redis_renew(struct rproxy *q, uint64_t lease, int64_t deadline)
 {
-    size_t at;
-    if (!wv__rq_is_held(q, lease, &at))
-        return WV_ENOENT;
-    char id[48];
-    wv__rq_id_format(lease, id, sizeof id);
-    const char *argv[] = {"EVAL", RENEW_SCRIPT, "1",        q->key,
-                          GROUP,  id,           q->consumer};
-    for (;;) {
-        struct rreply *r;
-        int err = wv__rc_ensure(&q->c, deadline);
-        if (err)
-            return err;
-        int64_t io = deadline == 0 ? wv_deadline_in(REPLY_SLACK) : deadline;
-        err = wv__rq_command(q, 7, argv, NULL, &r, io);
-        if (!err) {
-            err = wv__rc_error(r);
-            if (!err)
-                err = r->type != RC_INT ? WV_EPROTO
-                      : r->integer == 1 ? 0
-                                        : WV_ENOENT;
-            wv__rc_reply_free(r);
-            if (err == WV_ENOENT)
-                wv__rq_unhold(q, at); /* another taker has it now */
-            if (err != WV_EAGAIN)
-                return err;
-        }
-        /* A renewal is idempotent: sent again after a reconnection. */
-        if (!wv__rq_again(q, &err, deadline))
-            return err;
-    }
+    return on_held_entry(q, lease, RENEW_SCRIPT, false, deadline);
 }
 
 /* ------------------------------------------------------------- proxies */
