@@ -182,11 +182,14 @@ int wv_proxy_get_leased(wv_proxy_t *p, wv_obj_t **item, uint64_t *lease,
 
 /* A call without waiting on the server's side: its reply's value in
  * *result (NULL: dropped). */
-static int remote_simple(wv_proxy_t *p, const char *method, wv_obj_t *arg1,
-                         wv_obj_t **result, int64_t deadline)
+/* A call without waiting on the server's side with the n arguments
+ * items (taken: freed whatever happens): its reply's value in *result
+ * (NULL: freed), or the error. */
+static int remote_args(wv_proxy_t *p, const char *method, wv_obj_t **items,
+                       size_t n, wv_obj_t **result, int64_t deadline)
 {
     wv_obj_t *args;
-    int err = tuple_of(&args, arg1 ? 1 : 0, &arg1);
+    int err = tuple_of(&args, n, items);
     if (err)
         return err;
     enum mgr_reply kind;
@@ -202,6 +205,12 @@ static int remote_simple(wv_proxy_t *p, const char *method, wv_obj_t *arg1,
     else
         wv_obj_free(value);
     return 0;
+}
+
+static int remote_simple(wv_proxy_t *p, const char *method, wv_obj_t *arg1,
+                         wv_obj_t **result, int64_t deadline)
+{
+    return remote_args(p, method, &arg1, arg1 ? 1 : 0, result, deadline);
 }
 
 int wv_proxy_ack(wv_proxy_t *p, uint64_t lease, int64_t deadline)
@@ -227,26 +236,11 @@ int wv_proxy_renew(wv_proxy_t *p, uint64_t lease, int64_t lease_ms,
         return wv__redis_renew(p->rq, lease, deadline);
     if (p->obj)
         return wv__mgr_q_renew(p->obj, lease, lease_ms);
-    wv_obj_t *two[2], *args;
-    if (wv_obj_new_int(&two[0], (int64_t)lease))
-        return WV_ENOMEM;
-    if (wv_obj_new_int(&two[1], lease_ms)) {
-        wv_obj_free(two[0]);
-        return WV_ENOMEM;
-    }
-    int err = tuple_of(&args, 2, two);
-    if (err)
-        return err;
-    enum mgr_reply kind;
-    wv_obj_t *value;
-    err = wv__mgr_method(p, "_wv_renew", args, NULL, &kind, &value, deadline);
-    wv_obj_free(args);
-    if (err)
-        return err;
-    if (kind != MGR_RETURN)
-        return queue_reply(kind, value, -1);
-    wv_obj_free(value);
-    return 0;
+    wv_obj_t *two[2] = {NULL, NULL};
+    wv_obj_new_int(&two[0], (int64_t)lease);
+    wv_obj_new_int(&two[1], lease_ms);
+    /* tuple_of says WV_ENOMEM for a NULL item and frees the others */
+    return remote_args(p, "_wv_renew", two, 2, NULL, deadline);
 }
 
 int wv_proxy_qsize(wv_proxy_t *p, size_t *n, int64_t deadline)
