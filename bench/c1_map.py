@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """C1: weave map against xargs -P 2 and GNU parallel -j2 (issue 19).
 
-    c1_map.py PEER [WEAVE]
+    c1_map.py PEER [PROGRAM]
 
 Runs N /bin/true jobs 2 at a time, the inputs 1..N on standard input
 (one per line, each appended to the command as its argument), once
@@ -15,6 +15,8 @@ runner and every job: each was waited for by its parent, so it counts in
 this script's RUSAGE_CHILDREN) divided by N.  N = 10,000, scaled to 1,000
 for GNU parallel (its Perl start-up and per-job work would pass the
 runner's 30 s limit); a rate and a per-job cost compare across N.
+PROGRAM is weave's binary for the peer weave (default build/weave) and
+peer-c-c1's for c-vfork-j2, the floor (bench/peers/c/c1_spawn.c).
 """
 import os
 import resource
@@ -25,10 +27,11 @@ import tempfile
 import time
 
 PEER = sys.argv[1]
-WEAVE = sys.argv[2] if len(sys.argv) > 2 else "build/weave"
+PROGRAM = sys.argv[2] if len(sys.argv) > 2 else "build/weave"
 N = 1000 if PEER == "gnu-parallel-j2" else 10000
 COMMANDS = {
-    "weave": [WEAVE, "map", "-j2", "/bin/true"],
+    "weave": [PROGRAM, "map", "-j2", "/bin/true"],
+    "c-vfork-j2": [PROGRAM, "2", "/bin/true"],
     "xargs-P2": ["xargs", "-P", "2", "-n", "1", "/bin/true"],
     "gnu-parallel-j2": ["parallel", "--will-cite", "-j2", "/bin/true"],
 }

@@ -860,6 +860,9 @@ WORKLOADS = {
             ("xargs-P2", None, ["{py}", "bench/c1_map.py", "xargs-P2"]),
             ("gnu-parallel-j2", None,
              ["{py}", "bench/c1_map.py", "gnu-parallel-j2"]),
+            ("c-vfork-j2", None,
+             ["{py}", "bench/c1_map.py", "c-vfork-j2",
+              "{build}/bench/peers/peer-c-c1"]),
         ],
         [
             ("jobs", "xargs-P2", 1.0, ">= 1.0x xargs -P 2"),
@@ -878,7 +881,13 @@ WORKLOADS = {
         "and collects them from a coroutine on one thread; xargs forks "
         "and execs with the output inherited, nothing captured; GNU "
         "parallel is Perl, and runs each job through a shell with its "
-        "output buffered in temporary files.",
+        "output buffered in temporary files. c-vfork-j2 is the "
+        "floor, not a competitor (bench/peers/c/c1_spawn.c): the same "
+        "inputs read with fgets, each job started with vfork and execv "
+        "and reaped with wait(), 2 at a time, the output "
+        "inherited, no process group: the cost of the jobs themselves, "
+        "which no runner can go below; its ratio to GNU parallel bounds "
+        "what any runner can reach on the machine.",
     ),
     "Q1": (
         "queue.Queue (weave's own workload, not in BENCH.md): one producer "
