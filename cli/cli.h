@@ -109,4 +109,18 @@ int cli_write_all(int fd, const void *buf, size_t len);
 int cli_map_main(int argc, char **argv);
 void cli_map_usage(int fd);
 
+/* ---------------------------------------------------------- signals.c */
+
+/* SIGINT and SIGTERM set cli_signal_caught (and write their number to
+ * the pipe cli_signal_fd, when >= 0); SIGPIPE is caught and ignored
+ * (writes fail with EPIPE), and a job started later gets all three at
+ * their default.  0 or -1 (errno). */
+int cli_signals_catch(void);
+void cli_signals_restore(void);
+extern volatile int cli_signal_caught;
+extern int cli_signal_fd; /* read end of the self-pipe, or -1 */
+/* Writes a 0 byte to the self-pipe (safe from any thread): wakes the
+ * watcher without a signal, to look at its state again. */
+void cli_signals_wake(void);
+
 #endif /* WEAVE_CLI_H */

@@ -25,9 +25,10 @@
  * needs the signals blocked, and wv_popen_new gives the child the
  * caller's signal mask: every job would start with SIGINT and SIGTERM
  * blocked and ignore the SIGTERM that stops it.  A handler writing to a
- * self-pipe leaves the mask alone, and a caught signal is reset to its
- * default in the child.  Rejected too: a thread per job (the issue asks
- * for coroutines, and 10,000 short jobs would pay a thread each).
+ * self-pipe (cli_signals_catch, signals.c) leaves the mask alone, and a
+ * caught signal is reset to its default in the child.  Rejected too: a
+ * thread per job (the issue asks for coroutines, and 10,000 short jobs
+ * would pay a thread each).
  */
 #include "map.h"
 
@@ -89,28 +90,9 @@ struct map {
     int signal;      /* SIGINT or SIGTERM received, SIGPIPE for a closed
                         stdout, 0 if none */
     int64_t kill_at; /* when the watcher SIGKILLs what is left, 0: never */
-    int wake[2];     /* self-pipe: signal numbers, 0 = look at kill_at */
     void *joblog;    /* --joblog's file, or NULL */
     cli_progress_t progress;
 };
-
-/* The watcher's pipe, for the signal handler. */
-static int sig_fd = -1;
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    if (write(sig_fd, &b, 1) < 0) {
-        /* full pipe: enough signals are pending already */
-    }
-    errno = saved;
-}
-
-static void on_sigpipe(int sig)
-{
-    (void)sig;
-}
 
 static int oom(void)
 {
@@ -140,10 +122,7 @@ static void stop_all(map_t *m)
     m->stop = true;
     signal_running(m, SIGTERM);
     m->kill_at = wv_now() + GRACE_MS;
-    unsigned char b = 0;
-    if (write(m->wake[1], &b, 1) < 0) {
-        /* full: the watcher has bytes to read and will see kill_at */
-    }
+    cli_signals_wake(); /* the watcher looks at kill_at */
 }
 
 /* -------------------------------------------------------- one run */
@@ -359,7 +338,7 @@ static void *watcher_main(void *arg)
     map_t *m = arg;
     for (;;) {
         int64_t deadline = m->kill_at ? m->kill_at : WV_FOREVER;
-        int err = wv_fdwait(m->wake[0], POLLIN, NULL, deadline);
+        int err = wv_fdwait(cli_signal_fd, POLLIN, NULL, deadline);
         if (err == WV_ETIMEDOUT) {
             signal_running(m, SIGKILL);
             m->kill_at = 0;
@@ -368,7 +347,7 @@ static void *watcher_main(void *arg)
         if (err)
             return NULL; /* cancelled: the run is over */
         unsigned char b;
-        while (read(m->wake[0], &b, 1) == 1) {
+        while (read(cli_signal_fd, &b, 1) == 1) {
             if (b == 0)
                 continue;
             if (m->signal) {
@@ -439,36 +418,6 @@ static int dry_run(map_t *m)
     return 0;
 }
 
-static int install_handlers(map_t *m)
-{
-    if (pipe2(m->wake, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -1;
-    sig_fd = m->wake[1];
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    /* SIGPIPE caught by a handler that does nothing (not ignored: an
-     * ignored signal stays ignored in the jobs, a caught one is reset at
-     * their exec): a write to a closed stdout fails with EPIPE. */
-    struct sigaction pipe_sa = {.sa_handler = on_sigpipe};
-    sigemptyset(&pipe_sa.sa_mask);
-    sigaction(SIGPIPE, &pipe_sa, NULL);
-    return 0;
-}
-
-static void remove_handlers(map_t *m)
-{
-    struct sigaction sa = {.sa_handler = SIG_DFL};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGPIPE, &sa, NULL);
-    sig_fd = -1;
-    close(m->wake[0]);
-    close(m->wake[1]);
-}
-
 /* Starts the jobs in order, a slot each; returns when all have ended. */
 static int dispatch(map_t *m, wv_group_t *g)
 {
@@ -511,7 +460,7 @@ static int run(map_t *m)
     wv_group_t *g = NULL;
     wv_coro_t *watcher = NULL, *progress = NULL;
     int rc = CLI_EXIT_ERROR;
-    if (install_handlers(m) < 0) {
+    if (cli_signals_catch() < 0) {
         perror("weave map: pipe");
         return CLI_EXIT_ERROR;
     }
@@ -534,7 +483,7 @@ out:
     }
     wv_group_free(g);
     cli_progress_erase(&m->progress);
-    remove_handlers(m);
+    cli_signals_restore();
     if (rc)
         return oom();
     summary(m);

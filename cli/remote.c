@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,57 +492,4 @@ bool cli_remote_is_lost(int err)
     default:
         return true;
     }
-}
-
-/* ----------------------------------------------------------- signals */
-
-volatile int cli_signal_caught;
-int cli_signal_fd = -1;
-static int signal_wfd = -1;
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    cli_signal_caught = sig;
-    unsigned char b = (unsigned char)sig;
-    if (signal_wfd >= 0 && write(signal_wfd, &b, 1) < 0) {
-        /* full pipe: enough signals are pending already */
-    }
-    errno = saved;
-}
-
-static void on_sigpipe(int sig)
-{
-    (void)sig;
-}
-
-int cli_signals_catch(void)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -1;
-    cli_signal_fd = fds[0];
-    signal_wfd = fds[1];
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    struct sigaction pipe_sa = {.sa_handler = on_sigpipe};
-    sigemptyset(&pipe_sa.sa_mask);
-    sigaction(SIGPIPE, &pipe_sa, NULL);
-    return 0;
-}
-
-void cli_signals_restore(void)
-{
-    struct sigaction sa = {.sa_handler = SIG_DFL};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGPIPE, &sa, NULL);
-    if (cli_signal_fd >= 0) {
-        close(cli_signal_fd);
-        close(signal_wfd);
-    }
-    cli_signal_fd = signal_wfd = -1;
 }

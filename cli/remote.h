@@ -132,17 +132,6 @@ typedef struct cli_run {
 int cli_result_new(wv_obj_t **out, const wv_obj_t *task, const cli_run_t *run,
                    const char *host, const char *worker);
 
-/* ---------------------------------------------------------- signals */
-
-/* SIGINT and SIGTERM set cli_signal_caught (and write their number to
- * the pipe cli_signal_fd, when >= 0); SIGPIPE is caught and ignored
- * (writes fail with EPIPE), and a job started later gets all three at
- * their default.  0 or -1 (errno). */
-int cli_signals_catch(void);
-void cli_signals_restore(void);
-extern volatile int cli_signal_caught;
-extern int cli_signal_fd; /* read end of the self-pipe, or -1 */
-
 /* ------------------------------------------------------- subcommands */
 
 int cli_serve_main(int argc, char **argv);
