@@ -885,9 +885,11 @@ WORKLOADS = {
         "floor, not a competitor (bench/peers/c/c1_spawn.c): the same "
         "inputs read with fgets, each job started with vfork and execv "
         "and reaped with wait(), 2 at a time, the output "
-        "inherited, no process group: the cost of the jobs themselves, "
-        "which no runner can go below; its ratio to GNU parallel bounds "
-        "what any runner can reach on the machine.",
+        "inherited, no process group: what a runner that does nothing "
+        "but start and reap the jobs pays, nearly all of it the jobs' "
+        "own start-up (weave lands on either side of it from run to "
+        "run); its ratio to GNU parallel is about what any runner can "
+        "reach against it on the machine.",
     ),
     "Q1": (
         "queue.Queue (weave's own workload, not in BENCH.md): one producer "

@@ -6,8 +6,9 @@
  * posix_spawn, which measured slower here) and execv in the child,
  * wait() in the parent; the output inherited (nothing captured, kept
  * together or ordered), no process group, no timeout, no retry, no
- * progress, no joblog.  It is not a competitor but the line no runner
- * can pass on the machine: the cost of the jobs themselves.
+ * progress, no joblog.  It is not a competitor but a floor: what a
+ * runner that does nothing but start and reap the jobs pays, nearly all
+ * of it the jobs' own start-up.
  * Usage: peer-c-c1 J COMMAND < inputs
  */
 #include <errno.h>
