@@ -41,7 +41,7 @@
  * Measured (W9, this machine): without minwait a loop turn serves about
  * one message (an io_uring_enter per round trip, where c-epoll's
  * epoll_wait returns ~50 events), and the server's CPU per round trip is
- * 0.95-0.99x c-epoll's: ~65% of it is the kernel's TCP send and receive,
+ * 0.95-0.99x c-epoll's: 70-75% of it is the kernel's TCP send and receive,
  * which every server pays.  fixed, skip and noregring change it by less
  * than the noise.  With minwait the turns batch and the CPU per round
  * trip drops to 0.55-0.7x c-epoll's.
