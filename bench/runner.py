@@ -454,6 +454,14 @@ WORKLOADS = {
                                "c-epoll", "--",
                                "{build}/bench/peers/peer-c-w9-echo-epoll",
                                "@PORT@"]),
+            ("c-io_uring", None,
+             ["{build}/bench/peers/peer-c-w9-load", "echo", "c-io_uring",
+              "--", "{build}/bench/peers/peer-c-w9-echo-uring", "@PORT@"]),
+            ("c-io_uring-minwait", None,
+             ["{build}/bench/peers/peer-c-w9-load", "echo",
+              "c-io_uring-minwait", "--",
+              "{build}/bench/peers/peer-c-w9-echo-uring", "@PORT@", "wait=32",
+              "minwait=200"]),
             ("libuv", None, ["{build}/bench/peers/peer-c-w9-load", "echo",
                              "libuv", "--",
                              "{build}/bench/peers/peer-c-w9-echo-libuv",
@@ -517,7 +525,23 @@ WORKLOADS = {
         "backends). c-epoll: one thread, "
         "level-triggered epoll, each socket registered once, read of up to "
         "64 KiB into one static buffer and a write of what came: the "
-        "floor of a readiness-based server. libuv: uv_read_start into one "
+        "floor of a readiness-based server. c-io_uring (a peer row, not "
+        "a goal's: what io_uring can do at best here; "
+        "bench/peers/c/w9_echo_uring.c on liburing): one thread, one ring "
+        "with SINGLE_ISSUER | DEFER_TASKRUN and its descriptor registered, "
+        "one multishot accept, per connection one multishot recv into a "
+        "ring of provided buffers (256 of 16 KiB), so that a connection's "
+        "receives cost one submission in its life; each message is sent "
+        "back from the kernel's chosen buffer (IORING_OP_SEND, "
+        "MSG_WAITALL), which goes back to the buffer ring when the send "
+        "completes; one io_uring_submit_and_wait(1) per loop turn. "
+        "c-io_uring-minwait (extra row): the same, its wait asking for 32 "
+        "completions, for at most 200 us, then for any one (the kernel's "
+        "min_wait_usec, 6.12): a loop turn collects a batch, where the "
+        "plain form's turns handle about one message each; a message may "
+        "wait up to 200 us for the batch, so a lone connection's ping-pong "
+        "would be capped near 5k round trips per second: a tuning for "
+        "known heavy load, not a general server's. libuv: uv_read_start into one "
         "static 64 KiB buffer, uv_try_write of what came, and uv_write of "
         "a malloc'd copy of what it left (nothing, nearly always); "
         "libuv-uv_write-copy (extra row, BENCH.md's literal definition): "
@@ -533,7 +557,12 @@ WORKLOADS = {
         "registration (epoll) or a ring operation (io_uring), where "
         "c-epoll and libuv keep every socket registered, level-triggered, "
         "and call a function per event, and Go's netpoller registers it "
-        "once (edge-triggered); weave copies each message "
+        "once (edge-triggered); c-io_uring arms a connection's receive "
+        "once in its life (multishot, into the kernel's choice of "
+        "buffer) and sends from that buffer, where weave-io_uring submits "
+        "a recv into the handler's buffer for every read and "
+        "a sendmsg from the stream's write buffer, and switches to the "
+        "connection's coroutine per message; weave copies each message "
         "into the stream's write buffer before writing it, as libuv copies "
         "it into its malloc'd buffer, where c-epoll writes from its read "
         "buffer; weave and Go switch to the connection's coroutine or "
