@@ -290,7 +290,9 @@ static inline int chan_sleep(wv__waiter_t *w, int64_t deadline)
  *
  * Out of line, so that send and recv that need no wait save no register
  * and set up no frame for it (inlined, its six callee-saved registers and
- * 150-byte frame were in every call).
+ * 150-byte frame were in every call); and called through
+ * wv__call_jumpback (wait_on), whose return into the caller after a
+ * switch is predicted where a `ret` is not (coro/arch/x86_64.S).
  */
 static __attribute__((noinline)) int wait_single(void *chp, void *qp,
                                                  void *val, int64_t deadline)
@@ -335,7 +337,8 @@ static __attribute__((noinline)) int wait_single(void *chp, void *qp,
 static inline int wait_on(wv_chan_t *ch, struct queue *q, const void *val,
                           int64_t deadline)
 {
-    return wait_single(ch, q, (void *)(uintptr_t)val, deadline);
+    return wv__call_jumpback(ch, q, (void *)(uintptr_t)val, deadline,
+                             wait_single);
 }
 
 /* The general path of wv_chan_send (see the fast path below). */
