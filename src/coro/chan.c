@@ -49,6 +49,13 @@
  *  - Senders wait only while the ring is full and no receiver waits;
  *    receivers only while it is empty and no sender waits.
  *
+ * Fast path.  send and recv on a channel whose lock is biased to the
+ * calling thread, with values copied inline (0, 4, 8 or 16 bytes), make
+ * tail calls only: no frame, no saved register.  Everything else starts
+ * over on the general path (send_slow, recv_slow).  A wait is entered
+ * through wv__call_jumpback, which returns to the caller after the
+ * switch by an indirect jump (coro/internal.h; docs/chan.md, W3).
+ *
  * Lock order.  A channel lock is a leaf, held for a few queue and copy
  * operations, never across a sleep or a wake-up.  Only select holds more
  * than one: those of all its channels, taken in address order, each once.
@@ -294,8 +301,8 @@ static inline int chan_sleep(wv__waiter_t *w, int64_t deadline)
  * wv__call_jumpback (wait_on), whose return into the caller after a
  * switch is predicted where a `ret` is not (coro/arch/x86_64.S).
  */
-static __attribute__((noinline)) int wait_single(void *chp, void *qp,
-                                                 void *val, int64_t deadline)
+static __attribute__((noinline)) int wait_single(void *chp, void *qp, void *val,
+                                                 int64_t deadline)
 {
     wv_chan_t *ch = chp;
     struct queue *q = qp;
