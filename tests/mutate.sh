@@ -194,7 +194,7 @@ mutations=(
         return err;^    return err;^chan_completion_wins_over_time_out chan_completion_wins_over_cancellation"
 "src/coro/chan.c^        if (__atomic_compare_exchange_n(&wt.claim, &open, GAVE_UP, false,^        if (1 || __atomic_compare_exchange_n(&wt.claim, &open, GAVE_UP, false,^chan_completion_wins_over_time_out chan_completion_wins_over_cancellation"
 "src/coro/chan.c^        if ((s = q_take(&ch->sendq)) != NULL) { /* it was full */
-            ring_put(ch, s->_val);
+            ring_put(ch, s->_val, small);
             *wake = s->_wait;
         }^^chan_full_buffer_takes_a_blocked_senders_value"
 "src/coro/chan.c^    if (!e->_select)
@@ -202,10 +202,10 @@ mutations=(
         return true;^chan_stress_selects_exactly_once chan_close_wakes_blocked_selects"
 "src/coro/chan.c^        if (++ready == 1 || rand_below(ready) == 0)^        if (++ready == 1)^chan_select_is_fair"
 "src/coro/chan.c^    drain_waiters(&ch->sendq, &tail, WV_ESHUTDOWN);^^chan_close_wakes_blocked_senders_and_receivers"
-"src/coro/chan.c^    int err = try_send(ch, val, &w);
+"src/coro/chan.c^    int err = try_send(ch, val, &w, false);
     if (WV__LIKELY(err != WV_EAGAIN)) {
         chan_unlock(ch);
-        wake(w);^    int err = try_send(ch, val, &w);
+        wake(w);^    int err = try_send(ch, val, &w, false);
     if (WV__LIKELY(err != WV_EAGAIN)) {
         wake(w);
         chan_unlock(ch);^chan_waker_never_touches_the_channel_after_waking"
@@ -263,7 +263,7 @@ for i in "${!mutations[@]}"; do
     IFS='^' read -r -d '' file old new cases <<<"${mutations[$i]}"
     cases=${cases%$'\n'}
     rm -rf "$work/tree" && mkdir -p "$work/tree"
-    cp -r "$src"/{CMakeLists.txt,cmake,include,src,tests,examples,bench,fuzz} "$work/tree/"
+    cp -r "$src"/{CMakeLists.txt,cmake,include,src,tests,examples,bench,fuzz,cli} "$work/tree/"
     OLD=$old NEW=$new perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' \
         "$work/tree/$file"
     if cmp -s "$src/$file" "$work/tree/$file"; then

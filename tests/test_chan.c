@@ -1320,6 +1320,12 @@ WVT_TEST(chan_lock_is_biased_to_its_first_thread_until_another_comes)
     WVT_OK(wv_chan_recv(ch, &v, 0));
     WVT_EQ(v, 1);
     WVT_EQ(wv_chan_len(ch), 0u);
+    /* Send and recv above took the owner's fast path, whose unlock needs
+     * no test; a select unlocks by the general path, which must still
+     * tell the owner's hold by its busy word (or the revoker below waits
+     * for that word forever). */
+    wv_chan_case_t c = recv_case(ch, &v);
+    WVT_ERR(wv_chan_select(&c, 1, 0), WV_EAGAIN);
     if (expected_bias()) {
         wvt_thread_t *t = wvt_spawn(send_two, ch);
         wvt_join(t);

@@ -83,6 +83,50 @@ WVT_TEST(coro_ping_pong)
     co_end(&pinger);
 }
 
+/* ---------------------------------------------------- wv__call_jumpback */
+
+static int jb_sum(void *a0, void *a1, void *a2, int64_t a3)
+{
+    return (int)((intptr_t)a0 + 2 * (intptr_t)a1 + 4 * (intptr_t)a2 + 8 * a3);
+}
+
+/* Switches from `from` to `to`; returns ret once switched back to. */
+static int jb_swap(void *from, void *to, void *unused, int64_t ret)
+{
+    (void)unused;
+    wv__ctx_swap(from, to);
+    return (int)ret;
+}
+
+static long jb_wrong;
+
+static void jb_body(void *arg)
+{
+    long n = (long)arg;
+    for (long i = 0; i < n; i++)
+        if (wv__call_jumpback(&pinger.ctx, &main_ctx, NULL, i, jb_swap) != i)
+            jb_wrong++;
+    wv__ctx_exit(&pinger.ctx, &main_ctx);
+}
+
+/* The return of a park that switched (channels use it): every result gets
+ * back to its own caller, two contexts parking through it from different
+ * call sites, as a ping-pong over channels does. */
+WVT_TEST(coro_call_jumpback)
+{
+    long n = wvt_scale(100000);
+
+    WVT_EQ(wv__call_jumpback((void *)1, (void *)2, (void *)3, 4, jb_sum),
+           1 + 4 + 12 + 32);
+    jb_wrong = 0;
+    co_start(&pinger, jb_body, (void *)n);
+    for (long i = 0; i <= n; i++)
+        WVT_EQ(wv__call_jumpback(&main_ctx, &pinger.ctx, NULL, -i, jb_swap),
+               -i);
+    WVT_EQ(jb_wrong, 0);
+    co_end(&pinger);
+}
+
 /* -------------------------------------------- callee-saved registers */
 
 #if defined(__x86_64__) || defined(__aarch64__)

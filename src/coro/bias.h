@@ -109,6 +109,23 @@ static inline void wv__bias_unlock(wv__bias_t *b)
         wv__leaf_unlock(&b->lock);
 }
 
+/* The owner's half of wv__bias_lock alone, for fast paths that must make
+ * no call (chan.c): true if b is biased to the calling thread and is now
+ * held by it, to be released with wv__bias_unlock_own; false, b not held,
+ * otherwise (the caller then takes wv__bias_lock's path). */
+static inline bool wv__bias_lock_own(wv__bias_t *b)
+{
+    uintptr_t o = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
+    return WV__LIKELY(o == wv__bias_token) && WV__LIKELY(wv__bias_try(b, o));
+}
+
+/* Releases a hold that wv__bias_lock_own took: the unlock's biased half,
+ * without its test (the caller knows how it holds b). */
+static inline void wv__bias_unlock_own(wv__bias_t *b)
+{
+    __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
+}
+
 /* Test aid: 1 biased to the calling thread, 2 biased to another, 0
  * otherwise (not yet locked, or shared). */
 int wv__bias_state(const wv__bias_t *b);

@@ -31,6 +31,7 @@ struct queue {
 struct wv_chan {
     wv__bias_t bias;    /* the lock */
     bool closed;        /* [lock] */
+    bool small;         /* elem_size is 0, 4, 8 or 16: copied inline */
     size_t len;         /* [lock] values in the ring (atomic stores) */
     size_t head;        /* [lock] byte offset of the oldest value */
     size_t tail;        /* [lock] byte offset of the next free slot */

@@ -76,6 +76,18 @@ void wv__ctx_exit(wv__ctx_t *from, wv__ctx_t *to);
  * running (TSan's fiber).  No-op in plain builds.  Idempotent. */
 void wv__ctx_destroy(wv__ctx_t *c);
 
+/*
+ * Returns fn(a0, a1, a2, a3) to the caller by an indirect jump instead of
+ * a `ret` where that matters (x86_64; elsewhere a plain or tail call).
+ * For the calls that park a coroutine and return into the caller's code
+ * after the switch (channels, coro/chan.c): there the return address
+ * predictor holds the other coroutine's return chain, and a `ret` into a
+ * different caller is mispredicted.  coro/arch/x86_64.S says more.
+ */
+typedef int wv__jumpback_fn(void *a0, void *a1, void *a2, int64_t a3);
+int wv__call_jumpback(void *a0, void *a1, void *a2, int64_t a3,
+                      wv__jumpback_fn *fn);
+
 /* The CPU's switch itself, under the sanitizer wrappers (coro/arch/). */
 void wv__ctx_swap_raw(wv__ctx_t *from, wv__ctx_t *to);
 void wv__ctx_make_raw(wv__ctx_t *c, void *stack_lo, size_t size,

@@ -57,3 +57,10 @@ void wv__ctx_swap_raw(wv__ctx_t *from, wv__ctx_t *to)
     r = swapcontext(&here, (ucontext_t *)to->sp);
     WV__ASSERT(r == 0);
 }
+
+/* A plain call here (see arch/x86_64.S for what it saves there). */
+int wv__call_jumpback(void *a0, void *a1, void *a2, int64_t a3,
+                      wv__jumpback_fn *fn)
+{
+    return fn(a0, a1, a2, a3);
+}
