@@ -180,8 +180,6 @@ int wv_proxy_get_leased(wv_proxy_t *p, wv_obj_t **item, uint64_t *lease,
     return 0;
 }
 
-/* A call without waiting on the server's side: its reply's value in
- * *result (NULL: dropped). */
 /* A call without waiting on the server's side with the n arguments
  * items (taken: freed whatever happens): its reply's value in *result
  * (NULL: freed), or the error. */

@@ -12,12 +12,12 @@
  * Usage: peer-c-c1 J COMMAND < inputs
  */
 #include <errno.h>
-#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
