@@ -455,6 +455,40 @@ WVT_TEST(manager_renewed_lease_outlives_its_first_term)
     wv_manager_free(m);
 }
 
+/* A remote renewal with each of its own allocations failing (the lease
+ * and the term as ints, then their tuple; the server is idle meanwhile):
+ * WV_ENOMEM, nothing leaked, the lease still held and renewable. */
+WVT_TEST(manager_remote_renew_survives_failed_allocations)
+{
+    wvt_alloc_install();
+    uint16_t port;
+    wv_manager_t *m = start_master(&port);
+    wv_proxy_t *local = proxy(m, "get_task_queue");
+    wv_obj_t *x = vint(5), *v;
+    WVT_OK(wv_proxy_put(local, x, 0));
+    wv_manager_t *c = connect_to(port, KEY);
+    wv_proxy_t *t = proxy(c, "get_task_queue");
+    uint64_t lease;
+    WVT_OK(wv_proxy_get_leased(t, &v, &lease, 60000, wv_deadline_in(5000)));
+    wv_obj_free(v);
+    for (long n = 1; n <= 3; n++) {
+        long live = wvt_alloc_live();
+        wvt_alloc_fail_at(n);
+        WVT_ERR(wv_proxy_renew(t, lease, 60000, wv_deadline_in(5000)),
+                WV_ENOMEM);
+        wvt_alloc_fail_at(0);
+        WVT_EQ(wvt_alloc_live(), live);
+    }
+    WVT_OK(wv_proxy_renew(t, lease, 60000, wv_deadline_in(5000)));
+    WVT_OK(wv_proxy_ack(t, lease, wv_deadline_in(5000)));
+    wv_obj_free(x);
+    wv_proxy_free(t);
+    wv_proxy_free(local);
+    wv_manager_free(c);
+    wv_manager_free(m);
+    wvt_alloc_uninstall();
+}
+
 /* wv_manager_queue_stats and wv_manager_clients: each count moves with
  * what a remote worker does (put, leased get, ack, a lease put back). */
 WVT_TEST(manager_queue_stats_count_what_clients_do)

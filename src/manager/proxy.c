@@ -20,6 +20,7 @@ static bool is_queue(const wv_proxy_t *p)
  * error. */
 static int tuple_of(wv_obj_t **out, size_t n, wv_obj_t **items)
 {
+    *out = NULL; /* wv_obj_new_tuple leaves it alone when it fails */
     int err = wv_obj_new_tuple(out, n);
     for (size_t i = 0; i < n; i++) {
         if (!err && items[i] && (err = wv_obj_append(*out, items[i])) == 0)
