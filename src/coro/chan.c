@@ -270,15 +270,34 @@ static inline bool is_local(const wv__waiter_t *w, struct sched **s)
     return *s && w->kind == &(*s)->kind;
 }
 
-static inline void wake(struct wv__chan_wait *w)
+/* A wake-up of a party of another scheduler or kind; returns 0 so that
+ * the fast path reaches it by a tail call. */
+static __attribute__((noinline)) int wake_far(struct wv__chan_wait *w)
+{
+    wv__waiter_wake(&w->w);
+    return 0;
+}
+
+/* Wakes w (if any) after the unlock and returns err, the operation's
+ * result (0 whenever w is set): the fast path ends with it, by a tail
+ * call when w is another scheduler's. */
+static inline __attribute__((always_inline)) int
+wake_fast(struct wv__chan_wait *w, int err)
 {
     struct sched *s;
+
     if (!w)
-        return;
-    if (is_local(&w->w, &s))
+        return err;
+    if (WV__LIKELY(is_local(&w->w, &s))) {
         wake_local(s, &w->w);
-    else
-        wv__waiter_wake(&w->w);
+        return 0;
+    }
+    return wake_far(w);
+}
+
+static inline void wake(struct wv__chan_wait *w)
+{
+    (void)wake_fast(w, 0);
 }
 
 static inline int chan_sleep(wv__waiter_t *w, int64_t deadline)
@@ -378,30 +397,6 @@ static __attribute__((noinline)) int recv_slow(wv_chan_t *ch, void *out,
         return err;
     }
     return wait_on(ch, &ch->recvq, out, deadline);
-}
-
-/* wake(w) for a party of another scheduler or kind; returns 0 so that
- * the fast path reaches it by a tail call. */
-static __attribute__((noinline)) int wake_far(struct wv__chan_wait *w)
-{
-    wv__waiter_wake(&w->w);
-    return 0;
-}
-
-/* The fast path's end: wakes w (if any) after the unlock; err is the
- * operation's result (0 whenever w is set). */
-static inline __attribute__((always_inline)) int
-wake_fast(struct wv__chan_wait *w, int err)
-{
-    struct sched *s;
-
-    if (!w)
-        return err;
-    if (WV__LIKELY(is_local(&w->w, &s))) {
-        wake_local(s, &w->w);
-        return 0;
-    }
-    return wake_far(w);
 }
 
 /*
