@@ -43,14 +43,18 @@
 static wv__stack_t *buckets[BUCKETS]; /* [reg_lock] for writers */
 static wv__stack_t *free_descs;       /* [reg_lock] */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static bool handler_installed;      /* [reg_lock] */
 static struct sigaction previous;   /* set once, before any lookup */
 static __thread void *own_altstack; /* mmap'd by us for this thread */
 static uintptr_t page_mask;         /* set once, before any lookup */
 
 /* A fork while another thread maps or unmaps a stack must not leave the
  * child with reg_lock held by a thread it does not have: the lock is
- * taken around fork, so the registry is consistent in both. */
+ * taken around fork, so the registry is consistent in both.  The handler
+ * is installed under the same lock rather than by pthread_once: a fork
+ * while another thread is inside a pthread_once would leave the child's
+ * once "in progress" for ever where the C library does not reset it
+ * (TSan's interceptor, musl), and the child's first stack would hang. */
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&reg_lock);
@@ -228,8 +232,11 @@ int wv__guard_register(wv__stack_t *st)
 
     if (err)
         return err;
-    pthread_once(&handler_once, install_handler);
     pthread_mutex_lock(&reg_lock);
+    if (!handler_installed) {
+        install_handler();
+        handler_installed = true;
+    }
     st->next = buckets[b];
     __atomic_store_n(&buckets[b], st, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&reg_lock);

@@ -53,8 +53,7 @@ __thread struct sched *wv__tls_sched __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sched *free_scheds;
-static pthread_key_t exit_key;
-static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key; /* made at load: see make_key */
 
 static void coro_wake(wv__waiter_t *w);
 static void sched_thread_exit(void *arg);
@@ -72,7 +71,10 @@ static void unlock_free_list(void)
     pthread_mutex_unlock(&free_lock);
 }
 
-static void make_key(void)
+/* At load rather than by pthread_once, as coro/stack.c's key: a fork
+ * while a once is in progress would hang the child's first scheduler
+ * where the C library does not reset it (TSan, musl). */
+__attribute__((constructor)) static void make_key(void)
 {
     int r = pthread_key_create(&exit_key, sched_thread_exit);
 
@@ -96,7 +98,6 @@ static struct sched *sched_make(void)
 {
     struct sched *s;
 
-    pthread_once(&exit_once, make_key);
     lock_free_list();
     s = free_scheds;
     if (s)

@@ -54,8 +54,7 @@ static __thread struct {
     bool keyed; /* the exit destructor is armed for this thread */
 } pool;
 
-static pthread_key_t exit_key;
-static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key; /* made at load: see make_key */
 
 static size_t page_size(void)
 {
@@ -75,7 +74,10 @@ static void on_thread_exit(void *unused)
     wv__guard_thread_exit();
 }
 
-static void make_key(void)
+/* At load, before any thread of ours, rather than by pthread_once: a fork
+ * while another thread is inside a once leaves it "in progress" for ever
+ * in the child where the C library does not reset it (TSan, musl). */
+__attribute__((constructor)) static void make_key(void)
 {
     int r = pthread_key_create(&exit_key, on_thread_exit);
 
@@ -87,7 +89,6 @@ static void arm_thread_exit(void)
 {
     if (pool.keyed)
         return;
-    pthread_once(&exit_once, make_key);
     pthread_setspecific(exit_key, &pool);
     pool.keyed = true;
 }

@@ -262,7 +262,10 @@ static void after_fork_child(void)
     R.threads = R.idle = R.queued = 0;
 }
 
-static void register_atfork(void)
+/* At load rather than by pthread_once in start_thread: a fork while
+ * another thread is inside a once leaves it "in progress" for ever in
+ * the child where the C library does not reset it (TSan, musl). */
+__attribute__((constructor)) static void register_atfork(void)
 {
     pthread_atfork(NULL, NULL, after_fork_child);
 }
@@ -271,8 +274,6 @@ static void register_atfork(void)
  * [lock held] */
 static int start_thread(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_atfork);
     pthread_attr_t attr;
     sigset_t all, old;
     pthread_t t;

@@ -131,8 +131,7 @@ static struct {
     wv_lock_t lock;
     wv__list_t servers; /* [lock] of wv__fserver_t, by link */
 } registry;
-static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
-static int registry_err; /* set once by registry_setup */
+static int registry_err; /* set at load by registry_setup */
 
 /* In the child of a fork: s is the parent's.  Only the forking thread
  * exists: nobody holds s's lock any more.  The copies are closed only
@@ -178,7 +177,10 @@ static void registry_child(void)
     wv_lock_init(&registry.lock);
 }
 
-static void registry_setup(void)
+/* At load rather than by pthread_once: a fork while another thread is
+ * inside a once leaves it "in progress" for ever in the child where the
+ * C library does not reset it (TSan, musl). */
+__attribute__((constructor)) static void registry_setup(void)
 {
     if (pthread_atfork(registry_prepare, registry_parent, registry_child))
         registry_err = WV_ENOMEM;
@@ -443,7 +445,6 @@ int wv__fserver_new(wv__fserver_t **out)
 
     if (!out)
         return WV_EINVAL;
-    pthread_once(&registry_once, registry_setup);
     if (registry_err)
         return registry_err;
     wv__fserver_t *s = wv__calloc(1, sizeof *s);
