@@ -10,9 +10,11 @@
  */
 #include "runner.h"
 
+#include "loop/internal.h"
 #include "net/transport.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,6 +22,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ helpers */
@@ -1311,4 +1314,306 @@ WVT_TEST(stream_loop_backend_choice)
     WVT_EQ(wv_loop_backend(), WV_LOOP_EPOLL);
     WVT_OK(wv_loop_set_backend(WV_LOOP_AUTO));
     WVT_NE(wv_loop_backend(), WV_LOOP_AUTO); /* always a real one */
+}
+
+/* ------------------------------------------------------- flush_on_read */
+
+/* Pairs need a kernel of 6.1 or later (DEFER_TASKRUN, CQE skipping). */
+static bool kernel_pairs(void)
+{
+    struct utsname u;
+    int major = 0, minor = 0;
+    WVT_EQ(uname(&u), 0);
+    sscanf(u.release, "%d.%d", &major, &minor);
+    return major > 6 || (major == 6 && minor >= 1);
+}
+
+/* A raw peer: reads each 8-byte request whole, answers with it reversed. */
+static void reverse_peer(void *arg)
+{
+    int fd = *(int *)arg;
+    char req[8], rep[8];
+    for (;;) {
+        size_t got = 0;
+        while (got < sizeof req) {
+            ssize_t n = read(fd, req + got, sizeof req - got);
+            if (n <= 0)
+                return;
+            got += (size_t)n;
+        }
+        for (int i = 0; i < 8; i++)
+            rep[i] = req[7 - i];
+        WVT_EQ(write(fd, rep, sizeof rep), (ssize_t)sizeof rep);
+    }
+}
+
+struct exchange {
+    wv_stream_t *s;
+    int rounds;
+    uint64_t pairs; /* wv__loop_pairs() made by this party */
+};
+
+/* Writes each request with no drain and reads the answer: without
+ * flush_on_read the request would sit in the buffer and the read would
+ * time out. */
+static void *exchange_fn(void *arg)
+{
+    struct exchange *x = arg;
+    uint64_t before = wv__loop_pairs();
+    for (int i = 0; i < x->rounds; i++) {
+        char req[16], rep[8], want[8];
+        snprintf(req, sizeof req, "%08d", i);
+        WVT_OK(wv_stream_write(x->s, req, 8, NULL, WV_FOREVER));
+        WVT_EQ(wv_stream_write_pending(x->s), 8);
+        size_t n;
+        WVT_OK(wv_stream_read_exactly(x->s, rep, sizeof rep, &n,
+                                      wv_deadline_in(10000)));
+        WVT_EQ(wv_stream_write_pending(x->s), 0);
+        for (int k = 0; k < 8; k++)
+            want[k] = req[7 - k];
+        WVT_ASSERT(memcmp(rep, want, 8) == 0);
+    }
+    x->pairs = wv__loop_pairs() - before;
+    return NULL;
+}
+
+static void flush_on_read_exchange(bool in_coroutine, bool tcp)
+{
+    int a, b;
+    if (tcp) {
+        tcp_pair(&a, &b);
+    } else {
+        int sv[2];
+        socket_pair(sv);
+        a = sv[0], b = sv[1];
+    }
+    wv_stream_opts_t o = {.flush_on_read = true};
+    struct exchange x = {stream_on(a, &o), (int)wvt_scale(2000), 0};
+    wvt_thread_t *peer = wvt_spawn(reverse_peer, &b);
+    if (in_coroutine) {
+        wv_coro_t *co;
+        WVT_OK(wv_coro_spawn(&co, NULL, exchange_fn, &x));
+        WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
+        wv_coro_free(co);
+        WVT_OK(wv_coro_run(WV_FOREVER));
+        /* Each exchange went in as one submission where pairs exist. */
+        if (wv_loop_backend() == WV_LOOP_IO_URING && kernel_pairs())
+            WVT_EQ(x.pairs, (uint64_t)x.rounds);
+        else
+            WVT_EQ(x.pairs, 0);
+    } else {
+        exchange_fn(&x);
+        WVT_EQ(x.pairs, 0); /* a plain thread: drain, then read */
+    }
+    wv_stream_free(x.s);
+    shutdown(b, SHUT_WR); /* the peer's read ends */
+    wvt_join(peer);
+    close(b);
+}
+
+WVT_TEST(stream_flush_on_read_coroutine_unix)
+{
+    flush_on_read_exchange(true, false);
+}
+
+WVT_TEST(stream_flush_on_read_coroutine_tcp)
+{
+    flush_on_read_exchange(true, true);
+}
+
+WVT_TEST(stream_flush_on_read_thread)
+{
+    flush_on_read_exchange(false, true);
+}
+
+/* The write fails (the peer is gone): the read says why, the error stays
+ * the stream's write error, and nothing was read. */
+static void *write_fails_fn(void *arg)
+{
+    wv_stream_t *s = arg;
+    char buf[16];
+    size_t n = 99;
+    WVT_OK(wv_stream_write(s, "request!", 8, NULL, WV_FOREVER));
+    int err = wv_stream_read(s, buf, sizeof buf, &n, wv_deadline_in(10000));
+    WVT_ASSERT(err == WV_EPIPE || err == WV_ECONNRESET);
+    WVT_EQ(n, 0);
+    WVT_ERR(wv_stream_write(s, "x", 1, NULL, WV_FOREVER), err);
+    return NULL;
+}
+
+WVT_TEST(stream_flush_on_read_write_error_is_the_reads)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the test */
+    int sv[2];
+    socket_pair(sv);
+    close(sv[1]);
+    wv_stream_opts_t o = {.flush_on_read = true};
+    wv_stream_t *s = stream_on(sv[0], &o);
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, write_fails_fn, s));
+    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    wv_stream_free(s);
+    check_no_sigpipe();
+}
+
+/* The peer reads nothing until told: the socket fills, the request's
+ * write blocks inside the read, and the read's deadline ends it with the
+ * unwritten bytes still pending.  The next read writes them out and gets
+ * the answer: the peer receives every byte once, in order. */
+struct blocked {
+    wv_stream_t *s;
+    int peer;
+    size_t filled;
+};
+
+static void *blocked_write_fn(void *arg)
+{
+    struct blocked *bw = arg;
+    static char big[48 * 1024];
+    memset(big, 'r', sizeof big);
+    WVT_OK(wv_stream_write(bw->s, big, sizeof big, NULL, WV_FOREVER));
+    char buf[8];
+    size_t n;
+    WVT_ERR(wv_stream_read(bw->s, buf, sizeof buf, &n, wv_deadline_in(50)),
+            WV_ETIMEDOUT);
+    WVT_GT(wv_stream_write_pending(bw->s), 0);
+    return NULL;
+}
+
+static void *blocked_finish_fn(void *arg)
+{
+    struct blocked *bw = arg;
+    char buf[8];
+    WVT_OK(wv_stream_read_exactly(bw->s, buf, 4, &(size_t){0},
+                                  wv_deadline_in(10000)));
+    WVT_ASSERT(memcmp(buf, "done", 4) == 0);
+    WVT_EQ(wv_stream_write_pending(bw->s), 0);
+    return NULL;
+}
+
+static void drain_and_answer(void *arg)
+{
+    struct blocked *bw = arg;
+    size_t want = bw->filled + 48 * 1024, got = 0;
+    char buf[4096];
+    while (got < want) {
+        ssize_t n = read(bw->peer, buf, sizeof buf);
+        WVT_GT(n, 0);
+        for (ssize_t i = 0; i < n; i++)
+            WVT_EQ(buf[i], got + (size_t)i < bw->filled ? 'f' : 'r');
+        got += (size_t)n;
+    }
+    WVT_EQ(write(bw->peer, "done", 4), 4);
+}
+
+static void run_coro(void *(*fn)(void *), void *arg)
+{
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, fn, arg));
+    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
+    wv_coro_free(co);
+}
+
+WVT_TEST(stream_flush_on_read_deadline_while_the_write_blocks)
+{
+    int sv[2];
+    socket_pair(sv);
+    struct blocked bw = {.peer = sv[1]};
+    /* Fill the socket to the brim with 'f' first. */
+    WVT_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
+    char fill[4096];
+    memset(fill, 'f', sizeof fill);
+    for (;;) {
+        ssize_t n = write(sv[0], fill, sizeof fill);
+        if (n < 0) {
+            WVT_EQ(errno, EAGAIN);
+            break;
+        }
+        bw.filled += (size_t)n;
+    }
+    wv_stream_opts_t o = {.flush_on_read = true};
+    bw.s = stream_on(sv[0], &o);
+    run_coro(blocked_write_fn, &bw);
+    wvt_thread_t *peer = wvt_spawn(drain_and_answer, &bw);
+    run_coro(blocked_finish_fn, &bw);
+    wvt_join(peer);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    wv_stream_free(bw.s);
+    close(sv[1]);
+}
+
+/* A cancelled exchange: while the write blocks (nothing of it went: it
+ * stays pending), and while the read waits after the write went (the
+ * peer has the bytes, once, and none stay pending to be sent again). */
+struct cancelled {
+    wv_stream_t *s;
+    int err;
+};
+
+static void *cancelled_exchange_fn(void *arg)
+{
+    struct cancelled *c = arg;
+    char buf[8];
+    size_t n;
+    WVT_OK(wv_stream_write(c->s, "12345678", 8, NULL, WV_FOREVER));
+    c->err = wv_stream_read(c->s, buf, sizeof buf, &n, WV_FOREVER);
+    return NULL;
+}
+
+static void cancel_exchange(wv_stream_t *s, int *err)
+{
+    struct cancelled c = {s, 0};
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, cancelled_exchange_fn, &c));
+    WVT_ERR(wv_coro_run(0), WV_EAGAIN); /* it runs, and parks */
+    wv_coro_cancel(co);
+    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
+    wv_coro_free(co);
+    *err = c.err;
+}
+
+WVT_TEST(stream_flush_on_read_cancelled)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_opts_t o = {.flush_on_read = true};
+    wv_stream_t *s = stream_on(sv[0], &o);
+    int err;
+
+    /* The write went; the read was waiting. */
+    cancel_exchange(s, &err);
+    WVT_ERR(err, WV_ECANCELED);
+    WVT_EQ(wv_stream_write_pending(s), 0);
+    char buf[16];
+    WVT_EQ(read(sv[1], buf, sizeof buf), 8);
+    WVT_ASSERT(memcmp(buf, "12345678", 8) == 0);
+
+    /* The socket full: the write could not go. */
+    WVT_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
+    size_t filled = 0;
+    char fill[4096];
+    memset(fill, 'f', sizeof fill);
+    ssize_t w;
+    while ((w = write(sv[0], fill, sizeof fill)) > 0)
+        filled += (size_t)w;
+    cancel_exchange(s, &err);
+    WVT_ERR(err, WV_ECANCELED);
+    WVT_EQ(wv_stream_write_pending(s), 8);
+    /* Let it through: the peer takes the fill, then the 8 bytes once. */
+    size_t got = 0;
+    while (got < filled) {
+        ssize_t n = read(sv[1], fill, sizeof fill < filled - got
+                                          ? sizeof fill
+                                          : filled - got);
+        WVT_GT(n, 0);
+        got += (size_t)n;
+    }
+    WVT_OK(wv_stream_drain(s, wv_deadline_in(10000)));
+    WVT_EQ(read(sv[1], buf, sizeof buf), 8);
+    WVT_ASSERT(memcmp(buf, "12345678", 8) == 0);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+    wv_stream_free(s);
+    close(sv[1]);
 }

@@ -95,6 +95,17 @@ typedef struct wv_stream_opts {
      * means high_water / 4.  low_water must not exceed high_water. */
     size_t high_water;
     size_t low_water;
+    /* A read that finds nothing in the read buffer first writes out
+     * every pending byte, as if wv_stream_drain had been called with the
+     * read's deadline (an error of that write is the read's, and stays
+     * the stream's write error).  A request/response peer then writes its
+     * message and reads the answer without a drain of its own: on an
+     * io_uring loop (a coroutine's, plain TCP or Unix socket) the write
+     * and the read go to the kernel as one submission, the read linked
+     * to start once every byte is sent, which saves a system call per
+     * exchange.  Elsewhere (epoll, a plain thread, TLS, a pipe) it is the
+     * drain, then the read.  Default (false): reads never write. */
+    bool flush_on_read;
 } wv_stream_opts_t;
 
 /*
@@ -121,6 +132,11 @@ WV_EXTERN int wv_stream_new(wv_stream_t **out, const wv_stream_opts_t *opts,
 WV_EXTERN void wv_stream_free(wv_stream_t *s);
 
 /* ------------------------------------------------------------- reading */
+
+/* With wv_stream_opts_t.flush_on_read, every read below that finds
+ * nothing buffered writes out the pending bytes first: it can then also
+ * fail as wv_stream_drain does (WV_EPIPE, WV_ECONNRESET, WV_ETIMEDOUT
+ * with the bytes not yet written still pending, ...). */
 
 /*
  * Reads up to cap bytes into buf: what the read buffer holds, or else

@@ -60,3 +60,15 @@ ssize_t wv__fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
         return WV_ENOSYS;
     return kind->fd_io(fd, buf, len, msg, deadline);
 }
+
+ssize_t wv__fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
+                         ssize_t *sent, void *buf, size_t len,
+                         int64_t deadline)
+{
+    const wv__waiter_kind_t *kind = wv__waiter_kind();
+
+    if (!kind->fd_send_recv || deadline == 0 || !wv__deadline_ok(deadline) ||
+        msg_len == 0 || msg_len > INT32_MAX || len == 0)
+        return WV_ENOSYS;
+    return kind->fd_send_recv(fd, msg, msg_len, sent, buf, len, deadline);
+}

@@ -253,6 +253,24 @@ int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg);
 ssize_t wv__fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
                   int64_t deadline);
 
+/*
+ * The sendmsg of msg (msg_len bytes in all), then a recv into
+ * buf[0..len), as one submission where the caller's loop can (io_uring
+ * with linked, silently successful sends: wv__loop_io_add_pair): a
+ * request/response peer pays one system call for its reply and its wait
+ * for the next message.  The calling coroutine parks until the recv
+ * completed, or the send failed, or the deadline.  *sent is the bytes
+ * sent (msg_len, fewer, or -errno of the send; 0 when the deadline or a
+ * cancel stopped it first).  Returns what the recv returned (bytes, 0 at
+ * the end, -errno), WV_ECANCELED when the send's failure stopped it (see
+ * *sent), WV_ETIMEDOUT or WV_ECANCELED (the wait's), WV_ENOMEM; WV_ENOSYS
+ * (nothing done) where the loop cannot: the caller sends and receives
+ * one at a time.
+ */
+ssize_t wv__fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
+                         ssize_t *sent, void *buf, size_t len,
+                         int64_t deadline);
+
 /* ------------------------------------------------------------ the waiter */
 
 typedef struct wv__waiter wv__waiter_t;
@@ -285,6 +303,10 @@ typedef struct wv__waiter_kind {
     /* wv__fd_io for this kind's parties; NULL = WV_ENOSYS. */
     ssize_t (*fd_io)(int fd, void *buf, size_t len, struct msghdr *msg,
                      int64_t deadline);
+    /* wv__fd_send_recv for this kind's parties; NULL = WV_ENOSYS. */
+    ssize_t (*fd_send_recv)(int fd, struct msghdr *msg, size_t msg_len,
+                            ssize_t *sent, void *buf, size_t len,
+                            int64_t deadline);
     /* wv__shared_wait for this kind's parties (a coroutine parks while a
      * helper thread sleeps on the shared word); NULL = a shared futex
      * wait blocks the thread. */

@@ -162,6 +162,56 @@ ssize_t wv__coro_fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
     return io.res;
 }
 
+ssize_t wv__coro_fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
+                              ssize_t *sent, void *buf, size_t len,
+                              int64_t deadline)
+{
+    struct sched *s = wv__tls_sched;
+
+    *sent = 0;
+    if (!wv__loop_completes(&s->loop))
+        return WV_ENOSYS;
+    if (is_cancelled(s->current))
+        return WV_ECANCELED;
+    wv__waiter_t w;
+    wv__waiter_init(&w);
+    wv__uio_t snd = {.f = {.fd = fd, .party = &w}, .len = msg_len, .msg = msg};
+    wv__uio_t rcv = {.f = {.fd = fd, .party = &w}, .buf = buf, .len = len};
+    int err = wv__loop_io_add_pair(&s->loop, &snd, &rcv);
+    if (err)
+        return err;
+    /* Woken by the recv's completion (which ends the send too), or by
+     * the send's failure (the kernel then cancels the recv: wait for
+     * it), or by the deadline or a cancel (ask both to stop; the kernel
+     * owns both buffers until each has completed). */
+    err = wv__coro_sleep(&w, deadline, 0);
+    bool stopping = false;
+    while (rcv.f.op || snd.f.op) {
+        if (err && !stopping) {
+            if (snd.f.op)
+                wv__loop_io_cancel(&s->loop, &snd);
+            if (rcv.f.op)
+                wv__loop_io_cancel(&s->loop, &rcv);
+            stopping = true;
+        }
+        wv__waiter_init(&w);
+        int e = wv__coro_sleep(&w, stopping ? WV_FOREVER : deadline,
+                               stopping ? WV__PARK_NOCANCEL : 0);
+        if (!stopping)
+            err = e;
+    }
+    wv__loop_io_end(&s->loop, &snd);
+    wv__loop_io_end(&s->loop, &rcv);
+    /* A send the kernel had finished counts as done, even when the wait
+     * ended first: its bytes are gone. */
+    *sent = snd.res == -ECANCELED || snd.res == -EINTR ? 0 : snd.res;
+    if (rcv.res >= 0)
+        return rcv.res;
+    if (rcv.res == -ECANCELED || rcv.res == -EINTR)
+        return err ? err : WV_ECANCELED;
+    return rcv.res;
+}
+
 int wv_fdwait(int fd, short events, short *revents, int64_t deadline)
 {
     if (!(events & (POLLIN | POLLOUT | POLLPRI)))

@@ -119,6 +119,7 @@ static struct sched *sched_make(void)
     s->kind.fds_wait = wv__coro_fds_wait;
     s->kind.fd_wait_again = wv__coro_fd_wait_again;
     s->kind.fd_io = wv__coro_fd_io;
+    s->kind.fd_send_recv = wv__coro_fd_send_recv;
     s->kind.word_wait = wv__coro_word_wait;
     s->main.native = true;
     s->main.started = true;

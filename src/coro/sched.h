@@ -227,6 +227,10 @@ int wv__coro_fd_wait_again(int fd, short events, int64_t deadline,
                            uint64_t *reg);
 ssize_t wv__coro_fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
                        int64_t deadline);
+/* wv__fd_send_recv for a coroutine: the pair through its loop. */
+ssize_t wv__coro_fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
+                              ssize_t *sent, void *buf, size_t len,
+                              int64_t deadline);
 void wv__coro_fd_ready(wv__fdw_t *f);
 
 #endif /* WV_CORO_SCHED_H */

@@ -152,6 +152,18 @@ void wv__loop_fd_del(wv__loop_t *l, wv__fdw_t *w);
 bool wv__loop_completes(wv__loop_t *l);
 /* Submits io (l completes).  0 or WV_ENOMEM. */
 int wv__loop_io_add(wv__loop_t *l, wv__uio_t *io);
+/*
+ * Submits snd (a sendmsg: snd->msg, its total length in snd->len) and,
+ * linked behind it, rcv (a recv), so that a reply and the wait for the
+ * next request cost one io_uring_enter: rcv starts once snd has sent
+ * every byte; if snd fails or sends fewer, rcv ends with -ECANCELED.
+ * snd's success posts no completion of its own: both end together when
+ * rcv completes (snd->res = snd->len).  A failed snd completes, and
+ * wakes its party, before rcv does.  0, WV_ENOMEM, or WV_ENOSYS where
+ * the backend cannot (epoll; a kernel without IORING_FEAT_CQE_SKIP):
+ * then nothing was submitted.
+ */
+int wv__loop_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv);
 /* Asks the kernel to end io early; it still completes (res -ECANCELED,
  * or what it did): its party waits for that before giving back io. */
 void wv__loop_io_cancel(wv__loop_t *l, wv__uio_t *io);
@@ -170,6 +182,7 @@ void wv__uring_forget(wv__loop_t *l);
 int wv__uring_fd_add(wv__loop_t *l, wv__fdw_t *w);
 void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w);
 int wv__uring_io_add(wv__loop_t *l, wv__uio_t *io);
+int wv__uring_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv);
 void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io);
 void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline);
 
@@ -197,5 +210,7 @@ void wv__fault_kick(void (*hook)(void));
  * dropped as stale (an old generation), since the thread started. */
 uint64_t wv__loop_ctl_calls(void);
 uint64_t wv__loop_stale_events(void);
+/* Send-then-recv pairs this thread's loop submitted (io_uring). */
+uint64_t wv__loop_pairs(void);
 
 #endif /* WV_LOOP_INTERNAL_H */

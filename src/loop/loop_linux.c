@@ -92,7 +92,12 @@ wv_loop_backend_t wv_loop_backend(void)
         return WV_LOOP_EPOLL;
     return want == WV_LOOP_IO_URING ? WV_LOOP_IO_URING : AUTO_BACKEND;
 }
-static __thread uint64_t ctl_calls, stale_events; /* test aids */
+static __thread uint64_t ctl_calls, stale_events, pairs; /* test aids */
+
+uint64_t wv__loop_pairs(void)
+{
+    return pairs;
+}
 
 uint64_t wv__loop_ctl_calls(void)
 {
@@ -400,6 +405,18 @@ int wv__loop_io_add(wv__loop_t *l, wv__uio_t *io)
     int err = wv__uring_io_add(l, io);
     if (!err)
         l->nwait++;
+    return err;
+}
+
+int wv__loop_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv)
+{
+    if (!l->uring)
+        return WV_ENOSYS;
+    int err = wv__uring_io_add_pair(l, snd, rcv);
+    if (!err) {
+        l->nwait += 2;
+        pairs++;
+    }
     return err;
 }
 

@@ -46,7 +46,7 @@
 #define KICK_TOKEN   UINT64_MAX       /* the eventfd read */
 #define NOTE_TOKEN   (UINT64_MAX - 1) /* removals and cancels: ignored */
 
-enum { OP_FREE, OP_POLL, OP_IO };
+enum { OP_FREE, OP_POLL, OP_IO, OP_CANCEL };
 
 struct op {
     uint32_t gen;
@@ -54,6 +54,10 @@ struct op {
     bool orphan;        /* its party left: the completion frees the slot */
     wv__fdw_t *party;   /* OP_POLL: the wait; OP_IO: &uio->f */
     uint32_t next_free; /* slot + 1 of the next free one, or 0 */
+    uint32_t link;      /* OP_IO of a pair: slot + 1 of the other one;
+                           OP_CANCEL: slot + 1 of the operation it ends */
+    uint32_t link_gen;  /* ... and its generation */
+    bool pair_send;     /* OP_IO of a pair: this is the send */
 };
 
 struct wv__uring {
@@ -62,6 +66,7 @@ struct wv__uring {
     uint32_t nops, free_head;
     bool kick_pending; /* the eventfd read is in flight */
     bool deferred;     /* IORING_SETUP_DEFER_TASKRUN */
+    bool can_skip;     /* send-then-recv pairs (wv__uring_io_add_pair) */
     uint64_t kick_value;
 };
 
@@ -122,6 +127,7 @@ static int op_new(struct wv__uring *u, uint8_t kind, wv__fdw_t *party,
     o->kind = kind;
     o->orphan = false;
     o->party = party;
+    o->link = 0;
     *token = token_of(u, slot);
     return 0;
 }
@@ -182,6 +188,9 @@ int wv__uring_open(wv__loop_t *l)
         err = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
         u->deferred = !err && (tries[i] & IORING_SETUP_DEFER_TASKRUN);
     }
+    /* Pairs need the silent success (5.17) and a send that MSG_WAITALL
+     * holds to every byte (5.18): DEFER_TASKRUN (6.1) vouches for both. */
+    u->can_skip = u->deferred && (u->ring.features & IORING_FEAT_CQE_SKIP);
     if (err) {
         wv__free(u);
         return err == -ENOMEM || err == -EMFILE || err == -ENFILE ? err
@@ -308,17 +317,89 @@ int wv__uring_io_add(wv__loop_t *l, wv__uio_t *io)
     return 0;
 }
 
-void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io)
+/*
+ * The send is linked before the recv (IOSQE_IO_LINK: the recv starts
+ * once the send is done, and is dropped if it fails) and completes
+ * silently when it succeeds (IOSQE_CQE_SKIP_SUCCESS; MSG_WAITALL makes
+ * sending fewer bytes than asked a failure, retried by the kernel until
+ * then).  So exactly one of the two posts a completion that ends the
+ * pair: the recv's when the send succeeded (whatever the recv's outcome:
+ * a cancel of ours, the end, bytes), or the send's failure, after which
+ * the kernel cancels the recv without a completion (a failed request
+ * whose success would have been silent takes its link's completions
+ * with it; a kernel that posted the recv's -ECANCELED anyway would find
+ * its slot freed, a stale token).  complete() ends both with whichever
+ * comes.  Both entries go into one submission (a link cut by a
+ * submission in between would start the recv at once).
+ */
+int wv__uring_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv)
 {
     struct wv__uring *u = l->uring;
-    if (!io->f.op)
-        return;
-    uint32_t slot = io->f.op - 1;
-    struct io_uring_sqe *e = sqe_get(u);
-    if (e) { /* else the operation ends by itself: the party waits on */
-        io_uring_prep_cancel64(e, token_of(u, slot), 0);
-        io_uring_sqe_set_data64(e, NOTE_TOKEN);
+    if (!u->can_skip)
+        return WV_ENOSYS;
+    if (io_uring_sq_space_left(&u->ring) < 2)
+        io_uring_submit(&u->ring);
+    if (io_uring_sq_space_left(&u->ring) < 2)
+        return WV_ENOMEM;
+    uint64_t st, rt;
+    if (op_new(u, OP_IO, &snd->f, &st))
+        return WV_ENOMEM;
+    if (op_new(u, OP_IO, &rcv->f, &rt)) {
+        op_free(u, (uint32_t)st);
+        return WV_ENOMEM;
     }
+    struct io_uring_sqe *e = io_uring_get_sqe(&u->ring);
+    io_uring_prep_sendmsg(e, snd->f.fd, snd->msg, MSG_NOSIGNAL | MSG_WAITALL);
+    io_uring_sqe_set_data64(e, st);
+    io_uring_sqe_set_flags(e, IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS);
+    e = io_uring_get_sqe(&u->ring);
+    io_uring_prep_recv(e, rcv->f.fd, rcv->buf, rcv->len, 0);
+    io_uring_sqe_set_data64(e, rt);
+    struct op *so = &u->ops[(uint32_t)st], *ro = &u->ops[(uint32_t)rt];
+    so->link = (uint32_t)rt + 1;
+    so->link_gen = (uint32_t)(rt >> 32);
+    so->pair_send = true;
+    ro->link = (uint32_t)st + 1;
+    ro->link_gen = (uint32_t)(st >> 32);
+    ro->pair_send = false;
+    snd->f.op = (uint32_t)st + 1;
+    rcv->f.op = (uint32_t)rt + 1;
+    return 0;
+}
+
+/*
+ * Asks the kernel to end the operation in `target`.  The cancel has a
+ * slot of its own (OP_CANCEL) so that its answer comes back: one that
+ * found nothing (-ENOENT) while its target is still open is made again
+ * (complete()).  That happens to a pair's recv whose send has just
+ * completed: the kernel queues the recv as task work of this thread,
+ * issued only when the next io_uring_enter runs that work, and a cancel
+ * submitted before cannot see it.  Without memory for the slot, an
+ * untracked cancel: the operation may then end by itself only.
+ */
+static void cancel_start(struct wv__uring *u, uint32_t target)
+{
+    uint64_t token = NOTE_TOKEN, mine;
+    if (op_new(u, OP_CANCEL, NULL, &mine) == 0) {
+        struct op *c = &u->ops[(uint32_t)mine];
+        c->link = target + 1;
+        c->link_gen = u->ops[target].gen;
+        token = mine;
+    }
+    struct io_uring_sqe *e = sqe_get(u);
+    if (!e) { /* the operation ends by itself: its party waits on */
+        if (token != NOTE_TOKEN)
+            op_free(u, (uint32_t)token);
+        return;
+    }
+    io_uring_prep_cancel64(e, token_of(u, target), 0);
+    io_uring_sqe_set_data64(e, token);
+}
+
+void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io)
+{
+    if (io->f.op)
+        cancel_start(l->uring, io->f.op - 1);
 }
 
 /* ----------------------------------------------------------- polling */
@@ -338,9 +419,33 @@ static void complete(wv__loop_t *l, const struct io_uring_cqe *c)
     if (slot >= u->nops || u->ops[slot].gen != (uint32_t)(c->user_data >> 32))
         return;
     struct op *o = &u->ops[slot];
+    if (o->kind == OP_CANCEL) {
+        uint32_t target = o->link - 1, gen = o->link_gen;
+        op_free(u, slot);
+        if (c->res == -ENOENT && u->ops[target].gen == gen &&
+            u->ops[target].kind == OP_IO)
+            cancel_start(u, target); /* not issued yet: again */
+        return;
+    }
     wv__fdw_t *w = o->party;
     bool orphan = o->orphan;
     uint8_t kind = o->kind;
+    wv__fdw_t *other = NULL;
+    if (o->link && u->ops[o->link - 1].gen == o->link_gen) {
+        /* The pair's other half ends with this one (see
+         * wv__uring_io_add_pair): a send still open when its recv
+         * completes succeeded; a recv still open when its send fails
+         * was dropped. */
+        struct op *lo = &u->ops[o->link - 1];
+        wv__uio_t *lio = (wv__uio_t *)lo->party;
+        bool lorphan = lo->orphan;
+        op_free(u, o->link - 1);
+        if (!lorphan && lio) {
+            lio->f.op = 0;
+            lio->res = o->pair_send ? -ECANCELED : (int32_t)lio->len;
+            other = &lio->f;
+        }
+    }
     op_free(u, slot);
     if (orphan || !w)
         return;
@@ -350,6 +455,8 @@ static void complete(wv__loop_t *l, const struct io_uring_cqe *c)
     if (kind == OP_IO) {
         wv__uio_t *io = (wv__uio_t *)w;
         io->res = c->res; /* and io->f.op is 0: done */
+        if (other)
+            l->ready(other);
     } else {
         w->revents = c->res >= 0        ? (short)c->res
                      : c->res == -EBADF ? POLLNVAL
@@ -427,6 +534,11 @@ void wv__uring_fd_del(wv__loop_t *l, wv__fdw_t *w)
 int wv__uring_io_add(wv__loop_t *l, wv__uio_t *io)
 {
     (void)l, (void)io;
+    return WV_ENOSYS;
+}
+int wv__uring_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv)
+{
+    (void)l, (void)snd, (void)rcv;
     return WV_ENOSYS;
 }
 void wv__uring_io_cancel(wv__loop_t *l, wv__uio_t *io)

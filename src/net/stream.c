@@ -65,6 +65,7 @@ struct wv_stream {
     size_t high, low; /* back-pressure marks (high >= low) */
     int werr;         /* sticky: the transport's write error */
     bool wshut;       /* write_eof or close: no more writes */
+    bool flush_on_read; /* a read that must wait writes out wbuf first */
 };
 
 /* ----------------------------------------------------------- creation */
@@ -92,6 +93,7 @@ int wv__stream_new(wv_stream_t **out, const wv_stream_opts_t *opts,
     s->limit = o.limit;
     s->high = o.high_water;
     s->low = o.low_water;
+    s->flush_on_read = o.flush_on_read;
     *out = s;
     return 0;
 }
@@ -163,9 +165,49 @@ static bool wait_error(ssize_t n)
            n == WV_EINVAL || n == WV_ENOMEM;
 }
 
+static int flush_all(wv_stream_t *s, int64_t deadline);
+static void wconsume(wv_stream_t *s, size_t n);
+static size_t wpending(const wv_stream_t *s);
+
+/* flush_on_read: the pending bytes go out, with the read where the
+ * transport can pair them (wv__fd_send_recv): the read's result then, or
+ * WV_ENOSYS when nothing was done and the read is still to be made. */
+static ssize_t flush_then_read(wv_stream_t *s, void *buf, size_t len,
+                               int64_t deadline)
+{
+    if (s->werr)
+        return s->werr;
+    if (s->t->ops->writev_read_wait && !s->t->ops->flush) {
+        struct iovec iov = {s->wbuf + s->wpos, wpending(s)};
+        ssize_t sent = 0;
+        ssize_t n = s->t->ops->writev_read_wait(s->t, &iov, 1, iov.iov_len,
+                                                &sent, buf, len, deadline);
+        if (n != WV_ENOSYS) {
+            if (sent > 0)
+                wconsume(s, (size_t)sent);
+            if (sent < 0) /* the send's error: the read never started */
+                return s->werr = (int)sent;
+            if (n == WV_ECANCELED && wpending(s))
+                goto rest; /* stopped short: write the rest, then read */
+            if (n > 0 || (n < 0 && wait_error(n)))
+                return n;
+            s->rerr = n == 0 ? WV_EOF : (int)n;
+            return s->rerr;
+        }
+    }
+rest:;
+    int err = flush_all(s, deadline);
+    return err ? err : WV_ENOSYS;
+}
+
 static ssize_t read_some(wv_stream_t *s, void *buf, size_t len,
                          int64_t deadline)
 {
+    if (s->flush_on_read && wpending(s)) {
+        ssize_t n = flush_then_read(s, buf, len, deadline);
+        if (n != WV_ENOSYS)
+            return n;
+    }
     if (s->t->ops->read_wait) {
         ssize_t n = s->t->ops->read_wait(s->t, buf, len, deadline);
         if (n > 0 || (n < 0 && wait_error(n)))

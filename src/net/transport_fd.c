@@ -105,6 +105,17 @@ static ssize_t fd_writev_wait(wv__transport_t *t, const struct iovec *iov,
     return wv__fd_io(t->fd, NULL, 0, &m, deadline);
 }
 
+static ssize_t fd_writev_read_wait(wv__transport_t *t, const struct iovec *iov,
+                                   int niov, size_t total, ssize_t *sent,
+                                   void *buf, size_t len, int64_t deadline)
+{
+    if (t->fd < 0 || !((struct fd_transport *)t)->is_socket)
+        return WV_ENOSYS;
+    struct msghdr m = {.msg_iov = (struct iovec *)iov,
+                       .msg_iovlen = (size_t)niov};
+    return wv__fd_send_recv(t->fd, &m, total, sent, buf, len, deadline);
+}
+
 static int fd_shutdown(wv__transport_t *t, short *want)
 {
     struct fd_transport *f = (struct fd_transport *)t;
@@ -145,6 +156,7 @@ static const wv__transport_ops_t fd_ops = {
     .wait = fd_wait,
     .read_wait = fd_read_wait,
     .writev_wait = fd_writev_wait,
+    .writev_read_wait = fd_writev_read_wait,
     .shutdown = fd_shutdown,
     .close = fd_close,
 };
