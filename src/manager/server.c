@@ -216,7 +216,9 @@ struct mgr_obj *wv__mgr_find_ident(wv_manager_t *m, const char *ident)
 static int open_stream(wv_manager_t *m, wv_sock_t *sock, wv_stream_t **s,
                        int64_t deadline)
 {
-    wv_stream_opts_t so = {.borrow_fd = true};
+    /* A reply left in the buffer goes out with the next request's read:
+     * on io_uring, one submission for both (wv_stream_opts_t). */
+    wv_stream_opts_t so = {.borrow_fd = true, .flush_on_read = true};
     if (m->opts.tls) {
         wv_tls_opts_t to = {.stream = so};
         return wv_tls_server(s, &to, m->opts.tls, wv_sock_fd(sock), deadline);
@@ -296,14 +298,6 @@ static int read_request(wv_manager_t *m, wv_stream_t *s, struct request *r,
     return 0;
 }
 
-/* More of the peer's bytes already here (pipelined requests)?  Only
- * the stream's buffer is asked: a read or poll here would cost a system
- * call per request on the sequential path. */
-static bool more_buffered(wv_stream_t *s)
-{
-    return wv_stream_read_pending(s) > 0;
-}
-
 /* true if the peer closed or reset the connection: poll(2) with no
  * wait (POLLRDHUP: the peer's end, even with unread bytes before it). */
 static bool peer_gone(wv_stream_t *s)
@@ -362,7 +356,9 @@ static void method_loop(wv_manager_t *m, wv_stream_t *s)
             break;
         }
         wv_obj_free(r.tuple);
-        if (send_reply(s, kind, value, !more_buffered(s)))
+        /* Not flushed: the next read_request writes it out before it
+         * waits (flush_on_read), with its read where the loop can. */
+        if (send_reply(s, kind, value, false))
             break;
     }
     wv__mgr_release_owner(m, s);
