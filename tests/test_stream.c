@@ -1396,15 +1396,14 @@ static void flush_on_read_exchange(bool in_coroutine, bool tcp)
         WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
         wv_coro_free(co);
         WVT_OK(wv_coro_run(WV_FOREVER));
-        /* Each exchange went in as one submission where pairs exist. */
-        if (wv_loop_backend() == WV_LOOP_IO_URING && kernel_pairs())
-            WVT_EQ(x.pairs, (uint64_t)x.rounds);
-        else
-            WVT_EQ(x.pairs, 0);
     } else {
-        exchange_fn(&x);
-        WVT_EQ(x.pairs, 0); /* a plain thread: drain, then read */
+        exchange_fn(&x); /* a plain thread: on a ring of its own */
     }
+    /* Each exchange went in as one submission where pairs exist. */
+    if (wv_loop_backend() == WV_LOOP_IO_URING && kernel_pairs())
+        WVT_EQ(x.pairs, (uint64_t)x.rounds);
+    else
+        WVT_EQ(x.pairs, 0);
     wv_stream_free(x.s);
     shutdown(b, SHUT_WR); /* the peer's read ends */
     wvt_join(peer);
@@ -1614,6 +1613,76 @@ WVT_TEST(stream_flush_on_read_cancelled)
     WVT_EQ(read(sv[1], buf, sizeof buf), 8);
     WVT_ASSERT(memcmp(buf, "12345678", 8) == 0);
     WVT_OK(wv_coro_run(WV_FOREVER));
+    wv_stream_free(s);
+    close(sv[1]);
+}
+
+/* The same faults from a plain thread (its pairs on the descriptor's own
+ * ring where io_uring is chosen; else the drain, then the read). */
+WVT_TEST(stream_flush_on_read_thread_write_error)
+{
+    signal(SIGPIPE, SIG_DFL);
+    int sv[2];
+    socket_pair(sv);
+    close(sv[1]);
+    wv_stream_opts_t o = {.flush_on_read = true};
+    wv_stream_t *s = stream_on(sv[0], &o);
+    write_fails_fn(s);
+    wv_stream_free(s);
+    check_no_sigpipe();
+}
+
+WVT_TEST(stream_flush_on_read_thread_deadline_while_the_write_blocks)
+{
+    int sv[2];
+    socket_pair(sv);
+    struct blocked bw = {.peer = sv[1]};
+    WVT_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
+    char fill[4096];
+    memset(fill, 'f', sizeof fill);
+    for (;;) {
+        ssize_t n = write(sv[0], fill, sizeof fill);
+        if (n < 0) {
+            WVT_EQ(errno, EAGAIN);
+            break;
+        }
+        bw.filled += (size_t)n;
+    }
+    wv_stream_opts_t o = {.flush_on_read = true};
+    bw.s = stream_on(sv[0], &o);
+    blocked_write_fn(&bw);
+    wvt_thread_t *peer = wvt_spawn(drain_and_answer, &bw);
+    blocked_finish_fn(&bw);
+    wvt_join(peer);
+    wv_stream_free(bw.s);
+    close(sv[1]);
+}
+
+/* The request went; the answer comes after the read's deadline: the read
+ * says WV_ETIMEDOUT with nothing pending, and the next read gets the
+ * answer (nothing was received into the buffer behind its back). */
+WVT_TEST(stream_flush_on_read_thread_deadline_after_the_send)
+{
+    int sv[2];
+    socket_pair(sv);
+    wv_stream_opts_t o = {.flush_on_read = true};
+    wv_stream_t *s = stream_on(sv[0], &o);
+    char buf[16];
+    size_t n = 99;
+    WVT_OK(wv_stream_write(s, "question", 8, NULL, WV_FOREVER));
+    memset(buf, '-', sizeof buf);
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, wv_deadline_in(30)),
+            WV_ETIMEDOUT);
+    WVT_EQ(n, 0);
+    WVT_EQ(wv_stream_write_pending(s), 0);
+    char got[16];
+    WVT_EQ(read(sv[1], got, sizeof got), 8);
+    WVT_ASSERT(memcmp(got, "question", 8) == 0);
+    put(sv[1], "answer", 6);
+    for (size_t i = 0; i < sizeof buf; i++)
+        WVT_EQ(buf[i], '-');
+    WVT_OK(wv_stream_read(s, buf, sizeof buf, &n, wv_deadline_in(10000)));
+    WVT_ASSERT(n == 6 && memcmp(buf, "answer", 6) == 0);
     wv_stream_free(s);
     close(sv[1]);
 }

@@ -271,6 +271,25 @@ ssize_t wv__fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
                          ssize_t *sent, void *buf, size_t len,
                          int64_t deadline);
 
+/*
+ * The same pair for a plain thread, on a small io_uring that its owner
+ * (a stream's transport) keeps in *slot, NULL at first
+ * (loop/thread_ring_linux.c).  wv__tring_get makes it if needed: 0,
+ * WV_ENOSYS (not here: io_uring unusable or not chosen; *slot then
+ * remembers it), WV_ENOMEM, WV_EMFILE, WV_ENFILE.  wv__tring_send_recv
+ * has wv__fd_send_recv's contract (never WV_ENOSYS).  wv__tring_free
+ * takes a *slot's value (NULL and the remembered WV_ENOSYS included).
+ */
+typedef struct wv__tring wv__tring_t;
+#define WV__TRING_NONE ((wv__tring_t *)1)
+int wv__tring_get(wv__tring_t **slot);
+ssize_t wv__tring_send_recv(wv__tring_t *t, int fd, struct msghdr *msg,
+                            size_t msg_len, ssize_t *sent, void *buf,
+                            size_t len, int64_t deadline);
+void wv__tring_free(wv__tring_t *t);
+/* true when the caller is a plain thread (no coroutine's waiter kind). */
+bool wv__plain_thread(void);
+
 /* ------------------------------------------------------------ the waiter */
 
 typedef struct wv__waiter wv__waiter_t;

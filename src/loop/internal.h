@@ -210,7 +210,9 @@ void wv__fault_kick(void (*hook)(void));
  * dropped as stale (an old generation), since the thread started. */
 uint64_t wv__loop_ctl_calls(void);
 uint64_t wv__loop_stale_events(void);
-/* Send-then-recv pairs this thread's loop submitted (io_uring). */
+/* Send-then-recv pairs this thread submitted (io_uring: its loop's, or
+ * as a plain thread on its own ring), and the thread ring's count. */
 uint64_t wv__loop_pairs(void);
+void wv__loop_note_pair(void);
 
 #endif /* WV_LOOP_INTERNAL_H */

@@ -99,6 +99,11 @@ uint64_t wv__loop_pairs(void)
     return pairs;
 }
 
+void wv__loop_note_pair(void)
+{
+    pairs++;
+}
+
 uint64_t wv__loop_ctl_calls(void)
 {
     return ctl_calls;

@@ -33,6 +33,8 @@ struct fd_transport {
     bool drained;         /* a stream socket's last read was short */
     bool borrowed;        /* the caller's: never closed */
     int saved_flags;      /* its status flags before O_NONBLOCK */
+    wv__tring_t *ring;    /* a plain thread's pairs' ring, made at the
+                             first (wv__tring_get), or NULL */
 };
 
 static ssize_t fd_read(wv__transport_t *t, void *buf, size_t len, short *want)
@@ -109,11 +111,24 @@ static ssize_t fd_writev_read_wait(wv__transport_t *t, const struct iovec *iov,
                                    int niov, size_t total, ssize_t *sent,
                                    void *buf, size_t len, int64_t deadline)
 {
-    if (t->fd < 0 || !((struct fd_transport *)t)->is_socket)
+    struct fd_transport *f = (struct fd_transport *)t;
+
+    *sent = 0;
+    if (t->fd < 0 || !f->is_socket)
         return WV_ENOSYS;
     struct msghdr m = {.msg_iov = (struct iovec *)iov,
                        .msg_iovlen = (size_t)niov};
-    return wv__fd_send_recv(t->fd, &m, total, sent, buf, len, deadline);
+    ssize_t n = wv__fd_send_recv(t->fd, &m, total, sent, buf, len, deadline);
+    if (n != WV_ENOSYS || !wv__plain_thread() || deadline == 0 ||
+        !wv__deadline_ok(deadline) || total == 0 || total > INT32_MAX ||
+        len == 0)
+        return n;
+    /* A plain thread: on this descriptor's own small ring, where there
+     * can be one; else (no memory now included) the readiness path. */
+    if (wv__tring_get(&f->ring) != 0)
+        return WV_ENOSYS;
+    return wv__tring_send_recv(f->ring, t->fd, &m, total, sent, buf, len,
+                               deadline);
 }
 
 static int fd_shutdown(wv__transport_t *t, short *want)
@@ -135,6 +150,7 @@ static void fd_close(wv__transport_t *t)
 {
     struct fd_transport *f = (struct fd_transport *)t;
 
+    wv__tring_free(f->ring);
     if (t->fd >= 0) {
         if (f->borrowed)
             fcntl(t->fd, F_SETFL, f->saved_flags);
