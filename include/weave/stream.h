@@ -99,12 +99,17 @@ typedef struct wv_stream_opts {
      * every pending byte, as if wv_stream_drain had been called with the
      * read's deadline (an error of that write is the read's, and stays
      * the stream's write error).  A request/response peer then writes its
-     * message and reads the answer without a drain of its own: on an
-     * io_uring loop (a coroutine's, plain TCP or Unix socket) the write
-     * and the read go to the kernel as one submission, the read linked
-     * to start once every byte is sent, which saves a system call per
-     * exchange.  Elsewhere (epoll, a plain thread, TLS, a pipe) it is the
-     * drain, then the read.  Default (false): reads never write. */
+     * message and reads the answer without a drain of its own, and where
+     * io_uring is the chosen backend (wv_loop_backend) the write and the
+     * read of a TCP or Unix socket go to the kernel as one submission,
+     * the read linked to start once every byte is sent: one system call
+     * per exchange where the readiness path makes three (send, poll,
+     * recv).  A coroutine's pair goes through its thread's loop; a plain
+     * thread's through a small io_uring of the stream's own, made at its
+     * first such read (one more descriptor, close-on-exec, freed with the
+     * stream).  Elsewhere (epoll, TLS, a pipe, deadline 0, no memory for
+     * the ring) it is the drain, then the read.  Default (false): reads
+     * never write. */
     bool flush_on_read;
 } wv_stream_opts_t;
 
