@@ -91,7 +91,6 @@ struct helper {
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static struct helper *idle;     /* [pool_lock] */
 static unsigned nidle;          /* [pool_lock] */
 static int have_waitv = 1;      /* [atomic] 0 once ENOSYS was seen */
@@ -120,7 +119,10 @@ static void pool_child(void)
     pthread_mutex_unlock(&pool_lock);
 }
 
-static void pool_init(void)
+/* At load rather than by pthread_once, as coro/stack.c's key: a fork
+ * while a once is in progress would hang the child's first shared-word
+ * wait where the C library does not reset it (TSan, musl). */
+__attribute__((constructor)) static void pool_init(void)
 {
     int r = pthread_atfork(pool_prepare, pool_parent, pool_child);
     WV__ASSERT(r == 0);
@@ -321,7 +323,6 @@ static struct helper *helper_new(void)
 
 static struct helper *helper_get(void)
 {
-    pthread_once(&pool_once, pool_init);
     pthread_mutex_lock(&pool_lock);
     struct helper *h = idle;
     if (h) {
@@ -374,7 +375,6 @@ int wv__coro_word_wait(uint32_t *addr, uint32_t expected, int64_t deadline,
 
 void wv__word_wait_drain(void)
 {
-    pthread_once(&pool_once, pool_init);
     pthread_mutex_lock(&pool_lock);
     while (idle) {
         struct helper *h = idle;
@@ -406,7 +406,6 @@ bool wv__word_wait_held(void)
 
 unsigned wv__word_wait_idle(void)
 {
-    pthread_once(&pool_once, pool_init);
     pthread_mutex_lock(&pool_lock);
     unsigned n = nidle;
     pthread_mutex_unlock(&pool_lock);
