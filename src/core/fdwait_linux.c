@@ -61,14 +61,22 @@ ssize_t wv__fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
     return kind->fd_io(fd, buf, len, msg, deadline);
 }
 
-ssize_t wv__fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
-                         ssize_t *sent, void *buf, size_t len,
-                         int64_t deadline)
+ssize_t wv__fd_send_recv(int fd, struct msghdr *msg, ssize_t *sent, void *buf,
+                         size_t len, int64_t deadline, wv__tring_t **ring)
 {
     const wv__waiter_kind_t *kind = wv__waiter_kind();
+    size_t msg_len = 0;
 
-    if (!kind->fd_send_recv || deadline == 0 || !wv__deadline_ok(deadline) ||
-        msg_len == 0 || msg_len > INT32_MAX || len == 0)
+    *sent = 0;
+    for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++)
+        msg_len += msg->msg_iov[i].iov_len;
+    if (deadline == 0 || !wv__deadline_ok(deadline) || msg_len == 0 ||
+        msg_len > INT32_MAX || len == 0)
         return WV_ENOSYS;
-    return kind->fd_send_recv(fd, msg, msg_len, sent, buf, len, deadline);
+    if (kind->fd_send_recv)
+        return kind->fd_send_recv(fd, msg, msg_len, sent, buf, len, deadline);
+    if (wv__tring_get(ring) != 0) /* no memory now included: one at a time */
+        return WV_ENOSYS;
+    return wv__tring_send_recv(*ring, fd, msg, msg_len, sent, buf, len,
+                               deadline);
 }

@@ -254,41 +254,50 @@ ssize_t wv__fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
                   int64_t deadline);
 
 /*
- * The sendmsg of msg (msg_len bytes in all), then a recv into
- * buf[0..len), as one submission where the caller's loop can (io_uring
- * with linked, silently successful sends: wv__loop_io_add_pair): a
- * request/response peer pays one system call for its reply and its wait
- * for the next message.  The calling coroutine parks until the recv
- * completed, or the send failed, or the deadline.  *sent is the bytes
- * sent (msg_len, fewer, or -errno of the send; 0 when the deadline or a
- * cancel stopped it first).  Returns what the recv returned (bytes, 0 at
- * the end, -errno), WV_ECANCELED when the send's failure stopped it (see
- * *sent), WV_ETIMEDOUT or WV_ECANCELED (the wait's), WV_ENOMEM; WV_ENOSYS
- * (nothing done) where the loop cannot: the caller sends and receives
- * one at a time.
- */
-ssize_t wv__fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
-                         ssize_t *sent, void *buf, size_t len,
-                         int64_t deadline);
-
-/*
- * The same pair for a plain thread, on a small io_uring that its owner
- * (a stream's transport) keeps in *slot, NULL at first
- * (loop/thread_ring_linux.c).  wv__tring_get makes it if needed: 0,
- * WV_ENOSYS (not here: io_uring unusable or not chosen; *slot then
- * remembers it), WV_ENOMEM, WV_EMFILE, WV_ENFILE.  wv__tring_send_recv
- * has wv__fd_send_recv's contract (never WV_ENOSYS).  wv__tring_free
- * takes a *slot's value (NULL and the remembered WV_ENOSYS included).
+ * A plain thread's pairs (below) go through a small io_uring that the
+ * caller (a stream's transport) keeps in a slot, NULL at first, and frees
+ * with wv__tring_free (any value the slot took; loop/thread_ring_linux.c).
  */
 typedef struct wv__tring wv__tring_t;
-#define WV__TRING_NONE ((wv__tring_t *)1)
+void wv__tring_free(wv__tring_t *t);
+/* For wv__fd_send_recv: makes *slot's ring if needed (0, WV_ENOSYS: not
+ * here, and *slot remembers it; WV_ENOMEM, WV_EMFILE, WV_ENFILE), and a
+ * pair on it, with wv__fd_send_recv's contract less WV_ENOSYS. */
 int wv__tring_get(wv__tring_t **slot);
 ssize_t wv__tring_send_recv(wv__tring_t *t, int fd, struct msghdr *msg,
                             size_t msg_len, ssize_t *sent, void *buf,
                             size_t len, int64_t deadline);
-void wv__tring_free(wv__tring_t *t);
-/* true when the caller is a plain thread (no coroutine's waiter kind). */
-bool wv__plain_thread(void);
+
+/*
+ * The sendmsg of msg, then a recv into buf[0..len), as one submission
+ * where that can be done: a request/response peer pays one system call
+ * for its message and its wait for the answer.  A coroutine's pair goes
+ * through its loop (io_uring with linked, silently successful sends:
+ * wv__loop_io_add_pair); a plain thread's through the ring in *ring,
+ * made at its first pair.  The caller parks (a coroutine) or blocks
+ * until the recv completed, or the send failed, or the deadline.  *sent
+ * is the bytes sent (all of msg's, fewer, or -errno of the send; 0 when
+ * the deadline or a cancel stopped it first).  Returns what the recv
+ * returned (bytes, 0 at the end, -errno), WV_ECANCELED when the send's
+ * failure stopped it (see *sent), WV_ETIMEDOUT or WV_ECANCELED (the
+ * wait's), WV_ENOMEM; WV_ENOSYS (nothing done) where it cannot (epoll,
+ * io_uring not chosen or unusable, deadline 0, no memory for the ring):
+ * the caller sends and receives one at a time.
+ */
+ssize_t wv__fd_send_recv(int fd, struct msghdr *msg, ssize_t *sent, void *buf,
+                         size_t len, int64_t deadline, wv__tring_t **ring);
+
+/* A completed socket operation's result as its party returns it: the
+ * bytes (0 at the end); err (the wait's: WV_ETIMEDOUT, WV_ECANCELED) or
+ * else WV_ECANCELED where the operation was stopped; its -errno. */
+static inline ssize_t wv__io_result(int32_t res, int err)
+{
+    if (res >= 0)
+        return res;
+    if (res == WV_ECANCELED || res == WV_EINTR)
+        return err ? err : WV_ECANCELED;
+    return res;
+}
 
 /* ------------------------------------------------------------ the waiter */
 
@@ -322,7 +331,8 @@ typedef struct wv__waiter_kind {
     /* wv__fd_io for this kind's parties; NULL = WV_ENOSYS. */
     ssize_t (*fd_io)(int fd, void *buf, size_t len, struct msghdr *msg,
                      int64_t deadline);
-    /* wv__fd_send_recv for this kind's parties; NULL = WV_ENOSYS. */
+    /* wv__fd_send_recv for this kind's parties (msg_len: msg's bytes in
+     * all); NULL = a plain thread's ring. */
     ssize_t (*fd_send_recv)(int fd, struct msghdr *msg, size_t msg_len,
                             ssize_t *sent, void *buf, size_t len,
                             int64_t deadline);

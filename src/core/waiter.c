@@ -72,11 +72,6 @@ void wv__waiter_set_kind(const wv__waiter_kind_t *kind, void *ctx)
     wv__party = ctx;
 }
 
-bool wv__plain_thread(void)
-{
-    return wv__waiter_kind() == &wv__thread_waiter;
-}
-
 uintptr_t wv__self(void)
 {
     return wv__party ? (uintptr_t)wv__party : (uintptr_t)&tls_self;

@@ -129,6 +129,22 @@ int wv__coro_fd_wait_again(int fd, short events, int64_t deadline,
     return f.revents ? 0 : err;
 }
 
+/* After the wait for a (and b, if any) ended: what is still in flight is
+ * cancelled and waited for, since the kernel owns its buffer until it
+ * completes. */
+static void settle(struct sched *s, wv__waiter_t *w, wv__uio_t *a, wv__uio_t *b)
+{
+    if (!a->f.op && !(b && b->f.op))
+        return;
+    wv__loop_io_cancel(&s->loop, a);
+    if (b)
+        wv__loop_io_cancel(&s->loop, b);
+    while (a->f.op || (b && b->f.op)) {
+        wv__waiter_init(w);
+        (void)wv__coro_sleep(w, WV_FOREVER, WV__PARK_NOCANCEL);
+    }
+}
+
 ssize_t wv__coro_fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
                        int64_t deadline)
 {
@@ -146,20 +162,9 @@ ssize_t wv__coro_fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
     if (err)
         return err;
     err = wv__coro_sleep(&w, deadline, 0);
-    if (io.f.op) { /* still in flight */
-        /* The kernel owns buf until the operation completes. */
-        wv__loop_io_cancel(&s->loop, &io);
-        while (io.f.op) {
-            wv__waiter_init(&w);
-            (void)wv__coro_sleep(&w, WV_FOREVER, WV__PARK_NOCANCEL);
-        }
-    }
+    settle(s, &w, &io, NULL);
     wv__loop_io_end(&s->loop, &io);
-    if (io.res >= 0)
-        return io.res;
-    if (io.res == -ECANCELED || io.res == -EINTR)
-        return err ? err : WV_ECANCELED;
-    return io.res;
+    return wv__io_result(io.res, err);
 }
 
 ssize_t wv__coro_fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
@@ -168,7 +173,6 @@ ssize_t wv__coro_fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
 {
     struct sched *s = wv__tls_sched;
 
-    *sent = 0;
     if (!wv__loop_completes(&s->loop))
         return WV_ENOSYS;
     if (is_cancelled(s->current))
@@ -180,36 +184,14 @@ ssize_t wv__coro_fd_send_recv(int fd, struct msghdr *msg, size_t msg_len,
     int err = wv__loop_io_add_pair(&s->loop, &snd, &rcv);
     if (err)
         return err;
-    /* Woken by the recv's completion (which ends the send too), or by
-     * the send's failure (the kernel then cancels the recv: wait for
-     * it), or by the deadline or a cancel (ask both to stop; the kernel
-     * owns both buffers until each has completed). */
+    /* One completion ends both halves (wv__loop_io_add_pair). */
     err = wv__coro_sleep(&w, deadline, 0);
-    bool stopping = false;
-    while (rcv.f.op || snd.f.op) {
-        if (err && !stopping) {
-            if (snd.f.op)
-                wv__loop_io_cancel(&s->loop, &snd);
-            if (rcv.f.op)
-                wv__loop_io_cancel(&s->loop, &rcv);
-            stopping = true;
-        }
-        wv__waiter_init(&w);
-        int e = wv__coro_sleep(&w, stopping ? WV_FOREVER : deadline,
-                               stopping ? WV__PARK_NOCANCEL : 0);
-        if (!stopping)
-            err = e;
-    }
+    settle(s, &w, &snd, &rcv);
     wv__loop_io_end(&s->loop, &snd);
     wv__loop_io_end(&s->loop, &rcv);
-    /* A send the kernel had finished counts as done, even when the wait
-     * ended first: its bytes are gone. */
-    *sent = snd.res == -ECANCELED || snd.res == -EINTR ? 0 : snd.res;
-    if (rcv.res >= 0)
-        return rcv.res;
-    if (rcv.res == -ECANCELED || rcv.res == -EINTR)
-        return err ? err : WV_ECANCELED;
-    return rcv.res;
+    /* A send the kernel had finished counts, even past the deadline. */
+    *sent = snd.res == WV_ECANCELED || snd.res == WV_EINTR ? 0 : snd.res;
+    return wv__io_result(rcv.res, err);
 }
 
 int wv_fdwait(int fd, short events, short *revents, int64_t deadline)

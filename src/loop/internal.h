@@ -154,14 +154,13 @@ bool wv__loop_completes(wv__loop_t *l);
 int wv__loop_io_add(wv__loop_t *l, wv__uio_t *io);
 /*
  * Submits snd (a sendmsg: snd->msg, its total length in snd->len) and,
- * linked behind it, rcv (a recv), so that a reply and the wait for the
- * next request cost one io_uring_enter: rcv starts once snd has sent
- * every byte; if snd fails or sends fewer, rcv ends with -ECANCELED.
- * snd's success posts no completion of its own: both end together when
- * rcv completes (snd->res = snd->len).  A failed snd completes, and
- * wakes its party, before rcv does.  0, WV_ENOMEM, or WV_ENOSYS where
- * the backend cannot (epoll; a kernel without IORING_FEAT_CQE_SKIP):
- * then nothing was submitted.
+ * linked behind it, rcv (a recv), so that a message and the wait for the
+ * answer cost one io_uring_enter: rcv starts once snd has sent every
+ * byte, and is dropped if snd fails or sends fewer.  One completion ends
+ * both halves and wakes their party: rcv's (snd->res = snd->len) or
+ * snd's failure (rcv->res = -ECANCELED).  0, WV_ENOMEM, or WV_ENOSYS
+ * where the backend cannot (epoll; a kernel without DEFER_TASKRUN): then
+ * nothing was submitted.
  */
 int wv__loop_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv);
 /* Asks the kernel to end io early; it still completes (res -ECANCELED,

@@ -34,13 +34,17 @@
 #include <liburing.h>
 #include <pthread.h>
 
-enum { UD_SEND = 1, UD_RECV = 2, UD_CANCEL = 3 };
+/* user_data's low bits: what completed (UD_NOTE: ignored). */
+enum { UD_NOTE = 0, UD_SEND = 1, UD_RECV = 2, UD_CANCEL_RECV = 3 };
 
 struct wv__tring {
     struct io_uring ring;
     uint64_t seq;
     unsigned fork_gen;
 };
+
+/* A slot's value once this process knows it cannot have a ring. */
+#define WV__TRING_NONE ((wv__tring_t *)1)
 
 static unsigned fork_gen; /* bumped in every child */
 /* Rings made and freed: a new ring may be mapped where a freed one was,
@@ -111,15 +115,15 @@ void wv__tring_free(wv__tring_t *t)
     wv__free(t);
 }
 
-static void cancel_pair(wv__tring_t *t, uint64_t seq)
+/* A cancel of pair seq's `what` half, its answer tagged `tag`. */
+static void cancel_half(wv__tring_t *t, uint64_t seq, uint64_t what,
+                        uint64_t tag)
 {
-    for (uint64_t what = UD_SEND; what <= UD_RECV; what++) {
-        struct io_uring_sqe *e = io_uring_get_sqe(&t->ring);
-        if (!e)
-            return; /* 4 entries, at most 2 queued: not reached */
-        io_uring_prep_cancel64(e, seq << 2 | what, 0);
-        io_uring_sqe_set_data64(e, seq << 2 | UD_CANCEL);
-    }
+    struct io_uring_sqe *e = io_uring_get_sqe(&t->ring);
+    if (!e)
+        return; /* 4 entries, at most 2 queued: not reached */
+    io_uring_prep_cancel64(e, seq << 2 | what, 0);
+    io_uring_sqe_set_data64(e, seq << 2 | tag);
 }
 
 ssize_t wv__tring_send_recv(wv__tring_t *t, int fd, struct msghdr *msg,
@@ -139,10 +143,9 @@ ssize_t wv__tring_send_recv(wv__tring_t *t, int fd, struct msghdr *msg,
     io_uring_sqe_set_data64(r, seq << 2 | UD_RECV);
     wv__loop_note_pair();
 
-    int err = 0;          /* the wait's: WV_ETIMEDOUT once cancelled */
-    int32_t send_res = 0; /* the send's failure, if it came */
-    int32_t recv_res = 0;
-    bool done = false, send_failed = false;
+    int err = 0;                /* the wait's: WV_ETIMEDOUT once cancelled */
+    int32_t sres = 0, rres = 0; /* the halves' results, once done */
+    bool done = false;
     while (!done) {
         struct __kernel_timespec ts, *tp = NULL;
         if (!err && deadline >= 0) {
@@ -154,8 +157,10 @@ ssize_t wv__tring_send_recv(wv__tring_t *t, int fd, struct msghdr *msg,
         struct io_uring_cqe *c;
         int rc = io_uring_submit_and_wait_timeout(&t->ring, &c, 1, tp, NULL);
         if (rc == -ETIME && !err) {
+            /* The send: stopped if still going, else done (silently). */
             err = WV_ETIMEDOUT;
-            cancel_pair(t, seq);
+            cancel_half(t, seq, UD_SEND, UD_NOTE);
+            cancel_half(t, seq, UD_RECV, UD_CANCEL_RECV);
             continue;
         }
         unsigned head, n = 0;
@@ -166,16 +171,17 @@ ssize_t wv__tring_send_recv(wv__tring_t *t, int fd, struct msghdr *msg,
             if (c->user_data >> 2 != seq)
                 continue; /* an earlier pair's late cancel answer */
             switch (c->user_data & 3) {
-            case UD_SEND: /* only a failure completes */
-                send_res = c->res;
-                send_failed = true;
+            case UD_SEND: /* only a failure completes: the recv dropped */
+                sres = c->res;
+                rres = -ECANCELED;
                 done = true;
                 break;
-            case UD_RECV:
-                recv_res = c->res;
+            case UD_RECV: /* the send succeeded, every byte */
+                sres = (int32_t)msg_len;
+                rres = c->res;
                 done = true;
                 break;
-            case UD_CANCEL:
+            case UD_CANCEL_RECV:
                 /* Found nothing: the recv behind a completed send is
                  * still this thread's task work, issued by the next
                  * enter; ask again then. */
@@ -185,18 +191,10 @@ ssize_t wv__tring_send_recv(wv__tring_t *t, int fd, struct msghdr *msg,
         }
         io_uring_cq_advance(&t->ring, n);
         if (again && !done)
-            cancel_pair(t, seq);
+            cancel_half(t, seq, UD_RECV, UD_CANCEL_RECV);
     }
-    if (send_failed) {
-        *sent = send_res == -ECANCELED || send_res == -EINTR ? 0 : send_res;
-        return err ? err : WV_ECANCELED;
-    }
-    *sent = (ssize_t)msg_len;
-    if (recv_res >= 0)
-        return recv_res; /* bytes that came, even past the deadline */
-    if (recv_res == -ECANCELED || recv_res == -EINTR)
-        return err ? err : WV_ECANCELED;
-    return recv_res;
+    *sent = sres == -ECANCELED || sres == -EINTR ? 0 : sres;
+    return wv__io_result(rres, err); /* bytes that came count, even late */
 }
 
 #else /* built without liburing */

@@ -54,8 +54,9 @@ struct op {
     bool orphan;        /* its party left: the completion frees the slot */
     wv__fdw_t *party;   /* OP_POLL: the wait; OP_IO: &uio->f */
     uint32_t next_free; /* slot + 1 of the next free one, or 0 */
-    uint32_t link;      /* OP_IO of a pair: slot + 1 of the other one;
-                           OP_CANCEL: slot + 1 of the operation it ends */
+    uint32_t link;      /* OP_IO of a pair: slot + 1 of the other one
+                           (0: no pair); OP_CANCEL: slot + 1 of the
+                           operation it ends */
     uint32_t link_gen;  /* ... and its generation */
     bool pair_send;     /* OP_IO of a pair: this is the send */
 };
@@ -370,11 +371,11 @@ int wv__uring_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv)
 /*
  * Asks the kernel to end the operation in `target`.  The cancel has a
  * slot of its own (OP_CANCEL) so that its answer comes back: one that
- * found nothing (-ENOENT) while its target is still open is made again
- * (complete()).  That happens to a pair's recv whose send has just
- * completed: the kernel queues the recv as task work of this thread,
- * issued only when the next io_uring_enter runs that work, and a cancel
- * submitted before cannot see it.  Without memory for the slot, an
+ * found nothing (-ENOENT) while its target, a pair's recv, is still open
+ * is made again (complete()).  That recv's send has just completed: the
+ * kernel queues the recv as task work of this thread, issued only when
+ * the next io_uring_enter runs that work, and a cancel submitted before
+ * cannot see it.  Without memory for the slot, an
  * untracked cancel: the operation may then end by itself only.
  */
 static void cancel_start(struct wv__uring *u, uint32_t target)
@@ -422,8 +423,12 @@ static void complete(wv__loop_t *l, const struct io_uring_cqe *c)
     if (o->kind == OP_CANCEL) {
         uint32_t target = o->link - 1, gen = o->link_gen;
         op_free(u, slot);
-        if (c->res == -ENOENT && u->ops[target].gen == gen &&
-            u->ops[target].kind == OP_IO)
+        struct op *t = &u->ops[target];
+        /* Only a pair's recv can be open and not yet visible; anything
+         * else a cancel does not find has completed (a pair's send
+         * silently). */
+        if (c->res == -ENOENT && t->gen == gen && t->kind == OP_IO && t->link &&
+            !t->pair_send)
             cancel_start(u, target); /* not issued yet: again */
         return;
     }

@@ -62,9 +62,9 @@ struct wv_stream {
     /* Write side: pending bytes wbuf[wpos..wend) of wcap. */
     char *wbuf;
     size_t wcap, wpos, wend;
-    size_t high, low; /* back-pressure marks (high >= low) */
-    int werr;         /* sticky: the transport's write error */
-    bool wshut;       /* write_eof or close: no more writes */
+    size_t high, low;   /* back-pressure marks (high >= low) */
+    int werr;           /* sticky: the transport's write error */
+    bool wshut;         /* write_eof or close: no more writes */
     bool flush_on_read; /* a read that must wait writes out wbuf first */
 };
 
@@ -169,33 +169,38 @@ static int flush_all(wv_stream_t *s, int64_t deadline);
 static void wconsume(wv_stream_t *s, size_t n);
 static size_t wpending(const wv_stream_t *s);
 
+/* A transport read's result as read_some returns it: bytes, or a wait's
+ * error (the stream goes on), or the end or a read error (kept). */
+static ssize_t read_result(wv_stream_t *s, ssize_t n)
+{
+    if (n > 0 || (n < 0 && wait_error(n)))
+        return n;
+    s->rerr = n == 0 ? WV_EOF : (int)n;
+    return s->rerr;
+}
+
 /* flush_on_read: the pending bytes go out, with the read where the
  * transport can pair them (wv__fd_send_recv): the read's result then, or
- * WV_ENOSYS when nothing was done and the read is still to be made. */
+ * WV_ENOSYS when the read is still to be made. */
 static ssize_t flush_then_read(wv_stream_t *s, void *buf, size_t len,
                                int64_t deadline)
 {
     if (s->werr)
         return s->werr;
-    if (s->t->ops->writev_read_wait && !s->t->ops->flush) {
+    if (s->t->ops->writev_read_wait) {
         struct iovec iov = {s->wbuf + s->wpos, wpending(s)};
-        ssize_t sent = 0;
-        ssize_t n = s->t->ops->writev_read_wait(s->t, &iov, 1, iov.iov_len,
-                                                &sent, buf, len, deadline);
-        if (n != WV_ENOSYS) {
-            if (sent > 0)
-                wconsume(s, (size_t)sent);
-            if (sent < 0) /* the send's error: the read never started */
-                return s->werr = (int)sent;
-            if (n == WV_ECANCELED && wpending(s))
-                goto rest; /* stopped short: write the rest, then read */
-            if (n > 0 || (n < 0 && wait_error(n)))
-                return n;
-            s->rerr = n == 0 ? WV_EOF : (int)n;
-            return s->rerr;
-        }
+        ssize_t sent;
+        ssize_t n = s->t->ops->writev_read_wait(s->t, &iov, 1, &sent, buf, len,
+                                                deadline);
+        if (sent > 0)
+            wconsume(s, (size_t)sent);
+        if (sent < 0) /* the send's error: the read never started */
+            return s->werr = (int)sent;
+        /* Done, unless it could not pair or the send stopped short of a
+         * cancel of its own (the rest goes below, then the read). */
+        if (n != WV_ENOSYS && !(n == WV_ECANCELED && wpending(s)))
+            return read_result(s, n);
     }
-rest:;
     int err = flush_all(s, deadline);
     return err ? err : WV_ENOSYS;
 }
@@ -210,12 +215,8 @@ static ssize_t read_some(wv_stream_t *s, void *buf, size_t len,
     }
     if (s->t->ops->read_wait) {
         ssize_t n = s->t->ops->read_wait(s->t, buf, len, deadline);
-        if (n > 0 || (n < 0 && wait_error(n)))
-            return n;
-        if (n != WV_ENOSYS) {
-            s->rerr = n == 0 ? WV_EOF : (int)n;
-            return s->rerr;
-        }
+        if (n != WV_ENOSYS)
+            return read_result(s, n);
     }
     for (;;) {
         short want = POLLIN;

@@ -76,13 +76,13 @@ typedef struct wv__transport_ops {
                          int64_t deadline);
     ssize_t (*writev_wait)(wv__transport_t *t, const struct iovec *iov,
                            int niov, int64_t deadline);
-    /* Optional: the writev of iov (total bytes in all), then a read into
-     * buf, as one submission where the caller's loop can
-     * (wv__fd_send_recv, whose contract this is); WV_ENOSYS: not here,
-     * write then read. */
+    /* Optional: the writev of iov, then a read into buf, as one
+     * submission where that can be done (wv__fd_send_recv, whose
+     * contract this is); WV_ENOSYS: not here, write then read.  Not for
+     * a transport that holds bytes of its own (flush). */
     ssize_t (*writev_read_wait)(wv__transport_t *t, const struct iovec *iov,
-                                int niov, size_t total, ssize_t *sent,
-                                void *buf, size_t len, int64_t deadline);
+                                int niov, ssize_t *sent, void *buf, size_t len,
+                                int64_t deadline);
     /* Ends the writing direction without waiting: 0, WV_EAGAIN with
      * *want (call again after waiting), WV_ENOTSUP (it cannot be done:
      * a borrowed pipe), or another WV_E*. */

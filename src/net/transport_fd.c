@@ -33,8 +33,7 @@ struct fd_transport {
     bool drained;         /* a stream socket's last read was short */
     bool borrowed;        /* the caller's: never closed */
     int saved_flags;      /* its status flags before O_NONBLOCK */
-    wv__tring_t *ring;    /* a plain thread's pairs' ring, made at the
-                             first (wv__tring_get), or NULL */
+    wv__tring_t *ring;    /* a plain thread's pairs' (wv__fd_send_recv) */
 };
 
 static ssize_t fd_read(wv__transport_t *t, void *buf, size_t len, short *want)
@@ -108,8 +107,8 @@ static ssize_t fd_writev_wait(wv__transport_t *t, const struct iovec *iov,
 }
 
 static ssize_t fd_writev_read_wait(wv__transport_t *t, const struct iovec *iov,
-                                   int niov, size_t total, ssize_t *sent,
-                                   void *buf, size_t len, int64_t deadline)
+                                   int niov, ssize_t *sent, void *buf,
+                                   size_t len, int64_t deadline)
 {
     struct fd_transport *f = (struct fd_transport *)t;
 
@@ -118,17 +117,7 @@ static ssize_t fd_writev_read_wait(wv__transport_t *t, const struct iovec *iov,
         return WV_ENOSYS;
     struct msghdr m = {.msg_iov = (struct iovec *)iov,
                        .msg_iovlen = (size_t)niov};
-    ssize_t n = wv__fd_send_recv(t->fd, &m, total, sent, buf, len, deadline);
-    if (n != WV_ENOSYS || !wv__plain_thread() || deadline == 0 ||
-        !wv__deadline_ok(deadline) || total == 0 || total > INT32_MAX ||
-        len == 0)
-        return n;
-    /* A plain thread: on this descriptor's own small ring, where there
-     * can be one; else (no memory now included) the readiness path. */
-    if (wv__tring_get(&f->ring) != 0)
-        return WV_ENOSYS;
-    return wv__tring_send_recv(f->ring, t->fd, &m, total, sent, buf, len,
-                               deadline);
+    return wv__fd_send_recv(t->fd, &m, sent, buf, len, deadline, &f->ring);
 }
 
 static int fd_shutdown(wv__transport_t *t, short *want)
