@@ -45,14 +45,15 @@ static int open_conn(wv_manager_t *m, wv_stream_t **out, int64_t deadline)
     int fd = sock->fd; /* the stream takes the descriptor over */
     sock->fd = -1;
     wv_sock_free(sock);
+    /* A request goes out with the read of its reply: one system call
+     * where the caller's loop or thread can pair them (not over TLS). */
+    wv_stream_opts_t so = {.flush_on_read = true};
     if (m->opts.tls) {
         const char *name = m->server_name ? m->server_name : m->host;
-        err = wv_tls_client(out, NULL, m->opts.tls, fd,
+        wv_tls_opts_t to = {.stream = so};
+        err = wv_tls_client(out, &to, m->opts.tls, fd,
                             name ? name : "127.0.0.1", deadline);
     } else {
-        /* A request goes out with the read of its reply: one system
-         * call where the caller's loop or thread can pair them. */
-        wv_stream_opts_t so = {.flush_on_read = true};
         err = wv_stream_new(out, &so, fd);
     }
     if (err) {
@@ -77,9 +78,8 @@ static int roundtrip(wv_manager_t *m, wv_stream_t *s, const wv_obj_t *ident,
     int err = wv__mgr_encode_request(ident, method, args, kwds, &buf, &len);
     if (err)
         return err;
-    /* Flushed by the reply's read where the stream pairs them
-     * (flush_on_read), explicitly on TLS. */
-    if ((err = wv__mgr_send_buf(s, buf, len, m->opts.tls != NULL, deadline)))
+    /* Not flushed: the reply's read writes it out (flush_on_read). */
+    if ((err = wv__mgr_send_buf(s, buf, len, false, deadline)))
         return err;
     if ((err = wv__mgr_recv_frame(s, m->opts.max_frame, &buf, &len, deadline)))
         return err == WV_EOF ? WV_ECONNRESET : err;

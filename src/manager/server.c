@@ -245,8 +245,12 @@ static int send_reply(wv_stream_t *s, enum mgr_reply kind, wv_obj_t *value,
         if (err)
             return err;
     }
-    /* A client that stops reading its replies must not hold this
-     * coroutine for ever: past the deadline the connection ends. */
+    /* What the write buffer cannot hold is written within the deadline,
+     * or the connection ends: a client that stops reading must not hold
+     * this coroutine while megabytes wait.  The rest (a whole small
+     * reply) goes out with the next request's read (flush_on_read),
+     * waiting as long as that read does: such a client then holds its
+     * connection as an idle one does, sending nothing more through. */
     return wv__mgr_send_buf(s, buf, len, flush, wv_deadline_in(REPLY_WRITE_MS));
 }
 
