@@ -1377,6 +1377,45 @@ static void *exchange_fn(void *arg)
     return NULL;
 }
 
+/* fn(arg) in a coroutine of this thread, joined (then the thread's loop
+ * closed), or on the thread itself. */
+static void run_as(bool in_coroutine, void *(*fn)(void *), void *arg)
+{
+    if (!in_coroutine) {
+        fn(arg);
+        return;
+    }
+    wv_coro_t *co;
+    WVT_OK(wv_coro_spawn(&co, NULL, fn, arg));
+    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
+    wv_coro_free(co);
+    WVT_OK(wv_coro_run(WV_FOREVER));
+}
+
+static wv_stream_t *flushing_stream(int fd)
+{
+    wv_stream_opts_t o = {.flush_on_read = true};
+    return stream_on(fd, &o);
+}
+
+/* Fills fd's socket to the brim with 'f' (fd left non-blocking); the
+ * bytes written. */
+static size_t fill_socket(int fd)
+{
+    char fill[4096];
+    size_t filled = 0;
+    memset(fill, 'f', sizeof fill);
+    WVT_OK(fcntl(fd, F_SETFL, O_NONBLOCK));
+    for (;;) {
+        ssize_t n = write(fd, fill, sizeof fill);
+        if (n < 0) {
+            WVT_EQ(errno, EAGAIN);
+            return filled;
+        }
+        filled += (size_t)n;
+    }
+}
+
 static void flush_on_read_exchange(bool in_coroutine, bool tcp)
 {
     int a, b;
@@ -1387,18 +1426,9 @@ static void flush_on_read_exchange(bool in_coroutine, bool tcp)
         socket_pair(sv);
         a = sv[0], b = sv[1];
     }
-    wv_stream_opts_t o = {.flush_on_read = true};
-    struct exchange x = {stream_on(a, &o), (int)wvt_scale(2000), 0};
+    struct exchange x = {flushing_stream(a), (int)wvt_scale(2000), 0};
     wvt_thread_t *peer = wvt_spawn(reverse_peer, &b);
-    if (in_coroutine) {
-        wv_coro_t *co;
-        WVT_OK(wv_coro_spawn(&co, NULL, exchange_fn, &x));
-        WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
-        wv_coro_free(co);
-        WVT_OK(wv_coro_run(WV_FOREVER));
-    } else {
-        exchange_fn(&x); /* a plain thread: on a ring of its own */
-    }
+    run_as(in_coroutine, exchange_fn, &x); /* a thread: on its own ring */
     /* Each exchange went in as one submission where pairs exist. */
     if (wv_loop_backend() == WV_LOOP_IO_URING && kernel_pairs())
         WVT_EQ(x.pairs, (uint64_t)x.rounds);
@@ -1440,21 +1470,21 @@ static void *write_fails_fn(void *arg)
     return NULL;
 }
 
-WVT_TEST(stream_flush_on_read_write_error_is_the_reads)
+static void write_error_case(bool in_coroutine)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the test */
     int sv[2];
     socket_pair(sv);
     close(sv[1]);
-    wv_stream_opts_t o = {.flush_on_read = true};
-    wv_stream_t *s = stream_on(sv[0], &o);
-    wv_coro_t *co;
-    WVT_OK(wv_coro_spawn(&co, NULL, write_fails_fn, s));
-    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
-    wv_coro_free(co);
-    WVT_OK(wv_coro_run(WV_FOREVER));
+    wv_stream_t *s = flushing_stream(sv[0]);
+    run_as(in_coroutine, write_fails_fn, s);
     wv_stream_free(s);
     check_no_sigpipe();
+}
+
+WVT_TEST(stream_flush_on_read_write_error_is_the_reads)
+{
+    write_error_case(true);
 }
 
 /* The peer reads nothing until told: the socket fills, the request's
@@ -1507,40 +1537,23 @@ static void drain_and_answer(void *arg)
     WVT_EQ(write(bw->peer, "done", 4), 4);
 }
 
-static void run_coro(void *(*fn)(void *), void *arg)
+static void blocked_write_case(bool in_coroutine)
 {
-    wv_coro_t *co;
-    WVT_OK(wv_coro_spawn(&co, NULL, fn, arg));
-    WVT_OK(wv_coro_join(co, NULL, WV_FOREVER));
-    wv_coro_free(co);
+    int sv[2];
+    socket_pair(sv);
+    struct blocked bw = {.peer = sv[1], .filled = fill_socket(sv[0])};
+    bw.s = flushing_stream(sv[0]);
+    run_as(in_coroutine, blocked_write_fn, &bw);
+    wvt_thread_t *peer = wvt_spawn(drain_and_answer, &bw);
+    run_as(in_coroutine, blocked_finish_fn, &bw);
+    wvt_join(peer);
+    wv_stream_free(bw.s);
+    close(sv[1]);
 }
 
 WVT_TEST(stream_flush_on_read_deadline_while_the_write_blocks)
 {
-    int sv[2];
-    socket_pair(sv);
-    struct blocked bw = {.peer = sv[1]};
-    /* Fill the socket to the brim with 'f' first. */
-    WVT_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
-    char fill[4096];
-    memset(fill, 'f', sizeof fill);
-    for (;;) {
-        ssize_t n = write(sv[0], fill, sizeof fill);
-        if (n < 0) {
-            WVT_EQ(errno, EAGAIN);
-            break;
-        }
-        bw.filled += (size_t)n;
-    }
-    wv_stream_opts_t o = {.flush_on_read = true};
-    bw.s = stream_on(sv[0], &o);
-    run_coro(blocked_write_fn, &bw);
-    wvt_thread_t *peer = wvt_spawn(drain_and_answer, &bw);
-    run_coro(blocked_finish_fn, &bw);
-    wvt_join(peer);
-    WVT_OK(wv_coro_run(WV_FOREVER));
-    wv_stream_free(bw.s);
-    close(sv[1]);
+    blocked_write_case(true);
 }
 
 /* A cancelled exchange: while the write blocks (nothing of it went: it
@@ -1577,8 +1590,7 @@ WVT_TEST(stream_flush_on_read_cancelled)
 {
     int sv[2];
     socket_pair(sv);
-    wv_stream_opts_t o = {.flush_on_read = true};
-    wv_stream_t *s = stream_on(sv[0], &o);
+    wv_stream_t *s = flushing_stream(sv[0]);
     int err;
 
     /* The write went; the read was waiting. */
@@ -1590,22 +1602,16 @@ WVT_TEST(stream_flush_on_read_cancelled)
     WVT_ASSERT(memcmp(buf, "12345678", 8) == 0);
 
     /* The socket full: the write could not go. */
-    WVT_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
-    size_t filled = 0;
-    char fill[4096];
-    memset(fill, 'f', sizeof fill);
-    ssize_t w;
-    while ((w = write(sv[0], fill, sizeof fill)) > 0)
-        filled += (size_t)w;
+    size_t filled = fill_socket(sv[0]);
     cancel_exchange(s, &err);
     WVT_ERR(err, WV_ECANCELED);
     WVT_EQ(wv_stream_write_pending(s), 8);
     /* Let it through: the peer takes the fill, then the 8 bytes once. */
+    char fill[4096];
     size_t got = 0;
     while (got < filled) {
-        ssize_t n = read(sv[1], fill, sizeof fill < filled - got
-                                          ? sizeof fill
-                                          : filled - got);
+        size_t want = filled - got < sizeof fill ? filled - got : sizeof fill;
+        ssize_t n = read(sv[1], fill, want);
         WVT_GT(n, 0);
         got += (size_t)n;
     }
@@ -1617,72 +1623,67 @@ WVT_TEST(stream_flush_on_read_cancelled)
     close(sv[1]);
 }
 
-/* The same faults from a plain thread (its pairs on the descriptor's own
- * ring where io_uring is chosen; else the drain, then the read). */
-WVT_TEST(stream_flush_on_read_thread_write_error)
+/* The request went; the answer comes after the read's deadline: the read
+ * says WV_ETIMEDOUT with nothing pending, nothing lands in its buffer
+ * (large enough to be read into directly) after it returned, and the
+ * next read gets the answer. */
+struct late {
+    wv_stream_t *s;
+    int peer;
+};
+
+static void *late_answer_fn(void *arg)
 {
-    signal(SIGPIPE, SIG_DFL);
+    struct late *l = arg;
+    static char buf[64 * 1024];
+    size_t n = 99;
+    WVT_OK(wv_stream_write(l->s, "question", 8, NULL, WV_FOREVER));
+    memset(buf, '-', sizeof buf);
+    WVT_ERR(wv_stream_read(l->s, buf, sizeof buf, &n, wv_deadline_in(30)),
+            WV_ETIMEDOUT);
+    WVT_EQ(n, 0);
+    WVT_EQ(wv_stream_write_pending(l->s), 0);
+    char got[16];
+    WVT_EQ(read(l->peer, got, sizeof got), 8);
+    WVT_ASSERT(memcmp(got, "question", 8) == 0);
+    put(l->peer, "answer", 6);
+    if (wv_coro_self())
+        WVT_OK(wv_coro_yield()); /* a late completion would land now */
+    for (size_t i = 0; i < 64; i++)
+        WVT_EQ(buf[i], '-');
+    WVT_OK(wv_stream_read(l->s, buf, sizeof buf, &n, wv_deadline_in(10000)));
+    WVT_ASSERT(n == 6 && memcmp(buf, "answer", 6) == 0);
+    return NULL;
+}
+
+static void late_answer_case(bool in_coroutine)
+{
     int sv[2];
     socket_pair(sv);
+    struct late l = {flushing_stream(sv[0]), sv[1]};
+    run_as(in_coroutine, late_answer_fn, &l);
+    wv_stream_free(l.s);
     close(sv[1]);
-    wv_stream_opts_t o = {.flush_on_read = true};
-    wv_stream_t *s = stream_on(sv[0], &o);
-    write_fails_fn(s);
-    wv_stream_free(s);
-    check_no_sigpipe();
+}
+
+WVT_TEST(stream_flush_on_read_deadline_after_the_send)
+{
+    late_answer_case(true);
+}
+
+/* The same from a plain thread (its pairs on the descriptor's own ring
+ * where io_uring is chosen; else the drain, then the read). */
+WVT_TEST(stream_flush_on_read_thread_write_error)
+{
+    write_error_case(false);
 }
 
 WVT_TEST(stream_flush_on_read_thread_deadline_while_the_write_blocks)
 {
-    int sv[2];
-    socket_pair(sv);
-    struct blocked bw = {.peer = sv[1]};
-    WVT_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
-    char fill[4096];
-    memset(fill, 'f', sizeof fill);
-    for (;;) {
-        ssize_t n = write(sv[0], fill, sizeof fill);
-        if (n < 0) {
-            WVT_EQ(errno, EAGAIN);
-            break;
-        }
-        bw.filled += (size_t)n;
-    }
-    wv_stream_opts_t o = {.flush_on_read = true};
-    bw.s = stream_on(sv[0], &o);
-    blocked_write_fn(&bw);
-    wvt_thread_t *peer = wvt_spawn(drain_and_answer, &bw);
-    blocked_finish_fn(&bw);
-    wvt_join(peer);
-    wv_stream_free(bw.s);
-    close(sv[1]);
+    blocked_write_case(false);
 }
 
-/* The request went; the answer comes after the read's deadline: the read
- * says WV_ETIMEDOUT with nothing pending, and the next read gets the
- * answer (nothing was received into the buffer behind its back). */
 WVT_TEST(stream_flush_on_read_thread_deadline_after_the_send)
 {
-    int sv[2];
-    socket_pair(sv);
-    wv_stream_opts_t o = {.flush_on_read = true};
-    wv_stream_t *s = stream_on(sv[0], &o);
-    char buf[16];
-    size_t n = 99;
-    WVT_OK(wv_stream_write(s, "question", 8, NULL, WV_FOREVER));
-    memset(buf, '-', sizeof buf);
-    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, wv_deadline_in(30)),
-            WV_ETIMEDOUT);
-    WVT_EQ(n, 0);
-    WVT_EQ(wv_stream_write_pending(s), 0);
-    char got[16];
-    WVT_EQ(read(sv[1], got, sizeof got), 8);
-    WVT_ASSERT(memcmp(got, "question", 8) == 0);
-    put(sv[1], "answer", 6);
-    for (size_t i = 0; i < sizeof buf; i++)
-        WVT_EQ(buf[i], '-');
-    WVT_OK(wv_stream_read(s, buf, sizeof buf, &n, wv_deadline_in(10000)));
-    WVT_ASSERT(n == 6 && memcmp(buf, "answer", 6) == 0);
-    wv_stream_free(s);
-    close(sv[1]);
+    late_answer_case(false);
 }
