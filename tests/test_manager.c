@@ -382,77 +382,89 @@ static void wait_for_item(void *arg)
     wv_manager_free(c);
 }
 
+/* A master, and a remote worker's connection that took item x (put by
+ * the master's own proxy, local) with a lease of `term` ms. */
+struct leased {
+    uint16_t port;
+    wv_manager_t *m, *c;
+    wv_proxy_t *local, *t;
+    wv_obj_t *x;
+    uint64_t lease;
+};
+
+static void leased_open(struct leased *l, int64_t item, int64_t term)
+{
+    wv_obj_t *v;
+    l->m = start_master(&l->port);
+    l->local = proxy(l->m, "get_task_queue");
+    l->x = vint(item);
+    WVT_OK(wv_proxy_put(l->local, l->x, 0));
+    l->c = connect_to(l->port, KEY);
+    l->t = proxy(l->c, "get_task_queue");
+    WVT_OK(
+        wv_proxy_get_leased(l->t, &v, &l->lease, term, wv_deadline_in(5000)));
+    WVT_ASSERT(wv_obj_equal(v, l->x));
+    wv_obj_free(v);
+}
+
+static void leased_close(struct leased *l)
+{
+    wv_obj_free(l->x);
+    wv_proxy_free(l->t);
+    wv_proxy_free(l->local);
+    wv_manager_free(l->c);
+    wv_manager_free(l->m);
+}
+
 WVT_TEST(manager_lease_expires_and_goes_to_a_waiting_worker)
 {
-    uint16_t port;
-    wv_manager_t *m = start_master(&port);
-    wv_proxy_t *local = proxy(m, "get_task_queue");
-    wv_obj_t *x = vint(99), *v;
-    WVT_OK(wv_proxy_put(local, x, 0));
-    wv_manager_t *c = connect_to(port, KEY);
-    wv_proxy_t *t = proxy(c, "get_task_queue");
-    uint64_t lease;
-    WVT_OK(wv_proxy_get_leased(t, &v, &lease, 300, wv_deadline_in(5000)));
-    WVT_ASSERT(wv_obj_equal(v, x));
-    wv_obj_free(v);
+    struct leased l;
+    leased_open(&l, 99, 300);
     /* Another worker waits; the lease runs out; the item is its. */
-    struct waiter w = {port, 0};
+    struct waiter w = {l.port, 0};
     wvt_thread_t *th = wvt_spawn(wait_for_item, &w);
     wvt_join(th);
     WVT_EQ(w.got, 99);
-    WVT_ERR(wv_proxy_ack(t, lease, wv_deadline_in(5000)), WV_ENOENT);
+    WVT_ERR(wv_proxy_ack(l.t, l.lease, wv_deadline_in(5000)), WV_ENOENT);
     size_t n;
-    WVT_OK(wv_proxy_qsize(local, &n, 0));
+    WVT_OK(wv_proxy_qsize(l.local, &n, 0));
     WVT_EQ(n, 0);
-    WVT_OK(wv_proxy_join(local, 0)); /* the ack counted as done */
-    wv_obj_free(x);
-    wv_proxy_free(t);
-    wv_proxy_free(local);
-    wv_manager_free(c);
-    wv_manager_free(m);
+    WVT_OK(wv_proxy_join(l.local, 0)); /* the ack counted as done */
+    leased_close(&l);
 }
 
 WVT_TEST(manager_renewed_lease_outlives_its_first_term)
 {
-    uint16_t port;
-    wv_manager_t *m = start_master(&port);
-    wv_proxy_t *local = proxy(m, "get_task_queue");
-    wv_obj_t *x = vint(5), *v;
-    WVT_OK(wv_proxy_put(local, x, 0));
-    wv_manager_t *c = connect_to(port, KEY);
-    wv_proxy_t *t = proxy(c, "get_task_queue");
+    struct leased l;
+    wv_obj_t *v;
     uint64_t lease;
-    WVT_OK(wv_proxy_get_leased(t, &v, &lease, 1000, wv_deadline_in(5000)));
-    wv_obj_free(v);
-    WVT_OK(wv_proxy_renew(t, lease, 60000, wv_deadline_in(5000)));
+    leased_open(&l, 5, 1000);
+    WVT_OK(wv_proxy_renew(l.t, l.lease, 60000, wv_deadline_in(5000)));
     /* Past the first term (and a tick of the expiry scan), the item is
      * still leased: a get that waits that long finds nothing.  Without
      * the renewal it would come back at 1 s (the case above). */
-    WVT_ERR(wv_proxy_get(local, &v, wv_deadline_in(2500)), WV_ETIMEDOUT);
+    WVT_ERR(wv_proxy_get(l.local, &v, wv_deadline_in(2500)), WV_ETIMEDOUT);
     wv_manager_queue_stats_t st;
-    WVT_OK(wv_manager_queue_stats(m, "get_task_queue", &st));
+    WVT_OK(wv_manager_queue_stats(l.m, "get_task_queue", &st));
     WVT_EQ(st.leased, 1);
     WVT_EQ(st.redelivered, 0);
     WVT_EQ(st.renewals, 1);
-    WVT_OK(wv_proxy_ack(t, lease, wv_deadline_in(5000)));
+    WVT_OK(wv_proxy_ack(l.t, l.lease, wv_deadline_in(5000)));
     /* Acknowledged, or never given: nothing to renew. */
-    WVT_ERR(wv_proxy_renew(t, lease, 1000, wv_deadline_in(5000)), WV_ENOENT);
-    WVT_ERR(wv_proxy_renew(t, lease + 100, 1000, wv_deadline_in(5000)),
+    WVT_ERR(wv_proxy_renew(l.t, l.lease, 1000, wv_deadline_in(5000)),
             WV_ENOENT);
-    WVT_ERR(wv_proxy_renew(t, lease, 0, wv_deadline_in(5000)), WV_EINVAL);
-    WVT_ERR(wv_proxy_renew(NULL, lease, 1000, 0), WV_EINVAL);
+    WVT_ERR(wv_proxy_renew(l.t, l.lease + 100, 1000, wv_deadline_in(5000)),
+            WV_ENOENT);
+    WVT_ERR(wv_proxy_renew(l.t, l.lease, 0, wv_deadline_in(5000)), WV_EINVAL);
+    WVT_ERR(wv_proxy_renew(NULL, l.lease, 1000, 0), WV_EINVAL);
     /* The master's own proxy renews in process. */
-    WVT_OK(wv_proxy_put(local, x, 0));
-    WVT_OK(wv_proxy_get_leased(local, &v, &lease, 1000, 0));
+    WVT_OK(wv_proxy_put(l.local, l.x, 0));
+    WVT_OK(wv_proxy_get_leased(l.local, &v, &lease, 1000, 0));
     wv_obj_free(v);
-    WVT_OK(wv_proxy_renew(local, lease, 60000, 0));
-    WVT_OK(wv_proxy_ack(local, lease, 0));
-    WVT_ERR(wv_proxy_renew(local, lease, 60000, 0), WV_ENOENT);
-    wv_obj_free(x);
-    wv_proxy_free(t);
-    wv_proxy_free(local);
-    wv_manager_free(c);
-    wv_manager_free(m);
+    WVT_OK(wv_proxy_renew(l.local, lease, 60000, 0));
+    WVT_OK(wv_proxy_ack(l.local, lease, 0));
+    WVT_ERR(wv_proxy_renew(l.local, lease, 60000, 0), WV_ENOENT);
+    leased_close(&l);
 }
 
 /* A remote renewal with each of its own allocations failing (the lease
@@ -461,31 +473,19 @@ WVT_TEST(manager_renewed_lease_outlives_its_first_term)
 WVT_TEST(manager_remote_renew_survives_failed_allocations)
 {
     wvt_alloc_install();
-    uint16_t port;
-    wv_manager_t *m = start_master(&port);
-    wv_proxy_t *local = proxy(m, "get_task_queue");
-    wv_obj_t *x = vint(5), *v;
-    WVT_OK(wv_proxy_put(local, x, 0));
-    wv_manager_t *c = connect_to(port, KEY);
-    wv_proxy_t *t = proxy(c, "get_task_queue");
-    uint64_t lease;
-    WVT_OK(wv_proxy_get_leased(t, &v, &lease, 60000, wv_deadline_in(5000)));
-    wv_obj_free(v);
+    struct leased l;
+    leased_open(&l, 5, 60000);
     for (long n = 1; n <= 3; n++) {
         long live = wvt_alloc_live();
         wvt_alloc_fail_at(n);
-        WVT_ERR(wv_proxy_renew(t, lease, 60000, wv_deadline_in(5000)),
+        WVT_ERR(wv_proxy_renew(l.t, l.lease, 60000, wv_deadline_in(5000)),
                 WV_ENOMEM);
         wvt_alloc_fail_at(0);
         WVT_EQ(wvt_alloc_live(), live);
     }
-    WVT_OK(wv_proxy_renew(t, lease, 60000, wv_deadline_in(5000)));
-    WVT_OK(wv_proxy_ack(t, lease, wv_deadline_in(5000)));
-    wv_obj_free(x);
-    wv_proxy_free(t);
-    wv_proxy_free(local);
-    wv_manager_free(c);
-    wv_manager_free(m);
+    WVT_OK(wv_proxy_renew(l.t, l.lease, 60000, wv_deadline_in(5000)));
+    WVT_OK(wv_proxy_ack(l.t, l.lease, wv_deadline_in(5000)));
+    leased_close(&l);
     wvt_alloc_uninstall();
 }
 
