@@ -253,6 +253,8 @@ static void gunlock(wv_group_t *g)
             put_back(m->objs[i], owner, true);^        (void)0;^manager_killed_worker_loses_no_task"
 "src/manager/object.c^        bool hit = all_of_owner ? l->owner == owner : l->expires <= now;^        bool hit = all_of_owner && l->owner == owner;^manager_lease_expires_and_goes_to_a_waiting_worker"
 "src/manager/server.c^        int64_t deadline = wv_deadline_in(m->opts.handshake_ms);^        int64_t deadline = WV_FOREVER;^manager_hostile_peers_are_dropped_and_it_serves_on"
+"src/loop/uring_linux.c^        unsigned want = n < u->expect ? n : u->expect;^        unsigned want = n;^stream_loop_batch_never_holds_a_lone_exchange"
+"src/loop/uring_linux.c^        if (us && u->can_batch && want > 1)^        if (0)^stream_loop_batch_serves_every_connection"
 )
 
 only=${1:-}

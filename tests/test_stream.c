@@ -1316,6 +1316,151 @@ WVT_TEST(stream_loop_backend_choice)
     WVT_NE(wv_loop_backend(), WV_LOOP_AUTO); /* always a real one */
 }
 
+/* ------------------------------------------------------------ batching */
+
+WVT_TEST(stream_loop_batch_arguments)
+{
+    WVT_OK(wv_loop_set_batch(0, 0)); /* off: always allowed */
+    WVT_ERR(wv_loop_set_batch(1, 200), WV_EINVAL);
+    WVT_ERR(wv_loop_set_batch(257, 200), WV_EINVAL);
+    WVT_ERR(wv_loop_set_batch(32, 0), WV_EINVAL);
+    WVT_ERR(wv_loop_set_batch(0, 200), WV_EINVAL);
+    WVT_ERR(wv_loop_set_batch(32, 1000001), WV_EINVAL);
+    int err = wv_loop_set_batch(32, 200);
+    WVT_EQ(err, wv__uring_batch_usable() ? 0 : WV_ENOSYS);
+    WVT_OK(wv_loop_set_batch(0, 0));
+}
+
+/* A raw client on a plain thread: each round writes a numbered 16-byte
+ * message on every connection, then reads every echo back and checks it,
+ * so that several of the server's reads complete close together. */
+struct batch_client {
+    int *fds;
+    int conns, rounds;
+};
+
+static void batch_client_fn(void *arg)
+{
+    struct batch_client *c = arg;
+    for (int r = 0; r < c->rounds; r++) {
+        char msg[32];
+        for (int i = 0; i < c->conns; i++) {
+            snprintf(msg, sizeof msg, "%07d:%08d", i, r);
+            WVT_EQ(write(c->fds[i], msg, 16), 16);
+        }
+        for (int i = 0; i < c->conns; i++) {
+            char got[16];
+            size_t n = 0;
+            while (n < sizeof got) {
+                ssize_t k = read(c->fds[i], got + n, sizeof got - n);
+                WVT_ASSERT(k > 0);
+                n += (size_t)k;
+            }
+            snprintf(msg, sizeof msg, "%07d:%08d", i, r);
+            WVT_ASSERT(memcmp(got, msg, 16) == 0);
+        }
+    }
+    for (int i = 0; i < c->conns; i++)
+        close(c->fds[i]);
+}
+
+/* W9's handler: echo what comes until the end. */
+static void *batch_echo(void *arg)
+{
+    wv_stream_t *s = arg;
+    char buf[256];
+    for (;;) {
+        size_t n = 0;
+        int err = wv_stream_read(s, buf, sizeof buf, &n, wv_deadline_in(30000));
+        if (err == WV_EOF)
+            break;
+        WVT_OK(err);
+        WVT_OK(wv_stream_write(s, buf, n, NULL, WV_FOREVER));
+        WVT_OK(wv_stream_drain(s, wv_deadline_in(30000)));
+    }
+    wv_stream_free(s);
+    return NULL;
+}
+
+/* `conns` echo coroutines on this thread's loop against the raw client;
+ * the blocking waits the loop made as batches. */
+static uint64_t batch_exchange(int conns, int rounds)
+{
+    int server[64], client[64];
+    WVT_ASSERT(conns <= 64);
+    for (int i = 0; i < conns; i++) {
+        int sv[2];
+        socket_pair(sv);
+        server[i] = sv[0], client[i] = sv[1];
+    }
+    uint64_t before = wv__loop_batches();
+    for (int i = 0; i < conns; i++)
+        WVT_OK(wv_go(batch_echo, stream_on(server[i], NULL)));
+    struct batch_client c = {client, conns, rounds};
+    wvt_thread_t *t = wvt_spawn(batch_client_fn, &c);
+    WVT_OK(wv_coro_run(wv_deadline_in(60000)));
+    wvt_join(t);
+    for (int i = 0; i < conns; i++)
+        close(server[i]);
+    return wv__loop_batches() - before;
+}
+
+/* Batching on io_uring where the kernel has the min wait; false (the
+ * case is skipped) elsewhere. */
+static bool batching_here(void)
+{
+    if (!on_io_uring())
+        return false;
+    if (!wv__uring_batch_usable()) {
+        printf("skip: io_uring's min wait (Linux 6.12) is not here\n");
+        return false;
+    }
+    return true;
+}
+
+WVT_TEST(stream_loop_batch_serves_every_connection)
+{
+    if (!batching_here())
+        return;
+    WVT_OK(wv_loop_set_batch(8, 200));
+    /* Every echo checked by the client; the waits went in as batches. */
+    WVT_GT(batch_exchange(8, (int)wvt_scale(300)), 0);
+}
+
+WVT_TEST(stream_loop_batch_from_the_environment)
+{
+    if (!batching_here())
+        return;
+    WVT_OK(setenv("WEAVE_LOOP_BATCH", "8,200", 1));
+    WVT_GT(batch_exchange(8, (int)wvt_scale(100)), 0);
+}
+
+WVT_TEST(stream_loop_batch_bad_environment_is_off)
+{
+    if (!batching_here())
+        return;
+    WVT_OK(setenv("WEAVE_LOOP_BATCH", "1,200", 1)); /* below 2: invalid */
+    WVT_EQ(batch_exchange(8, (int)wvt_scale(100)), 0);
+}
+
+WVT_TEST(stream_loop_batch_never_holds_a_lone_exchange)
+{
+    if (!batching_here())
+        return;
+    WVT_OK(wv_loop_set_batch(32, 200000));
+    /* One read or write in flight at a time: no wait is a batch (each
+     * would hold the round trip 200 ms). */
+    WVT_EQ(batch_exchange(1, (int)wvt_scale(200)), 0);
+}
+
+WVT_TEST(stream_loop_batch_is_ignored_on_epoll)
+{
+    WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL));
+    int err = wv_loop_set_batch(8, 200);
+    WVT_ASSERT(err == 0 || err == WV_ENOSYS);
+    WVT_EQ(batch_exchange(8, (int)wvt_scale(100)), 0);
+}
+
 /* ------------------------------------------------------- flush_on_read */
 
 /* Pairs need a kernel of 6.1 or later (DEFER_TASKRUN, CQE skipping). */

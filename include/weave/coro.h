@@ -265,6 +265,35 @@ WV_EXTERN int wv_loop_set_backend(wv_loop_backend_t backend);
  * WV_LOOP_IO_URING, never WV_LOOP_AUTO. */
 WV_EXTERN wv_loop_backend_t wv_loop_backend(void);
 
+/*
+ * Completion batching, for servers that run saturated (io_uring only;
+ * off by default).  When a loop has nothing to run and waits, it waits
+ * for up to `completions` socket reads and writes to complete, but at
+ * most `max_wait_us` microseconds; past that it goes on with what came,
+ * or, when nothing came, waits for the first as usual.  A scheduler round
+ * then serves many connections for one system call: W9's 64 busy
+ * connections cost the server about half the CPU per round trip
+ * (docs/net.md, bench/RESULTS.md).
+ *  - The price is latency: a message that completes within max_wait_us
+ *    of the loop's going to sleep waits for the rest of it (or for the
+ *    batch to fill).  A wake-up from another thread (a channel send, a
+ *    pool's future) waits the same way.
+ *  - A loop never waits for more completions than it has reads and
+ *    writes in flight (descriptor waits are not counted), so a lone
+ *    exchange (one connection ping-ponging, the manager's client) is
+ *    never held.
+ * Process-wide; a loop applies it at each wait, so it takes effect at
+ * once.  Loops on epoll ignore it.  Before any call, the environment
+ * variable WEAVE_LOOP_BATCH="N,US" (e.g. "32,200") sets it; an invalid
+ * value there, or a kernel without the min wait, leaves it off.
+ * completions = max_wait_us = 0 turns it off.
+ * Returns 0; WV_EINVAL (completions not in 2..256 or max_wait_us not in
+ * 1..1,000,000, unless both are 0); WV_ENOSYS (io_uring's min wait,
+ * Linux 6.12, IORING_FEAT_MIN_TIMEOUT, is not available: built without
+ * liburing, an older kernel, io_uring disabled).  Thread-safe.
+ */
+WV_EXTERN int wv_loop_set_batch(unsigned completions, unsigned max_wait_us);
+
 #ifdef __cplusplus
 }
 #endif

@@ -213,5 +213,15 @@ uint64_t wv__loop_stale_events(void);
  * as a plain thread on its own ring), and the thread ring's count. */
 uint64_t wv__loop_pairs(void);
 void wv__loop_note_pair(void);
+/* Blocking waits this thread's loop made as a batch (wv_loop_set_batch). */
+uint64_t wv__loop_batches(void);
+void wv__loop_note_batch(void);
+
+/* wv_loop_set_batch's setting, or WEAVE_LOOP_BATCH's: completions and
+ * microseconds, both 0 when off. */
+void wv__loop_batch_get(unsigned *n, unsigned *us);
+/* io_uring with the min wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12) and
+ * the deferred task work the loop's rings use. */
+bool wv__uring_batch_usable(void);
 
 #endif /* WV_LOOP_INTERNAL_H */

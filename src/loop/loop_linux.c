@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -92,7 +93,62 @@ wv_loop_backend_t wv_loop_backend(void)
         return WV_LOOP_EPOLL;
     return want == WV_LOOP_IO_URING ? WV_LOOP_IO_URING : AUTO_BACKEND;
 }
-static __thread uint64_t ctl_calls, stale_events, pairs; /* test aids */
+/* --------------------------------------------------------- batching */
+
+/* wv_loop_set_batch's completions << 32 | microseconds (0: off), or
+ * BATCH_ENV until the environment was read. */
+#define BATCH_ENV UINT64_MAX
+static uint64_t batch_cfg = BATCH_ENV;
+
+#define BATCH_MAX_N  256     /* the ring's entries */
+#define BATCH_MAX_US 1000000 /* a second */
+
+static bool batch_valid(unsigned long n, unsigned long us)
+{
+    return n >= 2 && n <= BATCH_MAX_N && us >= 1 && us <= BATCH_MAX_US;
+}
+
+/* WEAVE_LOOP_BATCH=N,US; anything else (or no kernel for it): off. */
+static uint64_t batch_of_env(void)
+{
+    const char *e = getenv("WEAVE_LOOP_BATCH");
+    unsigned long n, us;
+    char end;
+    if (!e || sscanf(e, "%lu,%lu%c", &n, &us, &end) != 2 ||
+        !batch_valid(n, us) || !wv__uring_batch_usable())
+        return 0;
+    return (uint64_t)n << 32 | us;
+}
+
+int wv_loop_set_batch(unsigned completions, unsigned max_wait_us)
+{
+    uint64_t cfg = 0;
+    if (completions || max_wait_us) {
+        if (!batch_valid(completions, max_wait_us))
+            return WV_EINVAL;
+        if (!wv__uring_batch_usable())
+            return WV_ENOSYS;
+        cfg = (uint64_t)completions << 32 | max_wait_us;
+    }
+    __atomic_store_n(&batch_cfg, cfg, __ATOMIC_RELAXED);
+    return 0;
+}
+
+void wv__loop_batch_get(unsigned *n, unsigned *us)
+{
+    uint64_t cfg = __atomic_load_n(&batch_cfg, __ATOMIC_RELAXED);
+    if (WV__UNLIKELY(cfg == BATCH_ENV)) {
+        uint64_t want = batch_of_env();
+        /* A racing wv_loop_set_batch wins over the environment. */
+        __atomic_compare_exchange_n(&batch_cfg, &cfg, want, false,
+                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        cfg = __atomic_load_n(&batch_cfg, __ATOMIC_RELAXED);
+    }
+    *n = (unsigned)(cfg >> 32);
+    *us = (unsigned)cfg;
+}
+
+static __thread uint64_t ctl_calls, stale_events, pairs, batches; /* test aids */
 
 uint64_t wv__loop_pairs(void)
 {
@@ -102,6 +158,16 @@ uint64_t wv__loop_pairs(void)
 void wv__loop_note_pair(void)
 {
     pairs++;
+}
+
+uint64_t wv__loop_batches(void)
+{
+    return batches;
+}
+
+void wv__loop_note_batch(void)
+{
+    batches++;
 }
 
 uint64_t wv__loop_ctl_calls(void)

@@ -39,7 +39,9 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define RING_ENTRIES 256
@@ -59,6 +61,7 @@ struct op {
                            operation it ends */
     uint32_t link_gen;  /* ... and its generation */
     bool pair_send;     /* OP_IO of a pair: this is the send */
+    bool counted;       /* in expect: I/O that will post a completion */
 };
 
 struct wv__uring {
@@ -68,8 +71,14 @@ struct wv__uring {
     bool kick_pending; /* the eventfd read is in flight */
     bool deferred;     /* IORING_SETUP_DEFER_TASKRUN */
     bool can_skip;     /* send-then-recv pairs (wv__uring_io_add_pair) */
+    bool can_batch;    /* min_wait_usec (IORING_FEAT_MIN_TIMEOUT, 6.12) */
+    uint32_t expect;   /* I/O in flight (not polls), a pair counted once */
     uint64_t kick_value;
 };
+
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
 
 /* ---------------------------------------------------------- availability */
 
@@ -94,6 +103,24 @@ bool wv__uring_usable(void)
              io_uring_opcode_supported(p, IORING_OP_READ);
         if (p)
             io_uring_free_probe(p);
+        io_uring_queue_exit(&r);
+    }
+    __atomic_store_n(&state, ok ? 1 : -1, __ATOMIC_RELEASE);
+    return ok;
+}
+
+bool wv__uring_batch_usable(void)
+{
+    static int state; /* 0 unknown, 1 yes, -1 no */
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s)
+        return s > 0;
+    struct io_uring r;
+    struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER |
+                                         IORING_SETUP_DEFER_TASKRUN};
+    bool ok = false;
+    if (wv__uring_usable() && io_uring_queue_init_params(4, &r, &p) == 0) {
+        ok = (p.features & IORING_FEAT_MIN_TIMEOUT) != 0;
         io_uring_queue_exit(&r);
     }
     __atomic_store_n(&state, ok ? 1 : -1, __ATOMIC_RELEASE);
@@ -129,6 +156,8 @@ static int op_new(struct wv__uring *u, uint8_t kind, wv__fdw_t *party,
     o->orphan = false;
     o->party = party;
     o->link = 0;
+    o->counted = kind == OP_IO;
+    u->expect += o->counted;
     *token = token_of(u, slot);
     return 0;
 }
@@ -136,6 +165,8 @@ static int op_new(struct wv__uring *u, uint8_t kind, wv__fdw_t *party,
 static void op_free(struct wv__uring *u, uint32_t slot)
 {
     struct op *o = &u->ops[slot];
+    u->expect -= o->counted;
+    o->counted = false;
     o->gen++;
     o->kind = OP_FREE;
     o->party = NULL;
@@ -192,6 +223,8 @@ int wv__uring_open(wv__loop_t *l)
     /* Pairs need the silent success (5.17) and a send that MSG_WAITALL
      * holds to every byte (5.18): DEFER_TASKRUN (6.1) vouches for both. */
     u->can_skip = u->deferred && (u->ring.features & IORING_FEAT_CQE_SKIP);
+    /* Batching waits (wait()) with the min wait the kernel applies. */
+    u->can_batch = u->deferred && (u->ring.features & IORING_FEAT_MIN_TIMEOUT);
     if (err) {
         wv__free(u);
         return err == -ENOMEM || err == -EMFILE || err == -ENFILE ? err
@@ -360,6 +393,8 @@ int wv__uring_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv)
     so->link = (uint32_t)rt + 1;
     so->link_gen = (uint32_t)(rt >> 32);
     so->pair_send = true;
+    so->counted = false; /* silent when it succeeds: the pair posts one */
+    u->expect--;
     ro->link = (uint32_t)st + 1;
     ro->link_gen = (uint32_t)(st >> 32);
     ro->pair_send = false;
@@ -472,6 +507,35 @@ static void complete(wv__loop_t *l, const struct io_uring_cqe *c)
     l->ready(w);
 }
 
+/*
+ * Submits what is queued and waits for `want` completions, for at most
+ * `min_us` microseconds, then for the first one until `tp` (the kernel's
+ * min_wait_usec, 6.12).  liburing 2.3 (Debian 12) has no call for it: its
+ * io_uring_getevents_arg names the field `pad`, so the entries are
+ * published as liburing's own submit does and the system call is made
+ * here.
+ */
+static void wait_batch(struct wv__uring *u, unsigned want, unsigned min_us,
+                       struct __kernel_timespec *tp)
+{
+    struct io_uring_sq *sq = &u->ring.sq;
+    unsigned tail = sq->sqe_tail;
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        io_uring_smp_store_release(sq->ktail, tail);
+    }
+    unsigned submit = tail - IO_URING_READ_ONCE(*sq->khead);
+    struct io_uring_getevents_arg arg = {
+        .sigmask_sz = _NSIG / 8,
+        .pad = min_us,
+        .ts = (uint64_t)(uintptr_t)tp,
+    };
+    (void)syscall(__NR_io_uring_enter, u->ring.ring_fd, submit, want,
+                  IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg,
+                  sizeof arg);
+    wv__loop_note_batch();
+}
+
 void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
 {
     struct wv__uring *u = l->uring;
@@ -496,7 +560,15 @@ void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
             ts.tv_nsec = (long long)(ms % 1000) * 1000000;
             tp = &ts;
         }
-        io_uring_submit_and_wait_timeout(&u->ring, &c, 1, tp, NULL);
+        /* Batching (wv_loop_set_batch): never more completions than
+         * can come, so a lone exchange is not held to the min wait. */
+        unsigned n, us;
+        wv__loop_batch_get(&n, &us);
+        unsigned want = n < u->expect ? n : u->expect;
+        if (us && u->can_batch && want > 1)
+            wait_batch(u, want, us, tp);
+        else
+            io_uring_submit_and_wait_timeout(&u->ring, &c, 1, tp, NULL);
     }
     unsigned head, n = 0;
     struct io_uring_cqe *c;
@@ -511,6 +583,10 @@ void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
 #else /* built without liburing: the loop is epoll only */
 
 bool wv__uring_usable(void)
+{
+    return false;
+}
+bool wv__uring_batch_usable(void)
 {
     return false;
 }
