@@ -255,6 +255,7 @@ static void gunlock(wv_group_t *g)
 "src/manager/server.c^        int64_t deadline = wv_deadline_in(m->opts.handshake_ms);^        int64_t deadline = WV_FOREVER;^manager_hostile_peers_are_dropped_and_it_serves_on"
 "src/loop/uring_linux.c^        unsigned want = n < u->expect ? n : u->expect;^        unsigned want = n;^stream_loop_batch_never_holds_a_lone_exchange"
 "src/loop/uring_linux.c^        if (us && u->can_batch && want > 1)^        if (0)^stream_loop_batch_serves_every_connection"
+"src/loop/uring_linux.c^            if ((uint64_t)ms * 1000 < us)^            if (0)^stream_loop_batch_never_holds_a_timer"
 )
 
 only=${1:-}

@@ -1453,6 +1453,54 @@ WVT_TEST(stream_loop_batch_never_holds_a_lone_exchange)
     WVT_EQ(batch_exchange(1, (int)wvt_scale(200)), 0);
 }
 
+/* Eight reads wait on idle connections while a coroutine sleeps: each
+ * wait of the loop is a batch (8 in flight) with a 1 s min wait, which
+ * the kernel would keep past the sleep's timer: 40 sleeps of 10 ms would
+ * take 40 s and time the case out. */
+static void *idle_read(void *arg)
+{
+    wv_stream_t *s = arg;
+    char buf[16];
+    size_t n;
+    WVT_ERR(wv_stream_read(s, buf, sizeof buf, &n, WV_FOREVER), WV_EOF);
+    return NULL;
+}
+
+static void *sleeper(void *arg)
+{
+    int *fds = arg;
+    for (int i = 0; i < 40; i++)
+        WVT_OK(wv_sleep_ms(10));
+    for (int i = 0; i < 8; i++)
+        WVT_OK(shutdown(fds[i], SHUT_WR)); /* the idle reads end */
+    return NULL;
+}
+
+WVT_TEST(stream_loop_batch_never_holds_a_timer)
+{
+    if (!batching_here())
+        return;
+    WVT_OK(wv_loop_set_batch(8, 1000000));
+    int server[8], client[8];
+    wv_stream_t *s[8];
+    for (int i = 0; i < 8; i++) {
+        int sv[2];
+        socket_pair(sv);
+        server[i] = sv[0], client[i] = sv[1];
+        s[i] = stream_on(server[i], NULL);
+        WVT_OK(wv_go(idle_read, s[i]));
+    }
+    uint64_t before = wv__loop_batches();
+    WVT_OK(wv_go(sleeper, client));
+    WVT_OK(wv_coro_run(wv_deadline_in(60000)));
+    WVT_GT(wv__loop_batches() - before, 0); /* the waits were batches */
+    for (int i = 0; i < 8; i++) {
+        wv_stream_free(s[i]);
+        close(server[i]);
+        close(client[i]);
+    }
+}
+
 WVT_TEST(stream_loop_batch_is_ignored_on_epoll)
 {
     WVT_OK(wv_loop_set_backend(WV_LOOP_EPOLL));

@@ -281,7 +281,7 @@ WV_EXTERN wv_loop_backend_t wv_loop_backend(void);
  *  - A loop never waits for more completions than it has reads and
  *    writes in flight (descriptor waits are not counted), so a lone
  *    exchange (one connection ping-ponging, the manager's client) is
- *    never held.
+ *    never held; nor past its next timer (a sleep, a deadline).
  * Process-wide; a loop applies it at each wait, so it takes effect at
  * once.  Loops on epoll ignore it.  Before any call, the environment
  * variable WEAVE_LOOP_BATCH="N,US" (e.g. "32,200") sets it; an invalid

@@ -554,16 +554,20 @@ void wv__uring_poll(wv__loop_t *l, bool block, int64_t deadline)
     } else {
         struct __kernel_timespec ts, *tp = NULL;
         struct io_uring_cqe *c;
+        unsigned n, us;
+        wv__loop_batch_get(&n, &us);
         if (deadline >= 0) {
             int ms = wv__deadline_timeout_ms(deadline);
             ts.tv_sec = ms / 1000;
             ts.tv_nsec = (long long)(ms % 1000) * 1000000;
             tp = &ts;
+            /* The kernel ends a min wait no sooner than its end, even
+             * past the timeout: a timer due first bounds it. */
+            if ((uint64_t)ms * 1000 < us)
+                us = (unsigned)ms * 1000;
         }
         /* Batching (wv_loop_set_batch): never more completions than
          * can come, so a lone exchange is not held to the min wait. */
-        unsigned n, us;
-        wv__loop_batch_get(&n, &us);
         unsigned want = n < u->expect ? n : u->expect;
         if (us && u->can_batch && want > 1)
             wait_batch(u, want, us, tp);
