@@ -19,13 +19,12 @@
  */
 #include "core/internal.h"
 #include "manager/mgr.h"
+#include "mem_transport.h"
 #include "net/transport.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,62 +39,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define IN_MAX  (64 * 1024)
 #define OUT_MAX (4 << 20)
-
-struct mem {
-    wv__transport_t base;
-    const uint8_t *in;
-    size_t left;
-    uint8_t *out;
-    size_t out_len;
-    bool out_full;
-};
-
-static ssize_t mem_read(wv__transport_t *t, void *buf, size_t len, short *want)
-{
-    struct mem *m = (struct mem *)t;
-    size_t n = len < m->left ? len : m->left;
-    memcpy(buf, m->in, n);
-    m->in += n, m->left -= n;
-    return (ssize_t)n; /* 0: the end */
-}
-
-static ssize_t mem_writev(wv__transport_t *t, const struct iovec *iov, int niov,
-                          short *want)
-{
-    struct mem *m = (struct mem *)t;
-    size_t n = 0;
-    for (int i = 0; i < niov; i++) {
-        size_t room = OUT_MAX - m->out_len;
-        size_t take = iov[i].iov_len < room ? iov[i].iov_len : room;
-        m->out_full |= take < iov[i].iov_len;
-        memcpy(m->out + m->out_len, iov[i].iov_base, take);
-        m->out_len += take;
-        n += iov[i].iov_len;
-    }
-    return (ssize_t)n;
-}
-
-static int mem_wait(wv__transport_t *t, short want, int64_t deadline)
-{
-    return deadline == 0 ? WV_EAGAIN : 0;
-}
-
-static int mem_shutdown(wv__transport_t *t, short *want)
-{
-    return 0;
-}
-
-static void mem_close(wv__transport_t *t)
-{
-}
-
-static const wv__transport_ops_t mem_ops = {
-    .read = mem_read,
-    .writev = mem_writev,
-    .wait = mem_wait,
-    .shutdown = mem_shutdown,
-    .close = mem_close,
-};
 
 static int add(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
                wv_obj_t **result)
@@ -166,10 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t *out;
     if (!out)
         CHECK((out = malloc(OUT_MAX)));
-    struct mem m = {.base = {.ops = &mem_ops, .fd = -1},
-                    .in = data,
-                    .left = size,
-                    .out = out};
+    struct mem m;
+    mem_init(&m, data, size, false, out, OUT_MAX);
     wv_stream_t *s;
     CHECK(wv__stream_new(&s, NULL, &m.base) == 0);
     wv__mgr_serve_stream(mgr, s);

@@ -3,8 +3,8 @@
  * (manager/wire.h) fed a peer's bytes it must not trust: frames, and both
  * roles of the handshake.
  *
- * The stream reads through a memory transport (as fuzz/fuzz_stream.c's)
- * that hands out the peer's bytes and records what weave writes.  Input:
+ * The stream reads through the memory transport of fuzz/mem_transport.h,
+ * which hands out the peer's bytes and keeps what weave writes.  Input:
  *     u8 mode
  *         bits 0-1  0: frames with a small max (1 + next byte), until
  *                   an error; 1: the server's handshake; 2: the
@@ -30,13 +30,12 @@
 #include "core/internal.h"
 #include "manager/hmac.h"
 #include "manager/wire.h"
+#include "mem_transport.h"
 #include "net/transport.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,101 +57,12 @@ int wv__mgr_random(void *buf, size_t n)
     return 0;
 }
 
-struct mem {
-    wv__transport_t base;
-    const uint8_t *in; /* the peer's bytes, or the chunk script */
-    size_t left;
-    bool chunked;
-    size_t chunk_off; /* of the current chunk, already handed out */
-    uint8_t out[OUT_MAX];
-    size_t out_len;
-};
-
-static ssize_t mem_read(wv__transport_t *t, void *buf, size_t len, short *want)
-{
-    struct mem *m = (struct mem *)t;
-    if (m->left == 0)
-        return 0;
-    if (!m->chunked) {
-        size_t n = len < m->left ? len : m->left;
-        memcpy(buf, m->in, n);
-        m->in += n, m->left -= n;
-        return (ssize_t)n;
-    }
-    size_t clen = m->in[0];
-    if (clen > m->left - 1)
-        clen = m->left - 1;
-    if (clen == 0) {
-        m->in++, m->left--;
-        *want = POLLIN;
-        return WV_EAGAIN;
-    }
-    size_t n = clen - m->chunk_off < len ? clen - m->chunk_off : len;
-    memcpy(buf, m->in + 1 + m->chunk_off, n);
-    m->chunk_off += n;
-    if (m->chunk_off == clen) {
-        m->in += 1 + clen, m->left -= 1 + clen;
-        m->chunk_off = 0;
-    }
-    return (ssize_t)n;
-}
-
-static ssize_t mem_writev(wv__transport_t *t, const struct iovec *iov, int niov,
-                          short *want)
-{
-    struct mem *m = (struct mem *)t;
-    size_t n = 0;
-    for (int i = 0; i < niov; i++) {
-        size_t room = OUT_MAX - m->out_len;
-        size_t take = iov[i].iov_len < room ? iov[i].iov_len : room;
-        memcpy(m->out + m->out_len, iov[i].iov_base, take);
-        m->out_len += take;
-        n += iov[i].iov_len;
-    }
-    return (ssize_t)n;
-}
-
-static int mem_wait(wv__transport_t *t, short want, int64_t deadline)
-{
-    return deadline == 0 ? WV_EAGAIN : 0;
-}
-
-static int mem_shutdown(wv__transport_t *t, short *want)
-{
-    return 0;
-}
-
-static void mem_close(wv__transport_t *t)
-{
-}
-
-static const wv__transport_ops_t mem_ops = {
-    .read = mem_read,
-    .writev = mem_writev,
-    .wait = mem_wait,
-    .shutdown = mem_shutdown,
-    .close = mem_close,
-};
-
 /* The peer's bytes in order, whatever the chunking: a malloc'd copy. */
 static uint8_t *flatten(const struct mem *m, size_t *len)
 {
     uint8_t *flat = malloc(m->left + 1);
     CHECK(flat);
-    *len = 0;
-    if (!m->chunked) {
-        memcpy(flat, m->in, m->left);
-        *len = m->left;
-        return flat;
-    }
-    for (size_t i = 0; i < m->left;) {
-        size_t clen = m->in[i];
-        if (clen > m->left - i - 1)
-            clen = m->left - i - 1;
-        memcpy(flat + *len, m->in + i + 1, clen);
-        *len += clen;
-        i += 1 + clen;
-    }
+    *len = mem_flatten(m, flat);
     return flat;
 }
 
@@ -232,25 +142,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         max = 1 + (size_t)data[0];
         data++, size--;
     }
-    struct mem *m = calloc(1, sizeof *m);
-    CHECK(m);
-    m->base.ops = &mem_ops;
-    m->base.fd = -1;
-    m->in = data;
-    m->left = size;
-    m->chunked = mode & 8;
+    uint8_t *out = malloc(OUT_MAX);
+    CHECK(out);
+    struct mem m;
+    mem_init(&m, data, size, mode & 8, out, OUT_MAX);
     wv_stream_t *s;
-    CHECK(wv__stream_new(&s, NULL, &m->base) == 0);
+    CHECK(wv__stream_new(&s, NULL, &m.base) == 0);
     if ((mode & 3) == 0 || (mode & 3) == 3) {
-        frames(s, m, max);
+        frames(s, &m, max);
     } else {
         wv__mgr_auth_t auth = {"abc", 3, mode & 4};
         int err = (mode & 3) == 1 ? wv__mgr_auth_server(s, &auth, WV_FOREVER)
                                   : wv__mgr_auth_client(s, &auth, WV_FOREVER);
         CHECK(err == 0 || err == WV_EAUTH || err == WV_EPROTO || err == WV_EOF);
-        check_written(m);
+        check_written(&m);
     }
     wv_stream_free(s);
-    free(m);
+    free(out);
     return 0;
 }

@@ -3,10 +3,11 @@
  * (read_until, readline, peek_until) over bytes from an untrusted peer,
  * arriving in chunks of the fuzzer's choosing.
  *
- * The stream reads through a memory transport (net/transport.h) that
- * hands out one chunk per read, so the fuzzer decides every boundary: a
- * delimiter split across reads, a chunk that stops one byte short of the
- * limit, a "would block" between two bytes.  Input:
+ * The stream reads through the chunked memory transport of
+ * fuzz/mem_transport.h, which hands out one chunk per read, so the fuzzer
+ * decides every boundary: a delimiter split across reads, a chunk that
+ * stops one byte short of the limit, a "would block" between two bytes.
+ * Input:
  *     u16 limit (little-endian; limit = 1 + value % 4096)
  *     u8  dlen (1 + value % 4), then dlen delimiter bytes
  *     u8  seed of the calls' choice (readline, read_until with a
@@ -18,13 +19,12 @@
  * when at least `limit` bytes without a delimiter are there, WV_EOF only
  * at the end, and nothing crashes, reads out of bounds or leaks (ASan).
  */
+#include "mem_transport.h"
 #include "net/transport.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #define MAX_LIMIT 4096
 
@@ -38,72 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort();                                                           \
         }                                                                      \
     } while (0)
-
-/* The memory transport: the script's chunks, one per read. */
-struct mem {
-    wv__transport_t base;
-    const uint8_t *script; /* the chunks left: u8 len, len bytes... */
-    size_t left;
-    size_t chunk_off; /* bytes of the current chunk already handed out */
-};
-
-static ssize_t mem_read(wv__transport_t *t, void *buf, size_t len, short *want)
-{
-    struct mem *m = (struct mem *)t;
-    if (m->left == 0)
-        return 0;
-    size_t clen = m->script[0];
-    if (clen > m->left - 1)
-        clen = m->left - 1;
-    if (clen == 0) { /* would block, once */
-        m->script++;
-        m->left--;
-        *want = POLLIN;
-        return WV_EAGAIN;
-    }
-    size_t n = clen - m->chunk_off;
-    if (n > len)
-        n = len;
-    memcpy(buf, m->script + 1 + m->chunk_off, n);
-    m->chunk_off += n;
-    if (m->chunk_off == clen) {
-        m->script += 1 + clen;
-        m->left -= 1 + clen;
-        m->chunk_off = 0;
-    }
-    return (ssize_t)n;
-}
-
-static ssize_t mem_writev(wv__transport_t *t, const struct iovec *iov, int niov,
-                          short *want)
-{
-    size_t n = 0;
-    for (int i = 0; i < niov; i++)
-        n += iov[i].iov_len;
-    return (ssize_t)n;
-}
-
-static int mem_wait(wv__transport_t *t, short want, int64_t deadline)
-{
-    return deadline == 0 ? WV_EAGAIN : 0; /* ready again at once */
-}
-
-static int mem_shutdown(wv__transport_t *t, short *want)
-{
-    return 0;
-}
-
-static void mem_close(wv__transport_t *t)
-{
-}
-
-static const wv__transport_ops_t mem_ops = {
-    .read = mem_read,
-    .writev = mem_writev,
-    .wait = mem_wait,
-    .shutdown = mem_shutdown,
-    .close = mem_close,
-};
 
 /* Where the first delimiter in rem[0..len) ends; 0 if none. */
 static size_t first_end(const uint8_t *rem, size_t len, const void *delim,
@@ -209,20 +143,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *script = data + 4 + dlen;
     size_t left = size - 4 - dlen;
 
+    struct mem m; /* chunked, keeps nothing: the target only reads */
+    mem_init(&m, script, left, true, NULL, 0);
     struct run r = {.delim = delim, .dlen = dlen, .limit = limit};
     r.want = malloc(left + 1);
     CHECK(r.want);
-    for (size_t i = 0; i < left;) { /* the bytes the chunks carry */
-        size_t clen = script[i];
-        if (clen > left - i - 1)
-            clen = left - i - 1;
-        memcpy(r.want + r.want_len, script + i + 1, clen);
-        r.want_len += clen;
-        i += 1 + clen;
-    }
+    r.want_len = mem_flatten(&m, r.want); /* the bytes the chunks carry */
 
-    struct mem m = {
-        .base = {.ops = &mem_ops, .fd = -1}, .script = script, .left = left};
     wv_stream_opts_t o = {.limit = limit};
     CHECK(wv__stream_new(&r.s, &o, &m.base) == 0);
     size_t steps = 0, most = 4 * (size + 16);
