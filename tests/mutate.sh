@@ -256,6 +256,7 @@ static void gunlock(wv_group_t *g)
 "src/loop/uring_linux.c^        unsigned want = n < u->expect ? n : u->expect;^        unsigned want = n;^stream_loop_batch_never_holds_a_lone_exchange"
 "src/loop/uring_linux.c^        if (us && u->can_batch && want > 1)^        if (0)^stream_loop_batch_serves_every_connection"
 "src/loop/uring_linux.c^            if ((uint64_t)ms * 1000 < us)^            if (0)^stream_loop_batch_never_holds_a_timer"
+"src/loop/loop_linux.c^    wv__tls_io_by_readiness = !l->uring;^    wv__tls_io_by_readiness = true;^stream_io_goes_through_the_ring_on_io_uring"
 )
 
 only=${1:-}

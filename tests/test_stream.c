@@ -1307,6 +1307,68 @@ WVT_TEST(stream_io_uring_receive_cancelled_at_its_deadline)
     close(sv[1]);
 }
 
+/* On io_uring a coroutine's stream reads and writes are ring operations;
+ * on epoll they are system calls made after readiness, and the stream
+ * does not ask the loop for them (wv__tls_io_by_readiness). */
+struct ring_use {
+    wv_stream_t *s;
+    int peer;
+    uint64_t ios;
+    bool by_readiness;
+};
+
+static void *ring_use_fn(void *arg)
+{
+    struct ring_use *u = arg;
+    uint64_t before = wv__loop_ios();
+    for (int i = 0; i < 50; i++) {
+        char c = (char)('a' + i % 26), got = 0;
+        size_t n;
+        WVT_EQ(write(u->peer, &c, 1), 1);
+        WVT_OK(wv_stream_read(u->s, &got, 1, &n, wv_deadline_in(10000)));
+        WVT_EQ(got, c);
+        WVT_OK(wv_stream_write(u->s, &c, 1, NULL, WV_FOREVER));
+        WVT_OK(wv_stream_drain(u->s, wv_deadline_in(10000)));
+        WVT_EQ(read(u->peer, &got, 1), 1);
+        WVT_EQ(got, c);
+    }
+    u->ios = wv__loop_ios() - before;
+    u->by_readiness = wv__tls_io_by_readiness;
+    return NULL;
+}
+
+static struct ring_use ring_use_on(wv_loop_backend_t b)
+{
+    struct ring_use u = {0};
+    int sv[2];
+    socket_pair(sv);
+    WVT_OK(wv_loop_set_backend(b));
+    u.s = stream_on(sv[0], NULL);
+    u.peer = sv[1];
+    WVT_OK(wv_go(ring_use_fn, &u));
+    WVT_OK(wv_coro_run(wv_deadline_in(30000)));
+    WVT_ASSERT(!wv__tls_io_by_readiness); /* the run gave the set back */
+    wv_stream_free(u.s);
+    close(sv[1]);
+    return u;
+}
+
+WVT_TEST(stream_io_goes_through_the_ring_on_io_uring)
+{
+    if (!on_io_uring())
+        return;
+    struct ring_use u = ring_use_on(WV_LOOP_IO_URING);
+    WVT_GE(u.ios, 100); /* each read and each write */
+    WVT_ASSERT(!u.by_readiness);
+}
+
+WVT_TEST(stream_io_on_epoll_is_by_readiness)
+{
+    struct ring_use u = ring_use_on(WV_LOOP_EPOLL);
+    WVT_EQ(u.ios, 0);
+    WVT_ASSERT(u.by_readiness);
+}
+
 WVT_TEST(stream_loop_backend_choice)
 {
     WVT_ERR(wv_loop_set_backend((wv_loop_backend_t)7), WV_EINVAL);

@@ -239,6 +239,13 @@ int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg);
  * the next.  (Level-triggered waits, poll and io_uring, ignore it.) */
 #define WV__POLL_GUESS 0x4000
 
+/* True while this thread's loop has its descriptor set and it is epoll's
+ * (loop_linux.c keeps it): wv__fd_io would answer WV_ENOSYS, so a
+ * caller on the hot path may skip asking.  False also while unknown (no
+ * set yet, a plain thread): then ask. */
+extern __thread bool wv__tls_io_by_readiness
+    __attribute__((tls_model("initial-exec")));
+
 /*
  * A socket recv into buf[0..len) (msg NULL) or sendmsg of msg
  * (MSG_NOSIGNAL), carried out by the caller's loop where its backend

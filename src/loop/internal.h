@@ -213,6 +213,9 @@ uint64_t wv__loop_stale_events(void);
  * as a plain thread on its own ring), and the thread ring's count. */
 uint64_t wv__loop_pairs(void);
 void wv__loop_note_pair(void);
+/* Single socket reads and writes this thread's loop carried out
+ * (io_uring: wv__loop_io_add), pairs not counted. */
+uint64_t wv__loop_ios(void);
 /* Blocking waits this thread's loop made as a batch (wv_loop_set_batch). */
 uint64_t wv__loop_batches(void);
 void wv__loop_note_batch(void);

@@ -148,7 +148,8 @@ void wv__loop_batch_get(unsigned *n, unsigned *us)
     *us = (unsigned)cfg;
 }
 
-static __thread uint64_t ctl_calls, stale_events, pairs, batches; /* test aids */
+static __thread uint64_t ctl_calls, stale_events, pairs, batches,
+    ios; /* test aids */
 
 uint64_t wv__loop_pairs(void)
 {
@@ -158,6 +159,11 @@ uint64_t wv__loop_pairs(void)
 void wv__loop_note_pair(void)
 {
     pairs++;
+}
+
+uint64_t wv__loop_ios(void)
+{
+    return ios;
 }
 
 uint64_t wv__loop_batches(void)
@@ -198,8 +204,12 @@ static void settle_kicks(wv__loop_t *l)
     }
 }
 
+__thread bool wv__tls_io_by_readiness
+    __attribute__((tls_model("initial-exec")));
+
 void wv__loop_destroy(wv__loop_t *l)
 {
+    wv__tls_io_by_readiness = false;
     wv__uring_close(l);
     if (l->evfd >= 0)
         settle_kicks(l);
@@ -217,6 +227,7 @@ void wv__loop_release_fds(wv__loop_t *l)
 {
     if (l->nwait > 0 || l->evfd < 0)
         return;
+    wv__tls_io_by_readiness = false;
     wv__uring_close(l);
     settle_kicks(l);
     if (l->epfd >= 0)
@@ -233,6 +244,7 @@ void wv__loop_after_fork(wv__loop_t *l)
     /* Closing only drops the child's references: the parent's set and
      * registrations live on.  Collecting from them here would take
      * readiness the parent's coroutines wait for. */
+    wv__tls_io_by_readiness = false;
     wv__uring_forget(l);
     if (l->epfd >= 0)
         close(l->epfd);
@@ -279,6 +291,7 @@ static int ensure_set(wv__loop_t *l)
         return err;
     }
     l->evfd = ev;
+    wv__tls_io_by_readiness = !l->uring;
     static uint32_t epochs;
     do
         l->epoch = __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED);
@@ -474,8 +487,10 @@ bool wv__loop_completes(wv__loop_t *l)
 int wv__loop_io_add(wv__loop_t *l, wv__uio_t *io)
 {
     int err = wv__uring_io_add(l, io);
-    if (!err)
+    if (!err) {
         l->nwait++;
+        ios++;
+    }
     return err;
 }
 
