@@ -148,8 +148,8 @@ void wv__loop_batch_get(unsigned *n, unsigned *us)
     *us = (unsigned)cfg;
 }
 
-static __thread uint64_t ctl_calls, stale_events, pairs, batches,
-    ios; /* test aids */
+/* Test aids (their getters below). */
+static __thread uint64_t ctl_calls, stale_events, pairs, batches, ios;
 
 uint64_t wv__loop_pairs(void)
 {
