@@ -223,8 +223,8 @@ void wv__loop_note_batch(void);
 /* wv_loop_set_batch's setting, or WEAVE_LOOP_BATCH's: completions and
  * microseconds, both 0 when off. */
 void wv__loop_batch_get(unsigned *n, unsigned *us);
-/* io_uring with the min wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12) and
- * the deferred task work the loop's rings use. */
+/* io_uring usable, with the min wait (IORING_FEAT_MIN_TIMEOUT, Linux
+ * 6.12, which has the deferred task work a loop's ring batches with). */
 bool wv__uring_batch_usable(void);
 
 #endif /* WV_LOOP_INTERNAL_H */

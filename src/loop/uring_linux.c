@@ -82,49 +82,48 @@ struct wv__uring {
 
 /* ---------------------------------------------------------- availability */
 
-bool wv__uring_usable(void)
+/* What this kernel offers, probed once on a small ring: PROBED, plus
+ * USABLE (every feature and operation the backend needs) and BATCH (the
+ * min wait, IORING_FEAT_MIN_TIMEOUT, 6.12; a ring's features do not
+ * depend on its setup flags). */
+enum { PROBED = 1, USABLE = 2, BATCH = 4 };
+
+static int probe(void)
 {
-    static int state; /* 0 unknown, 1 yes, -1 no */
+    static int state; /* 0: not probed yet */
     int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
     if (s)
-        return s > 0;
+        return s;
     struct io_uring r;
-    bool ok = false;
+    s = PROBED;
     if (io_uring_queue_init(4, &r, 0) == 0) {
         unsigned need = IORING_FEAT_NODROP | IORING_FEAT_FAST_POLL |
                         IORING_FEAT_EXT_ARG | IORING_FEAT_SUBMIT_STABLE;
         struct io_uring_probe *p = io_uring_get_probe_ring(&r);
-        ok = (r.features & need) == need && p &&
-             io_uring_opcode_supported(p, IORING_OP_POLL_ADD) &&
-             io_uring_opcode_supported(p, IORING_OP_POLL_REMOVE) &&
-             io_uring_opcode_supported(p, IORING_OP_ASYNC_CANCEL) &&
-             io_uring_opcode_supported(p, IORING_OP_RECV) &&
-             io_uring_opcode_supported(p, IORING_OP_SENDMSG) &&
-             io_uring_opcode_supported(p, IORING_OP_READ);
+        if ((r.features & need) == need && p &&
+            io_uring_opcode_supported(p, IORING_OP_POLL_ADD) &&
+            io_uring_opcode_supported(p, IORING_OP_POLL_REMOVE) &&
+            io_uring_opcode_supported(p, IORING_OP_ASYNC_CANCEL) &&
+            io_uring_opcode_supported(p, IORING_OP_RECV) &&
+            io_uring_opcode_supported(p, IORING_OP_SENDMSG) &&
+            io_uring_opcode_supported(p, IORING_OP_READ))
+            s |= USABLE | (r.features & IORING_FEAT_MIN_TIMEOUT ? BATCH : 0);
         if (p)
             io_uring_free_probe(p);
         io_uring_queue_exit(&r);
     }
-    __atomic_store_n(&state, ok ? 1 : -1, __ATOMIC_RELEASE);
-    return ok;
+    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    return s;
+}
+
+bool wv__uring_usable(void)
+{
+    return probe() & USABLE;
 }
 
 bool wv__uring_batch_usable(void)
 {
-    static int state; /* 0 unknown, 1 yes, -1 no */
-    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
-    if (s)
-        return s > 0;
-    struct io_uring r;
-    struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER |
-                                         IORING_SETUP_DEFER_TASKRUN};
-    bool ok = false;
-    if (wv__uring_usable() && io_uring_queue_init_params(4, &r, &p) == 0) {
-        ok = (p.features & IORING_FEAT_MIN_TIMEOUT) != 0;
-        io_uring_queue_exit(&r);
-    }
-    __atomic_store_n(&state, ok ? 1 : -1, __ATOMIC_RELEASE);
-    return ok;
+    return probe() & BATCH;
 }
 
 /* ----------------------------------------------------------- the table */
