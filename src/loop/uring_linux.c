@@ -61,7 +61,6 @@ struct op {
                            operation it ends */
     uint32_t link_gen;  /* ... and its generation */
     bool pair_send;     /* OP_IO of a pair: this is the send */
-    bool counted;       /* in expect: I/O that will post a completion */
 };
 
 struct wv__uring {
@@ -134,6 +133,13 @@ static uint64_t token_of(const struct wv__uring *u, uint32_t slot)
     return (uint64_t)u->ops[slot].gen << 32 | slot;
 }
 
+/* Counted in expect: I/O whose success posts a completion (not a pair's
+ * send, whose success is silent; a pair's failure ends both halves). */
+static bool posts(const struct op *o)
+{
+    return o->kind == OP_IO && !(o->link && o->pair_send);
+}
+
 static int op_new(struct wv__uring *u, uint8_t kind, wv__fdw_t *party,
                   uint64_t *token)
 {
@@ -155,8 +161,7 @@ static int op_new(struct wv__uring *u, uint8_t kind, wv__fdw_t *party,
     o->orphan = false;
     o->party = party;
     o->link = 0;
-    o->counted = kind == OP_IO;
-    u->expect += o->counted;
+    u->expect += kind == OP_IO;
     *token = token_of(u, slot);
     return 0;
 }
@@ -164,8 +169,7 @@ static int op_new(struct wv__uring *u, uint8_t kind, wv__fdw_t *party,
 static void op_free(struct wv__uring *u, uint32_t slot)
 {
     struct op *o = &u->ops[slot];
-    u->expect -= o->counted;
-    o->counted = false;
+    u->expect -= posts(o);
     o->gen++;
     o->kind = OP_FREE;
     o->party = NULL;
@@ -392,8 +396,7 @@ int wv__uring_io_add_pair(wv__loop_t *l, wv__uio_t *snd, wv__uio_t *rcv)
     so->link = (uint32_t)rt + 1;
     so->link_gen = (uint32_t)(rt >> 32);
     so->pair_send = true;
-    so->counted = false; /* silent when it succeeds: the pair posts one */
-    u->expect--;
+    u->expect--; /* the send is silent when it succeeds (posts()) */
     ro->link = (uint32_t)st + 1;
     ro->link_gen = (uint32_t)(st >> 32);
     ro->pair_send = false;
