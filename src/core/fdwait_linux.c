@@ -51,8 +51,9 @@ int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg)
     return kind->fd_wait_again(fd, events, deadline, reg);
 }
 
-ssize_t wv__fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
-                  int64_t deadline)
+/* wv__fd_io past its epoll check: the waiter kind decides. */
+ssize_t wv__fd_io_kind(int fd, void *buf, size_t len, struct msghdr *msg,
+                       int64_t deadline)
 {
     const wv__waiter_kind_t *kind = wv__waiter_kind();
 

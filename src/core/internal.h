@@ -240,9 +240,9 @@ int wv__fd_wait_again(int fd, short events, int64_t deadline, uint64_t *reg);
 #define WV__POLL_GUESS 0x4000
 
 /* True while this thread's loop has its descriptor set and it is epoll's
- * (loop_linux.c keeps it): wv__fd_io would answer WV_ENOSYS, so a
- * caller on the hot path may skip asking.  False also while unknown (no
- * set yet, a plain thread): then ask. */
+ * (loop_linux.c keeps it): wv__fd_io answers WV_ENOSYS without asking the
+ * waiter kind and the loop.  False also while unknown (no set yet, a
+ * plain thread): then they are asked. */
 extern __thread bool wv__tls_io_by_readiness
     __attribute__((tls_model("initial-exec")));
 
@@ -257,8 +257,15 @@ extern __thread bool wv__tls_io_by_readiness
  * (a plain thread, the epoll backend, deadline 0): the caller then tries
  * the system call and waits (wv__fd_wait_again).
  */
-ssize_t wv__fd_io(int fd, void *buf, size_t len, struct msghdr *msg,
-                  int64_t deadline);
+ssize_t wv__fd_io_kind(int fd, void *buf, size_t len, struct msghdr *msg,
+                       int64_t deadline);
+static inline ssize_t wv__fd_io(int fd, void *buf, size_t len,
+                                struct msghdr *msg, int64_t deadline)
+{
+    if (wv__tls_io_by_readiness) /* the hot path of streams on epoll */
+        return WV_ENOSYS;
+    return wv__fd_io_kind(fd, buf, len, msg, deadline);
+}
 
 /*
  * A plain thread's pairs (below) go through a small io_uring that the

@@ -88,13 +88,10 @@ static int fd_wait(wv__transport_t *t, short want, int64_t deadline)
     return wv__fd_wait_again(t->fd, want, deadline, &t->reg);
 }
 
-/* read_wait and writev_wait: on epoll, WV_ENOSYS without asking the
- * loop (wv__tls_io_by_readiness); the stream then reads or writes. */
 static ssize_t fd_read_wait(wv__transport_t *t, void *buf, size_t len,
                             int64_t deadline)
 {
-    if (t->fd < 0 || !((struct fd_transport *)t)->is_socket ||
-        wv__tls_io_by_readiness)
+    if (t->fd < 0 || !((struct fd_transport *)t)->is_socket)
         return WV_ENOSYS;
     return wv__fd_io(t->fd, buf, len, NULL, deadline);
 }
@@ -102,8 +99,7 @@ static ssize_t fd_read_wait(wv__transport_t *t, void *buf, size_t len,
 static ssize_t fd_writev_wait(wv__transport_t *t, const struct iovec *iov,
                               int niov, int64_t deadline)
 {
-    if (t->fd < 0 || !((struct fd_transport *)t)->is_socket ||
-        wv__tls_io_by_readiness)
+    if (t->fd < 0 || !((struct fd_transport *)t)->is_socket)
         return WV_ENOSYS;
     struct msghdr m = {.msg_iov = (struct iovec *)iov,
                        .msg_iovlen = (size_t)niov};
