@@ -44,6 +44,15 @@ static inline wv__vnode_t *wv__vnode(const wv_obj_t *v)
  * memory. */
 wv_obj_t *wv__value_alloc(wv_objkind_t kind);
 
+/* The most entries a sequence keeps in its node's own allocation. */
+#define SEQ_IN_PLACE_MAX 16
+
+/* A sequence node of kind (TUPLE, LIST, SET, FROZENSET or DICT) with room
+ * for cap entries (1 to SEQ_IN_PLACE_MAX) in its own allocation, or a
+ * plain node for cap 0; NULL when out of memory or cap is larger.  A
+ * dict's or set's index is still to be made (wv__value_reserve). */
+wv_obj_t *wv__value_alloc_seq(wv_objkind_t kind, size_t cap);
+
 /* TUPLE, LIST, SET, FROZENSET or DICT: the kinds that hold items. */
 bool wv__value_is_seq(wv_objkind_t kind);
 
