@@ -1038,10 +1038,11 @@ WVT_TEST(manager_hostile_requests_after_auth_run_nothing)
     WVT_OK(wv_obj_append(args, name));
     char *buf;
     size_t len;
-    WVT_OK(wv__mgr_encode_request(NULL, "accept_connection", args, NULL, &buf,
-                                  &len));
+    /* The encoding leaves 4 bytes for the frame's length first. */
+    WVT_OK(wv__mgr_encode_request(NULL, "accept_connection", args, NULL, NULL,
+                                  &buf, &len));
     wv_obj_free(args);
-    WVT_OK(wv__mgr_send_frame(s, buf, len, wv_deadline_in(5000)));
+    WVT_OK(wv__mgr_send_frame(s, buf + 4, len - 4, wv_deadline_in(5000)));
     wv_free(buf);
     WVT_EQ(raw_reply(s, &v), MGR_RETURN);
     wv_obj_free(v);
@@ -1132,14 +1133,14 @@ WVT_TEST(manager_client_gone_mid_get_loses_no_task)
         WVT_OK(wv_obj_new_tuple(&args, 1));
         WVT_OK(wv_obj_append(args, name));
         WVT_OK(wv__mgr_encode_request(NULL, "accept_connection", args, NULL,
-                                      &buf, &len));
-        WVT_OK(wv__mgr_send_frame(s, buf, len, wv_deadline_in(5000)));
+                                      NULL, &buf, &len));
+        WVT_OK(wv__mgr_send_frame(s, buf + 4, len - 4, wv_deadline_in(5000)));
         WVT_EQ(raw_reply(s, &v), MGR_RETURN);
         WVT_OK(wv_obj_new_dict(&kw, 1));
         WVT_OK(wv_obj_dict_set(kw, vstr("timeout"), vint(60)));
         t = vstr(wv_proxy_ident(local));
-        WVT_OK(wv__mgr_encode_request(t, "get", NULL, kw, &buf, &len));
-        WVT_OK(wv__mgr_send_frame(s, buf, len, wv_deadline_in(5000)));
+        WVT_OK(wv__mgr_encode_request(t, "get", NULL, kw, NULL, &buf, &len));
+        WVT_OK(wv__mgr_send_frame(s, buf + 4, len - 4, wv_deadline_in(5000)));
         if (write(ready[1], "x", 1) != 1)
             _exit(2);
         pause();

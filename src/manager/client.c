@@ -73,18 +73,22 @@ static int roundtrip(wv_manager_t *m, wv_stream_t *s, const wv_obj_t *ident,
                      const wv_obj_t *kwds, enum mgr_reply *kind,
                      wv_obj_t **value, int64_t deadline)
 {
-    char *buf;
+    char scratch[WV__MGR_SCRATCH], *buf;
     size_t len;
-    int err = wv__mgr_encode_request(ident, method, args, kwds, &buf, &len);
+    int err =
+        wv__mgr_encode_request(ident, method, args, kwds, scratch, &buf, &len);
     if (err)
         return err;
     /* Not flushed: the reply's read writes it out (flush_on_read). */
-    if ((err = wv__mgr_send_buf(s, buf, len, false, deadline)))
+    if ((err = wv__mgr_send_buf(s, buf, len, scratch, false, deadline)))
         return err;
-    if ((err = wv__mgr_recv_frame(s, m->opts.max_frame, &buf, &len, deadline)))
+    /* The reply in the same buffer, when it fits. */
+    if ((err = wv__mgr_recv_frame_into(s, m->opts.max_frame, scratch,
+                                       sizeof scratch, &buf, &len, deadline)))
         return err == WV_EOF ? WV_ECONNRESET : err;
     err = wv__mgr_decode_reply(buf, len, &m->opts.limits, kind, value);
-    wv__free(buf);
+    if (buf != scratch)
+        wv__free(buf);
     return err;
 }
 

@@ -53,6 +53,15 @@ wv_obj_t *wv__value_alloc(wv_objkind_t kind);
  * dict's or set's index is still to be made (wv__value_reserve). */
 wv_obj_t *wv__value_alloc_seq(wv_objkind_t kind, size_t cap);
 
+/*
+ * wv_pickle_dumps with head bytes left free at the start of the output
+ * (a frame's length, written by the caller), *len counting them, and the
+ * output in scratch (cap bytes, the caller's) while it fits: *out is then
+ * scratch, else a new buffer freed with wv__free.  scratch may be NULL.
+ */
+int wv__pickle_dumps_after(const wv_obj_t *v, int protocol, size_t head,
+                           char *scratch, size_t cap, char **out, size_t *len);
+
 /* TUPLE, LIST, SET, FROZENSET or DICT: the kinds that hold items. */
 bool wv__value_is_seq(wv_objkind_t kind);
 

@@ -130,14 +130,21 @@ enum mgr_reply {
     MGR_PROXY
 };
 
-/* Encodes (ident or None, method, args or (), kwds or {}) as a pickle in
- * *buf (freed with wv_free), *len bytes. */
+/* Bytes of a caller's buffer for a message, on its stack: most messages
+ * fit, and then need no allocation. */
+#define WV__MGR_SCRATCH 512
+
+/* Encodes (ident or None, method, args or (), kwds or {}) as a pickle
+ * after 4 bytes left for the frame's length (*len counts them), in
+ * scratch (WV__MGR_SCRATCH bytes) if it fits, else in a new buffer
+ * (freed with wv_free): what wv__mgr_send_buf takes.  The parts are
+ * borrowed.  WV_EINVAL for a method name that is not UTF-8, WV_ENOMEM. */
 int wv__mgr_encode_request(const wv_obj_t *ident, const char *method,
                            const wv_obj_t *args, const wv_obj_t *kwds,
-                           char **buf, size_t *len);
+                           char *scratch, char **buf, size_t *len);
 /* Encodes (kind's name, value) likewise; value NULL is None. */
-int wv__mgr_encode_reply(enum mgr_reply kind, const wv_obj_t *value, char **buf,
-                         size_t *len);
+int wv__mgr_encode_reply(enum mgr_reply kind, const wv_obj_t *value,
+                         char *scratch, char **buf, size_t *len);
 /* Decodes a reply: its kind and value (a new reference). WV_EPROTO if it
  * is not a 2-tuple with a known kind. */
 int wv__mgr_decode_reply(const char *data, size_t len,
@@ -152,10 +159,11 @@ int wv__mgr_exc(wv_obj_t **out, const char *module, const char *name,
 /* A copy of s (NULL for NULL or out of memory), freed with wv__free. */
 char *wv__mgr_strdup(const char *s);
 
-/* Writes buf as one frame into the stream, drains it if flush, and
- * frees buf (whatever happens). */
-int wv__mgr_send_buf(wv_stream_t *s, char *buf, size_t len, bool flush,
-                     int64_t deadline);
+/* Writes an encoded message (wv__mgr_encode_*: len bytes, the first 4
+ * free for the frame's length) as one frame into the stream, drains it
+ * if flush, and frees buf unless it is scratch (whatever happens). */
+int wv__mgr_send_buf(wv_stream_t *s, char *buf, size_t len,
+                     const char *scratch, bool flush, int64_t deadline);
 
 /* A client's method call on p's object over the method connection,
  * opened if needed and closed on any error (client.c). */

@@ -70,6 +70,7 @@ typedef struct dumper {
     size_t memo_len;    /* entries: the next index */
     size_t memo_keys;   /* entries in the table (the others have no key) */
     int err;
+    char *scratch; /* the caller's first buffer, never freed here */
     /* The first table, in place: a manager's request or reply memoizes
      * a handful of entries, and a heap table per message cost more than
      * the encoding (W11). */
@@ -89,7 +90,13 @@ static void grow(dumper_t *D, size_t n)
     }
     while (cap - D->len < n)
         cap *= 2;
-    buf = wv__realloc(D->buf, cap);
+    if (D->buf && D->buf == D->scratch) { /* out of the caller's buffer */
+        buf = wv__malloc(cap);
+        if (buf)
+            memcpy(buf, D->buf, D->len);
+    } else {
+        buf = wv__realloc(D->buf, cap);
+    }
     if (!buf) {
         D->err = WV_ENOMEM;
         return;
@@ -740,11 +747,26 @@ static void save(dumper_t *D, const wv_obj_t *v, int depth)
 
 int wv_pickle_dumps(const wv_obj_t *v, int protocol, char **out, size_t *len)
 {
+    return wv__pickle_dumps_after(v, protocol, 0, NULL, 0, out, len);
+}
+
+int wv__pickle_dumps_after(const wv_obj_t *v, int protocol, size_t head,
+                           char *scratch, size_t cap, char **out, size_t *len)
+{
     dumper_t D = {.frame_start = NO_FRAME};
     uint8_t proto[2] = {0x80, 0};
 
     if (!v || !out || !len || protocol == 1 || protocol < 0 || protocol > 5)
         return WV_EINVAL;
+    if (scratch && cap >= head) {
+        D.buf = D.scratch = scratch;
+        D.cap = cap;
+    } else if (head > 0) {
+        grow(&D, head);
+        if (D.err)
+            return D.err;
+    }
+    D.len = head;
     D.proto = protocol ? protocol : 4;
     proto[1] = (uint8_t)D.proto;
     write_raw(&D, proto, 2);
@@ -755,7 +777,8 @@ int wv_pickle_dumps(const wv_obj_t *v, int protocol, char **out, size_t *len)
     if (D.memo != D.memo_small)
         wv__free(D.memo);
     if (D.err) {
-        wv__free(D.buf);
+        if (D.buf != D.scratch)
+            wv__free(D.buf);
         return D.err;
     }
     *out = D.buf;

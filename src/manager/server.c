@@ -231,16 +231,17 @@ static int open_stream(wv_manager_t *m, wv_sock_t *sock, wv_stream_t **s,
 static int send_reply(wv_stream_t *s, enum mgr_reply kind, wv_obj_t *value,
                       bool flush)
 {
-    char *buf;
+    char scratch[WV__MGR_SCRATCH], *buf;
     size_t len;
-    int err = wv__mgr_encode_reply(kind, value, &buf, &len);
+    int err = wv__mgr_encode_reply(kind, value, scratch, &buf, &len);
     wv_obj_free(value);
     if (err) {
         /* Unencodable (out of memory): say so, as CPython does. */
         wv_obj_t *text;
         if (wv_obj_new_str(&text, "weave: out of memory", 20))
             return WV_ENOMEM;
-        err = wv__mgr_encode_reply(MGR_UNSERIALIZABLE, text, &buf, &len);
+        err = wv__mgr_encode_reply(MGR_UNSERIALIZABLE, text, scratch, &buf,
+                                   &len);
         wv_obj_free(text);
         if (err)
             return err;
@@ -251,7 +252,8 @@ static int send_reply(wv_stream_t *s, enum mgr_reply kind, wv_obj_t *value,
      * reply) goes out with the next request's read (flush_on_read),
      * waiting as long as that read does: such a client then holds its
      * connection as an idle one does, sending nothing more through. */
-    return wv__mgr_send_buf(s, buf, len, flush, wv_deadline_in(REPLY_WRITE_MS));
+    return wv__mgr_send_buf(s, buf, len, scratch, flush,
+                            wv_deadline_in(REPLY_WRITE_MS));
 }
 
 static int send_text(wv_stream_t *s, enum mgr_reply kind, const char *text)
@@ -274,17 +276,20 @@ struct request {
 static int read_request(wv_manager_t *m, wv_stream_t *s, struct request *r,
                         int64_t deadline)
 {
-    char *buf;
+    char scratch[WV__MGR_SCRATCH], *buf;
     size_t len;
-    int err = wv__mgr_recv_frame(s, m->opts.max_frame, &buf, &len, deadline);
+    int err = wv__mgr_recv_frame_into(s, m->opts.max_frame, scratch,
+                                      sizeof scratch, &buf, &len, deadline);
     if (err)
         return err;
     if (len == 0) { /* CPython's end of a method connection */
-        wv__free(buf);
+        if (buf != scratch)
+            wv__free(buf);
         return WV_EOF;
     }
     err = wv_pickle_loads(&r->tuple, buf, len, &m->opts.limits, NULL);
-    wv__free(buf);
+    if (buf != scratch)
+        wv__free(buf);
     if (err)
         return err;
     wv_obj_t *t = r->tuple, **it = t->u.seq.items;

@@ -158,9 +158,20 @@ static int read_length(wv_stream_t *s, uint64_t *len, int64_t deadline)
     return 0;
 }
 
-/* Reads the len-byte body into a buffer grown as bytes come: *out. */
-static int read_body(wv_stream_t *s, size_t len, char **out, int64_t deadline)
+/* Reads the len-byte body into scratch if it fits (and a NUL), else into
+ * a buffer grown as bytes come: *out. */
+static int read_body(wv_stream_t *s, size_t len, char *scratch, size_t room,
+                     char **out, int64_t deadline)
 {
+    if (scratch && len < room) {
+        size_t got;
+        int err = wv_stream_read_exactly(s, scratch, len, &got, deadline);
+        if (err)
+            return err == WV_EOF ? WV_EPROTO : err;
+        scratch[len] = '\0';
+        *out = scratch;
+        return 0;
+    }
     size_t cap = len < BODY_FIRST ? len : BODY_FIRST, got = 0;
     char *buf = wv__malloc(cap + 1);
     if (!buf)
@@ -191,6 +202,13 @@ static int read_body(wv_stream_t *s, size_t len, char **out, int64_t deadline)
 int wv__mgr_recv_frame(wv_stream_t *s, size_t max, char **out, size_t *len,
                        int64_t deadline)
 {
+    return wv__mgr_recv_frame_into(s, max, NULL, 0, out, len, deadline);
+}
+
+int wv__mgr_recv_frame_into(wv_stream_t *s, size_t max, char *scratch,
+                            size_t room, char **out, size_t *len,
+                            int64_t deadline)
+{
     uint64_t n;
     if (!s || !out || !len)
         return WV_EINVAL;
@@ -201,7 +219,7 @@ int wv__mgr_recv_frame(wv_stream_t *s, size_t max, char **out, size_t *len,
         return err;
     if (n > max || n >= SIZE_MAX)
         return WV_EMSGSIZE;
-    err = read_body(s, (size_t)n, out, deadline);
+    err = read_body(s, (size_t)n, scratch, room, out, deadline);
     if (!err)
         *len = (size_t)n;
     return err;

@@ -59,6 +59,14 @@ int wv__mgr_send_framed(wv_stream_t *s, char *buf, size_t payload_len,
 int wv__mgr_recv_frame(wv_stream_t *s, size_t max, char **out, size_t *len,
                        int64_t deadline);
 
+/* wv__mgr_recv_frame into scratch (room bytes, the caller's) when the
+ * payload and its NUL fit: *out is then scratch, not to be freed; a
+ * larger frame goes to a new buffer as wv__mgr_recv_frame's does.  On an
+ * error *out is NULL. */
+int wv__mgr_recv_frame_into(wv_stream_t *s, size_t max, char *scratch,
+                            size_t room, char **out, size_t *len,
+                            int64_t deadline);
+
 /* What one side of the handshake knows. */
 typedef struct wv__mgr_auth {
     /* The authkey, used directly as the HMAC key. */
