@@ -126,6 +126,13 @@ static void write_raw(dumper_t *D, const void *s, size_t n)
 
 static void op(dumper_t *D, uint8_t code)
 {
+    /* The common case without write_raw's call: a frame open (or none
+     * to open) and room. */
+    if (!D->err && D->len < D->cap &&
+        (D->frame_start != NO_FRAME || !D->framing)) {
+        D->buf[D->len++] = (char)code;
+        return;
+    }
     write_raw(D, &code, 1);
 }
 

@@ -206,6 +206,8 @@ static int memo_put(loader_t *L, uint64_t idx)
         wv_obj_free(L->memo[idx]);
     else
         L->memo_len++;
+    if (idx >= L->memo_top)
+        L->memo_top = idx + 1;
     L->memo[idx] = wv_obj_ref(v);
     return 0;
 }
@@ -655,7 +657,7 @@ static void loader_free(loader_t *L)
 
     for (i = 0; i < L->nstack; i++)
         wv_obj_free(L->stack[i]);
-    for (i = 0; i < L->capmemo; i++)
+    for (i = 0; i < L->memo_top; i++)
         wv_obj_free(L->memo[i]);
     if (L->stack != L->stack_small)
         wv__free(L->stack);

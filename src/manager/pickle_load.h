@@ -33,6 +33,7 @@ typedef struct loader {
     wv_obj_t **memo; /* NULL where unset */
     size_t capmemo;
     size_t memo_len; /* entries set: MEMOIZE's next index */
+    size_t memo_top; /* the highest index set + 1: what to free */
     const char *why;
     /* The first stack, marks and memo, in place: a manager's message
      * needs a few of each, and three heap arrays per message cost more

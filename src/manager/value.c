@@ -208,6 +208,13 @@ bool wv__utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
 
+    /* ASCII eight bytes at a time: most names and keys are. */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080u)
+            break;
+    }
     while (i < len) {
         size_t n = utf8_char(p + i, len - i);
         if (n == 0)
