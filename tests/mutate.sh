@@ -257,6 +257,11 @@ static void gunlock(wv_group_t *g)
 "src/loop/uring_linux.c^        if (us && u->can_batch && want > 1)^        if (0)^stream_loop_batch_serves_every_connection"
 "src/loop/uring_linux.c^            if ((uint64_t)ms * 1000 < us)^            if (0)^stream_loop_batch_never_holds_a_timer"
 "src/loop/loop_linux.c^    wv__tls_io_by_readiness = !l->uring;^    wv__tls_io_by_readiness = true;^stream_io_goes_through_the_ring_on_io_uring"
+"src/manager/value.c^            if (items)
+                memcpy(items, seq->u.seq.items,
+                       slots_of(seq, len) * sizeof *items);^            (void)0;^value_small_sequences_outgrow_their_node manager_rpc_local_and_remote"
+"src/manager/pickle_dump.c^    return __atomic_load_n(&v->refs, __ATOMIC_RELAXED) != 1;^    return false;^value_bytes_match_cpython"
+"src/manager/msg.c^    e->items[n == 2 ? 0 : 1] = str;^    e->items[n == 2 ? 1 : 0] = str;^manager_rpc_local_and_remote"
 )
 
 only=${1:-}
@@ -284,7 +289,7 @@ for i in "${!mutations[@]}"; do
     }
     caught=0
     for c in $cases; do
-        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan test_pshared_coro test_net test_stream test_server test_tls test_manager; do
+        prog=$(cd "$work/build/tests" && for p in test_core test_sync test_queue test_pool test_ppool test_proc test_pqueue test_subprocess test_sched test_chan test_pshared_coro test_net test_stream test_server test_tls test_manager test_value; do
             ./$p --list | grep -q "^$c " && echo $p; done)
         if ! (cd "$work/build/tests" && timeout 120 "./$prog" "$c" >/dev/null 2>&1); then
             caught=1

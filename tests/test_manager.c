@@ -173,6 +173,16 @@ static int fail_fn(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
     return WV_EPERM;
 }
 
+/* Calc.echo: its arguments back, as the tuple that came. */
+static int echo_fn(void *arg, const wv_obj_t *args, const wv_obj_t *kwds,
+                   wv_obj_t **result)
+{
+    (void)arg;
+    (void)kwds;
+    *result = wv_obj_ref((wv_obj_t *)args);
+    return 0;
+}
+
 static wv_manager_t *start_calc(uint16_t *port)
 {
     wv_manager_opts_t o = server_opts();
@@ -180,6 +190,7 @@ static wv_manager_t *start_calc(uint16_t *port)
     WVT_OK(wv_manager_new(&m, &o));
     WVT_OK(wv_manager_register(m, "Calc", "add", add_fn, NULL));
     WVT_OK(wv_manager_register(m, "Calc", "fail", fail_fn, NULL));
+    WVT_OK(wv_manager_register(m, "Calc", "echo", echo_fn, NULL));
     WVT_ERR(wv_manager_register(m, "Calc", "add", add_fn, NULL), WV_EEXIST);
     WVT_OK(wv_manager_start(m));
     wv_addr_t a;
@@ -210,6 +221,27 @@ static void check_calc(wv_proxy_t *calc)
             WV_EREMOTE);
     WVT_EQ(r->kind, WV_OBJ_STR); /* the server's text */
     wv_obj_free(r);
+    /* Messages past the stack buffers both ways (a request and a reply
+     * of some KiB), with a shared node, and small ones after them. */
+    char big[3000];
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    wv_obj_t *list, *s = vstr(big);
+    WVT_OK(wv_obj_new_list(&list, 2));
+    for (int i = 0; i < 40; i++) /* out of the list's first room */
+        WVT_OK(wv_obj_append(list, vint(i)));
+    WVT_OK(wv_obj_append(list, wv_obj_ref(s)));
+    args = vtuple2(s, list);
+    WVT_OK(wv_proxy_call(calc, "echo", args, NULL, &r, wv_deadline_in(5000)));
+    WVT_ASSERT(wv_obj_equal(r, args));
+    WVT_EQ(r->u.seq.items[1]->u.seq.len, 41);
+    wv_obj_free(r);
+    wv_obj_free(args);
+    args = vtuple2(vint(2), vint(3));
+    WVT_OK(wv_proxy_call(calc, "add", args, NULL, &r, wv_deadline_in(5000)));
+    WVT_EQ(get_int(r), 5);
+    wv_obj_free(r);
+    wv_obj_free(args);
 }
 
 WVT_TEST(manager_rpc_local_and_remote)
@@ -222,6 +254,13 @@ WVT_TEST(manager_rpc_local_and_remote)
     wv_manager_t *c = connect_to(port, KEY);
     wv_proxy_t *remote = proxy(c, "Calc");
     WVT_ASSERT(strcmp(wv_proxy_typeid(remote), "Calc") == 0);
+    check_calc(remote);
+    /* A method name that is not UTF-8 cannot be pickled as a str: refused
+     * before anything is sent, and the proxy goes on. */
+    wv_obj_t *r;
+    WVT_ERR(wv_proxy_call(remote, "\xff", NULL, NULL, &r,
+                          wv_deadline_in(5000)),
+            WV_EINVAL);
     check_calc(remote);
     wv_proxy_free(remote);
     wv_manager_free(c);

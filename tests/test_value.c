@@ -1457,3 +1457,56 @@ WVT_TEST(value_round_trip)
         wv_obj_free(v);
     }
 }
+
+/* A sequence made with room for a few entries keeps them in its node's
+ * allocation; appends past the room move them out, every entry kept;
+ * decoded tuples either side of the in-place limit read back whole. */
+WVT_TEST(value_small_sequences_outgrow_their_node)
+{
+    wv_obj_t *l, *t, *d, *st, *got;
+    WVT_OK(wv_obj_new_list(&l, 2));
+    WVT_OK(wv_obj_new_tuple(&t, 3));
+    WVT_OK(wv_obj_new_dict(&d, 1));
+    WVT_OK(wv_obj_new_set(&st, 2));
+    for (int i = 0; i < 40; i++) {
+        WVT_OK(wv_obj_append(l, vi(i)));
+        WVT_OK(wv_obj_append(t, vi(i * 3)));
+        WVT_OK(wv_obj_dict_set(d, vi(i), vi(-i)));
+        WVT_OK(wv_obj_append(st, vi(i % 30)));
+    }
+    WVT_EQ(l->u.seq.len, 40);
+    WVT_EQ(t->u.seq.len, 40);
+    WVT_EQ(d->u.seq.len, 40);
+    WVT_EQ(st->u.seq.len, 30);
+    for (int i = 0; i < 40; i++) {
+        int64_t x;
+        WVT_OK(wv_obj_get_int(l->u.seq.items[i], &x));
+        WVT_EQ(x, i);
+        WVT_OK(wv_obj_get_int(t->u.seq.items[i], &x));
+        WVT_EQ(x, i * 3);
+        wv_obj_t *k = vi(i);
+        WVT_ASSERT((got = wv_obj_dict_find(d, k)) != NULL);
+        WVT_OK(wv_obj_get_int(got, &x));
+        WVT_EQ(x, -i);
+        wv_obj_free(k);
+    }
+    wv_obj_free(l);
+    wv_obj_free(t);
+    wv_obj_free(d);
+    wv_obj_free(st);
+    /* Tuples of 15, 16 and 17 ints (TUPLE after MARK), through a pickle. */
+    for (size_t n = 15; n <= 17; n++) {
+        char *out;
+        size_t len;
+        WVT_OK(wv_obj_new_tuple(&t, 0));
+        for (size_t i = 0; i < n; i++)
+            WVT_OK(wv_obj_append(t, vi((int64_t)(i * 7))));
+        WVT_OK(wv_pickle_dumps(t, 4, &out, &len));
+        WVT_OK(wv_pickle_loads(&got, out, len, NULL, NULL));
+        WVT_ASSERT(wv_obj_equal(t, got));
+        WVT_EQ(got->u.seq.len, n);
+        wv_free(out);
+        wv_obj_free(got);
+        wv_obj_free(t);
+    }
+}
