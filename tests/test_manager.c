@@ -258,8 +258,7 @@ WVT_TEST(manager_rpc_local_and_remote)
     /* A method name that is not UTF-8 cannot be pickled as a str: refused
      * before anything is sent, and the proxy goes on. */
     wv_obj_t *r;
-    WVT_ERR(wv_proxy_call(remote, "\xff", NULL, NULL, &r,
-                          wv_deadline_in(5000)),
+    WVT_ERR(wv_proxy_call(remote, "\xff", NULL, NULL, &r, wv_deadline_in(5000)),
             WV_EINVAL);
     check_calc(remote);
     wv_proxy_free(remote);

@@ -162,8 +162,8 @@ char *wv__mgr_strdup(const char *s);
 /* Writes an encoded message (wv__mgr_encode_*: len bytes, the first 4
  * free for the frame's length) as one frame into the stream, drains it
  * if flush, and frees buf unless it is scratch (whatever happens). */
-int wv__mgr_send_buf(wv_stream_t *s, char *buf, size_t len,
-                     const char *scratch, bool flush, int64_t deadline);
+int wv__mgr_send_buf(wv_stream_t *s, char *buf, size_t len, const char *scratch,
+                     bool flush, int64_t deadline);
 
 /* A client's method call on p's object over the method connection,
  * opened if needed and closed on any error (client.c). */

@@ -134,8 +134,8 @@ int wv__mgr_exc(wv_obj_t **out, const char *module, const char *name,
     return err;
 }
 
-int wv__mgr_send_buf(wv_stream_t *s, char *buf, size_t len,
-                     const char *scratch, bool flush, int64_t deadline)
+int wv__mgr_send_buf(wv_stream_t *s, char *buf, size_t len, const char *scratch,
+                     bool flush, int64_t deadline)
 {
     size_t n = len - 4;
     int err;

@@ -240,8 +240,8 @@ static int send_reply(wv_stream_t *s, enum mgr_reply kind, wv_obj_t *value,
         wv_obj_t *text;
         if (wv_obj_new_str(&text, "weave: out of memory", 20))
             return WV_ENOMEM;
-        err = wv__mgr_encode_reply(MGR_UNSERIALIZABLE, text, scratch, &buf,
-                                   &len);
+        err =
+            wv__mgr_encode_reply(MGR_UNSERIALIZABLE, text, scratch, &buf, &len);
         wv_obj_free(text);
         if (err)
             return err;
