@@ -261,7 +261,8 @@ static void gunlock(wv_group_t *g)
                 memcpy(items, seq->u.seq.items,
                        slots_of(seq, len) * sizeof *items);^            (void)0;^value_small_sequences_outgrow_their_node manager_rpc_local_and_remote"
 "src/manager/pickle_dump.c^    return __atomic_load_n(&v->refs, __ATOMIC_RELAXED) != 1;^    return false;^value_bytes_match_cpython"
-"src/manager/msg.c^    e->items[n == 2 ? 0 : 1] = str;^    e->items[n == 2 ? 1 : 0] = str;^manager_rpc_local_and_remote"
+"src/manager/msg.c^    return encode(&e, 4, 1, method, scratch, buf, len);^    return encode(&e, 4, 0, method, scratch, buf, len);^manager_rpc_local_and_remote"
+"src/manager/value.c^        if (!wv__vnode(v)->items_here)^        if (v->u.seq.items != (wv_obj_t **)(wv__vnode(v) + 1))^value_packed_allocator_frees_every_block"
 )
 
 only=${1:-}

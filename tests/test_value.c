@@ -1510,3 +1510,81 @@ WVT_TEST(value_small_sequences_outgrow_their_node)
         wv_obj_free(t);
     }
 }
+
+/* An allocator hook that packs blocks back to back (8-byte aligned, no
+ * header: a bump arena, as a user may set), counting the live ones: a
+ * sequence whose array lands right after its node must still free it. */
+enum { ARENA = 1 << 20, BLOCKS = 4096 };
+static _Alignas(16) char arena[ARENA];
+static size_t arena_used, nblocks, live;
+static struct {
+    void *p;
+    size_t n;
+} blocks[BLOCKS];
+
+static void *packed_malloc(size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if (arena_used + n > ARENA || nblocks == BLOCKS)
+        return NULL;
+    void *p = arena + arena_used;
+    arena_used += n;
+    blocks[nblocks].p = p;
+    blocks[nblocks++].n = n;
+    live++;
+    return p;
+}
+
+static void packed_free(void *p)
+{
+    if (p)
+        live--;
+}
+
+static void *packed_realloc(void *p, size_t n)
+{
+    void *q = packed_malloc(n);
+    if (q && p) {
+        for (size_t i = 0; i < nblocks; i++)
+            if (blocks[i].p == p)
+                memcpy(q, p, blocks[i].n < n ? blocks[i].n : n);
+        packed_free(p);
+    }
+    return q;
+}
+
+static void *packed_calloc(size_t k, size_t n)
+{
+    void *p = packed_malloc(k * n);
+    if (p)
+        memset(p, 0, k * n);
+    return p;
+}
+
+WVT_TEST(value_packed_allocator_frees_every_block)
+{
+    arena_used = nblocks = live = 0;
+    WVT_OK(wv_set_allocator(packed_malloc, packed_realloc, packed_calloc,
+                            packed_free));
+    wv_obj_t *l, *t, *x;
+    WVT_OK(wv_obj_new_list(&l, 20)); /* the node, then its array at once */
+    WVT_OK(wv_obj_new_tuple(&t, 2)); /* items in place */
+    for (int i = 0; i < 20; i++) {   /* within the room: the array stays */
+        WVT_OK(wv_obj_new_int(&x, i));
+        WVT_OK(wv_obj_append(l, x));
+    }
+    /* Where this case means it to be: the block right after the node's. */
+    size_t node_n = 0;
+    for (size_t i = 0; i < nblocks; i++)
+        if (blocks[i].p == (void *)l)
+            node_n = blocks[i].n;
+    WVT_ASSERT(node_n > 0);
+    WVT_ASSERT((char *)l->u.seq.items == (char *)l + node_n);
+    WVT_OK(wv_obj_new_int(&x, 1));
+    WVT_OK(wv_obj_append(t, x));
+    WVT_OK(wv_obj_append(t, l));
+    wv_obj_free(t);
+    size_t left = live;
+    WVT_OK(wv_set_allocator(NULL, NULL, NULL, NULL));
+    WVT_EQ(left, 0);
+}

@@ -33,6 +33,11 @@ typedef struct wv__vnode {
      * stack where it was made, which later opcodes may fill.  A memo
      * reference to it would make a cycle. */
     bool open;
+    /* A sequence whose items are in this node's allocation, after it
+     * (wv__value_alloc_seq), not in an array of their own.  Kept, not
+     * told from the address: an allocator hook packing blocks back to
+     * back could place an array there too. */
+    bool items_here;
 } wv__vnode_t;
 
 static inline wv__vnode_t *wv__vnode(const wv_obj_t *v)
@@ -45,12 +50,13 @@ static inline wv__vnode_t *wv__vnode(const wv_obj_t *v)
 wv_obj_t *wv__value_alloc(wv_objkind_t kind);
 
 /* The most entries a sequence keeps in its node's own allocation. */
-#define SEQ_IN_PLACE_MAX 16
+#define WV__SEQ_HERE_MAX 16
 
-/* A sequence node of kind (TUPLE, LIST, SET, FROZENSET or DICT) with room
- * for cap entries (1 to SEQ_IN_PLACE_MAX) in its own allocation, or a
- * plain node for cap 0; NULL when out of memory or cap is larger.  A
- * dict's or set's index is still to be made (wv__value_reserve). */
+/* A sequence node of kind (TUPLE, LIST, SET, FROZENSET or DICT): with
+ * room for cap entries in its own allocation when cap is 1 to
+ * WV__SEQ_HERE_MAX, else a plain node (a larger room is the caller's to
+ * reserve); NULL when out of memory.  A dict's or set's index is still
+ * to be made (wv__value_reserve). */
 wv_obj_t *wv__value_alloc_seq(wv_objkind_t kind, size_t cap);
 
 /*

@@ -43,9 +43,10 @@ static wv_obj_t *part(envelope_t *e, size_t i, const wv_obj_t *v,
     return v ? (wv_obj_t *)v : stack_node(&e->empty[i], kind);
 }
 
-/* Pickles the envelope's n items after the frame's 4 length bytes. */
-static int encode(envelope_t *e, const char *name, size_t n, char *scratch,
-                  char **buf, size_t *len)
+/* Pickles the envelope's n items, name at items[at], after the frame's 4
+ * length bytes. */
+static int encode(envelope_t *e, size_t n, size_t at, const char *name,
+                  char *scratch, char **buf, size_t *len)
 {
     size_t nlen = strlen(name);
     if (!wv__utf8_valid(name, nlen))
@@ -53,7 +54,7 @@ static int encode(envelope_t *e, const char *name, size_t n, char *scratch,
     wv_obj_t *str = stack_node(&e->name, WV_OBJ_STR);
     str->u.s.data = (char *)name;
     str->u.s.len = nlen;
-    e->items[n == 2 ? 0 : 1] = str;
+    e->items[at] = str;
     wv_obj_t *t = stack_node(&e->tuple, WV_OBJ_TUPLE);
     t->u.seq.items = e->items;
     t->u.seq.len = t->u.seq.cap = n;
@@ -68,7 +69,7 @@ int wv__mgr_encode_request(const wv_obj_t *ident, const char *method,
     e.items[0] = part(&e, 0, ident, WV_OBJ_NONE);
     e.items[2] = part(&e, 1, args, WV_OBJ_TUPLE);
     e.items[3] = part(&e, 2, kwds, WV_OBJ_DICT);
-    return encode(&e, method, 4, scratch, buf, len);
+    return encode(&e, 4, 1, method, scratch, buf, len);
 }
 
 int wv__mgr_encode_reply(enum mgr_reply kind, const wv_obj_t *value,
@@ -76,7 +77,7 @@ int wv__mgr_encode_reply(enum mgr_reply kind, const wv_obj_t *value,
 {
     envelope_t e;
     e.items[1] = part(&e, 0, value, WV_OBJ_NONE);
-    return encode(&e, reply_names[kind], 2, scratch, buf, len);
+    return encode(&e, 2, 0, reply_names[kind], scratch, buf, len);
 }
 
 int wv__mgr_decode_reply(const char *data, size_t len,

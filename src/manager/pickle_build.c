@@ -22,7 +22,7 @@
 static int collect(loader_t *L, wv_objkind_t kind, size_t base)
 {
     size_t n = L->nstack - base, i;
-    wv_obj_t *c = wv__value_alloc_seq(kind, n <= SEQ_IN_PLACE_MAX ? n : 0);
+    wv_obj_t *c = wv__value_alloc_seq(kind, n);
     int err = 0;
 
     if (!c)

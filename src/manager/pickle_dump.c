@@ -90,7 +90,7 @@ static void grow(dumper_t *D, size_t n)
     }
     while (cap - D->len < n)
         cap *= 2;
-    if (D->buf && D->buf == D->scratch) { /* out of the caller's buffer */
+    if (D->scratch && D->buf == D->scratch) { /* out of the caller's buffer */
         buf = wv__malloc(cap);
         if (buf)
             memcpy(buf, D->buf, D->len);
@@ -268,7 +268,7 @@ static void memo_put(dumper_t *D, const mkey_t *k)
 
     if (D->err)
         return;
-    if (k && (++D->memo_keys, !D->memo || 2 * D->memo_keys > D->memo_mask + 1))
+    if (k && (!D->memo || 2 * (D->memo_keys + 1) > D->memo_mask + 1))
         memo_grow(D);
     if (D->err)
         return;
@@ -278,6 +278,7 @@ static void memo_put(dumper_t *D, const mkey_t *k)
         s->key = *k;
         s->hash = hash;
         s->idx = idx + 1;
+        D->memo_keys++;
     }
     if (D->proto >= 4)
         op(D, 0x94); /* MEMOIZE */

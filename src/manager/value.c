@@ -58,20 +58,12 @@ static size_t slots_of(const wv_obj_t *seq, size_t n)
     return seq->kind == WV_OBJ_DICT ? 2 * n : n;
 }
 
-/* Whether seq's items are the ones allocated with its node. */
-static bool items_in_place(const wv_obj_t *seq)
-{
-    return seq->u.seq.items == (wv_obj_t **)(wv__vnode(seq) + 1);
-}
-
 wv_obj_t *wv__value_alloc_seq(wv_objkind_t kind, size_t cap)
 {
     size_t slots = kind == WV_OBJ_DICT ? 2 * cap : cap;
 
-    if (cap == 0)
+    if (cap == 0 || cap > WV__SEQ_HERE_MAX)
         return wv__value_alloc(kind);
-    if (cap > SEQ_IN_PLACE_MAX)
-        return NULL;
     /* The items right after the node, in the same allocation, as a
      * str's bytes are: one allocation for a message's tuple. */
     wv__vnode_t *n = wv__malloc(sizeof *n + slots * sizeof(wv_obj_t *));
@@ -82,6 +74,7 @@ wv_obj_t *wv__value_alloc_seq(wv_objkind_t kind, size_t cap)
     n->v.refs = 1;
     n->v.u.seq.items = (wv_obj_t **)(n + 1);
     n->v.u.seq.cap = cap;
+    n->items_here = true;
     return &n->v;
 }
 
@@ -283,15 +276,16 @@ static int new_seq(wv_obj_t **out, wv_objkind_t kind, size_t cap)
         return WV_EINVAL;
     if (cap > SIZE_MAX / 32)
         return WV_EINVAL;
-    v = wv__value_alloc_seq(kind, cap <= SEQ_IN_PLACE_MAX ? cap : 0);
+    v = wv__value_alloc_seq(kind, cap);
     if (!v)
         return WV_ENOMEM;
-    if (cap > SEQ_IN_PLACE_MAX || kind == WV_OBJ_DICT || is_set(kind)) {
-        /* the dict's or set's index; a larger room in an array */
-        if (wv__value_reserve(v, cap) != 0) {
-            wv__free(v);
-            return WV_ENOMEM;
-        }
+    /* A room too large to be in place, or a dict's or set's index (none
+     * for an empty one, as before). */
+    if (cap &&
+        (cap > WV__SEQ_HERE_MAX || kind == WV_OBJ_DICT || is_set(kind)) &&
+        wv__value_reserve(v, cap) != 0) {
+        wv__free(v);
+        return WV_ENOMEM;
     }
     *out = v;
     return 0;
@@ -440,7 +434,7 @@ static void release(wv_obj_t *v, wv__vnode_t **dying)
             break;
         for (i = 0; i < slots_of(v, v->u.seq.len); i++)
             drop(v->u.seq.items[i], dying);
-        if (!items_in_place(v))
+        if (!wv__vnode(v)->items_here)
             wv__free(v->u.seq.items);
         wv__free(v->u.seq.index);
         break;
@@ -527,7 +521,7 @@ int wv__value_reserve(wv_obj_t *seq, size_t more)
     want = len + more;
     if (want > seq->u.seq.cap) {
         cap = seq->u.seq.cap * 2 > want ? seq->u.seq.cap * 2 : want;
-        if (items_in_place(seq)) { /* out of its node, into an array */
+        if (wv__vnode(seq)->items_here) { /* out of its node, into an array */
             items = wv__malloc(slots_of(seq, cap) * sizeof *items);
             if (items)
                 memcpy(items, seq->u.seq.items,
@@ -538,6 +532,7 @@ int wv__value_reserve(wv_obj_t *seq, size_t more)
         }
         if (!items)
             return WV_ENOMEM;
+        wv__vnode(seq)->items_here = false;
         seq->u.seq.items = items;
         seq->u.seq.cap = cap;
     }
